@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up tinygen on Debian 12 (as root): Debian packages, then a virtual
+# environment in .venv with tinygen and its extras at the pinned versions.
+# Idempotent: a second run skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PKGS="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang"
+missing=""
+for p in $APT_PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "setup: installing Debian packages:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq $missing >/dev/null
+else
+    echo "setup: Debian packages present"
+fi
+
+PY=${PYTHON:-python3}
+stamp=.venv/.tinygen-installed
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    echo "setup: .venv up to date"
+else
+    echo "setup: installing tinygen[tf,pio,test] into .venv (pinned by constraints.txt)"
+    [ -x .venv/bin/python ] || "$PY" -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".[tf,pio,test]" 2>&1 \
+        | grep -v "is ignored: it is neither a file nor a directory" || true
+    .venv/bin/python -c "import tinygen, tensorflow, tflite_micro" 2>/dev/null \
+        || { echo "setup: installation failed" >&2; exit 1; }
+    echo "$want" > "$stamp"
+fi
