@@ -1,0 +1,144 @@
+"""Run a Graph on the host with the registry's numpy kernels (bit-exact with TFLite Micro).
+
+    from tinygen.emulator import Emulator
+    emu = Emulator.from_file("model.tflite")
+    y = emu.run(x)                      # x: [N, *input_shape] int8 (or float32)
+    outs, layers = emu.run(x, layers=True)
+
+A user-facing batch replaces the model's batch axis of 1: a model input of shape
+[1, 49, 10, 1] takes arrays of shape [N, 49, 10, 1] (arrays with the full shape
+[N, 1, 49, 10, 1] are accepted too). Outputs come back the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import TinygenError
+from .graph import Graph, Tensor
+from .ops import REGISTRY, check_graph
+from .reader import load_int8_model
+
+
+@dataclass
+class LayerOutput:
+    op_index: int
+    op: str
+    tensor_index: int
+    tensor_name: str
+    value: np.ndarray  # user-facing batch layout [N, *shape]
+
+
+def sample_shape(t: Tensor) -> tuple[int, ...]:
+    """The per-sample shape users see: the model shape without a leading batch axis of 1."""
+    return tuple(t.shape[1:]) if len(t.shape) > 1 and t.shape[0] == 1 else tuple(t.shape)
+
+
+def to_internal(x: np.ndarray, t: Tensor, what: str = "input") -> np.ndarray:
+    """User batch -> internal (N, *full_shape) array of the tensor's dtype."""
+    x = np.asarray(x)
+    full = tuple(t.shape)
+    samp = sample_shape(t)
+    if x.shape[1:] == full:
+        batch = x
+    elif x.shape[1:] == samp:
+        batch = x.reshape((x.shape[0],) + full)
+    elif x.shape == full or x.shape == samp:
+        batch = x.reshape((1,) + full)
+    else:
+        raise TinygenError(
+            f"{what} '{t.name}' has shape {list(x.shape)}; expected [N, {', '.join(map(str, samp))}] (the model's shape is {list(full)})"
+        )
+    if t.dtype == np.int8:
+        if np.issubdtype(batch.dtype, np.floating):
+            if t.quant is None:
+                raise TinygenError(f"{what} '{t.name}' has no quantization parameters to quantize float data with")
+            q = batch.astype(np.float64) / t.scale
+            q = np.sign(q) * np.floor(np.abs(q) + 0.5) + t.zero_point
+            return np.clip(q, -128, 127).astype(np.int8)
+        if batch.dtype != np.int8:
+            if batch.min(initial=0) < -128 or batch.max(initial=0) > 127:
+                raise TinygenError(f"{what} '{t.name}': values outside the int8 range")
+            return batch.astype(np.int8)
+        return batch
+    if t.dtype == np.float32:
+        return batch.astype(np.float32)
+    raise TinygenError(f"{what} '{t.name}' has dtype {t.dtype_name}, which tinygen cannot feed")
+
+
+def to_user(a: np.ndarray, t: Tensor) -> np.ndarray:
+    """Internal (N, *full_shape) -> user batch (N, *sample_shape)."""
+    return a.reshape((a.shape[0],) + sample_shape(t))
+
+
+class Emulator:
+    def __init__(self, graph: Graph):
+        check_graph(graph)
+        self.graph = graph
+        self.params = [REGISTRY[op.op].prepare(graph, op) for op in graph.operators]
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Emulator":
+        return cls(load_int8_model(path))
+
+    def run_internal(self, inputs: list[np.ndarray], keep_all: bool = False):
+        """inputs: per model input, (N, *full_shape) arrays of the right dtype.
+
+        Returns the outputs (internal layout) and, with keep_all, a dict of every
+        non-constant tensor index -> array.
+        """
+        g = self.graph
+        if len(inputs) != len(g.inputs):
+            raise TinygenError(f"model has {len(g.inputs)} inputs, got {len(inputs)}")
+        n = inputs[0].shape[0]
+        values: dict[int, np.ndarray] = {}
+        for tid, x in zip(g.inputs, inputs):
+            if x.shape[0] != n:
+                raise TinygenError("all inputs must have the same batch size")
+            values[tid] = x
+        last_use = {}
+        if not keep_all:
+            for op in g.operators:
+                for t in op.inputs:
+                    last_use[t] = op.index
+        keep = set(g.outputs)
+        for op, p in zip(g.operators, self.params):
+            args = []
+            for tid in op.inputs:
+                if tid < 0:
+                    args.append(None)
+                    continue
+                t = g.tensors[tid]
+                args.append(t.data[None] if t.is_const else values[tid])
+            outs = REGISTRY[op.op].run(p, args)
+            for tid, y in zip(op.outputs, outs):
+                values[tid] = y
+            if not keep_all:
+                for tid in op.inputs:
+                    if last_use.get(tid) == op.index and tid not in keep:
+                        values.pop(tid, None)
+        outputs = [values[t] for t in g.outputs]
+        return (outputs, values) if keep_all else outputs
+
+    def run(self, *inputs, layers: bool = False):
+        """Run a user-facing batch (one array per model input).
+
+        Returns the output (single-output model) or a list of outputs; with layers=True
+        also the list of LayerOutput, one per operator output, in execution order.
+        """
+        g = self.graph
+        xs = [to_internal(x, g.tensors[tid]) for x, tid in zip(inputs, g.inputs)]
+        res = self.run_internal(xs, keep_all=layers)
+        outs_int, values = res if layers else (res, None)
+        outs = [to_user(a, g.tensors[t]) for a, t in zip(outs_int, g.outputs)]
+        out = outs[0] if len(outs) == 1 else outs
+        if not layers:
+            return out
+        per_layer = [
+            LayerOutput(op.index, op.op, tid, g.tensors[tid].name, to_user(values[tid], g.tensors[tid]))
+            for op in g.operators
+            for tid in op.outputs
+        ]
+        return out, per_layer

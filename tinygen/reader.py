@@ -1,0 +1,342 @@
+"""Read a .tflite file into a `tinygen.graph.Graph`.
+
+This is the only module that touches the flatbuffer (through the generated
+`tflite` schema package). Anything wrong with the file surfaces as a
+`ModelError` (unreadable) or `UnsupportedModelError` (readable, but not a model
+tinygen handles), each with a one-line message.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect as _inspect
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import tflite
+
+from .errors import ModelError, TinygenError, UnsupportedModelError
+from .graph import Graph, Operator, Quantization, Tensor
+
+FILE_IDENTIFIER = b"TFL3"
+
+# TensorType -> numpy dtype (types tinygen can at least describe).
+_DTYPES = {
+    tflite.TensorType.FLOAT32: np.float32,
+    tflite.TensorType.FLOAT16: np.float16,
+    tflite.TensorType.INT32: np.int32,
+    tflite.TensorType.UINT8: np.uint8,
+    tflite.TensorType.INT64: np.int64,
+    tflite.TensorType.BOOL: np.bool_,
+    tflite.TensorType.INT16: np.int16,
+    tflite.TensorType.INT8: np.int8,
+    tflite.TensorType.FLOAT64: np.float64,
+    tflite.TensorType.UINT32: np.uint32,
+    tflite.TensorType.UINT16: np.uint16,
+}
+
+
+def _enum_names(enum_cls) -> dict[int, str]:
+    return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+_OP_NAMES = _enum_names(tflite.BuiltinOperator)
+_OPTIONS_NAMES = _enum_names(tflite.BuiltinOptions)
+_TYPE_NAMES = _enum_names(tflite.TensorType)
+_ENUM_FIELDS = {
+    "padding": _enum_names(tflite.Padding),
+    "fused_activation_function": _enum_names(tflite.ActivationFunctionType),
+}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@lru_cache(maxsize=None)
+def _option_fields(options_name: str):
+    """The generated class for an options table and its (field, kind) accessors."""
+    module = __import__(f"tflite.{options_name}", fromlist=[options_name])
+    cls = getattr(module, options_name)
+    fields = []
+    for attr, fn in vars(cls).items():
+        if attr.startswith("_") or attr == "Init" or attr.startswith("GetRootAs") or attr.endswith("BufferHasIdentifier"):
+            continue
+        if attr.endswith(("Length", "IsNone", "AsNumpy")) or not callable(fn):
+            continue
+        nparams = len(_inspect.signature(fn).parameters)
+        if nparams == 1:
+            fields.append((attr, "scalar"))
+        elif nparams == 2 and hasattr(cls, attr + "Length"):
+            fields.append((attr, "vector"))
+    return cls, tuple(fields)
+
+
+def _decode_options(op_fb) -> dict:
+    kind = op_fb.BuiltinOptionsType()
+    if kind == 0:
+        return {}
+    name = _OPTIONS_NAMES.get(kind)
+    if name is None:
+        raise ModelError(f"unknown builtin options type {kind}")
+    table = op_fb.BuiltinOptions()
+    if table is None:
+        return {}
+    cls, fields = _option_fields(name)
+    obj = cls()
+    obj.Init(table.Bytes, table.Pos)
+    out = {}
+    for attr, kind_ in fields:
+        key = _snake(attr)
+        if kind_ == "scalar":
+            value = getattr(obj, attr)()
+            if key in _ENUM_FIELDS:
+                value = _ENUM_FIELDS[key].get(value, str(value))
+            elif isinstance(value, (bytes, bytearray)):
+                value = value.decode("utf-8", "replace")
+            elif not isinstance(value, (int, float, bool, str)) and value is not None:
+                continue  # nested tables are not used by tinygen's ops
+            out[key] = value
+        else:
+            n = getattr(obj, attr + "Length")()
+            out[key] = [getattr(obj, attr)(j) for j in range(n)]
+    return out
+
+
+class _Reader:
+    def __init__(self, buf: bytes):
+        self.buf = buf
+        self.size = len(buf)
+
+    def check_len(self, what: str, n: int, elem: int = 4):
+        if n < 0 or n * elem > self.size:
+            raise ModelError(f"corrupt model: {what} claims {n} entries, more than the file can hold (offset out of range)")
+        return n
+
+
+def parse_model(data: bytes, name: str = "model") -> Graph:
+    """Parse .tflite bytes into a Graph. Raises ModelError / UnsupportedModelError."""
+    if len(data) == 0:
+        raise ModelError("empty file: expected a .tflite model")
+    if len(data) < 8:
+        raise ModelError(f"not a .tflite model: only {len(data)} bytes")
+    if data[4:8] != FILE_IDENTIFIER:
+        raise ModelError(
+            f"not a .tflite model: file identifier is {data[4:8]!r}, expected {FILE_IDENTIFIER!r}"
+        )
+    root = int.from_bytes(data[0:4], "little")
+    if root + 4 > len(data):
+        raise ModelError(f"corrupt or truncated model: root table offset {root} is past the end of the {len(data)}-byte file")
+    try:
+        return _parse(data, name)
+    except TinygenError:
+        raise
+    except RecursionError:
+        raise ModelError("corrupt model: flatbuffer offsets form a loop") from None
+    except Exception as e:  # struct.error, IndexError, UnicodeDecodeError... from a damaged buffer
+        raise ModelError(f"corrupt or truncated model: {type(e).__name__} while reading the flatbuffer (offset out of range)") from e
+
+
+def _parse(data: bytes, name: str) -> Graph:
+    buf = bytearray(data)  # flatbuffers wants a mutable-compatible buffer for numpy views
+    rd = _Reader(buf)
+    model = tflite.Model.GetRootAs(buf, 0)
+
+    n_sub = rd.check_len("subgraph list", model.SubgraphsLength())
+    if n_sub == 0:
+        raise ModelError("corrupt model: no subgraph")
+    if n_sub > 1:
+        raise UnsupportedModelError(
+            f"model has {n_sub} subgraphs; tinygen supports single-subgraph models (no control flow ops)"
+        )
+
+    # Operator codes
+    opcodes: list[tuple[str, int]] = []
+    for i in range(rd.check_len("operator code list", model.OperatorCodesLength())):
+        oc = model.OperatorCodes(i)
+        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        if code == tflite.BuiltinOperator.CUSTOM:
+            custom = oc.CustomCode()
+            custom = custom.decode("utf-8", "replace") if custom else "?"
+            opcodes.append((f"CUSTOM:{custom}", oc.Version()))
+        elif code not in _OP_NAMES:
+            opcodes.append((f"UNKNOWN:{code}", oc.Version()))
+        else:
+            opcodes.append((_OP_NAMES[code], oc.Version()))
+
+    # Buffers (raw bytes; tensors give them a dtype and shape)
+    n_buf = rd.check_len("buffer list", model.BuffersLength())
+    buffers: list[bytes | None] = []
+    for i in range(n_buf):
+        b = model.Buffers(i)
+        off, size = b.Offset(), b.Size()
+        if off > 1:  # large models keep buffers after the flatbuffer
+            if off + size > len(buf):
+                raise ModelError(f"truncated model: buffer {i} ends at byte {off + size}, file has {len(buf)}")
+            buffers.append(bytes(buf[off : off + size]))
+            continue
+        n = rd.check_len(f"buffer {i}", b.DataLength(), 1)
+        buffers.append(b.DataAsNumpy().tobytes() if n else None)
+
+    sg = model.Subgraphs(0)
+    tensors: list[Tensor] = []
+    for i in range(rd.check_len("tensor list", sg.TensorsLength())):
+        t = sg.Tensors(i)
+        ttype = t.Type()
+        if ttype not in _DTYPES:
+            tname = _TYPE_NAMES.get(ttype, str(ttype))
+            raise UnsupportedModelError(f"tensor {i} ({_str(t.Name())}) has type {tname}, which tinygen does not handle")
+        dtype = np.dtype(_DTYPES[ttype])
+        ndim = rd.check_len(f"tensor {i} shape", t.ShapeLength())
+        shape = tuple(int(t.Shape(j)) for j in range(ndim))
+        if any(d < 0 for d in shape):
+            raise UnsupportedModelError(f"tensor {i} ({_str(t.Name())}) has a dynamic shape {list(shape)}; give the model a fixed batch size")
+        q = t.Quantization()
+        quant = None
+        if q is not None and q.ScaleLength() > 0:
+            rd.check_len(f"tensor {i} scales", q.ScaleLength())
+            rd.check_len(f"tensor {i} zero points", q.ZeroPointLength(), 8)
+            scale = q.ScaleAsNumpy().astype(np.float32).copy()
+            zp = q.ZeroPointAsNumpy().astype(np.int64).copy() if q.ZeroPointLength() else np.zeros_like(scale, dtype=np.int64)
+            if zp.size == 1 and scale.size > 1:
+                zp = np.full(scale.size, int(zp[0]), dtype=np.int64)
+            if zp.size != scale.size:
+                raise ModelError(f"corrupt model: tensor {i} has {scale.size} scales but {zp.size} zero points")
+            axis = int(q.QuantizedDimension())
+            if scale.size > 1 and not (0 <= axis < len(shape) and shape[axis] == scale.size):
+                raise ModelError(f"corrupt model: tensor {i} has {scale.size} per-channel scales on axis {axis} of shape {list(shape)}")
+            quant = Quantization(scale=scale, zero_point=zp, axis=axis)
+        bidx = t.Buffer()
+        if bidx >= n_buf:
+            raise ModelError(f"corrupt model: tensor {i} refers to buffer {bidx}, the model has {n_buf}")
+        raw = buffers[bidx] if bidx > 0 else None
+        arr = None
+        if raw is not None:
+            count = int(np.prod(shape)) if shape else 1
+            if len(raw) != count * dtype.itemsize:
+                raise ModelError(
+                    f"corrupt model: tensor {i} ({_str(t.Name())}) shape {list(shape)} needs {count * dtype.itemsize} bytes, its buffer has {len(raw)}"
+                )
+            arr = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
+            arr.setflags(write=False)
+        tensors.append(Tensor(index=i, name=_str(t.Name()) or f"tensor_{i}", shape=shape, dtype=dtype,
+                              quant=quant, data=arr, is_variable=bool(t.IsVariable())))
+
+    nt = len(tensors)
+
+    def idx_list(what, length, getter, allow_optional=False):
+        n = rd.check_len(what, length)
+        out = [int(getter(j)) for j in range(n)]
+        for v in out:
+            if not (0 <= v < nt or (allow_optional and v == -1)):
+                raise ModelError(f"corrupt model: {what} refers to tensor {v}, the model has {nt}")
+        return out
+
+    operators: list[Operator] = []
+    for i in range(rd.check_len("operator list", sg.OperatorsLength())):
+        o = sg.Operators(i)
+        oc_idx = o.OpcodeIndex()
+        if oc_idx >= len(opcodes):
+            raise ModelError(f"corrupt model: op {i} uses operator code {oc_idx}, the model has {len(opcodes)}")
+        op_name, version = opcodes[oc_idx]
+        if op_name.startswith("CUSTOM:"):
+            raise UnsupportedModelError(f"op {i} is the custom op '{op_name[7:]}'; tinygen supports builtin ops only")
+        if op_name.startswith("UNKNOWN:"):
+            raise UnsupportedModelError(f"op {i} has unknown builtin operator code {op_name[8:]} (newer schema than tinygen knows)")
+        ins = idx_list(f"op {i} inputs", o.InputsLength(), o.Inputs, allow_optional=True)
+        outs = idx_list(f"op {i} outputs", o.OutputsLength(), o.Outputs)
+        operators.append(Operator(index=i, op=op_name, version=int(version), inputs=ins, outputs=outs,
+                                  options=_decode_options(o)))
+
+    g_in = idx_list("graph inputs", sg.InputsLength(), sg.Inputs)
+    g_out = idx_list("graph outputs", sg.OutputsLength(), sg.Outputs)
+
+    metadata = {}
+    for i in range(rd.check_len("metadata list", model.MetadataLength())):
+        m = model.Metadata(i)
+        b = m.Buffer()
+        if b < n_buf:
+            metadata[_str(m.Name())] = buffers[b] or b""
+
+    desc = model.Description()
+    return Graph(tensors=tensors, operators=operators, inputs=g_in, outputs=g_out, name=name,
+                 description=_str(desc), version=int(model.Version()), metadata=metadata,
+                 sha256=hashlib.sha256(data).hexdigest(), model_bytes=bytes(data))
+
+
+def _str(b) -> str:
+    if b is None:
+        return ""
+    return b.decode("utf-8", "replace") if isinstance(b, (bytes, bytearray)) else str(b)
+
+
+def _prefixed(e: TinygenError, prefix: str) -> TinygenError:
+    e.args = (f"{prefix}: {e.args[0] if e.args else e}",) + tuple(e.args[1:])
+    return e
+
+
+def read_model(path) -> Graph:
+    """Read a .tflite file. Raises ModelError for missing/unreadable/corrupt files."""
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"{p}: no such file")
+    if p.is_dir():
+        raise ModelError(f"{p}: is a directory, expected a .tflite file")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise ModelError(f"{p}: cannot read: {e.strerror}") from None
+    try:
+        return parse_model(data, name=p.stem)
+    except TinygenError as e:
+        raise _prefixed(e, p.name) from None
+
+
+# ---------------------------------------------------------------- int8 check
+
+# float tensors may only appear on these ops' float sides
+_FLOAT_EDGE_OPS = {"QUANTIZE": "inputs", "DEQUANTIZE": "outputs"}
+
+
+def check_full_int8(g: Graph) -> None:
+    """Refuse float and hybrid (dynamic-range) models, naming the op and tensor.
+
+    A full-integer model has int8 activations and weights (int32 biases and
+    shape tensors are fine); float32 may appear only as the input of a QUANTIZE
+    or the output of a DEQUANTIZE (float model I/O).
+    """
+    for op in g.operators:
+        edge = _FLOAT_EDGE_OPS.get(op.op)
+        tensors = [(t, "input") for t in g.op_inputs(op) if t is not None] + [(t, "output") for t in g.op_outputs(op)]
+        has_int8_weight = any(t.is_const and t.dtype == np.int8 for t, _ in tensors)
+        for t, role in tensors:
+            if t.dtype in (np.float32, np.float16, np.float64):
+                if edge and (role + "s") == edge:
+                    continue
+                if has_int8_weight:
+                    raise UnsupportedModelError(
+                        f"hybrid (dynamic-range) model: op {op.index} ({op.op}) has int8 weights but float {role} '{t.name}'; "
+                        "tinygen needs full-integer quantization (tinygen quantize)"
+                    )
+                raise UnsupportedModelError(
+                    f"float model: op {op.index} ({op.op}) has {t.dtype_name} {role} '{t.name}'; "
+                    "tinygen needs a full-integer int8 model (tinygen quantize)"
+                )
+            if t.dtype in (np.int16, np.uint8) and not t.is_const:
+                raise UnsupportedModelError(
+                    f"op {op.index} ({op.op}) has {t.dtype_name} {role} '{t.name}'; tinygen supports int8 activations only"
+                )
+
+
+def load_int8_model(path) -> Graph:
+    """read_model + check_full_int8, for the stages that need full int8."""
+    g = read_model(path)
+    try:
+        check_full_int8(g)
+    except TinygenError as e:
+        raise _prefixed(e, Path(path).name) from None
+    return g
+
+
+__all__ = ["read_model", "parse_model", "check_full_int8", "load_int8_model", "FILE_IDENTIFIER"]
