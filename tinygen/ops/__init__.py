@@ -8,7 +8,7 @@ from ..graph import Graph
 from .base import REGISTRY, Op, register, require, require_int8, unsupported
 
 # One module per op family; each registers its ops with @register.
-_FAMILIES = ["shape", "conv", "fully_connected", "pooling", "elementwise", "activations", "softmax", "reduce", "quantize"]
+_FAMILIES = ["shape", "layout", "conv", "fully_connected", "pooling", "elementwise", "activations", "softmax", "reduce", "quantize"]
 for _m in _FAMILIES:
     try:
         importlib.import_module(f"{__name__}.{_m}")
