@@ -1,0 +1,33 @@
+"""Shared pytest configuration for tinygen's tests."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Hypothesis profiles: "default" keeps the README's test command fast;
+# TINYGEN_HYPOTHESIS_PROFILE=thorough runs many more examples (by hand).
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", deadline=None, max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("TINYGEN_HYPOTHESIS_PROFILE", "default"))
+
+
+def examples(n: int) -> int:
+    """max_examples for a property test: n by default, 10x under the thorough profile."""
+    return n * 10 if os.environ.get("TINYGEN_HYPOTHESIS_PROFILE") == "thorough" else n
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", default=False, help="run long fuzzing and soak tests")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
