@@ -15,10 +15,6 @@ settings.register_profile("thorough", deadline=None, max_examples=500, suppress_
 settings.load_profile(os.environ.get("TINYGEN_HYPOTHESIS_PROFILE", "default"))
 
 
-def examples(n: int) -> int:
-    """max_examples for a property test: n by default, 10x under the thorough profile."""
-    return n * 10 if os.environ.get("TINYGEN_HYPOTHESIS_PROFILE") == "thorough" else n
-
 
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", default=False, help="run long fuzzing and soak tests")
