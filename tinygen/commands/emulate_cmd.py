@@ -1,0 +1,101 @@
+"""`tinygen emulate MODEL --inputs IN.npy [--output OUT.npy|OUT.npz] [--layers DIR]`"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ..errors import TinygenError
+from .common import echo_json, model_argument
+
+
+def load_npy(path: str, what: str) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise TinygenError(f"{path}: no such file ({what})")
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except Exception as e:  # bad magic, truncated, pickled objects
+        raise TinygenError(f"{path}: not a readable .npy file ({type(e).__name__}: {e})") from None
+    if isinstance(arr, np.lib.npyio.NpzFile):
+        raise TinygenError(f"{path}: is an .npz archive; pass one .npy file per input")
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TinygenError(f"{path}: dtype {arr.dtype} is neither integer nor float")
+    return arr
+
+
+def save_atomic(path: Path, writer) -> None:
+    """Write via a temporary file in the same directory, then rename: nothing half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    try:
+        writer(tmp)
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@click.command("emulate")
+@model_argument
+@click.option("--inputs", "inputs", multiple=True, required=True, type=click.Path(dir_okay=False),
+              help="Batch [N, *input_shape] as .npy (int8, or float32 quantized with the input's scale/zero "
+                   "point). Give it once per model input.")
+@click.option("--output", "output", type=click.Path(dir_okay=False),
+              help="Write outputs: OUT.npy ([N, *output_shape], single-output models) or OUT.npz (output_0, ...).")
+@click.option("--layers", "layers_dir", type=click.Path(file_okay=False),
+              help="Write every intermediate tensor to DIR as NNN_OP_TENSOR.npy.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+def cmd(model, inputs, output, layers_dir, as_json):
+    """Run the model on the host with tinygen's bit-exact int8 kernels (the TFLite Micro reference)."""
+    from ..carray import c_identifier
+    from ..emulator import Emulator, sample_shape
+
+    emu = Emulator.from_file(model)
+    g = emu.graph
+    if len(inputs) != len(g.inputs):
+        raise TinygenError(f"model has {len(g.inputs)} input(s); pass --inputs {len(g.inputs)} time(s), got {len(inputs)}")
+    if output and not output.endswith((".npy", ".npz")):
+        raise TinygenError(f"--output {output}: use a .npy or .npz file name")
+    if output and output.endswith(".npy") and len(g.outputs) > 1:
+        raise TinygenError(f"model has {len(g.outputs)} outputs; use --output OUT.npz")
+    arrays = [load_npy(p, f"input {i}") for i, p in enumerate(inputs)]
+    res = emu.run(*arrays, layers=bool(layers_dir))
+    outs, layers = res if layers_dir else (res, None)
+    outs = outs if isinstance(outs, list) else [outs]
+
+    if output:
+        out_path = Path(output)
+        if output.endswith(".npy"):
+            save_atomic(out_path, lambda p: np.save(p, outs[0]))
+        else:
+            save_atomic(out_path, lambda p: np.savez(p, **{f"output_{i}": o for i, o in enumerate(outs)}))
+    if layers_dir:
+        d = Path(layers_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        for lo in layers:
+            np.save(d / f"{lo.op_index:03d}_{lo.op}_{c_identifier(lo.tensor_name)[:60]}.npy", lo.value)
+
+    n = outs[0].shape[0]
+    summary = {
+        "model": g.name,
+        "samples": int(n),
+        "outputs": [{"name": g.tensors[t].name, "shape": [int(n), *sample_shape(g.tensors[t])],
+                     "dtype": str(o.dtype)} for t, o in zip(g.outputs, outs)],
+        "output_file": output,
+        "layers_dir": layers_dir,
+    }
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(f"emulated {g.name} on {n} sample(s)")
+        for o in summary["outputs"]:
+            click.echo(f"  {o['name']}: {o['dtype']} {o['shape']}")
+        if output:
+            click.echo(f"wrote {output}")
+        if layers_dir:
+            click.echo(f"wrote {len(layers)} layer tensors to {layers_dir}")
+        if not output and not as_json:
+            first = outs[0][0].ravel()
+            click.echo(f"first sample's output 0: {np.array2string(first[:32], max_line_width=100)}{' ...' if first.size > 32 else ''}")

@@ -1,0 +1,156 @@
+"""Per-op statistics of a Graph: MACs, weight bytes, activation bytes, support status."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .graph import Graph, Tensor
+from .ops import REGISTRY, supported_ops, unsupported_ops
+
+
+@dataclass
+class OpStats:
+    index: int
+    op: str
+    version: int
+    inputs: list[list[int]]
+    outputs: list[list[int]]
+    macs: int
+    weight_bytes: int
+    activation_bytes: int
+    supported: bool
+
+
+@dataclass
+class ModelStats:
+    name: str
+    sha256: str
+    size_bytes: int
+    ops: list[OpStats]
+    inputs: list[dict]
+    outputs: list[dict]
+    macs: int
+    params_bytes: int
+    largest_activation_bytes: int
+    unsupported_ops: list[dict]
+    supported_ops: list[str] = field(default_factory=list)
+    arena_bytes: int | None = None
+    arena_lower_bound_bytes: int | None = None
+
+    def to_dict(self) -> dict:
+        d = {
+            "name": self.name,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "ops": [
+                {"index": o.index, "op": o.op, "version": o.version, "inputs": o.inputs, "outputs": o.outputs,
+                 "macs": o.macs, "weight_bytes": o.weight_bytes, "activation_bytes": o.activation_bytes,
+                 "supported": o.supported}
+                for o in self.ops
+            ],
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "macs": self.macs,
+            "params_bytes": self.params_bytes,
+            "largest_activation_bytes": self.largest_activation_bytes,
+            "unsupported_ops": self.unsupported_ops,
+            "supported_ops": self.supported_ops,
+        }
+        if self.arena_bytes is not None:
+            d["arena_bytes"] = self.arena_bytes
+            d["arena_lower_bound_bytes"] = self.arena_lower_bound_bytes
+        return d
+
+
+def tensor_info(t: Tensor) -> dict:
+    q = t.quant
+    return {
+        "name": t.name,
+        "shape": list(t.shape),
+        "dtype": t.dtype_name,
+        "scale": float(q.scale[0]) if q is not None else None,
+        "zero_point": int(q.zero_point[0]) if q is not None else None,
+    }
+
+
+def model_stats(g: Graph) -> ModelStats:
+    problems = unsupported_ops(g)
+    bad = {p["index"] for p in problems}
+    ops = []
+    for op in g.operators:
+        impl = REGISTRY.get(op.op)
+        macs = 0
+        if impl is not None and op.index not in bad:
+            macs = int(impl.macs(g, op))
+        ins = g.op_inputs(op)
+        ops.append(OpStats(
+            index=op.index, op=op.op, version=op.version,
+            inputs=[list(t.shape) for t in ins if t is not None and not t.is_const],
+            outputs=[list(t.shape) for t in g.op_outputs(op)],
+            macs=macs,
+            weight_bytes=sum(t.nbytes for t in ins if t is not None and t.is_const),
+            activation_bytes=sum(t.nbytes for t in g.op_outputs(op)),
+            supported=op.index not in bad,
+        ))
+    const_ids = {i for op in g.operators for i in op.inputs if i >= 0 and g.tensors[i].is_const}
+    acts = [t.nbytes for t in g.tensors if not t.is_const]
+    stats = ModelStats(
+        name=g.name, sha256=g.sha256, size_bytes=len(g.model_bytes), ops=ops,
+        inputs=[tensor_info(t) for t in g.input_tensors],
+        outputs=[tensor_info(t) for t in g.output_tensors],
+        macs=sum(o.macs for o in ops),
+        params_bytes=sum(g.tensors[i].nbytes for i in const_ids),
+        largest_activation_bytes=max(acts, default=0),
+        unsupported_ops=problems,
+        supported_ops=supported_ops(),
+    )
+    if not problems:
+        try:
+            from .planner import plan_memory  # the code generator's planner, when present
+        except ImportError:
+            plan_memory = None
+        if plan_memory is not None:
+            plan = plan_memory(g)
+            stats.arena_bytes = int(plan.arena_bytes)
+            stats.arena_lower_bound_bytes = int(plan.lower_bound_bytes)
+    return stats
+
+
+def _fmt_shapes(shapes: list[list[int]]) -> str:
+    return " ".join("x".join(map(str, s)) if s else "scalar" for s in shapes)
+
+
+def _fmt_q(d: dict) -> str:
+    if d["scale"] is None:
+        return d["dtype"]
+    return f"{d['dtype']} scale={d['scale']:.6g} zp={d['zero_point']}"
+
+
+def format_table(s: ModelStats) -> str:
+    rows = [("#", "op", "v", "inputs", "outputs", "MACs", "weights B", "out B", "")]
+    for o in s.ops:
+        rows.append((str(o.index), o.op, str(o.version), _fmt_shapes(o.inputs), _fmt_shapes(o.outputs),
+                     f"{o.macs:,}", f"{o.weight_bytes:,}", f"{o.activation_bytes:,}", "" if o.supported else "UNSUPPORTED"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    right = {0, 2, 5, 6, 7}
+    lines = [f"model {s.name}  ({s.size_bytes:,} bytes, sha256 {s.sha256[:16]}...)", ""]
+    for k, r in enumerate(rows):
+        lines.append("  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths).rstrip())
+    lines.append("")
+    lines.append(f"total MACs             {s.macs:,}")
+    lines.append(f"parameter bytes        {s.params_bytes:,}")
+    lines.append(f"largest activation     {s.largest_activation_bytes:,} bytes")
+    if s.arena_bytes is not None:
+        lines.append(f"arena (planned)        {s.arena_bytes:,} bytes (lower bound {s.arena_lower_bound_bytes:,})")
+    lines.append("")
+    for kind, items in (("input", s.inputs), ("output", s.outputs)):
+        for i, d in enumerate(items):
+            lines.append(f"{kind} {i}: {d['name']}  {'x'.join(map(str, d['shape']))}  {_fmt_q(d)}")
+    lines.append("")
+    if s.unsupported_ops:
+        lines.append(f"unsupported ({len(s.unsupported_ops)}):")
+        lines.extend(f"  {p['reason']}" for p in s.unsupported_ops)
+    else:
+        lines.append("all ops supported by tinygen")
+    return "\n".join(lines)
