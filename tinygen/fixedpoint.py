@@ -112,3 +112,210 @@ def activation_range_int8(activation: str, scale: float, zero_point: int) -> tup
     if activation == "RELU_N1_TO_1":
         return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
     raise ValueError(f"unsupported fused activation {activation}")
+
+
+# ---------------------------------------------------------------------------
+# gemmlowp-style fixed-point transcendental functions (TFLM's fixedpoint.h),
+# used by LOGISTIC, TANH and SOFTMAX. Values are int32 raws held in int64 arrays;
+# `integer_bits` is the FixedPoint<int32, integer_bits> format of an argument.
+# ---------------------------------------------------------------------------
+
+
+def _i64(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.int64)
+
+
+def count_leading_zeros_u32(x) -> np.ndarray:
+    """CountLeadingZeros(static_cast<uint32_t>(x)): 32 for 0."""
+    u = _i64(x) & 0xFFFFFFFF
+    n = np.zeros(u.shape, dtype=np.int64)
+    for s in (16, 8, 4, 2, 1):
+        small = u < (np.int64(1) << (32 - s))
+        n = np.where(small, n + s, n)
+        u = np.where(small, u << s, u)
+    return np.where(_i64(x) & 0xFFFFFFFF == 0, 32, n)
+
+
+def rounding_half_sum(a, b) -> np.ndarray:
+    """gemmlowp RoundingHalfSum for int32: (a + b + sign) / 2, truncating."""
+    s = _i64(a) + _i64(b)
+    return _trunc_div(s + np.where(s >= 0, 1, -1), 2)
+
+
+def saturating_rounding_multiply_by_pot(x, exponent: int) -> np.ndarray:
+    """gemmlowp SaturatingRoundingMultiplyByPOT<exponent> on int32 raws."""
+    x = _i64(x)
+    if exponent == 0:
+        return x
+    if exponent < 0:
+        return rounding_divide_by_pot(x, -exponent)
+    threshold = (1 << (31 - exponent)) - 1
+    shifted = np.clip(x * (1 << exponent), INT32_MIN, INT32_MAX)
+    return np.where(x > threshold, INT32_MAX, np.where(x < -threshold, INT32_MIN, shifted))
+
+
+def rescale_fixed(x, src_integer_bits: int, dst_integer_bits: int) -> np.ndarray:
+    """gemmlowp Rescale<dst>(FixedPoint<int32, src>)."""
+    return saturating_rounding_multiply_by_pot(x, src_integer_bits - dst_integer_bits)
+
+
+def _fx_add(a, b):
+    return wrap_int32(_i64(a) + _i64(b))
+
+
+def _fx_sub(a, b):
+    return wrap_int32(_i64(a) - _i64(b))
+
+
+def _fx_mul(a, b):
+    return saturating_rounding_doubling_high_mul(a, b)
+
+
+def _exp_on_interval_between_negative_one_quarter_and_0_excl(a):
+    """exp(a) for a in [-1/4, 0), Q0.31 in and out."""
+    constant_term = 1895147668  # exp(-1/8)
+    constant_1_over_3 = 715827883
+    x = _fx_add(a, 1 << 28)  # a + 1/8
+    x2 = _fx_mul(x, x)
+    x3 = _fx_mul(x2, x)
+    x4 = _fx_mul(x2, x2)
+    x4_over_4 = rounding_divide_by_pot(x4, 2)
+    poly = rounding_divide_by_pot(_fx_add(_fx_mul(_fx_add(x4_over_4, x3), constant_1_over_3), x2), 1)
+    return _fx_add(constant_term, _fx_mul(constant_term, _fx_add(x, poly)))
+
+
+_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308), (2, 39332535), (3, 720401), (4, 242))
+
+
+def exp_on_negative_values(a, integer_bits: int) -> np.ndarray:
+    """gemmlowp exp_on_negative_values: exp(a) for a <= 0 in Q(integer_bits); result Q0.31."""
+    a = _i64(a)
+    frac_bits = 31 - integer_bits
+    one_quarter = 1 << (frac_bits - 2)
+    mask = one_quarter - 1
+    a_mod_quarter_minus_one_quarter = _fx_sub(a & mask, one_quarter)
+    result = _exp_on_interval_between_negative_one_quarter_and_0_excl(
+        rescale_fixed(a_mod_quarter_minus_one_quarter, integer_bits, 0))
+    remainder = _fx_sub(a_mod_quarter_minus_one_quarter, a)
+    for exponent, multiplier in _EXP_BARREL:
+        if integer_bits > exponent:
+            bit = np.int64(1) << (frac_bits + exponent)
+            result = np.where((remainder & bit) != 0, _fx_mul(result, multiplier), result)
+    if integer_bits > 5:
+        clamp = -(1 << (36 - integer_bits))  # -32.0
+        result = np.where(a < clamp, 0, result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def _newton_reciprocal_f2(a):
+    """The Newton-Raphson core shared by 1/(1+x) and (1-x)/(1+x): returns (x in Q2.29)."""
+    half_denominator = rounding_half_sum(a, INT32_MAX)
+    x = _fx_add(1515870810, _fx_mul(half_denominator, -1010580540))  # 48/17 - 32/17 * d
+    one_f2 = 1 << 29
+    for _ in range(3):
+        one_minus = _fx_sub(one_f2, _fx_mul(half_denominator, x))
+        x = _fx_add(x, rescale_fixed(_fx_mul(x, one_minus), 4, 2))
+    return x
+
+
+def one_over_one_plus_x_for_x_in_0_1(a) -> np.ndarray:
+    """gemmlowp one_over_one_plus_x_for_x_in_0_1 (Q0.31 in and out)."""
+    return rescale_fixed(_newton_reciprocal_f2(a), 1, 0)  # ExactMulByPot<-1>: Q2 -> Q1, same raw
+
+
+def one_minus_x_over_one_plus_x_for_x_in_0_1(a) -> np.ndarray:
+    """gemmlowp one_minus_x_over_one_plus_x_for_x_in_0_1 (Q0.31 in and out)."""
+    return rescale_fixed(_fx_sub(_newton_reciprocal_f2(a), 1 << 29), 2, 0)
+
+
+def fixed_tanh(a, integer_bits: int) -> np.ndarray:
+    """gemmlowp tanh(FixedPoint<int32, integer_bits>) -> Q0.31."""
+    a = _i64(a)
+    negative = a < 0
+    n = np.where(negative, a, wrap_int32(-a))
+    # neg_tanh_on_negative_values: ExactMulByPot<1> keeps the raw, one more integer bit
+    t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(n, integer_bits + 1))
+    return np.where(a == 0, 0, np.where(negative, wrap_int32(-t), t))
+
+
+def fixed_logistic(a, integer_bits: int) -> np.ndarray:
+    """gemmlowp logistic(FixedPoint<int32, integer_bits>) -> Q0.31."""
+    a = _i64(a)
+    positive = a > 0
+    abs_input = np.where(positive, a, wrap_int32(-a))
+    result_pos = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(wrap_int32(-abs_input), integer_bits))
+    result_neg = _fx_sub(INT32_MAX, result_pos)
+    return np.where(a == 0, 1 << 30, np.where(positive, result_pos, result_neg))
+
+
+def get_reciprocal(x, x_integer_digits: int) -> tuple[np.ndarray, np.ndarray]:
+    """TFLM GetReciprocal: (Q0.31 reciprocal raw, num_bits_over_unit) of a Q(x_integer_digits) value."""
+    x = _i64(x)
+    headroom_plus_one = count_leading_zeros_u32(x)
+    num_bits_over_unit = x_integer_digits - headroom_plus_one
+    shifted = ((x & 0xFFFFFFFF) << headroom_plus_one) & 0xFFFFFFFF
+    shifted_sum_minus_one = wrap_int32(shifted - (1 << 31))
+    return one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), num_bits_over_unit
+
+
+def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total_signed_bits: int = 31) -> int:
+    """TFLM CalculateInputRadius (the double-precision path)."""
+    max_input_rescaled = (1.0 * ((1 << input_integer_bits) - 1) * float(1 << (total_signed_bits - input_integer_bits))
+                          / float(1 << input_left_shift))
+    return int(math.floor(max_input_rescaled))
+
+
+def saturating_rounding_doubling_high_mul_int16(a, b) -> np.ndarray:
+    """gemmlowp SaturatingRoundingDoublingHighMul on int16 values."""
+    a = _i64(a)
+    b = _i64(b)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    res = _trunc_div(ab + nudge, 1 << 15)
+    res = ((res + (1 << 15)) & 0xFFFF) - (1 << 15)  # static_cast<int16_t>
+    return np.where((a == -(1 << 15)) & (b == -(1 << 15)), (1 << 15) - 1, res)
+
+
+# ---------------------------------------------------------------- fast int8 requantization
+# (appended by the conv/FC/pooling work)
+
+
+def requantize_to_int8(acc, multiplier, shift, output_zero_point: int, act_min: int, act_max: int) -> np.ndarray:
+    """acc -> MultiplyByQuantizedMultiplier -> + output_zero_point -> clamp -> int8, as TFLM's int8 kernels end.
+
+    `acc` holds int32 accumulators (any integer dtype; values are taken mod 2^32 only
+    through the left shift, like the C code; callers wrap the accumulator itself when it
+    can leave the int32 range). `multiplier`/`shift` are scalars or per-channel arrays that
+    broadcast against the last axis (TFLM convention: shift > 0 is a left shift).
+
+    Bit-identical to `multiply_by_quantized_multiplier` followed by the offset and clamp,
+    but written for speed on large batches: the gemmlowp nudge + truncating division of
+    SaturatingRoundingDoublingHighMul equals `(x*M + 2^30) >> 31` with an arithmetic shift
+    (the saturating case needs M == INT32_MIN, which QuantizeMultiplier never produces), and
+    RoundingDivideByPOT by r >= 1 equals `(y + 2^(r-1) - (y < 0)) >> r`.
+    """
+    m = np.asarray(multiplier, dtype=np.int64)
+    s = np.asarray(shift, dtype=np.int64)
+    x = np.asarray(acc)
+    if x.dtype != np.int64:
+        x = x.astype(np.int64)
+    else:
+        x = x.copy()
+    if np.any(s > 0):
+        x = wrap_int32(x << np.maximum(s, 0))
+    x *= m
+    x += 1 << 30
+    x >>= 31
+    r = np.maximum(-s, 0)
+    if np.all(r == 0):
+        pass
+    elif np.all(r > 0):
+        half = (np.int64(1) << r) >> 1
+        x += x >> 63  # -1 where negative
+        x += half
+        x >>= r
+    else:  # mixed per-channel shifts with some r == 0: the general formula
+        x = rounding_divide_by_pot(x, r)
+    x += int(output_zero_point)
+    np.clip(x, int(act_min), int(act_max), out=x)
+    return x.astype(np.int8)

@@ -454,9 +454,9 @@ def _synthetic_classes(seed, shape, classes, n=320):
     return x.astype("float32"), y.astype("int32")
 
 
-def _train_classifier(keras, model, x, y, epochs=2):
+def _train_classifier(keras, model, x, y, epochs=3):
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
+        optimizer=keras.optimizers.Adam(3e-3),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -464,8 +464,15 @@ def _train_classifier(keras, model, x, y, epochs=2):
     return model
 
 
+def _bn(L, x):
+    # A low momentum lets the moving statistics catch up within the few training
+    # steps; with Keras' default (0.99) they stay near their initial values and the
+    # inference-mode model outputs almost the same thing for every input.
+    return L.BatchNormalization(momentum=0.7)(x)
+
+
 def _bn_relu(L, x):
-    return L.ReLU()(L.BatchNormalization()(x))
+    return L.ReLU()(_bn(L, x))
 
 
 def _r_ds_cnn_kws(tf, keras, seed):
@@ -525,7 +532,7 @@ def _r_resnet8_ic(tf, keras, seed):
         y = L.Conv2D(filters, 3, strides=stride, padding="same")(x)
         y = _bn_relu(L, y)
         y = L.Conv2D(filters, 3, padding="same")(y)
-        y = L.BatchNormalization()(y)
+        y = _bn(L, y)
         if stride != 1:
             x = L.Conv2D(filters, 1, strides=stride, padding="same")(x)
         x = L.ReLU()(L.Add()([x, y]))

@@ -105,7 +105,13 @@ class ModelBuilder:
         return self.tensor(data.shape, dtype=dtype, data=data, **kw)
 
     def op(self, name: str, inputs, outputs, version: int = 1, **options) -> int:
-        code = getattr(S.BuiltinOperator, name)
+        """Add a builtin op; name may also be "CUSTOM:<code>" or "CODE:<number>" (for error tests)."""
+        if name.startswith("CUSTOM:"):
+            code, version = (S.BuiltinOperator.CUSTOM, name[7:]), version
+        elif name.startswith("CODE:"):
+            code = int(name[5:])
+        else:
+            code = getattr(S.BuiltinOperator, name)
         key = (code, version)
         if key not in self.opcodes:
             self.opcodes.append(key)
@@ -130,7 +136,7 @@ class ModelBuilder:
         self.ops.append(o)
         return len(self.ops) - 1
 
-    def build(self, inputs, outputs, description: str = "tinygen test model") -> bytes:
+    def build(self, inputs, outputs, description: str = "tinygen test model", subgraphs: int = 1) -> bytes:
         sg = S.SubGraphT()
         sg.tensors = self.tensors
         sg.inputs = [int(i) for i in inputs]
@@ -140,11 +146,13 @@ class ModelBuilder:
         m = S.ModelT()
         m.version = 3
         m.description = description
-        m.subgraphs = [sg]
+        m.subgraphs = [sg] * subgraphs
         m.buffers = self.buffers
         codes = []
         for code, version in self.opcodes:
             oc = S.OperatorCodeT()
+            if isinstance(code, tuple):
+                code, oc.customCode = code
             oc.builtinCode = code
             oc.deprecatedBuiltinCode = min(code, 127)
             oc.version = version

@@ -1,0 +1,355 @@
+"""Framing layer of the serial protocol: COBS, CRC-32, frames, a stream parser.
+
+A frame on the wire is ``0x00 COBS(header + payload + crc32) 0x00`` where the
+header is ``magic u8, seq u16 LE, cmd u8, payload length u16 LE`` and the CRC-32
+(IEEE, zlib's) covers header and payload, little-endian. See docs/protocol.md.
+
+`FrameReader` turns an arbitrary byte stream (frames, text lines printed by the
+firmware, noise) into events; `ProcessSerial` is a pyserial-like object over a
+subprocess's stdin/stdout, used to drive host-built firmware in tests.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import struct
+import subprocess
+import termios
+import time
+import zlib
+from dataclasses import dataclass
+
+# Mirrored in firmware/protocol/tg_proto.h (tests/test_protocol.py checks they agree).
+PROTOCOL_VERSION = 1
+MAGIC = 0xA0 | PROTOCOL_VERSION
+HEADER_SIZE = 6
+CRC_SIZE = 4
+MAX_PAYLOAD = 1024
+MAX_FRAME = HEADER_SIZE + MAX_PAYLOAD + CRC_SIZE
+MAX_ENCODED = MAX_FRAME + (MAX_FRAME + 253) // 254
+SEQ_NONE = 0xFFFF
+SEQ_BOOT = 0
+
+_HEADER = struct.Struct("<BHBH")
+# Bytes a firmware text line may contain (printable ASCII, tab, CR, LF).
+_TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\t\r\n"
+_MAX_TEXT_LINE = 4096
+
+
+class FrameError(ValueError):
+    """Bytes that are not a valid frame (bad COBS, short, bad CRC, bad magic, bad length)."""
+
+
+def crc32(data: bytes, crc: int = 0) -> int:
+    """CRC-32 as in zlib / IEEE 802.3 (same as tg_proto_crc32)."""
+    return zlib.crc32(data, crc) & 0xFFFFFFFF
+
+
+def cobs_encode(data: bytes) -> bytes:
+    """Consistent Overhead Byte Stuffing: the result has no 0x00 byte.
+
+    No delimiter is added. A final full 254-byte block gets no trailing code byte.
+    """
+    data = bytes(data)
+    out = bytearray()
+    n = len(data)
+    i = 0
+    while True:
+        j = data.find(b"\x00", i, min(n, i + 254))
+        if j < 0:
+            j = min(n, i + 254)
+        out.append(j - i + 1)
+        out += data[i:j]
+        if j >= n:
+            return bytes(out)
+        i = j if j - i == 254 else j + 1
+
+
+def cobs_decode(data: bytes) -> bytes:
+    """Inverse of cobs_encode (also accepts a trailing 0x01 after a full block)."""
+    data = bytes(data)
+    out = bytearray()
+    n = len(data)
+    i = 0
+    while i < n:
+        code = data[i]
+        if code == 0:
+            raise FrameError("COBS: zero byte inside a frame")
+        end = i + code
+        if end > n:
+            raise FrameError("COBS: truncated block")
+        block = data[i + 1:end]
+        if 0 in block:
+            raise FrameError("COBS: zero byte inside a frame")
+        out += block
+        i = end
+        if code != 0xFF and i < n:
+            out.append(0)
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class Frame:
+    seq: int
+    cmd: int
+    payload: bytes
+
+
+def frame_bytes(seq: int, cmd: int, payload: bytes = b"") -> bytes:
+    """The decoded frame: header + payload + CRC (not COBS-encoded)."""
+    payload = bytes(payload)
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds the maximum of {MAX_PAYLOAD}")
+    body = _HEADER.pack(MAGIC, seq & 0xFFFF, cmd & 0xFF, len(payload)) + payload
+    return body + struct.pack("<I", crc32(body))
+
+
+def encode_frame(seq: int, cmd: int, payload: bytes = b"") -> bytes:
+    """A frame ready for the wire: 0x00 + COBS(frame) + 0x00."""
+    return b"\x00" + cobs_encode(frame_bytes(seq, cmd, payload)) + b"\x00"
+
+
+def parse_frame(raw: bytes) -> Frame:
+    """Checks and splits a decoded frame (header + payload + CRC)."""
+    if len(raw) < HEADER_SIZE + CRC_SIZE:
+        raise FrameError(f"frame too short ({len(raw)} bytes)")
+    if len(raw) > MAX_FRAME:
+        raise FrameError(f"frame too long ({len(raw)} bytes)")
+    (crc,) = struct.unpack_from("<I", raw, len(raw) - CRC_SIZE)
+    if crc32(raw[:-CRC_SIZE]) != crc:
+        raise FrameError("bad CRC")
+    magic, seq, cmd, length = _HEADER.unpack_from(raw)
+    if magic != MAGIC:
+        raise FrameError(f"bad magic/version byte 0x{magic:02x} (expected 0x{MAGIC:02x})")
+    if length != len(raw) - HEADER_SIZE - CRC_SIZE:
+        raise FrameError(f"length field {length} disagrees with the frame ({len(raw) - HEADER_SIZE - CRC_SIZE})")
+    return Frame(seq, cmd, bytes(raw[HEADER_SIZE:-CRC_SIZE]))
+
+
+def decode_frame(encoded: bytes) -> Frame:
+    """COBS-decodes and checks one frame given without its 0x00 delimiters."""
+    return parse_frame(cobs_decode(encoded))
+
+
+@dataclass(frozen=True)
+class Text:
+    """A line of text printed by the firmware outside any frame (no line terminator)."""
+    line: str
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """Bytes that are neither a valid frame nor text."""
+    data: bytes
+    reason: str
+
+
+def _is_text(data: bytes) -> bool:
+    return not data.translate(None, _TEXT_BYTES)
+
+
+def _as_text_lines(data: bytes):
+    """Lines of `data` if it is printable UTF-8 text, else None."""
+    try:
+        s = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not all(c.isprintable() or c in "\t\r\n" for c in s):
+        return None
+    return [line.rstrip("\r") for line in s.split("\n") if line.rstrip("\r")]
+
+
+class FrameReader:
+    """Incremental parser: bytes in, `Frame` / `Text` / `Garbage` events out.
+
+    Segments are the bytes between 0x00 delimiters. A segment that decodes to a
+    valid frame is a `Frame`. ASCII text is reported line by line as soon as
+    its newline arrives (a COBS-encoded frame is never pure ASCII: its second
+    byte is the magic 0xA1). Anything else is `Garbage`, reported when its
+    delimiter arrives or when it grows beyond the largest possible frame.
+    """
+
+    def __init__(self):
+        self._seg = bytearray()
+        self._seg_text = True      # the segment so far is pure ASCII text
+        self._discard = False      # oversized garbage: drop bytes until the next 0x00
+        self._next_code = 0        # index in _seg of the next COBS code byte
+
+    def want(self) -> int:
+        """How many bytes to read next: the rest of the current COBS block and
+        the byte after it (next code byte or delimiter). Never waits for bytes
+        that a well-formed frame would not send."""
+        if self._discard:
+            return 64
+        return max(1, self._next_code - len(self._seg) + 1)
+
+    def feed(self, data: bytes) -> list:
+        events = []
+        data = bytes(data)
+        start = 0
+        while start < len(data):
+            z = data.find(b"\x00", start)
+            end = len(data) if z < 0 else z
+            if end > start:
+                self._append(data[start:end], events)
+            if z < 0:
+                break
+            self._end_segment(events)
+            start = z + 1
+        return events
+
+    def _append(self, chunk: bytes, events: list) -> None:
+        if self._discard:
+            return
+        seg = self._seg
+        seg += chunk
+        while self._next_code < len(seg):
+            self._next_code += seg[self._next_code]
+        if self._seg_text:
+            self._seg_text = _is_text(chunk)
+            if self._seg_text:
+                nl = seg.rfind(b"\n")
+                if nl >= 0 or len(seg) > _MAX_TEXT_LINE:
+                    cut = nl + 1 if nl >= 0 else len(seg)
+                    for line in bytes(seg[:cut]).decode("ascii").split("\n"):
+                        line = line.rstrip("\r")
+                        if line:
+                            events.append(Text(line))
+                    self._restart(seg[cut:])
+                return
+        if len(seg) > MAX_ENCODED:
+            events.append(Garbage(bytes(seg), "longer than any frame"))
+            self._restart(b"")
+            self._discard = True
+
+    def _restart(self, rest: bytes) -> None:
+        self._seg = bytearray()
+        self._seg_text = True
+        self._next_code = 0
+        if rest:
+            self._append_quiet(rest)
+
+    def _append_quiet(self, rest: bytes) -> None:
+        self._seg += rest
+        self._seg_text = _is_text(rest)
+        while self._next_code < len(self._seg):
+            self._next_code += self._seg[self._next_code]
+
+    def _end_segment(self, events: list) -> None:
+        seg = bytes(self._seg)
+        discard = self._discard
+        self._restart(b"")
+        self._discard = False
+        if discard or not seg:
+            return
+        try:
+            events.append(decode_frame(seg))
+            return
+        except FrameError as e:
+            reason = str(e)
+        lines = _as_text_lines(seg)
+        if lines is not None:
+            events.extend(Text(line) for line in lines)
+            return
+        # text (without a leading delimiter) directly followed by a frame
+        nl = seg.rfind(b"\n")
+        if nl >= 0:
+            head = _as_text_lines(seg[:nl + 1])
+            try:
+                frame = decode_frame(seg[nl + 1:])
+            except FrameError:
+                frame = None
+            if head is not None and frame is not None:
+                events.extend(Text(line) for line in head)
+                events.append(frame)
+                return
+        events.append(Garbage(seg, reason))
+
+
+class ProcessSerial:
+    """A minimal pyserial-like port over a subprocess's stdin/stdout.
+
+    Supports what `tinygen.protocol.Client` uses: read(size) with `timeout`,
+    write, in_waiting, reset_input_buffer, flush, close. Reading after the
+    process exited raises serial.SerialException, like a vanished port.
+    """
+
+    def __init__(self, argv, *, timeout: float | None = 0.05, env=None, stderr=None, cwd=None):
+        self.port = " ".join(str(a) for a in argv)
+        self.timeout = timeout
+        self.proc = subprocess.Popen(
+            [str(a) for a in argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=stderr, env=env, cwd=cwd, bufsize=0)
+        self._rfd = self.proc.stdout.fileno()
+        self.is_open = True
+
+    @staticmethod
+    def _exception(msg):
+        import serial
+        return serial.SerialException(msg)
+
+    @property
+    def in_waiting(self) -> int:
+        buf = bytearray(4)
+        fcntl.ioctl(self._rfd, termios.FIONREAD, buf)
+        return int.from_bytes(buf, "little")
+
+    def read(self, size: int = 1) -> bytes:
+        if not self.is_open:
+            raise self._exception("port is closed")
+        out = bytearray()
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        while len(out) < size:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self._rfd], [], [], left)
+            if not ready:
+                break
+            chunk = os.read(self._rfd, size - len(out))
+            if not chunk:
+                if out:
+                    break
+                raise self._exception(f"process {self.proc.pid} closed its output (exit code {self.proc.poll()})")
+            out += chunk
+        return bytes(out)
+
+    def write(self, data: bytes) -> int:
+        if not self.is_open:
+            raise self._exception("port is closed")
+        try:
+            self.proc.stdin.write(bytes(data))
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError) as e:
+            raise self._exception(f"process {self.proc.pid} closed its input: {e}") from e
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def reset_input_buffer(self) -> None:
+        while self.in_waiting:
+            if not os.read(self._rfd, self.in_waiting):
+                break
+
+    def close(self, timeout: float = 5.0) -> int | None:
+        """Closes stdin (the firmware exits at end of input) and waits for the process."""
+        if not self.is_open:
+            return self.proc.returncode
+        self.is_open = False
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
