@@ -12,7 +12,10 @@ An op definition (a subclass of `Op`, registered with `@register`) holds:
   `(1, *tensor.shape)` for constants (so they broadcast). Outputs likewise `(N, *shape)`.
   `inputs[i]` is None for an omitted optional input (tensor index -1).
 - `macs(g, op) -> int`: multiply-accumulates per inference (for `inspect`).
-- `emit_c(p, ctx)`: the C kernel binding used by the code generator (added by the codegen work).
+- `emit_c(p, ctx)`: the C kernel binding used by the code generator (see `tinygen/codegen.py`,
+  `EmitContext`): returns the C statements that run the op.
+- `scratch_bytes(p) -> int`: bytes of kernel scratch memory the C kernel needs while the op
+  runs (the planner gives it a slice of the arena that lives only during this op). Default 0.
 - class flags: `alias` (output shares input 0's bytes: RESHAPE/SQUEEZE/EXPAND_DIMS),
   `inplace` (element-wise: the output may overwrite input 0 when input 0 dies here).
 """
@@ -57,6 +60,9 @@ class Op:
 
     def emit_c(self, p: Any, ctx: Any):
         raise NotImplementedError(f"{self.name}: no C binding yet")
+
+    def scratch_bytes(self, p: Any) -> int:
+        return 0
 
 
 def unsupported(op: Operator, problem: str) -> UnsupportedOpError:
