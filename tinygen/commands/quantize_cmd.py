@@ -1,0 +1,44 @@
+"""`tinygen quantize MODEL -o OUT.tflite --calibration DATA.npy [--io int8|float]`"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import TinygenError
+from .common import echo_json, progress_enabled
+from .emulate_cmd import load_npy, save_atomic
+
+
+@click.command("quantize")
+@click.argument("model", type=click.Path(path_type=str))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The int8 .tflite to write.")
+@click.option("--calibration", required=True, type=click.Path(dir_okay=False),
+              help="Representative float32 samples [N, *input_shape] as .npy.")
+@click.option("--io", "io", type=click.Choice(["int8", "float"]), default="int8", show_default=True,
+              help="Model input/output type: int8, or keep float (QUANTIZE/DEQUANTIZE at the edges).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def cmd(model, output, calibration, io, as_json):
+    """Full-integer post-training quantization of a Keras model or SavedModel (needs tinygen[tf])."""
+    try:
+        from ..quantize import quantize_model
+    except ImportError as e:
+        raise TinygenError(f"quantize needs TensorFlow: pip install 'tinygen[tf]' ({e})") from None
+    if not output.endswith(".tflite"):
+        raise TinygenError(f"--output {output}: use a .tflite file name")
+    calib = load_npy(calibration, "calibration data")
+
+    if progress_enabled() and not as_json:
+        with click.progressbar(length=len(calib), label="calibrating", file=click.get_text_stream("stderr")) as bar:
+            def progress(i, n):
+                bar.update(1)
+            data, report = quantize_model(model, calib, io=io, progress=progress)
+    else:
+        data, report = quantize_model(model, calib, io=io)
+    save_atomic(Path(output), lambda p: p.write_bytes(data))
+    if as_json:
+        echo_json({"output": output, "bytes": len(data), **report.to_dict()})
+    else:
+        for line in report.summary_lines():
+            click.echo(line)
+        click.echo(f"wrote {output} ({len(data):,} bytes)")
