@@ -1,0 +1,111 @@
+/*
+ * tinygen board port: Arm MPS2 AN386 (Cortex-M4F) as emulated by QEMU (mps2-an386).
+ *
+ * Serial: CMSDK APB UART0 at 0x40004000 (QEMU's first -serial); RX interrupt = IRQ 0,
+ * TX interrupt = IRQ 1 (only RX is used; TX is polled).
+ *
+ * tg_cycles(): SysTick from the 25 MHz processor clock (CLKSOURCE = 1). With QEMU
+ * -icount shift=0 one instruction takes 1 virtual ns, so one tick = 40 instructions and the
+ * port returns ticks * 40: instruction-equivalents with a resolution of 40 instructions,
+ * deterministic run to run. (On an FPGA board it would be 25 MHz clock cycles * 40.)
+ *
+ * Register layout from the Cortex-M System Design Kit TRM (CMSDK APB UART).
+ */
+#include "tg_cortexm.h"
+#include "tg_port.h"
+#include "tg_ring.h"
+
+#ifndef TG_BOARD_ID
+#define TG_BOARD_ID "mps2-an386"
+#endif
+#ifndef TG_CLOCK_HZ
+#define TG_CLOCK_HZ 25000000u
+#endif
+#ifndef TG_UART_BAUD
+#define TG_UART_BAUD 115200u
+#endif
+
+#define TG_NS_PER_TICK (1000000000u / TG_CLOCK_HZ)   /* 40 at 25 MHz */
+
+#define UART0_BASE      0x40004000u
+#define UART_DATA       TG_REG32(UART0_BASE + 0x00u)
+#define UART_STATE      TG_REG32(UART0_BASE + 0x04u)
+#define UART_CTRL       TG_REG32(UART0_BASE + 0x08u)
+#define UART_INTSTATUS  TG_REG32(UART0_BASE + 0x0Cu)   /* write 1 to clear (INTCLEAR) */
+#define UART_BAUDDIV    TG_REG32(UART0_BASE + 0x10u)
+#define UART_STATE_TXFULL  (1u << 0)
+#define UART_STATE_RXFULL  (1u << 1)
+#define UART_STATE_RXOVR   (1u << 3)
+#define UART_CTRL_TXEN     (1u << 0)
+#define UART_CTRL_RXEN     (1u << 1)
+#define UART_CTRL_RXINTEN  (1u << 3)
+#define UART_INT_RX        (1u << 1)
+#define UART0_RX_IRQN      0u
+
+const char tg_board_name[] = TG_BOARD_ID;
+const uint32_t tg_clock_hz = TG_CLOCK_HZ;
+
+static tg_ring_t s_rx;
+
+void tg_board_init(void)
+{
+    uint32_t div = TG_CLOCK_HZ / TG_UART_BAUD;     /* 217; QEMU only requires >= 16 */
+    UART_CTRL = 0u;
+    UART_BAUDDIV = div < 16u ? 16u : div;
+    UART_INTSTATUS = 0xFu;
+    UART_CTRL = UART_CTRL_TXEN | UART_CTRL_RXEN | UART_CTRL_RXINTEN;
+    tg_nvic_enable(UART0_RX_IRQN);
+    tg_systick_start();
+    __asm__ volatile("cpsie i" : : : "memory");
+}
+
+void tg_board_irq(uint32_t irqn)
+{
+    if (irqn == UART0_RX_IRQN) {
+        /* Clear first, then drain: a byte arriving meanwhile re-raises the interrupt. */
+        UART_INTSTATUS = UART_INT_RX;
+        while (UART_STATE & UART_STATE_RXFULL) {
+            tg_ring_push(&s_rx, (uint8_t)UART_DATA);
+        }
+        if (UART_STATE & UART_STATE_RXOVR) {
+            UART_STATE = UART_STATE_RXOVR;           /* write 1 to clear */
+            s_rx.dropped = s_rx.dropped + 1u;
+        }
+        return;
+    }
+    tg_nvic_disable(irqn);
+}
+
+void tg_uart_write(const uint8_t *data, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        while (UART_STATE & UART_STATE_TXFULL) {
+        }
+        UART_DATA = data[i];
+    }
+}
+
+int tg_uart_read(uint8_t *byte)
+{
+    return tg_ring_pop(&s_rx, byte);
+}
+
+uint32_t tg_uart_rx_dropped(void)
+{
+    return s_rx.dropped;
+}
+
+uint64_t tg_cycles(void)
+{
+    return tg_systick_ticks() * TG_NS_PER_TICK;
+}
+
+void tg_exit(int code)
+{
+    /* The MPS2 target only exists under QEMU (or a debugger): semihosting is safe. */
+    tg_semihost_exit(code);
+    __asm__ volatile("cpsid i" : : : "memory");
+    for (;;) {
+    }
+}

@@ -1,0 +1,87 @@
+/* Tiny output helpers: no printf, no libc. */
+#include "tg_runtime.h"
+
+static const char tg_hex_digits[16] = {'0', '1', '2', '3', '4', '5', '6', '7',
+                                       '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
+
+void tg_putc(char c)
+{
+    uint8_t b = (uint8_t)c;
+    tg_uart_write(&b, 1u);
+}
+
+void tg_puts(const char *s)
+{
+    size_t n = 0u;
+    while (s[n] != '\0') {
+        n++;
+    }
+    tg_uart_write((const uint8_t *)s, n);
+}
+
+void tg_put_u32(uint32_t v)
+{
+    char buf[10];
+    size_t i = sizeof buf;
+    do {
+        buf[--i] = (char)('0' + (v % 10u));
+        v /= 10u;
+    } while (v != 0u);
+    tg_uart_write((const uint8_t *)&buf[i], sizeof buf - i);
+}
+
+void tg_put_i32(int32_t v)
+{
+    if (v < 0) {
+        tg_putc('-');
+        tg_put_u32((uint32_t)0u - (uint32_t)v);
+    } else {
+        tg_put_u32((uint32_t)v);
+    }
+}
+
+void tg_put_u64(uint64_t v)
+{
+    /* Split into base-10^9 limbs so only one 64-bit division per limb is needed. */
+    char buf[20];
+    size_t i = sizeof buf;
+    do {
+        uint32_t limb = (uint32_t)(v % 1000000000u);
+        int digits = 0;
+        v /= 1000000000u;
+        do {
+            buf[--i] = (char)('0' + (limb % 10u));
+            limb /= 10u;
+            digits++;
+        } while (limb != 0u || (v != 0u && digits < 9));
+    } while (v != 0u);
+    tg_uart_write((const uint8_t *)&buf[i], sizeof buf - i);
+}
+
+void tg_put_hex8(uint8_t v)
+{
+    char buf[2];
+    buf[0] = tg_hex_digits[v >> 4];
+    buf[1] = tg_hex_digits[v & 0xFu];
+    tg_uart_write((const uint8_t *)buf, 2u);
+}
+
+void tg_put_hex32(uint32_t v)
+{
+    char buf[10];
+    int i;
+    buf[0] = '0';
+    buf[1] = 'x';
+    for (i = 0; i < 8; i++) {
+        buf[2 + i] = tg_hex_digits[(v >> (28 - 4 * i)) & 0xFu];
+    }
+    tg_uart_write((const uint8_t *)buf, sizeof buf);
+}
+
+void tg_put_hex_bytes(const uint8_t *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        tg_put_hex8(p[i]);
+    }
+}

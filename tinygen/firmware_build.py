@@ -1,0 +1,192 @@
+"""Build bare-metal firmware for `make` boards with arm-none-eabi-gcc.
+
+All compiler and linker flags come from the functions below (`arch_flags`,
+`board_defines`, `common_cflags`, `compile_flags`, `link_flags`, `runtime_sources`), so a
+generated project's Makefile can be rendered from the very same lists the tests build with.
+
+    elf = build_firmware("qemu-cortex-m4", [Path("main.c")], Path("build"))
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import jinja2
+
+from tinygen.boards import Board, data_dir, load_board
+from tinygen.errors import TinygenError, ToolError
+
+GCC = "arm-none-eabi-gcc"
+SIZE = "arm-none-eabi-size"
+APT_INSTALL = "sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi"
+
+# Runtime sources shared by every Cortex-M port, plus board_<port>.c.
+_COMMON_RUNTIME = ("startup_cortexm.c", "tg_systick.c", "tg_io.c", "tg_bench.c", "tg_stack.c")
+
+
+def runtime_dir() -> Path:
+    return data_dir() / "firmware" / "runtime"
+
+
+def templates_dir() -> Path:
+    return data_dir() / "templates"
+
+
+def _require_make_board(board: Board) -> None:
+    if board.build_system != "make":
+        raise TinygenError(
+            f"board {board.id!r} builds with {board.build_system}, not with tinygen's bare-metal runtime")
+    if board.core != "cortex-m4":
+        raise TinygenError(f"board {board.id!r}: core {board.core!r} is not supported by the bare-metal build")
+    if not board.port:
+        raise TinygenError(f"board {board.id!r} has no runtime 'port'")
+
+
+def arch_flags(board: Board) -> list[str]:
+    """CPU/ABI flags, used for compiling and linking."""
+    flags = [f"-mcpu={board.core}", "-mthumb"]
+    if board.fpu == "none":
+        flags.append("-mfloat-abi=soft")
+    else:
+        flags += ["-mfloat-abi=hard", f"-mfpu={board.fpu}"]
+    return flags
+
+
+def common_cflags() -> list[str]:
+    return ["-O2", "-g", "-ffunction-sections", "-fdata-sections",
+            "-Wall", "-Wextra", "-Werror", "-std=c99"]
+
+
+def board_defines(board: Board) -> list[str]:
+    """Board macros for the runtime (TG_BOARD_ID, TG_CLOCK_HZ, TG_UART_BAUD) + the board's cflags."""
+    return [f'-DTG_BOARD_ID="{board.id}"',
+            f"-DTG_CLOCK_HZ={board.clock_hz}u",
+            f"-DTG_UART_BAUD={board.serial.baud}u",
+            *board.cflags]
+
+
+def compile_flags(board: Board, extra_cflags: Iterable[str] = (),
+                  include_dirs: Iterable[Path | str] = (),
+                  runtime_include: Path | str | None = None) -> list[str]:
+    """Everything passed to gcc when compiling a C file for `board` (argv form, unquoted:
+    use `shlex.join` for a Makefile). `runtime_include` replaces the path of the runtime
+    headers (default: the installed firmware/runtime), e.g. "runtime" in a project that
+    vendors the runtime sources."""
+    incs = [runtime_include if runtime_include is not None else runtime_dir(), *include_dirs]
+    return [*arch_flags(board), *common_cflags(), *board_defines(board),
+            *(f"-I{p}" for p in incs), *extra_cflags]
+
+
+def link_flags(board: Board, linker_script: Path | str, map_file: Path | str | None = None) -> list[str]:
+    """Everything passed to gcc when linking (libc/libgcc from newlib-nano, no crt0)."""
+    flags = [*arch_flags(board), "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
+             "-Wl,--gc-sections", f"-T{linker_script}"]
+    if map_file is not None:
+        flags.append(f"-Wl,-Map={map_file}")
+    return flags
+
+
+def runtime_sources(board: Board) -> list[Path]:
+    """The runtime C files every firmware for `board` links (startup, port, helpers)."""
+    board = load_board(board)
+    _require_make_board(board)
+    rdir = runtime_dir()
+    port_src = rdir / f"board_{board.port}.c"
+    if not port_src.is_file():
+        raise TinygenError(f"board {board.id!r}: runtime port {port_src} not found")
+    return [rdir / name for name in _COMMON_RUNTIME] + [port_src]
+
+
+def render_linker_script(board: Board | str, stack_size: int | None = None) -> str:
+    board = load_board(board)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.get_template("linker.ld.j2").render(
+        board=board, stack_size=stack_size if stack_size is not None else board.stack_size)
+
+
+def find_gcc() -> str:
+    path = shutil.which(GCC)
+    if path is None:
+        raise ToolError(f"{GCC} not found; install it with: {APT_INSTALL}")
+    return path
+
+
+_ERROR_LINE = re.compile(r"\berror:|undefined reference|overflowed|will not fit|cannot find|No such file")
+
+
+def _first_error(log: str) -> str:
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    for ln in lines:
+        if _ERROR_LINE.search(ln):
+            return re.sub(r"^\S*/ld(\.exe)?: ", "ld: ", ln)
+    return lines[0] if lines else "(no output)"
+
+
+def build_firmware(board: Board | str, sources: Sequence[Path | str], out_dir: Path | str,
+                   extra_cflags: Iterable[str] = (), include_dirs: Iterable[Path | str] = (), *,
+                   name: str = "firmware", stack_size: int | None = None,
+                   with_runtime: bool = True) -> Path:
+    """Compile and link `sources` (+ the board runtime) into `out_dir/<name>.elf`.
+
+    Also writes `<name>.ld` (the rendered linker script), `<name>.map` and
+    `<name>.log` (compiler output). Returns the ELF path.
+    Raises ToolError if the compiler is missing or the build fails (first error line).
+    """
+    board = load_board(board)
+    _require_make_board(board)
+    gcc = find_gcc()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    ld = out / f"{name}.ld"
+    ld.write_text(render_linker_script(board, stack_size), encoding="utf-8")
+    elf = out / f"{name}.elf"
+    map_file = out / f"{name}.map"
+    srcs = [Path(s) for s in sources]
+    for s in srcs:
+        if not s.is_file():
+            raise TinygenError(f"firmware source not found: {s}")
+    if with_runtime:
+        srcs = runtime_sources(board) + srcs
+
+    cmd = [gcc, *compile_flags(board, extra_cflags, include_dirs), *map(str, srcs),
+           *link_flags(board, ld, map_file), "-o", str(elf)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    (out / f"{name}.log").write_text(" ".join(cmd) + "\n" + log, encoding="utf-8")
+    if proc.returncode != 0:
+        raise ToolError(f"{GCC} failed for {board.id}: {_first_error(log)}")
+    return elf
+
+
+@dataclass(frozen=True)
+class MemoryUsage:
+    text: int   # code + read-only data (+ .data initialisers) in flash
+    data: int
+    bss: int    # includes .noinit
+
+    @property
+    def flash(self) -> int:
+        return self.text + self.data
+
+    @property
+    def ram(self) -> int:
+        return self.data + self.bss
+
+
+def memory_usage(elf: Path | str) -> MemoryUsage:
+    """Section sizes from `arm-none-eabi-size` (Berkeley format)."""
+    size = shutil.which(SIZE)
+    if size is None:
+        raise ToolError(f"{SIZE} not found; install it with: {APT_INSTALL}")
+    proc = subprocess.run([size, str(elf)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ToolError(f"{SIZE} failed: {_first_error(proc.stderr)}")
+    fields = proc.stdout.splitlines()[1].split()
+    return MemoryUsage(text=int(fields[0]), data=int(fields[1]), bss=int(fields[2]))
