@@ -276,46 +276,96 @@ def saturating_rounding_doubling_high_mul_int16(a, b) -> np.ndarray:
     return np.where((a == -(1 << 15)) & (b == -(1 << 15)), (1 << 15) - 1, res)
 
 
+def round_half_away_from_zero(x) -> np.ndarray:
+    """std::round on a float array (keeps the dtype): halves go away from zero.
+
+    (Exact for every float: uses the exact difference x - trunc(x), not floor(|x| + 0.5),
+    which would round 0.49999997f up.)
+    """
+    x = np.asarray(x)
+    t = np.trunc(x)
+    with np.errstate(invalid="ignore"):
+        frac = x - t
+        up = np.abs(frac) >= 0.5
+    return np.where(up, t + np.sign(x), t).astype(x.dtype, copy=False)
+
+
+def cast_float_to_int32(x) -> np.ndarray:
+    """static_cast<int32_t>(float) as x86 does it (int64 array): truncation toward zero;
+    NaN and out-of-range values give INT32_MIN (the "integer indefinite" value)."""
+    t = np.trunc(np.asarray(x, dtype=np.float64))
+    with np.errstate(invalid="ignore"):
+        ok = (t >= INT32_MIN) & (t <= INT32_MAX)
+    return np.where(ok, np.where(ok, t, 0), INT32_MIN).astype(np.int64)
+
+
 # ---------------------------------------------------------------- fast int8 requantization
 # (appended by the conv/FC/pooling work)
 
 
-def requantize_to_int8(acc, multiplier, shift, output_zero_point: int, act_min: int, act_max: int) -> np.ndarray:
-    """acc -> MultiplyByQuantizedMultiplier -> + output_zero_point -> clamp -> int8, as TFLM's int8 kernels end.
+_REQUANT_CHUNK = 1 << 16  # elements per block: keeps the int64 scratch arrays in cache
 
-    `acc` holds int32 accumulators (any integer dtype; values are taken mod 2^32 only
-    through the left shift, like the C code; callers wrap the accumulator itself when it
-    can leave the int32 range). `multiplier`/`shift` are scalars or per-channel arrays that
-    broadcast against the last axis (TFLM convention: shift > 0 is a left shift).
+
+def requantize_to_int8(acc, multiplier, shift, output_zero_point: int, act_min: int, act_max: int,
+                       bias=None, wrap: bool = False) -> np.ndarray:
+    """(acc + bias) -> MultiplyByQuantizedMultiplier -> + output_zero_point -> clamp -> int8.
+
+    This is how TFLM's int8 conv / depthwise / fully-connected kernels end. `acc` holds the
+    accumulators: any integer dtype, or a float dtype holding exact integers (the result of
+    a float matmul of int8 data). `bias` (optional, int64, broadcasts against the last axis)
+    is added in int64; with wrap=True the sum is then wrapped to int32 as C's int32
+    accumulator would. `multiplier`/`shift` are scalars or per-channel arrays broadcasting
+    against the last axis (TFLM convention: shift > 0 is a left shift).
 
     Bit-identical to `multiply_by_quantized_multiplier` followed by the offset and clamp,
-    but written for speed on large batches: the gemmlowp nudge + truncating division of
-    SaturatingRoundingDoublingHighMul equals `(x*M + 2^30) >> 31` with an arithmetic shift
-    (the saturating case needs M == INT32_MIN, which QuantizeMultiplier never produces), and
-    RoundingDivideByPOT by r >= 1 equals `(y + 2^(r-1) - (y < 0)) >> r`.
+    written for speed on large batches (blocks that stay in cache, in-place ufuncs):
+    the gemmlowp nudge + truncating division of SaturatingRoundingDoublingHighMul equals
+    `(x*M + 2^30) >> 31` with an arithmetic shift (its saturating case needs
+    M == INT32_MIN, which QuantizeMultiplier never produces), and RoundingDivideByPOT by
+    r >= 1 equals `(y + 2^(r-1) + (y >> 63)) >> r`.
     """
+    acc = np.asarray(acc)
+    shape = acc.shape
     m = np.asarray(multiplier, dtype=np.int64)
     s = np.asarray(shift, dtype=np.int64)
-    x = np.asarray(acc)
-    if x.dtype != np.int64:
-        x = x.astype(np.int64)
-    else:
-        x = x.copy()
-    if np.any(s > 0):
-        x = wrap_int32(x << np.maximum(s, 0))
-    x *= m
-    x += 1 << 30
-    x >>= 31
+    width = shape[-1] if acc.ndim else 1
+    flat = acc.reshape(-1, width)
+    rows = flat.shape[0]
+    out = np.empty((rows, width), dtype=np.int8)
+    left = np.maximum(s, 0)
     r = np.maximum(-s, 0)
-    if np.all(r == 0):
-        pass
-    elif np.all(r > 0):
-        half = (np.int64(1) << r) >> 1
-        x += x >> 63  # -1 where negative
-        x += half
-        x >>= r
-    else:  # mixed per-channel shifts with some r == 0: the general formula
-        x = rounding_divide_by_pot(x, r)
-    x += int(output_zero_point)
-    np.clip(x, int(act_min), int(act_max), out=x)
-    return x.astype(np.int8)
+    any_left = bool(np.any(left > 0))
+    all_r_pos = bool(np.all(r > 0))
+    no_r = bool(np.all(r == 0))
+    half = (np.int64(1) << r) >> 1
+    bias_arr = None if bias is None else np.asarray(bias, dtype=np.int64)
+    step = max(1, _REQUANT_CHUNK // max(width, 1))
+    x_buf = np.empty((min(step, rows), width), dtype=np.int64)
+    t_buf = np.empty_like(x_buf)
+    zp, lo, hi = int(output_zero_point), int(act_min), int(act_max)
+    for i in range(0, rows, step):
+        a = flat[i : i + step]
+        n = a.shape[0]
+        x, t = x_buf[:n], t_buf[:n]
+        np.copyto(x, a, casting="unsafe")
+        if bias_arr is not None:
+            x += bias_arr
+        if wrap:
+            x[...] = wrap_int32(x)
+        if any_left:
+            x <<= left
+            x[...] = wrap_int32(x)
+        x *= m
+        x += 1 << 30
+        x >>= 31
+        if all_r_pos:
+            np.right_shift(x, 63, out=t)
+            x += t
+            x += half
+            x >>= r
+        elif not no_r:  # per-channel shifts, some with r == 0: the general formula
+            x[...] = rounding_divide_by_pot(x, r)
+        x += zp
+        np.clip(x, lo, hi, out=x)
+        np.copyto(out[i : i + n], x, casting="unsafe")
+    return out.reshape(shape)

@@ -1,0 +1,392 @@
+"""CONV_2D and DEPTHWISE_CONV_2D (int8 activations, per-tensor or per-channel int8 weights).
+
+Semantics follow TFLite Micro's reference kernels:
+- Prepare (conv_common.cc / depthwise_conv_common.cc, PopulateConvolutionQuantizationParams):
+  one multiplier per output channel from the double-precision effective scale
+  `double(input_scale) * double(filter_scale[c]) / double(output_scale)` (a per-tensor
+  filter scale is broadcast over the channels); padding from ComputePaddingHeightWidth;
+  the fused activation range from CalculateActivationRangeQuantized.
+- Eval (reference_integer_ops::ConvPerChannel / DepthwiseConvPerChannel): an int32
+  accumulator of `w * (x - input_zero_point)` over the taps inside the image (taps in the
+  padding are skipped, i.e. act as x == input_zero_point), plus bias, then
+  MultiplyByQuantizedMultiplier (double rounding), + output zero point, clamp.
+
+Supported: SAME/VALID padding, any strides and dilations, depth multipliers, grouped
+convolutions (input channels a multiple of the filter's), per-channel or per-tensor
+symmetric int8 weights, an int32 bias or none (2 inputs or a -1 bias input), fused
+NONE/RELU/RELU6/RELU_N1_TO_1. (TFLM itself segfaults on a DEPTHWISE_CONV_2D with a -1 bias
+input; tinygen runs it as "no bias".)
+
+The numpy kernels pad the input with the input zero point, fold `-zp * sum(w)` into the
+bias, and compute the dot products as float matmuls (exact: int8 products summed stay far
+below the float mantissa; float32 is used while K * 2^14 <= 2^24, float64 beyond).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..fixedpoint import activation_range_int8, quantize_multiplier, requantize_to_int8
+from .base import Op, register, require, require_int8
+
+SUPPORTED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+
+# Largest dot-product length for which a float32 matmul of int8 x int8 values is exact:
+# every partial sum is an integer of magnitude <= K * 128 * 128 <= 2^24.
+_F32_EXACT_K = (1 << 24) // (128 * 128)
+# TFLM's reference kernels assume at most 2^16 products per accumulator (int32 headroom);
+# tinygen's int32 depthwise accumulation needs KH*KW * 2^14 < 2^31.
+_MAX_TAPS = 1 << 16
+
+
+# ----------------------------------------------------------------------------- shared helpers
+# (also used by fully_connected.py and pooling.py)
+
+
+def check_activation(op, activation: str | None = None) -> str:
+    act = op.activation if activation is None else activation
+    require(act in SUPPORTED_ACTIVATIONS, op, f"fused activation {act} not supported (supported: {', '.join(SUPPORTED_ACTIVATIONS)})")
+    return act
+
+
+def output_size(padding: str, in_size: int, filter_size: int, stride: int, dilation: int) -> int:
+    """TFLM ComputeOutSize (C integer division; <= 0 means TFLM refuses the op)."""
+    eff = (filter_size - 1) * dilation + 1
+    if padding == "SAME":
+        num = in_size + stride - 1
+    else:
+        num = in_size + stride - eff
+    if num < 0:
+        return -1
+    return num // stride
+
+
+def padding_before(in_size: int, filter_size: int, stride: int, dilation: int, out_size: int) -> int:
+    """TFLM ComputePaddingWithOffset: the padding before the first element (top / left)."""
+    eff = (filter_size - 1) * dilation + 1
+    total = max(0, (out_size - 1) * stride + eff - in_size)
+    return total // 2
+
+
+def padding_after(in_size: int, filter_size: int, stride: int, dilation: int, out_size: int, before: int) -> int:
+    """How many elements past the end of the input the last window reaches (bottom / right)."""
+    eff = (filter_size - 1) * dilation + 1
+    return max(0, (out_size - 1) * stride + eff - before - in_size)
+
+
+def check_window_options(op, in_hw, filter_hw, out_hw, dilation=(1, 1)):
+    """Padding / strides / output size checks shared by convolutions and pooling.
+
+    Returns ((stride_h, stride_w), (pad_top, pad_left), (pad_bottom, pad_right)).
+    """
+    o = op.options
+    padding = o.get("padding")
+    require(padding in ("SAME", "VALID"), op, f"padding {padding} not supported (SAME or VALID)")
+    sh, sw = o.get("stride_h"), o.get("stride_w")
+    require(isinstance(sh, int) and isinstance(sw, int) and sh >= 1 and sw >= 1, op, f"stride {sh}x{sw} not supported (strides must be >= 1)")
+    dh, dw = dilation
+    pads_b, pads_a = [], []
+    for axis, i, k, s, d, out in (("height", in_hw[0], filter_hw[0], sh, dh, out_hw[0]), ("width", in_hw[1], filter_hw[1], sw, dw, out_hw[1])):
+        expect = output_size(padding, i, k, s, d)
+        require(expect >= 1, op, f"{padding} padding leaves no output {axis} (input {i}, window {(k - 1) * d + 1}, stride {s})")
+        require(out == expect, op, f"output {axis} is {out}, but {padding} padding with stride {s} gives {expect}")
+        b = padding_before(i, k, s, d, out)
+        pads_b.append(b)
+        pads_a.append(padding_after(i, k, s, d, out, b))
+    return (sh, sw), tuple(pads_b), tuple(pads_a)
+
+
+def pad_nhwc(x: np.ndarray, before, after, value: int) -> np.ndarray:
+    """Pad axes 1 and 2 of an (N, H, W, C) array with a constant."""
+    (pt, pl), (pb, pr) = before, after
+    if not (pt or pl or pb or pr):
+        return x
+    n, h, w, c = x.shape
+    out = np.empty((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
+    out[:, :pt] = value
+    out[:, pt + h :] = value
+    out[:, pt : pt + h, :pl] = value
+    out[:, pt : pt + h, pl + w :] = value
+    out[:, pt : pt + h, pl : pl + w] = x
+    return out
+
+
+def tap_slice(xp: np.ndarray, ky: int, kx: int, out_hw, stride, dilation) -> np.ndarray:
+    """The (N, OH, OW, C) view of the padded input that filter tap (ky, kx) reads."""
+    (oh, ow), (sh, sw), (dh, dw) = out_hw, stride, dilation
+    y0, x0 = ky * dh, kx * dw
+    return xp[:, y0 : y0 + (oh - 1) * sh + 1 : sh, x0 : x0 + (ow - 1) * sw + 1 : sw, :]
+
+
+def check_weights(g, op, idx: int, rank: int, what: str = "filter"):
+    require(len(op.inputs) > idx and op.inputs[idx] >= 0, op, f"missing {what} (input {idx})")
+    w = g.tensors[op.inputs[idx]]
+    require(w.is_const, op, f"{what} '{w.name}' is not a constant tensor; only constant weights are supported")
+    require(w.dtype == np.int8, op, f"{what} '{w.name}' is {w.dtype_name}; only int8 weights are supported")
+    require(len(w.shape) == rank, op, f"{what} '{w.name}' has rank {len(w.shape)}, expected {rank}")
+    require(w.quant is not None, op, f"{what} '{w.name}' has no quantization parameters")
+    require(bool(np.all(w.quant.zero_point == 0)), op, f"{what} '{w.name}' has non-zero zero points; only symmetric int8 weights are supported")
+    require(bool(np.all(w.quant.scale >= 0)), op, f"{what} '{w.name}' has negative scales")
+    return w
+
+
+def check_bias(g, op, idx: int, channels: int):
+    """The optional int32 bias; returns the Tensor or None."""
+    if len(op.inputs) <= idx or op.inputs[idx] < 0:
+        return None
+    b = g.tensors[op.inputs[idx]]
+    require(b.is_const, op, f"bias '{b.name}' is not a constant tensor")
+    require(b.dtype == np.int32, op, f"bias '{b.name}' is {b.dtype_name}; only int32 bias is supported with int8 activations")
+    require(b.size == channels, op, f"bias '{b.name}' has {b.size} elements, expected {channels}")
+    return b
+
+
+def per_channel_scales(op, w, channels: int, axis: int) -> np.ndarray:
+    """The filter scales broadcast to one per output channel (TFLM's convention)."""
+    q = w.quant
+    if q.per_channel:
+        require(q.scale.size == channels, op, f"filter '{w.name}' has {q.scale.size} scales for {channels} output channels")
+        require(q.axis == axis, op, f"filter '{w.name}' is quantized along axis {q.axis}; expected axis {axis}")
+        return q.scale.astype(np.float32)
+    return np.full(channels, q.scale[0], dtype=np.float32)
+
+
+def channel_multipliers(op, input_scale: float, filter_scales: np.ndarray, output_scale: float):
+    """Per-channel (multiplier, shift) as TFLM computes them: everything in double."""
+    mult = np.empty(filter_scales.size, dtype=np.int64)
+    shift = np.empty(filter_scales.size, dtype=np.int64)
+    for i, fs in enumerate(filter_scales):
+        real = float(np.float32(input_scale)) * float(np.float32(fs)) / float(np.float32(output_scale))
+        mult[i], shift[i] = quantize_multiplier(real)
+    require(bool(np.all(shift <= 30)), op, "effective output scale (input_scale * filter_scale / output_scale) >= 2^30 not supported")
+    return mult, shift
+
+
+def check_scales(g, op):
+    for role, tid in (("input", op.inputs[0]), ("output", op.outputs[0])):
+        t = g.tensors[tid]
+        require(t.scale > 0, op, f"{role} '{t.name}' has scale {t.scale}; must be positive")
+
+
+def acc_may_overflow(k: int, bias: np.ndarray | None) -> bool:
+    """Can an int32 accumulator (k products of int8 * (int8 - zp), plus bias) leave the int32 range?"""
+    bound = k * 128 * 255 + (int(np.abs(bias.astype(np.int64)).max()) if bias is not None and bias.size else 0)
+    return bound >= (1 << 31)
+
+
+# ----------------------------------------------------------------------------- CONV_2D
+
+
+@dataclass
+class ConvParams:
+    """Everything CONV_2D / DEPTHWISE_CONV_2D needs at run time (shared with the C binding)."""
+
+    op: str
+    input_shape: tuple  # (B, H, W, C)
+    output_shape: tuple  # (B, OH, OW, OC)
+    filter_hw: tuple  # (KH, KW)
+    stride: tuple  # (sh, sw)
+    dilation: tuple  # (dh, dw)
+    padding: tuple  # (top, left): TFLM padding_values (height, width)
+    padding_after: tuple  # (bottom, right): extent read past the input by the last window
+    input_zero_point: int
+    output_zero_point: int
+    multiplier: np.ndarray  # int32 values, one per output channel
+    shift: np.ndarray  # TFLM convention: > 0 shifts left
+    act_min: int
+    act_max: int
+    weights: np.ndarray  # int8, as stored: OHWI (conv) or 1HWO (depthwise)
+    bias: np.ndarray | None  # int32 (OC,) or None
+    folded_bias: np.ndarray  # int64 (OC,): bias - input_zero_point * sum(weights of the channel)
+    depth_multiplier: int = 1  # depthwise only
+    groups: int = 1  # conv only: input channels / filter input channels
+    overflow: bool = False  # the int32 accumulator may wrap
+    # numpy kernel internals
+    _wmats: list = field(default_factory=list, repr=False)  # conv: per group (KH*KW*Cg, Fg) float matrices
+    _wtaps: np.ndarray | None = field(default=None, repr=False)  # depthwise: (KH, KW, C, dm) int32
+
+
+def _conv_common_checks(g, op):
+    require(len(op.inputs) in (2, 3), op, f"expected 2 or 3 inputs, got {len(op.inputs)}")
+    require(len(op.outputs) == 1, op, f"expected 1 output, got {len(op.outputs)}")
+    require_int8(g, op)
+    check_scales(g, op)
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    require(len(x.shape) == 4, op, f"input has rank {len(x.shape)}, expected 4 (NHWC)")
+    require(len(y.shape) == 4, op, f"output has rank {len(y.shape)}, expected 4 (NHWC)")
+    require(x.shape[0] == y.shape[0], op, f"input batch {x.shape[0]} != output batch {y.shape[0]}")
+    check_activation(op)
+    o = op.options
+    dh, dw = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
+    require(isinstance(dh, int) and isinstance(dw, int) and dh >= 1 and dw >= 1, op, f"dilation {dh}x{dw} not supported (must be >= 1)")
+    return x, y, (dh, dw)
+
+
+def _conv_prepare_common(g, op, x, y, w, b, filter_hw, dilation, filter_scales):
+    stride, pad_b, pad_a = check_window_options(op, x.shape[1:3], filter_hw, y.shape[1:3], dilation)
+    mult, shift = channel_multipliers(op, x.scale, filter_scales, y.scale)
+    act_min, act_max = activation_range_int8(op.activation, y.scale, y.zero_point)
+    return stride, pad_b, pad_a, mult, shift, act_min, act_max
+
+
+@register
+class Conv2D(Op):
+    name = "CONV_2D"
+
+    def check(self, g, op):
+        x, y, dil = _conv_common_checks(g, op)
+        w = check_weights(g, op, 1, 4)
+        oc, kh, kw, cf = w.shape
+        require(min(w.shape) >= 1, op, f"filter '{w.name}' has an empty shape {list(w.shape)}")
+        require(kh * kw * cf <= _MAX_TAPS, op, f"filter {kh}x{kw}x{cf} has more than {_MAX_TAPS} products per output; not supported")
+        require(y.shape[3] == oc, op, f"output has {y.shape[3]} channels, filter {oc}")
+        cin = x.shape[3]
+        require(cin % cf == 0, op, f"input has {cin} channels, not a multiple of the filter's {cf} input channels")
+        groups = cin // cf
+        require(oc % groups == 0, op, f"{oc} output channels cannot be split into {groups} groups")
+        check_bias(g, op, 2, oc)
+        per_channel_scales(op, w, oc, 0)
+        check_window_options(op, x.shape[1:3], (kh, kw), y.shape[1:3], dil)
+        channel_multipliers(op, x.scale, per_channel_scales(op, w, oc, 0), y.scale)
+
+    def prepare(self, g, op):
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        dil = (op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1))
+        w = g.tensors[op.inputs[1]]
+        bt = check_bias(g, op, 2, w.shape[0])
+        oc, kh, kw, cf = w.shape
+        groups = x.shape[3] // cf
+        stride, pad_b, pad_a, mult, shift, amin, amax = _conv_prepare_common(
+            g, op, x, y, w, bt, (kh, kw), dil, per_channel_scales(op, w, oc, 0))
+        wd = np.asarray(w.data, dtype=np.int8)
+        bias = None if bt is None else np.asarray(bt.data, dtype=np.int32).reshape(-1)
+        wsum = wd.astype(np.int64).reshape(oc, -1).sum(axis=1)
+        folded = -int(x.zero_point) * wsum
+        if bias is not None:
+            folded = folded + bias.astype(np.int64)
+        k = kh * kw * cf
+        ftype = np.float32 if k <= _F32_EXACT_K else np.float64
+        fg = oc // groups
+        wmats = [np.ascontiguousarray(wd[gi * fg : (gi + 1) * fg].reshape(fg, k).T.astype(ftype)) for gi in range(groups)]
+        return ConvParams(
+            op=op.op, input_shape=tuple(x.shape), output_shape=tuple(y.shape), filter_hw=(kh, kw), stride=stride,
+            dilation=dil, padding=pad_b, padding_after=pad_a, input_zero_point=int(x.zero_point),
+            output_zero_point=int(y.zero_point), multiplier=mult, shift=shift, act_min=int(amin), act_max=int(amax),
+            weights=wd, bias=bias, folded_bias=folded, groups=groups, overflow=acc_may_overflow(k, bias), _wmats=wmats,
+        )
+
+    def run(self, p: ConvParams, inputs):
+        x = inputs[0]
+        n = x.shape[0]
+        b, h, w, c = p.input_shape
+        _, oh, ow, oc = p.output_shape
+        kh, kw = p.filter_hw
+        x = x.reshape(n * b, h, w, c)
+        ftype = p._wmats[0].dtype
+        rows = n * b * oh * ow
+        if kh == kw == 1 and p.stride == (1, 1) and (oh, ow) == (h, w):
+            cols = x.reshape(rows, c).astype(ftype)
+            taps = 1
+        else:
+            xp = pad_nhwc(x, p.padding, p.padding_after, p.input_zero_point)
+            taps = kh * kw
+            cols = np.empty((n * b, oh, ow, taps, c), dtype=ftype)
+            for ky in range(kh):
+                for kx in range(kw):
+                    cols[:, :, :, ky * kw + kx, :] = tap_slice(xp, ky, kx, (oh, ow), p.stride, p.dilation)
+            cols = cols.reshape(rows, taps * c)
+        if p.groups == 1:
+            acc = cols @ p._wmats[0]
+        else:
+            cg = c // p.groups
+            fg = oc // p.groups
+            acc = np.empty((rows, oc), dtype=ftype)
+            c3 = cols.reshape(rows, taps, c)
+            for gi in range(p.groups):
+                sub = c3[:, :, gi * cg : (gi + 1) * cg].reshape(rows, taps * cg)
+                acc[:, gi * fg : (gi + 1) * fg] = sub @ p._wmats[gi]
+        out = requantize_to_int8(acc, p.multiplier, p.shift, p.output_zero_point, p.act_min, p.act_max,
+                                 bias=p.folded_bias, wrap=p.overflow)
+        return [out.reshape(n, b, oh, ow, oc)]
+
+    def macs(self, g, op):
+        y = g.tensors[op.outputs[0]]
+        w = g.tensors[op.inputs[1]]
+        return int(np.prod(y.shape)) * int(np.prod(w.shape[1:]))
+
+
+# ----------------------------------------------------------------------------- DEPTHWISE_CONV_2D
+
+
+@register
+class DepthwiseConv2D(Op):
+    name = "DEPTHWISE_CONV_2D"
+
+    def check(self, g, op):
+        x, y, dil = _conv_common_checks(g, op)
+        w = check_weights(g, op, 1, 4)
+        one, kh, kw, oc = w.shape
+        require(one == 1, op, f"filter '{w.name}' has shape {list(w.shape)}; expected [1, KH, KW, channels]")
+        require(kh * kw <= _MAX_TAPS, op, f"filter {kh}x{kw} has more than {_MAX_TAPS} taps; not supported")
+        require(min(w.shape) >= 1, op, f"filter '{w.name}' has an empty shape {list(w.shape)}")
+        require(y.shape[3] == oc, op, f"output has {y.shape[3]} channels, filter {oc}")
+        dm = op.options.get("depth_multiplier", 1)
+        require(isinstance(dm, int) and dm >= 1, op, f"depth multiplier {dm} not supported")
+        cin = x.shape[3]
+        require(cin * dm == oc, op, f"depth multiplier {dm} with {cin} input channels does not give the filter's {oc} output channels")
+        check_bias(g, op, 2, oc)
+        per_channel_scales(op, w, oc, 3)
+        check_window_options(op, x.shape[1:3], (kh, kw), y.shape[1:3], dil)
+        channel_multipliers(op, x.scale, per_channel_scales(op, w, oc, 3), y.scale)
+
+    def prepare(self, g, op):
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        dil = (op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1))
+        w = g.tensors[op.inputs[1]]
+        _, kh, kw, oc = w.shape
+        bt = check_bias(g, op, 2, oc)
+        dm = op.options.get("depth_multiplier", 1)
+        stride, pad_b, pad_a, mult, shift, amin, amax = _conv_prepare_common(
+            g, op, x, y, w, bt, (kh, kw), dil, per_channel_scales(op, w, oc, 3))
+        wd = np.asarray(w.data, dtype=np.int8)
+        bias = None if bt is None else np.asarray(bt.data, dtype=np.int32).reshape(-1)
+        wsum = wd.astype(np.int64).reshape(kh * kw, oc).sum(axis=0)
+        folded = -int(x.zero_point) * wsum
+        if bias is not None:
+            folded = folded + bias.astype(np.int64)
+        cin = x.shape[3]
+        return ConvParams(
+            op=op.op, input_shape=tuple(x.shape), output_shape=tuple(y.shape), filter_hw=(kh, kw), stride=stride,
+            dilation=dil, padding=pad_b, padding_after=pad_a, input_zero_point=int(x.zero_point),
+            output_zero_point=int(y.zero_point), multiplier=mult, shift=shift, act_min=int(amin), act_max=int(amax),
+            weights=wd, bias=bias, folded_bias=folded, depth_multiplier=dm, overflow=acc_may_overflow(kh * kw, bias),
+            _wtaps=wd.reshape(kh, kw, cin, dm).astype(np.int32),
+        )
+
+    def run(self, p: ConvParams, inputs):
+        x = inputs[0]
+        n = x.shape[0]
+        b, h, w, c = p.input_shape
+        _, oh, ow, oc = p.output_shape
+        kh, kw = p.filter_hw
+        dm = p.depth_multiplier
+        xp = pad_nhwc(x.reshape(n * b, h, w, c), p.padding, p.padding_after, p.input_zero_point)
+        # int32 is exact: |sum of w * x| <= KH*KW * 2^14 < 2^31 (check() bounds the taps)
+        shape = (n * b, oh, ow, c) if dm == 1 else (n * b, oh, ow, c, dm)
+        wt = p._wtaps.reshape(kh, kw, c) if dm == 1 else p._wtaps
+        acc = np.zeros(shape, dtype=np.int32)
+        tmp = np.empty_like(acc)
+        for ky in range(kh):
+            for kx in range(kw):
+                xs = tap_slice(xp, ky, kx, (oh, ow), p.stride, p.dilation)
+                np.multiply(xs if dm == 1 else xs[..., None], wt[ky, kx], out=tmp)
+                np.add(acc, tmp, out=acc)
+        out = requantize_to_int8(acc.reshape(n * b, oh, ow, oc), p.multiplier, p.shift, p.output_zero_point,
+                                 p.act_min, p.act_max, bias=p.folded_bias, wrap=p.overflow)
+        return [out.reshape(n, b, oh, ow, oc)]
+
+    def macs(self, g, op):
+        y = g.tensors[op.outputs[0]]
+        w = g.tensors[op.inputs[1]]
+        return int(np.prod(y.shape)) * int(w.shape[1] * w.shape[2])

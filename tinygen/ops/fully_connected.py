@@ -1,0 +1,136 @@
+"""FULLY_CONNECTED (int8 activations, per-tensor or per-channel int8 weights).
+
+TFLite Micro semantics (fully_connected_common.cc CalculateOpDataFullyConnected,
+reference_integer_ops::FullyConnected / FullyConnectedPerChannel):
+- per-tensor weights: one multiplier from `double(input_scale) * double(filter_scale) /
+  double(output_scale)`, and Prepare fails unless
+  `|input_scale * filter_scale - bias_scale| / output_scale <= 0.02` when there is a bias.
+  (Older TFLite sources take the product `input_scale * filter_scale` in float32 first;
+  the tflite_micro build used as the oracle computes it in double: tests/test_ops_fc.py
+  pins this with accumulators that round differently under the two.)
+- per-channel weights (one scale per output unit): the same all-double formula per unit;
+- the input is read as a flat [batches, accum_depth] matrix, where accum_depth is the
+  filter's last dimension and batches is the product of all output dimensions but the
+  last (so inputs of rank > 2 are flattened, and keep_num_dims only changes the shape).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..fixedpoint import activation_range_int8, quantize_multiplier, requantize_to_int8
+from .base import Op, register, require, require_int8
+from .conv import (
+    _F32_EXACT_K,
+    _MAX_TAPS,
+    acc_may_overflow,
+    channel_multipliers,
+    check_activation,
+    check_bias,
+    check_scales,
+    check_weights,
+)
+
+
+@dataclass
+class FullyConnectedParams:
+    input_shape: tuple
+    output_shape: tuple
+    batches: int  # rows of the flattened input per sample
+    accum_depth: int  # K
+    units: int  # output channels
+    per_channel: bool
+    input_zero_point: int
+    output_zero_point: int
+    multiplier: np.ndarray  # int32 values: (units,) per channel, (1,) per tensor
+    shift: np.ndarray  # TFLM convention: > 0 shifts left
+    act_min: int
+    act_max: int
+    weights: np.ndarray  # int8 (units, K)
+    bias: np.ndarray | None  # int32 (units,) or None
+    folded_bias: np.ndarray  # int64 (units,): bias - input_zero_point * row sums of the weights
+    overflow: bool = False
+    _wmat: np.ndarray | None = field(default=None, repr=False)  # (K, units) float
+
+
+def _per_tensor_multiplier(op, input_scale: float, filter_scale: float, output_scale: float):
+    real = float(np.float32(input_scale)) * float(np.float32(filter_scale)) / float(np.float32(output_scale))
+    m, s = quantize_multiplier(real)
+    require(s <= 30, op, "effective output scale (input_scale * filter_scale / output_scale) >= 2^30 not supported")
+    return np.array([m], dtype=np.int64), np.array([s], dtype=np.int64)
+
+
+@register
+class FullyConnected(Op):
+    name = "FULLY_CONNECTED"
+
+    def check(self, g, op):
+        require(len(op.inputs) in (2, 3), op, f"expected 2 or 3 inputs, got {len(op.inputs)}")
+        require(len(op.outputs) == 1, op, f"expected 1 output, got {len(op.outputs)}")
+        require_int8(g, op)
+        check_scales(g, op)
+        check_activation(op)
+        wf = op.options.get("weights_format", 0)
+        require(wf in (0, "DEFAULT"), op, f"weights format {wf} not supported (only DEFAULT)")
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        w = check_weights(g, op, 1, 2, "weights")
+        units, k = w.shape
+        require(units >= 1 and k >= 1, op, f"weights '{w.name}' have an empty shape {list(w.shape)}")
+        require(k <= _MAX_TAPS, op, f"{k} inputs per unit; more than {_MAX_TAPS} not supported")
+        require(len(y.shape) >= 1 and y.shape[-1] == units, op, f"output shape {list(y.shape)} does not end in the weights' {units} units")
+        batches = int(np.prod(y.shape[:-1]))
+        require(x.size == batches * k, op,
+                f"input has {x.size} elements; the output shape {list(y.shape)} and weights {list(w.shape)} need {batches} x {k}")
+        b = check_bias(g, op, 2, units)
+        if w.quant.per_channel:
+            require(w.quant.scale.size == units and w.quant.axis == 0, op,
+                    f"weights '{w.name}' are per-channel quantized along axis {w.quant.axis} with {w.quant.scale.size} scales; "
+                    f"only one scale per output unit (axis 0) is supported")
+            channel_multipliers(op, x.scale, w.quant.scale, y.scale)
+        else:
+            if b is not None:
+                bias_scale = b.scale  # 0.0 without quantization parameters, like TFLM's params.scale
+                diff = abs(float(np.float32(x.scale)) * float(np.float32(w.scale)) - float(np.float32(bias_scale)))
+                require(diff / float(np.float32(y.scale)) <= 0.02, op,
+                        f"bias '{b.name}' scale {bias_scale:g} does not match input scale * weights scale "
+                        f"{x.scale * w.scale:g} (TFLM refuses this model)")
+            _per_tensor_multiplier(op, x.scale, w.scale, y.scale)
+
+    def prepare(self, g, op):
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        w = g.tensors[op.inputs[1]]
+        units, k = w.shape
+        bt = check_bias(g, op, 2, units)
+        per_channel = w.quant.per_channel
+        if per_channel:
+            mult, shift = channel_multipliers(op, x.scale, w.quant.scale, y.scale)
+        else:
+            mult, shift = _per_tensor_multiplier(op, x.scale, w.scale, y.scale)
+        amin, amax = activation_range_int8(op.activation, y.scale, y.zero_point)
+        wd = np.asarray(w.data, dtype=np.int8)
+        bias = None if bt is None else np.asarray(bt.data, dtype=np.int32).reshape(-1)
+        folded = -int(x.zero_point) * wd.astype(np.int64).sum(axis=1)
+        if bias is not None:
+            folded = folded + bias.astype(np.int64)
+        ftype = np.float32 if k <= _F32_EXACT_K else np.float64
+        return FullyConnectedParams(
+            input_shape=tuple(x.shape), output_shape=tuple(y.shape), batches=int(np.prod(y.shape[:-1])),
+            accum_depth=k, units=units, per_channel=per_channel, input_zero_point=int(x.zero_point),
+            output_zero_point=int(y.zero_point), multiplier=mult, shift=shift, act_min=int(amin), act_max=int(amax),
+            weights=wd, bias=bias, folded_bias=folded, overflow=acc_may_overflow(k, bias),
+            _wmat=np.ascontiguousarray(wd.T.astype(ftype)),
+        )
+
+    def run(self, p: FullyConnectedParams, inputs):
+        x = inputs[0]
+        n = x.shape[0]
+        rows = x.reshape(n * p.batches, p.accum_depth).astype(p._wmat.dtype)
+        out = requantize_to_int8(rows @ p._wmat, p.multiplier, p.shift, p.output_zero_point, p.act_min, p.act_max,
+                                 bias=p.folded_bias, wrap=p.overflow)
+        return [out.reshape((n,) + p.output_shape)]
+
+    def macs(self, g, op):
+        y = g.tensors[op.outputs[0]]
+        w = g.tensors[op.inputs[1]]
+        return int(np.prod(y.shape[:-1])) * int(w.shape[0]) * int(w.shape[1])
