@@ -27,3 +27,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+# --- test-model zoo (tinygen/zoo.py) -----------------------------------------
+@pytest.fixture(scope="session")
+def zoo():
+    """{name: Path} of every zoo model, built once into the cache if missing (needs TensorFlow)."""
+    import importlib.util
+
+    from tinygen.zoo import build_zoo
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("the model zoo needs TensorFlow to build")
+    return build_zoo()

@@ -34,6 +34,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -166,17 +167,28 @@ def build_model(name: str) -> bytes:
     if name not in MODEL_NAMES:
         raise ZooError(f"unknown zoo model {name!r} (known: {', '.join(MODEL_NAMES)})")
     tf, keras = _import_tf()
-    # Every model gets its own seed (not dependent on build order) and a fresh
-    # Keras session, so layer and tensor names restart from the same counters.
-    keras.backend.clear_session()
-    seed = zlib.crc32(name.encode()) & 0x7FFFFFFF
-    keras.utils.set_random_seed(seed)
-    model, rep_data = _RECIPES[name](tf, keras, seed)
-    data = _convert(tf, model, rep_data, float_io=name in FLOAT_IO_MODELS)
+    import random
+
+    import numpy as np
+
+    # keras.utils.set_random_seed also seeds Python's and NumPy's global RNGs:
+    # put them back afterwards so building the zoo does not reseed the caller.
+    saved_states = random.getstate(), np.random.get_state()
+    try:
+        # Every model gets its own seed (not dependent on build order) and a fresh
+        # Keras session, so layer and tensor names restart from the same counters.
+        keras.backend.clear_session()
+        seed = zlib.crc32(name.encode()) & 0x7FFFFFFF
+        keras.utils.set_random_seed(seed)
+        model, rep_data = _RECIPES[name](tf, keras, seed)
+        data = _convert(tf, model, rep_data, float_io=name in FLOAT_IO_MODELS)
+        keras.backend.clear_session()
+    finally:
+        random.setstate(saved_states[0])
+        np.random.set_state(saved_states[1])
     missing = REQUIRED_OPS[name] - set(op_names(data))
     if missing:  # a recipe bug, not a user error
         raise RuntimeError(f"zoo model {name} lacks {sorted(missing)}; ops: {op_names(data)}")
-    keras.backend.clear_session()
     return data
 
 
@@ -260,7 +272,9 @@ def _convert(tf, model, rep_data, float_io: bool) -> bytes:
     io_type = tf.float32 if float_io else tf.int8
     conv.inference_input_type = io_type
     conv.inference_output_type = io_type
-    with contextlib.redirect_stdout(io.StringIO()):
+    # from_keras_model exports a temporary SavedModel and prints about it on stdout.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         return bytes(conv.convert())
 
 

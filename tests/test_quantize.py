@@ -1,0 +1,179 @@
+"""tinygen.quantize: float Keras model / SavedModel -> full-int8 .tflite plus a float-vs-int8 report."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+tflite = pytest.importorskip("tflite")
+
+from tinygen.errors import TinygenError  # noqa: E402
+from tinygen.quantize import QuantizeReport, quantize_model  # noqa: E402
+
+INPUT_SHAPE = (8, 8, 2)
+N_CAL = 24
+
+
+def _io_types_and_ops(data: bytes):
+    m = tflite.Model.GetRootAsModel(data, 0)
+    sg = m.Subgraphs(0)
+    ins = [sg.Tensors(int(i)).Type() for i in sg.InputsAsNumpy()]
+    outs = [sg.Tensors(int(i)).Type() for i in sg.OutputsAsNumpy()]
+    ops = []
+    for k in range(sg.OperatorsLength()):
+        oc = m.OperatorCodes(sg.Operators(k).OpcodeIndex())
+        ops.append(tflite.opcode2name(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())))
+    return ins, outs, ops
+
+
+def _small_model(batch_size=None):
+    import keras
+
+    keras.utils.set_random_seed(7)
+    L = keras.layers
+    inp = keras.Input(INPUT_SHAPE, batch_size=batch_size)
+    x = L.Conv2D(6, 3, padding="same", activation="relu", bias_initializer="random_normal")(inp)
+    x = L.MaxPooling2D(2)(x)
+    x = L.Flatten()(x)
+    out = L.Dense(5, activation="softmax", bias_initializer="random_normal")(x)
+    return keras.Model(inp, out)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("quantize")
+    model = _small_model()
+    paths = {"keras": d / "small.keras", "savedmodel": d / "small_savedmodel", "h5": d / "fixed_batch.h5"}
+    with warnings.catch_warnings():  # Keras' own numpy-2 copy= DeprecationWarning while saving
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model.save(paths["keras"])
+        model.export(str(paths["savedmodel"]), verbose=False)
+        _small_model(batch_size=1).save(paths["h5"])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def calibration():
+    return np.random.default_rng(3).standard_normal((N_CAL, *INPUT_SHAPE)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def int8_result(models, calibration):
+    calls = []
+    data, report = quantize_model(models["keras"], calibration, progress=lambda i, n: calls.append((i, n)))
+    return data, report, calls
+
+
+def test_int8_model_and_report(int8_result):
+    data, report, calls = int8_result
+    ins, outs, ops = _io_types_and_ops(data)
+    assert ins == [tflite.TensorType.INT8] and outs == [tflite.TensorType.INT8]
+    assert {"CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(ops)
+    assert not {"SHAPE", "STRIDED_SLICE", "PACK", "QUANTIZE", "DEQUANTIZE"} & set(ops), ops
+
+    assert isinstance(report, QuantizeReport)
+    assert report.samples == N_CAL
+    assert 0.0 <= report.top1_agreement <= 1.0
+    assert report.top1_agreement >= 0.75  # a tiny softmax model quantizes well
+    assert 0.0 <= report.mean_abs_error <= report.max_abs_error < 0.1
+    assert report.input_dtype == "int8" and report.output_dtype == "int8"
+    assert report.input_shape == (1, *INPUT_SHAPE) and report.output_shape == (1, 5)
+    assert report.model_bytes == len(data)
+    assert calls == [(i, N_CAL) for i in range(1, N_CAL + 1)]
+
+
+def test_report_serialises(int8_result):
+    _, report, _ = int8_result
+    d = report.to_dict()
+    assert json.loads(json.dumps(d)) == d
+    assert d["samples"] == N_CAL and d["io"] == "int8"
+    lines = report.summary_lines()
+    assert lines and all(isinstance(s, str) and "\n" not in s for s in lines)
+    assert any("agreement" in s for s in lines)
+
+
+def test_float_io(models, calibration):
+    data, report = quantize_model(models["keras"], calibration, io="float")
+    ins, outs, ops = _io_types_and_ops(data)
+    assert ins == [tflite.TensorType.FLOAT32] and outs == [tflite.TensorType.FLOAT32]
+    assert ops[0] == "QUANTIZE" and ops[-1] == "DEQUANTIZE"
+    assert report.io == "float" and report.input_dtype == report.output_dtype == "float32"
+    assert 0.0 <= report.top1_agreement <= 1.0
+
+
+def test_batch_axis_and_npy_path_give_the_same_model(models, calibration, int8_result, tmp_path):
+    data = int8_result[0]
+    with_axis, _ = quantize_model(models["keras"], calibration[:, None])
+    assert with_axis == data
+    npy = tmp_path / "cal.npy"
+    np.save(npy, calibration)
+    from_file, report = quantize_model(models["keras"], str(npy))
+    assert from_file == data and report.samples == N_CAL
+
+
+@pytest.mark.parametrize("kind", ["savedmodel", "h5"])
+def test_other_formats(models, calibration, kind):
+    data, report = quantize_model(models[kind], calibration[:8])
+    ins, outs, ops = _io_types_and_ops(data)
+    assert ins == outs == [tflite.TensorType.INT8]
+    assert not {"SHAPE", "STRIDED_SLICE", "PACK"} & set(ops), ops
+    assert report.samples == 8 and 0.0 <= report.top1_agreement <= 1.0
+    assert report.max_abs_error < 0.1
+
+
+def _bad_inputs(tmp_path, models, calibration):
+    not_model = tmp_path / "notes.txt"
+    not_model.write_text("hello")
+    fake_keras = tmp_path / "fake.keras"
+    fake_keras.write_bytes(b"not a zip")
+    fake_h5 = tmp_path / "fake.h5"
+    fake_h5.write_bytes(b"not hdf5 at all")
+    empty_dir = tmp_path / "empty_dir"
+    empty_dir.mkdir()
+    tfl = tmp_path / "m.tflite"
+    tfl.write_bytes(b"TFL3")
+    not_npy = tmp_path / "cal.txt"
+    not_npy.write_text("1 2 3")
+    garbage_npy = tmp_path / "garbage.npy"
+    garbage_npy.write_bytes(b"definitely not numpy")
+    k = models["keras"]
+    return {
+        "missing model": (tmp_path / "missing.keras", calibration),
+        "not a model": (not_model, calibration),
+        "fake .keras": (fake_keras, calibration),
+        "fake .h5": (fake_h5, calibration),
+        "dir without SavedModel": (empty_dir, calibration),
+        "tflite given": (tfl, calibration),
+        "calibration not npy": (k, not_npy),
+        "calibration garbage npy": (k, garbage_npy),
+        "calibration missing": (k, tmp_path / "missing.npy"),
+        "calibration wrong shape": (k, calibration[:, :4]),
+        "calibration wrong rank": (k, calibration[0]),
+        "calibration no samples": (k, calibration[:0]),
+        "calibration not numbers": (k, np.array([["a"]])),
+        "calibration nan": (k, np.full_like(calibration, np.nan)),
+    }
+
+
+BAD_CASES = [
+    "missing model", "not a model", "fake .keras", "fake .h5", "dir without SavedModel", "tflite given",
+    "calibration not npy", "calibration garbage npy", "calibration missing", "calibration wrong shape",
+    "calibration wrong rank", "calibration no samples", "calibration not numbers", "calibration nan",
+]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_inputs_raise_one_line_tinygen_errors(case, tmp_path, models, calibration):
+    model, cal = _bad_inputs(tmp_path, models, calibration)[case]
+    with pytest.raises(TinygenError) as info:
+        quantize_model(model, cal)
+    msg = str(info.value)
+    assert msg and "\n" not in msg and len(msg) < 300, msg
+
+
+def test_bad_io_mode(models, calibration):
+    with pytest.raises(TinygenError, match="io"):
+        quantize_model(models["keras"], calibration, io="int4")
