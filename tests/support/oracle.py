@@ -28,7 +28,11 @@ def tflm_run(model_bytes: bytes, inputs, graph=None, preserve_all: bool = False)
     outs = [np.array(it.get_output(i)) for i in range(n_out)]
     if not preserve_all:
         return outs
-    tensors = {t.index: np.array(it.GetTensor(t.index, 0)) for t in graph.tensors if not t.is_const}
+    tensors = {}
+    for t in graph.tensors:
+        if not t.is_const:
+            d = it.GetTensor(t.index, 0)  # {'dtype', 'shape', 'tensor_data'}
+            tensors[t.index] = np.array(d["tensor_data"]).reshape(t.shape)
     return outs, tensors
 
 
