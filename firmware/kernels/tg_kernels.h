@@ -1,0 +1,186 @@
+/*
+ * tinygen kernels: portable C99 int8 kernels, bit-exact with TFLite Micro's reference kernels
+ * (and with tinygen's numpy kernels in tinygen/ops/).
+ *
+ * - no malloc, no global state; every kernel reads a const parameter struct the code
+ *   generator writes into flash, plus the tensor pointers (in the arena);
+ * - one function per op variant; the generated model code calls them in execution order;
+ * - tensor layouts are TFLite's: NHWC activations, OHWI conv filters, 1HWO depthwise
+ *   filters, [units, depth] fully-connected weights;
+ * - conv / depthwise / fully-connected biases arrive *folded*: bias - input_zp * sum(w)
+ *   (computed by the generator), so the inner loops accumulate plain w * x products;
+ *   padded taps act as x == input_zp, as in TFLM;
+ * - per-function optimised variants (e.g. Cortex-M DSP: SMLAD/SXTB16) go inside the
+ *   function bodies under `#if defined(__ARM_FEATURE_DSP)`, keeping these signatures.
+ */
+#ifndef TG_KERNELS_H
+#define TG_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TG_ALIGNED(n) __attribute__((aligned(n)))
+#else
+#define TG_ALIGNED(n)
+#endif
+
+#define TG_MAX_DIMS 5 /* broadcasting / layout kernels work on shapes padded to this rank */
+
+/* ------------------------------------------------------------------ convolutions */
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t groups;           /* conv: in_c / filter input channels */
+    int32_t depth_multiplier; /* depthwise: out_c / in_c */
+    int32_t input_zp;         /* value of the padded taps */
+    int32_t output_zp;
+    int32_t act_min, act_max;
+    const int8_t *weights;    /* conv: OHWI; depthwise: 1HWO */
+    const int32_t *bias;      /* folded, one per output channel */
+    const int32_t *mult;      /* one per output channel */
+    const int32_t *shift;     /* one per output channel, > 0: left */
+} tg_conv_params_t;
+
+void tg_conv2d_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output);
+/* 1x1 filter, no padding, groups == 1 (any stride). */
+void tg_conv2d_1x1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output);
+void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output);
+
+/* ------------------------------------------------------------------ fully connected */
+
+typedef struct {
+    int32_t batches;     /* rows of the flattened input */
+    int32_t depth;       /* inputs per unit */
+    int32_t units;
+    int32_t per_channel; /* mult/shift: one per unit (1) or a single pair (0) */
+    int32_t output_zp;
+    int32_t act_min, act_max;
+    const int8_t *weights; /* [units][depth] */
+    const int32_t *bias;   /* folded, one per unit */
+    const int32_t *mult;
+    const int32_t *shift;
+} tg_fc_params_t;
+
+void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output);
+
+/* ------------------------------------------------------------------ pooling */
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, channels;
+    int32_t out_h, out_w;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t act_min, act_max;
+} tg_pool_params_t;
+
+void tg_avgpool_s8(const tg_pool_params_t *p, const int8_t *input, int8_t *output);
+void tg_maxpool_s8(const tg_pool_params_t *p, const int8_t *input, int8_t *output);
+
+/* ------------------------------------------------------------------ element-wise binary */
+
+typedef struct {
+    int32_t size;                    /* output elements */
+    int32_t broadcast;               /* 0: both inputs have the output's shape */
+    int32_t dims[TG_MAX_DIMS];       /* output shape, left-padded with 1 */
+    int32_t a_strides[TG_MAX_DIMS];  /* element strides of input 0 (0 on broadcast axes) */
+    int32_t b_strides[TG_MAX_DIMS];  /* element strides of input 1 */
+} tg_bcast_t;
+
+typedef struct {
+    tg_bcast_t shape;
+    int32_t subtract; /* SUB: 1 */
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t left_shift;
+    int32_t input1_multiplier, input1_shift;
+    int32_t input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} tg_add_params_t;
+
+typedef struct {
+    tg_bcast_t shape;
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} tg_mul_params_t;
+
+/* ADD and SUB. In place (output == input 0) is allowed when input 0 has the output's shape. */
+void tg_add_s8(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output);
+void tg_mul_s8(const tg_mul_params_t *p, const int8_t *a, const int8_t *b, int8_t *output);
+
+/* ------------------------------------------------------------------ unary */
+
+/* output[i] = table[input[i] + 128]; in place allowed. */
+void tg_lut_s8(const int8_t *input, int8_t *output, int32_t size, const int8_t *table);
+
+typedef struct {
+    int32_t rows, depth;
+    int32_t output_bits;  /* 8: int8 output, 16: int16 output */
+    const int32_t *exp_table; /* [256]: exp of (x - max) for x - max = -i, 0 below diff_min (Q0.31) */
+} tg_softmax_params_t;
+
+void tg_softmax_s8(const tg_softmax_params_t *p, const int8_t *input, void *output);
+
+/* float32 -> int8: (int32)round(x / scale) + zero_point, clamped (x86 semantics out of range). */
+void tg_quantize_f32_s8(const float *input, int8_t *output, int32_t size, float scale, int32_t zero_point);
+/* int8 -> float32: scale * (float)(q - zero_point). */
+void tg_dequantize_s8_f32(const int8_t *input, float *output, int32_t size, float scale, int32_t zero_point);
+
+/* ------------------------------------------------------------------ reductions */
+
+typedef struct {
+    int32_t out_size;
+    int32_t n_kept;
+    int32_t kept_dims[TG_MAX_DIMS];    /* the kept axes, outermost first */
+    int32_t kept_strides[TG_MAX_DIMS]; /* their input strides (elements) */
+    int32_t n_red;
+    int32_t red_dims[TG_MAX_DIMS];
+    int32_t red_strides[TG_MAX_DIMS];
+    int32_t count; /* elements averaged per output */
+    int32_t input_zp, output_zp;
+    int32_t multiplier, shift; /* 1/count folded in */
+} tg_mean_params_t;
+
+void tg_mean_s8(const tg_mean_params_t *p, const int8_t *input, int8_t *output);
+
+/* ------------------------------------------------------------------ data movement */
+
+/* output[j] = input[offset + sum_d idx_d * strides[d]] over the output's index space (C order):
+ * TRANSPOSE, STRIDED_SLICE, SLICE. Strides may be negative. */
+typedef struct {
+    int32_t dims[TG_MAX_DIMS]; /* output shape, left-padded with 1 */
+    int32_t strides[TG_MAX_DIMS];
+    int32_t offset;
+} tg_gather_params_t;
+
+void tg_gather_s8(const tg_gather_params_t *p, const int8_t *input, int8_t *output);
+
+/* CONCATENATION: for each of `outer` blocks, copy inner[k] bytes of every input k in turn. */
+void tg_concat(int32_t n_inputs, const int8_t *const *inputs, const int32_t *inner, int32_t outer, int8_t *output);
+
+typedef struct {
+    int32_t in_dims[TG_MAX_DIMS];  /* left-padded with 1 */
+    int32_t out_dims[TG_MAX_DIMS];
+    int32_t before[TG_MAX_DIMS];   /* padding before, per axis */
+} tg_pad_params_t;
+
+void tg_pad_s8(const tg_pad_params_t *p, const int8_t *input, int8_t *output, int32_t pad_value);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TG_KERNELS_H */

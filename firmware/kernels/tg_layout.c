@@ -1,0 +1,61 @@
+/* Byte-moving ops: TRANSPOSE / STRIDED_SLICE (gather), CONCATENATION, PAD / PADV2. */
+#include <string.h>
+
+#include "tg_kernels.h"
+
+void tg_gather_s8(const tg_gather_params_t *p, const int8_t *input, int8_t *output)
+{
+    int32_t i0, i1, i2, i3, i4;
+    const int32_t *d = p->dims;
+    const int32_t *s = p->strides;
+    const int8_t *base = input + p->offset;
+    for (i0 = 0; i0 < d[0]; i0++) {
+        for (i1 = 0; i1 < d[1]; i1++) {
+            for (i2 = 0; i2 < d[2]; i2++) {
+                for (i3 = 0; i3 < d[3]; i3++) {
+                    const int8_t *src = base + i0 * s[0] + i1 * s[1] + i2 * s[2] + i3 * s[3];
+                    if (s[4] == 1) {
+                        memcpy(output, src, (size_t)d[4]);
+                        output += d[4];
+                    } else {
+                        for (i4 = 0; i4 < d[4]; i4++) {
+                            *output++ = src[i4 * s[4]];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+void tg_concat(int32_t n_inputs, const int8_t *const *inputs, const int32_t *inner, int32_t outer, int8_t *output)
+{
+    int32_t o, k;
+    for (o = 0; o < outer; o++) {
+        for (k = 0; k < n_inputs; k++) {
+            memcpy(output, inputs[k] + (size_t)o * inner[k], (size_t)inner[k]);
+            output += inner[k];
+        }
+    }
+}
+
+void tg_pad_s8(const tg_pad_params_t *p, const int8_t *input, int8_t *output, int32_t pad_value)
+{
+    const int32_t *od = p->out_dims;
+    const int32_t *id = p->in_dims;
+    const int32_t *b = p->before;
+    int32_t i0, i1, i2, i3;
+    memset(output, (int)(int8_t)pad_value, (size_t)od[0] * od[1] * od[2] * od[3] * od[4]);
+    for (i0 = 0; i0 < id[0]; i0++) {
+        for (i1 = 0; i1 < id[1]; i1++) {
+            for (i2 = 0; i2 < id[2]; i2++) {
+                for (i3 = 0; i3 < id[3]; i3++) {
+                    const size_t o = ((((size_t)(i0 + b[0]) * od[1] + (size_t)(i1 + b[1])) * od[2] + (size_t)(i2 + b[2])) * od[3]
+                                      + (size_t)(i3 + b[3])) * od[4] + (size_t)b[4];
+                    memcpy(output + o, input, (size_t)id[4]);
+                    input += id[4];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+/*
+ * MEAN, int8 (TFLM reference_ops::QuantizedMeanOrSum): per output, the int32 sum of the
+ * reduced elements minus input_zp * count, requantized with 1/count folded into the
+ * multiplier, plus the output zero point, clamped.
+ */
+#include "tg_kernels.h"
+#include "tg_requant.h"
+
+void tg_mean_s8(const tg_mean_params_t *p, const int8_t *input, int8_t *output)
+{
+    int32_t idx[TG_MAX_DIMS] = {0, 0, 0, 0, 0};
+    int32_t o, d;
+    for (o = 0; o < p->out_size; o++) {
+        int32_t base = 0;
+        int32_t sum = 0;
+        int32_t r0, r1;
+        const int32_t n0 = p->n_red > 0 ? p->red_dims[0] : 1;
+        const int32_t n1 = p->n_red > 1 ? p->red_dims[1] : 1;
+        const int32_t s0 = p->n_red > 0 ? p->red_strides[0] : 0;
+        const int32_t s1 = p->n_red > 1 ? p->red_strides[1] : 0;
+        for (d = 0; d < p->n_kept; d++) {
+            base += idx[d] * p->kept_strides[d];
+        }
+        for (r0 = 0; r0 < n0; r0++) {
+            const int8_t *row = input + base + r0 * s0;
+            for (r1 = 0; r1 < n1; r1++) {
+                sum = tg_wrap_add(sum, row[r1 * s1]);
+            }
+        }
+        sum = tg_wrap_sub(sum, (int32_t)((uint32_t)p->input_zp * (uint32_t)p->count));
+        output[o] = (int8_t)tg_offset_clamp(tg_mbqm(sum, p->multiplier, p->shift), p->output_zp, -128, 127);
+        /* next output index (C order over the kept axes) */
+        for (d = p->n_kept - 1; d >= 0; d--) {
+            if (++idx[d] < p->kept_dims[d]) {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
