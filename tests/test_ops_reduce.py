@@ -1,0 +1,146 @@
+"""MEAN (int8): bit-exact with TFLite Micro over arbitrary axes, keep_dims true/false, and the refusals."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.support import examples
+from tests.support.opmodels import ModelBuilder
+from tests.support.oracle import assert_bit_exact
+from tinygen.emulator import Emulator
+from tinygen.errors import UnsupportedOpError
+from tinygen.reader import parse_model
+
+ZERO_POINTS = st.one_of(st.sampled_from([-128, 127, 0]), st.integers(-128, 127))
+
+
+def f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+def mean_model(shape, axes, keep, s_in, z_in, s_out, z_out) -> bytes:
+    rank = len(shape)
+    resolved = {a % rank for a in axes}
+    out = [1 if d in resolved else n for d, n in enumerate(shape)] if keep else [n for d, n in enumerate(shape) if d not in resolved]
+    m = ModelBuilder()
+    x = m.tensor(shape, scale=s_in, zero_point=z_in)
+    a = m.const(np.array(axes, np.int32))
+    y = m.tensor(out, scale=s_out, zero_point=z_out)
+    m.op("MEAN", [x, a], [y], keep_dims=keep)
+    return m.build([x], [y])
+
+
+def structured_inputs(shape, axes, rng, n=3) -> np.ndarray:
+    """Per-output offsets spread over the int8 range plus noise along the reduced axes,
+    so the means (not only their zero point) cover much of the range; some samples are
+    saturated at -128/127."""
+    rank = len(shape)
+    resolved = {a % rank for a in axes}
+    base_shape = [1 if d in resolved else s for d, s in enumerate(shape)]
+    base = rng.integers(-128, 128, size=(n, *base_shape))
+    noise = rng.integers(-40, 41, size=(n, *shape))
+    x = np.clip(base + noise, -128, 127)
+    x[0].reshape(-1)[::7] = 127
+    if n > 2:
+        x[2] = -128 if rng.random() < 0.5 else x[2]
+    return x.astype(np.int8)
+
+
+@st.composite
+def mean_cases(draw):
+    rank = draw(st.integers(1, 5))
+    shape = draw(st.lists(st.integers(1, 7), min_size=rank, max_size=rank))
+    n_axes = draw(st.integers(1, min(2, rank)))
+    axes = draw(st.lists(st.integers(0, rank - 1), min_size=n_axes, max_size=n_axes, unique=True))
+    # spell axes negatively and repeat them sometimes (TFLM resolves and de-duplicates)
+    axes = [a - rank if draw(st.booleans()) else a for a in axes]
+    if draw(st.integers(0, 4)) == 0:
+        axes.append(axes[0])
+    keep = draw(st.booleans())
+    s_in = f32(2.0 ** draw(st.floats(-10, 1)))
+    z_in = draw(ZERO_POINTS)
+    kind = draw(st.sampled_from(["same", "scale", "both", "extreme"]))
+    if kind == "same":  # identical quantization
+        s_out, z_out = s_in, z_in
+    elif kind == "scale":
+        s_out, z_out = f32(s_in * 2.0 ** draw(st.floats(-2, 1))), z_in
+    elif kind == "both":
+        s_out, z_out = f32(s_in * 2.0 ** draw(st.floats(-2, 1))), draw(ZERO_POINTS)
+    else:  # multipliers far from 1: folding 1/count meets the shift clamps
+        s_out, z_out = f32(s_in * 2.0 ** draw(st.sampled_from([-7.3, -5, 9.5, 14, 21]))), draw(ZERO_POINTS)
+    return shape, axes, keep, s_in, z_in, s_out, z_out, draw(st.integers(0, 2**31))
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(mean_cases())
+def test_mean_bit_exact(case):
+    shape, axes, keep, s_in, z_in, s_out, z_out, seed = case
+    rng = np.random.default_rng(seed)
+    mb = mean_model(shape, axes, keep, s_in, z_in, s_out, z_out)
+    assert_bit_exact(mb, rng, inputs=[structured_inputs(shape, axes, rng)], context=str(case))
+
+
+# The common global-average-pooling MEAN of [1, H, W, C] over H, W. Older TFLM releases had a
+# dedicated kernel for it (and a truncating integer path for equal quantization); the oracle
+# runs the general QuantizedMeanOrSum there too, and so must the emulator.
+@pytest.mark.parametrize("keep", [True, False])
+@pytest.mark.parametrize("hw", [(5, 7), (9, 9), (1, 1), (32, 32), (64, 48)])
+@pytest.mark.parametrize("quant", [(0.05, 3, 0.05, 3), (0.05, -20, 0.02, 7), (0.1, -128, 0.1, -128), (0.02, 127, 0.01, -128)])
+def test_mean_global_average_pool(keep, hw, quant):
+    shape = [1, *hw, 4]
+    rng = np.random.default_rng(sum(hw))
+    mb = mean_model(shape, [1, 2], keep, *quant)
+    assert_bit_exact(mb, rng, inputs=[structured_inputs(shape, [1, 2], rng, n=4)])
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def _refused(model_bytes, op_index, *words):
+    with pytest.raises(UnsupportedOpError) as ei:
+        Emulator(parse_model(model_bytes))
+    e = ei.value
+    assert e.op_index == op_index and e.op_name == "MEAN", str(e)
+    assert str(e).startswith(f"op {op_index} (MEAN): ")
+    for w in words:
+        assert w in str(e), str(e)
+
+
+def _model(shape=(1, 4, 4, 3), axes=(1, 2), keep=True, axis_const=True, axis_dtype=np.int32, dtype=np.int8, out_shape=None):
+    m = ModelBuilder()
+    x = m.tensor(list(shape), dtype=dtype, scale=0.1, zero_point=0)
+    x0 = m.tensor(list(shape), dtype=dtype, scale=0.1, zero_point=0)
+    m.op("RESHAPE", [x], [x0])  # op 0; MEAN is op 1
+    graph = [x]
+    if axis_const:
+        a = m.const(np.array(axes, axis_dtype), dtype=axis_dtype)
+    else:
+        a = m.tensor([len(axes)], dtype=axis_dtype)
+        graph.append(a)
+    rank = len(shape)
+    resolved = {ax % rank for ax in axes}
+    if out_shape is None:
+        out_shape = [1 if d in resolved else n for d, n in enumerate(shape)] if keep else [n for d, n in enumerate(shape) if d not in resolved]
+    y = m.tensor(out_shape, dtype=dtype, scale=0.1, zero_point=0)
+    m.op("MEAN", [x0, a], [y], keep_dims=keep)
+    return m.build(graph, [y])
+
+
+def test_mean_refusals():
+    _refused(_model(axes=(1, 2, 3)), 1, "MEAN over 3 axes", "at most 2")
+    _refused(_model(axis_const=False), 1, "non-constant axis")
+    _refused(_model(axis_dtype=np.int64), 1, "axis tensor is int64")
+    _refused(_model(axes=(4,)), 1, "axis 4 is out of range")
+    _refused(_model(dtype=np.int16), 1, "int16", "only int8")
+    _refused(_model(shape=(1, 2, 2, 2, 2, 2), axes=(1,)), 1, "rank 6")
+    _refused(_model(out_shape=[1, 2]), 1, "does not match the reduced shape")
+
+
+def test_mean_over_the_model_batch_axis_is_per_sample():
+    """Axis 0 of the model tensor is not the emulator's batch: reducing it stays per sample."""
+    shape = [3, 4, 5]
+    rng = np.random.default_rng(0)
+    mb = mean_model(shape, [0], False, 0.05, 2, 0.03, -1)
+    assert_bit_exact(mb, rng, inputs=[structured_inputs(shape, [0], rng, n=5)])

@@ -1,0 +1,138 @@
+"""QUANTIZE (float32 -> int8, int8 -> int8) and DEQUANTIZE (int8 -> float32), as TFLite Micro computes them.
+
+- QUANTIZE float32 -> int8 (reference AffineQuantize): q = (int32)round(x / (float)scale) + zero_point,
+  clamped; the division is float32, round is std::round (half away from zero).
+- QUANTIZE int8 -> int8 (reference Requantize): MultiplyByQuantizedMultiplier(q - in_zp, M, shift) + out_zp,
+  clamped, with M/shift from QuantizeMultiplier(double(in_scale) / double(out_scale)).
+- DEQUANTIZE int8 -> float32 (reference Dequantize): (float)scale * (float)(q - zero_point), one float32 multiply.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..fixedpoint import INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
+from .base import Op, register, require
+
+
+# Generic float -> int helpers (candidates for tinygen/fixedpoint.py).
+
+
+def round_half_away_from_zero(x) -> np.ndarray:
+    """std::round / TfLiteRound over an array, computed in float64 (exact for float32 inputs)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.copysign(np.floor(np.abs(x) + 0.5), x)
+
+
+def cast_float_to_int32(x) -> np.ndarray:
+    """static_cast<int32_t>(float) as compiled for x86-64 (cvttss2si), where the oracle runs:
+    truncation toward zero; NaN and values outside the int32 range become INT32_MIN.
+    (Undefined behaviour in C: an Arm build saturates instead.) Returns int64 arrays."""
+    x = np.asarray(x, dtype=np.float64)
+    ok = np.isfinite(x) & (x > INT32_MIN - 1.0) & (x < INT32_MAX + 1.0)
+    return np.where(ok, np.trunc(np.where(ok, x, 0.0)), INT32_MIN).astype(np.int64)
+
+
+def _io(g, op):
+    require(len(op.inputs) == 1 and len(op.outputs) == 1, op,
+            f"has {len(op.inputs)} inputs and {len(op.outputs)} outputs, expected 1 and 1")
+    return g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+
+
+def _per_tensor(op, t, role: str) -> None:
+    require(t.quant is not None, op, f"{role} '{t.name}' has no quantization parameters")
+    require(not t.quant.per_channel, op, f"{role} '{t.name}' is per-channel quantized; only per-tensor quantization is supported")
+
+
+@dataclass(frozen=True)
+class QuantizeParams:
+    float_input: bool
+    scale: float  # output scale (float input)
+    output_zp: int
+    input_zp: int  # int8 input
+    multiplier: int
+    shift: int
+    out_shape: tuple[int, ...]
+
+
+def affine_quantize_int8(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """TFLM AffineQuantize to int8: float32 division, std::round, int32 cast (x86: out of range -> INT32_MIN), clamp."""
+    with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN inputs behave like the C code, see cast_float_to_int32
+        q = np.asarray(x, dtype=np.float32) / np.float32(scale)
+    q = cast_float_to_int32(round_half_away_from_zero(q))
+    return np.clip(wrap_int32(q + zero_point), -128, 127).astype(np.int8)
+
+
+def requantize_int8(q: np.ndarray, input_zp: int, multiplier: int, shift: int, output_zp: int) -> np.ndarray:
+    """TFLM Requantize int8 -> int8."""
+    acc = multiply_by_quantized_multiplier(np.asarray(q, dtype=np.int64) - input_zp, multiplier, shift) + output_zp
+    return np.clip(acc, -128, 127).astype(np.int8)
+
+
+@register
+class Quantize(Op):
+    name = "QUANTIZE"
+
+    def check(self, g, op):
+        x, y = _io(g, op)
+        require(y.dtype == np.int8, op, f"output '{y.name}' is {y.dtype_name}; only int8 output is supported")
+        _per_tensor(op, y, "output")
+        require(x.dtype in (np.float32, np.int8), op, f"input '{x.name}' is {x.dtype_name}; only float32 and int8 inputs are supported")
+        if x.dtype == np.int8:
+            _per_tensor(op, x, "input")
+        require(x.size == y.size, op, f"input has {x.size} elements, output {y.size}")
+
+    def prepare(self, g, op):
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        if x.dtype == np.float32:
+            return QuantizeParams(True, float(y.scale), y.zero_point, 0, 0, 0, tuple(y.shape))
+        # Prepare: effective scale in double from the float32 scales
+        m, s = quantize_multiplier(float(x.scale) / float(y.scale))
+        return QuantizeParams(False, float(y.scale), y.zero_point, x.zero_point, m, s, tuple(y.shape))
+
+    def run(self, p: QuantizeParams, inputs):
+        x = inputs[0]
+        if p.float_input:
+            y = affine_quantize_int8(x, p.scale, p.output_zp)
+        else:
+            y = requantize_int8(x, p.input_zp, p.multiplier, p.shift, p.output_zp)
+        return [y.reshape((x.shape[0],) + p.out_shape)]
+
+    def macs(self, g, op):
+        return g.tensors[op.inputs[0]].size
+
+
+@dataclass(frozen=True)
+class DequantizeParams:
+    scale: float  # exactly representable in float32
+    zero_point: int
+    out_shape: tuple[int, ...]
+
+
+def dequantize_int8(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """TFLM Dequantize: one float32 multiply of (float)scale by (float)(q - zero_point)."""
+    return np.float32(scale) * (np.asarray(q, dtype=np.int32) - np.int32(zero_point)).astype(np.float32)
+
+
+@register
+class Dequantize(Op):
+    name = "DEQUANTIZE"
+
+    def check(self, g, op):
+        x, y = _io(g, op)
+        require(x.dtype == np.int8, op, f"input '{x.name}' is {x.dtype_name}; only int8 input is supported")
+        _per_tensor(op, x, "input")
+        require(y.dtype == np.float32, op, f"output '{y.name}' is {y.dtype_name}; only float32 output is supported")
+        require(x.size == y.size, op, f"input has {x.size} elements, output {y.size}")
+
+    def prepare(self, g, op):
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        return DequantizeParams(float(np.float32(x.scale)), x.zero_point, tuple(y.shape))
+
+    def run(self, p: DequantizeParams, inputs):
+        x = inputs[0]
+        return [dequantize_int8(x, p.scale, p.zero_point).reshape((x.shape[0],) + p.out_shape)]
+
+    def macs(self, g, op):
+        return g.tensors[op.inputs[0]].size

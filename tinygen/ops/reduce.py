@@ -1,0 +1,98 @@
+"""Reductions: MEAN (int8), as TFLite Micro's reference reduce kernel computes it.
+
+The TFLM build behind the `tflite_micro` oracle runs every int8 MEAN through
+reference_ops::QuantizedMeanOrSum: sum in int32, subtract input_zero_point * count,
+then MultiplyByQuantizedMultiplier with the input/output multiplier into which 1/count
+has been folded, add the output zero point and clamp. Older TFLM releases had two more
+int8 paths (reference_integer_ops::Mean for 4-D keep_dims means over H,W, and a
+truncating integer division when input and output quantization are equal); the oracle
+uses neither, whatever the quantization or axes (checked against it, see
+tests/test_ops_reduce.py), so neither is reproduced here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
+from .base import Op, register, require, require_int8
+
+MAX_MEAN_RANK = 5  # TFLM kMaxNumberOfAxis (temp_index)
+MAX_MEAN_AXES = 2  # TFLM kMaxNumberOfReducedAxis (resolved_axis has room for 2)
+
+
+@dataclass(frozen=True)
+class MeanParams:
+    axes: tuple[int, ...]  # resolved, de-duplicated model axes, in TFLM's order
+    count: int  # elements averaged per output
+    out_shape: tuple[int, ...]
+    input_zp: int
+    output_zp: int
+    multiplier: int  # input/output multiplier with 1/count folded in
+    shift: int
+
+
+def fold_count(multiplier: int, shift: int, count: int) -> tuple[int, int]:
+    """QuantizedMeanOrSum's folding of 1/count into (multiplier, shift)."""
+    s = min(count.bit_length() - 1, 32, 31 + shift)
+    return int((multiplier << s) // count), shift - s
+
+
+def _resolve_axes(axis_data, rank: int) -> list[int]:
+    out: list[int] = []
+    for a in axis_data:
+        a = int(a) + rank if a < 0 else int(a)
+        if a not in out:
+            out.append(a)
+    return out
+
+
+@register
+class Mean(Op):
+    name = "MEAN"
+
+    def check(self, g, op):
+        require(len(op.inputs) == 2 and len(op.outputs) == 1, op, f"has {len(op.inputs)} inputs and {len(op.outputs)} outputs, expected 2 and 1")
+        require_int8(g, op)
+        x, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        rank = len(x.shape)
+        require(1 <= rank <= MAX_MEAN_RANK, op, f"MEAN of a rank {rank} input is not supported (1..{MAX_MEAN_RANK})")
+        at = g.tensors[op.inputs[1]] if op.inputs[1] >= 0 else None
+        require(at is not None, op, "missing axis tensor")
+        require(at.size > 0, op, "an empty axis list is not supported")
+        require(at.is_const, op, "non-constant axis tensor is not supported")
+        require(at.dtype == np.int32, op, f"axis tensor is {at.dtype_name}, expected int32")
+        data = at.data.reshape(-1)
+        for a in data:
+            require(-rank <= a < rank, op, f"axis {int(a)} is out of range for rank {rank}")
+        axes = _resolve_axes(data, rank)
+        require(len(axes) <= MAX_MEAN_AXES, op,
+                f"MEAN over {len(axes)} axes {axes} is not supported (TFLM's reference kernel reduces at most {MAX_MEAN_AXES})")
+        require(0 not in x.shape, op, "zero-sized input is not supported")
+        keep = bool(op.options.get("keep_dims", False))
+        reduced = [1 if d in axes else s for d, s in enumerate(x.shape)] if keep else [s for d, s in enumerate(x.shape) if d not in axes]
+        # TFLM writes the reduced values in input order and only uses the output's element count
+        require(out.size == int(np.prod(reduced)), op, f"output shape {list(out.shape)} does not match the reduced shape {reduced} (keep_dims={keep})")
+
+    def prepare(self, g, op):
+        x, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        rank = len(x.shape)
+        axes = _resolve_axes(g.tensors[op.inputs[1]].data.reshape(-1), rank)
+        count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+        # Prepare: real multiplier in double from the float scales, as TFLM does.
+        m, s = quantize_multiplier(float(x.scale) / float(out.scale))
+        m, s = fold_count(m, s, count)
+        return MeanParams(tuple(axes), count, tuple(out.shape), x.zero_point, out.zero_point, m, s)
+
+    def run(self, p: MeanParams, inputs):
+        x = inputs[0]
+        n = x.shape[0]
+        total = wrap_int32(x.astype(np.int64).sum(axis=tuple(a + 1 for a in p.axes)))  # TFLM accumulates in int32
+        shifted = wrap_int32(total - p.input_zp * p.count)
+        y = multiply_by_quantized_multiplier(shifted, p.multiplier, p.shift) + p.output_zp
+        y = np.clip(y, -128, 127)
+        return [y.astype(np.int8).reshape((n,) + p.out_shape)]
+
+    def macs(self, g, op):
+        return g.tensors[op.inputs[0]].size
