@@ -279,6 +279,21 @@ def test_depthwise_omitted_bias_equals_zero_bias():
     assert np.array_equal(a, b)
 
 
+def test_large_batches_run_in_blocks(monkeypatch):
+    """Batches whose scratch memory exceeds the block budget are cut into blocks of samples."""
+    import tinygen.ops.conv as conv_mod
+
+    monkeypatch.setattr(conv_mod, "_BLOCK_BYTES", 3000)
+    rng = np.random.default_rng(9)
+    model, _ = build_conv((1, 9, 8, 3), rng.integers(-127, 128, (5, 3, 3, 3), dtype=np.int8), rng.uniform(0.002, 0.02, 5),
+                          rng.integers(-900, 900, 5).astype(np.int32), 0.05, 2, 0.3, 1, stride=(2, 1), dilation=(1, 2),
+                          padding="SAME", act="RELU")
+    assert_bit_exact(model, rng, n=7, context="conv blocks")
+    model, _ = build_depthwise((1, 9, 8, 3), rng.integers(-127, 128, (1, 3, 3, 6), dtype=np.int8), 0.01, None, 0.05, 2, 0.2,
+                               1, stride=(2, 2), dilation=(1, 1), padding="VALID", act="NONE", depth_multiplier=2)
+    assert_bit_exact(model, rng, n=7, context="depthwise blocks")
+
+
 # ----------------------------------------------------------------------------- refusals
 
 

@@ -119,6 +119,18 @@ def tap_slice(xp: np.ndarray, ky: int, kx: int, out_hw, stride, dilation) -> np.
     return xp[:, y0 : y0 + (oh - 1) * sh + 1 : sh, x0 : x0 + (ow - 1) * sw + 1 : sw, :]
 
 
+# Scratch memory a kernel may use at once; larger batches run in blocks of samples.
+_BLOCK_BYTES = 64 << 20
+
+
+def run_in_blocks(fn, p, x: np.ndarray, bytes_per_sample: int) -> np.ndarray:
+    """fn(p, x[i:j]) over blocks of samples (axis 0) so scratch memory stays under _BLOCK_BYTES."""
+    step = max(1, _BLOCK_BYTES // max(1, bytes_per_sample))
+    if x.shape[0] <= step:
+        return fn(p, x)
+    return np.concatenate([fn(p, x[i : i + step]) for i in range(0, x.shape[0], step)])
+
+
 def check_weights(g, op, idx: int, rank: int, what: str = "filter"):
     require(len(op.inputs) > idx and op.inputs[idx] >= 0, op, f"missing {what} (input {idx})")
     w = g.tensors[op.inputs[idx]]
@@ -282,16 +294,25 @@ class Conv2D(Op):
         b, h, w, c = p.input_shape
         _, oh, ow, oc = p.output_shape
         kh, kw = p.filter_hw
-        x = x.reshape(n * b, h, w, c)
+        per_sample = oh * ow * kh * kw * c * p._wmats[0].itemsize  # im2col bytes per sample
+        out = run_in_blocks(self._block, p, x.reshape(n * b, h, w, c), per_sample)
+        return [out.reshape(n, b, oh, ow, oc)]
+
+    @staticmethod
+    def _block(p: ConvParams, x: np.ndarray) -> np.ndarray:
+        """(S, H, W, C) int8 -> (S, OH, OW, OC) int8."""
+        s_, h, w, c = x.shape
+        _, oh, ow, oc = p.output_shape
+        kh, kw = p.filter_hw
         ftype = p._wmats[0].dtype
-        rows = n * b * oh * ow
+        rows = s_ * oh * ow
         if kh == kw == 1 and p.stride == (1, 1) and (oh, ow) == (h, w):
             cols = x.reshape(rows, c).astype(ftype)
             taps = 1
         else:
             xp = pad_nhwc(x, p.padding, p.padding_after, p.input_zero_point)
             taps = kh * kw
-            cols = np.empty((n * b, oh, ow, taps, c), dtype=ftype)
+            cols = np.empty((s_, oh, ow, taps, c), dtype=ftype)
             for ky in range(kh):
                 for kx in range(kw):
                     cols[:, :, :, ky * kw + kx, :] = tap_slice(xp, ky, kx, (oh, ow), p.stride, p.dilation)
@@ -308,7 +329,7 @@ class Conv2D(Op):
                 acc[:, gi * fg : (gi + 1) * fg] = sub @ p._wmats[gi]
         out = requantize_to_int8(acc, p.multiplier, p.shift, p.output_zero_point, p.act_min, p.act_max,
                                  bias=p.folded_bias, wrap=p.overflow)
-        return [out.reshape(n, b, oh, ow, oc)]
+        return out.reshape(s_, oh, ow, oc)
 
     def macs(self, g, op):
         y = g.tensors[op.outputs[0]]
@@ -369,11 +390,19 @@ class DepthwiseConv2D(Op):
         n = x.shape[0]
         b, h, w, c = p.input_shape
         _, oh, ow, oc = p.output_shape
+        out = run_in_blocks(self._block, p, x.reshape(n * b, h, w, c), oh * ow * oc * 8)
+        return [out.reshape(n, b, oh, ow, oc)]
+
+    @staticmethod
+    def _block(p: ConvParams, x: np.ndarray) -> np.ndarray:
+        """(S, H, W, C) int8 -> (S, OH, OW, OC) int8."""
+        s_, h, w, c = x.shape
+        _, oh, ow, oc = p.output_shape
         kh, kw = p.filter_hw
         dm = p.depth_multiplier
-        xp = pad_nhwc(x.reshape(n * b, h, w, c), p.padding, p.padding_after, p.input_zero_point)
+        xp = pad_nhwc(x, p.padding, p.padding_after, p.input_zero_point)
         # int32 is exact: |sum of w * x| <= KH*KW * 2^14 < 2^31 (check() bounds the taps)
-        shape = (n * b, oh, ow, c) if dm == 1 else (n * b, oh, ow, c, dm)
+        shape = (s_, oh, ow, c) if dm == 1 else (s_, oh, ow, c, dm)
         wt = p._wtaps.reshape(kh, kw, c) if dm == 1 else p._wtaps
         acc = np.zeros(shape, dtype=np.int32)
         tmp = np.empty_like(acc)
@@ -382,9 +411,9 @@ class DepthwiseConv2D(Op):
                 xs = tap_slice(xp, ky, kx, (oh, ow), p.stride, p.dilation)
                 np.multiply(xs if dm == 1 else xs[..., None], wt[ky, kx], out=tmp)
                 np.add(acc, tmp, out=acc)
-        out = requantize_to_int8(acc.reshape(n * b, oh, ow, oc), p.multiplier, p.shift, p.output_zero_point,
+        out = requantize_to_int8(acc.reshape(s_, oh, ow, oc), p.multiplier, p.shift, p.output_zero_point,
                                  p.act_min, p.act_max, bias=p.folded_bias, wrap=p.overflow)
-        return [out.reshape(n, b, oh, ow, oc)]
+        return out
 
     def macs(self, g, op):
         y = g.tensors[op.outputs[0]]
