@@ -120,6 +120,8 @@ def parse_frame(raw: bytes) -> Frame:
     if crc32(raw[:-CRC_SIZE]) != crc:
         raise FrameError("bad CRC")
     magic, seq, cmd, length = _HEADER.unpack_from(raw)
+    if magic != MAGIC and (magic & 0xF0) == (MAGIC & 0xF0):
+        raise FrameError(f"frame of protocol version {magic & 0x0F}, this tinygen speaks {PROTOCOL_VERSION}")
     if magic != MAGIC:
         raise FrameError(f"bad magic/version byte 0x{magic:02x} (expected 0x{MAGIC:02x})")
     if length != len(raw) - HEADER_SIZE - CRC_SIZE:
@@ -202,39 +204,36 @@ class FrameReader:
     def _append(self, chunk: bytes, events: list) -> None:
         if self._discard:
             return
+        self._seg += chunk
+        self._seg_text = self._seg_text and _is_text(chunk)
+        self._walk_codes()
         seg = self._seg
-        seg += chunk
-        while self._next_code < len(seg):
-            self._next_code += seg[self._next_code]
-        if self._seg_text:
-            self._seg_text = _is_text(chunk)
-            if self._seg_text:
-                nl = seg.rfind(b"\n")
-                if nl >= 0 or len(seg) > _MAX_TEXT_LINE:
-                    cut = nl + 1 if nl >= 0 else len(seg)
-                    for line in bytes(seg[:cut]).decode("ascii").split("\n"):
-                        line = line.rstrip("\r")
-                        if line:
-                            events.append(Text(line))
-                    self._restart(seg[cut:])
-                return
-        if len(seg) > MAX_ENCODED:
+        # A lone first byte may be a frame's COBS code byte (0x0A is a valid
+        # one); from the second byte on, a frame is never pure text.
+        if self._seg_text and len(seg) >= 2:
+            nl = seg.rfind(b"\n")
+            if nl >= 0 or len(seg) > _MAX_TEXT_LINE:
+                cut = nl + 1 if nl >= 0 else len(seg)
+                for line in bytes(seg[:cut]).decode("ascii").split("\n"):
+                    line = line.rstrip("\r")
+                    if line:
+                        events.append(Text(line))
+                self._restart(bytes(seg[cut:]))
+        elif not self._seg_text and len(seg) > MAX_ENCODED:
             events.append(Garbage(bytes(seg), "longer than any frame"))
             self._restart(b"")
             self._discard = True
 
-    def _restart(self, rest: bytes) -> None:
-        self._seg = bytearray()
-        self._seg_text = True
-        self._next_code = 0
-        if rest:
-            self._append_quiet(rest)
+    def _walk_codes(self) -> None:
+        seg = self._seg
+        while self._next_code < len(seg):
+            self._next_code += max(1, seg[self._next_code])
 
-    def _append_quiet(self, rest: bytes) -> None:
-        self._seg += rest
+    def _restart(self, rest: bytes) -> None:
+        self._seg = bytearray(rest)
         self._seg_text = _is_text(rest)
-        while self._next_code < len(self._seg):
-            self._next_code += self._seg[self._next_code]
+        self._next_code = 0
+        self._walk_codes()
 
     def _end_segment(self, events: list) -> None:
         seg = bytes(self._seg)
