@@ -155,6 +155,19 @@ class _AddSub(_Binary):
         raw = sa + sb if p.op == "ADD" else sa - sb
         return [self._finish(p, mul(raw, p.output_multiplier, p.output_shift))]
 
+    def emit_c(self, p: BinaryParams, ctx):
+        """C binding: tg_add_s8 (ADD and SUB) in firmware/kernels/tg_eltwise.c."""
+        from ..codegen import broadcast_fields
+
+        ctx.need("tg_eltwise.c")
+        fields = dict(shape=broadcast_fields(p.shape0, p.shape1, p.out_shape), subtract=p.op == "SUB",
+                      input1_offset=p.input1_offset, input2_offset=p.input2_offset, output_offset=p.output_offset,
+                      left_shift=p.left_shift, input1_multiplier=p.input1_multiplier, input1_shift=p.input1_shift,
+                      input2_multiplier=p.input2_multiplier, input2_shift=p.input2_shift,
+                      output_multiplier=p.output_multiplier, output_shift=p.output_shift,
+                      act_min=p.activation_min, act_max=p.activation_max)
+        return f"tg_add_s8({ctx.struct('tg_add_params_t', fields)}, {ctx.input(0)}, {ctx.input(1)}, {ctx.output()});"
+
 
 @register
 class Add(_AddSub):
