@@ -200,3 +200,14 @@ class Mul(_Binary):
         a, b = self._operands(p, inputs)
         raw = fp.multiply_by_quantized_multiplier(a * b, p.output_multiplier, p.output_shift)
         return [self._finish(p, raw)]
+
+    def emit_c(self, p: BinaryParams, ctx):
+        """C binding: tg_mul_s8 in firmware/kernels/tg_eltwise.c."""
+        from ..codegen import broadcast_fields
+
+        ctx.need("tg_eltwise.c")
+        fields = dict(shape=broadcast_fields(p.shape0, p.shape1, p.out_shape),
+                      input1_offset=p.input1_offset, input2_offset=p.input2_offset, output_offset=p.output_offset,
+                      output_multiplier=p.output_multiplier, output_shift=p.output_shift,
+                      act_min=p.activation_min, act_max=p.activation_max)
+        return f"tg_mul_s8({ctx.struct('tg_mul_params_t', fields)}, {ctx.input(0)}, {ctx.input(1)}, {ctx.output()});"
