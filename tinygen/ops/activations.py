@@ -56,6 +56,12 @@ class _Lut(Op):
     def macs(self, g, op):
         return 0
 
+    def emit_c(self, p: LutParams, ctx):
+        """C binding: tg_lut_s8 (firmware/kernels/tg_lut.c) with the 256-entry table in flash."""
+        ctx.need("tg_lut.c")
+        table = ctx.const(p.table, "int8_t", f"op{ctx.op_index}_table")
+        return f"tg_lut_s8({ctx.input(0)}, {ctx.output()}, {ctx.output_tensor().size}, {table});"
+
 
 def _frexp_multiplier(real: float) -> tuple[int, int]:
     """std::frexp + TfLiteRound(q * 2^31), as LOGISTIC/TANH Prepare compute it (no renormalisation)."""
