@@ -98,3 +98,16 @@ class Softmax(Op):
 
     def macs(self, g, op):
         return 0
+
+    def emit_c(self, p: SoftmaxParams, ctx):
+        """C binding: tg_softmax_s8 (firmware/kernels/tg_softmax.c). The Q0.31 exp of every
+        possible x - max(row) (0 below diff_min) is tabulated here; the C code sums, inverts
+        and scales as the numpy kernel does."""
+        ctx.need("tg_softmax.c")
+        diff = -np.arange(256, dtype=np.int64)
+        rescaled = fp.multiply_by_quantized_multiplier_greater_than_one(diff, p.input_multiplier, p.input_left_shift)
+        exp_q0 = fp.exp_on_negative_values(rescaled, SCALED_DIFF_INTEGER_BITS)
+        table = np.where(diff >= p.diff_min, exp_q0, 0)
+        fields = dict(rows=ctx.output_tensor().size // p.depth, depth=p.depth, output_bits=p.output_bits,
+                      exp_table=ctx.const(table, "int32_t", f"op{ctx.op_index}_exp"))
+        return f"tg_softmax_s8({ctx.struct('tg_softmax_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
