@@ -77,6 +77,17 @@ class _Pool(Op):
     def macs(self, g, op):
         return 0
 
+    def emit_c(self, p: PoolParams, ctx):
+        """C binding: tg_avgpool_s8 / tg_maxpool_s8 (firmware/kernels/tg_pool.c)."""
+        ctx.need("tg_pool.c")
+        b, h, w, c = p.input_shape
+        _, oh, ow, _ = p.output_shape
+        fields = dict(batches=b, in_h=h, in_w=w, channels=c, out_h=oh, out_w=ow, k_h=p.filter_hw[0], k_w=p.filter_hw[1],
+                      stride_h=p.stride[0], stride_w=p.stride[1], pad_top=p.padding[0], pad_left=p.padding[1],
+                      act_min=p.act_min, act_max=p.act_max)
+        fn = "tg_avgpool_s8" if p.op == "AVERAGE_POOL_2D" else "tg_maxpool_s8"
+        return f"{fn}({ctx.struct('tg_pool_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
+
 
 @register
 class AveragePool2D(_Pool):
