@@ -134,3 +134,18 @@ class FullyConnected(Op):
         y = g.tensors[op.outputs[0]]
         w = g.tensors[op.inputs[1]]
         return int(np.prod(y.shape[:-1])) * int(w.shape[0]) * int(w.shape[1])
+
+    def emit_c(self, p: FullyConnectedParams, ctx):
+        """C binding: tg_fc_s8 (firmware/kernels/tg_fc.c); the bias carries the folded
+        -input_zero_point * row-sum term (wrapped to int32 like the C accumulator)."""
+        from ..fixedpoint import wrap_int32
+
+        ctx.need("tg_fc.c")
+        k = ctx.op_index
+        fields = dict(batches=p.batches, depth=p.accum_depth, units=p.units, per_channel=bool(p.per_channel),
+                      output_zp=p.output_zero_point, act_min=p.act_min, act_max=p.act_max,
+                      weights=ctx.const(p.weights, "int8_t", f"op{k}_weights"),
+                      bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
+                      mult=ctx.const(p.multiplier, "int32_t", f"op{k}_mult"),
+                      shift=ctx.const(p.shift, "int32_t", f"op{k}_shift"))
+        return f"tg_fc_s8({ctx.struct('tg_fc_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
