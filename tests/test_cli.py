@@ -123,7 +123,7 @@ def test_emulate_npy_npz_and_layers(conv_file, tmp_path, capsys):
                      "--layers", tmp_path / "layers")
     assert rc == 0, err
     y = np.load(tmp_path / "o.npy")
-    assert y.shape == (4, 3, 3, 4) and y.dtype == np.int8
+    assert y.shape == (4, 2, 2, 4) and y.dtype == np.int8
     assert len(list((tmp_path / "layers").glob("*.npy"))) == 1
     rc, _, _ = run(capsys, "emulate", conv_file, "--inputs", tmp_path / "in.npy", "--output", tmp_path / "o.npz")
     assert np.array_equal(np.load(tmp_path / "o.npz")["output_0"], y)

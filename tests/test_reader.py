@@ -21,7 +21,7 @@ def conv_model(per_channel=True, bias=True) -> bytes:
     ins = [x, w]
     if bias:
         ins.append(m.tensor([4], dtype=np.int32, data=[1, -2, 3, 400], scale=0.05 * np.atleast_1d(ws), name="b"))
-    y = m.tensor([1, 3, 3, 4], scale=0.1, zero_point=7, name="out")
+    y = m.tensor([1, 2, 2, 4], scale=0.1, zero_point=7, name="out")
     m.op("CONV_2D", ins, [y], padding="VALID", stride_w=2, stride_h=2, fused_activation_function="RELU6",
          dilation_w_factor=1, dilation_h_factor=1)
     return m.build([x], [y], description="conv test")

@@ -55,7 +55,8 @@ def to_internal(x: np.ndarray, t: Tensor, what: str = "input") -> np.ndarray:
         if np.issubdtype(batch.dtype, np.floating):
             if t.quant is None:
                 raise TinygenError(f"{what} '{t.name}' has no quantization parameters to quantize float data with")
-            q = batch.astype(np.float64) / t.scale
+            # as TFLM's QUANTIZE does it: float32 division, round half away from zero
+            q = (batch.astype(np.float32) / np.float32(t.scale)).astype(np.float64)
             q = np.sign(q) * np.floor(np.abs(q) + 0.5) + t.zero_point
             return np.clip(q, -128, 127).astype(np.int8)
         if batch.dtype != np.int8:
