@@ -336,6 +336,33 @@ class Conv2D(Op):
         w = g.tensors[op.inputs[1]]
         return int(np.prod(y.shape)) * int(np.prod(w.shape[1:]))
 
+    def emit_c(self, p: ConvParams, ctx):
+        """C binding: tg_conv2d_s8, tg_conv2d_1x1_s8 or tg_dwconv_s8 (firmware/kernels/tg_conv.c);
+        the bias carries the folded -input_zero_point * sum(w) term (wrapped to int32 like
+        the C accumulator)."""
+        from ..fixedpoint import wrap_int32
+
+        ctx.need("tg_conv.c")
+        b, h, w, c = p.input_shape
+        _, oh, ow, oc = p.output_shape
+        kh, kw = p.filter_hw
+        k = ctx.op_index
+        fields = dict(batches=b, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
+                      stride_h=p.stride[0], stride_w=p.stride[1], dil_h=p.dilation[0], dil_w=p.dilation[1],
+                      pad_top=p.padding[0], pad_left=p.padding[1], groups=p.groups, depth_multiplier=p.depth_multiplier,
+                      input_zp=p.input_zero_point, output_zp=p.output_zero_point, act_min=p.act_min, act_max=p.act_max,
+                      weights=ctx.const(p.weights, "int8_t", f"op{k}_weights"),
+                      bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
+                      mult=ctx.const(p.multiplier, "int32_t", f"op{k}_mult"),
+                      shift=ctx.const(p.shift, "int32_t", f"op{k}_shift"))
+        if p.op == "DEPTHWISE_CONV_2D":
+            fn = "tg_dwconv_s8"
+        elif (kh, kw) == (1, 1) and p.groups == 1 and p.padding == (0, 0):
+            fn = "tg_conv2d_1x1_s8"
+        else:
+            fn = "tg_conv2d_s8"
+        return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
+
 
 # ----------------------------------------------------------------------------- DEPTHWISE_CONV_2D
 
