@@ -446,3 +446,7 @@ class DepthwiseConv2D(Op):
         y = g.tensors[op.outputs[0]]
         w = g.tensors[op.inputs[1]]
         return int(np.prod(y.shape)) * int(w.shape[1] * w.shape[2])
+
+    def emit_c(self, p: ConvParams, ctx):
+        """C binding: tg_dwconv_s8 (see Conv2D.emit_c)."""
+        return Conv2D.emit_c(self, p, ctx)
