@@ -56,7 +56,7 @@ def qemu_command(board: Board | str, elf_path: Path | str, port: int, *, icount:
            "-kernel", str(elf_path)]
     # QEMU numbers serial ports in -serial order: park the ones before the firmware's UART.
     cmd += ["-serial", "null"] * board.emulator.serial_index
-    cmd += ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
+    cmd += ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
             "-semihosting-config", "enable=on,target=native"]
     if icount:
         cmd += ["-icount", "shift=0"]

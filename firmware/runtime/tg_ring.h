@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #ifndef TG_UART_RX_BUFFER
-#define TG_UART_RX_BUFFER 1024u
+#define TG_UART_RX_BUFFER 2048u  /* > one maximal protocol frame (1041 bytes) */
 #endif
 
 #if (TG_UART_RX_BUFFER & (TG_UART_RX_BUFFER - 1u)) != 0
