@@ -176,7 +176,7 @@ def test_real_board_cannot_be_emulated(tmp_path):
 def test_qemu_command_line():
     cmd = qemu_command("qemu-stm32f4", "fw.elf", 4321)
     assert cmd == ["qemu-system-arm", "-M", "netduinoplus2", "-nographic", "-monitor", "none",
-                   "-kernel", "fw.elf", "-serial", "tcp:127.0.0.1:4321,server=on,wait=on",
+                   "-kernel", "fw.elf", "-serial", "tcp:127.0.0.1:4321,server=on,wait=on,nodelay=on",
                    "-semihosting-config", "enable=on,target=native", "-icount", "shift=0"]
     assert "-icount" not in qemu_command("qemu-cortex-m4", "fw.elf", 4321, icount=False)
 
