@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import TinygenError
+from .fixedpoint import round_half_away_from_zero
 from .graph import Graph, Tensor
 from .ops import REGISTRY, check_graph
 from .reader import load_int8_model
@@ -56,8 +57,7 @@ def to_internal(x: np.ndarray, t: Tensor, what: str = "input") -> np.ndarray:
             if t.quant is None:
                 raise TinygenError(f"{what} '{t.name}' has no quantization parameters to quantize float data with")
             # as TFLM's QUANTIZE does it: float32 division, round half away from zero
-            q = (batch.astype(np.float32) / np.float32(t.scale)).astype(np.float64)
-            q = np.sign(q) * np.floor(np.abs(q) + 0.5) + t.zero_point
+            q = round_half_away_from_zero(batch.astype(np.float32) / np.float32(t.scale)) + t.zero_point
             return np.clip(q, -128, 127).astype(np.int8)
         if batch.dtype != np.int8:
             if batch.min(initial=0) < -128 or batch.max(initial=0) > 127:

@@ -277,26 +277,18 @@ def saturating_rounding_doubling_high_mul_int16(a, b) -> np.ndarray:
 
 
 def round_half_away_from_zero(x) -> np.ndarray:
-    """std::round on a float array (keeps the dtype): halves go away from zero.
-
-    (Exact for every float: uses the exact difference x - trunc(x), not floor(|x| + 0.5),
-    which would round 0.49999997f up.)
-    """
-    x = np.asarray(x)
-    t = np.trunc(x)
-    with np.errstate(invalid="ignore"):
-        frac = x - t
-        up = np.abs(frac) >= 0.5
-    return np.where(up, t + np.sign(x), t).astype(x.dtype, copy=False)
+    """std::round / TfLiteRound over an array, computed in float64 (exact for float32 inputs)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.copysign(np.floor(np.abs(x) + 0.5), x)
 
 
 def cast_float_to_int32(x) -> np.ndarray:
-    """static_cast<int32_t>(float) as x86 does it (int64 array): truncation toward zero;
-    NaN and out-of-range values give INT32_MIN (the "integer indefinite" value)."""
-    t = np.trunc(np.asarray(x, dtype=np.float64))
-    with np.errstate(invalid="ignore"):
-        ok = (t >= INT32_MIN) & (t <= INT32_MAX)
-    return np.where(ok, np.where(ok, t, 0), INT32_MIN).astype(np.int64)
+    """static_cast<int32_t>(float) as compiled for x86-64 (cvttss2si), where the oracle runs:
+    truncation toward zero; NaN and values outside the int32 range become INT32_MIN.
+    (Undefined behaviour in C: an Arm build saturates instead.) Returns int64 arrays."""
+    x = np.asarray(x, dtype=np.float64)
+    ok = np.isfinite(x) & (x > INT32_MIN - 1.0) & (x < INT32_MAX + 1.0)
+    return np.where(ok, np.trunc(np.where(ok, x, 0.0)), INT32_MIN).astype(np.int64)
 
 
 # ---------------------------------------------------------------- fast int8 requantization

@@ -12,26 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixedpoint import INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
+from ..fixedpoint import (INT32_MAX, INT32_MIN, cast_float_to_int32, multiply_by_quantized_multiplier, quantize_multiplier,
+                          round_half_away_from_zero, wrap_int32)
 from .base import Op, register, require
-
-
-# Generic float -> int helpers (candidates for tinygen/fixedpoint.py).
-
-
-def round_half_away_from_zero(x) -> np.ndarray:
-    """std::round / TfLiteRound over an array, computed in float64 (exact for float32 inputs)."""
-    x = np.asarray(x, dtype=np.float64)
-    return np.copysign(np.floor(np.abs(x) + 0.5), x)
-
-
-def cast_float_to_int32(x) -> np.ndarray:
-    """static_cast<int32_t>(float) as compiled for x86-64 (cvttss2si), where the oracle runs:
-    truncation toward zero; NaN and values outside the int32 range become INT32_MIN.
-    (Undefined behaviour in C: an Arm build saturates instead.) Returns int64 arrays."""
-    x = np.asarray(x, dtype=np.float64)
-    ok = np.isfinite(x) & (x > INT32_MIN - 1.0) & (x < INT32_MAX + 1.0)
-    return np.where(ok, np.trunc(np.where(ok, x, 0.0)), INT32_MIN).astype(np.int64)
 
 
 def _io(g, op):
