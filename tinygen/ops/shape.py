@@ -31,6 +31,13 @@ class _Alias(Op):
         x = inputs[0]
         return [x.reshape((x.shape[0],) + out_shape)]
 
+    def emit_c(self, p, ctx):
+        """No code when the planner gave the output input 0's bytes; a copy otherwise (constant input)."""
+        src, dst = ctx.op.inputs[0], ctx.op.outputs[0]
+        if ctx.shares_bytes(src, dst):
+            return "/* no data moved: the output is the input's bytes */"
+        return f"memcpy({ctx.output()}, {ctx.input(0)}, {ctx.output_tensor().nbytes});"
+
 
 @register
 class Reshape(_Alias):
