@@ -90,6 +90,17 @@ class Concatenation(Op):
         parts = [np.broadcast_to(x, (n,) + x.shape[1:]) for x in inputs]
         return [np.concatenate(parts, axis=p.axis + 1)]
 
+    def emit_c(self, p: ConcatParams, ctx):
+        """C binding: tg_concat (firmware/kernels/tg_layout.c): per outer block, each input's bytes in turn."""
+        ctx.need("tg_layout.c")
+        outer = int(np.prod(p.out_shape[: p.axis], dtype=np.int64))
+        tail = int(np.prod(p.out_shape[p.axis + 1 :], dtype=np.int64))
+        n = len(p.sizes)
+        inner = ctx.const(np.array([s * tail for s in p.sizes], dtype=np.int64), "int32_t", f"op{ctx.op_index}_inner")
+        ins = ", ".join(ctx.input(i) for i in range(n))
+        return "\n".join(["{", f"    const int8_t *const inputs[{n}] = {{{ins}}};",
+                          f"    tg_concat({n}, inputs, {inner}, {outer}, {ctx.output()});", "}"])
+
 
 # ---------------------------------------------------------------- PAD / PADV2
 
