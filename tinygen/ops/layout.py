@@ -157,6 +157,16 @@ class _PadBase(Op):
         out[(slice(None),) + inner] = x
         return [out]
 
+    def emit_c(self, p: PadParams, ctx):
+        """C binding: tg_pad_s8 (firmware/kernels/tg_layout.c), shapes left-padded to rank 5."""
+        from ..codegen import pad_shape
+
+        ctx.need("tg_layout.c")
+        fields = dict(in_dims=pad_shape(ctx.input_tensor(0).shape), out_dims=pad_shape(p.out_shape),
+                      before=pad_shape([a for a, _ in p.pads], fill=0))
+        value = str(int(p.pad_value)) if p.pad_value is not None else f"(int32_t)*{ctx.input(2)}"
+        return f"tg_pad_s8({ctx.struct('tg_pad_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {value});"
+
 
 @register
 class Pad(_PadBase):
