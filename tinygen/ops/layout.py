@@ -263,6 +263,17 @@ class StridedSlice(Op):
         y = x[(slice(None),) + np.ix_(*p.indices)]
         return [np.ascontiguousarray(y.reshape((x.shape[0],) + p.out_shape))]
 
+    def emit_c(self, p: StridedSliceParams, ctx):
+        """C binding: tg_gather_s8 (firmware/kernels/tg_layout.c) over the input's axes, shrunk axes counted once."""
+        ctx.need("tg_layout.c")
+        shape = [int(d) for d in ctx.input_tensor(0).shape]
+        st = [int(np.prod(shape[d + 1 :], dtype=np.int64)) for d in range(len(shape))]
+        dims = [len(range(a, b, s)) for a, b, s in zip(p.starts, p.stops, p.strides)]
+        offset = sum(p.starts[d] * st[d] for d in range(len(shape))) if all(dims) else 0
+        k = 5 - len(shape)
+        fields = dict(dims=[1] * k + dims, strides=[0] * k + [st[d] * p.strides[d] for d in range(len(shape))], offset=offset)
+        return f"tg_gather_s8({ctx.struct('tg_gather_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
+
 
 # ---------------------------------------------------------------- TRANSPOSE
 
