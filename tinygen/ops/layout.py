@@ -302,5 +302,14 @@ class Transpose(Op):
     def run(self, perm, inputs):
         return [np.ascontiguousarray(np.transpose(inputs[0], (0,) + tuple(i + 1 for i in perm)))]
 
+    def emit_c(self, perm, ctx):
+        """C binding: tg_gather_s8 (firmware/kernels/tg_layout.c) with permuted input strides."""
+        ctx.need("tg_layout.c")
+        shape = [int(d) for d in ctx.input_tensor(0).shape]
+        st = [int(np.prod(shape[d + 1 :], dtype=np.int64)) for d in range(len(shape))]
+        k = 5 - len(shape)
+        fields = dict(dims=[1] * k + [shape[i] for i in perm], strides=[0] * k + [st[i] for i in perm], offset=0)
+        return f"tg_gather_s8({ctx.struct('tg_gather_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
+
 
 __all__ = ["Concatenation", "Pad", "PadV2", "StridedSlice", "Transpose", "ConcatParams", "PadParams", "StridedSliceParams"]
