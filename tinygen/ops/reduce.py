@@ -96,3 +96,16 @@ class Mean(Op):
 
     def macs(self, g, op):
         return g.tensors[op.inputs[0]].size
+
+    def emit_c(self, p: MeanParams, ctx):
+        """C binding: tg_mean_s8 (firmware/kernels/tg_reduce.c): per output, loops over the reduced axes."""
+        ctx.need("tg_reduce.c")
+        shape = [int(d) for d in ctx.input_tensor(0).shape]
+        st = [int(np.prod(shape[d + 1 :], dtype=np.int64)) for d in range(len(shape))]
+        kept = [d for d in range(len(shape)) if d not in p.axes]
+        fill = lambda v: list(v) + [0] * (5 - len(v))  # noqa: E731
+        fields = dict(out_size=int(np.prod([shape[d] for d in kept], dtype=np.int64)), n_kept=len(kept),
+                      kept_dims=fill([shape[d] for d in kept]), kept_strides=fill([st[d] for d in kept]),
+                      n_red=len(p.axes), red_dims=fill([shape[d] for d in p.axes]), red_strides=fill([st[d] for d in p.axes]),
+                      count=p.count, input_zp=p.input_zp, output_zp=p.output_zp, multiplier=p.multiplier, shift=p.shift)
+        return f"tg_mean_s8({ctx.struct('tg_mean_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
