@@ -85,6 +85,16 @@ class Quantize(Op):
     def macs(self, g, op):
         return g.tensors[op.inputs[0]].size
 
+    def emit_c(self, p: QuantizeParams, ctx):
+        """C binding: tg_quantize_f32_s8 (float input) or a 256-entry requantization table (int8 input)."""
+        n = ctx.output_tensor().size
+        if p.float_input:
+            ctx.need("tg_quant.c")
+            return f"tg_quantize_f32_s8({ctx.input(0)}, {ctx.output()}, {n}, {ctx.c_float(p.scale)}, {p.output_zp});"
+        ctx.need("tg_lut.c")
+        table = requantize_int8(np.arange(-128, 128), p.input_zp, p.multiplier, p.shift, p.output_zp)
+        return f"tg_lut_s8({ctx.input(0)}, {ctx.output()}, {n}, {ctx.const(table, 'int8_t', f'op{ctx.op_index}_table')});"
+
 
 @dataclass(frozen=True)
 class DequantizeParams:
