@@ -129,3 +129,9 @@ class Dequantize(Op):
 
     def macs(self, g, op):
         return g.tensors[op.inputs[0]].size
+
+    def emit_c(self, p: DequantizeParams, ctx):
+        """C binding: tg_dequantize_s8_f32 (firmware/kernels/tg_quant.c): one float32 multiply per element."""
+        ctx.need("tg_quant.c")
+        n = ctx.output_tensor().size
+        return f"tg_dequantize_s8_f32({ctx.input(0)}, {ctx.output()}, {n}, {ctx.c_float(p.scale)}, {p.zero_point});"
