@@ -1,0 +1,444 @@
+"""Firmware projects: a standalone directory that rebuilds without tinygen installed.
+
+    from tinygen.project import write_project, load_project
+    proj = write_project(graph, "qemu-stm32f4", "out/kws", name="kws")
+    proj.manifest["expected"]          # the emulator's output for the built-in test vector
+
+Bare-metal boards (build_system = "make")::
+
+    DIR/Makefile            flags from tinygen.firmware_build (the one place they live)
+    DIR/linker.ld           templates/linker.ld.j2 for the board
+    DIR/model/              generated NAME_model.c/.h + the kernel sources they call
+    DIR/runtime/            firmware/runtime: startup, board port, SysTick, I/O helpers
+    DIR/protocol/           firmware/protocol: framed serial protocol + tg_app.h
+    DIR/app/                firmware/app: main, application logic, tg_app.h over the model,
+                            tg_fw_config.h (rendered)
+
+PlatformIO boards (Arduino framework): `DIR/platformio.ini` and a flat `DIR/src/` with
+the same C sources, an Arduino port of the runtime (tg_port_arduino.cpp) and a sketch
+(main.cpp, setup()/loop()). Both kinds get `DIR/tinygen.json` (the manifest: board, model,
+I/O, test vector seed, expected self-test output, fit estimate), `DIR/README.md` and a copy
+of the .tflite model.
+
+Nothing half-written: everything goes into a temporary sibling directory that replaces
+DIR only when complete. An existing DIR is replaced only when it is empty or a previous
+tinygen project (it has a tinygen.json written by tinygen).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from . import __version__
+from .boards import Board, data_dir, load_board
+from .errors import TinygenError
+from .graph import Graph
+
+MANIFEST = "tinygen.json"
+GENERATOR = "tinygen.project"
+TEST_SEED = 0x7467_0001          # built-in test vector: LCG seed of input 0 (input k: + k)
+LCG_MUL, LCG_ADD = 1664525, 1013904223
+MODEL_CFLAGS = ("-DTG_LAYER_TIMING", "-DTG_LAYER_OUTPUT")
+CAPTURE_MARGIN = 2048             # RAM headroom kept free when sizing the layer-capture buffer
+
+# firmware/app files per build flavour
+_APP_COMMON = ("tg_fw.h", "tg_fw.c", "tg_app_model.c")
+_APP_BARE = ("tg_main.c",)
+_APP_ARDUINO = ("tg_port_arduino.cpp",)
+_PROTOCOL = ("tg_proto.c", "tg_proto.h", "tg_app.h")
+_RUNTIME_ARDUINO = ("tg_io.c", "tg_bench.c", "tg_port.h", "tg_runtime.h")
+
+# PlatformIO boards whose Serial is a USB CDC port: wait for the host before the banner.
+_USB_CDC = ("usb-cdc",)
+
+
+# ------------------------------------------------------------------ test vector
+
+def lcg_bytes(n: int, seed: int) -> np.ndarray:
+    """n bytes of tinygen's firmware test vector (firmware/app/tg_fw.c: tg_fw_test_vector)."""
+    out = np.empty(n, dtype=np.uint8)
+    x = seed & 0xFFFFFFFF
+    for i in range(n):
+        x = (x * LCG_MUL + LCG_ADD) & 0xFFFFFFFF
+        out[i] = x >> 24
+    return out
+
+
+def _float_test_params(graph: Graph, tid: int) -> tuple[float, int]:
+    """(scale, zero point) used to make a float32 input's test values: those of the QUANTIZE
+    op that reads it when there is one, else 1/16 and 0."""
+    for op in graph.operators:
+        if op.op == "QUANTIZE" and op.inputs and op.inputs[0] == tid:
+            out = graph.tensors[op.outputs[0]]
+            if out.quant is not None and out.scale > 0:
+                return float(np.float32(out.scale)), int(out.zero_point)
+    return 1.0 / 16.0, 0
+
+
+def test_inputs(graph: Graph, seed: int = TEST_SEED) -> list[np.ndarray]:
+    """The self-test inputs the firmware builds, one array per model input (model shape,
+    model dtype): input k is the LCG stream from seed + k, as int8, or for float32 inputs
+    float32((q - zero_point) * scale) of those int8 values q."""
+    xs = []
+    for k, t in enumerate(graph.input_tensors):
+        if t.dtype == np.float32:
+            scale, zp = _float_test_params(graph, t.index)
+            q = lcg_bytes(t.size, seed + k).view(np.int8).astype(np.int32)
+            x = (q - zp).astype(np.float32) * np.float32(scale)
+        elif t.dtype == np.int8:
+            x = lcg_bytes(t.size, seed + k).view(np.int8)
+        else:
+            raise TinygenError(f"input {k} '{t.name}' has dtype {t.dtype_name}; the firmware feeds int8 or float32")
+        xs.append(x.reshape(t.shape))
+    return xs
+
+
+def expected_selftest(graph: Graph, seed: int = TEST_SEED) -> dict:
+    """What the firmware's self-test line must report, computed with the emulator."""
+    from .emulator import Emulator
+
+    xs = test_inputs(graph, seed)
+    emu = Emulator(graph)
+    outs = emu.run_internal([x[None] for x in xs])
+    res = {"seed": seed, "inputs": [{"bytes": int(x.nbytes), "crc32": f"0x{zlib.crc32(x.tobytes()):08x}"} for x in xs],
+           "outputs": []}
+    for t, o in zip(graph.output_tensors, outs):
+        a = np.ascontiguousarray(o[0]).astype(t.dtype)
+        entry = {"bytes": int(a.nbytes), "crc32": f"0x{zlib.crc32(a.tobytes()):08x}"}
+        if a.dtype == np.int8:
+            entry["values"] = [int(v) for v in a.reshape(-1)]
+        else:
+            entry["hex"] = a.tobytes().hex()
+        res["outputs"].append(entry)
+    return res
+
+
+# ------------------------------------------------------------------ helpers
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir() / "templates" / "project")),
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+def _c_float(v: float) -> str:
+    f = float(np.float32(v))
+    return f.hex() + "f" if np.isfinite(f) else "0.0f"
+
+
+def _c_str(s: str) -> str:
+    s = s.encode("ascii", "replace").decode()
+    return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _dtype_code(t) -> int:
+    from .codegen import DTYPE_CODES
+
+    return DTYPE_CODES.get(np.dtype(t.dtype), 0xFF)
+
+
+def _io_entry(graph: Graph, t, is_input: bool) -> dict:
+    dims = [int(d) for d in t.shape] or [1]
+    if len(dims) > 6:
+        raise TinygenError(f"tensor '{t.name}' has {len(dims)} dimensions; the firmware describes at most 6")
+    scale = float(np.float32(t.scale)) if t.quant is not None else 0.0
+    zp = int(t.zero_point) if t.quant is not None else 0
+    padded = dims + [0] * (6 - len(dims))
+    entry = {
+        "name": t.name, "shape": dims, "dtype": t.dtype_name, "dtype_code": _dtype_code(t),
+        "scale": scale, "zero_point": zp, "nbytes": int(t.nbytes),
+        "c_info": "{%d, %d, {%s}, %s, %d}" % (_dtype_code(t), len(dims), ", ".join(map(str, padded)), _c_float(scale), zp),
+    }
+    if is_input:
+        ts, tz = _float_test_params(graph, t.index) if t.dtype == np.float32 else (0.0, 0)
+        entry.update(test_scale_c=_c_float(ts), test_zero_point=tz)
+    return entry
+
+
+def _io_json(entries: list[dict]) -> dict:
+    return {k: [{"shape": e["shape"], "dtype": e["dtype"], "scale": e["scale"], "zero_point": e["zero_point"]}
+                for e in entries[k]] for k in ("inputs", "outputs")}
+
+
+def layer_table(graph: Graph, plan) -> list[dict]:
+    """Per op (layer k = op k): bytes of its first output and whether those arena bytes
+    survive to the end of an inference (no later op writes over them)."""
+    step = {op: s for s, op in enumerate(plan.order)}
+    writes: dict[int, list[tuple[int, int]]] = {}
+    for op in graph.operators:
+        ranges = []
+        for tid in op.outputs:
+            t = graph.tensors[tid]
+            if t.is_const or tid in plan.aliases or tid not in plan.offsets:
+                continue
+            ranges.append((plan.offsets[tid], plan.offsets[tid] + t.nbytes))
+        off = plan.scratch_offsets.get(op.index)
+        if off is not None:
+            ranges.append((off, off + plan.scratch_bytes.get(op.index, 0)))
+        writes[op.index] = ranges
+    layers = []
+    for op in graph.operators:
+        outs = [tid for tid in op.outputs if not graph.tensors[tid].is_const and tid in plan.offsets]
+        if not outs:
+            layers.append({"op": op.op, "bytes": 0, "kept": 0})
+            continue
+        t = graph.tensors[outs[0]]
+        lo, hi = plan.offsets[outs[0]], plan.offsets[outs[0]] + t.nbytes
+        later = [j for j in plan.order if step[j] > step[op.index]]
+        clobbered = any(a < hi and lo < b for j in later for a, b in writes[j])
+        layers.append({"op": op.op, "bytes": int(t.nbytes), "kept": 0 if clobbered else 1})
+    return layers
+
+
+# ------------------------------------------------------------------ project
+
+@dataclass
+class Project:
+    path: Path
+    manifest: dict
+
+    @property
+    def board(self) -> Board:
+        return load_board(self.manifest["board"])
+
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    @property
+    def build_system(self) -> str:
+        return self.manifest["build_system"]
+
+    @property
+    def firmware(self) -> Path:
+        """The ELF (make) or the image PlatformIO uploads."""
+        return self.path / self.manifest["firmware"]
+
+
+def load_project(path) -> Project:
+    p = Path(path)
+    m = p / MANIFEST
+    if not p.is_dir():
+        raise TinygenError(f"{p}: no such project directory (make one with: tinygen generate MODEL --board BOARD -o {p})")
+    if not m.is_file():
+        raise TinygenError(f"{p}: not a tinygen project (no {MANIFEST}); make one with: tinygen generate MODEL --board BOARD -o {p}")
+    try:
+        manifest = json.loads(m.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise TinygenError(f"{m}: unreadable manifest: {e}") from None
+    if manifest.get("generator") != GENERATOR or "board" not in manifest:
+        raise TinygenError(f"{m}: not a manifest written by tinygen")
+    return Project(p, manifest)
+
+
+def _is_replaceable(out: Path) -> bool:
+    if not out.exists():
+        return True
+    if not out.is_dir():
+        raise TinygenError(f"{out}: exists and is not a directory")
+    if not any(out.iterdir()):
+        return True
+    try:
+        load_project(out)
+        return True
+    except TinygenError:
+        raise TinygenError(f"{out}: exists and is not a tinygen project; refusing to overwrite it") from None
+
+
+def _copy(src_dir: Path, names, dst_dir: Path) -> list[Path]:
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for n in names:
+        src = src_dir / n
+        if not src.is_file():
+            raise TinygenError(f"firmware source {src} not found (incomplete tinygen installation?)")
+        shutil.copyfile(src, dst_dir / n)
+        out.append(dst_dir / n)
+    return out
+
+
+def _make_vars(board: Board, name: str) -> dict:
+    from .firmware_build import compile_flags, link_flags, runtime_sources
+
+    cflags = compile_flags(board, extra_cflags=MODEL_CFLAGS, include_dirs=["model", "protocol", "app"],
+                           runtime_include="runtime")
+    ldflags = link_flags(board, "linker.ld", "$(BUILD)/$(NAME).map")
+    runtime = [f"runtime/{p.name}" for p in runtime_sources(board)]
+    app = [f"app/{n}" for n in _APP_COMMON + _APP_BARE if n.endswith(".c")]
+    return {
+        "cflags": " ".join(shlex.quote(f) for f in cflags),
+        "ldflags": " ".join(shlex.quote(f) if "$(" not in f else f for f in ldflags),
+        "sources": runtime + ["$(wildcard model/*.c)", "protocol/tg_proto.c"] + app,
+    }
+
+
+def _qemu_run_args(board: Board) -> str:
+    if board.emulator is None:
+        return ""
+    args = ["-M", board.emulator.machine, "-nographic"]
+    args += ["-serial", "null"] * board.emulator.serial_index
+    args += ["-serial", "mon:stdio", "-semihosting-config", "enable=on,target=native", "-icount", "shift=0"]
+    return " ".join(args)
+
+
+def _openocd_args(board: Board) -> str:
+    oc = board.extra.get("openocd", {})
+    if not isinstance(oc, dict) or "interface" not in oc or "target" not in oc:
+        return ""
+    return f"-f {oc['interface']} -f {oc['target']}"
+
+
+def write_project(graph: Graph, board: Board | str, out_dir, name: str | None = None, *,
+                  seed: int = TEST_SEED, progress=None) -> Project:
+    """Write the firmware project for `graph` on `board` into `out_dir` (all or nothing).
+
+    Raises TinygenError (one line) when the model does not fit the board, when out_dir holds
+    something else than a previous tinygen project, or when the code generator refuses the
+    model. Returns the Project (path + manifest)."""
+    from .carray import c_identifier
+    from .codegen import generate
+    from .fit import check_fit
+
+    board = load_board(board)
+    ident = c_identifier(name or graph.name)
+    say = progress or (lambda msg: None)
+    report = check_fit(graph, board)          # before anything is written
+    out = Path(out_dir)
+    _is_replaceable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        say(f"generating C for {graph.name} ({len(graph.operators)} ops) for {board.id}")
+        manifest = _write_tree(graph, board, ident, tmp, seed, report)
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Project(out, manifest)
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    _is_replaceable(out)     # checked again: it may have changed meanwhile
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    os.rmdir(old)
+    os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int, report) -> dict:
+    from .codegen import generate
+    from .fit import available
+
+    pio = board.build_system == "platformio"
+    fw = data_dir() / "firmware"
+    if pio:
+        src = root / "src"
+        model_dir = app_dir = proto_dir = runtime_dir = src
+    else:
+        model_dir, app_dir, proto_dir, runtime_dir = (root / "model", root / "app", root / "protocol",
+                                                      root / "runtime")
+
+    for d in {model_dir, app_dir, proto_dir, runtime_dir}:
+        d.mkdir(parents=True, exist_ok=True)
+    gen = generate(graph, model_dir, ident, target=board.id)
+    layers = layer_table(graph, gen.plan)
+    inputs = [_io_entry(graph, t, True) for t in graph.input_tensors]
+    outputs = [_io_entry(graph, t, False) for t in graph.output_tensors]
+
+    # Re-run capture of layers whose arena bytes get reused, when the RAM allows it.
+    lost = [lay["bytes"] for lay in layers if not lay["kept"] and lay["bytes"]]
+    capture = max(lost, default=0)
+    save = sum(e["nbytes"] for e in inputs) if capture else 0
+    headroom = available(board)[1] - report.ram_needed
+    if capture and capture + save + CAPTURE_MARGIN > headroom:
+        capture = save = 0
+    capture_note = ("every layer" if capture or not lost else
+                    f"{sum(lay['kept'] for lay in layers)} of {len(layers)} layers (no RAM for re-run capture)")
+
+    sha = graph.sha256
+    io_json = json.dumps(_io_json({"inputs": inputs, "outputs": outputs}), separators=(",", ":"))[1:-1]
+    ctx = dict(
+        name=ident, model_name=graph.name, board=board, version=__version__, inputs=inputs, outputs=outputs,
+        layers=layers, seed=seed, capture_bytes=capture, save_bytes=save,
+        sha256_c=", ".join(f"0x{sha[i:i + 2]}" for i in range(0, 64, 2)),
+        io_json_c=_c_str(io_json),
+    )
+    env = _env()
+    (app_dir / "tg_fw_config.h").write_text(env.get_template("tg_fw_config.h.j2").render(**ctx), encoding="utf-8")
+    _copy(fw / "app", _APP_COMMON, app_dir)
+    _copy(fw / "protocol", _PROTOCOL, proto_dir)
+
+    if pio:
+        _copy(fw / "app", _APP_ARDUINO, app_dir)
+        _copy(fw / "runtime", _RUNTIME_ARDUINO, runtime_dir)
+        build_flags = ["-DTG_ARDUINO=1", *MODEL_CFLAGS]
+        if board.serial.interface in _USB_CDC:
+            build_flags.append("-DTG_SERIAL_WAIT_HOST=1")
+        (src / "main.cpp").write_text(env.get_template("main.cpp.j2").render(**ctx), encoding="utf-8")
+        (root / "platformio.ini").write_text(env.get_template("platformio.ini.j2").render(
+            build_flags=build_flags, env_name=board.id, **ctx), encoding="utf-8")
+        firmware = f".pio/build/{board.id}/firmware.{'bin' if board.platformio.platform == 'espressif32' else 'elf'}"
+    else:
+        from .firmware_build import render_linker_script, runtime_sources
+
+        _copy(fw / "app", _APP_BARE, app_dir)
+        _copy(fw / "runtime", [p.name for p in runtime_sources(board)], runtime_dir)
+        _copy(fw / "runtime", sorted(p.name for p in (fw / "runtime").glob("*.h")), runtime_dir)
+        (root / "linker.ld").write_text(render_linker_script(board), encoding="utf-8")
+        (root / "Makefile").write_text(env.get_template("Makefile.j2").render(
+            qemu_args=_qemu_run_args(board), openocd_args=_openocd_args(board), **_make_vars(board, ident), **ctx),
+            encoding="utf-8")
+        firmware = f"build/{ident}.elf"
+
+    if graph.model_bytes:
+        (root / f"{ident}.tflite").write_bytes(graph.model_bytes)
+    flash_avail, ram_avail = available(board)
+    manifest = {
+        "generator": GENERATOR,
+        "tinygen": __version__,
+        "name": ident,
+        "model": graph.name,
+        "model_file": f"{ident}.tflite" if graph.model_bytes else None,
+        "model_sha256": sha,
+        "board": board.id,
+        "build_system": board.build_system,
+        "emulated": board.is_emulated,
+        "firmware": firmware,
+        "arena_bytes": gen.arena_bytes,
+        "constant_bytes": gen.flash_bytes,
+        "flash_available": flash_avail,
+        "ram_available": ram_avail,
+        "stack_bytes": board.stack_size if not pio else 0,
+        "inputs": [{k: e[k] for k in ("name", "shape", "dtype", "scale", "zero_point", "nbytes")} for e in inputs],
+        "outputs": [{k: e[k] for k in ("name", "shape", "dtype", "scale", "zero_point", "nbytes")} for e in outputs],
+        "layers": [{"op": lay["op"], "bytes": lay["bytes"], "kept": bool(lay["kept"])} for lay in layers],
+        "layer_outputs": capture_note,
+        "capture_bytes": capture,
+        "fit": report.as_dict(),
+        "expected": expected_selftest(graph, seed),
+    }
+    (root / "README.md").write_text(env.get_template("README.md.j2").render(manifest=manifest, **ctx), encoding="utf-8")
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return manifest
+
+
+__all__ = ["MANIFEST", "Project", "TEST_SEED", "expected_selftest", "layer_table", "lcg_bytes", "load_project",
+           "test_inputs", "write_project"]
