@@ -28,7 +28,8 @@ op allows it:
   union of its tensors' lifetimes. (An alias of a constant tensor is not aliased: the
   code generator copies it.)
 * **in-place ops** (`Op.inplace`, element-wise kernels that read element i of input 0
-  before writing element i of the output): the output takes over input 0's buffer when
+  before writing element i of the output; an op may refine the flag per node with
+  `is_inplace(g, op)`): the output takes over input 0's buffer when
   input 0 dies at this op, has the same byte size, is not a model output, and no other
   input of the op lives in that buffer.
 * **kernel scratch** (`Op.scratch_bytes(params)`): a buffer live only at the op's step.
@@ -251,6 +252,8 @@ def build_buffers(g: Graph, params: Sequence[Any] | None = None, order: Sequence
             if impl is None or not getattr(impl, "inplace", False) or getattr(impl, "alias", False):
                 continue
             if not op.inputs or len(op.outputs) != 1:
+                continue
+            if hasattr(impl, "is_inplace") and not impl.is_inplace(g, op):
                 continue
             src, dst = op.inputs[0], op.outputs[0]
             if not is_act(src) or not is_act(dst):
