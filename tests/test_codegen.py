@@ -706,3 +706,22 @@ def test_missing_binding_is_reported(monkeypatch, tmp_path):
     g = parse_model(_unary("RELU", [1, 8]))
     with pytest.raises(UnsupportedOpError, match="no C binding"):
         generate(g, tmp_path, "relu_only")
+
+
+def test_kernel_scratch_is_planned_and_harmless(monkeypatch, tmp_path):
+    """An op that asks for scratch gets arena bytes that overlap nothing live: a binding that
+    fills its scratch with garbage before the real kernel runs leaves the results exact."""
+    cls = type(REGISTRY["RELU"])
+    real = cls.emit_c
+    monkeypatch.setattr(cls, "scratch_bytes", lambda self, p: 300, raising=False)
+    monkeypatch.setattr(cls, "emit_c", lambda self, p, ctx: f"memset({ctx.scratch()}, 0x55, 300);\n" + real(self, p, ctx))
+    g = parse_model(_chain(np.random.default_rng(3)), name="chain")
+    res = generate(g, tmp_path, "chain_scratch")
+    relu = [op.index for op in g.operators if op.op == "RELU"]
+    assert set(res.plan.scratch_offsets) == set(relu) and res.plan.scratch_bytes == {k: 300 for k in relu}
+    assert res.plan.lower_bound_bytes >= 300
+    (tmp_path / "harness.c").write_text(_harness([("chain_scratch", g)]))
+    exe = tmp_path / "h"
+    _cc(["gcc", *WARN, "-O2", f"-I{tmp_path}", str(res.c_file), *map(str, res.kernel_sources), str(tmp_path / "harness.c"), "-o", str(exe)])
+    xs = samples_for(g, np.random.default_rng(4), 8)
+    assert_same("chain_scratch", run_model(exe, "chain_scratch", g, xs), _reference(g, xs))

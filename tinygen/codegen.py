@@ -363,18 +363,33 @@ class _Generator:
             raise TinygenError(f"tensor {tid} '{t.name}' has dtype {t.dtype_name}, which the code generator cannot place")
         if t.is_const:
             if tid not in self.tensor_consts:
-                self.tensor_consts[tid] = self.add_const(t.data, ctype, f"t{tid}")
+                self.tensor_consts[tid] = self.add_const(t.data, ctype, f"tensor{tid}")
             return self.tensor_consts[tid]
         off = self.plan.offsets.get(tid)
         if off is None:
             raise TinygenError(f"tensor {tid} '{t.name}' has no place in the memory plan")
         return f"T({ctype}, {off})"
 
-    def struct_body(self, fields: dict, ctx: EmitContext, depth: int) -> str:
+    def struct_body(self, fields: dict, ctx: EmitContext, depth: int, width: int = 100) -> str:
+        """Designated initialisers, packed several to a line."""
         ind = "    " * depth
-        lines = []
+        lines, cur = [], ""
         for k, v in fields.items():
-            lines.append(f"{ind}.{k} = {self._field_value(v, ctx, depth, k)},")
+            item = f".{k} = {self._field_value(v, ctx, depth, k)},"
+            if "\n" in item:
+                if cur:
+                    lines.append(cur)
+                lines.append(ind + item)
+                cur = ""
+            elif not cur:
+                cur = ind + item
+            elif len(cur) + 1 + len(item) <= width:
+                cur += " " + item
+            else:
+                lines.append(cur)
+                cur = ind + item
+        if cur:
+            lines.append(cur)
         return "\n".join(lines)
 
     def _field_value(self, v, ctx, depth, key):

@@ -12,6 +12,8 @@
 #include "tg_kernels.h"
 #include "tg_requant.h"
 
+/* The inner product of the convolutions. A Cortex-M DSP variant (SXTB16 + SMLAD, two
+ * products per instruction) replaces this body under #if defined(__ARM_FEATURE_DSP). */
 static int32_t tg_dot_s8(const int8_t *w, const int8_t *x, int32_t n)
 {
     int32_t acc = 0;
