@@ -1,0 +1,90 @@
+"""`tinygen run MODEL --board BOARD [-o DIR] [--port P] [--json]`"""
+from __future__ import annotations
+
+import time
+
+import click
+
+from ..errors import TinygenError
+from .common import echo_json, model_argument
+
+
+class MismatchError(TinygenError):
+    """The board's self-test output differs from the emulator's."""
+
+    exit_code = 1
+
+
+@click.command("run")
+@model_argument
+@click.option("--board", required=True, help="Target board (see `tinygen boards`).")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=str),
+              help="Keep the firmware project in DIR (default: a temporary directory).")
+@click.option("--name", help="C identifier prefix (default: from the model's file name).")
+@click.option("--port", help="Serial port of a real board (default: found by USB VID:PID).")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the self-test report.")
+@click.option("--json", "as_json", is_flag=True, help="Print the banner, the self-test and the comparison as JSON.")
+def cmd(model, board, out_dir, name, port, timeout, as_json):
+    """Generate, build and flash the model, then check the board's self-test against the emulator.
+
+    On emulated boards (qemu-*) no hardware is needed.
+    """
+    import shutil
+    import tempfile
+
+    from ..boards import load_board
+    from ..deploy import build_project, flash_real, selftest_qemu, selftest_serial
+    from ..project import write_project
+    from ..reader import load_int8_model
+
+    say = lambda m: click.echo(m, err=True)  # noqa: E731
+    b = load_board(board)
+    g = load_int8_model(model)
+    tmp = None
+    if out_dir is None:
+        tmp = tempfile.mkdtemp(prefix="tinygen-run-")
+        out_dir = f"{tmp}/{b.id}"
+    timings = {}
+    try:
+        t = time.monotonic()
+        proj = write_project(g, b, out_dir, name, progress=say)
+        timings["generate"] = time.monotonic() - t
+        built = build_project(proj, progress=say)
+        timings["build"] = built.seconds
+        say(f"built: {built.summary()}")
+        t = time.monotonic()
+        if b.is_emulated:
+            res = selftest_qemu(proj, timeout=timeout, progress=say)
+        else:
+            device = flash_real(proj, port, progress=say)
+            timings["flash"] = time.monotonic() - t
+            t = time.monotonic()
+            res = selftest_serial(proj, device, timeout=timeout, progress=say)
+        timings["run"] = time.monotonic() - t
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    if as_json:
+        out = res.as_dict()
+        out.update(project=None if tmp else str(proj.path), build=built.as_dict(),
+                   timings={k: round(v, 3) for k, v in timings.items()})
+        echo_json(out)
+    else:
+        bn, st = res.banner, res.selftest
+        click.echo(f"{bn.get('model')} (sha256 {bn.get('sha256')}) on {bn.get('board')}, tinygen firmware "
+                   f"{bn.get('tinygen')}: arena {bn.get('arena_bytes')} bytes, {bn.get('layers')} layers")
+        for k, o in enumerate(st.get("outputs", [])):
+            vals = o.get("values")
+            shown = (vals[:16] + ["..."] if vals and len(vals) > 16 else vals) if vals is not None else o.get("crc32")
+            click.echo(f"output {k}: {shown}")
+        cyc = st.get("cycles")
+        unit = "instructions (QEMU -icount)" if b.is_emulated else f"cycles at {b.clock_hz / 1e6:g} MHz"
+        click.echo(f"inference: {cyc} {unit}" + ("" if b.is_emulated else f" = {cyc / b.clock_hz * 1e3:.2f} ms"))
+        click.echo(f"build {built.summary()}")
+        click.echo("times: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
+        if res.ok:
+            n = sum(len(o.get("values", [])) or o.get("bytes", 0) for o in st.get("outputs", []))
+            click.echo(f"match: the board's output equals the emulator's ({n} values)")
+    if not res.ok:
+        raise MismatchError(f"{b.id}: the board differs from the emulator: {'; '.join(res.mismatches)}")
