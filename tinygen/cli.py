@@ -16,6 +16,13 @@ COMMANDS = {
     "convert": "convert_cmd",
     "emulate": "emulate_cmd",
     "quantize": "quantize_cmd",
+    "validate": "validate_cmd",
+    "monitor": "monitor_cmd",
+    "boards": "boards_cmd",
+    "generate": "generate_cmd",
+    "build": "build_cmd",
+    "flash": "flash_cmd",
+    "run": "run_cmd",
 }
 
 
@@ -50,7 +57,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("TINYGEN_DEBUG"))
     try:
-        cli.main(args=argv, prog_name="tinygen", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="tinygen", standalone_mode=False)
     except TinygenError as e:
         if debug:
             raise
@@ -67,7 +74,7 @@ def main(argv=None) -> int:
         return e.exit_code
     except BrokenPipeError:
         return 0
-    return 0
+    return rv if isinstance(rv, int) else 0   # ctx.exit(code) of a command
 
 
 def entry():
