@@ -72,6 +72,16 @@ void tg_on_layer_output(int op_index, const int8_t *data, int bytes)
     if (op_index < 0 || op_index >= TG_FW_NUM_LAYERS) {
         return;
     }
+#if defined(TG_TEST_CORRUPT_LAYER)
+    /* Test builds only (tests/test_validate.py): damage layer TG_TEST_CORRUPT_LAYER's output
+     * every time it is produced, so that `tinygen validate --per-layer` has a fault to find. */
+    if (op_index == TG_TEST_CORRUPT_LAYER) {
+        int i;
+        for (i = 0; i < bytes; i++) {
+            ((int8_t *)(uintptr_t)data)[i] ^= 0x5A;
+        }
+    }
+#endif
 #if TG_FW_CAPTURE_BYTES > 0
     if (op_index == s_capture_layer) {
         if (bytes <= TG_FW_CAPTURE_BYTES) {

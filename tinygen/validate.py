@@ -1,0 +1,520 @@
+"""On-target validation: does the board compute exactly what the host emulator computes?
+
+    from tinygen.validate import validate
+    report = validate("kws.tflite", "qemu-cortex-m4", samples=10, per_layer=True)
+    report.passed, report.as_dict()["bit_exact"]
+
+Sends each input over the serial protocol (docs/protocol.md), collects the outputs and
+the cycle counts, and compares them with `tinygen.emulator` (bit-exact with TFLite
+Micro's reference kernels). With `per_layer`, the first sample whose output differs is
+run again and the layers' outputs (LAYER k) are compared in order until the first one
+that differs.
+
+Faults are survived where that is possible and reported where not: the Client resends
+on timeouts and damaged frames; a device reset (BOOT frame, or the state break when the
+BOOT was lost) resyncs and resumes at the interrupted sample, at most `max_recoveries`
+times; a vanished port is re-opened for a while. Anything else ends the run with one
+line in `report.error` and the samples done so far kept in the report.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import DeviceError, TinygenError
+
+DEFAULT_SAMPLES = 10
+DEFAULT_SEED = 0
+MAX_RECOVERIES = 3
+
+_NP_DTYPES = {0: np.float32, 2: np.int32, 3: np.uint8, 7: np.int16, 9: np.int8}
+
+
+# ----------------------------------------------------------------------------- inputs
+def _float_input_params(graph, tid: int) -> tuple[float, int]:
+    """Scale / zero point for random values of a float32 input: those of the QUANTIZE op
+    that reads it, else 1/16 and 0."""
+    for op in graph.operators:
+        if op.op == "QUANTIZE" and op.inputs and op.inputs[0] == tid:
+            t = graph.tensors[op.outputs[0]]
+            if t.quant is not None and t.scale > 0:
+                return float(t.scale), int(t.zero_point)
+    return 1.0 / 16.0, 0
+
+
+def random_inputs(graph, samples: int, seed: int = DEFAULT_SEED) -> list[np.ndarray]:
+    """Per model input, a batch (N, *full_shape) of random values: uniform int8, or for a
+    float32 input the dequantized values of uniform int8. Fixed by `seed`."""
+    rng = np.random.default_rng(seed)
+    xs = []
+    for t in graph.input_tensors:
+        q = rng.integers(-128, 128, (samples, *t.shape), dtype=np.int8)
+        if t.dtype == np.int8:
+            xs.append(q)
+        elif t.dtype == np.float32:
+            scale, zp = _float_input_params(graph, t.index)
+            xs.append(((q.astype(np.int32) - zp).astype(np.float32) * np.float32(scale)))
+        else:
+            raise TinygenError(f"input '{t.name}' has dtype {t.dtype_name}; validate feeds int8 or float32")
+    return xs
+
+
+def prepare_inputs(graph, arrays: list | None, samples: int, seed: int) -> list[np.ndarray]:
+    """User arrays ([N, *input_shape], one per model input) or random ones, as internal
+    (N, *full_shape) arrays of each input's dtype."""
+    from .emulator import to_internal
+
+    if not arrays:
+        if samples < 1:
+            raise TinygenError("--samples must be at least 1")
+        return random_inputs(graph, samples, seed)
+    if len(arrays) != len(graph.inputs):
+        raise TinygenError(f"model has {len(graph.inputs)} input(s); got {len(arrays)} input file(s)")
+    xs = [to_internal(a, graph.tensors[t]) for a, t in zip(arrays, graph.inputs)]
+    n = {x.shape[0] for x in xs}
+    if len(n) != 1:
+        raise TinygenError("all input files must hold the same number of samples")
+    if n.pop() == 0:
+        raise TinygenError("the input file holds no samples")
+    return xs
+
+
+# ----------------------------------------------------------------------------- report
+@dataclass
+class LayerDiff:
+    index: int
+    op: str
+    tensor: str
+    sample: int
+    elements: int
+    mismatched: int
+    max_abs_diff: float
+    first_index: list
+    device_bytes: int
+    expected_bytes: int
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Report:
+    model: str
+    model_path: str
+    sha256: str
+    board: str
+    port: str
+    clock_hz: int
+    samples_requested: int
+    tolerance: float = 0.0
+    device: dict = field(default_factory=dict)
+    cycles: list = field(default_factory=list)            # per completed sample
+    outputs: list = field(default_factory=list)           # per completed sample: list of arrays (user layout)
+    max_abs: list = field(default_factory=list)           # per completed sample
+    exact: list = field(default_factory=list)             # per completed sample: bool
+    _sum_abs: float = 0.0
+    _sum_sq: float = 0.0
+    _count: int = 0
+    _dot: float = 0.0
+    _norm_dev: float = 0.0
+    _norm_exp: float = 0.0
+    top1: list = field(default_factory=list)
+    recoveries: list = field(default_factory=list)        # one line per reset / reconnect survived
+    first_divergent_layer: LayerDiff | None = None
+    per_layer: dict | None = None
+    error: str | None = None
+    interrupted: bool = False
+    wall_s: float = 0.0
+    run_s: float = 0.0
+    client_stats: dict = field(default_factory=dict)
+    device_text: list = field(default_factory=list)       # last text lines the firmware printed
+
+    @property
+    def samples(self) -> int:
+        return len(self.cycles)
+
+    @property
+    def mismatched_samples(self) -> list:
+        return [i for i, m in enumerate(self.max_abs) if m > self.tolerance]
+
+    @property
+    def passed(self) -> bool:
+        return (self.error is None and self.samples == self.samples_requested and self.samples > 0
+                and not self.mismatched_samples)
+
+    def add(self, device_outs: list, expected: list, cycles: int, scales: list) -> None:
+        """Records one sample: device and expected outputs (arrays of the same dtype/shape)."""
+        worst = 0.0
+        exact = True
+        for k, (d, e) in enumerate(zip(device_outs, expected)):
+            exact = exact and d.shape == e.shape and d.tobytes() == e.tobytes()
+            diff = d.astype(np.float64) - e.astype(np.float64)
+            a = np.abs(diff)
+            if a.size:
+                worst = max(worst, float(a.max()))
+            self._sum_abs += float(a.sum())
+            self._sum_sq += float((diff * diff).sum())
+            self._count += diff.size
+            scale, zp = scales[k]
+            dv = (d.astype(np.float64) - zp) * scale
+            ev = (e.astype(np.float64) - zp) * scale
+            self._dot += float((dv * ev).sum())
+            self._norm_dev += float((dv * dv).sum())
+            self._norm_exp += float((ev * ev).sum())
+        if device_outs:
+            d0, e0 = device_outs[0].reshape(-1), expected[0].reshape(-1)
+            self.top1.append(bool(d0.size and int(np.argmax(d0)) == int(np.argmax(e0))))
+        self.outputs.append(device_outs)
+        self.cycles.append(int(cycles))
+        self.max_abs.append(worst)
+        self.exact.append(exact)
+
+    def as_dict(self) -> dict:
+        n = self.samples
+        cyc = np.array(self.cycles, dtype=np.float64)
+        lat = None
+        lat_ms = None
+        if n:
+            lat = {"median": float(np.median(cyc)), "min": int(cyc.min()), "max": int(cyc.max())}
+            if self.clock_hz:
+                lat_ms = {k: v * 1e3 / self.clock_hz for k, v in lat.items()}
+        if lat is not None and lat["median"] == int(lat["median"]):
+            lat["median"] = int(lat["median"])
+        cosine = None
+        if n:
+            if self._norm_dev == 0.0 and self._norm_exp == 0.0:
+                cosine = 1.0
+            elif self._norm_dev == 0.0 or self._norm_exp == 0.0:
+                cosine = 0.0
+            else:
+                cosine = self._dot / np.sqrt(self._norm_dev * self._norm_exp)
+        mism = self.mismatched_samples
+        return {
+            "model": self.model,
+            "model_path": self.model_path,
+            "sha256": self.sha256,
+            "board": self.board,
+            "port": self.port,
+            "samples": n,
+            "samples_requested": self.samples_requested,
+            "bit_exact": (sum(self.exact) / n) if n else None,
+            "bit_exact_samples": int(sum(self.exact)),
+            "tolerance": self.tolerance,
+            "within_tolerance": (n - len(mism)) / n if n else None,
+            "max_abs_diff": max(self.max_abs) if n else None,
+            "mean_abs_diff": (self._sum_abs / self._count) if self._count else None,
+            "rmse": float(np.sqrt(self._sum_sq / self._count)) if self._count else None,
+            "cosine": float(cosine) if cosine is not None else None,
+            "top1_agreement": (sum(self.top1) / len(self.top1)) if self.top1 else None,
+            "latency_cycles": lat,
+            "latency_ms": lat_ms,
+            "clock_hz": self.clock_hz,
+            "mismatched_samples": mism[:100],
+            "first_mismatch_sample": mism[0] if mism else None,
+            "first_divergent_layer": self.first_divergent_layer.as_dict() if self.first_divergent_layer else None,
+            "per_layer": self.per_layer,
+            "recoveries": self.recoveries,
+            "wall_s": round(self.wall_s, 3),
+            "inferences_per_s": round(n / self.run_s, 2) if n and self.run_s > 0 else None,
+            "link": self.client_stats,
+            "device": self.device,
+            "passed": self.passed,
+            "error": self.error,
+        }
+
+
+def format_report(r: Report) -> str:
+    """Human-readable summary (several lines)."""
+    d = r.as_dict()
+    lines = [f"validate {r.model} on {r.board} ({r.port})"]
+    n = d["samples"]
+    if n:
+        exact = d["bit_exact_samples"]
+        lines.append(f"  samples         {n}" + (f" of {r.samples_requested}" if n != r.samples_requested else ""))
+        lines.append(f"  bit-exact       {exact}/{n} ({100.0 * exact / n:.1f}%)")
+        lines.append(f"  max |diff|      {d['max_abs_diff']:g}   mean |diff| {d['mean_abs_diff']:.4g}   "
+                     f"RMSE {d['rmse']:.4g}  (output LSB)")
+        lines.append(f"  cosine          {d['cosine']:.6f}   top-1 agreement {100.0 * d['top1_agreement']:.1f}%")
+        lc = d["latency_cycles"]
+        lat = f"  latency         median {lc['median']:,} cycles, min {lc['min']:,}, max {lc['max']:,}"
+        if d["latency_ms"]:
+            lm = d["latency_ms"]
+            lat += (f"\n                  median {lm['median']:.3f} ms, min {lm['min']:.3f}, max {lm['max']:.3f}"
+                    f" at {r.clock_hz / 1e6:g} MHz")
+        lines.append(lat)
+        lines.append(f"  host wall time  {d['wall_s']:.2f} s ({d['inferences_per_s']} inferences/s over the link)")
+    else:
+        lines.append("  no sample completed")
+    for rec in r.recoveries:
+        lines.append(f"  recovered: {rec}")
+    if r.tolerance and n:
+        lines.append(f"  within tolerance {r.tolerance:g}: {n - len(d['mismatched_samples'])}/{n}")
+    if d["mismatched_samples"]:
+        lines.append(f"  differing samples: {', '.join(map(str, d['mismatched_samples'][:20]))}"
+                     + (" ..." if len(d["mismatched_samples"]) > 20 else ""))
+    fl = r.first_divergent_layer
+    if fl is not None:
+        name = fl.tensor if len(fl.tensor) <= 48 else fl.tensor[:45] + "..."
+        lines.append(f"  first divergent layer: {fl.index} {fl.op} (tensor '{name}', sample {fl.sample}): "
+                     f"{fl.mismatched}/{fl.elements} values differ, max |diff| {fl.max_abs_diff:g}, "
+                     f"first at {fl.first_index}")
+    elif r.per_layer is not None:
+        lines.append(f"  per-layer: {r.per_layer.get('note', 'no layer differs')}")
+    if r.error:
+        lines.append(f"  stopped early: {r.error}")
+    verdict = "PASS" if r.passed else "FAIL"
+    lines.append(f"{verdict}: " + ("every output is bit-exact" if r.passed and not r.tolerance else
+                                   "every output within tolerance" if r.passed else
+                                   "the run did not finish" if r.error else
+                                   f"{len(d['mismatched_samples'])} of {n} outputs differ"))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- running
+class _Session:
+    """A Client on a Link, re-created after the port is re-opened."""
+
+    def __init__(self, link, *, timeout: float, retries: int, sha: bytes, text_sink):
+        self.link = link
+        self.timeout = timeout
+        self.retries = retries
+        self.sha = sha
+        self.text_sink = text_sink
+        self.client = None
+        self.run_timeout = 60.0
+        self._stats = {}
+
+    def connect(self, sync_timeout: float):
+        from .protocol import Client
+
+        if self.client is not None:
+            for k, v in self.client.stats.items():
+                self._stats[k] = self._stats.get(k, 0) + v
+        self.client = Client(self.link.serial, timeout=self.timeout, retries=self.retries,
+                             run_timeout=self.run_timeout, on_text=self.text_sink)
+        self.client.sync(sync_timeout)
+        return self.client
+
+    def stats(self) -> dict:
+        out = dict(self._stats)
+        if self.client is not None:
+            for k, v in self.client.stats.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+
+def _check_device(info, graph, model_path: str, port: str) -> None:
+    if info.sha256.hex() != graph.sha256:
+        raise DeviceError(
+            f"the board on {port} runs model {info.model_name!r} (sha256 {info.sha256.hex()[:16]}...), "
+            f"not {Path(model_path).name} (sha256 {graph.sha256[:16]}...): flash this model's firmware first")
+
+
+def _decode_outputs(raw: list, out_tensors: list, info) -> list:
+    from .emulator import sample_shape
+
+    outs = []
+    for k, t in enumerate(out_tensors):
+        if k >= len(raw):
+            raise DeviceError(f"the board returned {len(raw)} output(s), the model has {len(out_tensors)}")
+        data = raw[k]
+        if len(data) != t.nbytes:
+            raise DeviceError(f"output {k}: the board sent {len(data)} bytes, the model's output has {t.nbytes}")
+        outs.append(np.frombuffer(data, dtype=t.dtype).reshape(sample_shape(t)).copy())
+    return outs
+
+
+def _expected_sample(expected: list, i: int, out_tensors: list) -> list:
+    from .emulator import sample_shape
+
+    return [np.ascontiguousarray(o[i]).reshape(sample_shape(t)) for o, t in zip(expected, out_tensors)]
+
+
+def first_divergent_layer(client, emu, graph, xs_sample: list, sample: int, say=lambda m: None):
+    """Runs one sample on the device and compares its layers (LAYER k = op k) with the
+    emulator's, in order. Returns (LayerDiff or None, summary dict)."""
+    from .protocol import ERR_OUT_OF_RANGE, ERR_UNAVAILABLE, ProtocolError
+
+    _outs, layers = emu.run(*[x[None] for x in xs_sample], layers=True)
+    first_out = {}
+    for lo in layers:
+        first_out.setdefault(lo.op_index, lo)
+    client.run([x.tobytes() for x in xs_sample])
+    num_layers = client.info_cache.num_layers if client.info_cache else len(graph.operators)
+    unavailable, checked = [], 0
+    for k in range(min(num_layers, len(graph.operators))):
+        lo = first_out.get(k)
+        if lo is None:
+            continue
+        try:
+            data = client.layer(k)
+        except ProtocolError as e:
+            if e.code in (ERR_UNAVAILABLE, ERR_OUT_OF_RANGE) and not e.reset:
+                unavailable.append(k)
+                continue
+            raise
+        checked += 1
+        exp = np.ascontiguousarray(lo.value[0])
+        say(f"layer {k} {lo.op}: {len(data)} bytes")
+        if len(data) != exp.nbytes:
+            return (LayerDiff(k, lo.op, lo.tensor_name, sample, int(exp.size), int(exp.size), float("inf"), [],
+                              len(data), int(exp.nbytes)),
+                    {"checked": checked, "unavailable": unavailable})
+        dev = np.frombuffer(data, dtype=exp.dtype).reshape(exp.shape)
+        if dev.tobytes() != exp.tobytes():
+            diff = np.abs(dev.astype(np.float64) - exp.astype(np.float64))
+            bad = np.argwhere(dev != exp)
+            return (LayerDiff(k, lo.op, lo.tensor_name, sample, int(exp.size), int(len(bad)), float(diff.max()),
+                              [int(v) for v in bad[0]] if len(bad) else [], len(data), int(exp.nbytes)),
+                    {"checked": checked, "unavailable": unavailable})
+    note = (f"all {checked} readable layers match" + (f"; layers {unavailable} not readable on the board"
+                                                     if unavailable else ""))
+    return None, {"checked": checked, "unavailable": unavailable, "note": note}
+
+
+def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs: list | None = None,
+                  samples: int = DEFAULT_SAMPLES, seed: int = DEFAULT_SEED, per_layer: bool = False,
+                  tolerance: float = 0.0, timeout: float = 2.0, retries: int = 3,
+                  max_recoveries: int = MAX_RECOVERIES, reconnect_timeout: float = 10.0,
+                  sync_timeout: float = 30.0, progress: Callable[[int, int], None] | None = None,
+                  say: Callable[[str], None] = lambda m: None) -> Report:
+    """Validation over an open `tinygen.target.Link`. Never raises for device faults once
+    the board has been identified: they end the run and land in `Report.error`."""
+    from .emulator import Emulator
+    from .protocol import DeviceResetError, PortError
+    from .reader import load_int8_model
+
+    t_start = time.monotonic()
+    graph = graph if graph is not None else load_int8_model(model_path)
+    emu = Emulator(graph)
+    xs = prepare_inputs(graph, inputs, samples, seed)
+    n = xs[0].shape[0]
+    out_tensors = graph.output_tensors
+    say(f"emulating {n} sample(s) on the host")
+    expected = emu.run_internal(xs)
+
+    text_tail: list = []
+
+    def on_text(line: str) -> None:
+        text_tail.append(line)
+        del text_tail[:-20]
+
+    sess = _Session(link, timeout=timeout, retries=retries, sha=bytes.fromhex(graph.sha256), text_sink=on_text)
+    client = sess.connect(sync_timeout)          # errors here are plain failures: nothing to keep
+    info = client.info()
+    _check_device(info, graph, model_path, link.description)
+    client.expected_sha256 = bytes.fromhex(graph.sha256)
+    report = Report(model=graph.name, model_path=str(model_path), sha256=graph.sha256, board=info.board_name or board,
+                    port=link.description, clock_hz=info.clock_hz, samples_requested=n, tolerance=float(tolerance),
+                    device={"model": info.model_name, "board": info.board_name, "fw": info.fw_version,
+                            "arena_bytes": info.arena_bytes, "num_layers": info.num_layers})
+    scales = [(float(t.scale), int(t.zero_point)) if (t.quant is not None and t.dtype != np.float32) else (1.0, 0)
+              for t in out_tensors]
+    recoveries = 0
+
+    def recover(why: str, reopen: bool) -> None:
+        nonlocal client, recoveries
+        recoveries += 1
+        if recoveries > max_recoveries:
+            raise DeviceError(f"{why}; giving up after {max_recoveries} recoveries")
+        say(f"{why}: {'re-opening the port and ' if reopen else ''}resyncing")
+        if reopen:
+            link.reopen(reconnect_timeout)
+        client = sess.connect(sync_timeout)
+        inf = client.info()
+        _check_device(inf, graph, model_path, link.description)
+        client.expected_sha256 = bytes.fromhex(graph.sha256)
+        report.recoveries.append(why)
+
+    t_run = time.monotonic()
+    i = 0
+    try:
+        while i < n:
+            sample_inputs = [x[i].tobytes() for x in xs]
+            t0 = time.monotonic()
+            try:
+                raw, cycles = client.run(sample_inputs)
+            except DeviceResetError as e:
+                recover(f"device reset during sample {i} ({e})", reopen=False)
+                continue
+            except PortError as e:
+                recover(f"port lost during sample {i} ({e})", reopen=True)
+                continue
+            dt = time.monotonic() - t0
+            # the run timeout follows the measured speed (a lost RUN reply costs seconds, not a minute)
+            sess.run_timeout = client.run_timeout = max(sess.run_timeout if i else 0.0, min(60.0, 5.0 + 20 * dt))
+            report.add(_decode_outputs(raw, out_tensors, info), _expected_sample(expected, i, out_tensors),
+                       cycles, scales)
+            i += 1
+            if progress:
+                progress(i, n)
+        report.run_s = time.monotonic() - t_run
+        mism = report.mismatched_samples
+        if per_layer and mism:
+            k = mism[0]
+            say(f"sample {k} differs: comparing its layers")
+            diff, summary = None, {"note": "per-layer check did not run"}
+            for _attempt in range(max_recoveries + 1):
+                try:
+                    diff, summary = first_divergent_layer(client, emu, graph, [x[k] for x in xs], k, say)
+                    break
+                except DeviceResetError as e:
+                    recover(f"device reset during the per-layer check ({e})", reopen=False)
+                except PortError as e:
+                    recover(f"port lost during the per-layer check ({e})", reopen=True)
+            report.first_divergent_layer = diff
+            report.per_layer = summary
+    except DeviceError as e:
+        report.error = str(e)
+    except KeyboardInterrupt:
+        report.error = "interrupted"
+        report.interrupted = True
+    if not report.run_s:
+        report.run_s = time.monotonic() - t_run
+    if report.error and text_tail:
+        report.device_text = text_tail[-5:]
+    report.client_stats = sess.stats()
+    report.wall_s = time.monotonic() - t_start
+    return report
+
+
+def validate(model_path, board: str, *, port: str | None = None, baud: int | None = None,
+             project_dir=None, extra_cflags=(), say: Callable[[str], None] = lambda m: None, **kw) -> Report:
+    """Validates `model_path` on `board`: QEMU (built and started here) for an emulated board
+    without `port`, else the firmware already flashed on the board at `port` (or the
+    auto-detected one). Keyword arguments go to `validate_link`."""
+    from .reader import load_int8_model
+    from .target import open_target
+
+    t0 = time.monotonic()
+    graph = load_int8_model(model_path)
+    with open_target(board, port=port, baud=baud, graph=graph, project_dir=project_dir,
+                     extra_cflags=extra_cflags, say=say) as link:
+        report = validate_link(link, str(model_path), graph, board=board, say=say, **kw)
+    report.wall_s = time.monotonic() - t0
+    return report
+
+
+def save_outputs(report: Report, path: str | Path) -> None:
+    """Writes the device outputs of the completed samples: OUT.npy [N, *output_shape]
+    (output 0) or OUT.npz (output_0, output_1, ...)."""
+    path = Path(path)
+    if not report.outputs:
+        return
+    per_output = list(zip(*report.outputs))
+    arrays = [np.stack(o) for o in per_output]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    try:
+        if path.suffix == ".npz":
+            np.savez(tmp, **{f"output_{k}": a for k, a in enumerate(arrays)})
+        else:
+            np.save(tmp, arrays[0])
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
