@@ -18,8 +18,6 @@ COMMANDS = {
     "quantize": "quantize_cmd",
     "validate": "validate_cmd",
     "monitor": "monitor_cmd",
-    "validate": "validate_cmd",
-    "monitor": "monitor_cmd",
     "boards": "boards_cmd",
     "generate": "generate_cmd",
     "build": "build_cmd",
