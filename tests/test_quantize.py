@@ -177,3 +177,23 @@ def test_bad_inputs_raise_one_line_tinygen_errors(case, tmp_path, models, calibr
 def test_bad_io_mode(models, calibration):
     with pytest.raises(TinygenError, match="io"):
         quantize_model(models["keras"], calibration, io="int4")
+
+
+def test_quantize_command_writes_model_and_report(models, calibration, tmp_path, capsys):
+    from tinygen.cli import main
+    from tinygen.reader import load_int8_model
+
+    np.save(tmp_path / "cal.npy", calibration)
+    out = tmp_path / "q.tflite"
+    assert main(["quantize", str(models["keras"]), "-o", str(out), "--calibration", str(tmp_path / "cal.npy"),
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["output"] == str(out) and 0.0 <= report["top1_agreement"] <= 1.0
+    g = load_int8_model(out)  # full int8: the rest of tinygen accepts it
+    assert g.input_tensors[0].dtype == np.int8
+    # bad calibration file: one line, exit 2, nothing written
+    (tmp_path / "bad.npy").write_bytes(b"nope")
+    out2 = tmp_path / "q2.tflite"
+    assert main(["quantize", str(models["keras"]), "-o", str(out2), "--calibration", str(tmp_path / "bad.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a readable .npy" in err and not out2.exists()
