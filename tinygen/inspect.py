@@ -153,4 +153,5 @@ def format_table(s: ModelStats) -> str:
         lines.extend(f"  {p['reason']}" for p in s.unsupported_ops)
     else:
         lines.append("all ops supported by tinygen")
+    lines.append(f"tinygen supports: {', '.join(s.supported_ops)}")
     return "\n".join(lines)
