@@ -18,8 +18,6 @@ import fcntl
 import hashlib
 import os
 import shlex
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -36,34 +34,12 @@ def _quiet(_msg: str) -> None:
 
 
 # ----------------------------------------------------------------------------- ports
-def list_serial_ports() -> list:
-    """pyserial's view of the machine's serial ports (ListPortInfo objects)."""
-    from serial.tools import list_ports
+def find_port(board: Board) -> str:
+    """The auto-detected serial port of a real board (the single port with its USB VID:PID;
+    tinygen.deploy.pick_port). DeviceError (one line) when there is none or several."""
+    from .deploy import pick_port
 
-    return list(list_ports.comports())
-
-
-def find_port(board: Board | None = None) -> str:
-    """The serial port of `board`: the single USB port with the board's VID:PID, or, for a
-    board without one (or board None), the single USB serial port. Raises DeviceError
-    (one line) when there is none or several."""
-    ports = [p for p in list_serial_ports() if p.vid is not None]
-    what = "USB serial port"
-    if board is not None and board.serial.usb_vid_pid is not None:
-        vid, pid = board.serial.usb_vid_pid
-        matching = [p for p in ports if (p.vid, p.pid) == (vid, pid)]
-        what = f"serial port with USB id {board.usb_vid_pid_str} ({board.name})"
-        if matching or not ports:
-            ports = matching
-        else:
-            others = ", ".join(f"{p.device} ({p.vid:04X}:{p.pid:04X})" for p in ports)
-            raise DeviceError(f"no {what} found (other USB serial ports: {others}); pass --port")
-    if not ports:
-        raise DeviceError(f"no {what} found: is the board plugged in? (or pass --port)")
-    if len(ports) > 1:
-        names = ", ".join(p.device for p in ports)
-        raise DeviceError(f"several candidate serial ports ({names}): pass --port")
-    return ports[0].device
+    return pick_port(board).device
 
 
 def open_port(url: str, baud: int = DEFAULT_BAUD, timeout: float = 0.05):
@@ -224,40 +200,13 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _run_make(project_dir: Path, build: str, extra_cflags: Iterable[str], say: Say) -> None:
-    make = shutil.which("make")
-    if make is None:
-        raise ToolError("make not found; install it with: sudo apt-get install make")
-    cmd = [make, "-C", str(project_dir), f"-j{min(8, os.cpu_count() or 1)}", f"BUILD={build}"]
-    flags = list(extra_cflags)
-    if flags:
-        cmd.append("EXTRA_CFLAGS=" + " ".join(shlex.quote(f) for f in flags))
-    say(f"building {project_dir / build}")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    log = proc.stdout + proc.stderr
-    (project_dir / f"{build}.log").write_text(" ".join(cmd) + "\n" + log, encoding="utf-8")
-    if proc.returncode != 0:
-        lines = [ln for ln in log.splitlines() if "error" in ln.lower()] or log.strip().splitlines() or ["?"]
-        raise ToolError(f"firmware build failed in {project_dir}: {lines[0].strip()} "
-                        f"(log: {project_dir / (build + '.log')})")
-
-
-def _stale(elf: Path, project_dir: Path) -> bool:
-    if not elf.is_file():
-        return True
-    t = elf.stat().st_mtime
-    for p in project_dir.rglob("*"):
-        if p.suffix in (".c", ".h", ".ld") or p.name == "Makefile":
-            if "build" not in p.relative_to(project_dir).parts[0] and p.stat().st_mtime > t:
-                return True
-    return False
-
-
 def ensure_emulated_firmware(graph, board: Board | str, *, project_dir=None, extra_cflags: Iterable[str] = (),
                              say: Say = _quiet) -> Path:
-    """The ELF of `graph`'s firmware for the emulated `board`, generating the project and
-    building it when needed. Without `project_dir` the project lives in
-    `<cache>/projects/<sha16>-<board>-<key>`. Safe to call from several processes."""
+    """The ELF of `graph`'s firmware for the emulated `board`, generating the project when
+    needed and building it (make: a no-op when up to date). Without `project_dir` the
+    project lives in `<cache>/projects/<sha16>-<board>-<key>` (the key covers
+    `extra_cflags`). Safe to call from several processes."""
+    from .deploy import build_project
     from .project import load_project, write_project
 
     board = load_board(board)
@@ -271,7 +220,6 @@ def ensure_emulated_firmware(graph, board: Board | str, *, project_dir=None, ext
         pdir = cache_root() / "projects" / f"{graph.sha256[:16]}-{board.id}-{key}"
     else:
         pdir = Path(project_dir)
-    build = "build" if not flags else f"build-{hashlib.sha256(' '.join(flags).encode()).hexdigest()[:8]}"
     lock = pdir.parent / f".{pdir.name}.lock"
     with _locked(lock):
         proj = None
@@ -287,12 +235,10 @@ def ensure_emulated_firmware(graph, board: Board | str, *, project_dir=None, ext
         if proj is None:
             say(f"generating the {board.id} project for {graph.name} in {pdir}")
             proj = write_project(graph, board, pdir, progress=say)
-        elf = proj.path / build / Path(proj.manifest["firmware"]).name
-        if _stale(elf, proj.path):
-            _run_make(proj.path, build, flags, say)
-        if not elf.is_file():
-            raise ToolError(f"the build of {proj.path} made no {elf.name}")
-        return elf
+        build_project(proj, progress=say, extra_cflags=" ".join(shlex.quote(f) for f in flags))
+        if not proj.firmware.is_file():
+            raise ToolError(f"the build of {proj.path} made no {proj.firmware.name}")
+        return proj.firmware
 
 
 @contextlib.contextmanager

@@ -408,6 +408,7 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
     info = client.info()
     _check_device(info, graph, model_path, link.description)
     client.expected_sha256 = bytes.fromhex(graph.sha256)
+    text_tail.clear()                           # from now on: what the firmware prints during the run
     report = Report(model=graph.name, model_path=str(model_path), sha256=graph.sha256, board=info.board_name or board,
                     port=link.description, clock_hz=info.clock_hz, samples_requested=n, tolerance=float(tolerance),
                     device={"model": info.model_name, "board": info.board_name, "fw": info.fw_version,

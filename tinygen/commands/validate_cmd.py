@@ -54,10 +54,12 @@ class _Progress:
                    "(default: a cache directory keyed by the model and board).")
 @click.option("--timeout", "timeout", type=float, default=2.0, show_default=True,
               help="Seconds to wait for each reply before resending.")
+@click.option("--reconnect", "reconnect", type=float, default=10.0, show_default=True,
+              help="Seconds to wait for a vanished serial port to come back before giving up.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
 def cmd(model, board, port, baud, inputs, samples, seed, save_outputs, per_layer, tolerance, project_dir,
-        timeout, as_json, quiet):
+        timeout, reconnect, as_json, quiet):
     """Run the model on the board (or QEMU) and check every output against the host emulator.
 
     Exit status 0 when every output is bit-exact (or within --tolerance), 1 when some differ,
@@ -79,7 +81,7 @@ def cmd(model, board, port, baud, inputs, samples, seed, save_outputs, per_layer
     try:
         report = validate(model, board, port=port, baud=baud, project_dir=project_dir, inputs=arrays or None,
                           samples=samples, seed=seed, per_layer=per_layer, tolerance=tolerance, timeout=timeout,
-                          progress=bar, say=say)
+                          reconnect_timeout=reconnect, progress=bar, say=say)
     finally:
         bar.close()
     if save_outputs and report.outputs:
@@ -93,7 +95,8 @@ def cmd(model, board, port, baud, inputs, samples, seed, save_outputs, per_layer
         if save_outputs and report.outputs:
             click.echo(f"wrote {save_outputs} ({report.samples} sample(s))")
     if report.error:
-        tail = f" (last device output: {report.device_text[-1]!r})" if report.device_text else ""
+        last = report.device_text[-1] if report.device_text else ""
+        tail = f" (last device output: {last[:120]!r}{'...' if len(last) > 120 else ''})" if last else ""
         click.echo(f"tinygen: error: {report.error}{tail}", err=True)
         click.get_current_context().exit(130 if report.interrupted else 2)
     click.get_current_context().exit(0 if report.passed else 1)
