@@ -84,7 +84,7 @@ def _float_test_params(graph: Graph, tid: int) -> tuple[float, int]:
     return 1.0 / 16.0, 0
 
 
-def test_inputs(graph: Graph, seed: int = TEST_SEED) -> list[np.ndarray]:
+def selftest_inputs(graph: Graph, seed: int = TEST_SEED) -> list[np.ndarray]:
     """The self-test inputs the firmware builds, one array per model input (model shape,
     model dtype): input k is the LCG stream from seed + k, as int8, or for float32 inputs
     float32((q - zero_point) * scale) of those int8 values q."""
@@ -102,11 +102,25 @@ def test_inputs(graph: Graph, seed: int = TEST_SEED) -> list[np.ndarray]:
     return xs
 
 
+_EXPECTED_CACHE: dict[tuple[str, int], dict] = {}
+
+
 def expected_selftest(graph: Graph, seed: int = TEST_SEED) -> dict:
-    """What the firmware's self-test line must report, computed with the emulator."""
+    """What the firmware's self-test line must report, computed with the emulator
+    (remembered per model SHA-256 and seed)."""
+    key = (graph.sha256, seed)
+    if graph.sha256 and key in _EXPECTED_CACHE:
+        return json.loads(json.dumps(_EXPECTED_CACHE[key]))
+    res = _expected_selftest(graph, seed)
+    if graph.sha256:
+        _EXPECTED_CACHE[key] = res
+    return json.loads(json.dumps(res))
+
+
+def _expected_selftest(graph: Graph, seed: int) -> dict:
     from .emulator import Emulator
 
-    xs = test_inputs(graph, seed)
+    xs = selftest_inputs(graph, seed)
     emu = Emulator(graph)
     outs = emu.run_internal([x[None] for x in xs])
     res = {"seed": seed, "inputs": [{"bytes": int(x.nbytes), "crc32": f"0x{zlib.crc32(x.tobytes()):08x}"} for x in xs],
@@ -431,7 +445,8 @@ def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int, r
         "outputs": [{k: e[k] for k in ("name", "shape", "dtype", "scale", "zero_point", "nbytes")} for e in outputs],
         "layers": [{"op": lay["op"], "bytes": lay["bytes"], "kept": bool(lay["kept"])} for lay in layers],
         "layer_outputs": capture_note,
-        "capture_bytes": capture,
+        "capture_bytes": capture,          # RAM for re-run layer capture, on top of the fit estimate
+        "capture_input_bytes": save,
         "fit": report.as_dict(),
         "expected": expected_selftest(graph, seed),
     }
@@ -441,4 +456,4 @@ def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int, r
 
 
 __all__ = ["MANIFEST", "Project", "TEST_SEED", "expected_selftest", "layer_table", "lcg_bytes", "load_project",
-           "test_inputs", "write_project"]
+           "selftest_inputs", "write_project"]

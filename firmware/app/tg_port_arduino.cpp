@@ -35,6 +35,7 @@ static inline uint32_t raw_cycles(void)
 #define TG_DEMCR (*(volatile uint32_t *)0xE000EDFCu)
 #define TG_DWT_CTRL (*(volatile uint32_t *)0xE0001000u)
 #define TG_DWT_CYCCNT (*(volatile uint32_t *)0xE0001004u)
+#define TG_AIRCR (*(volatile uint32_t *)0xE000ED0Cu)
 static inline uint32_t raw_cycles(void)
 {
     return TG_DWT_CYCCNT;
@@ -115,7 +116,9 @@ extern "C" void tg_fw_platform_reset(void)
 #if defined(ARDUINO_ARCH_ESP32) || defined(ESP32)
     ESP.restart();
 #else
-    NVIC_SystemReset();
+    __asm__ volatile("dsb" : : : "memory");
+    TG_AIRCR = 0x05FA0004u;      /* VECTKEY | SYSRESETREQ */
+    __asm__ volatile("dsb" : : : "memory");
 #endif
     for (;;) {
     }

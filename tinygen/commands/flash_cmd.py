@@ -36,11 +36,7 @@ def cmd(project_dir, port):
             say(f"{board.id}: QEMU is waiting for a connection on {url} (e.g. tinygen monitor {url}); "
                 "Ctrl-C stops it")
 
-        try:
-            status = serve_qemu(proj, tcp, on_ready=ready, progress=say)
-        except KeyboardInterrupt:
-            say("stopped")
-            return
+        status = serve_qemu(proj, tcp, on_ready=ready, progress=say)   # Ctrl-C: QEMU stopped, exit 130
         if status != 0:
             raise DeviceError(f"firmware exited with status {status}")
         say("firmware exited with status 0")
