@@ -380,7 +380,7 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
                   samples: int = DEFAULT_SAMPLES, seed: int = DEFAULT_SEED, per_layer: bool = False,
                   tolerance: float = 0.0, timeout: float = 2.0, retries: int = 3,
                   max_recoveries: int = MAX_RECOVERIES, reconnect_timeout: float = 10.0,
-                  sync_timeout: float = 30.0, progress: Callable[[int, int], None] | None = None,
+                  sync_timeout: float = 10.0, progress: Callable[[int, int], None] | None = None,
                   say: Callable[[str], None] = lambda m: None) -> Report:
     """Validation over an open `tinygen.target.Link`. Never raises for device faults once
     the board has been identified: they end the run and land in `Report.error`."""

@@ -1,0 +1,83 @@
+"""`tinygen monitor [--port P] [--baud B] [--log FILE] [--json] [--board B] [--model M] [--run N]`"""
+from __future__ import annotations
+
+import click
+
+from ..errors import TinygenError
+
+
+@click.command("monitor")
+@click.option("--port", "port", help="Serial port or pyserial URL (socket://host:port); default: the board's "
+                                     "auto-detected USB port, or QEMU started by tinygen for a qemu-* board "
+                                     "with --model.")
+@click.option("--baud", "baud", type=int, help="Baud rate (default: the board's, else 115200).")
+@click.option("--board", "board", help="Board id: its clock (for ms), baud rate and USB id.")
+@click.option("--model", "model", type=click.Path(dir_okay=False),
+              help="The model the board runs: --run checks each result against the emulator.")
+@click.option("--project", "project_dir", type=click.Path(file_okay=False),
+              help="A tinygen project: its labels (manifest 'labels' or labels.txt).")
+@click.option("--labels", "labels_file", type=click.Path(dir_okay=False),
+              help="Class labels: one per line, or a JSON list.")
+@click.option("--log", "log_file", type=click.Path(dir_okay=False),
+              help="Append every received line, with a timestamp, to FILE (flushed at once).")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of text.")
+@click.option("--run", "run_n", type=int, default=0,
+              help="Drive N inferences with random inputs through the protocol and show the results.")
+@click.option("--seed", "seed", type=int, default=0, show_default=True, help="Seed of --run's random inputs.")
+@click.option("--reconnect", "reconnect", type=float, default=5.0, show_default=True,
+              help="Seconds to wait for a vanished port to come back (0: stop).")
+@click.option("--duration", "duration", type=float, help="Stop after this many seconds.")
+def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, run_n, seed, reconnect, duration):
+    """Live view of what the board sends: text lines, protocol frames, inference results.
+
+    Ctrl-C stops with a summary (exit status 0)."""
+    import sys
+
+    from ..boards import load_board
+    from ..monitor import Monitor, load_labels, project_labels
+    from ..target import open_target
+
+    b = load_board(board) if board else None
+    graph = None
+    if model:
+        from ..reader import load_int8_model
+
+        graph = load_int8_model(model)
+    labels = None
+    if labels_file:
+        labels = load_labels(labels_file)
+    elif project_dir:
+        labels = project_labels(project_dir)
+    if run_n < 0:
+        raise TinygenError("--run must be >= 0")
+    if b is not None and b.is_emulated and not port and graph is None:
+        raise TinygenError(f"{b.id} is emulated: pass --model (tinygen starts QEMU) or --port of a running QEMU")
+
+    def say(msg: str) -> None:
+        click.echo(f"tinygen: {msg}", err=True)
+
+    mon = Monitor(out=sys.stdout, log_path=log_file, as_json=as_json, clock_hz=b.clock_hz if b else None,
+                  labels=labels)
+    reason = None
+    try:
+        with open_target(b, port=port, baud=baud, graph=graph, say=say) as link:
+            if not as_json:
+                click.echo(f"--- monitoring {link.description} (Ctrl-C to stop) ---")
+            try:
+                if run_n:
+                    reason = mon.drive(link, run_n, graph=graph, seed=seed)
+                else:
+                    reason = mon.watch(link, reconnect=reconnect, duration=duration)
+            except KeyboardInterrupt:
+                mon.finish()
+        mon.print_summary()
+    except KeyboardInterrupt:
+        mon.finish()
+        mon.print_summary()
+    finally:
+        mon.close()
+    if reason:
+        click.echo(f"tinygen: error: {reason}", err=True)
+        click.get_current_context().exit(2)
+    if mon.counts["mismatches"]:
+        click.get_current_context().exit(1)
