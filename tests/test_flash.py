@@ -374,3 +374,43 @@ def test_selftest_serial_reads_banner_after_reset(graph, tmp_path, monkeypatch):
         os.close(master)
         os.close(slave)
     assert res.ok and res.selftest["cycles"] == 123 and res.banner["board"] == "nucleo-f446re"
+
+
+def test_run_cli_fails_fast_without_a_board(tmp_path, ports, capsys):
+    ports.set()
+    rc = main(["run", str(EXAMPLE), "--board", "nano33ble", "-o", str(tmp_path / "p")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err == ("tinygen: error: no Arduino Nano 33 BLE found: no serial port with USB ID 2341:805A; "
+                               "connect the board (data cable) or pass --port\n")
+    assert not (tmp_path / "p").exists()
+
+
+# ------------------------------------------------------------------ PlatformIO build (fake pio)
+
+PIO_OUTPUT = """Processing nano33ble (platform: nordicnrf52; board: nano33ble; framework: arduino)
+Checking size .pio/build/nano33ble/firmware.elf
+RAM:   [==        ]  17.9% (used 46872 bytes from 262144 bytes)
+Flash: [=         ]  10.4% (used 102116 bytes from 983040 bytes)
+========================= [SUCCESS] Took 41.43 seconds ========================="""
+
+
+def test_build_cli_platformio_sizes(graph, tmp_path, fake_path, capsys):
+    proj = project(graph, "nano33ble", tmp_path)
+    log = tmp_path / "pio-argv.txt"
+    lines = " ".join(f"'{ln}'" for ln in PIO_OUTPUT.splitlines())        # shell builtins only: no cat on PATH
+    fake_path.add("pio", f'printf "%s\\n" "$@" > {log}; printf "%s\\n" {lines}')
+    assert main(["build", str(proj.path), "--json"]) == 0
+    res = __import__("json").loads(capsys.readouterr().out)
+    assert log.read_text().splitlines() == ["run", "-d", str(proj.path)]
+    assert (res["flash_used"], res["flash_available"], res["ram_used"], res["ram_available"]) == (
+        102116, 983040, 46872, 262144)
+    assert res["firmware"].endswith(".pio/build/nano33ble/firmware.elf")
+
+
+def test_build_cli_platformio_failure_is_one_line(graph, tmp_path, fake_path, capsys):
+    proj = project(graph, "esp32-devkitc", tmp_path)
+    fake_path.add("pio", 'echo "Processing esp32-devkitc"; echo "src/x.c:1:1: error: boom" >&2; exit 1')
+    rc = main(["build", str(proj.path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.splitlines()[-1].startswith(
+        "tinygen: error: PlatformIO build failed for esp32-devkitc: src/x.c:1:1: error: boom (log: ")

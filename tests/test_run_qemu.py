@@ -263,3 +263,35 @@ def test_selftest_qemu_helper(graphs, tmp_path, obj_cache):
     res = selftest_qemu(proj)
     assert res.ok and res.banner["model"] == "add_mul" and res.as_dict()["ok"]
     assert os.path.isfile(proj.firmware)
+
+
+def two_input_model() -> bytes:
+    from tests.support.opmodels import ModelBuilder
+
+    m = ModelBuilder()
+    a = m.tensor([1, 4, 4, 3], scale=0.1, zero_point=-5, name="a")
+    b = m.tensor([1, 4, 4, 3], scale=0.2, zero_point=3, name="b")
+    s = m.tensor([1, 4, 4, 3], scale=0.25, zero_point=-1, name="sum")
+    y = m.tensor([1, 4, 4, 3], scale=0.3, zero_point=2, name="out")
+    m.op("ADD", [a, b], [s], fused_activation_function="NONE")
+    m.op("MUL", [s, b], [y], fused_activation_function="RELU")
+    return m.build([a, b], [y], description="two inputs")
+
+
+def test_two_input_model(tmp_path, obj_cache):
+    """Input k of the self-test is the LCG stream from seed + k; the protocol feeds both inputs."""
+    from tinygen.reader import parse_model
+
+    g = parse_model(two_input_model(), name="two_inputs")
+    proj = built(g, "qemu-cortex-m4", tmp_path / "p", obj_cache)
+    assert len(proj.manifest["expected"]["inputs"]) == 2
+    rng = np.random.default_rng(3)
+    xs = [rng.integers(-128, 128, (1, 4, 4, 3), dtype=np.int8) for _ in range(2)]
+    with QemuSession("qemu-cortex-m4", proj.firmware) as q:
+        texts = []
+        client = Client(q.serial, on_text=texts.append)
+        client.sync(timeout=10)
+        outs, _ = client.run([x.tobytes() for x in xs])
+    assert compare_selftest(json.loads(texts[1])["selftest"], proj.manifest["expected"]) == []
+    y = Emulator(g).run(*xs)
+    assert np.frombuffer(outs[0], np.int8).tolist() == np.asarray(y).reshape(-1).tolist()

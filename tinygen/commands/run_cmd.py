@@ -33,13 +33,15 @@ def cmd(model, board, out_dir, name, port, timeout, as_json):
     import tempfile
 
     from ..boards import load_board
-    from ..deploy import build_project, flash_real, selftest_qemu, selftest_serial
+    from ..deploy import build_project, flash_real, pick_port, selftest_qemu, selftest_serial
     from ..project import write_project
     from ..reader import load_int8_model
 
     say = lambda m: click.echo(m, err=True)  # noqa: E731
     b = load_board(board)
     g = load_int8_model(model)
+    if not b.is_emulated:
+        port = pick_port(b, port).device       # no board (or several): fail before building
     tmp = None
     if out_dir is None:
         tmp = tempfile.mkdtemp(prefix="tinygen-run-")
