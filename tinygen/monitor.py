@@ -472,6 +472,7 @@ class Monitor:
                           f"{info.num_layers} layers, arena {info.arena_bytes} bytes, clock {info.clock_hz / 1e6:g} MHz",
                   model=info.model_name, board=info.board_name, clock_hz=info.clock_hz)
         xs, expected, emu_out = self._inputs(info, graph, n, seed)
+        self.result_times = []               # inferences/s of the driven runs only
         recoveries = 0
         i = 0
         reason = None

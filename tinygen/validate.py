@@ -230,7 +230,7 @@ class Report:
 def format_report(r: Report) -> str:
     """Human-readable summary (several lines)."""
     d = r.as_dict()
-    lines = [f"validate {r.model} on {r.board} ({r.port})"]
+    lines = [f"validate {r.model} on {r.board} via {r.port}"]
     n = d["samples"]
     if n:
         exact = d["bit_exact_samples"]
@@ -245,8 +245,10 @@ def format_report(r: Report) -> str:
             lm = d["latency_ms"]
             lat += (f"\n                  median {lm['median']:.3f} ms, min {lm['min']:.3f}, max {lm['max']:.3f}"
                     f" at {r.clock_hz / 1e6:g} MHz")
+        if r.board.startswith("qemu-"):
+            lat += "\n                  (QEMU -icount: a cycle is one instruction executed)"
         lines.append(lat)
-        lines.append(f"  host wall time  {d['wall_s']:.2f} s ({d['inferences_per_s']} inferences/s over the link)")
+        lines.append(f"  wall time       {d['wall_s']:.2f} s, {d['inferences_per_s']} inferences/s over the link")
     else:
         lines.append("  no sample completed")
     for rec in r.recoveries:
