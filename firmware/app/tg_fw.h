@@ -7,11 +7,17 @@
  *   for (;;) tg_fw_poll();  serve the framed serial protocol (firmware/protocol)
  *
  * Serial output, one JSON object per line, before the protocol's frames:
- *   {"tinygen":"<fw version>","model":"<name>","sha256":"<16 hex>","board":"<id>",...}
- *   {"selftest":{"seed":N,"input_crc32":"0x...","status":0,"cycles":N,"output":[...],...}}
+ *   {"tinygen":"<fw version>","model":"<name>","sha256":"<16 hex>","board":"<id>","clock_hz":N,
+ *    "inputs":[{"shape":[...],"dtype":"int8","scale":S,"zero_point":Z}],"outputs":[...],
+ *    "arena_bytes":N,"layers":N,"stack_bytes":N,"protocol":1}
+ *   {"selftest":{"seed":N,"inputs":[{"bytes":N,"crc32":"0x..."}],"status":0,"cycles":N,
+ *    "outputs":[{"bytes":N,"crc32":"0x...","values":[...]}],"stack_used":N}}
+ * (non-int8 outputs carry "hex": their raw little-endian bytes, instead of "values";
+ * stack_bytes / stack_used only on bare metal).
  *
- * The self-test input is TG_FW_INPUT_BYTES bytes of a fixed LCG (tg_fw_test_vector);
- * tinygen.project.test_vector() computes the same bytes on the host.
+ * The self-test input k is the LCG stream (tg_fw_test_vector) from TG_FW_TEST_SEED + k,
+ * as int8, or for a float32 input (q - zero_point) * scale of those bytes q;
+ * tinygen.project.selftest_inputs() computes the same values on the host.
  *
  * Build-time switches:
  *   TG_FW_EXIT_AFTER_SELFTEST  exit (tg_exit: semihosting on QEMU) right after the
