@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# The main job, end to end as far as tinygen goes today, on the example model.
-# Run scripts/setup.sh first (README command 1 does).
+# The main job, end to end on the example model: model -> firmware -> emulated board (QEMU STM32F405)
+# -> validated over the serial port against the host emulator. Run scripts/setup.sh first
+# (README command 1 does). Needs no hardware.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=2
 TG=.venv/bin/tinygen
-MODEL=examples/kws_micro.tflite
-OUT=${OUT:-out/kws_micro}
-mkdir -p "$OUT"
+MODEL=${MODEL:-examples/kws_micro.tflite}
+BOARD=${BOARD:-qemu-stm32f4}
+OUT=${OUT:-out/$(basename "$MODEL" .tflite)}
 
-echo "== inspect"
+echo "== 1/3 inspect $MODEL"
 $TG inspect "$MODEL"
-echo "== convert (C array for TFLite Micro users)"
-$TG convert "$MODEL" -o "$OUT/carray" --tflm
-echo "== emulate (bit-exact host reference) on 8 random inputs"
-.venv/bin/python -c "import numpy as np; np.save('$OUT/inputs.npy', np.random.default_rng(0).integers(-128, 128, (8, 49, 10, 1), dtype=np.int8))"
-$TG emulate "$MODEL" --inputs "$OUT/inputs.npy" --output "$OUT/outputs.npy"
+echo
+echo "== 2/3 run on $BOARD: generate the firmware project, build it, start the board, compare its self-test with the emulator"
+$TG run "$MODEL" --board "$BOARD" -o "$OUT/$BOARD"
+echo
+echo "== 3/3 validate on $BOARD over the serial protocol: 20 random inputs, bit-exact against the host emulator"
+$TG validate "$MODEL" --board "$BOARD" --project "$OUT/$BOARD" --samples 20
