@@ -718,7 +718,8 @@ def test_kernel_scratch_is_planned_and_harmless(monkeypatch, tmp_path):
     g = parse_model(_chain(np.random.default_rng(3)), name="chain")
     res = generate(g, tmp_path, "chain_scratch")
     relu = [op.index for op in g.operators if op.op == "RELU"]
-    assert set(res.plan.scratch_offsets) == set(relu) and res.plan.scratch_bytes == {k: 300 for k in relu}
+    # (conv / fully-connected ops have their own DSP scratch)
+    assert set(relu) <= set(res.plan.scratch_offsets) and all(res.plan.scratch_bytes[k] == 300 for k in relu)
     assert res.plan.lower_bound_bytes >= 300
     (tmp_path / "harness.c").write_text(_harness([("chain_scratch", g)]))
     exe = tmp_path / "h"

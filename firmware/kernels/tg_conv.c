@@ -8,39 +8,36 @@
  * which equals TFLM's sum of w * (x - input_zp) over the inside taps + bias. The products
  * are summed in int32 (|w * x| <= 2^14, at most 2^16 taps per output); the bias is added
  * with wrap-around, as TFLM's int32 accumulator would.
+ *
+ * Two implementations of each function:
+ * - C99 (any compiler and CPU);
+ * - Cortex-M DSP (TG_DSP, see tg_requant.h), for ops the generator marked `dsp`:
+ *   * convolutions: two output pixels at a time are gathered (im2col) into the kernel scratch
+ *     as sign-extended int16 pairs, padded taps = input_zp, interleaved so that one LDM brings
+ *     4 taps of both pixels; each filter row (4 weights per 32-bit load, SXTB16 + SXTB16 ROR 8)
+ *     then meets both pixels: 2 output channels x 2 pixels = 4 accumulators, 8 SMLAD per 4
+ *     taps;
+ *   * depthwise: channel-last, 4 channels per 32-bit load of input and weights (stored in
+ *     groups of 4 channels by the generator), SMLABB / SMLATT; interior pixels read the input
+ *     through a per-op table of tap offsets, border pixels through a per-pixel table in which
+ *     padded taps point to a run of input_zp bytes in the scratch: no bounds checks per tap;
+ *   * requantization with SMMULR (tg_rq_dsp).
  */
 #include "tg_kernels.h"
 #include "tg_requant.h"
 
-/* The inner product of the convolutions. A Cortex-M DSP variant (SXTB16 + SMLAD, two
- * products per instruction) replaces this body under #if defined(__ARM_FEATURE_DSP). */
-static int32_t tg_dot_s8(const int8_t *w, const int8_t *x, int32_t n)
+TG_INLINE int8_t tg_rq_c(int32_t acc, const tg_rq_t *rq, const tg_conv_params_t *p)
 {
-    int32_t acc = 0;
-    int32_t i;
-    for (i = 0; i < n; i++) {
-        acc += (int32_t)w[i] * (int32_t)x[i];
-    }
-    return acc;
+    return tg_requant_s8(acc, rq->mult, TG_RQ_SHIFT(rq), p->output_zp, p->act_min, p->act_max);
 }
 
-static int32_t tg_sum_s8(const int8_t *w, int32_t n)
-{
-    int32_t s = 0;
-    int32_t i;
-    for (i = 0; i < n; i++) {
-        s += w[i];
-    }
-    return s;
-}
+/* ================================================================== C99 */
 
-void tg_conv2d_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
+static void tg_conv2d_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t cg = p->in_c / p->groups;   /* input channels per group */
     const int32_t fg = p->out_c / p->groups;  /* output channels per group */
-    const int32_t tap_stride = cg;
-    const int32_t filter_stride = p->k_h * p->k_w * cg;
-    int32_t b, oy, ox, oc, ky, kx;
+    int32_t b, oy, ox, oc, ky, kx, i;
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
         for (oy = 0; oy < p->out_h; oy++) {
@@ -49,52 +46,60 @@ void tg_conv2d_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
                 for (oc = 0; oc < p->out_c; oc++) {
                     const int32_t c0 = (oc / fg) * cg;
-                    const int8_t *w = p->weights + (size_t)oc * filter_stride;
+                    const int8_t *w = (const int8_t *)p->weights + (size_t)oc * p->w_row;
                     int32_t acc = 0;
                     int32_t pad_sum = 0; /* sum of the weights of padded taps */
                     for (ky = 0; ky < p->k_h; ky++) {
                         const int32_t iy = y0 + ky * p->dil_h;
-                        for (kx = 0; kx < p->k_w; kx++, w += tap_stride) {
+                        for (kx = 0; kx < p->k_w; kx++, w += cg) {
                             const int32_t ix = x0 + kx * p->dil_w;
                             if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                                pad_sum += tg_sum_s8(w, cg);
+                                for (i = 0; i < cg; i++) {
+                                    pad_sum += w[i];
+                                }
                             } else {
-                                acc += tg_dot_s8(w, in_b + ((size_t)iy * p->in_w + ix) * p->in_c + c0, cg);
+                                const int8_t *x = in_b + ((size_t)iy * p->in_w + ix) * p->in_c + c0;
+                                for (i = 0; i < cg; i++) {
+                                    acc += (int32_t)w[i] * (int32_t)x[i];
+                                }
                             }
                         }
                     }
                     acc += pad_sum * p->input_zp;
                     acc = tg_wrap_add(acc, p->bias[oc]);
-                    *output++ = tg_requant_s8(acc, p->mult[oc], p->shift[oc], p->output_zp, p->act_min, p->act_max);
+                    *output++ = tg_rq_c(acc, &p->rq[oc], p);
                 }
             }
         }
     }
 }
 
-void tg_conv2d_1x1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
+static void tg_conv2d_1x1_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t c = p->in_c;
-    int32_t b, oy, ox, oc;
+    int32_t b, oy, ox, oc, i;
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * c;
         for (oy = 0; oy < p->out_h; oy++) {
             for (ox = 0; ox < p->out_w; ox++) {
                 const int8_t *x = in_b + ((size_t)(oy * p->stride_h) * p->in_w + (size_t)(ox * p->stride_w)) * c;
-                const int8_t *w = p->weights;
-                for (oc = 0; oc < p->out_c; oc++, w += c) {
-                    const int32_t acc = tg_wrap_add(tg_dot_s8(w, x, c), p->bias[oc]);
-                    *output++ = tg_requant_s8(acc, p->mult[oc], p->shift[oc], p->output_zp, p->act_min, p->act_max);
+                const int8_t *w = (const int8_t *)p->weights;
+                for (oc = 0; oc < p->out_c; oc++, w += p->w_row) {
+                    int32_t acc = 0;
+                    for (i = 0; i < c; i++) {
+                        acc += (int32_t)w[i] * (int32_t)x[i];
+                    }
+                    *output++ = tg_rq_c(tg_wrap_add(acc, p->bias[oc]), &p->rq[oc], p);
                 }
             }
         }
     }
 }
 
-void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
+static void tg_dwconv_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t dm = p->depth_multiplier;
-    const int32_t oc_n = p->out_c;
+    const int32_t taps = p->k_h * p->k_w;
     int32_t b, oy, ox, ic, m, ky, kx;
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
@@ -105,12 +110,14 @@ void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output
                 for (ic = 0; ic < p->in_c; ic++) {
                     for (m = 0; m < dm; m++) {
                         const int32_t oc = ic * dm + m;
-                        const int8_t *w = p->weights + oc;
+                        /* taps of channel oc: 4 apart, in its group of 4 channels */
+                        static const uint8_t lane[4] = {0, 2, 1, 3};
+                        const int16_t *w = (const int16_t *)p->weights + (size_t)(oc >> 2) * taps * 4 + lane[oc & 3];
                         int32_t acc = 0;
                         int32_t pad_sum = 0;
                         for (ky = 0; ky < p->k_h; ky++) {
                             const int32_t iy = y0 + ky * p->dil_h;
-                            for (kx = 0; kx < p->k_w; kx++, w += oc_n) {
+                            for (kx = 0; kx < p->k_w; kx++, w += 4) {
                                 const int32_t ix = x0 + kx * p->dil_w;
                                 if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
                                     pad_sum += *w;
@@ -121,10 +128,435 @@ void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output
                         }
                         acc += pad_sum * p->input_zp;
                         acc = tg_wrap_add(acc, p->bias[oc]);
-                        *output++ = tg_requant_s8(acc, p->mult[oc], p->shift[oc], p->output_zp, p->act_min, p->act_max);
+                        *output++ = tg_rq_c(acc, &p->rq[oc], p);
                     }
                 }
             }
         }
     }
+}
+
+/* ================================================================== Cortex-M DSP */
+#if TG_DSP
+
+TG_INLINE int8_t tg_rq_out(int32_t acc, const tg_rq_t *rq, int32_t amin, int32_t amax)
+{
+    int32_t v = tg_rq_dsp(acc, rq->mult, rq->round, rq->shifts);
+    v = v < amin ? amin : v;
+    return (int8_t)(v > amax ? amax : v);
+}
+
+/* widen 4k int8 values into a column (k groups: words 0, 1 of every 4) */
+TG_INLINE void tg_widen_col(int32_t *__restrict col, const int8_t *x, int32_t groups)
+{
+    int32_t g;
+    for (g = 0; g < groups; g++, x += 4, col += 4) {
+        const uint32_t v = tg_ld32(x);
+        col[0] = (int32_t)tg_sxtb16(v);
+        col[1] = (int32_t)tg_sxtb16_ror8(v);
+    }
+}
+
+TG_INLINE void tg_copy_s8(int8_t *__restrict dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4, src += 4, dst += 4) {
+        tg_st32(dst, tg_ld32(src));
+    }
+    for (; n > 0; n--) {
+        *dst++ = *src++;
+    }
+}
+
+/*
+ * im2col of one output pixel into a scratch column. Columns hold pairs of sign-extended
+ * taps: word 0 = (x0, x2), word 1 = (x1, x3) of every 4 consecutive taps (what SXTB16 and
+ * SXTB16 ROR 8 make of 4 weights), and two columns share the scratch: k-group j of column
+ * c is at words 4 * j + 2 * c, + 1. Channel counts that are a multiple of 4 are widened tap
+ * by tap; others go through `stage` (w_row bytes: whole filter rows copied as contiguous
+ * spans where they lie inside the input), then widened.
+ */
+static void tg_im2col(const tg_conv_params_t *p, const int8_t *in_b, int32_t oy, int32_t ox,
+                      int32_t *__restrict col, int8_t *__restrict stage)
+{
+    const int32_t cin = p->in_c;
+    const int32_t y0 = oy * p->stride_h - p->pad_top;
+    const int32_t x0 = ox * p->stride_w - p->pad_left;
+    const int32_t in_w = p->in_w;
+    int32_t ky, kx, c;
+    if (p->k_h == 1 && p->k_w == 1 && y0 >= 0 && y0 < p->in_h && x0 >= 0 && x0 < in_w && (cin & 3) == 0) {
+        tg_widen_col(col, in_b + ((size_t)y0 * in_w + x0) * cin, cin >> 2);
+    } else if ((cin & 3) == 0) {
+        const int32_t z = (int32_t)tg_sxtb16(tg_splat4(p->input_zp));
+        for (ky = 0; ky < p->k_h; ky++) {
+            const int32_t iy = y0 + ky * p->dil_h;
+            const int row_ok = iy >= 0 && iy < p->in_h;
+            for (kx = 0; kx < p->k_w; kx++) {
+                const int32_t ix = x0 + kx * p->dil_w;
+                if (row_ok && ix >= 0 && ix < in_w) {
+                    tg_widen_col(col, in_b + ((size_t)iy * in_w + ix) * cin, cin >> 2);
+                    col += cin;
+                } else {
+                    for (c = 0; c < cin; c += 4, col += 4) {
+                        col[0] = z;
+                        col[1] = z;
+                    }
+                }
+            }
+        }
+    } else {
+        const int32_t span = p->k_w * cin;
+        const int whole = p->dil_w == 1 && x0 >= 0 && x0 + p->k_w <= in_w;
+        int8_t *s = stage;
+        for (ky = 0; ky < p->k_h; ky++) {
+            const int32_t iy = y0 + ky * p->dil_h;
+            const int row_ok = iy >= 0 && iy < p->in_h;
+            if (row_ok && whole) {
+                tg_copy_s8(s, in_b + ((size_t)iy * in_w + x0) * cin, span);
+                s += span;
+                continue;
+            }
+            for (kx = 0; kx < p->k_w; kx++) {
+                const int32_t ix = x0 + kx * p->dil_w;
+                if (row_ok && ix >= 0 && ix < in_w) {
+                    tg_copy_s8(s, in_b + ((size_t)iy * in_w + ix) * cin, cin);
+                    s += cin;
+                } else {
+                    for (c = 0; c < cin; c++) {
+                        *s++ = (int8_t)p->input_zp;
+                    }
+                }
+            }
+        }
+        while (s < stage + p->w_row) {
+            *s++ = 0;
+        }
+        tg_widen_col(col, stage, p->w_row >> 2);
+    }
+}
+
+/* One group of 4 taps for 2 output channels x 2 pixels: 4 weights per row (LDR, SXTB16 and
+ * SXTB16 ROR 8), 4 taps of both columns (2 LDRD), 8 SMLAD. 14 registers, no spills. */
+#define TG_MAC_2X2_STEP                          \
+    "ldr    %[ta], [%[w0]], #4\n\t"              \
+    "ldr    %[tb], [%[w1]], #4\n\t"              \
+    "sxtb16 %[h0], %[ta], ror #8\n\t"            \
+    "sxtb16 %[ta], %[ta]\n\t"                    \
+    "sxtb16 %[h1], %[tb], ror #8\n\t"            \
+    "sxtb16 %[tb], %[tb]\n\t"                    \
+    "ldrd   %[xa], %[xb], [%[x]], #16\n\t"       \
+    "smlad  %[a00], %[ta], %[xa], %[a00]\n\t"    \
+    "smlad  %[a00], %[h0], %[xb], %[a00]\n\t"    \
+    "smlad  %[a01], %[tb], %[xa], %[a01]\n\t"    \
+    "smlad  %[a01], %[h1], %[xb], %[a01]\n\t"    \
+    "ldrd   %[xa], %[xb], [%[x], #-8]\n\t"       \
+    "smlad  %[a10], %[ta], %[xa], %[a10]\n\t"    \
+    "smlad  %[a10], %[h0], %[xb], %[a10]\n\t"    \
+    "smlad  %[a11], %[tb], %[xa], %[a11]\n\t"    \
+    "smlad  %[a11], %[h1], %[xb], %[a11]\n\t"
+
+/* acc[0..3] (pixel 0 ch 0, pixel 0 ch 1, pixel 1 ch 0, pixel 1 ch 1) += rows w0, w1 (kq * 4
+ * int8) x the interleaved columns x (kq >= 1). */
+TG_INLINE void tg_mac_2x2(int32_t *acc, const int8_t *w0, const int8_t *w1, const int32_t *x, int32_t kq)
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    uint32_t ta, tb, h0, h1, xa, xb;
+    int32_t n = kq >> 1;
+    if (kq & 1) {
+        __asm__ volatile(TG_MAC_2X2_STEP
+                         : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [w0] "+r"(w0),
+                           [w1] "+r"(w1), [x] "+r"(x), [ta] "=&r"(ta), [tb] "=&r"(tb), [h0] "=&r"(h0),
+                           [h1] "=&r"(h1), [xa] "=&r"(xa), [xb] "=&r"(xb)
+                         :
+                         :);
+    }
+    if (n > 0) {
+        __asm__ volatile("1:\n\t" TG_MAC_2X2_STEP TG_MAC_2X2_STEP
+                         "subs   %[n], %[n], #1\n\t"
+                         "bne    1b\n\t"
+                         : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [w0] "+r"(w0),
+                           [w1] "+r"(w1), [x] "+r"(x), [n] "+r"(n), [ta] "=&r"(ta), [tb] "=&r"(tb),
+                           [h0] "=&r"(h0), [h1] "=&r"(h1), [xa] "=&r"(xa), [xb] "=&r"(xb)
+                         :
+                         : "cc");
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* All output channels of two pixels from their interleaved columns. out1 may equal out0
+ * (odd pixel count: the same pixel twice). The 4 results of a channel pair are requantized,
+ * saturated, packed into one word and clamped to the activation range lane-wise. */
+static void tg_conv_cols(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0, int8_t *out1)
+{
+    const int32_t kq = p->w_row >> 2;
+    const int32_t w_row = p->w_row;
+    const int32_t oc_n = p->out_c;
+    const uint32_t lo4 = tg_splat4(p->act_min), hi4 = tg_splat4(p->act_max);
+    const int8_t *w0 = p->weights;
+    const int32_t *bias = p->bias;
+    const tg_rq_t *rq = p->rq;
+    int32_t oc;
+    for (oc = 0; oc < oc_n; oc += 2, w0 += 2 * w_row) {
+        const int32_t pair = oc + 1 < oc_n;
+        int32_t a[4];
+        uint32_t v;
+        a[0] = a[2] = bias[oc];
+        a[1] = a[3] = bias[oc + pair];
+        tg_mac_2x2(a, w0, pair ? w0 + w_row : w0, cols, kq);
+        v = tg_pack4(tg_rq_sat8(a[0], rq + oc), tg_rq_sat8(a[1], rq + oc + pair), tg_rq_sat8(a[2], rq + oc),
+                     tg_rq_sat8(a[3], rq + oc + pair));
+        v = tg_clamp4(v, lo4, hi4);
+        if (pair) {
+            const uint16_t h0 = (uint16_t)v, h1 = (uint16_t)(v >> 16);
+            memcpy(out0 + oc, &h0, 2);
+            memcpy(out1 + oc, &h1, 2);
+        } else {
+            out0[oc] = (int8_t)v;
+            out1[oc] = (int8_t)(v >> 16);
+        }
+    }
+}
+
+/* scratch: 2 columns (4 * w_row bytes), then the staging row (w_row bytes). */
+static void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    int32_t *cols = (int32_t *)scratch;
+    int8_t *stage = (int8_t *)scratch + 4 * p->w_row;
+    const int32_t per_b = p->out_h * p->out_w;
+    const int32_t n = p->batches * per_b;
+    const size_t in_size = (size_t)p->in_h * p->in_w * p->in_c;
+    int32_t i;
+    for (i = 0; i < n; i += 2) {
+        const int32_t j = i + 1 < n ? i + 1 : i;
+        const int32_t bi = i / per_b, ri = i - bi * per_b;
+        const int32_t bj = j / per_b, rj = j - bj * per_b;
+        tg_im2col(p, input + bi * in_size, ri / p->out_w, ri % p->out_w, cols, stage);
+        tg_im2col(p, input + bj * in_size, rj / p->out_w, rj % p->out_w, cols + 2, stage);
+        tg_barrier();
+        tg_conv_cols(p, cols, output + (size_t)i * p->out_c, output + (size_t)j * p->out_c);
+        tg_barrier();
+    }
+}
+
+/*
+ * Depthwise (depth multiplier 1). The scratch holds a ring of R = (k_h - 1) * dil_h + 1
+ * padded input rows (left/right/top/bottom padding = input_zp), each widened once to int16
+ * pairs in the weights' lane order and stored group-major: [g][px][2 words], g = groups of 4
+ * channels, px = 0..wp-1 padded columns. Every tap of every output pixel then reads its
+ * 4 channels with one LDRD, with no bounds checks; the weights (int16, laid out by the
+ * generator) with another; 4 SMLABB/SMLATT.
+ */
+typedef struct {
+    int32_t groups, wp, rows; /* channel groups, padded row width, ring rows */
+    int32_t *tag;             /* padded row held by each ring row, -1: none */
+    uint32_t *ring;           /* rows * groups * wp * 2 words */
+} tg_dw_ring_t;
+
+/* Widen padded input row py (input row py - pad_top) into its ring row. */
+static void tg_dw_load_row(const tg_conv_params_t *p, const tg_dw_ring_t *r, const int8_t *in_b, int32_t py)
+{
+    const int32_t c_n = p->in_c;
+    const int32_t full = c_n >> 2;
+    const int32_t row_words = r->wp * 2;
+    const int32_t iy = py - p->pad_top;
+    const uint32_t z = tg_sxtb16(tg_splat4(p->input_zp));
+    uint32_t *dst = r->ring + (size_t)(py % r->rows) * r->groups * row_words;
+    int32_t px, g;
+    for (px = 0; px < r->wp; px++) {
+        const int32_t ix = px - p->pad_left;
+        uint32_t *d = dst + 2 * px;
+        if (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w) {
+            const int8_t *x = in_b + ((size_t)iy * p->in_w + ix) * c_n;
+            for (g = 0; g < full; g++, x += 4, d += row_words) {
+                const uint32_t v = tg_ld32(x);
+                d[0] = tg_sxtb16(v);
+                d[1] = tg_sxtb16_ror8(v);
+            }
+            if (full < r->groups) {
+                uint8_t t[4] = {0, 0, 0, 0};
+                uint32_t v;
+                int32_t k;
+                for (k = 0; k < (c_n & 3); k++) {
+                    t[k] = (uint8_t)x[k];
+                }
+                v = tg_ld32(t);
+                d[0] = tg_sxtb16(v);
+                d[1] = tg_sxtb16_ror8(v);
+            }
+        } else {
+            for (g = 0; g < r->groups; g++, d += row_words) {
+                d[0] = z;
+                d[1] = z;
+            }
+        }
+    }
+    r->tag[py % r->rows] = py;
+}
+
+/* 4 channels, one tap: x and w are (c0, c2), (c1, c3) int16 pairs */
+#define TG_DW_TAP(x, w)                          \
+    do {                                         \
+        const uint32_t xa_ = (x)[0], xb_ = (x)[1]; \
+        const uint32_t wa_ = (w)[0], wb_ = (w)[1]; \
+        a0 = tg_smlabb(xa_, wa_, a0);            \
+        a2 = tg_smlatt(xa_, wa_, a2);            \
+        a1 = tg_smlabb(xb_, wb_, a1);            \
+        a3 = tg_smlatt(xb_, wb_, a3);            \
+    } while (0)
+
+#define TG_DW_TAP_ASM(off)                             \
+    "ldrd   %[xa], %[xb], [%[x], #" off "]\n\t"        \
+    "ldrd   %[wa], %[wb], [%[w]], #8\n\t"              \
+    "smlabb %[a0], %[xa], %[wa], %[a0]\n\t"            \
+    "smlatt %[a2], %[xa], %[wa], %[a2]\n\t"            \
+    "smlabb %[a1], %[xb], %[wb], %[a1]\n\t"            \
+    "smlatt %[a3], %[xb], %[wb], %[a3]\n\t"
+
+/* k_w == 3, dil_w == 1: acc[0..3] += the 3 taps of each of n rows (row[ky] + off words). */
+TG_INLINE const uint32_t *tg_dw_rows3(int32_t *acc, const uint32_t *const *row, int32_t off, const uint32_t *w, int32_t n)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const uint32_t *x;
+    uint32_t xa, xb, wa, wb;
+    __asm__ volatile("1:\n\t"
+                     "ldr    %[x], [%[row]], #4\n\t"
+                     "add    %[x], %[x], %[off], lsl #2\n\t"
+                     TG_DW_TAP_ASM("0") TG_DW_TAP_ASM("8") TG_DW_TAP_ASM("16")
+                     "subs   %[n], %[n], #1\n\t"
+                     "bne    1b\n\t"
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [row] "+r"(row),
+                       [n] "+r"(n), [x] "=&r"(x), [xa] "=&r"(xa), [xb] "=&r"(xb), [wa] "=&r"(wa), [wb] "=&r"(wb)
+                     : [off] "r"(off)
+                     : "cc");
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    return w;
+}
+
+static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    const int32_t c_n = p->in_c;
+    const uint32_t lo4 = tg_splat4(p->act_min), hi4 = tg_splat4(p->act_max);
+    const int fast3 = p->k_w == 3 && p->dil_w == 1;
+    tg_dw_ring_t r;
+    int32_t b, oy, ox, ky, kx, g, k;
+    r.groups = (c_n + 3) >> 2;
+    r.wp = (p->out_w - 1) * p->stride_w + (p->k_w - 1) * p->dil_w + 1;
+    r.rows = (p->k_h - 1) * p->dil_h + 1;
+    r.tag = (int32_t *)scratch;
+    r.ring = (uint32_t *)scratch + ((r.rows + 1) & ~1);
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * c_n;
+        for (k = 0; k < r.rows; k++) {
+            r.tag[k] = -1;
+        }
+        for (oy = 0; oy < p->out_h; oy++) {
+            const uint32_t *row[16];
+            tg_barrier(); /* the previous row's reads are done before the ring is written */
+            const int32_t gstride = r.wp * 2; /* words from one group's row to the next */
+            for (ky = 0; ky < p->k_h; ky++) {
+                const int32_t py = oy * p->stride_h + ky * p->dil_h;
+                if (r.tag[py % r.rows] != py) {
+                    tg_dw_load_row(p, &r, in_b, py);
+                }
+                row[ky] = r.ring + (size_t)(py % r.rows) * r.groups * gstride;
+            }
+            tg_barrier();
+            for (ox = 0; ox < p->out_w; ox++, output += c_n) {
+                const int32_t px_off = ox * p->stride_w * 2;
+                const uint32_t *w = (const uint32_t *)p->weights;
+                for (g = 0; g < r.groups; g++) {
+                    const int32_t c = 4 * g;
+                    const int32_t goff = g * gstride + px_off;
+                    const tg_rq_t *rq = p->rq + c;
+                    int32_t a[4];
+                    uint32_t v;
+                    if (c + 4 <= c_n) {
+                        a[0] = p->bias[c];
+                        a[1] = p->bias[c + 1];
+                        a[2] = p->bias[c + 2];
+                        a[3] = p->bias[c + 3];
+                    } else {
+                        a[0] = p->bias[c];
+                        a[1] = c + 1 < c_n ? p->bias[c + 1] : 0;
+                        a[2] = c + 2 < c_n ? p->bias[c + 2] : 0;
+                        a[3] = 0;
+                    }
+                    if (fast3) {
+                        w = tg_dw_rows3(a, row, goff, w, p->k_h);
+                    } else {
+                        const int32_t xstep = 2 * p->dil_w;
+                        int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+                        for (ky = 0; ky < p->k_h; ky++) {
+                            const uint32_t *x = row[ky] + goff;
+                            for (kx = 0; kx < p->k_w; kx++, w += 2, x += xstep) {
+                                TG_DW_TAP(x, w);
+                            }
+                        }
+                        a[0] = a0;
+                        a[1] = a1;
+                        a[2] = a2;
+                        a[3] = a3;
+                    }
+                    if (c + 4 <= c_n) {
+                        v = tg_pack4(tg_rq_sat8(a[0], rq), tg_rq_sat8(a[1], rq + 1), tg_rq_sat8(a[2], rq + 2),
+                                     tg_rq_sat8(a[3], rq + 3));
+                        tg_st32(output + c, tg_clamp4(v, lo4, hi4));
+                    } else {
+                        /* last 1-3 channels (the padded lanes' parameters repeat channel c) */
+                        v = tg_pack4(tg_rq_sat8(a[0], rq), tg_rq_sat8(a[1], c + 1 < c_n ? rq + 1 : rq),
+                                     tg_rq_sat8(a[2], c + 2 < c_n ? rq + 2 : rq), 0);
+                        v = tg_clamp4(v, lo4, hi4);
+                        for (k = c; k < c_n; k++, v >>= 8) {
+                            output[k] = (int8_t)v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#endif /* TG_DSP */
+
+/* ================================================================== entry points */
+
+void tg_conv2d_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    if (p->dsp) {
+        tg_conv2d_dsp(p, input, output, scratch);
+        return;
+    }
+#endif
+    (void)scratch;
+    tg_conv2d_c(p, input, output);
+}
+
+void tg_conv2d_1x1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    if (p->dsp) {
+        tg_conv2d_dsp(p, input, output, scratch);
+        return;
+    }
+#endif
+    (void)scratch;
+    tg_conv2d_1x1_c(p, input, output);
+}
+
+void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    if (p->dsp) {
+        tg_dwconv_dsp(p, input, output, scratch);
+        return;
+    }
+#endif
+    (void)scratch;
+    tg_dwconv_c(p, input, output);
 }

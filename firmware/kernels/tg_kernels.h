@@ -10,8 +10,14 @@
  * - conv / depthwise / fully-connected biases arrive *folded*: bias - input_zp * sum(w)
  *   (computed by the generator), so the inner loops accumulate plain w * x products;
  *   padded taps act as x == input_zp, as in TFLM;
- * - per-function optimised variants (e.g. Cortex-M DSP: SMLAD/SXTB16) go inside the
- *   function bodies under `#if defined(__ARM_FEATURE_DSP)`, keeping these signatures.
+ * - conv / fully-connected weight rows are padded with zeros to a multiple of 4 bytes and
+ *   depthwise weights are stored in groups of 4 channels (see tg_conv_params_t), so that the
+ *   Cortex-M DSP variants can read them 32 bits at a time;
+ * - Cortex-M DSP variants (SXTB16 + SMLAD: two multiply-accumulates per instruction) are
+ *   compiled in when the compiler has the DSP extension (__ARM_FEATURE_DSP: Cortex-M4/M7/M33
+ *   ...), unless TG_PORTABLE is defined; they are bit-exact with the C99 path and run when the
+ *   generator proved their shortcut requantization exact for the op (`dsp` = 1), else the C99
+ *   path runs. They use the op's kernel scratch (planned in the arena by the generator).
  */
 #ifndef TG_KERNELS_H
 #define TG_KERNELS_H
@@ -33,6 +39,19 @@ extern "C" {
 
 /* ------------------------------------------------------------------ convolutions */
 
+/* Requantization of one output channel: TFLM's MultiplyByQuantizedMultiplier(acc, mult, shift)
+ * with shift = left - right (left, right >= 0, one of them 0), + output zero point.
+ * `round` and the packing of `shifts` serve the DSP variants:
+ *   shifts = (right + 1) | (left + 1) << 8,   round = 2^right + output_zp * 2^(right + 1). */
+typedef struct {
+    int32_t mult;
+    int32_t round;
+    int32_t shifts;
+} tg_rq_t;
+
+/* TFLM's shift (> 0: left) of a tg_rq_t. */
+#define TG_RQ_SHIFT(rq) ((((rq)->shifts >> 8) & 0xFF) - ((rq)->shifts & 0xFF))
+
 typedef struct {
     int32_t batches;
     int32_t in_h, in_w, in_c;
@@ -46,16 +65,22 @@ typedef struct {
     int32_t input_zp;         /* value of the padded taps */
     int32_t output_zp;
     int32_t act_min, act_max;
-    const int8_t *weights;    /* conv: OHWI; depthwise: 1HWO */
+    int32_t w_row;            /* conv: bytes per filter, k_h * k_w * in_c / groups rounded up to 4 */
+    int32_t dsp;              /* 1: the DSP variant is exact for this op (see tg_rq_t) */
+    /* conv: int8 OHWI, each filter zero-padded to w_row bytes.
+     * depthwise: int16 [out_c / 4 rounded up][k_h * k_w][4]: the taps of groups of 4 channels
+     * c0..c3 stored in the order c0, c2, c1, c3 (the lanes SXTB16 makes of 4 int8 inputs);
+     * channel oc, tap t at ((oc / 4) * k_h * k_w + t) * 4 + {0, 2, 1, 3}[oc % 4]; zero-padded. */
+    const void *weights;
     const int32_t *bias;      /* folded, one per output channel */
-    const int32_t *mult;      /* one per output channel */
-    const int32_t *shift;     /* one per output channel, > 0: left */
+    const tg_rq_t *rq;        /* one per output channel */
 } tg_conv_params_t;
 
-void tg_conv2d_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output);
+/* `scratch`: the op's kernel scratch (NULL when the generator planned none). */
+void tg_conv2d_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* 1x1 filter, no padding, groups == 1 (any stride). */
-void tg_conv2d_1x1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output);
-void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output);
+void tg_conv2d_1x1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 
 /* ------------------------------------------------------------------ fully connected */
 
@@ -63,16 +88,17 @@ typedef struct {
     int32_t batches;     /* rows of the flattened input */
     int32_t depth;       /* inputs per unit */
     int32_t units;
-    int32_t per_channel; /* mult/shift: one per unit (1) or a single pair (0) */
+    int32_t per_channel; /* rq: one per unit (1) or a single one (0) */
     int32_t output_zp;
     int32_t act_min, act_max;
-    const int8_t *weights; /* [units][depth] */
+    int32_t w_row;       /* bytes per weight row: depth rounded up to 4 */
+    int32_t dsp;         /* 1: the DSP variant is exact for this op */
+    const int8_t *weights; /* [units][w_row], zero-padded rows */
     const int32_t *bias;   /* folded, one per unit */
-    const int32_t *mult;
-    const int32_t *shift;
+    const tg_rq_t *rq;
 } tg_fc_params_t;
 
-void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output);
+void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 
 /* ------------------------------------------------------------------ pooling */
 

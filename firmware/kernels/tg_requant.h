@@ -108,6 +108,136 @@ TG_INLINE int8_t tg_requant_s8(int32_t acc, int32_t multiplier, int32_t shift, i
     return (int8_t)tg_offset_clamp(tg_mbqm(acc, multiplier, shift), output_zp, act_min, act_max);
 }
 
+/* ------------------------------------------------------------------ Cortex-M DSP helpers */
+
+/* TG_DSP: compile the DSP variants (Cortex-M4/M7/M33... with the DSP extension), unless
+ * TG_PORTABLE is defined. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(TG_PORTABLE)
+#define TG_DSP 1
+#else
+#define TG_DSP 0
+#endif
+
+#if TG_DSP
+#include <arm_acle.h>
+#include <string.h>
+
+/* 32-bit load from any address (LDR: Cortex-M3/M4/M7 allow unaligned single loads). */
+TG_INLINE uint32_t tg_ld32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+TG_INLINE void tg_st32(void *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
+/* int8 lanes 0 and 2 of x as two int16 lanes */
+TG_INLINE uint32_t tg_sxtb16(uint32_t x)
+{
+    return (uint32_t)__sxtb16((int32_t)x);
+}
+
+/* int8 lanes 1 and 3 of x as two int16 lanes (SXTB16 with its built-in rotation) */
+TG_INLINE uint32_t tg_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+
+/* acc + lo(a) * lo(b) + hi(a) * hi(b), int16 lanes, wrapping like the C99 path's int32 sums */
+TG_INLINE int32_t tg_smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlad((int32_t)a, (int32_t)b, acc);
+}
+
+TG_INLINE int32_t tg_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlabb((int32_t)a, (int32_t)b, acc);
+}
+
+TG_INLINE int32_t tg_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlatt((int32_t)a, (int32_t)b, acc);
+}
+
+/*
+ * Requantization with three instructions fewer than tg_mbqm, for ops where the generator
+ * proved it exact (tg_rq_t, `dsp` = 1), i.e. |acc| * 2^(left + 1) < 2^31 and no int32 overflow
+ * below:
+ *   SaturatingRoundingDoublingHighMul(acc << left, mult) = SMMULR(acc << (left + 1), mult)
+ *       ((2x * m + 2^31) >> 32 == (x * m + 2^30) >> 31, and the saturating case needs
+ *       x == m == INT32_MIN);
+ *   RoundingDivideByPOT(y, right) + zp = (2y + 2^right - (y < 0) + zp * 2^(right+1)) >> (right + 1)
+ *       (rounding half away from zero; the odd numerator makes the -1 act as -2 would).
+ * rq->round holds 2^right + zp * 2^(right + 1); rq->shifts bits 0-7 right + 1 (ASR by a
+ * register uses its bottom byte), bits 8-15 left + 1. Returns the value before clamping.
+ */
+TG_INLINE int32_t tg_rq_dsp(int32_t acc, int32_t mult, int32_t round, int32_t shifts)
+{
+    int32_t y;
+    int32_t t;
+    const int32_t x = (int32_t)((uint32_t)acc << ((uint32_t)shifts >> 8));
+    __asm__("smmulr %0, %1, %2" : "=r"(y) : "r"(x), "r"(mult));
+    t = (int32_t)((uint32_t)round + ((uint32_t)y << 1)) + (y >> 31);
+    __asm__("asr %0, %1, %2" : "=r"(t) : "r"(t), "r"(shifts));
+    return t;
+}
+/* tg_rq_dsp + saturation to int8 with the parameters loaded by one LDM (rq: a tg_rq_t). */
+TG_INLINE int32_t tg_rq_sat8(int32_t acc, const void *rq)
+{
+    int32_t out;
+    __asm__("ldm    %[rq], {r4, r5, r6}\n\t"
+            "lsr    %[o], r6, #8\n\t"
+            "lsl    %[o], %[acc], %[o]\n\t"
+            "smmulr %[o], %[o], r4\n\t"
+            "add    r5, r5, %[o], lsl #1\n\t"
+            "add    r5, r5, %[o], asr #31\n\t"
+            "asr    r5, r5, r6\n\t"
+            "ssat   %[o], #8, r5\n\t"
+            : [o] "=&r"(out)
+            : [acc] "r"(acc), [rq] "r"(rq), "m"(*(const int32_t(*)[3])rq)
+            : "r4", "r5", "r6");
+    return out;
+}
+
+/* 4 int32 values already saturated to int8 -> one word of 4 int8 lanes (a in lane 0) */
+TG_INLINE uint32_t tg_pack4(int32_t a, int32_t b, int32_t c, int32_t d)
+{
+    uint32_t r = (uint32_t)a;
+    __asm__("bfi %0, %1, #8, #8" : "+r"(r) : "r"(b));
+    __asm__("bfi %0, %1, #16, #8" : "+r"(r) : "r"(c));
+    __asm__("bfi %0, %1, #24, #8" : "+r"(r) : "r"(d));
+    return r;
+}
+
+/* per int8 lane: max(v, lo) then min(., hi) (lo4/hi4: the bounds in every lane) */
+TG_INLINE uint32_t tg_clamp4(uint32_t v, uint32_t lo4, uint32_t hi4)
+{
+    (void)__ssub8((int32_t)v, (int32_t)lo4);
+    v = (uint32_t)__sel((int32_t)v, (int32_t)lo4);
+    (void)__ssub8((int32_t)v, (int32_t)hi4);
+    return (uint32_t)__sel((int32_t)hi4, (int32_t)v);
+}
+
+/* The DSP inner loops are asm statements without a "memory" clobber (so that their
+ * accumulators stay in registers): call this between writing a scratch buffer and reading it
+ * from such a loop. */
+TG_INLINE void tg_barrier(void)
+{
+    __asm__ volatile("" : : : "memory");
+}
+
+TG_INLINE uint32_t tg_splat4(int32_t v)
+{
+    return (uint32_t)(uint8_t)v * 0x01010101u;
+}
+#endif /* TG_DSP */
+
 #ifdef __cplusplus
 }
 #endif

@@ -187,6 +187,83 @@ def acc_may_overflow(k: int, bias: np.ndarray | None) -> bool:
     return bound >= (1 << 31)
 
 
+# ----------------------------------------------------------------------------- C binding helpers
+# (also used by fully_connected.py)
+
+
+def pad_rows(w: np.ndarray, multiple: int = 4) -> np.ndarray:
+    """(rows, K) int8 -> (rows, K rounded up to `multiple`), zero-padded: the C kernels' weight
+    rows (`w_row` bytes), so the DSP variants read 4 weights per aligned 32-bit load."""
+    rows, k = w.shape
+    kp = -(-k // multiple) * multiple
+    out = np.zeros((rows, kp), dtype=np.int8)
+    out[:, :k] = w
+    return out
+
+
+def rq_table(multiplier: np.ndarray, shift: np.ndarray, output_zero_point: int) -> np.ndarray:
+    """tg_rq_t rows (mult, round, shifts) for the C kernels (firmware/kernels/tg_kernels.h):
+    shifts = (right + 1) | (left + 1) << 8, round = 2^right + output_zp * 2^(right + 1)."""
+    m = np.asarray(multiplier, dtype=np.int64).reshape(-1)
+    sh = np.asarray(shift, dtype=np.int64).reshape(-1)
+    left, right = np.maximum(sh, 0), np.maximum(-sh, 0)
+    rnd = (np.int64(1) << right) + int(output_zero_point) * (np.int64(1) << (right + 1))
+    rnd = np.where(np.abs(rnd) < (1 << 31), rnd, 0)  # out of range: the DSP shortcut is off (dsp_exact)
+    return np.stack([m, rnd, (right + 1) | ((left + 1) << 8)], axis=1)
+
+
+def dsp_exact(rows: np.ndarray, folded_bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+              output_zero_point: int) -> bool:
+    """Is the C kernels' DSP requantization (tg_rq_dsp in tg_requant.h) exact for every output of
+    these filters? rows: (channels, taps) int8 weights; multiplier/shift: per channel or one.
+
+    With A = 128 * sum|w| + |bias| >= |acc| (inputs and padded taps are int8): needs
+    A * 2^(left+1) < 2^31 (SMMULR of the doubled accumulator) and, with |y| <= A * 2^left,
+    2|y| + 2^right + 1 + |zp| * 2^(right+1) < 2^31 (the rounding sum)."""
+    n = rows.shape[0]
+    a = 128 * np.abs(rows.astype(np.int64)).sum(axis=1) + np.abs(np.asarray(folded_bias, dtype=np.int64))
+    sh = np.broadcast_to(np.asarray(shift, dtype=np.int64).reshape(-1), (n,))
+    m = np.broadcast_to(np.asarray(multiplier, dtype=np.int64).reshape(-1), (n,))
+    left, right = np.maximum(sh, 0), np.maximum(-sh, 0)
+    if np.any(left > 29) or np.any(right > 29) or np.any(m < 0) or np.any(m >= (1 << 31)):
+        return False
+    lim = 1 << 31
+    ok = (a << (left + 1)) < lim
+    ok &= 2 * (a << left) + (np.int64(1) << right) + 1 + abs(int(output_zero_point)) * (np.int64(1) << (right + 1)) < lim
+    return bool(np.all(ok))
+
+
+def conv_dsp_ok(p: "ConvParams") -> bool:
+    """The op takes the C kernels' DSP path (when compiled for it): groups == 1 / depth
+    multiplier 1, and an exact shortcut requantization."""
+    if p.op == "DEPTHWISE_CONV_2D":
+        if p.depth_multiplier != 1 or p.filter_hw[0] > 16:
+            return False
+        kh, kw = p.filter_hw
+        rows = p.weights.reshape(kh * kw, -1).T
+    else:
+        if p.groups != 1:
+            return False
+        rows = p.weights.reshape(p.weights.shape[0], -1)
+    return dsp_exact(rows, p.folded_bias, p.multiplier, p.shift, p.output_zero_point)
+
+
+def conv_scratch_bytes(p: "ConvParams") -> int:
+    """Kernel scratch of the DSP path (tg_conv.c): two im2col columns of int16 (+ a staging
+    row when the input channels are not a multiple of 4); depthwise: a ring of
+    (k_h - 1) * dil_h + 1 padded input rows widened to int16 (+ one tag word per row)."""
+    if not conv_dsp_ok(p):
+        return 0
+    kh, kw = p.filter_hw
+    cin = p.input_shape[3]
+    if p.op == "DEPTHWISE_CONV_2D":
+        rows = (kh - 1) * p.dilation[0] + 1
+        wp = (p.output_shape[2] - 1) * p.stride[1] + (kw - 1) * p.dilation[1] + 1
+        return 4 * ((rows + 1) & ~1) + rows * (-(-cin // 4)) * wp * 8
+    w_row = -(-(kh * kw * cin) // 4) * 4
+    return 4 * w_row + (w_row if cin % 4 else 0)
+
+
 # ----------------------------------------------------------------------------- CONV_2D
 
 
@@ -339,7 +416,9 @@ class Conv2D(Op):
     def emit_c(self, p: ConvParams, ctx):
         """C binding: tg_conv2d_s8, tg_conv2d_1x1_s8 or tg_dwconv_s8 (firmware/kernels/tg_conv.c);
         the bias carries the folded -input_zero_point * sum(w) term (wrapped to int32 like
-        the C accumulator)."""
+        the C accumulator). Weights are laid out for 32-bit loads (rows padded to 4 bytes;
+        depthwise: groups of 4 channels); `dsp` enables the Cortex-M DSP variant where it is
+        exact, with its im2col / tap-table scratch."""
         from ..fixedpoint import wrap_int32
 
         ctx.need("tg_conv.c")
@@ -347,21 +426,37 @@ class Conv2D(Op):
         _, oh, ow, oc = p.output_shape
         kh, kw = p.filter_hw
         k = ctx.op_index
+        if p.op == "DEPTHWISE_CONV_2D":
+            groups = -(-oc // 4)
+            wl = np.zeros((kh * kw, groups * 4), dtype=np.int16)
+            wl[:, :oc] = p.weights.reshape(kh * kw, oc)
+            # [group][tap][c0, c2, c1, c3]: the int16 lanes SXTB16 / SXTB16 ROR 8 make of 4 inputs
+            weights = wl.reshape(kh * kw, groups, 4).transpose(1, 0, 2)[:, :, [0, 2, 1, 3]]
+            w_row = 0
+        else:
+            weights = pad_rows(p.weights.reshape(oc, -1))
+            w_row = weights.shape[1]
+        dsp = self.scratch_bytes(p) > 0
         fields = dict(batches=b, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
                       stride_h=p.stride[0], stride_w=p.stride[1], dil_h=p.dilation[0], dil_w=p.dilation[1],
                       pad_top=p.padding[0], pad_left=p.padding[1], groups=p.groups, depth_multiplier=p.depth_multiplier,
                       input_zp=p.input_zero_point, output_zp=p.output_zero_point, act_min=p.act_min, act_max=p.act_max,
-                      weights=ctx.const(p.weights, "int8_t", f"op{k}_weights"),
+                      w_row=w_row, dsp=dsp,
+                      weights=ctx.const(weights, "int16_t" if w_row == 0 else "int8_t", f"op{k}_weights"),
                       bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
-                      mult=ctx.const(p.multiplier, "int32_t", f"op{k}_mult"),
-                      shift=ctx.const(p.shift, "int32_t", f"op{k}_shift"))
+                      rq="(const tg_rq_t *)(const void *)" + ctx.const(rq_table(p.multiplier, p.shift, p.output_zero_point),
+                                                                       "int32_t", f"op{k}_rq"))
         if p.op == "DEPTHWISE_CONV_2D":
             fn = "tg_dwconv_s8"
         elif (kh, kw) == (1, 1) and p.groups == 1 and p.padding == (0, 0):
             fn = "tg_conv2d_1x1_s8"
         else:
             fn = "tg_conv2d_s8"
-        return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
+        scratch = ctx.scratch() if dsp else "NULL"
+        return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {scratch});"
+
+    def scratch_bytes(self, p: ConvParams) -> int:
+        return conv_scratch_bytes(p)
 
 
 # ----------------------------------------------------------------------------- DEPTHWISE_CONV_2D
@@ -450,3 +545,6 @@ class DepthwiseConv2D(Op):
     def emit_c(self, p: ConvParams, ctx):
         """C binding: tg_dwconv_s8 (see Conv2D.emit_c)."""
         return Conv2D.emit_c(self, p, ctx)
+
+    def scratch_bytes(self, p: ConvParams) -> int:
+        return conv_scratch_bytes(p)

@@ -30,6 +30,9 @@ from .conv import (
     check_bias,
     check_scales,
     check_weights,
+    dsp_exact,
+    pad_rows,
+    rq_table,
 )
 
 
@@ -137,15 +140,26 @@ class FullyConnected(Op):
 
     def emit_c(self, p: FullyConnectedParams, ctx):
         """C binding: tg_fc_s8 (firmware/kernels/tg_fc.c); the bias carries the folded
-        -input_zero_point * row-sum term (wrapped to int32 like the C accumulator)."""
+        -input_zero_point * row-sum term (wrapped to int32 like the C accumulator); weight rows
+        are padded to 4 bytes; `dsp` enables the Cortex-M DSP variant where it is exact."""
         from ..fixedpoint import wrap_int32
 
         ctx.need("tg_fc.c")
         k = ctx.op_index
+        weights = pad_rows(p.weights)
+        dsp = self.scratch_bytes(p) > 0
+        rq = rq_table(p.multiplier, p.shift, p.output_zero_point)
         fields = dict(batches=p.batches, depth=p.accum_depth, units=p.units, per_channel=bool(p.per_channel),
                       output_zp=p.output_zero_point, act_min=p.act_min, act_max=p.act_max,
-                      weights=ctx.const(p.weights, "int8_t", f"op{k}_weights"),
+                      w_row=weights.shape[1], dsp=dsp,
+                      weights=ctx.const(weights, "int8_t", f"op{k}_weights"),
                       bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
-                      mult=ctx.const(p.multiplier, "int32_t", f"op{k}_mult"),
-                      shift=ctx.const(p.shift, "int32_t", f"op{k}_shift"))
-        return f"tg_fc_s8({ctx.struct('tg_fc_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
+                      rq="(const tg_rq_t *)(const void *)" + ctx.const(rq, "int32_t", f"op{k}_rq"))
+        scratch = ctx.scratch() if dsp else "NULL"
+        return f"tg_fc_s8({ctx.struct('tg_fc_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {scratch});"
+
+    def scratch_bytes(self, p: FullyConnectedParams) -> int:
+        """DSP path (tg_fc.c): one input row widened to int16 (2 bytes per padded input)."""
+        if not dsp_exact(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point):
+            return 0
+        return 2 * (-(-p.accum_depth // 4) * 4)
