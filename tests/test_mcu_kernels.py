@@ -1,0 +1,225 @@
+"""The kernels on an emulated Cortex-M4 (QEMU mps2-an386, arm-none-eabi-gcc -O2 with the DSP
+extension): bit-exact with the emulator, element for element.
+
+* every zoo model, generated for `qemu-cortex-m4`, run on random and edge inputs (all -128,
+  all 127, all = zero point) baked into the firmware, outputs read back as hex;
+* random CONV_2D (general and 1x1), DEPTHWISE_CONV_2D and FULLY_CONNECTED configurations
+  (odd channel counts and filter sizes, padding, strides, dilation, batches, extreme zero
+  points, left and right shifts, and accumulators too large for the DSP shortcut), each built
+  once with the Cortex-M DSP kernels and once with -DTG_PORTABLE (the C99 path), both run on
+  QEMU and compared with the emulator (and so with each other).
+
+All models of a group share one firmware, so QEMU starts three times in all.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from tests.support.opmodels import ModelBuilder
+from tinygen.emulator import Emulator
+from tinygen.errors import UnsupportedOpError
+from tinygen.reader import parse_model, read_model
+
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                       reason="needs arm-none-eabi-gcc and qemu-system-arm"),
+]
+
+BOARD = "qemu-cortex-m4"
+BENCH = ("ds_cnn_kws", "mobilenet_v1_025_vww", "resnet8_ic", "fc_autoencoder_ad")
+
+
+def samples(g, rng, n_random: int) -> list[list[np.ndarray]]:
+    """Edge samples (all -128, all 127, all = zero point) then random ones; float inputs: random
+    values and zero."""
+    per_input = []
+    for t in g.input_tensors:
+        shape = tuple(t.shape)
+        if t.dtype == np.int8:
+            xs = [np.full(shape, -128), np.full(shape, 127), np.full(shape, t.zero_point)]
+            xs += [rng.integers(-128, 128, size=shape) for _ in range(n_random)]
+            xs = [x.astype(np.int8) for x in xs]
+        else:
+            xs = [np.zeros(shape, np.float32)] + [rng.uniform(-4, 4, size=shape).astype(np.float32)
+                                                  for _ in range(n_random + 2)]
+        per_input.append(xs)
+    return [list(s) for s in zip(*per_input)]
+
+
+def check(name, g, xs, got) -> None:
+    ref = Emulator(g).run_internal([np.stack([s[k] for s in xs]) for k in range(len(g.inputs))])
+    for s, res in enumerate(got):
+        for k, (a, b) in enumerate(zip(res.outputs, ref)):
+            b = b[s]
+            if a.dtype == np.float32:
+                a, b = a.view(np.uint32), b.view(np.uint32)
+            if not np.array_equal(a, b):
+                bad = np.argwhere(a != b)
+                raise AssertionError(f"{name} sample {s} output {k}: {len(bad)}/{a.size} elements differ, first at "
+                                     f"{bad[0].tolist()}: Cortex-M4 {a[tuple(bad[0])]} vs emulator {b[tuple(bad[0])]}")
+
+
+def dsp_flags(gen) -> list[int]:
+    """The `dsp` field of every conv / fully-connected parameter struct of a generated model."""
+    return [int(v) for v in re.findall(r"\.dsp = (\d)", gen.c_file.read_text())]
+
+
+# ---------------------------------------------------------------- zoo
+
+
+def test_zoo_bit_exact_on_cortex_m4(zoo, tmp_path):
+    from tinygen.mcu_run import build_models, run_models
+
+    rng = np.random.default_rng(2024)
+    graphs = {name: read_model(path) for name, path in sorted(zoo.items())}
+    xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
+    fw = build_models(BOARD, graphs, xs, tmp_path / "zoo")
+    for name in BENCH:  # the benchmark models run entirely on the DSP kernels
+        flags = dsp_flags(fw.generated[name])
+        assert flags and all(flags), f"{name}: DSP path off for some ops: {flags}"
+    res = run_models(fw, timeout=300)
+    for name, g in graphs.items():
+        check(name, g, xs[name], res.models[name])
+
+
+# ---------------------------------------------------------------- random single ops
+
+
+def _q_scales(rng, n, per_channel):
+    return rng.uniform(0.002, 0.03, size=n) if per_channel else float(rng.uniform(0.002, 0.03))
+
+
+def _out_scale(rng, typical: float) -> float:
+    """Mostly a realistic output scale; sometimes far smaller (effective scale > 1: left shifts)
+    or larger (long right shifts)."""
+    r = rng.random()
+    if r < 0.12:
+        return typical / float(rng.uniform(30, 3000))
+    if r < 0.2:
+        return typical * float(rng.uniform(20, 300))
+    return typical * float(rng.uniform(0.3, 3))
+
+
+def _zp(rng):
+    return int(rng.choice([-128, 127, 0, int(rng.integers(-128, 128))]))
+
+
+def random_conv(rng, depthwise: bool, one_by_one: bool = False, huge_bias: bool = False) -> bytes:
+    m = ModelBuilder()
+    b = int(rng.choice([1, 1, 1, 2]))
+    h, w = int(rng.integers(1, 10)), int(rng.integers(1, 10))
+    c = int(rng.choice([1, 2, 3, 4, 5, 7, 8, 12, 16, 17, 32]))
+    if one_by_one:
+        kh = kw = 1
+        padding = "VALID"
+        stride = int(rng.choice([1, 1, 2]))
+        dil = 1
+    else:
+        kh, kw = (int(v) for v in rng.choice([(3, 3), (3, 3), (1, 1), (5, 5), (2, 3), (3, 1), (1, 4), (4, 4)]))
+        padding = str(rng.choice(["SAME", "VALID"]))
+        stride = int(rng.choice([1, 1, 2, 3]))
+        dil = int(rng.choice([1, 1, 1, 2]))
+    sh = sw = stride
+    if padding == "VALID":
+        h = max(h, (kh - 1) * dil + 1)
+        w = max(w, (kw - 1) * dil + 1)
+    in_scale = float(rng.uniform(0.01, 0.1))
+    in_zp = _zp(rng)
+    x = m.tensor([b, h, w, c], scale=in_scale, zero_point=in_zp)
+    per_channel = bool(rng.random() < 0.7)
+    if depthwise:
+        dm = int(rng.choice([1, 1, 1, 1, 1, 2]))
+        oc = c * dm
+        wd = rng.integers(-127, 128, size=(1, kh, kw, oc))
+        axis, taps = 3, kh * kw
+    else:
+        oc = int(rng.choice([1, 2, 3, 5, 8, 9, 16]))
+        wd = rng.integers(-127, 128, size=(oc, kh, kw, c))
+        axis, taps = 0, kh * kw * c
+    ws = _q_scales(rng, oc, per_channel)
+    wt = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=axis)
+    ins = [x, wt]
+    if huge_bias or rng.random() < 0.85:
+        lim = 2_000_000_000 if huge_bias else 5000
+        ins.append(m.tensor([oc], dtype=np.int32, data=rng.integers(-lim, lim, size=oc),
+                            scale=in_scale * np.atleast_1d(ws)))
+    eff_h, eff_w = (kh - 1) * dil + 1, (kw - 1) * dil + 1
+    if padding == "SAME":
+        oh, ow = -(-h // sh), -(-w // sw)
+    else:
+        oh, ow = (h - eff_h) // sh + 1, (w - eff_w) // sw + 1
+    typical = float(np.sqrt(taps) * 60 * np.mean(ws) * 60 * in_scale / 40)
+    y = m.tensor([b, oh, ow, oc], scale=_out_scale(rng, typical), zero_point=_zp(rng))
+    opts = dict(padding=padding, stride_h=sh, stride_w=sw, dilation_h_factor=dil, dilation_w_factor=dil,
+                fused_activation_function=str(rng.choice(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"])))
+    if depthwise:
+        m.op("DEPTHWISE_CONV_2D", ins, [y], depth_multiplier=dm, **opts)
+    else:
+        m.op("CONV_2D", ins, [y], **opts)
+    return m.build([x], [y])
+
+
+def random_fc(rng, huge_bias: bool = False) -> bytes:
+    m = ModelBuilder()
+    k = int(rng.choice([1, 3, 4, 7, 8, 13, 16, 33, 64, 67, 130]))
+    units = int(rng.choice([1, 2, 3, 4, 5, 7, 8, 12]))
+    rows = int(rng.choice([1, 1, 2, 3]))
+    in_scale = float(rng.uniform(0.01, 0.1))
+    x = m.tensor([rows, k], scale=in_scale, zero_point=_zp(rng))
+    per_channel = bool(rng.random() < 0.4)
+    ws = _q_scales(rng, units, per_channel)
+    wt = m.tensor([units, k], data=rng.integers(-127, 128, size=(units, k)), scale=ws, zero_point=0)
+    ins = [x, wt]
+    if huge_bias or rng.random() < 0.85:
+        lim = 2_000_000_000 if huge_bias else 8000
+        ins.append(m.tensor([units], dtype=np.int32, data=rng.integers(-lim, lim, size=units),
+                            scale=in_scale * np.atleast_1d(ws)))
+    typical = float(np.sqrt(k) * 60 * np.mean(ws) * 60 * in_scale / 40)
+    y = m.tensor([rows, units], scale=_out_scale(rng, typical), zero_point=_zp(rng))
+    m.op("FULLY_CONNECTED", ins, [y], fused_activation_function=str(rng.choice(["NONE", "RELU", "RELU6"])))
+    return m.build([x], [y])
+
+
+def random_models(seed: int = 77) -> dict[str, object]:
+    rng = np.random.default_rng(seed)
+    makers = ([("conv", lambda: random_conv(rng, False))] * 16 + [("conv1x1", lambda: random_conv(rng, False, True))] * 8
+              + [("dw", lambda: random_conv(rng, True))] * 20 + [("fc", lambda: random_fc(rng))] * 12
+              + [("conv_bigbias", lambda: random_conv(rng, False, huge_bias=True)),
+                 ("dw_bigbias", lambda: random_conv(rng, True, huge_bias=True)),
+                 ("fc_bigbias", lambda: random_fc(rng, huge_bias=True))])
+    out = {}
+    for i, (kind, make) in enumerate(makers):
+        name = f"{kind}_{i}"
+        try:
+            g = parse_model(make(), name=name)
+            from tinygen.ops import check_graph
+
+            check_graph(g)
+        except UnsupportedOpError:
+            continue
+        out[name] = g
+    return out
+
+
+def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
+    from tinygen.mcu_run import build_models, run_models
+
+    graphs = random_models()
+    assert len(graphs) >= 45
+    rng = np.random.default_rng(5)
+    xs = {name: samples(g, rng, 3) for name, g in graphs.items()}
+    dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
+    port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
+    flags = {n: dsp_flags(dsp.generated[n]) for n in graphs}
+    on = [n for n, f in flags.items() if f == [1]]
+    assert len(on) >= 0.75 * len(graphs), f"DSP path on for only {len(on)} of {len(graphs)} models"
+    assert all(flags[n] == [0] for n in graphs if "bigbias" in n)  # C99 fallback inside the DSP build
+    for fw in (dsp, port):
+        res = run_models(fw, timeout=120)
+        for name, g in graphs.items():
+            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
