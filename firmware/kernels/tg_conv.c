@@ -285,37 +285,142 @@ TG_INLINE void tg_mac_2x2(int32_t *acc, const int8_t *w0, const int8_t *w1, cons
     acc[3] = a11;
 }
 
+/* State of tg_conv_pairs (field offsets are used by its assembly). */
+typedef struct {
+    const int8_t *w;     /* 0: filter row of the channel pair's first channel */
+    int32_t w_row;       /* 4 */
+    const int32_t *cols; /* 8 */
+    int32_t kq;          /* 12: groups of 4 taps, >= 1 */
+    const int32_t *bias; /* 16 */
+    const tg_rq_t *rq;   /* 20 */
+    int8_t *out0;        /* 24: output channels of pixel 0 */
+    int8_t *out1;        /* 28: of pixel 1 */
+    int32_t pairs;       /* 32: channel pairs to do, >= 1 */
+    uint32_t lo4, hi4;   /* 36, 40: activation bounds in every byte lane */
+} tg_pairs_t;
+
+#define TG_STR_(x) #x
+#define TG_STR(x) TG_STR_(x)
+/* r0..r3 = acc (px0 ch0, px0 ch1, px1 ch0, px1 ch1); r4, r5 = filter rows; r6 = columns */
+#define TG_PAIR_STEP                  \
+    "ldr    r8, [r4], #4\n\t"          \
+    "ldr    r9, [r5], #4\n\t"          \
+    "sxtb16 r10, r8, ror #8\n\t"       \
+    "sxtb16 r8, r8\n\t"                \
+    "sxtb16 r11, r9, ror #8\n\t"       \
+    "sxtb16 r9, r9\n\t"                \
+    "ldrd   r12, lr, [r6], #16\n\t"    \
+    "smlad  r0, r8, r12, r0\n\t"       \
+    "smlad  r0, r10, lr, r0\n\t"       \
+    "smlad  r1, r9, r12, r1\n\t"       \
+    "smlad  r1, r11, lr, r1\n\t"       \
+    "ldrd   r12, lr, [r6, #-8]\n\t"    \
+    "smlad  r2, r8, r12, r2\n\t"       \
+    "smlad  r2, r10, lr, r2\n\t"       \
+    "smlad  r3, r9, r12, r3\n\t"       \
+    "smlad  r3, r11, lr, r3\n\t"
+/* requantize acc `a` with the parameters in r4 (mult), r5 (round), r6 (shifts), r7 = left + 1 */
+#define TG_PAIR_RQ(a)                          \
+    "lsl    r8, " a ", r7\n\t"                  \
+    "smmulr r8, r8, r4\n\t"                    \
+    "add    r9, r5, r8, lsl #1\n\t"            \
+    "add    r9, r9, r8, asr #31\n\t"           \
+    "asr    r9, r9, r6\n\t"                    \
+    "ssat   " a ", #8, r9\n\t"
+
+/*
+ * Output channel pairs of two pixels (the micro-kernel of the DSP convolution): for each pair,
+ * 2 x 2 accumulators from the bias, 8 SMLAD per 4 taps, requantization (tg_rq_dsp), the 4
+ * results packed into one word, clamped lane-wise, stored as two halfwords. All 14 registers
+ * in the tap loop; the state lives in a copy of *a on the stack.
+ */
+/* external linkage: the compiler must keep its calling convention (r0 = a) */
+void tg_conv_pairs(tg_pairs_t *a);
+__attribute__((naked, noinline)) void tg_conv_pairs(tg_pairs_t *a __attribute__((unused)))
+{
+    __asm__(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #44\n\t"
+        "ldm    r0, {r1-r11}\n\t"
+        "stm    sp, {r1-r11}\n\t"
+        "4:\n\t"
+        "ldr    r12, [sp, #16]\n\t"
+        "ldrd   r0, r1, [r12], #8\n\t"
+        "str    r12, [sp, #16]\n\t"
+        "mov    r2, r0\n\t"
+        "mov    r3, r1\n\t"
+        "ldrd   r4, r5, [sp, #0]\n\t"
+        "add    r5, r4, r5\n\t"
+        "ldrd   r6, r7, [sp, #8]\n\t"
+        "tst    r7, #1\n\t"
+        "beq    2f\n\t"
+        TG_PAIR_STEP
+        "2:\n\t"
+        "lsrs   r7, r7, #1\n\t"
+        "beq    3f\n\t"
+        "1:\n\t"
+        TG_PAIR_STEP TG_PAIR_STEP
+        "subs   r7, r7, #1\n\t"
+        "bne    1b\n\t"
+        "3:\n\t"
+        "str    r5, [sp, #0]\n\t" /* the next pair's first row follows this pair's second */
+        "ldr    r12, [sp, #20]\n\t"
+        "ldm    r12!, {r4, r5, r6}\n\t"
+        "lsr    r7, r6, #8\n\t"
+        TG_PAIR_RQ("r0") TG_PAIR_RQ("r2")
+        "ldm    r12!, {r4, r5, r6}\n\t"
+        "str    r12, [sp, #20]\n\t"
+        "lsr    r7, r6, #8\n\t"
+        TG_PAIR_RQ("r1") TG_PAIR_RQ("r3")
+        "bfi    r0, r1, #8, #8\n\t"
+        "bfi    r0, r2, #16, #8\n\t"
+        "bfi    r0, r3, #24, #8\n\t"
+        "ldrd   r4, r5, [sp, #36]\n\t"
+        "ssub8  r6, r0, r4\n\t"
+        "sel    r0, r0, r4\n\t"
+        "ssub8  r6, r0, r5\n\t"
+        "sel    r0, r5, r0\n\t"
+        "ldrd   r4, r5, [sp, #24]\n\t"
+        "strh   r0, [r4], #2\n\t"
+        "lsr    r0, r0, #16\n\t"
+        "strh   r0, [r5], #2\n\t"
+        "strd   r4, r5, [sp, #24]\n\t"
+        "ldr    r6, [sp, #32]\n\t"
+        "subs   r6, r6, #1\n\t"
+        "str    r6, [sp, #32]\n\t"
+        "bne    4b\n\t"
+        "add    sp, sp, #44\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
 /* All output channels of two pixels from their interleaved columns. out1 may equal out0
- * (odd pixel count: the same pixel twice). The 4 results of a channel pair are requantized,
- * saturated, packed into one word and clamped to the activation range lane-wise. */
+ * (odd pixel count: the same pixel twice). */
 static void tg_conv_cols(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0, int8_t *out1)
 {
-    const int32_t kq = p->w_row >> 2;
-    const int32_t w_row = p->w_row;
     const int32_t oc_n = p->out_c;
-    const uint32_t lo4 = tg_splat4(p->act_min), hi4 = tg_splat4(p->act_max);
-    const int8_t *w0 = p->weights;
-    const int32_t *bias = p->bias;
-    const tg_rq_t *rq = p->rq;
-    int32_t oc;
-    for (oc = 0; oc < oc_n; oc += 2, w0 += 2 * w_row) {
-        const int32_t pair = oc + 1 < oc_n;
-        int32_t a[4];
-        uint32_t v;
-        a[0] = a[2] = bias[oc];
-        a[1] = a[3] = bias[oc + pair];
-        tg_mac_2x2(a, w0, pair ? w0 + w_row : w0, cols, kq);
-        v = tg_pack4(tg_rq_sat8(a[0], rq + oc), tg_rq_sat8(a[1], rq + oc + pair), tg_rq_sat8(a[2], rq + oc),
-                     tg_rq_sat8(a[3], rq + oc + pair));
-        v = tg_clamp4(v, lo4, hi4);
-        if (pair) {
-            const uint16_t h0 = (uint16_t)v, h1 = (uint16_t)(v >> 16);
-            memcpy(out0 + oc, &h0, 2);
-            memcpy(out1 + oc, &h1, 2);
-        } else {
-            out0[oc] = (int8_t)v;
-            out1[oc] = (int8_t)(v >> 16);
-        }
+    tg_pairs_t a;
+    a.w = (const int8_t *)p->weights;
+    a.w_row = p->w_row;
+    a.cols = cols;
+    a.kq = p->w_row >> 2;
+    a.bias = p->bias;
+    a.rq = p->rq;
+    a.out0 = out0;
+    a.out1 = out1;
+    a.pairs = oc_n >> 1;
+    a.lo4 = tg_splat4(p->act_min);
+    a.hi4 = tg_splat4(p->act_max);
+    if (a.pairs > 0) {
+        tg_conv_pairs(&a);
+    }
+    if (oc_n & 1) { /* the last channel, alone */
+        const int32_t oc = oc_n - 1;
+        const int8_t *w = (const int8_t *)p->weights + (size_t)oc * p->w_row;
+        int32_t acc[4];
+        acc[0] = acc[1] = acc[2] = acc[3] = p->bias[oc];
+        tg_mac_2x2(acc, w, w, cols, a.kq);
+        out0[oc] = (int8_t)tg_clamp(tg_rq_sat8(acc[0], &p->rq[oc]), p->act_min, p->act_max);
+        out1[oc] = (int8_t)tg_clamp(tg_rq_sat8(acc[2], &p->rq[oc]), p->act_min, p->act_max);
     }
 }
 
@@ -437,6 +542,85 @@ TG_INLINE const uint32_t *tg_dw_rows3(int32_t *acc, const uint32_t *const *row, 
     return w;
 }
 
+/* State of tg_dw3x3_groups (field offsets are used by its assembly). */
+typedef struct {
+    const int32_t *bias;      /* 0 */
+    const tg_rq_t *rq;        /* 4 */
+    int8_t *out;              /* 8 */
+    const uint32_t *w;        /* 12 */
+    const uint32_t *const *row; /* 16: the 3 ring rows, at the pixel's first column */
+    int32_t goff;             /* 20: bytes from a row's group 0 to the current group */
+    int32_t gstride;          /* 24: bytes from group to group */
+    int32_t groups;           /* 28: full groups of 4 channels, >= 1 */
+    uint32_t lo4, hi4;        /* 32, 36 */
+} tg_dwg_t;
+
+/* one tap of 4 channels: x pairs at [r7 + off], weight pairs at [r4], acc r0..r3 */
+#define TG_DWG_TAP(off)                     \
+    "ldrd   r8, r9, [r7, #" off "]\n\t"      \
+    "ldrd   r10, r11, [r4], #8\n\t"         \
+    "smlabb r0, r8, r10, r0\n\t"            \
+    "smlatt r2, r8, r10, r2\n\t"            \
+    "smlabb r1, r9, r11, r1\n\t"            \
+    "smlatt r3, r9, r11, r3\n\t"
+#define TG_DWG_ROW(roff)                    \
+    "ldr    r7, [r5, #" roff "]\n\t"         \
+    "add    r7, r7, r6\n\t"                 \
+    TG_DWG_TAP("0") TG_DWG_TAP("8") TG_DWG_TAP("16")
+#define TG_DWG_RQ(a)                        \
+    "ldm    r12!, {r4, r5, r6}\n\t"         \
+    "lsr    r7, r6, #8\n\t"                 \
+    "lsl    r8, " a ", r7\n\t"               \
+    "smmulr r8, r8, r4\n\t"                 \
+    "add    r9, r5, r8, lsl #1\n\t"         \
+    "add    r9, r9, r8, asr #31\n\t"        \
+    "asr    r9, r9, r6\n\t"                 \
+    "ssat   " a ", #8, r9\n\t"
+
+/* 3x3 depthwise, dilation 1, one output pixel: every full group of 4 channels (bias, 9 taps x
+ * 4 SMLABB/SMLATT, requantization, packed clamp, one 32-bit store). External linkage: the
+ * compiler must keep its calling convention (r0 = a). */
+void tg_dw3x3_groups(tg_dwg_t *a);
+__attribute__((naked, noinline)) void tg_dw3x3_groups(tg_dwg_t *a __attribute__((unused)))
+{
+    __asm__(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #40\n\t"
+        "ldm    r0, {r1-r10}\n\t"
+        "stm    sp, {r1-r10}\n\t"
+        "1:\n\t"
+        "ldr    r12, [sp, #0]\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
+        "str    r12, [sp, #0]\n\t"
+        "ldrd   r4, r5, [sp, #12]\n\t"
+        "ldr    r6, [sp, #20]\n\t"
+        TG_DWG_ROW("0") TG_DWG_ROW("4") TG_DWG_ROW("8")
+        "str    r4, [sp, #12]\n\t"
+        "ldr    r7, [sp, #24]\n\t"
+        "add    r6, r6, r7\n\t"
+        "str    r6, [sp, #20]\n\t"
+        "ldr    r12, [sp, #4]\n\t"
+        TG_DWG_RQ("r0") TG_DWG_RQ("r1") TG_DWG_RQ("r2") TG_DWG_RQ("r3")
+        "str    r12, [sp, #4]\n\t"
+        "bfi    r0, r1, #8, #8\n\t"
+        "bfi    r0, r2, #16, #8\n\t"
+        "bfi    r0, r3, #24, #8\n\t"
+        "ldrd   r4, r5, [sp, #32]\n\t"
+        "ssub8  r6, r0, r4\n\t"
+        "sel    r0, r0, r4\n\t"
+        "ssub8  r6, r0, r5\n\t"
+        "sel    r0, r5, r0\n\t"
+        "ldr    r4, [sp, #8]\n\t"
+        "str    r0, [r4], #4\n\t"
+        "str    r4, [sp, #8]\n\t"
+        "ldr    r6, [sp, #28]\n\t"
+        "subs   r6, r6, #1\n\t"
+        "str    r6, [sp, #28]\n\t"
+        "bne    1b\n\t"
+        "add    sp, sp, #40\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
 static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
     const int32_t c_n = p->in_c;
@@ -469,7 +653,28 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
             for (ox = 0; ox < p->out_w; ox++, output += c_n) {
                 const int32_t px_off = ox * p->stride_w * 2;
                 const uint32_t *w = (const uint32_t *)p->weights;
-                for (g = 0; g < r.groups; g++) {
+                g = 0;
+                if (fast3 && p->k_h == 3 && c_n >= 4) {
+                    const uint32_t *rows3[3];
+                    tg_dwg_t a;
+                    rows3[0] = row[0] + px_off;
+                    rows3[1] = row[1] + px_off;
+                    rows3[2] = row[2] + px_off;
+                    a.bias = p->bias;
+                    a.rq = p->rq;
+                    a.out = output;
+                    a.w = w;
+                    a.row = rows3;
+                    a.goff = 0;
+                    a.gstride = gstride * 4;
+                    a.groups = c_n >> 2;
+                    a.lo4 = lo4;
+                    a.hi4 = hi4;
+                    tg_dw3x3_groups(&a);
+                    g = a.groups;
+                    w += (size_t)g * 18;
+                }
+                for (; g < r.groups; g++) {
                     const int32_t c = 4 * g;
                     const int32_t goff = g * gstride + px_off;
                     const tg_rq_t *rq = p->rq + c;
