@@ -6,7 +6,8 @@
 
 Flash = firmware base (runtime, serial protocol, app; plus the Arduino core on
 PlatformIO boards) + code for each distinct kernel + per-op call code and parameter
-structs + the constant tensors (weights, biases, requantization tables).
+structs + the constants (weights as laid out for the kernels, biases, requantization and
+lookup tables: exact once the code is generated, the model's constant tensors before).
 RAM = tensor arena (the static memory plan; the firmware's inputs and outputs live in
 it) + the main stack + the runtime's buffers (serial ring buffer, protocol frames, per-layer
 records; plus the Arduino core's static data on PlatformIO boards).
@@ -138,13 +139,19 @@ def _arena_bytes(graph: Graph) -> int:
     return plan_memory(graph).arena_bytes
 
 
-def model_costs(graph: Graph, arena_bytes: int | None = None) -> dict:
-    """Board-independent numbers: weights, code estimate, arena, I/O bytes."""
-    weights = sum(t.nbytes for t in graph.tensors if t.is_const)
+def model_costs(graph: Graph, arena_bytes: int | None = None, constant_bytes: int | None = None) -> dict:
+    """Board-independent numbers: weights, code estimate, arena, I/O bytes.
+
+    `constant_bytes` / `arena_bytes`: the exact figures of generated code
+    (`tinygen.codegen.GeneratedModel.flash_bytes` / `.arena_bytes`: weights as laid out
+    for the kernels, folded biases, requantization and lookup tables). Without them the
+    weights are the model's constant tensors (a lower bound) and the arena is planned here.
+    """
+    weights = sum(t.nbytes for t in graph.tensors if t.is_const) if constant_bytes is None else constant_bytes
     kinds = graph.op_names()
     code = sum(_KERNEL_CODE.get(k, _KERNEL_DEFAULT) for k in kinds) + _PER_OP * len(graph.operators)
-    for op in graph.operators:
-        if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and op.outputs:
+    for op in graph.operators:      # folded biases + requantization (counted in exact constants)
+        if constant_bytes is None and op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and op.outputs:
             shape = graph.tensors[op.outputs[0]].shape
             code += _PER_CHANNEL * (shape[-1] if shape else 1)
     # The firmware reads inputs and writes outputs in place in the arena (NAME_run()):
@@ -170,11 +177,13 @@ def boards_that_fit(graph: Graph, *, costs: dict | None = None) -> list[str]:
     return [b for b in list_boards() if estimate(graph, b, costs=c).fits]
 
 
-def check_fit(graph: Graph, board: Board | str) -> FitReport:
+def check_fit(graph: Graph, board: Board | str, *, generated=None) -> FitReport:
     """The FitReport when the model fits `board`; otherwise a one-line TinygenError with
-    the numbers and the boards it would fit."""
+    the numbers and the boards it would fit. `generated`: the model's generated code
+    (tinygen.codegen.GeneratedModel), for its exact constant and arena bytes."""
     board = load_board(board)
-    costs = model_costs(graph)
+    costs = (model_costs(graph) if generated is None else
+             model_costs(graph, arena_bytes=generated.arena_bytes, constant_bytes=generated.flash_bytes))
     report = estimate(graph, board, costs=costs)
     if report.fits:
         return report

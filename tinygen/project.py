@@ -315,6 +315,8 @@ def write_project(graph: Graph, board: Board | str, out_dir, name: str | None = 
                   seed: int = TEST_SEED, progress=None) -> Project:
     """Write the firmware project for `graph` on `board` into `out_dir` (all or nothing).
 
+    The fit check runs first on the model's own sizes, then on the generated code's exact
+    constant and arena bytes, before anything reaches out_dir.
     Raises TinygenError (one line) when the model does not fit the board, when out_dir holds
     something else than a previous tinygen project, or when the code generator refuses the
     model. Returns the Project (path + manifest)."""
@@ -325,7 +327,7 @@ def write_project(graph: Graph, board: Board | str, out_dir, name: str | None = 
     board = load_board(board)
     ident = c_identifier(name or graph.name)
     say = progress or (lambda msg: None)
-    report = check_fit(graph, board)          # before anything is written
+    check_fit(graph, board)      # quick refusal on the model's own sizes (a lower bound), before anything
     out = Path(out_dir)
     _is_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -333,7 +335,7 @@ def write_project(graph: Graph, board: Board | str, out_dir, name: str | None = 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         say(f"generating C for {graph.name} ({len(graph.operators)} ops) for {board.id}")
-        manifest = _write_tree(graph, board, ident, tmp, seed, report)
+        manifest = _write_tree(graph, board, ident, tmp, seed)
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -357,9 +359,9 @@ def _replace_dir(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int, report) -> dict:
+def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -> dict:
     from .codegen import generate
-    from .fit import available
+    from .fit import available, check_fit
 
     pio = board.build_system == "platformio"
     fw = data_dir() / "firmware"
@@ -373,6 +375,7 @@ def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int, r
     for d in {model_dir, app_dir, proto_dir, runtime_dir}:
         d.mkdir(parents=True, exist_ok=True)
     gen = generate(graph, model_dir, ident, target=board.id)
+    report = check_fit(graph, board, generated=gen)    # exact constants and arena (into the temp dir only)
     layers = layer_table(graph, gen.plan)
     inputs = [_io_entry(graph, t, True) for t in graph.input_tensors]
     outputs = [_io_entry(graph, t, False) for t in graph.output_tensors]
