@@ -33,11 +33,33 @@ TG_INLINE int8_t tg_rq_c(int32_t acc, const tg_rq_t *rq, const tg_conv_params_t 
 
 /* ================================================================== C99 */
 
-static void tg_conv2d_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
+static int32_t tg_dot_s8(const int8_t *w, const int8_t *x, int32_t n)
+{
+    int32_t acc = 0;
+    int32_t i;
+    for (i = 0; i < n; i++) {
+        acc += (int32_t)w[i] * (int32_t)x[i];
+    }
+    return acc;
+}
+
+static int32_t tg_sum_s8(const int8_t *w, int32_t n)
+{
+    int32_t s = 0;
+    int32_t i;
+    for (i = 0; i < n; i++) {
+        s += w[i];
+    }
+    return s;
+}
+
+__attribute__((noinline)) static void tg_conv2d_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t cg = p->in_c / p->groups;   /* input channels per group */
     const int32_t fg = p->out_c / p->groups;  /* output channels per group */
-    int32_t b, oy, ox, oc, ky, kx, i;
+    const int32_t tap_stride = cg;
+    const int32_t filter_stride = p->w_row;
+    int32_t b, oy, ox, oc, ky, kx;
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
         for (oy = 0; oy < p->out_h; oy++) {
@@ -46,28 +68,23 @@ static void tg_conv2d_c(const tg_conv_params_t *p, const int8_t *input, int8_t *
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
                 for (oc = 0; oc < p->out_c; oc++) {
                     const int32_t c0 = (oc / fg) * cg;
-                    const int8_t *w = (const int8_t *)p->weights + (size_t)oc * p->w_row;
+                    const int8_t *w = (const int8_t *)p->weights + (size_t)oc * filter_stride;
                     int32_t acc = 0;
                     int32_t pad_sum = 0; /* sum of the weights of padded taps */
                     for (ky = 0; ky < p->k_h; ky++) {
                         const int32_t iy = y0 + ky * p->dil_h;
-                        for (kx = 0; kx < p->k_w; kx++, w += cg) {
+                        for (kx = 0; kx < p->k_w; kx++, w += tap_stride) {
                             const int32_t ix = x0 + kx * p->dil_w;
                             if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                                for (i = 0; i < cg; i++) {
-                                    pad_sum += w[i];
-                                }
+                                pad_sum += tg_sum_s8(w, cg);
                             } else {
-                                const int8_t *x = in_b + ((size_t)iy * p->in_w + ix) * p->in_c + c0;
-                                for (i = 0; i < cg; i++) {
-                                    acc += (int32_t)w[i] * (int32_t)x[i];
-                                }
+                                acc += tg_dot_s8(w, in_b + ((size_t)iy * p->in_w + ix) * p->in_c + c0, cg);
                             }
                         }
                     }
                     acc += pad_sum * p->input_zp;
                     acc = tg_wrap_add(acc, p->bias[oc]);
-                    *output++ = tg_rq_c(acc, &p->rq[oc], p);
+                    *output++ = tg_requant_s8(acc, p->rq[oc].mult, TG_RQ_SHIFT(&p->rq[oc]), p->output_zp, p->act_min, p->act_max);
                 }
             }
         }
@@ -77,19 +94,16 @@ static void tg_conv2d_c(const tg_conv_params_t *p, const int8_t *input, int8_t *
 static void tg_conv2d_1x1_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t c = p->in_c;
-    int32_t b, oy, ox, oc, i;
+    const int32_t w_row = p->w_row;
+    int32_t b, oy, ox, oc;
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * c;
         for (oy = 0; oy < p->out_h; oy++) {
             for (ox = 0; ox < p->out_w; ox++) {
                 const int8_t *x = in_b + ((size_t)(oy * p->stride_h) * p->in_w + (size_t)(ox * p->stride_w)) * c;
                 const int8_t *w = (const int8_t *)p->weights;
-                for (oc = 0; oc < p->out_c; oc++, w += p->w_row) {
-                    int32_t acc = 0;
-                    for (i = 0; i < c; i++) {
-                        acc += (int32_t)w[i] * (int32_t)x[i];
-                    }
-                    *output++ = tg_rq_c(tg_wrap_add(acc, p->bias[oc]), &p->rq[oc], p);
+                for (oc = 0; oc < p->out_c; oc++, w += w_row) {
+                    *output++ = tg_rq_c(tg_wrap_add(tg_dot_s8(w, x, c), p->bias[oc]), &p->rq[oc], p);
                 }
             }
         }
