@@ -195,7 +195,8 @@ def test_port_that_disappears_ends_the_run_cleanly(proxy, kws, tmp_path):
 @pytest.mark.slow
 def test_soak_noisy_link(proxy, kws):
     """Many samples on a link with frequent faults of every kind, and resets."""
-    proxy.faults(up=Faults(drop_every=900, dup_every=900, corrupt_every=900, min_gap=700),
+    # up: faults at least two INFER_CHUNK frames apart, so that a resend always has a clean window
+    proxy.faults(up=Faults(drop_every=1500, dup_every=1500, corrupt_every=1500, min_gap=1100),
                  down=Faults(drop_every=300, dup_every=300, corrupt_every=300, garbage_every=300, min_gap=260))
     for k in (30, 70):
         proxy.on_bytes("up", k * 600, lambda: proxy.inject_up(encode_frame(0x4245, CMD_RESET)))

@@ -346,6 +346,8 @@ def first_divergent_layer(client, emu, graph, xs_sample: list, sample: int, say=
     for lo in layers:
         first_out.setdefault(lo.op_index, lo)
     client.run([x.tobytes() for x in xs_sample])
+    # reading a layer the firmware did not keep re-runs the model on the board: allow for that
+    client.timeout = max(client.timeout, client.run_timeout)
     num_layers = client.info_cache.num_layers if client.info_cache else len(graph.operators)
     unavailable, checked = [], 0
     for k in range(min(num_layers, len(graph.operators))):
@@ -387,7 +389,7 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
     """Validation over an open `tinygen.target.Link`. Never raises for device faults once
     the board has been identified: they end the run and land in `Report.error`."""
     from .emulator import Emulator
-    from .protocol import DeviceResetError, PortError
+    from .protocol import DeviceResetError, PortError, ProtocolError
     from .reader import load_int8_model
 
     t_start = time.monotonic()
@@ -419,25 +421,49 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
               for t in out_tensors]
     recoveries = 0
 
-    def recover(why: str, reopen: bool) -> None:
+    def recover(why: str, reopen: bool, resync_timeout: float | None = None) -> None:
+        """Re-opens the port if needed, resyncs, checks the model again. A reset or a lost
+        port while doing so counts as one more recovery; a device that does not answer
+        ends the run (DeviceError naming `why`)."""
         nonlocal client, recoveries
-        recoveries += 1
-        if recoveries > max_recoveries:
-            raise DeviceError(f"{why}; giving up after {max_recoveries} recoveries")
-        say(f"{why}: {'re-opening the port and ' if reopen else ''}resyncing")
-        if reopen:
-            link.reopen(reconnect_timeout)
-        client = sess.connect(sync_timeout)
-        inf = client.info()
-        _check_device(inf, graph, model_path, link.description)
-        client.expected_sha256 = bytes.fromhex(graph.sha256)
-        report.recoveries.append(why)
+        while True:
+            recoveries += 1
+            if recoveries > max_recoveries:
+                raise DeviceError(f"{why}; giving up after {max_recoveries} recoveries")
+            say(f"{why}: {'re-opening the port and ' if reopen else ''}resyncing")
+            if reopen:
+                try:
+                    link.reopen(reconnect_timeout)
+                except DeviceError as e:
+                    raise DeviceError(f"{why}; then {e}") from None
+            wait = resync_timeout or sync_timeout
+            try:
+                client = sess.connect(wait)
+                inf = client.info()
+            except DeviceResetError as e:
+                report.recoveries.append(why)
+                why, reopen = f"device reset again while resyncing ({e})", False
+                continue
+            except PortError as e:
+                report.recoveries.append(why)
+                why, reopen = f"port lost while resyncing ({e})", True
+                continue
+            except DeviceError as e:
+                if isinstance(e, ProtocolError):
+                    raise
+                raise DeviceError(f"{why}; then no answer to a resync within {wait:g} s") from None
+            _check_device(inf, graph, model_path, link.description)
+            client.expected_sha256 = bytes.fromhex(graph.sha256)
+            report.recoveries.append(why)
+            return
 
     t_run = time.monotonic()
+    clean_dts: list = []
     i = 0
     try:
         while i < n:
             sample_inputs = [x[i].tobytes() for x in xs]
+            resent0 = client.stats["resent"]
             t0 = time.monotonic()
             try:
                 raw, cycles = client.run(sample_inputs)
@@ -447,9 +473,19 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
             except PortError as e:
                 recover(f"port lost during sample {i} ({e})", reopen=True)
                 continue
-            dt = time.monotonic() - t0
-            # the run timeout follows the measured speed (a lost RUN reply costs seconds, not a minute)
-            sess.run_timeout = client.run_timeout = max(sess.run_timeout if i else 0.0, min(60.0, 5.0 + 20 * dt))
+            except DeviceError as e:
+                if isinstance(e, ProtocolError):      # a definite answer (APP error, mismatch...)
+                    raise
+                # No reply even after the resends (a noisy link, or a reset whose BOOT frame was
+                # damaged too): one resync decides whether the device is still there.
+                recover(f"sample {i}: {e}", reopen=False, resync_timeout=min(sync_timeout, max(2.0, 4 * timeout)))
+                continue
+            if client.stats["resent"] == resent0:
+                # The run timeout follows the speed of clean samples: a lost RUN reply then costs
+                # about one inference, not a minute. Resending too early is harmless (the device
+                # answers the resend from its reply cache once the run is done).
+                clean_dts.append(time.monotonic() - t0)
+                sess.run_timeout = client.run_timeout = min(60.0, 2.0 * timeout + 4.0 * max(clean_dts[-20:]))
             report.add(_decode_outputs(raw, out_tensors, info), _expected_sample(expected, i, out_tensors),
                        cycles, scales)
             i += 1
