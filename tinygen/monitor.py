@@ -440,19 +440,19 @@ class Monitor:
         return None
 
     def drive(self, link, n: int, *, graph=None, seed: int = 0, timeout: float = 2.0,
-              max_recoveries: int = 3, sync_timeout: float = 30.0) -> str | None:
+              max_recoveries: int = 3, sync_timeout: float = 10.0) -> str | None:
         """--run N: N inferences with random inputs through the protocol, each shown as it
         completes (with the emulator's verdict when `graph` is given). Returns None or the
         one-line reason the run stopped."""
-        from .protocol import Client, DeviceResetError, PortError
+        from .protocol import Client, DeviceResetError, PortError, ProtocolError
 
         self.quiet_frames = True
         client = None
 
-        def connect():
+        def connect(wait=sync_timeout):
             nonlocal client
             client = Client(TeeSerial(link.serial, self.feed), timeout=timeout, on_text=None)
-            client.sync(sync_timeout)
+            client.sync(wait)
             info = client.info()
             if graph is not None and info.sha256.hex() != graph.sha256:
                 raise DeviceError(f"the board on {link.description} runs model {info.model_name!r}, "
@@ -499,8 +499,17 @@ class Monitor:
                     break
                 continue
             except DeviceError as e:
-                reason = str(e)
-                break
+                recoveries += 1
+                if isinstance(e, ProtocolError) or recoveries > max_recoveries:
+                    reason = str(e)
+                    break
+                self.emit("port", f"--- {e}: resyncing ---")      # no reply: is the device still there?
+                try:
+                    connect(min(sync_timeout, max(2.0, 4 * timeout)))
+                except DeviceError:
+                    reason = f"{e}; then no answer to a resync"
+                    break
+                continue
             values = None
             exact = None
             if raw:
