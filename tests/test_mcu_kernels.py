@@ -3,7 +3,7 @@ extension): bit-exact with the emulator, element for element.
 
 * every zoo model, generated for `qemu-cortex-m4`, run on random and edge inputs (all -128,
   all 127, all = zero point) baked into the firmware, outputs read back as hex;
-* random CONV_2D (general and 1x1), DEPTHWISE_CONV_2D and FULLY_CONNECTED configurations
+* random CONV_2D (general and 1x1), DEPTHWISE_CONV_2D, FULLY_CONNECTED and ADD/SUB configurations
   (odd channel counts and filter sizes, padding, strides, dilation, batches, extreme zero
   points, left and right shifts, and accumulators too large for the DSP shortcut), each built
   once with the Cortex-M DSP kernels and once with -DTG_PORTABLE (the C99 path), both run on
@@ -185,13 +185,28 @@ def random_fc(rng, huge_bias: bool = False) -> bytes:
     return m.build([x], [y])
 
 
+def random_add(rng, broadcast: bool = False) -> bytes:
+    """ADD / SUB of two int8 tensors (same shape: the DSP path; broadcast: the C99 loop)."""
+    m = ModelBuilder()
+    shape = [1, int(rng.integers(1, 6)), int(rng.integers(1, 9)), int(rng.choice([1, 3, 4, 16, 33]))]
+    shape1 = [1, 1, 1, shape[3]] if broadcast else shape
+    s0, s1 = float(rng.uniform(0.01, 0.2)), float(rng.uniform(0.01, 0.2))
+    so = max(s0, s1) * float(rng.uniform(0.6, 4.0))
+    a = m.tensor(shape, scale=s0, zero_point=_zp(rng))
+    b = m.tensor(shape1, scale=s1, zero_point=_zp(rng))
+    y = m.tensor(shape, scale=so, zero_point=_zp(rng))
+    m.op(str(rng.choice(["ADD", "SUB"])), [a, b], [y], fused_activation_function=str(rng.choice(["NONE", "RELU", "RELU6"])))
+    return m.build([a, b], [y])
+
+
 def random_models(seed: int = 77) -> dict[str, object]:
     rng = np.random.default_rng(seed)
     makers = ([("conv", lambda: random_conv(rng, False))] * 16 + [("conv1x1", lambda: random_conv(rng, False, True))] * 8
               + [("dw", lambda: random_conv(rng, True))] * 20 + [("fc", lambda: random_fc(rng))] * 12
               + [("conv_bigbias", lambda: random_conv(rng, False, huge_bias=True)),
                  ("dw_bigbias", lambda: random_conv(rng, True, huge_bias=True)),
-                 ("fc_bigbias", lambda: random_fc(rng, huge_bias=True))])
+                 ("fc_bigbias", lambda: random_fc(rng, huge_bias=True))]
+              + [("add", lambda: random_add(rng))] * 8 + [("add_bcast", lambda: random_add(rng, True))] * 2)
     out = {}
     for i, (kind, make) in enumerate(makers):
         name = f"{kind}_{i}"
@@ -215,10 +230,12 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
     xs = {name: samples(g, rng, 3) for name, g in graphs.items()}
     dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
-    flags = {n: dsp_flags(dsp.generated[n]) for n in graphs}
+    flags = {n: dsp_flags(dsp.generated[n]) for n in graphs if not n.startswith("add")}
     on = [n for n, f in flags.items() if f == [1]]
-    assert len(on) >= 0.75 * len(graphs), f"DSP path on for only {len(on)} of {len(graphs)} models"
-    assert all(flags[n] == [0] for n in graphs if "bigbias" in n)  # C99 fallback inside the DSP build
+    assert len(on) >= 0.75 * len(flags), f"DSP path on for only {len(on)} of {len(flags)} models"
+    assert all(flags[n] == [0] for n in flags if "bigbias" in n)  # C99 fallback inside the DSP build
+    adds = [n for n in graphs if n.startswith("add_") and dsp_flags(dsp.generated[n]) == [1]]
+    assert len(adds) >= 6, adds
     for fw in (dsp, port):
         res = run_models(fw, timeout=120)
         for name, g in graphs.items():

@@ -57,8 +57,67 @@ static int8_t tg_mul_one(const tg_mul_params_t *p, int32_t a, int32_t b)
         }                                                                                       \
     } while (0)
 
+#if TG_DSP
+/* One TFLM int8 ADD/SUB rescaling step: SaturatingRoundingDoublingHighMul(x, m) as SMMULR(2x, m),
+ * then RoundingDivideByPOT by e as (2y + 2^e - (y < 0) [+ offset * 2^(e+1)]) >> (e + 1) (see
+ * tg_rq_dsp): exact under the generator's bounds (dsp = 1). er = e + 1. */
+TG_INLINE int32_t tg_add_step(int32_t x2, int32_t m, int32_t round, int32_t er)
+{
+    int32_t y;
+    __asm__("smmulr %0, %1, %2" : "=r"(y) : "r"(x2), "r"(m));
+    return (round + (int32_t)((uint32_t)y << 1) + (y >> 31)) >> er;
+}
+
+/* Two passes over blocks of 32 elements (input 0's rescaled values parked on the stack), each
+ * a separate function so that its constants stay in registers. left_shift is 20 (TFLM's int8
+ * ADD; the generator checks it). */
+__attribute__((noinline)) static void tg_add_pass1(const tg_add_params_t *p, const int8_t *a, int32_t *s1, int32_t k)
+{
+    const int32_t off = (int32_t)((uint32_t)p->input1_offset << 21);
+    const int32_t m = p->input1_multiplier, r = p->round1, e = 1 - p->input1_shift;
+    int32_t j;
+    for (j = 0; j < k; j++) {
+        s1[j] = tg_add_step(off + ((int32_t)a[j] << 21), m, r, e);
+    }
+}
+
+__attribute__((noinline)) static void tg_add_pass2(const tg_add_params_t *p, const int8_t *b, const int32_t *s1,
+                                                   int8_t *__restrict out, int32_t k)
+{
+    const int32_t off = (int32_t)((uint32_t)p->input2_offset << 21);
+    const int32_t m2 = p->input2_multiplier, r2 = p->round2, e2 = 1 - p->input2_shift;
+    const int32_t mo = p->output_multiplier, ro = p->round_out, eo = 1 - p->output_shift;
+    const int32_t amin = p->act_min, amax = p->act_max;
+    const int32_t neg = p->subtract ? -1 : 0;
+    int32_t j;
+    for (j = 0; j < k; j++) {
+        const int32_t s2 = tg_add_step(off + ((int32_t)b[j] << 21), m2, r2, e2);
+        int32_t o = tg_add_step((s1[j] + ((s2 ^ neg) - neg)) << 1, mo, ro, eo);
+        o = o < amin ? amin : o;
+        out[j] = (int8_t)(o > amax ? amax : o);
+    }
+}
+
+static void tg_add_dsp(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output)
+{
+    int32_t s1[32];
+    int32_t i;
+    for (i = 0; i < p->shape.size; i += 32) {
+        const int32_t k = p->shape.size - i < 32 ? p->shape.size - i : 32;
+        tg_add_pass1(p, a + i, s1, k);
+        tg_add_pass2(p, b + i, s1, output + i, k);
+    }
+}
+#endif
+
 void tg_add_s8(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output)
 {
+#if TG_DSP
+    if (p->dsp && !p->shape.broadcast) {
+        tg_add_dsp(p, a, b, output);
+        return;
+    }
+#endif
     TG_BCAST_LOOP(&p->shape, a, b, output, tg_add_one, p);
 }
 

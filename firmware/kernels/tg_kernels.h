@@ -134,6 +134,10 @@ typedef struct {
     int32_t input2_multiplier, input2_shift;
     int32_t output_multiplier, output_shift;
     int32_t act_min, act_max;
+    /* DSP variant (same shapes, no broadcast), where the generator proved it exact (dsp = 1):
+     * 2^-shift for each input, 2^-output_shift + output_offset * 2^(1 - output_shift) */
+    int32_t dsp;
+    int32_t round1, round2, round_out;
 } tg_add_params_t;
 
 typedef struct {

@@ -165,8 +165,25 @@ class _AddSub(_Binary):
                       left_shift=p.left_shift, input1_multiplier=p.input1_multiplier, input1_shift=p.input1_shift,
                       input2_multiplier=p.input2_multiplier, input2_shift=p.input2_shift,
                       output_multiplier=p.output_multiplier, output_shift=p.output_shift,
-                      act_min=p.activation_min, act_max=p.activation_max)
+                      act_min=p.activation_min, act_max=p.activation_max, **_add_dsp_fields(p))
         return f"tg_add_s8({ctx.struct('tg_add_params_t', fields)}, {ctx.input(0)}, {ctx.input(1)}, {ctx.output()});"
+
+
+def _add_dsp_fields(p: BinaryParams) -> dict:
+    """tg_add_params_t's DSP fields: the rounding constants of tg_add_dsp (tg_eltwise.c) and
+    whether its shortcut (SMMULR, rounding by one add and one shift; see tg_rq_dsp) is exact:
+    every intermediate stays within int32 for int8 inputs (|x + offset| <= 255)."""
+    lim = 1 << 31
+    e1, e2, eo = -p.input1_shift, -p.input2_shift, -p.output_shift
+    x = 255 << p.left_shift  # >= |(q + offset) << left_shift|; |y| <= |x| after the multiply
+    ok = p.left_shift == 20 and 2 * x < lim and min(e1, e2, eo) >= 0 and max(e1, e2, eo) <= 29
+    if ok:
+        ok = all(2 * x + (1 << e) + 1 < lim for e in (e1, e2))
+        raw = (x >> e1) + 1 + (x >> e2) + 1  # >= |s1 +- s2|
+        ok = ok and 2 * raw < lim and 2 * raw + (1 << eo) + 1 + abs(p.output_offset) * (1 << (eo + 1)) < lim
+    if not ok:
+        return dict(dsp=False, round1=0, round2=0, round_out=0)
+    return dict(dsp=True, round1=1 << e1, round2=1 << e2, round_out=(1 << eo) + p.output_offset * (1 << (eo + 1)))
 
 
 @register
