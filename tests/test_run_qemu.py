@@ -35,17 +35,33 @@ def graphs(zoo):
     return {name: load_int8_model(model_file(zoo, name)) for name in ALL_MODELS}
 
 
+_BUILT: dict = {}
+
+
+@pytest.fixture(scope="module")
+def build_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("projects")
+
+
 def built(graph, board, path, obj_cache, *make_args):
+    """The project of `graph` on `board`, generated and built with make. Default builds are
+    shared by the tests of this module (they do not modify the project); `path` is used
+    for the first one."""
+    key = (graph.sha256, graph.name, board)
+    if not make_args and key in _BUILT and _BUILT[key].firmware.is_file():
+        return _BUILT[key]
     proj = write_project(graph, board, path)
     obj_cache.make(proj.path, board, *make_args)
+    if not make_args:
+        _BUILT[key] = proj
     return proj
 
 
 @pytest.mark.parametrize("board", QEMU_BOARDS)
 @pytest.mark.parametrize("name", ALL_MODELS)
-def test_selftest_in_qemu_equals_emulator(name, board, graphs, tmp_path, obj_cache):
+def test_selftest_in_qemu_equals_emulator(name, board, graphs, build_root, obj_cache):
     g = graphs[name]
-    proj = built(g, board, tmp_path / board, obj_cache)
+    proj = built(g, board, build_root / f"{name}-{board}", obj_cache)
     with QemuSession(board, proj.firmware) as q:
         banner = json.loads(read_line(q.serial, 10))
         selftest = json.loads(read_line(q.serial, 60))["selftest"]
@@ -68,9 +84,9 @@ def test_selftest_in_qemu_equals_emulator(name, board, graphs, tmp_path, obj_cac
 
 
 @pytest.mark.parametrize("board", QEMU_BOARDS)
-def test_protocol_inference_profile_and_every_layer(board, graphs, tmp_path, obj_cache):
+def test_protocol_inference_profile_and_every_layer(board, graphs, build_root, obj_cache):
     g = graphs["kws_micro"]
-    proj = built(g, board, tmp_path / board, obj_cache)
+    proj = built(g, board, build_root / f"kws_micro-{board}", obj_cache)
     emu = Emulator(g)
     rng = np.random.default_rng(5)
     with QemuSession(board, proj.firmware) as q:
@@ -95,11 +111,11 @@ def test_protocol_inference_profile_and_every_layer(board, graphs, tmp_path, obj
         assert proj.manifest["layer_outputs"] == "every layer"
 
 
-def test_layers_without_capture_room_are_unavailable(graphs, tmp_path, obj_cache):
+def test_layers_without_capture_room_are_unavailable(graphs, build_root, obj_cache):
     """mobilenet on the 128 KB STM32F4: no RAM to re-run-capture layers whose arena bytes get
     reused; those read as UNAVAILABLE, the kept ones (the last ones) match the emulator."""
     g = graphs["mobilenet_v1_025_vww"]
-    proj = built(g, "qemu-stm32f4", tmp_path / "m", obj_cache)
+    proj = built(g, "qemu-stm32f4", build_root / "mobilenet_v1_025_vww-qemu-stm32f4", obj_cache)
     assert proj.manifest["capture_bytes"] == 0 and "no RAM" in proj.manifest["layer_outputs"]
     kept = [k for k, lay in enumerate(proj.manifest["layers"]) if lay["kept"]]
     lost = [k for k, lay in enumerate(proj.manifest["layers"]) if not lay["kept"]]
@@ -118,20 +134,26 @@ def test_layers_without_capture_room_are_unavailable(graphs, tmp_path, obj_cache
         assert np.frombuffer(client.layer(k), np.int8).tolist() == layers[k].value.reshape(-1).tolist()
 
 
-@pytest.mark.parametrize("board", QEMU_BOARDS)
-def test_semihosting_exit_switches(board, graphs, tmp_path, obj_cache):
+EXIT_AFTER_SELFTEST = "EXTRA_CFLAGS=-DTG_FW_EXIT_AFTER_SELFTEST"
+
+
+def test_exit_after_selftest_switch(graphs, tmp_path, obj_cache):
+    """-DTG_FW_EXIT_AFTER_SELFTEST: QEMU exits through semihosting right after the self-test line."""
     g = graphs["kws_micro"]
-    proj = write_project(g, board, tmp_path / "p")
-    # exit right after the self-test line
-    obj_cache.make(proj.path, board, "EXTRA_CFLAGS=-DTG_FW_EXIT_AFTER_SELFTEST", "BUILD=build-exit")
-    with QemuSession(board, proj.path / "build-exit" / f"{proj.name}.elf") as q:
+    proj = write_project(g, "qemu-stm32f4", tmp_path / "p")
+    obj_cache.make(proj.path, "qemu-stm32f4", EXIT_AFTER_SELFTEST)
+    with QemuSession("qemu-stm32f4", proj.firmware) as q:
         out, status = q.read_to_exit(30)
     lines = out.decode().splitlines()
-    assert status == 0 and json.loads(lines[0])["model"] == g.name
+    assert status == 0 and len(lines) == 2 and json.loads(lines[0])["model"] == g.name
     assert compare_selftest(json.loads(lines[1])["selftest"], proj.manifest["expected"]) == []
-    # the protocol's RESET exits instead of resetting
-    obj_cache.make(proj.path, board, "EXTRA_CFLAGS=-DTG_FW_EXIT_ON_RESET", "BUILD=build-reset")
-    with QemuSession(board, proj.path / "build-reset" / f"{proj.name}.elf") as q:
+
+
+def test_exit_on_reset_switch(graphs, tmp_path, obj_cache):
+    """-DTG_FW_EXIT_ON_RESET: the protocol's RESET exits (status 0) instead of rebooting."""
+    proj = write_project(graphs["kws_micro"], "qemu-cortex-m4", tmp_path / "p")
+    obj_cache.make(proj.path, "qemu-cortex-m4", "EXTRA_CFLAGS=-DTG_FW_EXIT_ON_RESET")
+    with QemuSession("qemu-cortex-m4", proj.firmware) as q:
         client = Client(q.serial)
         client.sync(timeout=10)
         client.ping(b"hi")
@@ -140,10 +162,10 @@ def test_semihosting_exit_switches(board, graphs, tmp_path, obj_cache):
         assert q.wait(10) == 0
 
 
-def test_protocol_reset_reboots_the_firmware(graphs, tmp_path, obj_cache):
+def test_protocol_reset_reboots_the_firmware(graphs, build_root, obj_cache):
     """Default build: RESET is a real system reset (SYSRESETREQ); the firmware boots again and
     prints its banner and self-test again."""
-    proj = built(graphs["kws_micro"], "qemu-cortex-m4", tmp_path / "p", obj_cache)
+    proj = built(graphs["kws_micro"], "qemu-cortex-m4", build_root / "kws_micro-qemu-cortex-m4", obj_cache)
     with QemuSession("qemu-cortex-m4", proj.firmware) as q:
         texts = []
         client = Client(q.serial, on_text=texts.append)
@@ -156,7 +178,7 @@ def test_protocol_reset_reboots_the_firmware(graphs, tmp_path, obj_cache):
 
 # ------------------------------------------------------------------ CLI: run, flash
 
-def test_run_cli_on_emulated_boards(tmp_path, capsys):
+def test_run_cli_on_emulated_board(tmp_path, capsys):
     rc = main(["run", str(EXAMPLE), "--board", "qemu-stm32f4", "-o", str(tmp_path / "p"), "--json"])
     captured = capsys.readouterr()
     res = json.loads(captured.out)
@@ -165,10 +187,6 @@ def test_run_cli_on_emulated_boards(tmp_path, capsys):
     assert res["build"]["flash_used"] > 0 and set(res["timings"]) == {"generate", "build", "run"}
     assert "building" in captured.err and "running" in captured.err        # progress on stderr
     assert (tmp_path / "p" / "build" / "kws_micro.elf").is_file()
-    rc = main(["run", str(EXAMPLE), "--board", "qemu-cortex-m4"])           # in a temporary project
-    out = capsys.readouterr().out
-    assert rc == 0 and "match: the board's output equals the emulator's (4 values)" in out
-    assert "instructions (QEMU -icount)" in out and "on qemu-cortex-m4" in out
 
 
 def test_run_cli_reports_a_mismatch(tmp_path, capsys, monkeypatch):
@@ -183,9 +201,16 @@ def test_run_cli_reports_a_mismatch(tmp_path, capsys, monkeypatch):
         return exp
 
     monkeypatch.setattr(project, "expected_selftest", wrong)
-    rc = main(["run", str(EXAMPLE), "--board", "qemu-stm32f4"])
-    err = capsys.readouterr().err
-    assert rc == 1 and "differs from the emulator" in err and "first at [0]" in err
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    rc = main(["run", str(EXAMPLE), "--board", "qemu-cortex-m4"])          # in a temporary project
+    captured = capsys.readouterr()
+    assert rc == 1 and "differs from the emulator" in captured.err and "first at [0]" in captured.err
+    out = captured.out.splitlines()
+    assert out[0].startswith("kws_micro (sha256 7c97bf49cb3c2b38) on qemu-cortex-m4, tinygen firmware ")
+    assert out[1] == "output 0: [-128, -128, -128, 127]" and out[2].endswith(" instructions (QEMU -icount)")
+    assert out[3].startswith("build flash ") and out[4].startswith("times: generate ")
+    assert not any("match:" in ln for ln in out)
+    assert list(tmp_path.iterdir()) == []                                  # temporary project removed
 
 
 def _tinygen(*args):
@@ -195,7 +220,7 @@ def _tinygen(*args):
 
 def test_flash_cli_serves_qemu_until_the_firmware_exits(graphs, tmp_path, obj_cache):
     proj = write_project(graphs["kws_micro"], "qemu-stm32f4", tmp_path / "p")
-    obj_cache.make(proj.path, "qemu-stm32f4", "EXTRA_CFLAGS=-DTG_FW_EXIT_AFTER_SELFTEST")
+    obj_cache.make(proj.path, "qemu-stm32f4", EXIT_AFTER_SELFTEST)
     p = _tinygen("flash", str(proj.path))
     try:
         url = p.stdout.readline().strip()
@@ -213,10 +238,10 @@ def test_flash_cli_serves_qemu_until_the_firmware_exits(graphs, tmp_path, obj_ca
             p.kill()
 
 
-def test_flash_cli_on_a_given_port_stops_on_ctrl_c(graphs, tmp_path, obj_cache):
+def test_flash_cli_on_a_given_port_stops_on_ctrl_c(graphs, build_root, obj_cache):
     from tinygen.qemu import free_tcp_port
 
-    proj = built(graphs["kws_micro"], "qemu-cortex-m4", tmp_path / "p", obj_cache)
+    proj = built(graphs["kws_micro"], "qemu-cortex-m4", build_root / "kws_micro-qemu-cortex-m4", obj_cache)
     port = free_tcp_port()
     p = _tinygen("flash", str(proj.path), "--port", str(port))
     try:
@@ -238,10 +263,10 @@ def test_flash_cli_on_a_given_port_stops_on_ctrl_c(graphs, tmp_path, obj_cache):
             p.kill()
 
 
-def test_flash_cli_busy_tcp_port(graphs, tmp_path, obj_cache, capsys):
+def test_flash_cli_busy_tcp_port(graphs, build_root, obj_cache, capsys):
     import socket
 
-    proj = built(graphs["kws_micro"], "qemu-stm32f4", tmp_path / "p", obj_cache)
+    proj = built(graphs["kws_micro"], "qemu-stm32f4", build_root / "kws_micro-qemu-stm32f4", obj_cache)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen(1)
@@ -258,8 +283,8 @@ def test_flash_cli_needs_a_build(graphs, tmp_path, capsys):
     assert rc == 2 and "not found: build it first (tinygen build" in err
 
 
-def test_selftest_qemu_helper(graphs, tmp_path, obj_cache):
-    proj = built(graphs["add_mul"], "qemu-cortex-m4", tmp_path / "p", obj_cache)
+def test_selftest_qemu_helper(graphs, build_root, obj_cache):
+    proj = built(graphs["add_mul"], "qemu-cortex-m4", build_root / "add_mul-qemu-cortex-m4", obj_cache)
     res = selftest_qemu(proj)
     assert res.ok and res.banner["model"] == "add_mul" and res.as_dict()["ok"]
     assert os.path.isfile(proj.firmware)
