@@ -92,8 +92,8 @@ class Link:
             except DeviceError as e:
                 last = e
             if time.monotonic() >= deadline:
-                raise DeviceError(f"serial port {self.url} disappeared and did not come back within "
-                                  f"{timeout:g} s ({last})")
+                why = str(last).rsplit(": ", 1)[-1]
+                raise DeviceError(f"serial port {self.url} did not come back within {timeout:g} s ({why})")
             time.sleep(0.2)
 
     def close(self) -> None:

@@ -309,6 +309,11 @@ class _Session:
         return out
 
 
+def _tail(e: Exception) -> str:
+    """The innermost reason of a chained one-line message ("... failed: socket disconnected")."""
+    return str(e).rsplit(": ", 1)[-1]
+
+
 def _check_device(info, graph, model_path: str, port: str) -> None:
     if info.sha256.hex() != graph.sha256:
         raise DeviceError(
@@ -446,7 +451,7 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
                 continue
             except PortError as e:
                 report.recoveries.append(why)
-                why, reopen = f"port lost while resyncing ({e})", True
+                why, reopen = f"serial port lost while resyncing ({_tail(e)})", True
                 continue
             except DeviceError as e:
                 if isinstance(e, ProtocolError):
@@ -471,7 +476,7 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
                 recover(f"device reset during sample {i} ({e})", reopen=False)
                 continue
             except PortError as e:
-                recover(f"port lost during sample {i} ({e})", reopen=True)
+                recover(f"serial port lost during sample {i} ({_tail(e)})", reopen=True)
                 continue
             except DeviceError as e:
                 if isinstance(e, ProtocolError):      # a definite answer (APP error, mismatch...)
@@ -504,7 +509,7 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
                 except DeviceResetError as e:
                     recover(f"device reset during the per-layer check ({e})", reopen=False)
                 except PortError as e:
-                    recover(f"port lost during the per-layer check ({e})", reopen=True)
+                    recover(f"serial port lost during the per-layer check ({_tail(e)})", reopen=True)
             report.first_divergent_layer = diff
             report.per_layer = summary
     except DeviceError as e:
