@@ -251,6 +251,10 @@ def format_report(r: Report) -> str:
         lines.append(f"  wall time       {d['wall_s']:.2f} s, {d['inferences_per_s']} inferences/s over the link")
     else:
         lines.append("  no sample completed")
+    st = r.client_stats or {}
+    if st.get("resent") or st.get("garbage_bytes"):
+        lines.append(f"  link            {st.get('sent', 0)} requests, {st.get('resent', 0)} resent, "
+                     f"{st.get('garbage_bytes', 0)} garbage bytes")
     for rec in r.recoveries:
         lines.append(f"  recovered: {rec}")
     if r.tolerance and n:
