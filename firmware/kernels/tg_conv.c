@@ -175,9 +175,11 @@ TG_INLINE void tg_copy_s8(int8_t *__restrict dst, const int8_t *src, int32_t n)
 {
     for (; n >= 4; n -= 4, src += 4, dst += 4) {
         tg_st32(dst, tg_ld32(src));
+        TG_NO_LIBCALL();
     }
     for (; n > 0; n--) {
         *dst++ = *src++;
+        TG_NO_LIBCALL();
     }
 }
 
@@ -237,12 +239,14 @@ static void tg_im2col(const tg_conv_params_t *p, const int8_t *in_b, int32_t oy,
                 } else {
                     for (c = 0; c < cin; c++) {
                         *s++ = (int8_t)p->input_zp;
+                        TG_NO_LIBCALL();
                     }
                 }
             }
         }
         while (s < stage + p->w_row) {
             *s++ = 0;
+            TG_NO_LIBCALL();
         }
         tg_widen_col(col, stage, p->w_row >> 2);
     }
@@ -315,24 +319,25 @@ typedef struct {
 
 #define TG_STR_(x) #x
 #define TG_STR(x) TG_STR_(x)
-/* r0..r3 = acc (px0 ch0, px0 ch1, px1 ch0, px1 ch1); r4, r5 = filter rows; r6 = columns */
+/* r0..r3 = acc (px0 ch0, px0 ch1, px1 ch0, px1 ch1); r4, r5 = filter rows; r6 = columns: one
+ * LDM brings 4 taps of both columns (r8..r11), each row's 4 weights become (lo, hi) pairs in
+ * (r12, lr) in turn. 15 instructions per 16 multiply-accumulates. */
 #define TG_PAIR_STEP                  \
-    "ldr    r8, [r4], #4\n\t"          \
-    "ldr    r9, [r5], #4\n\t"          \
-    "sxtb16 r10, r8, ror #8\n\t"       \
-    "sxtb16 r8, r8\n\t"                \
-    "sxtb16 r11, r9, ror #8\n\t"       \
-    "sxtb16 r9, r9\n\t"                \
-    "ldrd   r12, lr, [r6], #16\n\t"    \
-    "smlad  r0, r8, r12, r0\n\t"       \
-    "smlad  r0, r10, lr, r0\n\t"       \
-    "smlad  r1, r9, r12, r1\n\t"       \
-    "smlad  r1, r11, lr, r1\n\t"       \
-    "ldrd   r12, lr, [r6, #-8]\n\t"    \
-    "smlad  r2, r8, r12, r2\n\t"       \
-    "smlad  r2, r10, lr, r2\n\t"       \
-    "smlad  r3, r9, r12, r3\n\t"       \
-    "smlad  r3, r11, lr, r3\n\t"
+    "ldr    r12, [r4], #4\n\t"         \
+    "ldm    r6!, {r8-r11}\n\t"         \
+    "sxtb16 lr, r12, ror #8\n\t"       \
+    "sxtb16 r12, r12\n\t"              \
+    "smlad  r0, r12, r8, r0\n\t"       \
+    "smlad  r0, lr, r9, r0\n\t"        \
+    "smlad  r2, r12, r10, r2\n\t"      \
+    "smlad  r2, lr, r11, r2\n\t"       \
+    "ldr    r12, [r5], #4\n\t"         \
+    "sxtb16 lr, r12, ror #8\n\t"       \
+    "sxtb16 r12, r12\n\t"              \
+    "smlad  r1, r12, r8, r1\n\t"       \
+    "smlad  r1, lr, r9, r1\n\t"        \
+    "smlad  r3, r12, r10, r3\n\t"      \
+    "smlad  r3, lr, r11, r3\n\t"
 /* requantize acc `a` with the parameters in r4 (mult), r5 (round), r6 (shifts), r7 = left + 1 */
 #define TG_PAIR_RQ(a)                          \
     "lsl    r8, " a ", r7\n\t"                  \
@@ -569,18 +574,24 @@ typedef struct {
     uint32_t lo4, hi4;        /* 32, 36 */
 } tg_dwg_t;
 
-/* one tap of 4 channels: x pairs at [r7 + off], weight pairs at [r4], acc r0..r3 */
-#define TG_DWG_TAP(off)                     \
-    "ldrd   r8, r9, [r7, #" off "]\n\t"      \
-    "ldrd   r10, r11, [r4], #8\n\t"         \
-    "smlabb r0, r8, r10, r0\n\t"            \
-    "smlatt r2, r8, r10, r2\n\t"            \
-    "smlabb r1, r9, r11, r1\n\t"            \
-    "smlatt r3, r9, r11, r3\n\t"
+/* one row of 3 taps of 4 channels, acc r0..r3: x pairs at [r7 + 0/8/16] (r7 = ring row + goff),
+ * weight pairs from [r4]: taps 0 and 1 by one LDM, tap 2 by LDRD */
+#define TG_DWG_MAC(xa, xb, wa, wb)          \
+    "smlabb r0, " xa ", " wa ", r0\n\t"      \
+    "smlatt r2, " xa ", " wa ", r2\n\t"      \
+    "smlabb r1, " xb ", " wb ", r1\n\t"      \
+    "smlatt r3, " xb ", " wb ", r3\n\t"
 #define TG_DWG_ROW(roff)                    \
     "ldr    r7, [r5, #" roff "]\n\t"         \
     "add    r7, r7, r6\n\t"                 \
-    TG_DWG_TAP("0") TG_DWG_TAP("8") TG_DWG_TAP("16")
+    "ldm    r4!, {r8-r11}\n\t"              \
+    "ldrd   r12, lr, [r7, #0]\n\t"          \
+    TG_DWG_MAC("r12", "lr", "r8", "r9")     \
+    "ldrd   r12, lr, [r7, #8]\n\t"          \
+    TG_DWG_MAC("r12", "lr", "r10", "r11")   \
+    "ldrd   r8, r9, [r4], #8\n\t"           \
+    "ldrd   r12, lr, [r7, #16]\n\t"         \
+    TG_DWG_MAC("r12", "lr", "r8", "r9")
 #define TG_DWG_RQ(a)                        \
     "ldm    r12!, {r4, r5, r6}\n\t"         \
     "lsr    r7, r6, #8\n\t"                 \
@@ -651,6 +662,7 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
         const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * c_n;
         for (k = 0; k < r.rows; k++) {
             r.tag[k] = -1;
+            TG_NO_LIBCALL();
         }
         for (oy = 0; oy < p->out_h; oy++) {
             const uint32_t *row[16];

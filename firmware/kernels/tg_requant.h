@@ -224,6 +224,10 @@ TG_INLINE uint32_t tg_clamp4(uint32_t v, uint32_t lo4, uint32_t hi4)
     return (uint32_t)__sel((int32_t)hi4, (int32_t)v);
 }
 
+/* An empty asm statement in a loop body keeps the compiler from turning a short copy or fill
+ * loop into a call to memcpy / memmove / memset (newlib-nano's copy bytes one at a time). */
+#define TG_NO_LIBCALL() __asm__ volatile("")
+
 /* The DSP inner loops are asm statements without a "memory" clobber (so that their
  * accumulators stay in registers): call this between writing a scratch buffer and reading it
  * from such a loop. */
