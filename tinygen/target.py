@@ -200,6 +200,31 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+STALE_PROJECT_SECONDS = 24 * 3600
+
+
+def _prune_stale_projects(pdir: Path) -> None:
+    """Removes cached projects of the same model and board built by another tinygen (another
+    firmware key) that nobody has used for a day; skips any that is locked right now."""
+    import shutil
+
+    prefix = pdir.name.rsplit("-", 1)[0] + "-"
+    now = time.time()
+    for old in pdir.parent.glob(prefix + "*"):
+        if old == pdir or not old.is_dir() or old.name.count("-") != pdir.name.count("-"):
+            continue
+        lock = old.parent / f".{old.name}.lock"
+        try:
+            if now - max(old.stat().st_mtime, lock.stat().st_mtime if lock.exists() else 0) < STALE_PROJECT_SECONDS:
+                continue
+            with open(lock, "a+") as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(old, ignore_errors=True)
+            lock.unlink()
+        except OSError:
+            continue
+
+
 def ensure_emulated_firmware(graph, board: Board | str, *, project_dir=None, extra_cflags: Iterable[str] = (),
                              say: Say = _quiet) -> Path:
     """The ELF of `graph`'s firmware for the emulated `board`, generating the project when
@@ -221,7 +246,10 @@ def ensure_emulated_firmware(graph, board: Board | str, *, project_dir=None, ext
     else:
         pdir = Path(project_dir)
     lock = pdir.parent / f".{pdir.name}.lock"
+    if project_dir is None:
+        _prune_stale_projects(pdir)
     with _locked(lock):
+        os.utime(lock)                     # last use, for _prune_stale_projects
         proj = None
         try:
             proj = load_project(pdir)
