@@ -160,95 +160,121 @@ TG_INLINE int8_t tg_rq_out(int32_t acc, const tg_rq_t *rq, int32_t amin, int32_t
     return (int8_t)(v > amax ? amax : v);
 }
 
-/* widen 4k int8 values into a column (k groups: words 0, 1 of every 4) */
-TG_INLINE void tg_widen_col(int32_t *__restrict col, const int8_t *x, int32_t groups)
+/*
+ * im2col. Two output pixels at a time are gathered into the scratch as pairs of sign-extended
+ * taps, interleaved: for taps 4j..4j+3, words 4j, 4j+1 = (x0, x2), (x1, x3) of pixel A (what
+ * SXTB16 and SXTB16 ROR 8 make of 4 weights), words 4j+2, 4j+3 the same of pixel B, so that one
+ * LDM brings 4 taps of both.
+ */
+
+/* n (>= 1) groups of 4 int8 taps of pixels A and B -> interleaved int16 pairs; 10 instructions
+ * per group */
+TG_INLINE int32_t *tg_widen_pair(int32_t *col, const int8_t *a, const int8_t *b, int32_t n)
 {
-    int32_t g;
-    for (g = 0; g < groups; g++, x += 4, col += 4) {
-        const uint32_t v = tg_ld32(x);
-        col[0] = (int32_t)tg_sxtb16(v);
-        col[1] = (int32_t)tg_sxtb16_ror8(v);
-    }
+    uint32_t va, vb, t0, t1;
+    __asm__ volatile("1:\n\t"
+                     "ldr    %[va], [%[a]], #4\n\t"
+                     "ldr    %[vb], [%[b]], #4\n\t"
+                     "sxtb16 %[t0], %[va]\n\t"
+                     "sxtb16 %[t1], %[va], ror #8\n\t"
+                     "strd   %[t0], %[t1], [%[c]], #8\n\t"
+                     "sxtb16 %[t0], %[vb]\n\t"
+                     "sxtb16 %[t1], %[vb], ror #8\n\t"
+                     "strd   %[t0], %[t1], [%[c]], #8\n\t"
+                     "subs   %[n], %[n], #1\n\t"
+                     "bne    1b\n\t"
+                     : [c] "+r"(col), [a] "+r"(a), [b] "+r"(b), [n] "+r"(n), [va] "=&r"(va), [vb] "=&r"(vb),
+                       [t0] "=&r"(t0), [t1] "=&r"(t1)
+                     :
+                     : "cc", "memory");
+    return col;
 }
 
 TG_INLINE void tg_copy_s8(int8_t *__restrict dst, const int8_t *src, int32_t n)
 {
-    for (; n >= 4; n -= 4, src += 4, dst += 4) {
-        tg_st32(dst, tg_ld32(src));
-        TG_NO_LIBCALL();
-    }
     for (; n > 0; n--) {
         *dst++ = *src++;
         TG_NO_LIBCALL();
     }
 }
 
-/*
- * im2col of one output pixel into a scratch column. Columns hold pairs of sign-extended
- * taps: word 0 = (x0, x2), word 1 = (x1, x3) of every 4 consecutive taps (what SXTB16 and
- * SXTB16 ROR 8 make of 4 weights), and two columns share the scratch: k-group j of column
- * c is at words 4 * j + 2 * c, + 1. Channel counts that are a multiple of 4 are widened tap
- * by tap; others go through `stage` (w_row bytes: whole filter rows copied as contiguous
- * spans where they lie inside the input), then widened.
- */
-static void tg_im2col(const tg_conv_params_t *p, const int8_t *in_b, int32_t oy, int32_t ox,
-                      int32_t *__restrict col, int8_t *__restrict stage)
+/* Input channels a multiple of 4: both pixels tap by tap, padded taps read `zp` (in_c bytes
+ * of input_zp); windows inside the input (the usual case) without any check. */
+static void tg_im2col_pair(const tg_conv_params_t *p, const int8_t *in_a, int32_t ya, int32_t xa,
+                           const int8_t *in_b, int32_t yb, int32_t xb, int32_t *__restrict col, const int8_t *zp)
 {
-    const int32_t cin = p->in_c;
-    const int32_t y0 = oy * p->stride_h - p->pad_top;
-    const int32_t x0 = ox * p->stride_w - p->pad_left;
-    const int32_t in_w = p->in_w;
+    const int32_t cin = p->in_c, in_w = p->in_w, in_h = p->in_h;
+    const int32_t groups = cin >> 2;
+    const int32_t span_h = (p->k_h - 1) * p->dil_h, span_w = (p->k_w - 1) * p->dil_w;
+    const ptrdiff_t row = (ptrdiff_t)in_w * cin;
+    const ptrdiff_t dcol = (ptrdiff_t)p->dil_w * cin, drow = (ptrdiff_t)p->dil_h * row;
+    int32_t ky, kx;
+    if (ya >= 0 && ya + span_h < in_h && xa >= 0 && xa + span_w < in_w && yb >= 0 && yb + span_h < in_h &&
+        xb >= 0 && xb + span_w < in_w) {
+        const int8_t *ra = in_a + ya * row + xa * cin, *rb = in_b + yb * row + xb * cin;
+        for (ky = 0; ky < p->k_h; ky++, ra += drow, rb += drow) {
+            const int8_t *sa = ra, *sb = rb;
+            for (kx = 0; kx < p->k_w; kx++, sa += dcol, sb += dcol) {
+                col = tg_widen_pair(col, sa, sb, groups);
+            }
+        }
+        return;
+    }
+    for (ky = 0; ky < p->k_h; ky++, ya += p->dil_h, yb += p->dil_h) {
+        const int oka = ya >= 0 && ya < in_h, okb = yb >= 0 && yb < in_h;
+        const int8_t *ra = in_a + ya * row, *rb = in_b + yb * row;
+        int32_t ia = xa, ib = xb;
+        for (kx = 0; kx < p->k_w; kx++, ia += p->dil_w, ib += p->dil_w) {
+            const int8_t *sa = oka && ia >= 0 && ia < in_w ? ra + ia * cin : zp;
+            const int8_t *sb = okb && ib >= 0 && ib < in_w ? rb + ib * cin : zp;
+            col = tg_widen_pair(col, sa, sb, groups);
+        }
+    }
+}
+
+/* Other channel counts: the window as one byte run (w_row bytes, zero tail) in `stage`; rows
+ * inside the input are copied a word at a time where the input has the bytes (a run's last
+ * word may spill up to 3 bytes, overwritten by the next run or the zero tail). */
+static void tg_stage_window(const tg_conv_params_t *p, const int8_t *in_b, int32_t y0, int32_t x0, int8_t *stage)
+{
+    const int32_t cin = p->in_c, in_w = p->in_w;
+    const int32_t span = p->k_w * cin;
+    const int8_t *in_end = in_b + (size_t)p->in_h * in_w * cin;
+    const int whole = p->dil_w == 1 && x0 >= 0 && x0 + p->k_w <= in_w;
+    int8_t *s = stage;
     int32_t ky, kx, c;
-    if (p->k_h == 1 && p->k_w == 1 && y0 >= 0 && y0 < p->in_h && x0 >= 0 && x0 < in_w && (cin & 3) == 0) {
-        tg_widen_col(col, in_b + ((size_t)y0 * in_w + x0) * cin, cin >> 2);
-    } else if ((cin & 3) == 0) {
-        const int32_t z = (int32_t)tg_sxtb16(tg_splat4(p->input_zp));
-        for (ky = 0; ky < p->k_h; ky++) {
-            const int32_t iy = y0 + ky * p->dil_h;
-            const int row_ok = iy >= 0 && iy < p->in_h;
-            for (kx = 0; kx < p->k_w; kx++) {
-                const int32_t ix = x0 + kx * p->dil_w;
-                if (row_ok && ix >= 0 && ix < in_w) {
-                    tg_widen_col(col, in_b + ((size_t)iy * in_w + ix) * cin, cin >> 2);
-                    col += cin;
-                } else {
-                    for (c = 0; c < cin; c += 4, col += 4) {
-                        col[0] = z;
-                        col[1] = z;
-                    }
+    for (ky = 0; ky < p->k_h; ky++) {
+        const int32_t iy = y0 + ky * p->dil_h;
+        const int row_ok = iy >= 0 && iy < p->in_h;
+        if (row_ok && whole) {
+            const int8_t *src = in_b + ((size_t)iy * in_w + x0) * cin;
+            if (src + ((span + 3) & ~3) <= in_end) {
+                for (c = 0; c < span; c += 4) {
+                    tg_st32(s + c, tg_ld32(src + c));
+                    TG_NO_LIBCALL();
+                }
+            } else {
+                tg_copy_s8(s, src, span);
+            }
+            s += span;
+            continue;
+        }
+        for (kx = 0; kx < p->k_w; kx++) {
+            const int32_t ix = x0 + kx * p->dil_w;
+            if (row_ok && ix >= 0 && ix < in_w) {
+                tg_copy_s8(s, in_b + ((size_t)iy * in_w + ix) * cin, cin);
+                s += cin;
+            } else {
+                for (c = 0; c < cin; c++) {
+                    *s++ = (int8_t)p->input_zp;
+                    TG_NO_LIBCALL();
                 }
             }
         }
-    } else {
-        const int32_t span = p->k_w * cin;
-        const int whole = p->dil_w == 1 && x0 >= 0 && x0 + p->k_w <= in_w;
-        int8_t *s = stage;
-        for (ky = 0; ky < p->k_h; ky++) {
-            const int32_t iy = y0 + ky * p->dil_h;
-            const int row_ok = iy >= 0 && iy < p->in_h;
-            if (row_ok && whole) {
-                tg_copy_s8(s, in_b + ((size_t)iy * in_w + x0) * cin, span);
-                s += span;
-                continue;
-            }
-            for (kx = 0; kx < p->k_w; kx++) {
-                const int32_t ix = x0 + kx * p->dil_w;
-                if (row_ok && ix >= 0 && ix < in_w) {
-                    tg_copy_s8(s, in_b + ((size_t)iy * in_w + ix) * cin, cin);
-                    s += cin;
-                } else {
-                    for (c = 0; c < cin; c++) {
-                        *s++ = (int8_t)p->input_zp;
-                        TG_NO_LIBCALL();
-                    }
-                }
-            }
-        }
-        while (s < stage + p->w_row) {
-            *s++ = 0;
-            TG_NO_LIBCALL();
-        }
-        tg_widen_col(col, stage, p->w_row >> 2);
+    }
+    while (s < stage + p->w_row) {
+        *s++ = 0;
+        TG_NO_LIBCALL();
     }
 }
 
@@ -443,24 +469,80 @@ static void tg_conv_cols(const tg_conv_params_t *p, const int32_t *cols, int8_t 
     }
 }
 
-/* scratch: 2 columns (4 * w_row bytes), then the staging row (w_row bytes). */
+/* scratch: 2 columns (4 * w_row bytes), then in_c bytes of input_zp (in_c a multiple of 4) or
+ * two staging rows (2 x (w_row + 4) bytes). Pixels are visited in pairs, in order, with their
+ * coordinates kept incrementally. */
 static void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
     int32_t *cols = (int32_t *)scratch;
-    int8_t *stage = (int8_t *)scratch + 4 * p->w_row;
-    const int32_t per_b = p->out_h * p->out_w;
-    const int32_t n = p->batches * per_b;
-    const size_t in_size = (size_t)p->in_h * p->in_w * p->in_c;
-    int32_t i;
+    int8_t *extra = (int8_t *)scratch + 4 * p->w_row;
+    int8_t *stage_b = extra + p->w_row + 4;
+    const int32_t cin = p->in_c, oc_n = p->out_c;
+    const int32_t n = p->batches * p->out_h * p->out_w;
+    const size_t in_size = (size_t)p->in_h * p->in_w * cin;
+    const int direct = (cin & 3) == 0;
+    int32_t i, b = 0, oy = 0, ox = 0;
+    if (direct && p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+        p->pad_left == 0) {
+        /* a matrix product: pixel i's taps are its in_c input channels */
+        for (i = 0; i < n; i += 2) {
+            const int32_t j = i + 1 < n ? i + 1 : i;
+            tg_widen_pair(cols, input + (size_t)i * cin, input + (size_t)j * cin, cin >> 2);
+            tg_barrier();
+            tg_conv_cols(p, cols, output + (size_t)i * oc_n, output + (size_t)j * oc_n);
+            tg_barrier();
+        }
+        return;
+    }
+    if (direct) {
+        for (i = 0; i < cin; i++) {
+            extra[i] = (int8_t)p->input_zp;
+            TG_NO_LIBCALL();
+        }
+    }
     for (i = 0; i < n; i += 2) {
+        /* pixel A = (b, oy, ox), pixel B the next one (or A again at the end) */
+        int32_t bb = b, by = oy, bx = ox + 1;
         const int32_t j = i + 1 < n ? i + 1 : i;
-        const int32_t bi = i / per_b, ri = i - bi * per_b;
-        const int32_t bj = j / per_b, rj = j - bj * per_b;
-        tg_im2col(p, input + bi * in_size, ri / p->out_w, ri % p->out_w, cols, stage);
-        tg_im2col(p, input + bj * in_size, rj / p->out_w, rj % p->out_w, cols + 2, stage);
+        const int8_t *in_a = input + (size_t)b * in_size;
+        if (bx == p->out_w) {
+            bx = 0;
+            if (++by == p->out_h) {
+                by = 0;
+                bb++;
+            }
+        }
+        if (j == i) {
+            bb = b;
+            by = oy;
+            bx = ox;
+        }
+        {
+            const int32_t ya = oy * p->stride_h - p->pad_top, xa = ox * p->stride_w - p->pad_left;
+            const int32_t yb = by * p->stride_h - p->pad_top, xb = bx * p->stride_w - p->pad_left;
+            const int8_t *in_b = input + (size_t)bb * in_size;
+            if (direct) {
+                tg_im2col_pair(p, in_a, ya, xa, in_b, yb, xb, cols, extra);
+            } else {
+                tg_stage_window(p, in_a, ya, xa, extra);
+                tg_stage_window(p, in_b, yb, xb, stage_b);
+                tg_widen_pair(cols, extra, stage_b, p->w_row >> 2);
+            }
+        }
         tg_barrier();
-        tg_conv_cols(p, cols, output + (size_t)i * p->out_c, output + (size_t)j * p->out_c);
+        tg_conv_cols(p, cols, output + (size_t)i * oc_n, output + (size_t)j * oc_n);
         tg_barrier();
+        /* advance A by two pixels */
+        b = bb;
+        oy = by;
+        ox = bx + 1;
+        if (ox == p->out_w) {
+            ox = 0;
+            if (++oy == p->out_h) {
+                oy = 0;
+                b++;
+            }
+        }
     }
 }
 

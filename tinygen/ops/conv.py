@@ -249,8 +249,8 @@ def conv_dsp_ok(p: "ConvParams") -> bool:
 
 
 def conv_scratch_bytes(p: "ConvParams") -> int:
-    """Kernel scratch of the DSP path (tg_conv.c): two im2col columns of int16 (+ a staging
-    row when the input channels are not a multiple of 4); depthwise: a ring of
+    """Kernel scratch of the DSP path (tg_conv.c): two im2col columns of int16 (+ in_c bytes of
+    input_zp, or two staging rows when the input channels are not a multiple of 4); depthwise: a ring of
     (k_h - 1) * dil_h + 1 padded input rows widened to int16 (+ one tag word per row)."""
     if not conv_dsp_ok(p):
         return 0
@@ -261,7 +261,7 @@ def conv_scratch_bytes(p: "ConvParams") -> int:
         wp = (p.output_shape[2] - 1) * p.stride[1] + (kw - 1) * p.dilation[1] + 1
         return 4 * ((rows + 1) & ~1) + rows * (-(-cin // 4)) * wp * 8
     w_row = -(-(kh * kw * cin) // 4) * 4
-    return 4 * w_row + (w_row if cin % 4 else 0)
+    return 4 * w_row + (2 * (w_row + 4) if cin % 4 else cin)
 
 
 # ----------------------------------------------------------------------------- CONV_2D
