@@ -55,6 +55,95 @@ TG_INLINE void tg_fc_4rows(int32_t *acc, const int8_t *w0, const int8_t *w1, con
 
 #define tg_fc_rq tg_rq_sat8
 
+/* State of tg_fc_blocks (field offsets are used by its assembly). */
+typedef struct {
+    const int8_t *w;     /* 0: first row of the block */
+    int32_t w_row;       /* 4 */
+    const uint32_t *x;   /* 8: widened input */
+    int32_t kq;          /* 12: groups of 4 inputs, >= 1 */
+    const int32_t *bias; /* 16 */
+    const tg_rq_t *rq;   /* 20 */
+    int32_t rq_step;     /* 24: bytes from one unit's tg_rq_t to the next (12 or 0) */
+    int8_t *out;         /* 28 */
+    int32_t blocks;      /* 32: blocks of 4 units, >= 1 */
+    uint32_t lo4, hi4;   /* 36, 40 */
+} tg_fc_blocks_t;
+
+/* r0..r3 acc, r4..r7 rows, r8 x: 4 inputs (one LDRD) against 4 rows */
+#define TG_FCB_ROW(a, w)                   \
+    "ldr    r10, [" w "], #4\n\t"           \
+    "sxtb16 r11, r10, ror #8\n\t"          \
+    "sxtb16 r10, r10\n\t"                  \
+    "smlad  " a ", r10, r12, " a "\n\t"     \
+    "smlad  " a ", r11, lr, " a "\n\t"
+#define TG_FCB_STEP                        \
+    "ldrd   r12, lr, [r8], #8\n\t"         \
+    TG_FCB_ROW("r0", "r4") TG_FCB_ROW("r1", "r5") TG_FCB_ROW("r2", "r6") TG_FCB_ROW("r3", "r7")
+/* requantize acc `a` with the tg_rq_t at r12 (then advanced by r9 = rq_step) */
+#define TG_FCB_RQ(a)                       \
+    "ldm    r12, {r4, r5, r6}\n\t"         \
+    "add    r12, r12, r9\n\t"              \
+    "lsr    r7, r6, #8\n\t"                \
+    "lsl    r8, " a ", r7\n\t"              \
+    "smmulr r8, r8, r4\n\t"                \
+    "add    r10, r5, r8, lsl #1\n\t"       \
+    "add    r10, r10, r8, asr #31\n\t"     \
+    "asr    r10, r10, r6\n\t"              \
+    "ssat   " a ", #8, r10\n\t"
+
+/* Blocks of 4 units: bias, 8 SMLAD per 4 inputs x 4 rows, requantization, packed lane-wise clamp,
+ * one 32-bit store. External linkage: the compiler must keep its calling convention (r0 = a). */
+void tg_fc_blocks(tg_fc_blocks_t *a);
+__attribute__((naked, noinline)) void tg_fc_blocks(tg_fc_blocks_t *a __attribute__((unused)))
+{
+    __asm__(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #44\n\t"
+        "ldm    r0, {r1-r11}\n\t"
+        "stm    sp, {r1-r11}\n\t"
+        "4:\n\t"
+        "ldr    r12, [sp, #16]\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
+        "str    r12, [sp, #16]\n\t"
+        "ldrd   r4, r10, [sp, #0]\n\t"
+        "add    r5, r4, r10\n\t"
+        "add    r6, r5, r10\n\t"
+        "add    r7, r6, r10\n\t"
+        "ldrd   r8, r9, [sp, #8]\n\t"
+        "tst    r9, #1\n\t"
+        "beq    2f\n\t"
+        TG_FCB_STEP
+        "2:\n\t"
+        "lsrs   r9, r9, #1\n\t"
+        "beq    3f\n\t"
+        "1:\n\t"
+        TG_FCB_STEP TG_FCB_STEP
+        "subs   r9, r9, #1\n\t"
+        "bne    1b\n\t"
+        "3:\n\t"
+        "str    r7, [sp, #0]\n\t" /* the next block's first row follows this block's last */
+        "ldrd   r12, r9, [sp, #20]\n\t"
+        TG_FCB_RQ("r0") TG_FCB_RQ("r1") TG_FCB_RQ("r2") TG_FCB_RQ("r3")
+        "str    r12, [sp, #20]\n\t"
+        "bfi    r0, r1, #8, #8\n\t"
+        "bfi    r0, r2, #16, #8\n\t"
+        "bfi    r0, r3, #24, #8\n\t"
+        "ldrd   r4, r5, [sp, #36]\n\t"
+        "ssub8  r6, r0, r4\n\t"
+        "sel    r0, r0, r4\n\t"
+        "ssub8  r6, r0, r5\n\t"
+        "sel    r0, r5, r0\n\t"
+        "ldr    r4, [sp, #28]\n\t"
+        "str    r0, [r4], #4\n\t"
+        "str    r4, [sp, #28]\n\t"
+        "ldr    r6, [sp, #32]\n\t"
+        "subs   r6, r6, #1\n\t"
+        "str    r6, [sp, #32]\n\t"
+        "bne    4b\n\t"
+        "add    sp, sp, #44\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
 /* scratch: w_row * 2 bytes */
 static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
@@ -85,7 +174,24 @@ static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *outp
             xs[(j >> 1) + 1] = tg_sxtb16_ror8(v);
         }
         tg_barrier();
-        for (u = 0; u < units; u += 4) {
+        u = 0;
+        if (units >= 4) {
+            tg_fc_blocks_t a;
+            a.w = p->weights;
+            a.w_row = w_row;
+            a.x = xs;
+            a.kq = w_row >> 2;
+            a.bias = p->bias;
+            a.rq = p->rq;
+            a.rq_step = rq_step * (int32_t)sizeof(tg_rq_t);
+            a.out = output;
+            a.blocks = units >> 2;
+            a.lo4 = lo4;
+            a.hi4 = hi4;
+            tg_fc_blocks(&a);
+            u = units & ~3;
+        }
+        for (; u < units; u += 4) {
             /* rows past the last unit repeat it; their results are not stored */
             const int32_t n = units - u < 4 ? units - u : 4;
             const int8_t *w0 = p->weights + (size_t)u * w_row;
