@@ -79,9 +79,11 @@ def test_zoo_bit_exact_on_cortex_m4(zoo, tmp_path):
     graphs = {name: read_model(path) for name, path in sorted(zoo.items())}
     xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
     fw = build_models(BOARD, graphs, xs, tmp_path / "zoo")
-    for name in BENCH:  # the benchmark models run entirely on the DSP kernels
+    for name in BENCH:  # the benchmark models run on the DSP kernels (but for FCs of < 4 units)
         flags = dsp_flags(fw.generated[name])
-        assert flags and all(flags), f"{name}: DSP path off for some ops: {flags}"
+        g = graphs[name]
+        small = sum(1 for op in g.operators if op.op == "FULLY_CONNECTED" and g.tensors[op.outputs[0]].shape[-1] < 4)
+        assert flags and flags.count(0) <= small, f"{name}: DSP path off for some ops: {flags}"
     res = run_models(fw, timeout=300)
     for name, g in graphs.items():
         check(name, g, xs[name], res.models[name])

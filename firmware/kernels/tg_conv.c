@@ -278,57 +278,6 @@ static void tg_stage_window(const tg_conv_params_t *p, const int8_t *in_b, int32
     }
 }
 
-/* One group of 4 taps for 2 output channels x 2 pixels: 4 weights per row (LDR, SXTB16 and
- * SXTB16 ROR 8), 4 taps of both columns (2 LDRD), 8 SMLAD. 14 registers, no spills. */
-#define TG_MAC_2X2_STEP                          \
-    "ldr    %[ta], [%[w0]], #4\n\t"              \
-    "ldr    %[tb], [%[w1]], #4\n\t"              \
-    "sxtb16 %[h0], %[ta], ror #8\n\t"            \
-    "sxtb16 %[ta], %[ta]\n\t"                    \
-    "sxtb16 %[h1], %[tb], ror #8\n\t"            \
-    "sxtb16 %[tb], %[tb]\n\t"                    \
-    "ldrd   %[xa], %[xb], [%[x]], #16\n\t"       \
-    "smlad  %[a00], %[ta], %[xa], %[a00]\n\t"    \
-    "smlad  %[a00], %[h0], %[xb], %[a00]\n\t"    \
-    "smlad  %[a01], %[tb], %[xa], %[a01]\n\t"    \
-    "smlad  %[a01], %[h1], %[xb], %[a01]\n\t"    \
-    "ldrd   %[xa], %[xb], [%[x], #-8]\n\t"       \
-    "smlad  %[a10], %[ta], %[xa], %[a10]\n\t"    \
-    "smlad  %[a10], %[h0], %[xb], %[a10]\n\t"    \
-    "smlad  %[a11], %[tb], %[xa], %[a11]\n\t"    \
-    "smlad  %[a11], %[h1], %[xb], %[a11]\n\t"
-
-/* acc[0..3] (pixel 0 ch 0, pixel 0 ch 1, pixel 1 ch 0, pixel 1 ch 1) += rows w0, w1 (kq * 4
- * int8) x the interleaved columns x (kq >= 1). */
-TG_INLINE void tg_mac_2x2(int32_t *acc, const int8_t *w0, const int8_t *w1, const int32_t *x, int32_t kq)
-{
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    uint32_t ta, tb, h0, h1, xa, xb;
-    int32_t n = kq >> 1;
-    if (kq & 1) {
-        __asm__ volatile(TG_MAC_2X2_STEP
-                         : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [w0] "+r"(w0),
-                           [w1] "+r"(w1), [x] "+r"(x), [ta] "=&r"(ta), [tb] "=&r"(tb), [h0] "=&r"(h0),
-                           [h1] "=&r"(h1), [xa] "=&r"(xa), [xb] "=&r"(xb)
-                         :
-                         :);
-    }
-    if (n > 0) {
-        __asm__ volatile("1:\n\t" TG_MAC_2X2_STEP TG_MAC_2X2_STEP
-                         "subs   %[n], %[n], #1\n\t"
-                         "bne    1b\n\t"
-                         : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [w0] "+r"(w0),
-                           [w1] "+r"(w1), [x] "+r"(x), [n] "+r"(n), [ta] "=&r"(ta), [tb] "=&r"(tb),
-                           [h0] "=&r"(h0), [h1] "=&r"(h1), [xa] "=&r"(xa), [xb] "=&r"(xb)
-                         :
-                         : "cc");
-    }
-    acc[0] = a00;
-    acc[1] = a01;
-    acc[2] = a10;
-    acc[3] = a11;
-}
-
 /* State of tg_conv_pairs (field offsets are used by its assembly). */
 typedef struct {
     const int8_t *w;     /* 0: filter row of the channel pair's first channel */
@@ -439,7 +388,9 @@ __attribute__((naked, noinline)) void tg_conv_pairs(tg_pairs_t *a __attribute__(
 }
 
 /* All output channels of two pixels from their interleaved columns. out1 may equal out0
- * (odd pixel count: the same pixel twice). */
+ * (odd pixel count: the same pixel twice). An odd last channel is done as the pair (out_c - 2,
+ * out_c - 1): channel out_c - 2 is stored again, with the same value (out_c >= 2: the generator's
+ * condition). */
 static void tg_conv_cols(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0, int8_t *out1)
 {
     const int32_t oc_n = p->out_c;
@@ -455,17 +406,16 @@ static void tg_conv_cols(const tg_conv_params_t *p, const int32_t *cols, int8_t 
     a.pairs = oc_n >> 1;
     a.lo4 = tg_splat4(p->act_min);
     a.hi4 = tg_splat4(p->act_max);
-    if (a.pairs > 0) {
+    tg_conv_pairs(&a);
+    if (oc_n & 1) {
+        const int32_t oc = oc_n - 2;
+        a.w = (const int8_t *)p->weights + (size_t)oc * p->w_row;
+        a.bias = p->bias + oc;
+        a.rq = p->rq + oc;
+        a.out0 = out0 + oc;
+        a.out1 = out1 + oc;
+        a.pairs = 1;
         tg_conv_pairs(&a);
-    }
-    if (oc_n & 1) { /* the last channel, alone */
-        const int32_t oc = oc_n - 1;
-        const int8_t *w = (const int8_t *)p->weights + (size_t)oc * p->w_row;
-        int32_t acc[4];
-        acc[0] = acc[1] = acc[2] = acc[3] = p->bias[oc];
-        tg_mac_2x2(acc, w, w, cols, a.kq);
-        out0[oc] = (int8_t)tg_clamp(tg_rq_sat8(acc[0], &p->rq[oc]), p->act_min, p->act_max);
-        out1[oc] = (int8_t)tg_clamp(tg_rq_sat8(acc[2], &p->rq[oc]), p->act_min, p->act_max);
     }
 }
 

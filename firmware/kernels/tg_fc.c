@@ -4,57 +4,13 @@
  *
  * Cortex-M DSP variant (TG_DSP, ops the generator marked `dsp`): each input row is widened
  * once into the scratch as int16 pairs (x0, x2), (x1, x3) of every 4 inputs; then four weight
- * rows at a time, 4 weights per 32-bit load (SXTB16 / SXTB16 ROR 8), 8 SMLAD per 16 products,
- * and the 4 results requantized, packed and clamped as one word.
+ * rows at a time (at least 4 units), 4 weights per 32-bit load (SXTB16 / SXTB16 ROR 8), 8 SMLAD
+ * per 16 products, and the 4 results requantized, packed and clamped as one word.
  */
 #include "tg_kernels.h"
 #include "tg_requant.h"
 
 #if TG_DSP
-/* 4 inputs x 4 weight rows: 1 LDRD (widened inputs), per row LDR + SXTB16 x2 + SMLAD x2. */
-#define TG_FC_ROW(a, w)                          \
-    "ldr    %[t], [%[" w "]], #4\n\t"             \
-    "sxtb16 %[h], %[t], ror #8\n\t"              \
-    "sxtb16 %[t], %[t]\n\t"                      \
-    "smlad  %[" a "], %[t], %[xa], %[" a "]\n\t" \
-    "smlad  %[" a "], %[h], %[xb], %[" a "]\n\t"
-#define TG_FC_STEP                               \
-    "ldrd   %[xa], %[xb], [%[x]], #8\n\t"        \
-    TG_FC_ROW("a0", "w0") TG_FC_ROW("a1", "w1") TG_FC_ROW("a2", "w2") TG_FC_ROW("a3", "w3")
-
-/* acc[r] += row r (kq * 4 int8) . widened input x, r = 0..3 (kq >= 1). 14 registers. */
-TG_INLINE void tg_fc_4rows(int32_t *acc, const int8_t *w0, const int8_t *w1, const int8_t *w2, const int8_t *w3,
-                           const uint32_t *x, int32_t kq)
-{
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    uint32_t t, h, xa, xb;
-    int32_t n = kq >> 1;
-    if (kq & 1) {
-        __asm__ volatile(TG_FC_STEP
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1),
-                           [w2] "+r"(w2), [w3] "+r"(w3), [x] "+r"(x), [t] "=&r"(t), [h] "=&r"(h), [xa] "=&r"(xa),
-                           [xb] "=&r"(xb)
-                         :
-                         :);
-    }
-    if (n > 0) {
-        __asm__ volatile("1:\n\t" TG_FC_STEP TG_FC_STEP
-                         "subs   %[n], %[n], #1\n\t"
-                         "bne    1b\n\t"
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1),
-                           [w2] "+r"(w2), [w3] "+r"(w3), [x] "+r"(x), [n] "+r"(n), [t] "=&r"(t), [h] "=&r"(h),
-                           [xa] "=&r"(xa), [xb] "=&r"(xb)
-                         :
-                         : "cc");
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
-
-#define tg_fc_rq tg_rq_sat8
-
 /* State of tg_fc_blocks (field offsets are used by its assembly). */
 typedef struct {
     const int8_t *w;     /* 0: first row of the block */
@@ -153,7 +109,7 @@ static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *outp
     const uint32_t lo4 = tg_splat4(p->act_min), hi4 = tg_splat4(p->act_max);
     const int32_t rq_step = p->per_channel ? 1 : 0;
     uint32_t *xs = (uint32_t *)scratch;
-    int32_t b, u, j;
+    int32_t b, j;
     for (b = 0; b < p->batches; b++, output += units) {
         const int8_t *x = input + (size_t)b * k;
         tg_barrier(); /* the previous row's reads are done before xs is written */
@@ -174,9 +130,11 @@ static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *outp
             xs[(j >> 1) + 1] = tg_sxtb16_ror8(v);
         }
         tg_barrier();
-        u = 0;
-        if (units >= 4) {
+        {
+            /* units >= 4 (the generator's condition); a last partial block overlaps the previous
+             * one and stores some outputs again, with the same values */
             tg_fc_blocks_t a;
+            const int32_t last = units - 4;
             a.w = p->weights;
             a.w_row = w_row;
             a.x = xs;
@@ -189,36 +147,18 @@ static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *outp
             a.lo4 = lo4;
             a.hi4 = hi4;
             tg_fc_blocks(&a);
-            u = units & ~3;
-        }
-        for (; u < units; u += 4) {
-            /* rows past the last unit repeat it; their results are not stored */
-            const int32_t n = units - u < 4 ? units - u : 4;
-            const int8_t *w0 = p->weights + (size_t)u * w_row;
-            const int8_t *w1 = n > 1 ? w0 + w_row : w0;
-            const int8_t *w2 = n > 2 ? w1 + w_row : w1;
-            const int8_t *w3 = n > 3 ? w2 + w_row : w2;
-            const tg_rq_t *rq = p->rq + u * rq_step;
-            int32_t acc[4];
-            uint32_t v;
-            acc[0] = p->bias[u];
-            acc[1] = p->bias[u + (n > 1)];
-            acc[2] = p->bias[u + (n > 2 ? 2 : n - 1)];
-            acc[3] = p->bias[u + n - 1];
-            tg_fc_4rows(acc, w0, w1, w2, w3, xs, w_row >> 2);
-            v = tg_pack4(tg_fc_rq(acc[0], rq), tg_fc_rq(acc[1], rq + (n > 1) * rq_step),
-                         tg_fc_rq(acc[2], rq + (n > 2 ? 2 : n - 1) * rq_step), tg_fc_rq(acc[3], rq + (n - 1) * rq_step));
-            v = tg_clamp4(v, lo4, hi4);
-            if (n == 4) {
-                tg_st32(output + u, v);
-            } else {
-                for (j = 0; j < n; j++, v >>= 8) {
-                    output[u + j] = (int8_t)v;
-                }
+            if (units & 3) {
+                a.w = p->weights + (size_t)last * w_row;
+                a.bias = p->bias + last;
+                a.rq = p->rq + last * rq_step;
+                a.out = output + last;
+                a.blocks = 1;
+                tg_fc_blocks(&a);
             }
         }
     }
 }
+
 #endif /* TG_DSP */
 
 void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch)

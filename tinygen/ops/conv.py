@@ -234,15 +234,15 @@ def dsp_exact(rows: np.ndarray, folded_bias: np.ndarray, multiplier: np.ndarray,
 
 
 def conv_dsp_ok(p: "ConvParams") -> bool:
-    """The op takes the C kernels' DSP path (when compiled for it): groups == 1 / depth
-    multiplier 1, and an exact shortcut requantization."""
+    """The op takes the C kernels' DSP path (when compiled for it): groups == 1 and at least 2
+    output channels / depth multiplier 1, and an exact shortcut requantization."""
     if p.op == "DEPTHWISE_CONV_2D":
         if p.depth_multiplier != 1 or p.filter_hw[0] > 16:
             return False
         kh, kw = p.filter_hw
         rows = p.weights.reshape(kh * kw, -1).T
     else:
-        if p.groups != 1:
+        if p.groups != 1 or p.output_shape[3] < 2:
             return False
         rows = p.weights.reshape(p.weights.shape[0], -1)
     return dsp_exact(rows, p.folded_bias, p.multiplier, p.shift, p.output_zero_point)

@@ -159,7 +159,8 @@ class FullyConnected(Op):
         return f"tg_fc_s8({ctx.struct('tg_fc_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {scratch});"
 
     def scratch_bytes(self, p: FullyConnectedParams) -> int:
-        """DSP path (tg_fc.c): one input row widened to int16 (2 bytes per padded input)."""
-        if not dsp_exact(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point):
+        """DSP path (tg_fc.c, at least 4 units): one input row widened to int16 (2 bytes per padded
+        input)."""
+        if p.units < 4 or not dsp_exact(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point):
             return 0
         return 2 * (-(-p.accum_depth // 4) * 4)
