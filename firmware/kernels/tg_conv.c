@@ -243,6 +243,20 @@ static void tg_stage_window(const tg_conv_params_t *p, const int8_t *in_b, int32
     const int whole = p->dil_w == 1 && x0 >= 0 && x0 + p->k_w <= in_w;
     int8_t *s = stage;
     int32_t ky, kx, c;
+    if (whole && y0 >= 0 && y0 + (p->k_h - 1) * p->dil_h < p->in_h) {
+        /* inside the input: k_h runs of span bytes, dil_h rows apart */
+        const ptrdiff_t drow = (ptrdiff_t)p->dil_h * in_w * cin;
+        const int8_t *src = in_b + ((size_t)y0 * in_w + x0) * cin;
+        if (src + (p->k_h - 1) * drow + ((span + 3) & ~3) <= in_end) {
+            for (ky = 0; ky < p->k_h; ky++, src += drow, s += span) {
+                for (c = 0; c < span; c += 4) {
+                    tg_st32(s + c, tg_ld32(src + c));
+                    TG_NO_LIBCALL();
+                }
+            }
+            goto tail;
+        }
+    }
     for (ky = 0; ky < p->k_h; ky++) {
         const int32_t iy = y0 + ky * p->dil_h;
         const int row_ok = iy >= 0 && iy < p->in_h;
@@ -272,6 +286,7 @@ static void tg_stage_window(const tg_conv_params_t *p, const int8_t *in_b, int32
             }
         }
     }
+tail:
     while (s < stage + p->w_row) {
         *s++ = 0;
         TG_NO_LIBCALL();
@@ -593,17 +608,24 @@ TG_INLINE const uint32_t *tg_dw_rows3(int32_t *acc, const uint32_t *const *row, 
     return w;
 }
 
-/* State of tg_dw3x3_groups (field offsets are used by its assembly). */
+/* State of tg_dw3x3_row (field offsets are used by its assembly). */
 typedef struct {
-    const int32_t *bias;      /* 0 */
-    const tg_rq_t *rq;        /* 4 */
-    int8_t *out;              /* 8 */
-    const uint32_t *w;        /* 12 */
-    const uint32_t *const *row; /* 16: the 3 ring rows, at the pixel's first column */
-    int32_t goff;             /* 20: bytes from a row's group 0 to the current group */
-    int32_t gstride;          /* 24: bytes from group to group */
-    int32_t groups;           /* 28: full groups of 4 channels, >= 1 */
-    uint32_t lo4, hi4;        /* 32, 36 */
+    const int32_t *bias;        /* 0: current group's */
+    const tg_rq_t *rq;          /* 4 */
+    int8_t *out;                /* 8: outputs, pixel after pixel */
+    const uint32_t *w;          /* 12 */
+    const uint32_t *const *row; /* 16: the 3 ring rows (their first column) */
+    int32_t goff;               /* 20: bytes from a ring row's start to the current pixel and group */
+    int32_t gstride;            /* 24: bytes from group to group */
+    int32_t groups_left;        /* 28 */
+    uint32_t lo4, hi4;          /* 32, 36 */
+    const int32_t *bias0;       /* 40: the first group's bias, rq, weights */
+    const tg_rq_t *rq0;         /* 44 */
+    const uint32_t *w0;         /* 48 */
+    int32_t groups;             /* 52: groups of 4 channels per pixel, >= 1 */
+    int32_t poff;               /* 56: bytes from a ring row's start to the current pixel */
+    int32_t px_step;            /* 60: bytes from pixel to pixel (stride_w columns) */
+    int32_t pixels_left;        /* 64: >= 1 */
 } tg_dwg_t;
 
 /* one row of 3 taps of 4 channels, acc r0..r3: x pairs at [r7 + 0/8/16] (r7 = ring row + goff),
@@ -634,17 +656,20 @@ typedef struct {
     "asr    r9, r9, r6\n\t"                 \
     "ssat   " a ", #8, r9\n\t"
 
-/* 3x3 depthwise, dilation 1, one output pixel: every full group of 4 channels (bias, 9 taps x
- * 4 SMLABB/SMLATT, requantization, packed clamp, one 32-bit store). External linkage: the
- * compiler must keep its calling convention (r0 = a). */
-void tg_dw3x3_groups(tg_dwg_t *a);
-__attribute__((naked, noinline)) void tg_dw3x3_groups(tg_dwg_t *a __attribute__((unused)))
+/* 3x3 depthwise, dilation 1: output pixels one after the other, every group of 4 channels
+ * (bias, 9 taps x 4 SMLABB/SMLATT, requantization, packed clamp, one 32-bit store). External
+ * linkage: the compiler must keep its calling convention (r0 = a). */
+void tg_dw3x3_row(tg_dwg_t *a);
+__attribute__((naked, noinline)) void tg_dw3x3_row(tg_dwg_t *a __attribute__((unused)))
 {
     __asm__(
         "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #40\n\t"
-        "ldm    r0, {r1-r10}\n\t"
+        "sub    sp, sp, #68\n\t"
+        "ldm    r0!, {r1-r10}\n\t"
         "stm    sp, {r1-r10}\n\t"
+        "ldm    r0, {r1-r7}\n\t"
+        "add    r8, sp, #40\n\t"
+        "stm    r8, {r1-r7}\n\t"
         "1:\n\t"
         "ldr    r12, [sp, #0]\n\t"
         "ldm    r12!, {r0-r3}\n\t"
@@ -674,7 +699,24 @@ __attribute__((naked, noinline)) void tg_dw3x3_groups(tg_dwg_t *a __attribute__(
         "subs   r6, r6, #1\n\t"
         "str    r6, [sp, #28]\n\t"
         "bne    1b\n\t"
-        "add    sp, sp, #40\n\t"
+        /* next pixel: back to the first group, one pixel step along the ring rows */
+        "ldr    r6, [sp, #64]\n\t"
+        "subs   r6, r6, #1\n\t"
+        "beq    2f\n\t"
+        "str    r6, [sp, #64]\n\t"
+        "ldrd   r0, r1, [sp, #40]\n\t"
+        "ldrd   r2, r3, [sp, #48]\n\t"
+        "ldrd   r4, r5, [sp, #56]\n\t"
+        "add    r4, r4, r5\n\t"
+        "str    r0, [sp, #0]\n\t"
+        "str    r1, [sp, #4]\n\t"
+        "str    r2, [sp, #12]\n\t"
+        "str    r3, [sp, #28]\n\t"
+        "str    r4, [sp, #56]\n\t"
+        "str    r4, [sp, #20]\n\t"
+        "b      1b\n\t"
+        "2:\n\t"
+        "add    sp, sp, #68\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
 
@@ -708,28 +750,50 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
                 row[ky] = r.ring + (size_t)(py % r.rows) * r.groups * gstride;
             }
             tg_barrier();
-            for (ox = 0; ox < p->out_w; ox++, output += c_n) {
+            ox = 0;
+            if (fast3 && p->k_h == 3 && c_n >= 4) {
+                /* the whole row of pixels (c_n a multiple of 4) or one pixel at a time (the last
+                 * 1-3 channels in C below) */
+                tg_dwg_t a;
+                const int whole = (c_n & 3) == 0;
+                a.bias = a.bias0 = p->bias;
+                a.rq = a.rq0 = p->rq;
+                a.out = output;
+                a.w = a.w0 = (const uint32_t *)p->weights;
+                a.row = row;
+                a.goff = a.poff = 0;
+                a.gstride = gstride * 4;
+                a.groups_left = a.groups = c_n >> 2;
+                a.lo4 = lo4;
+                a.hi4 = hi4;
+                a.px_step = p->stride_w * 8;
+                a.pixels_left = whole ? p->out_w : 1;
+                if (whole) {
+                    tg_dw3x3_row(&a);
+                    output += (size_t)p->out_w * c_n;
+                    continue;
+                }
+            }
+            for (; ox < p->out_w; ox++, output += c_n) {
                 const int32_t px_off = ox * p->stride_w * 2;
                 const uint32_t *w = (const uint32_t *)p->weights;
                 g = 0;
                 if (fast3 && p->k_h == 3 && c_n >= 4) {
-                    const uint32_t *rows3[3];
                     tg_dwg_t a;
-                    rows3[0] = row[0] + px_off;
-                    rows3[1] = row[1] + px_off;
-                    rows3[2] = row[2] + px_off;
-                    a.bias = p->bias;
-                    a.rq = p->rq;
+                    a.bias = a.bias0 = p->bias;
+                    a.rq = a.rq0 = p->rq;
                     a.out = output;
-                    a.w = w;
-                    a.row = rows3;
-                    a.goff = 0;
+                    a.w = a.w0 = w;
+                    a.row = row;
+                    a.goff = a.poff = px_off * 4;
                     a.gstride = gstride * 4;
-                    a.groups = c_n >> 2;
+                    a.groups_left = a.groups = c_n >> 2;
                     a.lo4 = lo4;
                     a.hi4 = hi4;
-                    tg_dw3x3_groups(&a);
-                    g = a.groups;
+                    a.px_step = 0;
+                    a.pixels_left = 1;
+                    tg_dw3x3_row(&a);
+                    g = c_n >> 2;
                     w += (size_t)g * 18;
                 }
                 for (; g < r.groups; g++) {
