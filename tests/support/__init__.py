@@ -3,5 +3,5 @@ import os
 
 
 def examples(n: int) -> int:
-    """max_examples for a property test: n by default, 10x under TINYGEN_HYPOTHESIS_PROFILE=thorough."""
-    return n * 10 if os.environ.get("TINYGEN_HYPOTHESIS_PROFILE") == "thorough" else n
+    """max_examples for a property test: 4n by default, 40n under TINYGEN_HYPOTHESIS_PROFILE=thorough."""
+    return n * 40 if os.environ.get("TINYGEN_HYPOTHESIS_PROFILE") == "thorough" else n * 4
