@@ -11,17 +11,20 @@
  *
  * Two implementations of each function:
  * - C99 (any compiler and CPU);
- * - Cortex-M DSP (TG_DSP, see tg_requant.h), for ops the generator marked `dsp`:
+ * - Cortex-M DSP (TG_DSP, see tg_requant.h), for ops the generator marked `dsp` (the others,
+ *   e.g. grouped convolutions or accumulators too large for the shortcut requantization, run
+ *   the C99 code in the same build):
  *   * convolutions: two output pixels at a time are gathered (im2col) into the kernel scratch
  *     as sign-extended int16 pairs, padded taps = input_zp, interleaved so that one LDM brings
  *     4 taps of both pixels; each filter row (4 weights per 32-bit load, SXTB16 + SXTB16 ROR 8)
  *     then meets both pixels: 2 output channels x 2 pixels = 4 accumulators, 8 SMLAD per 4
- *     taps;
- *   * depthwise: channel-last, 4 channels per 32-bit load of input and weights (stored in
- *     groups of 4 channels by the generator), SMLABB / SMLATT; interior pixels read the input
- *     through a per-op table of tap offsets, border pixels through a per-pixel table in which
- *     padded taps point to a run of input_zp bytes in the scratch: no bounds checks per tap;
- *   * requantization with SMMULR (tg_rq_dsp).
+ *     taps (tg_conv_pairs, in assembly with the requantization, so that nothing spills);
+ *   * depthwise (depth multiplier 1): a ring of padded input rows widened once to int16 in the
+ *     scratch, so that no tap needs a bounds check; channel-last, 4 channels per tap with one
+ *     LDRD of inputs and one of weights (int16, laid out by the generator), SMLABB / SMLATT;
+ *     3x3 filters row by row in assembly (tg_dw3x3_row);
+ *   * requantization with SMMULR (tg_rq_dsp), 4 outputs saturated, packed into a word and
+ *     clamped lane by lane (SSUB8 / SEL).
  */
 #include "tg_kernels.h"
 #include "tg_requant.h"
