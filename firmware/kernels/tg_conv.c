@@ -156,13 +156,6 @@ static void tg_dwconv_c(const tg_conv_params_t *p, const int8_t *input, int8_t *
 /* ================================================================== Cortex-M DSP */
 #if TG_DSP
 
-TG_INLINE int8_t tg_rq_out(int32_t acc, const tg_rq_t *rq, int32_t amin, int32_t amax)
-{
-    int32_t v = tg_rq_dsp(acc, rq->mult, rq->round, rq->shifts);
-    v = v < amin ? amin : v;
-    return (int8_t)(v > amax ? amax : v);
-}
-
 /*
  * im2col. Two output pixels at a time are gathered into the scratch as pairs of sign-extended
  * taps, interleaved: for taps 4j..4j+3, words 4j, 4j+1 = (x0, x2), (x1, x3) of pixel A (what
@@ -580,37 +573,6 @@ static void tg_dw_load_row(const tg_conv_params_t *p, const tg_dw_ring_t *r, con
         a3 = tg_smlatt(xb_, wb_, a3);            \
     } while (0)
 
-#define TG_DW_TAP_ASM(off)                             \
-    "ldrd   %[xa], %[xb], [%[x], #" off "]\n\t"        \
-    "ldrd   %[wa], %[wb], [%[w]], #8\n\t"              \
-    "smlabb %[a0], %[xa], %[wa], %[a0]\n\t"            \
-    "smlatt %[a2], %[xa], %[wa], %[a2]\n\t"            \
-    "smlabb %[a1], %[xb], %[wb], %[a1]\n\t"            \
-    "smlatt %[a3], %[xb], %[wb], %[a3]\n\t"
-
-/* k_w == 3, dil_w == 1: acc[0..3] += the 3 taps of each of n rows (row[ky] + off words). */
-TG_INLINE const uint32_t *tg_dw_rows3(int32_t *acc, const uint32_t *const *row, int32_t off, const uint32_t *w, int32_t n)
-{
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    const uint32_t *x;
-    uint32_t xa, xb, wa, wb;
-    __asm__ volatile("1:\n\t"
-                     "ldr    %[x], [%[row]], #4\n\t"
-                     "add    %[x], %[x], %[off], lsl #2\n\t"
-                     TG_DW_TAP_ASM("0") TG_DW_TAP_ASM("8") TG_DW_TAP_ASM("16")
-                     "subs   %[n], %[n], #1\n\t"
-                     "bne    1b\n\t"
-                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [row] "+r"(row),
-                       [n] "+r"(n), [x] "=&r"(x), [xa] "=&r"(xa), [xb] "=&r"(xb), [wa] "=&r"(wa), [wb] "=&r"(wb)
-                     : [off] "r"(off)
-                     : "cc");
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-    return w;
-}
-
 /* State of tg_dw3x3_row (field offsets are used by its assembly). */
 typedef struct {
     const int32_t *bias;        /* 0: current group's */
@@ -816,9 +778,7 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
                         a[2] = c + 2 < c_n ? p->bias[c + 2] : 0;
                         a[3] = 0;
                     }
-                    if (fast3) {
-                        w = tg_dw_rows3(a, row, goff, w, p->k_h);
-                    } else {
+                    {
                         const int32_t xstep = 2 * p->dil_w;
                         int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
                         for (ky = 0; ky < p->k_h; ky++) {

@@ -112,7 +112,8 @@ TG_INLINE int8_t tg_requant_s8(int32_t acc, int32_t multiplier, int32_t shift, i
 
 /* TG_DSP: compile the DSP variants (Cortex-M4/M7/M33... with the DSP extension), unless
  * TG_PORTABLE is defined. */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(TG_PORTABLE)
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__) && !defined(__ARM_BIG_ENDIAN) && \
+    !defined(TG_PORTABLE)
 #define TG_DSP 1
 #else
 #define TG_DSP 0
