@@ -242,3 +242,28 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
         res = run_models(fw, timeout=120)
         for name, g in graphs.items():
             check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+
+
+# ---------------------------------------------------------------- builds
+
+
+def test_dsp_kernels_build_at_every_optimization_level(tmp_path):
+    """The inline assembly leaves the compiler enough registers at -O0 and with a frame pointer,
+    and assembles with clang too (compile only)."""
+    import subprocess
+
+    from tinygen.codegen import kernels_dir
+
+    arch = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-std=c99", "-Wall", "-Wextra", "-Werror"]
+    compilers = [["arm-none-eabi-gcc"]]
+    if shutil.which("clang"):
+        compilers.append(["clang", "--target=arm-none-eabi", "-isystem", "/usr/lib/arm-none-eabi/include"])
+    for cc in compilers:
+        for opt in (["-O0"], ["-Og"], ["-Os"], ["-O3"], ["-O2", "-fno-omit-frame-pointer"]):
+            for src in ("tg_conv.c", "tg_fc.c", "tg_eltwise.c"):
+                p = subprocess.run([*cc, *arch, *opt, f"-I{kernels_dir()}", "-c", str(kernels_dir() / src),
+                                    "-o", str(tmp_path / "k.o")], capture_output=True, text=True)
+                assert p.returncode == 0, f"{cc[0]} {' '.join(opt)} {src}:\n{p.stderr[-2000:]}"
+                nm = subprocess.run(["arm-none-eabi-nm", str(tmp_path / "k.o")], capture_output=True, text=True).stdout
+                if src == "tg_conv.c":
+                    assert "tg_conv_pairs" in nm, "DSP path not compiled"
