@@ -521,7 +521,48 @@ typedef struct {
     uint32_t *ring;           /* rows * groups * wp * 2 words */
 } tg_dw_ring_t;
 
-/* Widen padded input row py (input row py - pad_top) into its ring row. */
+/* n (>= 1) groups of 4 channels, `step` bytes apart in the input (pixels of one group, or groups
+ * of one pixel), widened into (c0, c2), (c1, c3) pairs `dstep` bytes apart: 13 instructions per
+ * 2 groups */
+TG_INLINE void tg_dw_widen(uint32_t *d, const int8_t *src, int32_t step, int32_t n, int32_t dstep)
+{
+    uint32_t v0, v1, t0, t1;
+    if (n & 1) {
+        __asm__ volatile("ldr    %[v0], [%[s]]\n\t"
+                         "add    %[s], %[s], %[st]\n\t"
+                         "sxtb16 %[t0], %[v0]\n\t"
+                         "sxtb16 %[t1], %[v0], ror #8\n\t"
+                         "strd   %[t0], %[t1], [%[d]]\n\t"
+                         "add    %[d], %[d], %[ds]\n\t"
+                         : [d] "+r"(d), [s] "+r"(src), [v0] "=&r"(v0), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                         : [st] "r"(step), [ds] "r"(dstep)
+                         : "memory");
+    }
+    n >>= 1;
+    if (n > 0) {
+        __asm__ volatile("1:\n\t"
+                         "ldr    %[v0], [%[s]]\n\t"
+                         "ldr    %[v1], [%[s], %[st]]\n\t"
+                         "add    %[s], %[s], %[st], lsl #1\n\t"
+                         "sxtb16 %[t0], %[v0]\n\t"
+                         "sxtb16 %[t1], %[v0], ror #8\n\t"
+                         "strd   %[t0], %[t1], [%[d]]\n\t"
+                         "add    %[d], %[d], %[ds]\n\t"
+                         "sxtb16 %[t0], %[v1]\n\t"
+                         "sxtb16 %[t1], %[v1], ror #8\n\t"
+                         "strd   %[t0], %[t1], [%[d]]\n\t"
+                         "add    %[d], %[d], %[ds]\n\t"
+                         "subs   %[n], %[n], #1\n\t"
+                         "bne    1b\n\t"
+                         : [d] "+r"(d), [s] "+r"(src), [n] "+r"(n), [v0] "=&r"(v0), [v1] "=&r"(v1), [t0] "=&r"(t0),
+                           [t1] "=&r"(t1)
+                         : [st] "r"(step), [ds] "r"(dstep)
+                         : "cc", "memory");
+    }
+}
+
+/* Widen padded input row py (input row py - pad_top) into its ring row: group by group, the
+ * padding columns as input_zp pairs, the input's columns with tg_dw_widen. */
 static void tg_dw_load_row(const tg_conv_params_t *p, const tg_dw_ring_t *r, const int8_t *in_b, int32_t py)
 {
     const int32_t c_n = p->in_c;
@@ -530,33 +571,61 @@ static void tg_dw_load_row(const tg_conv_params_t *p, const tg_dw_ring_t *r, con
     const int32_t iy = py - p->pad_top;
     const uint32_t z = tg_sxtb16(tg_splat4(p->input_zp));
     uint32_t *dst = r->ring + (size_t)(py % r->rows) * r->groups * row_words;
+    /* padded columns [px0, px1) hold input columns */
+    int32_t px0 = p->pad_left < r->wp ? p->pad_left : r->wp;
+    int32_t px1 = p->pad_left + p->in_w < r->wp ? p->pad_left + p->in_w : r->wp;
     int32_t px, g;
-    for (px = 0; px < r->wp; px++) {
-        const int32_t ix = px - p->pad_left;
-        uint32_t *d = dst + 2 * px;
-        if (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w) {
-            const int8_t *x = in_b + ((size_t)iy * p->in_w + ix) * c_n;
-            for (g = 0; g < full; g++, x += 4, d += row_words) {
-                const uint32_t v = tg_ld32(x);
-                d[0] = tg_sxtb16(v);
-                d[1] = tg_sxtb16_ror8(v);
-            }
-            if (full < r->groups) {
-                uint8_t t[4] = {0, 0, 0, 0};
-                uint32_t v;
-                int32_t k;
-                for (k = 0; k < (c_n & 3); k++) {
-                    t[k] = (uint8_t)x[k];
+    if (iy < 0 || iy >= p->in_h) {
+        px0 = px1 = r->wp;
+    }
+    if (px1 - px0 < 8 && full == r->groups) {
+        /* narrow rows: pixel by pixel, all groups of a pixel (one group's row after another) */
+        for (px = 0; px < r->wp; px++) {
+            uint32_t *d = dst + 2 * px;
+            if (px >= px0 && px < px1) {
+                tg_dw_widen(d, in_b + ((size_t)iy * p->in_w + (px - p->pad_left)) * c_n, 4, full, row_words * 4);
+            } else {
+                for (g = 0; g < full; g++, d += row_words) {
+                    d[0] = z;
+                    d[1] = z;
+                    TG_NO_LIBCALL();
                 }
-                v = tg_ld32(t);
-                d[0] = tg_sxtb16(v);
-                d[1] = tg_sxtb16_ror8(v);
             }
-        } else {
-            for (g = 0; g < r->groups; g++, d += row_words) {
-                d[0] = z;
-                d[1] = z;
+        }
+        r->tag[py % r->rows] = py;
+        return;
+    }
+    for (g = 0; g < r->groups; g++, dst += row_words) {
+        uint32_t *d = dst;
+        for (px = 0; px < px0; px++, d += 2) {
+            d[0] = z;
+            d[1] = z;
+            TG_NO_LIBCALL();
+        }
+        if (px1 > px0) {
+            const int8_t *x = in_b + ((size_t)iy * p->in_w + (px0 - p->pad_left)) * c_n + 4 * g;
+            if (g < full) {
+                tg_dw_widen(d, x, c_n, px1 - px0, 8);
+            } else {
+                for (px = px0; px < px1; px++, x += c_n) {
+                    /* the last 1-3 channels: byte loads, never past the input */
+                    uint8_t t[4] = {0, 0, 0, 0};
+                    uint32_t v;
+                    int32_t k;
+                    for (k = 0; k < (c_n & 3); k++) {
+                        t[k] = (uint8_t)x[k];
+                    }
+                    v = tg_ld32(t);
+                    d[2 * (px - px0)] = tg_sxtb16(v);
+                    d[2 * (px - px0) + 1] = tg_sxtb16_ror8(v);
+                }
             }
+            d += 2 * (px1 - px0);
+        }
+        for (px = px1; px < r->wp; px++, d += 2) {
+            d[0] = z;
+            d[1] = z;
+            TG_NO_LIBCALL();
         }
     }
     r->tag[py % r->rows] = py;
