@@ -524,7 +524,7 @@ typedef struct {
 /* n (>= 1) groups of 4 channels, `step` bytes apart in the input (pixels of one group, or groups
  * of one pixel), widened into (c0, c2), (c1, c3) pairs `dstep` bytes apart: 13 instructions per
  * 2 groups */
-TG_INLINE void tg_dw_widen(uint32_t *d, const int8_t *src, int32_t step, int32_t n, int32_t dstep)
+__attribute__((noinline)) static void tg_dw_widen(uint32_t *d, const int8_t *src, int32_t step, int32_t n, int32_t dstep)
 {
     uint32_t v0, v1, t0, t1;
     if (n & 1) {
