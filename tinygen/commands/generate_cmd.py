@@ -1,9 +1,20 @@
-"""`tinygen generate MODEL -o DIR [--board BOARD] [--name NAME] [--json]`"""
+"""`tinygen generate MODEL -o DIR [--board BOARD | --target TARGET] [--name NAME] [--json]`"""
 from __future__ import annotations
 
 import click
 
 from .common import echo_json, model_argument
+
+# --target -> suggested compiler and flags (the C is C99 with no malloc; any of these builds it)
+TARGET_FLAGS = {
+    "host": "cc -std=c99 -O2",
+    "cortex-m0": "arm-none-eabi-gcc -std=c99 -O2 -mcpu=cortex-m0 -mthumb",
+    "cortex-m4": "arm-none-eabi-gcc -std=c99 -O2 -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16",
+    "cortex-m7": "arm-none-eabi-gcc -std=c99 -O2 -mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-d16",
+    "cortex-m33": "arm-none-eabi-gcc -std=c99 -O2 -mcpu=cortex-m33 -mthumb -mfloat-abi=hard -mfpu=fpv5-sp-d16",
+    "riscv32": "riscv64-unknown-elf-gcc -std=c99 -O2 -march=rv32imc -mabi=ilp32",
+    "xtensa": "xtensa-esp32-elf-gcc -std=c99 -O2 -mlongcalls",
+}
 
 
 @click.command("generate")
@@ -12,9 +23,12 @@ from .common import echo_json, model_argument
               help="Directory for the generated files (with --board: the firmware project).")
 @click.option("--board", help="Write a complete firmware project for this board (see `tinygen boards`); "
               "without it, only the model's C code and its kernels.")
+@click.option("--target", type=click.Choice(sorted(TARGET_FLAGS)), default="host", show_default=True,
+              help="Without --board: the CPU the C code is for (recorded as NAME_TARGET; the suggested compiler "
+              "flags follow it). Cortex-M4/M7/M33 compile the DSP kernels, the others the portable C99 path.")
 @click.option("--name", help="C identifier prefix (default: from the model's file name).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-def cmd(model, out_dir, board, name, as_json):
+def cmd(model, out_dir, board, target, name, as_json):
     """Generate interpreter-free C code for the model, or with --board a firmware project."""
     from pathlib import Path
 
@@ -25,14 +39,15 @@ def cmd(model, out_dir, board, name, as_json):
         from ..carray import c_identifier
         from ..codegen import generate
 
-        res = generate(g, Path(out_dir), c_identifier(name or g.name))
+        res = generate(g, Path(out_dir), c_identifier(name or g.name), target=target)
         if as_json:
             echo_json({"files": [str(p) for p in res.files], "arena_bytes": res.arena_bytes,
-                       "constant_bytes": res.flash_bytes})
+                       "constant_bytes": res.flash_bytes, "target": target, "cflags": TARGET_FLAGS[target]})
         else:
             for p in res.files:
                 click.echo(f"wrote {p}")
             click.echo(f"arena {res.arena_bytes} bytes, constants {res.flash_bytes} bytes")
+            click.echo(f"compile the .c files with: {TARGET_FLAGS[target]}")
         return
 
     from ..project import write_project
