@@ -96,8 +96,8 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from tinygen.emulator import Emulator
-    from tinygen.reader import parse_model
+    from tinygen.emulator.engine import Emulator
+    from tinygen.model.reader import parse_model
 
     if args.model:
         data, source = args.model.read_bytes(), str(args.model)
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
         data, source = synthetic_mobilenet_v1_025(args.seed), "synthetic MobileNetV1-0.25 (ModelBuilder, random weights)"
     else:
         try:
-            from tinygen import zoo
+            from tests.support import zoo
 
             path = zoo.model_path("mobilenet_v1_025_vww")
             data, source = path.read_bytes(), f"zoo mobilenet_v1_025_vww ({path})"

@@ -13,7 +13,7 @@ around `NAME_run()` (bracketed by `tg_bench_begin()` / `tg_bench_end()`, marker 
 instructions, deterministically, at a resolution of 40. The output is checked against the emulator.
 
 Columns:
-- instr: instructions per inference; MAC/instr: MACs (tinygen.inspect.model_stats) per instruction;
+- instr: instructions per inference; MAC/instr: MACs (tinygen.analysis.inspect.model_stats) per instruction;
 - ref: TFLite Micro + CMSIS-NN on this emulator (from the issue), and tinygen's speed-up over it;
 - arena: tinygen's static plan (with the DSP kernels' scratch) vs TFLite Micro's arena (the
   recording allocator's total on the host, 64-bit pointers: a 32-bit target needs a little less);
@@ -61,9 +61,9 @@ def _parse_args(argv=None):
 def _measure(name, g, x, out_dir: Path, portable: bool, layers: bool):
     import numpy as np
 
-    from tinygen.emulator import Emulator
-    from tinygen.firmware_build import memory_usage
-    from tinygen.mcu_run import build_models, code_sizes, run_models
+    from tinygen.emulator.engine import Emulator
+    from tinygen.boards.firmware_build import memory_usage
+    from tinygen.boards.mcu_run import build_models, code_sizes, run_models
 
     fw = build_models(BOARD, {name: g}, {name: [x]}, out_dir, portable=portable)
     res = run_models(fw, timeout=600)
@@ -98,10 +98,10 @@ def main(argv=None) -> int:
     args = _parse_args(argv)
     import numpy as np
 
-    from tinygen.inspect import model_stats
+    from tinygen.analysis.inspect import model_stats
     from tinygen.ops import REGISTRY
-    from tinygen.reader import read_model
-    from tinygen.zoo import build_zoo
+    from tinygen.model.reader import read_model
+    from tests.support.zoo import build_zoo
 
     zoo = build_zoo(args.models)
     rng = np.random.default_rng(args.seed)
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
         if args.portable:
             r["portable"] = _measure(name, g, x, base / name / "portable", True, args.layers)
         if not args.no_tflm:
-            from tinygen.tflm import tflm_arena_bytes
+            from tinygen.codegen.tflm import tflm_arena_bytes
 
             r["tflm_arena"] = tflm_arena_bytes(zoo[name].read_bytes())
         r["ops"] = [op.op for op in g.operators]

@@ -12,7 +12,7 @@ synthetic data (a fixed random pattern per class plus noise), so its weights
 are non-trivial but it recognises nothing real: it exists to demonstrate and
 test tinygen, not to spot keywords.
 
-Quantization goes through `tinygen.quantize.quantize_model`, which also checks
+Quantization goes through `tinygen.model.quantize.quantize_model`, which also checks
 the int8 model against the float one on the TFLite Micro reference interpreter.
 With the same TensorFlow version the output is byte-for-byte reproducible.
 """
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     import keras
     import tensorflow as tf
 
-    from tinygen.quantize import quantize_model
+    from tinygen.model.quantize import quantize_model
 
     keras.utils.set_random_seed(SEED)
     tf.config.experimental.enable_op_determinism()

@@ -29,13 +29,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-# --- test-model zoo (tinygen/zoo.py) -----------------------------------------
+# --- test-model zoo (tests/support/zoo.py) -----------------------------------------
 @pytest.fixture(scope="session")
 def zoo():
     """{name: Path} of every zoo model, built once into the cache if missing (needs TensorFlow)."""
     import importlib.util
 
-    from tinygen.zoo import build_zoo
+    from tests.support.zoo import build_zoo
 
     if importlib.util.find_spec("tensorflow") is None:
         pytest.skip("the model zoo needs TensorFlow to build")

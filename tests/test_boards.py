@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tinygen.boards import (Board, board_from_dict, boards_dir, data_dir, list_boards,
+from tinygen.boards.catalog import (Board, board_from_dict, boards_dir, data_dir, list_boards,
                             load_board)
 from tinygen.errors import TinygenError
 
@@ -104,7 +104,7 @@ def test_board_validation_errors():
 
 @pytest.mark.parametrize("board_id", ["qemu-stm32f4", "qemu-cortex-m4", "nucleo-f446re"])
 def test_linker_script_renders_board_memory_map(board_id):
-    from tinygen.firmware_build import render_linker_script
+    from tinygen.boards.firmware_build import render_linker_script
 
     b = load_board(board_id)
     text = render_linker_script(b)

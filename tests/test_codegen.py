@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 from tests.support.opmodels import ModelBuilder
-from tinygen.codegen import generate, kernels_dir
-from tinygen.emulator import Emulator
+from tinygen.codegen.generator import generate, kernels_dir
+from tinygen.emulator.engine import Emulator
 from tinygen.errors import UnsupportedOpError
 from tinygen.ops import REGISTRY, Op
-from tinygen.reader import parse_model, read_model
+from tinygen.model.reader import parse_model, read_model
 
 WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 ARM = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2"]
@@ -348,7 +348,7 @@ def single_op_models() -> dict[str, bytes]:
 
 def _zoo_models() -> dict[str, Path]:
     try:
-        from tinygen import zoo
+        from tests.support import zoo
     except ImportError:
         return {}
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tinygen.carray import c_identifier
+from tinygen.codegen.carray import c_identifier
 from tinygen.cli import main
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "kws_micro.tflite"

@@ -7,9 +7,9 @@ import pytest
 
 from tests.support.opmodels import ModelBuilder
 from tests.support.oracle import tflm_run
-from tinygen.emulator import Emulator
+from tinygen.emulator.engine import Emulator
 from tinygen.errors import TinygenError
-from tinygen.reader import check_full_int8, parse_model
+from tinygen.model.reader import check_full_int8, parse_model
 
 S, Z = 0.02, -5  # the shared quantization of graph A's int8 tensors
 

@@ -7,8 +7,8 @@ import pytest
 
 from tests.support.oracle import random_inputs, tflm_run
 from tinygen.cli import main
-from tinygen.emulator import Emulator
-from tinygen.reader import read_model
+from tinygen.emulator.engine import Emulator
+from tinygen.model.reader import read_model
 
 ZOO_NAMES = [
     "conv_s1_same_relu", "conv_s2_valid_relu6", "conv_dilated", "depthwise_m1", "depthwise_m2", "fully_connected",
@@ -18,7 +18,7 @@ ZOO_NAMES = [
 
 
 def test_zoo_names_match():
-    from tinygen.zoo import MODEL_NAMES
+    from tests.support.zoo import MODEL_NAMES
 
     assert sorted(MODEL_NAMES) == sorted(ZOO_NAMES)
 

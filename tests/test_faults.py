@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygen.link import encode_frame
-from tinygen.protocol import CMD_INFER_CHUNK, CMD_RESET
-from tinygen.reader import load_int8_model
-from tinygen.target import Link, ensure_emulated_firmware
-from tinygen.validate import validate_link
+from tinygen.device.link import encode_frame
+from tinygen.device.protocol import CMD_INFER_CHUNK, CMD_RESET
+from tinygen.model.reader import load_int8_model
+from tinygen.device.target import Link, ensure_emulated_firmware
+from tinygen.device.validate import validate_link
 
 from .support.faultproxy import FaultProxy, Faults, QemuVM
 

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 import serial
 
-import tinygen.deploy as deploy
+import tinygen.boards.deploy as deploy
+import tinygen.device.selftest as selftest
 from tests.support.fwprojects import EXAMPLE
-from tinygen.boards import load_board
+from tinygen.boards.catalog import load_board
 from tinygen.cli import main
 from tinygen.errors import DeviceError, ToolError
-from tinygen.project import write_project
-from tinygen.reader import load_int8_model
+from tinygen.boards.project import write_project
+from tinygen.model.reader import load_int8_model
 
 
 @dataclass
@@ -346,8 +347,8 @@ def test_selftest_serial_reads_banner_after_reset(graph, tmp_path, monkeypatch):
     import pty
     import threading
 
-    from tinygen.link import FrameReader
-    from tinygen.protocol import CMD_RESET
+    from tinygen.device.link import FrameReader
+    from tinygen.device.protocol import CMD_RESET
 
     proj = project(graph, "nucleo-f446re", tmp_path)
     master, slave = pty.openpty()
@@ -369,7 +370,7 @@ def test_selftest_serial_reads_banner_after_reset(graph, tmp_path, monkeypatch):
     t = threading.Thread(target=board, daemon=True)
     t.start()
     try:
-        res = deploy.selftest_serial(proj, os.ttyname(slave), timeout=10)
+        res = selftest.selftest_serial(proj, os.ttyname(slave), timeout=10)
     finally:
         os.close(master)
         os.close(slave)

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from tests.support.opmodels import ModelBuilder
-from tinygen.emulator import Emulator
+from tinygen.emulator.engine import Emulator
 from tinygen.errors import UnsupportedOpError
-from tinygen.reader import parse_model, read_model
+from tinygen.model.reader import parse_model, read_model
 
 pytestmark = [
     pytest.mark.qemu,
@@ -73,7 +73,7 @@ def dsp_flags(gen) -> list[int]:
 
 
 def test_zoo_bit_exact_on_cortex_m4(zoo, tmp_path):
-    from tinygen.mcu_run import build_models, run_models
+    from tinygen.boards.mcu_run import build_models, run_models
 
     rng = np.random.default_rng(2024)
     graphs = {name: read_model(path) for name, path in sorted(zoo.items())}
@@ -224,7 +224,7 @@ def random_models(seed: int = 77) -> dict[str, object]:
 
 
 def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
-    from tinygen.mcu_run import build_models, run_models
+    from tinygen.boards.mcu_run import build_models, run_models
 
     graphs = random_models()
     assert len(graphs) >= 45
@@ -252,7 +252,7 @@ def test_dsp_kernels_build_at_every_optimization_level(tmp_path):
     and assembles with clang too (compile only)."""
     import subprocess
 
-    from tinygen.codegen import kernels_dir
+    from tinygen.codegen.generator import kernels_dir
 
     arch = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-std=c99", "-Wall", "-Wextra", "-Werror"]
     compilers = [["arm-none-eabi-gcc"]]

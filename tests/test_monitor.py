@@ -18,12 +18,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygen.firmware_build import build_firmware
-from tinygen.link import Frame, encode_frame
-from tinygen.monitor import Line, Monitor, Noise, StreamSplitter, load_labels
-from tinygen.protocol import CMD_BOOT, CMD_INFER_CHUNK, CMD_RESET
-from tinygen.reader import load_int8_model
-from tinygen.target import QemuLink, ensure_emulated_firmware
+from tinygen.boards.firmware_build import build_firmware
+from tinygen.device.link import Frame, encode_frame
+from tinygen.device.monitor import Line, Monitor, Noise, StreamSplitter, load_labels
+from tinygen.device.protocol import CMD_BOOT, CMD_INFER_CHUNK, CMD_RESET
+from tinygen.model.reader import load_int8_model
+from tinygen.device.target import QemuLink, ensure_emulated_firmware
 
 from .support.faultproxy import FaultProxy, QemuVM
 
@@ -260,7 +260,7 @@ def test_run_mode_survives_a_reset(tmp_path):
         proxy.on_frame_up(CMD_INFER_CHUNK, 3, lambda: proxy.inject_up(encode_frame(0x4242, CMD_RESET)))
         out = io.StringIO()
         mon = Monitor(out=out, log_path=log, as_json=True)
-        from tinygen.target import Link
+        from tinygen.device.target import Link
 
         with Link(proxy.url) as link:
             reason = mon.drive(link, 6, graph=graph, timeout=0.5)

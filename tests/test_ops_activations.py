@@ -17,7 +17,7 @@ from tests.support.opmodels import ModelBuilder
 from tests.support.oracle import assert_bit_exact
 from tinygen.errors import UnsupportedOpError
 from tinygen.ops import REGISTRY, check_graph
-from tinygen.reader import parse_model
+from tinygen.model.reader import parse_model
 
 # Shapes of 256 * k elements (rank 1..5), so one sample can hold every int8 value.
 SHAPES = [(256,), (1, 256), (2, 128), (1, 16, 16), (1, 4, 4, 16), (1, 2, 2, 4, 16), (1, 8, 8, 8)]

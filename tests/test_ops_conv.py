@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from tests.support import examples
 from tests.support.opmodels import ModelBuilder
 from tests.support.oracle import assert_bit_exact
-from tinygen.emulator import Emulator
+from tinygen.emulator.engine import Emulator
 from tinygen.errors import UnsupportedOpError
 from tinygen.ops import check_graph
 from tinygen.ops.conv import output_size
-from tinygen.reader import parse_model
+from tinygen.model.reader import parse_model
 
 ACTIVATIONS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
 
@@ -217,7 +217,7 @@ def test_conv_int32_accumulator_wraps_like_tflm():
 def test_effective_scale_is_computed_in_double():
     """Scales for which a float32 product input_scale * filter_scale gives another multiplier than
     the all-double computation, with accumulators exactly where the two round differently."""
-    from tinygen.fixedpoint import quantize_multiplier, requantize_to_int8
+    from tinygen.model.fixedpoint import quantize_multiplier, requantize_to_int8
 
     rng = np.random.default_rng(5)
     for _ in range(100000):

@@ -12,7 +12,7 @@ from tests.support.oracle import assert_bit_exact
 from tinygen.errors import UnsupportedOpError
 from tinygen.ops import REGISTRY, check_graph
 from tinygen.ops.elementwise import _add_sub_reals, _smaller_than_one
-from tinygen.reader import parse_model
+from tinygen.model.reader import parse_model
 
 ACTIVATIONS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
 zero_points = st.one_of(st.sampled_from([-128, 127, 0]), st.integers(-128, 127))

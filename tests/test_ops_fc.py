@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from tests.support import examples
 from tests.support.opmodels import ModelBuilder
 from tests.support.oracle import assert_bit_exact
-from tinygen.emulator import Emulator
+from tinygen.emulator.engine import Emulator
 from tinygen.errors import UnsupportedOpError
 from tinygen.ops import check_graph
-from tinygen.reader import parse_model
+from tinygen.model.reader import parse_model
 
 ACTIVATIONS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
 zero_points = st.one_of(st.sampled_from([-128, 127, 0]), st.integers(-128, 127))
@@ -106,7 +106,7 @@ def test_fully_connected_bit_exact():
 def _discriminating_scales():
     """Scales where a float32 product input_scale * weight_scale changes the quantized multiplier,
     and accumulators at which that changes the int8 result."""
-    from tinygen.fixedpoint import quantize_multiplier, requantize_to_int8
+    from tinygen.model.fixedpoint import quantize_multiplier, requantize_to_int8
 
     rng = np.random.default_rng(11)
     acc = np.arange(-(2**20), 2**20, dtype=np.int64)

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from tests.support import examples
 from tests.support.opmodels import ModelBuilder
 from tests.support.oracle import assert_bit_exact
-from tinygen.emulator import Emulator
+from tinygen.emulator.engine import Emulator
 from tinygen.errors import UnsupportedOpError
 from tinygen.ops import check_graph
 from tinygen.ops.conv import output_size
-from tinygen.reader import parse_model
+from tinygen.model.reader import parse_model
 
 ACTIVATIONS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
 zero_points = st.one_of(st.sampled_from([-128, 127, 0]), st.integers(-128, 127))

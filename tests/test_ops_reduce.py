@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from tests.support import examples
 from tests.support.opmodels import ModelBuilder
 from tests.support.oracle import assert_bit_exact
-from tinygen.emulator import Emulator
+from tinygen.emulator.engine import Emulator
 from tinygen.errors import UnsupportedOpError
-from tinygen.reader import parse_model
+from tinygen.model.reader import parse_model
 
 ZERO_POINTS = st.one_of(st.sampled_from([-128, 127, 0]), st.integers(-128, 127))
 

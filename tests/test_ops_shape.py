@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from tests.support import examples
 from tests.support.opmodels import ModelBuilder
 from tests.support.oracle import assert_bit_exact
-from tinygen.emulator import Emulator
+from tinygen.emulator.engine import Emulator
 from tinygen.errors import UnsupportedOpError
 from tinygen.ops import REGISTRY
-from tinygen.reader import parse_model
+from tinygen.model.reader import parse_model
 
 ZERO_POINTS = st.one_of(st.sampled_from([-128, 127, 0]), st.integers(-128, 127))
 SCALES = st.floats(-12, 3).map(lambda e: float(np.float32(2.0**e)))

@@ -11,7 +11,7 @@ from tests.support.opmodels import ModelBuilder
 from tests.support.oracle import assert_bit_exact
 from tinygen.errors import UnsupportedOpError
 from tinygen.ops import REGISTRY, check_graph
-from tinygen.reader import parse_model
+from tinygen.model.reader import parse_model
 
 OUT_INT8 = (np.int8, 1 / 256, -128)
 OUT_INT16 = (np.int16, 1 / 65536, -32768)

@@ -6,9 +6,9 @@ import random
 import numpy as np
 import pytest
 
-from tinygen.graph import Graph, Operator, Quantization, Tensor
+from tinygen.model.graph import Graph, Operator, Quantization, Tensor
 from tinygen.ops import REGISTRY, Op
-from tinygen.planner import align_up, plan_memory
+from tinygen.codegen.planner import align_up, plan_memory
 
 # ---------------------------------------------------------------- fake ops
 
@@ -304,7 +304,7 @@ def test_random_graphs(fake_ops):
 
 def _zoo_paths():
     try:
-        from tinygen import zoo
+        from tests.support import zoo
     except ImportError:
         return None
     try:
@@ -327,8 +327,8 @@ def _params(g):
 def test_zoo_models(capsys):
     paths = _zoo_paths()
     if paths is None:
-        pytest.skip("no tinygen.zoo")
-    from tinygen.reader import read_model
+        pytest.skip("no tests.support.zoo")
+    from tinygen.model.reader import read_model
 
     rows, bad = [], []
     for name, path in paths.items():

@@ -21,12 +21,12 @@ import pytest
 
 from tests.support.fwprojects import (ALL_MODELS, ARDUINO_STUB, EXAMPLE, HAVE_ARM_GCC, HAVE_GCC, big_activation_model,
                                       big_weights_model, make, model_file, obj_cache, run)  # noqa: F401 (fixture)
-from tinygen.boards import data_dir, list_boards, load_board
+from tinygen.boards.catalog import data_dir, list_boards, load_board
 from tinygen.cli import main
 from tinygen.errors import TinygenError
-from tinygen.fit import boards_that_fit, check_fit, estimate
-from tinygen.project import (MANIFEST, TEST_SEED, lcg_bytes, load_project, selftest_inputs, write_project)
-from tinygen.reader import load_int8_model, parse_model
+from tinygen.boards.fit import boards_that_fit, check_fit, estimate
+from tinygen.boards.project import (MANIFEST, TEST_SEED, lcg_bytes, load_project, selftest_inputs, write_project)
+from tinygen.model.reader import load_int8_model, parse_model
 
 BOARDS = ["qemu-stm32f4", "qemu-cortex-m4", "nucleo-f446re", "nano33ble", "esp32-devkitc"]
 needs_arm = pytest.mark.skipif(not HAVE_ARM_GCC, reason="arm-none-eabi-gcc not installed")
@@ -134,8 +134,8 @@ def _check_pio_sources(proj, objs):
 
 
 def test_makefile_flags_come_from_firmware_build(tmp_path, graphs):
-    from tinygen.firmware_build import compile_flags, link_flags
-    from tinygen.project import MODEL_CFLAGS
+    from tinygen.boards.firmware_build import compile_flags, link_flags
+    from tinygen.boards.project import MODEL_CFLAGS
 
     proj = write_project(graphs["kws_micro"], "nucleo-f446re", tmp_path / "p")
     text = (proj.path / "Makefile").read_text()
@@ -157,7 +157,7 @@ NUCLEO_MODELS = ["kws_micro", "ds_cnn_kws", "mobilenet_v1_025_vww", "resnet8_ic"
 @needs_arm
 @pytest.mark.parametrize("name", NUCLEO_MODELS)
 def test_nucleo_project_builds(name, graphs, tmp_path, obj_cache):
-    from tinygen.firmware_build import memory_usage
+    from tinygen.boards.firmware_build import memory_usage
 
     proj = write_project(graphs[name], "nucleo-f446re", tmp_path / "nucleo")
     obj_cache.make(proj.path, "nucleo-f446re")
@@ -216,9 +216,9 @@ def _host_build_esp32(proj, tmp_path):
 def test_esp32_sketch_runs_on_host_and_matches_emulator(name, graphs, tmp_path):
     """The ESP32 project (all of src/, sketch included) built for the host with a stub Serial:
     banner and self-test equal the emulator's, and the serial protocol answers."""
-    from tinygen.deploy import compare_selftest
-    from tinygen.link import ProcessSerial
-    from tinygen.protocol import Client
+    from tinygen.device.selftest import compare_selftest
+    from tinygen.device.link import ProcessSerial
+    from tinygen.device.protocol import Client
 
     proj = write_project(graphs[name], "esp32-devkitc", tmp_path / "esp32")
     exe = _host_build_esp32(proj, tmp_path)
@@ -303,7 +303,7 @@ def test_refuses_foreign_directory_and_replaces_own(tmp_path, graphs):
 
 
 def test_error_midway_leaves_nothing(tmp_path, graphs, monkeypatch):
-    import tinygen.codegen as codegen
+    import tinygen.codegen.generator as codegen
 
     def broken(*a, **kw):
         raise TinygenError("codegen exploded")
@@ -372,7 +372,7 @@ def test_build_cli_reports_missing_compiler(tmp_path, capsys, graphs, monkeypatc
 def test_build_cli_reports_missing_platformio(tmp_path, capsys, graphs, monkeypatch):
     import importlib.util
 
-    import tinygen.deploy as deploy
+    import tinygen.boards.deploy as deploy
 
     write_project(graphs["kws_micro"], "nano33ble", tmp_path / "p")
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))

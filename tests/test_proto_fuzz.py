@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from tests.test_protocol import (PROTO_DIR, PROTO_SOURCES, TESTS_DIR, TOY_IN, HostDevice,
                                  build_host_device)
-from tinygen import protocol
-from tinygen.link import Frame, FrameReader, cobs_encode, crc32, encode_frame
+from tinygen.device import protocol
+from tinygen.device.link import Frame, FrameReader, cobs_encode, crc32, encode_frame
 
 # ---------------------------------------------------------------- valid requests
 def _valid_requests() -> list:

@@ -17,11 +17,11 @@ import serial
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygen import link, protocol
+from tinygen.device import link, protocol
 from tinygen.errors import DeviceError
-from tinygen.link import (Frame, FrameError, FrameReader, Garbage, ProcessSerial, Text, cobs_decode,
+from tinygen.device.link import (Frame, FrameError, FrameReader, Garbage, ProcessSerial, Text, cobs_decode,
                           cobs_encode, decode_frame, encode_frame, frame_bytes, parse_frame)
-from tinygen.protocol import Client, DeviceResetError, PortError, ProtocolError
+from tinygen.device.protocol import Client, DeviceResetError, PortError, ProtocolError
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTO_DIR = ROOT / "firmware" / "protocol"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import serial
 
-from tinygen.boards import data_dir, load_board
+from tinygen.boards.catalog import data_dir, load_board
 from tinygen.errors import DeviceError, TinygenError, ToolError
-from tinygen.firmware_build import build_firmware, memory_usage
-from tinygen.qemu import QemuSession, qemu_command, read_exact, read_line, read_until
+from tinygen.boards.firmware_build import build_firmware, memory_usage
+from tinygen.boards.qemu import QemuSession, qemu_command, read_exact, read_line, read_until
 
 HAVE_GCC = shutil.which("arm-none-eabi-gcc") is not None
 HAVE_QEMU = shutil.which("qemu-system-arm") is not None

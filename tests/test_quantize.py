@@ -11,7 +11,7 @@ pytest.importorskip("tensorflow")
 tflite = pytest.importorskip("tflite")
 
 from tinygen.errors import TinygenError  # noqa: E402
-from tinygen.quantize import QuantizeReport, quantize_model  # noqa: E402
+from tinygen.model.quantize import QuantizeReport, quantize_model  # noqa: E402
 
 INPUT_SHAPE = (8, 8, 2)
 N_CAL = 24
@@ -181,7 +181,7 @@ def test_bad_io_mode(models, calibration):
 
 def test_quantize_command_writes_model_and_report(models, calibration, tmp_path, capsys):
     from tinygen.cli import main
-    from tinygen.reader import load_int8_model
+    from tinygen.model.reader import load_int8_model
 
     np.save(tmp_path / "cal.npy", calibration)
     out = tmp_path / "q.tflite"

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from tests.support import examples
 from tests.support.opmodels import ModelBuilder
 from tinygen.errors import ModelError, TinygenError, UnsupportedModelError
-from tinygen.reader import check_full_int8, load_int8_model, parse_model, read_model
+from tinygen.model.reader import check_full_int8, load_int8_model, parse_model, read_model
 
 
 def conv_model(per_channel=True, bias=True) -> bytes:

@@ -16,15 +16,15 @@ import serial
 
 from tests.support.fwprojects import (ALL_MODELS, EXAMPLE, HAVE_ARM_GCC, HAVE_QEMU, QEMU_BOARDS, model_file,
                                       obj_cache)  # noqa: F401 (fixture)
-from tinygen.boards import load_board
+from tinygen.boards.catalog import load_board
 from tinygen.cli import main
-from tinygen.deploy import compare_selftest, selftest_qemu
-from tinygen.emulator import Emulator
-from tinygen.firmware_build import memory_usage
-from tinygen.project import write_project
-from tinygen.protocol import Client, ProtocolError
-from tinygen.qemu import QemuSession, read_line
-from tinygen.reader import load_int8_model
+from tinygen.device.selftest import compare_selftest, selftest_qemu
+from tinygen.emulator.engine import Emulator
+from tinygen.boards.firmware_build import memory_usage
+from tinygen.boards.project import write_project
+from tinygen.device.protocol import Client, ProtocolError
+from tinygen.boards.qemu import QemuSession, read_line
+from tinygen.model.reader import load_int8_model
 
 pytestmark = [pytest.mark.qemu,
               pytest.mark.skipif(not (HAVE_ARM_GCC and HAVE_QEMU), reason="needs arm-none-eabi-gcc and qemu-system-arm")]
@@ -190,7 +190,7 @@ def test_run_cli_on_emulated_board(tmp_path, capsys):
 
 
 def test_run_cli_reports_a_mismatch(tmp_path, capsys, monkeypatch):
-    import tinygen.project as project
+    import tinygen.boards.project as project
 
     real = project.expected_selftest
 
@@ -239,7 +239,7 @@ def test_flash_cli_serves_qemu_until_the_firmware_exits(graphs, tmp_path, obj_ca
 
 
 def test_flash_cli_on_a_given_port_stops_on_ctrl_c(graphs, build_root, obj_cache):
-    from tinygen.qemu import free_tcp_port
+    from tinygen.boards.qemu import free_tcp_port
 
     proj = built(graphs["kws_micro"], "qemu-cortex-m4", build_root / "kws_micro-qemu-cortex-m4", obj_cache)
     port = free_tcp_port()
@@ -305,7 +305,7 @@ def two_input_model() -> bytes:
 
 def test_two_input_model(tmp_path, obj_cache):
     """Input k of the self-test is the LCG stream from seed + k; the protocol feeds both inputs."""
-    from tinygen.reader import parse_model
+    from tinygen.model.reader import parse_model
 
     g = parse_model(two_input_model(), name="two_inputs")
     proj = built(g, "qemu-cortex-m4", tmp_path / "p", obj_cache)

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from tinygen.cli import main
-from tinygen.emulator import Emulator
-from tinygen.qemu import QemuSession
-from tinygen.reader import load_int8_model
-from tinygen.target import ensure_emulated_firmware
-from tinygen.validate import format_report, random_inputs, validate
-from tinygen.zoo import MODEL_NAMES
+from tinygen.emulator.engine import Emulator
+from tinygen.boards.qemu import QemuSession
+from tinygen.model.reader import load_int8_model
+from tinygen.device.target import ensure_emulated_firmware
+from tinygen.device.validate import format_report, random_inputs, validate
+from tests.support.zoo import MODEL_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 KWS = ROOT / "examples" / "kws_micro.tflite"

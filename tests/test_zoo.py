@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tflite
 
-from tinygen import zoo as zoo_mod
+from tests.support import zoo as zoo_mod
 from tinygen.errors import TinygenError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,7 +87,7 @@ def test_names_and_tables_agree():
 
 
 def test_import_and_zoo_dir_do_not_import_tensorflow(tmp_path):
-    code = "import sys, tinygen.zoo as z; z.zoo_dir(); print('tensorflow' in sys.modules)"
+    code = "import sys, tests.support.zoo as z; z.zoo_dir(); print('tensorflow' in sys.modules)"
     env = {**os.environ, "TINYGEN_CACHE": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -216,7 +216,7 @@ def test_rebuild_is_deterministic(zoo, tmp_path, monkeypatch):
 
 def test_concurrent_builders_agree(tmp_path):
     """Two processes building the same model at once (as pytest-xdist workers do) both succeed."""
-    code = "import tinygen.zoo as z; print(z.build_zoo(['conv_s1_same_relu'])['conv_s1_same_relu'])"
+    code = "import tests.support.zoo as z; print(z.build_zoo(['conv_s1_same_relu'])['conv_s1_same_relu'])"
     env = {**os.environ, "TINYGEN_CACHE": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"}
     procs = [
         subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

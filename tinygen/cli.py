@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from . import __version__
-from .errors import TinygenError
+from tinygen import __version__
+from tinygen.errors import TinygenError
 
 # command name -> module in tinygen.commands defining a click command called `cmd`
 COMMANDS = {

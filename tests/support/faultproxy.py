@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from tinygen.qemu import find_qemu, free_tcp_port, qemu_command
+from tinygen.boards.qemu import find_qemu, free_tcp_port, qemu_command
 
 
 @dataclass
@@ -142,7 +142,7 @@ class FaultProxy:
             self._frame_triggers.append([cmd, nth, fn])
 
     def _scan_frames(self, data: bytes) -> None:
-        from tinygen.link import FrameError, decode_frame
+        from tinygen.device.link import FrameError, decode_frame
 
         for b in data:
             if b != 0:

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "kws_micro.tflite"
 ARDUINO_STUB = Path(__file__).resolve().parent / "arduino_stub"
 
-# The zoo (tinygen.zoo.MODEL_NAMES) plus the example model.
+# The zoo (tests.support.zoo.MODEL_NAMES) plus the example model.
 ZOO_NAMES = [
     "conv_s1_same_relu", "conv_s2_valid_relu6", "conv_dilated", "depthwise_m1", "depthwise_m2", "fully_connected",
     "avg_pool", "max_pool", "add_mul", "reshape_softmax", "mean", "concat", "pad", "logistic_tanh", "float_io",

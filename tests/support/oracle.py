@@ -65,8 +65,8 @@ def random_inputs(graph, rng, n: int):
 
 def assert_bit_exact(model_bytes: bytes, rng, n: int = 3, inputs=None, context: str = ""):
     """Emulator and TFLM agree in every element on n random samples (zero tolerance)."""
-    from tinygen.emulator import Emulator
-    from tinygen.reader import parse_model
+    from tinygen.emulator.engine import Emulator
+    from tinygen.model.reader import parse_model
 
     g = parse_model(model_bytes)
     xs = inputs if inputs is not None else random_inputs(g, rng, n)

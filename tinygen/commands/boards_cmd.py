@@ -14,8 +14,8 @@ def _kb(n: int) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the boards as a JSON list.")
 def cmd(as_json):
     """List the boards tinygen can generate firmware for."""
-    from ..boards import list_boards, load_board
-    from ..fit import available
+    from tinygen.boards.catalog import list_boards, load_board
+    from tinygen.boards.fit import available
 
     rows = []
     for bid in list_boards():

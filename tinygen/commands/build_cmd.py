@@ -11,8 +11,8 @@ from .common import echo_json
 @click.option("--json", "as_json", is_flag=True, help="Print the result (sizes, firmware path) as JSON.")
 def cmd(project_dir, as_json):
     """Build a firmware project (make + arm-none-eabi-gcc, or PlatformIO) and print its size."""
-    from ..deploy import build_project
-    from ..project import load_project
+    from tinygen.boards.deploy import build_project
+    from tinygen.boards.project import load_project
 
     proj = load_project(project_dir)
     res = build_project(proj, progress=lambda m: click.echo(m, err=True))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ..carray import convert
-from ..reader import read_model
+from tinygen.codegen.carray import convert
+from tinygen.model.reader import read_model
 from .common import echo_json, model_argument
 
 
@@ -25,7 +25,7 @@ def cmd(model, out_dir, name, lang, tflm, as_json):
     g = read_model(model)
     arena = None
     if tflm:
-        from ..tflm import tflm_arena_bytes, tflm_available
+        from tinygen.codegen.tflm import tflm_arena_bytes, tflm_available
 
         if tflm_available():
             arena = tflm_arena_bytes(g.model_bytes)

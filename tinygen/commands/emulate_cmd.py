@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..errors import TinygenError
+from tinygen.errors import TinygenError
 from .common import echo_json, model_argument
 
 
@@ -49,8 +49,8 @@ def save_atomic(path: Path, writer) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def cmd(model, inputs, output, layers_dir, as_json):
     """Run the model on the host with tinygen's bit-exact int8 kernels (the TFLite Micro reference)."""
-    from ..carray import c_identifier
-    from ..emulator import Emulator, sample_shape
+    from tinygen.codegen.carray import c_identifier
+    from tinygen.emulator.engine import Emulator, sample_shape
 
     emu = Emulator.from_file(model)
     g = emu.graph

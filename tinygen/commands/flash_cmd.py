@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import DeviceError
+from tinygen.errors import DeviceError
 
 
 @click.command("flash")
@@ -17,8 +17,8 @@ def cmd(project_dir, port):
     port; the CPU starts when you connect) and run until Ctrl-C or the firmware exits.
     Real boards: openocd / st-flash (NUCLEO), PlatformIO upload or esptool (Arduino, ESP32).
     """
-    from ..deploy import flash_real, serve_qemu
-    from ..project import load_project
+    from tinygen.boards.deploy import flash_real, serve_qemu
+    from tinygen.boards.project import load_project
 
     proj = load_project(project_dir)
     board = proj.board

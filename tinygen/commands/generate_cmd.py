@@ -32,12 +32,12 @@ def cmd(model, out_dir, board, target, name, as_json):
     """Generate interpreter-free C code for the model, or with --board a firmware project."""
     from pathlib import Path
 
-    from ..reader import load_int8_model
+    from tinygen.model.reader import load_int8_model
 
     g = load_int8_model(model)
     if board is None:
-        from ..carray import c_identifier
-        from ..codegen import generate
+        from tinygen.codegen.carray import c_identifier
+        from tinygen.codegen.generator import generate
 
         res = generate(g, Path(out_dir), c_identifier(name or g.name), target=target)
         if as_json:
@@ -50,7 +50,7 @@ def cmd(model, out_dir, board, target, name, as_json):
             click.echo(f"compile the .c files with: {TARGET_FLAGS[target]}")
         return
 
-    from ..project import write_project
+    from tinygen.boards.project import write_project
 
     proj = write_project(g, board, out_dir, name, progress=lambda m: click.echo(m, err=True))
     m = proj.manifest

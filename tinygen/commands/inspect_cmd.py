@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ..inspect import format_table, model_stats
-from ..reader import check_full_int8, read_model
+from tinygen.analysis.inspect import format_table, model_stats
+from tinygen.model.reader import check_full_int8, read_model
 from .common import echo_json, model_argument
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import TinygenError
+from tinygen.errors import TinygenError
 
 
 @click.command("monitor")
@@ -33,14 +33,14 @@ def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, r
     Ctrl-C stops with a summary (exit status 0)."""
     import sys
 
-    from ..boards import load_board
-    from ..monitor import Monitor, load_labels, project_labels
-    from ..target import open_target
+    from tinygen.boards.catalog import load_board
+    from tinygen.device.monitor import Monitor, load_labels, project_labels
+    from tinygen.device.target import open_target
 
     b = load_board(board) if board else None
     graph = None
     if model:
-        from ..reader import load_int8_model
+        from tinygen.model.reader import load_int8_model
 
         graph = load_int8_model(model)
     labels = None

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import TinygenError
+from tinygen.errors import TinygenError
 from .common import echo_json, progress_enabled
 from .emulate_cmd import load_npy, save_atomic
 
@@ -21,7 +21,7 @@ from .emulate_cmd import load_npy, save_atomic
 def cmd(model, output, calibration, io, as_json):
     """Full-integer post-training quantization of a Keras model or SavedModel (needs tinygen[tf])."""
     try:
-        from ..quantize import quantize_model
+        from tinygen.model.quantize import quantize_model
     except ImportError as e:
         raise TinygenError(f"quantize needs TensorFlow: pip install 'tinygen[tf]' ({e})") from None
     if not output.endswith(".tflite"):

@@ -5,7 +5,7 @@ import time
 
 import click
 
-from ..errors import TinygenError
+from tinygen.errors import TinygenError
 from .common import echo_json, model_argument
 
 
@@ -32,10 +32,11 @@ def cmd(model, board, out_dir, name, port, timeout, as_json):
     import shutil
     import tempfile
 
-    from ..boards import load_board
-    from ..deploy import build_project, flash_real, pick_port, selftest_qemu, selftest_serial
-    from ..project import write_project
-    from ..reader import load_int8_model
+    from tinygen.boards.catalog import load_board
+    from tinygen.boards.deploy import build_project, flash_real, pick_port
+    from tinygen.device.selftest import selftest_qemu, selftest_serial
+    from tinygen.boards.project import write_project
+    from tinygen.model.reader import load_int8_model
 
     say = lambda m: click.echo(m, err=True)  # noqa: E731
     b = load_board(board)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..errors import TinygenError
+from tinygen.errors import TinygenError
 from .common import echo_json, model_argument, progress_enabled
 
 
@@ -64,7 +64,7 @@ def cmd(model, board, port, baud, inputs, samples, seed, save_outputs, per_layer
 
     Exit status 0 when every output is bit-exact (or within --tolerance), 1 when some differ,
     2 when the run could not be done or ended early (the partial results are still reported)."""
-    from ..validate import format_report, save_outputs as write_outputs, validate
+    from tinygen.device.validate import format_report, save_outputs as write_outputs, validate
     from .emulate_cmd import load_npy
 
     if save_outputs and not save_outputs.endswith((".npy", ".npz")):

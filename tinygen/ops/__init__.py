@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import UnsupportedOpError
-from ..graph import Graph
+from tinygen.errors import UnsupportedOpError
+from tinygen.model.graph import Graph
 from .base import REGISTRY, Op, register, require, require_int8, unsupported
 
 # One module per op family; each registers its ops with @register.

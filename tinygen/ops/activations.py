@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import fixedpoint as fp
+from tinygen.model import fixedpoint as fp
 from .base import Op, register, require, require_int8
 
 INT8_INPUTS = np.arange(-128, 128, dtype=np.int64)

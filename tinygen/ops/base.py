@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import UnsupportedOpError
-from ..graph import Graph, Operator
+from tinygen.errors import UnsupportedOpError
+from tinygen.model.graph import Graph, Operator
 
 REGISTRY: dict[str, "Op"] = {}
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..fixedpoint import activation_range_int8, quantize_multiplier, requantize_to_int8
+from tinygen.model.fixedpoint import activation_range_int8, quantize_multiplier, requantize_to_int8
 from .base import Op, register, require, require_int8
 
 SUPPORTED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -419,7 +419,7 @@ class Conv2D(Op):
         the C accumulator). Weights are laid out for 32-bit loads (rows padded to 4 bytes;
         depthwise: groups of 4 channels); `dsp` enables the Cortex-M DSP variant where it is
         exact, with its im2col / tap-table scratch."""
-        from ..fixedpoint import wrap_int32
+        from tinygen.model.fixedpoint import wrap_int32
 
         ctx.need("tg_conv.c")
         b, h, w, c = p.input_shape

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import fixedpoint as fp
+from tinygen.model import fixedpoint as fp
 from .base import Op, register, require, require_int8
 
 MAX_RANK = 5
@@ -157,7 +157,7 @@ class _AddSub(_Binary):
 
     def emit_c(self, p: BinaryParams, ctx):
         """C binding: tg_add_s8 (ADD and SUB) in firmware/kernels/tg_eltwise.c."""
-        from ..codegen import broadcast_fields
+        from tinygen.ops.c_emit import broadcast_fields
 
         ctx.need("tg_eltwise.c")
         fields = dict(shape=broadcast_fields(p.shape0, p.shape1, p.out_shape), subtract=p.op == "SUB",
@@ -220,7 +220,7 @@ class Mul(_Binary):
 
     def emit_c(self, p: BinaryParams, ctx):
         """C binding: tg_mul_s8 in firmware/kernels/tg_eltwise.c."""
-        from ..codegen import broadcast_fields
+        from tinygen.ops.c_emit import broadcast_fields
 
         ctx.need("tg_eltwise.c")
         fields = dict(shape=broadcast_fields(p.shape0, p.shape1, p.out_shape),

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..fixedpoint import activation_range_int8, quantize_multiplier, requantize_to_int8
+from tinygen.model.fixedpoint import activation_range_int8, quantize_multiplier, requantize_to_int8
 from .base import Op, register, require, require_int8
 from .conv import (
     _F32_EXACT_K,
@@ -142,7 +142,7 @@ class FullyConnected(Op):
         """C binding: tg_fc_s8 (firmware/kernels/tg_fc.c); the bias carries the folded
         -input_zero_point * row-sum term (wrapped to int32 like the C accumulator); weight rows
         are padded to 4 bytes; `dsp` enables the Cortex-M DSP variant where it is exact."""
-        from ..fixedpoint import wrap_int32
+        from tinygen.model.fixedpoint import wrap_int32
 
         ctx.need("tg_fc.c")
         k = ctx.op_index

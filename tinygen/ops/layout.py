@@ -159,7 +159,7 @@ class _PadBase(Op):
 
     def emit_c(self, p: PadParams, ctx):
         """C binding: tg_pad_s8 (firmware/kernels/tg_layout.c), shapes left-padded to rank 5."""
-        from ..codegen import pad_shape
+        from tinygen.ops.c_emit import pad_shape
 
         ctx.need("tg_layout.c")
         fields = dict(in_dims=pad_shape(ctx.input_tensor(0).shape), out_dims=pad_shape(p.out_shape),

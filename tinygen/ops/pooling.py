@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixedpoint import activation_range_int8
+from tinygen.model.fixedpoint import activation_range_int8
 from .base import Op, register, require, require_int8
 from .conv import check_activation, check_scales, check_window_options, pad_nhwc, tap_slice
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixedpoint import (INT32_MAX, INT32_MIN, cast_float_to_int32, multiply_by_quantized_multiplier, quantize_multiplier,
+from tinygen.model.fixedpoint import (INT32_MAX, INT32_MIN, cast_float_to_int32, multiply_by_quantized_multiplier, quantize_multiplier,
                           round_half_away_from_zero, wrap_int32)
 from .base import Op, register, require
 

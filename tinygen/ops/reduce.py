@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
+from tinygen.model.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
 from .base import Op, register, require, require_int8
 
 MAX_MEAN_RANK = 5  # TFLM kMaxNumberOfAxis (temp_index)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import fixedpoint as fp
+from tinygen.model import fixedpoint as fp
 from .base import Op, register, require
 
 SCALED_DIFF_INTEGER_BITS = 5

@@ -1,6 +1,6 @@
 """On-target validation: does the board compute exactly what the host emulator computes?
 
-    from tinygen.validate import validate
+    from tinygen.device.validate import validate
     report = validate("kws.tflite", "qemu-cortex-m4", samples=10, per_layer=True)
     report.passed, report.as_dict()["bit_exact"]
 
@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import DeviceError, TinygenError
+from tinygen.errors import DeviceError, TinygenError
 
 DEFAULT_SAMPLES = 10
 DEFAULT_SEED = 0
@@ -66,7 +66,7 @@ def random_inputs(graph, samples: int, seed: int = DEFAULT_SEED) -> list[np.ndar
 def prepare_inputs(graph, arrays: list | None, samples: int, seed: int) -> list[np.ndarray]:
     """User arrays ([N, *input_shape], one per model input) or random ones, as internal
     (N, *full_shape) arrays of each input's dtype."""
-    from .emulator import to_internal
+    from tinygen.emulator.engine import to_internal
 
     if not arrays:
         if samples < 1:
@@ -295,7 +295,7 @@ class _Session:
         self._stats = {}
 
     def connect(self, sync_timeout: float):
-        from .protocol import Client
+        from tinygen.device.protocol import Client
 
         if self.client is not None:
             for k, v in self.client.stats.items():
@@ -326,7 +326,7 @@ def _check_device(info, graph, model_path: str, port: str) -> None:
 
 
 def _decode_outputs(raw: list, out_tensors: list, info) -> list:
-    from .emulator import sample_shape
+    from tinygen.emulator.engine import sample_shape
 
     outs = []
     for k, t in enumerate(out_tensors):
@@ -340,7 +340,7 @@ def _decode_outputs(raw: list, out_tensors: list, info) -> list:
 
 
 def _expected_sample(expected: list, i: int, out_tensors: list) -> list:
-    from .emulator import sample_shape
+    from tinygen.emulator.engine import sample_shape
 
     return [np.ascontiguousarray(o[i]).reshape(sample_shape(t)) for o, t in zip(expected, out_tensors)]
 
@@ -348,7 +348,7 @@ def _expected_sample(expected: list, i: int, out_tensors: list) -> list:
 def first_divergent_layer(client, emu, graph, xs_sample: list, sample: int, say=lambda m: None):
     """Runs one sample on the device and compares its layers (LAYER k = op k) with the
     emulator's, in order. Returns (LayerDiff or None, summary dict)."""
-    from .protocol import ERR_OUT_OF_RANGE, ERR_UNAVAILABLE, ProtocolError
+    from tinygen.device.protocol import ERR_OUT_OF_RANGE, ERR_UNAVAILABLE, ProtocolError
 
     _outs, layers = emu.run(*[x[None] for x in xs_sample], layers=True)
     first_out = {}
@@ -397,9 +397,9 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
                   say: Callable[[str], None] = lambda m: None) -> Report:
     """Validation over an open `tinygen.target.Link`. Never raises for device faults once
     the board has been identified: they end the run and land in `Report.error`."""
-    from .emulator import Emulator
-    from .protocol import DeviceResetError, PortError, ProtocolError
-    from .reader import load_int8_model
+    from tinygen.emulator.engine import Emulator
+    from tinygen.device.protocol import DeviceResetError, PortError, ProtocolError
+    from tinygen.model.reader import load_int8_model
 
     t_start = time.monotonic()
     graph = graph if graph is not None else load_int8_model(model_path)
@@ -535,8 +535,8 @@ def validate(model_path, board: str, *, port: str | None = None, baud: int | Non
     """Validates `model_path` on `board`: QEMU (built and started here) for an emulated board
     without `port`, else the firmware already flashed on the board at `port` (or the
     auto-detected one). Keyword arguments go to `validate_link`."""
-    from .reader import load_int8_model
-    from .target import open_target
+    from tinygen.model.reader import load_int8_model
+    from tinygen.device.target import open_target
 
     t0 = time.monotonic()
     graph = load_int8_model(model_path)

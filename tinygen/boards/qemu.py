@@ -24,7 +24,7 @@ from typing import Sequence
 
 import serial
 
-from tinygen.boards import Board, list_boards, load_board
+from tinygen.boards.catalog import Board, list_boards, load_board
 from tinygen.errors import DeviceError, TinygenError, ToolError
 
 QEMU = "qemu-system-arm"

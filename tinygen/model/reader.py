@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import tflite
 
-from .errors import ModelError, TinygenError, UnsupportedModelError
-from .graph import Graph, Operator, Quantization, Tensor
+from tinygen.errors import ModelError, TinygenError, UnsupportedModelError
+from tinygen.model.graph import Graph, Operator, Quantization, Tensor
 
 FILE_IDENTIFIER = b"TFL3"
 
@@ -142,7 +142,23 @@ def _parse(data: bytes, name: str) -> Graph:
     buf = bytearray(data)  # flatbuffers wants a mutable-compatible buffer for numpy views
     rd = _Reader(buf)
     model = tflite.Model.GetRootAs(buf, 0)
+    sg = _first_subgraph(rd, model)
+    opcodes = _read_opcodes(rd, model)
+    buffers = _read_buffers(rd, model, buf)
+    tensors = [_read_tensor(rd, sg.Tensors(i), i, buffers)
+               for i in range(rd.check_len("tensor list", sg.TensorsLength()))]
+    refs = _TensorRefs(rd, len(tensors))
+    operators = [_read_operator(sg.Operators(i), i, opcodes, refs)
+                 for i in range(rd.check_len("operator list", sg.OperatorsLength()))]
+    g_in = refs.indices("graph inputs", sg.InputsLength(), sg.Inputs)
+    g_out = refs.indices("graph outputs", sg.OutputsLength(), sg.Outputs)
+    return Graph(tensors=tensors, operators=operators, inputs=g_in, outputs=g_out, name=name,
+                 description=_str(model.Description()), version=int(model.Version()),
+                 metadata=_read_metadata(rd, model, buffers),
+                 sha256=hashlib.sha256(data).hexdigest(), model_bytes=bytes(data))
 
+
+def _first_subgraph(rd: _Reader, model):
     n_sub = rd.check_len("subgraph list", model.SubgraphsLength())
     if n_sub == 0:
         raise ModelError("corrupt model: no subgraph")
@@ -150,8 +166,11 @@ def _parse(data: bytes, name: str) -> Graph:
         raise UnsupportedModelError(
             f"model has {n_sub} subgraphs; tinygen supports single-subgraph models (no control flow ops)"
         )
+    return model.Subgraphs(0)
 
-    # Operator codes
+
+def _read_opcodes(rd: _Reader, model) -> list[tuple[str, int]]:
+    """(op name, version) per operator code; custom and unknown codes are named, refused later if used."""
     opcodes: list[tuple[str, int]] = []
     for i in range(rd.check_len("operator code list", model.OperatorCodesLength())):
         oc = model.OperatorCodes(i)
@@ -164,11 +183,13 @@ def _parse(data: bytes, name: str) -> Graph:
             opcodes.append((f"UNKNOWN:{code}", oc.Version()))
         else:
             opcodes.append((_OP_NAMES[code], oc.Version()))
+    return opcodes
 
-    # Buffers (raw bytes; tensors give them a dtype and shape)
-    n_buf = rd.check_len("buffer list", model.BuffersLength())
+
+def _read_buffers(rd: _Reader, model, buf: bytearray) -> list[bytes | None]:
+    """Raw bytes per buffer (None when empty); tensors give them a dtype and shape."""
     buffers: list[bytes | None] = []
-    for i in range(n_buf):
+    for i in range(rd.check_len("buffer list", model.BuffersLength())):
         b = model.Buffers(i)
         off, size = b.Offset(), b.Size()
         if off > 1:  # large models keep buffers after the flatbuffer
@@ -178,91 +199,91 @@ def _parse(data: bytes, name: str) -> Graph:
             continue
         n = rd.check_len(f"buffer {i}", b.DataLength(), 1)
         buffers.append(b.DataAsNumpy().tobytes() if n else None)
+    return buffers
 
-    sg = model.Subgraphs(0)
-    tensors: list[Tensor] = []
-    for i in range(rd.check_len("tensor list", sg.TensorsLength())):
-        t = sg.Tensors(i)
-        ttype = t.Type()
-        if ttype not in _DTYPES:
-            tname = _TYPE_NAMES.get(ttype, str(ttype))
-            raise UnsupportedModelError(f"tensor {i} ({_str(t.Name())}) has type {tname}, which tinygen does not handle")
-        dtype = np.dtype(_DTYPES[ttype])
-        ndim = rd.check_len(f"tensor {i} shape", t.ShapeLength())
-        shape = tuple(int(t.Shape(j)) for j in range(ndim))
-        if any(d < 0 for d in shape):
-            raise UnsupportedModelError(f"tensor {i} ({_str(t.Name())}) has a dynamic shape {list(shape)}; give the model a fixed batch size")
-        q = t.Quantization()
-        quant = None
-        if q is not None and q.ScaleLength() > 0:
-            rd.check_len(f"tensor {i} scales", q.ScaleLength())
-            rd.check_len(f"tensor {i} zero points", q.ZeroPointLength(), 8)
-            scale = q.ScaleAsNumpy().astype(np.float32).copy()
-            zp = q.ZeroPointAsNumpy().astype(np.int64).copy() if q.ZeroPointLength() else np.zeros_like(scale, dtype=np.int64)
-            if zp.size == 1 and scale.size > 1:
-                zp = np.full(scale.size, int(zp[0]), dtype=np.int64)
-            if zp.size != scale.size:
-                raise ModelError(f"corrupt model: tensor {i} has {scale.size} scales but {zp.size} zero points")
-            axis = int(q.QuantizedDimension())
-            if scale.size > 1 and not (0 <= axis < len(shape) and shape[axis] == scale.size):
-                raise ModelError(f"corrupt model: tensor {i} has {scale.size} per-channel scales on axis {axis} of shape {list(shape)}")
-            quant = Quantization(scale=scale, zero_point=zp, axis=axis)
-        bidx = t.Buffer()
-        if bidx >= n_buf:
-            raise ModelError(f"corrupt model: tensor {i} refers to buffer {bidx}, the model has {n_buf}")
-        raw = buffers[bidx] if bidx > 0 else None
-        arr = None
-        if raw is not None:
-            count = int(np.prod(shape)) if shape else 1
-            if len(raw) != count * dtype.itemsize:
-                raise ModelError(
-                    f"corrupt model: tensor {i} ({_str(t.Name())}) shape {list(shape)} needs {count * dtype.itemsize} bytes, its buffer has {len(raw)}"
-                )
-            arr = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
-            arr.setflags(write=False)
-        tensors.append(Tensor(index=i, name=_str(t.Name()) or f"tensor_{i}", shape=shape, dtype=dtype,
-                              quant=quant, data=arr, is_variable=bool(t.IsVariable())))
 
-    nt = len(tensors)
+def _read_quantization(rd: _Reader, q, i: int, shape: tuple[int, ...]) -> Quantization | None:
+    if q is None or q.ScaleLength() == 0:
+        return None
+    rd.check_len(f"tensor {i} scales", q.ScaleLength())
+    rd.check_len(f"tensor {i} zero points", q.ZeroPointLength(), 8)
+    scale = q.ScaleAsNumpy().astype(np.float32).copy()
+    zp = q.ZeroPointAsNumpy().astype(np.int64).copy() if q.ZeroPointLength() else np.zeros_like(scale, dtype=np.int64)
+    if zp.size == 1 and scale.size > 1:
+        zp = np.full(scale.size, int(zp[0]), dtype=np.int64)
+    if zp.size != scale.size:
+        raise ModelError(f"corrupt model: tensor {i} has {scale.size} scales but {zp.size} zero points")
+    axis = int(q.QuantizedDimension())
+    if scale.size > 1 and not (0 <= axis < len(shape) and shape[axis] == scale.size):
+        raise ModelError(f"corrupt model: tensor {i} has {scale.size} per-channel scales on axis {axis} of shape {list(shape)}")
+    return Quantization(scale=scale, zero_point=zp, axis=axis)
 
-    def idx_list(what, length, getter, allow_optional=False):
-        n = rd.check_len(what, length)
+
+def _read_tensor(rd: _Reader, t, i: int, buffers: list[bytes | None]) -> Tensor:
+    ttype = t.Type()
+    if ttype not in _DTYPES:
+        tname = _TYPE_NAMES.get(ttype, str(ttype))
+        raise UnsupportedModelError(f"tensor {i} ({_str(t.Name())}) has type {tname}, which tinygen does not handle")
+    dtype = np.dtype(_DTYPES[ttype])
+    ndim = rd.check_len(f"tensor {i} shape", t.ShapeLength())
+    shape = tuple(int(t.Shape(j)) for j in range(ndim))
+    if any(d < 0 for d in shape):
+        raise UnsupportedModelError(f"tensor {i} ({_str(t.Name())}) has a dynamic shape {list(shape)}; give the model a fixed batch size")
+    quant = _read_quantization(rd, t.Quantization(), i, shape)
+    bidx = t.Buffer()
+    if bidx >= len(buffers):
+        raise ModelError(f"corrupt model: tensor {i} refers to buffer {bidx}, the model has {len(buffers)}")
+    raw = buffers[bidx] if bidx > 0 else None
+    arr = None
+    if raw is not None:
+        count = int(np.prod(shape)) if shape else 1
+        if len(raw) != count * dtype.itemsize:
+            raise ModelError(
+                f"corrupt model: tensor {i} ({_str(t.Name())}) shape {list(shape)} needs {count * dtype.itemsize} bytes, its buffer has {len(raw)}"
+            )
+        arr = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
+        arr.setflags(write=False)
+    return Tensor(index=i, name=_str(t.Name()) or f"tensor_{i}", shape=shape, dtype=dtype,
+                  quant=quant, data=arr, is_variable=bool(t.IsVariable()))
+
+
+class _TensorRefs:
+    """Checks lists of tensor indices (op inputs/outputs, graph I/O) against the tensor count."""
+
+    def __init__(self, rd: _Reader, n_tensors: int):
+        self.rd, self.n = rd, n_tensors
+
+    def indices(self, what: str, length: int, getter, allow_optional: bool = False) -> list[int]:
+        n = self.rd.check_len(what, length)
         out = [int(getter(j)) for j in range(n)]
         for v in out:
-            if not (0 <= v < nt or (allow_optional and v == -1)):
-                raise ModelError(f"corrupt model: {what} refers to tensor {v}, the model has {nt}")
+            if not (0 <= v < self.n or (allow_optional and v == -1)):
+                raise ModelError(f"corrupt model: {what} refers to tensor {v}, the model has {self.n}")
         return out
 
-    operators: list[Operator] = []
-    for i in range(rd.check_len("operator list", sg.OperatorsLength())):
-        o = sg.Operators(i)
-        oc_idx = o.OpcodeIndex()
-        if oc_idx >= len(opcodes):
-            raise ModelError(f"corrupt model: op {i} uses operator code {oc_idx}, the model has {len(opcodes)}")
-        op_name, version = opcodes[oc_idx]
-        if op_name.startswith("CUSTOM:"):
-            raise UnsupportedModelError(f"op {i} is the custom op '{op_name[7:]}'; tinygen supports builtin ops only")
-        if op_name.startswith("UNKNOWN:"):
-            raise UnsupportedModelError(f"op {i} has unknown builtin operator code {op_name[8:]} (newer schema than tinygen knows)")
-        ins = idx_list(f"op {i} inputs", o.InputsLength(), o.Inputs, allow_optional=True)
-        outs = idx_list(f"op {i} outputs", o.OutputsLength(), o.Outputs)
-        operators.append(Operator(index=i, op=op_name, version=int(version), inputs=ins, outputs=outs,
-                                  options=_decode_options(o)))
 
-    g_in = idx_list("graph inputs", sg.InputsLength(), sg.Inputs)
-    g_out = idx_list("graph outputs", sg.OutputsLength(), sg.Outputs)
+def _read_operator(o, i: int, opcodes: list[tuple[str, int]], refs: _TensorRefs) -> Operator:
+    oc_idx = o.OpcodeIndex()
+    if oc_idx >= len(opcodes):
+        raise ModelError(f"corrupt model: op {i} uses operator code {oc_idx}, the model has {len(opcodes)}")
+    op_name, version = opcodes[oc_idx]
+    if op_name.startswith("CUSTOM:"):
+        raise UnsupportedModelError(f"op {i} is the custom op '{op_name[7:]}'; tinygen supports builtin ops only")
+    if op_name.startswith("UNKNOWN:"):
+        raise UnsupportedModelError(f"op {i} has unknown builtin operator code {op_name[8:]} (newer schema than tinygen knows)")
+    ins = refs.indices(f"op {i} inputs", o.InputsLength(), o.Inputs, allow_optional=True)
+    outs = refs.indices(f"op {i} outputs", o.OutputsLength(), o.Outputs)
+    return Operator(index=i, op=op_name, version=int(version), inputs=ins, outputs=outs, options=_decode_options(o))
 
+
+def _read_metadata(rd: _Reader, model, buffers: list[bytes | None]) -> dict[str, bytes]:
     metadata = {}
     for i in range(rd.check_len("metadata list", model.MetadataLength())):
         m = model.Metadata(i)
         b = m.Buffer()
-        if b < n_buf:
+        if b < len(buffers):
             metadata[_str(m.Name())] = buffers[b] or b""
-
-    desc = model.Description()
-    return Graph(tensors=tensors, operators=operators, inputs=g_in, outputs=g_out, name=name,
-                 description=_str(desc), version=int(model.Version()), metadata=metadata,
-                 sha256=hashlib.sha256(data).hexdigest(), model_bytes=bytes(data))
+    return metadata
 
 
 def _str(b) -> str:

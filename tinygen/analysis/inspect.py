@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .graph import Graph, Tensor
-from .ops import REGISTRY, supported_ops, unsupported_ops
+from tinygen.model.graph import Graph, Tensor
+from tinygen.ops import REGISTRY, supported_ops, unsupported_ops
 
 
 @dataclass
@@ -105,7 +105,7 @@ def model_stats(g: Graph) -> ModelStats:
     )
     if not problems:
         try:
-            from .planner import plan_memory  # the code generator's planner, when present
+            from tinygen.codegen.planner import plan_memory  # the code generator's planner, when present
         except ImportError:
             plan_memory = None
         if plan_memory is not None:

@@ -1,6 +1,6 @@
 """Will a model fit a board? Checked before any project file is written.
 
-    from tinygen.fit import check_fit, estimate
+    from tinygen.boards.fit import check_fit, estimate
     report = estimate(graph, "qemu-stm32f4")     # FitReport, never raises on a misfit
     check_fit(graph, "qemu-stm32f4")             # raises TinygenError (one line) on a misfit
 
@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .boards import Board, list_boards, load_board
-from .errors import TinygenError
-from .graph import Graph
+from tinygen.boards.catalog import Board, list_boards, load_board
+from tinygen.errors import TinygenError
+from tinygen.model.graph import Graph
 
 # Firmware without the model, by build flavour: (flash bytes, static RAM bytes, stack
 # excluded). "make": tinygen's bare-metal runtime + protocol + app, newlib-nano, libgcc.
@@ -134,7 +134,7 @@ def stack_bytes(board: Board) -> int:
 
 
 def _arena_bytes(graph: Graph) -> int:
-    from .planner import plan_memory
+    from tinygen.codegen.planner import plan_memory
 
     return plan_memory(graph).arena_bytes
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DeviceError, TinygenError
-from .link import MAGIC, MAX_ENCODED, Frame, FrameError, decode_frame
+from tinygen.errors import DeviceError, TinygenError
+from tinygen.device.link import MAGIC, MAX_ENCODED, Frame, FrameError, decode_frame
 
 _MAX_SHOWN = 240          # characters of a text line shown on the terminal (the log gets all)
 MAX_LINE = 1 << 20        # a "line" this long without a newline is reported in pieces
@@ -337,7 +337,7 @@ class Monitor:
                 self.output_quant = (float(o["scale"]), int(o.get("zero_point", 0)))
 
     def _on_frame(self, f: Frame) -> None:
-        from .protocol import CMD_BOOT, COMMAND_NAMES, REPLY_FLAG
+        from tinygen.device.protocol import CMD_BOOT, COMMAND_NAMES, REPLY_FLAG
 
         if f.cmd == CMD_BOOT:
             text = f.payload.decode("utf-8", "replace")
@@ -444,7 +444,7 @@ class Monitor:
         """--run N: N inferences with random inputs through the protocol, each shown as it
         completes (with the emulator's verdict when `graph` is given). Returns None or the
         one-line reason the run stopped."""
-        from .protocol import Client, DeviceResetError, PortError, ProtocolError
+        from tinygen.device.protocol import Client, DeviceResetError, PortError, ProtocolError
 
         self.quiet_frames = True
         client = None
@@ -526,8 +526,8 @@ class Monitor:
     def _inputs(info, graph, n, seed):
         """Random inputs (and the emulator's outputs when the model is known)."""
         if graph is not None:
-            from .emulator import Emulator
-            from .validate import random_inputs
+            from tinygen.emulator.engine import Emulator
+            from tinygen.device.validate import random_inputs
 
             xs = random_inputs(graph, n, seed)
             outs = Emulator(graph).run_internal(xs)

@@ -19,9 +19,9 @@ input and output (``float_io`` keeps float32 I/O and so contains QUANTIZE and
 DEQUANTIZE).
 
 TensorFlow is imported only when a model has to be built, so ``import
-tinygen.zoo``, ``zoo_dir()`` and cache hits are cheap.
+tests.support.zoo``, ``zoo_dir()`` and cache hits are cheap.
 
-Command line: ``python -m tinygen.zoo [--list] [NAMES...]``.
+Command line: ``python -m tests.support.zoo [--list] [NAMES...]``.
 """
 from __future__ import annotations
 
@@ -594,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m tinygen.zoo",
+        prog="python -m tests.support.zoo",
         description="Build (if missing) and list the tinygen test-model zoo.",
     )
     parser.add_argument("--list", action="store_true", help="only list model names and cache state")

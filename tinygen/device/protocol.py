@@ -20,8 +20,8 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from .errors import DeviceError
-from .link import (  # noqa: F401  (re-exported)
+from tinygen.errors import DeviceError
+from tinygen.device.link import (  # noqa: F401  (re-exported)
     CRC_SIZE, HEADER_SIZE, MAGIC, MAX_ENCODED, MAX_FRAME, MAX_PAYLOAD, PROTOCOL_VERSION,
     SEQ_BOOT, SEQ_NONE, Frame, FrameError, FrameReader, Garbage, ProcessSerial, Text,
     cobs_decode, cobs_encode, crc32, decode_frame, encode_frame, frame_bytes, parse_frame,

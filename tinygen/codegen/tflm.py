@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 
-from .errors import ToolError
+from tinygen.errors import ToolError
 
 _PROBE = r"""
 import sys

@@ -1,6 +1,6 @@
 """Firmware projects: a standalone directory that rebuilds without tinygen installed.
 
-    from tinygen.project import write_project, load_project
+    from tinygen.boards.project import write_project, load_project
     proj = write_project(graph, "qemu-stm32f4", "out/kws", name="kws")
     proj.manifest["expected"]          # the emulator's output for the built-in test vector
 
@@ -38,10 +38,10 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from . import __version__
-from .boards import Board, data_dir, load_board
-from .errors import TinygenError
-from .graph import Graph
+from tinygen import __version__
+from tinygen.boards.catalog import Board, data_dir, load_board
+from tinygen.errors import TinygenError
+from tinygen.model.graph import Graph
 
 MANIFEST = "tinygen.json"
 GENERATOR = "tinygen.project"
@@ -118,7 +118,7 @@ def expected_selftest(graph: Graph, seed: int = TEST_SEED) -> dict:
 
 
 def _expected_selftest(graph: Graph, seed: int) -> dict:
-    from .emulator import Emulator
+    from tinygen.emulator.engine import Emulator
 
     xs = selftest_inputs(graph, seed)
     emu = Emulator(graph)
@@ -155,7 +155,7 @@ def _c_str(s: str) -> str:
 
 
 def _dtype_code(t) -> int:
-    from .codegen import DTYPE_CODES
+    from tinygen.codegen.generator import DTYPE_CODES
 
     return DTYPE_CODES.get(np.dtype(t.dtype), 0xFF)
 
@@ -281,7 +281,7 @@ def _copy(src_dir: Path, names, dst_dir: Path) -> list[Path]:
 
 
 def _make_vars(board: Board, name: str) -> dict:
-    from .firmware_build import compile_flags, link_flags, runtime_sources
+    from tinygen.boards.firmware_build import compile_flags, link_flags, runtime_sources
 
     cflags = compile_flags(board, extra_cflags=MODEL_CFLAGS, include_dirs=["model", "protocol", "app"],
                            runtime_include="runtime")
@@ -320,9 +320,9 @@ def write_project(graph: Graph, board: Board | str, out_dir, name: str | None = 
     Raises TinygenError (one line) when the model does not fit the board, when out_dir holds
     something else than a previous tinygen project, or when the code generator refuses the
     model. Returns the Project (path + manifest)."""
-    from .carray import c_identifier
-    from .codegen import generate
-    from .fit import check_fit
+    from tinygen.codegen.carray import c_identifier
+    from tinygen.codegen.generator import generate
+    from tinygen.boards.fit import check_fit
 
     board = load_board(board)
     ident = c_identifier(name or graph.name)
@@ -360,8 +360,8 @@ def _replace_dir(tmp: Path, out: Path) -> None:
 
 
 def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -> dict:
-    from .codegen import generate
-    from .fit import available, check_fit
+    from tinygen.codegen.generator import generate
+    from tinygen.boards.fit import available, check_fit
 
     pio = board.build_system == "platformio"
     fw = data_dir() / "firmware"
@@ -414,7 +414,7 @@ def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -
             build_flags=build_flags, env_name=board.id, **ctx), encoding="utf-8")
         firmware = f".pio/build/{board.id}/firmware.{'bin' if board.platformio.platform == 'espressif32' else 'elf'}"
     else:
-        from .firmware_build import render_linker_script, runtime_sources
+        from tinygen.boards.firmware_build import render_linker_script, runtime_sources
 
         _copy(fw / "app", _APP_BARE, app_dir)
         _copy(fw / "runtime", [p.name for p in runtime_sources(board)], runtime_dir)

@@ -1,6 +1,6 @@
 """Interpreter-free C inference code from a Graph, the op registry's C bindings and a static memory plan.
 
-    from tinygen.codegen import generate
+    from tinygen.codegen.generator import generate
     res = generate(graph, "out/", "kws")       # writes out/kws_model.c, out/kws_model.h + kernel sources
 
 The generated code
@@ -41,9 +41,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import TinygenError, UnsupportedOpError
-from .graph import Graph, Tensor
-from .planner import DEFAULT_ALIGNMENT, MemoryPlan, plan_memory
+from tinygen.errors import TinygenError, UnsupportedOpError
+from tinygen.paths import data_dir
+from tinygen.model.graph import Graph, Tensor
+from tinygen.ops.c_emit import broadcast_fields, pad_shape  # noqa: F401  (used by bindings through ctx)
+from tinygen.codegen.planner import DEFAULT_ALIGNMENT, MemoryPlan, plan_memory
 
 # TFLite TensorType codes (schema.fbs), as firmware/protocol/tg_app.h reports them.
 DTYPE_CODES = {
@@ -78,19 +80,11 @@ _INT_RANGES = {
     "int64_t": (-(1 << 63), (1 << 63) - 1),
 }
 
-_ROOT = Path(__file__).resolve().parent.parent
 KERNEL_HEADERS = ("tg_kernels.h", "tg_requant.h")
 
 
 def _data_root() -> Path:
-    if (_ROOT / "firmware" / "kernels").is_dir() and (_ROOT / "templates").is_dir():
-        return _ROOT
-    try:  # an installed copy
-        from .boards import data_dir
-
-        return data_dir()
-    except Exception:  # pragma: no cover
-        return _ROOT
+    return data_dir()
 
 
 def kernels_dir() -> Path:
@@ -238,33 +232,6 @@ class EmitContext:
 # ---------------------------------------------------------------- helpers for bindings
 
 
-def broadcast_fields(shape0, shape1, out_shape, max_dims: int = 5) -> dict:
-    """tg_bcast_t fields for a binary element-wise op (numpy broadcasting)."""
-    rank = max(len(out_shape), 1)
-    if rank > max_dims:
-        raise TinygenError(f"broadcast of rank {rank} > {max_dims}")
-    pad = lambda s: (1,) * (max_dims - len(s)) + tuple(int(d) for d in s)  # noqa: E731
-    o, a, b = pad(out_shape), pad(shape0), pad(shape1)
-
-    def strides(s):
-        st, acc = [0] * max_dims, 1
-        for d in range(max_dims - 1, -1, -1):
-            st[d] = 0 if s[d] == 1 and o[d] != 1 else acc
-            acc *= s[d]
-        return st
-
-    size = int(np.prod(o))
-    broadcast = int(tuple(a) != tuple(o) or tuple(b) != tuple(o))
-    return dict(size=size, broadcast=broadcast, dims=list(o), a_strides=strides(a), b_strides=strides(b))
-
-
-def pad_shape(shape, rank: int = 5, fill: int = 1) -> list[int]:
-    shape = [int(d) for d in shape]
-    if len(shape) > rank:
-        raise TinygenError(f"rank {len(shape)} > {rank}")
-    return [fill] * (rank - len(shape)) + shape
-
-
 def lut_from_run(impl, p, in_tensor: Tensor) -> np.ndarray:
     """The 256-entry int8 table of a unary element-wise int8 op, from its numpy kernel."""
     size = max(in_tensor.size, 1)
@@ -308,7 +275,7 @@ class GeneratedModel:
 
 class _Generator:
     def __init__(self, graph: Graph, name: str, target: str, alignment: int, plan: MemoryPlan | None, params):
-        from .ops import REGISTRY, check_graph
+        from tinygen.ops import REGISTRY, check_graph
 
         check_graph(graph)
         self.graph = graph

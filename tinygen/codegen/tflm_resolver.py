@@ -1,8 +1,8 @@
 """`convert --tflm`: a MicroMutableOpResolver registration header for TFLite Micro users."""
 from __future__ import annotations
 
-from .carray import MARKER, _c_comment
-from .graph import Graph
+from tinygen.codegen.c_text import MARKER, c_comment
+from tinygen.model.graph import Graph
 
 # Builtin op name -> MicroMutableOpResolver method, where the rule below does not give it.
 _SPECIAL = {
@@ -40,7 +40,7 @@ def render_resolver(g: Graph, ident: str, header: str, arena_bytes: int | None) 
         arena_bytes = int(arena_bytes * 1.1) + 1024
     arena_bytes = (arena_bytes + 15) // 16 * 16
     body = "\n".join(f"  if (r.{resolver_method(op)}() != kTfLiteOk) return kTfLiteError;" for op in ops)
-    return f"""/* {MARKER} from {_c_comment(g.name)}.tflite. Do not edit. */
+    return f"""/* {MARKER} from {c_comment(g.name)}.tflite. Do not edit. */
 /* TFLite Micro glue for {ident}: the op resolver listing exactly the model's ops. */
 #ifndef {up}_TFLM_H_
 #define {up}_TFLM_H_

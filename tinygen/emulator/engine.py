@@ -1,6 +1,6 @@
 """Run a Graph on the host with the registry's numpy kernels (bit-exact with TFLite Micro).
 
-    from tinygen.emulator import Emulator
+    from tinygen.emulator.engine import Emulator
     emu = Emulator.from_file("model.tflite")
     y = emu.run(x)                      # x: [N, *input_shape] int8 (or float32)
     outs, layers = emu.run(x, layers=True)
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import TinygenError
-from .fixedpoint import round_half_away_from_zero
-from .graph import Graph, Tensor
-from .ops import REGISTRY, check_graph
-from .reader import load_int8_model
+from tinygen.errors import TinygenError
+from tinygen.model.fixedpoint import round_half_away_from_zero
+from tinygen.model.graph import Graph, Tensor
+from tinygen.ops import REGISTRY, check_graph
+from tinygen.model.reader import load_int8_model
 
 
 @dataclass

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .boards import Board, data_dir, load_board
-from .errors import DeviceError, TinygenError, ToolError
+from tinygen.boards.catalog import Board, data_dir, load_board
+from tinygen.errors import DeviceError, TinygenError, ToolError
 
 DEFAULT_BAUD = 115200
 Say = Callable[[str], None]
@@ -37,7 +37,7 @@ def _quiet(_msg: str) -> None:
 def find_port(board: Board) -> str:
     """The auto-detected serial port of a real board (the single port with its USB VID:PID;
     tinygen.deploy.pick_port). DeviceError (one line) when there is none or several."""
-    from .deploy import pick_port
+    from tinygen.boards.deploy import pick_port
 
     return pick_port(board).device
 
@@ -125,7 +125,7 @@ class QemuLink(Link):
         return f"QEMU {self.board.id} ({self.url})" if self.url else f"QEMU {self.board.id}"
 
     def open(self):
-        from .qemu import QemuSession
+        from tinygen.boards.qemu import QemuSession
 
         if self.session is None:
             self.say(f"starting QEMU ({self.board.emulator.machine}) for {self.board.id}")
@@ -156,7 +156,7 @@ class QemuLink(Link):
 
 # -------------------------------------------------------------- emulated firmware
 _FIRMWARE_INPUTS = ("firmware", "templates")
-_PY_INPUTS = ("codegen.py", "planner.py", "project.py", "fit.py", "carray.py", "firmware_build.py", "ops")
+_PY_INPUTS = ("codegen", "ops", "boards/project.py", "boards/fit.py", "boards/firmware_build.py")
 
 
 def cache_root() -> Path:
@@ -168,11 +168,11 @@ def firmware_key(board: Board, extra_cflags: Iterable[str] = ()) -> str:
     """Hash of everything besides the model that goes into a firmware image: tinygen's
     version, the firmware and template sources, the code generator, the board file and
     extra compiler flags. A changed tinygen never reuses a stale cached build."""
-    from . import __version__
+    from tinygen import __version__
 
     h = hashlib.sha256(f"tinygen {__version__}\0{board.id}\0".encode())
     root = data_dir()
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(__file__).resolve().parent.parent   # tinygen/
     files = []
     for sub in _FIRMWARE_INPUTS:
         files += sorted(p for p in (root / sub).rglob("*") if p.is_file())
@@ -231,8 +231,8 @@ def ensure_emulated_firmware(graph, board: Board | str, *, project_dir=None, ext
     needed and building it (make: a no-op when up to date). Without `project_dir` the
     project lives in `<cache>/projects/<sha16>-<board>-<key>` (the key covers
     `extra_cflags`). Safe to call from several processes."""
-    from .deploy import build_project
-    from .project import load_project, write_project
+    from tinygen.boards.deploy import build_project
+    from tinygen.boards.project import load_project, write_project
 
     board = load_board(board)
     if not board.is_emulated:

@@ -1,6 +1,6 @@
 """Static memory plan: every non-constant tensor at a fixed offset in one arena.
 
-    from tinygen.planner import plan_memory
+    from tinygen.codegen.planner import plan_memory
     plan = plan_memory(graph)            # MemoryPlan
     plan.offsets[tensor_index]           # byte offset in the arena
     plan.arena_bytes, plan.lower_bound_bytes
@@ -54,8 +54,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from .errors import TinygenError
-from .graph import Graph
+from tinygen.errors import TinygenError
+from tinygen.model.graph import Graph
 
 DEFAULT_ALIGNMENT = 16
 
@@ -161,148 +161,195 @@ class _UnionFind:
 
 
 def _op_impls(g: Graph):
-    from .ops import REGISTRY
+    from tinygen.ops import REGISTRY
 
     return [REGISTRY.get(op.op) for op in g.operators]
 
 
-def build_buffers(g: Graph, params: Sequence[Any] | None = None, order: Sequence[int] | None = None,
-                  alias: bool = True, inplace: bool = True):
-    """The buffers (unplaced) and the alias / in-place decisions. See the module docstring."""
-    impls = _op_impls(g)
-    n_ops = len(g.operators)
-    order = list(range(n_ops)) if order is None else list(order)
-    if sorted(order) != list(range(n_ops)):
-        raise TinygenError("execution order must be a permutation of the operators")
-    step = {op_idx: s for s, op_idx in enumerate(order)}
-    last_step = max(n_ops - 1, 0)
-    outputs = set(g.outputs)
+class _Lifetimes:
+    """Steps of the execution order and the [start, end] step of every activation tensor."""
 
-    def is_act(t: int) -> bool:
-        return t >= 0 and not g.tensors[t].is_const
+    def __init__(self, g: Graph, order: Sequence[int] | None):
+        n_ops = len(g.operators)
+        self.g = g
+        self.order = list(range(n_ops)) if order is None else list(order)
+        if sorted(self.order) != list(range(n_ops)):
+            raise TinygenError("execution order must be a permutation of the operators")
+        self.step = {op_idx: s for s, op_idx in enumerate(self.order)}
+        self.last_step = max(n_ops - 1, 0)
+        self.start: dict[int, int] = {}
+        self.end: dict[int, int] = {}
+        self.producer = self._producers()
+        self._compute()
+        self._check_reads_follow_writes()
 
-    # lifetimes of single tensors
-    start: dict[int, int] = {}
-    end: dict[int, int] = {}
-    producer: dict[int, int] = {}
-    for op in g.operators:
-        for t in op.outputs:
-            if t in producer:
-                raise TinygenError(f"tensor {t} is written by ops {producer[t]} and {op.index}")
-            producer[t] = op.index
-    for t in g.inputs:
-        if is_act(t):
-            start[t] = 0
-            end[t] = 0
-    for op in g.operators:
-        s = step[op.index]
-        for t in op.outputs:
-            if is_act(t):
-                start[t] = s
+    def is_act(self, t: int) -> bool:
+        return t >= 0 and not self.g.tensors[t].is_const
+
+    def ops_in_order(self):
+        return [self.g.operators[i] for i in self.order]
+
+    def _producers(self) -> dict[int, int]:
+        producer: dict[int, int] = {}
+        for op in self.g.operators:
+            for t in op.outputs:
+                if t in producer:
+                    raise TinygenError(f"tensor {t} is written by ops {producer[t]} and {op.index}")
+                producer[t] = op.index
+        return producer
+
+    def _compute(self) -> None:
+        g, start, end = self.g, self.start, self.end
+        for t in g.inputs:
+            if self.is_act(t):
+                start[t] = end[t] = 0
+        for op in g.operators:
+            s = self.step[op.index]
+            for t in op.outputs:
+                if self.is_act(t):
+                    start[t] = s
+                    end[t] = max(end.get(t, s), s)
+            for t in op.inputs:
+                if not self.is_act(t):
+                    continue
+                if t not in start and t not in self.producer:  # read but never written: a variable
+                    start[t], end[t] = 0, self.last_step
+                    continue
                 end[t] = max(end.get(t, s), s)
-        for t in op.inputs:
-            if is_act(t):
-                if t not in start:  # read but never written: a variable
-                    if t not in producer:
-                        start[t], end[t] = 0, last_step
-                        continue
-                end[t] = max(end.get(t, s), s)
-    for t in g.outputs:
-        if is_act(t):
-            start.setdefault(t, 0)
-            end[t] = last_step
-    for op in g.operators:  # reads before the write in a custom order are an error
-        for t in op.inputs:
-            if is_act(t) and t in producer and step[producer[t]] > step[op.index]:
-                raise TinygenError(f"op {op.index} reads tensor {t} before op {producer[t]} writes it in this order")
+        for t in g.outputs:
+            if self.is_act(t):
+                start.setdefault(t, 0)
+                end[t] = self.last_step
 
-    uf = _UnionFind()
-    for t in start:
-        uf.find(t)
-    aliases: dict[int, int] = {}
-    ops_in_order = [g.operators[i] for i in order]
-    if alias:
-        for op in ops_in_order:
-            impl = impls[op.index]
-            if impl is None or not getattr(impl, "alias", False) or not op.inputs or not op.outputs:
-                continue
-            src, dst = op.inputs[0], op.outputs[0]
-            if not is_act(src) or not is_act(dst) or g.tensors[src].nbytes != g.tensors[dst].nbytes:
-                continue
-            uf.union(src, dst)
-            aliases[dst] = src
+    def _check_reads_follow_writes(self) -> None:
+        for op in self.g.operators:  # reads before the write in a custom order are an error
+            for t in op.inputs:
+                if self.is_act(t) and t in self.producer and self.step[self.producer[t]] > self.step[op.index]:
+                    raise TinygenError(f"op {op.index} reads tensor {t} before op {self.producer[t]} writes it in this order")
 
-    def group_span():
-        span: dict[int, list[int]] = {}
-        for t in start:
-            r = uf.find(t)
-            if r in span:
-                span[r][0] = min(span[r][0], start[t])
-                span[r][1] = max(span[r][1], end[t])
-            else:
-                span[r] = [start[t], end[t]]
-        return span
 
+def _group_spans(lt: _Lifetimes, uf: _UnionFind) -> dict[int, list[int]]:
+    """[start, end] of every group of tensors that share bytes (keyed by the group's root)."""
+    span: dict[int, list[int]] = {}
+    for t in lt.start:
+        r = uf.find(t)
+        if r in span:
+            span[r][0] = min(span[r][0], lt.start[t])
+            span[r][1] = max(span[r][1], lt.end[t])
+        else:
+            span[r] = [lt.start[t], lt.end[t]]
+    return span
+
+
+def _join_aliases(lt: _Lifetimes, impls, uf: _UnionFind) -> dict[int, int]:
+    """Alias ops (RESHAPE, ...): output and input 0 become one buffer. Returns {output: input}."""
+    g, aliases = lt.g, {}
+    for op in lt.ops_in_order():
+        impl = impls[op.index]
+        if impl is None or not getattr(impl, "alias", False) or not op.inputs or not op.outputs:
+            continue
+        src, dst = op.inputs[0], op.outputs[0]
+        if not lt.is_act(src) or not lt.is_act(dst) or g.tensors[src].nbytes != g.tensors[dst].nbytes:
+            continue
+        uf.union(src, dst)
+        aliases[dst] = src
+    return aliases
+
+
+def _inplace_candidate(lt: _Lifetimes, impl, op) -> bool:
+    """Whether the op may write its output over input 0 at all (before lifetimes are looked at)."""
+    if impl is None or not getattr(impl, "inplace", False) or getattr(impl, "alias", False):
+        return False
+    if not op.inputs or len(op.outputs) != 1:
+        return False
+    if hasattr(impl, "is_inplace") and not impl.is_inplace(lt.g, op):
+        return False
+    src, dst = op.inputs[0], op.outputs[0]
+    if not lt.is_act(src) or not lt.is_act(dst):
+        return False
+    ts, td = lt.g.tensors[src], lt.g.tensors[dst]
+    return ts.nbytes == td.nbytes and ts.size == td.size
+
+
+def _join_inplace(lt: _Lifetimes, impls, uf: _UnionFind) -> list[int]:
+    """In-place ops: the output takes over input 0's buffer where input 0 dies at the op.
+    Returns the indices of the ops that run in place."""
+    span = _group_spans(lt, uf)
+    out_groups = {uf.find(t) for t in lt.g.outputs if lt.is_act(t)}
     inplace_ops: list[int] = []
-    if inplace:
-        span = group_span()
-        out_groups = {uf.find(t) for t in g.outputs if is_act(t)}
-        for op in ops_in_order:
-            impl = impls[op.index]
-            if impl is None or not getattr(impl, "inplace", False) or getattr(impl, "alias", False):
-                continue
-            if not op.inputs or len(op.outputs) != 1:
-                continue
-            if hasattr(impl, "is_inplace") and not impl.is_inplace(g, op):
-                continue
-            src, dst = op.inputs[0], op.outputs[0]
-            if not is_act(src) or not is_act(dst):
-                continue
-            ts, td = g.tensors[src], g.tensors[dst]
-            if ts.nbytes != td.nbytes or ts.size != td.size:
-                continue
-            gs, gd = uf.find(src), uf.find(dst)
-            if gs == gd or gs in out_groups or gd in out_groups:
-                continue
-            s = step[op.index]
-            if span[gs][1] != s or span[gd][0] != s:
-                continue
-            if any(is_act(t) and uf.find(t) == gs for t in op.inputs[1:]):
-                continue
-            r = uf.union(gs, gd)
-            lo = min(span[gs][0], span[gd][0])
-            hi = max(span[gs][1], span[gd][1])
-            span.pop(gs, None)
-            span.pop(gd, None)
-            span[r] = [lo, hi]
-            inplace_ops.append(op.index)
+    for op in lt.ops_in_order():
+        if not _inplace_candidate(lt, impls[op.index], op):
+            continue
+        src, dst = op.inputs[0], op.outputs[0]
+        gs, gd = uf.find(src), uf.find(dst)
+        if gs == gd or gs in out_groups or gd in out_groups:
+            continue
+        s = lt.step[op.index]
+        if span[gs][1] != s or span[gd][0] != s:
+            continue
+        if any(lt.is_act(t) and uf.find(t) == gs for t in op.inputs[1:]):
+            continue
+        r = uf.union(gs, gd)
+        lo, hi = min(span[gs][0], span[gd][0]), max(span[gs][1], span[gd][1])
+        span.pop(gs, None)
+        span.pop(gd, None)
+        span[r] = [lo, hi]
+        inplace_ops.append(op.index)
+    return inplace_ops
 
-    span = group_span()
+
+def _tensor_buffers(lt: _Lifetimes, uf: _UnionFind) -> tuple[list[Buffer], dict[int, int]]:
+    """One Buffer per group of tensors sharing bytes, ordered by birth. Returns (buffers, buffer_of)."""
+    span = _group_spans(lt, uf)
     members: dict[int, list[int]] = {}
-    for t in sorted(start):
+    for t in sorted(lt.start):
         members.setdefault(uf.find(t), []).append(t)
     buffers: list[Buffer] = []
     buffer_of: dict[int, int] = {}
     for r in sorted(members, key=lambda r: (span[r][0], min(members[r]))):
         ts = members[r]
-        nbytes = max(g.tensors[t].nbytes for t in ts)
+        nbytes = max(lt.g.tensors[t].nbytes for t in ts)
         b = Buffer(id=len(buffers), nbytes=nbytes, start=span[r][0], end=span[r][1], tensors=ts)
         for t in ts:
             buffer_of[t] = b.id
         buffers.append(b)
+    return buffers, buffer_of
 
+
+def _scratch_buffers(lt: _Lifetimes, impls, params: Sequence[Any], first_id: int) -> tuple[list[Buffer], dict[int, int]]:
+    """Kernel scratch: a buffer live only at its op's step. Returns (buffers, {op index: bytes})."""
+    buffers: list[Buffer] = []
+    scratch_bytes: dict[int, int] = {}
+    for op in lt.ops_in_order():
+        impl = impls[op.index]
+        if impl is None:
+            continue
+        nb = int(impl.scratch_bytes(params[op.index]) or 0)
+        if nb > 0:
+            scratch_bytes[op.index] = nb
+            s = lt.step[op.index]
+            buffers.append(Buffer(id=first_id + len(buffers), nbytes=nb, start=s, end=s, scratch_op=op.index))
+    return buffers, scratch_bytes
+
+
+def build_buffers(g: Graph, params: Sequence[Any] | None = None, order: Sequence[int] | None = None,
+                  alias: bool = True, inplace: bool = True):
+    """The buffers (unplaced) and the alias / in-place decisions. See the module docstring.
+
+    Returns (buffers, buffer_of, aliases, inplace_ops, scratch_bytes, order)."""
+    impls = _op_impls(g)
+    lt = _Lifetimes(g, order)
+    uf = _UnionFind()
+    for t in lt.start:
+        uf.find(t)
+    aliases = _join_aliases(lt, impls, uf) if alias else {}
+    inplace_ops = _join_inplace(lt, impls, uf) if inplace else []
+    buffers, buffer_of = _tensor_buffers(lt, uf)
     scratch_bytes: dict[int, int] = {}
     if params is not None:
-        for op in ops_in_order:
-            impl = impls[op.index]
-            if impl is None:
-                continue
-            nb = int(impl.scratch_bytes(params[op.index]) or 0)
-            if nb > 0:
-                scratch_bytes[op.index] = nb
-                s = step[op.index]
-                buffers.append(Buffer(id=len(buffers), nbytes=nb, start=s, end=s, scratch_op=op.index))
-    return buffers, buffer_of, aliases, inplace_ops, scratch_bytes, order
+        scratch, scratch_bytes = _scratch_buffers(lt, impls, params, len(buffers))
+        buffers += scratch
+    return buffers, buffer_of, aliases, inplace_ops, scratch_bytes, lt.order
 
 
 def _lower_bounds(buffers: list[Buffer], n_steps: int, alignment: int) -> tuple[int, int]:
@@ -402,7 +449,7 @@ def plan_memory(g: Graph, params: Sequence[Any] | None = None, *, alignment: int
     if alignment <= 0 or alignment & (alignment - 1):
         raise TinygenError(f"alignment must be a power of two, got {alignment}")
     if params is None:
-        from .ops import REGISTRY, check_graph
+        from tinygen.ops import REGISTRY, check_graph
 
         check_graph(g)
         params = [REGISTRY[op.op].prepare(g, op) for op in g.operators]

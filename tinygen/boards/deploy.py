@@ -4,8 +4,8 @@
     res = build_project(proj)                   # make / pio run; flash and RAM used
     argv = flash_command(proj, port)            # real boards: the exact flashing argv
     serve_qemu(proj, port=None, ...)            # emulated boards: serial on a TCP port
-    result = run_selftest(proj)                 # banner + self-test line, checked against
-                                                # the emulator's expected output
+
+The firmware's self-test report is read by tinygen.device.selftest.
 
 Every failure is a one-line TinygenError: ToolError for a missing or failing tool (with
 the install command), DeviceError for no board / several candidates / a busy port /
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .boards import Board
-from .errors import DeviceError, TinygenError, ToolError
-from .project import Project
+from tinygen.boards.catalog import Board
+from tinygen.errors import DeviceError, TinygenError, ToolError
+from tinygen.boards.project import Project
 
 APT_MAKE = "sudo apt-get install make"
 PIP_PIO = "pip install platformio"
@@ -89,7 +89,7 @@ _PIO_SIZE = re.compile(r"^(RAM|Flash):.*\(used (\d+) bytes from (\d+) bytes\)", 
 
 
 def _first_error(log: str) -> str:
-    from .firmware_build import _first_error as fe
+    from tinygen.boards.firmware_build import _first_error as fe
 
     return fe(log)
 
@@ -99,7 +99,7 @@ def build_project(project: Project, *, progress: Progress = _quiet, jobs: int | 
     board = project.board
     t0 = time.monotonic()
     if project.build_system == "make":
-        from .firmware_build import find_gcc, memory_usage
+        from tinygen.boards.firmware_build import find_gcc, memory_usage
 
         make = shutil.which("make")
         if make is None:
@@ -304,7 +304,7 @@ def serve_qemu(project: Project, port: int | None = None, *, on_ready: Callable[
     default); calls on_ready("socket://127.0.0.1:PORT") once QEMU listens. QEMU starts
     the CPU when the first client connects (no output is lost). Returns the firmware's
     exit status when it exits; Ctrl-C stops QEMU (KeyboardInterrupt propagates)."""
-    from .qemu import find_qemu, free_tcp_port, qemu_command
+    from tinygen.boards.qemu import find_qemu, free_tcp_port, qemu_command
 
     board = project.board
     if not project.firmware.is_file():
@@ -342,150 +342,5 @@ def serve_qemu(project: Project, port: int | None = None, *, on_ready: Callable[
                 proc.wait()
 
 
-# ------------------------------------------------------------------ self-test
-
-@dataclass
-class SelftestResult:
-    board: str
-    banner: dict
-    selftest: dict
-    expected: dict
-    mismatches: list = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.mismatches
-
-    def as_dict(self) -> dict:
-        return {"board": self.board, "ok": self.ok, "banner": self.banner, "selftest": self.selftest,
-                "expected": self.expected, "mismatches": self.mismatches, "seconds": round(self.seconds, 3)}
-
-
-def compare_selftest(selftest: dict, expected: dict) -> list[str]:
-    """Differences between the board's self-test report and the emulator's expectation."""
-    problems = []
-    if selftest.get("status") != 0:
-        return [f"the model returned status {selftest.get('status')} on the board"]
-    if selftest.get("seed") != expected["seed"]:
-        problems.append(f"seed {selftest.get('seed')} != {expected['seed']}")
-    if selftest.get("inputs") != expected["inputs"]:
-        problems.append(f"test vector differs: board {selftest.get('inputs')} vs host {expected['inputs']}")
-    outs = selftest.get("outputs", [])
-    if len(outs) != len(expected["outputs"]):
-        return problems + [f"{len(outs)} outputs reported, {len(expected['outputs'])} expected"]
-    for k, (got, exp) in enumerate(zip(outs, expected["outputs"])):
-        if "values" in exp and not got.get("truncated"):
-            gv, ev = got.get("values", []), exp["values"]
-            if gv != ev:
-                diff = [i for i, (a, b) in enumerate(zip(gv, ev)) if a != b]
-                first = diff[0] if diff else min(len(gv), len(ev))
-                problems.append(f"output {k}: {len(diff) or 'length'} value(s) differ, first at [{first}]: "
-                                f"board {gv[first] if first < len(gv) else None}, emulator "
-                                f"{ev[first] if first < len(ev) else None}")
-                continue
-        if got.get("crc32") != exp["crc32"] or got.get("bytes") != exp["bytes"]:
-            problems.append(f"output {k}: crc32 {got.get('crc32')} ({got.get('bytes')} bytes) != "
-                            f"emulator {exp['crc32']} ({exp['bytes']} bytes)")
-    return problems
-
-
-def _parse_line(raw: bytes, what: str) -> dict:
-    try:
-        return json.loads(raw.decode("utf-8", "replace"))
-    except ValueError:
-        raise DeviceError(f"garbled {what} line from the board: {raw[:120]!r}") from None
-
-
-def selftest_qemu(project: Project, *, timeout: float = 60.0, progress: Progress = _quiet) -> SelftestResult:
-    """Start QEMU, read the banner and the self-test line, stop QEMU."""
-    from .qemu import QemuSession, read_line
-
-    t0 = time.monotonic()
-    board = project.board
-    if not project.firmware.is_file():
-        raise TinygenError(f"{project.firmware} not found: build it first (tinygen build {project.path})")
-    progress(f"running {project.name} in QEMU ({board.emulator.machine})")
-    with QemuSession(board, project.firmware) as q:
-        banner = _parse_line(read_line(q.serial, 10.0), "banner")
-        selftest = _parse_line(read_line(q.serial, timeout), "self-test").get("selftest", {})
-    res = SelftestResult(board.id, banner, selftest, project.manifest["expected"], seconds=time.monotonic() - t0)
-    res.mismatches = compare_selftest(selftest, res.expected) + _banner_problems(banner, project)
-    return res
-
-
-def _banner_problems(banner: dict, project: Project) -> list[str]:
-    m = project.manifest
-    problems = []
-    if banner.get("model") != m["model"]:
-        problems.append(f"banner model {banner.get('model')!r} != {m['model']!r}")
-    if banner.get("sha256") != m["model_sha256"][:16]:
-        problems.append(f"banner sha256 {banner.get('sha256')} != {m['model_sha256'][:16]}")
-    if banner.get("board") != m["board"]:
-        problems.append(f"banner board {banner.get('board')!r} != {m['board']!r}")
-    return problems
-
-
-def selftest_serial(project: Project, device: str, *, timeout: float = 30.0,
-                    progress: Progress = _quiet) -> SelftestResult:
-    """Real boards: open the serial port, ask the firmware to reset (protocol RESET), and
-    read the banner and self-test lines it prints on boot. Copes with USB CDC ports that
-    vanish while the board resets."""
-    import serial
-
-    from .link import encode_frame
-    from .protocol import CMD_RESET
-
-    board = project.board
-    t0 = time.monotonic()
-    deadline = t0 + timeout
-    usb_cdc = board.serial.interface == "usb-cdc"
-    banner = selftest = None
-    sent_reset = False
-    buf = bytearray()
-    progress(f"reading the self-test from {device}")
-    while selftest is None:
-        if time.monotonic() > deadline:
-            raise DeviceError(f"no self-test report from {board.name} on {device} within {timeout:g} s "
-                              f"(got {bytes(buf[-120:])!r})")
-        try:
-            ser = serial.Serial()
-            ser.port, ser.baudrate, ser.timeout = device, board.serial.baud, 0.1
-            ser.dtr = usb_cdc          # ESP32 auto-reset circuit: keep EN/IO0 alone
-            ser.rts = False
-            ser.open()
-        except serial.SerialException:
-            time.sleep(0.2)            # USB CDC port re-enumerating after the reset
-            continue
-        try:
-            if not sent_reset:
-                ser.write(encode_frame(0x7467, CMD_RESET))
-                sent_reset = True
-            while selftest is None and time.monotonic() < deadline:
-                buf += ser.read(256)
-                while b"\n" in buf:
-                    line, _, rest = bytes(buf).partition(b"\n")
-                    buf = bytearray(rest)
-                    start = max(line.rfind(b'{"tinygen"'), line.rfind(b'{"selftest"'))
-                    if start < 0:
-                        continue
-                    obj = _parse_line(line[start:], "serial")
-                    if "tinygen" in obj:
-                        banner = obj
-                    elif "selftest" in obj and banner is not None:
-                        selftest = obj["selftest"]
-        except (serial.SerialException, OSError):
-            pass                       # the port vanished (USB reset): reopen
-        finally:
-            try:
-                ser.close()
-            except Exception:
-                pass
-    res = SelftestResult(board.id, banner, selftest, project.manifest["expected"], seconds=time.monotonic() - t0)
-    res.mismatches = compare_selftest(selftest, res.expected) + _banner_problems(banner, project)
-    return res
-
-
-__all__ = ["BuildResult", "SelftestResult", "build_project", "candidate_ports", "check_port_free",
-           "compare_selftest", "find_platformio", "flash_command", "flash_real", "pick_port", "selftest_qemu",
-           "selftest_serial", "serve_qemu"]
+__all__ = ["BuildResult", "build_project", "candidate_ports", "check_port_free",
+           "find_platformio", "flash_command", "flash_real", "pick_port", "serve_qemu"]

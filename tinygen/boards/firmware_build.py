@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import jinja2
 
-from tinygen.boards import Board, data_dir, load_board
+from tinygen.boards.catalog import Board, data_dir, load_board
 from tinygen.errors import TinygenError, ToolError
 
 GCC = "arm-none-eabi-gcc"

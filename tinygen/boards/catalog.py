@@ -26,37 +26,12 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from tinygen.errors import TinygenError
+from tinygen.paths import data_dir  # noqa: F401  (re-exported: boards live in the data dir)
 
 BUILD_SYSTEMS = ("make", "platformio")
 CYCLE_TIMERS = ("systick", "dwt", "ccount")
 FPUS = ("fpv4-sp-d16", "none", "xtensa-sp")
 
-# Names of the sub-directories that make a directory a tinygen data directory.
-_DATA_SUBDIRS = ("boards", "firmware", "templates")
-
-
-def data_dir() -> Path:
-    """Directory holding `boards/`, `firmware/` and `templates/`.
-
-    Looked up, in order: `$TINYGEN_DATA_DIR`; the parent of the `tinygen` package
-    (a source checkout or an editable install); `tinygen/data/` inside the package;
-    `<sys.prefix>/share/tinygen` (a wheel's data files).
-    """
-    package_dir = Path(__file__).resolve().parent
-    candidates = []
-    env = os.environ.get("TINYGEN_DATA_DIR")
-    if env:
-        candidates.append(Path(env))
-    candidates += [
-        package_dir.parent,
-        package_dir / "data",
-        Path(sys.prefix) / "share" / "tinygen",
-    ]
-    for cand in candidates:
-        if (cand / "boards").is_dir():
-            return cand
-    tried = ", ".join(str(c) for c in candidates)
-    raise TinygenError(f"tinygen data files (boards/, firmware/, templates/) not found; looked in {tried}")
 
 
 def boards_dir() -> Path:

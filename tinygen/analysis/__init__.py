@@ -1,0 +1,2 @@
+"""Stage 7, analysis: per-op statistics (inspect) over the graph, the op registry and the plan.
+Imports every stage below it; only commands import it."""
