@@ -323,9 +323,10 @@ _FLOAT_EDGE_OPS = {"QUANTIZE": "inputs", "DEQUANTIZE": "outputs"}
 def check_full_int8(g: Graph) -> None:
     """Refuse float and hybrid (dynamic-range) models, naming the op and tensor.
 
-    A full-integer model has int8 activations and weights (int32 biases and
-    shape tensors are fine); float32 may appear only as the input of a QUANTIZE
-    or the output of a DEQUANTIZE (float model I/O).
+    A full-integer model has int8 (or, 16x8-quantized, int16) activations and int8
+    weights (int32/int64 biases and shape tensors are fine); float32 may appear only as
+    the input of a QUANTIZE or the output of a DEQUANTIZE (float model I/O). Which op runs
+    which types is each op's own check (tinygen.ops), which names the op and type.
     """
     for op in g.operators:
         edge = _FLOAT_EDGE_OPS.get(op.op)
@@ -344,9 +345,9 @@ def check_full_int8(g: Graph) -> None:
                     f"float model: op {op.index} ({op.op}) has {t.dtype_name} {role} '{t.name}'; "
                     "tinygen needs a full-integer int8 model (tinygen quantize)"
                 )
-            if t.dtype in (np.int16, np.uint8) and not t.is_const:
+            if t.dtype == np.uint8 and not t.is_const:
                 raise UnsupportedModelError(
-                    f"op {op.index} ({op.op}) has {t.dtype_name} {role} '{t.name}'; tinygen supports int8 activations only"
+                    f"op {op.index} ({op.op}) has {t.dtype_name} {role} '{t.name}'; tinygen supports int8 (and int16) activations only, not legacy uint8 quantization"
                 )
 
 

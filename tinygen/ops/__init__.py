@@ -25,18 +25,33 @@ def get_op(name: str) -> Op | None:
     return REGISTRY.get(name)
 
 
+def op_dtypes(g: Graph, op) -> str:
+    """The op's activation types, e.g. 'int8 -> int32' or 'int16, int32 -> int16' (constants left out,
+    unless every input is constant)."""
+    ins = [g.tensors[i] for i in op.inputs if i >= 0]
+    acts = [t for t in ins if not t.is_const] or ins
+
+    def names(ts):
+        return ", ".join(dict.fromkeys(t.dtype_name for t in ts)) or "none"
+
+    return f"{names(acts)} -> {names([g.tensors[i] for i in op.outputs])}"
+
+
 def unsupported_ops(g: Graph) -> list[dict]:
-    """Every op of the graph tinygen cannot run, with the reason (empty list when all are fine)."""
+    """Every op of the graph tinygen cannot run, with the reason and its activation types
+    (empty list when all are fine)."""
     problems = []
     for op in g.operators:
         impl = REGISTRY.get(op.op)
+        dt = op_dtypes(g, op)
         if impl is None:
-            problems.append({"index": op.index, "op": op.op, "reason": f"op {op.index} ({op.op}): not supported by tinygen"})
+            problems.append({"index": op.index, "op": op.op, "dtypes": dt,
+                             "reason": f"op {op.index} ({op.op}, {dt}): not supported by tinygen"})
             continue
         try:
             impl.check(g, op)
         except UnsupportedOpError as e:
-            problems.append({"index": op.index, "op": op.op, "reason": str(e)})
+            problems.append({"index": op.index, "op": op.op, "dtypes": dt, "reason": f"{e} [{dt}; tinygen runs {op.op} for {', '.join(impl.dtypes)}]"})
     return problems
 
 
@@ -45,9 +60,9 @@ def check_graph(g: Graph) -> None:
     for op in g.operators:
         impl = REGISTRY.get(op.op)
         if impl is None:
-            raise UnsupportedOpError(op.index, op.op, f"not supported by tinygen (supported: {', '.join(supported_ops())})")
+            raise UnsupportedOpError(op.index, op.op, f"{op_dtypes(g, op)}: not supported by tinygen (supported: {', '.join(supported_ops())}; see docs/ops.md)")
         impl.check(g, op)
 
 
 __all__ = ["REGISTRY", "Op", "register", "require", "require_int8", "unsupported", "supported_ops", "get_op",
-           "unsupported_ops", "check_graph"]
+           "unsupported_ops", "check_graph", "op_dtypes"]

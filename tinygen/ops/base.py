@@ -16,6 +16,8 @@ An op definition (a subclass of `Op`, registered with `@register`) holds:
   `EmitContext`): returns the C statements that run the op.
 - `scratch_bytes(p) -> int`: bytes of kernel scratch memory the C kernel needs while the op
   runs (the planner gives it a slice of the arena that lives only during this op). Default 0.
+- `dtypes`: the activation types the op runs (emulator and C), as listed in docs/ops.md;
+  `dsp_dtypes`: the types with a Cortex-M DSP kernel variant.
 - class flags: `alias` (output shares input 0's bytes: RESHAPE/SQUEEZE/EXPAND_DIMS),
   `inplace` (element-wise: the output may overwrite input 0 when input 0 dies here).
 """
@@ -45,6 +47,8 @@ class Op:
     name: ClassVar[str] = ""
     alias: ClassVar[bool] = False
     inplace: ClassVar[bool] = False
+    dtypes: ClassVar[tuple[str, ...]] = ("int8",)
+    dsp_dtypes: ClassVar[tuple[str, ...]] = ()
 
     def check(self, g: Graph, op: Operator) -> None:
         pass

@@ -322,6 +322,7 @@ def _conv_prepare_common(g, op, x, y, w, b, filter_hw, dilation, filter_scales):
 @register
 class Conv2D(Op):
     name = "CONV_2D"
+    dsp_dtypes = ("int8",)
 
     def check(self, g, op):
         x, y, dil = _conv_common_checks(g, op)
@@ -465,6 +466,7 @@ class Conv2D(Op):
 @register
 class DepthwiseConv2D(Op):
     name = "DEPTHWISE_CONV_2D"
+    dsp_dtypes = ("int8",)
 
     def check(self, g, op):
         x, y, dil = _conv_common_checks(g, op)

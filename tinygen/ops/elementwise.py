@@ -129,6 +129,7 @@ class _Binary(Op):
 
 class _AddSub(_Binary):
     LEFT_SHIFT = 20
+    dsp_dtypes = ("int8",)
 
     def _reals(self, g, op):
         t0, t1, to = (g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]])

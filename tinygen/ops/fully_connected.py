@@ -67,6 +67,7 @@ def _per_tensor_multiplier(op, input_scale: float, filter_scale: float, output_s
 @register
 class FullyConnected(Op):
     name = "FULLY_CONNECTED"
+    dsp_dtypes = ("int8",)
 
     def check(self, g, op):
         require(len(op.inputs) in (2, 3), op, f"expected 2 or 3 inputs, got {len(op.inputs)}")

@@ -56,6 +56,7 @@ def requantize_int8(q: np.ndarray, input_zp: int, multiplier: int, shift: int, o
 @register
 class Quantize(Op):
     name = "QUANTIZE"
+    dtypes = ("float32 -> int8", "int8 -> int8")
 
     def check(self, g, op):
         x, y = _io(g, op)
@@ -111,6 +112,7 @@ def dequantize_int8(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 @register
 class Dequantize(Op):
     name = "DEQUANTIZE"
+    dtypes = ("int8 -> float32",)
 
     def check(self, g, op):
         x, y = _io(g, op)

@@ -46,6 +46,7 @@ def _real_multiplier(beta: float, input_scale: float) -> float:
 @register
 class Softmax(Op):
     name = "SOFTMAX"
+    dtypes = ("int8", "int8 -> int16")
     inplace = False  # each row is read again after its maximum and sum are known
 
     def check(self, g, op):
