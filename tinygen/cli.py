@@ -8,7 +8,7 @@ import sys
 import click
 
 from tinygen import __version__
-from tinygen.errors import TinygenError
+from tinygen.errors import Terminated, TinygenError
 
 # command name -> module in tinygen.commands defining a click command called `cmd`
 COMMANDS = {
@@ -56,16 +56,23 @@ def cli(ctx, debug):
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("TINYGEN_DEBUG"))
+    from tinygen.boards.processes import stop_on_signals
+
     try:
-        rv = cli.main(args=argv, prog_name="tinygen", standalone_mode=False)
+        with stop_on_signals():   # SIGTERM/SIGHUP unwind like Ctrl-C: children (QEMU) are stopped
+            rv = cli.main(args=argv, prog_name="tinygen", standalone_mode=False)
     except TinygenError as e:
         if debug:
             raise
         click.echo(f"tinygen: error: {e}", err=True)
         return e.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
+        if isinstance(e.__cause__, Terminated):
+            return _terminated(e.__cause__)
         click.echo("tinygen: aborted", err=True)
         return 130
+    except Terminated as e:
+        return _terminated(e)
     except KeyboardInterrupt:
         click.echo("tinygen: interrupted", err=True)
         return 130
@@ -75,6 +82,11 @@ def main(argv=None) -> int:
     except BrokenPipeError:
         return 0
     return rv if isinstance(rv, int) else 0   # ctx.exit(code) of a command
+
+
+def _terminated(e: Terminated) -> int:
+    click.echo(f"tinygen: stopped by {e.signame}", err=True)
+    return e.exit_code
 
 
 def entry():

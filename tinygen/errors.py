@@ -36,3 +36,23 @@ class ToolError(TinygenError):
 
 class DeviceError(TinygenError):
     """No board, several candidates, busy port, serial timeouts, garbled traffic."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived (see tinygen.signals.stop_on_signals): unwinds like Ctrl-C,
+    so every `finally` that stops a child process (QEMU, a server) runs. The CLI exits with
+    128 + the signal number."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = signum
+        try:
+            self.signame = signal.Signals(signum).name
+        except ValueError:
+            self.signame = f"signal {signum}"
+        super().__init__(self.signame)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

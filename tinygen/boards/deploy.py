@@ -298,49 +298,89 @@ def _flash_error(log: str) -> str:
 
 # ------------------------------------------------------------------ emulated boards
 
-def serve_qemu(project: Project, port: int | None = None, *, on_ready: Callable[[str], None] = print,
-               progress: Progress = _quiet, extra_args=()) -> int:
-    """Run the firmware in QEMU with its serial port on 127.0.0.1:`port` (a free one by
-    default); calls on_ready("socket://127.0.0.1:PORT") once QEMU listens. QEMU starts
-    the CPU when the first client connects (no output is lost). Returns the firmware's
-    exit status when it exits; Ctrl-C stops QEMU (KeyboardInterrupt propagates)."""
+def _start_qemu_tcp(project: Project, port: int | None, extra_args=(), progress: Progress = _quiet):
+    """Start QEMU for `project` with its serial port a TCP server on 127.0.0.1 (wait=on: the CPU
+    starts when the first client connects). Returns (process, port) once QEMU listens. A port
+    of None: a free one, retried when another program takes it first."""
+    from tinygen.boards.processes import child_setup, stop_process
     from tinygen.boards.qemu import find_qemu, free_tcp_port, qemu_command
 
     board = project.board
     if not project.firmware.is_file():
         raise TinygenError(f"{project.firmware} not found: build it first (tinygen build {project.path})")
     binary = find_qemu()
-    tcp = port or free_tcp_port()
-    cmd = qemu_command(board, project.firmware, tcp, icount=True, qemu_binary=binary, extra_args=extra_args)
     progress(f"starting QEMU {board.emulator.machine} for {board.id}")
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    for _attempt in range(5):
+        tcp = port or free_tcp_port()
+        cmd = qemu_command(board, project.firmware, tcp, icount=True, qemu_binary=binary, extra_args=extra_args)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                preexec_fn=child_setup if os.name == "posix" else None)
+        try:
+            lines = []
+            while True:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                lines.append(line)
+                if b"waiting for connection" in line:
+                    return proc, tcp
+        except BaseException:
+            stop_process(proc)
+            raise
+        status = proc.wait()
+        msg = " ".join(ln.decode(errors="replace").strip() for ln in lines)[-300:] or f"exit {status}"
+        if "in use" in msg or "Address already" in msg:
+            if port:
+                raise DeviceError(f"TCP port {tcp} is busy; pick another with --port")
+            continue
+        raise ToolError(f"QEMU failed to start for {board.id}: {msg}")
+    raise ToolError(f"QEMU could not bind a serial port for {board.id}")
+
+
+def serve_qemu(project: Project, port: int | None = None, *, on_ready: Callable[[str], None] = print,
+               progress: Progress = _quiet, extra_args=()) -> int:
+    """Run the firmware in QEMU with its serial port on 127.0.0.1:`port` (a free one by
+    default); calls on_ready("socket://127.0.0.1:PORT") once QEMU listens. QEMU starts
+    the CPU when the first client connects (no output is lost). Returns the firmware's
+    exit status when it exits; Ctrl-C, SIGTERM, SIGHUP stop QEMU (the exception propagates)."""
+    from tinygen.boards.processes import stop_process
+
+    proc, tcp = _start_qemu_tcp(project, port, extra_args, progress)
     try:
-        lines = []
-        while True:
-            line = proc.stdout.readline()
-            if not line:
-                status = proc.wait()
-                msg = " ".join(ln.decode(errors="replace").strip() for ln in lines)[-300:] or f"exit {status}"
-                if "in use" in msg or "Address already" in msg:
-                    raise DeviceError(f"TCP port {tcp} is busy; pick another with --port")
-                raise ToolError(f"QEMU failed to start for {board.id}: {msg}")
-            lines.append(line)
-            if b"waiting for connection" in line:
-                break
         on_ready(f"socket://127.0.0.1:{tcp}")
         # Relay anything QEMU itself prints (semihosting console, errors) to stderr.
         for line in proc.stdout:
             sys.stderr.write(line.decode(errors="replace"))
         return proc.wait()
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
+
+
+def serve_qemu_pty(project: Project, *, on_ready: Callable[[str], None] = print,
+                   progress: Progress = _quiet, extra_args=()) -> int:
+    """Run the firmware in QEMU with its serial port on a new pseudo-terminal; calls
+    on_ready("/dev/pts/N") once it exists. Any program can open that path as a serial port
+    (pyserial: `serial.Serial(path, 115200)`; the baud rate is ignored).
+
+    The CPU starts when a program first opens the terminal, so nothing the firmware prints is
+    lost. While no program has it open, what the board sends is dropped (as on a real UART);
+    a program that opens it later sees only what comes after. Returns the firmware's exit
+    status when it exits; Ctrl-C, SIGTERM, SIGHUP stop QEMU (the exception propagates).
+    """
+    from tinygen.boards.processes import stop_process
+    from tinygen.boards.ptyrelay import PtyRelay
+
+    if os.name != "posix":
+        raise TinygenError("--pty needs a POSIX system (pseudo-terminals)")
+    proc, tcp = _start_qemu_tcp(project, None, extra_args, progress)
+    try:
+        with PtyRelay(("127.0.0.1", tcp), proc) as relay:
+            on_ready(relay.path)
+            relay.run()
+        return proc.wait()
+    finally:
+        stop_process(proc)
 
 
 __all__ = ["BuildResult", "build_project", "candidate_ports", "check_port_free",
-           "find_platformio", "flash_command", "flash_real", "pick_port", "serve_qemu"]
+           "find_platformio", "flash_command", "flash_real", "pick_port", "serve_qemu", "serve_qemu_pty"]

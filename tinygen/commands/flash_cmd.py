@@ -1,5 +1,7 @@
-"""`tinygen flash DIR [--port P]`"""
+"""`tinygen flash DIR [--port P | --pty]`"""
 from __future__ import annotations
+
+import sys
 
 import click
 
@@ -10,19 +12,41 @@ from tinygen.errors import DeviceError
 @click.argument("project_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("--port", help="Real boards: the serial port (default: found by USB VID:PID). "
               "Emulated boards: the local TCP port for the serial line (default: a free one).")
-def cmd(project_dir, port):
+@click.option("--pty", "pty", is_flag=True,
+              help="Emulated boards: put the serial port on a pseudo-terminal and print its path "
+              "(/dev/pts/N), for tools that open a serial device (e.g. the MLPerf Tiny runner).")
+def cmd(project_dir, port, pty):
     """Put a built firmware on its board.
 
     Emulated boards: start QEMU with the firmware, print socket://127.0.0.1:PORT (its serial
-    port; the CPU starts when you connect) and run until Ctrl-C or the firmware exits.
+    port; the CPU starts when you connect), or with --pty the path of a pseudo-terminal
+    (the CPU starts when a program opens it), and run until Ctrl-C, SIGTERM, SIGHUP or the
+    firmware exits.
     Real boards: openocd / st-flash (NUCLEO), PlatformIO upload or esptool (Arduino, ESP32).
     """
-    from tinygen.boards.deploy import flash_real, serve_qemu
+    from tinygen.boards.deploy import flash_real, serve_qemu, serve_qemu_pty
     from tinygen.boards.project import load_project
 
     proj = load_project(project_dir)
     board = proj.board
     say = lambda m: click.echo(m, err=True)  # noqa: E731
+    if pty and port:
+        raise DeviceError("--pty and --port exclude each other")
+    if pty and not board.is_emulated:
+        raise DeviceError(f"--pty is for emulated boards; {board.id} is a real board with its own serial port "
+                          "(tinygen flash finds it)")
+    if board.is_emulated and pty:
+        def ready_pty(path):
+            click.echo(path)
+            sys.stdout.flush()
+            say(f"{board.id}: serial port on {path} ({board.serial.baud} baud, any setting works); the CPU "
+                "starts when a program opens it; Ctrl-C stops QEMU")
+
+        status = serve_qemu_pty(proj, on_ready=ready_pty, progress=say)
+        if status != 0:
+            raise DeviceError(f"firmware exited with status {status}")
+        say("firmware exited with status 0")
+        return
     if board.is_emulated:
         tcp = None
         if port:

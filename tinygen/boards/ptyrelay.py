@@ -1,0 +1,171 @@
+"""An emulated board's serial port on a pseudo-terminal (`tinygen flash DIR --pty`).
+
+QEMU serves the firmware's UART as a TCP server that starts the CPU when the first client
+connects (`wait=on`). PtyRelay makes a pseudo-terminal (raw mode), and, when a program first
+opens its slave side (`/dev/pts/N`), connects to QEMU and copies bytes both ways. QEMU's own
+`-serial pty` would start the CPU at once and drop the firmware's first output; here nothing is
+lost before the first open. While no program has the terminal open, what the board sends is
+dropped (a real UART's bytes go nowhere too), and the terminal's queues are flushed when a
+program closes it, so the next one does not read stale replies.
+
+    with PtyRelay(("127.0.0.1", port), qemu_process) as relay:
+        print(relay.path)
+        relay.run()           # until QEMU closes the serial port (firmware exit) or exits
+
+Linux/POSIX only. A slave with no program attached makes the master report POLLHUP; that is
+how opens and closes are seen (polled every 10 ms while nobody is attached).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import sys
+import termios
+import tty
+
+POLL_IDLE_S = 0.01
+MAX_PENDING = 1 << 16
+
+
+class PtyRelay:
+    def __init__(self, address: tuple[str, int], process=None, log=None):
+        self.address = address
+        self.process = process          # QEMU: its stdout (semihosting console, errors) goes to `log`
+        self.log = log if log is not None else sys.stderr
+        self.master = -1
+        self.path = ""
+        self.sock: socket.socket | None = None
+        self.attached = False
+        self.opens = 0                  # how many times a program opened the terminal
+        self.to_board = 0               # bytes relayed each way
+        self.to_host = 0
+
+    def __enter__(self) -> "PtyRelay":
+        master, slave = os.openpty()
+        try:
+            tty.setraw(slave)           # no echo, no line editing, no CR/LF translation
+            attrs = termios.tcgetattr(slave)
+            attrs[4] = attrs[5] = termios.B115200
+            termios.tcsetattr(slave, termios.TCSANOW, attrs)
+            self.path = os.ttyname(slave)
+        finally:
+            os.close(slave)             # from now on POLLHUP on the master = nobody attached
+        os.set_blocking(master, False)
+        self.master = master
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            self.sock = None
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
+
+    # ------------------------------------------------------------------ state
+    def _slave_open(self) -> bool:
+        p = select.poll()
+        p.register(self.master, select.POLLIN)
+        return not any(ev & select.POLLHUP for _, ev in p.poll(0))
+
+    def _detach(self) -> None:
+        self.attached = False
+        try:
+            termios.tcflush(self.master, termios.TCIOFLUSH)
+        except termios.error:
+            pass
+
+    def _connect(self) -> None:
+        self.sock = socket.create_connection(self.address, timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setblocking(False)
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> None:
+        """Relay until QEMU closes the serial connection or exits."""
+        qemu_out = self.process.stdout if self.process is not None and self.process.stdout else None
+        pending = bytearray()            # board -> terminal bytes not yet written
+        while True:
+            if not self.attached:
+                if self._slave_open():
+                    self.attached = True
+                    self.opens += 1
+                    if self.sock is None:
+                        self._connect()  # QEMU starts the CPU now
+            rlist = []
+            wlist = []
+            if self.sock is not None and len(pending) < MAX_PENDING:
+                rlist.append(self.sock)
+            if self.attached:
+                rlist.append(self.master)
+                if pending:
+                    wlist.append(self.master)
+            if qemu_out is not None:
+                rlist.append(qemu_out)
+            if self.sock is None and qemu_out is None and self.process is not None and self.process.poll() is not None:
+                return
+            r, w, _ = select.select(rlist, wlist, [], None if self.attached else POLL_IDLE_S)
+            if qemu_out is not None and qemu_out in r:
+                line = os.read(qemu_out.fileno(), 4096)
+                if not line:
+                    qemu_out = None
+                    if self.sock is None:
+                        return           # QEMU died before anybody attached
+                else:
+                    self.log.write(line.decode(errors="replace"))
+                    self.log.flush()
+            if self.master in r:
+                try:
+                    data = os.read(self.master, 4096)
+                except OSError as e:
+                    if e.errno not in (errno.EIO, errno.EAGAIN):
+                        raise
+                    data = None if e.errno == errno.EIO else b""
+                if data is None:         # the program closed the terminal
+                    self._detach()
+                    pending.clear()
+                elif data:
+                    self.to_board += len(data)
+                    _send_all(self.sock, data)
+            if self.sock is not None and self.sock in r:
+                try:
+                    data = self.sock.recv(4096)
+                except (BlockingIOError, InterruptedError):
+                    data = None
+                except OSError:
+                    data = b""
+                if data == b"":
+                    return               # QEMU closed the serial port: the firmware exited
+                if data and self.attached:
+                    pending += data
+            if self.attached and self.master in w and pending:
+                try:
+                    n = os.write(self.master, pending)
+                    self.to_host += n
+                    del pending[:n]
+                except BlockingIOError:
+                    pass
+                except OSError as e:
+                    if e.errno != errno.EIO:
+                        raise
+                    self._detach()
+                    pending.clear()
+
+
+def _send_all(sock: socket.socket, data: bytes) -> None:
+    """sendall on a non-blocking socket (waits for room)."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = sock.send(view)
+            view = view[n:]
+        except BlockingIOError:
+            select.select([], [sock], [], 1.0)
