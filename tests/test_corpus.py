@@ -1,0 +1,262 @@
+"""Real trained models (`../shared/models`, see tests/support/corpus.py) end to end.
+
+For every corpus model tinygen supports (decided by tinygen's own reader and op registry, so a model
+refused today is picked up here as soon as its ops are implemented):
+* `tinygen inspect --json` describes it: op counts, I/O shapes, dtypes and quantization as in models.json;
+* `tinygen emulate` equals tflite_micro (TFLM's reference kernels) in every element on random and edge inputs;
+* `tinygen generate` writes C that, compiled for the host with ASan + UBSan, equals tflite_micro;
+* the generated C built for `qemu-cortex-m4` (Cortex-M4 DSP kernels) and run on QEMU equals tflite_micro.
+For every model it refuses: inspect names the op that stops it, and emulate / generate refuse with one line
+naming it, exit status 2, nothing written.
+
+Models above BIG_WEIGHT_BYTES of weights (MobileNetV2 224) run the host-C and QEMU legs only with
+--run-slow. All other models share one host harness and one firmware (QEMU starts once).
+"""
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from tests.support.corpus import SKIP_REASON, corpus_dir, corpus_models
+from tests.support.oracle import tflm_run_batch
+from tinygen.cli import main
+
+pytestmark = pytest.mark.skipif(corpus_dir() is None, reason=SKIP_REASON)
+
+MODELS = corpus_models()
+SUPPORTED = [m for m in MODELS if m.supported]
+REFUSED = [m for m in MODELS if not m.supported]
+BIG_WEIGHT_BYTES = 2_000_000  # host C with sanitizers and QEMU only under --run-slow above this
+N_RANDOM = 2  # random samples per model, plus the edge samples (all -128, all 127, all = zero point)
+
+
+def _ids(ms):
+    return [m.name for m in ms]
+
+
+def _params(ms, slow_big: bool = False):
+    if not ms:
+        return [pytest.param(None, marks=pytest.mark.skip(reason="no such corpus model"))]
+    return [pytest.param(m, id=m.name, marks=[pytest.mark.slow] if slow_big and m.weight_bytes > BIG_WEIGHT_BYTES else [])
+            for m in ms]
+
+
+def run_cli(capsys, *args):
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def samples(g, rng, n_random: int = N_RANDOM) -> list[np.ndarray]:
+    """Per model input an array (N, *full shape): edge samples then random ones (float inputs: values in
+    [-4, 4) and zero)."""
+    xs = []
+    for t in g.input_tensors:
+        shape = tuple(t.shape)
+        if t.dtype == np.int8:
+            edge = [np.full(shape, -128), np.full(shape, 127), np.full(shape, t.zero_point)]
+            rand = [rng.integers(-128, 128, size=shape) for _ in range(n_random)]
+            xs.append(np.stack(edge + rand).astype(np.int8))
+        else:
+            rand = [rng.uniform(-4, 4, size=shape) for _ in range(n_random + 2)]
+            xs.append(np.stack([np.zeros(shape)] + rand).astype(t.dtype))
+    return xs
+
+
+def assert_equal_outputs(what: str, ours, ref) -> None:
+    assert len(ours) == len(ref), f"{what}: {len(ours)} outputs, TFLM has {len(ref)}"
+    for k, (a, b) in enumerate(zip(ours, ref)):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype and a.shape == b.shape, f"{what} output {k}: {a.dtype}{a.shape} vs TFLM {b.dtype}{b.shape}"
+        if a.dtype.kind == "f":
+            a, b = a.view(np.uint32), b.view(np.uint32)
+        if not np.array_equal(a, b):
+            bad = np.argwhere(a != b)
+            raise AssertionError(f"{what} output {k}: {len(bad)}/{a.size} elements differ from tflite_micro, first at "
+                                 f"{bad[0].tolist()}: {a[tuple(bad[0])]} vs {b[tuple(bad[0])]}")
+
+
+@pytest.fixture(scope="module")
+def cases():
+    """{name: (graph, inputs, TFLM outputs)} for every supported model, computed once."""
+    from tinygen.model.reader import read_model
+
+    rng = np.random.default_rng(20261130)
+    out = {}
+    for m in SUPPORTED:
+        g = read_model(m.path)
+        xs = samples(g, rng)
+        out[m.name] = (g, xs, tflm_run_batch(m.path.read_bytes(), xs, g))
+    return out
+
+
+# ---------------------------------------------------------------- the corpus itself
+
+
+def test_every_corpus_model_is_run_or_refused_with_a_reason(capsys):
+    assert len(MODELS) >= 17, f"expected the 17-model corpus in {corpus_dir()}, found {len(MODELS)}"
+    assert SUPPORTED, "tinygen supports none of the corpus models"
+    for m in REFUSED:
+        assert m.reason and m.unsupported_ops, f"{m.name}: refused without naming an op: {m.reason!r}"
+    with capsys.disabled():
+        print(f"\ncorpus {corpus_dir()}: {len(SUPPORTED)} supported, {len(REFUSED)} refused")
+        for m in REFUSED:
+            print(f"  refused {m.path.name}: {m.reason}")
+
+
+# ---------------------------------------------------------------- supported: inspect, emulate, generate
+
+
+@pytest.mark.parametrize("m", _params(SUPPORTED))
+def test_inspect_describes_the_model(m, capsys):
+    import json
+
+    rc, out, err = run_cli(capsys, "inspect", m.path, "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["unsupported_ops"] == []
+    assert len(d["ops"]) == m.info["num_ops"]
+    assert dict(collections.Counter(o["op"] for o in d["ops"])) == m.info["ops"]
+    assert d["macs"] > 0
+    for ours, theirs in ((d["inputs"], m.info["inputs"]), (d["outputs"], m.info["outputs"])):
+        assert len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            assert a["shape"] == b["shape"] and a["dtype"] == b["dtype"], (a, b)
+            if b["dtype"] in ("int8", "int16"):
+                assert a["scale"] == pytest.approx(b["scale"][0], rel=1e-6) and a["zero_point"] == b["zero_point"][0]
+
+
+@pytest.mark.parametrize("m", _params(SUPPORTED))
+def test_emulate_equals_tflite_micro(m, cases, tmp_path, capsys):
+    """`tinygen emulate` (user-facing batches: a model batch axis of 1 becomes N) == tflite_micro."""
+    g, xs, ref = cases[m.name]
+    args = ["emulate", m.path]
+    for k, (t, x) in enumerate(zip(g.input_tensors, xs)):
+        user = x[:, 0] if len(t.shape) and t.shape[0] == 1 else x
+        np.save(tmp_path / f"in{k}.npy", user)
+        args += ["--inputs", tmp_path / f"in{k}.npy"]
+    out = tmp_path / "out.npz"
+    rc, _, err = run_cli(capsys, *args, "--output", out)
+    assert rc == 0, err
+    got = np.load(out)
+    ours = []
+    for k, t in enumerate(g.output_tensors):
+        y = got[f"output_{k}"]
+        ours.append(y.reshape((y.shape[0],) + tuple(t.shape)))
+    assert_equal_outputs(f"{m.name} (emulate)", ours, ref)
+
+
+# ---------------------------------------------------------------- generated C on the host, sanitizers on
+
+
+@pytest.fixture(scope="module")
+def host_exe(tmp_path_factory, request):
+    """`tinygen generate` for every supported model (the big ones only with --run-slow), one host harness
+    built with gcc -O1 -fsanitize=address,undefined."""
+    from tests.test_codegen import SAN, Suite, _harness
+    from tinygen.codegen.generator import GeneratedModel  # noqa: F401  (documents what Suite.gen holds)
+    from tinygen.model.reader import read_model
+
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc")
+    root = tmp_path_factory.mktemp("corpus_host")
+    suite = Suite(root)
+    slow = request.config.getoption("--run-slow")
+    for m in SUPPORTED:
+        if m.weight_bytes > BIG_WEIGHT_BYTES and not slow:
+            continue
+        suite.add(m.name, read_model(m.path))
+    assert not suite.skipped, suite.skipped
+    (root / "harness.c").write_text(_harness([(n, suite.graphs[n]) for n in suite.gen]))
+    return suite, suite.build("san", "gcc", SAN)
+
+
+@pytest.mark.parametrize("m", _params(SUPPORTED, slow_big=True))
+def test_generated_c_with_sanitizers_equals_tflite_micro(m, cases, host_exe, tmp_path, capsys):
+    from tests.test_codegen import run_model
+
+    # the command itself writes the files a user gets (the harness compiles the same generator's output)
+    rc, out, err = run_cli(capsys, "generate", m.path, "-o", tmp_path / "gen", "--name", m.name)
+    assert rc == 0, err
+    assert (tmp_path / "gen" / f"{m.name}_model.c").is_file()
+    suite, exe = host_exe
+    g, xs, ref = cases[m.name]
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1")
+    assert_equal_outputs(f"{m.name} (host C, ASan+UBSan)", run_model(exe, m.name, g, xs, env=env), ref)
+
+
+# ---------------------------------------------------------------- Cortex-M4 on QEMU
+
+
+QEMU_OK = shutil.which("arm-none-eabi-gcc") is not None and shutil.which("qemu-system-arm") is not None
+
+
+@pytest.fixture(scope="module")
+def qemu_results(cases, tmp_path_factory, request):
+    """Every supported model (the big ones only with --run-slow) in one qemu-cortex-m4 firmware, run once."""
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    if not QEMU_OK:
+        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm")
+    slow = request.config.getoption("--run-slow")
+    names = [m.name for m in SUPPORTED if m.weight_bytes <= BIG_WEIGHT_BYTES]
+    groups = [names] + ([[m.name] for m in SUPPORTED if m.weight_bytes > BIG_WEIGHT_BYTES] if slow else [])
+    results = {}
+    for i, group in enumerate(groups):
+        graphs = {n: cases[n][0] for n in group}
+        xs = {n: [[x[s] for x in cases[n][1]] for s in range(cases[n][1][0].shape[0])] for n in group}
+        fw = build_models("qemu-cortex-m4", graphs, xs, tmp_path_factory.mktemp(f"corpus_m4_{i}"))
+        res = run_models(fw, timeout=900)
+        for n in group:
+            results[n] = res.models[n]
+    return results
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("m", _params(SUPPORTED, slow_big=True))
+def test_cortex_m4_on_qemu_equals_tflite_micro(m, cases, qemu_results):
+    g, xs, ref = cases[m.name]
+    got = qemu_results[m.name]
+    ours = [np.stack([s.outputs[k] for s in got]) for k in range(len(g.outputs))]
+    assert_equal_outputs(f"{m.name} (Cortex-M4, QEMU)", ours, ref)
+    assert all(s.instructions > 0 for s in got)
+
+
+# ---------------------------------------------------------------- refused models
+
+
+@pytest.mark.parametrize("m", _params(REFUSED))
+def test_refused_model_names_the_op_everywhere(m, tmp_path, capsys):
+    import json
+
+    names = {op for _, op in m.unsupported_ops}
+    rc, out, err = run_cli(capsys, "inspect", m.path, "--json")
+    if rc == 0:  # readable int8 model: the table lists the ops tinygen cannot run
+        listed = {u["op"] for u in json.loads(out)["unsupported_ops"]}
+        assert names <= listed and listed, (names, listed)
+    else:
+        _assert_one_line_naming(err, rc, names)
+    for args in (["emulate", m.path, "--inputs", _dummy_inputs(tmp_path), "--output", tmp_path / "o.npy"],
+                 ["generate", m.path, "-o", tmp_path / "gen"],
+                 ["generate", m.path, "-o", tmp_path / "fw", "--board", "qemu-cortex-m4"]):
+        rc, out, err = run_cli(capsys, *args)
+        _assert_one_line_naming(err, rc, names)
+        assert not (tmp_path / "gen").exists() and not (tmp_path / "fw").exists() and not (tmp_path / "o.npy").exists()
+
+
+def _dummy_inputs(tmp_path):
+    p = tmp_path / "x.npy"
+    np.save(p, np.zeros((1, 4), np.int8))
+    return p
+
+
+def _assert_one_line_naming(err: str, rc: int, names: set[str]) -> None:
+    lines = err.strip().splitlines()
+    assert rc == 2, err
+    assert len(lines) == 1 and lines[0].startswith("tinygen: error: "), err
+    assert any(f"({n})" in lines[0] for n in names), (lines[0], names)
+    assert "Traceback" not in err
