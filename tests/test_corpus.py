@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import shutil
 
 import numpy as np
@@ -258,5 +259,5 @@ def _assert_one_line_naming(err: str, rc: int, names: set[str]) -> None:
     lines = err.strip().splitlines()
     assert rc == 2, err
     assert len(lines) == 1 and lines[0].startswith("tinygen: error: "), err
-    assert any(f"({n})" in lines[0] for n in names), (lines[0], names)
+    assert any(re.search(rf"\({n}[,)]", lines[0]) for n in names), (lines[0], names)
     assert "Traceback" not in err

@@ -68,7 +68,7 @@ def _classify(m: CorpusModel) -> None:
         return
     except TinygenError as e:
         m.reason = str(e)
-        hit = re.search(r"op (\d+) \(([A-Z0-9_]+)\)", str(e))
+        hit = re.search(r"op (\d+) \(([A-Z0-9_]+)[,)]", str(e))
         m.unsupported_ops = [(int(hit.group(1)), hit.group(2))] if hit else []
         return
     problems = unsupported_ops(g)
