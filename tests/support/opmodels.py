@@ -41,6 +41,13 @@ _OPTIONS = {
     "TRANSPOSE": "TransposeOptions",
     "LEAKY_RELU": "LeakyReluOptions",
     "HARD_SWISH": "HardSwishOptions",
+    "SHAPE": "ShapeOptions",
+    "PACK": "PackOptions",
+    "UNPACK": "UnpackOptions",
+    "GATHER": "GatherOptions",
+    "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
+    "RESIZE_BILINEAR": "ResizeBilinearOptions",
+    "TRANSPOSE_CONV": "TransposeConvOptions",
 }
 
 _ENUMS = {

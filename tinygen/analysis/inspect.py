@@ -35,6 +35,7 @@ class ModelStats:
     supported_ops: list[str] = field(default_factory=list)
     arena_bytes: int | None = None
     arena_lower_bound_bytes: int | None = None
+    folded_ops: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d = {
@@ -54,6 +55,7 @@ class ModelStats:
             "largest_activation_bytes": self.largest_activation_bytes,
             "unsupported_ops": self.unsupported_ops,
             "supported_ops": self.supported_ops,
+            "folded_ops": self.folded_ops,
         }
         if self.arena_bytes is not None:
             d["arena_bytes"] = self.arena_bytes
@@ -102,6 +104,7 @@ def model_stats(g: Graph) -> ModelStats:
         largest_activation_bytes=max(acts, default=0),
         unsupported_ops=problems,
         supported_ops=supported_ops(),
+        folded_ops=[{"index": o.source_index, "op": o.op} for o in g.folded],
     )
     if not problems:
         try:
@@ -148,6 +151,9 @@ def format_table(s: ModelStats) -> str:
         for i, d in enumerate(items):
             lines.append(f"{kind} {i}: {d['name']}  {'x'.join(map(str, d['shape']))}  {_fmt_q(d)}")
     lines.append("")
+    if s.folded_ops:
+        lines.append("folded at load time (constant shape arithmetic, no code): "
+                     + ", ".join(f"op {o['index']} {o['op']}" for o in s.folded_ops))
     if s.unsupported_ops:
         lines.append(f"unsupported ({len(s.unsupported_ops)}):")
         lines.extend(f"  {p['reason']}" for p in s.unsupported_ops)

@@ -90,7 +90,7 @@ ALIGN_MACROS = """\
 
 def render_header(g: Graph, ident: str) -> str:
     up = ident.upper()
-    ops = g.op_names()
+    ops = g.model_op_names()
     lines = [
         f"/* {MARKER} from {c_comment(g.name)}.tflite. Do not edit. */",
         f"/* sha256 {g.sha256} */",
@@ -101,7 +101,7 @@ def render_header(g: Graph, ident: str) -> str:
         "",
         f"#define {up}_LEN {len(g.model_bytes)}u",
         f"#define {up}_SHA256 \"{g.sha256}\"",
-        f"#define {up}_OP_COUNT {len(g.operators)}",
+        f"#define {up}_OP_COUNT {g.model_op_count}",
         f"#define {up}_OP_KINDS {len(ops)}",
         f"#define {up}_OP_LIST \"{','.join(ops)}\"",
         f"#define {up}_INPUT_COUNT {len(g.inputs)}",

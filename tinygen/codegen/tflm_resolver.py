@@ -28,7 +28,7 @@ def resolver_method(op: str) -> str:
 
 
 def render_resolver(g: Graph, ident: str, header: str, arena_bytes: int | None) -> str:
-    ops = g.op_names()
+    ops = g.model_op_names()
     n = len(ops)
     up = ident.upper()
     if arena_bytes is None:

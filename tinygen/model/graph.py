@@ -83,6 +83,7 @@ class Operator:
     inputs: list[int]  # tensor indices, -1 for an omitted optional input
     outputs: list[int]
     options: dict[str, Any] = field(default_factory=dict)  # decoded builtin options, snake_case keys
+    source_index: int = -1  # index in the .tflite file (differs from `index` after folding), -1: same
 
     @property
     def activation(self) -> str:
@@ -102,6 +103,7 @@ class Graph:
     metadata: dict[str, bytes] = field(default_factory=dict)
     sha256: str = ""  # of the .tflite bytes
     model_bytes: bytes = b""
+    folded: list[Operator] = field(default_factory=list)  # shape-arithmetic ops evaluated at load time (fold.py)
 
     def tensor(self, index: int) -> Tensor:
         return self.tensors[index]
@@ -133,8 +135,18 @@ class Graph:
                     out.setdefault(t, []).append(op.index)
         return out
 
+    def model_op_names(self) -> list[str]:
+        """The distinct op names of the .tflite file itself (folded ops included), in first-use order."""
+        ops = sorted(self.folded + self.operators, key=lambda o: getattr(o, "source_index", o.index))
+        return list(dict.fromkeys(o.op for o in ops))
+
+    @property
+    def model_op_count(self) -> int:
+        """Operators in the .tflite file itself (folded ops included)."""
+        return len(self.operators) + len(self.folded)
+
     def op_names(self) -> list[str]:
-        """The distinct op names in first-use order."""
+        """The distinct op names in first-use order (of the ops left to run)."""
         seen: list[str] = []
         for op in self.operators:
             if op.op not in seen:

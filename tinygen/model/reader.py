@@ -18,6 +18,7 @@ import tflite
 
 from tinygen.errors import ModelError, TinygenError, UnsupportedModelError
 from tinygen.model.graph import Graph, Operator, Quantization, Tensor
+from tinygen.model.fold import fold_shape_arithmetic
 
 FILE_IDENTIFIER = b"TFL3"
 
@@ -152,10 +153,11 @@ def _parse(data: bytes, name: str) -> Graph:
                  for i in range(rd.check_len("operator list", sg.OperatorsLength()))]
     g_in = refs.indices("graph inputs", sg.InputsLength(), sg.Inputs)
     g_out = refs.indices("graph outputs", sg.OutputsLength(), sg.Outputs)
-    return Graph(tensors=tensors, operators=operators, inputs=g_in, outputs=g_out, name=name,
-                 description=_str(model.Description()), version=int(model.Version()),
-                 metadata=_read_metadata(rd, model, buffers),
-                 sha256=hashlib.sha256(data).hexdigest(), model_bytes=bytes(data))
+    g = Graph(tensors=tensors, operators=operators, inputs=g_in, outputs=g_out, name=name,
+              description=_str(model.Description()), version=int(model.Version()),
+              metadata=_read_metadata(rd, model, buffers),
+              sha256=hashlib.sha256(data).hexdigest(), model_bytes=bytes(data))
+    return fold_shape_arithmetic(g)
 
 
 def _first_subgraph(rd: _Reader, model):

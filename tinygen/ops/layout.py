@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tinygen.model.fold import slice_axis
+
 from .base import Op, register, require, require_int8
 
 
@@ -195,23 +197,7 @@ class StridedSliceParams:
         return tuple(np.arange(a, b, s) for a, b, s in zip(self.starts, self.stops, self.strides))
 
 
-def _clamp(v: int, lo: int, hi: int) -> int:
-    return hi if v > hi else lo if v < lo else v
-
-
-def _slice_axis(begin: int, end: int, stride: int, size: int, begin_masked: bool, end_masked: bool, shrink: bool):
-    """TFLM's StridedSliceStartForAxis / StridedSliceEndForAxis for one axis (offset = false)."""
-    start = begin + size if begin < 0 else begin
-    start = _clamp(start, 0, size) if stride > 0 else _clamp(start, -1, size - 1)
-    if begin_masked:
-        start = 0 if stride > 0 else size - 1
-    if shrink:
-        return start, (start if start >= size else start + 1)
-    stop = end + size if end < 0 else end
-    stop = _clamp(stop, 0, size) if stride > 0 else _clamp(stop, -1, size - 1)
-    if end_masked:
-        stop = size if stride > 0 else -1
-    return start, stop
+_slice_axis = slice_axis  # TFLM StridedSliceStartForAxis / EndForAxis (tinygen.model.fold)
 
 
 @register
