@@ -260,7 +260,7 @@ def test_dsp_kernels_build_at_every_optimization_level(tmp_path):
         compilers.append(["clang", "--target=arm-none-eabi", "-isystem", "/usr/lib/arm-none-eabi/include"])
     for cc in compilers:
         for opt in (["-O0"], ["-Og"], ["-Os"], ["-O3"], ["-O2", "-fno-omit-frame-pointer"]):
-            for src in ("tg_conv.c", "tg_fc.c", "tg_eltwise.c"):
+            for src in ("tg_conv.c", "tg_dwconv.c", "tg_fc.c", "tg_eltwise.c"):
                 p = subprocess.run([*cc, *arch, *opt, f"-I{kernels_dir()}", "-c", str(kernels_dir() / src),
                                     "-o", str(tmp_path / "k.o")], capture_output=True, text=True)
                 assert p.returncode == 0, f"{cc[0]} {' '.join(opt)} {src}:\n{p.stderr[-2000:]}"

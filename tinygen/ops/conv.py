@@ -415,14 +415,14 @@ class Conv2D(Op):
         return int(np.prod(y.shape)) * int(np.prod(w.shape[1:]))
 
     def emit_c(self, p: ConvParams, ctx):
-        """C binding: tg_conv2d_s8, tg_conv2d_1x1_s8 or tg_dwconv_s8 (firmware/kernels/tg_conv.c);
+        """C binding: tg_conv2d_s8, tg_conv2d_1x1_s8 or tg_dwconv_s8 (firmware/kernels/tg_conv.c, tg_dwconv.c);
         the bias carries the folded -input_zero_point * sum(w) term (wrapped to int32 like
         the C accumulator). Weights are laid out for 32-bit loads (rows padded to 4 bytes;
         depthwise: groups of 4 channels); `dsp` enables the Cortex-M DSP variant where it is
         exact, with its im2col / tap-table scratch."""
         from tinygen.model.fixedpoint import wrap_int32
 
-        ctx.need("tg_conv.c")
+        ctx.need("tg_dwconv.c" if p.op == "DEPTHWISE_CONV_2D" else "tg_conv.c")
         b, h, w, c = p.input_shape
         _, oh, ow, oc = p.output_shape
         kh, kw = p.filter_hw
