@@ -17,6 +17,7 @@ COMMANDS = {
     "emulate": "emulate_cmd",
     "quantize": "quantize_cmd",
     "validate": "validate_cmd",
+    "profile": "profile_cmd",
     "monitor": "monitor_cmd",
     "boards": "boards_cmd",
     "generate": "generate_cmd",

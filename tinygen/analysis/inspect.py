@@ -161,3 +161,50 @@ def format_table(s: ModelStats) -> str:
         lines.append("all ops supported by tinygen")
     lines.append(f"tinygen supports: {', '.join(s.supported_ops)}")
     return "\n".join(lines)
+
+
+def _variant_of(impl, params) -> tuple[str, str, int | None]:
+    """(variant, reason, scratch bytes or None) from the op's kernel-variant API when it has
+    one (`kernel_variant(params)` returning a dict, a tuple or an object with `variant`,
+    `reason`, `scratch_bytes`), else ("-", "", None)."""
+    fn = getattr(impl, "kernel_variant", None)
+    if fn is None or params is None:
+        return "-", "", None
+    try:
+        v = fn(params)
+    except Exception:       # an op family without a variant for these params
+        return "-", "", None
+    if v is None:
+        return "-", "", None
+    if isinstance(v, str):
+        return v, "", None
+    if isinstance(v, dict):
+        return str(v.get("variant", "-")), str(v.get("reason", "")), v.get("scratch_bytes")
+    if isinstance(v, (tuple, list)):
+        items = list(v) + [None, None, None]
+        return str(items[0]), str(items[1] or ""), items[2]
+    return (str(getattr(v, "variant", v)), str(getattr(v, "reason", "") or ""),
+            getattr(v, "scratch_bytes", None))
+
+
+def kernel_info(g: Graph, plan=None) -> list[dict]:
+    """Per op: the kernel variant the generated C runs ("-" until the op reports one), why,
+    and the kernel scratch bytes the memory plan gives it."""
+    from tinygen.codegen.planner import plan_memory
+
+    if plan is None:
+        plan = plan_memory(g)
+    out = []
+    for op in g.operators:
+        impl = REGISTRY.get(op.op)
+        params = None
+        if impl is not None and getattr(impl, "kernel_variant", None) is not None:
+            try:
+                params = impl.prepare(g, op)
+            except Exception:
+                params = None
+        variant, reason, scratch = _variant_of(impl, params)
+        planned = int(plan.scratch_bytes.get(op.index, 0))
+        out.append({"index": op.index, "kernel": variant, "kernel_reason": reason,
+                    "scratch_bytes": planned if scratch is None else int(scratch)})
+    return out

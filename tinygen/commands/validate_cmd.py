@@ -13,14 +13,15 @@ from .common import echo_json, model_argument, progress_enabled
 class _Progress:
     """A click progress bar on stderr when it is a terminal; nothing otherwise."""
 
-    def __init__(self):
+    def __init__(self, label: str = "validating"):
         self.bar = None
+        self.label = label
 
     def __call__(self, i: int, n: int) -> None:
         if not progress_enabled():
             return
         if self.bar is None:
-            self.bar = click.progressbar(length=n, label="validating", file=sys.stderr, show_pos=True,
+            self.bar = click.progressbar(length=n, label=self.label, file=sys.stderr, show_pos=True,
                                          show_eta=True)
             self.bar.__enter__()
         self.bar.update(i - self.bar.pos)
@@ -56,10 +57,12 @@ class _Progress:
               help="Seconds to wait for each reply before resending.")
 @click.option("--reconnect", "reconnect", type=float, default=10.0, show_default=True,
               help="Seconds to wait for a vanished serial port to come back before giving up.")
+@click.option("--no-estimate", "no_estimate", is_flag=True,
+              help="Emulated boards: run QEMU without the cycle-estimating plugin (instruction counts only).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
 def cmd(model, board, port, baud, inputs, samples, seed, save_outputs, per_layer, tolerance, project_dir,
-        timeout, reconnect, as_json, quiet):
+        timeout, reconnect, no_estimate, as_json, quiet):
     """Run the model on the board (or QEMU) and check every output against the host emulator.
 
     Exit status 0 when every output is bit-exact (or within --tolerance), 1 when some differ,
@@ -81,7 +84,7 @@ def cmd(model, board, port, baud, inputs, samples, seed, save_outputs, per_layer
     try:
         report = validate(model, board, port=port, baud=baud, project_dir=project_dir, inputs=arrays or None,
                           samples=samples, seed=seed, per_layer=per_layer, tolerance=tolerance, timeout=timeout,
-                          reconnect_timeout=reconnect, progress=bar, say=say)
+                          reconnect_timeout=reconnect, estimate=not no_estimate, progress=bar, say=say)
     finally:
         bar.close()
     if save_outputs and report.outputs:

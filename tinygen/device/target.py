@@ -65,6 +65,7 @@ class Link:
         self.say = say
         self.serial = None
         self.emulated = False
+        self.estimator = None          # tinygen.boards.cycle_model.CycleEstimator on QEMU boards started here
 
     @property
     def description(self) -> str:
@@ -272,12 +273,18 @@ def ensure_emulated_firmware(graph, board: Board | str, *, project_dir=None, ext
 @contextlib.contextmanager
 def open_target(board: Board | str | None, *, port: str | None = None, baud: int | None = None, graph=None,
                 project_dir=None, extra_cflags: Iterable[str] = (), elf=None, timeout: float = 0.05,
-                say: Say = _quiet):
+                estimate: bool = False, say: Say = _quiet):
     """A connected `Link` for `board`: the given `port`; else, on an emulated board, QEMU
     running `elf` (or the firmware built for `graph`); else the auto-detected USB port.
-    QEMU is stopped when the block ends."""
+    With `estimate`, QEMU runs the cycle-estimating plugin (`tinygen.boards.cycle_model`)
+    and `link.estimator` reads its figures (None when the core has no timing table or the
+    plugin cannot be built: said through `say`). QEMU is stopped when the block ends."""
+    import shutil
+    import tempfile
+
     b = load_board(board) if board is not None else None
     rate = baud or (b.serial.baud if b is not None else DEFAULT_BAUD)
+    workdir = None
     if port:
         link = Link(port, rate, timeout=timeout, say=say)
     elif b is not None and b.is_emulated:
@@ -285,7 +292,20 @@ def open_target(board: Board | str | None, *, port: str | None = None, baud: int
             if graph is None:
                 raise TinygenError(f"board {b.id} is emulated: give a model (or --port of a running QEMU)")
             elf = ensure_emulated_firmware(graph, b, project_dir=project_dir, extra_cflags=extra_cflags, say=say)
-        link = QemuLink(b, elf, timeout=timeout, say=say)
+        est = None
+        if estimate:
+            from tinygen.boards.cycle_model import CycleEstimator
+
+            workdir = tempfile.mkdtemp(prefix="tinygen-cycles-")
+            try:
+                est = CycleEstimator.for_board(b, elf, workdir)
+            except ToolError as e:
+                say(f"no estimated cycles: {e}")
+            if est is None:
+                shutil.rmtree(workdir, ignore_errors=True)
+                workdir = None
+        link = QemuLink(b, elf, timeout=timeout, say=say, extra_args=est.qemu_args() if est else ())
+        link.estimator = est
     else:
         link = Link(find_port(b), rate, timeout=timeout, say=say)
     try:
@@ -293,3 +313,5 @@ def open_target(board: Board | str | None, *, port: str | None = None, baud: int
         yield link
     finally:
         link.close()
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)

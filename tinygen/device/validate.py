@@ -113,6 +113,8 @@ class Report:
     tolerance: float = 0.0
     device: dict = field(default_factory=dict)
     cycles: list = field(default_factory=list)            # per completed sample
+    cycles_estimated: list = field(default_factory=list)  # per completed sample: plugin estimate or None
+    cycle_model: dict | None = None                       # the timing table behind cycles_estimated
     outputs: list = field(default_factory=list)           # per completed sample: list of arrays (user layout)
     max_abs: list = field(default_factory=list)           # per completed sample
     exact: list = field(default_factory=list)             # per completed sample: bool
@@ -146,7 +148,11 @@ class Report:
         return (self.error is None and self.samples == self.samples_requested and self.samples > 0
                 and not self.mismatched_samples)
 
-    def add(self, device_outs: list, expected: list, cycles: int, scales: list) -> None:
+    @property
+    def estimated(self) -> bool:
+        return bool(self.cycles_estimated) and all(c is not None for c in self.cycles_estimated)
+
+    def add(self, device_outs: list, expected: list, cycles: int, scales: list, estimated: int | None = None) -> None:
         """Records one sample: device and expected outputs (arrays of the same dtype/shape)."""
         worst = 0.0
         exact = True
@@ -170,6 +176,7 @@ class Report:
             self.top1.append(bool(d0.size and int(np.argmax(d0)) == int(np.argmax(e0))))
         self.outputs.append(device_outs)
         self.cycles.append(int(cycles))
+        self.cycles_estimated.append(None if estimated is None else int(estimated))
         self.max_abs.append(worst)
         self.exact.append(exact)
 
@@ -178,12 +185,14 @@ class Report:
         cyc = np.array(self.cycles, dtype=np.float64)
         lat = None
         lat_ms = None
+        lat_est = None
         if n:
-            lat = {"median": float(np.median(cyc)), "min": int(cyc.min()), "max": int(cyc.max())}
+            lat = _stats(cyc)
+            if self.estimated:
+                lat_est = _stats(np.array(self.cycles_estimated, dtype=np.float64))
             if self.clock_hz:
-                lat_ms = {k: v * 1e3 / self.clock_hz for k, v in lat.items()}
-        if lat is not None and lat["median"] == int(lat["median"]):
-            lat["median"] = int(lat["median"])
+                basis = lat_est if lat_est is not None else lat
+                lat_ms = {k: v * 1e3 / self.clock_hz for k, v in basis.items()}
         cosine = None
         if n:
             if self._norm_dev == 0.0 and self._norm_exp == 0.0:
@@ -211,7 +220,10 @@ class Report:
             "cosine": float(cosine) if cosine is not None else None,
             "top1_agreement": (sum(self.top1) / len(self.top1)) if self.top1 else None,
             "latency_cycles": lat,
+            "latency_cycles_estimated": lat_est,
             "latency_ms": lat_ms,
+            "latency_ms_basis": None if lat_ms is None else ("estimated" if lat_est is not None else "exact"),
+            "cycle_model": self.cycle_model if lat_est is not None else None,
             "clock_hz": self.clock_hz,
             "mismatched_samples": mism[:100],
             "first_mismatch_sample": mism[0] if mism else None,
@@ -227,6 +239,13 @@ class Report:
         }
 
 
+def _stats(values: np.ndarray) -> dict:
+    d = {"median": float(np.median(values)), "min": int(values.min()), "max": int(values.max())}
+    if d["median"] == int(d["median"]):
+        d["median"] = int(d["median"])
+    return d
+
+
 def format_report(r: Report) -> str:
     """Human-readable summary (several lines)."""
     d = r.as_dict()
@@ -240,13 +259,21 @@ def format_report(r: Report) -> str:
                      f"RMSE {d['rmse']:.4g}  (output LSB)")
         lines.append(f"  cosine          {d['cosine']:.6f}   top-1 agreement {100.0 * d['top1_agreement']:.1f}%")
         lc = d["latency_cycles"]
-        lat = f"  latency         median {lc['median']:,} cycles, min {lc['min']:,}, max {lc['max']:,}"
+        emulated = r.board.startswith("qemu-")
+        unit = "instructions (exact)" if emulated else "cycles"
+        lat = f"  latency         median {lc['median']:,} {unit}, min {lc['min']:,}, max {lc['max']:,}"
+        le = d["latency_cycles_estimated"]
+        if le:
+            core = (d["cycle_model"] or {}).get("label", "core")
+            lat += (f"\n                  median {le['median']:,} {core} cycles (estimated), min {le['min']:,}, "
+                    f"max {le['max']:,}")
         if d["latency_ms"]:
             lm = d["latency_ms"]
             lat += (f"\n                  median {lm['median']:.3f} ms, min {lm['min']:.3f}, max {lm['max']:.3f}"
-                    f" at {r.clock_hz / 1e6:g} MHz")
-        if r.board.startswith("qemu-"):
-            lat += "\n                  (QEMU -icount: a cycle is one instruction executed)"
+                    f" at {r.clock_hz / 1e6:g} MHz" + (" (from the estimate)" if le else ""))
+        if emulated:
+            lat += ("\n                  (QEMU -icount: a cycle is one instruction executed"
+                    + ("; estimated cycles: the timing model of qemu-plugins/timing/)" if le else ")"))
         lines.append(lat)
         lines.append(f"  wall time       {d['wall_s']:.2f} s, {d['inferences_per_s']} inferences/s over the link")
     else:
@@ -429,6 +456,9 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
     scales = [(float(t.scale), int(t.zero_point)) if (t.quant is not None and t.dtype != np.float32) else (1.0, 0)
               for t in out_tensors]
     recoveries = 0
+    estimator = getattr(link, "estimator", None)
+    if estimator is not None:
+        report.cycle_model = estimator.describe()
 
     def recover(why: str, reopen: bool, resync_timeout: float | None = None) -> None:
         """Re-opens the port if needed, resyncs, checks the model again. A reset or a lost
@@ -495,8 +525,9 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
                 # answers the resend from its reply cache once the run is done).
                 clean_dts.append(time.monotonic() - t0)
                 sess.run_timeout = client.run_timeout = min(60.0, 2.0 * timeout + 4.0 * max(clean_dts[-20:]))
+            est = estimator.last_inference(info.num_layers) if estimator is not None else None
             report.add(_decode_outputs(raw, out_tensors, info), _expected_sample(expected, i, out_tensors),
-                       cycles, scales)
+                       cycles, scales, estimated=est["cycles"] if est else None)
             i += 1
             if progress:
                 progress(i, n)
@@ -531,17 +562,19 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
 
 
 def validate(model_path, board: str, *, port: str | None = None, baud: int | None = None,
-             project_dir=None, extra_cflags=(), say: Callable[[str], None] = lambda m: None, **kw) -> Report:
-    """Validates `model_path` on `board`: QEMU (built and started here) for an emulated board
-    without `port`, else the firmware already flashed on the board at `port` (or the
-    auto-detected one). Keyword arguments go to `validate_link`."""
+             project_dir=None, extra_cflags=(), estimate: bool = True, say: Callable[[str], None] = lambda m: None,
+             **kw) -> Report:
+    """Validates `model_path` on `board`: QEMU (built and started here, with the
+    cycle-estimating plugin when `estimate`) for an emulated board without `port`, else the
+    firmware already flashed on the board at `port` (or the auto-detected one). Keyword
+    arguments go to `validate_link`."""
     from tinygen.model.reader import load_int8_model
     from tinygen.device.target import open_target
 
     t0 = time.monotonic()
     graph = load_int8_model(model_path)
     with open_target(board, port=port, baud=baud, graph=graph, project_dir=project_dir,
-                     extra_cflags=extra_cflags, say=say) as link:
+                     extra_cflags=extra_cflags, estimate=estimate, say=say) as link:
         report = validate_link(link, str(model_path), graph, board=board, say=say, **kw)
     report.wall_s = time.monotonic() - t0
     return report
