@@ -273,7 +273,8 @@ def format_report(r: Report) -> str:
                     f" at {r.clock_hz / 1e6:g} MHz" + (" (from the estimate)" if le else ""))
         if emulated:
             lat += ("\n                  (QEMU -icount: a cycle is one instruction executed"
-                    + ("; estimated cycles: the timing model of qemu-plugins/timing/)" if le else ")"))
+                    + (f"; estimated cycles: the timing model {(d['cycle_model'] or {}).get('table', '')})"
+                       if le else ")"))
         lines.append(lat)
         lines.append(f"  wall time       {d['wall_s']:.2f} s, {d['inferences_per_s']} inferences/s over the link")
     else:
