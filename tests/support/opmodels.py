@@ -143,7 +143,8 @@ class ModelBuilder:
         self.ops.append(o)
         return len(self.ops) - 1
 
-    def build(self, inputs, outputs, description: str = "tinygen test model", subgraphs: int = 1) -> bytes:
+    def build(self, inputs, outputs, description: str = "tinygen test model", subgraphs: int = 1, hook=None) -> bytes:
+        """The .tflite bytes; `hook(model)` may change the schema's ModelT object before it is packed."""
         sg = S.SubGraphT()
         sg.tensors = self.tensors
         sg.inputs = [int(i) for i in inputs]
@@ -165,6 +166,8 @@ class ModelBuilder:
             oc.version = version
             codes.append(oc)
         m.operatorCodes = codes
+        if hook is not None:
+            hook(m)
         b = flatbuffers.Builder(1024)
         b.Finish(m.Pack(b), file_identifier=b"TFL3")
         return bytes(b.Output())

@@ -36,6 +36,7 @@ class ModelStats:
     arena_bytes: int | None = None
     arena_lower_bound_bytes: int | None = None
     folded_ops: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # inconsistencies the reader tolerated (as TFLM does)
 
     def to_dict(self) -> dict:
         d = {
@@ -56,6 +57,7 @@ class ModelStats:
             "unsupported_ops": self.unsupported_ops,
             "supported_ops": self.supported_ops,
             "folded_ops": self.folded_ops,
+            "notes": self.notes,
         }
         if self.arena_bytes is not None:
             d["arena_bytes"] = self.arena_bytes
@@ -105,6 +107,7 @@ def model_stats(g: Graph) -> ModelStats:
         unsupported_ops=problems,
         supported_ops=supported_ops(),
         folded_ops=[{"index": o.source_index, "op": o.op} for o in g.folded],
+        notes=list(g.notes),
     )
     if not problems:
         try:
@@ -154,6 +157,8 @@ def format_table(s: ModelStats) -> str:
     if s.folded_ops:
         lines.append("folded at load time (constant shape arithmetic, no code): "
                      + ", ".join(f"op {o['index']} {o['op']}" for o in s.folded_ops))
+    for n in s.notes:
+        lines.append(f"note: {n}")
     if s.unsupported_ops:
         lines.append(f"unsupported ({len(s.unsupported_ops)}):")
         lines.extend(f"  {p['reason']}" for p in s.unsupported_ops)

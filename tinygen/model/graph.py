@@ -103,6 +103,7 @@ class Graph:
     metadata: dict[str, bytes] = field(default_factory=dict)
     sha256: str = ""  # of the .tflite bytes
     model_bytes: bytes = b""
+    notes: list[str] = field(default_factory=list)  # inconsistencies the reader tolerated, as TFLM does
     folded: list[Operator] = field(default_factory=list)  # shape-arithmetic ops evaluated at load time (fold.py)
 
     def tensor(self, index: int) -> Tensor:

@@ -74,16 +74,7 @@ def _option_fields(options_name: str):
     return cls, tuple(fields)
 
 
-def _decode_options(op_fb) -> dict:
-    kind = op_fb.BuiltinOptionsType()
-    if kind == 0:
-        return {}
-    name = _OPTIONS_NAMES.get(kind)
-    if name is None:
-        raise ModelError(f"unknown builtin options type {kind}")
-    table = op_fb.BuiltinOptions()
-    if table is None:
-        return {}
+def _decode_table(name: str, table) -> dict:
     cls, fields = _option_fields(name)
     obj = cls()
     obj.Init(table.Bytes, table.Pos)
@@ -103,6 +94,51 @@ def _decode_options(op_fb) -> dict:
             n = getattr(obj, attr + "Length")()
             out[key] = [getattr(obj, attr)(j) for j in range(n)]
     return out
+
+
+# Ops whose options table is not named after the op (CamelCase(op) + "Options", compared case-insensitively).
+_OPTIONS_OF = {"AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions", "L2_POOL_2D": "Pool2DOptions",
+               "MEAN": "ReducerOptions", "SUM": "ReducerOptions", "REDUCE_MAX": "ReducerOptions",
+               "REDUCE_MIN": "ReducerOptions", "REDUCE_PROD": "ReducerOptions", "REDUCE_ANY": "ReducerOptions",
+               "LOGISTIC": None, "TANH": None, "RELU": None, "RELU6": None, "QUANTIZE": None, "DEQUANTIZE": None}
+_OPTIONS_BY_FOLDED_NAME = {n.lower(): n for n in _OPTIONS_NAMES.values()}
+
+
+def options_table_for(op_name: str) -> str | None:
+    """The BuiltinOptions table an op takes (None: it takes none, or tinygen does not know which)."""
+    if op_name in _OPTIONS_OF:
+        return _OPTIONS_OF[op_name]
+    return _OPTIONS_BY_FOLDED_NAME.get(op_name.replace("_", "").lower() + "options")
+
+
+@lru_cache(maxsize=None)
+def _default_options(options_name: str) -> tuple:
+    """The schema defaults of an options table (decoding an empty table gives every field's default)."""
+    import flatbuffers
+
+    b = flatbuffers.Builder(16)
+    b.StartObject(0)
+    b.Finish(b.EndObject())
+    data = bytearray(b.Output())
+    table = flatbuffers.table.Table(data, flatbuffers.encode.Get(flatbuffers.packer.uoffset, data, 0))
+    return tuple(sorted(_decode_table(options_name, table).items()))
+
+
+def _decode_options(op_fb, op_name: str, notes: list[str], index: int) -> dict:
+    kind = op_fb.BuiltinOptionsType()
+    table = op_fb.BuiltinOptions() if kind != 0 else None
+    if kind != 0:
+        name = _OPTIONS_NAMES.get(kind)
+        if name is None:
+            raise ModelError(f"unknown builtin options type {kind}")
+        if table is not None:
+            return _decode_table(name, table)
+    expected = options_table_for(op_name)
+    if expected is None:
+        return {}
+    # TFLM keeps its defaults when an op has no options table; tinygen uses the schema's defaults
+    notes.append(f"op {index} ({op_name}) has no builtin options: the schema defaults are used")
+    return {k: (list(v) if isinstance(v, list) else v) for k, v in _default_options(expected)}
 
 
 class _Reader:
@@ -142,32 +178,33 @@ def parse_model(data: bytes, name: str = "model") -> Graph:
 def _parse(data: bytes, name: str) -> Graph:
     buf = bytearray(data)  # flatbuffers wants a mutable-compatible buffer for numpy views
     rd = _Reader(buf)
+    notes: list[str] = []  # inconsistencies tolerated the way TFLM tolerates them (inspect shows them)
     model = tflite.Model.GetRootAs(buf, 0)
-    sg = _first_subgraph(rd, model)
+    sg = _first_subgraph(rd, model, notes)
     opcodes = _read_opcodes(rd, model)
-    buffers = _read_buffers(rd, model, buf)
-    tensors = [_read_tensor(rd, sg.Tensors(i), i, buffers)
-               for i in range(rd.check_len("tensor list", sg.TensorsLength()))]
-    refs = _TensorRefs(rd, len(tensors))
-    operators = [_read_operator(sg.Operators(i), i, opcodes, refs)
+    buffers = _read_buffers(rd, model, buf, notes)
+    refs = _TensorRefs(rd, rd.check_len("tensor list", sg.TensorsLength()))
+    operators = [_read_operator(sg.Operators(i), i, opcodes, refs, notes)
                  for i in range(rd.check_len("operator list", sg.OperatorsLength()))]
     g_in = refs.indices("graph inputs", sg.InputsLength(), sg.Inputs)
     g_out = refs.indices("graph outputs", sg.OutputsLength(), sg.Outputs)
+    used = {i for op in operators for i in op.inputs + op.outputs if i >= 0} | set(g_in) | set(g_out)
+    tensors = [_read_tensor(rd, sg.Tensors(i), i, buffers, i in used, notes) for i in range(refs.n)]
     g = Graph(tensors=tensors, operators=operators, inputs=g_in, outputs=g_out, name=name,
               description=_str(model.Description()), version=int(model.Version()),
               metadata=_read_metadata(rd, model, buffers),
-              sha256=hashlib.sha256(data).hexdigest(), model_bytes=bytes(data))
+              sha256=hashlib.sha256(data).hexdigest(), model_bytes=bytes(data), notes=notes)
     return fold_shape_arithmetic(g)
 
 
-def _first_subgraph(rd: _Reader, model):
+def _first_subgraph(rd: _Reader, model, notes: list[str]):
+    """Subgraph 0, the one TFLM invokes. Further subgraphs are only reached through control-flow ops
+    (IF, WHILE, CALL_ONCE, ...), which the op registry refuses by name."""
     n_sub = rd.check_len("subgraph list", model.SubgraphsLength())
     if n_sub == 0:
         raise ModelError("corrupt model: no subgraph")
     if n_sub > 1:
-        raise UnsupportedModelError(
-            f"model has {n_sub} subgraphs; tinygen supports single-subgraph models (no control flow ops)"
-        )
+        notes.append(f"the model has {n_sub} subgraphs; tinygen runs subgraph 0, the one TFLM invokes")
     return model.Subgraphs(0)
 
 
@@ -188,61 +225,91 @@ def _read_opcodes(rd: _Reader, model) -> list[tuple[str, int]]:
     return opcodes
 
 
-def _read_buffers(rd: _Reader, model, buf: bytearray) -> list[bytes | None]:
+def _read_buffers(rd: _Reader, model, buf: bytearray, notes: list[str]) -> list[bytes | None]:
     """Raw bytes per buffer (None when empty); tensors give them a dtype and shape."""
     buffers: list[bytes | None] = []
+    outside = 0
     for i in range(rd.check_len("buffer list", model.BuffersLength())):
         b = model.Buffers(i)
         off, size = b.Offset(), b.Size()
-        if off > 1:  # large models keep buffers after the flatbuffer
+        if off > 1:  # large models keep buffers after the flatbuffer (offset from the start of the file)
             if off + size > len(buf):
                 raise ModelError(f"truncated model: buffer {i} ends at byte {off + size}, file has {len(buf)}")
-            buffers.append(bytes(buf[off : off + size]))
+            buffers.append(bytes(buf[off : off + size]) if size else None)
+            outside += 1
             continue
         n = rd.check_len(f"buffer {i}", b.DataLength(), 1)
         buffers.append(b.DataAsNumpy().tobytes() if n else None)
+    if outside:
+        notes.append(f"{outside} buffer(s) are stored after the flatbuffer (offset/size, as converters write models "
+                     "over 2 GB); tinygen reads them, the tflite_micro interpreter does not (its tensors would be "
+                     "left uninitialised)")
     return buffers
 
 
-def _read_quantization(rd: _Reader, q, i: int, shape: tuple[int, ...]) -> Quantization | None:
-    if q is None or q.ScaleLength() == 0:
+def _read_quantization(rd: _Reader, q, i: int, shape: tuple[int, ...], notes: list[str]) -> Quantization | None:
+    """Affine quantization as TFLM's loader reads it: only when there are scales AND zero points; a
+    zero-point list whose length differs from the scales' means zero_point[0] for every channel;
+    `quantized_dimension` is not checked against the shape (the kernels that use per-channel
+    parameters check their own tensors: a conv's filter, never its bias)."""
+    if q is None or q.ScaleLength() == 0 or q.ZeroPointLength() == 0:
         return None
     rd.check_len(f"tensor {i} scales", q.ScaleLength())
     rd.check_len(f"tensor {i} zero points", q.ZeroPointLength(), 8)
     scale = q.ScaleAsNumpy().astype(np.float32).copy()
-    zp = q.ZeroPointAsNumpy().astype(np.int64).copy() if q.ZeroPointLength() else np.zeros_like(scale, dtype=np.int64)
-    if zp.size == 1 and scale.size > 1:
-        zp = np.full(scale.size, int(zp[0]), dtype=np.int64)
+    zp = q.ZeroPointAsNumpy().astype(np.int64).copy()
     if zp.size != scale.size:
-        raise ModelError(f"corrupt model: tensor {i} has {scale.size} scales but {zp.size} zero points")
+        if zp.size != 1:
+            notes.append(f"tensor {i} has {scale.size} scales but {zp.size} zero points: zero point {int(zp[0])} "
+                         "is used for every channel (as TFLM does)")
+        zp = np.full(scale.size, int(zp[0]), dtype=np.int64)
     axis = int(q.QuantizedDimension())
     if scale.size > 1 and not (0 <= axis < len(shape) and shape[axis] == scale.size):
-        raise ModelError(f"corrupt model: tensor {i} has {scale.size} per-channel scales on axis {axis} of shape {list(shape)}")
+        notes.append(f"tensor {i} has {scale.size} per-channel scales on axis {axis} of shape {list(shape)}; "
+                     "TFLM does not check this (only a kernel's own per-channel tensors must match)")
     return Quantization(scale=scale, zero_point=zp, axis=axis)
 
 
-def _read_tensor(rd: _Reader, t, i: int, buffers: list[bytes | None]) -> Tensor:
+def _placeholder(t, i: int, notes: list[str], problem: str) -> Tensor:
+    """An unused tensor tinygen cannot represent: kept (indices stay valid) as an empty tensor."""
+    notes.append(f"unused tensor {i} ({_str(t.Name())}) {problem}; ignored (TFLM ignores it too)")
+    return Tensor(index=i, name=_str(t.Name()) or f"tensor_{i}", shape=(0,), dtype=np.dtype(np.uint8))
+
+
+def _read_tensor(rd: _Reader, t, i: int, buffers: list[bytes | None], used: bool, notes: list[str]) -> Tensor:
+    """One tensor. A problem with a tensor no op and no graph input/output refers to is noted, not
+    refused: TFLM's loader does not look at such tensors beyond their type."""
     ttype = t.Type()
     if ttype not in _DTYPES:
         tname = _TYPE_NAMES.get(ttype, str(ttype))
+        if not used:
+            return _placeholder(t, i, notes, f"has type {tname}")
         raise UnsupportedModelError(f"tensor {i} ({_str(t.Name())}) has type {tname}, which tinygen does not handle")
     dtype = np.dtype(_DTYPES[ttype])
     ndim = rd.check_len(f"tensor {i} shape", t.ShapeLength())
     shape = tuple(int(t.Shape(j)) for j in range(ndim))
     if any(d < 0 for d in shape):
+        if not used:
+            return _placeholder(t, i, notes, f"has a dynamic shape {list(shape)}")
         raise UnsupportedModelError(f"tensor {i} ({_str(t.Name())}) has a dynamic shape {list(shape)}; give the model a fixed batch size")
-    quant = _read_quantization(rd, t.Quantization(), i, shape)
     bidx = t.Buffer()
     if bidx >= len(buffers):
         raise ModelError(f"corrupt model: tensor {i} refers to buffer {bidx}, the model has {len(buffers)}")
+    quant = _read_quantization(rd, t.Quantization(), i, shape, notes)
     raw = buffers[bidx] if bidx > 0 else None
     arr = None
     if raw is not None:
         count = int(np.prod(shape)) if shape else 1
-        if len(raw) != count * dtype.itemsize:
-            raise ModelError(
-                f"corrupt model: tensor {i} ({_str(t.Name())}) shape {list(shape)} needs {count * dtype.itemsize} bytes, its buffer has {len(raw)}"
-            )
+        need = count * dtype.itemsize
+        if len(raw) < need:
+            problem = f"shape {list(shape)} needs {need} bytes, its buffer has {len(raw)}"
+            if not used:
+                return _placeholder(t, i, notes, problem)
+            raise ModelError(f"corrupt model: tensor {i} ({_str(t.Name())}) {problem}")
+        if len(raw) > need:  # TFLM reads the first bytes the shape needs
+            notes.append(f"tensor {i} ({_str(t.Name())}) has a {len(raw)}-byte buffer for {need} bytes of data; "
+                         "the rest is ignored (as TFLM does)")
+            raw = raw[:need]
         arr = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
         arr.setflags(write=False)
     return Tensor(index=i, name=_str(t.Name()) or f"tensor_{i}", shape=shape, dtype=dtype,
@@ -264,7 +331,7 @@ class _TensorRefs:
         return out
 
 
-def _read_operator(o, i: int, opcodes: list[tuple[str, int]], refs: _TensorRefs) -> Operator:
+def _read_operator(o, i: int, opcodes: list[tuple[str, int]], refs: _TensorRefs, notes: list[str]) -> Operator:
     oc_idx = o.OpcodeIndex()
     if oc_idx >= len(opcodes):
         raise ModelError(f"corrupt model: op {i} uses operator code {oc_idx}, the model has {len(opcodes)}")
@@ -275,7 +342,8 @@ def _read_operator(o, i: int, opcodes: list[tuple[str, int]], refs: _TensorRefs)
         raise UnsupportedModelError(f"op {i} has unknown builtin operator code {op_name[8:]} (newer schema than tinygen knows)")
     ins = refs.indices(f"op {i} inputs", o.InputsLength(), o.Inputs, allow_optional=True)
     outs = refs.indices(f"op {i} outputs", o.OutputsLength(), o.Outputs)
-    return Operator(index=i, op=op_name, version=int(version), inputs=ins, outputs=outs, options=_decode_options(o))
+    return Operator(index=i, op=op_name, version=int(version), inputs=ins, outputs=outs,
+                    options=_decode_options(o, op_name, notes, i))
 
 
 def _read_metadata(rd: _Reader, model, buffers: list[bytes | None]) -> dict[str, bytes]:
