@@ -111,11 +111,17 @@ def _zp(rng):
     return int(rng.choice([-128, 127, 0, int(rng.integers(-128, 128))]))
 
 
-def random_conv(rng, depthwise: bool, one_by_one: bool = False, huge_bias: bool = False) -> bytes:
+def random_conv(rng, depthwise: bool, one_by_one: bool = False, huge_bias: bool = False, trained: bool = False) -> bytes:
+    """trained: like a trained layer that defeats the SMMULR shortcut: 64-256 input channels,
+    per-channel scales with some dead channels (tiny scales: right shifts of 24 and more) and
+    weights using the full int8 range per channel."""
     m = ModelBuilder()
     b = int(rng.choice([1, 1, 1, 2]))
     h, w = int(rng.integers(1, 10)), int(rng.integers(1, 10))
     c = int(rng.choice([1, 2, 3, 4, 5, 7, 8, 12, 16, 17, 32]))
+    if trained:
+        h, w = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        c = int(rng.choice([64, 96, 128, 256, 67]))
     if one_by_one:
         kh = kw = 1
         padding = "VALID"
@@ -133,17 +139,21 @@ def random_conv(rng, depthwise: bool, one_by_one: bool = False, huge_bias: bool 
     in_scale = float(rng.uniform(0.01, 0.1))
     in_zp = _zp(rng)
     x = m.tensor([b, h, w, c], scale=in_scale, zero_point=in_zp)
-    per_channel = bool(rng.random() < 0.7)
+    per_channel = trained or bool(rng.random() < 0.7)
     if depthwise:
         dm = int(rng.choice([1, 1, 1, 1, 1, 2]))
         oc = c * dm
         wd = rng.integers(-127, 128, size=(1, kh, kw, oc))
         axis, taps = 3, kh * kw
     else:
-        oc = int(rng.choice([1, 2, 3, 5, 8, 9, 16]))
+        oc = int(rng.choice([1, 2, 3, 5, 8, 9, 16] if not trained else [8, 9, 16, 32]))
         wd = rng.integers(-127, 128, size=(oc, kh, kw, c))
         axis, taps = 0, kh * kw * c
     ws = _q_scales(rng, oc, per_channel)
+    if trained:
+        wd = np.clip(np.round(rng.normal(0, 45, size=wd.shape)), -127, 127).astype(np.int64)
+        wd.flat[:8] = 127  # the full range in some channel
+        ws = np.where((rng.random(oc) < 0.25) | (np.arange(oc) == 0), rng.uniform(1e-10, 1e-8, size=oc), ws)
     wt = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=axis)
     ins = [x, wt]
     if huge_bias or rng.random() < 0.85:
@@ -156,7 +166,8 @@ def random_conv(rng, depthwise: bool, one_by_one: bool = False, huge_bias: bool 
     else:
         oh, ow = (h - eff_h) // sh + 1, (w - eff_w) // sw + 1
     typical = float(np.sqrt(taps) * 60 * np.mean(ws) * 60 * in_scale / 40)
-    y = m.tensor([b, oh, ow, oc], scale=_out_scale(rng, typical), zero_point=_zp(rng))
+    out_scale = typical * float(rng.uniform(0.3, 3)) if trained else _out_scale(rng, typical)
+    y = m.tensor([b, oh, ow, oc], scale=out_scale, zero_point=int(rng.choice([-128, -70, 45, 127])) if trained else _zp(rng))
     opts = dict(padding=padding, stride_h=sh, stride_w=sw, dilation_h_factor=dil, dilation_w_factor=dil,
                 fused_activation_function=str(rng.choice(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"])))
     if depthwise:
@@ -166,23 +177,29 @@ def random_conv(rng, depthwise: bool, one_by_one: bool = False, huge_bias: bool 
     return m.build([x], [y])
 
 
-def random_fc(rng, huge_bias: bool = False) -> bytes:
+def random_fc(rng, huge_bias: bool = False, trained: bool = False) -> bytes:
+    """trained: 64-256 inputs, per-unit scales with dead units (see random_conv)."""
     m = ModelBuilder()
-    k = int(rng.choice([1, 3, 4, 7, 8, 13, 16, 33, 64, 67, 130]))
-    units = int(rng.choice([1, 2, 3, 4, 5, 7, 8, 12]))
+    k = int(rng.choice([1, 3, 4, 7, 8, 13, 16, 33, 64, 67, 130] if not trained else [64, 128, 200, 256]))
+    units = int(rng.choice([1, 2, 3, 4, 5, 7, 8, 12] if not trained else [4, 7, 12, 16]))
     rows = int(rng.choice([1, 1, 2, 3]))
     in_scale = float(rng.uniform(0.01, 0.1))
     x = m.tensor([rows, k], scale=in_scale, zero_point=_zp(rng))
-    per_channel = bool(rng.random() < 0.4)
+    per_channel = trained or bool(rng.random() < 0.4)
     ws = _q_scales(rng, units, per_channel)
-    wt = m.tensor([units, k], data=rng.integers(-127, 128, size=(units, k)), scale=ws, zero_point=0)
+    wd = rng.integers(-127, 128, size=(units, k))
+    if trained:
+        wd = np.clip(np.round(rng.normal(0, 45, size=wd.shape)), -127, 127).astype(np.int64)
+        ws = np.where((rng.random(units) < 0.25) | (np.arange(units) == 0), rng.uniform(1e-10, 1e-8, size=units), ws)
+    wt = m.tensor([units, k], data=wd, scale=ws, zero_point=0)
     ins = [x, wt]
     if huge_bias or rng.random() < 0.85:
         lim = 2_000_000_000 if huge_bias else 8000
         ins.append(m.tensor([units], dtype=np.int32, data=rng.integers(-lim, lim, size=units),
                             scale=in_scale * np.atleast_1d(ws)))
     typical = float(np.sqrt(k) * 60 * np.mean(ws) * 60 * in_scale / 40)
-    y = m.tensor([rows, units], scale=_out_scale(rng, typical), zero_point=_zp(rng))
+    y = m.tensor([rows, units], scale=_out_scale(rng, typical) if not trained else typical * float(rng.uniform(0.3, 3)),
+                 zero_point=int(rng.choice([-128, -70, 45, 127])) if trained else _zp(rng))
     m.op("FULLY_CONNECTED", ins, [y], fused_activation_function=str(rng.choice(["NONE", "RELU", "RELU6"])))
     return m.build([x], [y])
 
@@ -205,6 +222,9 @@ def random_models(seed: int = 77) -> dict[str, object]:
     rng = np.random.default_rng(seed)
     makers = ([("conv", lambda: random_conv(rng, False))] * 16 + [("conv1x1", lambda: random_conv(rng, False, True))] * 8
               + [("dw", lambda: random_conv(rng, True))] * 20 + [("fc", lambda: random_fc(rng))] * 12
+              + [("conv_trained", lambda: random_conv(rng, False, trained=True))] * 3
+              + [("conv1x1_trained", lambda: random_conv(rng, False, True, trained=True))] * 3
+              + [("fc_trained", lambda: random_fc(rng, trained=True))] * 3
               + [("conv_bigbias", lambda: random_conv(rng, False, huge_bias=True)),
                  ("dw_bigbias", lambda: random_conv(rng, True, huge_bias=True)),
                  ("fc_bigbias", lambda: random_fc(rng, huge_bias=True))]
@@ -233,9 +253,14 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
     dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
     flags = {n: dsp_flags(dsp.generated[n]) for n in graphs if not n.startswith("add")}
-    on = [n for n, f in flags.items() if f == [1]]
-    assert len(on) >= 0.75 * len(flags), f"DSP path on for only {len(on)} of {len(flags)} models"
-    assert all(flags[n] == [0] for n in flags if "bigbias" in n)  # C99 fallback inside the DSP build
+    on = [n for n, f in flags.items() if f in ([1], [2])]
+    assert len(on) >= 0.8 * len(flags), f"DSP path on for only {len(on)} of {len(flags)} models"
+    shortcut = [n for n, f in flags.items() if f == [1]]
+    exact = [n for n, f in flags.items() if f == [2]]
+    assert len(shortcut) >= 20 and len(exact) >= 8, (shortcut, exact)  # both requantizations run
+    # layers that defeat the shortcut take the exact DSP requantization (depthwise: C99 for now)
+    trained = {n: f for n, f in flags.items() if "trained" in n}
+    assert all(f in ([1], [2]) for f in trained.values()) and sum(f == [2] for f in trained.values()) >= 6, trained
     adds = [n for n in graphs if n.startswith("add_") and dsp_flags(dsp.generated[n]) == [1]]
     assert len(adds) >= 6, adds
     for fw in (dsp, port):

@@ -12,14 +12,15 @@
  * Two implementations of each function:
  * - C99 (any compiler and CPU);
  * - Cortex-M DSP (TG_DSP, see tg_requant.h), for ops the generator marked `dsp` (the others,
- *   e.g. grouped convolutions or accumulators too large for the shortcut requantization, run
- *   the C99 code in the same build):
+ *   e.g. grouped convolutions, run the C99 code in the same build):
  *   * convolutions: two output pixels at a time are gathered (im2col) into the kernel scratch
  *     as sign-extended int16 pairs, padded taps = input_zp, interleaved so that one LDM brings
  *     4 taps of both pixels; each filter row (4 weights per 32-bit load, SXTB16 + SXTB16 ROR 8)
  *     then meets both pixels: 2 output channels x 2 pixels = 4 accumulators, 8 SMLAD per 4
  *     taps (tg_conv_pairs, in assembly with the requantization, so that nothing spills);
- *   * requantization with SMMULR (tg_rq_dsp), 4 outputs saturated, packed into a word and
+ *   * requantization with SMMULR (tg_rq_dsp) where the generator proved that shortcut exact
+ *     (dsp = TG_DSP_SHORTCUT), else exactly with SMLAL (dsp = TG_DSP_EXACT: tg_rqx_dsp, tg_rqx_t
+ *     rows): about as fast; 4 outputs saturated, packed into a word and
  *     clamped lane by lane (SSUB8 / SEL).
  */
 #include "tg_kernels.h"
@@ -28,6 +29,12 @@
 TG_INLINE int8_t tg_rq_c(int32_t acc, const tg_rq_t *rq, const tg_conv_params_t *p)
 {
     return tg_requant_s8(acc, rq->mult, TG_RQ_SHIFT(rq), p->output_zp, p->act_min, p->act_max);
+}
+
+/* Output channel oc of a convolution whose rq table may hold tg_rqx_t rows (dsp == TG_DSP_EXACT). */
+TG_INLINE int8_t tg_rq_ch(int32_t acc, const tg_conv_params_t *p, int32_t oc)
+{
+    return tg_requant_s8(acc, TG_RQ_MULT_OF(p, oc), TG_RQ_SHIFT_OF(p, oc), p->output_zp, p->act_min, p->act_max);
 }
 
 /* ================================================================== C99 */
@@ -83,7 +90,7 @@ __attribute__((noinline)) static void tg_conv2d_c(const tg_conv_params_t *p, con
                     }
                     acc += pad_sum * p->input_zp;
                     acc = tg_wrap_add(acc, p->bias[oc]);
-                    *output++ = tg_requant_s8(acc, p->rq[oc].mult, TG_RQ_SHIFT(&p->rq[oc]), p->output_zp, p->act_min, p->act_max);
+                    *output++ = tg_rq_ch(acc, p, oc);
                 }
             }
         }
@@ -102,7 +109,7 @@ static void tg_conv2d_1x1_c(const tg_conv_params_t *p, const int8_t *input, int8
                 const int8_t *x = in_b + ((size_t)(oy * p->stride_h) * p->in_w + (size_t)(ox * p->stride_w)) * c;
                 const int8_t *w = (const int8_t *)p->weights;
                 for (oc = 0; oc < p->out_c; oc++, w += w_row) {
-                    *output++ = tg_rq_c(tg_wrap_add(tg_dot_s8(w, x, c), p->bias[oc]), &p->rq[oc], p);
+                    *output++ = tg_rq_ch(tg_wrap_add(tg_dot_s8(w, x, c), p->bias[oc]), p, oc);
                 }
             }
         }
@@ -257,6 +264,8 @@ typedef struct {
     int8_t *out1;        /* 28: of pixel 1 */
     int32_t pairs;       /* 32: channel pairs to do, >= 1 */
     uint32_t lo4, hi4;   /* 36, 40: activation bounds in every byte lane */
+    int32_t exact;       /* 44: 1: rq holds tg_rqx_t rows (TG_DSP_EXACT), 0: tg_rq_t rows */
+    int32_t zp;          /* 48: output zero point (exact requantization) */
 } tg_pairs_t;
 
 #define TG_STR_(x) #x
@@ -301,9 +310,11 @@ __attribute__((naked, noinline)) void tg_conv_pairs(tg_pairs_t *a __attribute__(
 {
     __asm__(
         "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #44\n\t"
-        "ldm    r0, {r1-r11}\n\t"
+        "sub    sp, sp, #52\n\t"
+        "ldm    r0!, {r1-r11}\n\t"
         "stm    sp, {r1-r11}\n\t"
+        "ldm    r0, {r1, r2}\n\t"
+        "strd   r1, r2, [sp, #44]\n\t"
         "4:\n\t"
         "ldr    r12, [sp, #16]\n\t"
         "ldrd   r0, r1, [r12], #8\n\t"
@@ -326,13 +337,29 @@ __attribute__((naked, noinline)) void tg_conv_pairs(tg_pairs_t *a __attribute__(
         "3:\n\t"
         "str    r5, [sp, #0]\n\t" /* the next pair's first row follows this pair's second */
         "ldr    r12, [sp, #20]\n\t"
+        "ldrd   r7, r11, [sp, #44]\n\t" /* exact, zp */
+        "cmp    r7, #0\n\t"
+        "bne    5f\n\t"
         "ldm    r12!, {r4, r5, r6}\n\t"
         "lsr    r7, r6, #8\n\t"
         TG_PAIR_RQ("r0") TG_PAIR_RQ("r2")
         "ldm    r12!, {r4, r5, r6}\n\t"
-        "str    r12, [sp, #20]\n\t"
         "lsr    r7, r6, #8\n\t"
         TG_PAIR_RQ("r1") TG_PAIR_RQ("r3")
+        "b      6f\n\t"
+        "5:\n\t" /* exact: tg_rqx_t rows {mult, klo, khi, rm1}, zp in r11 */
+        "ldm    r12!, {r4, r5, r6, r7}\n\t"
+        "mov    r8, r5\n\t"
+        "mov    r9, r6\n\t"
+        TG_RQX_ASM("r0", "r4", "r8", "r9", "r7", "r11")
+        TG_RQX_ASM("r2", "r4", "r5", "r6", "r7", "r11")
+        "ldm    r12!, {r4, r5, r6, r7}\n\t"
+        "mov    r8, r5\n\t"
+        "mov    r9, r6\n\t"
+        TG_RQX_ASM("r1", "r4", "r8", "r9", "r7", "r11")
+        TG_RQX_ASM("r3", "r4", "r5", "r6", "r7", "r11")
+        "6:\n\t"
+        "str    r12, [sp, #20]\n\t"
         "bfi    r0, r1, #8, #8\n\t"
         "bfi    r0, r2, #16, #8\n\t"
         "bfi    r0, r3, #24, #8\n\t"
@@ -350,7 +377,7 @@ __attribute__((naked, noinline)) void tg_conv_pairs(tg_pairs_t *a __attribute__(
         "subs   r6, r6, #1\n\t"
         "str    r6, [sp, #32]\n\t"
         "bne    4b\n\t"
-        "add    sp, sp, #44\n\t"
+        "add    sp, sp, #52\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
 
@@ -373,12 +400,15 @@ static void tg_conv_cols(const tg_conv_params_t *p, const int32_t *cols, int8_t 
     a.pairs = oc_n >> 1;
     a.lo4 = tg_splat4(p->act_min);
     a.hi4 = tg_splat4(p->act_max);
+    a.exact = p->dsp == TG_DSP_EXACT;
+    a.zp = p->output_zp;
     tg_conv_pairs(&a);
     if (oc_n & 1) {
         const int32_t oc = oc_n - 2;
         a.w = (const int8_t *)p->weights + (size_t)oc * p->w_row;
         a.bias = p->bias + oc;
-        a.rq = p->rq + oc;
+        a.rq = (const tg_rq_t *)(const void *)((const char *)p->rq +
+                                               (size_t)oc * (a.exact ? sizeof(tg_rqx_t) : sizeof(tg_rq_t)));
         a.out0 = out0 + oc;
         a.out1 = out1 + oc;
         a.pairs = 1;

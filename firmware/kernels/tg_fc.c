@@ -5,7 +5,8 @@
  * Cortex-M DSP variant (TG_DSP, ops the generator marked `dsp`): each input row is widened
  * once into the scratch as int16 pairs (x0, x2), (x1, x3) of every 4 inputs; then four weight
  * rows at a time (at least 4 units), 4 weights per 32-bit load (SXTB16 / SXTB16 ROR 8), 8 SMLAD
- * per 16 products, and the 4 results requantized, packed and clamped as one word.
+ * per 16 products, and the 4 results requantized (the SMMULR shortcut where the generator proved it
+ * exact, else exactly with SMLAL: tg_rqx_t rows, dsp = TG_DSP_EXACT), packed and clamped as one word.
  */
 #include "tg_kernels.h"
 #include "tg_requant.h"
@@ -19,10 +20,12 @@ typedef struct {
     int32_t kq;          /* 12: groups of 4 inputs, >= 1 */
     const int32_t *bias; /* 16 */
     const tg_rq_t *rq;   /* 20 */
-    int32_t rq_step;     /* 24: bytes from one unit's tg_rq_t to the next (12 or 0) */
+    int32_t rq_step;     /* 24: bytes from one unit's row to the next (12 or 16; 0: per-tensor) */
     int8_t *out;         /* 28 */
     int32_t blocks;      /* 32: blocks of 4 units, >= 1 */
     uint32_t lo4, hi4;   /* 36, 40 */
+    int32_t exact;       /* 44: 1: rq holds tg_rqx_t rows (TG_DSP_EXACT) */
+    int32_t zp;          /* 48: output zero point (exact requantization) */
 } tg_fc_blocks_t;
 
 /* r0..r3 acc, r4..r7 rows, r8 x: 4 inputs (one LDRD) against 4 rows */
@@ -47,6 +50,12 @@ typedef struct {
     "asr    r10, r10, r6\n\t"              \
     "ssat   " a ", #8, r10\n\t"
 
+/* exact requantization of acc `a`: tg_rqx_t row at r12 (advanced by r9), zp in r11 */
+#define TG_FCB_RQX(a)                  \
+    "ldm    r12, {r4, r5, r6, r7}\n\t" \
+    "add    r12, r12, r9\n\t"          \
+    TG_RQX_ASM(a, "r4", "r5", "r6", "r7", "r11")
+
 /* Blocks of 4 units: bias, 8 SMLAD per 4 inputs x 4 rows, requantization, packed lane-wise clamp,
  * one 32-bit store. External linkage: the compiler must keep its calling convention (r0 = a). */
 void tg_fc_blocks(tg_fc_blocks_t *a);
@@ -54,9 +63,11 @@ __attribute__((naked, noinline)) void tg_fc_blocks(tg_fc_blocks_t *a __attribute
 {
     __asm__(
         "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #44\n\t"
-        "ldm    r0, {r1-r11}\n\t"
+        "sub    sp, sp, #52\n\t"
+        "ldm    r0!, {r1-r11}\n\t"
         "stm    sp, {r1-r11}\n\t"
+        "ldm    r0, {r1, r2}\n\t"
+        "strd   r1, r2, [sp, #44]\n\t"
         "4:\n\t"
         "ldr    r12, [sp, #16]\n\t"
         "ldm    r12!, {r0-r3}\n\t"
@@ -79,7 +90,14 @@ __attribute__((naked, noinline)) void tg_fc_blocks(tg_fc_blocks_t *a __attribute
         "3:\n\t"
         "str    r7, [sp, #0]\n\t" /* the next block's first row follows this block's last */
         "ldrd   r12, r9, [sp, #20]\n\t"
+        "ldrd   r7, r11, [sp, #44]\n\t" /* exact, zp */
+        "cmp    r7, #0\n\t"
+        "bne    5f\n\t"
         TG_FCB_RQ("r0") TG_FCB_RQ("r1") TG_FCB_RQ("r2") TG_FCB_RQ("r3")
+        "b      6f\n\t"
+        "5:\n\t"
+        TG_FCB_RQX("r0") TG_FCB_RQX("r1") TG_FCB_RQX("r2") TG_FCB_RQX("r3")
+        "6:\n\t"
         "str    r12, [sp, #20]\n\t"
         "bfi    r0, r1, #8, #8\n\t"
         "bfi    r0, r2, #16, #8\n\t"
@@ -96,7 +114,7 @@ __attribute__((naked, noinline)) void tg_fc_blocks(tg_fc_blocks_t *a __attribute
         "subs   r6, r6, #1\n\t"
         "str    r6, [sp, #32]\n\t"
         "bne    4b\n\t"
-        "add    sp, sp, #44\n\t"
+        "add    sp, sp, #52\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
 
@@ -107,7 +125,8 @@ static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *outp
     const int32_t w_row = p->w_row;
     const int32_t units = p->units;
     const uint32_t lo4 = tg_splat4(p->act_min), hi4 = tg_splat4(p->act_max);
-    const int32_t rq_step = p->per_channel ? 1 : 0;
+    const int32_t exact = p->dsp == TG_DSP_EXACT;
+    const int32_t rq_step = p->per_channel ? (exact ? (int32_t)sizeof(tg_rqx_t) : (int32_t)sizeof(tg_rq_t)) : 0;
     uint32_t *xs = (uint32_t *)scratch;
     int32_t b, j;
     for (b = 0; b < p->batches; b++, output += units) {
@@ -141,16 +160,18 @@ static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *outp
             a.kq = w_row >> 2;
             a.bias = p->bias;
             a.rq = p->rq;
-            a.rq_step = rq_step * (int32_t)sizeof(tg_rq_t);
+            a.rq_step = rq_step;
             a.out = output;
             a.blocks = units >> 2;
             a.lo4 = lo4;
             a.hi4 = hi4;
+            a.exact = exact;
+            a.zp = p->output_zp;
             tg_fc_blocks(&a);
             if (units & 3) {
                 a.w = p->weights + (size_t)last * w_row;
                 a.bias = p->bias + last;
-                a.rq = p->rq + last * rq_step;
+                a.rq = (const tg_rq_t *)(const void *)((const char *)p->rq + (size_t)last * rq_step);
                 a.out = output + last;
                 a.blocks = 1;
                 tg_fc_blocks(&a);
@@ -176,13 +197,13 @@ void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void
         const int8_t *x = input + (size_t)b * k;
         const int8_t *w = p->weights;
         for (u = 0; u < p->units; u++, w += p->w_row) {
-            const tg_rq_t *rq = &p->rq[p->per_channel ? u : 0];
+            const int32_t c = p->per_channel ? u : 0;
             int32_t acc = 0;
             for (i = 0; i < k; i++) {
                 acc += (int32_t)w[i] * (int32_t)x[i];
             }
             acc = tg_wrap_add(acc, p->bias[u]);
-            *output++ = tg_requant_s8(acc, rq->mult, TG_RQ_SHIFT(rq), p->output_zp, p->act_min, p->act_max);
+            *output++ = tg_requant_s8(acc, TG_RQ_MULT_OF(p, c), TG_RQ_SHIFT_OF(p, c), p->output_zp, p->act_min, p->act_max);
         }
     }
 }

@@ -52,6 +52,32 @@ typedef struct {
 /* TFLM's shift (> 0: left) of a tg_rq_t. */
 #define TG_RQ_SHIFT(rq) ((((rq)->shifts >> 8) & 0xFF) - ((rq)->shifts & 0xFF))
 
+/* Requantization of one output channel for the exact DSP requantization (tg_rqx_* in
+ * tg_requant.h; ops with `dsp` = TG_DSP_EXACT): TFLM's MultiplyByQuantizedMultiplier(acc, mult,
+ * -(rm1 + 1)), i.e. a right shift right = rm1 + 1 >= 1 (no left shift), as one SMLAL:
+ *   klo + 2^32 * khi = 2^30 + 2^(30 + right)   (the two roundings' nudges),
+ * and the result is the high word of acc * mult + that, corrected by -1 for acc < 0 when the low
+ * word's bit 31 is clear, arithmetically shifted right by rm1. The generator writes these rows
+ * (tinygen/ops/conv.py rqx_table) where `dsp` = TG_DSP_EXACT, in place of tg_rq_t rows. */
+typedef struct {
+    int32_t mult;
+    int32_t klo;
+    int32_t khi;
+    int32_t rm1;
+} tg_rqx_t;
+
+/* `dsp` field of the conv / fully-connected parameters: which requantization the DSP kernels use
+ * (the C99 path, which runs without the DSP extension, reads either table). */
+#define TG_DSP_OFF 0      /* C99 kernel; `rq` holds tg_rq_t rows */
+#define TG_DSP_SHORTCUT 1 /* DSP kernel, tg_rq_dsp shortcut proved exact; tg_rq_t rows */
+#define TG_DSP_EXACT 2    /* DSP kernel, exact SMLAL requantization; `rq` holds tg_rqx_t rows */
+
+/* TFLM's (multiplier, shift) of output channel c from a parameter struct's rq table. */
+#define TG_RQ_MULT_OF(p, c) \
+    ((p)->dsp == TG_DSP_EXACT ? ((const tg_rqx_t *)(const void *)(p)->rq)[c].mult : (p)->rq[c].mult)
+#define TG_RQ_SHIFT_OF(p, c) \
+    ((p)->dsp == TG_DSP_EXACT ? -(((const tg_rqx_t *)(const void *)(p)->rq)[c].rm1 + 1) : TG_RQ_SHIFT(&(p)->rq[c]))
+
 typedef struct {
     int32_t batches;
     int32_t in_h, in_w, in_c;
@@ -66,14 +92,14 @@ typedef struct {
     int32_t output_zp;
     int32_t act_min, act_max;
     int32_t w_row;            /* conv: bytes per filter, k_h * k_w * in_c / groups rounded up to 4 */
-    int32_t dsp;              /* 1: the DSP variant is exact for this op (see tg_rq_t) */
+    int32_t dsp;              /* TG_DSP_OFF / TG_DSP_SHORTCUT / TG_DSP_EXACT (see tg_rq_t, tg_rqx_t) */
     /* conv: int8 OHWI, each filter zero-padded to w_row bytes.
      * depthwise: int16 [out_c / 4 rounded up][k_h * k_w][4]: the taps of groups of 4 channels
      * c0..c3 stored in the order c0, c2, c1, c3 (the lanes SXTB16 makes of 4 int8 inputs);
      * channel oc, tap t at ((oc / 4) * k_h * k_w + t) * 4 + {0, 2, 1, 3}[oc % 4]; zero-padded. */
     const void *weights;
     const int32_t *bias;      /* folded, one per output channel */
-    const tg_rq_t *rq;        /* one per output channel */
+    const tg_rq_t *rq;        /* one per output channel (tg_rqx_t rows when dsp == TG_DSP_EXACT) */
 } tg_conv_params_t;
 
 /* `scratch`: the op's kernel scratch (NULL when the generator planned none). */
@@ -92,10 +118,10 @@ typedef struct {
     int32_t output_zp;
     int32_t act_min, act_max;
     int32_t w_row;       /* bytes per weight row: depth rounded up to 4 */
-    int32_t dsp;         /* 1: the DSP variant is exact for this op */
+    int32_t dsp;         /* TG_DSP_OFF / TG_DSP_SHORTCUT / TG_DSP_EXACT (see tg_rq_t, tg_rqx_t) */
     const int8_t *weights; /* [units][w_row], zero-padded rows */
     const int32_t *bias;   /* folded, one per unit */
-    const tg_rq_t *rq;
+    const tg_rq_t *rq;     /* one per unit or one (per_channel); tg_rqx_t rows when dsp == TG_DSP_EXACT */
 } tg_fc_params_t;
 
 void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch);

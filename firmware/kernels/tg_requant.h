@@ -5,6 +5,10 @@
  * the gemmlowp "double rounding" MultiplyByQuantizedMultiplier with a 64-bit
  * intermediate product, and the fixed-point helpers the softmax needs.
  *
+ * Cortex-M DSP requantizations (below): the shortcut tg_rq_dsp (SMMULR; exact only where the
+ * generator proved the accumulators small enough) and the exact tg_rqx_dsp (SMLAL; exact for
+ * every accumulator when the shift is a right shift), whose arithmetic tg_rqx_ref spells out.
+ *
  * Everything here avoids signed-overflow undefined behaviour: wrapping int32
  * arithmetic is done in uint32_t and converted back (gcc/clang/armcc define the
  * conversion as modulo 2^32). Right shifts of negative values are arithmetic on
@@ -108,6 +112,31 @@ TG_INLINE int8_t tg_requant_s8(int32_t acc, int32_t multiplier, int32_t shift, i
     return (int8_t)tg_offset_clamp(tg_mbqm(acc, multiplier, shift), output_zp, act_min, act_max);
 }
 
+/*
+ * The exact DSP requantization (tg_rqx_t rows, see tg_kernels.h) in portable C: the arithmetic the
+ * DSP kernels do with one SMLAL, written with int64_t. Equal to tg_mbqm(acc, mult, -(rm1 + 1)) for
+ * every int32 acc when 0 <= rm1 <= 30 and mult is 0 or in [2^30, 2^31) (TFLM's QuantizeMultiplier):
+ *
+ *   SaturatingRoundingDoublingHighMul(a, m) = floor((a * m + 2^30) / 2^31)   (m >= 0: gemmlowp's
+ *       truncating division of a * m + (a * m >= 0 ? 2^30 : 1 - 2^30) is that floor; no saturation);
+ *   RoundingDivideByPOT(y, r) = floor((y + 2^(r-1) - [y < 0]) / 2^r), and y < 0 <=> a < 0 whenever
+ *       it matters (m > 2^30; for m in {0, 2^30} and a = -1, y = 0 either way);
+ *   nested floors: result = floor((a * m + 2^30 + 2^(30+r) - [a < 0] * 2^31) / 2^(31+r))
+ *       = hi(a * m + K - [a < 0] * 2^31) >> (r - 1), K = klo + 2^32 * khi = 2^30 + 2^(30+r),
+ *   and hi(P - 2^31) = hi(P) - [bit 31 of lo(P) is clear]: one BIC and one ADD after the SMLAL.
+ */
+TG_INLINE int32_t tg_rqx_ref(int32_t acc, int32_t mult, int32_t klo, int32_t khi, int32_t rm1)
+{
+    const int64_t k = (int64_t)(((uint64_t)(uint32_t)khi << 32) | (uint32_t)klo);
+    const int64_t p = (int64_t)acc * mult + k; /* |acc * mult| <= 2^62, K <= 2^62: no overflow */
+    int32_t hi = (int32_t)(p >> 32);
+    const uint32_t lo = (uint32_t)p;
+    if (acc < 0 && !(lo & 0x80000000u)) {
+        hi -= 1;
+    }
+    return hi >> rm1;
+}
+
 /* ------------------------------------------------------------------ Cortex-M DSP helpers */
 
 /* TG_DSP: compile the DSP variants (Cortex-M4/M7/M33... with the DSP extension), unless
@@ -205,6 +234,41 @@ TG_INLINE int32_t tg_rq_sat8(int32_t acc, const void *rq)
             : "r4", "r5", "r6");
     return out;
 }
+
+/*
+ * The exact requantization (see tg_rqx_ref) on the DSP extension: 4 instructions after the row is
+ * loaded, as cheap as the shortcut and exact for every accumulator. rx: a tg_rqx_t row
+ * {mult, klo, khi, rm1}. Returns the requantized value before the output zero point and clamping.
+ * Assembly kernels use the same sequence (TG_RQX_ASM).
+ */
+TG_INLINE int32_t tg_rqx_dsp(int32_t acc, int32_t mult, int32_t klo, int32_t khi, int32_t rm1)
+{
+    uint32_t lo = (uint32_t)klo;
+    int32_t hi = khi;
+    __asm__("smlal  %[lo], %[hi], %[a], %[m]\n\t"
+            "bic    %[lo], %[a], %[lo]\n\t"
+            "add    %[hi], %[hi], %[lo], asr #31\n\t"
+            "asr    %[hi], %[hi], %[s]"
+            : [lo] "+&r"(lo), [hi] "+&r"(hi)
+            : [a] "r"(acc), [m] "r"(mult), [s] "r"(rm1));
+    return hi;
+}
+
+/* tg_rqx_dsp + output zero point + saturation to int8 (rx: a tg_rqx_t row {mult, klo, khi, rm1}). */
+TG_INLINE int32_t tg_rqx_sat8(int32_t acc, const int32_t *rx, int32_t zp)
+{
+    return __ssat(tg_rqx_dsp(acc, rx[0], rx[1], rx[2], rx[3]) + zp, 8);
+}
+
+/* The same in an assembly kernel: ACC (in/out: the int8-saturated result) with the row in
+ * registers M, KLO, KHI (both clobbered), RM1 and the output zero point in ZP. */
+#define TG_RQX_ASM(ACC, M, KLO, KHI, RM1, ZP)               \
+    "smlal  " KLO ", " KHI ", " ACC ", " M "\n\t"          \
+    "bic    " KLO ", " ACC ", " KLO "\n\t"                 \
+    "add    " KHI ", " KHI ", " KLO ", asr #31\n\t"        \
+    "asr    " KHI ", " KHI ", " RM1 "\n\t"                 \
+    "add    " KHI ", " KHI ", " ZP "\n\t"                  \
+    "ssat   " ACC ", #8, " KHI "\n\t"
 
 /* 4 int32 values already saturated to int8 -> one word of 4 int8 lanes (a in lane 0) */
 TG_INLINE uint32_t tg_pack4(int32_t a, int32_t b, int32_t c, int32_t d)

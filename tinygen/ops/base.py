@@ -18,11 +18,15 @@ An op definition (a subclass of `Op`, registered with `@register`) holds:
   runs (the planner gives it a slice of the arena that lives only during this op). Default 0.
 - `dtypes`: the activation types the op runs (emulator and C), as listed in docs/ops.md;
   `dsp_dtypes`: the types with a Cortex-M DSP kernel variant.
+- `kernel_variant(p, target) -> KernelVariant`: which C kernel variant runs the op on a target
+  (`DSP_SHORTCUT`, `DSP_EXACT`, `C99`, ...), why, and its scratch bytes; `inspect`, `generate` and
+  benchmarks/mcu_bench.py show it. Default: the portable C99 kernel.
 - class flags: `alias` (output shares input 0's bytes: RESHAPE/SQUEEZE/EXPAND_DIMS),
   `inplace` (element-wise: the output may overwrite input 0 when input 0 dies here).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,6 +35,36 @@ from tinygen.errors import UnsupportedOpError
 from tinygen.model.graph import Graph, Operator
 
 REGISTRY: dict[str, "Op"] = {}
+
+# Kernel variant names (KernelVariant.name)
+C99 = "c99"  # the portable C99 kernel
+DSP_SHORTCUT = "dsp-shortcut"  # Cortex-M DSP kernel, SMMULR requantization shortcut proved exact
+DSP_EXACT = "dsp-exact"  # Cortex-M DSP kernel, exact SMLAL requantization (tg_rqx_dsp)
+DSP = "dsp"  # Cortex-M DSP kernel without a requantization choice (e.g. element-wise)
+
+# CPUs (generate --target names, board `core`) whose compilers define __ARM_FEATURE_DSP: the kernels
+# compile their DSP variants there. None (no target given) counts as a DSP target.
+DSP_CORES = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85")
+
+
+def target_has_dsp(target: str | None) -> bool:
+    return target is None or str(target).lower() in DSP_CORES
+
+
+@dataclass(frozen=True)
+class KernelVariant:
+    """The C kernel variant an op runs with on a target (Op.kernel_variant)."""
+
+    name: str  # C99, DSP_SHORTCUT, DSP_EXACT, DSP, ...
+    reason: str  # why this variant (for the C99 path on a DSP target: what keeps the DSP kernel off)
+    scratch: int  # bytes of kernel scratch planned in the arena for the op
+
+    @property
+    def dsp(self) -> bool:
+        return self.name.startswith("dsp")
+
+    def as_dict(self) -> dict:
+        return {"variant": self.name, "reason": self.reason, "scratch_bytes": int(self.scratch)}
 
 
 def register(cls):
@@ -67,6 +101,13 @@ class Op:
 
     def scratch_bytes(self, p: Any) -> int:
         return 0
+
+    def kernel_variant(self, p: Any, target: str | None = None) -> KernelVariant:
+        """The C kernel variant that runs this op (prepared params `p`) when the generated code is
+        compiled for `target` (a CPU name: `generate --target`, a board's core; None: a Cortex-M
+        with the DSP extension): name, reason, and the kernel scratch bytes in the arena (planned
+        whatever the target: the generated code is the same for every CPU)."""
+        return KernelVariant(C99, "portable C kernel", self.scratch_bytes(p))
 
 
 def unsupported(op: Operator, problem: str) -> UnsupportedOpError:

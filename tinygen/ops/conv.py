@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinygen.model.fixedpoint import activation_range_int8, quantize_multiplier, requantize_to_int8
-from .base import Op, register, require, require_int8
+from .base import C99, DSP_EXACT, DSP_SHORTCUT, KernelVariant, Op, register, require, require_int8, target_has_dsp
 
 SUPPORTED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
@@ -212,6 +212,48 @@ def rq_table(multiplier: np.ndarray, shift: np.ndarray, output_zero_point: int) 
     return np.stack([m, rnd, (right + 1) | ((left + 1) << 8)], axis=1)
 
 
+def rqx_problem(multiplier: np.ndarray, shift: np.ndarray) -> str | None:
+    """Why the exact DSP requantization (tg_rqx_dsp in tg_requant.h) cannot serve these channels,
+    or None when it can: it needs a right shift (TFLM shift <= -1; a zero multiplier is fine with
+    any shift) of at most 31, and multipliers in [2^30, 2^31) or 0."""
+    m = np.asarray(multiplier, dtype=np.int64).reshape(-1)
+    sh = np.broadcast_to(np.asarray(shift, dtype=np.int64).reshape(-1), m.shape)
+    live = m != 0
+    bad = np.flatnonzero(live & (sh >= 0))
+    if bad.size:
+        return (f"channel {int(bad[0])}: effective scale >= 0.5 (left shift {int(sh[bad[0]])}); "
+                f"the exact DSP requantization needs a right shift")
+    bad = np.flatnonzero(live & ((sh < -31) | (m < (1 << 30)) | (m >= (1 << 31))))
+    if bad.size:
+        return f"channel {int(bad[0])}: multiplier {int(m[bad[0]])} / shift {int(sh[bad[0]])} out of range"
+    return None
+
+
+def rqx_table(multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """tg_rqx_t rows (mult, klo, khi, rm1) for the exact DSP requantization (tg_kernels.h):
+    klo + 2^32 * khi = 2^30 + 2^(30 + right), rm1 = right - 1 (right = -shift >= 1; channels with a
+    zero multiplier get right = 1). int32 values (klo may be 0xC0000000, stored as negative)."""
+    m = np.asarray(multiplier, dtype=np.int64).reshape(-1)
+    sh = np.broadcast_to(np.asarray(shift, dtype=np.int64).reshape(-1), m.shape)
+    right = np.where(m == 0, 1, -sh)
+    k = (np.int64(1) << 30) + (np.int64(1) << (30 + right))
+    klo = k & 0xFFFFFFFF
+    klo = np.where(klo >= (1 << 31), klo - (1 << 32), klo)
+    khi = k >> 32
+    return np.stack([m, klo, khi, right - 1], axis=1)
+
+
+def rqx_apply(acc, row) -> np.ndarray:
+    """numpy model of tg_rqx_ref / the kernels' SMLAL sequence for int32 accumulators `acc` and one
+    tg_rqx_t `row` (before the output zero point): documents and tests the arithmetic."""
+    a = np.asarray(acc, dtype=np.int64)
+    m, klo, khi, rm1 = (int(v) for v in row)
+    p = a * m + ((khi << 32) + (klo & 0xFFFFFFFF))
+    hi = p >> 32
+    hi = hi - ((a < 0) & (((p & 0xFFFFFFFF) >> 31) == 0))
+    return hi >> rm1
+
+
 def dsp_exact(rows: np.ndarray, folded_bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
               output_zero_point: int) -> bool:
     """Is the C kernels' DSP requantization (tg_rq_dsp in tg_requant.h) exact for every output of
@@ -262,6 +304,50 @@ def conv_scratch_bytes(p: "ConvParams") -> int:
         return 4 * ((rows + 1) & ~1) + rows * (-(-cin // 4)) * wp * 8
     w_row = -(-(kh * kw * cin) // 4) * 4
     return 4 * w_row + (2 * (w_row + 4) if cin % 4 else cin)
+
+
+def _acc_bound(rows: np.ndarray, folded_bias) -> int:
+    return int((128 * np.abs(rows.astype(np.int64)).sum(axis=1) + np.abs(np.asarray(folded_bias, dtype=np.int64))).max())
+
+
+def dsp_mode(rows: np.ndarray, folded_bias, multiplier, shift, output_zero_point: int) -> tuple[int, str, str]:
+    """Requantization of a DSP kernel (conv / fully-connected) with these filter `rows`:
+    (1 = TG_DSP_SHORTCUT, variant, reason) where the SMMULR shortcut is proved exact, else
+    (2 = TG_DSP_EXACT, ...) where the exact SMLAL requantization applies, else (0, C99, reason)."""
+    if dsp_exact(rows, folded_bias, multiplier, shift, output_zero_point):
+        return 1, DSP_SHORTCUT, f"accumulators within +-{_acc_bound(rows, folded_bias)}: SMMULR requantization proved exact"
+    problem = rqx_problem(multiplier, shift)
+    if problem is None:
+        return 2, DSP_EXACT, (f"accumulators up to +-{_acc_bound(rows, folded_bias)} (beyond the SMMULR shortcut's bound): "
+                              f"exact SMLAL requantization")
+    return 0, C99, f"no exact DSP requantization: {problem}"
+
+
+def conv2d_dsp_mode(p: "ConvParams") -> tuple[int, str, str]:
+    """CONV_2D: (dsp field, variant name, reason) of the DSP build (see dsp_mode)."""
+    if p.groups != 1:
+        return 0, C99, f"grouped convolution ({p.groups} groups): no DSP kernel"
+    if p.output_shape[3] < 2:
+        return 0, C99, "a single output channel: no DSP kernel (it works on channel pairs)"
+    return dsp_mode(p.weights.reshape(p.weights.shape[0], -1), p.folded_bias, p.multiplier, p.shift, p.output_zero_point)
+
+
+def conv2d_scratch_bytes(p: "ConvParams") -> int:
+    """CONV_2D's DSP kernel scratch (tg_conv2d_dsp): two im2col columns of int16 (+ in_c bytes of
+    input_zp, or two staging rows when the input channels are not a multiple of 4)."""
+    if conv2d_dsp_mode(p)[0] == 0:
+        return 0
+    kh, kw = p.filter_hw
+    cin = p.input_shape[3]
+    w_row = -(-(kh * kw * cin) // 4) * 4
+    return 4 * w_row + (2 * (w_row + 4) if cin % 4 else cin)
+
+
+def _conv_kind(p: "ConvParams") -> str:
+    kh, kw = p.filter_hw
+    if (kh, kw) == (1, 1) and p.groups == 1 and p.padding == (0, 0):
+        return "1x1 conv"
+    return "conv"
 
 
 # ----------------------------------------------------------------------------- CONV_2D
@@ -437,7 +523,8 @@ class Conv2D(Op):
         else:
             weights = pad_rows(p.weights.reshape(oc, -1))
             w_row = weights.shape[1]
-        dsp = self.scratch_bytes(p) > 0
+        dsp = conv2d_dsp_mode(p)[0] if p.op == "CONV_2D" else int(self.scratch_bytes(p) > 0)
+        rq = rqx_table(p.multiplier, p.shift) if dsp == 2 else rq_table(p.multiplier, p.shift, p.output_zero_point)
         fields = dict(batches=b, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
                       stride_h=p.stride[0], stride_w=p.stride[1], dil_h=p.dilation[0], dil_w=p.dilation[1],
                       pad_top=p.padding[0], pad_left=p.padding[1], groups=p.groups, depth_multiplier=p.depth_multiplier,
@@ -445,8 +532,7 @@ class Conv2D(Op):
                       w_row=w_row, dsp=dsp,
                       weights=ctx.const(weights, "int16_t" if w_row == 0 else "int8_t", f"op{k}_weights"),
                       bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
-                      rq="(const tg_rq_t *)(const void *)" + ctx.const(rq_table(p.multiplier, p.shift, p.output_zero_point),
-                                                                       "int32_t", f"op{k}_rq"))
+                      rq="(const tg_rq_t *)(const void *)" + ctx.const(rq, "int32_t", f"op{k}_rq"))
         if p.op == "DEPTHWISE_CONV_2D":
             fn = "tg_dwconv_s8"
         elif (kh, kw) == (1, 1) and p.groups == 1 and p.padding == (0, 0):
@@ -457,7 +543,14 @@ class Conv2D(Op):
         return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {scratch});"
 
     def scratch_bytes(self, p: ConvParams) -> int:
-        return conv_scratch_bytes(p)
+        return conv2d_scratch_bytes(p)
+
+    def kernel_variant(self, p: ConvParams, target: str | None = None) -> KernelVariant:
+        scratch = self.scratch_bytes(p)
+        if not target_has_dsp(target):
+            return KernelVariant(C99, f"target {target} has no DSP extension", scratch)
+        mode, name, reason = conv2d_dsp_mode(p)
+        return KernelVariant(name, f"{_conv_kind(p)}: {reason}" if mode else reason, scratch)
 
 
 # ----------------------------------------------------------------------------- DEPTHWISE_CONV_2D
@@ -550,3 +643,18 @@ class DepthwiseConv2D(Op):
 
     def scratch_bytes(self, p: ConvParams) -> int:
         return conv_scratch_bytes(p)
+
+    def kernel_variant(self, p: ConvParams, target: str | None = None) -> KernelVariant:
+        scratch = self.scratch_bytes(p)
+        if not target_has_dsp(target):
+            return KernelVariant(C99, f"target {target} has no DSP extension", scratch)
+        if conv_dsp_ok(p):
+            kh, kw = p.filter_hw
+            rows = p.weights.reshape(kh * kw, -1).T
+            return KernelVariant(DSP_SHORTCUT, f"accumulators within +-{_acc_bound(rows, p.folded_bias)}: "
+                                 f"SMMULR requantization proved exact", scratch)
+        if p.depth_multiplier != 1:
+            return KernelVariant(C99, f"depth multiplier {p.depth_multiplier}: no DSP kernel", scratch)
+        if p.filter_hw[0] > 16:
+            return KernelVariant(C99, f"filter height {p.filter_hw[0]} > 16: no DSP kernel", scratch)
+        return KernelVariant(C99, "accumulators too large for the SMMULR shortcut (no exact DSP depthwise yet)", scratch)

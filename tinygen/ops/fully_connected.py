@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinygen.model.fixedpoint import activation_range_int8, quantize_multiplier, requantize_to_int8
-from .base import Op, register, require, require_int8
+from .base import C99, KernelVariant, Op, register, require, require_int8, target_has_dsp
 from .conv import (
     _F32_EXACT_K,
     _MAX_TAPS,
@@ -30,9 +30,10 @@ from .conv import (
     check_bias,
     check_scales,
     check_weights,
-    dsp_exact,
+    dsp_mode,
     pad_rows,
     rq_table,
+    rqx_table,
 )
 
 
@@ -148,8 +149,8 @@ class FullyConnected(Op):
         ctx.need("tg_fc.c")
         k = ctx.op_index
         weights = pad_rows(p.weights)
-        dsp = self.scratch_bytes(p) > 0
-        rq = rq_table(p.multiplier, p.shift, p.output_zero_point)
+        dsp = fc_dsp_mode(p)[0]
+        rq = rqx_table(p.multiplier, p.shift) if dsp == 2 else rq_table(p.multiplier, p.shift, p.output_zero_point)
         fields = dict(batches=p.batches, depth=p.accum_depth, units=p.units, per_channel=bool(p.per_channel),
                       output_zp=p.output_zero_point, act_min=p.act_min, act_max=p.act_max,
                       w_row=weights.shape[1], dsp=dsp,
@@ -162,6 +163,20 @@ class FullyConnected(Op):
     def scratch_bytes(self, p: FullyConnectedParams) -> int:
         """DSP path (tg_fc.c, at least 4 units): one input row widened to int16 (2 bytes per padded
         input)."""
-        if p.units < 4 or not dsp_exact(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point):
+        if fc_dsp_mode(p)[0] == 0:
             return 0
         return 2 * (-(-p.accum_depth // 4) * 4)
+
+    def kernel_variant(self, p: FullyConnectedParams, target: str | None = None) -> KernelVariant:
+        scratch = self.scratch_bytes(p)
+        if not target_has_dsp(target):
+            return KernelVariant(C99, f"target {target} has no DSP extension", scratch)
+        mode, name, reason = fc_dsp_mode(p)
+        return KernelVariant(name, reason, scratch)
+
+
+def fc_dsp_mode(p: FullyConnectedParams) -> tuple[int, str, str]:
+    """(dsp field, variant, reason) of the DSP build (see conv.dsp_mode)."""
+    if p.units < 4:
+        return 0, C99, f"{p.units} units: no DSP kernel (it works on blocks of 4 units)"
+    return dsp_mode(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point)

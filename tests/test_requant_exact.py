@@ -1,0 +1,109 @@
+"""The exact DSP requantization (tg_rqx_* in firmware/kernels/tg_requant.h, tg_rqx_t rows from
+tinygen.ops.conv.rqx_table) equals TFLM's MultiplyByQuantizedMultiplier (tinygen.model.fixedpoint,
+itself checked against tflite_micro by the op tests) for every int32 accumulator:
+
+* property test (hypothesis) of the arithmetic the kernels do (`rqx_apply`, the numpy mirror of
+  the SMLAL / BIC / ADD / ASR sequence) on random multipliers with accumulators at the rounding
+  boundaries of both roundings, the int32 extremes and random values;
+* the C reference `tg_rqx_ref` compiled for the host against the C99 `tg_mbqm`, on millions of
+  accumulators per multiplier (the assembly itself runs on QEMU in tests/test_mcu_kernels.py);
+* which layers get which kernel variant (`kernel_variant`).
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinygen.model.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+from tinygen.ops.conv import rqx_apply, rqx_problem, rqx_table
+
+I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def boundary_accs(m: int, right: int, rng) -> np.ndarray:
+    """Accumulators around the points where either rounding changes its result."""
+    out = [I32_MIN, I32_MIN + 1, -1, 0, 1, I32_MAX - 1, I32_MAX]
+    if m:
+        # SRDHM steps where a * m + 2^30 crosses a multiple of 2^31; RDBPOT halves where y = (k + 1/2) * 2^right
+        ys = [int(k) * (1 << right) + (1 << (right - 1)) for k in rng.integers(-300, 300, size=40)]
+        ys += [int(v) for v in rng.integers(-(1 << 20), 1 << 20, size=20)]
+        for y in ys:
+            a0 = (y * (1 << 31) - (1 << 30)) // m
+            out += [a0 + d for d in range(-2, 3)]
+    out += [int(v) for v in rng.integers(I32_MIN, I32_MAX, size=200, endpoint=True)]
+    out += [int(v) for v in rng.integers(-(1 << 16), 1 << 16, size=200)]
+    a = np.array(out, dtype=np.int64)
+    return a[(a >= I32_MIN) & (a <= I32_MAX)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(real=st.one_of(st.floats(1e-10, 0.4999, allow_nan=False), st.sampled_from([2.0 ** -k for k in range(2, 33)])),
+       seed=st.integers(0, 2**32 - 1))
+def test_rqx_matches_tflm(real, seed):
+    m, shift = quantize_multiplier(real)
+    if m == 0:
+        shift = -1
+    assert rqx_problem(np.array([m]), np.array([shift])) is None
+    row = rqx_table(np.array([m]), np.array([shift]))[0]
+    assert all(I32_MIN <= int(v) <= I32_MAX for v in row)
+    acc = boundary_accs(m, -shift if m else 1, np.random.default_rng(seed))
+    want = multiply_by_quantized_multiplier(acc, np.array([m]), np.array([shift]))
+    got = rqx_apply(acc, row)
+    bad = np.flatnonzero(want != got)
+    assert bad.size == 0, f"m={m} shift={shift} acc={int(acc[bad[0]])}: exact {int(got[bad[0]])} vs TFLM {int(want[bad[0]])}"
+
+
+def test_rqx_problem_names_left_shifts():
+    m, s = quantize_multiplier(1.7)
+    assert s >= 0
+    assert "left shift" in rqx_problem(np.array([m, m]), np.array([-3, s]))
+    assert rqx_problem(np.array([0]), np.array([0])) is None  # a zero multiplier: output = zero point
+    assert rqx_table(np.array([0]), np.array([0]))[0][3] == 0
+
+
+C_TEST = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "tg_requant.h"
+static uint64_t st = 88172645463325252ull;
+static uint32_t rnd(void) { st ^= st << 13; st ^= st >> 7; st ^= st << 17; return (uint32_t)st; }
+int main(int argc, char **argv)
+{
+    long n = atol(argv[1]), bad = 0, i;
+    int32_t m, klo, khi, rm1, acc;
+    while (scanf("%d %d %d %d", &m, &klo, &khi, &rm1) == 4) {
+        for (i = 0; i < n; i++) {
+            const uint32_t r = rnd();
+            /* a third full-range, a third small, a third near the int32 extremes */
+            acc = (int32_t)(i % 3 == 0 ? r : i % 3 == 1 ? (uint32_t)((int32_t)r >> 12) : (r & 1 ? 0x80000000u + (r >> 24) : 0x7fffffffu - (r >> 24)));
+            if (tg_rqx_ref(acc, m, klo, khi, rm1) != tg_mbqm(acc, m, -(rm1 + 1))) {
+                if (bad++ < 5) printf("m=%d rm1=%d acc=%d: %d vs %d\n", m, rm1, acc, tg_rqx_ref(acc, m, klo, khi, rm1), tg_mbqm(acc, m, -(rm1 + 1)));
+            }
+        }
+    }
+    printf("bad %ld\n", bad);
+    return bad != 0;
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a host C compiler")
+def test_c_reference_matches_tg_mbqm(tmp_path):
+    from tinygen.codegen.generator import kernels_dir
+
+    src = tmp_path / "t.c"
+    src.write_text(C_TEST)
+    exe = tmp_path / "t"
+    subprocess.run(["cc", "-std=c99", "-O2", "-Wall", "-Werror", f"-I{kernels_dir()}", str(src), "-o", str(exe)], check=True)
+    rng = np.random.default_rng(7)
+    reals = list(rng.uniform(1e-6, 0.5, size=40)) + list(10.0 ** rng.uniform(-9, -6, size=10)) + [2.0 ** -k for k in (2, 3, 15, 31, 32)]
+    ms, shifts = zip(*(quantize_multiplier(float(r)) for r in reals))
+    rows = rqx_table(np.array(ms), np.array(shifts))
+    stdin = "\n".join(" ".join(str(int(v)) for v in r) for r in rows)
+    p = subprocess.run([str(exe), "40000"], input=stdin, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout
