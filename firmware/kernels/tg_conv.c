@@ -26,11 +26,6 @@
 #include "tg_kernels.h"
 #include "tg_requant.h"
 
-TG_INLINE int8_t tg_rq_c(int32_t acc, const tg_rq_t *rq, const tg_conv_params_t *p)
-{
-    return tg_requant_s8(acc, rq->mult, TG_RQ_SHIFT(rq), p->output_zp, p->act_min, p->act_max);
-}
-
 /* Output channel oc of a convolution whose rq table may hold tg_rqx_t rows (dsp == TG_DSP_EXACT). */
 TG_INLINE int8_t tg_rq_ch(int32_t acc, const tg_conv_params_t *p, int32_t oc)
 {
