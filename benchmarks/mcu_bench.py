@@ -1,27 +1,33 @@
-"""tinygen on an emulated Cortex-M4: instructions per inference of the four MLPerf-Tiny-shaped zoo
-models, against TFLite Micro + CMSIS-NN on the same emulator.
+"""tinygen on an emulated Cortex-M4: instructions per inference and per layer, kernel variants, scratch, arena
+against the live-tensor bound and code size, for any .tflite (default: the real corpus's conv models and the
+MLPerf-Tiny-shaped zoo models).
 
-    .venv/bin/python benchmarks/mcu_bench.py                  # DSP kernels (the default build)
-    .venv/bin/python benchmarks/mcu_bench.py --portable       # also the C99 kernels (-DTG_PORTABLE): speed-up
-    .venv/bin/python benchmarks/mcu_bench.py --layers         # + instructions per layer
-    .venv/bin/python benchmarks/mcu_bench.py --models resnet8_ic --json out.json
+    .venv/bin/python benchmarks/mcu_bench.py                       # corpus conv models + zoo (about 3 min)
+    .venv/bin/python benchmarks/mcu_bench.py model.tflite other.tflite
+    .venv/bin/python benchmarks/mcu_bench.py mlperf_vww_mbv1_20blk_791k_int8 --no-layers   # a corpus model by name
+    .venv/bin/python benchmarks/mcu_bench.py --zoo                  # only the four zoo models
+    .venv/bin/python benchmarks/mcu_bench.py --corpus --portable    # + the C99 kernels (-DTG_PORTABLE)
+    .venv/bin/python benchmarks/mcu_bench.py --json out.json --markdown   # results as JSON; tables as Markdown
+
+A MODEL argument is a path to a .tflite, the name of a corpus model (`$TINYGEN_MODELS`, default
+`../shared/models`) or of a zoo model (tests/support/zoo.py). Corpus models above 2 MB of weights
+(MobileNetV2 224) are left out of the default set; name them to run them.
 
 Each model is generated for `qemu-cortex-m4` (QEMU mps2-an386, arm-none-eabi-gcc -O2, -mcpu=cortex-m4
--mfpu=fpv4-sp-d16 -mfloat-abi=hard) into its own firmware with one random input baked in, and run
-under `-icount shift=0`, where one instruction is one virtual nanosecond: `tg_cycles()` (SysTick x 40)
-around `NAME_run()` (bracketed by `tg_bench_begin()` / `tg_bench_end()`, marker cost subtracted) counts
-instructions, deterministically, at a resolution of 40. The output is checked against the emulator.
+-mfpu=fpv4-sp-d16 -mfloat-abi=hard) into its own firmware with one random input baked in, and run under
+`-icount shift=0`, where one instruction is one virtual nanosecond: `tg_cycles()` (SysTick x 40) around
+`NAME_run()` counts instructions, deterministically, at a resolution of 40. The output is checked against the
+emulator (itself bit-exact with tflite_micro: tests/test_corpus.py). A second build with TG_LAYER_TIMING gives
+the instructions per layer (about 100 instructions of hook per layer included).
 
-Columns:
-- instr: instructions per inference; MAC/instr: MACs (tinygen.analysis.inspect.model_stats) per instruction;
-- ref: TFLite Micro + CMSIS-NN on this emulator (from the issue), and tinygen's speed-up over it;
-- arena: tinygen's static plan (with the DSP kernels' scratch) vs TFLite Micro's arena (the
-  recording allocator's total on the host, 64-bit pointers: a 32-bit target needs a little less);
-- flash: arm-none-eabi-size of the firmware (text + data) split from the linker map into weights
-  (the generated model's constants: weights, biases, requantization parameters), tinygen code
-  (kernels + runtime, the 12 KB budget), the generated run() code, libc/libgcc, and the benchmark's
-  own main() + baked input;
-- stack: high-water mark of the whole firmware (painted stack), main() included.
+Tables:
+- speed: MACs, instructions, MAC/instruction; TFLite Micro + CMSIS-NN on the same emulator where it was
+  measured (the figures quoted in issues 4 and 10; "not measured" elsewhere) and tinygen's ratio to it;
+- memory: tinygen's arena (kernel scratch included) against the live-tensor bound (the largest sum of the
+  activations live at one step, scratch excluded: no plan can use less without recomputation) and TFLM's
+  arena (models.json for corpus models, else measured with the tflite_micro host interpreter, 64-bit
+  pointers); flash split into weights, kernels + runtime (budget 12 KB), run() code, libc;
+- per layer (unless --no-layers): instructions, MAC/instruction, kernel variant (and why), scratch bytes.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,57 +44,140 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 BOARD = "qemu-cortex-m4"
-MODELS = ["ds_cnn_kws", "mobilenet_v1_025_vww", "resnet8_ic", "fc_autoencoder_ad"]
-LABELS = {"ds_cnn_kws": "DS-CNN (KWS)", "mobilenet_v1_025_vww": "MobileNetV1-0.25 (VWW)",
-          "resnet8_ic": "ResNet-8 (IC)", "fc_autoencoder_ad": "FC autoencoder (AD)"}
-# TFLite Micro + CMSIS-NN on this emulator (issue 4): instructions per inference
+ZOO = ["ds_cnn_kws", "mobilenet_v1_025_vww", "resnet8_ic", "fc_autoencoder_ad"]
+ZOO_LABELS = {"ds_cnn_kws": "zoo DS-CNN (KWS)", "mobilenet_v1_025_vww": "zoo MobileNetV1-0.25 (VWW)",
+              "resnet8_ic": "zoo ResNet-8 (IC)", "fc_autoencoder_ad": "zoo FC autoencoder (AD)"}
+# TFLite Micro + CMSIS-NN on this emulator, instructions per inference (issue 4 for the zoo's architectures;
+# issue 10: a trained MobileNetV1-0.25 96x96 VWW model takes the same 24.1 M). No other model was measured.
 REFERENCE = {"ds_cnn_kws": 7.70e6, "mobilenet_v1_025_vww": 24.1e6, "resnet8_ic": 29.9e6, "fc_autoencoder_ad": 0.58e6}
-TARGET_MAC_PER_INSTR = {"ds_cnn_kws": 0.45, "mobilenet_v1_025_vww": 0.45, "resnet8_ic": 0.45, "fc_autoencoder_ad": 0.5}
 CODE_BUDGET = 12 * 1024
+BIG_WEIGHT_BYTES = 2_000_000
+CONV_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
+
+
+@dataclass
+class Bench:
+    name: str  # C identifier / key
+    label: str
+    path: Path
+    reference: float | None = None  # TFLM + CMSIS-NN instructions
+    tflm_arena: int | None = None
+    result: dict = field(default_factory=dict)
 
 
 def _parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
+    ap.add_argument("models", nargs="*", help=".tflite paths, corpus model names or zoo model names")
+    ap.add_argument("--corpus", action="store_true", help="the corpus's supported conv models (default with --zoo)")
+    ap.add_argument("--zoo", action="store_true", help="the four MLPerf-Tiny-shaped zoo models")
     ap.add_argument("--portable", action="store_true", help="also build and run the C99 kernels (-DTG_PORTABLE)")
-    ap.add_argument("--layers", action="store_true", help="print instructions per layer (TG_LAYER_TIMING build)")
-    ap.add_argument("--no-tflm", action="store_true", help="skip measuring TFLite Micro's arena")
+    ap.add_argument("--no-layers", action="store_true", help="skip the per-layer (TG_LAYER_TIMING) build")
+    ap.add_argument("--no-tflm", action="store_true", help="do not measure TFLite Micro's arena (zoo / files)")
+    ap.add_argument("--markdown", action="store_true", help="print the summary tables as Markdown")
     ap.add_argument("--json", type=Path, help="write the results as JSON")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--build-dir", type=Path, help="keep the firmware here (default: a temporary directory)")
     return ap.parse_args(argv)
 
 
-def _measure(name, g, x, out_dir: Path, portable: bool, layers: bool):
-    import numpy as np
+def _corpus():
+    from tests.support.corpus import corpus_models
 
-    from tinygen.emulator.engine import Emulator
-    from tinygen.boards.firmware_build import memory_usage
-    from tinygen.boards.mcu_run import build_models, code_sizes, run_models
+    return corpus_models()
 
-    fw = build_models(BOARD, {name: g}, {name: [x]}, out_dir, portable=portable)
-    res = run_models(fw, timeout=600)
-    sample = res.models[name][0]
-    ref = Emulator(g).run_internal([np.stack([xi]) for xi in x])
-    exact = all(np.array_equal(a, b[0]) for a, b in zip(sample.outputs, ref))
-    sizes = code_sizes(fw)
-    use = memory_usage(fw.elf)
-    out = dict(instructions=sample.instructions, bit_exact=exact, stack=res.stack_used, flash=use.flash,
-               groups=sizes.groups, tinygen_code=sizes.tinygen_code, arena=fw.generated[name].arena_bytes,
-               functions=sizes.functions)
-    if layers:
-        fwl = build_models(BOARD, {name: g}, {name: [x]}, out_dir / "layers", portable=portable, layer_timing=True)
-        out["layers"] = run_models(fwl, timeout=600).layers[name]
+
+def select_models(args) -> list[Bench]:
+    want_corpus = args.corpus or not (args.models or args.zoo)
+    want_zoo = args.zoo or not (args.models or args.corpus)
+    out: list[Bench] = []
+    corpus = {m.name: m for m in _corpus()} if (want_corpus or args.models) else {}
+    if want_corpus:
+        for m in corpus.values():
+            if m.supported and set(m.info.get("ops", {})) & CONV_OPS and m.weight_bytes <= BIG_WEIGHT_BYTES:
+                out.append(Bench(m.name, m.name, m.path, tflm_arena=m.info.get("tflm_min_arena_bytes")))
+    zoo_names = list(ZOO) if want_zoo else []
+    for a in args.models:
+        p = Path(a)
+        if p.is_file():
+            out.append(Bench(_ident(p.stem), p.stem, p))
+        elif a.removesuffix(".tflite") in corpus:
+            m = corpus[a.removesuffix(".tflite")]
+            out.append(Bench(m.name, m.name, m.path, tflm_arena=m.info.get("tflm_min_arena_bytes")))
+        elif a in ZOO_LABELS or not a.endswith(".tflite"):
+            zoo_names.append(a)
+        else:
+            raise SystemExit(f"mcu_bench: {a}: no such file, corpus model or zoo model")
+    if zoo_names:
+        from tests.support.zoo import build_zoo
+
+        zoo = build_zoo(zoo_names)
+        for n in zoo_names:
+            out.append(Bench(n, ZOO_LABELS.get(n, f"zoo {n}"), Path(zoo[n]), reference=REFERENCE.get(n)))
     return out
 
 
-def _table(headers, rows, right=None):
+def _ident(s: str) -> str:
+    from tinygen.codegen.generator import c_identifier
+
+    return c_identifier(s)
+
+
+def live_tensor_bound(plan) -> int:
+    """Largest sum of the activation bytes live at one step (kernel scratch excluded)."""
+    steps = max((b.end for b in plan.buffers), default=-1) + 1
+    return max((sum(b.nbytes for b in plan.buffers if b.scratch_op is None and b.start <= s <= b.end)
+                for s in range(steps)), default=0)
+
+
+def kernel_rows(g, plan) -> list[dict]:
+    """Per op: kernel variant, reason, scratch (the ops' kernel-variant API through
+    tinygen.analysis.inspect.kernel_info). Until an op reports its variant, conv / depthwise / FC are
+    labelled from their scratch request (the DSP kernels take scratch, the C99 path none)."""
+    from tinygen.analysis.inspect import kernel_info
+    from tinygen.ops import REGISTRY
+
+    rows = kernel_info(g, plan)
+    for op, r in zip(g.operators, rows):
+        if r["kernel"] == "-" and op.op in CONV_OPS | {"FULLY_CONNECTED"}:
+            r["kernel"] = "dsp" if plan.scratch_bytes.get(op.index, 0) > 0 else "c99"
+            r["kernel_reason"] = "inferred: only the DSP kernels take scratch"
+        r["desc"] = _describe(REGISTRY[op.op], g, op)
+    return rows
+
+
+def _measure(b: Bench, g, x, out_dir: Path, portable: bool, layers: bool) -> dict:
+    import numpy as np
+
+    from tinygen.boards.firmware_build import memory_usage
+    from tinygen.boards.mcu_run import build_models, code_sizes, run_models
+    from tinygen.emulator.engine import Emulator
+
+    fw = build_models(BOARD, {b.name: g}, {b.name: [x]}, out_dir, portable=portable)
+    res = run_models(fw, timeout=900)
+    sample = res.models[b.name][0]
+    ref = Emulator(g).run_internal([np.stack([xi]) for xi in x])
+    exact = all(np.array_equal(o.view(np.uint8), r[0].view(np.uint8)) for o, r in zip(sample.outputs, ref))
+    sizes = code_sizes(fw)
+    out = dict(instructions=sample.instructions, bit_exact=exact, stack=res.stack_used, flash=memory_usage(fw.elf).flash,
+               groups=sizes.groups, tinygen_code=sizes.tinygen_code, arena=fw.generated[b.name].arena_bytes)
+    if layers:
+        fwl = build_models(BOARD, {b.name: g}, {b.name: [x]}, out_dir / "layers", portable=portable,
+                           layer_timing=True, generated=fw.generated)
+        out["layers"] = run_models(fwl, timeout=900).layers[b.name]
+    return out
+
+
+def _table(headers, rows, right=None, markdown=True):
     right = set(range(1, len(headers))) if right is None else right
     widths = [max(len(str(r[i])) for r in [headers] + rows) for i in range(len(headers))]
-    fmt = lambda r: "| " + " | ".join(str(c).rjust(w) if i in right else str(c).ljust(w)  # noqa: E731
-                                        for i, (c, w) in enumerate(zip(r, widths))) + " |"
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if i in right else (":" + "-" * (w + 1)) for i, w in enumerate(widths)) + "|"
-    return "\n".join([fmt(headers), sep] + [fmt(r) for r in rows])
+    if markdown:
+        fmt = lambda r: "| " + " | ".join(str(c).rjust(w) if i in right else str(c).ljust(w)  # noqa: E731
+                                            for i, (c, w) in enumerate(zip(r, widths))) + " |"
+        sep = "|" + "|".join(("-" * (w + 1) + ":") if i in right else (":" + "-" * (w + 1)) for i, w in enumerate(widths)) + "|"
+        return "\n".join([fmt(headers), sep] + [fmt(r) for r in rows])
+    fmt = lambda r: "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)  # noqa: E731
+                              for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+    return "\n".join([fmt(headers), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows])
 
 
 def _m(v: float) -> str:
@@ -99,11 +189,12 @@ def main(argv=None) -> int:
     import numpy as np
 
     from tinygen.analysis.inspect import model_stats
-    from tinygen.ops import REGISTRY
-    from tinygen.model.reader import read_model
-    from tests.support.zoo import build_zoo
+    from tinygen.codegen.planner import plan_memory
+    from tinygen.errors import TinygenError
+    from tinygen.model.reader import load_int8_model
+    from tinygen.ops import check_graph
 
-    zoo = build_zoo(args.models)
+    benches = select_models(args)
     rng = np.random.default_rng(args.seed)
     tmp = None
     if args.build_dir is None:
@@ -111,93 +202,112 @@ def main(argv=None) -> int:
         base = Path(tmp.name)
     else:
         base = args.build_dir
-    results = {}
-    for name in args.models:
-        g = read_model(zoo[name])
+    done: list[Bench] = []
+    for i, b in enumerate(benches):
+        try:
+            g = load_int8_model(b.path)
+            check_graph(g)
+        except TinygenError as e:
+            print(f"{b.label}: skipped: {e}", file=sys.stderr)
+            continue
+        print(f"[{i + 1}/{len(benches)}] {b.label}: building and running ...", file=sys.stderr, flush=True)
         stats = model_stats(g)
-        x = [rng.integers(-128, 128, size=tuple(t.shape), dtype=np.int8) for t in g.input_tensors]
-        r = {"macs": stats.macs, "reference_instructions": REFERENCE[name]}
-        print(f"{name}: building and running ...", file=sys.stderr, flush=True)
-        r["dsp"] = _measure(name, g, x, base / name / "dsp", False, args.layers)
+        plan = plan_memory(g)
+        x = []
+        for t in g.input_tensors:
+            if t.dtype == np.int8:
+                x.append(rng.integers(-128, 128, size=tuple(t.shape), dtype=np.int8))
+            else:
+                x.append(rng.uniform(-2, 2, size=tuple(t.shape)).astype(t.dtype))
+        r = b.result
+        r.update(macs=stats.macs, ops=[op.op for op in g.operators], op_macs=[o.macs for o in stats.ops],
+                 kernels=kernel_rows(g, plan), live_bound=live_tensor_bound(plan), planned_arena=plan.arena_bytes,
+                 reference_instructions=b.reference)
+        r["dsp"] = _measure(b, g, x, base / b.name / "dsp", False, not args.no_layers)
         if args.portable:
-            r["portable"] = _measure(name, g, x, base / name / "portable", True, args.layers)
-        if not args.no_tflm:
-            from tinygen.codegen.tflm import tflm_arena_bytes
+            r["portable"] = _measure(b, g, x, base / b.name / "portable", True, False)
+        if b.tflm_arena is None and not args.no_tflm:
+            from tinygen.codegen.tflm import tflm_arena_bytes, tflm_available
 
-            r["tflm_arena"] = tflm_arena_bytes(zoo[name].read_bytes())
-        r["ops"] = [op.op for op in g.operators]
-        r["op_macs"] = [o.macs for o in stats.ops]
-        r["op_desc"] = [_describe(REGISTRY[op.op], g, op) for op in g.operators]
-        results[name] = r
+            if tflm_available():
+                b.tflm_arena = tflm_arena_bytes(b.path.read_bytes())
+        r["tflm_arena"] = b.tflm_arena
+        done.append(b)
+        if not args.no_layers:
+            print_layers(b)
 
+    md = args.markdown
     # ---------------------------------------------------------------- speed
-    headers = ["model", "MACs", "instr", "MAC/instr", "TFLM+CMSIS-NN instr", "MAC/instr ", "vs TFLM"]
+    headers = ["model", "MACs", "instr", "MAC/instr", "TFLM+CMSIS-NN instr", "tinygen / TFLM", "C99 layers"]
     if args.portable:
-        headers += ["C99 instr", "C99 MAC/instr", "DSP vs C99"]
+        headers += ["C99 instr", "DSP vs C99"]
     rows = []
-    for name, r in results.items():
-        d = r["dsp"]
-        row = [LABELS[name], f"{r['macs'] / 1e6:.2f} M", _m(d["instructions"]), f"{r['macs'] / d['instructions']:.2f}",
-               _m(r["reference_instructions"]), f"{r['macs'] / r['reference_instructions']:.2f}",
-               f"{r['reference_instructions'] / d['instructions']:.2f}x"]
+    for b in done:
+        r, d = b.result, b.result["dsp"]
+        c99 = sum(1 for k in r["kernels"] if k["kernel"].lower().startswith("c99"))
+        convs = sum(1 for op in r["ops"] if op in CONV_OPS | {"FULLY_CONNECTED"})
+        row = [b.label, f"{r['macs'] / 1e6:.2f} M", _m(d["instructions"]), f"{r['macs'] / d['instructions']:.2f}",
+               _m(b.reference) if b.reference else "not measured",
+               f"{d['instructions'] / b.reference:.2f}x" if b.reference else "-", f"{c99} of {convs}"]
         if args.portable:
             pt = r["portable"]
-            row += [_m(pt["instructions"]), f"{r['macs'] / pt['instructions']:.3f}",
-                    f"{pt['instructions'] / d['instructions']:.1f}x"]
+            row += [_m(pt["instructions"]), f"{pt['instructions'] / d['instructions']:.1f}x"]
         rows.append(row)
-    print("\nSpeed: instructions per inference on QEMU mps2-an386 (Cortex-M4, -icount shift=0)\n")
-    print(_table(headers, rows))
+    print("\nSpeed: instructions per inference on QEMU mps2-an386 (Cortex-M4, -icount shift=0), DSP build\n")
+    print(_table(headers, rows, markdown=md))
 
     # ---------------------------------------------------------------- memory
-    headers = ["model", "arena", "TFLM arena", "flash", "weights", "kernels+runtime", "run() code", "libc", "stack"]
+    headers = ["model", "arena", "live-tensor bound", "arena / bound", "TFLM arena", "weights", "kernels+runtime",
+               "run() code", "libc", "stack"]
     rows = []
-    for name, r in results.items():
-        d = r["dsp"]
+    for b in done:
+        r, d = b.result, b.result["dsp"]
         gr = d["groups"]
-        rows.append([LABELS[name], f"{d['arena']:,}", f"{r['tflm_arena']:,}" if "tflm_arena" in r else "-",
-                     f"{d['flash'] - gr.get('main', 0):,}", f"{gr.get('model_const', 0):,}", f"{d['tinygen_code']:,}",
-                     f"{gr.get('model_code', 0):,}", f"{gr.get('libc', 0):,}", f"{d['stack']:,}"])
-    print("\nMemory (bytes; DSP build; flash without the benchmark's main() and baked input)\n")
-    print(_table(headers, rows))
+        rows.append([b.label, f"{d['arena']:,}", f"{r['live_bound']:,}",
+                     f"{d['arena'] / r['live_bound']:.2f}" if r["live_bound"] else "-",
+                     f"{b.tflm_arena:,}" if b.tflm_arena else "-", f"{gr.get('model_const', 0):,}",
+                     f"{d['tinygen_code']:,}", f"{gr.get('model_code', 0):,}", f"{gr.get('libc', 0):,}", f"{d['stack']:,}"])
+    print("\nMemory (bytes; DSP build; arena includes kernel scratch; flash without the benchmark's main() and input)\n")
+    print(_table(headers, rows, markdown=md))
 
     # ---------------------------------------------------------------- checks
     print()
     ok = True
-    for name, r in results.items():
-        d = r["dsp"]
-        mpi = r["macs"] / d["instructions"]
-        checks = [(f"MAC/instr {mpi:.2f} >= {TARGET_MAC_PER_INSTR[name]}", mpi >= TARGET_MAC_PER_INSTR[name]),
-                  (f"kernels+runtime {d['tinygen_code']:,} B <= {CODE_BUDGET:,} B", d["tinygen_code"] <= CODE_BUDGET),
-                  ("output bit-exact with the emulator", d["bit_exact"])]
+    for b in done:
+        r, d = b.result, b.result["dsp"]
+        bound = r["live_bound"]
+        checks = [("output bit-exact with the emulator", d["bit_exact"]),
+                  (f"kernels+runtime {d['tinygen_code']:,} B <= {CODE_BUDGET:,} B", d["tinygen_code"] <= CODE_BUDGET)]
         if args.portable:
             checks.append(("C99 build bit-exact too", r["portable"]["bit_exact"]))
-        for text, good in checks:
+        info = [f"arena {d['arena']:,} B vs 1.05 x live bound + 64 = {int(1.05 * bound + 64):,} B "
+                f"({'within' if d['arena'] <= 1.05 * bound + 64 else 'above'})"]
+        if b.reference:
+            info.append(f"{d['instructions'] / b.reference:.2f}x TFLM+CMSIS-NN (target <= 0.6x)")
+        for _, good in checks:
             ok &= good
-        print(f"{name}: " + "; ".join(f"{t} {'ok' if g_ else 'FAILED'}" for t, g_ in checks))
-
-    if args.layers:
-        for name, r in results.items():
-            print(f"\n{name}: instructions per layer (layer-timing build: ~100 instructions of hook per layer)")
-            builds = [("dsp", r["dsp"])] + ([("C99", r["portable"])] if args.portable else [])
-            head = ["#", "op", "MACs"] + [h for b, _ in builds for h in (f"{b} instr", f"{b} MAC/instr")] + ["shape"]
-            rows = []
-            for i, op in enumerate(r["ops"]):
-                row = [str(i), op, f"{r['op_macs'][i]:,}"]
-                for _, b in builds:
-                    c = b["layers"][i] if i < len(b["layers"]) else 0
-                    row += [f"{c:,}", f"{r['op_macs'][i] / c:.2f}" if c and r["op_macs"][i] else "-"]
-                rows.append(row + [r["op_desc"][i]])
-            print(_table(head, rows, right={0, 2, 3, 4, 5, 6} - {len(head) - 1}))
+        print(f"{b.label}: " + "; ".join(f"{t} {'ok' if g_ else 'FAILED'}" for t, g_ in checks) + "; " + "; ".join(info))
 
     if args.json:
-        for r in results.values():
-            for k in ("dsp", "portable"):
-                if k in r:
-                    r[k].pop("functions", None)
-        args.json.write_text(json.dumps(results, indent=1))
+        args.json.write_text(json.dumps({b.label: dict(b.result, path=str(b.path)) for b in done}, indent=1, default=int))
     if tmp is not None:
         tmp.cleanup()
     return 0 if ok else 1
+
+
+def print_layers(b: Bench) -> None:
+    r = b.result
+    layers = r["dsp"].get("layers", [])
+    print(f"\n{b.label}: per layer (layer-timing build: about 100 instructions of hook per layer)")
+    head = ["#", "op", "MACs", "instr", "MAC/instr", "kernel", "why", "scratch B", "shape"]
+    rows = []
+    for i, op in enumerate(r["ops"]):
+        c = layers[i] if i < len(layers) else 0
+        k = r["kernels"][i]
+        rows.append([str(i), op, f"{r['op_macs'][i]:,}", f"{c:,}",
+                     f"{r['op_macs'][i] / c:.2f}" if c and r["op_macs"][i] else "-", k["kernel"],
+                     k["kernel_reason"], f"{k['scratch_bytes']:,}", k["desc"]])
+    print(_table(head, rows, right={0, 2, 3, 4, 7}, markdown=False), flush=True)
 
 
 def _describe(impl, g, op) -> str:
@@ -205,7 +315,7 @@ def _describe(impl, g, op) -> str:
         p = impl.prepare(g, op)
     except Exception:  # pragma: no cover
         return ""
-    if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+    if op.op in CONV_OPS:
         (_, h, w, c), (_, oh, ow, oc) = p.input_shape, p.output_shape
         return f"{h}x{w}x{c} -> {oh}x{ow}x{oc}, {p.filter_hw[0]}x{p.filter_hw[1]}/{p.stride[0]}"
     if op.op == "FULLY_CONNECTED":

@@ -1,0 +1,53 @@
+"""benchmarks/mcu_bench.py on one small real model: it builds, runs on QEMU, reports per-layer instructions,
+kernel variants and scratch, and an arena no smaller than the live-tensor bound."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+
+import pytest
+
+from tests.support.corpus import ROOT, SKIP_REASON, corpus_model
+
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                       reason="needs arm-none-eabi-gcc and qemu-system-arm"),
+]
+
+MODEL = "tinymaix_mnist_dwconv_int8"  # 7.5 KB, conv + depthwise (multipliers 1 and 2) + MEAN + FC + SOFTMAX
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("mcu_bench", ROOT / "benchmarks" / "mcu_bench.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["mcu_bench"] = mod  # its dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bench_reports_layers_kernels_and_memory(tmp_path, capsys):
+    m = corpus_model(MODEL)
+    if m is None:
+        pytest.skip(SKIP_REASON)
+    bench = _bench()
+    out = tmp_path / "r.json"
+    assert bench.main([str(m.path), "--no-tflm", "--json", str(out), "--build-dir", str(tmp_path / "b")]) == 0
+    text = capsys.readouterr().out
+    (r,) = json.loads(out.read_text()).values()
+    d = r["dsp"]
+    assert d["bit_exact"] and d["instructions"] > 0 and 0 < d["tinygen_code"]
+    n = len(r["ops"])
+    assert len(d["layers"]) == n and all(c > 0 for c in d["layers"])
+    # the layers add up to the whole run (plus about 100 instructions of hook per layer)
+    assert abs(sum(d["layers"]) - d["instructions"]) < 400 * n
+    assert len(r["kernels"]) == n
+    for op, k in zip(r["ops"], r["kernels"]):
+        if op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            assert k["kernel"] != "-", (op, k)
+        assert k["scratch_bytes"] >= 0
+    assert 0 < r["live_bound"] <= d["arena"]
+    for head in ("MAC/instr", "live-tensor bound", "kernels+runtime", "scratch B", "DEPTHWISE_CONV_2D"):
+        assert head in text
