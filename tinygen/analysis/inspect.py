@@ -18,6 +18,9 @@ class OpStats:
     weight_bytes: int
     activation_bytes: int
     supported: bool
+    kernel: str = "-"  # C kernel variant on a Cortex-M with the DSP extension (Op.kernel_variant)
+    kernel_reason: str = ""
+    scratch_bytes: int = 0
 
 
 @dataclass
@@ -46,7 +49,8 @@ class ModelStats:
             "ops": [
                 {"index": o.index, "op": o.op, "version": o.version, "inputs": o.inputs, "outputs": o.outputs,
                  "macs": o.macs, "weight_bytes": o.weight_bytes, "activation_bytes": o.activation_bytes,
-                 "supported": o.supported}
+                 "supported": o.supported, "kernel": o.kernel, "kernel_reason": o.kernel_reason,
+                 "scratch_bytes": o.scratch_bytes}
                 for o in self.ops
             ],
             "inputs": self.inputs,
@@ -115,9 +119,12 @@ def model_stats(g: Graph) -> ModelStats:
         except ImportError:
             plan_memory = None
         if plan_memory is not None:
-            plan = plan_memory(g)
+            params = [REGISTRY[op.op].prepare(g, op) for op in g.operators]
+            plan = plan_memory(g, params)
             stats.arena_bytes = int(plan.arena_bytes)
             stats.arena_lower_bound_bytes = int(plan.lower_bound_bytes)
+            for o, k in zip(stats.ops, kernel_info(g, plan, params=params)):
+                o.kernel, o.kernel_reason, o.scratch_bytes = k["kernel"], k["kernel_reason"], k["scratch_bytes"]
     return stats
 
 
@@ -132,12 +139,13 @@ def _fmt_q(d: dict) -> str:
 
 
 def format_table(s: ModelStats) -> str:
-    rows = [("#", "op", "v", "inputs", "outputs", "MACs", "weights B", "out B", "")]
+    rows = [("#", "op", "v", "inputs", "outputs", "MACs", "weights B", "out B", "kernel (M4)", "scratch B", "")]
     for o in s.ops:
         rows.append((str(o.index), o.op, str(o.version), _fmt_shapes(o.inputs), _fmt_shapes(o.outputs),
-                     f"{o.macs:,}", f"{o.weight_bytes:,}", f"{o.activation_bytes:,}", "" if o.supported else "UNSUPPORTED"))
+                     f"{o.macs:,}", f"{o.weight_bytes:,}", f"{o.activation_bytes:,}", o.kernel,
+                     f"{o.scratch_bytes:,}" if o.scratch_bytes else "", "" if o.supported else "UNSUPPORTED"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    right = {0, 2, 5, 6, 7}
+    right = {0, 2, 5, 6, 7, 9}
     lines = [f"model {s.name}  ({s.size_bytes:,} bytes, sha256 {s.sha256[:16]}...)", ""]
     for k, r in enumerate(rows):
         lines.append("  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
@@ -149,6 +157,14 @@ def format_table(s: ModelStats) -> str:
     lines.append(f"largest activation     {s.largest_activation_bytes:,} bytes")
     if s.arena_bytes is not None:
         lines.append(f"arena (planned)        {s.arena_bytes:,} bytes (lower bound {s.arena_lower_bound_bytes:,})")
+    mac_ops = [o for o in s.ops if o.kernel != "-" and o.macs]
+    if mac_ops:
+        counts: dict[str, int] = {}
+        for o in mac_ops:
+            counts[o.kernel] = counts.get(o.kernel, 0) + 1
+        lines.append("kernels (Cortex-M4/M7/M33) " + ", ".join(f"{n} {k}" for k, n in counts.items())
+                     + f"; scratch up to {max(o.scratch_bytes for o in s.ops):,} bytes (--json: every op's reason)")
+        lines.extend(f"  op {o.index} {o.op} runs the C99 kernel: {o.kernel_reason}" for o in mac_ops if not o.kernel.startswith("dsp"))
     lines.append("")
     for kind, items in (("input", s.inputs), ("output", s.outputs)):
         for i, d in enumerate(items):
@@ -168,7 +184,7 @@ def format_table(s: ModelStats) -> str:
     return "\n".join(lines)
 
 
-def _variant_of(impl, params) -> tuple[str, str, int | None]:
+def _variant_of(impl, params, target=None) -> tuple[str, str, int | None]:
     """(variant, reason, scratch bytes or None) from the op's kernel-variant API when it has
     one (`kernel_variant(params)` returning a dict, a tuple or an object with `variant`,
     `reason`, `scratch_bytes`), else ("-", "", None)."""
@@ -176,7 +192,7 @@ def _variant_of(impl, params) -> tuple[str, str, int | None]:
     if fn is None or params is None:
         return "-", "", None
     try:
-        v = fn(params)
+        v = fn(params, target)
     except Exception:       # an op family without a variant for these params
         return "-", "", None
     if v is None:
@@ -192,23 +208,26 @@ def _variant_of(impl, params) -> tuple[str, str, int | None]:
             getattr(v, "scratch_bytes", None))
 
 
-def kernel_info(g: Graph, plan=None) -> list[dict]:
-    """Per op: the kernel variant the generated C runs ("-" until the op reports one), why,
-    and the kernel scratch bytes the memory plan gives it."""
+def kernel_info(g: Graph, plan=None, *, params=None, target: str | None = None) -> list[dict]:
+    """Per op: the kernel variant the generated C runs on `target` (`Op.kernel_variant`; None: a
+    Cortex-M with the DSP extension), why, and the kernel scratch bytes the memory plan gives it.
+    `params`: the ops' prepared params (computed when None)."""
     from tinygen.codegen.planner import plan_memory
 
-    if plan is None:
-        plan = plan_memory(g)
-    out = []
-    for op in g.operators:
-        impl = REGISTRY.get(op.op)
-        params = None
-        if impl is not None and getattr(impl, "kernel_variant", None) is not None:
+    if params is None:
+        params = []
+        for op in g.operators:
+            impl = REGISTRY.get(op.op)
             try:
-                params = impl.prepare(g, op)
+                params.append(impl.prepare(g, op) if impl is not None else None)
             except Exception:
-                params = None
-        variant, reason, scratch = _variant_of(impl, params)
+                params.append(None)
+    if plan is None:
+        plan = plan_memory(g, params)
+    out = []
+    for op, p in zip(g.operators, params):
+        impl = REGISTRY.get(op.op)
+        variant, reason, scratch = _variant_of(impl, p, target)
         planned = int(plan.scratch_bytes.get(op.index, 0))
         out.append({"index": op.index, "kernel": variant, "kernel_reason": reason,
                     "scratch_bytes": planned if scratch is None else int(scratch)})

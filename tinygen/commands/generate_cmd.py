@@ -17,6 +17,24 @@ TARGET_FLAGS = {
 }
 
 
+def _kernels(g, plan, target) -> list[dict]:
+    """Per op with MACs: the kernel variant it gets on `target`, why, and its scratch bytes."""
+    from tinygen.analysis.inspect import kernel_info
+
+    macs = {op.index for op in g.operators if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
+    return [dict(k, op=g.operators[k["index"]].op) for k in kernel_info(g, plan, target=target)
+            if k["index"] in macs or k["scratch_bytes"]]
+
+
+def _echo_kernels(kernels) -> None:
+    if not kernels:
+        return
+    click.echo("kernels:")
+    for k in kernels:
+        scratch = f", scratch {k['scratch_bytes']} B" if k["scratch_bytes"] else ""
+        click.echo(f"  op {k['index']:>3} {k['op']:<18} {k['kernel']:<13} {k['kernel_reason']}{scratch}")
+
+
 @click.command("generate")
 @model_argument
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
@@ -40,13 +58,18 @@ def cmd(model, out_dir, board, target, name, as_json):
         from tinygen.codegen.generator import generate
 
         res = generate(g, Path(out_dir), c_identifier(name or g.name), target=target)
+        kernels = _kernels(g, res.plan, target)
         if as_json:
             echo_json({"files": [str(p) for p in res.files], "arena_bytes": res.arena_bytes,
-                       "constant_bytes": res.flash_bytes, "target": target, "cflags": TARGET_FLAGS[target]})
+                       "arena_lower_bound_bytes": res.plan.lower_bound_bytes,
+                       "constant_bytes": res.flash_bytes, "target": target, "cflags": TARGET_FLAGS[target],
+                       "kernels": kernels})
         else:
             for p in res.files:
                 click.echo(f"wrote {p}")
-            click.echo(f"arena {res.arena_bytes} bytes, constants {res.flash_bytes} bytes")
+            _echo_kernels(kernels)
+            click.echo(f"arena {res.arena_bytes} bytes (live-tensor bound {res.plan.lower_bound_bytes}), "
+                       f"constants {res.flash_bytes} bytes")
             click.echo(f"compile the .c files with: {TARGET_FLAGS[target]}")
         return
 
@@ -54,14 +77,16 @@ def cmd(model, out_dir, board, target, name, as_json):
 
     proj = write_project(g, board, out_dir, name, progress=lambda m: click.echo(m, err=True))
     m = proj.manifest
+    kernels = _kernels(g, None, proj.board.core)
     if as_json:
         echo_json({"project": str(proj.path), "board": m["board"], "name": m["name"], "firmware": m["firmware"],
                    "arena_bytes": m["arena_bytes"], "constant_bytes": m["constant_bytes"], "fit": m["fit"],
-                   "layer_outputs": m["layer_outputs"]})
+                   "layer_outputs": m["layer_outputs"], "kernels": kernels})
         return
     fit = m["fit"]
     click.echo(f"wrote {proj.path}: firmware project for {m['model']} on {m['board']} ({m['build_system']})")
     click.echo(f"  estimate: flash {fit['flash']['needed'] / 1024:.1f} KB of {fit['flash']['available'] / 1024:.0f} KB, "
                f"RAM {fit['ram']['needed'] / 1024:.1f} KB of {fit['ram']['available'] / 1024:.0f} KB "
                f"(arena {m['arena_bytes']} bytes)")
+    _echo_kernels(kernels)
     click.echo(f"  next: tinygen build {proj.path} && tinygen flash {proj.path}")

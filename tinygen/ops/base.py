@@ -60,6 +60,14 @@ class KernelVariant:
     scratch: int  # bytes of kernel scratch planned in the arena for the op
 
     @property
+    def variant(self) -> str:
+        return self.name
+
+    @property
+    def scratch_bytes(self) -> int:
+        return self.scratch
+
+    @property
     def dsp(self) -> bool:
         return self.name.startswith("dsp")
 

@@ -318,8 +318,9 @@ def dsp_mode(rows: np.ndarray, folded_bias, multiplier, shift, output_zero_point
         return 1, DSP_SHORTCUT, f"accumulators within +-{_acc_bound(rows, folded_bias)}: SMMULR requantization proved exact"
     problem = rqx_problem(multiplier, shift)
     if problem is None:
-        return 2, DSP_EXACT, (f"accumulators up to +-{_acc_bound(rows, folded_bias)} (beyond the SMMULR shortcut's bound): "
-                              f"exact SMLAL requantization")
+        right = int(np.max(-np.asarray(shift, dtype=np.int64)))
+        return 2, DSP_EXACT, (f"SMMULR shortcut not provably exact (accumulators up to +-{_acc_bound(rows, folded_bias)}, "
+                              f"right shifts up to {right}, output zero point {int(output_zero_point)}): exact SMLAL requantization")
     return 0, C99, f"no exact DSP requantization: {problem}"
 
 
