@@ -176,7 +176,8 @@ def test_missing_builtin_options_mean_the_schema_defaults():
     m.op("RESHAPE", [y, m.const([4])], [r])
     data = m.build([a, b], [r], hook=drop)
     g = parse_model(data)
-    assert sum("has no builtin options" in n for n in g.notes) == 3, g.notes
+    # noted for ADD and FULLY_CONNECTED; RESHAPE's options are routinely left out (its shape is input 1)
+    assert [n.split(" has no builtin options")[0] for n in g.notes] == ["op 0 (ADD)", "op 1 (FULLY_CONNECTED)"], g.notes
     assert g.operators[0].activation == "NONE" and g.operators[1].options["keep_num_dims"] is False
     xs = [rng.integers(-128, 128, size=(1, 6), dtype=np.int8) for _ in range(2)]
     assert np.array_equal(Emulator(g).run_internal([x[None] for x in xs])[0][0], tflm_run(data, xs, g)[0])

@@ -101,6 +101,7 @@ _OPTIONS_OF = {"AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions
                "MEAN": "ReducerOptions", "SUM": "ReducerOptions", "REDUCE_MAX": "ReducerOptions",
                "REDUCE_MIN": "ReducerOptions", "REDUCE_PROD": "ReducerOptions", "REDUCE_ANY": "ReducerOptions",
                "LOGISTIC": None, "TANH": None, "RELU": None, "RELU6": None, "QUANTIZE": None, "DEQUANTIZE": None}
+_OPTIONS_USUALLY_ABSENT = {"RESHAPE"}
 _OPTIONS_BY_FOLDED_NAME = {n.lower(): n for n in _OPTIONS_NAMES.values()}
 
 
@@ -137,7 +138,9 @@ def _decode_options(op_fb, op_name: str, notes: list[str], index: int) -> dict:
     if expected is None:
         return {}
     # TFLM keeps its defaults when an op has no options table; tinygen uses the schema's defaults
-    notes.append(f"op {index} ({op_name}) has no builtin options: the schema defaults are used")
+    # (converters routinely leave RESHAPE's out: its shape comes from input 1)
+    if op_name not in _OPTIONS_USUALLY_ABSENT:
+        notes.append(f"op {index} ({op_name}) has no builtin options: the schema defaults are used")
     return {k: (list(v) if isinstance(v, list) else v) for k, v in _default_options(expected)}
 
 
