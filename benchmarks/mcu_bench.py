@@ -139,8 +139,7 @@ def kernel_rows(g, plan) -> list[dict]:
     rows = kernel_info(g, plan)
     for op, r in zip(g.operators, rows):
         if r["kernel"] == "-" and op.op in CONV_OPS | {"FULLY_CONNECTED"}:
-            r["kernel"] = "dsp" if plan.scratch_bytes.get(op.index, 0) > 0 else "c99"
-            r["kernel_reason"] = "inferred: only the DSP kernels take scratch"
+            r["kernel"] = "dsp*" if plan.scratch_bytes.get(op.index, 0) > 0 else "c99*"
         r["desc"] = _describe(REGISTRY[op.op], g, op)
     return rows
 
@@ -244,7 +243,7 @@ def main(argv=None) -> int:
     rows = []
     for b in done:
         r, d = b.result, b.result["dsp"]
-        c99 = sum(1 for k in r["kernels"] if k["kernel"].lower().startswith("c99"))
+        c99 = sum(1 for k in r["kernels"] if k["kernel"].lower().startswith(("c99", "portable")))
         convs = sum(1 for op in r["ops"] if op in CONV_OPS | {"FULLY_CONNECTED"})
         row = [b.label, f"{r['macs'] / 1e6:.2f} M", _m(d["instructions"]), f"{r['macs'] / d['instructions']:.2f}",
                _m(b.reference) if b.reference else "not measured",
@@ -298,7 +297,8 @@ def main(argv=None) -> int:
 def print_layers(b: Bench) -> None:
     r = b.result
     layers = r["dsp"].get("layers", [])
-    print(f"\n{b.label}: per layer (layer-timing build: about 100 instructions of hook per layer)")
+    print(f"\n{b.label}: per layer (layer-timing build: about 100 instructions of hook per layer; kernel *: "
+          "inferred from the op's scratch request, the op reports no variant itself)")
     head = ["#", "op", "MACs", "instr", "MAC/instr", "kernel", "why", "scratch B", "shape"]
     rows = []
     for i, op in enumerate(r["ops"]):
