@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.opmodels import ModelBuilder
+from tests.support.opmodels import ModelBuilder, conv16_model, dynamic_flatten, resize_model, transpose_conv_model
 from tinygen.codegen.generator import generate, kernels_dir
 from tinygen.emulator.engine import Emulator
 from tinygen.errors import UnsupportedOpError
@@ -340,6 +340,14 @@ def single_op_models() -> dict[str, bytes]:
     M["chain_inplace_alias"] = _chain(rng)
     M["two_inputs_two_outputs"] = _two_io()
     M["const_reshape_copy"] = _const_reshape(rng)
+    M["dynamic_flatten_folded"] = dynamic_flatten(extra_concat=True)
+    M["resize_nn_2x"] = resize_model([1, 3, 4, 5], [6, 8])
+    M["resize_nn_align_corners"] = resize_model([2, 5, 3, 2], [7, 7], align_corners=True)
+    M["resize_nn_int16_half_pixel"] = resize_model([1, 4, 5, 3], [9, 3], np.int16, half_pixel_centers=True)
+    M["conv16_same_relu"] = conv16_model(rng, [1, 6, 5, 4], 3, (3, 3), act="RELU")
+    M["conv16_int32_bias_s2"] = conv16_model(rng, [2, 7, 7, 3], 2, (2, 3), stride=(2, 2), bias="int32", padding="VALID")
+    M["tconv8_s2"] = transpose_conv_model(rng, [1, 3, 3, 4], 5, (3, 3), stride=(2, 2))
+    M["tconv16_shape_input"] = transpose_conv_model(rng, [1, 2, 3, 4], 3, (2, 2), stride=(2, 1), dtype=np.int16, shape_input=True)
     return M
 
 
@@ -463,14 +471,15 @@ class Suite:
 
 
 def samples_for(g, rng, n_random: int) -> list[np.ndarray]:
-    """Random samples plus the edge samples: all -128, all 127, all = zero point (int8); 0, +-inf,
+    """Random samples plus the edge samples: all minimum, all maximum, all = zero point (int8/16/32); 0, +-inf,
     NaN, huge and rounding ties (float)."""
     xs = []
     for t in g.input_tensors:
         shape = tuple(t.shape)
-        if t.dtype == np.int8:
-            edges = np.stack([np.full(shape, -128), np.full(shape, 127), np.full(shape, t.zero_point)]).astype(np.int8)
-            rand = rng.integers(-128, 128, size=(n_random,) + shape, dtype=np.int8)
+        if t.dtype in (np.int8, np.int16, np.int32):
+            lo, hi = int(np.iinfo(t.dtype).min), int(np.iinfo(t.dtype).max)
+            edges = np.stack([np.full(shape, lo), np.full(shape, hi), np.full(shape, t.zero_point)]).astype(t.dtype)
+            rand = rng.integers(lo, hi, size=(n_random,) + shape, endpoint=True, dtype=t.dtype)
         else:
             special = np.array([0.0, np.inf, -np.inf, np.nan, 1e10, -1e10, 3e9, -2.2e9, 0.01, -0.01], np.float32)
             e0 = np.zeros(shape, np.float32)

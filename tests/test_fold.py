@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.opmodels import ModelBuilder
+from tests.support.opmodels import ModelBuilder, dynamic_flatten
 from tests.support.oracle import tflm_run_batch
 from tinygen.analysis.inspect import model_stats
 from tinygen.codegen.carray import render_header
@@ -28,28 +28,6 @@ def _models_dir() -> Path:
 
 
 MOBILENET = _models_dir() / "tinymaix_mobilenet_v1_025_128_imagenet_int8.tflite"
-
-
-def dynamic_flatten(shape=(1, 2, 3, 5), extra_concat=False) -> bytes:
-    """x -> SHAPE -> STRIDED_SLICE(shrink, [0]) -> PACK(batch, -1 ... as a constant) -> RESHAPE(x) -> LOGISTIC."""
-    m = ModelBuilder()
-    n = int(np.prod(shape[1:]))
-    x = m.tensor(list(shape), scale=0.05, zero_point=3)
-    s = m.tensor([len(shape)], dtype=np.int32)
-    m.op("SHAPE", [x], [s], out_type=2)
-    b = m.tensor([], dtype=np.int32)
-    m.op("STRIDED_SLICE", [s, m.const([0]), m.const([1]), m.const([1])], [b], shrink_axis_mask=1)
-    target = m.tensor([2], dtype=np.int32)
-    m.op("PACK", [b, m.const(np.array(n, np.int32))], [target], values_count=2, axis=0)
-    if extra_concat:  # a CONCATENATION of shape vectors and a constant-only MUL fold too
-        t2 = m.tensor([2], dtype=np.int32)
-        m.op("MUL", [target, m.const([1, 1])], [t2])
-        target = t2
-    r = m.tensor([shape[0], n], scale=0.05, zero_point=3)
-    m.op("RESHAPE", [x, target], [r])
-    y = m.tensor([shape[0], n], scale=1 / 256, zero_point=-128)
-    m.op("LOGISTIC", [r], [y])
-    return m.build([x], [y])
 
 
 @pytest.mark.parametrize("extra", [False, True])

@@ -337,12 +337,13 @@ def test_conv_refusals(kwargs, message):
     assert "op 1 (CONV_2D)" in text and message in text, text
 
 
-def test_conv_refuses_int16_activations():
+def test_conv_refuses_mixed_int16_int8_activations():
+    """int16 in, int8 out: neither the int8 kernel nor the 16x8 one (tests/test_ops_conv16.py) runs it."""
     m = ModelBuilder()
     x16 = m.tensor([1, 6, 6, 4], dtype=np.int16, scale=0.05, zero_point=0)
     y = _conv(m, None, x_override=x16)
     g = parse_model(m.build([x16], [y]))
-    with pytest.raises(UnsupportedOpError, match=r"op 0 \(CONV_2D\): input 0 .* is int16, only int8") as ei:
+    with pytest.raises(UnsupportedOpError, match=r"op 0 \(CONV_2D\): input is int16, output int8; the 16x8 CONV_2D needs int16 both") as ei:
         check_graph(g)
     assert ei.value.op_index == 0
 

@@ -235,6 +235,47 @@ typedef struct {
 
 void tg_pad_s8(const tg_pad_params_t *p, const int8_t *input, int8_t *output, int32_t pad_value);
 
+/* ------------------------------------------------------------------ resize (tg_resize.c) */
+
+/* RESIZE_NEAREST_NEIGHBOR, any value type: output pixel (b, y, x) = input pixel (b, in_y[y], in_x[x]),
+ * pixel_bytes = channels * bytes per value. */
+typedef struct {
+    int32_t batches, in_h, in_w, out_h, out_w, pixel_bytes;
+    const int32_t *in_y; /* [out_h] source rows */
+    const int32_t *in_x; /* [out_w] source columns */
+} tg_resize_params_t;
+
+void tg_resize_nearest(const tg_resize_params_t *p, const int8_t *input, int8_t *output);
+
+/* ------------------------------------------------------------------ 16x8 conv, transpose conv (tg_conv16.c) */
+
+/* CONV_2D with int16 activations (16x8) and TRANSPOSE_CONV (int8 or 16x8), TFLM's reference
+ * arithmetic: accumulator int64 (acc64, int64 bias) or int32, requantized per output channel by
+ * TFLM's 64-bit (single rounding) or 32-bit (double rounding) MultiplyByQuantizedMultiplier. */
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t groups;
+    int32_t input_zp, output_zp; /* 0 for int16 */
+    int32_t act_min, act_max;
+    int32_t acc64;               /* 1: int64 accumulator and bias64; 0: int32 accumulator and bias32 */
+    int32_t int16;               /* 1: int16 activations; 0: int8 (transpose conv) */
+    const int8_t *weights;       /* OHWI */
+    const int32_t *bias32;       /* or NULL */
+    const int64_t *bias64;       /* or NULL */
+    const int32_t *multiplier;   /* per output channel */
+    const int32_t *shift;
+} tg_conv16_params_t;
+
+void tg_conv2d_s16(const tg_conv16_params_t *p, const int16_t *input, int16_t *output);
+/* scratch: out_h * out_w * out_c accumulators (int64 when acc64, else int32) */
+void tg_transpose_conv(const tg_conv16_params_t *p, const void *input, void *output, void *scratch);
+
 #ifdef __cplusplus
 }
 #endif

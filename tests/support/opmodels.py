@@ -171,3 +171,96 @@ class ModelBuilder:
         b = flatbuffers.Builder(1024)
         b.Finish(m.Pack(b), file_identifier=b"TFL3")
         return bytes(b.Output())
+
+
+# ---------------------------------------------------------------- single-op models several test files use
+
+
+def dynamic_flatten(shape=(1, 2, 3, 5), extra_concat=False) -> bytes:
+    """x -> SHAPE -> STRIDED_SLICE(shrink, [0]) -> PACK(batch, -1 ... as a constant) -> RESHAPE(x) -> LOGISTIC."""
+    m = ModelBuilder()
+    n = int(np.prod(shape[1:]))
+    x = m.tensor(list(shape), scale=0.05, zero_point=3)
+    s = m.tensor([len(shape)], dtype=np.int32)
+    m.op("SHAPE", [x], [s], out_type=2)
+    b = m.tensor([], dtype=np.int32)
+    m.op("STRIDED_SLICE", [s, m.const([0]), m.const([1]), m.const([1])], [b], shrink_axis_mask=1)
+    target = m.tensor([2], dtype=np.int32)
+    m.op("PACK", [b, m.const(np.array(n, np.int32))], [target], values_count=2, axis=0)
+    if extra_concat:  # a MUL of constant int32 vectors folds too
+        t2 = m.tensor([2], dtype=np.int32)
+        m.op("MUL", [target, m.const([1, 1])], [t2])
+        target = t2
+    r = m.tensor([shape[0], n], scale=0.05, zero_point=3)
+    m.op("RESHAPE", [x, target], [r])
+    y = m.tensor([shape[0], n], scale=1 / 256, zero_point=-128)
+    m.op("LOGISTIC", [r], [y])
+    return m.build([x], [y])
+
+
+def resize_model(in_shape, size, dtype=np.int8, align_corners=False, half_pixel_centers=False, out_q=None) -> bytes:
+    m = ModelBuilder()
+    q = (0.05, 3) if dtype == np.int8 else (0.001, 0)
+    x = m.tensor(in_shape, dtype=dtype, scale=q[0], zero_point=q[1])
+    y = m.tensor([in_shape[0], size[0], size[1], in_shape[3]], dtype=dtype, scale=(out_q or q)[0], zero_point=(out_q or q)[1])
+    m.op("RESIZE_NEAREST_NEIGHBOR", [x, m.const(np.array(size, np.int32))], [y],
+         align_corners=align_corners, half_pixel_centers=half_pixel_centers)
+    return m.build([x], [y])
+
+
+def conv16_model(rng, in_shape, oc, k, stride=(1, 1), padding="SAME", dil=(1, 1), bias="int64", act="NONE",
+                 per_channel=True, groups=1) -> bytes:
+    """CONV_2D with int16 activations, int8 weights and an int64 / int32 / no bias (16x8)."""
+    m = ModelBuilder()
+    b, h, w, c = in_shape
+    kh, kw = k
+    cf = c // groups
+    in_scale = float(rng.uniform(0.0002, 0.002))
+    x = m.tensor(in_shape, dtype=np.int16, scale=in_scale, zero_point=0)
+    ws = rng.uniform(0.002, 0.02, size=oc) if per_channel else float(rng.uniform(0.002, 0.02))
+    wt = m.tensor([oc, kh, kw, cf], data=rng.integers(-127, 128, size=(oc, kh, kw, cf)), scale=ws, zero_point=0, axis=0)
+    ins = [x, wt]
+    if bias is not None:
+        lim = 1 << 30 if bias == "int64" else 1 << 20
+        bd = rng.integers(-lim, lim, size=oc)
+        ins.append(m.tensor([oc], dtype=np.int64 if bias == "int64" else np.int32, data=bd, scale=in_scale * np.atleast_1d(ws)))
+    eff = [(kk - 1) * d + 1 for kk, d in zip(k, dil)]
+    if padding == "SAME":
+        oh, ow = -(-h // stride[0]), -(-w // stride[1])
+    else:
+        oh, ow = (h - eff[0]) // stride[0] + 1, (w - eff[1]) // stride[1] + 1
+    typical = float(np.sqrt(kh * kw * cf) * 8000 * np.mean(ws) * 60 * in_scale / 20000)
+    y = m.tensor([b, oh, ow, oc], dtype=np.int16, scale=typical * float(rng.uniform(0.3, 3)), zero_point=0)
+    m.op("CONV_2D", ins, [y], padding=padding, stride_h=stride[0], stride_w=stride[1], dilation_h_factor=dil[0],
+         dilation_w_factor=dil[1], fused_activation_function=act)
+    return m.build([x], [y])
+
+
+def transpose_conv_model(rng, in_shape, oc, k, stride=(1, 1), padding="SAME", dtype=np.int8, bias=True, act="NONE",
+                         per_channel=True, out_hw=None, shape_input=False) -> bytes:
+    """TRANSPOSE_CONV (int8, or int16 with an int64 bias). out_hw defaults to the largest size whose
+    convolution gives the input size; shape_input=True makes output_shape a graph input (as SEANet's)."""
+    m = ModelBuilder()
+    b, h, w, ic = in_shape
+    kh, kw = k
+    if out_hw is None:
+        out_hw = (h * stride[0], w * stride[1]) if padding == "SAME" else ((h - 1) * stride[0] + kh, (w - 1) * stride[1] + kw)
+    int16 = dtype == np.int16
+    in_scale = float(rng.uniform(0.0002, 0.002)) if int16 else float(rng.uniform(0.01, 0.1))
+    in_zp = 0 if int16 else int(rng.integers(-128, 128))
+    ws = rng.uniform(0.002, 0.02, size=oc) if per_channel else float(rng.uniform(0.002, 0.02))
+    wt = m.tensor([oc, kh, kw, ic], data=rng.integers(-127, 128, size=(oc, kh, kw, ic)), scale=ws, zero_point=0, axis=0)
+    out_shape = [b, out_hw[0], out_hw[1], oc]
+    shp = m.tensor([4], dtype=np.int32) if shape_input else m.const(np.array(out_shape, np.int32))
+    x = m.tensor(in_shape, dtype=dtype, scale=in_scale, zero_point=in_zp)
+    ins = [shp, wt, x]
+    if bias:
+        lim = 1 << 30 if int16 else 20000
+        ins.append(m.tensor([oc], dtype=np.int64 if int16 else np.int32, data=rng.integers(-lim, lim, size=oc),
+                            scale=in_scale * np.atleast_1d(ws)))
+    taps = max(1, kh * kw * ic // (stride[0] * stride[1]))
+    typical = float(np.sqrt(taps) * (8000 if int16 else 60) * np.mean(ws) * 60 * in_scale / (20000 if int16 else 40))
+    y = m.tensor(out_shape, dtype=dtype, scale=typical * float(rng.uniform(0.3, 3)),
+                 zero_point=0 if int16 else int(rng.integers(-128, 128)))
+    m.op("TRANSPOSE_CONV", ins, [y], padding=padding, stride_h=stride[0], stride_w=stride[1], fused_activation_function=act)
+    return m.build([shp, x] if shape_input else [x], [y])

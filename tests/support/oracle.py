@@ -53,11 +53,12 @@ def tflm_run_batch(model_bytes: bytes, batch_inputs, graph):
 
 
 def random_inputs(graph, rng, n: int):
-    """Random int8 batches (internal layout (N, *full_shape)) for every model input; float inputs in [-2, 2)."""
+    """Random int8 / int16 batches (internal layout (N, *full_shape)) for every model input; float inputs in [-2, 2)."""
     xs = []
     for t in graph.input_tensors:
-        if t.dtype == np.int8:
-            xs.append(rng.integers(-128, 128, size=(n,) + tuple(t.shape), dtype=np.int8))
+        if t.dtype in (np.int8, np.int16):
+            info = np.iinfo(t.dtype)
+            xs.append(rng.integers(info.min, info.max + 1, size=(n,) + tuple(t.shape), dtype=t.dtype))
         else:
             xs.append(rng.uniform(-2, 2, size=(n,) + tuple(t.shape)).astype(np.float32))
     return xs

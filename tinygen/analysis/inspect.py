@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tinygen.model.graph import Graph, Tensor
-from tinygen.ops import REGISTRY, supported_ops, unsupported_ops
+from tinygen.ops import REGISTRY, file_index, supported_ops, unsupported_ops
 
 
 @dataclass
@@ -21,6 +21,7 @@ class OpStats:
     kernel: str = "-"  # C kernel variant on a Cortex-M with the DSP extension (Op.kernel_variant)
     kernel_reason: str = ""
     scratch_bytes: int = 0
+    folded: bool = False
 
 
 @dataclass
@@ -50,7 +51,7 @@ class ModelStats:
                 {"index": o.index, "op": o.op, "version": o.version, "inputs": o.inputs, "outputs": o.outputs,
                  "macs": o.macs, "weight_bytes": o.weight_bytes, "activation_bytes": o.activation_bytes,
                  "supported": o.supported, "kernel": o.kernel, "kernel_reason": o.kernel_reason,
-                 "scratch_bytes": o.scratch_bytes}
+                 "scratch_bytes": o.scratch_bytes, "folded": o.folded}
                 for o in self.ops
             ],
             "inputs": self.inputs,
@@ -83,21 +84,24 @@ def tensor_info(t: Tensor) -> dict:
 def model_stats(g: Graph) -> ModelStats:
     problems = unsupported_ops(g)
     bad = {p["index"] for p in problems}
+    folded = {id(op) for op in g.folded}
     ops = []
-    for op in g.operators:
+    for op in sorted(g.operators + g.folded, key=file_index):  # every op of the file, in file order
         impl = REGISTRY.get(op.op)
+        k = file_index(op)
         macs = 0
-        if impl is not None and op.index not in bad:
+        if impl is not None and k not in bad and id(op) not in folded:
             macs = int(impl.macs(g, op))
         ins = g.op_inputs(op)
         ops.append(OpStats(
-            index=op.index, op=op.op, version=op.version,
+            index=k, op=op.op, version=op.version,
             inputs=[list(t.shape) for t in ins if t is not None and not t.is_const],
             outputs=[list(t.shape) for t in g.op_outputs(op)],
             macs=macs,
             weight_bytes=sum(t.nbytes for t in ins if t is not None and t.is_const),
             activation_bytes=sum(t.nbytes for t in g.op_outputs(op)),
-            supported=op.index not in bad,
+            supported=k not in bad,
+            folded=id(op) in folded,
         ))
     const_ids = {i for op in g.operators for i in op.inputs if i >= 0 and g.tensors[i].is_const}
     acts = [t.nbytes for t in g.tensors if not t.is_const]
@@ -110,7 +114,7 @@ def model_stats(g: Graph) -> ModelStats:
         largest_activation_bytes=max(acts, default=0),
         unsupported_ops=problems,
         supported_ops=supported_ops(),
-        folded_ops=[{"index": o.source_index, "op": o.op} for o in g.folded],
+        folded_ops=[{"index": file_index(o), "op": o.op} for o in g.folded],
         notes=list(g.notes),
     )
     if not problems:
@@ -123,7 +127,8 @@ def model_stats(g: Graph) -> ModelStats:
             plan = plan_memory(g, params)
             stats.arena_bytes = int(plan.arena_bytes)
             stats.arena_lower_bound_bytes = int(plan.lower_bound_bytes)
-            for o, k in zip(stats.ops, kernel_info(g, plan, params=params)):
+            kept = [o for o in stats.ops if not o.folded]  # g.operators, in order
+            for o, k in zip(kept, kernel_info(g, plan, params=params)):
                 o.kernel, o.kernel_reason, o.scratch_bytes = k["kernel"], k["kernel_reason"], k["scratch_bytes"]
     return stats
 
@@ -143,7 +148,8 @@ def format_table(s: ModelStats) -> str:
     for o in s.ops:
         rows.append((str(o.index), o.op, str(o.version), _fmt_shapes(o.inputs), _fmt_shapes(o.outputs),
                      f"{o.macs:,}", f"{o.weight_bytes:,}", f"{o.activation_bytes:,}", o.kernel,
-                     f"{o.scratch_bytes:,}" if o.scratch_bytes else "", "" if o.supported else "UNSUPPORTED"))
+                     f"{o.scratch_bytes:,}" if o.scratch_bytes else "",
+                     "folded" if o.folded else "" if o.supported else "UNSUPPORTED"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     right = {0, 2, 5, 6, 7, 9}
     lines = [f"model {s.name}  ({s.size_bytes:,} bytes, sha256 {s.sha256[:16]}...)", ""]

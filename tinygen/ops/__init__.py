@@ -5,10 +5,10 @@ import importlib
 
 from tinygen.errors import UnsupportedOpError
 from tinygen.model.graph import Graph
-from .base import REGISTRY, Op, register, require, require_int8, unsupported
+from .base import REGISTRY, Op, register, register_variant, require, require_int8, unsupported
 
 # One module per op family; each registers its ops with @register.
-_FAMILIES = ["shape", "layout", "conv", "fully_connected", "pooling", "elementwise", "activations", "softmax", "reduce", "quantize"]
+_FAMILIES = ["shape", "layout", "conv", "fully_connected", "pooling", "elementwise", "activations", "softmax", "reduce", "quantize", "resize", "conv16"]
 for _m in _FAMILIES:
     try:
         importlib.import_module(f"{__name__}.{_m}")
@@ -37,6 +37,16 @@ def op_dtypes(g: Graph, op) -> str:
     return f"{names(acts)} -> {names([g.tensors[i] for i in op.outputs])}"
 
 
+def file_index(op) -> int:
+    """The op's index in the .tflite file (ops after folded shape arithmetic are renumbered in the Graph)."""
+    return op.source_index if getattr(op, "source_index", -1) >= 0 else op.index
+
+
+def _in_file_terms(op, e: UnsupportedOpError) -> UnsupportedOpError:
+    k = file_index(op)
+    return e if k == e.op_index else UnsupportedOpError(k, e.op_name, e.problem)
+
+
 def unsupported_ops(g: Graph) -> list[dict]:
     """Every op of the graph tinygen cannot run, with the reason and its activation types
     (empty list when all are fine)."""
@@ -44,14 +54,16 @@ def unsupported_ops(g: Graph) -> list[dict]:
     for op in g.operators:
         impl = REGISTRY.get(op.op)
         dt = op_dtypes(g, op)
+        k = file_index(op)
         if impl is None:
-            problems.append({"index": op.index, "op": op.op, "dtypes": dt,
-                             "reason": f"op {op.index} ({op.op}, {dt}): not supported by tinygen"})
+            problems.append({"index": k, "op": op.op, "dtypes": dt,
+                             "reason": f"op {k} ({op.op}, {dt}): not supported by tinygen"})
             continue
         try:
             impl.check(g, op)
         except UnsupportedOpError as e:
-            problems.append({"index": op.index, "op": op.op, "dtypes": dt, "reason": f"{e} [{dt}; tinygen runs {op.op} for {', '.join(impl.dtypes)}]"})
+            e = _in_file_terms(op, e)
+            problems.append({"index": k, "op": op.op, "dtypes": dt, "reason": f"{e} [{dt}; tinygen runs {op.op} for {', '.join(impl.dtypes)}]"})
     return problems
 
 
@@ -60,9 +72,12 @@ def check_graph(g: Graph) -> None:
     for op in g.operators:
         impl = REGISTRY.get(op.op)
         if impl is None:
-            raise UnsupportedOpError(op.index, op.op, f"{op_dtypes(g, op)}: not supported by tinygen (supported: {', '.join(supported_ops())}; see docs/ops.md)")
-        impl.check(g, op)
+            raise UnsupportedOpError(file_index(op), op.op, f"{op_dtypes(g, op)}: not supported by tinygen (supported: {', '.join(supported_ops())}; see docs/ops.md)")
+        try:
+            impl.check(g, op)
+        except UnsupportedOpError as e:
+            raise _in_file_terms(op, e) from None
 
 
 __all__ = ["REGISTRY", "Op", "register", "require", "require_int8", "unsupported", "supported_ops", "get_op",
-           "unsupported_ops", "check_graph", "op_dtypes"]
+           "unsupported_ops", "check_graph", "op_dtypes", "file_index"]

@@ -138,3 +138,106 @@ def require_int8(g: Graph, op: Operator, inputs=(0,), outputs=(0,)) -> None:
             require(t.dtype == np.int8, op, f"{role} {i} '{t.name}' is {t.dtype_name}, only int8 is supported")
             require(t.quant is not None, op, f"{role} {i} '{t.name}' has no quantization parameters")
             require(not t.quant.per_channel, op, f"{role} {i} '{t.name}' is per-channel quantized; only per-tensor activations are supported")
+
+
+# ---------------------------------------------------------------- per-dtype variants of one builtin
+
+
+class VariantParams:
+    """Params of a variant implementation (see DtypeDispatch): the variant and its own params."""
+
+    __slots__ = ("impl", "p")
+
+    def __init__(self, impl: "Op", p: Any):
+        self.impl, self.p = impl, p
+
+    def __repr__(self) -> str:
+        return f"VariantParams({type(self.impl).__name__}, {self.p!r})"
+
+
+class DtypeDispatch(Op):
+    """One builtin with several implementations, chosen by the type of the op's input 0: the
+    registered (int8) op plus variants from other family modules (`register_variant`), so that
+    e.g. the 16x8 kernels live apart from the int8 ones. The base op's params pass through as
+    they are; a variant's are wrapped in VariantParams."""
+
+    def __init__(self, base: Op):
+        self.base = base
+        self.variants: dict[str, Op] = {}
+        self.name = base.name
+
+    def _pick(self, g: Graph, op: Operator) -> Op:
+        if op.inputs and op.inputs[0] >= 0:
+            return self.variants.get(g.tensors[op.inputs[0]].dtype_name, self.base)
+        return self.base
+
+    @property
+    def dtypes(self):  # type: ignore[override]
+        out = list(self.base.dtypes)
+        for v in self.variants.values():
+            out += [d for d in v.dtypes if d not in out]
+        return tuple(out)
+
+    @property
+    def dsp_dtypes(self):  # type: ignore[override]
+        out = list(self.base.dsp_dtypes)
+        for v in self.variants.values():
+            out += [d for d in v.dsp_dtypes if d not in out]
+        return tuple(out)
+
+    @property
+    def alias(self):  # type: ignore[override]
+        return self.base.alias
+
+    @property
+    def inplace(self):  # type: ignore[override]
+        return self.base.inplace or any(v.inplace for v in self.variants.values())
+
+    def is_inplace(self, g, op) -> bool:
+        impl = self._pick(g, op)
+        if not impl.inplace:
+            return False
+        return impl.is_inplace(g, op) if hasattr(impl, "is_inplace") else True
+
+    def check(self, g, op):
+        self._pick(g, op).check(g, op)
+
+    def prepare(self, g, op):
+        impl = self._pick(g, op)
+        p = impl.prepare(g, op)
+        return p if impl is self.base else VariantParams(impl, p)
+
+    def run(self, p, inputs):
+        return p.impl.run(p.p, inputs) if isinstance(p, VariantParams) else self.base.run(p, inputs)
+
+    def macs(self, g, op):
+        return self._pick(g, op).macs(g, op)
+
+    def emit_c(self, p, ctx):
+        return p.impl.emit_c(p.p, ctx) if isinstance(p, VariantParams) else self.base.emit_c(p, ctx)
+
+    def scratch_bytes(self, p):
+        return p.impl.scratch_bytes(p.p) if isinstance(p, VariantParams) else self.base.scratch_bytes(p)
+
+    def __getattr__(self, name):  # anything else the base op offers (helpers tests or benchmarks use)
+        if name in ("base", "variants"):
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+
+def register_variant(name: str, dtype: str):
+    """Class decorator: the implementation of builtin `name` for models whose input 0 is `dtype`."""
+
+    def deco(cls):
+        inst = cls()
+        cur = REGISTRY.get(name)
+        if cur is None:
+            raise RuntimeError(f"register_variant({name}): register the base op first")
+        if not isinstance(cur, DtypeDispatch):
+            cur = REGISTRY[name] = DtypeDispatch(cur)
+        if dtype in cur.variants:
+            raise RuntimeError(f"op {name} variant {dtype} registered twice")
+        cur.variants[dtype] = inst
+        return cls
+
+    return deco

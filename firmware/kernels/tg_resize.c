@@ -1,0 +1,27 @@
+/* RESIZE_NEAREST_NEIGHBOR: every output pixel is a copy of one input pixel. The source rows and
+ * columns (TFLM's GetNearestNeighbor, float32) are computed by the generator into in_y / in_x. */
+#include <string.h>
+
+#include "tg_kernels.h"
+
+void tg_resize_nearest(const tg_resize_params_t *p, const int8_t *input, int8_t *output)
+{
+    int32_t b, y, x;
+    const size_t pix = (size_t)p->pixel_bytes;
+    const size_t row = (size_t)p->in_w * pix;
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *image = input + (size_t)b * (size_t)p->in_h * row;
+        for (y = 0; y < p->out_h; y++) {
+            const int8_t *src_row = image + (size_t)p->in_y[y] * row;
+            if (y > 0 && p->in_y[y] == p->in_y[y - 1]) { /* same source row: copy the output row above */
+                memcpy(output, output - (size_t)p->out_w * pix, (size_t)p->out_w * pix);
+                output += (size_t)p->out_w * pix;
+                continue;
+            }
+            for (x = 0; x < p->out_w; x++) {
+                memcpy(output, src_row + (size_t)p->in_x[x] * pix, pix);
+                output += pix;
+            }
+        }
+    }
+}
