@@ -219,6 +219,11 @@ class DtypeDispatch(Op):
     def scratch_bytes(self, p):
         return p.impl.scratch_bytes(p.p) if isinstance(p, VariantParams) else self.base.scratch_bytes(p)
 
+    def kernel_variant(self, p, target=None):
+        if isinstance(p, VariantParams):
+            return p.impl.kernel_variant(p.p, target)
+        return self.base.kernel_variant(p, target)
+
     def __getattr__(self, name):  # anything else the base op offers (helpers tests or benchmarks use)
         if name in ("base", "variants"):
             raise AttributeError(name)
