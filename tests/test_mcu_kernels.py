@@ -177,6 +177,62 @@ def random_conv(rng, depthwise: bool, one_by_one: bool = False, huge_bias: bool 
     return m.build([x], [y])
 
 
+def random_dw(rng, trained: bool = False) -> bytes:
+    """A DEPTHWISE_CONV_2D with depth multiplier 1, 2, 3 or 8, filters 1x1 .. 10x8, strides 1-3,
+    dilations 1-2, SAME/VALID. `trained`: weights like a trained layer's (roughly Gaussian, per-channel
+    scales over two decades, a few dead channels with tiny scales and large biases, whose long right
+    shifts defeat any requantization shortcut), and sometimes an output scale small enough for left
+    shifts (effective scale >= 0.5)."""
+    m = ModelBuilder()
+    b = int(rng.choice([1, 1, 1, 2]))
+    dm = int(rng.choice([1, 1, 2, 3, 8]))
+    c = int(rng.choice([1, 2, 3, 4, 5, 8, 12, 16, 17])) if dm > 1 else int(rng.choice([1, 3, 4, 8, 12, 16, 17, 32, 64]))
+    kh, kw = (int(v) for v in rng.choice([(3, 3), (3, 3), (1, 1), (5, 5), (7, 7), (10, 8), (9, 1), (1, 9), (2, 3), (4, 4)]))
+    padding = str(rng.choice(["SAME", "VALID"]))
+    sh, sw = int(rng.choice([1, 1, 2, 3])), int(rng.choice([1, 1, 2]))
+    dil = int(rng.choice([1, 1, 1, 2]))
+    h, w = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+    if padding == "VALID":
+        h = max(h, (kh - 1) * dil + 1 + int(rng.integers(0, 3)))
+        w = max(w, (kw - 1) * dil + 1 + int(rng.integers(0, 3)))
+    in_scale = float(rng.uniform(0.01, 0.1))
+    x = m.tensor([b, h, w, c], scale=in_scale, zero_point=_zp(rng))
+    oc = c * dm
+    if trained:
+        wd = np.clip(np.round(rng.normal(0, 40, size=(1, kh, kw, oc))), -127, 127).astype(np.int64)
+        ws = 10 ** rng.uniform(-3.5, -1.5, size=oc)
+        dead = rng.random(oc) < 0.15
+        ws[dead] = 10 ** rng.uniform(-9, -7, size=int(dead.sum()))
+    else:
+        wd = rng.integers(-127, 128, size=(1, kh, kw, oc))
+        ws = _q_scales(rng, oc, True) if rng.random() < 0.7 else np.full(oc, _q_scales(rng, 1, False))
+    wt = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=3)
+    ins = [x, wt]
+    if trained or rng.random() < 0.85:
+        bias = rng.integers(-5000, 5000, size=oc)
+        if trained:
+            bias[dead] = rng.integers(-2**30, 2**30, size=int(dead.sum()))
+        ins.append(m.tensor([oc], dtype=np.int32, data=bias, scale=in_scale * np.atleast_1d(ws)))
+    eff_h, eff_w = (kh - 1) * dil + 1, (kw - 1) * dil + 1
+    if padding == "SAME":
+        oh, ow = -(-h // sh), -(-w // sw)
+    else:
+        oh, ow = (h - eff_h) // sh + 1, (w - eff_w) // sw + 1
+    typical = float(np.sqrt(kh * kw) * 60 * np.median(ws) * 60 * in_scale / 40)
+    r = rng.random()
+    if trained and r < 0.25:  # left shifts
+        out_scale = typical / float(rng.uniform(50, 500))
+    elif r < 0.5:  # right shifts of 1-5 for most channels: many rounding ties
+        out_scale = in_scale * float(np.median(ws)) / float(2.0 ** rng.uniform(-5, -1))
+    else:
+        out_scale = _out_scale(rng, typical)
+    y = m.tensor([b, oh, ow, oc], scale=out_scale, zero_point=_zp(rng))
+    m.op("DEPTHWISE_CONV_2D", ins, [y], padding=padding, stride_h=sh, stride_w=sw, dilation_h_factor=dil,
+         dilation_w_factor=dil, depth_multiplier=dm,
+         fused_activation_function=str(rng.choice(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"])))
+    return m.build([x], [y])
+
+
 def random_fc(rng, huge_bias: bool = False, trained: bool = False) -> bytes:
     """trained: 64-256 inputs, per-unit scales with dead units (see random_conv)."""
     m = ModelBuilder()
@@ -258,11 +314,49 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
     shortcut = [n for n, f in flags.items() if f == [1]]
     exact = [n for n, f in flags.items() if f == [2]]
     assert len(shortcut) >= 20 and len(exact) >= 8, (shortcut, exact)  # both requantizations run
-    # layers that defeat the shortcut take the exact DSP requantization (depthwise: C99 for now)
+    # layers that defeat the shortcut take the exact DSP requantization
     trained = {n: f for n, f in flags.items() if "trained" in n}
     assert all(f in ([1], [2]) for f in trained.values()) and sum(f == [2] for f in trained.values()) >= 6, trained
+    assert all(flags[n] == [1] for n in flags if n.startswith("dw"))  # every depthwise op on its DSP kernel
     adds = [n for n in graphs if n.startswith("add_") and dsp_flags(dsp.generated[n]) == [1]]
     assert len(adds) >= 6, adds
+    for fw in (dsp, port):
+        res = run_models(fw, timeout=120)
+        for name, g in graphs.items():
+            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+
+
+def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
+    from tinygen.ops import check_graph
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i in range(n):
+        name = f"dw{'_trained' if i % 2 else ''}_{i}"
+        try:
+            g = parse_model(random_dw(rng, trained=bool(i % 2)), name=name)
+            check_graph(g)
+        except UnsupportedOpError:
+            continue
+        out[name] = g
+    return out
+
+
+def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
+    """DEPTHWISE_CONV_2D with depth multipliers 1/2/3/8, filters 1x1 .. 10x8, strides, dilations and
+    trained-like weights (dead channels, long right shifts, left shifts): every op runs the DSP kernel
+    and both builds equal the emulator."""
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    graphs = random_dw_models()
+    assert len(graphs) >= 30
+    dms = {g.operators[0].options["depth_multiplier"] for g in graphs.values()}
+    assert {1, 2, 8} <= dms, dms
+    rng = np.random.default_rng(6)
+    xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
+    dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
+    assert all(dsp_flags(dsp.generated[n]) == [1] for n in graphs)
+    port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
     for fw in (dsp, port):
         res = run_models(fw, timeout=120)
         for name, g in graphs.items():

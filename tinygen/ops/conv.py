@@ -275,35 +275,56 @@ def dsp_exact(rows: np.ndarray, folded_bias: np.ndarray, multiplier: np.ndarray,
     return bool(np.all(ok))
 
 
-def conv_dsp_ok(p: "ConvParams") -> bool:
-    """The op takes the C kernels' DSP path (when compiled for it): groups == 1 and at least 2
-    output channels / depth multiplier 1, and an exact shortcut requantization."""
-    if p.op == "DEPTHWISE_CONV_2D":
-        if p.depth_multiplier != 1 or p.filter_hw[0] > 16:
-            return False
-        kh, kw = p.filter_hw
-        rows = p.weights.reshape(kh * kw, -1).T
-    else:
-        if p.groups != 1 or p.output_shape[3] < 2:
-            return False
-        rows = p.weights.reshape(p.weights.shape[0], -1)
-    return dsp_exact(rows, p.folded_bias, p.multiplier, p.shift, p.output_zero_point)
-
-
-def conv_scratch_bytes(p: "ConvParams") -> int:
-    """Kernel scratch of the DSP path (tg_conv.c): two im2col columns of int16 (+ in_c bytes of
-    input_zp, or two staging rows when the input channels are not a multiple of 4); depthwise: a ring of
-    (k_h - 1) * dil_h + 1 padded input rows widened to int16 (+ one tag word per row)."""
-    if not conv_dsp_ok(p):
-        return 0
+def dw_scratch_bytes(p: "ConvParams") -> int:
+    """Scratch of the DSP depthwise ring kernel (tg_dwconv.c), one group of 4 channels at a time:
+    R = (k_h - 1) * dil_h + 1 ring rows of the padded width, 8 bytes per column (4 channels as
+    int16), + R tag words and k_h row pointers (each rounded up to an even count)."""
     kh, kw = p.filter_hw
-    cin = p.input_shape[3]
-    if p.op == "DEPTHWISE_CONV_2D":
-        rows = (kh - 1) * p.dilation[0] + 1
-        wp = (p.output_shape[2] - 1) * p.stride[1] + (kw - 1) * p.dilation[1] + 1
-        return 4 * ((rows + 1) & ~1) + rows * (-(-cin // 4)) * wp * 8
-    w_row = -(-(kh * kw * cin) // 4) * 4
-    return 4 * w_row + (2 * (w_row + 4) if cin % 4 else cin)
+    rows = (kh - 1) * p.dilation[0] + 1
+    wp = (p.output_shape[2] - 1) * p.stride[1] + (kw - 1) * p.dilation[1] + 1
+    return 4 * (-(-rows // 2) * 2) + 4 * (-(-kh // 2) * 2) + rows * wp * 8
+
+
+def dw_rq_rows(multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Requantization rows {mult, klo, khi, rm1} of the depthwise kernels (tg_dwconv.c), one per
+    channel: rqx_table's tg_rqx_t rows (the exact DSP requantization) for right shifts; a shift >= 0
+    (effective scale >= 0.5) is stored as rm1 = -(shift + 1) < 0, klo = khi = 0, and requantized in
+    C by the kernel. A zero multiplier is given right = 1 (its result is 0 with any shift)."""
+    m = np.asarray(multiplier, dtype=np.int64).reshape(-1)
+    sh = np.broadcast_to(np.asarray(shift, dtype=np.int64).reshape(-1), m.shape)
+    sh = np.where(m == 0, -1, sh)
+    rows = rqx_table(m, np.minimum(sh, -1))
+    left = sh >= 0
+    rows[left, 1:3] = 0
+    rows[left, 3] = -(sh[left] + 1)
+    return rows
+
+
+def dw_blocks(p: "ConvParams") -> np.ndarray:
+    """The depthwise kernels' parameter blocks (tg_dwconv.c): per group of 4 output channels
+    c0..c3, int32 words bias[4] (folded, wrapped), per tap the int16 weights (c0, c2), (c1, c3)
+    packed two per word (c0 / c1 in the low half), then 4 dw_rq_rows. Channels past the last are
+    zero (multiplier 0)."""
+    from tinygen.model.fixedpoint import wrap_int32
+
+    kh, kw = p.filter_hw
+    taps = kh * kw
+    oc = p.output_shape[3]
+    groups = -(-oc // 4)
+    n = groups * 4
+    w16 = np.zeros((taps, n), dtype=np.int64)
+    w16[:, :oc] = p.weights.reshape(taps, oc)
+    w16 = w16.reshape(taps, groups, 4).transpose(1, 0, 2)[:, :, [0, 2, 1, 3]]  # (groups, taps, 4)
+    words = (w16[..., 0::2] & 0xFFFF) | ((w16[..., 1::2] & 0xFFFF) << 16)  # (groups, taps, 2)
+    words = np.where(words >= (1 << 31), words - (1 << 32), words).reshape(groups, 2 * taps)
+    bias = np.zeros(n, dtype=np.int64)
+    bias[:oc] = np.asarray(wrap_int32(p.folded_bias), dtype=np.int64)
+    mult = np.zeros(n, dtype=np.int64)
+    mult[:oc] = np.asarray(p.multiplier, dtype=np.int64).reshape(-1)
+    shift = np.full(n, -1, dtype=np.int64)
+    shift[:oc] = np.asarray(p.shift, dtype=np.int64).reshape(-1)
+    rq = dw_rq_rows(mult, shift).reshape(groups, 16)
+    return np.concatenate([bias.reshape(groups, 4), words, rq], axis=1).astype(np.int32)
 
 
 def _acc_bound(rows: np.ndarray, folded_bias) -> int:
@@ -502,41 +523,30 @@ class Conv2D(Op):
         return int(np.prod(y.shape)) * int(np.prod(w.shape[1:]))
 
     def emit_c(self, p: ConvParams, ctx):
-        """C binding: tg_conv2d_s8, tg_conv2d_1x1_s8 or tg_dwconv_s8 (firmware/kernels/tg_conv.c, tg_dwconv.c);
-        the bias carries the folded -input_zero_point * sum(w) term (wrapped to int32 like
-        the C accumulator). Weights are laid out for 32-bit loads (rows padded to 4 bytes;
-        depthwise: groups of 4 channels); `dsp` enables the Cortex-M DSP variant where it is
-        exact, with its im2col / tap-table scratch."""
+        """C binding: tg_conv2d_s8 or tg_conv2d_1x1_s8 (firmware/kernels/tg_conv.c); the bias
+        carries the folded -input_zero_point * sum(w) term (wrapped to int32 like the C
+        accumulator). Weights are laid out for 32-bit loads (rows padded to 4 bytes); `dsp`
+        enables the Cortex-M DSP variant where it is exact, with its im2col scratch."""
         from tinygen.model.fixedpoint import wrap_int32
 
-        ctx.need("tg_dwconv.c" if p.op == "DEPTHWISE_CONV_2D" else "tg_conv.c")
+        ctx.need("tg_conv.c")
         b, h, w, c = p.input_shape
         _, oh, ow, oc = p.output_shape
         kh, kw = p.filter_hw
         k = ctx.op_index
-        if p.op == "DEPTHWISE_CONV_2D":
-            groups = -(-oc // 4)
-            wl = np.zeros((kh * kw, groups * 4), dtype=np.int16)
-            wl[:, :oc] = p.weights.reshape(kh * kw, oc)
-            # [group][tap][c0, c2, c1, c3]: the int16 lanes SXTB16 / SXTB16 ROR 8 make of 4 inputs
-            weights = wl.reshape(kh * kw, groups, 4).transpose(1, 0, 2)[:, :, [0, 2, 1, 3]]
-            w_row = 0
-        else:
-            weights = pad_rows(p.weights.reshape(oc, -1))
-            w_row = weights.shape[1]
-        dsp = conv2d_dsp_mode(p)[0] if p.op == "CONV_2D" else int(self.scratch_bytes(p) > 0)
+        weights = pad_rows(p.weights.reshape(oc, -1))
+        w_row = weights.shape[1]
+        dsp = conv2d_dsp_mode(p)[0]
         rq = rqx_table(p.multiplier, p.shift) if dsp == 2 else rq_table(p.multiplier, p.shift, p.output_zero_point)
         fields = dict(batches=b, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
                       stride_h=p.stride[0], stride_w=p.stride[1], dil_h=p.dilation[0], dil_w=p.dilation[1],
                       pad_top=p.padding[0], pad_left=p.padding[1], groups=p.groups, depth_multiplier=p.depth_multiplier,
                       input_zp=p.input_zero_point, output_zp=p.output_zero_point, act_min=p.act_min, act_max=p.act_max,
                       w_row=w_row, dsp=dsp,
-                      weights=ctx.const(weights, "int16_t" if w_row == 0 else "int8_t", f"op{k}_weights"),
+                      weights=ctx.const(weights, "int8_t", f"op{k}_weights"),
                       bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
                       rq="(const tg_rq_t *)(const void *)" + ctx.const(rq, "int32_t", f"op{k}_rq"))
-        if p.op == "DEPTHWISE_CONV_2D":
-            fn = "tg_dwconv_s8"
-        elif (kh, kw) == (1, 1) and p.groups == 1 and p.padding == (0, 0):
+        if (kh, kw) == (1, 1) and p.groups == 1 and p.padding == (0, 0):
             fn = "tg_conv2d_1x1_s8"
         else:
             fn = "tg_conv2d_s8"
@@ -639,23 +649,33 @@ class DepthwiseConv2D(Op):
         return int(np.prod(y.shape)) * int(w.shape[1] * w.shape[2])
 
     def emit_c(self, p: ConvParams, ctx):
-        """C binding: tg_dwconv_s8 (see Conv2D.emit_c)."""
-        return Conv2D.emit_c(self, p, ctx)
+        """C binding: tg_dwconv_s8 (firmware/kernels/tg_dwconv.c) with the parameter blocks of
+        dw_blocks (bias, weights, exact requantization rows per group of 4 channels); the DSP
+        kernel runs for every depthwise op (`dsp` = 1), with its ring scratch."""
+        ctx.need("tg_dwconv.c")
+        b, h, w, c = p.input_shape
+        _, oh, ow, oc = p.output_shape
+        kh, kw = p.filter_hw
+        k = ctx.op_index
+        fields = dict(batches=b, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
+                      stride_h=p.stride[0], stride_w=p.stride[1], dil_h=p.dilation[0], dil_w=p.dilation[1],
+                      pad_top=p.padding[0], pad_left=p.padding[1], groups=1, depth_multiplier=p.depth_multiplier,
+                      input_zp=p.input_zero_point, output_zp=p.output_zero_point, act_min=p.act_min, act_max=p.act_max,
+                      w_row=0, dsp=1, weights=ctx.const(dw_blocks(p), "int32_t", f"op{k}_params"), bias="NULL", rq="NULL")
+        return f"tg_dwconv_s8({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {ctx.scratch()});"
 
     def scratch_bytes(self, p: ConvParams) -> int:
-        return conv_scratch_bytes(p)
+        return dw_scratch_bytes(p)
 
     def kernel_variant(self, p: ConvParams, target: str | None = None) -> KernelVariant:
         scratch = self.scratch_bytes(p)
         if not target_has_dsp(target):
             return KernelVariant(C99, f"target {target} has no DSP extension", scratch)
-        if conv_dsp_ok(p):
-            kh, kw = p.filter_hw
-            rows = p.weights.reshape(kh * kw, -1).T
-            return KernelVariant(DSP_SHORTCUT, f"accumulators within +-{_acc_bound(rows, p.folded_bias)}: "
-                                 f"SMMULR requantization proved exact", scratch)
-        if p.depth_multiplier != 1:
-            return KernelVariant(C99, f"depth multiplier {p.depth_multiplier}: no DSP kernel", scratch)
-        if p.filter_hw[0] > 16:
-            return KernelVariant(C99, f"filter height {p.filter_hw[0]} > 16: no DSP kernel", scratch)
-        return KernelVariant(C99, "accumulators too large for the SMMULR shortcut (no exact DSP depthwise yet)", scratch)
+        kh, kw = p.filter_hw
+        what = f"depthwise {kh}x{kw}" + (f", depth multiplier {p.depth_multiplier}" if p.depth_multiplier > 1 else "")
+        sh = np.asarray(p.shift).reshape(-1)
+        live = np.asarray(p.multiplier).reshape(-1) != 0
+        n_left = int(np.count_nonzero(live & (np.broadcast_to(sh, live.shape) >= 0)))
+        tail = (f"; {n_left} channel(s) with effective scale >= 0.5 requantized in C" if n_left else "")
+        return KernelVariant(DSP_EXACT, f"{what}: ring of {(kh - 1) * p.dilation[0] + 1} widened rows x 4 channels, "
+                                        f"exact SMLAL requantization{tail}", scratch)
