@@ -243,7 +243,8 @@ def main(argv=None) -> int:
     rows = []
     for b in done:
         r, d = b.result, b.result["dsp"]
-        c99 = sum(1 for k in r["kernels"] if k["kernel"].lower().startswith(("c99", "portable")))
+        c99 = sum(1 for op, k in zip(r["ops"], r["kernels"])
+                  if op in CONV_OPS | {"FULLY_CONNECTED"} and k["kernel"].lower().startswith(("c99", "portable")))
         convs = sum(1 for op in r["ops"] if op in CONV_OPS | {"FULLY_CONNECTED"})
         row = [b.label, f"{r['macs'] / 1e6:.2f} M", _m(d["instructions"]), f"{r['macs'] / d['instructions']:.2f}",
                _m(b.reference) if b.reference else "not measured",
