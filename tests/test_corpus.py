@@ -22,7 +22,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.support.corpus import SKIP_REASON, corpus_dir, corpus_models
+from tests.support.corpus import SKIP_REASON, corpus_dir, corpus_models, golden
 from tests.support.oracle import tflm_run_batch
 from tinygen.cli import main
 
@@ -52,16 +52,19 @@ def run_cli(capsys, *args):
     return rc, out, err
 
 
-def samples(g, rng, n_random: int = N_RANDOM) -> list[np.ndarray]:
+def samples(g, rng, n_random: int = N_RANDOM, fixed=None) -> list[np.ndarray]:
     """Per model input an array (N, *full shape): edge samples then random ones (float inputs: values in
-    [-4, 4) and zero)."""
+    [-4, 4) and zero). `fixed[k]`: input k takes this value in every sample (a shape tensor)."""
     xs = []
-    for t in g.input_tensors:
+    for k, t in enumerate(g.input_tensors):
         shape = tuple(t.shape)
-        if t.dtype == np.int8:
-            edge = [np.full(shape, -128), np.full(shape, 127), np.full(shape, t.zero_point)]
-            rand = [rng.integers(-128, 128, size=shape) for _ in range(n_random)]
-            xs.append(np.stack(edge + rand).astype(np.int8))
+        if fixed is not None and k in fixed:
+            xs.append(np.stack([fixed[k].reshape(shape)] * (n_random + 3)))
+        elif t.dtype in (np.int8, np.int16):
+            info = np.iinfo(t.dtype)
+            edge = [np.full(shape, info.min), np.full(shape, info.max), np.full(shape, t.zero_point)]
+            rand = [rng.integers(info.min, info.max + 1, size=shape) for _ in range(n_random)]
+            xs.append(np.stack(edge + rand).astype(t.dtype))
         else:
             rand = [rng.uniform(-4, 4, size=shape) for _ in range(n_random + 2)]
             xs.append(np.stack([np.zeros(shape)] + rand).astype(t.dtype))
@@ -90,7 +93,11 @@ def cases():
     out = {}
     for m in SUPPORTED:
         g = read_model(m.path)
-        xs = samples(g, rng)
+        gold = golden(m)
+        # integer inputs that are not activations (an output_shape tensor) keep their reference value
+        fixed = {k: v for k, (t, v) in enumerate(zip(g.input_tensors, gold[0]))
+                 if t.dtype == np.int32} if gold else None
+        xs = samples(g, rng, fixed=fixed)
         out[m.name] = (g, xs, tflm_run_batch(m.path.read_bytes(), xs, g))
     return out
 
@@ -150,6 +157,32 @@ def test_emulate_equals_tflite_micro(m, cases, tmp_path, capsys):
         y = got[f"output_{k}"]
         ours.append(y.reshape((y.shape[0],) + tuple(t.shape)))
     assert_equal_outputs(f"{m.name} (emulate)", ours, ref)
+
+
+@pytest.mark.parametrize("m", _params([m for m in MODELS if m.info.get("testdata")]))
+def test_reference_data_is_what_tflite_micro_computes(m):
+    """The reader of the reference data (used below once tinygen runs these models) is right."""
+    from tflite_micro import runtime
+
+    ins, outs = golden(m)
+    it = runtime.Interpreter.from_bytes(m.path.read_bytes(), arena_size=4 << 20)
+    for k, x in enumerate(ins):
+        it.set_input(x.reshape(it.get_input_details(k)["shape"]), k)
+    it.invoke()
+    assert_equal_outputs(f"{m.name} (TFLM on the golden input)", [it.get_output(k).reshape(-1) for k in range(len(outs))], outs)
+
+
+@pytest.mark.parametrize("m", _params([m for m in SUPPORTED if m.info.get("testdata")]))
+def test_emulator_matches_the_reference_data(m):
+    """Models that ship TFLM's integration-test data (input and golden output CSVs): bit-exact with it."""
+    from tinygen.emulator.engine import Emulator
+    from tinygen.model.reader import read_model
+
+    g = read_model(m.path)
+    ins, outs = golden(m)
+    xs = [x.reshape((1,) + tuple(t.shape)) for t, x in zip(g.input_tensors, ins)]
+    ours = Emulator(g).run_internal(xs)
+    assert_equal_outputs(f"{m.name} (golden data)", [o.reshape(-1) for o in ours], outs)
 
 
 # ---------------------------------------------------------------- generated C on the host, sanitizers on

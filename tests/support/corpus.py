@@ -99,3 +99,22 @@ def corpus_models() -> list[CorpusModel]:
 
 def corpus_model(name: str) -> CorpusModel | None:
     return next((m for m in corpus_models() if m.name == name or m.path.name == name), None)
+
+
+def golden(m: CorpusModel) -> tuple[list, list] | None:
+    """The model's reference data from the corpus's testdata/ (TFLM's integration-test CSVs): (inputs,
+    expected outputs), flat numpy arrays in the model's I/O order, or None when it has none."""
+    import numpy as np
+
+    files = [m.path.parent / f for f in m.info.get("testdata") or []]
+    if not files:
+        return None
+
+    def load(p: Path):
+        dtype = np.dtype(p.stem.rsplit("_", 1)[-1])
+        return np.array([int(v) for v in p.read_text().replace("\n", ",").split(",") if v.strip()], dtype=dtype)
+
+    ins = sorted((p for p in files if re.search(r"_input\d+_", p.name)),
+                 key=lambda p: int(re.search(r"_input(\d+)_", p.name).group(1)))
+    outs = [p for p in files if "_golden" in p.name]
+    return [load(p) for p in ins], [load(p) for p in outs]
