@@ -24,6 +24,7 @@ COMMANDS = {
     "build": "build_cmd",
     "flash": "flash_cmd",
     "run": "run_cmd",
+    "benchmark": "benchmark_cmd",
 }
 
 

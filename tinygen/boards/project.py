@@ -57,6 +57,16 @@ _APP_ARDUINO = ("tg_port_arduino.cpp",)
 _PROTOCOL = ("tg_proto.c", "tg_proto.h", "tg_app.h")
 _RUNTIME_ARDUINO = ("tg_io.c", "tg_bench.c", "tg_port.h", "tg_runtime.h")
 
+# MLPerf firmware (firmware/mlperf): sources, and the energy-mode timestamp pin per real board
+# (the reference submissions use the Arduino header's D7).
+_MLPERF_APP = ("tg_mlperf.c",)
+ENERGY_PINS = {
+    "nucleo-f446re": ("PA8 (Arduino header D7: CN9 pin 8; morpho CN10 pin 23)", "tg_mlperf_pin_stm32f4.c"),
+    "nano33ble": ("D7 (P0.23)", "tg_mlperf_pin_arduino.cpp"),
+    "esp32-devkitc": ("GPIO4 (J3 pin 12 on the DevKitC V4)", "tg_mlperf_pin_arduino.cpp"),
+}
+ENERGY_BAUD = 9600               # the reference submissions' energy-mode rate (to the IO manager board)
+
 # PlatformIO boards whose Serial is a USB CDC port: wait for the host before the banner.
 _USB_CDC = ("usb-cdc",)
 
@@ -280,18 +290,27 @@ def _copy(src_dir: Path, names, dst_dir: Path) -> list[Path]:
     return out
 
 
-def _make_vars(board: Board, name: str) -> dict:
+def _make_vars(board: Board, name: str, mlperf_app: tuple[str, ...] | None = None) -> dict:
+    """Makefile variables. `mlperf_app`: the MLPerf firmware's app/ sources instead of
+    tinygen's protocol firmware (no per-layer hooks, no protocol/)."""
     from tinygen.boards.firmware_build import compile_flags, link_flags, runtime_sources
 
-    cflags = compile_flags(board, extra_cflags=MODEL_CFLAGS, include_dirs=["model", "protocol", "app"],
-                           runtime_include="runtime")
+    if mlperf_app is None:
+        cflags = compile_flags(board, extra_cflags=MODEL_CFLAGS, include_dirs=["model", "protocol", "app"],
+                               runtime_include="runtime")
+    else:
+        cflags = compile_flags(board, include_dirs=["model", "app"], runtime_include="runtime")
     ldflags = link_flags(board, "linker.ld", "$(BUILD)/$(NAME).map")
     runtime = [f"runtime/{p.name}" for p in runtime_sources(board)]
-    app = [f"app/{n}" for n in _APP_COMMON + _APP_BARE if n.endswith(".c")]
+    if mlperf_app is None:
+        app = [f"app/{n}" for n in _APP_COMMON + _APP_BARE if n.endswith(".c")]
+        sources = runtime + ["$(wildcard model/*.c)", "protocol/tg_proto.c"] + app
+    else:
+        sources = runtime + ["$(wildcard model/*.c)"] + [f"app/{n}" for n in _APP_BARE + mlperf_app]
     return {
         "cflags": " ".join(shlex.quote(f) for f in cflags),
         "ldflags": " ".join(shlex.quote(f) if "$(" not in f else f for f in ldflags),
-        "sources": runtime + ["$(wildcard model/*.c)", "protocol/tg_proto.c"] + app,
+        "sources": sources,
     }
 
 
@@ -312,14 +331,19 @@ def _openocd_args(board: Board) -> str:
 
 
 def write_project(graph: Graph, board: Board | str, out_dir, name: str | None = None, *,
-                  seed: int = TEST_SEED, progress=None) -> Project:
+                  seed: int = TEST_SEED, progress=None, mlperf: str | None = None,
+                  energy: bool = False) -> Project:
     """Write the firmware project for `graph` on `board` into `out_dir` (all or nothing).
 
     The fit check runs first on the model's own sizes, then on the generated code's exact
     constant and arena bytes, before anything reaches out_dir.
     Raises TinygenError (one line) when the model does not fit the board, when out_dir holds
     something else than a previous tinygen project, or when the code generator refuses the
-    model. Returns the Project (path + manifest)."""
+    model. Returns the Project (path + manifest).
+
+    `mlperf`: a benchmark ID (kws01, vww01, ic01, ad01 or the user's own name): the firmware
+    speaks the MLPerf Tiny / EEMBC DUT protocol (firmware/mlperf) instead of tinygen's framed
+    protocol; `energy`: its energy mode (real boards: GPIO timestamps, 9600 baud)."""
     from tinygen.codegen.carray import c_identifier
     from tinygen.codegen.generator import generate
     from tinygen.boards.fit import check_fit
@@ -327,6 +351,19 @@ def write_project(graph: Graph, board: Board | str, out_dir, name: str | None = 
     board = load_board(board)
     ident = c_identifier(name or graph.name)
     say = progress or (lambda msg: None)
+    spec = None
+    if energy and not mlperf:
+        raise TinygenError("energy mode is part of the MLPerf firmware: give --mlperf ID too")
+    if mlperf is not None:
+        from tinygen.boards.mlperf import mlperf_spec
+
+        spec = mlperf_spec(graph, mlperf)
+        if energy and board.is_emulated:
+            raise TinygenError(f"energy mode needs a real board (its timestamps are GPIO pulses to an energy "
+                               f"monitor); {board.id} is emulated: use performance mode")
+        if energy and board.id not in ENERGY_PINS:
+            raise TinygenError(f"energy mode: no timestamp pin known for {board.id}; boards with one: "
+                               f"{', '.join(sorted(ENERGY_PINS))}")
     check_fit(graph, board)      # quick refusal on the model's own sizes (a lower bound), before anything
     out = Path(out_dir)
     _is_replaceable(out)
@@ -335,7 +372,8 @@ def write_project(graph: Graph, board: Board | str, out_dir, name: str | None = 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         say(f"generating C for {graph.name} ({len(graph.operators)} ops) for {board.id}")
-        manifest = _write_tree(graph, board, ident, tmp, seed)
+        manifest = (_write_tree(graph, board, ident, tmp, seed) if spec is None else
+                    _write_mlperf_tree(graph, board, ident, tmp, seed, spec, energy))
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -458,5 +496,112 @@ def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -
     return manifest
 
 
-__all__ = ["MANIFEST", "Project", "TEST_SEED", "expected_selftest", "layer_table", "lcg_bytes", "load_project",
+def _write_mlperf_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int, spec, energy: bool) -> dict:
+    """The MLPerf Tiny DUT firmware project (firmware/mlperf/tg_mlperf.c over the generated model)."""
+    import dataclasses
+
+    from tinygen.boards.fit import available, check_fit
+    from tinygen.boards.mlperf import F32, MSE, U8
+    from tinygen.codegen.generator import generate
+
+    if energy:
+        board = dataclasses.replace(board, serial=dataclasses.replace(board.serial, baud=ENERGY_BAUD))
+    pio = board.build_system == "platformio"
+    fw = data_dir() / "firmware"
+    if pio:
+        src = root / "src"
+        model_dir = app_dir = runtime_dir = src
+    else:
+        model_dir, app_dir, runtime_dir = root / "model", root / "app", root / "runtime"
+    for d in {model_dir, app_dir, runtime_dir}:
+        d.mkdir(parents=True, exist_ok=True)
+    gen = generate(graph, model_dir, ident, target=board.id)
+    report = check_fit(graph, board, generated=gen)
+    flash_avail, ram_avail = available(board)
+    if report.ram_needed + spec.db_bytes > ram_avail:
+        raise TinygenError(f"model {graph.name!r} as {spec.model_id} does not fit {board.id}: needs RAM "
+                           f"{(report.ram_needed + spec.db_bytes) / 1024:.1f} KB (with the {spec.db_bytes}-byte "
+                           f"db input buffer) of {ram_avail / 1024:.1f} KB")
+    inputs = [_io_entry(graph, t, True) for t in graph.input_tensors]
+    outputs = [_io_entry(graph, t, False) for t in graph.output_tensors]
+    for e in inputs + outputs:
+        e["scale_c"] = _c_float(e["scale"])
+    ctx = dict(name=ident, model_name=graph.name, board=board, version=__version__, inputs=inputs, outputs=outputs,
+               layers=[], seed=seed, capture_bytes=0, save_bytes=0, spec=spec, energy=energy,
+               sha256_c=", ".join(f"0x{graph.sha256[i:i + 2]}" for i in range(0, 64, 2)),
+               io_json_c=_c_str(json.dumps(_io_json({"inputs": inputs, "outputs": outputs}),
+                                           separators=(",", ":"))[1:-1]),
+               input_kind_c={U8: "TG_ML_IN_U8", F32: "TG_ML_IN_F32"}.get(spec.input_kind, "TG_ML_IN_RAW"),
+               result_kind_c="TG_ML_RES_MSE" if spec.result_kind == MSE else "TG_ML_RES_OUTPUTS")
+    env = _env()
+    (app_dir / "tg_mlperf_config.h").write_text(env.get_template("tg_mlperf_config.h.j2").render(**ctx),
+                                                encoding="utf-8")
+    app = list(_MLPERF_APP)
+    pin = ENERGY_PINS[board.id][1] if energy else None
+    if pin:
+        app.append(pin)
+    _copy(fw / "mlperf", app, app_dir)
+    _copy(fw / "app", ("tg_fw.h",), app_dir)
+    if pio:
+        # The Arduino port (tg_port_arduino.cpp) reads tg_fw_config.h and tg_app.h.
+        (app_dir / "tg_fw_config.h").write_text(env.get_template("tg_fw_config.h.j2").render(**ctx), encoding="utf-8")
+        _copy(fw / "protocol", ("tg_app.h",), app_dir)
+        _copy(fw / "app", _APP_ARDUINO, app_dir)
+        _copy(fw / "runtime", _RUNTIME_ARDUINO, runtime_dir)
+        build_flags = ["-DTG_ARDUINO=1"]
+        if energy:
+            build_flags.append("-DTG_ML_ENERGY_MODE=1")
+        if board.serial.interface in _USB_CDC:
+            build_flags.append("-DTG_SERIAL_WAIT_HOST=1")
+        (src / "main.cpp").write_text(env.get_template("main.cpp.j2").render(**ctx), encoding="utf-8")
+        (root / "platformio.ini").write_text(env.get_template("platformio.ini.j2").render(
+            build_flags=build_flags, env_name=board.id, **ctx), encoding="utf-8")
+        firmware = f".pio/build/{board.id}/firmware.{'bin' if board.platformio.platform == 'espressif32' else 'elf'}"
+    else:
+        from tinygen.boards.firmware_build import render_linker_script, runtime_sources
+
+        _copy(fw / "app", _APP_BARE, app_dir)
+        _copy(fw / "runtime", [p.name for p in runtime_sources(board)], runtime_dir)
+        _copy(fw / "runtime", sorted(p.name for p in (fw / "runtime").glob("*.h")), runtime_dir)
+        (root / "linker.ld").write_text(render_linker_script(board), encoding="utf-8")
+        (root / "Makefile").write_text(env.get_template("Makefile.j2").render(
+            qemu_args=_qemu_run_args(board), openocd_args=_openocd_args(board),
+            **_make_vars(board, ident, tuple(app)), **ctx), encoding="utf-8")
+        firmware = f"build/{ident}.elf"
+    if graph.model_bytes:
+        (root / f"{ident}.tflite").write_bytes(graph.model_bytes)
+    manifest = {
+        "generator": GENERATOR,
+        "tinygen": __version__,
+        "name": ident,
+        "model": graph.name,
+        "model_file": f"{ident}.tflite" if graph.model_bytes else None,
+        "model_sha256": graph.sha256,
+        "board": board.id,
+        "build_system": board.build_system,
+        "emulated": board.is_emulated,
+        "firmware": firmware,
+        "protocol": "mlperf",
+        "mlperf": {"id": spec.model_id, "task": spec.task, "input": spec.input_kind, "result": spec.result_kind,
+                   "db_bytes": spec.db_bytes, "energy_mode": energy, "baud": board.serial.baud,
+                   "timestamp_pin": ENERGY_PINS[board.id][0] if energy else None},
+        "arena_bytes": gen.arena_bytes,
+        "constant_bytes": gen.flash_bytes,
+        "flash_available": flash_avail,
+        "ram_available": ram_avail,
+        "stack_bytes": board.stack_size if not pio else 0,
+        "inputs": [{k: e[k] for k in ("name", "shape", "dtype", "scale", "zero_point", "nbytes")} for e in inputs],
+        "outputs": [{k: e[k] for k in ("name", "shape", "dtype", "scale", "zero_point", "nbytes")} for e in outputs],
+        "layers": [],
+        "layer_outputs": "none (MLPerf firmware)",
+        "capture_bytes": 0,
+        "capture_input_bytes": 0,
+        "fit": report.as_dict(),
+    }
+    (root / "README.md").write_text(env.get_template("README.md.j2").render(manifest=manifest, **ctx), encoding="utf-8")
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return manifest
+
+
+__all__ = ["ENERGY_PINS", "MANIFEST", "Project", "TEST_SEED", "expected_selftest", "layer_table", "lcg_bytes", "load_project",
            "selftest_inputs", "write_project"]

@@ -1,4 +1,4 @@
-"""`tinygen generate MODEL -o DIR [--board BOARD | --target TARGET] [--name NAME] [--json]`"""
+"""`tinygen generate MODEL -o DIR [--board BOARD [--mlperf ID [--energy]] | --target TARGET] [--name NAME] [--json]`"""
 from __future__ import annotations
 
 import click
@@ -45,14 +45,23 @@ def _echo_kernels(kernels) -> None:
               help="Without --board: the CPU the C code is for (recorded as NAME_TARGET; the suggested compiler "
               "flags follow it). Cortex-M4/M7/M33 compile the DSP kernels, the others the portable C99 path.")
 @click.option("--name", help="C identifier prefix (default: from the model's file name).")
+@click.option("--mlperf", "mlperf", metavar="ID",
+              help="With --board: firmware that speaks the MLPerf Tiny DUT protocol for benchmark ID "
+              "(kws01, vww01, ic01, ad01, or a name of yours: raw input bytes) instead of tinygen's protocol.")
+@click.option("--energy", is_flag=True, help="With --mlperf on a real board: energy mode (timestamps on a GPIO "
+              "pin for the energy monitor, 9600 baud).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-def cmd(model, out_dir, board, target, name, as_json):
+def cmd(model, out_dir, board, target, name, mlperf, energy, as_json):
     """Generate interpreter-free C code for the model, or with --board a firmware project."""
     from pathlib import Path
 
     from tinygen.model.reader import load_int8_model
 
     g = load_int8_model(model)
+    if board is None and (mlperf or energy):
+        from tinygen.errors import TinygenError
+
+        raise TinygenError("--mlperf and --energy write a firmware project: give --board too")
     if board is None:
         from tinygen.codegen.carray import c_identifier
         from tinygen.codegen.generator import generate
@@ -75,16 +84,24 @@ def cmd(model, out_dir, board, target, name, as_json):
 
     from tinygen.boards.project import write_project
 
-    proj = write_project(g, board, out_dir, name, progress=lambda m: click.echo(m, err=True))
+    proj = write_project(g, board, out_dir, name, progress=lambda m: click.echo(m, err=True), mlperf=mlperf,
+                         energy=energy)
     m = proj.manifest
     kernels = _kernels(g, None, proj.board.core)
     if as_json:
-        echo_json({"project": str(proj.path), "board": m["board"], "name": m["name"], "firmware": m["firmware"],
-                   "arena_bytes": m["arena_bytes"], "constant_bytes": m["constant_bytes"], "fit": m["fit"],
-                   "layer_outputs": m["layer_outputs"], "kernels": kernels})
+        out = {"project": str(proj.path), "board": m["board"], "name": m["name"], "firmware": m["firmware"],
+               "arena_bytes": m["arena_bytes"], "constant_bytes": m["constant_bytes"], "fit": m["fit"],
+               "layer_outputs": m["layer_outputs"], "kernels": kernels}
+        if "mlperf" in m:
+            out["mlperf"] = m["mlperf"]
+        echo_json(out)
         return
     fit = m["fit"]
     click.echo(f"wrote {proj.path}: firmware project for {m['model']} on {m['board']} ({m['build_system']})")
+    if "mlperf" in m:
+        ml = m["mlperf"]
+        click.echo(f"  MLPerf Tiny DUT for {ml['id']} ({ml['task']}): {ml['db_bytes']}-byte inputs, "
+                   f"{ml['baud']} baud, {'energy mode, timestamps on ' + ml['timestamp_pin'] if ml['energy_mode'] else 'performance mode'}")
     click.echo(f"  estimate: flash {fit['flash']['needed'] / 1024:.1f} KB of {fit['flash']['available'] / 1024:.0f} KB, "
                f"RAM {fit['ram']['needed'] / 1024:.1f} KB of {fit['ram']['available'] / 1024:.0f} KB "
                f"(arena {m['arena_bytes']} bytes)")

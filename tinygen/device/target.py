@@ -157,7 +157,7 @@ class QemuLink(Link):
 
 # -------------------------------------------------------------- emulated firmware
 _FIRMWARE_INPUTS = ("firmware", "templates")
-_PY_INPUTS = ("codegen", "ops", "boards/project.py", "boards/fit.py", "boards/firmware_build.py")
+_PY_INPUTS = ("codegen", "ops", "boards/project.py", "boards/fit.py", "boards/firmware_build.py", "boards/mlperf.py")
 
 
 def cache_root() -> Path:
@@ -227,11 +227,12 @@ def _prune_stale_projects(pdir: Path) -> None:
 
 
 def ensure_emulated_firmware(graph, board: Board | str, *, project_dir=None, extra_cflags: Iterable[str] = (),
-                             say: Say = _quiet) -> Path:
+                             say: Say = _quiet, mlperf: str | None = None) -> Path:
     """The ELF of `graph`'s firmware for the emulated `board`, generating the project when
     needed and building it (make: a no-op when up to date). Without `project_dir` the
     project lives in `<cache>/projects/<sha16>-<board>-<key>` (the key covers
-    `extra_cflags`). Safe to call from several processes."""
+    `extra_cflags`). `mlperf`: the MLPerf Tiny DUT firmware for that benchmark ID instead
+    (its own cache directory). Safe to call from several processes."""
     from tinygen.boards.deploy import build_project
     from tinygen.boards.project import load_project, write_project
 
@@ -243,7 +244,8 @@ def ensure_emulated_firmware(graph, board: Board | str, *, project_dir=None, ext
     flags = list(extra_cflags)
     key = firmware_key(board, flags)
     if project_dir is None:
-        pdir = cache_root() / "projects" / f"{graph.sha256[:16]}-{board.id}-{key}"
+        kind = f"-mlperf_{mlperf.replace('-', '_')}" if mlperf else ""
+        pdir = cache_root() / "projects" / f"{graph.sha256[:16]}-{board.id}{kind}-{key}"
     else:
         pdir = Path(project_dir)
     lock = pdir.parent / f".{pdir.name}.lock"
@@ -258,12 +260,13 @@ def ensure_emulated_firmware(graph, board: Board | str, *, project_dir=None, ext
             if pdir.exists() and project_dir is not None and any(pdir.iterdir()):
                 raise
         if proj is not None and (proj.manifest.get("model_sha256") != graph.sha256
-                                 or proj.manifest.get("board") != board.id):
+                                 or proj.manifest.get("board") != board.id
+                                 or proj.manifest.get("mlperf", {}).get("id") != mlperf):
             say(f"{pdir} holds another model or board: regenerating it")
             proj = None
         if proj is None:
             say(f"generating the {board.id} project for {graph.name} in {pdir}")
-            proj = write_project(graph, board, pdir, progress=say)
+            proj = write_project(graph, board, pdir, progress=say, mlperf=mlperf)
         build_project(proj, progress=say, extra_cflags=" ".join(shlex.quote(f) for f in flags))
         if not proj.firmware.is_file():
             raise ToolError(f"the build of {proj.path} made no {proj.firmware.name}")
