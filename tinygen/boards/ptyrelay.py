@@ -142,8 +142,9 @@ class PtyRelay:
                     data = None
                 except OSError:
                     data = b""
-                if data == b"":
-                    return               # QEMU closed the serial port: the firmware exited
+                if data == b"":          # QEMU closed the serial port: the firmware exited
+                    self._finish(pending)
+                    return
                 if data and self.attached:
                     pending += data
             if self.attached and self.master in w and pending:
@@ -158,6 +159,39 @@ class PtyRelay:
                         raise
                     self._detach()
                     pending.clear()
+
+
+    def _finish(self, pending: bytearray, timeout: float = 3.0) -> None:
+        """The board is gone: deliver what it sent last to an attached program and give that
+        program up to `timeout` seconds to read it (closing the master would drop it)."""
+        import fcntl
+        import time
+
+        if not self.attached:
+            return
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            try:
+                n = os.write(self.master, pending)
+                self.to_host += n
+                del pending[:n]
+            except BlockingIOError:
+                select.select([], [self.master], [], 0.05)
+            except OSError:
+                return
+        try:
+            slave = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return
+        try:
+            buf = bytearray(4)
+            empty = 0
+            while time.monotonic() < deadline and empty < 3:
+                time.sleep(0.02)         # the tty moves written bytes to the reader asynchronously
+                fcntl.ioctl(slave, termios.FIONREAD, buf)
+                empty = empty + 1 if int.from_bytes(buf, sys.byteorder) == 0 else 0
+        finally:
+            os.close(slave)
 
 
 def _send_all(sock: socket.socket, data: bytes) -> None:
