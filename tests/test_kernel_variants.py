@@ -40,7 +40,11 @@ def test_inspect_every_conv_and_fc_has_a_variant_and_reason(vww_inspect):
     for o in ops:
         if o["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             assert o["kernel_reason"], o
-            assert (o["scratch_bytes"] > 0) == o["kernel"].startswith("dsp"), o
+        if o["op"] == "CONV_2D":
+            assert o["scratch_bytes"] > 0, o  # im2col columns
+    # FULLY_CONNECTED (2 units): SMLAD dot products, no scratch
+    fc = [o for o in ops if o["op"] == "FULLY_CONNECTED"]
+    assert fc and all(o["kernel"] == "dsp" and o["scratch_bytes"] == 0 for o in fc), fc
 
 
 def test_inspect_table_shows_kernels(vww):
@@ -60,6 +64,7 @@ def test_generate_json_reports_kernels_per_target(vww, tmp_path, target, dsp):
     conv = [k for k in ks if k["op"] == "CONV_2D"]
     if dsp:
         assert all(k["kernel"].startswith("dsp") for k in conv)
+        assert all(k["kernel"].startswith("dsp") for k in ks if k["op"] == "FULLY_CONNECTED")
     else:
         assert all(k["kernel"] == "c99" and "no DSP extension" in k["kernel_reason"] for k in ks)
     # the dsp field in the generated C follows the variants (2: the exact requantization)

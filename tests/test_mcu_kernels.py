@@ -315,6 +315,12 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
     exact = [n for n, f in flags.items() if f == [2]]
     assert len(shortcut) >= 20 and len(exact) >= 8, (shortcut, exact)  # both requantizations run
     # layers that defeat the shortcut take the exact DSP requantization
+    from tinygen.ops import REGISTRY
+
+    for n, g in graphs.items():  # no FULLY_CONNECTED needs scratch (the DSP kernel reads int8 directly)
+        if n.startswith("fc"):
+            op = g.operators[0]
+            assert REGISTRY[op.op].scratch_bytes(REGISTRY[op.op].prepare(g, op)) == 0
     trained = {n: f for n, f in flags.items() if "trained" in n}
     assert all(f in ([1], [2]) for f in trained.values()) and sum(f == [2] for f in trained.values()) >= 6, trained
     assert all(flags[n] == [1] for n in flags if n.startswith("dw"))  # every depthwise op on its DSP kernel

@@ -2,10 +2,9 @@
  * FULLY_CONNECTED, int8 (TFLM reference_integer_ops::FullyConnected / FullyConnectedPerChannel)
  * with the input zero-point term folded into the bias (bias - input_zp * row sum of the weights).
  *
- * Cortex-M DSP variant (TG_DSP, ops the generator marked `dsp`): each input row is widened
- * once into the scratch as int16 pairs (x0, x2), (x1, x3) of every 4 inputs; then four weight
- * rows at a time (at least 4 units), 4 weights per 32-bit load (SXTB16 / SXTB16 ROR 8), 8 SMLAD
- * per 16 products, and the 4 results requantized (the SMMULR shortcut where the generator proved it
+ * Cortex-M DSP variant (TG_DSP, ops the generator marked `dsp`), no scratch: four weight rows at a
+ * time (at least 4 units) against the int8 input read directly, 4 inputs and 4 weights per 32-bit
+ * load, both sign-extended to int16 pairs (SXTB16 / SXTB16 ROR 8), 8 SMLAD per 16 products, and the 4 results requantized (the SMMULR shortcut where the generator proved it
  * exact, else exactly with SMLAL: tg_rqx_t rows, dsp = TG_DSP_EXACT), packed and clamped as one word.
  */
 #include "tg_kernels.h"
@@ -16,8 +15,8 @@
 typedef struct {
     const int8_t *w;     /* 0: first row of the block */
     int32_t w_row;       /* 4 */
-    const uint32_t *x;   /* 8: widened input */
-    int32_t kq;          /* 12: groups of 4 inputs, >= 1 */
+    const int8_t *x;     /* 8: input row (any alignment) */
+    int32_t kq;          /* 12: groups of 4 inputs, >= 0 */
     const int32_t *bias; /* 16 */
     const tg_rq_t *rq;   /* 20 */
     int32_t rq_step;     /* 24: bytes from one unit's row to the next (12 or 16; 0: per-tensor) */
@@ -28,7 +27,8 @@ typedef struct {
     int32_t zp;          /* 48: output zero point (exact requantization) */
 } tg_fc_blocks_t;
 
-/* r0..r3 acc, r4..r7 rows, r8 x: 4 inputs (one LDRD) against 4 rows */
+/* r0..r3 acc, r4..r7 rows, r8 x: 4 int8 inputs (one LDR, sign-extended to int16 pairs like the
+ * weights: no scratch) against 4 rows */
 #define TG_FCB_ROW(a, w)                   \
     "ldr    r10, [" w "], #4\n\t"           \
     "sxtb16 r11, r10, ror #8\n\t"          \
@@ -36,7 +36,9 @@ typedef struct {
     "smlad  " a ", r10, r12, " a "\n\t"     \
     "smlad  " a ", r11, lr, " a "\n\t"
 #define TG_FCB_STEP                        \
-    "ldrd   r12, lr, [r8], #8\n\t"         \
+    "ldr    r12, [r8], #4\n\t"            \
+    "sxtb16 lr, r12, ror #8\n\t"          \
+    "sxtb16 r12, r12\n\t"                 \
     TG_FCB_ROW("r0", "r4") TG_FCB_ROW("r1", "r5") TG_FCB_ROW("r2", "r6") TG_FCB_ROW("r3", "r7")
 /* requantize acc `a` with the tg_rq_t at r12 (then advanced by r9 = rq_step) */
 #define TG_FCB_RQ(a)                       \
@@ -118,64 +120,88 @@ __attribute__((naked, noinline)) void tg_fc_blocks(tg_fc_blocks_t *a __attribute
         "pop    {r4-r11, pc}\n\t");
 }
 
-/* scratch: w_row * 2 bytes */
-static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+/* Blocks of 4 units reading the int8 input directly (no scratch). Inputs past the last multiple of 4
+ * (depth % 4 of them) are folded into the accumulators' start values, block by block, so that no
+ * load reads past the input row. */
+static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *output)
 {
-    const int32_t k = p->depth;
+    const int32_t k = p->depth, kq = k >> 2, tail = k & 3;
     const int32_t w_row = p->w_row;
     const int32_t units = p->units;
-    const uint32_t lo4 = tg_splat4(p->act_min), hi4 = tg_splat4(p->act_max);
     const int32_t exact = p->dsp == TG_DSP_EXACT;
     const int32_t rq_step = p->per_channel ? (exact ? (int32_t)sizeof(tg_rqx_t) : (int32_t)sizeof(tg_rq_t)) : 0;
-    uint32_t *xs = (uint32_t *)scratch;
-    int32_t b, j;
+    int32_t b;
+    tg_fc_blocks_t a;
+    a.w_row = w_row;
+    a.kq = kq;
+    a.rq_step = rq_step;
+    a.lo4 = tg_splat4(p->act_min);
+    a.hi4 = tg_splat4(p->act_max);
+    a.exact = exact;
+    a.zp = p->output_zp;
     for (b = 0; b < p->batches; b++, output += units) {
         const int8_t *x = input + (size_t)b * k;
-        tg_barrier(); /* the previous row's reads are done before xs is written */
-        for (j = 0; j + 4 <= k; j += 4) {
-            const uint32_t v = tg_ld32(x + j);
-            xs[j >> 1] = tg_sxtb16(v);
-            xs[(j >> 1) + 1] = tg_sxtb16_ror8(v);
-        }
-        if (j < k) {
-            uint8_t tail[4] = {0, 0, 0, 0};
-            uint32_t v;
-            int32_t i;
-            for (i = 0; j + i < k; i++) {
-                tail[i] = (uint8_t)x[j + i];
-            }
-            v = tg_ld32(tail);
-            xs[j >> 1] = tg_sxtb16(v);
-            xs[(j >> 1) + 1] = tg_sxtb16_ror8(v);
-        }
-        tg_barrier();
-        {
-            /* units >= 4 (the generator's condition); a last partial block overlaps the previous
-             * one and stores some outputs again, with the same values */
-            tg_fc_blocks_t a;
-            const int32_t last = units - 4;
+        /* units >= 4 (the generator's condition); a last partial block overlaps the previous
+         * one and stores some outputs again, with the same values */
+        const int32_t last = units - 4;
+        int32_t u = 0;
+        a.x = x;
+        if (tail == 0) {
             a.w = p->weights;
-            a.w_row = w_row;
-            a.x = xs;
-            a.kq = w_row >> 2;
             a.bias = p->bias;
             a.rq = p->rq;
-            a.rq_step = rq_step;
             a.out = output;
             a.blocks = units >> 2;
-            a.lo4 = lo4;
-            a.hi4 = hi4;
-            a.exact = exact;
-            a.zp = p->output_zp;
             tg_fc_blocks(&a);
-            if (units & 3) {
-                a.w = p->weights + (size_t)last * w_row;
-                a.bias = p->bias + last;
-                a.rq = (const tg_rq_t *)(const void *)((const char *)p->rq + (size_t)last * rq_step);
-                a.out = output + last;
-                a.blocks = 1;
-                tg_fc_blocks(&a);
+            u = units & ~3;
+        }
+        while (u < units) {
+            int32_t init[4];
+            const int32_t u0 = u + 4 <= units ? u : last;
+            int32_t j, i;
+            for (j = 0; j < 4; j++) {
+                const int8_t *w = p->weights + (size_t)(u0 + j) * w_row + 4 * kq;
+                int32_t acc = p->bias[u0 + j];
+                for (i = 0; i < tail; i++) {
+                    acc = tg_wrap_add(acc, (int32_t)w[i] * (int32_t)x[4 * kq + i]);
+                }
+                init[j] = acc;
             }
+            tg_barrier(); /* init is read by the assembly */
+            a.w = p->weights + (size_t)u0 * w_row;
+            a.bias = init;
+            a.rq = (const tg_rq_t *)(const void *)((const char *)p->rq + (size_t)u0 * rq_step);
+            a.out = output + u0;
+            a.blocks = 1;
+            tg_fc_blocks(&a);
+            tg_barrier();
+            u = u0 + 4;
+        }
+    }
+}
+
+/* Fewer than 4 units: SMLAD dot products (4 inputs per LDR of each), C requantization (exact with
+ * either table). */
+static void tg_fc_dsp_small(const tg_fc_params_t *p, const int8_t *input, int8_t *output)
+{
+    const int32_t k = p->depth;
+    int32_t b, u, i;
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *x = input + (size_t)b * k;
+        const int8_t *w = p->weights;
+        for (u = 0; u < p->units; u++, w += p->w_row) {
+            const int32_t c = p->per_channel ? u : 0;
+            int32_t acc = p->bias[u];
+            for (i = 0; i + 4 <= k; i += 4) {
+                const uint32_t xv = tg_ld32(x + i), wv = tg_ld32(w + i);
+                acc = tg_smlad(tg_sxtb16(xv), tg_sxtb16(wv), acc);
+                acc = tg_smlad(tg_sxtb16_ror8(xv), tg_sxtb16_ror8(wv), acc);
+            }
+            for (; i < k; i++) {
+                acc = tg_wrap_add(acc, (int32_t)w[i] * (int32_t)x[i]);
+            }
+            *output++ = tg_requant_s8(acc, TG_RQ_MULT_OF(p, c), TG_RQ_SHIFT_OF(p, c), p->output_zp, p->act_min,
+                                      p->act_max);
         }
     }
 }
@@ -184,26 +210,33 @@ static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *outp
 
 void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-    const int32_t k = p->depth;
-    int32_t b, u, i;
-#if TG_DSP
-    if (p->dsp) {
-        tg_fc_dsp(p, input, output, scratch);
-        return;
-    }
-#endif
     (void)scratch;
-    for (b = 0; b < p->batches; b++) {
-        const int8_t *x = input + (size_t)b * k;
-        const int8_t *w = p->weights;
-        for (u = 0; u < p->units; u++, w += p->w_row) {
-            const int32_t c = p->per_channel ? u : 0;
-            int32_t acc = 0;
-            for (i = 0; i < k; i++) {
-                acc += (int32_t)w[i] * (int32_t)x[i];
+#if TG_DSP
+    /* every FULLY_CONNECTED: blocks of 4 units where the generator chose a DSP requantization
+     * (dsp != 0, at least 4 units), else SMLAD dot products with the C requantization */
+    if (p->dsp && p->units >= 4) {
+        tg_fc_dsp(p, input, output);
+    } else {
+        tg_fc_dsp_small(p, input, output);
+    }
+#else
+    {
+        const int32_t k = p->depth;
+        int32_t b, u, i;
+        for (b = 0; b < p->batches; b++) {
+            const int8_t *x = input + (size_t)b * k;
+            const int8_t *w = p->weights;
+            for (u = 0; u < p->units; u++, w += p->w_row) {
+                const int32_t c = p->per_channel ? u : 0;
+                int32_t acc = 0;
+                for (i = 0; i < k; i++) {
+                    acc += (int32_t)w[i] * (int32_t)x[i];
+                }
+                acc = tg_wrap_add(acc, p->bias[u]);
+                *output++ = tg_requant_s8(acc, TG_RQ_MULT_OF(p, c), TG_RQ_SHIFT_OF(p, c), p->output_zp, p->act_min,
+                                          p->act_max);
             }
-            acc = tg_wrap_add(acc, p->bias[u]);
-            *output++ = tg_requant_s8(acc, TG_RQ_MULT_OF(p, c), TG_RQ_SHIFT_OF(p, c), p->output_zp, p->act_min, p->act_max);
         }
     }
+#endif
 }

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinygen.model.fixedpoint import activation_range_int8, quantize_multiplier, requantize_to_int8
-from .base import C99, KernelVariant, Op, register, require, require_int8, target_has_dsp
+from .base import C99, DSP, KernelVariant, Op, register, require, require_int8, target_has_dsp
 from .conv import (
     _F32_EXACT_K,
     _MAX_TAPS,
@@ -143,13 +143,17 @@ class FullyConnected(Op):
     def emit_c(self, p: FullyConnectedParams, ctx):
         """C binding: tg_fc_s8 (firmware/kernels/tg_fc.c); the bias carries the folded
         -input_zero_point * row-sum term (wrapped to int32 like the C accumulator); weight rows
-        are padded to 4 bytes; `dsp` enables the Cortex-M DSP variant where it is exact."""
+        are padded to 4 bytes; `dsp`: the requantization of the Cortex-M DSP blocks of 4 units
+        (the DSP build runs SMLAD dot products with the C requantization where it is 0 or there
+        are fewer than 4 units). No scratch."""
         from tinygen.model.fixedpoint import wrap_int32
 
         ctx.need("tg_fc.c")
         k = ctx.op_index
         weights = pad_rows(p.weights)
         dsp = fc_dsp_mode(p)[0]
+        if p.units < 4:
+            dsp = dsp_mode(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point)[0]
         rq = rqx_table(p.multiplier, p.shift) if dsp == 2 else rq_table(p.multiplier, p.shift, p.output_zero_point)
         fields = dict(batches=p.batches, depth=p.accum_depth, units=p.units, per_channel=bool(p.per_channel),
                       output_zp=p.output_zero_point, act_min=p.act_min, act_max=p.act_max,
@@ -157,15 +161,11 @@ class FullyConnected(Op):
                       weights=ctx.const(weights, "int8_t", f"op{k}_weights"),
                       bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
                       rq="(const tg_rq_t *)(const void *)" + ctx.const(rq, "int32_t", f"op{k}_rq"))
-        scratch = ctx.scratch() if dsp else "NULL"
-        return f"tg_fc_s8({ctx.struct('tg_fc_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {scratch});"
+        return f"tg_fc_s8({ctx.struct('tg_fc_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, NULL);"
 
     def scratch_bytes(self, p: FullyConnectedParams) -> int:
-        """DSP path (tg_fc.c, at least 4 units): one input row widened to int16 (2 bytes per padded
-        input)."""
-        if fc_dsp_mode(p)[0] == 0:
-            return 0
-        return 2 * (-(-p.accum_depth // 4) * 4)
+        """No scratch: the DSP kernel reads the int8 input directly (as CMSIS-NN does)."""
+        return 0
 
     def kernel_variant(self, p: FullyConnectedParams, target: str | None = None) -> KernelVariant:
         scratch = self.scratch_bytes(p)
@@ -176,7 +176,12 @@ class FullyConnected(Op):
 
 
 def fc_dsp_mode(p: FullyConnectedParams) -> tuple[int, str, str]:
-    """(dsp field, variant, reason) of the DSP build (see conv.dsp_mode)."""
+    """(dsp field, variant, reason) of the DSP build (see conv.dsp_mode): blocks of 4 units with the
+    shortcut or the exact requantization, else (0, DSP, ...): SMLAD dot products and the C99
+    requantization."""
     if p.units < 4:
-        return 0, C99, f"{p.units} units: no DSP kernel (it works on blocks of 4 units)"
-    return dsp_mode(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point)
+        return 0, DSP, f"{p.units} units (< 4): SMLAD dot products, C requantization"
+    mode, name, reason = dsp_mode(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point)
+    if mode == 0:
+        return 0, DSP, f"SMLAD dot products, C requantization ({reason})"
+    return mode, name, reason
