@@ -52,17 +52,20 @@ def to_internal(x: np.ndarray, t: Tensor, what: str = "input") -> np.ndarray:
         raise TinygenError(
             f"{what} '{t.name}' has shape {list(x.shape)}; expected [N, {', '.join(map(str, samp))}] (the model's shape is {list(full)})"
         )
-    if t.dtype == np.int8:
+    if t.dtype in (np.int8, np.int16, np.int32):
+        info = np.iinfo(t.dtype)
         if np.issubdtype(batch.dtype, np.floating):
             if t.quant is None:
                 raise TinygenError(f"{what} '{t.name}' has no quantization parameters to quantize float data with")
             # as TFLM's QUANTIZE does it: float32 division, round half away from zero
             q = round_half_away_from_zero(batch.astype(np.float32) / np.float32(t.scale)) + t.zero_point
-            return np.clip(q, -128, 127).astype(np.int8)
-        if batch.dtype != np.int8:
-            if batch.min(initial=0) < -128 or batch.max(initial=0) > 127:
-                raise TinygenError(f"{what} '{t.name}': values outside the int8 range")
-            return batch.astype(np.int8)
+            return np.clip(q, info.min, info.max).astype(t.dtype)
+        if batch.dtype != t.dtype:
+            if not np.issubdtype(batch.dtype, np.integer) and batch.dtype != np.bool_:
+                raise TinygenError(f"{what} '{t.name}': {batch.dtype} data for a {t.dtype_name} input")
+            if batch.min(initial=0) < info.min or batch.max(initial=0) > info.max:
+                raise TinygenError(f"{what} '{t.name}': values outside the {t.dtype_name} range")
+            return batch.astype(t.dtype)
         return batch
     if t.dtype == np.float32:
         return batch.astype(np.float32)
