@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang"
+# chromium: tests/test_report.py renders `tinygen report` pages in headless Chromium.
+APT_PKGS="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang chromium"
 missing=""
 for p in $APT_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -25,11 +26,11 @@ want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     echo "setup: .venv up to date"
 else
-    echo "setup: installing tinygen[tf,pio,test] into .venv (pinned by constraints.txt)"
+    echo "setup: installing tinygen[tf,pio,test,report] into .venv (pinned by constraints.txt)"
     [ -x .venv/bin/python ] || "$PY" -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".[tf,pio,test]" 2>&1 \
+    .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".[tf,pio,test,report]" 2>&1 \
         | grep -v "is ignored: it is neither a file nor a directory" || true
-    .venv/bin/python -c "import tinygen, tensorflow, tflite_micro" 2>/dev/null \
+    .venv/bin/python -c "import tinygen, tensorflow, tflite_micro, matplotlib" 2>/dev/null \
         || { echo "setup: installation failed" >&2; exit 1; }
     echo "$want" > "$stamp"
 fi

@@ -18,6 +18,7 @@ COMMANDS = {
     "quantize": "quantize_cmd",
     "validate": "validate_cmd",
     "profile": "profile_cmd",
+    "report": "report_cmd",
     "monitor": "monitor_cmd",
     "boards": "boards_cmd",
     "generate": "generate_cmd",

@@ -149,16 +149,19 @@ def model_costs(graph: Graph, arena_bytes: int | None = None, constant_bytes: in
     """
     weights = sum(t.nbytes for t in graph.tensors if t.is_const) if constant_bytes is None else constant_bytes
     kinds = graph.op_names()
-    code = sum(_KERNEL_CODE.get(k, _KERNEL_DEFAULT) for k in kinds) + _PER_OP * len(graph.operators)
+    kernel_code = sum(_KERNEL_CODE.get(k, _KERNEL_DEFAULT) for k in kinds)
+    generated = _PER_OP * len(graph.operators)
     for op in graph.operators:      # folded biases + requantization (counted in exact constants)
         if constant_bytes is None and op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and op.outputs:
             shape = graph.tensors[op.outputs[0]].shape
-            code += _PER_CHANNEL * (shape[-1] if shape else 1)
+            generated += _PER_CHANNEL * (shape[-1] if shape else 1)
+    code = kernel_code + generated
     # The firmware reads inputs and writes outputs in place in the arena (NAME_run()):
     # no separate I/O buffers.
     io = 0
     arena = _arena_bytes(graph) if arena_bytes is None else arena_bytes
-    return {"weights": weights, "code": code, "arena": arena, "io": io,
+    return {"weights": weights, "code": code, "kernel_code": kernel_code, "generated_code": generated,
+            "arena": arena, "io": io,
             "runtime_ram": _RUNTIME_PER_OP_RAM * len(graph.operators)}
 
 

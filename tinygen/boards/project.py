@@ -397,6 +397,22 @@ def _replace_dir(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+PLAN_PNG = "memory-plan.png"
+
+
+def _write_plan_picture(graph: Graph, plan, root: Path) -> str | None:
+    """The memory plan drawn (tinygen.codegen.plan_plot) beside the README; None when
+    matplotlib (the `report` extra) is not installed."""
+    try:
+        from tinygen.codegen.plan_plot import draw_plan
+
+        png = draw_plan(graph, plan, "png")
+    except ImportError:
+        return None
+    (root / PLAN_PNG).write_bytes(png)
+    return PLAN_PNG
+
+
 def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -> dict:
     from tinygen.codegen.generator import generate
     from tinygen.boards.fit import available, check_fit
@@ -491,7 +507,11 @@ def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -
         "fit": report.as_dict(),
         "expected": expected_selftest(graph, seed),
     }
-    (root / "README.md").write_text(env.get_template("README.md.j2").render(manifest=manifest, **ctx), encoding="utf-8")
+    plan_png = _write_plan_picture(graph, gen.plan, root)
+    if plan_png:
+        manifest["memory_plan_png"] = plan_png
+    (root / "README.md").write_text(env.get_template("README.md.j2").render(manifest=manifest, memory_plan_png=plan_png,
+                                                                            **ctx), encoding="utf-8")
     (root / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
 
