@@ -96,6 +96,8 @@ def test_profile_table_json_and_csv_come_from_the_same_data(kws_profile):
         assert row["cycles"] == prof.layer_cycles()[k]
         assert row["share"] == pytest.approx(row["cycles"] / data["total_cycles"])
     assert sum(r["share"] for r in data["layers"]) <= 1.0
+    convs = [r for r in data["layers"] if r["op"] == "CONV_2D"]
+    assert convs and all(r["kernel"].startswith("dsp") and r["kernel_reason"] for r in convs)   # Cortex-M4: DSP
     rows = list(csv.DictReader(io.StringIO(profile_csv(data))))
     assert [int(r["cycles"]) for r in rows] == [r["cycles"] for r in data["layers"]]
     assert [r["op"] for r in rows] == [r["op"] for r in data["layers"]]

@@ -18,12 +18,26 @@ def _shape(shape) -> str:
     return "x".join(map(str, shape)) if shape else "scalar"
 
 
+def board_core(board: str | None) -> str | None:
+    """The CPU core of a known board (the kernel variants depend on it), None otherwise."""
+    from tinygen.boards.catalog import load_board
+    from tinygen.errors import TinygenError
+
+    if not board:
+        return None
+    try:
+        return load_board(board).core
+    except TinygenError:
+        return None
+
+
 def profile_data(g: Graph, prof: dict, *, plan=None) -> dict:
-    """The `--json` object: `prof` is `tinygen.device.profile.Profile.as_dict()`."""
+    """The `--json` object: `prof` is `tinygen.device.profile.Profile.as_dict()`. The kernel
+    variants are those of the board's core."""
     from tinygen.analysis.inspect import kernel_info, model_stats
 
     stats = model_stats(g)
-    kinfo = kernel_info(g, plan)
+    kinfo = kernel_info(g, plan, target=board_core(prof.get("board")))
     cycles = prof["layer_cycles"]
     est = prof.get("layer_cycles_estimated")
     total = prof["total_cycles"]
@@ -88,7 +102,7 @@ def format_profile(d: dict) -> str:
     head = ["#", "op", "output", "MACs", unit]
     if has_est:
         head.append("est. cycles")
-    head += [f"MAC/{unit.rstrip('s') if unit == 'cycles' else unit}", "share", "kernel", "scratch B"]
+    head += [f"MAC/{unit.rstrip('s') if unit == 'cycles' else unit}", "share", "scratch B", "kernel (why)"]
     rows = [head]
     for r in d["layers"]:
         row = [str(r["index"]), r["op"], _shape(r["output_shape"]), _fmt(r["macs"]), _fmt(r["cycles"])]
@@ -96,10 +110,10 @@ def format_profile(d: dict) -> str:
             row.append(_fmt(r.get("cycles_estimated")))
         kern = r["kernel"] + (f" ({r['kernel_reason']})" if r["kernel_reason"] else "")
         row += [_fmt(r["mac_per_cycle"], ".3f"), "-" if r["share"] is None else f"{100 * r['share']:.1f}%",
-                kern, _fmt(r["scratch_bytes"])]
+                _fmt(r["scratch_bytes"]), kern]
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    left = {1, 2, len(head) - 2}
+    left = {1, 2, len(head) - 1}
     runs = d["runs"]
     lines = [f"profile {d['model']} on {d['board']}: median of {runs} run{'s' if runs != 1 else ''} per layer", ""]
     for k, r in enumerate(rows):

@@ -71,7 +71,9 @@ def report_data(graph: Graph, *, board: str | None = None, profile: dict | None 
     if stats.unsupported_ops:
         raise TinygenError(f"{graph.name}: {stats.unsupported_ops[0]['reason']}")
     plan = plan if plan is not None else plan_memory(graph)
-    kinfo = kernel_info(graph, plan)
+    from tinygen.analysis.profile import board_core
+
+    kinfo = kernel_info(graph, plan, target=board_core(board))
     ops = stats.to_dict()["ops"]
     for row, k in zip(ops, kinfo):
         row.update(kernel=k["kernel"], kernel_reason=k["kernel_reason"], scratch_bytes=k["scratch_bytes"])
@@ -89,6 +91,7 @@ def report_data(graph: Graph, *, board: str | None = None, profile: dict | None 
             "largest_activation_bytes": stats.largest_activation_bytes,
         },
         "ops": ops,
+        "kernel_target": board_core(board) or "cortex-m with DSP",
         "memory_plan": {"arena_bytes": int(plan.arena_bytes), "lower_bound_bytes": int(plan.lower_bound_bytes),
                         "alignment": plan.alignment, "steps": len(plan.order), "order": list(plan.order),
                         "boxes": plan_boxes(graph, plan)},
@@ -235,8 +238,15 @@ def _table(head, rows, numeric=()) -> str:
     h = "".join(f"<th>{escape(str(c))}</th>" for c in head)
     body = []
     for r in rows:
-        body.append("<tr>" + "".join(f'<td class="n">{escape(str(c))}</td>' if i in numeric
-                                     else f"<td>{escape(str(c))}</td>" for i, c in enumerate(r)) + "</tr>")
+        cells = []
+        for i, c in enumerate(r):
+            title = ""
+            if isinstance(c, tuple):         # (text, hover text)
+                c, tip = c
+                title = f' title="{escape(str(tip))}"' if tip else ""
+            cls = ' class="n"' if i in numeric else ""
+            cells.append(f"<td{cls}{title}>{escape(str(c))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{h}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
@@ -286,7 +296,7 @@ def render_html(graph: Graph, data: dict, *, plan=None) -> str:
 
     # op table
     parts.append("<h2>Ops</h2>")
-    head = ["#", "op", "inputs", "outputs", "MACs", "weights B", "out B", "kernel", "scratch B"]
+    head = ["#", "op", "inputs", "outputs", "MACs", "weights B", "out B", "kernel (hover: why)", "scratch B"]
     if prof:
         head += ["instr" if prof.get("emulated") else "cycles"]
         if prof.get("total_cycles_estimated") is not None:
@@ -296,7 +306,7 @@ def render_html(graph: Graph, data: dict, *, plan=None) -> str:
     for k, o in enumerate(data["ops"]):
         r = [o["index"], o["op"], " ".join(_shape(x) for x in o["inputs"]), " ".join(_shape(x) for x in o["outputs"]),
              _n(o["macs"]), _n(o["weight_bytes"]), _n(o["activation_bytes"]),
-             o["kernel"] + (f" ({o['kernel_reason']})" if o["kernel_reason"] else ""), _n(o["scratch_bytes"])]
+             (o["kernel"], o["kernel_reason"]), _n(o["scratch_bytes"])]
         if prof:
             lay = prof["layers"][k]
             r.append(_n(lay["cycles"]))
