@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.fwprojects import HAVE_ARM_GCC, HAVE_QEMU, obj_cache  # noqa: F401 (fixture)
+from tests.support.fwprojects import HAVE_ARM_GCC, HAVE_GCC, HAVE_QEMU, obj_cache  # noqa: F401 (fixture)
 from tests.support.mlperf_client import SpecClient
+from tinygen.boards.mlperf import mlperf_spec
 from tinygen.boards.project import write_project
+from tinygen.device.mlperf import default_input
 from tinygen.cli import main
 from tinygen.emulator.engine import Emulator
 from tinygen.model.reader import load_int8_model
@@ -248,6 +250,17 @@ def test_reopened_port_does_not_see_stale_replies(dut):
 # ------------------------------------------------------------ tinygen benchmark
 
 @needs_qemu
+def test_benchmark_cli_through_the_pty(dut, capsys):
+    """`benchmark --port /dev/pts/N` drives a DUT served by `flash --pty` (after other programs used it)."""
+    rc = main(["benchmark", str(model_path(dut.bench)), "--board", BENCH[dut.bench][1], "--mlperf", dut.bench,
+               "--port", dut.path, "--runs", "2", "--warmups", "0", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["ok"] and out["bit_exact"] == 2 and out["model"] == dut.bench
+    raw_default = default_input(mlperf_spec(dut.graph, dut.bench))      # the input benchmark sends
+    assert out["results"] == [expected_results(dut.bench, dut.graph, raw_default)] * 2
+
+
+@needs_qemu
 def test_benchmark_cli_json_with_dataset_kws(tmp_path, capsys):
     graph = load_int8_model(model_path("kws01"))
     xs = np.stack([np.frombuffer(sample("kws01", graph, 10 + i), dtype=np.int8).reshape(49, 10, 1) for i in range(4)])
@@ -319,7 +332,7 @@ def test_mlperf_options_are_checked(tmp_path, capsys):
 
 
 @needs_qemu
-def test_user_id_raw_float_input_and_energy_build(tmp_path, obj_cache):
+def test_user_id_raw_float_input_and_energy_build(tmp_path):
     """A user's ID takes the raw input bytes (here float32); energy mode builds for the NUCLEO."""
     kws_float = models_dir() / "arm_kws_ds_cnn_l_int8_floatio.tflite"
     if not kws_float.is_file():
@@ -330,9 +343,14 @@ def test_user_id_raw_float_input_and_energy_build(tmp_path, obj_cache):
     real = write_project(load_int8_model(model_path("kws01")), "nucleo-f446re", tmp_path / "nucleo",
                          mlperf="kws01", energy=True)
     assert real.manifest["mlperf"]["baud"] == 9600 and "PA8" in real.manifest["mlperf"]["timestamp_pin"]
-    obj_cache.make(real.path, "nucleo-f446re")
-    nm = subprocess.run(["arm-none-eabi-nm", str(real.firmware)], capture_output=True, text=True).stdout
-    assert "tg_mlperf_timestamp_pin" in nm
+    # the DUT and its STM32 timestamp-pin code compile with the project's own flags (9600 baud, energy mode)
+    objs = ["build/obj/app/tg_mlperf.o", "build/obj/app/tg_mlperf_pin_stm32f4.o"]
+    proc = subprocess.run(["make", "-C", str(real.path), *objs], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "-DTG_UART_BAUD=9600u" in proc.stdout
+    nm = subprocess.run(["arm-none-eabi-nm", *(str(real.path / o) for o in objs)], capture_output=True,
+                        text=True).stdout
+    assert " T tg_mlperf_timestamp_pin" in nm and " U tg_mlperf_timestamp_pin" in nm
 
 
 @pytest.mark.slow
@@ -349,3 +367,47 @@ def test_image_benchmarks_through_the_pty(bench, tmp_path_factory, obj_cache):
             assert len(r.errors()) == 1
     finally:
         _stop_dut(d)
+
+
+def _host_build_esp32_mlperf(proj, tmp_path):
+    """The ESP32 project's src/ built for the host against tests/support/arduino_stub (Serial = stdio)."""
+    from tests.support.fwprojects import ARDUINO_STUB, run
+
+    src = proj.path / "src"
+    objs = tmp_path / "obj"
+    objs.mkdir()
+    defines = ["-DTG_ARDUINO=1", "-DARDUINO_ARCH_ESP32"]
+    run(["gcc", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", *defines, f"-I{src}", "-c",
+         *sorted(src.glob("*.c"))], cwd=objs)
+    exe = tmp_path / "esp32_mlperf"
+    run(["g++", "-O1", "-std=gnu++11", "-Wall", "-Wextra", "-Werror", *defines, f"-I{ARDUINO_STUB}", f"-I{src}",
+         *sorted(src.glob("*.cpp")), ARDUINO_STUB / "arduino_host.cpp", *sorted(objs.glob("*.o")), "-o", exe])
+    return exe
+
+
+@pytest.mark.skipif(not HAVE_GCC, reason="needs gcc and g++")
+def test_esp32_dut_on_the_host_in_energy_mode(tmp_path):
+    """The Arduino flavour of the DUT (ESP32 project, host-built with a stub core): same protocol;
+    in energy mode no m-lap-us lines but one low pulse on GPIO4 per timestamp."""
+    from tinygen.device.link import ProcessSerial
+
+    energy = True
+    graph = load_int8_model(model_path("kws01"))
+    proj = write_project(graph, "esp32-devkitc", tmp_path / "esp32", mlperf="kws01", energy=energy)
+    exe = _host_build_esp32_mlperf(proj, tmp_path)
+    log = tmp_path / "stderr.txt"
+    with open(log, "wb") as err, ProcessSerial([str(exe)], stderr=err) as ser:
+        c = SpecClient(ser)
+        boot = c.read_reply()
+        mode = "energy" if energy else "performance"
+        assert boot[0] == f"m-timestamp-mode-{mode}" and boot[-1] == "m-init-done"
+        assert c.send("profile") == ["m-profile-[ULPMark for tinyML Firmware V0.0.1]", "m-model-[kws01]"]
+        raw = sample("kws01", graph, 9)
+        c.load(raw, (31,))
+        reply = c.send("infer 2 0")
+        assert reply.prefixed("m-results-[") == [expected_results("kws01", graph, raw) + "]"]
+        assert len(reply.prefixed("m-lap-us-")) == (0 if energy else 2)
+        assert len(c.send("timestamp").prefixed("m-lap-us-")) == (0 if energy else 1)
+        assert len(c.send(f"db load {len(raw) + 1}").errors()) == 1
+    pulses = log.read_text().count("pin 4=0")
+    assert pulses == (1 + 2 + 1 if energy else 0)       # boot, infer (before and after), timestamp

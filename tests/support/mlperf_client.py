@@ -22,8 +22,9 @@ class Reply(list):
 
 
 class SpecClient:
-    def __init__(self, path: str, baud: int = 115200, timeout: float = 20.0):
-        self.port = serial.Serial(path, baud, timeout=0.05)
+    def __init__(self, path, baud: int = 115200, timeout: float = 20.0):
+        """`path`: a serial device path, or an already open pyserial-like port."""
+        self.port = serial.Serial(path, baud, timeout=0.05) if isinstance(path, str) else path
         self.timeout = timeout
         self.pending = b""
 

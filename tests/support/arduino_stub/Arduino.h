@@ -23,6 +23,14 @@ extern TgStubSerial Serial;
 
 void delay(unsigned long ms);
 
+#define LOW 0
+#define HIGH 1
+#define INPUT 0
+#define OUTPUT 1
+/* The host implementation logs every pin change to stderr as "pin P=V". */
+void pinMode(uint8_t pin, uint8_t mode);
+void digitalWrite(uint8_t pin, uint8_t value);
+
 #if defined(ARDUINO_ARCH_ESP32)
 class TgStubEsp {
 public:

@@ -36,6 +36,16 @@ int TgStubSerial::read(void)
 
 void delay(unsigned long ms) { usleep((useconds_t)(ms * 1000u)); }
 
+static int s_pin_level[256];
+void pinMode(uint8_t pin, uint8_t mode) { fprintf(stderr, "mode %u=%u\n", pin, mode); }
+void digitalWrite(uint8_t pin, uint8_t value)
+{
+    if (s_pin_level[pin] != value) {
+        fprintf(stderr, "pin %u=%u\n", pin, value);
+        s_pin_level[pin] = value;
+    }
+}
+
 #if defined(ARDUINO_ARCH_ESP32)
 TgStubEsp ESP;
 static uint32_t s_ccount;
