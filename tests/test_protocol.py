@@ -144,6 +144,7 @@ def test_constants_agree_with_c_header():
         "TG_PROTO_SEQ_BOOT": protocol.SEQ_BOOT, "TG_PROTO_REPLY_FLAG": protocol.REPLY_FLAG,
         "TG_PROTO_SHA_PREFIX": protocol.SHA_PREFIX, "TG_PROTO_MAX_STRING": protocol.MAX_STRING,
         "TG_PROTO_MAX_TENSORS": protocol.MAX_TENSORS, "TG_PROTO_MAX_DIMS": protocol.MAX_DIMS,
+        "TG_PROTO_INFO_FLAGS": protocol.INFO_FLAGS, "TG_PROTO_FLAG_PAGED": protocol.FLAG_PAGED,
     }
     for name, value in pairs.items():
         assert c[name] == value, name

@@ -387,7 +387,7 @@ static int cmd_info(tg_out_t *o, size_t len, uint32_t *detail)
     ni = clamp_count(ni, 255);
     no = clamp_count(no, 255);
     out_u8(o, TG_PROTO_VERSION);
-    out_u8(o, 0); /* flags */
+    out_u8(o, TG_PROTO_INFO_FLAGS); /* optional request fields this device understands */
     out_u16(o, TG_PROTO_MAX_PAYLOAD);
     out_u8(o, (uint32_t)ni);
     out_u8(o, (uint32_t)no);
@@ -491,17 +491,29 @@ static int cmd_infer_chunk(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *
     return 0;
 }
 
-static int cmd_infer_run(tg_out_t *o, size_t len, uint32_t *detail)
+/* Clamps a paged read: returns bytes to send from `offset` of a `total`-byte
+ * buffer, at most max_len (0 = no limit) and at most `room`. */
+static uint32_t page_len(uint32_t total, uint32_t offset, uint32_t max_len, uint32_t room)
+{
+    uint32_t n = total - offset;
+    if (max_len != 0 && n > max_len)
+        n = max_len;
+    return n > room ? room : n;
+}
+
+static int cmd_infer_run(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *detail)
 {
     int ni = tg_app_num_inputs(), no, i;
     uint64_t cycles = 0;
     int rc;
-    uint32_t total, n;
+    uint32_t total, n, max_inline = 0;
     const int8_t *out;
-    if (len != 0) {
+    if (len != 0 && len != 2) {
         *detail = 0;
         return TG_ERR_BAD_LENGTH;
     }
+    if (len == 2) /* optional: at most this many bytes of output 0 inline (0: as many as fit) */
+        max_inline = rd16(p);
     if (ni > TG_PROTO_MAX_TENSORS) {
         *detail = (uint32_t)ni;
         return TG_ERR_OUT_OF_RANGE;
@@ -527,24 +539,12 @@ static int cmd_infer_run(tg_out_t *o, size_t len, uint32_t *detail)
     out = no > 0 ? tg_app_output_buffer(0) : NULL;
     if (!out)
         total = 0;
-    n = total;
-    if (n > TG_PROTO_MAX_PAYLOAD - 13)
-        n = TG_PROTO_MAX_PAYLOAD - 13;
+    n = page_len(total, 0, max_inline, TG_PROTO_MAX_PAYLOAD - 13);
     out_u64(o, cycles);
     out_u8(o, (uint32_t)no);
     out_u32(o, total);
     out_bytes(o, out, n);
     return 0;
-}
-
-/* Clamps a paged read: returns bytes to send from `offset` of a `total`-byte
- * buffer, at most max_len (0 = no limit) and at most `room`. */
-static uint32_t page_len(uint32_t total, uint32_t offset, uint32_t max_len, uint32_t room)
-{
-    uint32_t n = total - offset;
-    if (max_len != 0 && n > max_len)
-        n = max_len;
-    return n > room ? room : n;
 }
 
 static int cmd_output_read(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *detail)
@@ -588,11 +588,13 @@ static int cmd_output_read(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *
 
 static int cmd_profile(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *detail)
 {
-    int nl, first, count, k;
-    if (len != 2) {
+    int nl, first, count, k, max_count = (TG_PROTO_MAX_PAYLOAD - 6) / 8;
+    if (len != 2 && len != 4) {
         *detail = 2;
         return TG_ERR_BAD_LENGTH;
     }
+    if (len == 4 && rd16(p + 2) != 0 && rd16(p + 2) < max_count) /* optional: at most this many per page */
+        max_count = rd16(p + 2);
     if (!g_have_output) {
         *detail = 0;
         return TG_ERR_BAD_STATE;
@@ -603,7 +605,7 @@ static int cmd_profile(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *deta
         *detail = (uint32_t)nl;
         return TG_ERR_OUT_OF_RANGE;
     }
-    count = clamp_count(nl - first, (TG_PROTO_MAX_PAYLOAD - 6) / 8);
+    count = clamp_count(nl - first, max_count);
     out_u16(o, (uint32_t)nl);
     out_u16(o, (uint32_t)first);
     out_u16(o, (uint32_t)count);
@@ -715,7 +717,7 @@ static int dispatch(void)
         err = cmd_infer_chunk(&o, p, len, &detail);
         break;
     case TG_CMD_INFER_RUN:
-        err = cmd_infer_run(&o, len, &detail);
+        err = cmd_infer_run(&o, p, len, &detail);
         break;
     case TG_CMD_OUTPUT_READ:
         err = cmd_output_read(&o, p, len, &detail);

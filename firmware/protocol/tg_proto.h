@@ -45,6 +45,8 @@ extern "C" {
 #define TG_PROTO_MAX_STRING 63          /* longest name string in INFO (longer ones are cut) */
 #define TG_PROTO_MAX_TENSORS 8          /* at most this many inputs and this many outputs are described */
 #define TG_PROTO_MAX_DIMS 6             /* dims per tensor in INFO */
+#define TG_PROTO_INFO_FLAGS 1           /* INFO flags: bit 0 = INFER_RUN takes max_inline u16, PROFILE max_count u16 */
+#define TG_PROTO_FLAG_PAGED 1           /* INFO flag bit 0 (see above) */
 
 /* ---- requests (host -> device) ---- */
 #define TG_CMD_PING 0x01

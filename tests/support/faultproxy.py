@@ -32,6 +32,8 @@ class Faults:
     corrupt_every: int = 0
     garbage_every: int = 0          # insert 3-40 random non-zero bytes
     min_gap: int = 1200             # no two faults closer than this many bytes
+    flip_rate: float = 0.0          # probability per byte of one flipped bit (independent, no min_gap)
+    loss_rate: float = 0.0          # probability per byte of losing it (independent, no min_gap)
     blackhole: bool = False         # swallow everything
     garbage_only: bool = False      # replace every byte by a random byte (a wrong baud rate)
 
@@ -46,7 +48,7 @@ class _Scheduler:
             every = getattr(faults, f"{kind}_every")
             if every:
                 self.next[kind] = self._gap(every)
-        self.counts = {k: 0 for k in ("drop", "dup", "corrupt", "garbage")}
+        self.counts = {k: 0 for k in ("drop", "dup", "corrupt", "garbage", "flip", "loss")}
 
     def _gap(self, every: int) -> int:
         return self.pos + self.f.min_gap + int(self.rng.expovariate(1.0 / every))
@@ -59,6 +61,8 @@ class _Scheduler:
         if f.garbage_only:
             self.pos += len(data)
             return bytes(self.rng.randrange(0, 256) for _ in data)
+        if f.flip_rate or f.loss_rate:
+            data = self._random_damage(data)
         if not self.next:
             self.pos += len(data)
             return data
@@ -88,6 +92,28 @@ class _Scheduler:
                 out += bytes(self.rng.randrange(1, 256) for _ in range(self.rng.randrange(3, 41)))
                 out.append(b)
         return bytes(out)
+
+
+    def _random_damage(self, data: bytes) -> bytes:
+        out = bytearray()
+        rnd = self.rng.random
+        flip, loss = self.f.flip_rate, self.f.loss_rate
+        for b in data:
+            r = rnd()
+            if r < loss:
+                self.counts["loss"] += 1
+                continue
+            if r < loss + flip:
+                self.counts["flip"] += 1
+                b ^= 1 << self.rng.randrange(8)
+            out.append(b)
+        return bytes(out)
+
+
+def noisy(rate: float) -> Faults:
+    """A link damaging `rate` of the bytes at random: half of them get one bit flipped,
+    half are lost (the issue-16 fault model: "1%" is noisy(0.01))."""
+    return Faults(flip_rate=rate / 2, loss_rate=rate / 2)
 
 
 class FaultProxy:
@@ -122,10 +148,11 @@ class FaultProxy:
     # -- control -------------------------------------------------------------------------
     def faults(self, up: Faults | None = None, down: Faults | None = None) -> None:
         with self._lock:
+            # each direction its own generator (the pumps run in two threads)
             if up is not None:
-                self._up = _Scheduler(up, self.rng)
+                self._up = _Scheduler(up, random.Random(self.rng.getrandbits(64)))
             if down is not None:
-                self._down = _Scheduler(down, self.rng)
+                self._down = _Scheduler(down, random.Random(self.rng.getrandbits(64)))
 
     def fault_counts(self) -> dict:
         return {"up": dict(self._up.counts), "down": dict(self._down.counts)}

@@ -30,6 +30,7 @@ MAX_FRAME = HEADER_SIZE + MAX_PAYLOAD + CRC_SIZE
 MAX_ENCODED = MAX_FRAME + (MAX_FRAME + 253) // 254
 SEQ_NONE = 0xFFFF
 SEQ_BOOT = 0
+MAGIC_BYTE = bytes([MAGIC])
 
 _HEADER = struct.Struct("<BHBH")
 # Bytes a firmware text line may contain (printable ASCII, tab, CR, LF).
@@ -170,21 +171,37 @@ class FrameReader:
     its newline arrives (a COBS-encoded frame is never pure ASCII: its second
     byte is the magic 0xA1). Anything else is `Garbage`, reported when its
     delimiter arrives or when it grows beyond the largest possible frame.
+
+    On a noisy link a delimiter may be lost, so the reader also resynchronises
+    without one: every position in a segment where a frame could start (a COBS
+    code byte followed by the magic) is followed along its COBS blocks, and a
+    frame is taken as soon as its last block is complete and it checks (CRC,
+    magic, length), with or without its trailing 0x00; bytes before it are
+    garbage (or text). A frame is only ever accepted whole and CRC-checked.
     """
 
     def __init__(self):
         self._seg = bytearray()
         self._seg_text = True      # the segment so far is pure ASCII text
-        self._discard = False      # oversized garbage: drop bytes until the next 0x00
-        self._next_code = 0        # index in _seg of the next COBS code byte
+        self._next_code = 0        # index in _seg of the next COBS code byte (walk from 0)
+        self._cands = {}           # start -> index of its next COBS code byte (frames without a 0x00)
+        self._scanned = 0          # _seg[:_scanned] has been searched for frame starts
+
+    def pending(self) -> int:
+        """Bytes of an unfinished segment held back (no delimiter yet)."""
+        return len(self._seg)
 
     def want(self) -> int:
         """How many bytes to read next: the rest of the current COBS block and
         the byte after it (next code byte or delimiter). Never waits for bytes
         that a well-formed frame would not send."""
-        if self._discard:
-            return 64
-        return max(1, self._next_code - len(self._seg) + 1)
+        seg = self._seg
+        n = max(1, self._next_code - len(seg) + 1)
+        if len(seg) < 2 or (seg[1] == MAGIC and seg[0] >= 2):
+            return n              # the segment itself looks like a frame: follow it
+        for nxt in self._cands.values():
+            n = min(n, max(1, nxt - len(self._seg) + 1))
+        return n
 
     def feed(self, data: bytes) -> list:
         events = []
@@ -202,8 +219,6 @@ class FrameReader:
         return events
 
     def _append(self, chunk: bytes, events: list) -> None:
-        if self._discard:
-            return
         self._seg += chunk
         self._seg_text = self._seg_text and _is_text(chunk)
         self._walk_codes()
@@ -219,28 +234,80 @@ class FrameReader:
                     if line:
                         events.append(Text(line))
                 self._restart(bytes(seg[cut:]))
-        elif not self._seg_text and len(seg) > MAX_ENCODED:
-            events.append(Garbage(bytes(seg), "longer than any frame"))
-            self._restart(b"")
-            self._discard = True
+            return
+        if self._seg_text:
+            return
+        self._find_frames(events)
+        seg = self._seg
+        if len(seg) > 2 * MAX_ENCODED:
+            # garbage without a delimiter: report the head, keep looking for a frame in the tail
+            cut = len(seg) - MAX_ENCODED
+            self._emit_prefix(bytes(seg[:cut]), events, "longer than any frame")
+            self._restart(bytes(seg[cut:]))
+            self._find_frames(events)
 
     def _walk_codes(self) -> None:
         seg = self._seg
         while self._next_code < len(seg):
             self._next_code += max(1, seg[self._next_code])
 
+    def _find_frames(self, events: list) -> None:
+        """Follows every possible frame start in the segment; takes the first (earliest
+        starting) one that is complete and valid."""
+        seg = self._seg
+        n = len(seg)
+        # new candidate starts: a code byte >= 2 followed by the magic
+        i = max(0, self._scanned - 1)
+        while True:
+            j = seg.find(MAGIC_BYTE, i + 1)
+            if j < 0 or j >= n:
+                break
+            if seg[j - 1] >= 2:
+                self._cands.setdefault(j - 1, j - 1)
+            i = j
+        self._scanned = n
+        done = None
+        for start in sorted(self._cands):
+            nxt = self._cands[start]
+            while nxt < n:
+                nxt += max(1, seg[nxt])
+            if nxt - start > MAX_ENCODED:
+                del self._cands[start]
+                continue
+            self._cands[start] = nxt
+            if nxt == n and n - start >= HEADER_SIZE + CRC_SIZE + 1:
+                try:
+                    frame = decode_frame(bytes(seg[start:]))
+                except FrameError:
+                    continue
+                done = (start, frame)
+                break
+        if done is not None:
+            start, frame = done
+            if start:
+                self._emit_prefix(bytes(seg[:start]), events, "bytes before a frame without its 0x00")
+            events.append(frame)
+            self._restart(b"")
+
+    def _emit_prefix(self, data: bytes, events: list, reason: str) -> None:
+        lines = _as_text_lines(data)
+        if lines is not None:
+            events.extend(Text(line) for line in lines)
+        else:
+            events.append(Garbage(data, reason))
+
     def _restart(self, rest: bytes) -> None:
         self._seg = bytearray(rest)
         self._seg_text = _is_text(rest)
         self._next_code = 0
+        self._cands = {}
+        self._scanned = 0
         self._walk_codes()
 
     def _end_segment(self, events: list) -> None:
         seg = bytes(self._seg)
-        discard = self._discard
         self._restart(b"")
-        self._discard = False
-        if discard or not seg:
+        if not seg:
             return
         try:
             events.append(decode_frame(seg))
@@ -251,18 +318,22 @@ class FrameReader:
         if lines is not None:
             events.extend(Text(line) for line in lines)
             return
-        # text (without a leading delimiter) directly followed by a frame
-        nl = seg.rfind(b"\n")
-        if nl >= 0:
-            head = _as_text_lines(seg[:nl + 1])
-            try:
-                frame = decode_frame(seg[nl + 1:])
-            except FrameError:
-                frame = None
-            if head is not None and frame is not None:
-                events.extend(Text(line) for line in head)
-                events.append(frame)
-                return
+        # a frame whose leading 0x00 was lost (or text without a delimiter before it)
+        i = 0
+        while True:
+            j = seg.find(MAGIC_BYTE, i + 1)
+            if j < 0:
+                break
+            if seg[j - 1] >= 2:
+                try:
+                    frame = decode_frame(seg[j - 1:])
+                except FrameError:
+                    frame = None
+                if frame is not None:
+                    self._emit_prefix(seg[:j - 1], events, "bytes before a frame without its 0x00")
+                    events.append(frame)
+                    return
+            i = j
         events.append(Garbage(seg, reason))
 
 

@@ -64,6 +64,10 @@ ERROR_NAMES = {v: k[4:] for k, v in globals().items() if k.startswith("ERR_")}
 # Error replies meaning "your frame did not arrive intact": resend it.
 FRAMING_ERRORS = frozenset({ERR_BAD_CRC, ERR_BAD_FRAME, ERR_OVERFLOW})
 
+# INFO flags (firmware/protocol/tg_proto.h)
+FLAG_PAGED = 0x01           # INFER_RUN takes max_inline u16, PROFILE takes max_count u16
+INFO_FLAGS = FLAG_PAGED     # what this tinygen's firmware sets
+
 DTYPE_NAMES = {0: "float32", 2: "int32", 3: "uint8", 7: "int16", 9: "int8", 0xFF: "unknown"}
 
 
@@ -126,6 +130,7 @@ class DeviceInfo:
     board_name: str
     inputs: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
+    flags: int = 0
 
     @property
     def sha256_hex(self) -> str:
@@ -135,7 +140,7 @@ class DeviceInfo:
 def parse_info(payload: bytes) -> DeviceInfo:
     """Decodes an INFO reply payload (layout in docs/protocol.md)."""
     try:
-        (ver, _flags, max_payload, ni, no, nl, clock, arena) = struct.unpack_from("<BBHBBHII", payload, 0)
+        (ver, flags, max_payload, ni, no, nl, clock, arena) = struct.unpack_from("<BBHBBHII", payload, 0)
         pos = 16
         sha = bytes(payload[pos:pos + 32])
         if len(sha) != 32:
@@ -162,7 +167,7 @@ def parse_info(payload: bytes) -> DeviceInfo:
         raise DeviceError(f"malformed INFO reply ({len(payload)} bytes): {e}") from None
     k = min(ni, MAX_TENSORS)
     return DeviceInfo(ver, max_payload, ni, no, nl, clock, arena, sha, strings[0], strings[1], strings[2],
-                      tensors[:k], tensors[k:])
+                      tensors[:k], tensors[k:], flags)
 
 
 def _as_bytes(data) -> bytes:
@@ -182,18 +187,93 @@ def _sha_bytes(value) -> bytes | None:
     return value
 
 
+DEFAULT_RETRIES = 16        # failed attempts in a row, without progress, before giving up
+MIN_CHUNK = 32              # smallest data chunk / page the adaptive framing goes down to
+MIN_WAIT = 0.08             # shortest wait for a reply (s); longer ones follow the link's speed
+_REQ_OVERHEAD = 19          # wire bytes of a request around its data (delimiters, COBS, header, offset, CRC)
+_REPLY_OVERHEAD = 17        # the same for a small reply
+_COST_OVERHEAD = 40         # per-exchange cost in byte times: both overheads and the turnaround
+
+
+class LinkQuality:
+    """Estimates the byte error rate of the link from the exchanges' outcomes and picks the
+    data size per frame that maximises the expected goodput.
+
+    Each attempt of B wire bytes (request + reply) succeeds with probability (1-e)^B; with
+    exponentially decayed counts of attempts, successes and bytes the estimate is
+    e = -ln(successes / attempts) / (mean bytes per attempt). For a chunk of n data bytes the
+    goodput is n (1-e)^(n+h) / (n+a) (h: the frames' overhead bytes, a: the exchange's cost
+    in byte times); its maximum is at n = (sqrt(a^2 + 4a/l) - a) / 2 with l = -ln(1-e).
+    A clean link gives the largest frames; every damaged or missing reply shrinks them
+    (down to `min_chunk`); clean exchanges grow them back."""
+
+    DECAY = 0.9
+
+    def __init__(self, max_chunk: int = MAX_PAYLOAD - 4, min_chunk: int = MIN_CHUNK):
+        self.max_chunk = max_chunk
+        self.min_chunk = min(min_chunk, max_chunk)
+        self.attempts = 2.0          # prior: two clean exchanges of the largest size
+        self.ok = 2.0
+        self.bytes = 2.0 * (max_chunk + _REQ_OVERHEAD + _REPLY_OVERHEAD)
+
+    def record(self, wire_bytes: int, ok: bool) -> None:
+        d = self.DECAY
+        self.attempts = self.attempts * d + 1.0
+        self.ok = self.ok * d + (1.0 if ok else 0.0)
+        self.bytes = self.bytes * d + float(wire_bytes)
+
+    @property
+    def error_rate(self) -> float:
+        import math
+
+        if self.ok >= self.attempts * 0.999999:
+            return 0.0
+        ratio = max(self.ok, 0.05) / self.attempts
+        return min(0.5, -math.log(ratio) / max(1.0, self.bytes / self.attempts))
+
+    def chunk(self, limit: int | None = None, turnaround_bytes: float = 0.0) -> int:
+        """The best data size per frame (`turnaround_bytes`: the exchange's latency in byte times)."""
+        import math
+
+        top = self.max_chunk if limit is None else max(1, min(self.max_chunk, limit))
+        e = self.error_rate
+        if e <= 0.0:
+            return top
+        lam = -math.log1p(-e)
+        a = float(_COST_OVERHEAD) + min(max(0.0, turnaround_bytes), 2000.0)
+        n = (math.sqrt(a * a + 4.0 * a / lam) - a) / 2.0
+        return max(min(self.min_chunk, top), min(top, int(n)))
+
+
+class _Outcome:
+    """How one attempt ended when it brought no usable reply."""
+    NAK = "nak"              # the device says our frame arrived damaged
+    GARBAGE = "garbage"      # damaged bytes arrived instead of the reply
+    SILENCE = "silence"      # nothing usable within the wait
+
+
 class Client:
     """Request/reply client over any pyserial-like object (read/write/timeout).
 
-    Stop-and-wait: one request in flight. Each request is resent with the same
-    seq (the device answers a resend from its reply cache without executing it
-    twice) after `timeout` seconds without a reply, on a framing-error reply
-    to it, or when a corrupted frame arrives instead of the reply; at most
-    `retries` resends.
+    Stop-and-wait: one request in flight. A request that got no usable reply (none within
+    the wait, a framing-error reply, damaged bytes instead of it) is sent again. Requests
+    that must not run twice (INFER_RUN, INFER_BEGIN, RESET, ...) are resent with the same
+    seq (the device answers from its reply cache); idempotent transfers (INFER_CHUNK,
+    OUTPUT_READ, LAYER, PROFILE) go out as new requests sized by the link's error rate
+    (`LinkQuality`): chunks and pages shrink after damage and grow back on a clean link,
+    and after a lost chunk reply the device is asked how much it holds instead of sending
+    the data again.
+
+    The wait for a reply follows the link's measured speed (at least MIN_WAIT, at most
+    `timeout`; INFER_RUN: the last inference's time, at most `run_timeout`) and doubles
+    after each silent attempt. `retries` failed attempts in a row without progress give
+    up (any good reply renews the budget), as does silence (no frame, no garbage) for
+    longer than 4 `timeout`s.
     """
 
-    def __init__(self, ser, *, timeout: float = 2.0, run_timeout: float = 60.0, retries: int = 3,
-                 on_text=None, expected_sha256=None, read_timeout: float = 0.05):
+    def __init__(self, ser, *, timeout: float = 2.0, run_timeout: float = 60.0, retries: int = DEFAULT_RETRIES,
+                 on_text=None, expected_sha256=None, read_timeout: float = 0.01, min_chunk: int = MIN_CHUNK,
+                 adaptive: bool = True):
         self.ser = ser
         self.timeout = timeout
         self.run_timeout = run_timeout
@@ -202,12 +282,24 @@ class Client:
         self.expected_sha256 = _sha_bytes(expected_sha256)
         self.boot = None             # JSON of the last BOOT frame seen
         self.info_cache = None       # DeviceInfo from the last info()
-        self.stats = {"sent": 0, "resent": 0, "stale": 0, "garbage_bytes": 0, "text_lines": 0}
+        self.adaptive = adaptive
+        self.quality = LinkQuality(min_chunk=min_chunk)
+        self.stats = {"sent": 0, "resent": 0, "stale": 0, "garbage_bytes": 0, "text_lines": 0,
+                      "naks": 0, "timeouts": 0, "garbled_replies": 0, "queries": 0,
+                      "late_replies": 0}
+        self.sizes = collections.Counter()     # data bytes per INFER_CHUNK / page read: count
         self._reader = FrameReader()
         self._pending = collections.deque()   # parsed events not consumed yet
         self._seq = random.randrange(1, SEQ_NONE)
         self._synced = False         # a reply was received since the last (re)boot
         self._ran = False            # an inference completed since the last (re)boot
+        self._fails = 0              # failed attempts in a row without progress
+        self._silences = 0           # silent attempts in a row (backoff exponent)
+        self._last_heard = time.monotonic()   # last frame or garbage from the device
+        self._byte_time = 1.0 / 11520          # seconds per wire byte, learned (115200 8N1 to start)
+        self._run_time = None        # seconds of the last clean INFER_RUN exchange
+        self._lat = 0.005            # smoothed turnaround beyond the transfer time (s)
+        self._lat_var = 0.005        # its mean deviation
         try:
             if getattr(ser, "timeout", None) != read_timeout:
                 ser.timeout = read_timeout
@@ -243,6 +335,7 @@ class Client:
                     continue
                 if isinstance(ev, Garbage):
                     self.stats["garbage_bytes"] += len(ev.data)
+                self._last_heard = time.monotonic()
                 return ev
             try:
                 data = self.ser.read(self._reader.want())
@@ -289,61 +382,168 @@ class Client:
         self._seq = self._seq % (SEQ_NONE - 1) + 1   # 1 .. 0xFFFE
         return self._seq
 
+    def _wait_for(self, wire_bytes: int, cap: float, run: bool) -> float:
+        """Seconds to wait for the reply to an attempt of `wire_bytes` (request + reply): the
+        transfer time at the learned speed plus a TCP-like allowance for the turnaround
+        (smoothed latency + 4 deviations), doubled per silent attempt in a row."""
+        if run:
+            base = cap if self._run_time is None else 2.0 * self._run_time + 4.0 * self._byte_time * wire_bytes
+        else:
+            base = 2.0 * self._byte_time * wire_bytes + self._lat + 4.0 * self._lat_var + 0.01
+        wait = max(MIN_WAIT, base) * (2.0 ** min(self._silences, 16))
+        return min(cap, wait)
+
+    def _learn(self, dt: float, wire_bytes: int, run: bool) -> None:
+        if run:
+            self._run_time = dt if self._run_time is None else 0.7 * self._run_time + 0.3 * dt
+            return
+        if wire_bytes >= 256:
+            self._byte_time = 0.8 * self._byte_time + 0.2 * (dt / wire_bytes)
+        excess = max(0.0, dt - self._byte_time * wire_bytes)
+        self._lat_var = 0.75 * self._lat_var + 0.25 * abs(excess - self._lat)
+        self._lat = 0.875 * self._lat + 0.125 * excess
+
+    def _attempt(self, seq: int, cmd: int, wire: bytes, wait: float, boot_ends: bool, alt=(), grace: float = 0.02):
+        """Sends `wire` once and waits up to `wait` s. Returns ("ok", payload), ("boot", None)
+        or (_Outcome.*, None); raises ProtocolError / DeviceResetError / DeviceError.
+
+        Damaged bytes, or a framing-error reply that does not carry our seq (it may be our
+        NAK with a damaged header, or a stale one), make the attempt a failure unless the
+        reply still arrives within `grace` seconds: a reply split by noise, or noise on an
+        idle line, then costs no resend."""
+        name = COMMAND_NAMES.get(cmd, f"0x{cmd:02x}")
+        self._write(wire)
+        deadline = time.monotonic() + wait
+        suspect = None
+        while time.monotonic() < deadline:
+            ev = self._next_event()
+            if ev is None:
+                continue
+            if isinstance(ev, Garbage):
+                if ev.reason.startswith("frame of protocol version"):
+                    raise DeviceError(f"device on {self.port} sent a {ev.reason}: "
+                                      "regenerate the firmware or update tinygen")
+                if suspect is None:
+                    suspect = _Outcome.GARBAGE
+                    deadline = min(deadline, time.monotonic() + grace)
+                continue
+            self._heard_frame = True
+            if ev.cmd == CMD_BOOT:
+                if boot_ends:
+                    self._boot_seen(ev)
+                    return "boot", None
+                self._on_boot(ev)
+                continue
+            if ev.cmd == CMD_ERROR and len(ev.payload) >= 6:
+                code, ecmd, detail = struct.unpack_from("<BBI", ev.payload)
+                if code in FRAMING_ERRORS:
+                    if ev.seq == seq:          # our frame arrived damaged
+                        self.stats["naks"] += 1
+                        return _Outcome.NAK, None
+                    if suspect is None or suspect == _Outcome.GARBAGE:
+                        suspect = _Outcome.NAK   # probably ours, its header damaged too
+                        deadline = min(deadline, time.monotonic() + grace)
+                    continue
+                if ev.seq != seq:
+                    self.stats["stale"] += 1
+                    continue
+                self._synced = True
+                raise ProtocolError(
+                    f"device error {ERROR_NAMES.get(code, code)} for {name} (detail {detail})",
+                    code=code, cmd=ecmd, detail=detail)
+            if ev.seq != seq and not (ev.seq in alt and ev.cmd == (cmd | REPLY_FLAG)):
+                self.stats["stale"] += 1
+                continue
+            if ev.cmd == (cmd | REPLY_FLAG):
+                # (or a late reply to an earlier attempt of the same transfer: its content
+                # describes itself -- bytes received, page offset -- and the caller checks it)
+                self._synced = True
+                if ev.seq != seq:
+                    self.stats["late_replies"] += 1
+                return "ok", ev.payload
+            self.stats["stale"] += 1   # unexpected reply type with our seq
+        if suspect == _Outcome.NAK:
+            self.stats["naks"] += 1
+            return _Outcome.NAK, None
+        if suspect is not None or self._reader.pending():
+            # damaged bytes, or bytes without their delimiter: a damaged reply (the device is alive)
+            self.stats["garbled_replies"] += 1
+            return _Outcome.GARBAGE, None
+        self.stats["timeouts"] += 1
+        return _Outcome.SILENCE, None
+
+    def _failed(self, name: str, outcome: str, wire_bytes: int, cap: float) -> None:
+        """Books a failed attempt; raises DeviceError when the budget is spent."""
+        self._fails += 1
+        if self.adaptive:
+            self.quality.record(wire_bytes, False)
+        if outcome == _Outcome.SILENCE:
+            self._silences += 1
+        else:
+            self._silences = 0
+        silent_for = time.monotonic() - self._last_heard
+        if self._fails > self.retries or (outcome == _Outcome.SILENCE and self._fails >= 2
+                                          and silent_for > max(4.0 * self.timeout, cap)):
+            attempts = self._fails
+            self._fails = 0
+            if self._garbage_only:
+                raise DeviceError(
+                    f"no valid frame from {self.port}, only garbage ({self.stats['garbage_bytes']} bytes): "
+                    "wrong baud rate, or not a tinygen firmware?")
+            raise DeviceError(f"no reply to {name} from {self.port} after {attempts} attempts "
+                              f"({cap:g} s at most each)")
+
+    def _succeeded(self, wire_bytes: int) -> None:
+        self._fails = 0
+        self._silences = 0
+        self._garbage_only = False
+        if self.adaptive:
+            self.quality.record(wire_bytes, True)
+
+    _garbage_only = False
+    _heard_frame = False
+
+    def _transact(self, cmd: int, payload: bytes, *, reply_bytes: int = 0, timeout: float | None = None,
+                  run: bool = False, boot_ends: bool = False, once: bool = False, alt=None):
+        """One request (resent with the same seq until it gets a reply). With `once`, a failed
+        attempt returns (outcome, None) after booking it, so that the caller can change the
+        request. Returns ("ok", payload) / ("boot", None) / (outcome, None)."""
+        cap = self.timeout if timeout is None else timeout
+        seq = self._next_seq()
+        wire = encode_frame(seq, cmd, payload)
+        nbytes = len(wire) + reply_bytes + _REPLY_OVERHEAD
+        name = COMMAND_NAMES.get(cmd, f"0x{cmd:02x}")
+        first = True
+        while True:
+            self.stats["sent" if first and self._fails == 0 else "resent"] += 1
+            first = False
+            wait = self._wait_for(nbytes, cap, run)
+            self._heard_frame = False
+            t0 = time.monotonic()
+            grace = max(0.015, self._lat + 2.0 * self._lat_var + 2.0 * self._byte_time * (reply_bytes + _REPLY_OVERHEAD))
+            kind, reply = self._attempt(seq, cmd, wire, wait, boot_ends, () if alt is None else alt, grace)
+            if alt is not None:
+                alt.add(seq)
+            if kind in ("ok", "boot"):
+                if kind == "ok":
+                    if self._silences == 0 and self._fails == 0:
+                        self._learn(time.monotonic() - t0, nbytes, run)
+                    self._succeeded(nbytes if not run else len(wire) + _REPLY_OVERHEAD + len(reply or b""))
+                return kind, reply
+            self._garbage_only = (kind == _Outcome.GARBAGE and not self._heard_frame
+                                  and (self._garbage_only or self._fails == 0))
+            self._failed(name, kind, nbytes, cap)
+            if once:
+                return kind, None
+
     def request(self, cmd: int, payload: bytes = b"", *, timeout: float | None = None,
                 boot_ends: bool = False) -> bytes | None:
         """Sends one request, returns the reply payload. Raises ProtocolError on
         an error reply, DeviceResetError on a reboot, DeviceError otherwise.
         With boot_ends, a BOOT frame ends the wait instead (returns None)."""
-        timeout = self.timeout if timeout is None else timeout
-        seq = self._next_seq()
-        wire = encode_frame(seq, cmd, payload)
-        name = COMMAND_NAMES.get(cmd, f"0x{cmd:02x}")
-        garbage = frames = 0
-        for attempt in range(self.retries + 1):
-            self._write(wire)
-            self.stats["sent" if attempt == 0 else "resent"] += 1
-            deadline = time.monotonic() + timeout
-            resend = False
-            while not resend and time.monotonic() < deadline:
-                ev = self._next_event()
-                if ev is None:
-                    continue
-                if isinstance(ev, Garbage):
-                    if ev.reason.startswith("frame of protocol version"):
-                        raise DeviceError(f"device on {self.port} sent a {ev.reason}: "
-                                          "regenerate the firmware or update tinygen")
-                    garbage += 1
-                    resend = True   # possibly our reply, corrupted: ask again
-                    continue
-                frames += 1
-                if ev.cmd == CMD_BOOT:
-                    if boot_ends:
-                        self._boot_seen(ev)
-                        return None
-                    self._on_boot(ev)
-                    continue
-                if ev.seq != seq:
-                    self.stats["stale"] += 1
-                    continue
-                if ev.cmd == (cmd | REPLY_FLAG):
-                    self._synced = True
-                    return ev.payload
-                if ev.cmd == CMD_ERROR and len(ev.payload) >= 6:
-                    code, ecmd, detail = struct.unpack_from("<BBI", ev.payload)
-                    if code in FRAMING_ERRORS:
-                        resend = True
-                        continue
-                    self._synced = True
-                    raise ProtocolError(
-                        f"device error {ERROR_NAMES.get(code, code)} for {name} (detail {detail})",
-                        code=code, cmd=ecmd, detail=detail)
-                self.stats["stale"] += 1   # unexpected reply type with our seq
-        if garbage and not frames:
-            raise DeviceError(
-                f"no valid frame from {self.port}, only garbage ({self.stats['garbage_bytes']} bytes): "
-                "wrong baud rate, or not a tinygen firmware?")
-        raise DeviceError(f"no reply to {name} from {self.port} after {self.retries + 1} attempts "
-                          f"({timeout:g} s each)")
+        kind, reply = self._transact(cmd, payload, timeout=timeout, boot_ends=boot_ends,
+                                     run=(cmd == CMD_INFER_RUN))
+        return None if kind == "boot" else reply
 
     def sync(self, timeout: float = 5.0) -> float:
         """Waits until the device answers a PING (skipping boot text and noise).
@@ -366,6 +566,8 @@ class Client:
                     last = e
         finally:
             self.retries = saved
+            self._fails = 0
+            self._silences = 0
 
     def ping(self, payload: bytes = b"", *, timeout: float | None = None) -> float:
         """Round trip of a PING carrying `payload` (echoed back), in seconds."""
@@ -388,25 +590,44 @@ class Client:
                 f"expected sha256 {self.expected_sha256.hex()[:16]}...", code=ERR_MODEL_MISMATCH)
         return info
 
-    def _checked(self, cmd, payload=b"", *, timeout=None, state_needs_run=False) -> bytes:
+    def _translate(self, e: ProtocolError, cmd: int, state_needs_run: bool) -> ProtocolError:
+        if isinstance(e, DeviceResetError):
+            return e
+        if e.code == ERR_MODEL_MISMATCH:
+            return ProtocolError(
+                f"model mismatch: the board's model sha256 does not start with "
+                f"{self.expected_sha256.hex()[:16] if self.expected_sha256 else '?'}",
+                code=e.code, cmd=e.cmd, detail=e.detail)
+        if e.code == ERR_BAD_STATE and state_needs_run:
+            return DeviceResetError(
+                f"device on {self.port} lost its inference state during {COMMAND_NAMES.get(cmd)} "
+                "(reset?)", code=e.code, cmd=e.cmd, detail=e.detail)
+        return e
+
+    def _checked(self, cmd, payload=b"", *, timeout=None, state_needs_run=False, once=False, reply_bytes=0,
+                 run=False, alt=None):
         try:
+            if once or run or reply_bytes:
+                return self._transact(cmd, payload, timeout=timeout, once=once, reply_bytes=reply_bytes, run=run,
+                                      alt=alt)
             return self.request(cmd, payload, timeout=timeout)
-        except DeviceResetError:
-            raise
         except ProtocolError as e:
-            if e.code == ERR_MODEL_MISMATCH:
-                raise ProtocolError(
-                    f"model mismatch: the board's model sha256 does not start with "
-                    f"{self.expected_sha256.hex()[:16] if self.expected_sha256 else '?'}",
-                    code=e.code, cmd=e.cmd, detail=e.detail) from None
-            if e.code == ERR_BAD_STATE and state_needs_run:
-                raise DeviceResetError(
-                    f"device on {self.port} lost its inference state during {COMMAND_NAMES.get(cmd)} "
-                    "(reset?)", code=e.code, cmd=e.cmd, detail=e.detail) from None
-            raise
+            t = self._translate(e, cmd, state_needs_run)
+            if t is e:
+                raise
+            raise t from None
 
     def _max_payload(self) -> int:
         return min(MAX_PAYLOAD, self.info_cache.max_payload) if self.info_cache else MAX_PAYLOAD
+
+    def _paged_device(self) -> bool:
+        return bool(self.info_cache is not None and self.info_cache.flags & FLAG_PAGED)
+
+    def chunk_size(self, limit: int | None = None) -> int:
+        """Data bytes for the next chunk or page, from the link's estimated error rate."""
+        if not self.adaptive:
+            return self.quality.max_chunk if limit is None else min(limit, self.quality.max_chunk)
+        return self.quality.chunk(limit, self._lat / self._byte_time)
 
     def send_input(self, index: int, data: bytes) -> None:
         data = _as_bytes(data)
@@ -418,28 +639,55 @@ class Client:
         if total != len(data):
             raise DeviceError(f"INFER_BEGIN: device acknowledged {total} bytes, sent {len(data)}")
         step = max(1, min(max_chunk, self._max_payload() - 4))
-        for off in range(0, len(data), step):
-            piece = data[off:off + step]
-            reply = self._checked(CMD_INFER_CHUNK, struct.pack("<I", off) + piece, state_needs_run=True)
+        off = 0
+        ask = False            # the last chunk's reply was lost: ask how much the device holds
+        alt = set()            # seqs of this upload's chunks: any of their replies tells what the device holds
+        while off < len(data) or ask:
+            if ask:
+                payload = struct.pack("<I", 0)
+                self.stats["queries"] += 1
+            else:
+                n = self.chunk_size(step)
+                payload = struct.pack("<I", off) + data[off:off + n]
+            kind, reply = self._checked(CMD_INFER_CHUNK, payload, state_needs_run=True, once=True,
+                                        reply_bytes=4, alt=alt)
+            if kind != "ok":
+                ask = kind != _Outcome.NAK
+                continue
+            if not ask:
+                self.sizes[len(payload) - 4] += 1
+            ask = False
             (received,) = struct.unpack_from("<I", reply)
-            if received != off + len(piece):
-                raise DeviceError(f"INFER_CHUNK: device holds {received} bytes, expected {off + len(piece)}")
+            if received > len(data):
+                raise DeviceError(f"INFER_CHUNK: device holds {received} bytes of a {len(data)}-byte input")
+            off = max(off, received)     # each reply is a fact about this upload; the largest is the latest
 
     def read_output(self, index: int = 0) -> bytes:
         """Reads output tensor `index` of the last inference."""
-        return self._paged(CMD_OUTPUT_READ, lambda off: struct.pack("<BIH", index, off, 0), 9, "<BII", b"")
+        return self._paged(CMD_OUTPUT_READ, lambda off, n: struct.pack("<BIH", index, off, n), 9, "<BII", b"")
 
     def _paged(self, cmd, make_request, header_size, header_fmt, first) -> bytes:
         out = bytearray(first)
         total = None
+        alt = set()            # late replies to earlier page requests are good if they hold the next bytes
         while total is None or len(out) < total:
-            reply = self._checked(cmd, make_request(len(out)), state_needs_run=self._ran)
+            page = self.chunk_size(self._max_payload() - header_size)
+            kind, reply = self._checked(cmd, make_request(len(out), page), state_needs_run=self._ran,
+                                        once=True, reply_bytes=page + header_size, alt=alt)
+            if kind != "ok":
+                continue
             fields = struct.unpack_from(header_fmt, reply)
             total, offset = fields[-2], fields[-1]
             chunk = reply[header_size:]
-            if offset != len(out) or (not chunk and len(out) < total):
+            if offset < len(out) and offset + len(chunk) <= len(out):
+                continue           # a late reply to a page already read
+            if offset < len(out):
+                chunk = chunk[len(out) - offset:]
+                offset = len(out)
+            if offset != len(out) or (not chunk and len(out) < total) or len(out) + len(chunk) > total:
                 raise DeviceError(f"{COMMAND_NAMES.get(cmd)}: bad page (offset {offset}, "
                                   f"{len(chunk)} bytes, total {total})")
+            self.sizes[len(chunk)] += 1
             out += chunk
         return bytes(out)
 
@@ -448,14 +696,21 @@ class Client:
         the model; returns (list of output byte strings, cycles)."""
         for i, data in enumerate(inputs):
             self.send_input(i, data)
-        reply = self._checked(CMD_INFER_RUN, timeout=self.run_timeout, state_needs_run=True)
+        payload = b""
+        inline = 0
+        if self._paged_device():
+            inline = self.chunk_size(self._max_payload() - 13)
+            payload = struct.pack("<H", inline)
+        _kind, reply = self._checked(CMD_INFER_RUN, payload, timeout=self.run_timeout, state_needs_run=True,
+                                     run=True)
         cycles, n_out, total0 = struct.unpack_from("<QBI", reply)
         self._ran = True
         outputs = []
         if n_out:
             first = reply[13:]
             if len(first) < total0:
-                rest = self._paged(CMD_OUTPUT_READ, lambda off: struct.pack("<BIH", 0, off, 0), 9, "<BII", first)
+                rest = self._paged(CMD_OUTPUT_READ, lambda off, n: struct.pack("<BIH", 0, off, n), 9, "<BII",
+                                   first)
                 outputs.append(rest)
             else:
                 outputs.append(bytes(first[:total0]))
@@ -476,7 +731,12 @@ class Client:
         cycles = []
         nl = None
         while nl is None or len(cycles) < nl:
-            reply = self._checked(CMD_PROFILE, struct.pack("<H", len(cycles)), state_needs_run=self._ran)
+            req = struct.pack("<H", len(cycles))
+            if self._paged_device():
+                req += struct.pack("<H", max(1, self.chunk_size() // 8))
+            kind, reply = self._checked(CMD_PROFILE, req, state_needs_run=self._ran, once=True, reply_bytes=64)
+            if kind != "ok":
+                continue
             nl, first, count = struct.unpack_from("<HHH", reply)
             if first != len(cycles) or len(reply) != 6 + 8 * count or (count == 0 and len(cycles) < nl):
                 raise DeviceError("PROFILE: bad page")
@@ -485,8 +745,8 @@ class Client:
 
     def layer(self, k: int) -> bytes:
         """Output tensor of layer k of the last inference (raw bytes)."""
-        def make(off):
-            return struct.pack("<HIH", k, off, 0)
+        def make(off, n):
+            return struct.pack("<HIH", k, off, n)
         return self._paged(CMD_LAYER, make, 10, "<HII", b"")
 
     def reset(self, *, wait_boot: bool = True, timeout: float = 10.0) -> dict | None:

@@ -419,14 +419,14 @@ def first_divergent_layer(client, emu, graph, xs_sample: list, sample: int, say=
 
 def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs: list | None = None,
                   samples: int = DEFAULT_SAMPLES, seed: int = DEFAULT_SEED, per_layer: bool = False,
-                  tolerance: float = 0.0, timeout: float = 2.0, retries: int = 3,
+                  tolerance: float = 0.0, timeout: float = 2.0, retries: int | None = None,
                   max_recoveries: int = MAX_RECOVERIES, reconnect_timeout: float = 10.0,
                   sync_timeout: float = 10.0, progress: Callable[[int, int], None] | None = None,
                   say: Callable[[str], None] = lambda m: None) -> Report:
     """Validation over an open `tinygen.target.Link`. Never raises for device faults once
     the board has been identified: they end the run and land in `Report.error`."""
     from tinygen.emulator.engine import Emulator
-    from tinygen.device.protocol import DeviceResetError, PortError, ProtocolError
+    from tinygen.device.protocol import DEFAULT_RETRIES, DeviceResetError, PortError, ProtocolError
     from tinygen.model.reader import load_int8_model
 
     t_start = time.monotonic()
@@ -444,6 +444,7 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
         text_tail.append(line)
         del text_tail[:-20]
 
+    retries = DEFAULT_RETRIES if retries is None else retries
     sess = _Session(link, timeout=timeout, retries=retries, sha=bytes.fromhex(graph.sha256), text_sink=on_text)
     client = sess.connect(sync_timeout)          # errors here are plain failures: nothing to keep
     info = client.info()
