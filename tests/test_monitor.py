@@ -72,7 +72,7 @@ def _events(chunks):
 
 
 EXPECTED_EVENTS = [
-    Noise(b"boot noise \x80\xff\x01"), Line("hello"), Line(""), Frame(0, CMD_BOOT, b'{"boot":1}'),
+    Line("boot noise \\x80\\xff\\x01", damaged=True, raw=b"boot noise \x80\xff\x01"), Line("hello"), Line(""), Frame(0, CMD_BOOT, b'{"boot":1}'),
     Line("caf\u00e9 \u00b0C"), None, Line("partial", partial=True), Frame(7, 0x81, b"pong"),
     Line("x" * 1500), Line("tail without newline", partial=True),
 ]

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from tinygen.errors import DeviceError, TinygenError
-from tinygen.device.link import MAGIC, MAX_ENCODED, Frame, FrameError, decode_frame
+from tinygen.device.link import (CRC_SIZE, HEADER_SIZE, MAGIC, MAGIC_BYTE, MAX_ENCODED, Frame, FrameError,
+                                 decode_frame)
 
 _MAX_SHOWN = 240          # characters of a text line shown on the terminal (the log gets all)
 MAX_LINE = 1 << 20        # a "line" this long without a newline is reported in pieces
@@ -37,6 +38,8 @@ MAX_LINE = 1 << 20        # a "line" this long without a newline is reported in 
 class Line:
     text: str
     partial: bool = False     # ended by a frame delimiter, a reset or the end of the session
+    damaged: bool = False     # bytes that are not text inside it (shown escaped in `text`)
+    raw: bytes | None = None  # the bytes of a damaged line
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,22 @@ class Noise:
 
 def _clean(text: str) -> bool:
     return all(c.isprintable() or c == "\t" for c in text)
+
+
+def _leading_frame(seg: bytes):
+    """(frame, length) when `seg` starts with a whole valid frame (COBS-encoded, no
+    delimiter), else None."""
+    if len(seg) < 2 or seg[1] != MAGIC:
+        return None
+    end = 0
+    while end < len(seg) and end <= MAX_ENCODED:
+        end += max(1, seg[end])
+        if HEADER_SIZE + CRC_SIZE < end <= len(seg):
+            try:
+                return decode_frame(seg[:end]), end
+            except FrameError:
+                pass
+    return None
 
 
 class StreamSplitter:
@@ -94,7 +113,18 @@ class StreamSplitter:
 
     def _cut_lines(self, events: list) -> None:
         if self._frame_like():
-            return
+            # a frame is taken once its last COBS block is complete, even if its trailing
+            # 0x00 never comes (what follows it is then text again)
+            found = _leading_frame(bytes(self._seg))
+            if found is None:
+                return
+            frame, end = found
+            events.append(frame)
+            del self._seg[:end]
+            self._fresh = False
+            if not self._seg:
+                self._fresh = True
+                return
         while True:
             nl = self._seg.find(b"\n")
             if nl < 0:
@@ -119,7 +149,36 @@ class StreamSplitter:
             return
         except FrameError:
             pass
-        self._emit(seg, events, partial=True)
+        # a frame whose trailing 0x00 was lost, followed by text: the frame ends where its
+        # COBS blocks end
+        found = _leading_frame(seg)
+        if found is not None:
+            events.append(found[0])
+            self._emit_lines(seg[found[1]:], events)
+            return
+        # text directly followed by a frame whose leading 0x00 was lost
+        j = seg.find(MAGIC_BYTE, 1)
+        while j > 0:
+            if seg[j - 1] >= 2:
+                try:
+                    frame = decode_frame(seg[j - 1:])
+                except FrameError:
+                    frame = None
+                if frame is not None:
+                    self._emit_lines(seg[:j - 1], events)
+                    events.append(frame)
+                    return
+            j = seg.find(MAGIC_BYTE, j + 1)
+        self._emit_lines(seg, events)
+
+    def _emit_lines(self, data: bytes, events: list) -> None:
+        """Bytes that end at a delimiter: lines (the last one partial)."""
+        parts = data.split(b"\n")
+        for k, part in enumerate(parts):
+            last = k == len(parts) - 1
+            if last and not part:
+                break
+            self._emit(part, events, partial=last)
 
     @staticmethod
     def _emit(raw: bytes, events: list, partial: bool = False) -> None:
@@ -128,9 +187,19 @@ class StreamSplitter:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            events.append(Noise(raw))
+            text = None
+        if text is not None and _clean(text):
+            events.append(Line(text, partial))
             return
-        events.append(Line(text, partial) if _clean(text) else Noise(raw))
+        # a line with bytes that are not text: a text line damaged on the way (shown as
+        # such, escaped), or noise
+        readable = sum(1 for b in raw if 0x20 <= b < 0x7F or b == 0x09)
+        if len(raw) >= 8 and readable >= 0.75 * len(raw):
+            shown = raw.decode("ascii", "backslashreplace")
+            shown = "".join(c if (c.isprintable() or c == "\t") else f"\\x{ord(c):02x}" for c in shown)
+            events.append(Line(shown, partial, damaged=True, raw=raw))
+            return
+        events.append(Noise(raw))
 
 
 def read_available(ser, n: int = 4096) -> bytes:
@@ -250,7 +319,7 @@ class Monitor:
         self.log = open(log_path, "a", encoding="utf-8", buffering=1) if log_path else None
         self.t0 = time.monotonic()
         self.counts = {"lines": 0, "noise_bytes": 0, "frames": 0, "boots": 0, "resets": 0, "results": 0,
-                       "mismatches": 0}
+                       "mismatches": 0, "damaged_lines": 0}
         self.latencies: list = []
         self.result_times: list = []
         self._seen_any = False              # anything received before the current boot marker
@@ -288,7 +357,7 @@ class Monitor:
     def handle(self, ev) -> None:
         if isinstance(ev, Line):
             self.counts["lines"] += 1
-            self._log(ev.text)
+            self._log(ev.text + (" [damaged]" if ev.damaged else ""))
             self._on_line(ev)
         elif isinstance(ev, Noise):
             self.counts["noise_bytes"] += len(ev.data)
@@ -321,6 +390,14 @@ class Monitor:
             self._boot_marker("banner", obj)
             self._banner_pending = True
             self._take_banner(obj)
+        if ev.damaged:
+            bad = sum(1 for b in ev.raw if not (0x20 <= b < 0x7F or b == 0x09))
+            self.counts["damaged_lines"] += 1
+            self.emit("line", f"{_short(ev.text)} [damaged: {bad} unreadable byte(s)]"
+                      + (" [partial]" if ev.partial else ""), text=ev.text, partial=ev.partial, damaged=True,
+                      hex=ev.raw.hex())
+            self._seen_any = True
+            return
         self.emit("line", _short(ev.text) + (" [partial]" if ev.partial else ""), text=ev.text,
                   partial=ev.partial)
         self._seen_any = True
@@ -451,7 +528,10 @@ class Monitor:
 
         def connect(wait=sync_timeout):
             nonlocal client
+            old = client
             client = Client(TeeSerial(link.serial, self.feed), timeout=timeout, on_text=None)
+            if old is not None:
+                client.adopt(old)           # what was learned about the link
             client.sync(wait)
             info = client.info()
             if graph is not None and info.sha256.hex() != graph.sha256:
@@ -473,7 +553,8 @@ class Monitor:
                   model=info.model_name, board=info.board_name, clock_hz=info.clock_hz)
         xs, expected, emu_out = self._inputs(info, graph, n, seed)
         self.result_times = []               # inferences/s of the driven runs only
-        recoveries = 0
+        recoveries = 0          # in a row, without 5 good results between them
+        good = 0
         i = 0
         reason = None
         while i < n:
@@ -481,6 +562,7 @@ class Monitor:
                 raw, cycles = client.run([x[i].tobytes() for x in xs])
             except (DeviceResetError, PortError) as e:
                 recoveries += 1
+                good = 0
                 if recoveries > max_recoveries:
                     reason = f"{e}; giving up after {max_recoveries} recoveries"
                     break
@@ -500,6 +582,7 @@ class Monitor:
                 continue
             except DeviceError as e:
                 recoveries += 1
+                good = 0
                 if isinstance(e, ProtocolError) or recoveries > max_recoveries:
                     reason = str(e)
                     break
@@ -519,6 +602,9 @@ class Monitor:
                     exact = all(r == np.ascontiguousarray(o[i]).tobytes() for r, o in zip(raw, expected))
             self.result(int(cycles), values, source="run", exact=exact, index=i)
             i += 1
+            good += 1
+            if good >= 5:
+                recoveries = 0
         self.finish()
         return reason
 
@@ -566,7 +652,9 @@ class Monitor:
             self.out.write(json.dumps({"type": "summary", **s}) + "\n")
         else:
             text = (f"--- {s['seconds']:.1f} s, {s['bytes']:,} bytes: {s['lines']} lines, {s['frames']} frames, "
-                    f"{s['noise_bytes']} noise bytes, {s['boots']} boots, {s['resets']} resets, "
+                    f"{s['noise_bytes']} noise bytes, "
+                    + (f"{s['damaged_lines']} damaged lines, " if s["damaged_lines"] else "")
+                    + f"{s['boots']} boots, {s['resets']} resets, "
                     f"{s['results']} inference results")
             if s["latency_cycles"]:
                 lc = s["latency_cycles"]

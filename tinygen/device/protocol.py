@@ -187,7 +187,7 @@ def _sha_bytes(value) -> bytes | None:
     return value
 
 
-DEFAULT_RETRIES = 16        # failed attempts in a row, without progress, before giving up
+DEFAULT_RETRIES = 32        # failed attempts in a row, without progress, before giving up
 MIN_CHUNK = 32              # smallest data chunk / page the adaptive framing goes down to
 MIN_WAIT = 0.08             # shortest wait for a reply (s); longer ones follow the link's speed
 _REQ_OVERHEAD = 19          # wire bytes of a request around its data (delimiters, COBS, header, offset, CRC)
@@ -298,6 +298,7 @@ class Client:
         self._last_heard = time.monotonic()   # last frame or garbage from the device
         self._byte_time = 1.0 / 11520          # seconds per wire byte, learned (115200 8N1 to start)
         self._run_time = None        # seconds of the last clean INFER_RUN exchange
+        self._sends = {}             # seq -> [send time, wire bytes, is INFER_RUN, times sent]
         self._lat = 0.005            # smoothed turnaround beyond the transfer time (s)
         self._lat_var = 0.005        # its mean deviation
         try:
@@ -305,6 +306,14 @@ class Client:
                 ser.timeout = read_timeout
         except Exception:  # some adapters have a read-only timeout
             pass
+
+    def adopt(self, other: "Client") -> None:
+        """Takes over what `other` (an earlier client on the same link) learned: the error
+        rate estimate, the speed, the turnaround and the inference time."""
+        self.quality = other.quality
+        self._byte_time = other._byte_time
+        self._lat, self._lat_var = other._lat, other._lat_var
+        self._run_time = other._run_time
 
     # ------------------------------------------------------------------ I/O
     @property
@@ -387,7 +396,10 @@ class Client:
         transfer time at the learned speed plus a TCP-like allowance for the turnaround
         (smoothed latency + 4 deviations), doubled per silent attempt in a row."""
         if run:
-            base = cap if self._run_time is None else 2.0 * self._run_time + 4.0 * self._byte_time * wire_bytes
+            # the first inference: `timeout`, doubled per silent attempt up to run_timeout (a
+            # resend during a long inference is answered from the reply cache once it ends)
+            base = (min(cap, self.timeout) if self._run_time is None
+                    else 2.0 * self._run_time + 4.0 * self._byte_time * wire_bytes)
         else:
             base = 2.0 * self._byte_time * wire_bytes + self._lat + 4.0 * self._lat_var + 0.01
         wait = max(MIN_WAIT, base) * (2.0 ** min(self._silences, 16))
@@ -428,6 +440,11 @@ class Client:
                     deadline = min(deadline, time.monotonic() + grace)
                 continue
             self._heard_frame = True
+            sent = self._sends.pop(ev.seq, None) if ev.seq not in (SEQ_BOOT, SEQ_NONE) else None
+            if sent is not None and sent[3] == 1:
+                # a round-trip sample from a request sent once, even when its reply comes late
+                # (after a timeout): the waits follow the link's real turnaround
+                self._learn(time.monotonic() - sent[0], sent[1], sent[2] and ev.cmd != CMD_ERROR)
             if ev.cmd == CMD_BOOT:
                 if boot_ends:
                     self._boot_seen(ev)
@@ -519,15 +536,19 @@ class Client:
             first = False
             wait = self._wait_for(nbytes, cap, run)
             self._heard_frame = False
-            t0 = time.monotonic()
-            grace = max(0.015, self._lat + 2.0 * self._lat_var + 2.0 * self._byte_time * (reply_bytes + _REPLY_OVERHEAD))
+            entry = self._sends.get(seq)
+            if entry is None:
+                self._sends[seq] = [time.monotonic(), nbytes, run, 1]
+                if len(self._sends) > 64:
+                    self._sends.pop(next(iter(self._sends)))
+            else:
+                entry[3] += 1          # resent with the same seq: its round trip is ambiguous (Karn)
+            grace = max(0.005, self._lat + 2.0 * self._lat_var + 2.0 * self._byte_time * (reply_bytes + _REPLY_OVERHEAD))
             kind, reply = self._attempt(seq, cmd, wire, wait, boot_ends, () if alt is None else alt, grace)
             if alt is not None:
                 alt.add(seq)
             if kind in ("ok", "boot"):
                 if kind == "ok":
-                    if self._silences == 0 and self._fails == 0:
-                        self._learn(time.monotonic() - t0, nbytes, run)
                     self._succeeded(nbytes if not run else len(wire) + _REPLY_OVERHEAD + len(reply or b""))
                 return kind, reply
             self._garbage_only = (kind == _Outcome.GARBAGE and not self._heard_frame

@@ -18,6 +18,7 @@ line in `report.error` and the samples done so far kept in the report.
 """
 from __future__ import annotations
 
+import collections
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from tinygen.errors import DeviceError, TinygenError
 DEFAULT_SAMPLES = 10
 DEFAULT_SEED = 0
 MAX_RECOVERIES = 3
+RENEW_AFTER = 5          # good samples in a row that renew the recovery budget
 
 _NP_DTYPES = {0: np.float32, 2: np.int32, 3: np.uint8, 7: np.int16, 9: np.int8}
 
@@ -246,6 +248,19 @@ def _stats(values: np.ndarray) -> dict:
     return d
 
 
+def size_summary(sizes: dict) -> tuple:
+    """(min, max, median) of a {size: count} histogram."""
+    items = sorted((int(k), int(v)) for k, v in sizes.items())
+    total = sum(v for _k, v in items)
+    acc, med = 0, items[0][0]
+    for k, v in items:
+        acc += v
+        if 2 * acc >= total:
+            med = k
+            break
+    return items[0][0], items[-1][0], med
+
+
 def format_report(r: Report) -> str:
     """Human-readable summary (several lines)."""
     d = r.as_dict()
@@ -281,8 +296,13 @@ def format_report(r: Report) -> str:
         lines.append("  no sample completed")
     st = r.client_stats or {}
     if st.get("resent") or st.get("garbage_bytes"):
-        lines.append(f"  link            {st.get('sent', 0)} requests, {st.get('resent', 0)} resent, "
-                     f"{st.get('garbage_bytes', 0)} garbage bytes")
+        lines.append(f"  link            {st.get('sent', 0)} requests, {st.get('resent', 0)} resent "
+                     f"({st.get('naks', 0)} damaged on the way out, {st.get('garbled_replies', 0)} replies "
+                     f"damaged, {st.get('timeouts', 0)} timeouts), {st.get('garbage_bytes', 0)} garbage bytes")
+        sizes = st.get("sizes") or {}
+        if sizes:
+            lo, hi, med = size_summary(sizes)
+            lines.append(f"                  data per frame {lo}..{hi} bytes, median {med} (adaptive framing)")
     for rec in r.recoveries:
         lines.append(f"  recovered: {rec}")
     if r.tolerance and n:
@@ -321,23 +341,36 @@ class _Session:
         self.client = None
         self.run_timeout = 60.0
         self._stats = {}
+        self._sizes = collections.Counter()
 
     def connect(self, sync_timeout: float):
         from tinygen.device.protocol import Client
 
-        if self.client is not None:
-            for k, v in self.client.stats.items():
-                self._stats[k] = self._stats.get(k, 0) + v
+        old = self.client
+        if old is not None:
+            self._merge(old)
         self.client = Client(self.link.serial, timeout=self.timeout, retries=self.retries,
                              run_timeout=self.run_timeout, on_text=self.text_sink)
+        if old is not None:
+            self.client.adopt(old)
         self.client.sync(sync_timeout)
         return self.client
 
+    def _merge(self, client) -> None:
+        for k, v in client.stats.items():
+            self._stats[k] = self._stats.get(k, 0) + v
+        self._sizes.update(client.sizes)
+
     def stats(self) -> dict:
+        """The link statistics of every client so far: requests, resends, ..., and `sizes`,
+        the data bytes per INFER_CHUNK / page read -> count."""
         out = dict(self._stats)
+        sizes = collections.Counter(self._sizes)
         if self.client is not None:
             for k, v in self.client.stats.items():
                 out[k] = out.get(k, 0) + v
+            sizes.update(self.client.sizes)
+        out["sizes"] = {int(k): int(v) for k, v in sorted(sizes.items())}
         return out
 
 
@@ -457,7 +490,8 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
                             "arena_bytes": info.arena_bytes, "num_layers": info.num_layers})
     scales = [(float(t.scale), int(t.zero_point)) if (t.quant is not None and t.dtype != np.float32) else (1.0, 0)
               for t in out_tensors]
-    recoveries = 0
+    recoveries = 0       # in a row, without RENEW_AFTER good samples between them
+    good = 0
     estimator = getattr(link, "estimator", None)
     if estimator is not None:
         report.cycle_model = estimator.describe()
@@ -466,7 +500,8 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
         """Re-opens the port if needed, resyncs, checks the model again. A reset or a lost
         port while doing so counts as one more recovery; a device that does not answer
         ends the run (DeviceError naming `why`)."""
-        nonlocal client, recoveries
+        nonlocal client, recoveries, good
+        good = 0
         while True:
             recoveries += 1
             if recoveries > max_recoveries:
@@ -531,6 +566,9 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
             report.add(_decode_outputs(raw, out_tensors, info), _expected_sample(expected, i, out_tensors),
                        cycles, scales, estimated=est["cycles"] if est else None)
             i += 1
+            good += 1
+            if good >= RENEW_AFTER:
+                recoveries = 0          # a device that keeps working earns its budget back
             if progress:
                 progress(i, n)
         report.run_s = time.monotonic() - t_run
