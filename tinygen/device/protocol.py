@@ -395,6 +395,8 @@ class Client:
         """Seconds to wait for the reply to an attempt of `wire_bytes` (request + reply): the
         transfer time at the learned speed plus a TCP-like allowance for the turnaround
         (smoothed latency + 4 deviations), doubled per silent attempt in a row."""
+        if self._handshake:
+            return cap             # sync(): the device may still be booting; nothing learned yet
         if run:
             # the first inference: `timeout`, doubled per silent attempt up to run_timeout (a
             # resend during a long inference is answered from the reply cache once it ends)
@@ -519,6 +521,7 @@ class Client:
 
     _garbage_only = False
     _heard_frame = False
+    _handshake = False
 
     def _transact(self, cmd: int, payload: bytes, *, reply_bytes: int = 0, timeout: float | None = None,
                   run: bool = False, boot_ends: bool = False, once: bool = False, alt=None):
@@ -574,6 +577,7 @@ class Client:
         last = None
         saved = self.retries
         self.retries = 0
+        self._handshake = True
         try:
             while True:
                 left = end - time.monotonic()
@@ -587,6 +591,7 @@ class Client:
                     last = e
         finally:
             self.retries = saved
+            self._handshake = False
             self._fails = 0
             self._silences = 0
 
