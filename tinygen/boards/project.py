@@ -618,7 +618,8 @@ def _write_mlperf_tree(graph: Graph, board: Board, ident: str, root: Path, seed:
         "capture_input_bytes": 0,
         "fit": report.as_dict(),
     }
-    (root / "README.md").write_text(env.get_template("README.md.j2").render(manifest=manifest, **ctx), encoding="utf-8")
+    (root / "README.md").write_text(env.get_template("README.md.j2").render(manifest=manifest, memory_plan_png=None,
+                                                                            **ctx), encoding="utf-8")
     (root / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
 
