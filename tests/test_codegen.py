@@ -347,6 +347,9 @@ def single_op_models() -> dict[str, bytes]:
     M["conv16_same_relu"] = conv16_model(rng, [1, 6, 5, 4], 3, (3, 3), act="RELU")
     M["conv16_int32_bias_s2"] = conv16_model(rng, [2, 7, 7, 3], 2, (2, 3), stride=(2, 2), bias="int32", padding="VALID")
     M["tconv8_s2"] = transpose_conv_model(rng, [1, 3, 3, 4], 5, (3, 3), stride=(2, 2))
+    from tests.test_ops_movement import movement_models
+
+    M.update(movement_models())
     M["tconv16_shape_input"] = transpose_conv_model(rng, [1, 2, 3, 4], 3, (2, 2), stride=(2, 1), dtype=np.int16, shape_input=True)
     return M
 

@@ -247,6 +247,13 @@ typedef struct {
 
 void tg_resize_nearest(const tg_resize_params_t *p, const int8_t *input, int8_t *output);
 
+/* ------------------------------------------------------------------ data movement (tg_movement.c) */
+
+/* tg_gather_s8 for elements of `elem_bytes` bytes (offset and strides in elements). */
+void tg_gather_n(const tg_gather_params_t *p, const int8_t *input, int8_t *output, int32_t elem_bytes);
+/* output[i] = index[i] < 0 ? pad_value : input[index[i]], elements of `elem_bytes` bytes (1: int8, 2: int16). */
+void tg_take_n(const int32_t *index, int32_t count, const int8_t *input, int8_t *output, int32_t elem_bytes, int32_t pad_value);
+
 /* ------------------------------------------------------------------ 16x8 conv, transpose conv (tg_conv16.c) */
 
 /* CONV_2D with int16 activations (16x8) and TRANSPOSE_CONV (int8 or 16x8), TFLM's reference
