@@ -35,15 +35,10 @@ BIG_WEIGHT_BYTES = 2_000_000  # host C with sanitizers and QEMU only under --run
 N_RANDOM = 2  # random samples per model, plus the edge samples (all -128, all 127, all = zero point)
 
 
-def _ids(ms):
-    return [m.name for m in ms]
-
-
-def _params(ms, slow_big: bool = False):
+def _params(ms):
     if not ms:
         return [pytest.param(None, marks=pytest.mark.skip(reason="no such corpus model"))]
-    return [pytest.param(m, id=m.name, marks=[pytest.mark.slow] if slow_big and m.weight_bytes > BIG_WEIGHT_BYTES else [])
-            for m in ms]
+    return [pytest.param(m, id=m.name) for m in ms]
 
 
 def run_cli(capsys, *args):
@@ -84,22 +79,28 @@ def assert_equal_outputs(what: str, ours, ref) -> None:
                                  f"{bad[0].tolist()}: {a[tuple(bad[0])]} vs {b[tuple(bad[0])]}")
 
 
-@pytest.fixture(scope="module")
-def cases():
-    """{name: (graph, inputs, TFLM outputs)} for every supported model, computed once."""
-    from tinygen.model.reader import read_model
+class _Cases(dict):
+    """name -> (graph, inputs, TFLM outputs), computed on first use (under pytest-xdist each worker computes
+    only the models its tests need)."""
 
-    rng = np.random.default_rng(20261130)
-    out = {}
-    for m in SUPPORTED:
+    def __missing__(self, name):
+        from tinygen.model.reader import read_model
+
+        m = next(m for m in SUPPORTED if m.name == name)
         g = read_model(m.path)
         gold = golden(m)
         # integer inputs that are not activations (an output_shape tensor) keep their reference value
         fixed = {k: v for k, (t, v) in enumerate(zip(g.input_tensors, gold[0]))
                  if t.dtype == np.int32} if gold else None
+        rng = np.random.default_rng(sum(map(ord, name)))  # fixed per model
         xs = samples(g, rng, fixed=fixed)
-        out[m.name] = (g, xs, tflm_run_batch(m.path.read_bytes(), xs, g))
-    return out
+        self[name] = (g, xs, tflm_run_batch(m.path.read_bytes(), xs, g))
+        return self[name]
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return _Cases()
 
 
 # ---------------------------------------------------------------- the corpus itself
@@ -189,40 +190,44 @@ def test_emulator_matches_the_reference_data(m):
 # ---------------------------------------------------------------- generated C on the host, sanitizers on
 
 
-@pytest.fixture(scope="module")
-def host_exe(tmp_path_factory, request):
-    """`tinygen generate` for every supported model (the big ones only with --run-slow), one host harness
-    built with gcc -O1 -fsanitize=address,undefined."""
-    from tests.test_codegen import SAN, Suite, _harness
-    from tinygen.codegen.generator import GeneratedModel  # noqa: F401  (documents what Suite.gen holds)
-    from tinygen.model.reader import read_model
+def _sets():
+    """The supported models in two sets: the default one and the big ones (only with --run-slow). Each set
+    is one test, so that pytest-xdist builds each harness and firmware once."""
+    small = [m for m in SUPPORTED if m.weight_bytes <= BIG_WEIGHT_BYTES]
+    big = [m for m in SUPPORTED if m.weight_bytes > BIG_WEIGHT_BYTES]
+    out = [pytest.param(small, id="models")] if small else []
+    if big:
+        out.append(pytest.param(big, id="big_models", marks=pytest.mark.slow))
+    return out or [pytest.param([], marks=pytest.mark.skip(reason="no supported corpus model"))]
+
+
+@pytest.mark.parametrize("ms", _sets())
+def test_generated_c_with_sanitizers_equals_tflite_micro(ms, cases, tmp_path, capsys):
+    """`tinygen generate` for every model; all of them in one host harness built with gcc -O1
+    -fsanitize=address,undefined; each model's outputs == tflite_micro."""
+    from tests.test_codegen import SAN, Suite, _harness, run_model
 
     if shutil.which("gcc") is None:
         pytest.skip("needs gcc")
-    root = tmp_path_factory.mktemp("corpus_host")
-    suite = Suite(root)
-    slow = request.config.getoption("--run-slow")
-    for m in SUPPORTED:
-        if m.weight_bytes > BIG_WEIGHT_BYTES and not slow:
-            continue
-        suite.add(m.name, read_model(m.path))
+    suite = Suite(tmp_path)
+    for m in ms:
+        # the command writes the files a user gets; the harness compiles the same generator's output
+        rc, out, err = run_cli(capsys, "generate", m.path, "-o", tmp_path / "cli" / m.name, "--name", m.name)
+        assert rc == 0, err
+        assert (tmp_path / "cli" / m.name / f"{m.name}_model.c").is_file()
+        suite.add(m.name, cases[m.name][0])
     assert not suite.skipped, suite.skipped
-    (root / "harness.c").write_text(_harness([(n, suite.graphs[n]) for n in suite.gen]))
-    return suite, suite.build("san", "gcc", SAN)
-
-
-@pytest.mark.parametrize("m", _params(SUPPORTED, slow_big=True))
-def test_generated_c_with_sanitizers_equals_tflite_micro(m, cases, host_exe, tmp_path, capsys):
-    from tests.test_codegen import run_model
-
-    # the command itself writes the files a user gets (the harness compiles the same generator's output)
-    rc, out, err = run_cli(capsys, "generate", m.path, "-o", tmp_path / "gen", "--name", m.name)
-    assert rc == 0, err
-    assert (tmp_path / "gen" / f"{m.name}_model.c").is_file()
-    suite, exe = host_exe
-    g, xs, ref = cases[m.name]
+    (tmp_path / "harness.c").write_text(_harness([(n, suite.graphs[n]) for n in suite.gen]))
+    exe = suite.build("san", "gcc", SAN)
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1")
-    assert_equal_outputs(f"{m.name} (host C, ASan+UBSan)", run_model(exe, m.name, g, xs, env=env), ref)
+    failures = []
+    for m in ms:
+        g, xs, ref = cases[m.name]
+        try:
+            assert_equal_outputs(f"{m.name} (host C, ASan+UBSan)", run_model(exe, m.name, g, xs, env=env), ref)
+        except AssertionError as e:
+            failures.append(str(e).splitlines()[0])
+    assert not failures, "\n".join(failures)
 
 
 # ---------------------------------------------------------------- Cortex-M4 on QEMU
@@ -231,30 +236,34 @@ def test_generated_c_with_sanitizers_equals_tflite_micro(m, cases, host_exe, tmp
 QEMU_OK = shutil.which("arm-none-eabi-gcc") is not None and shutil.which("qemu-system-arm") is not None
 
 
-@pytest.fixture(scope="module")
-def qemu_results(cases, tmp_path_factory, request):
-    """Every supported model (the big ones only with --run-slow) built for qemu-cortex-m4 into as few firmwares
-    as fit its code memory, each run once."""
+@pytest.mark.qemu
+@pytest.mark.parametrize("ms", _sets())
+def test_cortex_m4_on_qemu_equals_tflite_micro(ms, cases, tmp_path):
+    """Every model built for qemu-cortex-m4 (the Cortex-M4 DSP kernels) into as few firmwares as fit its
+    code memory, each run once in QEMU; each model's outputs == tflite_micro."""
     from tinygen.boards.mcu_run import build_models, run_models
 
     if not QEMU_OK:
         pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm")
-    slow = request.config.getoption("--run-slow")
-    names = [m.name for m in SUPPORTED if m.weight_bytes <= BIG_WEIGHT_BYTES]
-    big = [m.name for m in SUPPORTED if m.weight_bytes > BIG_WEIGHT_BYTES] if slow else []
+    names = [m.name for m in ms]
     # big models: one random sample (the baked-in inputs share the 4 MB of code memory with the weights)
-    picks = {n: list(range(cases[n][1][0].shape[0])) for n in names}
-    picks.update({n: [3] for n in big})
-    groups = _pack(names, picks, cases) + [[n] for n in big]
-    results = {}
-    for i, group in enumerate(groups):
+    picks = {n: [3] if m.weight_bytes > BIG_WEIGHT_BYTES else list(range(cases[n][1][0].shape[0]))
+             for n, m in zip(names, ms)}
+    failures = []
+    for i, group in enumerate(_pack(names, picks, cases)):
         graphs = {n: cases[n][0] for n in group}
         xs = {n: [[x[s] for x in cases[n][1]] for s in picks[n]] for n in group}
-        fw = build_models("qemu-cortex-m4", graphs, xs, tmp_path_factory.mktemp(f"corpus_m4_{i}"))
-        res = run_models(fw, timeout=900)
+        res = run_models(build_models("qemu-cortex-m4", graphs, xs, tmp_path / f"fw{i}"), timeout=900)
         for n in group:
-            results[n] = (picks[n], res.models[n])
-    return results
+            g, _, ref = cases[n]
+            got = res.models[n]
+            ours = [np.stack([s.outputs[k] for s in got]) for k in range(len(g.outputs))]
+            assert all(s.instructions > 0 for s in got)
+            try:
+                assert_equal_outputs(f"{n} (Cortex-M4, QEMU)", ours, [r[picks[n]] for r in ref])
+            except AssertionError as e:
+                failures.append(str(e).splitlines()[0])
+    assert not failures, "\n".join(failures)
 
 
 FLASH_BUDGET = 3_300_000  # of qemu-cortex-m4's 4 MB code memory: weights + baked-in samples per firmware
@@ -276,17 +285,6 @@ def _pack(names, picks, cases) -> list[list[str]]:
         else:
             bins.append((cost(n), [n]))
     return [members for _, members in bins]
-
-
-@pytest.mark.qemu
-@pytest.mark.parametrize("m", _params(SUPPORTED, slow_big=True))
-def test_cortex_m4_on_qemu_equals_tflite_micro(m, cases, qemu_results):
-    g, xs, ref = cases[m.name]
-    picks, got = qemu_results[m.name]
-    ours = [np.stack([s.outputs[k] for s in got]) for k in range(len(g.outputs))]
-    ref = [r[picks] for r in ref]
-    assert_equal_outputs(f"{m.name} (Cortex-M4, QEMU)", ours, ref)
-    assert all(s.instructions > 0 for s in got)
 
 
 # ---------------------------------------------------------------- refused models
