@@ -62,6 +62,7 @@ class Bench:
     path: Path
     reference: float | None = None  # TFLM + CMSIS-NN instructions
     tflm_arena: int | None = None
+    fixed: dict = field(default_factory=dict)  # input index -> value (int32 shape inputs, from testdata)
     result: dict = field(default_factory=dict)
 
 
@@ -86,6 +87,16 @@ def _corpus():
     return corpus_models()
 
 
+def _corpus_bench(m) -> Bench:
+    from tests.support.corpus import golden
+
+    b = Bench(m.name, m.name, m.path, tflm_arena=m.info.get("tflm_min_arena_bytes"))
+    gold = golden(m)
+    if gold:
+        b.fixed = {k: v for k, v in enumerate(gold[0]) if v.dtype == "int32"}
+    return b
+
+
 def select_models(args) -> list[Bench]:
     want_corpus = args.corpus or not (args.models or args.zoo)
     want_zoo = args.zoo or not (args.models or args.corpus)
@@ -94,15 +105,14 @@ def select_models(args) -> list[Bench]:
     if want_corpus:
         for m in corpus.values():
             if m.supported and set(m.info.get("ops", {})) & CONV_OPS and m.weight_bytes <= BIG_WEIGHT_BYTES:
-                out.append(Bench(m.name, m.name, m.path, tflm_arena=m.info.get("tflm_min_arena_bytes")))
+                out.append(_corpus_bench(m))
     zoo_names = list(ZOO) if want_zoo else []
     for a in args.models:
         p = Path(a)
         if p.is_file():
             out.append(Bench(_ident(p.stem), p.stem, p))
         elif a.removesuffix(".tflite") in corpus:
-            m = corpus[a.removesuffix(".tflite")]
-            out.append(Bench(m.name, m.name, m.path, tflm_arena=m.info.get("tflm_min_arena_bytes")))
+            out.append(_corpus_bench(corpus[a.removesuffix(".tflite")]))
         elif a in ZOO_LABELS or not a.endswith(".tflite"):
             zoo_names.append(a)
         else:
@@ -134,13 +144,12 @@ def kernel_rows(g, plan) -> list[dict]:
     tinygen.analysis.inspect.kernel_info). Until an op reports its variant, conv / depthwise / FC are
     labelled from their scratch request (the DSP kernels take scratch, the C99 path none)."""
     from tinygen.analysis.inspect import kernel_info
-    from tinygen.ops import REGISTRY
 
     rows = kernel_info(g, plan)
     for op, r in zip(g.operators, rows):
         if r["kernel"] == "-" and op.op in CONV_OPS | {"FULLY_CONNECTED"}:
             r["kernel"] = "dsp*" if plan.scratch_bytes.get(op.index, 0) > 0 else "c99*"
-        r["desc"] = _describe(REGISTRY[op.op], g, op)
+        r["desc"] = _describe(g, op)
     return rows
 
 
@@ -202,6 +211,7 @@ def main(argv=None) -> int:
     else:
         base = args.build_dir
     done: list[Bench] = []
+    failed: list[str] = []
     for i, b in enumerate(benches):
         try:
             g = load_int8_model(b.path)
@@ -213,18 +223,26 @@ def main(argv=None) -> int:
         stats = model_stats(g)
         plan = plan_memory(g)
         x = []
-        for t in g.input_tensors:
-            if t.dtype == np.int8:
-                x.append(rng.integers(-128, 128, size=tuple(t.shape), dtype=np.int8))
+        for k, t in enumerate(g.input_tensors):
+            if k in b.fixed:
+                x.append(b.fixed[k].reshape(tuple(t.shape)).astype(t.dtype))
+            elif t.dtype in (np.int8, np.int16):
+                info = np.iinfo(t.dtype)
+                x.append(rng.integers(info.min, info.max + 1, size=tuple(t.shape)).astype(t.dtype))
             else:
                 x.append(rng.uniform(-2, 2, size=tuple(t.shape)).astype(t.dtype))
         r = b.result
         r.update(macs=stats.macs, ops=[op.op for op in g.operators], op_macs=[o.macs for o in stats.ops],
                  kernels=kernel_rows(g, plan), live_bound=live_tensor_bound(plan), planned_arena=plan.arena_bytes,
                  reference_instructions=b.reference)
-        r["dsp"] = _measure(b, g, x, base / b.name / "dsp", False, not args.no_layers)
-        if args.portable:
-            r["portable"] = _measure(b, g, x, base / b.name / "portable", True, False)
+        try:
+            r["dsp"] = _measure(b, g, x, base / b.name / "dsp", False, not args.no_layers)
+            if args.portable:
+                r["portable"] = _measure(b, g, x, base / b.name / "portable", True, False)
+        except TinygenError as e:
+            print(f"{b.label}: FAILED: {e}", file=sys.stderr)
+            failed.append(b.label)
+            continue
         if b.tflm_arena is None and not args.no_tflm:
             from tinygen.codegen.tflm import tflm_arena_bytes, tflm_available
 
@@ -292,7 +310,9 @@ def main(argv=None) -> int:
         args.json.write_text(json.dumps({b.label: dict(b.result, path=str(b.path)) for b in done}, indent=1, default=int))
     if tmp is not None:
         tmp.cleanup()
-    return 0 if ok else 1
+    if failed:
+        print(f"failed to build or run: {', '.join(failed)}")
+    return 0 if ok and not failed else 1
 
 
 def print_layers(b: Bench) -> None:
@@ -311,16 +331,18 @@ def print_layers(b: Bench) -> None:
     print(_table(head, rows, right={0, 2, 3, 4, 7}, markdown=False), flush=True)
 
 
-def _describe(impl, g, op) -> str:
+def _describe(g, op) -> str:
+    """Shapes of a conv / depthwise / FC layer, from the graph (any dtype variant)."""
     try:
-        p = impl.prepare(g, op)
-    except Exception:  # pragma: no cover
-        return ""
-    if op.op in CONV_OPS:
-        (_, h, w, c), (_, oh, ow, oc) = p.input_shape, p.output_shape
-        return f"{h}x{w}x{c} -> {oh}x{ow}x{oc}, {p.filter_hw[0]}x{p.filter_hw[1]}/{p.stride[0]}"
-    if op.op == "FULLY_CONNECTED":
-        return f"{p.accum_depth} -> {p.units}"
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        w = g.tensors[op.inputs[1]]
+        if op.op in CONV_OPS:
+            return (f"{'x'.join(map(str, x.shape[1:]))} -> {'x'.join(map(str, y.shape[1:]))}, "
+                    f"{w.shape[1]}x{w.shape[2]}/{op.options.get('stride_h', 1)}")
+        if op.op == "FULLY_CONNECTED":
+            return f"{w.shape[-1]} -> {w.shape[0]}"
+    except (IndexError, TypeError):
+        pass
     return ""
 
 
