@@ -147,6 +147,14 @@ def test_monitor_through_a_place(farm):
     assert "released place p1" in err and not error_lines(err)
 
 
+def test_profile_through_a_place(farm):
+    rc, out, err = cli("profile", KWS, "--place", "p1", "--runs", 2, "--json", env=env_for(farm))
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["board"] == BOARD and len(d["layers"]) == 8 and all(la["cycles"] > 0 for la in d["layers"])
+    assert "released place p1" in err
+
+
 def test_several_boards_at_once(farm):
     rc, out, err = cli("validate", KWS, "--place", "p1", "--board", "qemu-stm32f4", "--samples", 3, "--json",
                        "-q", env=env_for(farm))
@@ -254,7 +262,7 @@ def test_sigterm_releases_the_place(farm):
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert p.returncode in (130, 2), err
+    assert p.returncode in (130, 143, 2), err
     assert "Traceback" not in err and "released place p1" in err
     assert farm.holder("p1") is None
     assert wait_for(lambda: not farm.ser2net_pids(), 10)   # the exporter stops ser2net on the release

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -90,24 +89,6 @@ class _Collect(logging.Handler):
         with contextlib.suppress(Exception):
             self.messages.append(record.getMessage())
             del self.messages[:-50]
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM raises KeyboardInterrupt in the main thread while the block runs, so that
-    `finally:` clauses (releasing places, stopping QEMU) run on `kill` too."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 @dataclass
@@ -182,7 +163,9 @@ class Farm:
         the session closed (also on errors, Ctrl-C and SIGTERM). `identity`: the `host/user`
         to appear as (default: this user here, or LG_HOSTNAME / LG_USERNAME)."""
         farm = cls(coordinator_address(coordinator), say=say, connect_timeout=connect_timeout, identity=identity)
-        with sigterm_as_interrupt():
+        from tinygen.boards.processes import stop_on_signals
+
+        with stop_on_signals():                # SIGTERM/SIGHUP unwind like Ctrl-C: the places are released
             try:
                 farm.start()
                 yield farm
