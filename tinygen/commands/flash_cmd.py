@@ -55,8 +55,10 @@ def cmd(project_dir, port, pty, place, coordinator):
         def ready_pty(path):
             click.echo(path)
             sys.stdout.flush()
+            when = ("runs already (MLPerf DUT: quiet until asked)" if proj.manifest.get("protocol") == "mlperf"
+                    else "starts when a program opens it")
             say(f"{board.id}: serial port on {path} ({board.serial.baud} baud, any setting works); the CPU "
-                "starts when a program opens it; Ctrl-C stops QEMU")
+                f"{when}; Ctrl-C stops QEMU")
 
         status = serve_qemu_pty(proj, on_ready=ready_pty, progress=say)
         if status != 0:
