@@ -353,6 +353,9 @@ def single_op_models() -> dict[str, bytes]:
 
     M.update(movement_models())
     M.update(select_models())
+    from tests.test_ops_gather import host_models
+
+    M.update(host_models())
     M["tconv16_shape_input"] = transpose_conv_model(rng, [1, 2, 3, 4], 3, (2, 2), stride=(2, 1), dtype=np.int16, shape_input=True)
     return M
 

@@ -251,6 +251,11 @@ void tg_resize_nearest(const tg_resize_params_t *p, const int8_t *input, int8_t 
 
 /* tg_gather_s8 for elements of `elem_bytes` bytes (offset and strides in elements). */
 void tg_gather_n(const tg_gather_params_t *p, const int8_t *input, int8_t *output, int32_t elem_bytes);
+/* GATHER / EMBEDDING_LOOKUP with run-time indices (int32 or int64: index_bytes 4 or 8): for every
+ * batch, outer block and index, copy `inner` values of `elem_bytes`; an index outside [0, axis_size)
+ * gives zeros (TFLM fails the invoke). */
+void tg_gather_rows(const int8_t *params, const void *indices, int32_t index_bytes, int8_t *output, int32_t batch,
+                    int32_t outer, int32_t axis_size, int32_t inner, int32_t coords, int32_t elem_bytes);
 /* output[i] = index[i] < 0 ? pad_value : input[index[i]], elements of `elem_bytes` bytes (1: int8, 2: int16). */
 void tg_take_n(const int32_t *index, int32_t count, const int8_t *input, int8_t *output, int32_t elem_bytes, int32_t pad_value);
 
