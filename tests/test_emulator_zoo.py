@@ -13,7 +13,7 @@ from tinygen.model.reader import read_model
 ZOO_NAMES = [
     "conv_s1_same_relu", "conv_s2_valid_relu6", "conv_dilated", "depthwise_m1", "depthwise_m2", "fully_connected",
     "avg_pool", "max_pool", "add_mul", "reshape_softmax", "mean", "concat", "pad", "logistic_tanh", "float_io",
-    "ds_cnn_kws", "mobilenet_v1_025_vww", "resnet8_ic", "fc_autoencoder_ad",
+    "ds_cnn_kws", "mobilenet_v1_025_vww", "resnet8_ic", "fc_autoencoder_ad", "micro_speech_kws",
 ]
 
 

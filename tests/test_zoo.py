@@ -28,6 +28,7 @@ BENCHMARK_IO = {
     "mobilenet_v1_025_vww": ((1, 96, 96, 3), (1, 2)),
     "resnet8_ic": ((1, 32, 32, 3), (1, 10)),
     "fc_autoencoder_ad": ((1, 640), (1, 640)),
+    "micro_speech_kws": ((1, 49, 40, 1), (1, 4)),
 }
 
 
@@ -80,7 +81,7 @@ def _parsed(zoo, name) -> Parsed:
 
 
 def test_names_and_tables_agree():
-    assert len(zoo_mod.MODEL_NAMES) == len(set(zoo_mod.MODEL_NAMES)) == 19
+    assert len(zoo_mod.MODEL_NAMES) == len(set(zoo_mod.MODEL_NAMES)) == 20
     assert set(zoo_mod.BENCHMARK_MODELS) <= set(zoo_mod.MODEL_NAMES)
     assert set(zoo_mod.BENCHMARK_MODELS) == set(BENCHMARK_IO)
     assert set(zoo_mod.REQUIRED_OPS) == set(zoo_mod.MODEL_NAMES)

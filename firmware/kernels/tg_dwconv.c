@@ -6,14 +6,17 @@
  *   acc = sum over taps inside the image of w * x  +  sum over padded taps of w * input_zp
  *       + bias_folded                       (bias_folded = bias - input_zp * sum(w))
  *
- * Parameters (laid out by tinygen/ops/conv.py, dw_blocks): `weights` holds, per group of 4 output
- * channels c0..c3, an int32 block of TG_DW_BLOCK(taps) words:
- *   bias[4] (folded), then per tap 2 words of int16 weights (c0, c2), (c1, c3) (the lanes SXTB16 /
- *   SXTB16 ROR 8 make of 4 int8 inputs), then rq[4][4], one row {mult, klo, khi, rm1} per channel;
- * `bias` and `rq` are unused. Requantization rows: TFLM shift = -(rm1 + 1); rm1 >= 0 (a right
- * shift of rm1 + 1) is done by the exact DSP requantization (tg_rqx_sat8, one SMLAL: TFLM's
- * SaturatingRoundingDoublingHighMul + RoundingDivideByPOT for every accumulator), rm1 < 0
- * (shift >= 0) by tg_requant_s8 (tg_rqx_t rows, see tg_kernels.h / tg_requant.h).
+ * Parameters (laid out by tinygen/ops/conv.py), two layouts:
+ * - ring kernel (depth multiplier 1; w_row == 0): `weights` holds, per group of 4 output channels
+ *   c0..c3, an int32 block of TG_DW_BLOCK(taps) words: bias[4] (folded), then per tap 2 words of
+ *   int16 weights (c0, c2), (c1, c3) (the lanes SXTB16 / SXTB16 ROR 8 make of 4 int8 inputs), then
+ *   rq[4][4], one row {mult, klo, khi, rm1} per channel; `bias` and `rq` are unused (dw_blocks);
+ * - column kernel (depth multiplier >= 2; w_row > 0): `weights` int8 filter rows [out_c][w_row]
+ *   (taps, zero-padded to a multiple of 4), `bias` [out_c] (folded), `rq` [out_c] rows.
+ * Requantization rows (dw_rq_rows): TFLM shift = -(rm1 + 1); rm1 >= 0 (a right shift of rm1 + 1)
+ * is done by the exact DSP requantization (tg_rqx_sat8 / TG_RQX_ASM, one SMLAL: TFLM's
+ * SaturatingRoundingDoublingHighMul + RoundingDivideByPOT for every accumulator; tg_rqx_t rows,
+ * see tg_kernels.h / tg_requant.h), rm1 < 0 (shift >= 0, rare) by tg_requant_s8.
  *
  * Two implementations: C99 (any CPU), and Cortex-M DSP (TG_DSP) for ops the generator marked
  * `dsp` (every depthwise op: the DSP kernel has no precondition).
@@ -25,11 +28,44 @@
 
 /* ================================================================== C99 */
 
-static void tg_dwconv_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
+/* The C requantization of one output with a {mult, klo, khi, rm1} row (TFLM shift -(rm1 + 1)),
+ * out of line: every path's fallback shares it. */
+__attribute__((noinline)) static int8_t tg_dw_requant(int32_t acc, const int32_t *q, const tg_conv_params_t *p)
+{
+    return tg_requant_s8(acc, q[0], -(q[3] + 1), p->output_zp, p->act_min, p->act_max);
+}
+
+/* Weight of output channel oc at tap t, its folded bias and requantization row, in either layout. */
+TG_INLINE int32_t tg_dw_weight(const tg_conv_params_t *p, int32_t oc, int32_t t)
 {
     static const uint8_t lane[4] = {0, 2, 1, 3};
-    const int32_t dm = p->depth_multiplier;
+    if (p->w_row) {
+        return ((const int8_t *)p->weights)[(size_t)oc * p->w_row + t];
+    }
+    return ((const int16_t *)((const int32_t *)p->weights + (size_t)(oc >> 2) * TG_DW_BLOCK(p->k_h * p->k_w) + 4))
+        [4 * t + lane[oc & 3]];
+}
+
+TG_INLINE const int32_t *tg_dw_rq(const tg_conv_params_t *p, int32_t oc)
+{
     const int32_t taps = p->k_h * p->k_w;
+    if (p->w_row) {
+        return (const int32_t *)(const void *)p->rq + 4 * oc;
+    }
+    return (const int32_t *)p->weights + (size_t)(oc >> 2) * TG_DW_BLOCK(taps) + 4 + 2 * taps + 4 * (oc & 3);
+}
+
+TG_INLINE int32_t tg_dw_bias(const tg_conv_params_t *p, int32_t oc)
+{
+    if (p->w_row) {
+        return p->bias[oc];
+    }
+    return ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_BLOCK(p->k_h * p->k_w) + (oc & 3)];
+}
+
+static void tg_dwconv_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
+{
+    const int32_t dm = p->depth_multiplier;
     int32_t b, oy, ox, ic, m, ky, kx;
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
@@ -40,26 +76,23 @@ static void tg_dwconv_c(const tg_conv_params_t *p, const int8_t *input, int8_t *
                 for (ic = 0; ic < p->in_c; ic++) {
                     for (m = 0; m < dm; m++) {
                         const int32_t oc = ic * dm + m;
-                        const int32_t *blk = (const int32_t *)p->weights + (size_t)(oc >> 2) * TG_DW_BLOCK(taps);
-                        const int32_t *rq = blk + 4 + 2 * taps + 4 * (oc & 3);
-                        /* taps of channel oc: 4 int16 apart */
-                        const int16_t *w = (const int16_t *)(blk + 4) + lane[oc & 3];
-                        int32_t acc = 0;
-                        int32_t pad_sum = 0;
+                        const int32_t *rq = tg_dw_rq(p, oc);
+                        int32_t acc = 0, pad_sum = 0, t = 0;
                         for (ky = 0; ky < p->k_h; ky++) {
                             const int32_t iy = y0 + ky * p->dil_h;
-                            for (kx = 0; kx < p->k_w; kx++, w += 4) {
+                            for (kx = 0; kx < p->k_w; kx++, t++) {
                                 const int32_t ix = x0 + kx * p->dil_w;
+                                const int32_t w = tg_dw_weight(p, oc, t);
                                 if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                                    pad_sum += *w;
+                                    pad_sum += w;
                                 } else {
-                                    acc += (int32_t)*w * (int32_t)in_b[((size_t)iy * p->in_w + ix) * p->in_c + ic];
+                                    acc += w * (int32_t)in_b[((size_t)iy * p->in_w + ix) * p->in_c + ic];
                                 }
                             }
                         }
                         acc += pad_sum * p->input_zp;
-                        acc = tg_wrap_add(acc, blk[oc & 3]);
-                        *output++ = tg_requant_s8(acc, rq[0], -(rq[3] + 1), p->output_zp, p->act_min, p->act_max);
+                        acc = tg_wrap_add(acc, tg_dw_bias(p, oc));
+                        *output++ = tg_dw_requant(acc, rq, p);
                     }
                 }
             }
@@ -71,23 +104,25 @@ static void tg_dwconv_c(const tg_conv_params_t *p, const int8_t *input, int8_t *
 #if TG_DSP
 
 /*
- * Ring kernel. The output is computed group by group (4 output channels) over the whole plane;
- * for one group the scratch holds a ring of R = (k_h - 1) * dil_h + 1 padded input rows
- * (padding = input_zp), each widened once to int16 pairs in the weights' lane order: [px][2
- * words], px = 0..wp-1 padded columns. Every tap of an output pixel reads its 4 channels with one
- * LDRD and no bounds check, the weights with another, 4 SMLABB/SMLATT. A depth multiplier > 1
- * only changes how a ring row is filled (lane j holds input channel (4g + j) / dm). Scratch:
- * R tag words, k_h row pointers, R * wp * 8 bytes: a few hundred bytes, not a whole row of
- * every channel.
+ * Ring kernel (depth multiplier 1). The output is computed block by block of `groups` (the
+ * generator's choice, field `groups`) groups of 4 output channels over the whole plane; for one
+ * block the scratch holds a ring of R = (k_h - 1) * dil_h + 1 padded input rows (padding =
+ * input_zp), each widened once to int16 pairs in the weights' lane order: [g][px][2 words],
+ * px = 0..wp-1 padded columns. Every tap of an output pixel reads its 4 channels with one LDRD
+ * and no bounds check, the weights with another, 4 SMLABB/SMLATT. Scratch: R tag words, k_h row
+ * pointers, R * groups * wp * 8 bytes (a block of channels, not every channel: the arena stays at
+ * the live-tensor bound). A depth multiplier > 1 (column kernel's job, but valid here too) only
+ * changes how a ring row is filled (lane j holds input channel (4g + j) / dm).
  */
 typedef struct {
-    int32_t wp, rows; /* padded row width, ring rows */
-    int32_t *tag;     /* padded row held by each ring row, -1: none */
-    uint32_t *ring;   /* rows * wp * 2 words */
+    int32_t wp, rows, groups; /* padded row width, ring rows, groups of 4 channels per block */
+    int32_t *tag;             /* padded row held by each ring row, -1: none */
+    uint32_t *ring;           /* rows * groups * wp * 2 words */
 } tg_dw_ring_t;
 
-/* n (>= 1) groups of 4 channels, `step` bytes apart in the input, widened into (c0, c2),
- * (c1, c3) pairs `dstep` bytes apart: 13 instructions per 2 groups */
+/* n (>= 1) groups of 4 channels, `step` bytes apart in the input (pixels of one group, or groups
+ * of one pixel), widened into (c0, c2), (c1, c3) pairs `dstep` bytes apart: 13 instructions per
+ * 2 groups */
 __attribute__((noinline)) static void tg_dw_widen(uint32_t *d, const int8_t *src, int32_t step, int32_t n, int32_t dstep)
 {
     uint32_t v0, v1, t0, t1;
@@ -125,45 +160,67 @@ __attribute__((noinline)) static void tg_dw_widen(uint32_t *d, const int8_t *src
     }
 }
 
-/* Widen padded input row py (input row py - pad_top) of group g into its ring row: padding
- * columns as input_zp pairs; depth multiplier 1 and a whole group: tg_dw_widen, else lane by
- * lane (ic[j]: input channel of lane j, -1: a lane past the last channel). */
+/* Widen padded input row py (input row py - pad_top) of the block starting at group g0 (ng
+ * groups) into its ring row: padding columns as input_zp pairs; the input's columns with
+ * tg_dw_widen where a group has 4 input channels in a row (depth multiplier 1), pixel by pixel
+ * for narrow rows, else lane by lane (lane j of group g: input channel (4g + j) / dm). */
 static void tg_dw_load_row(const tg_conv_params_t *p, const tg_dw_ring_t *r, const int8_t *in_b, int32_t py,
-                           int32_t g, const int32_t *ic)
+                           int32_t g0, int32_t ng)
 {
     const int32_t c_n = p->in_c;
     const int32_t iy = py - p->pad_top;
+    const int32_t row_words = r->wp * 2;
     const uint32_t z = tg_sxtb16(tg_splat4(p->input_zp));
-    uint32_t *dst = r->ring + (size_t)(py % r->rows) * r->wp * 2;
+    uint32_t *dst = r->ring + (size_t)(py % r->rows) * r->groups * row_words;
     /* padded columns [px0, px1) hold input columns */
     int32_t px0 = p->pad_left < r->wp ? p->pad_left : r->wp;
     int32_t px1 = p->pad_left + p->in_w < r->wp ? p->pad_left + p->in_w : r->wp;
-    int32_t px;
+    const int whole = p->depth_multiplier == 1 && 4 * (g0 + ng) <= c_n;
+    int32_t px, g;
     if (iy < 0 || iy >= p->in_h) {
         px0 = px1 = r->wp;
     }
-    for (px = 0; px < px0; px++) {
-        dst[2 * px] = z;
-        dst[2 * px + 1] = z;
-        TG_NO_LIBCALL();
+    for (g = 0; g < ng; g++) {
+        uint32_t *d = dst + (size_t)g * row_words;
+        for (px = 0; px < px0; px++) {
+            d[2 * px] = z;
+            d[2 * px + 1] = z;
+            TG_NO_LIBCALL();
+        }
+        for (px = px1; px < r->wp; px++) {
+            d[2 * px] = z;
+            d[2 * px + 1] = z;
+            TG_NO_LIBCALL();
+        }
     }
     if (px1 > px0) {
         const int8_t *x = in_b + ((size_t)iy * p->in_w + (px0 - p->pad_left)) * c_n;
-        if (p->depth_multiplier == 1 && 4 * g + 4 <= c_n) {
-            tg_dw_widen(dst + 2 * px0, x + 4 * g, c_n, px1 - px0, 8);
-        } else {
+        if (whole && px1 - px0 < 2 * ng) {
+            /* narrow rows: pixel by pixel, the block's groups of a pixel */
             for (px = px0; px < px1; px++, x += c_n) {
-                const int32_t v0 = ic[0] >= 0 ? x[ic[0]] : 0, v1 = ic[1] >= 0 ? x[ic[1]] : 0;
-                const int32_t v2 = ic[2] >= 0 ? x[ic[2]] : 0, v3 = ic[3] >= 0 ? x[ic[3]] : 0;
-                dst[2 * px] = (uint32_t)(uint16_t)v0 | ((uint32_t)v2 << 16);
-                dst[2 * px + 1] = (uint32_t)(uint16_t)v1 | ((uint32_t)v3 << 16);
+                tg_dw_widen(dst + 2 * px, x + 4 * g0, 4, ng, row_words * 4);
+            }
+        } else if (whole) {
+            for (g = 0; g < ng; g++) {
+                tg_dw_widen(dst + (size_t)g * row_words + 2 * px0, x + 4 * (g0 + g), c_n, px1 - px0, 8);
+            }
+        } else {
+            for (g = 0; g < ng; g++) {
+                int32_t icg[4], j;
+                uint32_t *d = dst + (size_t)g * row_words + 2 * px0;
+                for (j = 0; j < 4; j++) {
+                    const int32_t c = 4 * (g0 + g) + j;
+                    icg[j] = c < p->out_c ? c / p->depth_multiplier : -1;
+                }
+                const int8_t *xp = x;
+                for (px = px0; px < px1; px++, xp += c_n, d += 2) {
+                    const int32_t v0 = icg[0] >= 0 ? xp[icg[0]] : 0, v1 = icg[1] >= 0 ? xp[icg[1]] : 0;
+                    const int32_t v2 = icg[2] >= 0 ? xp[icg[2]] : 0, v3 = icg[3] >= 0 ? xp[icg[3]] : 0;
+                    d[0] = (uint32_t)(uint16_t)v0 | ((uint32_t)v2 << 16);
+                    d[1] = (uint32_t)(uint16_t)v1 | ((uint32_t)v3 << 16);
+                }
             }
         }
-    }
-    for (px = px1; px < r->wp; px++) {
-        dst[2 * px] = z;
-        dst[2 * px + 1] = z;
-        TG_NO_LIBCALL();
     }
     r->tag[py % r->rows] = py;
 }
@@ -181,18 +238,20 @@ static void tg_dw_load_row(const tg_conv_params_t *p, const tg_dw_ring_t *r, con
 
 /* State of tg_dw3x3_px (field offsets are used by its assembly). */
 typedef struct {
-    const int32_t *blk;         /* 0: the group's parameter block */
-    const uint32_t *const *row; /* 4: the 3 ring rows (their first column) */
+    const int32_t *blk;         /* 0: the block's first parameter block (the others follow it) */
+    const uint32_t *const *row; /* 4: the 3 ring rows (first group, first column) */
     int32_t xoff;               /* 8: bytes from a ring row's start to the current pixel */
     int32_t px_step;            /* 12: bytes from pixel to pixel (stride_w columns) */
-    int8_t *out;                /* 16: the current pixel's 4 outputs */
+    int8_t *out;                /* 16: the current pixel's first output of the block */
     int32_t out_step;           /* 20: bytes from pixel to pixel in the output (out_c) */
     int32_t pixels;             /* 24: >= 1 */
     int32_t zp;                 /* 28: output zero point */
     uint32_t lo4, hi4;          /* 32, 36: activation bounds in every byte lane */
+    int32_t gstride;            /* 40: bytes from a group's ring row to the next group's */
+    int32_t groups;             /* 44: groups in the block, >= 1 */
 } tg_dwk_t;
 
-/* one row of 3 taps of 4 channels, acc r0..r3: x pairs at [r7 + 0/8/16] (r7 = ring row + xoff),
+/* one row of 3 taps of 4 channels, acc r0..r3: x pairs at [r7 + 0/8/16] (r7 = ring row + r6),
  * weight pairs from [r4]: taps 0 and 1 by one LDM, tap 2 by LDRD */
 #define TG_DWK_MAC(xa, xb, wa, wb)          \
     "smlabb r0, " xa ", " wa ", r0\n\t"      \
@@ -215,52 +274,73 @@ typedef struct {
     "ldm    r4!, {r7-r10}\n\t"              \
     TG_RQX_ASM(a, "r7", "r8", "r9", "r10", "r11")
 
-/* 3x3 depthwise, dilation 1 along the row, one group of 4 channels whose rows all have rm1 >= 0:
- * output pixels one after the other (bias, 9 taps x 4 SMLABB/SMLATT, exact requantization,
- * packed clamp, one 32-bit store). External linkage: the compiler must keep its calling
- * convention (r0 = a). */
+/* 3x3 depthwise, dilation 1 along the row, a block of whole groups of 4 channels whose rows all
+ * have rm1 >= 0: output pixels one after the other, in each the block's groups (bias, 9 taps x 4
+ * SMLABB/SMLATT, exact requantization, packed clamp, one 32-bit store). Stack: the state, then
+ * 48: group offset in the ring rows, 52: output pointer, 56: groups left. External linkage: the
+ * compiler must keep its calling convention (r0 = a). */
 void tg_dw3x3_px(tg_dwk_t *a);
 __attribute__((naked, noinline)) void tg_dw3x3_px(tg_dwk_t *a __attribute__((unused)))
 {
     __asm__(
         "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #40\n\t"
-        "ldm    r0, {r1-r10}\n\t"
-        "stm    sp, {r1-r10}\n\t"
-        "1:\n\t"
+        "sub    sp, sp, #64\n\t"
+        "ldm    r0!, {r1-r8}\n\t"
+        "stm    sp, {r1-r8}\n\t"
+        "ldm    r0, {r1-r4}\n\t"
+        "add    r0, sp, #32\n\t"
+        "stm    r0, {r1-r4}\n\t"
+        "1:\n\t" /* pixel */
         "ldr    r4, [sp, #0]\n\t"
+        "ldr    r6, [sp, #8]\n\t"
+        "ldr    r7, [sp, #16]\n\t"
+        "ldr    r8, [sp, #44]\n\t"
+        "str    r7, [sp, #52]\n\t"
+        "str    r8, [sp, #56]\n\t"
+        "2:\n\t" /* group */
+        "str    r6, [sp, #48]\n\t"
         "ldm    r4!, {r0-r3}\n\t"
-        "ldrd   r5, r6, [sp, #4]\n\t"
+        "ldr    r5, [sp, #4]\n\t"
         TG_DWK_ROW("0") TG_DWK_ROW("4") TG_DWK_ROW("8")
         "ldr    r11, [sp, #28]\n\t"
         TG_DWK_RQ("r0") TG_DWK_RQ("r1") TG_DWK_RQ("r2") TG_DWK_RQ("r3")
         "bfi    r0, r1, #8, #8\n\t"
         "bfi    r0, r2, #16, #8\n\t"
         "bfi    r0, r3, #24, #8\n\t"
-        "ldrd   r4, r5, [sp, #32]\n\t"
-        "ssub8  r6, r0, r4\n\t"
-        "sel    r0, r0, r4\n\t"
-        "ssub8  r6, r0, r5\n\t"
-        "sel    r0, r5, r0\n\t"
-        "ldrd   r4, r5, [sp, #16]\n\t"
-        "str    r0, [r4]\n\t"
-        "add    r4, r4, r5\n\t"
-        "str    r4, [sp, #16]\n\t"
-        "ldrd   r6, r7, [sp, #8]\n\t"
-        "add    r6, r6, r7\n\t"
-        "str    r6, [sp, #8]\n\t"
-        "ldr    r6, [sp, #24]\n\t"
-        "subs   r6, r6, #1\n\t"
-        "str    r6, [sp, #24]\n\t"
+        "ldrd   r6, r7, [sp, #32]\n\t"
+        "ssub8  r5, r0, r6\n\t"
+        "sel    r0, r0, r6\n\t"
+        "ssub8  r5, r0, r7\n\t"
+        "sel    r0, r7, r0\n\t"
+        "ldr    r5, [sp, #52]\n\t"
+        "str    r0, [r5], #4\n\t"
+        "str    r5, [sp, #52]\n\t"
+        "ldrd   r6, r7, [sp, #40]\n\t"
+        "ldr    r5, [sp, #48]\n\t"
+        "add    r6, r6, r5\n\t"
+        "ldr    r7, [sp, #56]\n\t"
+        "subs   r7, r7, #1\n\t"
+        "str    r7, [sp, #56]\n\t"
+        "bne    2b\n\t"
+        /* next pixel */
+        "ldrd   r5, r6, [sp, #8]\n\t"
+        "add    r5, r5, r6\n\t"
+        "str    r5, [sp, #8]\n\t"
+        "ldrd   r5, r6, [sp, #16]\n\t"
+        "add    r5, r5, r6\n\t"
+        "str    r5, [sp, #16]\n\t"
+        "ldr    r5, [sp, #24]\n\t"
+        "subs   r5, r5, #1\n\t"
+        "str    r5, [sp, #24]\n\t"
         "bne    1b\n\t"
-        "add    sp, sp, #40\n\t"
+        "add    sp, sp, #64\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
 
 /* scratch: R tag words (R rounded up to even), k_h row pointers (rounded up to even), the ring */
 static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-    const int32_t oc_n = p->out_c, dm = p->depth_multiplier;
+    const int32_t oc_n = p->out_c;
     const int32_t taps = p->k_h * p->k_w;
     const int32_t groups = (oc_n + 3) >> 2;
     const uint32_t lo4 = tg_splat4(p->act_min), hi4 = tg_splat4(p->act_max);
@@ -268,42 +348,42 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
     const int32_t xstep = 2 * p->dil_w;
     tg_dw_ring_t r;
     const uint32_t **row;
-    int32_t b, g, oy, ox, ky, kx, k;
+    int32_t b, g0, g, oy, ox, ky, kx, k;
     r.wp = (p->out_w - 1) * p->stride_w + (p->k_w - 1) * p->dil_w + 1;
     r.rows = (p->k_h - 1) * p->dil_h + 1;
+    r.groups = p->groups < 1 ? 1 : p->groups;
     r.tag = (int32_t *)scratch;
     row = (const uint32_t **)((uint32_t *)scratch + ((r.rows + 1) & ~1));
     r.ring = (uint32_t *)scratch + ((r.rows + 1) & ~1) + ((p->k_h + 1) & ~1);
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
         int8_t *out_b = output + (size_t)b * p->out_h * p->out_w * oc_n;
-        for (g = 0; g < groups; g++) {
-            const int32_t *blk = (const int32_t *)p->weights + (size_t)g * TG_DW_BLOCK(taps);
-            const int32_t *rq = blk + 4 + 2 * taps;
-            const int whole = 4 * g + 4 <= oc_n;
-            const int exact = rq[3] >= 0 && rq[7] >= 0 && rq[11] >= 0 && rq[15] >= 0;
-            int32_t ic[4];
-            for (k = 0; k < 4; k++) {
-                ic[k] = 4 * g + k < oc_n ? (4 * g + k) / dm : -1;
+        for (g0 = 0; g0 < groups; g0 += r.groups) {
+            const int32_t ng = groups - g0 < r.groups ? groups - g0 : r.groups;
+            const int32_t *blk0 = (const int32_t *)p->weights + (size_t)g0 * TG_DW_BLOCK(taps);
+            int fast = fast3 && 4 * (g0 + ng) <= oc_n;
+            for (g = 0; g < ng; g++) {
+                const int32_t *rq = blk0 + (size_t)g * TG_DW_BLOCK(taps) + 4 + 2 * taps;
+                fast = fast && rq[3] >= 0 && rq[7] >= 0 && rq[11] >= 0 && rq[15] >= 0;
             }
             for (k = 0; k < r.rows; k++) {
                 r.tag[k] = -1;
                 TG_NO_LIBCALL();
             }
             for (oy = 0; oy < p->out_h; oy++) {
-                int8_t *out = out_b + (size_t)oy * p->out_w * oc_n + 4 * g;
+                int8_t *out = out_b + (size_t)oy * p->out_w * oc_n + 4 * g0;
                 tg_barrier(); /* the previous row's reads are done before the ring is written */
                 for (ky = 0; ky < p->k_h; ky++) {
                     const int32_t py = oy * p->stride_h + ky * p->dil_h;
                     if (r.tag[py % r.rows] != py) {
-                        tg_dw_load_row(p, &r, in_b, py, g, ic);
+                        tg_dw_load_row(p, &r, in_b, py, g0, ng);
                     }
-                    row[ky] = r.ring + (size_t)(py % r.rows) * r.wp * 2;
+                    row[ky] = r.ring + (size_t)(py % r.rows) * r.groups * r.wp * 2;
                 }
                 tg_barrier();
-                if (fast3 && whole && exact) {
+                if (fast) {
                     tg_dwk_t a;
-                    a.blk = blk;
+                    a.blk = blk0;
                     a.row = row;
                     a.xoff = 0;
                     a.px_step = p->stride_w * 8;
@@ -313,33 +393,198 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
                     a.zp = p->output_zp;
                     a.lo4 = lo4;
                     a.hi4 = hi4;
+                    a.gstride = r.wp * 8;
+                    a.groups = ng;
                     tg_dw3x3_px(&a);
                     tg_barrier();
                     continue;
                 }
                 for (ox = 0; ox < p->out_w; ox++, out += oc_n) {
-                    const uint32_t *w = (const uint32_t *)blk + 4;
                     const int32_t px_off = ox * p->stride_w * 2;
-                    int32_t a0 = blk[0], a1 = blk[1], a2 = blk[2], a3 = blk[3];
-                    for (ky = 0; ky < p->k_h; ky++) {
-                        const uint32_t *x = row[ky] + px_off;
-                        for (kx = 0; kx < p->k_w; kx++, w += 2, x += xstep) {
-                            TG_DW_TAP(x, w);
+                    for (g = 0; g < ng; g++) {
+                        const int32_t *blk = blk0 + (size_t)g * TG_DW_BLOCK(taps);
+                        const int32_t *rq = blk + 4 + 2 * taps;
+                        const uint32_t *w = (const uint32_t *)blk + 4;
+                        const int32_t c0 = 4 * (g0 + g);
+                        int8_t *o = out + 4 * g;
+                        int32_t a0 = blk[0], a1 = blk[1], a2 = blk[2], a3 = blk[3];
+                        for (ky = 0; ky < p->k_h; ky++) {
+                            const uint32_t *x = row[ky] + (size_t)g * r.wp * 2 + px_off;
+                            for (kx = 0; kx < p->k_w; kx++, w += 2, x += xstep) {
+                                TG_DW_TAP(x, w);
+                            }
                         }
-                    }
-                    if (whole && exact) {
-                        const uint32_t v = tg_pack4(tg_rqx_sat8(a0, rq, p->output_zp), tg_rqx_sat8(a1, rq + 4, p->output_zp),
-                                                    tg_rqx_sat8(a2, rq + 8, p->output_zp),
-                                                    tg_rqx_sat8(a3, rq + 12, p->output_zp));
-                        tg_st32(out, tg_clamp4(v, lo4, hi4));
-                    } else {
-                        const int32_t acc[4] = {a0, a1, a2, a3};
-                        for (k = 0; k < 4 && 4 * g + k < oc_n; k++) {
-                            const int32_t *q = rq + 4 * k;
-                            out[k] = tg_requant_s8(acc[k], q[0], -(q[3] + 1), p->output_zp, p->act_min, p->act_max);
+                        if (c0 + 4 <= oc_n && rq[3] >= 0 && rq[7] >= 0 && rq[11] >= 0 && rq[15] >= 0) {
+                            const uint32_t v =
+                                tg_pack4(tg_rqx_sat8(a0, rq, p->output_zp), tg_rqx_sat8(a1, rq + 4, p->output_zp),
+                                         tg_rqx_sat8(a2, rq + 8, p->output_zp), tg_rqx_sat8(a3, rq + 12, p->output_zp));
+                            tg_st32(o, tg_clamp4(v, lo4, hi4));
+                        } else {
+                            const int32_t acc[4] = {a0, a1, a2, a3};
+                            for (k = 0; k < 4 && c0 + k < oc_n; k++) {
+                                const int32_t *q = rq + 4 * k;
+                                o[k] = tg_dw_requant(acc[k], q, p);
+                            }
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/*
+ * Column kernel (depth multiplier >= 2; `w_row` > 0: int8 filter rows [out_c][w_row], `bias`
+ * [out_c], `rq` [out_c] rows): each input channel's window is one small convolution with
+ * dm filters. Two output pixels at a time, channel by channel, the window's taps of both pixels
+ * are gathered into the scratch as int16 (2 x w_row of them, padded taps = input_zp), interleaved
+ * as the conv kernel's im2col columns: for taps 4j..4j+3, (x0, x2), (x1, x3) of pixel A, then of
+ * pixel B; each filter row (4 weights per 32-bit load, SXTB16 + SXTB16 ROR 8) meets both
+ * pixels: 2 output channels x 2 pixels, 8 SMLAD per 4 taps. Scratch: 4 * w_row bytes.
+ */
+static void tg_dw_gather(const tg_conv_params_t *p, const int8_t *pin, int32_t y0, int32_t x0, int16_t *col)
+{
+    /* one pixel's window (its input channel: pin already offset), tap t at int16 index
+     * 8 * (t / 4) + {0, 2, 1, 3}[t % 4] of col (pixel B: col + 4) */
+    static const uint8_t pos[4] = {0, 2, 1, 3};
+    const int32_t c_n = p->in_c, in_w = p->in_w, kw = p->k_w;
+    const ptrdiff_t dx = (ptrdiff_t)p->dil_w * c_n;
+    const int16_t zp = (int16_t)p->input_zp;
+    int32_t lo = 0, hi = kw, ky, kx, t = 0;
+    /* taps kx in [lo, hi) fall inside the input horizontally */
+    while (lo < kw && x0 + lo * p->dil_w < 0) {
+        lo++;
+    }
+    while (hi > lo && x0 + (hi - 1) * p->dil_w >= in_w) {
+        hi--;
+    }
+    for (ky = 0; ky < p->k_h; ky++) {
+        const int32_t iy = y0 + ky * p->dil_h;
+        const int8_t *s = pin + ((ptrdiff_t)iy * in_w + x0) * c_n;
+        if (iy < 0 || iy >= p->in_h) {
+            for (kx = 0; kx < kw; kx++, t++) {
+                col[((t >> 2) << 3) + pos[t & 3]] = zp;
+            }
+        } else if (dx == 1 && lo == 0 && hi == kw && (kw & 3) == 0) {
+            /* a whole row of contiguous bytes, 4 taps per word: (x0, x2), (x1, x3) */
+            uint32_t *d = (uint32_t *)(void *)(col + ((t >> 2) << 3));
+            for (kx = 0; kx < kw; kx += 4, s += 4, d += 4) {
+                const uint32_t v = tg_ld32(s);
+                d[0] = tg_sxtb16(v);
+                d[1] = tg_sxtb16_ror8(v);
+            }
+            t += kw;
+        } else {
+            for (kx = 0; kx < kw; kx++, t++, s += dx) {
+                col[((t >> 2) << 3) + pos[t & 3]] = kx >= lo && kx < hi ? *s : zp;
+            }
+        }
+    }
+}
+
+/* requantize + clamp + store one output (rq row q) */
+__attribute__((noinline)) static void tg_dw_put(const tg_conv_params_t *p, int8_t *o, int32_t acc, const int32_t *q)
+{
+    int32_t v;
+    if (q[3] < 0) {
+        *o = tg_dw_requant(acc, q, p);
+        return;
+    }
+    v = tg_rqx_sat8(acc, q, p->output_zp);
+    *o = (int8_t)(v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v));
+}
+
+/* output channels [oc0, oc0 + n) (filters of one input channel) of pixels A and B from their columns */
+static void tg_dw_cols_dot(const tg_conv_params_t *p, const uint32_t *cols, int32_t oc0, int32_t n, int8_t *oa,
+                           int8_t *ob)
+{
+    const int32_t kq = p->w_row >> 2;
+    const int32_t *rq = (const int32_t *)(const void *)p->rq;
+    const uint32_t lo4 = tg_splat4(p->act_min), hi4 = tg_splat4(p->act_max);
+    int32_t oc, j;
+    for (oc = oc0; oc < oc0 + n; oc += 2) {
+        /* an odd last channel: the pair (oc - 1, oc) again (stores the same values twice) */
+        const int32_t o = oc + 1 < oc0 + n ? oc : oc - 1;
+        const int8_t *w0 = (const int8_t *)p->weights + (size_t)o * p->w_row, *w1 = w0 + p->w_row;
+        const uint32_t *c = cols;
+        int32_t a0 = p->bias[o], a1 = p->bias[o + 1], b0 = a0, b1 = a1;
+        for (j = 0; j < kq; j++, c += 4, w0 += 4, w1 += 4) {
+            const uint32_t u0 = tg_ld32(w0), u1 = tg_ld32(w1);
+            const uint32_t l0 = tg_sxtb16(u0), h0 = tg_sxtb16_ror8(u0), l1 = tg_sxtb16(u1), h1 = tg_sxtb16_ror8(u1);
+            const uint32_t ca0 = c[0], ca1 = c[1], cb0 = c[2], cb1 = c[3];
+            a0 = tg_smlad(l0, ca0, a0);
+            a0 = tg_smlad(h0, ca1, a0);
+            b0 = tg_smlad(l0, cb0, b0);
+            b0 = tg_smlad(h0, cb1, b0);
+            a1 = tg_smlad(l1, ca0, a1);
+            a1 = tg_smlad(h1, ca1, a1);
+            b1 = tg_smlad(l1, cb0, b1);
+            b1 = tg_smlad(h1, cb1, b1);
+        }
+        if ((rq[4 * o + 3] | rq[4 * o + 7]) >= 0) {
+            /* both rows exact-DSP: inline, clamped with one SSUB8/SEL pair per bound */
+            const uint32_t v = tg_clamp4(tg_pack4(tg_rqx_sat8(a0, rq + 4 * o, p->output_zp),
+                                                  tg_rqx_sat8(a1, rq + 4 * o + 4, p->output_zp),
+                                                  tg_rqx_sat8(b0, rq + 4 * o, p->output_zp),
+                                                  tg_rqx_sat8(b1, rq + 4 * o + 4, p->output_zp)),
+                                         lo4, hi4);
+            oa[o] = (int8_t)v;
+            oa[o + 1] = (int8_t)(v >> 8);
+            ob[o] = (int8_t)(v >> 16);
+            ob[o + 1] = (int8_t)(v >> 24);
+            continue;
+        }
+        tg_dw_put(p, oa + o, a0, rq + 4 * o);
+        tg_dw_put(p, oa + o + 1, a1, rq + 4 * (o + 1));
+        tg_dw_put(p, ob + o, b0, rq + 4 * o);
+        tg_dw_put(p, ob + o + 1, b1, rq + 4 * (o + 1));
+    }
+}
+
+static void tg_dwconv_cols(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    uint32_t *cols = (uint32_t *)scratch;
+    const int32_t c_n = p->in_c, dm = p->depth_multiplier, oc_n = p->out_c;
+    const int32_t n = p->batches * p->out_h * p->out_w;
+    const size_t in_size = (size_t)p->in_h * p->in_w * c_n;
+    int32_t i, ic, b = 0, oy = 0, ox = 0;
+    for (i = 0; i < n; i += 2) {
+        /* pixel A = (b, oy, ox), pixel B the next one (or A again at the end) */
+        int32_t bb = b, by = oy, bx = ox + 1;
+        const int32_t j = i + 1 < n ? i + 1 : i;
+        if (bx == p->out_w) {
+            bx = 0;
+            if (++by == p->out_h) {
+                by = 0;
+                bb++;
+            }
+        }
+        if (j == i) {
+            bb = b;
+            by = oy;
+            bx = ox;
+        }
+        {
+            const int32_t ya = oy * p->stride_h - p->pad_top, xa = ox * p->stride_w - p->pad_left;
+            const int32_t yb = by * p->stride_h - p->pad_top, xb = bx * p->stride_w - p->pad_left;
+            const int8_t *in_a = input + (size_t)b * in_size, *in_bb = input + (size_t)bb * in_size;
+            int8_t *oa = output + (size_t)i * oc_n, *ob = output + (size_t)j * oc_n;
+            for (ic = 0; ic < c_n; ic++) {
+                tg_dw_gather(p, in_a + ic, ya, xa, (int16_t *)cols);
+                tg_dw_gather(p, in_bb + ic, yb, xb, (int16_t *)cols + 4);
+                tg_barrier();
+                tg_dw_cols_dot(p, cols, ic * dm, dm, oa, ob);
+            }
+        }
+        /* advance A by two pixels */
+        b = bb;
+        oy = by;
+        ox = bx + 1;
+        if (ox == p->out_w) {
+            ox = 0;
+            if (++oy == p->out_h) {
+                oy = 0;
+                b++;
             }
         }
     }
@@ -353,7 +598,11 @@ void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output
 {
 #if TG_DSP
     if (p->dsp) {
-        tg_dwconv_dsp(p, input, output, scratch);
+        if (p->w_row) {
+            tg_dwconv_cols(p, input, output, scratch);
+        } else {
+            tg_dwconv_dsp(p, input, output, scratch);
+        }
         return;
     }
 #endif

@@ -86,7 +86,7 @@ typedef struct {
     int32_t stride_h, stride_w;
     int32_t dil_h, dil_w;
     int32_t pad_top, pad_left;
-    int32_t groups;           /* conv: in_c / filter input channels */
+    int32_t groups;           /* conv: in_c / filter input channels; depthwise: groups of 4 channels per ring block */
     int32_t depth_multiplier; /* depthwise: out_c / in_c */
     int32_t input_zp;         /* value of the padded taps */
     int32_t output_zp;
@@ -94,9 +94,8 @@ typedef struct {
     int32_t w_row;            /* conv: bytes per filter, k_h * k_w * in_c / groups rounded up to 4 */
     int32_t dsp;              /* TG_DSP_OFF / TG_DSP_SHORTCUT / TG_DSP_EXACT (see tg_rq_t, tg_rqx_t) */
     /* conv: int8 OHWI, each filter zero-padded to w_row bytes.
-     * depthwise: int16 [out_c / 4 rounded up][k_h * k_w][4]: the taps of groups of 4 channels
-     * c0..c3 stored in the order c0, c2, c1, c3 (the lanes SXTB16 makes of 4 int8 inputs);
-     * channel oc, tap t at ((oc / 4) * k_h * k_w + t) * 4 + {0, 2, 1, 3}[oc % 4]; zero-padded. */
+     * depthwise: see tg_dwconv.c (parameter blocks per group of 4 channels, or int8 filter rows
+     * when w_row > 0). */
     const void *weights;
     const int32_t *bias;      /* folded, one per output channel */
     const tg_rq_t *rq;        /* one per output channel (tg_rqx_t rows when dsp == TG_DSP_EXACT) */
@@ -251,24 +250,8 @@ void tg_resize_nearest(const tg_resize_params_t *p, const int8_t *input, int8_t 
 
 /* tg_gather_s8 for elements of `elem_bytes` bytes (offset and strides in elements). */
 void tg_gather_n(const tg_gather_params_t *p, const int8_t *input, int8_t *output, int32_t elem_bytes);
-/* GATHER / EMBEDDING_LOOKUP with run-time indices (int32 or int64: index_bytes 4 or 8): for every
- * batch, outer block and index, copy `inner` values of `elem_bytes`; an index outside [0, axis_size)
- * gives zeros (TFLM fails the invoke). */
-void tg_gather_rows(const int8_t *params, const void *indices, int32_t index_bytes, int8_t *output, int32_t batch,
-                    int32_t outer, int32_t axis_size, int32_t inner, int32_t coords, int32_t elem_bytes);
 /* output[i] = index[i] < 0 ? pad_value : input[index[i]], elements of `elem_bytes` bytes (1: int8, 2: int16). */
 void tg_take_n(const int32_t *index, int32_t count, const int8_t *input, int8_t *output, int32_t elem_bytes, int32_t pad_value);
-
-/* ------------------------------------------------------------------ select (tg_select.c) */
-
-/* MAXIMUM (is_max = 1) / MINIMUM of int8 (elem_bytes 1) or int16 (2) values, numpy broadcasting. */
-void tg_maxmin(const tg_bcast_t *shape, const void *a, const void *b, void *output, int32_t elem_bytes, int32_t is_max);
-/* ARG_MAX (is_max = 1) / ARG_MIN over the middle axis of [outer, axis_len, inner]: the first extreme
- * index, written as int32 (out_bytes 4) or int64 (8); input int8 (in_bytes 1) or int16 (2). */
-void tg_argminmax(const void *input, void *output, int32_t outer, int32_t axis_len, int32_t inner, int32_t in_bytes,
-                  int32_t out_bytes, int32_t is_max);
-/* int16 ABS (zero points 0): |x|, rescaled by TFLM's MultiplyByQuantizedMultiplier when `rescale`. */
-void tg_abs_s16(const int16_t *input, int16_t *output, int32_t size, int32_t rescale, int32_t multiplier, int32_t shift);
 
 /* ------------------------------------------------------------------ 16x8 conv, transpose conv (tg_conv16.c) */
 

@@ -10,7 +10,7 @@ Two families:
 
 * op-coverage models, each named for the operator (or option) it exercises,
   e.g. ``conv_s2_valid_relu6`` or ``depthwise_m2``;
-* four benchmark models shaped like MLPerf Tiny (``BENCHMARK_MODELS``), trained
+* benchmark models shaped like MLPerf Tiny and TFLM's micro_speech (``BENCHMARK_MODELS``), trained
   for a couple of epochs on seeded synthetic data so their weights are not
   trivial.
 
@@ -67,6 +67,7 @@ BENCHMARK_MODELS = [
     "mobilenet_v1_025_vww",
     "resnet8_ic",
     "fc_autoencoder_ad",
+    "micro_speech_kws",
 ]
 
 MODEL_NAMES = OP_MODELS + BENCHMARK_MODELS
@@ -92,6 +93,7 @@ REQUIRED_OPS: dict[str, set[str]] = {
     "mobilenet_v1_025_vww": {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"},
     "resnet8_ic": {"CONV_2D", "ADD", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"},
     "fc_autoencoder_ad": {"FULLY_CONNECTED"},
+    "micro_speech_kws": {"DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "SOFTMAX"},
 }
 
 # Models whose input and output stay float32.
@@ -576,6 +578,22 @@ def _r_fc_autoencoder_ad(tf, keras, seed):
     xs = (coef @ basis / 2.0 + 0.3 * rng.standard_normal((384, 640))).astype("float32")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
     model.fit(xs, xs, batch_size=32, epochs=2, shuffle=True, verbose=0)
+    return model, xs[:_N_REP]
+
+
+def _r_micro_speech_kws(tf, keras, seed):
+    # TFLite Micro's micro_speech model shape: a 49x40 spectrogram, one DEPTHWISE_CONV_2D 10x8,
+    # stride 2, depth multiplier 8 (25x20x8), then FULLY_CONNECTED to 4 classes and softmax.
+    shape, classes = (49, 40, 1), 4
+    L = keras.layers
+    inp = keras.Input(shape, batch_size=1, name="input")
+    x = L.DepthwiseConv2D((10, 8), strides=(2, 2), depth_multiplier=8, padding="same", activation="relu",
+                          bias_initializer="random_normal")(inp)
+    x = L.Flatten()(x)
+    out = L.Dense(classes, activation="softmax")(x)
+    model = keras.Model(inp, out, name="micro_speech_kws")
+    xs, ys = _synthetic_classes(seed, shape, classes, n=256)
+    _train_classifier(keras, model, xs, ys, epochs=2)
     return model, xs[:_N_REP]
 
 

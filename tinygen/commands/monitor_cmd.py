@@ -4,7 +4,6 @@ from __future__ import annotations
 import click
 
 from tinygen.errors import TinygenError
-from .common import coordinator_option, place_option
 
 
 @click.command("monitor")
@@ -28,10 +27,7 @@ from .common import coordinator_option, place_option
 @click.option("--reconnect", "reconnect", type=float, default=5.0, show_default=True,
               help="Seconds to wait for a vanished port to come back (0: stop).")
 @click.option("--duration", "duration", type=float, help="Stop after this many seconds.")
-@place_option()
-@coordinator_option
-def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, run_n, seed, reconnect, duration,
-        place, coordinator):
+def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, run_n, seed, reconnect, duration):
     """Live view of what the board sends: text lines, protocol frames, inference results.
 
     Ctrl-C stops with a summary (exit status 0)."""
@@ -54,9 +50,7 @@ def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, r
         labels = project_labels(project_dir)
     if run_n < 0:
         raise TinygenError("--run must be >= 0")
-    if place and port:
-        raise TinygenError("give --port or --place, not both")
-    if b is not None and b.is_emulated and not port and not place and graph is None:
+    if b is not None and b.is_emulated and not port and graph is None:
         raise TinygenError(f"{b.id} is emulated: pass --model (tinygen starts QEMU) or --port of a running QEMU")
 
     def say(msg: str) -> None:
@@ -65,14 +59,8 @@ def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, r
     mon = Monitor(out=sys.stdout, log_path=log_file, as_json=as_json, clock_hz=b.clock_hz if b else None,
                   labels=labels)
     reason = None
-    if place:
-        from tinygen.device.farm import place_target
-
-        target = place_target(place, coordinator=coordinator, baud=baud, say=say)
-    else:
-        target = open_target(b, port=port, baud=baud, graph=graph, say=say)
     try:
-        with target as link:
+        with open_target(b, port=port, baud=baud, graph=graph, say=say) as link:
             if not as_json:
                 click.echo(f"--- monitoring {link.description} (Ctrl-C to stop) ---")
             try:

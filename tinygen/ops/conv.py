@@ -275,14 +275,39 @@ def dsp_exact(rows: np.ndarray, folded_bias: np.ndarray, multiplier: np.ndarray,
     return bool(np.all(ok))
 
 
-def dw_scratch_bytes(p: "ConvParams") -> int:
-    """Scratch of the DSP depthwise ring kernel (tg_dwconv.c), one group of 4 channels at a time:
-    R = (k_h - 1) * dil_h + 1 ring rows of the padded width, 8 bytes per column (4 channels as
-    int16), + R tag words and k_h row pointers (each rounded up to an even count)."""
+def dw_columns(p: "ConvParams") -> bool:
+    """Does the depthwise op take the column kernel (depth multiplier >= 2: each input channel's
+    window is a small convolution with dm filters) rather than the ring kernel (tg_dwconv.c)?"""
+    return p.depth_multiplier >= 2
+
+
+# The ring kernel's scratch budget: this share of the op's input + output bytes (both are live
+# while it runs, so the arena bound is at least their sum: the scratch stays within its 5 % slack).
+DW_RING_SHARE = 0.04
+
+
+def _dw_ring_dims(p: "ConvParams") -> tuple[int, int, int]:
+    """Ring kernel: (ring rows R, padded row width wp, groups of 4 channels per block)."""
     kh, kw = p.filter_hw
     rows = (kh - 1) * p.dilation[0] + 1
     wp = (p.output_shape[2] - 1) * p.stride[1] + (kw - 1) * p.dilation[1] + 1
-    return 4 * (-(-rows // 2) * 2) + 4 * (-(-kh // 2) * 2) + rows * wp * 8
+    groups = -(-p.output_shape[3] // 4)
+    in_out = int(np.prod(p.input_shape)) + int(np.prod(p.output_shape))
+    block = int(max(1, min(groups, DW_RING_SHARE * in_out // (rows * wp * 8))))
+    return rows, wp, block
+
+
+def dw_scratch_bytes(p: "ConvParams") -> int:
+    """Scratch of the DSP depthwise kernels (tg_dwconv.c). Ring kernel, a block of groups of 4
+    channels at a time (as many as fit in DW_RING_SHARE of the op's input + output bytes, at least
+    one): R = (k_h - 1) * dil_h + 1 ring rows of the padded width, 8 bytes per column and group, +
+    R tag words and k_h row pointers (each rounded up to an even count). Column kernel: the int16
+    taps of two pixels, 4 * w_row bytes (w_row = k_h * k_w rounded up to 4)."""
+    kh, kw = p.filter_hw
+    if dw_columns(p):
+        return 4 * (-(-(kh * kw) // 4) * 4)
+    rows, wp, block = _dw_ring_dims(p)
+    return 4 * (-(-rows // 2) * 2) + 4 * (-(-kh // 2) * 2) + rows * block * wp * 8
 
 
 def dw_rq_rows(multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
@@ -649,9 +674,10 @@ class DepthwiseConv2D(Op):
         return int(np.prod(y.shape)) * int(w.shape[1] * w.shape[2])
 
     def emit_c(self, p: ConvParams, ctx):
-        """C binding: tg_dwconv_s8 (firmware/kernels/tg_dwconv.c) with the parameter blocks of
-        dw_blocks (bias, weights, exact requantization rows per group of 4 channels); the DSP
-        kernel runs for every depthwise op (`dsp` = 1), with its ring scratch."""
+        """C binding: tg_dwconv_s8 (firmware/kernels/tg_dwconv.c). Ring kernel (depth multiplier
+        1): the parameter blocks of dw_blocks (bias, weights, requantization rows per group of 4
+        channels); column kernel (dw_columns): int8 filter rows, folded bias, dw_rq_rows. The DSP
+        kernel runs for every depthwise op (`dsp` = 1), with its scratch (dw_scratch_bytes)."""
         ctx.need("tg_dwconv.c")
         b, h, w, c = p.input_shape
         _, oh, ow, oc = p.output_shape
@@ -659,9 +685,19 @@ class DepthwiseConv2D(Op):
         k = ctx.op_index
         fields = dict(batches=b, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
                       stride_h=p.stride[0], stride_w=p.stride[1], dil_h=p.dilation[0], dil_w=p.dilation[1],
-                      pad_top=p.padding[0], pad_left=p.padding[1], groups=1, depth_multiplier=p.depth_multiplier,
-                      input_zp=p.input_zero_point, output_zp=p.output_zero_point, act_min=p.act_min, act_max=p.act_max,
-                      w_row=0, dsp=1, weights=ctx.const(dw_blocks(p), "int32_t", f"op{k}_params"), bias="NULL", rq="NULL")
+                      pad_top=p.padding[0], pad_left=p.padding[1], groups=1 if dw_columns(p) else _dw_ring_dims(p)[2],
+                      depth_multiplier=p.depth_multiplier, input_zp=p.input_zero_point, output_zp=p.output_zero_point,
+                      act_min=p.act_min, act_max=p.act_max, w_row=0, dsp=1)
+        if dw_columns(p):
+            from tinygen.model.fixedpoint import wrap_int32
+
+            weights = pad_rows(p.weights.reshape(kh * kw, oc).T)  # [oc][w_row] int8 filter rows
+            fields.update(w_row=weights.shape[1], weights=ctx.const(weights, "int8_t", f"op{k}_weights"),
+                          bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
+                          rq="(const tg_rq_t *)(const void *)" + ctx.const(dw_rq_rows(p.multiplier, p.shift), "int32_t",
+                                                                           f"op{k}_rq"))
+        else:
+            fields.update(weights=ctx.const(dw_blocks(p), "int32_t", f"op{k}_params"), bias="NULL", rq="NULL")
         return f"tg_dwconv_s8({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {ctx.scratch()});"
 
     def scratch_bytes(self, p: ConvParams) -> int:
@@ -677,5 +713,9 @@ class DepthwiseConv2D(Op):
         live = np.asarray(p.multiplier).reshape(-1) != 0
         n_left = int(np.count_nonzero(live & (np.broadcast_to(sh, live.shape) >= 0)))
         tail = (f"; {n_left} channel(s) with effective scale >= 0.5 requantized in C" if n_left else "")
-        return KernelVariant(DSP_EXACT, f"{what}: ring of {(kh - 1) * p.dilation[0] + 1} widened rows x 4 channels, "
-                                        f"exact SMLAL requantization{tail}", scratch)
+        if dw_columns(p):
+            how = "per input channel, int16 window columns of 2 pixels x dm filters (SMLAD)"
+        else:
+            rows, _, block = _dw_ring_dims(p)
+            how = f"ring of {rows} widened rows x {4 * block} channels"
+        return KernelVariant(DSP_EXACT, f"{what}: {how}, exact SMLAL requantization{tail}", scratch)
