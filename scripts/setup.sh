@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # chromium: tests/test_report.py renders `tinygen report` pages in headless Chromium.
-APT_PKGS="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang chromium"
+APT_PKGS="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang chromium ser2net"
 missing=""
 for p in $APT_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -16,6 +16,10 @@ if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq $missing >/dev/null
+    case " $missing " in *" ser2net "*)
+        # labgrid's exporter starts its own ser2net per exported port: the system service is not needed
+        systemctl disable --now ser2net >/dev/null 2>&1 || true;;
+    esac
 else
     echo "setup: Debian packages present"
 fi
@@ -26,11 +30,11 @@ want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     echo "setup: .venv up to date"
 else
-    echo "setup: installing tinygen[tf,pio,test,report] into .venv (pinned by constraints.txt)"
+    echo "setup: installing tinygen[tf,pio,test,report,farm] into .venv (pinned by constraints.txt)"
     [ -x .venv/bin/python ] || "$PY" -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".[tf,pio,test,report]" 2>&1 \
+    .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".[tf,pio,test,report,farm]" 2>&1 \
         | grep -v "is ignored: it is neither a file nor a directory" || true
-    .venv/bin/python -c "import tinygen, tensorflow, tflite_micro, matplotlib" 2>/dev/null \
+    .venv/bin/python -c "import tinygen, tensorflow, tflite_micro, matplotlib, labgrid" 2>/dev/null \
         || { echo "setup: installation failed" >&2; exit 1; }
     echo "$want" > "$stamp"
 fi

@@ -349,7 +349,13 @@ def single_op_models() -> dict[str, bytes]:
     M["tconv8_s2"] = transpose_conv_model(rng, [1, 3, 3, 4], 5, (3, 3), stride=(2, 2))
     from tests.test_ops_movement import movement_models
 
+    from tests.test_ops_select import select_models
+
     M.update(movement_models())
+    M.update(select_models())
+    from tests.test_ops_gather import host_models
+
+    M.update(host_models())
     M["tconv16_shape_input"] = transpose_conv_model(rng, [1, 2, 3, 4], 3, (2, 2), stride=(2, 1), dtype=np.int16, shape_input=True)
     return M
 

@@ -197,3 +197,36 @@ def test_quantize_command_writes_model_and_report(models, calibration, tmp_path,
     assert main(["quantize", str(models["keras"]), "-o", str(out2), "--calibration", str(tmp_path / "bad.npy")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a readable .npy" in err and not out2.exists()
+
+
+def _quantize_in_fresh_process(models, calibration, tmp_path, *extra):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    np.save(tmp_path / "cal.npy", calibration)
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TINYGEN_DEBUG")}
+    env["PYTHONPATH"] = str(root)
+    code = "import sys; from tinygen.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *extra, "quantize", str(models["keras"]), "-o",
+                           str(tmp_path / "q.tflite"), "--calibration", str(tmp_path / "cal.npy")],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_tensorflow_start_up_noise_stays_off_stderr(models, calibration, tmp_path):
+    """A fresh process (TensorFlow imported by the command): stderr holds nothing but tinygen's
+    own lines (before the fix: absl's InitializeLog warning, oneDNN and CUDA lines, cuInit)."""
+    quiet = _quantize_in_fresh_process(models, calibration, tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == "", quiet.stderr
+    assert quiet.stdout.splitlines()[-1].startswith("wrote ")
+
+
+@pytest.mark.slow
+def test_debug_shows_tensorflow_logging(models, calibration, tmp_path):
+    """--debug lets TensorFlow's C++/absl logging through (so the quiet check above means something)."""
+    noisy = _quantize_in_fresh_process(models, calibration, tmp_path, "--debug")
+    assert noisy.returncode == 0
+    assert "absl" in noisy.stderr or "I0000" in noisy.stderr or "tensorflow" in noisy.stderr.lower(), noisy.stderr

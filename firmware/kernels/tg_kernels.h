@@ -250,8 +250,24 @@ void tg_resize_nearest(const tg_resize_params_t *p, const int8_t *input, int8_t 
 
 /* tg_gather_s8 for elements of `elem_bytes` bytes (offset and strides in elements). */
 void tg_gather_n(const tg_gather_params_t *p, const int8_t *input, int8_t *output, int32_t elem_bytes);
+/* GATHER / EMBEDDING_LOOKUP with run-time indices (int32 or int64: index_bytes 4 or 8): for every
+ * batch, outer block and index, copy `inner` values of `elem_bytes`; an index outside [0, axis_size)
+ * gives zeros (TFLM fails the invoke). */
+void tg_gather_rows(const int8_t *params, const void *indices, int32_t index_bytes, int8_t *output, int32_t batch,
+                    int32_t outer, int32_t axis_size, int32_t inner, int32_t coords, int32_t elem_bytes);
 /* output[i] = index[i] < 0 ? pad_value : input[index[i]], elements of `elem_bytes` bytes (1: int8, 2: int16). */
 void tg_take_n(const int32_t *index, int32_t count, const int8_t *input, int8_t *output, int32_t elem_bytes, int32_t pad_value);
+
+/* ------------------------------------------------------------------ select (tg_select.c) */
+
+/* MAXIMUM (is_max = 1) / MINIMUM of int8 (elem_bytes 1) or int16 (2) values, numpy broadcasting. */
+void tg_maxmin(const tg_bcast_t *shape, const void *a, const void *b, void *output, int32_t elem_bytes, int32_t is_max);
+/* ARG_MAX (is_max = 1) / ARG_MIN over the middle axis of [outer, axis_len, inner]: the first extreme
+ * index, written as int32 (out_bytes 4) or int64 (8); input int8 (in_bytes 1) or int16 (2). */
+void tg_argminmax(const void *input, void *output, int32_t outer, int32_t axis_len, int32_t inner, int32_t in_bytes,
+                  int32_t out_bytes, int32_t is_max);
+/* int16 ABS (zero points 0): |x|, rescaled by TFLM's MultiplyByQuantizedMultiplier when `rescale`. */
+void tg_abs_s16(const int16_t *input, int16_t *output, int32_t size, int32_t rescale, int32_t multiplier, int32_t shift);
 
 /* ------------------------------------------------------------------ 16x8 conv, transpose conv (tg_conv16.c) */
 

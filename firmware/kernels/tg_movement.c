@@ -46,3 +46,25 @@ void tg_take_n(const int32_t *index, int32_t count, const int8_t *input, int8_t 
         }
     }
 }
+
+void tg_gather_rows(const int8_t *params, const void *indices, int32_t index_bytes, int8_t *output, int32_t batch,
+                    int32_t outer, int32_t axis_size, int32_t inner, int32_t coords, int32_t elem_bytes)
+{
+    int32_t b, o, i;
+    const size_t row = (size_t)inner * (size_t)elem_bytes;
+    for (b = 0; b < batch; b++) {
+        for (o = 0; o < outer; o++) {
+            const int8_t *block = params + ((size_t)b * outer + o) * (size_t)axis_size * row;
+            for (i = 0; i < coords; i++) {
+                const int32_t k = b * coords + i;
+                const int64_t at = index_bytes == 8 ? ((const int64_t *)indices)[k] : (int64_t)((const int32_t *)indices)[k];
+                if (at >= 0 && at < axis_size) {
+                    memcpy(output, block + (size_t)at * row, row);
+                } else {
+                    memset(output, 0, row);
+                }
+                output += row;
+            }
+        }
+    }
+}

@@ -357,7 +357,7 @@ def serve_qemu(project: Project, port: int | None = None, *, on_ready: Callable[
 
 
 def serve_qemu_pty(project: Project, *, on_ready: Callable[[str], None] = print,
-                   progress: Progress = _quiet, extra_args=()) -> int:
+                   progress: Progress = _quiet, extra_args=(), start_now: bool | None = None) -> int:
     """Run the firmware in QEMU with its serial port on a new pseudo-terminal; calls
     on_ready("/dev/pts/N") once it exists. Any program can open that path as a serial port
     (pyserial: `serial.Serial(path, 115200)`; the baud rate is ignored).
@@ -366,15 +366,23 @@ def serve_qemu_pty(project: Project, *, on_ready: Callable[[str], None] = print,
     lost. While no program has it open, what the board sends is dropped (as on a real UART);
     a program that opens it later sees only what comes after. Returns the firmware's exit
     status when it exits; Ctrl-C, SIGTERM, SIGHUP stop QEMU (the exception propagates).
+
+    MLPerf firmware (`generate --mlperf`) starts at once instead (`start_now`, default: for
+    those projects): the MLPerf runners expect a DUT that is already up and silent when they
+    open its port, as a powered board is; its boot lines would shift their replies.
     """
     from tinygen.boards.processes import stop_process
     from tinygen.boards.ptyrelay import PtyRelay
+
+    if start_now is None:
+        start_now = project.manifest.get("protocol") == "mlperf"
 
     if os.name != "posix":
         raise TinygenError("--pty needs a POSIX system (pseudo-terminals)")
     proc, tcp = _start_qemu_tcp(project, None, extra_args, progress)
     try:
-        with PtyRelay(("127.0.0.1", tcp), proc) as relay:
+        with PtyRelay(("127.0.0.1", tcp), proc, start_now=start_now) as relay:
+            relay.prepare()              # start_now: the board boots (output dropped) before the path is given
             on_ready(relay.path)
             relay.run()
         return proc.wait()

@@ -30,8 +30,11 @@ MAX_PENDING = 1 << 16
 
 
 class PtyRelay:
-    def __init__(self, address: tuple[str, int], process=None, log=None):
+    def __init__(self, address: tuple[str, int], process=None, log=None, *, start_now: bool = False):
+        """`start_now`: connect to QEMU (start the CPU) at once instead of at the first open, so the
+        board runs like one powered up before anybody listened: its boot output is dropped."""
         self.address = address
+        self.start_now = start_now
         self.process = process          # QEMU: its stdout (semihosting console, errors) goes to `log`
         self.log = log if log is not None else sys.stderr
         self.master = -1
@@ -88,11 +91,34 @@ class PtyRelay:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.setblocking(False)
 
+    def prepare(self, quiet: float = 0.3, limit: float = 5.0) -> None:
+        """With `start_now`: start the board and drop what it prints until it has been quiet for
+        `quiet` seconds (at most `limit`), before anybody is told the terminal's path."""
+        import time
+
+        if not self.start_now or self.sock is not None:
+            return
+        self._connect()
+        end = time.monotonic() + limit
+        last = time.monotonic()
+        while time.monotonic() < end and time.monotonic() - last < quiet:
+            r, _, _ = select.select([self.sock], [], [], 0.05)
+            if r:
+                try:
+                    data = self.sock.recv(4096)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                if not data:
+                    return               # the firmware exited already; run() sees it
+                last = time.monotonic()
+
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
         """Relay until QEMU closes the serial connection or exits."""
         qemu_out = self.process.stdout if self.process is not None and self.process.stdout else None
         pending = bytearray()            # board -> terminal bytes not yet written
+        if self.start_now and self.sock is None:
+            self.prepare()
         while True:
             if not self.attached:
                 if self._slave_open():

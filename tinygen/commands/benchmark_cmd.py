@@ -48,13 +48,15 @@ class _Progress:
               help="Timed inferences for the latency median.")
 @click.option("--warmups", type=click.IntRange(0, 10000), default=1, show_default=True,
               help="Warm-up inferences before the timed ones.")
+@click.option("--iterations", type=click.IntRange(1, 100000), default=1, show_default=True,
+              help="Inferences per timed run (infer N 0): finer latency for models faster than the us timer.")
 @click.option("--port", help="Serial port of a board that already runs the MLPerf firmware (a real board's "
               "device, /dev/pts/N of `tinygen flash --pty`, socket://...). Default: QEMU started here for qemu-* "
               "boards; for real boards, generate + build + flash, then the board's USB port.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=str),
               help="Real boards: keep the firmware project in DIR (default: a temporary directory).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def cmd(model, board, model_id, dataset, runs, warmups, port, out_dir, as_json):
+def cmd(model, board, model_id, dataset, runs, warmups, iterations, port, out_dir, as_json):
     """Run the MLPerf Tiny benchmark protocol against the model's firmware on a board.
 
     Builds (or reuses) the MLPerf DUT firmware (generate --mlperf), drives the DUT protocol
@@ -101,8 +103,8 @@ def cmd(model, board, model_id, dataset, runs, warmups, port, out_dir, as_json):
         try:
             with open_target(b, port=port, baud=baud, elf=elf, say=say) as link:
                 say(f"benchmark {spec.model_id} ({spec.task}) on {link.description}")
-                rep = run_benchmark(MlperfDut(link.serial), spec, runs=runs, warmups=warmups, dataset=data,
-                                    progress=bar)
+                rep = run_benchmark(MlperfDut(link.serial), spec, runs=runs, warmups=warmups,
+                                    iterations=iterations, dataset=data, progress=bar)
         finally:
             bar.close()
     finally:
@@ -125,8 +127,8 @@ def _print_report(rep, b, g) -> None:
     echo(f"MLPerf Tiny {rep.model_id} ({rep.task}): {g.name} on {b.id}, DUT '{rep.dut_name}', {rep.profile}")
     for i, (t, th) in enumerate(zip(rep.latencies_us, rep.throughputs), 1):
         echo(f"ulp-mlperf: Performance results for window {i}:")
-        echo(f"ulp-mlperf:   # Inferences : {1:>13}")
-        echo(f"ulp-mlperf:   Runtime      : {t / 1e6:>10.3f} sec.")
+        echo(f"ulp-mlperf:   # Inferences : {rep.iterations:>13}")
+        echo(f"ulp-mlperf:   Runtime      : {t * rep.iterations / 1e6:>10.3f} sec.")
         echo(f"ulp-mlperf:   Throughput   : {th:>10.3f} inf./sec.")
     echo(f"ulp-mlperf: Median throughput is {rep.throughput:>10.3f} inf./sec.")
     unit = "instructions (QEMU -icount: 1 instruction = 1 ns of virtual time)" if b.is_emulated else \

@@ -27,3 +27,16 @@ def _default(o):
 
 def progress_enabled() -> bool:
     return sys.stderr.isatty()
+
+
+def coordinator_option(f):
+    return click.option("--coordinator", "coordinator", metavar="HOST[:PORT]",
+                        help="labgrid coordinator for --place (default: $LG_COORDINATOR, else 127.0.0.1:20408).")(f)
+
+
+def place_option(multiple: bool = False):
+    text = ("labgrid place of a board on another machine (repeat for several boards); tinygen acquires it, "
+            "uses its serial port and releases it (needs tinygen[farm])." if multiple else
+            "labgrid place of a board on another machine: tinygen acquires it, uses its serial port and "
+            "releases it (needs tinygen[farm]).")
+    return click.option("--place", "place", metavar="NAME", multiple=multiple, help=text)

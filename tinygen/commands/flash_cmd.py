@@ -6,6 +6,7 @@ import sys
 import click
 
 from tinygen.errors import DeviceError
+from .common import coordinator_option, place_option
 
 
 @click.command("flash")
@@ -15,7 +16,9 @@ from tinygen.errors import DeviceError
 @click.option("--pty", "pty", is_flag=True,
               help="Emulated boards: put the serial port on a pseudo-terminal and print its path "
               "(/dev/pts/N), for tools that open a serial device (e.g. the MLPerf Tiny runner).")
-def cmd(project_dir, port, pty):
+@place_option()
+@coordinator_option
+def cmd(project_dir, port, pty, place, coordinator):
     """Put a built firmware on its board.
 
     Emulated boards: start QEMU with the firmware, print socket://127.0.0.1:PORT (its serial
@@ -23,6 +26,8 @@ def cmd(project_dir, port, pty):
     (the CPU starts when a program opens it), and run until Ctrl-C, SIGTERM, SIGHUP or the
     firmware exits.
     Real boards: openocd / st-flash (NUCLEO), PlatformIO upload or esptool (Arduino, ESP32).
+    With --place (labgrid): OpenOCD through the place's USB debugger (NUCLEO); an emulated
+    board at a place already runs its firmware (checked: the model must match).
     """
     from tinygen.boards.deploy import flash_real, serve_qemu, serve_qemu_pty
     from tinygen.boards.project import load_project
@@ -30,6 +35,17 @@ def cmd(project_dir, port, pty):
     proj = load_project(project_dir)
     board = proj.board
     say = lambda m: click.echo(m, err=True)  # noqa: E731
+    if place:
+        from tinygen.device.farm import Farm, flash_place, flasher_problem
+
+        if port or pty:
+            raise DeviceError("give --port/--pty or --place, not both")
+        why = flasher_problem(board)
+        if why:
+            raise DeviceError(why)
+        with Farm.connect(coordinator, say=lambda m: say(f"tinygen: {m}")) as farm, farm.place(place) as p:
+            click.echo(flash_place(p, proj, say=lambda m: say(f"tinygen: {m}")))
+        return
     if pty and port:
         raise DeviceError("--pty and --port exclude each other")
     if pty and not board.is_emulated:
@@ -39,8 +55,10 @@ def cmd(project_dir, port, pty):
         def ready_pty(path):
             click.echo(path)
             sys.stdout.flush()
+            when = ("runs already (MLPerf DUT: quiet until asked)" if proj.manifest.get("protocol") == "mlperf"
+                    else "starts when a program opens it")
             say(f"{board.id}: serial port on {path} ({board.serial.baud} baud, any setting works); the CPU "
-                "starts when a program opens it; Ctrl-C stops QEMU")
+                f"{when}; Ctrl-C stops QEMU")
 
         status = serve_qemu_pty(proj, on_ready=ready_pty, progress=say)
         if status != 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from tinygen.errors import TinygenError
+from .common import coordinator_option, place_option
 
 
 @click.command("monitor")
@@ -27,7 +28,10 @@ from tinygen.errors import TinygenError
 @click.option("--reconnect", "reconnect", type=float, default=5.0, show_default=True,
               help="Seconds to wait for a vanished port to come back (0: stop).")
 @click.option("--duration", "duration", type=float, help="Stop after this many seconds.")
-def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, run_n, seed, reconnect, duration):
+@place_option()
+@coordinator_option
+def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, run_n, seed, reconnect, duration,
+        place, coordinator):
     """Live view of what the board sends: text lines, protocol frames, inference results.
 
     Ctrl-C stops with a summary (exit status 0)."""
@@ -50,7 +54,9 @@ def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, r
         labels = project_labels(project_dir)
     if run_n < 0:
         raise TinygenError("--run must be >= 0")
-    if b is not None and b.is_emulated and not port and graph is None:
+    if place and port:
+        raise TinygenError("give --port or --place, not both")
+    if b is not None and b.is_emulated and not port and not place and graph is None:
         raise TinygenError(f"{b.id} is emulated: pass --model (tinygen starts QEMU) or --port of a running QEMU")
 
     def say(msg: str) -> None:
@@ -59,8 +65,14 @@ def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, r
     mon = Monitor(out=sys.stdout, log_path=log_file, as_json=as_json, clock_hz=b.clock_hz if b else None,
                   labels=labels)
     reason = None
+    if place:
+        from tinygen.device.farm import place_target
+
+        target = place_target(place, coordinator=coordinator, baud=baud, say=say)
+    else:
+        target = open_target(b, port=port, baud=baud, graph=graph, say=say)
     try:
-        with open_target(b, port=port, baud=baud, graph=graph, say=say) as link:
+        with target as link:
             if not as_json:
                 click.echo(f"--- monitoring {link.description} (Ctrl-C to stop) ---")
             try:

@@ -27,14 +27,19 @@ def cmd(model, output, calibration, io, as_json):
     if not output.endswith(".tflite"):
         raise TinygenError(f"--output {output}: use a .tflite file name")
     calib = load_npy(calibration, "calibration data")
+    from tinygen.model.quantize import tf_log_silenced
 
-    if progress_enabled() and not as_json:
-        with click.progressbar(length=len(calib), label="calibrating", file=click.get_text_stream("stderr")) as bar:
-            def progress(i, n):
-                bar.update(1)
-            data, report = quantize_model(model, calib, io=io, progress=progress)
-    else:
-        data, report = quantize_model(model, calib, io=io)
+    root = click.get_current_context().find_root()
+    debug = bool((root.obj or {}).get("debug"))
+    # TensorFlow's C++/absl start-up noise stays off the terminal (--debug shows it)
+    with tf_log_silenced(not debug) as err:
+        if progress_enabled() and not as_json:
+            with click.progressbar(length=len(calib), label="calibrating", file=err) as bar:
+                def progress(i, n):
+                    bar.update(1)
+                data, report = quantize_model(model, calib, io=io, progress=progress)
+        else:
+            data, report = quantize_model(model, calib, io=io)
     save_atomic(Path(output), lambda p: p.write_bytes(data))
     if as_json:
         echo_json({"output": output, "bytes": len(data), **report.to_dict()})

@@ -6,7 +6,7 @@ import time
 import click
 
 from tinygen.errors import TinygenError
-from .common import echo_json, model_argument
+from .common import coordinator_option, echo_json, model_argument, place_option
 
 
 class MismatchError(TinygenError):
@@ -24,10 +24,14 @@ class MismatchError(TinygenError):
 @click.option("--port", help="Serial port of a real board (default: found by USB VID:PID).")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the self-test report.")
 @click.option("--json", "as_json", is_flag=True, help="Print the banner, the self-test and the comparison as JSON.")
-def cmd(model, board, out_dir, name, port, timeout, as_json):
+@place_option()
+@coordinator_option
+def cmd(model, board, out_dir, name, port, timeout, as_json, place, coordinator):
     """Generate, build and flash the model, then check the board's self-test against the emulator.
 
-    On emulated boards (qemu-*) no hardware is needed.
+    On emulated boards (qemu-*) no hardware is needed. With --place (labgrid) the board is on
+    another machine: flashed through the place (OpenOCD), or for an emulated board already
+    running this model there; the self-test is read through the place's serial port.
     """
     import shutil
     import tempfile
@@ -41,7 +45,15 @@ def cmd(model, board, out_dir, name, port, timeout, as_json):
     say = lambda m: click.echo(m, err=True)  # noqa: E731
     b = load_board(board)
     g = load_int8_model(model)
-    if not b.is_emulated:
+    if place:
+        from tinygen.device.farm import flasher_problem
+
+        if port:
+            raise TinygenError("give --port or --place, not both")
+        why = flasher_problem(b)               # before building: this board cannot be flashed there
+        if why:
+            raise TinygenError(why)
+    elif not b.is_emulated:
         port = pick_port(b, port).device       # no board (or several): fail before building
     tmp = None
     if out_dir is None:
@@ -56,7 +68,9 @@ def cmd(model, board, out_dir, name, port, timeout, as_json):
         timings["build"] = built.seconds
         say(f"built: {built.summary()}")
         t = time.monotonic()
-        if b.is_emulated:
+        if place:
+            res = _run_at_place(proj, place, coordinator, timeout, timings, say)
+        elif b.is_emulated:
             res = selftest_qemu(proj, timeout=timeout, progress=say)
         else:
             device = flash_real(proj, port, progress=say)
@@ -91,3 +105,17 @@ def cmd(model, board, out_dir, name, port, timeout, as_json):
             click.echo(f"match: the board's output equals the emulator's ({n} values)")
     if not res.ok:
         raise MismatchError(f"{b.id}: the board differs from the emulator: {'; '.join(res.mismatches)}")
+
+
+def _run_at_place(proj, place, coordinator, timeout, timings, say):
+    """Flash through the labgrid place (or check the emulated board there runs this model),
+    then RESET the firmware and read its self-test through the place's serial port."""
+    from tinygen.device.farm import Farm, flash_place
+    from tinygen.device.selftest import selftest_serial
+
+    with Farm.connect(coordinator, say=say) as farm, farm.place(place) as p:
+        t = time.monotonic()
+        say(flash_place(p, proj, say=say))
+        timings["flash"] = time.monotonic() - t
+        res = p.serial()
+        return selftest_serial(proj, res.url, timeout=timeout, baud=res.speed, progress=say)

@@ -1,5 +1,6 @@
 """`tinygen validate MODEL --board B [--port P] [--inputs IN.npy | --samples N] [--save-outputs OUT.npy]
-[--per-layer] [--tolerance T] [--json]`"""
+[--per-layer] [--tolerance T] [--json]`; `--place NAME` (labgrid) instead of or besides `--board`, both
+repeatable: several boards at once, one report row each."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +8,7 @@ import sys
 import click
 
 from tinygen.errors import TinygenError
-from .common import echo_json, model_argument, progress_enabled
+from .common import coordinator_option, echo_json, model_argument, place_option, progress_enabled
 
 
 class _Progress:
@@ -34,7 +35,10 @@ class _Progress:
 
 @click.command("validate")
 @model_argument
-@click.option("--board", "board", required=True, help="Board id (tinygen boards); qemu-* boards run in QEMU.")
+@click.option("--board", "boards", multiple=True,
+              help="Board id on this machine (tinygen boards); qemu-* boards run in QEMU. Repeat for several.")
+@place_option(multiple=True)
+@coordinator_option
 @click.option("--port", "port", help="Serial port or pyserial URL (socket://host:port); default: auto-detect, "
                                      "or QEMU started by tinygen on an emulated board.")
 @click.option("--baud", "baud", type=int, help="Baud rate (default: the board's).")
@@ -61,14 +65,28 @@ class _Progress:
               help="Emulated boards: run QEMU without the cycle-estimating plugin (instruction counts only).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
-def cmd(model, board, port, baud, inputs, samples, seed, save_outputs, per_layer, tolerance, project_dir,
-        timeout, reconnect, no_estimate, as_json, quiet):
+def cmd(model, boards, place, coordinator, port, baud, inputs, samples, seed, save_outputs, per_layer, tolerance,
+        project_dir, timeout, reconnect, no_estimate, as_json, quiet):
     """Run the model on the board (or QEMU) and check every output against the host emulator.
 
     Exit status 0 when every output is bit-exact (or within --tolerance), 1 when some differ,
-    2 when the run could not be done or ended early (the partial results are still reported)."""
+    2 when the run could not be done or ended early (the partial results are still reported).
+
+    With --place (labgrid), the board is on another machine: tinygen acquires the place,
+    talks to the firmware already running there through its serial port, and releases it.
+    Several --board/--place run the same inputs on all boards at once: one row per board
+    and a combined verdict."""
     from tinygen.device.validate import format_report, save_outputs as write_outputs, validate
     from .emulate_cmd import load_npy
+
+    places = list(place)
+    if not boards and not places:
+        raise TinygenError("give the board: --board BOARD (this machine) or --place NAME (labgrid)")
+    many = len(boards) + len(places) > 1
+    if port and (len(boards) != 1 or places):
+        raise TinygenError("--port goes with a single --board")
+    if many and (save_outputs or project_dir):
+        raise TinygenError("--save-outputs and --project go with a single board")
 
     if save_outputs and not save_outputs.endswith((".npy", ".npz")):
         raise TinygenError(f"--save-outputs {save_outputs}: use a .npy or .npz file name")
@@ -80,11 +98,17 @@ def cmd(model, board, port, baud, inputs, samples, seed, save_outputs, per_layer
         if not quiet:
             click.echo(f"tinygen: {msg}", err=True)
 
+    kw = dict(inputs=arrays or None, samples=samples, seed=seed, per_layer=per_layer, tolerance=tolerance,
+              timeout=timeout, reconnect_timeout=reconnect)
+    if many:
+        return _validate_many(model, boards, places, coordinator, baud, kw, as_json, say, estimate=not no_estimate)
     bar = _Progress()
     try:
-        report = validate(model, board, port=port, baud=baud, project_dir=project_dir, inputs=arrays or None,
-                          samples=samples, seed=seed, per_layer=per_layer, tolerance=tolerance, timeout=timeout,
-                          reconnect_timeout=reconnect, estimate=not no_estimate, progress=bar, say=say)
+        if places:
+            report = _validate_place(model, places[0], coordinator, baud, kw, bar, say)
+        else:
+            report = validate(model, boards[0], port=port, baud=baud, project_dir=project_dir,
+                              estimate=not no_estimate, progress=bar, say=say, **kw)
     finally:
         bar.close()
     if save_outputs and report.outputs:
@@ -103,3 +127,56 @@ def cmd(model, board, port, baud, inputs, samples, seed, save_outputs, per_layer
         click.echo(f"tinygen: error: {report.error}{tail}", err=True)
         click.get_current_context().exit(130 if report.interrupted else 2)
     click.get_current_context().exit(0 if report.passed else 1)
+
+
+def _validate_place(model, name, coordinator, baud, kw, bar, say):
+    from tinygen.device.farm import place_target
+    from tinygen.device.validate import validate_link
+    from tinygen.model.reader import load_int8_model
+
+    graph = load_int8_model(model)
+    with place_target(name, coordinator=coordinator, baud=baud, say=say) as link:
+        return validate_link(link, model, graph, board=link.place.board or f"place {link.place.name}",
+                             progress=bar, say=say, **kw)
+
+
+def _validate_many(model, boards, places, coordinator, baud, kw, as_json, say, estimate=True):
+    import contextlib
+
+    from tinygen.device.target import open_target
+    from tinygen.device.validate import format_many, validate_many
+    from tinygen.model.reader import load_int8_model
+
+    graph = load_int8_model(model)
+    name = graph.name
+
+    def board_opener(b):
+        return lambda: open_target(b, baud=baud, graph=graph, estimate=estimate, say=lambda m: say(f"{b}: {m}"))
+
+    def place_opener(p):
+        from tinygen.device.farm import open_place_link
+
+        return lambda: contextlib.closing(open_place_link(p, baud=baud, say=say))
+
+    with contextlib.ExitStack() as stack:
+        targets = [(b, "board", board_opener(b)) for b in boards]
+        if places:
+            from tinygen.device.farm import Farm
+
+            farm = stack.enter_context(Farm.connect(coordinator, say=say))
+            for pn in places:
+                p = stack.enter_context(farm.place(pn))
+                targets.append((f"place {p.name}", "place", place_opener(p)))
+        results = validate_many(model, targets, say=say, **kw)
+    passed = all(r.passed for r in results)
+    if as_json:
+        echo_json({"model": name, "model_path": str(model), "boards": [r.as_dict() for r in results],
+                   "passed": passed})
+    else:
+        click.echo(format_many(name, results))
+    errors = [(r.target, r.error or r.report.error) for r in results if r.failed_to_run]
+    if errors:
+        more = f" (and {len(errors) - 1} more board(s))" if len(errors) > 1 else ""
+        click.echo(f"tinygen: error: {errors[0][0]}: {errors[0][1]}{more}", err=True)
+        click.get_current_context().exit(2)
+    click.get_current_context().exit(0 if passed else 1)

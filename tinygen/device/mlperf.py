@@ -190,8 +190,9 @@ class BenchmarkReport:
     profile: str
     runs: int
     warmups: int
-    latencies_us: list[int] = field(default_factory=list)
-    cycles: list[int] = field(default_factory=list)
+    latencies_us: list[float] = field(default_factory=list)    # per inference
+    cycles: list[float] = field(default_factory=list)          # per inference
+    iterations: int = 1                                         # inferences per timed window
     samples: int = 0
     exact: int = 0
     mismatches: list[str] = field(default_factory=list)
@@ -223,12 +224,12 @@ class BenchmarkReport:
     def as_dict(self) -> dict:
         return {
             "model": self.model_id, "task": self.task, "dut": self.dut_name, "profile": self.profile,
-            "runs": self.runs, "warmups": self.warmups,
+            "runs": self.runs, "warmups": self.warmups, "iterations": self.iterations,
             "latency_us": self.latencies_us, "cycles": self.cycles,
             "median_latency_ms": round(self.median_us / 1000.0, 6), "median_cycles": self.median_cycles,
             "throughput": round(self.throughput, 6),
-            "windows": [{"iterations": 1, "elapsed_us": t, "throughput": round(th, 6)}
-                        for t, th in zip(self.latencies_us, self.throughputs)],
+            "windows": [{"iterations": self.iterations, "elapsed_us": round(t * self.iterations, 3),
+                         "throughput": round(th, 6)} for t, th in zip(self.latencies_us, self.throughputs)],
             "samples": self.samples, "bit_exact": self.exact, "mismatches": self.mismatches,
             "metric": self.metric if self.accuracy is not None else None,
             "accuracy": None if self.accuracy is None else round(self.accuracy, 6),
@@ -338,12 +339,12 @@ def check_sample(dut: MlperfDut, spec: MlperfSpec, emulator, raw: bytes, inf: In
     return problems
 
 
-def run_benchmark(dut: MlperfDut, spec: MlperfSpec, *, runs: int = 5, warmups: int = 1, dataset=None,
-                  progress: Callable[[int, int], None] | None = None, say: Callable[[str], None] | None = None
-                  ) -> BenchmarkReport:
-    """Performance: one sample loaded, `warmups` warm-up inferences, then `runs` timed single
-    inferences (latency from the DUT's m-lap-us timestamps, cycles from the tinygen `cycles`
-    command). Accuracy (with `dataset` = (list of raw inputs, labels)): every sample loaded and
+def run_benchmark(dut: MlperfDut, spec: MlperfSpec, *, runs: int = 5, warmups: int = 1, iterations: int = 1,
+                  dataset=None, progress: Callable[[int, int], None] | None = None,
+                  say: Callable[[str], None] | None = None) -> BenchmarkReport:
+    """Performance: one sample loaded, `warmups` warm-up inferences, then `runs` windows of
+    `iterations` timed inferences each (`infer ITERATIONS 0`; latency = window time / iterations
+    from the DUT's m-lap-us timestamps, cycles from the tinygen `cycles` command, per inference). Accuracy (with `dataset` = (list of raw inputs, labels)): every sample loaded and
     inferred once; top-1 (argmax of the results) or, for ad01, the AUC of the anomaly scores.
     Every output of every inference is checked against the emulator."""
     from tinygen.emulator.engine import Emulator
@@ -356,7 +357,8 @@ def run_benchmark(dut: MlperfDut, spec: MlperfSpec, *, runs: int = 5, warmups: i
     if model != spec.model_id:
         raise DeviceError(f"the DUT runs benchmark {model!r}, not {spec.model_id!r} (regenerate with --mlperf "
                           f"{spec.model_id})")
-    rep = BenchmarkReport(spec.model_id, spec.task, name, prof, runs, warmups, metric=spec.metric)
+    rep = BenchmarkReport(spec.model_id, spec.task, name, prof, runs, warmups, metric=spec.metric,
+                          iterations=iterations)
     inputs, labels = dataset if dataset is not None else ([default_input(spec)], None)
     total = runs + (len(inputs) if labels is not None else 0)
     done = 0
@@ -375,9 +377,9 @@ def run_benchmark(dut: MlperfDut, spec: MlperfSpec, *, runs: int = 5, warmups: i
         inf = dut.infer(1, warmups)
         rep.mismatches += [f"warm-up: {p}" for p in check_sample(dut, spec, emu, raw, inf, cache)]
     for _ in range(runs):
-        inf = dut.infer(1, 0)
-        rep.latencies_us.append(inf.elapsed_us)
-        rep.cycles.append(dut.cycles())
+        inf = dut.infer(iterations, 0)
+        rep.latencies_us.append(inf.elapsed_us / iterations)
+        rep.cycles.append(dut.cycles() / iterations)
         rep.results.append(inf.results_text)
         rep.samples += 1
         problems = check_sample(dut, spec, emu, raw, inf, cache)

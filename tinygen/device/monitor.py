@@ -208,8 +208,10 @@ def read_available(ser, n: int = 4096) -> bytes:
     Raises serial.SerialException when the port is gone."""
     import serial
 
-    sock = getattr(ser, "_socket", None)
-    if sock is not None:                     # pyserial socket:// (QEMU)
+    # pyserial socket:// (QEMU) only: its rfc2217:// class has a `_socket` too, but a reader
+    # thread owns it (telnet option negotiation) and reading it here would steal its bytes
+    sock = getattr(ser, "_socket", None) if type(ser).__module__.endswith("protocol_socket") else None
+    if sock is not None:
         if not ser.is_open:
             raise serial.SerialException("port is closed")
         try:

@@ -105,7 +105,7 @@ def _banner_problems(banner: dict, project: Project) -> list[str]:
     return problems
 
 
-def selftest_serial(project: Project, device: str, *, timeout: float = 30.0,
+def selftest_serial(project: Project, device: str, *, timeout: float = 30.0, baud: int | None = None,
                     progress: Progress = _quiet) -> SelftestResult:
     """Real boards: open the serial port, ask the firmware to reset (protocol RESET), and
     read the banner and self-test lines it prints on boot. Copes with USB CDC ports that
@@ -126,12 +126,12 @@ def selftest_serial(project: Project, device: str, *, timeout: float = 30.0,
             raise DeviceError(f"no self-test report from {board.name} on {device} within {timeout:g} s "
                               f"(got {bytes(buf[-120:])!r})")
         try:
-            ser = serial.Serial()
-            ser.port, ser.baudrate, ser.timeout = device, board.serial.baud, 0.1
+            ser = serial.serial_for_url(device, do_not_open=True)     # a path, or rfc2217:// (--place)
+            ser.baudrate, ser.timeout = baud or board.serial.baud, 0.1
             ser.dtr = usb_cdc          # ESP32 auto-reset circuit: keep EN/IO0 alone
             ser.rts = False
             ser.open()
-        except serial.SerialException:
+        except (serial.SerialException, OSError, ValueError):
             time.sleep(0.2)            # USB CDC port re-enumerating after the reset
             continue
         try:

@@ -43,15 +43,24 @@ def find_port(board: Board) -> str:
 
 
 def open_port(url: str, baud: int = DEFAULT_BAUD, timeout: float = 0.05):
-    """Opens a device path or a pyserial URL (socket://host:port, rfc2217://, loop://)."""
+    """Opens a device path or a pyserial URL (socket://host:port, rfc2217://, loop://).
+
+    Writes time out after 5 s, except on rfc2217:// ports: pyserial's RFC 2217 client
+    refuses a write timeout (NotImplementedError), and its writes go to a TCP socket."""
     import serial
 
+    kw = {} if url.lower().startswith("rfc2217://") else {"write_timeout": 5.0}
     try:
-        return serial.serial_for_url(url, baudrate=baud, timeout=timeout, write_timeout=5.0)
+        return serial.serial_for_url(url, baudrate=baud, timeout=timeout, **kw)
+    except NotImplementedError as e:
+        raise DeviceError(f"cannot open serial port {url}: {e}") from None
     except (serial.SerialException, OSError, ValueError) as e:
         msg = str(e)
         if "busy" in msg.lower() or "resource temporarily unavailable" in msg.lower():
             raise DeviceError(f"serial port {url} is busy (another program has it open?)") from None
+        if "waiting for option 'control'" in msg and "ign_set_control" not in url:
+            msg += (" (a pty or USB CDC port behind ser2net acknowledges no modem control: "
+                    "add ?ign_set_control to the URL)")
         raise DeviceError(f"cannot open serial port {url}: {msg}") from None
 
 

@@ -19,6 +19,7 @@ line in `report.error` and the samples done so far kept in the report.
 from __future__ import annotations
 
 import collections
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -639,3 +640,125 @@ def save_outputs(report: Report, path: str | Path) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+# ----------------------------------------------------------------------------- several boards
+@dataclass
+class TargetResult:
+    """One board of a several-board run: its report, or why it could not run."""
+
+    target: str                     # "qemu-stm32f4", "place nucleo-1"
+    kind: str                       # "board" or "place"
+    report: Report | None = None
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and self.report is not None and self.report.passed
+
+    @property
+    def failed_to_run(self) -> bool:
+        return self.report is None or bool(self.report.error)
+
+    def as_dict(self) -> dict:
+        d = {"target": self.target, "kind": self.kind, "passed": self.passed,
+             "error": self.error or (self.report.error if self.report else None)}
+        d["report"] = self.report.as_dict() if self.report is not None else None
+        return d
+
+
+def validate_many(model_path, targets: list, *, say: Callable[[str], None] = lambda m: None,
+                  **kw) -> list[TargetResult]:
+    """Runs the same inputs on several boards at once, one thread per board.
+
+    `targets`: (label, kind, opener) where `opener()` is a context manager giving an open
+    Link (and closing it, stopping a QEMU it started, on exit). Keyword arguments go to
+    `validate_link`. Ctrl-C closes every link, which ends the runs; the results then carry
+    `interrupted` reports or errors, and KeyboardInterrupt is raised again afterwards."""
+    import threading
+
+    from tinygen.model.reader import load_int8_model
+
+    graph = load_int8_model(model_path)
+    results = [TargetResult(label, kind) for label, kind, _ in targets]
+    links: dict = {}
+    lock = threading.Lock()
+
+    def work(k: int, opener) -> None:
+        res = results[k]
+        try:
+            with opener() as link:
+                with lock:
+                    links[k] = link
+                res.report = validate_link(link, str(model_path), graph, board=res.target,
+                                           say=lambda m: say(f"{res.target}: {m}"), **kw)
+        except TinygenError as e:
+            res.error = str(e)
+        except Exception as e:          # a closed link in another thread after Ctrl-C, ...
+            res.error = f"{type(e).__name__}: {e}"
+        finally:
+            with lock:
+                links.pop(k, None)
+
+    threads = [threading.Thread(target=work, args=(k, opener), name=f"validate-{label}", daemon=True)
+               for k, (label, _kind, opener) in enumerate(targets)]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+    except KeyboardInterrupt:
+        with lock:
+            open_links = list(links.values())
+        for link in open_links:
+            with contextlib.suppress(Exception):
+                link.close()
+        for t in threads:
+            t.join(5.0)
+        for res in results:
+            if res.report is None and res.error is None:
+                res.error = "interrupted"
+        raise
+    return results
+
+
+def format_many(model: str, results: list[TargetResult]) -> str:
+    """One row per board and a combined verdict."""
+    n_req = max((r.report.samples_requested for r in results if r.report), default=0)
+    lines = [f"validate {model} on {len(results)} boards" + (f", {n_req} samples each" if n_req else "")]
+    header = ("TARGET", "BOARD", "BIT-EXACT", "MAX|DIFF|", "LATENCY (median)", "RESENT", "RESULT")
+    rows = [header]
+    for r in results:
+        rep = r.report
+        if rep is None:
+            rows.append((r.target, "-", "-", "-", "-", "-", "ERROR"))
+            continue
+        d = rep.as_dict()
+        n = d["samples"]
+        lat = "-"
+        if n:
+            lat = f"{d['latency_cycles']['median']:,} cycles"
+            if d["latency_ms"]:
+                lat += f" {d['latency_ms']['median']:.3f} ms"
+        verdict = "PASS" if rep.passed else ("ERROR" if rep.error else "FAIL")
+        rows.append((r.target, rep.board, f"{d['bit_exact_samples']}/{n}" + ("" if n == rep.samples_requested
+                                                                           else f" of {rep.samples_requested}"),
+                     f"{d['max_abs_diff']:g}" if n else "-", lat, str((rep.client_stats or {}).get("resent", 0)),
+                     verdict))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    for r in results:
+        err = r.error or (r.report.error if r.report else None)
+        if err:
+            lines.append(f"  {r.target}: {err}")
+    ok = sum(r.passed for r in results)
+    if ok == len(results):
+        lines.append(f"PASS: every output of all {len(results)} boards is bit-exact"
+                     if not any(r.report.tolerance for r in results) else
+                     f"PASS: every output of all {len(results)} boards within tolerance")
+    else:
+        bad = [r.target for r in results if not r.passed]
+        lines.append(f"FAIL: {ok} of {len(results)} boards passed; not: {', '.join(bad)}")
+    return "\n".join(lines)

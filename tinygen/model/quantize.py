@@ -208,6 +208,41 @@ def _first_line(e: BaseException) -> str:
 # ------------------------------------------------------------- float models
 
 
+@contextlib.contextmanager
+def tf_log_silenced(enabled: bool = True):
+    """Keeps TensorFlow's start-up noise off the terminal: while active, everything written to
+    file descriptor 2 (TensorFlow's C++ and absl logging: "Could not find cuda drivers",
+    "failed call to cuInit", oneDNN notes, converter chatter; also Python warnings) goes to a
+    temporary file that is dropped. Yields a text stream on the real stderr for tinygen's own
+    progress output. Enter it before TensorFlow is imported. `enabled=False` (`--debug`)
+    leaves stderr alone and lets TensorFlow log everything."""
+    import sys
+    import tempfile
+
+    if not enabled:
+        if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "2":      # the CLI's default: show it all
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        yield sys.stderr
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    real = os.fdopen(os.dup(saved), "w", buffering=1)
+    sink = tempfile.TemporaryFile()
+    os.dup2(sink.fileno(), 2)
+    try:
+        yield real
+    finally:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(saved, 2)
+        os.close(saved)
+        real.close()
+        sink.close()
+
+
 def _import_tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:

@@ -496,3 +496,102 @@ class BatchToSpaceND(_BatchSpace):
         src_b = ((y_full % bh) * bw + x_full % bw) * b + bi
         idx = src_b * st[0] + (y_full // bh) * st[1] + (x_full // bw) * st[2] + oc
         return [table_map((b, oh, ow, c), idx)]
+
+
+# ---------------------------------------------------------------- GATHER, EMBEDDING_LOOKUP (run-time indices)
+
+
+@dataclass(frozen=True)
+class GatherParams:
+    batch: int  # prod(params.shape[:batch_dims])
+    outer: int  # prod(params.shape[batch_dims:axis])
+    axis_size: int
+    inner: int  # prod(params.shape[axis + 1:])
+    coords: int  # prod(indices.shape[batch_dims:])
+    out_shape: tuple
+    itemsize: int
+    data_pos: int  # GATHER: params at 0, indices at 1; EMBEDDING_LOOKUP: ids at 0, values at 1
+
+
+class _GatherBase(Op):
+    dtypes = ("int8", "int16")
+
+    def _run_gather(self, p: GatherParams, data: np.ndarray, idx: np.ndarray):
+        n = max(data.shape[0], idx.shape[0])
+        x = np.broadcast_to(data, (n,) + data.shape[1:]).reshape(n, p.batch, p.outer, p.axis_size, p.inner)
+        ii = np.broadcast_to(idx, (n,) + idx.shape[1:]).reshape(n, p.batch, p.coords).astype(np.int64)
+        if ii.size and (ii.min() < 0 or ii.max() >= p.axis_size):
+            from tinygen.errors import TinygenError
+
+            bad = int(ii[(ii < 0) | (ii >= p.axis_size)][0])
+            raise TinygenError(f"{self.name}: index {bad} is out of range [0, {p.axis_size}) (TFLM fails the invoke too)")
+        y = np.empty((n, p.batch, p.outer, p.coords, p.inner), dtype=data.dtype)
+        for s in range(n):
+            for b in range(p.batch):
+                y[s, b] = x[s, b][:, ii[s, b], :]
+        return [y.reshape((n,) + p.out_shape)]
+
+    def emit_c(self, p: GatherParams, ctx):
+        """C binding: tg_gather_rows (firmware/kernels/tg_movement.c): one memcpy of `inner` values per index;
+        an index out of range gives zeros (TFLM fails the invoke)."""
+        ctx.need("tg_movement.c")
+        idx_t = ctx.input_tensor(1 - p.data_pos)
+        return (f"tg_gather_rows((const int8_t *){ctx.input(p.data_pos)}, (const void *){ctx.input(1 - p.data_pos)}, "
+                f"{np.dtype(idx_t.dtype).itemsize}, (int8_t *){ctx.output()}, {p.batch}, {p.outer}, {p.axis_size}, "
+                f"{p.inner}, {p.coords}, {p.itemsize});")
+
+
+@register
+class Gather(_GatherBase):
+    name = "GATHER"
+    dtypes = ("int8",)
+
+    def check(self, g, op):
+        require(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects 2 inputs (params, indices) and 1 output")
+        x, ind, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+        require(x.dtype == np.int8, op, f"params are {x.dtype_name}; TFLM's GATHER has an int8 kernel (and float, int32)")
+        require(y.dtype == x.dtype, op, f"output is {y.dtype_name}, params {x.dtype_name}")
+        require(ind.dtype == np.int32, op, f"indices are {ind.dtype_name}; TFLM's GATHER takes int32 positions only")
+        p = self.prepare(g, op)
+        require(tuple(y.shape) == p.out_shape, op, f"output shape {list(y.shape)} is not the gathered shape {list(p.out_shape)}")
+
+    def prepare(self, g, op):
+        x, ind = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
+        rank = len(x.shape)
+        bd = int(op.options.get("batch_dims", 0))
+        bd = bd + len(ind.shape) if bd < 0 else bd
+        axis = int(op.options.get("axis", 0))
+        axis = axis + rank if axis < 0 else axis
+        require(0 <= bd <= axis < rank and bd <= len(ind.shape), op, f"axis {axis} / batch_dims {bd} out of range")
+        require(tuple(x.shape[:bd]) == tuple(ind.shape[:bd]), op, "params and indices differ in their batch dimensions")
+        out_shape = tuple(x.shape[:axis]) + tuple(ind.shape[bd:]) + tuple(x.shape[axis + 1:])
+        prod = lambda s: int(np.prod(s, dtype=np.int64))  # noqa: E731
+        return GatherParams(prod(x.shape[:bd]), prod(x.shape[bd:axis]), int(x.shape[axis]), prod(x.shape[axis + 1:]),
+                            prod(ind.shape[bd:]), out_shape, int(np.dtype(x.dtype).itemsize), 0)
+
+    def run(self, p: GatherParams, inputs):
+        return self._run_gather(p, inputs[0], inputs[1])
+
+
+@register
+class EmbeddingLookup(_GatherBase):
+    name = "EMBEDDING_LOOKUP"
+    dtypes = ("int8",)
+
+    def check(self, g, op):
+        require(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects 2 inputs (ids, values) and 1 output")
+        ids, v, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+        require(ids.dtype == np.int32 and len(ids.shape) == 1, op, f"ids are {ids.dtype_name}{list(ids.shape)}, expected int32 [N]")
+        require(v.dtype == np.int8 and y.dtype == np.int8, op,
+                f"values {v.dtype_name} -> output {y.dtype_name}: only int8 -> int8 (a row copy) is supported; the hybrid int8 -> float32 lookup is not")
+        require(len(v.shape) >= 2, op, "values must have rank >= 2")
+        expected = (ids.shape[0],) + tuple(v.shape[1:])
+        require(tuple(y.shape) == expected, op, f"output shape {list(y.shape)} is not {list(expected)}")
+
+    def prepare(self, g, op):
+        ids, v = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
+        inner = int(np.prod(v.shape[1:], dtype=np.int64))
+        return GatherParams(1, 1, int(v.shape[0]), inner, int(ids.shape[0]), (ids.shape[0],) + tuple(v.shape[1:]), 1, 1)
+
+    def run(self, p: GatherParams, inputs):
+        return self._run_gather(p, inputs[1], inputs[0])
