@@ -299,6 +299,25 @@ def test_benchmark_cli_auc_for_ad01(tmp_path, capsys):
 
 
 @needs_qemu
+def test_ad01_int8_input_is_quantized_like_the_reference(zoo, tmp_path, capsys):
+    """ad01 on an int8-input autoencoder (the zoo's MLPerf-style 640-value model): the DUT quantizes
+    the float32 values itself (round half away from zero, clamped); ties and out-of-range values."""
+    model = zoo["fc_autoencoder_ad"]
+    graph = load_int8_model(model)
+    t = graph.input_tensors[0]
+    scale = np.float32(t.scale)
+    k = np.arange(-320, 320, dtype=np.float32)
+    xs = np.stack([(k + np.float32(0.5)) * scale,                       # halfway cases (as far as float32 allows)
+                   np.linspace(-40, 40, 640, dtype=np.float32)])         # beyond the int8 range: clamped
+    np.savez(tmp_path / "ad.npz", x=xs, y=np.array([0, 1]))
+    rc = main(["benchmark", str(model), "--board", "qemu-cortex-m4", "--mlperf", "ad01",
+               "--dataset", str(tmp_path / "ad.npz"), "--runs", "1", "--warmups", "0", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["ok"] and out["bit_exact"] == 3
+    assert out["results"][1:] == [expected_results("ad01", graph, x.astype("<f4").tobytes()) for x in xs]
+
+
+@needs_qemu
 def test_benchmark_cli_table(capsys):
     rc = main(["benchmark", str(model_path("kws01")), "--board", "qemu-cortex-m4", "--mlperf", "kws01",
                "--runs", "2", "--warmups", "0"])

@@ -198,7 +198,7 @@ class BenchmarkReport:
     mismatches: list[str] = field(default_factory=list)
     metric: str = "top-1"
     accuracy: float | None = None        # top-1 fraction, or AUC for ad01
-    results: list[str] = field(default_factory=list)
+    results: list[str] = field(default_factory=list)     # m-results text of every timed run, then every sample
     seconds: float = 0.0
 
     @property
@@ -397,6 +397,7 @@ def run_benchmark(dut: MlperfDut, spec: MlperfSpec, *, runs: int = 5, warmups: i
             rep.samples += 1
             rep.exact += not problems
             rep.mismatches += [f"sample {i}: {p}" for p in problems]
+            rep.results.append(inf.results_text)
             scores.append(inf.results)
             tick()
         if spec.metric == "auc":
