@@ -490,28 +490,32 @@ static void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
 
 #endif /* TG_DSP */
 
-/* ================================================================== entry points */
+/* ================================================================== entry points
+ * The generator calls tg_conv2d_dsp_s8 for ops it gave a DSP requantization (dsp != 0) and the C99
+ * entries for the others, so that a DSP build links the C99 code only where some op needs it. */
 
 void tg_conv2d_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-#if TG_DSP
-    if (p->dsp) {
-        tg_conv2d_dsp(p, input, output, scratch);
-        return;
-    }
-#endif
     (void)scratch;
     tg_conv2d_c(p, input, output);
 }
 
 void tg_conv2d_1x1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-#if TG_DSP
-    if (p->dsp) {
-        tg_conv2d_dsp(p, input, output, scratch);
-        return;
-    }
-#endif
     (void)scratch;
     tg_conv2d_1x1_c(p, input, output);
+}
+
+void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    tg_conv2d_dsp(p, input, output, scratch);
+#else
+    (void)scratch;
+    if (p->k_h == 1 && p->k_w == 1 && p->groups == 1 && p->pad_top == 0 && p->pad_left == 0) {
+        tg_conv2d_1x1_c(p, input, output);
+    } else {
+        tg_conv2d_c(p, input, output);
+    }
+#endif
 }

@@ -208,35 +208,46 @@ static void tg_fc_dsp_small(const tg_fc_params_t *p, const int8_t *input, int8_t
 
 #endif /* TG_DSP */
 
+#if !TG_DSP
+static void tg_fc_c(const tg_fc_params_t *p, const int8_t *input, int8_t *output)
+{
+    const int32_t k = p->depth;
+    int32_t b, u, i;
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *x = input + (size_t)b * k;
+        const int8_t *w = p->weights;
+        for (u = 0; u < p->units; u++, w += p->w_row) {
+            const int32_t c = p->per_channel ? u : 0;
+            int32_t acc = 0;
+            for (i = 0; i < k; i++) {
+                acc += (int32_t)w[i] * (int32_t)x[i];
+            }
+            acc = tg_wrap_add(acc, p->bias[u]);
+            *output++ = tg_requant_s8(acc, TG_RQ_MULT_OF(p, c), TG_RQ_SHIFT_OF(p, c), p->output_zp, p->act_min,
+                                      p->act_max);
+        }
+    }
+}
+#endif
+
+/* The generator calls tg_fc_s8 for ops with a DSP requantization (dsp != 0) and at least 4 units,
+ * tg_fc_dot_s8 for the others: a DSP build links only the code its ops use. */
 void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
     (void)scratch;
 #if TG_DSP
-    /* every FULLY_CONNECTED: blocks of 4 units where the generator chose a DSP requantization
-     * (dsp != 0, at least 4 units), else SMLAD dot products with the C requantization */
-    if (p->dsp && p->units >= 4) {
-        tg_fc_dsp(p, input, output);
-    } else {
-        tg_fc_dsp_small(p, input, output);
-    }
+    tg_fc_dsp(p, input, output);
 #else
-    {
-        const int32_t k = p->depth;
-        int32_t b, u, i;
-        for (b = 0; b < p->batches; b++) {
-            const int8_t *x = input + (size_t)b * k;
-            const int8_t *w = p->weights;
-            for (u = 0; u < p->units; u++, w += p->w_row) {
-                const int32_t c = p->per_channel ? u : 0;
-                int32_t acc = 0;
-                for (i = 0; i < k; i++) {
-                    acc += (int32_t)w[i] * (int32_t)x[i];
-                }
-                acc = tg_wrap_add(acc, p->bias[u]);
-                *output++ = tg_requant_s8(acc, TG_RQ_MULT_OF(p, c), TG_RQ_SHIFT_OF(p, c), p->output_zp, p->act_min,
-                                          p->act_max);
-            }
-        }
-    }
+    tg_fc_c(p, input, output);
+#endif
+}
+
+void tg_fc_dot_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    (void)scratch;
+#if TG_DSP
+    tg_fc_dsp_small(p, input, output);
+#else
+    tg_fc_c(p, input, output);
 #endif
 }

@@ -105,6 +105,9 @@ typedef struct {
 void tg_conv2d_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* 1x1 filter, no padding, groups == 1 (any stride). */
 void tg_conv2d_1x1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* Ops with dsp != 0 (groups == 1, out_c >= 2): the DSP kernel where compiled in, else the C99 code
+ * (tg_conv2d_s8 / tg_conv2d_1x1_s8 always run the C99 code). */
+void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 
 /* ------------------------------------------------------------------ fully connected */
@@ -123,7 +126,10 @@ typedef struct {
     const tg_rq_t *rq;     /* one per unit or one (per_channel); tg_rqx_t rows when dsp == TG_DSP_EXACT */
 } tg_fc_params_t;
 
+/* tg_fc_s8: ops with dsp != 0 and at least 4 units (DSP build: blocks of 4 units); tg_fc_dot_s8: any op
+ * (DSP build: SMLAD dot products, C requantization). Both run the C99 loop in portable builds. */
 void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+void tg_fc_dot_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 
 /* ------------------------------------------------------------------ pooling */
 

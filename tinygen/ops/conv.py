@@ -548,7 +548,7 @@ class Conv2D(Op):
         return int(np.prod(y.shape)) * int(np.prod(w.shape[1:]))
 
     def emit_c(self, p: ConvParams, ctx):
-        """C binding: tg_conv2d_s8 or tg_conv2d_1x1_s8 (firmware/kernels/tg_conv.c); the bias
+        """C binding: tg_conv2d_dsp_s8 (dsp != 0), else tg_conv2d_s8 or tg_conv2d_1x1_s8 (firmware/kernels/tg_conv.c); the bias
         carries the folded -input_zero_point * sum(w) term (wrapped to int32 like the C
         accumulator). Weights are laid out for 32-bit loads (rows padded to 4 bytes); `dsp`
         enables the Cortex-M DSP variant where it is exact, with its im2col scratch."""
@@ -575,6 +575,8 @@ class Conv2D(Op):
             fn = "tg_conv2d_1x1_s8"
         else:
             fn = "tg_conv2d_s8"
+        if dsp:
+            fn = "tg_conv2d_dsp_s8"  # the DSP kernel (the C99 code in a portable build)
         scratch = ctx.scratch() if dsp else "NULL"
         return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {scratch});"
 
