@@ -161,6 +161,22 @@ def test_emulate_equals_tflite_micro(m, cases, tmp_path, capsys):
     assert_equal_outputs(f"{m.name} (emulate)", ours, ref)
 
 
+@pytest.mark.parametrize("m", _params(SUPPORTED))
+def test_every_weighted_layer_names_its_kernel(m):
+    """On a DSP target (Cortex-M4) every CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV layer
+    reports the kernel variant it runs, and a layer left on the portable C99 kernel says why."""
+    from tinygen.analysis.inspect import kernel_info
+    from tinygen.model.reader import read_model
+
+    g = read_model(m.path)
+    for op, k in zip(g.operators, kernel_info(g)):
+        if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"):
+            assert k["kernel"] not in ("", "-"), f"op {op.index} ({op.op}): no kernel variant"
+            if not k["kernel"].startswith("dsp"):
+                assert k["kernel_reason"] and k["kernel_reason"] != "portable C kernel", \
+                    f"op {op.index} ({op.op}) runs {k['kernel']} on a DSP target without a named reason"
+
+
 @pytest.mark.parametrize("m", _params([m for m in MODELS if m.info.get("testdata")]))
 def test_reference_data_is_what_tflite_micro_computes(m):
     """The reader of the reference data (used below once tinygen runs these models) is right."""

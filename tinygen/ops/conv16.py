@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinygen.model import fixedpoint as fp
-from .base import Op, register, register_variant, require
+from .base import C99, KernelVariant, Op, register, register_variant, require
 from .conv import (check_activation, check_weights, channel_multipliers, check_window_options, output_size, pad_nhwc,
                    padding_before, per_channel_scales, tap_slice)
 
@@ -118,6 +118,9 @@ class Conv2DInt16(Op):
     name = "CONV_2D"
     dtypes = ("int16 (16x8)",)
 
+    def kernel_variant(self, p, target=None):
+        return KernelVariant(C99, "int16 activations (16x8): no DSP kernel yet", self.scratch_bytes(p))
+
     def check(self, g, op):
         require(len(op.inputs) in (2, 3) and len(op.outputs) == 1, op, f"expected 2 or 3 inputs and 1 output")
         x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
@@ -190,6 +193,9 @@ class Conv2DInt16(Op):
 class TransposeConv(Op):
     name = "TRANSPOSE_CONV"
     dtypes = ("int8", "int16 (16x8)")
+
+    def kernel_variant(self, p, target=None):
+        return KernelVariant(C99, "TRANSPOSE_CONV: no DSP kernel yet", self.scratch_bytes(p))
 
     def check(self, g, op):
         require(len(op.inputs) in (3, 4) and len(op.outputs) == 1, op,
