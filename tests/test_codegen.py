@@ -356,6 +356,9 @@ def single_op_models() -> dict[str, bytes]:
     from tests.test_ops_gather import host_models
 
     M.update(host_models())
+    from tests.test_ops_compare import compare_models
+
+    M.update(compare_models())
     M["tconv16_shape_input"] = transpose_conv_model(rng, [1, 2, 3, 4], 3, (2, 2), stride=(2, 1), dtype=np.int16, shape_input=True)
     return M
 
@@ -485,7 +488,10 @@ def samples_for(g, rng, n_random: int) -> list[np.ndarray]:
     xs = []
     for t in g.input_tensors:
         shape = tuple(t.shape)
-        if t.dtype in (np.int8, np.int16, np.int32):
+        if t.dtype == np.bool_:
+            edges = np.stack([np.zeros(shape, bool), np.ones(shape, bool), np.arange(int(np.prod(shape))).reshape(shape) % 2 == 1])
+            rand = rng.integers(0, 2, size=(n_random,) + shape).astype(bool)
+        elif t.dtype in (np.int8, np.int16, np.int32):
             lo, hi = int(np.iinfo(t.dtype).min), int(np.iinfo(t.dtype).max)
             edges = np.stack([np.full(shape, lo), np.full(shape, hi), np.full(shape, t.zero_point)]).astype(t.dtype)
             rand = rng.integers(lo, hi, size=(n_random,) + shape, endpoint=True, dtype=t.dtype)

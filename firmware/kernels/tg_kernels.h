@@ -275,6 +275,30 @@ void tg_argminmax(const void *input, void *output, int32_t outer, int32_t axis_l
 /* int16 ABS (zero points 0): |x|, rescaled by TFLM's MultiplyByQuantizedMultiplier when `rescale`. */
 void tg_abs_s16(const int16_t *input, int16_t *output, int32_t size, int32_t rescale, int32_t multiplier, int32_t shift);
 
+/* ------------------------------------------------------------------ comparisons, logical, select (tg_compare.c) */
+
+typedef struct {
+    tg_bcast_t shape;
+    int32_t code;       /* 0 ==, 1 !=, 2 <, 3 <=, 4 >, 5 >= */
+    int32_t scaled;     /* 1: int8 inputs rescaled (TFLM ComparisonWithScaling); 0: int32 compared as they are */
+    int32_t left_shift;
+    int32_t offset1, mult1, shift1;
+    int32_t offset2, mult2, shift2;
+} tg_compare_params_t;
+
+/* bool output: one byte, 0 or 1 */
+void tg_compare(const tg_compare_params_t *p, const void *a, const void *b, uint8_t *output);
+/* code 0 AND, 1 OR, 2 NOT (b unused) */
+void tg_logical(const tg_bcast_t *shape, const uint8_t *a, const uint8_t *b, uint8_t *output, int32_t code);
+
+typedef struct {
+    int32_t dims[TG_MAX_DIMS];
+    int32_t c_strides[TG_MAX_DIMS], x_strides[TG_MAX_DIMS], y_strides[TG_MAX_DIMS];
+    int32_t elem_bytes;
+} tg_select_params_t;
+
+void tg_select_v2(const tg_select_params_t *p, const uint8_t *cond, const void *x, const void *y, void *output);
+
 /* ------------------------------------------------------------------ 16x8 conv, transpose conv (tg_conv16.c) */
 
 /* CONV_2D with int16 activations (16x8) and TRANSPOSE_CONV (int8 or 16x8), TFLM's reference
