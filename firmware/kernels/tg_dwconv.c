@@ -494,6 +494,48 @@ __attribute__((noinline)) static void tg_dw_put(const tg_conv_params_t *p, int8_
     *o = (int8_t)(v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v));
 }
 
+/* State of tg_dw_dot2 (field offsets are used by its assembly). */
+typedef struct {
+    const int8_t *w0, *w1; /* 0, 4: filter rows of the channel pair */
+    const uint32_t *cols;  /* 8: the two pixels' columns */
+    int32_t kq;            /* 12: groups of 4 taps, >= 1 */
+    int32_t acc[4];        /* 16: in: biases, out: sums (A ch0, A ch1, B ch0, B ch1) */
+} tg_dwdot_t;
+
+/* acc += both filter rows . both columns: per 4 taps one LDM of the columns, each row's 4 weights
+ * (one LDR) as SXTB16 / SXTB16 ROR 8 pairs, 8 SMLAD: 17 instructions per 16 multiply-accumulates.
+ * External linkage: the compiler must keep its calling convention (r0 = a). */
+void tg_dw_dot2(tg_dwdot_t *a);
+__attribute__((naked, noinline)) void tg_dw_dot2(tg_dwdot_t *a __attribute__((unused)))
+{
+    __asm__(
+        "push   {r0, r4-r11, lr}\n\t"
+        "ldm    r0!, {r4-r7}\n\t"
+        "ldm    r0, {r0-r3}\n\t"
+        "1:\n\t"
+        "ldr    r12, [r4], #4\n\t"
+        "ldm    r6!, {r8-r11}\n\t"
+        "sxtb16 lr, r12, ror #8\n\t"
+        "sxtb16 r12, r12\n\t"
+        "smlad  r0, r12, r8, r0\n\t"
+        "smlad  r0, lr, r9, r0\n\t"
+        "smlad  r2, r12, r10, r2\n\t"
+        "smlad  r2, lr, r11, r2\n\t"
+        "ldr    r12, [r5], #4\n\t"
+        "sxtb16 lr, r12, ror #8\n\t"
+        "sxtb16 r12, r12\n\t"
+        "smlad  r1, r12, r8, r1\n\t"
+        "smlad  r1, lr, r9, r1\n\t"
+        "smlad  r3, r12, r10, r3\n\t"
+        "smlad  r3, lr, r11, r3\n\t"
+        "subs   r7, r7, #1\n\t"
+        "bne    1b\n\t"
+        "ldr    r12, [sp]\n\t"
+        "add    r12, r12, #16\n\t"
+        "stm    r12, {r0-r3}\n\t"
+        "pop    {r0, r4-r11, pc}\n\t");
+}
+
 /* output channels [oc0, oc0 + n) (filters of one input channel) of pixels A and B from their columns */
 static void tg_dw_cols_dot(const tg_conv_params_t *p, const uint32_t *cols, int32_t oc0, int32_t n, int8_t *oa,
                            int8_t *ob)
@@ -501,26 +543,23 @@ static void tg_dw_cols_dot(const tg_conv_params_t *p, const uint32_t *cols, int3
     const int32_t kq = p->w_row >> 2;
     const int32_t *rq = (const int32_t *)(const void *)p->rq;
     const uint32_t lo4 = tg_splat4(p->act_min), hi4 = tg_splat4(p->act_max);
-    int32_t oc, j;
+    int32_t oc;
     for (oc = oc0; oc < oc0 + n; oc += 2) {
         /* an odd last channel: the pair (oc - 1, oc) again (stores the same values twice) */
         const int32_t o = oc + 1 < oc0 + n ? oc : oc - 1;
-        const int8_t *w0 = (const int8_t *)p->weights + (size_t)o * p->w_row, *w1 = w0 + p->w_row;
-        const uint32_t *c = cols;
-        int32_t a0 = p->bias[o], a1 = p->bias[o + 1], b0 = a0, b1 = a1;
-        for (j = 0; j < kq; j++, c += 4, w0 += 4, w1 += 4) {
-            const uint32_t u0 = tg_ld32(w0), u1 = tg_ld32(w1);
-            const uint32_t l0 = tg_sxtb16(u0), h0 = tg_sxtb16_ror8(u0), l1 = tg_sxtb16(u1), h1 = tg_sxtb16_ror8(u1);
-            const uint32_t ca0 = c[0], ca1 = c[1], cb0 = c[2], cb1 = c[3];
-            a0 = tg_smlad(l0, ca0, a0);
-            a0 = tg_smlad(h0, ca1, a0);
-            b0 = tg_smlad(l0, cb0, b0);
-            b0 = tg_smlad(h0, cb1, b0);
-            a1 = tg_smlad(l1, ca0, a1);
-            a1 = tg_smlad(h1, ca1, a1);
-            b1 = tg_smlad(l1, cb0, b1);
-            b1 = tg_smlad(h1, cb1, b1);
-        }
+        tg_dwdot_t d;
+        int32_t a0, a1, b0, b1;
+        d.w0 = (const int8_t *)p->weights + (size_t)o * p->w_row;
+        d.w1 = d.w0 + p->w_row;
+        d.cols = cols;
+        d.kq = kq;
+        d.acc[0] = d.acc[2] = p->bias[o];
+        d.acc[1] = d.acc[3] = p->bias[o + 1];
+        tg_dw_dot2(&d);
+        a0 = d.acc[0];
+        a1 = d.acc[1];
+        b0 = d.acc[2];
+        b1 = d.acc[3];
         if ((rq[4 * o + 3] | rq[4 * o + 7]) >= 0) {
             /* both rows exact-DSP: inline, clamped with one SSUB8/SEL pair per bound */
             const uint32_t v = tg_clamp4(tg_pack4(tg_rqx_sat8(a0, rq + 4 * o, p->output_zp),
