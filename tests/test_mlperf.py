@@ -428,3 +428,29 @@ def test_esp32_dut_on_the_host_in_energy_mode(tmp_path):
         assert len(c.send(f"db load {len(raw) + 1}").errors()) == 1
     pulses = log.read_text().count("pin 4=0")
     assert pulses == (1 + 2 + 1 if energy else 0)       # boot, infer (before and after), timestamp
+
+
+@needs_qemu
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_benchmark_stops_qemu_on_a_signal(sig, code):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, "-m", "tinygen.cli", "benchmark", str(model_path("kws01")), "--board",
+                          "qemu-cortex-m4", "--mlperf", "kws01", "--runs", "10000", "--warmups", "0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in p.stderr:                       # QEMU runs once the benchmark line is printed
+            if line.startswith("benchmark kws01"):
+                break
+        qemu = [int(x) for x in Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()]
+        assert qemu and all(b"qemu-system-arm" in Path(f"/proc/{q}/cmdline").read_bytes() for q in qemu)
+        time.sleep(0.5)
+        p.send_signal(sig)
+        assert p.wait(20) == code
+        deadline = time.monotonic() + 5
+        while any(Path(f"/proc/{q}").exists() for q in qemu) and time.monotonic() < deadline:
+            time.sleep(0.05)                        # (an exited QEMU may linger a moment before it is reaped)
+        assert not any(Path(f"/proc/{q}").exists() for q in qemu), "QEMU still runs"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
