@@ -18,7 +18,8 @@
  *   begin=ADDR    entry address of a function that starts a group ("B" records;
  *                 tinygen passes tg_app_invoke())
  *   t_<class>=N   cycles of an instruction class (see the class list below)
- * Records (one line each, flushed at once):  "B <insns> <cycles>" / "C <insns> <cycles>"
+ * Records (one line each, flushed at once): "I tg_cycles loaded" once installed, then
+ * "B <insns> <cycles>" / "C <insns> <cycles>"
  * (counts before the marked function's first instruction), and at exit one
  * "S <class> <executed instructions>" line per class, then "T <insns> <cycles>".
  *
@@ -404,5 +405,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     }
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
+    fprintf(s_out, "I tg_cycles loaded\n");    /* the host waits for this line */
+    fflush(s_out);
     return 0;
 }

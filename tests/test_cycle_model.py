@@ -95,3 +95,22 @@ def test_plugin_applies_the_table(tmp_path, change):
     got = est.last_inference(0)
     assert got["instructions"] == INSTRUCTIONS
     assert got["cycles"] == _expected(table.cycles)
+
+
+@pytest.mark.skipif(not HAVE_TOOLS, reason="needs arm-none-eabi-gcc, qemu-system-arm and a host C compiler")
+@pytest.mark.qemu
+def test_validate_runs_without_estimate_when_qemu_refuses_the_plugin(monkeypatch):
+    """A QEMU that does not load the plugin (here: the plugin refuses an unknown class) still
+    validates, without estimated cycles, and says why."""
+    from tinygen.boards import cycle_model
+    from tinygen.device.validate import validate
+
+    base = timing_table("cortex-m4")
+    bogus = dataclasses.replace(base, cycles={**base.cycles, "bogus": 3})
+    monkeypatch.setattr(cycle_model, "timing_table", lambda core: bogus)
+    said = []
+    kws = data_dir() / "examples" / "kws_micro.tflite"
+    d = validate(kws, "qemu-cortex-m4", samples=1, say=said.append).as_dict()
+    assert d["passed"] and d["latency_cycles"]["median"] > 0
+    assert d["latency_cycles_estimated"] is None and d["latency_ms_basis"] == "exact"
+    assert any("no estimated cycles: QEMU did not start with the cycle-estimating plugin" in m for m in said), said

@@ -195,6 +195,23 @@ class CycleEstimator:
         args += [f"t_{k}={v}" for k, v in sorted(self.table.cycles.items())]
         return ["-plugin", ",".join(args)]
 
+    def wait_loaded(self, exited, timeout: float = 10.0) -> bool:
+        """True once the plugin has written its "loaded" line; False when `exited()` says QEMU
+        is gone first (it refused the plugin) or after `timeout` seconds."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with open(self.records, "rb") as f:
+                    if f.readline().startswith(b"I "):
+                        return True
+            except OSError:
+                pass
+            if exited() or time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+
     def describe(self) -> dict:
         d = self.table.describe()
         d["unit"] = "estimated core cycles"

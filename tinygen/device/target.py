@@ -321,7 +321,24 @@ def open_target(board: Board | str | None, *, port: str | None = None, baud: int
     else:
         link = Link(find_port(b), rate, timeout=timeout, say=say)
     try:
-        link.open()
+        why = None
+        try:
+            link.open()
+        except ToolError as e:
+            if link.estimator is None:
+                raise
+            why = str(e)
+        if why is None and link.estimator is not None:
+            session = link.session
+            if not link.estimator.wait_loaded(lambda: session.returncode is not None):
+                lines = [ln for ln in session.log_text().splitlines() if ln.strip()]
+                why = lines[-1].strip() if lines else "no sign of the plugin"
+        if why is not None:
+            # a QEMU that does not load the plugin (e.g. another plugin API version): run without it
+            say(f"no estimated cycles: QEMU did not start with the cycle-estimating plugin ({why})")
+            link.close()
+            link = QemuLink(b, elf, timeout=timeout, say=say)
+            link.open()
         yield link
     finally:
         link.close()
