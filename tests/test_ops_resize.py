@@ -92,3 +92,48 @@ def test_resize_on_cortex_m4(tmp_path):
         want = Emulator(ref).run_internal([np.stack([s[0] for s in xs[n]])])[0]
         for k, r in enumerate(res.models[n]):
             np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")
+
+
+# ---------------------------------------------------------------- RESIZE_BILINEAR
+
+
+def bilinear_model(in_shape, size, align_corners=False, half_pixel_centers=False) -> bytes:
+    m = ModelBuilder()
+    x = m.tensor(in_shape, scale=0.05, zero_point=3)
+    y = m.tensor([in_shape[0], size[0], size[1], in_shape[3]], scale=0.05, zero_point=3)
+    m.op("RESIZE_BILINEAR", [x, m.const(np.array(size, np.int32))], [y], align_corners=align_corners,
+         half_pixel_centers=half_pixel_centers)
+    return m.build([x], [y])
+
+
+@settings(max_examples=examples(20), deadline=None)
+@given(cases())
+def test_resize_bilinear_bit_exact(case):
+    in_shape, size, ac, hp, _, seed = case
+    assert_bit_exact(bilinear_model(in_shape, size, ac, hp), np.random.default_rng(seed), n=2,
+                     context=f"{in_shape} -> {size} align_corners={ac} half_pixel={hp}")
+
+
+def bilinear_models() -> dict[str, bytes]:
+    return {"bl_2x": bilinear_model([1, 3, 4, 5], [6, 8]), "bl_ac": bilinear_model([2, 5, 3, 2], [7, 4], align_corners=True),
+            "bl_hp_down": bilinear_model([1, 9, 7, 3], [4, 5], half_pixel_centers=True)}
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+def test_bilinear_on_cortex_m4(tmp_path):
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    rng = np.random.default_rng(10)
+    models = bilinear_models()
+    graphs = {n: parse_model(b, name=n) for n, b in models.items()}
+    xs = {n: [[rng.integers(-128, 128, size=g.input_tensors[0].shape).astype(np.int8)] for _ in range(2)] for n, g in graphs.items()}
+    fw = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "fw")
+    res = run_models(fw, timeout=120)
+    for n, g in graphs.items():
+        batch = [np.stack([s[0] for s in xs[n]])]
+        assert_bit_exact(models[n], None, inputs=batch, context=n)
+        want = Emulator(g).run_internal(batch)[0]
+        for k, r in enumerate(res.models[n]):
+            np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")

@@ -252,6 +252,16 @@ typedef struct {
 
 void tg_resize_nearest(const tg_resize_params_t *p, const int8_t *input, int8_t *output);
 
+/* RESIZE_BILINEAR int8 (TFLM's ResizeBilinearInteger): per output row / column the two source
+ * indices and the 10-bit fraction (scaled - 1024 * lower). */
+typedef struct {
+    int32_t batches, in_h, in_w, channels, out_h, out_w;
+    const int32_t *y0, *y1, *dy;
+    const int32_t *x0, *x1, *dx;
+} tg_bilinear_params_t;
+
+void tg_resize_bilinear_s8(const tg_bilinear_params_t *p, const int8_t *input, int8_t *output);
+
 /* ------------------------------------------------------------------ data movement (tg_movement.c) */
 
 /* tg_gather_s8 for elements of `elem_bytes` bytes (offset and strides in elements). */
