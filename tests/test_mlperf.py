@@ -409,8 +409,8 @@ def test_esp32_dut_on_the_host_in_energy_mode(tmp_path):
     from tinygen.device.link import ProcessSerial
 
     energy = True
-    graph = load_int8_model(model_path("kws01"))
-    proj = write_project(graph, "esp32-devkitc", tmp_path / "esp32", mlperf="kws01", energy=energy)
+    graph = load_int8_model(model_path("ad01"))          # a small model: the host build is quick
+    proj = write_project(graph, "esp32-devkitc", tmp_path / "esp32", mlperf="ad01", energy=energy)
     exe = _host_build_esp32_mlperf(proj, tmp_path)
     log = tmp_path / "stderr.txt"
     with open(log, "wb") as err, ProcessSerial([str(exe)], stderr=err) as ser:
@@ -418,11 +418,11 @@ def test_esp32_dut_on_the_host_in_energy_mode(tmp_path):
         boot = c.read_reply()
         mode = "energy" if energy else "performance"
         assert boot[0] == f"m-timestamp-mode-{mode}" and boot[-1] == "m-init-done"
-        assert c.send("profile") == ["m-profile-[ULPMark for tinyML Firmware V0.0.1]", "m-model-[kws01]"]
-        raw = sample("kws01", graph, 9)
+        assert c.send("profile") == ["m-profile-[ULPMark for tinyML Firmware V0.0.1]", "m-model-[ad01]"]
+        raw = sample("ad01", graph, 9)
         c.load(raw, (31,))
         reply = c.send("infer 2 0")
-        assert reply.prefixed("m-results-[") == [expected_results("kws01", graph, raw) + "]"]
+        assert reply.prefixed("m-results-[") == [expected_results("ad01", graph, raw) + "]"]
         assert len(reply.prefixed("m-lap-us-")) == (0 if energy else 2)
         assert len(c.send("timestamp").prefixed("m-lap-us-")) == (0 if energy else 1)
         assert len(c.send(f"db load {len(raw) + 1}").errors()) == 1
@@ -431,7 +431,7 @@ def test_esp32_dut_on_the_host_in_energy_mode(tmp_path):
 
 
 @needs_qemu
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143)])     # Ctrl-C: the same unwinding (test_flash_pty)
 def test_benchmark_stops_qemu_on_a_signal(sig, code):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     p = subprocess.Popen([sys.executable, "-m", "tinygen.cli", "benchmark", str(model_path("kws01")), "--board",
