@@ -18,15 +18,14 @@
  * SaturatingRoundingDoublingHighMul + RoundingDivideByPOT for every accumulator; tg_rqx_t rows,
  * see tg_kernels.h / tg_requant.h), rm1 < 0 (shift >= 0, rare) by tg_requant_s8.
  *
- * Two implementations: C99 (any CPU), and Cortex-M DSP (TG_DSP) for ops the generator marked
- * `dsp` (every depthwise op: the DSP kernel has no precondition).
+ * Two implementations: C99 (any CPU), and Cortex-M DSP (TG_DSP: the DSP kernels have no
+ * precondition, so they run every depthwise op there). Entry points: tg_dwconv_s8 (ring layout),
+ * tg_dwconv_dm_s8 (column layout).
  */
 #include "tg_kernels.h"
 #include "tg_requant.h"
 
 #define TG_DW_BLOCK(taps) (20 + 2 * (taps))
-
-/* ================================================================== C99 */
 
 /* The C requantization of one output with a {mult, klo, khi, rm1} row (TFLM shift -(rm1 + 1)),
  * out of line: every path's fallback shares it. */
@@ -34,6 +33,9 @@ __attribute__((noinline)) static int8_t tg_dw_requant(int32_t acc, const int32_t
 {
     return tg_requant_s8(acc, q[0], -(q[3] + 1), p->output_zp, p->act_min, p->act_max);
 }
+
+/* ================================================================== C99 */
+#if !TG_DSP
 
 /* Weight of output channel oc at tap t, its folded bias and requantization row, in either layout. */
 TG_INLINE int32_t tg_dw_weight(const tg_conv_params_t *p, int32_t oc, int32_t t)
@@ -99,6 +101,8 @@ static void tg_dwconv_c(const tg_conv_params_t *p, const int8_t *input, int8_t *
         }
     }
 }
+
+#endif /* !TG_DSP */
 
 /* ================================================================== Cortex-M DSP */
 #if TG_DSP
@@ -631,20 +635,28 @@ static void tg_dwconv_cols(const tg_conv_params_t *p, const int8_t *input, int8_
 
 #endif /* TG_DSP */
 
-/* ================================================================== entry point */
+/* ================================================================== entry points */
+
+/* Two entry points, so that a firmware links only the kernel its ops use (--gc-sections). With the
+ * DSP extension the DSP kernels run every depthwise op (the generator sets `dsp` for all of them),
+ * so the C99 code is compiled only without it. */
 
 void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
 #if TG_DSP
-    if (p->dsp) {
-        if (p->w_row) {
-            tg_dwconv_cols(p, input, output, scratch);
-        } else {
-            tg_dwconv_dsp(p, input, output, scratch);
-        }
-        return;
-    }
-#endif
+    tg_dwconv_dsp(p, input, output, scratch);
+#else
     (void)scratch;
     tg_dwconv_c(p, input, output);
+#endif
+}
+
+void tg_dwconv_dm_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    tg_dwconv_cols(p, input, output, scratch);
+#else
+    (void)scratch;
+    tg_dwconv_c(p, input, output);
+#endif
 }

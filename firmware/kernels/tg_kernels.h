@@ -109,6 +109,8 @@ void tg_conv2d_1x1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
  * (tg_conv2d_s8 / tg_conv2d_1x1_s8 always run the C99 code). */
 void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* depthwise with depth multiplier >= 2 (the column layout: w_row > 0, see tg_dwconv.c) */
+void tg_dwconv_dm_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 
 /* ------------------------------------------------------------------ fully connected */
 

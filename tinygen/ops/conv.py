@@ -676,8 +676,8 @@ class DepthwiseConv2D(Op):
         return int(np.prod(y.shape)) * int(w.shape[1] * w.shape[2])
 
     def emit_c(self, p: ConvParams, ctx):
-        """C binding: tg_dwconv_s8 (firmware/kernels/tg_dwconv.c). Ring kernel (depth multiplier
-        1): the parameter blocks of dw_blocks (bias, weights, requantization rows per group of 4
+        """C binding: tg_dwconv_s8 / tg_dwconv_dm_s8 (firmware/kernels/tg_dwconv.c). Ring kernel
+        (depth multiplier 1): the parameter blocks of dw_blocks (bias, weights, requantization rows per group of 4
         channels); column kernel (dw_columns): int8 filter rows, folded bias, dw_rq_rows. The DSP
         kernel runs for every depthwise op (`dsp` = 1), with its scratch (dw_scratch_bytes)."""
         ctx.need("tg_dwconv.c")
@@ -700,7 +700,8 @@ class DepthwiseConv2D(Op):
                                                                            f"op{k}_rq"))
         else:
             fields.update(weights=ctx.const(dw_blocks(p), "int32_t", f"op{k}_params"), bias="NULL", rq="NULL")
-        return f"tg_dwconv_s8({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {ctx.scratch()});"
+        fn = "tg_dwconv_dm_s8" if dw_columns(p) else "tg_dwconv_s8"
+        return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {ctx.scratch()});"
 
     def scratch_bytes(self, p: ConvParams) -> int:
         return dw_scratch_bytes(p)
