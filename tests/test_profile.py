@@ -95,6 +95,7 @@ def test_profile_table_json_and_csv_come_from_the_same_data(kws_profile):
         assert row["macs"] == REGISTRY[op.op].macs(g, op)
         assert row["cycles"] == prof.layer_cycles()[k]
         assert row["share"] == pytest.approx(row["cycles"] / data["total_cycles"])
+        assert row["ms"] == pytest.approx(row["cycles_estimated"] * 1e3 / data["clock_hz"])    # from the estimate
     assert sum(r["share"] for r in data["layers"]) <= 1.0
     convs = [r for r in data["layers"] if r["op"] == "CONV_2D"]
     assert convs and all(r["kernel"].startswith("dsp") and r["kernel_reason"] for r in convs)   # Cortex-M4: DSP

@@ -41,6 +41,7 @@ def profile_data(g: Graph, prof: dict, *, plan=None) -> dict:
     cycles = prof["layer_cycles"]
     est = prof.get("layer_cycles_estimated")
     total = prof["total_cycles"]
+    clock = prof.get("clock_hz") or 0
     layers = []
     for k, o in enumerate(stats.ops):
         c = cycles[k] if k < len(cycles) else None
@@ -59,8 +60,9 @@ def profile_data(g: Graph, prof: dict, *, plan=None) -> dict:
         if est is not None:
             row["cycles_estimated"] = est[k]
             row["cycles_per_instruction"] = (est[k] / c) if c else None
+        basis = est[k] if est is not None else c
+        row["ms"] = (basis * 1e3 / clock) if (clock and basis is not None) else None
         layers.append(row)
-    clock = prof.get("clock_hz") or 0
     est_total = prof.get("total_cycles_estimated")
     ms_from = est_total if est_total is not None else total
     d = {
@@ -102,12 +104,14 @@ def format_profile(d: dict) -> str:
     head = ["#", "op", "output", "MACs", unit]
     if has_est:
         head.append("est. cycles")
+    head.append("ms")
     head += [f"MAC/{unit.rstrip('s') if unit == 'cycles' else unit}", "share", "scratch B", "kernel (why)"]
     rows = [head]
     for r in d["layers"]:
         row = [str(r["index"]), r["op"], _shape(r["output_shape"]), _fmt(r["macs"]), _fmt(r["cycles"])]
         if has_est:
             row.append(_fmt(r.get("cycles_estimated")))
+        row.append(_fmt(r.get("ms"), ".3f"))
         kern = r["kernel"] + (f" ({r['kernel_reason']})" if r["kernel_reason"] else "")
         row += [_fmt(r["mac_per_cycle"], ".3f"), "-" if r["share"] is None else f"{100 * r['share']:.1f}%",
                 _fmt(r["scratch_bytes"]), kern]
@@ -153,7 +157,7 @@ def format_profile(d: dict) -> str:
 def profile_csv(d: dict) -> str:
     """One row per layer, with a header."""
     buf = io.StringIO()
-    cols = ["index", "op", "output_shape", "macs", "cycles", "cycles_estimated", "mac_per_cycle", "share",
+    cols = ["index", "op", "output_shape", "macs", "cycles", "cycles_estimated", "ms", "mac_per_cycle", "share",
             "kernel", "kernel_reason", "scratch_bytes"]
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
