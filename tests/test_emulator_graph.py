@@ -165,3 +165,22 @@ def test_float_input_for_int8_model():
     # values at the clamping edges
     edge = np.full((1,) + tuple(t.shape[1:]), 1e6, np.float32)
     assert np.array_equal(emu.run(edge)[1], emu.run(np.full_like(edge, 127, dtype=np.int8))[1])
+
+
+def test_int16_and_int32_inputs_are_fed():
+    """16x8 models take int16 activations (floats quantized to int16 like TFLM's QUANTIZE, integers
+    range-checked); shape inputs (int32) take integers."""
+    from tinygen.emulator.engine import to_internal
+    from tinygen.model.graph import Quantization, Tensor
+
+    q = Quantization(scale=np.array([0.5], np.float32), zero_point=np.array([0]))
+    t16 = Tensor(index=0, name="x", shape=(1, 3), dtype=np.dtype(np.int16), quant=q)
+    got = to_internal(np.array([[1.25, -20000.0, 1e9]], np.float32), t16)
+    assert got.dtype == np.int16 and got.tolist() == [[[3, -32768, 32767]]]  # 2.5 rounds away from zero
+    assert to_internal(np.array([[7, -32768, 32767]]), t16).tolist() == [[[7, -32768, 32767]]]
+    with pytest.raises(TinygenError, match="outside the int16 range"):
+        to_internal(np.array([[0, 0, 40000]]), t16)
+    t32 = Tensor(index=1, name="shape", shape=(4,), dtype=np.dtype(np.int32))
+    assert to_internal(np.array([[1, 3, 12, 64]], np.int64), t32).dtype == np.int32
+    with pytest.raises(TinygenError, match="no quantization parameters"):
+        to_internal(np.array([[1.0, 3, 12, 64]]), t32)
