@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import tflite
 import pytest
 
 from tests.support.opmodels import ModelBuilder, conv16_model, dynamic_flatten, resize_model, transpose_conv_model
@@ -720,7 +721,7 @@ def test_header_contract(suite):
                 assert d[f"{N}_{kind}{k}_ZERO_POINT"] == str(t.zero_point if t.quant is not None else 0)
                 scale = float.fromhex(d[f"{N}_{kind}{k}_SCALE"].rstrip("f"))
                 assert scale == float(np.float32(t.scale if t.quant is not None else 0.0))
-                assert d[f"{N}_{kind}{k}_DTYPE"] == {np.dtype(np.int8): "9", np.dtype(np.float32): "0", np.dtype(np.int16): "7"}[np.dtype(t.dtype)]
+                assert d[f"{N}_{kind}{k}_DTYPE"] == str(getattr(tflite.TensorType, np.dtype(t.dtype).name.upper()))  # TFLite's enum
         c = res.c_file.read_text()
         assert "__attribute__((aligned(16)))" in c
         # weights and parameters are const (flash); the only mutable data is the arena
