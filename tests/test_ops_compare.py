@@ -1,5 +1,5 @@
 """EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL (int8 with TFLM's rescaling, int32), LOGICAL_AND,
-LOGICAL_OR, LOGICAL_NOT (bool) and SELECT_V2 (int8, int16): bit-exact with TFLite Micro (property tests against
+LOGICAL_OR, LOGICAL_NOT (bool), SELECT_V2 and SQUARED_DIFFERENCE (int8, int16): bit-exact with TFLite Micro (property tests against
 the oracle), and the generated C on QEMU Cortex-M4."""
 from __future__ import annotations
 
@@ -129,6 +129,8 @@ def compare_models() -> dict[str, bytes]:
         "log_or": logical_model("LOGICAL_OR", [[1, 3], [2, 1]]),
         "log_not": logical_model("LOGICAL_NOT", [[7]]),
         "sel_v2_bcast16": select_model([2, 1, 3], [1, 4, 3], [3], np.int16),
+        "sqdiff_bcast": sqdiff_model([2, 3], [3], np.int8, (0.05, 3), (0.02, -7), (0.01, -100)),
+        "sqdiff16": sqdiff_model([4, 2], [4, 2], np.int16, (0.001, 0), (0.002, 0), (0.0005, 0)),
     }
 
 
@@ -153,3 +155,26 @@ def test_compare_on_cortex_m4(tmp_path):
         want = Emulator(g).run_internal(batch)[0]
         for k, r in enumerate(res.models[n]):
             np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")
+
+
+# ---------------------------------------------------------------- SQUARED_DIFFERENCE
+
+
+def sqdiff_model(s0, s1, dtype, q0, q1, qo) -> bytes:
+    m = ModelBuilder()
+    a = m.tensor(s0, dtype=dtype, scale=q0[0], zero_point=q0[1])
+    b = m.tensor(s1, dtype=dtype, scale=q1[0], zero_point=q1[1])
+    y = m.tensor(list(np.broadcast_shapes(tuple(s0), tuple(s1))), dtype=dtype, scale=qo[0], zero_point=qo[1])
+    m.op("SQUARED_DIFFERENCE", [a, b], [y])
+    return m.build([a, b], [y])
+
+
+@SET
+@given(bshapes(), st.sampled_from([np.int8, np.int16]), SCALES, SCALES, SCALES, st.integers(-128, 127), st.integers(-128, 127),
+       st.integers(-128, 127), st.integers(0, 2**31))
+def test_squared_difference(shapes, dtype, s0, s1, so, z0, z1, zo, seed):
+    if dtype == np.int16:
+        z0 = z1 = zo = 0
+    model = sqdiff_model(*shapes, dtype, (s0, z0), (s1, z1), (so, zo))
+    rng = np.random.default_rng(seed)
+    assert_bit_exact(model, rng, inputs=_inputs(parse_model(model), rng), context=f"{shapes} {s0} {s1} {so}")

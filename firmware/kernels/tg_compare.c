@@ -70,3 +70,25 @@ void tg_select_v2(const tg_select_params_t *p, const uint8_t *cond, const void *
         }
     }
 }
+
+void tg_squared_difference(const tg_sqdiff_params_t *p, const void *a, const void *b, void *output)
+{
+    int32_t i0, i1, i2, i3, i4, k = 0;
+    const tg_bcast_t *s = &p->shape;
+    TG_FOR5(s->dims)
+    {
+        const int32_t ia = TG_AT(s->a_strides), ib = TG_AT(s->b_strides);
+        const int32_t va = p->elem_bytes == 1 ? ((const int8_t *)a)[ia] : ((const int16_t *)a)[ia];
+        const int32_t vb = p->elem_bytes == 1 ? ((const int8_t *)b)[ib] : ((const int16_t *)b)[ib];
+        const int32_t sa = tg_mbqm_lt1(tg_wrap_shl(va + p->offset1, p->left_shift), p->mult1, p->shift1);
+        const int32_t sb = tg_mbqm_lt1(tg_wrap_shl(vb + p->offset2, p->left_shift), p->mult2, p->shift2);
+        const int32_t d = (int32_t)((uint32_t)(sa - sb) * (uint32_t)(sa - sb));
+        int32_t y = tg_mbqm(d, p->out_mult, p->out_shift);
+        y = tg_offset_clamp(y, p->output_offset, p->qmin, p->qmax);
+        if (p->elem_bytes == 1) {
+            ((int8_t *)output)[k] = (int8_t)y;
+        } else {
+            ((int16_t *)output)[k] = (int16_t)y;
+        }
+    }
+}

@@ -311,6 +311,16 @@ typedef struct {
 
 void tg_select_v2(const tg_select_params_t *p, const uint8_t *cond, const void *x, const void *y, void *output);
 
+/* SQUARED_DIFFERENCE int8 / int16 (TFLM's rescale, square, requantize). */
+typedef struct {
+    tg_bcast_t shape;
+    int32_t left_shift, offset1, offset2, output_offset;
+    int32_t mult1, shift1, mult2, shift2, out_mult, out_shift;
+    int32_t qmin, qmax, elem_bytes;
+} tg_sqdiff_params_t;
+
+void tg_squared_difference(const tg_sqdiff_params_t *p, const void *a, const void *b, void *output);
+
 /* ------------------------------------------------------------------ 16x8 conv, transpose conv (tg_conv16.c) */
 
 /* CONV_2D with int16 activations (16x8) and TRANSPOSE_CONV (int8 or 16x8), TFLM's reference

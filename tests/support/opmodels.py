@@ -58,6 +58,7 @@ _OPTIONS = {
     "SPACE_TO_BATCH_ND": "SpaceToBatchNDOptions",
     "BATCH_TO_SPACE_ND": "BatchToSpaceNDOptions",
     "SELECT_V2": "SelectV2Options",
+    "SQUARED_DIFFERENCE": "SquaredDifferenceOptions",
     "EQUAL": "EqualOptions",
     "NOT_EQUAL": "NotEqualOptions",
     "LESS": "LessOptions",

@@ -226,3 +226,86 @@ class SelectV2(Op):
                       y_strides=_strides5(p.shapes[2], o5), elem_bytes=p.itemsize)
         return (f"tg_select_v2({ctx.struct('tg_select_params_t', fields)}, (const uint8_t *){ctx.input(0)}, "
                 f"(const void *){ctx.input(1)}, (const void *){ctx.input(2)}, (void *){ctx.output()});")
+
+
+# ---------------------------------------------------------------- SQUARED_DIFFERENCE
+
+
+@dataclass(frozen=True)
+class SqDiffParams:
+    shape0: tuple
+    shape1: tuple
+    out_shape: tuple
+    left_shift: int
+    offset1: int
+    offset2: int
+    output_offset: int
+    mult1: int
+    shift1: int
+    mult2: int
+    shift2: int
+    out_mult: int
+    out_shift: int
+    qmin: int
+    qmax: int
+    itemsize: int
+
+
+@register
+class SquaredDifference(Op):
+    """TFLM squared_difference.cc: both inputs rescaled onto twice the larger scale (left shift 7 for
+    int8, 0 for int16), the difference squared in int32, requantized with MultiplyByQuantizedMultiplier."""
+
+    name = "SQUARED_DIFFERENCE"
+    dtypes = ("int8", "int16")
+
+    def _reals(self, g, op):
+        a, b, y = (g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]])
+        ls = 7 if a.dtype == np.int8 else 0
+        twice = 2.0 * float(max(np.float32(a.scale), np.float32(b.scale)))
+        r_out = twice * twice / float(np.float32(np.float32(1 << (2 * ls)) * np.float32(y.scale)))
+        return ls, float(np.float32(a.scale)) / twice, float(np.float32(b.scale)) / twice, r_out
+
+    def check(self, g, op):
+        require(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects two inputs and one output")
+        a, b, y = (g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]])
+        require(a.dtype in (np.int8, np.int16) and b.dtype == a.dtype and y.dtype == a.dtype, op,
+                f"{a.dtype_name}, {b.dtype_name} -> {y.dtype_name}: equal int8 or int16 types expected")
+        for t, role in ((a, "input 0"), (b, "input 1"), (y, "output")):
+            require(t.quant is not None and not t.quant.per_channel and t.scale > 0, op, f"{role} needs per-tensor quantization")
+            if a.dtype == np.int16:
+                require(t.zero_point == 0, op, f"int16 {role} has zero point {t.zero_point}; TFLM needs 0")
+        _broadcast_check(op, [a.shape, b.shape], y.shape, 4)
+        _, r_out = self._reals(g, op)[0], self._reals(g, op)[3]
+        require(fp.quantize_multiplier(r_out)[1] <= 30, op, f"output multiplier {r_out:g} is too large")
+
+    def prepare(self, g, op):
+        a, b, y = (g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]])
+        ls, r1, r2, ro = self._reals(g, op)
+        (m1, s1), (m2, s2), (mo, so) = fp.quantize_multiplier(r1), fp.quantize_multiplier(r2), fp.quantize_multiplier(ro)
+        info = np.iinfo(a.dtype)
+        r = len(y.shape)
+        return SqDiffParams(_padded(a.shape, r), _padded(b.shape, r), tuple(y.shape), ls, -a.zero_point, -b.zero_point,
+                            y.zero_point, m1, s1, m2, s2, mo, so, int(info.min), int(info.max), int(np.dtype(a.dtype).itemsize))
+
+    def run(self, p: SqDiffParams, inputs):
+        f = fp.multiply_by_quantized_multiplier_smaller_than_one_exp
+        a = inputs[0].reshape((inputs[0].shape[0],) + p.shape0).astype(np.int64)
+        b = inputs[1].reshape((inputs[1].shape[0],) + p.shape1).astype(np.int64)
+        sa = f((a + p.offset1) * (1 << p.left_shift), p.mult1, p.shift1)
+        sb = f((b + p.offset2) * (1 << p.left_shift), p.mult2, p.shift2)
+        d = fp.wrap_int32((sa - sb) * (sa - sb))
+        y = np.clip(fp.multiply_by_quantized_multiplier(d, p.out_mult, p.out_shift) + p.output_offset, p.qmin, p.qmax)
+        n = max(a.shape[0], b.shape[0])
+        return [np.ascontiguousarray(np.broadcast_to(y, (n,) + p.out_shape)).astype(np.int8 if p.itemsize == 1 else np.int16)]
+
+    def emit_c(self, p: SqDiffParams, ctx):
+        """C binding: tg_squared_difference (firmware/kernels/tg_compare.c)."""
+        from tinygen.ops.c_emit import broadcast_fields
+
+        ctx.need("tg_compare.c")
+        fields = dict(shape=broadcast_fields(p.shape0, p.shape1, p.out_shape), left_shift=p.left_shift, offset1=p.offset1,
+                      offset2=p.offset2, output_offset=p.output_offset, mult1=p.mult1, shift1=p.shift1, mult2=p.mult2,
+                      shift2=p.shift2, out_mult=p.out_mult, out_shift=p.out_shift, qmin=p.qmin, qmax=p.qmax, elem_bytes=p.itemsize)
+        return (f"tg_squared_difference({ctx.struct('tg_sqdiff_params_t', fields)}, (const void *){ctx.input(0)}, "
+                f"(const void *){ctx.input(1)}, (void *){ctx.output()});")
