@@ -229,16 +229,51 @@ static void tg_dw_load_row(const tg_conv_params_t *p, const tg_dw_ring_t *r, con
     r->tag[py % r->rows] = py;
 }
 
-/* 4 channels, one tap: x and w are (c0, c2), (c1, c3) int16 pairs */
-#define TG_DW_TAP(x, w)                          \
-    do {                                         \
-        const uint32_t xa_ = (x)[0], xb_ = (x)[1]; \
-        const uint32_t wa_ = (w)[0], wb_ = (w)[1]; \
-        a0 = tg_smlabb(xa_, wa_, a0);            \
-        a2 = tg_smlatt(xa_, wa_, a2);            \
-        a1 = tg_smlabb(xb_, wb_, a1);            \
-        a3 = tg_smlatt(xb_, wb_, a3);            \
-    } while (0)
+/* State of tg_dw_taps (field offsets are used by its assembly). */
+typedef struct {
+    int32_t acc[4];              /* 0: in: biases, out: sums (c0, c1, c2, c3) */
+    const uint32_t *w;           /* 16: the group's weights, tap after tap */
+    const uint32_t *const *rows; /* 20: the k_h ring rows (first group, first column) */
+    int32_t off;                 /* 24: bytes from a ring row's start to the pixel's first tap */
+    int32_t kh, kw;              /* 28, 32: >= 1 */
+    int32_t xstep;               /* 36: bytes from tap to tap along a row (8 * dil_w) */
+} tg_dwt_t;
+
+/* Any filter: the k_h x k_w taps of one pixel and group of 4 channels, 9 instructions per tap
+ * (LDRD of the inputs, LDRD of the weights, 4 SMLABB/SMLATT). External linkage: the compiler
+ * must keep its calling convention (r0 = a). */
+void tg_dw_taps(tg_dwt_t *a);
+__attribute__((naked, noinline)) void tg_dw_taps(tg_dwt_t *a __attribute__((unused)))
+{
+    __asm__(
+        "push   {r0, r4-r11, lr}\n\t"
+        "add    r12, r0, #16\n\t"
+        "ldm    r12, {r4-r9}\n\t"
+        "ldm    r0, {r0-r3}\n\t"
+        "sub    sp, sp, #8\n\t"
+        "strd   r6, r8, [sp]\n\t"
+        "2:\n\t"
+        "ldr    r10, [r5], #4\n\t"
+        "ldr    r12, [sp]\n\t"
+        "add    r10, r10, r12\n\t"
+        "ldr    r11, [sp, #4]\n\t"
+        "1:\n\t"
+        "ldrd   r12, lr, [r10]\n\t"
+        "add    r10, r10, r9\n\t"
+        "ldrd   r6, r8, [r4], #8\n\t"
+        "smlabb r0, r12, r6, r0\n\t"
+        "smlatt r2, r12, r6, r2\n\t"
+        "smlabb r1, lr, r8, r1\n\t"
+        "smlatt r3, lr, r8, r3\n\t"
+        "subs   r11, r11, #1\n\t"
+        "bne    1b\n\t"
+        "subs   r7, r7, #1\n\t"
+        "bne    2b\n\t"
+        "add    sp, sp, #8\n\t"
+        "ldr    r12, [sp]\n\t"
+        "stm    r12, {r0-r3}\n\t"
+        "pop    {r0, r4-r11, pc}\n\t");
+}
 
 /* State of tg_dw3x3_px (field offsets are used by its assembly). */
 typedef struct {
@@ -349,10 +384,10 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
     const int32_t groups = (oc_n + 3) >> 2;
     const uint32_t lo4 = tg_splat4(p->act_min), hi4 = tg_splat4(p->act_max);
     const int fast3 = p->k_h == 3 && p->k_w == 3 && p->dil_w == 1;
-    const int32_t xstep = 2 * p->dil_w;
+    const int32_t xstep = 8 * p->dil_w; /* bytes */
     tg_dw_ring_t r;
     const uint32_t **row;
-    int32_t b, g0, g, oy, ox, ky, kx, k;
+    int32_t b, g0, g, oy, ox, ky, k;
     r.wp = (p->out_w - 1) * p->stride_w + (p->k_w - 1) * p->dil_w + 1;
     r.rows = (p->k_h - 1) * p->dil_h + 1;
     r.groups = p->groups < 1 ? 1 : p->groups;
@@ -408,15 +443,27 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
                     for (g = 0; g < ng; g++) {
                         const int32_t *blk = blk0 + (size_t)g * TG_DW_BLOCK(taps);
                         const int32_t *rq = blk + 4 + 2 * taps;
-                        const uint32_t *w = (const uint32_t *)blk + 4;
                         const int32_t c0 = 4 * (g0 + g);
+                        const size_t goff = (size_t)g * r.wp * 2;
                         int8_t *o = out + 4 * g;
-                        int32_t a0 = blk[0], a1 = blk[1], a2 = blk[2], a3 = blk[3];
-                        for (ky = 0; ky < p->k_h; ky++) {
-                            const uint32_t *x = row[ky] + (size_t)g * r.wp * 2 + px_off;
-                            for (kx = 0; kx < p->k_w; kx++, w += 2, x += xstep) {
-                                TG_DW_TAP(x, w);
-                            }
+                        int32_t a0, a1, a2, a3;
+                        {
+                            tg_dwt_t t;
+                            t.acc[0] = blk[0];
+                            t.acc[1] = blk[1];
+                            t.acc[2] = blk[2];
+                            t.acc[3] = blk[3];
+                            t.w = (const uint32_t *)blk + 4;
+                            t.rows = row;
+                            t.off = (int32_t)(goff + px_off) * 4;
+                            t.kh = p->k_h;
+                            t.kw = p->k_w;
+                            t.xstep = xstep;
+                            tg_dw_taps(&t);
+                            a0 = t.acc[0];
+                            a1 = t.acc[1];
+                            a2 = t.acc[2];
+                            a3 = t.acc[3];
                         }
                         if (c0 + 4 <= oc_n && rq[3] >= 0 && rq[7] >= 0 && rq[11] >= 0 && rq[15] >= 0) {
                             const uint32_t v =
