@@ -214,7 +214,7 @@ def _variant_of(impl, params, target=None) -> tuple[str, str, int | None]:
             getattr(v, "scratch_bytes", None))
 
 
-def kernel_info(g: Graph, plan=None, *, params=None, target: str | None = None) -> list[dict]:
+def kernel_info(g: Graph, plan=None, *, params=None, target: str | None = None, fit_scratch: bool = True) -> list[dict]:
     """Per op: the kernel variant the generated C runs on `target` (`Op.kernel_variant`; None: a
     Cortex-M with the DSP extension), why, and the kernel scratch bytes the memory plan gives it.
     `params`: the ops' prepared params (computed when None)."""
@@ -228,8 +228,11 @@ def kernel_info(g: Graph, plan=None, *, params=None, target: str | None = None) 
                 params.append(impl.prepare(g, op) if impl is not None else None)
             except Exception:
                 params.append(None)
+        # fresh params: the planner marks the ops that must give up their scratch (plan_memory fit_scratch)
+        own = plan_memory(g, params, fit_scratch=fit_scratch) if all(p is not None for p in params) else None
+        plan = plan if plan is not None else own
     if plan is None:
-        plan = plan_memory(g, params)
+        plan = plan_memory(g, params, fit_scratch=fit_scratch)
     out = []
     for op, p in zip(g.operators, params):
         impl = REGISTRY.get(op.op)

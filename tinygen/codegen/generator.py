@@ -274,7 +274,8 @@ class GeneratedModel:
 
 
 class _Generator:
-    def __init__(self, graph: Graph, name: str, target: str, alignment: int, plan: MemoryPlan | None, params):
+    def __init__(self, graph: Graph, name: str, target: str, alignment: int, plan: MemoryPlan | None, params,
+                 fit_scratch: bool = True):
         from tinygen.ops import REGISTRY, check_graph
 
         check_graph(graph)
@@ -283,7 +284,7 @@ class _Generator:
         self.target = target
         self.impls = [REGISTRY[op.op] for op in graph.operators]
         self.params = list(params) if params is not None else [impl.prepare(graph, op) for impl, op in zip(self.impls, graph.operators)]
-        self.plan = plan or plan_memory(graph, self.params, alignment=alignment)
+        self.plan = plan or plan_memory(graph, self.params, alignment=alignment, fit_scratch=fit_scratch)
         self.consts: list[_Const] = []
         self._const_index: dict[tuple, str] = {}
         self._const_names: set[str] = set()
@@ -433,15 +434,19 @@ def _jinja_env():
 
 def generate(graph: Graph, out_dir, name: str = "model", target: str = "generic", *,
              alignment: int = DEFAULT_ALIGNMENT, plan: MemoryPlan | None = None,
-             params: Sequence[Any] | None = None) -> GeneratedModel:
+             params: Sequence[Any] | None = None, optimize: str = "size") -> GeneratedModel:
     """Write NAME_model.c / NAME_model.h and the kernel sources they need into out_dir.
 
     `target` is recorded in the generated files (`NAME_TARGET`); the kernels pick optimised
     variants from the compiler's predefined macros. `plan` / `params`: reuse a memory plan /
-    prepared op params (computed when None).
+    prepared op params (computed when None). `optimize`: "size" (default: the arena stays within
+    1.05x the live-tensor bound + 64 B, kernels with too much scratch take a slower scratch-free
+    variant) or "speed" (every op keeps its fastest kernel, whatever scratch it needs).
     """
+    if optimize not in ("size", "speed"):
+        raise TinygenError(f"optimize must be 'size' or 'speed', got {optimize!r}")
     cname = c_identifier(name)
-    gen = _Generator(graph, cname, target, alignment, plan, params)
+    gen = _Generator(graph, cname, target, alignment, plan, params, fit_scratch=optimize != "speed")
     g = graph
     calls = gen.op_calls()
     inputs = [gen.io_info(t, k) for k, t in enumerate(g.inputs)]

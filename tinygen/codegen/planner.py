@@ -102,6 +102,19 @@ class MemoryPlan:
     inplace_ops: list[int]  # op indices whose output overwrites input 0
     strategy: str = ""
 
+    @property
+    def live_bound_bytes(self) -> int:
+        """Largest sum of the activation bytes live at one step, kernel scratch excluded: no plan of these
+        tensors needs less (the yardstick of the arena target, RAM_SLACK)."""
+        steps = max((b.end for b in self.buffers), default=-1) + 1
+        return max((sum(b.nbytes for b in self.buffers if b.scratch_op is None and b.start <= s <= b.end)
+                    for s in range(steps)), default=0)
+
+    @property
+    def ram_limit_bytes(self) -> int:
+        """The default arena target: RAM_SLACK x the live-tensor bound + RAM_SLACK_BYTES."""
+        return int(RAM_SLACK * self.live_bound_bytes) + RAM_SLACK_BYTES
+
     def scratch_offset(self, op_index: int) -> int | None:
         """Offset of op `op_index`'s scratch buffer, None when it has none."""
         return self.scratch_offsets.get(op_index)
@@ -436,23 +449,59 @@ def _search(buffers: list[Buffer], alignment: int, target: int, iterations: int,
     return best
 
 
+# Default arena target: at most RAM_SLACK x the live-tensor bound + RAM_SLACK_BYTES, kernel scratch included.
+RAM_SLACK = 1.05
+RAM_SLACK_BYTES = 64
+
+
 def plan_memory(g: Graph, params: Sequence[Any] | None = None, *, alignment: int = DEFAULT_ALIGNMENT,
                 order: Iterable[int] | None = None, alias: bool = True, inplace: bool = True,
-                search_iterations: int = 300, seed: int = 0) -> MemoryPlan:
+                search_iterations: int = 300, seed: int = 0, fit_scratch: bool = True) -> MemoryPlan:
     """Plan the arena for graph `g`.
 
     `params`: the ops' prepared params (`REGISTRY[op.op].prepare(g, op)` per op), used for the
     kernels' scratch sizes; computed here when None. `alias` / `inplace`: allow sharing (both
     on by default). `search_iterations`: random restarts when the greedy orders miss the
     bound (0 to skip).
+
+    `fit_scratch` (the default; `generate --optimize speed` turns it off): kernel scratch is placed in
+    the plan's holes where it fits; when the arena still exceeds `ram_limit_bytes` (RAM_SLACK x the
+    live-tensor bound + RAM_SLACK_BYTES), ops whose params offer a scratch-free slower variant (a
+    `low_ram` attribute; the kernel variant then says why) switch to it, largest scratch first, as
+    long as that makes the arena smaller. The switch is made on `params` in place, so the code
+    generator emits the variant the plan was made for.
     """
-    if alignment <= 0 or alignment & (alignment - 1):
-        raise TinygenError(f"alignment must be a power of two, got {alignment}")
     if params is None:
         from tinygen.ops import REGISTRY, check_graph
 
         check_graph(g)
         params = [REGISTRY[op.op].prepare(g, op) for op in g.operators]
+    kw = dict(alignment=alignment, order=order, alias=alias, inplace=inplace, search_iterations=search_iterations,
+              seed=seed)
+    plan = _plan_once(g, params, **kw)
+    if not fit_scratch:
+        return plan
+    tried: set[int] = set()
+    while plan.arena_bytes > plan.ram_limit_bytes:
+        cands = [(nb, k) for k, nb in plan.scratch_bytes.items()
+                 if k not in tried and getattr(params[k], "low_ram", None) is False]
+        if not cands:
+            break
+        _, k = max(cands)
+        tried.add(k)
+        params[k].low_ram = True
+        new = _plan_once(g, params, **kw)
+        if new.arena_bytes < plan.arena_bytes:
+            plan = new
+        else:
+            params[k].low_ram = False
+    return plan
+
+
+def _plan_once(g: Graph, params: Sequence[Any], *, alignment: int, order, alias: bool, inplace: bool,
+               search_iterations: int, seed: int) -> MemoryPlan:
+    if alignment <= 0 or alignment & (alignment - 1):
+        raise TinygenError(f"alignment must be a power of two, got {alignment}")
     buffers, buffer_of, aliases, inplace_ops, scratch, order_l = build_buffers(
         g, params, None if order is None else list(order), alias=alias, inplace=inplace)
     lb, alb = _lower_bounds(buffers, len(order_l), alignment)
@@ -469,4 +518,5 @@ def plan_memory(g: Graph, params: Sequence[Any] | None = None, *, alignment: int
     return plan
 
 
-__all__ = ["plan_memory", "MemoryPlan", "Buffer", "build_buffers", "align_up", "DEFAULT_ALIGNMENT"]
+__all__ = ["plan_memory", "MemoryPlan", "Buffer", "build_buffers", "align_up", "DEFAULT_ALIGNMENT", "RAM_SLACK",
+           "RAM_SLACK_BYTES"]

@@ -17,12 +17,12 @@ TARGET_FLAGS = {
 }
 
 
-def _kernels(g, plan, target) -> list[dict]:
+def _kernels(g, plan, target, fit_scratch: bool = True) -> list[dict]:
     """Per op with MACs: the kernel variant it gets on `target`, why, and its scratch bytes."""
     from tinygen.analysis.inspect import kernel_info
 
     macs = {op.index for op in g.operators if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
-    return [dict(k, op=g.operators[k["index"]].op) for k in kernel_info(g, plan, target=target)
+    return [dict(k, op=g.operators[k["index"]].op) for k in kernel_info(g, plan, target=target, fit_scratch=fit_scratch)
             if k["index"] in macs or k["scratch_bytes"]]
 
 
@@ -45,13 +45,17 @@ def _echo_kernels(kernels) -> None:
               help="Without --board: the CPU the C code is for (recorded as NAME_TARGET; the suggested compiler "
               "flags follow it). Cortex-M4/M7/M33 compile the DSP kernels, the others the portable C99 path.")
 @click.option("--name", help="C identifier prefix (default: from the model's file name).")
+@click.option("--optimize", type=click.Choice(["size", "speed"]), default="size", show_default=True,
+              help="Without --board. size: the arena stays within 1.05x the live-tensor bound + 64 B (a kernel "
+              "whose scratch does not fit takes a slower variant); speed: every op keeps its fastest kernel, "
+              "whatever RAM its scratch costs (the output reports the arena against the size plan's).")
 @click.option("--mlperf", "mlperf", metavar="ID",
               help="With --board: firmware that speaks the MLPerf Tiny DUT protocol for benchmark ID "
               "(kws01, vww01, ic01, ad01, or a name of yours: raw input bytes) instead of tinygen's protocol.")
 @click.option("--energy", is_flag=True, help="With --mlperf on a real board: energy mode (timestamps on a GPIO "
               "pin for the energy monitor, 9600 baud).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-def cmd(model, out_dir, board, target, name, mlperf, energy, as_json):
+def cmd(model, out_dir, board, target, name, mlperf, energy, optimize, as_json):
     """Generate interpreter-free C code for the model, or with --board a firmware project."""
     from pathlib import Path
 
@@ -66,19 +70,28 @@ def cmd(model, out_dir, board, target, name, mlperf, energy, as_json):
         from tinygen.codegen.carray import c_identifier
         from tinygen.codegen.generator import generate
 
-        res = generate(g, Path(out_dir), c_identifier(name or g.name), target=target)
-        kernels = _kernels(g, res.plan, target)
+        res = generate(g, Path(out_dir), c_identifier(name or g.name), target=target, optimize=optimize)
+        kernels = _kernels(g, res.plan, target, fit_scratch=optimize != "speed")
+        size_arena = None
+        if optimize == "speed":
+            from tinygen.codegen.planner import plan_memory
+
+            size_arena = plan_memory(g).arena_bytes
         if as_json:
             echo_json({"files": [str(p) for p in res.files], "arena_bytes": res.arena_bytes,
-                       "arena_lower_bound_bytes": res.plan.lower_bound_bytes,
+                       "live_tensor_bound_bytes": res.plan.live_bound_bytes, "optimize": optimize,
+                       **({"size_arena_bytes": size_arena} if size_arena is not None else {}),
                        "constant_bytes": res.flash_bytes, "target": target, "cflags": TARGET_FLAGS[target],
                        "kernels": kernels})
         else:
             for p in res.files:
                 click.echo(f"wrote {p}")
             _echo_kernels(kernels)
-            click.echo(f"arena {res.arena_bytes} bytes (live-tensor bound {res.plan.lower_bound_bytes}), "
+            click.echo(f"arena {res.arena_bytes} bytes (live-tensor bound {res.plan.live_bound_bytes}), "
                        f"constants {res.flash_bytes} bytes")
+            if size_arena is not None:
+                click.echo(f"--optimize speed: arena {res.arena_bytes} bytes vs {size_arena} bytes with --optimize size "
+                           f"({res.arena_bytes - size_arena:+d} bytes)")
             click.echo(f"compile the .c files with: {TARGET_FLAGS[target]}")
         return
 

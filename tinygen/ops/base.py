@@ -115,7 +115,7 @@ class Op:
         compiled for `target` (a CPU name: `generate --target`, a board's core; None: a Cortex-M
         with the DSP extension): name, reason, and the kernel scratch bytes in the arena (planned
         whatever the target: the generated code is the same for every CPU)."""
-        return KernelVariant(C99, "portable C kernel", self.scratch_bytes(p))
+        return KernelVariant(C99, "portable C kernel (no DSP variant for this op)", self.scratch_bytes(p))
 
 
 def unsupported(op: Operator, problem: str) -> UnsupportedOpError:

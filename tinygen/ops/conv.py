@@ -376,6 +376,9 @@ def conv2d_dsp_mode(p: "ConvParams") -> tuple[int, str, str]:
         return 0, C99, f"grouped convolution ({p.groups} groups): no DSP kernel"
     if p.output_shape[3] < 2:
         return 0, C99, "a single output channel: no DSP kernel (it works on channel pairs)"
+    if p.low_ram:
+        return 0, C99, (f"RAM: its {_conv2d_dsp_scratch(p)} B of im2col scratch would raise the arena above "
+                        f"1.05x the live-tensor bound (generate --optimize speed keeps the DSP kernel)")
     return dsp_mode(p.weights.reshape(p.weights.shape[0], -1), p.folded_bias, p.multiplier, p.shift, p.output_zero_point)
 
 
@@ -384,6 +387,10 @@ def conv2d_scratch_bytes(p: "ConvParams") -> int:
     input_zp, or two staging rows when the input channels are not a multiple of 4)."""
     if conv2d_dsp_mode(p)[0] == 0:
         return 0
+    return _conv2d_dsp_scratch(p)
+
+
+def _conv2d_dsp_scratch(p: "ConvParams") -> int:
     kh, kw = p.filter_hw
     cin = p.input_shape[3]
     w_row = -(-(kh * kw * cin) // 4) * 4
@@ -424,6 +431,7 @@ class ConvParams:
     depth_multiplier: int = 1  # depthwise only
     groups: int = 1  # conv only: input channels / filter input channels
     overflow: bool = False  # the int32 accumulator may wrap
+    low_ram: bool = False  # conv: the planner asked for the scratch-free C99 kernel (arena target; see plan_memory)
     # numpy kernel internals
     _wmats: list = field(default_factory=list, repr=False)  # conv: per group (KH*KW*Cg, Fg) float matrices
     _wtaps: np.ndarray | None = field(default=None, repr=False)  # depthwise: (KH, KW, C, dm) int32
