@@ -129,6 +129,8 @@ def test_refusals():
         Emulator(parse_model(one_op("SPLIT", [2, 3], [[2, 1], [2, 2]], params=([1],), data_pos=1, num_splits=2)))
     with pytest.raises(UnsupportedOpError, match=r"op 0 \(SPACE_TO_BATCH_ND\): paddings .* uninitialised"):
         Emulator(parse_model(one_op("SPACE_TO_BATCH_ND", [1, 3, 4, 1], [[4, 2, 2, 1]], params=([2, 2], [[1, 0], [0, 0]]))))
+    with pytest.raises(UnsupportedOpError, match=r"op 0 \(DEPTH_TO_SPACE\): input is int16; TFLM's DEPTH_TO_SPACE has an int8 kernel only"):
+        Emulator(parse_model(one_op("DEPTH_TO_SPACE", [1, 1, 1, 4], [[1, 2, 2, 1]], np.int16, block_size=2)))
     with pytest.raises(UnsupportedOpError, match=r"op 0 \(MIRROR_PAD\): input is int16"):
         Emulator(parse_model(one_op("MIRROR_PAD", [3], [[5]], np.int16, params=([[1, 1]],), mode=0)))
 

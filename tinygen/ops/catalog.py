@@ -5,7 +5,8 @@
 
 The TFLM column lists the activation types of the builtin's reference kernel for quantized
 models (integer kernels; `float32` only where TFLM has no integer kernel), read from TFLM's
-`tensorflow/lite/micro/kernels/*.cc`. tinygen's status comes from the registry: an op class's
+`tensorflow/lite/micro/kernels/*.cc`; for the ops tinygen runs it was checked against the
+`tflite_micro` package (the tests build each type), for the others it is as read, unchecked. tinygen's status comes from the registry: an op class's
 `dtypes` (activation types it runs), whether it has a C binding (`emit_c`), and `dsp_dtypes`
 (types with a Cortex-M DSP kernel variant).
 """
@@ -53,7 +54,7 @@ TFLM_BUILTINS: dict[str, tuple[str, str]] = {
     "FLOOR_DIV": ("int32", ""),
     "FLOOR_MOD": ("int32", ""),
     "FULLY_CONNECTED": ("int8, int16 (16x8)", ""),
-    "GATHER": ("int8, int32", ""),
+    "GATHER": ("int8, int32 (int32 positions)", ""),
     "GATHER_ND": ("int8, int32", ""),
     "GREATER": ("int8, int16, int32 -> bool", ""),
     "GREATER_EQUAL": ("int8, int16, int32 -> bool", ""),
@@ -89,7 +90,7 @@ TFLM_BUILTINS: dict[str, tuple[str, str]] = {
     "RELU": ("int8", ""),
     "RELU6": ("int8", ""),
     "RESHAPE": ("any", ""),
-    "RESIZE_BILINEAR": ("int8, int16", ""),
+    "RESIZE_BILINEAR": ("int8", ""),
     "RESIZE_NEAREST_NEIGHBOR": ("int8, int16", ""),
     "REVERSE_V2": ("int8, int16, int32", ""),
     "ROUND": ("float32", "float only"),
@@ -156,7 +157,9 @@ def render() -> str:
         "`DSP` the types with a Cortex-M DSP (SXTB16/SMLAD) kernel variant. "
         "Every op tinygen supports has both a numpy kernel and a C kernel, tested bit-exact against "
         "the `tflite_micro` reference kernels (on the host and on QEMU Cortex-M4). "
-        "Activations are per-tensor quantized; weights may be per-channel where TFLM allows it.",
+        "Activations are per-tensor quantized; weights may be per-channel where TFLM allows it. "
+        "The TFLM column was checked against the `tflite_micro` package for the ops tinygen runs; for the "
+        "others it is as read from TFLM's kernel sources.",
         "",
         f"tinygen runs {len(done)} of the {len(in_scope)} builtins in scope "
         f"({len(REGISTRY)} ops registered).",

@@ -1,5 +1,6 @@
-"""Data-movement ops on int8 / int16 tensors: SLICE, SPLIT, SPLIT_V, UNPACK, PACK, DEPTH_TO_SPACE,
-SPACE_TO_DEPTH, BROADCAST_TO, MIRROR_PAD, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND.
+"""Data-movement ops: SLICE, SPLIT, SPLIT_V, UNPACK, PACK, BROADCAST_TO (int8, int16), DEPTH_TO_SPACE,
+SPACE_TO_DEPTH, MIRROR_PAD, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND (int8: TFLM has no int16 kernel for
+them), GATHER, EMBEDDING_LOOKUP (int8).
 
 TFLite Micro copies the values of these ops as they are (no requantization). Every output is an
 index map of input 0 resolved in `prepare` from the static shapes and the constant parameter
@@ -314,8 +315,11 @@ class Pack(Op):
 class DepthToSpace(_Move):
     name = "DEPTH_TO_SPACE"
 
+    dtypes = ("int8",)
+
     def _check(self, g, op):
         x = g.tensors[op.inputs[0]]
+        require(x.dtype == np.int8, op, f"input is {x.dtype_name}; TFLM's {self.name} has an int8 kernel only")
         bs = int(op.options.get("block_size", 0))
         require(len(x.shape) == 4, op, "input must be 4-D (NHWC)")
         require(bs >= 1 and x.shape[3] % (bs * bs) == 0, op, f"block_size {bs}: {x.shape[3]} channels are not a multiple of {bs * bs}")
@@ -336,8 +340,11 @@ class DepthToSpace(_Move):
 class SpaceToDepth(_Move):
     name = "SPACE_TO_DEPTH"
 
+    dtypes = ("int8",)
+
     def _check(self, g, op):
         x = g.tensors[op.inputs[0]]
+        require(x.dtype == np.int8, op, f"input is {x.dtype_name}; TFLM's {self.name} has an int8 kernel only")
         bs = int(op.options.get("block_size", 0))
         require(len(x.shape) == 4, op, "input must be 4-D (NHWC)")
         require(bs >= 1 and x.shape[1] % bs == 0 and x.shape[2] % bs == 0, op, f"block_size {bs} does not divide {list(x.shape[1:3])}")
