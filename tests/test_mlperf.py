@@ -454,3 +454,19 @@ def test_benchmark_stops_qemu_on_a_signal(sig, code):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+@pytest.mark.skipif(not HAVE_ARM_GCC, reason="needs arm-none-eabi-gcc")
+def test_nano33ble_dut_compiles_against_the_stub_core(tmp_path):
+    """The Nano 33 BLE flavour (Cortex-M4 Arduino core, DWT cycles, D7 timestamp pin) compiles."""
+    from tests.support.fwprojects import ARDUINO_STUB, run
+
+    proj = write_project(load_int8_model(model_path("ad01")), "nano33ble", tmp_path / "nano", mlperf="ad01",
+                         energy=True)
+    src = proj.path / "src"
+    flags = ["-mcpu=cortex-m4", "-mthumb", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-DTG_ARDUINO=1",
+             f"-I{ARDUINO_STUB}", f"-I{src}"]
+    run(["arm-none-eabi-gcc", "-std=c99", *flags, src / "tg_mlperf.c"])
+    run(["arm-none-eabi-g++", "-std=gnu++14", *flags, src / "main.cpp", src / "tg_port_arduino.cpp",
+         src / "tg_mlperf_pin_arduino.cpp"])
+    assert proj.manifest["mlperf"]["timestamp_pin"].startswith("D7")
