@@ -108,15 +108,19 @@ class QemuSession:
             self.command = qemu_command(self.board, self.elf_path, self.port, icount=self.icount,
                                         qemu_binary=binary, extra_args=self.extra_args)
             self._log = tempfile.TemporaryFile(prefix="tinygen-qemu-")
+            # no preexec_fn: Python code between fork and exec can crash the child when other
+            # threads (gRPC's, a labgrid session's) exist; the core limit is set from here
             self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
-                                            stdout=self._log, stderr=subprocess.STDOUT,
-                                            preexec_fn=_no_core_dumps if os.name == "posix" else None)
+                                            stdout=self._log, stderr=subprocess.STDOUT)
+            _no_core_dumps(self.process.pid)
             if self._connect():
                 return
             log = self.log_text()
+            status = self.process.poll()
             self._reap()
             if "in use" not in log:   # anything but a lost race for the port is fatal
-                raise ToolError(f"QEMU failed to start for {self.board.id}: {_last_line(log)}")
+                how = f"killed by signal {-status}" if status is not None and status < 0 else f"exit status {status}"
+                raise ToolError(f"QEMU failed to start for {self.board.id} ({how}): {_last_line(log)}")
         raise ToolError(f"QEMU could not bind a serial port for {self.board.id}")
 
     def _connect(self) -> bool:
@@ -194,11 +198,14 @@ class QemuSession:
         return None if self.process is None else self.process.poll()
 
 
-def _no_core_dumps() -> None:
+def _no_core_dumps(pid: int) -> None:
     """QEMU aborts (SIGABRT) on a guest lockup, e.g. a fault inside the fault handler:
-    keep that from writing core files."""
-    import resource
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    keep that from writing core files (set on the running child: prlimit)."""
+    try:
+        import resource
+        resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, AttributeError, OSError, ValueError):
+        pass
 
 
 def _last_line(text: str) -> str:
