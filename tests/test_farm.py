@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.labfarm import Lab, PtyQemu, free_port, have_labgrid
+from tests.support.labfarm import Lab, PtyBoard, free_port, have_labgrid
 
 ROOT = Path(__file__).resolve().parents[1]
 KWS = ROOT / "examples" / "kws_micro.tflite"
@@ -62,32 +62,42 @@ def wait_for(cond, timeout: float = 10.0, step: float = 0.1) -> bool:
 
 
 @pytest.fixture(scope="module")
-def elf():
+def projects():
+    """The example model's firmware projects for qemu-cortex-m4 (built in tinygen's cache):
+    the protocol firmware, and the MLPerf Tiny DUT firmware (benchmark ID 'kws_micro')."""
+    from tinygen.boards.mlperf import mlperf_spec
     from tinygen.device.target import ensure_emulated_firmware
     from tinygen.model.reader import load_int8_model
 
-    return ensure_emulated_firmware(load_int8_model(KWS), BOARD)
+    g = load_int8_model(KWS)
+    plain = ensure_emulated_firmware(g, BOARD).parent.parent
+    mlperf = ensure_emulated_firmware(g, BOARD, mlperf=mlperf_spec(g, "kws_micro").model_id).parent.parent
+    return plain, mlperf
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory, elf):
-    """Coordinator + exporter `lab1` exporting QEMU's pty as group `board1`; place `p1`
-    (tag board=qemu-cortex-m4) matches it."""
+def lab(tmp_path_factory, projects):
+    """Coordinator + exporter `lab1` on 127.0.0.1 exporting two emulated boards served by
+    `tinygen flash DIR --pty`: group `board1` (the protocol firmware; place `p1`, tagged
+    board=qemu-cortex-m4) and group `mlperf1` (the MLPerf DUT firmware; place `p2`)."""
     work = tmp_path_factory.mktemp("lab")
-    qemu = PtyQemu(BOARD, elf, work)
+    boards = [PtyBoard(projects[0], work), PtyBoard(projects[1], work)]
     with Lab(work) as lab:
         try:
-            pty = qemu.start()
-            lab.groups = {"board1": {"RawSerialPort": {"port": pty, "speed": 115200}}}
+            ptys = [b.start() for b in boards]
+            lab.groups = {"board1": {"RawSerialPort": {"port": ptys[0], "speed": 115200}},
+                          "mlperf1": {"RawSerialPort": {"port": ptys[1], "speed": 115200}}}
             lab.start_coordinator()
             lab.start_exporter("lab1", lab.groups)
             lab.client("-p", "p1", "create")
             lab.client("-p", "p1", "add-match", "lab1/board1/*")
             lab.client("-p", "p1", "set-tags", f"board={BOARD}")
-            lab.qemu = qemu
+            lab.client("-p", "p2", "create")
+            lab.client("-p", "p2", "add-match", "lab1/mlperf1/*")
             yield lab
         finally:
-            qemu.close()
+            for b in boards:
+                b.close()
 
 
 @pytest.fixture
@@ -96,10 +106,12 @@ def farm(lab):
     if "lab1" not in lab.exporters:
         lab.start_exporter("lab1", lab.groups)
     yield lab
-    holder = lab.holder("p1")
-    if holder:
-        lab.client("-p", "p1", "release", "--kick", check=False)
-    assert holder is None, f"p1 left acquired by {holder}"
+    with lab.session() as s:
+        holders = {p: s.holder(p) for p in ("p1", "p2")}
+    for p, holder in holders.items():
+        if holder:
+            lab.client("-p", p, "release", "--kick", check=False)
+    assert holders == {"p1": None, "p2": None}, f"left acquired: {holders}"
 
 
 def env_for(lab) -> dict:
@@ -153,6 +165,16 @@ def test_profile_through_a_place(farm):
     d = json.loads(out)
     assert d["board"] == BOARD and len(d["layers"]) == 8 and all(la["cycles"] > 0 for la in d["layers"])
     assert "released place p1" in err
+
+
+def test_benchmark_through_a_place(farm):
+    """The MLPerf Tiny DUT firmware behind `flash --pty` on the lab host, benchmarked through p2."""
+    rc, out, err = cli("benchmark", KWS, "--board", BOARD, "--place", "p2", "--runs", 2, "--warmups", 0, "--json",
+                       env=env_for(farm))
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["ok"] and d["bit_exact"] == 2 and d["model"] == "kws_micro"
+    assert "acquiring place p2" in err and "released place p2" in err
 
 
 def test_several_boards_at_once(farm):

@@ -233,37 +233,36 @@ class Lab:
         self.close()
 
 
-class PtyQemu:
-    """QEMU running `elf` for an emulated board with its UART on a pseudo-terminal
-    (`-serial pty`), as `tinygen flash DIR --pty` does on a lab host."""
+class PtyBoard:
+    """An emulated board on the lab host: `tinygen flash DIR --pty` (QEMU with its UART on a
+    pseudo-terminal, the path printed on stdout), as a lab host would run it for labgrid."""
 
-    def __init__(self, board, elf: Path, workdir: Path):
-        from tinygen.boards.catalog import load_board
-
-        self.board = load_board(board)
-        self.elf = Path(elf)
-        self.log = Path(workdir) / f"qemu-{self.board.id}.log"
+    def __init__(self, project_dir: Path, workdir: Path):
+        self.project_dir = Path(project_dir)
+        self.log = Path(workdir) / f"flash-pty-{self.project_dir.name}.log"
         self.proc = None
         self.pty = None
 
-    def start(self, timeout: float = 20.0) -> str:
-        em = self.board.emulator
-        argv = (["qemu-system-arm", "-M", em.machine, "-nographic", "-monitor", "none", "-kernel", str(self.elf)]
-                + ["-serial", "null"] * em.serial_index
-                + ["-serial", "pty", "-semihosting-config", "enable=on,target=native", "-icount", "shift=0"])
-        with open(self.log, "wb") as f:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = re.search(r"char device redirected to (/dev/pts/\d+)", self.log.read_text(errors="replace"))
-            if m:
-                self.pty = m.group(1)
-                return self.pty
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"QEMU printed no pty: {self.log.read_text(errors='replace')[-2000:]}")
+    def start(self, timeout: float = 60.0) -> str:
+        root = Path(__file__).resolve().parents[2]
+        env = dict(os.environ, PYTHONPATH=str(root))
+        with open(self.log, "wb") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "tinygen.cli", "flash", str(self.project_dir), "--pty"],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True,
+                                         env=env, start_new_session=True)
+        import selectors
+
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            self.close()
+            raise RuntimeError(f"flash --pty printed no path within {timeout} s: {self.log.read_text()[-2000:]}")
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("/dev/"):
+            self.close()
+            raise RuntimeError(f"flash --pty: {line!r} {self.log.read_text()[-2000:]}")
+        self.pty = line
+        return line
 
     def close(self) -> None:
         kill_group(self.proc)

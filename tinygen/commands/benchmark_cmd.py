@@ -7,7 +7,7 @@ import sys
 import click
 
 from tinygen.errors import TinygenError
-from .common import echo_json, model_argument, progress_enabled
+from .common import coordinator_option, echo_json, model_argument, place_option, progress_enabled
 
 
 class BenchmarkMismatch(TinygenError):
@@ -56,13 +56,18 @@ class _Progress:
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=str),
               help="Real boards: keep the firmware project in DIR (default: a temporary directory).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def cmd(model, board, model_id, dataset, runs, warmups, iterations, port, out_dir, as_json):
+@place_option()
+@coordinator_option
+def cmd(model, board, model_id, dataset, runs, warmups, iterations, port, out_dir, as_json, place,
+        coordinator):
     """Run the MLPerf Tiny benchmark protocol against the model's firmware on a board.
 
     Builds (or reuses) the MLPerf DUT firmware (generate --mlperf), drives the DUT protocol
     (name, profile, db load, infer, results), and reports median latency (ms and cycles),
     throughput and, with --dataset, the benchmark's accuracy metric. Every output is checked
-    against the emulator.
+    against the emulator. With --place (labgrid) the board is on another machine: a real
+    board is flashed through the place (OpenOCD), an emulated one must already run the MLPerf
+    firmware there (`tinygen flash DIR --pty` on the lab host, exported as a RawSerialPort).
     """
     import shutil
     import tempfile
@@ -80,11 +85,33 @@ def cmd(model, board, model_id, dataset, runs, warmups, iterations, port, out_di
     spec = mlperf_spec(g, model_id or c_identifier(g.name)[:32])
     data = load_dataset(dataset, spec) if dataset else None
 
+    if place:
+        from tinygen.device.farm import flasher_problem
+
+        if port:
+            raise TinygenError("give --port or --place, not both")
+        why = flasher_problem(b)
+        if why:
+            raise TinygenError(why)
     tmp = None
     elf = None
     baud = None
     try:
-        if port is None and b.is_emulated:
+        if place:
+            proj = None
+            if not b.is_emulated:
+                from tinygen.boards.deploy import build_project
+                from tinygen.boards.project import write_project
+
+                if out_dir is None:
+                    tmp = tempfile.mkdtemp(prefix="tinygen-benchmark-")
+                    out_dir = f"{tmp}/{b.id}"
+                proj = write_project(g, b, out_dir, progress=say, mlperf=spec.model_id)
+                built = build_project(proj, progress=say)
+                say(f"built: {built.summary()}")
+                baud = proj.manifest["mlperf"]["baud"]
+            rep = _benchmark_at_place(place, coordinator, proj, baud, spec, runs, warmups, iterations, data, say)
+        elif port is None and b.is_emulated:
             elf = ensure_emulated_firmware(g, b, say=say, mlperf=spec.model_id)
         elif port is None:
             from tinygen.boards.deploy import build_project, flash_real, pick_port
@@ -99,14 +126,15 @@ def cmd(model, board, model_id, dataset, runs, warmups, iterations, port, out_di
             say(f"built: {built.summary()}")
             port = flash_real(proj, port, progress=say)
             baud = proj.manifest["mlperf"]["baud"]
-        bar = _Progress(f"{spec.model_id}")
-        try:
-            with open_target(b, port=port, baud=baud, elf=elf, say=say) as link:
-                say(f"benchmark {spec.model_id} ({spec.task}) on {link.description}")
-                rep = run_benchmark(MlperfDut(link.serial), spec, runs=runs, warmups=warmups,
-                                    iterations=iterations, dataset=data, progress=bar)
-        finally:
-            bar.close()
+        if not place:
+            bar = _Progress(f"{spec.model_id}")
+            try:
+                with open_target(b, port=port, baud=baud, elf=elf, say=say) as link:
+                    say(f"benchmark {spec.model_id} ({spec.task}) on {link.description}")
+                    rep = run_benchmark(MlperfDut(link.serial), spec, runs=runs, warmups=warmups,
+                                        iterations=iterations, dataset=data, progress=bar)
+            finally:
+                bar.close()
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -120,6 +148,26 @@ def cmd(model, board, model_id, dataset, runs, warmups, iterations, port, out_di
         _print_report(rep, b, g)
     if not rep.ok:
         raise BenchmarkMismatch(f"{len(rep.mismatches)} outputs differ from the emulator: {rep.mismatches[0]}")
+
+
+def _benchmark_at_place(place, coordinator, proj, baud, spec, runs, warmups, iterations, data, say):
+    """Acquire the place, flash `proj` through it (real boards), run the benchmark over its
+    serial port, release it."""
+    from tinygen.device.farm import Farm, flash_place, open_place_link
+    from tinygen.device.mlperf import MlperfDut, run_benchmark
+
+    with Farm.connect(coordinator, say=say) as farm, farm.place(place) as p:
+        if proj is not None:
+            say(flash_place(p, proj, say=say))
+        link = open_place_link(p, baud=baud, say=say)
+        bar = _Progress(f"{spec.model_id}")
+        try:
+            say(f"benchmark {spec.model_id} ({spec.task}) on {link.description}")
+            return run_benchmark(MlperfDut(link.serial), spec, runs=runs, warmups=warmups, iterations=iterations,
+                                 dataset=data, progress=bar)
+        finally:
+            bar.close()
+            link.close()
 
 
 def _print_report(rep, b, g) -> None:
