@@ -327,3 +327,49 @@ def test_flash_at_a_place_one_line_each(farm, tmp_path):
     assert rc == 2 and len(error_lines(err)) == 1 and "labgrid has no driver for esptool" in err, err
     rc, out, err = cli("run", KWS, "--board", "esp32-devkitc", "--place", "p1", env=env_for(farm))
     assert rc == 2 and len(error_lines(err)) == 1 and "labgrid has no driver for esptool" in err, err
+
+
+def _monitor_process(farm):
+    """`tinygen monitor --place p1` in a process of its own, once it watches the port."""
+    import selectors
+
+    env = dict(farm.env(), LG_COORDINATOR=farm.address, PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, "-m", "tinygen.cli", "monitor", "--place", "p1", "--reconnect", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    if not sel.select(60):
+        p.kill()
+        raise AssertionError(f"monitor did not start: {p.communicate()}")
+    first = p.stdout.readline()
+    assert first.startswith("--- monitoring place p1 (rfc2217://127.0.0.1:"), first
+    return p
+
+
+def _finish(p, timeout: float = 30):
+    try:
+        return p.communicate(timeout=timeout)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_monitor_when_the_board_vanishes(farm):
+    p = _monitor_process(farm)
+    farm.stop_exporter("lab1")
+    out, err = _finish(p)
+    assert p.returncode == 2, err
+    lines = error_lines(err)
+    assert len(lines) == 1 and "place p1" in lines[0] and "exporter lab1" in lines[0], err
+    assert "--- " in out                                     # the summary
+    assert farm.holder("p1") is None and not farm.ser2net_pids()
+
+
+def test_monitor_ctrl_c_releases_the_place(farm):
+    p = _monitor_process(farm)
+    p.send_signal(signal.SIGINT)
+    out, err = _finish(p)
+    assert p.returncode == 0 and not error_lines(err), err
+    assert "released place p1" in err and "0 inference results" in out
+    assert farm.holder("p1") is None
