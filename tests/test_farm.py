@@ -194,6 +194,17 @@ def test_several_boards_at_once(farm):
     assert len(rows) == 2 and all(r.rstrip().endswith("PASS") for r in rows), out
     assert out.rstrip().splitlines()[-1].startswith("PASS: every output of all 2 boards")
 
+    # a board that cannot be reached (no NUCLEO on this machine): its row says so, the others still run
+    rc, out, err = cli("validate", KWS, "--place", "p1", "--board", "nucleo-f446re", "--samples", 2, "--json", "-q",
+                       env=env_for(farm))
+    assert rc == 2
+    d = json.loads(out)
+    by = {b["target"]: b for b in d["boards"]}
+    assert d["passed"] is False and by["place p1"]["passed"] and by["place p1"]["report"]["bit_exact"] == 1.0
+    assert by["nucleo-f446re"]["report"] is None and "nucleo" in by["nucleo-f446re"]["error"].lower()
+    lines = error_lines(err)
+    assert len(lines) == 1 and lines[0].startswith("tinygen: error: nucleo-f446re: "), err
+
 
 # ------------------------------------------------------------------------ one line each
 def test_place_held_by_someone_else(farm):
