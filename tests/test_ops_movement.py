@@ -157,6 +157,9 @@ def movement_models() -> dict[str, bytes]:
         "mv_s2b": one_op("SPACE_TO_BATCH_ND", [1, 6, 4, 2], [[4, 3, 2, 2]], params=([2, 2], [[0, 0], [0, 0]])),
         "mv_b2s": one_op("BATCH_TO_SPACE_ND", [4, 2, 3, 2], [[1, 3, 5, 2]], params=([2, 2], [[1, 0], [0, 1]])),
         "mv_pack16": _pack_model(),
+        "mv_fill_runtime": fill_model([3, 2], np.int8, 0, runtime_value=True),
+        "mv_fill_const": fill_model([2, 3], np.int8, -7),
+        "mv_zeros_like": zeros_like_model([4, 3], np.int8),
     }
 
 
@@ -182,3 +185,49 @@ def test_movement_on_cortex_m4(tmp_path):
         for k, r in enumerate(res.models[n]):
             for j, o in enumerate(r.outputs):
                 np.testing.assert_array_equal(o, want[j][k], err_msg=f"{n} sample {k} output {j}")
+
+
+# ---------------------------------------------------------------- FILL, ZEROS_LIKE
+
+
+def fill_model(dims, dtype, value, runtime_value=False) -> bytes:
+    """FILL of a constant value (int8 / int16 quantized) into dims; with runtime_value the value is computed
+    (a RESHAPE of a [1] graph input) so the op runs instead of being folded."""
+    m = ModelBuilder()
+    kw = dict(scale=0.1, zero_point=2) if dtype != np.int32 else {}
+    if runtime_value:
+        x = m.tensor([1], dtype=dtype, **kw)
+        v = m.tensor([], dtype=dtype, **kw)
+        m.op("RESHAPE", [x], [v])
+    else:
+        x = m.tensor(dims, dtype=dtype, **kw)
+        v = m.tensor([], dtype=dtype, data=np.array(value), **kw)
+    y = m.tensor(dims, dtype=dtype, **kw)
+    m.op("FILL", [m.const(np.array(dims, np.int32)), v], [y])
+    if runtime_value:
+        return m.build([x], [y])
+    z = m.tensor(dims, dtype=dtype, **kw)  # y + a graph input, so the model has one
+    m.op("MAXIMUM", [x, y], [z])
+    return m.build([x], [z])
+
+
+def zeros_like_model(shape, dtype) -> bytes:
+    m = ModelBuilder()
+    kw = dict(scale=0.1, zero_point=7) if dtype != np.int32 else {}
+    x = m.tensor(shape, dtype=dtype, **kw)
+    y = m.tensor(shape, dtype=dtype, **kw)
+    m.op("ZEROS_LIKE", [x], [y])
+    return m.build([x], [y])
+
+
+def test_fill_bit_exact():
+    check(fill_model([2, 3, 4], np.int8, -5), 13, "FILL const")
+    check(fill_model([3, 2], np.int8, 0, runtime_value=True), 14, "FILL run-time")
+    with pytest.raises(UnsupportedOpError, match=r"op 1 \(FILL\): value int16 -> output int16"):  # TFLM's int16 FILL fails
+        Emulator(parse_model(fill_model([3, 2], np.int16, 0, runtime_value=True)))
+
+
+def test_zeros_like_int8_raw_zeros_and_int32_folded():
+    check(zeros_like_model([2, 5], np.int8), 15, "ZEROS_LIKE int8")
+    g = parse_model(zeros_like_model([2, 5], np.int8))
+    assert Emulator(g).run_internal([np.full((1, 2, 5), 9, np.int8)])[0].tolist() == [[[0] * 5] * 2]  # raw 0, not the zero point

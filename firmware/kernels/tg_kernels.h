@@ -273,6 +273,8 @@ void tg_gather_n(const tg_gather_params_t *p, const int8_t *input, int8_t *outpu
  * gives zeros (TFLM fails the invoke). */
 void tg_gather_rows(const int8_t *params, const void *indices, int32_t index_bytes, int8_t *output, int32_t batch,
                     int32_t outer, int32_t axis_size, int32_t inner, int32_t coords, int32_t elem_bytes);
+/* FILL: `count` copies of the one value at `value` (elem_bytes 1, 2 or 4). */
+void tg_fill(const void *value, void *output, int32_t count, int32_t elem_bytes);
 /* output[i] = index[i] < 0 ? pad_value : input[index[i]], elements of `elem_bytes` bytes (1: int8, 2: int16). */
 void tg_take_n(const int32_t *index, int32_t count, const int8_t *input, int8_t *output, int32_t elem_bytes, int32_t pad_value);
 

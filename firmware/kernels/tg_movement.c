@@ -68,3 +68,12 @@ void tg_gather_rows(const int8_t *params, const void *indices, int32_t index_byt
         }
     }
 }
+
+void tg_fill(const void *value, void *output, int32_t count, int32_t elem_bytes)
+{
+    int32_t i;
+    int8_t *out = (int8_t *)output;
+    for (i = 0; i < count; i++) {
+        memcpy(out + (size_t)i * (size_t)elem_bytes, value, (size_t)elem_bytes);
+    }
+}

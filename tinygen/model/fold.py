@@ -64,6 +64,8 @@ def _evaluate(g: Graph, op: Operator) -> list[np.ndarray] | None:
     outs = [g.tensors[i] for i in op.outputs]
     if op.op == "SHAPE":
         return [np.array(ins[0].shape, dtype=outs[0].dtype)]
+    if op.op == "ZEROS_LIKE":  # needs only the static shape
+        return [np.zeros(outs[0].shape, dtype=outs[0].dtype)]
     if any(t is not None and not t.is_const for t in ins):
         return None
     v = [None if t is None else np.asarray(t.data) for t in ins]
@@ -83,6 +85,8 @@ def _evaluate(g: Graph, op: Operator) -> list[np.ndarray] | None:
         return [{"ADD": a + b, "SUB": a - b, "MUL": a * b}[op.op]]
     if op.op == "CAST":
         return [v[0]]
+    if op.op == "FILL" and len(v) == 2:
+        return [np.full(outs[0].shape, v[1].reshape(-1)[0])]
     return None
 
 

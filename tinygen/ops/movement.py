@@ -602,3 +602,68 @@ class EmbeddingLookup(_GatherBase):
 
     def run(self, p: GatherParams, inputs):
         return self._run_gather(p, inputs[1], inputs[0])
+
+
+# ---------------------------------------------------------------- FILL, ZEROS_LIKE
+
+
+@dataclass(frozen=True)
+class FillParams:
+    out_shape: tuple
+    itemsize: int
+    dtype: str
+    zeros: bool  # ZEROS_LIKE: raw zeros (not the zero point, as TFLM)
+
+
+@register
+class Fill(Op):
+    """FILL: the output (shape from the constant dims tensor) filled with the scalar value tensor's raw value."""
+
+    name = "FILL"
+    dtypes = ("int8", "int32")
+
+    def check(self, g, op):
+        require(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects 2 inputs (dims, value) and 1 output")
+        v, y = g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+        require(v.dtype in (np.int8, np.int32) and y.dtype == v.dtype, op,
+                f"value {v.dtype_name} -> output {y.dtype_name}: equal int8 or int32 expected (TFLM's int16 FILL fails)")
+        require(v.size == 1, op, f"value has {v.size} elements, expected 1")
+        dims = [int(d) for d in _const_ints(g, op, 0, "dims").reshape(-1)]
+        require(dims == list(y.shape), op, f"dims {dims} differ from the output shape {list(y.shape)}")
+
+    def prepare(self, g, op):
+        y = g.tensors[op.outputs[0]]
+        return FillParams(tuple(y.shape), int(np.dtype(y.dtype).itemsize), np.dtype(y.dtype).name, False)
+
+    def run(self, p: FillParams, inputs):
+        v = inputs[1].reshape(inputs[1].shape[0], -1)[:, 0]
+        return [np.ascontiguousarray(np.broadcast_to(v.reshape((-1,) + (1,) * len(p.out_shape)), (v.shape[0],) + p.out_shape))]
+
+    def emit_c(self, p: FillParams, ctx):
+        """C binding: tg_fill (firmware/kernels/tg_movement.c)."""
+        ctx.need("tg_movement.c")
+        n = int(np.prod(p.out_shape, dtype=np.int64))
+        return f"tg_fill((const void *){ctx.input(1)}, (void *){ctx.output()}, {n}, {p.itemsize});"
+
+
+@register
+class ZerosLike(Op):
+    name = "ZEROS_LIKE"
+    dtypes = ("int8", "int32")
+
+    def check(self, g, op):
+        require(len(op.inputs) == 1 and len(op.outputs) == 1, op, "expects one input and one output")
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        require(x.dtype in (np.int8, np.int32) and y.dtype == x.dtype, op,
+                f"{x.dtype_name} -> {y.dtype_name}: int8 or int32 expected (TFLM has no int16 kernel)")
+        require(tuple(y.shape) == tuple(x.shape), op, "output shape must equal the input's")
+
+    def prepare(self, g, op):
+        y = g.tensors[op.outputs[0]]
+        return FillParams(tuple(y.shape), int(np.dtype(y.dtype).itemsize), np.dtype(y.dtype).name, True)
+
+    def run(self, p: FillParams, inputs):
+        return [np.zeros((inputs[0].shape[0],) + p.out_shape, dtype=np.dtype(p.dtype))]
+
+    def emit_c(self, p: FillParams, ctx):
+        return f"memset({ctx.output()}, 0, {ctx.output_tensor().nbytes});"
