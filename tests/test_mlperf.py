@@ -257,6 +257,22 @@ def test_benchmark_cli_through_the_pty(dut, capsys):
 
 
 @needs_qemu
+def test_benchmark_reports_outputs_that_differ_from_the_emulator(dut, capsys):
+    """A DUT running another model with the same input size: every inference is flagged, exit 1."""
+    if dut.bench != "kws01":
+        pytest.skip("needs a kws01 DUT")
+    other = ROOT / "examples" / "kws_micro.tflite"      # int8 [1, 49, 10, 1] as well, 4 outputs instead of 12
+    rc = main(["benchmark", str(other), "--board", "qemu-cortex-m4", "--mlperf", "kws01", "--port", dut.path,
+               "--runs", "2", "--warmups", "0", "--json"])
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
+    assert rc == 1 and not out["ok"] and out["bit_exact"] == 0 and len(out["mismatches"]) >= 2
+    assert "output 0 differs from the emulator" in out["mismatches"][0]
+    assert cap.err.strip().splitlines()[-1].startswith("tinygen: error: ")
+    assert "differ from the emulator" in cap.err.strip().splitlines()[-1]
+
+
+@needs_qemu
 def test_benchmark_cli_json_with_dataset_kws(tmp_path, capsys):
     graph = load_int8_model(model_path("kws01"))
     xs = np.stack([np.frombuffer(sample("kws01", graph, 10 + i), dtype=np.int8).reshape(49, 10, 1) for i in range(4)])
