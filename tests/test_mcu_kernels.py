@@ -177,21 +177,23 @@ def random_conv(rng, depthwise: bool, one_by_one: bool = False, huge_bias: bool 
     return m.build([x], [y])
 
 
-def random_dw(rng, trained: bool = False) -> bytes:
+def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None = None) -> bytes:
     """A DEPTHWISE_CONV_2D with depth multiplier 1, 2, 3 or 8, filters 1x1 .. 10x8, strides 1-3,
     dilations 1-2, SAME/VALID. `trained`: weights like a trained layer's (roughly Gaussian, per-channel
     scales over two decades, a few dead channels with tiny scales and large biases, whose long right
     shifts defeat any requantization shortcut), and sometimes an output scale small enough for left
-    shifts (effective scale >= 0.5)."""
+    shifts (effective scale >= 0.5). `temporal`: one column wide, a k x 1 filter."""
     m = ModelBuilder()
     b = int(rng.choice([1, 1, 1, 2]))
-    dm = int(rng.choice([1, 1, 2, 3, 8]))
+    dm = int(rng.choice([1, 1, 2, 3, 8])) if dm is None else dm
     c = int(rng.choice([1, 2, 3, 4, 5, 8, 12, 16, 17])) if dm > 1 else int(rng.choice([1, 3, 4, 8, 12, 16, 17, 32, 64]))
     kh, kw = (int(v) for v in rng.choice([(3, 3), (3, 3), (1, 1), (5, 5), (7, 7), (10, 8), (9, 1), (1, 9), (2, 3), (4, 4)]))
     padding = str(rng.choice(["SAME", "VALID"]))
     sh, sw = int(rng.choice([1, 1, 2, 3])), int(rng.choice([1, 1, 2]))
     dil = int(rng.choice([1, 1, 1, 2]))
     h, w = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+    if temporal:  # a 1-D convolution over [T, 1, C] (one column wide)
+        kh, kw, w, sw, h = int(rng.choice([3, 5, 9])), 1, 1, 1, int(rng.integers(4, 40))
     if padding == "VALID":
         h = max(h, (kh - 1) * dil + 1 + int(rng.integers(0, 3)))
         w = max(w, (kw - 1) * dil + 1 + int(rng.integers(0, 3)))
@@ -340,7 +342,8 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
     for i in range(n):
         name = f"dw{'_trained' if i % 2 else ''}_{i}"
         try:
-            g = parse_model(random_dw(rng, trained=bool(i % 2)), name=name)
+            g = parse_model(random_dw(rng, trained=bool(i % 2), temporal=i % 6 == 5, dm=(1, 2, 8, 1, 3, 1, 1)[i % 7]),
+                            name=name)
             check_graph(g)
         except UnsupportedOpError:
             continue

@@ -286,11 +286,27 @@ def dw_columns(p: "ConvParams") -> bool:
 DW_RING_SHARE = 0.04
 
 
+def dw_geometry(p: "ConvParams") -> dict:
+    """The depthwise op's window geometry as the C kernels get it. A layer one column wide (input,
+    output and filter width 1, e.g. a temporal convolution over [T, 1, C]) is passed transposed:
+    [1, T, C] has the same bytes in NHWC, and its filter taps keep their order, so the kernels see
+    one long row (a ring of one row) instead of T rows of one pixel each."""
+    _, h, w, _ = p.input_shape
+    _, oh, ow, _ = p.output_shape
+    kh, kw = p.filter_hw
+    g = dict(in_h=h, in_w=w, out_h=oh, out_w=ow, k_h=kh, k_w=kw, stride_h=p.stride[0], stride_w=p.stride[1],
+             dil_h=p.dilation[0], dil_w=p.dilation[1], pad_top=p.padding[0], pad_left=p.padding[1])
+    if w == ow == kw == 1 and h > 1:
+        g.update(in_h=1, in_w=h, out_h=1, out_w=oh, k_h=1, k_w=kh, stride_h=1, stride_w=p.stride[0], dil_h=1,
+                 dil_w=p.dilation[0], pad_top=0, pad_left=p.padding[0])
+    return g
+
+
 def _dw_ring_dims(p: "ConvParams") -> tuple[int, int, int]:
     """Ring kernel: (ring rows R, padded row width wp, groups of 4 channels per block)."""
-    kh, kw = p.filter_hw
-    rows = (kh - 1) * p.dilation[0] + 1
-    wp = (p.output_shape[2] - 1) * p.stride[1] + (kw - 1) * p.dilation[1] + 1
+    g = dw_geometry(p)
+    rows = (g["k_h"] - 1) * g["dil_h"] + 1
+    wp = (g["out_w"] - 1) * g["stride_w"] + (g["k_w"] - 1) * g["dil_w"] + 1
     groups = -(-p.output_shape[3] // 4)
     in_out = int(np.prod(p.input_shape)) + int(np.prod(p.output_shape))
     block = int(max(1, min(groups, DW_RING_SHARE * in_out // (rows * wp * 8))))
@@ -307,6 +323,7 @@ def dw_scratch_bytes(p: "ConvParams") -> int:
     if dw_columns(p):
         return 4 * (-(-(kh * kw) // 4) * 4)
     rows, wp, block = _dw_ring_dims(p)
+    kh = dw_geometry(p)["k_h"]
     return 4 * (-(-rows // 2) * 2) + 4 * (-(-kh // 2) * 2) + rows * block * wp * 8
 
 
@@ -689,13 +706,15 @@ class DepthwiseConv2D(Op):
         channels); column kernel (dw_columns): int8 filter rows, folded bias, dw_rq_rows. The DSP
         kernel runs for every depthwise op (`dsp` = 1), with its scratch (dw_scratch_bytes)."""
         ctx.need("tg_dwconv.c")
-        b, h, w, c = p.input_shape
-        _, oh, ow, oc = p.output_shape
+        b, _, _, c = p.input_shape
+        oc = p.output_shape[3]
         kh, kw = p.filter_hw
         k = ctx.op_index
-        fields = dict(batches=b, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
-                      stride_h=p.stride[0], stride_w=p.stride[1], dil_h=p.dilation[0], dil_w=p.dilation[1],
-                      pad_top=p.padding[0], pad_left=p.padding[1], groups=1 if dw_columns(p) else _dw_ring_dims(p)[2],
+        geo = dw_geometry(p)  # (transposed for layers one column wide)
+        fields = dict(batches=b, in_h=geo["in_h"], in_w=geo["in_w"], in_c=c, out_h=geo["out_h"], out_w=geo["out_w"],
+                      out_c=oc, k_h=geo["k_h"], k_w=geo["k_w"], stride_h=geo["stride_h"], stride_w=geo["stride_w"],
+                      dil_h=geo["dil_h"], dil_w=geo["dil_w"], pad_top=geo["pad_top"], pad_left=geo["pad_left"],
+                      groups=1 if dw_columns(p) else _dw_ring_dims(p)[2],
                       depth_multiplier=p.depth_multiplier, input_zp=p.input_zero_point, output_zp=p.output_zero_point,
                       act_min=p.act_min, act_max=p.act_max, w_row=0, dsp=1)
         if dw_columns(p):
