@@ -134,6 +134,8 @@ def _ident(s: str) -> str:
 
 def live_tensor_bound(plan) -> int:
     """Largest sum of the activation bytes live at one step (kernel scratch excluded)."""
+    if hasattr(plan, "live_bound_bytes"):
+        return int(plan.live_bound_bytes)
     steps = max((b.end for b in plan.buffers), default=-1) + 1
     return max((sum(b.nbytes for b in plan.buffers if b.scratch_op is None and b.start <= s <= b.end)
                 for s in range(steps)), default=0)
