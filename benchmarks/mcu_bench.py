@@ -320,8 +320,9 @@ def main(argv=None) -> int:
 def print_layers(b: Bench) -> None:
     r = b.result
     layers = r["dsp"].get("layers", [])
-    print(f"\n{b.label}: per layer (layer-timing build: about 100 instructions of hook per layer; kernel *: "
-          "inferred from the op's scratch request, the op reports no variant itself)")
+    inferred = any(k["kernel"].endswith("*") for k in r["kernels"])
+    print(f"\n{b.label}: per layer (layer-timing build: about 100 instructions of hook per layer"
+          + ("; kernel *: inferred from the op's scratch request, the op reports no variant itself)" if inferred else ")"))
     head = ["#", "op", "MACs", "instr", "MAC/instr", "kernel", "why", "scratch B", "shape"]
     rows = []
     for i, op in enumerate(r["ops"]):
