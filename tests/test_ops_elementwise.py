@@ -199,15 +199,16 @@ def test_refuses_rank_6(op):
     refused(binary_model(op, s, s, Q, Q, Q, pre_reshape=True), "broadcast of rank > 5")
 
 
-def test_refuses_int16_and_bad_shapes():
+def test_refuses_mixed_int16_and_bad_shapes():
+    """int16 inputs with an int8 output: neither the int8 ADD nor the int16 one (test_ops_elementwise16.py)."""
     m = ModelBuilder()
     a = m.tensor([1, 4], dtype=np.int16, scale=0.1, zero_point=0)
     a2 = m.tensor([1, 4], dtype=np.int16, scale=0.1, zero_point=0)
     b = m.tensor([1, 4], dtype=np.int16, scale=0.1, zero_point=0)
-    y = m.tensor([1, 4], dtype=np.int16, scale=0.1, zero_point=0)
+    y = m.tensor([1, 4], scale=0.1, zero_point=0)
     m.op("RESHAPE", [a], [a2], new_shape=[1, 4])
     m.op("ADD", [a2, b], [y])
-    refused(m.build([a, b], [y]), "ADD", "int16", "only int8")
+    refused(m.build([a, b], [y]), "ADD", "is int8", "int16 ADD needs int16 throughout")
     refused(binary_model("SUB", (1, 4), (1, 4), Q, Q, Q, pre_reshape=True, out_shape=(4,)), "not the broadcast shape")
 
 

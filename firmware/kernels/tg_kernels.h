@@ -323,6 +323,21 @@ typedef struct {
 
 void tg_squared_difference(const tg_sqdiff_params_t *p, const void *a, const void *b, void *output);
 
+/* ------------------------------------------------------------------ int16 ADD / SUB / MUL (tg_eltwise16.c) */
+
+typedef struct {
+    tg_bcast_t shape;
+    int32_t kind; /* 0 ADD, 1 SUB, 2 MUL */
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t left_shift;
+    int32_t input1_multiplier, input1_shift;
+    int32_t input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} tg_eltwise16_params_t;
+
+void tg_eltwise_s16(const tg_eltwise16_params_t *p, const int16_t *a, const int16_t *b, int16_t *output);
+
 /* ------------------------------------------------------------------ 16x8 conv, transpose conv (tg_conv16.c) */
 
 /* CONV_2D with int16 activations (16x8) and TRANSPOSE_CONV (int8 or 16x8), TFLM's reference
