@@ -86,14 +86,16 @@ def lab(tmp_path_factory, projects):
         try:
             ptys = [b.start() for b in boards]
             lab.groups = {"board1": {"RawSerialPort": {"port": ptys[0], "speed": 115200}},
-                          "mlperf1": {"RawSerialPort": {"port": ptys[1], "speed": 115200}}}
+                          "mlperf1": {"RawSerialPort": {"port": ptys[1], "speed": 115200}},
+                          # a NUCLEO's ST-Link that is not plugged in here: published, never available
+                          "nucleo1": {"USBDebugger": {"match": {"ID_SERIAL_SHORT": "0671FF485688494867114523"}}}}
             lab.start_coordinator()
             lab.start_exporter("lab1", lab.groups)
-            lab.client("-p", "p1", "create")
+            lab.client("-p", "p1", "create")                  # as a user would, once
             lab.client("-p", "p1", "add-match", "lab1/board1/*")
-            lab.client("-p", "p1", "set-tags", f"board={BOARD}")
-            lab.client("-p", "p2", "create")
-            lab.client("-p", "p2", "add-match", "lab1/mlperf1/*")
+            lab.create_place("p1", create=False, board=BOARD)  # the rest in-process (faster than the CLI)
+            lab.create_place("p2", "lab1/mlperf1/*")
+            lab.create_place("n1", "lab1/nucleo1/*")
             yield lab
         finally:
             for b in boards:
@@ -107,11 +109,11 @@ def farm(lab):
         lab.start_exporter("lab1", lab.groups)
     yield lab
     with lab.session() as s:
-        holders = {p: s.holder(p) for p in ("p1", "p2")}
+        holders = {p: s.holder(p) for p in ("p1", "p2", "n1")}
     for p, holder in holders.items():
         if holder:
             lab.client("-p", p, "release", "--kick", check=False)
-    assert holders == {"p1": None, "p2": None}, f"left acquired: {holders}"
+    assert holders == {"p1": None, "p2": None, "n1": None}, f"left acquired: {holders}"
 
 
 def env_for(lab) -> dict:
@@ -332,6 +334,11 @@ def test_flash_at_a_place_one_line_each(farm, tmp_path):
     rc, out, err = cli("flash", tmp_path / "nucleo", "--place", "p1", env=env_for(farm))
     assert rc == 2 and len(error_lines(err)) == 1 and "no USB debugger for OpenOCD" in err, err
     assert "NetworkSerialPort" in err
+
+    # through labgrid's OpenOCDDriver: the place has the ST-Link as a USBDebugger, but it is unplugged
+    rc, out, err = cli("flash", tmp_path / "nucleo", "--place", "n1", env=env_for(farm))
+    assert rc == 2 and len(error_lines(err)) == 1, err
+    assert "its USB debugger lab1/nucleo1 is not available" in err and "released place n1" in err
 
     assert cli("generate", KWS, "--board", "esp32-devkitc", "-o", tmp_path / "esp32")[0] == 0
     rc, out, err = cli("flash", tmp_path / "esp32", "--place", "p1", env=env_for(farm))

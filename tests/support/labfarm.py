@@ -150,27 +150,26 @@ class Lab:
     def start_exporter(self, name: str, groups: dict, timeout: float = 30.0) -> None:
         """Starts an exporter publishing `groups` ({group: {ResourceClass: {params}}}) and
         waits until the coordinator lists its resources."""
+        import yaml
+
         cfg = self.dir / f"exporter-{name}.yaml"
-        lines = []
-        for group, resources in groups.items():
-            lines.append(f"{group}:")
-            for cls, params in resources.items():
-                lines.append(f"  {cls}:")
-                lines += [f"    {k}: {v}" for k, v in params.items()]
-        cfg.write_text("\n".join(lines) + "\n")
+        cfg.write_text(yaml.safe_dump(groups, sort_keys=False))
         proc = self._spawn([BIN / "labgrid-exporter", "-c", self.address, "--name", name, "--hostname", "127.0.0.1",
                             cfg], f"exporter-{name}.log")
         self.exporters[name] = proc
         self.exporter_groups[name] = proc.pid
         deadline = time.monotonic() + timeout
         want = [f"{name}/{g}/" for g in groups]
-        while time.monotonic() < deadline:
-            out = self.client("resources", check=False).stdout
-            if all(w in out for w in want):
-                return
-            if proc.poll() is not None:
-                break
-            time.sleep(0.2)
+        with self.session() as farm:        # the coordinator's view, unavailable resources included
+            while time.monotonic() < deadline:
+                farm.sync()
+                published = [f"{name}/{g}/" for g, res in farm.session.resources.get(name, {}).items()
+                             if any("cls" in r.data for r in res.values())]
+                if all(w in published for w in want):
+                    return
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.2)
         raise RuntimeError(f"exporter {name} did not publish {want}: "
                            f"{(self.dir / f'exporter-{name}.log').read_text()[-2000:]}")
 
@@ -199,6 +198,20 @@ class Lab:
         me_host, _, me_user = whoami().partition("/")
         with Farm.connect(self.address, identity=f"{host or me_host}/{user or me_user}") as farm:
             yield farm
+
+    def create_place(self, name: str, *patterns: str, create: bool = True, **tags: str) -> None:
+        """As `labgrid-client -p NAME create` (unless not `create`), `add-match PATTERN...`,
+        `set-tags K=V...`, in one session."""
+        from labgrid.remote.generated import labgrid_coordinator_pb2 as pb2
+
+        with self.session() as farm:
+            stub = farm.session.stub
+            if create:
+                farm._run(lambda: stub.AddPlace(pb2.AddPlaceRequest(name=name)), 10.0)
+            for pat in patterns:
+                farm._run(lambda: stub.AddPlaceMatch(pb2.AddPlaceMatchRequest(placename=name, pattern=pat)), 10.0)
+            if tags:
+                farm._run(lambda: stub.SetPlaceTags(pb2.SetPlaceTagsRequest(placename=name, tags=tags)), 10.0)
 
     def holder(self, place: str) -> str | None:
         with self.session() as farm:

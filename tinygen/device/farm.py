@@ -506,6 +506,13 @@ def _flash_openocd(place: Place, project, *, say: Say) -> str:
     if "NetworkUSBDebugger" not in kinds:
         raise FarmError(f"place {place.name} has no USB debugger for OpenOCD (resources: "
                         f"{', '.join(sorted(kinds)) or 'none'}); export the board's ST-Link as a USBDebugger")
+    for exporter, group, cls, rname in lp.acquired_resources:
+        if cls != "NetworkUSBDebugger":
+            continue
+        entry = farm.session.resources.get(exporter, {}).get(group, {}).get(rname)
+        if entry is None or "cls" not in entry.data or not entry.avail:
+            raise FarmError(f"place {place.name}: its USB debugger {exporter}/{group} is not available (the board "
+                            f"unplugged, or exporter {exporter} does not see its ST-Link)")
     if not project.firmware.is_file():
         raise TinygenError(f"{project.firmware} not found: build it first (tinygen build {project.path})")
     oc = board.extra.get("openocd", {}) if isinstance(board.extra.get("openocd"), dict) else {}
