@@ -175,14 +175,16 @@ def _run(cmd: list[str]) -> None:
 def build_models(board: Board | str, graphs: Mapping[str, Graph], samples: Mapping[str, Sequence[Sequence[np.ndarray]]],
                  out_dir: Path | str, *, portable: bool = False, cflags: Iterable[str] = (),
                  kernel_cflags: Iterable[str] = (), jobs: int = 2, stack_size: int | None = None,
-                 generated: Mapping[str, GeneratedModel] | None = None, layer_timing: bool = False) -> ModelFirmware:
+                 generated: Mapping[str, GeneratedModel] | None = None, layer_timing: bool = False,
+                 optimize: str = "size") -> ModelFirmware:
     """Generate every model (unless `generated` has it), write the runner, compile each source
     into its own object and link `out_dir/models.elf` (+ `models.map`).
 
     samples[name]: a list of samples, each a list with one array per model input.
     `cflags` apply to every file, `kernel_cflags` to the kernel sources only (after `cflags`).
     `layer_timing`: compile with TG_LAYER_TIMING; run_models() then reports instructions per op
-    (hook overhead included, about 100 instructions per op).
+    (hook overhead included, about 100 instructions per op). `optimize`: generate()'s ("size": the default
+    arena target, "speed": every op keeps its fastest kernel whatever its scratch).
     """
     board = load_board(board)
     out = Path(out_dir)
@@ -191,7 +193,7 @@ def build_models(board: Board | str, graphs: Mapping[str, Graph], samples: Mappi
     gens: dict[str, GeneratedModel] = dict(generated or {})
     for n in names:
         if n not in gens:
-            gens[n] = generate(graphs[n], out / "models" / n, n, target=board.id)
+            gens[n] = generate(graphs[n], out / "models" / n, n, target=board.id, optimize=optimize)
     (out / "main.c").write_text(_main_source(names, graphs, gens, samples))
     kdir = kernels_dir()
     needed = sorted({s.name for g in gens.values() for s in g.kernel_sources})
