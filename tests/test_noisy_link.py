@@ -194,6 +194,42 @@ def test_host_device_bit_exact_through_a_noisy_wire(device, rate):
     assert c.quality.chunk() == 1020
 
 
+def test_chunks_out_of_order_on_unit_boundaries(device):
+    """Selective repeat on the device: unit-aligned chunks may arrive in any order, the reply
+    is the contiguous prefix received; unaligned gaps are refused; RUN needs every byte."""
+    import struct
+
+    from tinygen.device.protocol import (CMD_INFER_BEGIN, CMD_INFER_CHUNK, ERR_BAD_STATE, ERR_OUT_OF_RANGE,
+                                         FLAG_GAPS, ProtocolError)
+
+    c = Client(device.ser, timeout=1.0)
+    c.sync(10)
+    assert c.info().flags & FLAG_GAPS
+    reply = c.request(CMD_INFER_BEGIN, struct.pack("<BBI", 0, 0, TOY_IN))
+    (unit,) = struct.unpack_from("<H", reply, 7)
+    assert unit == 16                                    # 3000 bytes: 188 units of 16
+    x = bytes((7 * i) % 251 for i in range(TOY_IN))
+
+    def chunk(off, n):
+        return struct.unpack("<I", c.request(CMD_INFER_CHUNK, struct.pack("<I", off) + x[off:off + n]))[0]
+
+    assert chunk(2992, 8) == 0                           # the short last unit, first
+    assert chunk(160, 320) == 0                          # a gap before it
+    with pytest.raises(ProtocolError) as e:
+        chunk(1000, 17)                                  # not on a unit boundary at its end
+    assert e.value.code == ERR_OUT_OF_RANGE
+    with pytest.raises(ProtocolError) as e:
+        c.request(CMD_INFER_RUN)
+    assert e.value.code == ERR_BAD_STATE                 # incomplete
+    assert chunk(0, 100) == 100                          # in order, unaligned: as before
+    assert chunk(100, 60) == 480                         # closes the gap: the prefix jumps
+    assert chunk(480, 1008) == 1488
+    assert chunk(1488, 1008) == 2496
+    assert chunk(2496, 496) == TOY_IN                    # the rest (the last unit is there)
+    out = c.request(CMD_INFER_RUN)
+    assert out[13:] == toy_model(x)[:len(out) - 13]
+
+
 def test_at_most_once_run_with_lost_replies(device):
     """Every INFER_RUN reply is lost twice: the resends are answered from the cache."""
     class LoseRunReplies:

@@ -145,6 +145,8 @@ def test_constants_agree_with_c_header():
         "TG_PROTO_SHA_PREFIX": protocol.SHA_PREFIX, "TG_PROTO_MAX_STRING": protocol.MAX_STRING,
         "TG_PROTO_MAX_TENSORS": protocol.MAX_TENSORS, "TG_PROTO_MAX_DIMS": protocol.MAX_DIMS,
         "TG_PROTO_INFO_FLAGS": protocol.INFO_FLAGS, "TG_PROTO_FLAG_PAGED": protocol.FLAG_PAGED,
+        "TG_PROTO_FLAG_GAPS": protocol.FLAG_GAPS, "TG_PROTO_MIN_UNIT": protocol.MIN_UNIT,
+        "TG_PROTO_MAX_UNITS": protocol.MAX_UNITS,
     }
     for name, value in pairs.items():
         assert c[name] == value, name

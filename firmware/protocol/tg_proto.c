@@ -118,6 +118,10 @@ static int g_cur_input;          /* input selected by the last INFER_BEGIN, -1: 
 static uint32_t g_in_total[TG_PROTO_MAX_TENSORS];
 static uint32_t g_in_recv[TG_PROTO_MAX_TENSORS];
 static uint32_t g_in_complete;   /* bit i: input i fully received since the last run */
+/* chunks out of order (selective repeat): units of g_unit bytes of the selected input that
+ * have arrived; g_in_recv stays the contiguous prefix received */
+static uint8_t g_have[TG_PROTO_MAX_UNITS / 8];
+static uint32_t g_unit;
 static uint8_t g_have_output;    /* outputs / profile / layers of a run are readable */
 
 const tg_proto_stats_t *tg_proto_stats(void) { return &g_stats; }
@@ -442,6 +446,10 @@ static int cmd_infer_begin(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *
     g_cur_input = index;
     g_in_total[index] = total;
     g_in_recv[index] = 0;
+    g_unit = TG_PROTO_MIN_UNIT;
+    while (g_unit < 0x8000u && (total + g_unit - 1) / g_unit > TG_PROTO_MAX_UNITS)
+        g_unit <<= 1;
+    memset(g_have, 0, sizeof g_have);
     if (total == 0)
         g_in_complete |= 1u << index;
     else
@@ -449,7 +457,24 @@ static int cmd_infer_begin(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *
     out_u8(o, (uint32_t)index);
     out_u32(o, total);
     out_u16(o, TG_PROTO_MAX_PAYLOAD - 4);
+    out_u16(o, g_unit); /* chunks aligned to this many bytes may arrive in any order */
     return 0;
+}
+
+static int have_unit(uint32_t k) { return (g_have[k >> 3] >> (k & 7)) & 1; }
+
+/* Marks the units wholly inside [begin, end) (the last, short unit when end == total). */
+static void mark_units(uint32_t begin, uint32_t end, uint32_t total)
+{
+    uint32_t k = (begin + g_unit - 1) / g_unit;
+    for (; k < TG_PROTO_MAX_UNITS && k * g_unit < end; k++) {
+        uint32_t stop = (k + 1) * g_unit;
+        if (stop > total)
+            stop = total;
+        if (stop > end)
+            break;
+        g_have[k >> 3] |= (uint8_t)(1u << (k & 7));
+    }
 }
 
 static int cmd_infer_chunk(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *detail)
@@ -468,11 +493,13 @@ static int cmd_infer_chunk(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *
     n = (uint32_t)(len - 4);
     total = g_in_total[g_cur_input];
     recv = g_in_recv[g_cur_input];
-    if (offset > recv) { /* a gap: chunks must arrive in order (resends are fine) */
+    /* in order (offset <= bytes received: resends are fine), or out of order when the chunk
+     * starts on a unit and ends on one (or at the end of the input) */
+    if (offset > recv && (offset % g_unit != 0 || (n % g_unit != 0 && n != total - offset) || n == 0)) {
         *detail = recv;
         return TG_ERR_OUT_OF_RANGE;
     }
-    if (n > total - offset) { /* offset <= recv <= total */
+    if (offset > total || n > total - offset) {
         *detail = total;
         return TG_ERR_OUT_OF_RANGE;
     }
@@ -483,8 +510,21 @@ static int cmd_infer_chunk(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *
     }
     if (n)
         memcpy(dst + offset, p + 4, n);
-    if (offset + n > recv)
-        g_in_recv[g_cur_input] = recv = offset + n;
+    if (offset <= recv) {
+        if (offset + n > recv) {
+            mark_units(recv - recv % g_unit, offset + n, total);   /* the prefix is whole */
+            recv = offset + n;
+        }
+    } else {
+        mark_units(offset, offset + n, total);
+    }
+    /* extend the prefix over units that arrived out of order */
+    while (recv < total && recv / g_unit < TG_PROTO_MAX_UNITS && have_unit(recv / g_unit)) {
+        recv = (recv / g_unit + 1) * g_unit;
+        if (recv > total)
+            recv = total;
+    }
+    g_in_recv[g_cur_input] = recv;
     if (recv == total)
         g_in_complete |= 1u << g_cur_input;
     out_u32(o, recv);
@@ -660,6 +700,8 @@ static void reset_state(void)
     g_have_output = 0;
     memset(g_in_total, 0, sizeof g_in_total);
     memset(g_in_recv, 0, sizeof g_in_recv);
+    memset(g_have, 0, sizeof g_have);
+    g_unit = TG_PROTO_MIN_UNIT;
     g_cache_valid = 0;
 }
 

@@ -113,12 +113,12 @@ class Profile:
 
 
 def profile_link(link, model_path: str, graph=None, *, board: str = "?", runs: int = DEFAULT_RUNS, seed: int = 0,
-                 timeout: float = 2.0, retries: int = 3, sync_timeout: float = 10.0,
+                 timeout: float = 2.0, retries: int | None = None, sync_timeout: float = 10.0,
                  progress: Callable[[int, int], None] | None = None,
                  say: Callable[[str], None] = lambda m: None) -> Profile:
     """Profiles over an open `tinygen.device.target.Link`. Raises DeviceError (one line)
     when the board cannot be profiled."""
-    from tinygen.device.protocol import Client, DeviceResetError
+    from tinygen.device.protocol import DEFAULT_RETRIES, Client, DeviceResetError
     from tinygen.device.validate import _check_device, random_inputs
     from tinygen.model.reader import load_int8_model
 
@@ -127,7 +127,7 @@ def profile_link(link, model_path: str, graph=None, *, board: str = "?", runs: i
     t_start = time.monotonic()
     graph = graph if graph is not None else load_int8_model(model_path)
     xs = random_inputs(graph, runs, seed)
-    client = Client(link.serial, timeout=timeout, retries=retries)
+    client = Client(link.serial, timeout=timeout, retries=DEFAULT_RETRIES if retries is None else retries)
     client.sync(sync_timeout)
     info = client.info()
     _check_device(info, graph, model_path, link.description)

@@ -66,7 +66,11 @@ FRAMING_ERRORS = frozenset({ERR_BAD_CRC, ERR_BAD_FRAME, ERR_OVERFLOW})
 
 # INFO flags (firmware/protocol/tg_proto.h)
 FLAG_PAGED = 0x01           # INFER_RUN takes max_inline u16, PROFILE takes max_count u16
-INFO_FLAGS = FLAG_PAGED     # what this tinygen's firmware sets
+FLAG_GAPS = 0x02            # INFER_CHUNKs on unit boundaries may arrive out of order
+INFO_FLAGS = FLAG_PAGED | FLAG_GAPS   # what this tinygen's firmware sets
+MIN_UNIT = 16               # (firmware constants, for the tests)
+MAX_UNITS = 2048
+WINDOW = 1024               # wire bytes of chunks in flight at once (one maximal frame)
 
 DTYPE_NAMES = {0: "float32", 2: "int32", 3: "uint8", 7: "int16", 9: "int8", 0xFF: "unknown"}
 
@@ -646,6 +650,9 @@ class Client:
     def _max_payload(self) -> int:
         return min(MAX_PAYLOAD, self.info_cache.max_payload) if self.info_cache else MAX_PAYLOAD
 
+    def _gaps_device(self) -> bool:
+        return bool(self.info_cache is not None and self.info_cache.flags & FLAG_GAPS)
+
     def _paged_device(self) -> bool:
         return bool(self.info_cache is not None and self.info_cache.flags & FLAG_PAGED)
 
@@ -665,6 +672,11 @@ class Client:
         if total != len(data):
             raise DeviceError(f"INFER_BEGIN: device acknowledged {total} bytes, sent {len(data)}")
         step = max(1, min(max_chunk, self._max_payload() - 4))
+        if len(reply) >= 9 and self._gaps_device() and self.adaptive and len(data):
+            (unit,) = struct.unpack_from("<H", reply, 7)
+            if 0 < unit <= step:
+                self._send_selective(data, unit, step)
+                return
         off = 0
         ask = False            # the last chunk's reply was lost: ask how much the device holds
         alt = set()            # seqs of this upload's chunks: any of their replies tells what the device holds
@@ -687,6 +699,140 @@ class Client:
             if received > len(data):
                 raise DeviceError(f"INFER_CHUNK: device holds {received} bytes of a {len(data)}-byte input")
             off = max(off, received)     # each reply is a fact about this upload; the largest is the latest
+
+    def _send_selective(self, data: bytes, unit: int, step: int) -> None:
+        """Uploads `data` in bursts of chunks (at most WINDOW wire bytes, so that a device's
+        receive ring of one maximal frame holds a whole burst), each chunk on `unit`
+        boundaries so that the device may take them in any order. Only the chunks without a
+        good reply are sent again (selective repeat): a damaged chunk costs its own bytes,
+        not a round trip each, and one turnaround serves the whole burst."""
+        total = len(data)
+        nunits = (total + unit - 1) // unit
+        have = bytearray(nunits)            # units the device confirmed
+        sent_before = bytearray(nunits)
+        inflight = {}                       # seq -> (offset, length) for the whole upload
+        recv = 0                            # the device's contiguous prefix
+
+        def mark(off, n):
+            k = -(-off // unit)
+            while k < nunits:
+                stop = min(total, (k + 1) * unit)
+                if stop > off + n:
+                    break
+                have[k] = 1
+                k += 1
+
+        def prefix(r):
+            nonlocal recv
+            if r > total:
+                raise DeviceError(f"INFER_CHUNK: device holds {r} bytes of a {total}-byte input")
+            if r > recv:
+                recv = r
+                mark(0, r)
+
+        cap = self.timeout
+        while recv < total:
+            size = max(unit, (self.chunk_size(step) // unit) * unit)
+            burst = []
+            wire = 0
+            k = recv // unit
+            while k < nunits and wire < WINDOW:
+                if have[k]:
+                    k += 1
+                    continue
+                j = k
+                while j < nunits and not have[j] and (j - k + 1) * unit <= size:
+                    j += 1
+                off, end = k * unit, min(total, j * unit)
+                burst.append((off, end - off))
+                wire += end - off + _REQ_OVERHEAD
+                k = j
+            if not burst:                   # every unit confirmed, the prefix not: ask
+                burst = [(0, 0)]
+                self.stats["queries"] += 1
+            seqs = {}
+            out = bytearray()
+            for off, n in burst:
+                seq = self._next_seq()
+                seqs[seq] = (off, n)
+                inflight[seq] = (off, n)
+                again = any(sent_before[off // unit:(off + n + unit - 1) // unit])
+                self.stats["resent" if again or self._fails else "sent"] += 1
+                for q in range(off // unit, (off + n + unit - 1) // unit):
+                    sent_before[q] = 1
+                if n:
+                    self.sizes[n] += 1
+                out += encode_frame(seq, CMD_INFER_CHUNK, struct.pack("<I", off) + data[off:off + n])
+            first = next(iter(seqs))
+            self._sends[first] = [time.monotonic(), len(out) // len(burst) + 4 + _REPLY_OVERHEAD, False, 1]
+            self._write(bytes(out))
+            nbytes = len(out) + len(burst) * (4 + _REPLY_OVERHEAD)
+            deadline = time.monotonic() + self._wait_for(nbytes, cap, False)
+            grace = max(0.005, self._lat + 2.0 * self._lat_var)
+            pending = set(seqs)
+            events = good = 0
+            heard = False
+            while pending and time.monotonic() < deadline:
+                ev = self._next_event()
+                if ev is None:
+                    continue
+                heard = True
+                if isinstance(ev, Garbage):
+                    events += 1
+                elif ev.cmd == CMD_BOOT:
+                    self._on_boot(ev)
+                    continue
+                elif ev.seq in self._sends:
+                    sent = self._sends.pop(ev.seq)
+                    self._learn(time.monotonic() - sent[0], sent[1], False)
+                if isinstance(ev, Frame) and ev.cmd == (CMD_INFER_CHUNK | REPLY_FLAG) and ev.seq in inflight:
+                    (received,) = struct.unpack_from("<I", ev.payload)
+                    mark(*inflight[ev.seq])
+                    prefix(received)
+                    if ev.seq in pending:
+                        pending.discard(ev.seq)
+                        events += 1
+                        good += 1
+                    else:
+                        self.stats["late_replies"] += 1
+                    self._synced = True
+                elif isinstance(ev, Frame) and ev.cmd == CMD_ERROR and len(ev.payload) >= 6:
+                    code, ecmd, detail = struct.unpack_from("<BBI", ev.payload)
+                    if code in FRAMING_ERRORS:
+                        self.stats["naks"] += 1
+                        pending.discard(ev.seq)
+                        events += 1
+                    elif ev.seq in inflight:
+                        self._synced = True
+                        raise self._translate(ProtocolError(
+                            f"device error {ERROR_NAMES.get(code, code)} for INFER_CHUNK (detail {detail})",
+                            code=code, cmd=ecmd, detail=detail), CMD_INFER_CHUNK, True)
+                    else:
+                        self.stats["stale"] += 1
+                elif isinstance(ev, Frame):
+                    self.stats["stale"] += 1
+                if events >= len(burst):
+                    deadline = min(deadline, time.monotonic() + grace)
+            lost = len(burst) - good
+            self.stats["garbled_replies"] += sum(1 for _ in range(max(0, lost - len(pending))))
+            for off, n in burst:
+                if self.adaptive:
+                    done = all(have[off // unit:(off + n + unit - 1) // unit])
+                    self.quality.record(n + _REQ_OVERHEAD + 4 + _REPLY_OVERHEAD, done)
+            if good or recv >= total:
+                self._fails = 0
+                self._silences = 0
+                self._garbage_only = False
+            else:
+                self._fails += 1
+                if not heard:
+                    self._silences += 1
+                    self.stats["timeouts"] += 1
+                if self._fails > self.retries or (not heard and self._fails >= 2 and
+                                                  time.monotonic() - self._last_heard > 4.0 * self.timeout):
+                    self._fails = 0
+                    raise DeviceError(f"no reply to INFER_CHUNK from {self.port} after {self.retries} "
+                                      f"bursts without progress")
 
     def read_output(self, index: int = 0) -> bytes:
         """Reads output tensor `index` of the last inference."""
