@@ -302,7 +302,7 @@ def _start_qemu_tcp(project: Project, port: int | None, extra_args=(), progress:
     """Start QEMU for `project` with its serial port a TCP server on 127.0.0.1 (wait=on: the CPU
     starts when the first client connects). Returns (process, port) once QEMU listens. A port
     of None: a free one, retried when another program takes it first."""
-    from tinygen.boards.processes import child_setup, stop_process
+    from tinygen.boards.processes import child_setup, spawn, stop_process
     from tinygen.boards.qemu import find_qemu, free_tcp_port, qemu_command
 
     board = project.board
@@ -313,8 +313,8 @@ def _start_qemu_tcp(project: Project, port: int | None, extra_args=(), progress:
     for _attempt in range(5):
         tcp = port or free_tcp_port()
         cmd = qemu_command(board, project.firmware, tcp, icount=True, qemu_binary=binary, extra_args=extra_args)
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                preexec_fn=child_setup if os.name == "posix" else None)
+        proc = spawn(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                     preexec_fn=child_setup if os.name == "posix" else None)
         try:
             lines = []
             while True:

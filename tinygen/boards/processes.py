@@ -41,6 +41,10 @@ def stop_on_signals(signums=STOP_SIGNALS):
     def handler(signum, frame):
         if fired:
             return
+        if _deferring:                 # spawn() is starting a child: raise when it holds it
+            if signum not in _deferring[-1]:
+                _deferring[-1].append(signum)
+            return
         fired.append(signum)
         raise Terminated(signum)
 
@@ -95,4 +99,51 @@ def stop_process(proc: subprocess.Popen | None, grace: float = 5.0) -> int | Non
     return proc.poll()
 
 
-__all__ = ["STOP_SIGNALS", "Terminated", "child_setup", "stop_on_signals", "stop_process"]
+_deferring = []          # per active signals_deferred(): signals that came meanwhile
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Ctrl-C, SIGTERM and SIGHUP that arrive in the block are delivered (raised) when it ends,
+    so that a child started in it is never lost between fork and the caller's hands. Main
+    thread only (elsewhere signals do not interrupt anyway). SIGTERM/SIGHUP are deferred by
+    stop_on_signals' handler (the CLI's); Ctrl-C by a handler installed for the block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _deferring.append([])
+    old_int = signal.getsignal(signal.SIGINT)
+
+    def on_int(signum, frame):
+        _deferring[-1].append(signum)
+
+    signal.signal(signal.SIGINT, on_int)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int if old_int is not None else signal.default_int_handler)
+        came = _deferring.pop()
+        if came:
+            if came[0] == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise Terminated(came[0])
+
+
+def spawn(cmd, **kw) -> subprocess.Popen:
+    """subprocess.Popen that never leaves its child behind: a Ctrl-C / SIGTERM / SIGHUP that
+    arrives while the child is being started (before the caller holds the Popen object) is
+    deferred until Popen returns, and then stops the child before it propagates. No
+    preexec_fn unless the caller gives one (Python between fork and exec can crash the child
+    when other threads run)."""
+    proc = None
+    try:
+        with signals_deferred():
+            proc = subprocess.Popen(cmd, **kw)
+    except BaseException:
+        stop_process(proc, grace=1.0)
+        raise
+    return proc
+
+
+__all__ = ["STOP_SIGNALS", "Terminated", "child_setup", "signals_deferred", "spawn", "stop_on_signals",
+           "stop_process"]

@@ -25,6 +25,7 @@ from typing import Sequence
 import serial
 
 from tinygen.boards.catalog import Board, list_boards, load_board
+from tinygen.boards.processes import spawn
 from tinygen.errors import DeviceError, TinygenError, ToolError
 
 QEMU = "qemu-system-arm"
@@ -110,8 +111,9 @@ class QemuSession:
             self._log = tempfile.TemporaryFile(prefix="tinygen-qemu-")
             # no preexec_fn: Python code between fork and exec can crash the child when other
             # threads (gRPC's, a labgrid session's) exist; the core limit is set from here
-            self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
-                                            stdout=self._log, stderr=subprocess.STDOUT)
+            # spawn: a signal while QEMU starts stops it too (no orphan)
+            self.process = spawn(self.command, stdin=subprocess.DEVNULL, stdout=self._log,
+                                 stderr=subprocess.STDOUT)
             _no_core_dumps(self.process.pid)
             if self._connect():
                 return

@@ -125,7 +125,7 @@ def cmd(model, boards, place, coordinator, port, baud, inputs, samples, seed, sa
         last = report.device_text[-1] if report.device_text else ""
         tail = f" (last device output: {last[:120]!r}{'...' if len(last) > 120 else ''})" if last else ""
         click.echo(f"tinygen: error: {report.error}{tail}", err=True)
-        click.get_current_context().exit(130 if report.interrupted else 2)
+        click.get_current_context().exit(report.interrupt_exit if report.interrupted else 2)
     click.get_current_context().exit(0 if report.passed else 1)
 
 

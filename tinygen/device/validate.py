@@ -133,6 +133,7 @@ class Report:
     per_layer: dict | None = None
     error: str | None = None
     interrupted: bool = False
+    interrupt_exit: int = 130          # exit status after an interruption: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
     wall_s: float = 0.0
     run_s: float = 0.0
     client_stats: dict = field(default_factory=dict)
@@ -590,9 +591,11 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
             report.per_layer = summary
     except DeviceError as e:
         report.error = str(e)
-    except KeyboardInterrupt:
-        report.error = "interrupted"
+    except KeyboardInterrupt as e:       # Ctrl-C, or SIGTERM / SIGHUP (tinygen.errors.Terminated)
+        signame = getattr(e, "signame", None)
+        report.error = f"stopped by {signame}" if signame else "interrupted"
         report.interrupted = True
+        report.interrupt_exit = getattr(e, "exit_code", 130)
     if not report.run_s:
         report.run_s = time.monotonic() - t_run
     if report.error and text_tail:
