@@ -550,7 +550,8 @@ class Client:
                     self._sends.pop(next(iter(self._sends)))
             else:
                 entry[3] += 1          # resent with the same seq: its round trip is ambiguous (Karn)
-            grace = max(0.005, self._lat + 2.0 * self._lat_var + 2.0 * self._byte_time * (reply_bytes + _REPLY_OVERHEAD))
+            grace = max(0.005, min(0.1, self._lat + 2.0 * self._lat_var)
+                        + 2.0 * self._byte_time * (reply_bytes + _REPLY_OVERHEAD))
             kind, reply = self._attempt(seq, cmd, wire, wait, boot_ends, () if alt is None else alt, grace)
             if alt is not None:
                 alt.add(seq)
@@ -732,7 +733,8 @@ class Client:
 
         cap = self.timeout
         while recv < total:
-            size = max(unit, (self.chunk_size(step) // unit) * unit)
+            # one turnaround serves a whole burst: size the chunks for their bytes alone
+            size = max(unit, (self.quality.chunk(step) // unit) * unit)
             burst = []
             wire = 0
             k = recv // unit
@@ -768,7 +770,7 @@ class Client:
             self._write(bytes(out))
             nbytes = len(out) + len(burst) * (4 + _REPLY_OVERHEAD)
             deadline = time.monotonic() + self._wait_for(nbytes, cap, False)
-            grace = max(0.005, self._lat + 2.0 * self._lat_var)
+            grace = min(0.1, max(0.005, self._lat + 2.0 * self._lat_var))
             pending = set(seqs)
             events = good = 0
             heard = False
