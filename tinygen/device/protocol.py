@@ -498,12 +498,13 @@ class Client:
     def _failed(self, name: str, outcome: str, wire_bytes: int, cap: float) -> None:
         """Books a failed attempt; raises DeviceError when the budget is spent."""
         self._fails += 1
-        if self.adaptive:
+        if self.adaptive and outcome != _Outcome.SILENCE:
+            # damage, not silence: a slow or busy device is no reason for smaller frames
             self.quality.record(wire_bytes, False)
         if outcome == _Outcome.SILENCE:
             self._silences += 1
         else:
-            self._silences = 0
+            self._silences = max(0, self._silences - 1)
         silent_for = time.monotonic() - self._last_heard
         if self._fails > self.retries or (outcome == _Outcome.SILENCE and self._fails >= 2
                                           and silent_for > max(4.0 * self.timeout, cap)):
@@ -518,7 +519,7 @@ class Client:
 
     def _succeeded(self, wire_bytes: int) -> None:
         self._fails = 0
-        self._silences = 0
+        self._silences = max(0, self._silences - 1)     # the backoff unwinds step by step
         self._garbage_only = False
         if self.adaptive:
             self.quality.record(wire_bytes, True)
@@ -769,6 +770,7 @@ class Client:
             self._sends[first] = [time.monotonic(), len(out) // len(burst) + 4 + _REPLY_OVERHEAD, False, 1]
             self._write(bytes(out))
             nbytes = len(out) + len(burst) * (4 + _REPLY_OVERHEAD)
+            progress_before = (recv, sum(have))
             deadline = time.monotonic() + self._wait_for(nbytes, cap, False)
             grace = min(0.1, max(0.005, self._lat + 2.0 * self._lat_var))
             pending = set(seqs)
@@ -818,12 +820,12 @@ class Client:
             lost = len(burst) - good
             self.stats["garbled_replies"] += sum(1 for _ in range(max(0, lost - len(pending))))
             for off, n in burst:
-                if self.adaptive:
+                if self.adaptive and (heard or good):
                     done = all(have[off // unit:(off + n + unit - 1) // unit])
                     self.quality.record(n + _REQ_OVERHEAD + 4 + _REPLY_OVERHEAD, done)
-            if good or recv >= total:
+            if good or recv >= total or (recv, sum(have)) != progress_before:   # late replies count too
                 self._fails = 0
-                self._silences = 0
+                self._silences = max(0, self._silences - 1)
                 self._garbage_only = False
             else:
                 self._fails += 1
