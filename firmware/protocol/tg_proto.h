@@ -17,8 +17,9 @@
  *
  * The received bytes must not be dropped while tg_proto_feed() dispatches a
  * command (an inference can take seconds): use an interrupt-driven or FIFO
- * backed UART receiver, or rely on the host's stop-and-wait discipline (the
- * host never sends the next request before it has the reply to the previous).
+ * backed UART receiver of at least one maximal frame (1041 bytes). The host
+ * waits for each reply before the next request, except for input uploads to
+ * a device with TG_PROTO_FLAG_GAPS: bursts of chunks of at most 1 KB in all.
  */
 #ifndef TG_PROTO_H
 #define TG_PROTO_H
