@@ -8,7 +8,8 @@ from tinygen.boards.catalog import (Board, board_from_dict, boards_dir, data_dir
                             load_board)
 from tinygen.errors import TinygenError
 
-EXPECTED = {"qemu-stm32f4", "qemu-cortex-m4", "nucleo-f446re", "nano33ble", "esp32-devkitc"}
+EXPECTED = {"qemu-stm32f4", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55",
+            "nucleo-f446re", "nano33ble", "esp32-devkitc"}
 
 
 def test_data_dir_has_all_data_subdirs():

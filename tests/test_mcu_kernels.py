@@ -397,3 +397,74 @@ def test_dsp_kernels_build_at_every_optimization_level(tmp_path):
                 nm = subprocess.run(["arm-none-eabi-nm", str(tmp_path / "k.o")], capture_output=True, text=True).stdout
                 if src == "tg_conv.c":
                     assert "tg_conv_pairs" in nm, "DSP path not compiled"
+
+
+# ---------------------------------------------------------------- other emulated cores
+
+# The other emulated Cortex-M boards (M7 mps2-an500, M33 mps2-an505, M55 mps3-an547): all three
+# have the DSP extension, so the kernels' DSP path is what runs there.
+OTHER_CORES = ("qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55")
+
+
+@pytest.mark.parametrize("board", OTHER_CORES)
+def test_small_model_bit_exact_on_other_cores(board, zoo, tmp_path):
+    """One small zoo model (DS-CNN: CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL, FULLY_CONNECTED,
+    SOFTMAX) on the DSP kernels and on the C99 path, bit-exact with the emulator."""
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    name = "ds_cnn_kws"
+    g = read_model(zoo[name])
+    rng = np.random.default_rng(17)
+    xs = {name: samples(g, rng, 1)}
+    dsp = build_models(board, {name: g}, xs, tmp_path / "dsp")
+    assert dsp_flags(dsp.generated[name]) and 0 not in dsp_flags(dsp.generated[name])
+    port = build_models(board, {name: g}, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
+    cost = {}
+    for fw in (dsp, port):
+        res = run_models(fw, timeout=120)
+        check(f"{name} on {board}", g, xs[name], res.models[name])
+        cost[fw is dsp] = res.models[name][0].instructions
+    assert cost[True] < cost[False], f"the DSP build must run fewer instructions on {board}: {cost}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", OTHER_CORES)
+def test_zoo_bit_exact_on_other_cores(board, zoo, tmp_path):
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    from tinygen.boards.catalog import load_board
+
+    rng = np.random.default_rng(2025)
+    graphs = {name: read_model(path) for name, path in sorted(zoo.items())}
+    xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
+    # The whole zoo is ~900 KB of code and weights: on the M55's 512 KB ITCM it runs in groups.
+    budget = load_board(board).flash.size // 2
+    groups, size = [[]], 0
+    for name in graphs:
+        n = zoo[name].stat().st_size
+        if groups[-1] and size + n > budget:
+            groups.append([])
+            size = 0
+        groups[-1].append(name)
+        size += n
+    for i, group in enumerate(groups):
+        fw = build_models(board, {n: graphs[n] for n in group}, {n: xs[n] for n in group}, tmp_path / f"zoo{i}")
+        res = run_models(fw, timeout=300)
+        for name in group:
+            check(f"{name} on {board}", graphs[name], xs[name], res.models[name])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", OTHER_CORES)
+def test_random_ops_dsp_and_portable_bit_exact_on_other_cores(board, tmp_path):
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    graphs = {**random_models(), **random_dw_models()}
+    rng = np.random.default_rng(8)
+    xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
+    dsp = build_models(board, graphs, xs, tmp_path / "dsp")
+    port = build_models(board, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
+    for fw in (dsp, port):
+        res = run_models(fw, timeout=300)
+        for name, g in graphs.items():
+            check(f"{name} on {board} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import serial
 
-from tests.support.fwprojects import (ALL_MODELS, EXAMPLE, HAVE_ARM_GCC, HAVE_QEMU, QEMU_BOARDS, model_file,
-                                      obj_cache)  # noqa: F401 (fixture)
+from tests.support.fwprojects import (ALL_MODELS, EXAMPLE, HAVE_ARM_GCC, HAVE_QEMU, OTHER_QEMU_BOARDS, QEMU_BOARDS,
+                                      model_file, obj_cache)  # noqa: F401 (fixture)
 from tinygen.boards.catalog import load_board
 from tinygen.cli import main
 from tinygen.device.selftest import compare_selftest, selftest_qemu
@@ -57,8 +57,9 @@ def built(graph, board, path, obj_cache, *make_args):
     return proj
 
 
-@pytest.mark.parametrize("board", QEMU_BOARDS)
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("board,name", [(b, n) for b in QEMU_BOARDS for n in ALL_MODELS] + [
+    pytest.param(b, n, marks=[] if n == "kws_micro" else [pytest.mark.slow])
+    for b in OTHER_QEMU_BOARDS for n in ALL_MODELS])
 def test_selftest_in_qemu_equals_emulator(name, board, graphs, build_root, obj_cache):
     g = graphs[name]
     proj = built(g, board, build_root / f"{name}-{board}", obj_cache)
@@ -83,7 +84,7 @@ def test_selftest_in_qemu_equals_emulator(name, board, graphs, build_root, obj_c
     assert use.ram + load_board(board).stack_size <= fit["ram"]["needed"] + extra
 
 
-@pytest.mark.parametrize("board", QEMU_BOARDS)
+@pytest.mark.parametrize("board", QEMU_BOARDS + OTHER_QEMU_BOARDS)
 def test_protocol_inference_profile_and_every_layer(board, graphs, build_root, obj_cache):
     g = graphs["kws_micro"]
     proj = built(g, board, build_root / f"kws_micro-{board}", obj_cache)

@@ -1,13 +1,18 @@
 /*
- * tinygen board port: Arm MPS2 AN386 (Cortex-M4F) as emulated by QEMU (mps2-an386).
+ * tinygen board port: Arm MPS2/MPS3 FPGA images as emulated by QEMU: mps2-an386 (Cortex-M4F,
+ * the defaults below), mps2-an500 (Cortex-M7), mps2-an505 (Cortex-M33), mps3-an547
+ * (Cortex-M55). The board file's cflags set TG_MPS_UART_BASE / TG_MPS_UART_RX_IRQN where the
+ * image differs from AN386.
  *
- * Serial: CMSDK APB UART0 at 0x40004000 (QEMU's first -serial); RX interrupt = IRQ 0,
- * TX interrupt = IRQ 1 (only RX is used; TX is polled).
+ * Serial: CMSDK APB UART0 (QEMU's first -serial): AN385/386/500 at 0x40004000, RX interrupt =
+ * IRQ 0; AN505 at 0x50200000 (Secure alias), RX IRQ 32; AN547 at 0x59303000, RX IRQ 33.
+ * Only RX uses its interrupt; TX is polled.
  *
- * tg_cycles(): SysTick from the 25 MHz processor clock (CLKSOURCE = 1). With QEMU
- * -icount shift=0 one instruction takes 1 virtual ns, so one tick = 40 instructions and the
- * port returns ticks * 40: instruction-equivalents with a resolution of 40 instructions,
- * deterministic run to run. (On an FPGA board it would be 25 MHz clock cycles * 40.)
+ * tg_cycles(): SysTick from the processor clock (CLKSOURCE = 1, SYSCLK: 25 MHz on MPS2,
+ * 20 MHz on AN505, 32 MHz on AN547). With QEMU -icount shift=0 one instruction takes 1
+ * virtual ns, so one tick = 1e9 / TG_CLOCK_HZ instructions (40, 50, 31.25) and the port
+ * returns ticks * 1e9 / TG_CLOCK_HZ: instruction-equivalents with a resolution of one tick,
+ * deterministic run to run.
  *
  * Register layout from the Cortex-M System Design Kit TRM (CMSDK APB UART).
  */
@@ -25,9 +30,14 @@
 #define TG_UART_BAUD 115200u
 #endif
 
-#define TG_NS_PER_TICK (1000000000u / TG_CLOCK_HZ)   /* 40 at 25 MHz */
+#ifndef TG_MPS_UART_BASE
+#define TG_MPS_UART_BASE 0x40004000u
+#endif
+#ifndef TG_MPS_UART_RX_IRQN
+#define TG_MPS_UART_RX_IRQN 0u
+#endif
 
-#define UART0_BASE      0x40004000u
+#define UART0_BASE      TG_MPS_UART_BASE
 #define UART_DATA       TG_REG32(UART0_BASE + 0x00u)
 #define UART_STATE      TG_REG32(UART0_BASE + 0x04u)
 #define UART_CTRL       TG_REG32(UART0_BASE + 0x08u)
@@ -40,7 +50,7 @@
 #define UART_CTRL_RXEN     (1u << 1)
 #define UART_CTRL_RXINTEN  (1u << 3)
 #define UART_INT_RX        (1u << 1)
-#define UART0_RX_IRQN      0u
+#define UART0_RX_IRQN      TG_MPS_UART_RX_IRQN
 
 const char tg_board_name[] = TG_BOARD_ID;
 const uint32_t tg_clock_hz = TG_CLOCK_HZ;
@@ -98,7 +108,9 @@ uint32_t tg_uart_rx_dropped(void)
 
 uint64_t tg_cycles(void)
 {
-    return tg_systick_ticks() * TG_NS_PER_TICK;
+    /* ticks * 1e9 / clock without overflow or rounding drift (31.25 ns per tick at 32 MHz). */
+    uint64_t ticks = tg_systick_ticks();
+    return (ticks / TG_CLOCK_HZ) * 1000000000ull + ((ticks % TG_CLOCK_HZ) * 1000000000ull) / TG_CLOCK_HZ;
 }
 
 void tg_exit(int code)

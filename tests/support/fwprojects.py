@@ -26,6 +26,8 @@ ZOO_NAMES = [
 ALL_MODELS = ["kws_micro"] + ZOO_NAMES
 
 QEMU_BOARDS = ["qemu-stm32f4", "qemu-cortex-m4"]
+# The other emulated cores: the small example model in the default run, the zoo with --run-slow.
+OTHER_QEMU_BOARDS = ["qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55"]
 HAVE_ARM_GCC = shutil.which("arm-none-eabi-gcc") is not None
 HAVE_QEMU = shutil.which("qemu-system-arm") is not None
 HAVE_GCC = shutil.which("gcc") is not None and shutil.which("g++") is not None

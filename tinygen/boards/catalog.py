@@ -30,7 +30,7 @@ from tinygen.paths import data_dir  # noqa: F401  (re-exported: boards live in t
 
 BUILD_SYSTEMS = ("make", "platformio")
 CYCLE_TIMERS = ("systick", "dwt", "ccount")
-FPUS = ("fpv4-sp-d16", "none", "xtensa-sp")
+FPUS = ("fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16", "auto", "none", "xtensa-sp")
 
 
 

@@ -29,6 +29,10 @@ APT_INSTALL = "sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi"
 _COMMON_RUNTIME = ("startup_cortexm.c", "tg_systick.c", "tg_io.c", "tg_bench.c", "tg_stack.c")
 
 
+# Cortex-M cores the bare-metal runtime (startup_cortexm.c, SysTick, NVIC) supports.
+ARM_CORES = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
+
+
 def runtime_dir() -> Path:
     return data_dir() / "firmware" / "runtime"
 
@@ -41,7 +45,7 @@ def _require_make_board(board: Board) -> None:
     if board.build_system != "make":
         raise TinygenError(
             f"board {board.id!r} builds with {board.build_system}, not with tinygen's bare-metal runtime")
-    if board.core != "cortex-m4":
+    if board.core not in ARM_CORES:
         raise TinygenError(f"board {board.id!r}: core {board.core!r} is not supported by the bare-metal build")
     if not board.port:
         raise TinygenError(f"board {board.id!r} has no runtime 'port'")
