@@ -105,13 +105,14 @@ def test_concatenation_refuses_activation_and_too_many_inputs():
     refused(_concat_model([0.1] * 11, [0] * 11, 0.1, 0), 1, "CONCATENATION", "11 inputs", "at most 10")
 
 
-def test_concatenation_refuses_int16():
+def test_concatenation_refuses_mixed_int16_int8():
+    """int16 inputs, int8 output (int16 throughout runs: tests/test_ops_layout16.py)."""
     m = ModelBuilder()
     a = m.tensor([1, 4], dtype=np.int16, scale=0.1)
     b = m.tensor([1, 4], dtype=np.int16, scale=0.1)
-    y = m.tensor([1, 8], dtype=np.int16, scale=0.1)
+    y = m.tensor([1, 8], scale=0.1)
     m.op("CONCATENATION", [a, b], [y], axis=1)
-    refused(m.build([a, b], [y]), 0, "CONCATENATION", "int16", "only int8")
+    refused(m.build([a, b], [y]), 0, "CONCATENATION", "int16 CONCATENATION needs int16 throughout")
 
 
 # ---------------------------------------------------------------- PAD / PADV2

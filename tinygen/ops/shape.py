@@ -12,6 +12,7 @@ class _Alias(Op):
     """The output holds exactly input 0's bytes with another shape."""
 
     alias = True
+    dtypes = ("int8", "int16")  # any type moves the same way; int16 checked against TFLM (tests/test_ops_layout16.py)
 
     def check(self, g, op):
         src, dst = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
