@@ -283,23 +283,28 @@ def test_board_vanishes_mid_run(farm, monkeypatch):
 
 
 def test_sigterm_releases_the_place(farm):
-    """`kill` (SIGTERM) in the middle of a run: the place is released and tinygen exits."""
+    """`kill` (SIGTERM) in the middle of a run on a place and a local QEMU board at once: the
+    place is released, QEMU stopped, tinygen exits, nothing of it is left running."""
     env = dict(farm.env(), LG_COORDINATOR=farm.address, PYTHONPATH=str(ROOT))
     p = subprocess.Popen([sys.executable, "-m", "tinygen.cli", "validate", str(KWS), "--place", "p1",
-                          "--samples", "1000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                         start_new_session=True)
+                          "--board", "qemu-stm32f4", "--samples", "1000"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     try:
         assert wait_for(lambda: farm.holder("p1") is not None, 60)
+        assert wait_for(lambda: "qemu-system-arm" in subprocess.run(["ps", "-o", "args=", "-s", str(p.pid)],
+                                                                    capture_output=True, text=True).stdout, 60)
         time.sleep(1.5)
         p.send_signal(signal.SIGTERM)
-        out, err = p.communicate(timeout=30)
+        out, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert p.returncode in (130, 143, 2), err
-    assert "Traceback" not in err and "released place p1" in err
+    assert p.returncode == 143, err
+    assert "Traceback" not in err and "released place p1" in err and "stopped by SIGTERM" in err
     assert farm.holder("p1") is None
+    left = subprocess.run(["ps", "-o", "pid=,args=", "-s", str(p.pid)], capture_output=True, text=True).stdout
+    assert left.strip() == "", left                          # no QEMU, no helper of tinygen's
     assert wait_for(lambda: not farm.ser2net_pids(), 10)   # the exporter stops ser2net on the release
 
 

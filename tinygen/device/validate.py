@@ -686,12 +686,16 @@ def validate_many(model_path, targets: list, *, say: Callable[[str], None] = lam
     results = [TargetResult(label, kind) for label, kind, _ in targets]
     links: dict = {}
     lock = threading.Lock()
+    stopping = threading.Event()
 
     def work(k: int, opener) -> None:
         res = results[k]
         try:
-            with opener() as link:
+            with opener() as link:          # may build firmware and start QEMU
                 with lock:
+                    if stopping.is_set():   # interrupted meanwhile: close (stop QEMU) at once
+                        res.error = "interrupted"
+                        return
                     links[k] = link
                 res.report = validate_link(link, str(model_path), graph, board=res.target,
                                            say=lambda m: say(f"{res.target}: {m}"), **kw)
@@ -713,12 +717,14 @@ def validate_many(model_path, targets: list, *, say: Callable[[str], None] = lam
                 t.join(0.2)
     except KeyboardInterrupt:
         with lock:
+            stopping.set()
             open_links = list(links.values())
-        for link in open_links:
+        for link in open_links:             # ends the runs (their reads fail) and stops QEMU
             with contextlib.suppress(Exception):
                 link.close()
+        deadline = time.monotonic() + 120.0  # a build in progress finishes, then its QEMU is not started
         for t in threads:
-            t.join(5.0)
+            t.join(max(0.0, deadline - time.monotonic()))
         for res in results:
             if res.report is None and res.error is None:
                 res.error = "interrupted"
