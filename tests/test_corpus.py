@@ -177,6 +177,23 @@ def test_every_weighted_layer_names_its_kernel(m):
                     f"op {op.index} ({op.op}) runs {k['kernel']} on a DSP target without a named reason"
 
 
+# Known gaps, each named: the test fails (strict xfail) as soon as one is fixed, to drop it from here.
+ARENA_GAPS = {"tflm_seanet_transpose_conv0_int16x8": "TRANSPOSE_CONV 16x8 keeps int64 accumulators for its whole "
+                                                      "output in scratch (18,432 B)"}
+
+
+@pytest.mark.parametrize("m", [pytest.param(p.values[0], id=p.id, marks=[pytest.mark.xfail(
+    strict=True, reason=ARENA_GAPS[p.id])] if p.id in ARENA_GAPS else []) for p in _params(SUPPORTED)])
+def test_arena_within_the_live_tensor_bound(m):
+    """The default plan (kernel scratch included) needs at most 1.05x the live-tensor bound + 64 B."""
+    from tinygen.codegen.planner import plan_memory
+    from tinygen.model.reader import read_model
+
+    plan = plan_memory(read_model(m.path))
+    assert plan.arena_bytes <= 1.05 * plan.live_bound_bytes + 64, \
+        f"arena {plan.arena_bytes} B, live-tensor bound {plan.live_bound_bytes} B, scratch {plan.scratch_bytes}"
+
+
 @pytest.mark.parametrize("m", _params([m for m in MODELS if m.info.get("testdata")]))
 def test_reference_data_is_what_tflite_micro_computes(m):
     """The reader of the reference data (used below once tinygen runs these models) is right."""
