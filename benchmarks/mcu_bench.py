@@ -1,4 +1,4 @@
-"""tinygen on an emulated Cortex-M4: instructions per inference and per layer, kernel variants, scratch, arena
+"""tinygen on an emulated Cortex-M (default Cortex-M4; --board for the others): instructions per inference and per layer, kernel variants, scratch, arena
 against the live-tensor bound and code size, for any .tflite (default: the real corpus's conv models and the
 MLPerf-Tiny-shaped zoo models).
 
@@ -8,20 +8,23 @@ MLPerf-Tiny-shaped zoo models).
     .venv/bin/python benchmarks/mcu_bench.py --zoo                  # only the four zoo models
     .venv/bin/python benchmarks/mcu_bench.py --corpus --portable    # + the C99 kernels (-DTG_PORTABLE)
     .venv/bin/python benchmarks/mcu_bench.py --json out.json --markdown   # results as JSON; tables as Markdown
+    .venv/bin/python benchmarks/mcu_bench.py --board qemu-cortex-m55 --zoo  # another emulated core
 
 A MODEL argument is a path to a .tflite, the name of a corpus model (`$TINYGEN_MODELS`, default
 `../shared/models`) or of a zoo model (tests/support/zoo.py). Corpus models above 2 MB of weights
 (MobileNetV2 224) are left out of the default set; name them to run them.
 
-Each model is generated for `qemu-cortex-m4` (QEMU mps2-an386, arm-none-eabi-gcc -O2, -mcpu=cortex-m4
--mfpu=fpv4-sp-d16 -mfloat-abi=hard) into its own firmware with one random input baked in, and run under
-`-icount shift=0`, where one instruction is one virtual nanosecond: `tg_cycles()` (SysTick x 40) around
-`NAME_run()` counts instructions, deterministically, at a resolution of 40. The output is checked against the
+Each model is generated for `--board` (default `qemu-cortex-m4`: QEMU mps2-an386, arm-none-eabi-gcc -O2,
+-mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard; also qemu-cortex-m7, qemu-cortex-m33, qemu-cortex-m55
+and qemu-stm32f4, each with its board's flags) into its own firmware with one random input baked in, and run under
+`-icount shift=0`, where one instruction is one virtual nanosecond: `tg_cycles()` (SysTick ticks x 1e9 / the
+SysTick clock: 40 on mps2-an386) around `NAME_run()` counts instructions, deterministically, at a resolution
+of one tick. The output is checked against the
 emulator (itself bit-exact with tflite_micro: tests/test_corpus.py). A second build with TG_LAYER_TIMING gives
 the instructions per layer (about 100 instructions of hook per layer included).
 
 Tables:
-- speed: MACs, instructions, MAC/instruction; TFLite Micro + CMSIS-NN on the same emulator where it was
+- speed: MACs, instructions, MAC/instruction; TFLite Micro + CMSIS-NN on the same emulator (Cortex-M4) where it was
   measured (the figures quoted in issues 4 and 10; "not measured" elsewhere) and tinygen's ratio to it;
 - memory: tinygen's arena (kernel scratch included) against the live-tensor bound (the largest sum of the
   activations live at one step, scratch excluded: no plan can use less without recomputation) and TFLM's
@@ -76,6 +79,7 @@ def _parse_args(argv=None):
     ap.add_argument("--no-tflm", action="store_true", help="do not measure TFLite Micro's arena (zoo / files)")
     ap.add_argument("--markdown", action="store_true", help="print the summary tables as Markdown")
     ap.add_argument("--json", type=Path, help="write the results as JSON")
+    ap.add_argument("--board", default=BOARD, help="emulated board to run on (default: %(default)s)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--build-dir", type=Path, help="keep the firmware here (default: a temporary directory)")
     return ap.parse_args(argv)
@@ -122,7 +126,9 @@ def select_models(args) -> list[Bench]:
 
         zoo = build_zoo(zoo_names)
         for n in zoo_names:
-            out.append(Bench(n, ZOO_LABELS.get(n, f"zoo {n}"), Path(zoo[n]), reference=REFERENCE.get(n)))
+            # the TFLM + CMSIS-NN reference counts were measured on the Cortex-M4 board only
+            ref = REFERENCE.get(n) if args.board == "qemu-cortex-m4" else None
+            out.append(Bench(n, ZOO_LABELS.get(n, f"zoo {n}"), Path(zoo[n]), reference=ref))
     return out
 
 
@@ -195,7 +201,18 @@ def _m(v: float) -> str:
 
 
 def main(argv=None) -> int:
+    global BOARD
     args = _parse_args(argv)
+    from tinygen.boards.catalog import load_board
+    from tinygen.errors import TinygenError as _Err
+
+    try:
+        board = load_board(args.board)
+    except _Err as e:
+        raise SystemExit(f"mcu_bench: {e}") from None
+    if board.emulator is None or board.build_system != "make":
+        raise SystemExit(f"mcu_bench: board {board.id!r} is not an emulated bare-metal board")
+    BOARD = board.id
     import numpy as np
 
     from tinygen.analysis.inspect import model_stats
@@ -236,7 +253,7 @@ def main(argv=None) -> int:
         r = b.result
         r.update(macs=stats.macs, ops=[op.op for op in g.operators], op_macs=[o.macs for o in stats.ops],
                  kernels=kernel_rows(g, plan), live_bound=live_tensor_bound(plan), planned_arena=plan.arena_bytes,
-                 reference_instructions=b.reference)
+                 reference_instructions=b.reference, board=BOARD)
         try:
             r["dsp"] = _measure(b, g, x, base / b.name / "dsp", False, not args.no_layers)
             if args.portable:
@@ -273,7 +290,8 @@ def main(argv=None) -> int:
             pt = r["portable"]
             row += [_m(pt["instructions"]), f"{pt['instructions'] / d['instructions']:.1f}x"]
         rows.append(row)
-    print("\nSpeed: instructions per inference on QEMU mps2-an386 (Cortex-M4, -icount shift=0), DSP build\n")
+    print(f"\nSpeed: instructions per inference on QEMU {board.emulator.machine} ({board.core}, -icount shift=0), "
+          f"DSP build\n")
     print(_table(headers, rows, markdown=md))
 
     # ---------------------------------------------------------------- memory

@@ -51,3 +51,18 @@ def test_bench_reports_layers_kernels_and_memory(tmp_path, capsys):
     assert 0 < r["live_bound"] <= d["arena"]
     for head in ("MAC/instr", "live-tensor bound", "kernels+runtime", "scratch B", "DEPTHWISE_CONV_2D"):
         assert head in text
+
+
+def test_bench_on_another_core(tmp_path, capsys):
+    m = corpus_model(MODEL)
+    if m is None:
+        pytest.skip(SKIP_REASON)
+    bench = _bench()
+    out = tmp_path / "r.json"
+    assert bench.main([str(m.path), "--board", "qemu-cortex-m33", "--no-layers", "--no-tflm", "--json", str(out),
+                       "--build-dir", str(tmp_path / "b")]) == 0
+    assert "QEMU mps2-an505 (cortex-m33" in capsys.readouterr().out
+    (r,) = json.loads(out.read_text()).values()
+    assert r["board"] == "qemu-cortex-m33" and r["dsp"]["bit_exact"] and r["dsp"]["instructions"] > 0
+    with pytest.raises(SystemExit, match="not an emulated bare-metal board"):
+        bench.main([str(m.path), "--board", "nano33ble"])

@@ -236,9 +236,10 @@ def test_ctrl_c_exits_0_with_summary(tmp_path):
 
 @pytest.mark.qemu
 @needs_qemu
-def test_run_mode_drives_inferences(tmp_path):
+@pytest.mark.parametrize("board", ["qemu-cortex-m4", "qemu-cortex-m55"])
+def test_run_mode_drives_inferences(board, tmp_path):
     (tmp_path / "labels.txt").write_text("silence\nunknown\nyes\nno\n")
-    rc, out, _ = _cli("monitor", "--board", "qemu-cortex-m4", "--model", KWS, "--run", 4, "--json",
+    rc, out, _ = _cli("monitor", "--board", board, "--model", KWS, "--run", 4, "--json",
                       "--labels", tmp_path / "labels.txt")
     assert rc == 0
     recs = [json.loads(ln) for ln in out.splitlines()]

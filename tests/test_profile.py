@@ -154,3 +154,16 @@ def test_more_layers_than_one_profile_page(tmp_path):
     body = d["layer_cycles"][1:]
     assert max(body) - min(body) <= 80
     assert 0 <= d["total_cycles"] - d["layer_cycles_sum"] <= HOOK_BOUND * n
+
+
+def test_profile_cli_on_cortex_m55():
+    """The other emulated cores profile too (no timing table for them: exact instruction counts only)."""
+    rc, out, err = cli("profile", KWS, "--board", "qemu-cortex-m55", "--runs", 2, "--json", "-q")
+    assert rc == 0, err
+    d = json.loads(out)
+    n = len(load_int8_model(KWS).operators)
+    assert d["board"] == "qemu-cortex-m55" and d["cycle_unit"] == "instructions" and d["clock_hz"] == 32_000_000
+    assert len(d["layers"]) == n and all(lay["cycles"] > 0 for lay in d["layers"])
+    assert sum(lay["cycles"] for lay in d["layers"]) == pytest.approx(d["layer_cycles_sum"])
+    assert 0 <= d["total_cycles"] - d["layer_cycles_sum"] <= HOOK_BOUND * n
+    assert d["total_ms_basis"] == "exact" and "cycle_model" not in d

@@ -141,3 +141,16 @@ def test_per_layer_cli_and_tolerance():
                             "--tolerance", worst, "--json", "-q")
         d = json.loads(stdout)
         assert rc == 0 and d["passed"] and d["within_tolerance"] == 1.0 and d["bit_exact"] == 0.0
+
+
+# ------------------------------------------------------------------- the other emulated cores
+@pytest.mark.parametrize("board", [pytest.param("qemu-cortex-m7", marks=pytest.mark.slow),
+                                   pytest.param("qemu-cortex-m33", marks=pytest.mark.slow), "qemu-cortex-m55"])
+def test_cli_validate_on_other_cores(board):
+    from tinygen.boards.catalog import load_board
+
+    rc, stdout, err = cli("validate", KWS, "--board", board, "--samples", 3, "--seed", 3, "--json", "-q")
+    assert rc == 0, err
+    d = json.loads(stdout)
+    assert d["board"] == board and d["samples"] == 3 and d["bit_exact"] == 1.0 and d["max_abs_diff"] == 0
+    assert d["clock_hz"] == load_board(board).clock_hz and d["latency_cycles"]["min"] > 0
