@@ -13,8 +13,8 @@
 #if TG_DSP
 /* State of tg_fc_blocks (field offsets are used by its assembly). */
 typedef struct {
-    const int8_t *w;     /* 0: first row of the block */
-    int32_t w_row;       /* 4 */
+    const int8_t *w;     /* 0: the block's weights (4 rows interleaved, kq * 16 bytes) */
+    int32_t w_row;       /* 4: unused */
     const int8_t *x;     /* 8: input row (any alignment) */
     int32_t kq;          /* 12: groups of 4 inputs, >= 0 */
     const int32_t *bias; /* 16 */
@@ -27,19 +27,20 @@ typedef struct {
     int32_t zp;          /* 48: output zero point (exact requantization) */
 } tg_fc_blocks_t;
 
-/* r0..r3 acc, r4..r7 rows, r8 x: 4 int8 inputs (one LDR, sign-extended to int16 pairs like the
- * weights: no scratch) against 4 rows */
+/* r0..r3 acc, r4 weights of the block (4 rows interleaved 4 bytes at a time: one LDM brings 4 weights
+ * of each row into r5, r6, r7, r10), r8 x: 4 int8 inputs (one LDR, sign-extended to int16 pairs like
+ * the weights: no scratch) against the 4 rows. 20 instructions per 16 multiply-accumulates. */
 #define TG_FCB_ROW(a, w)                   \
-    "ldr    r10, [" w "], #4\n\t"           \
-    "sxtb16 r11, r10, ror #8\n\t"          \
-    "sxtb16 r10, r10\n\t"                  \
-    "smlad  " a ", r10, r12, " a "\n\t"     \
+    "sxtb16 r11, " w ", ror #8\n\t"         \
+    "sxtb16 " w ", " w "\n\t"               \
+    "smlad  " a ", " w ", r12, " a "\n\t"    \
     "smlad  " a ", r11, lr, " a "\n\t"
 #define TG_FCB_STEP                        \
     "ldr    r12, [r8], #4\n\t"            \
+    "ldm    r4!, {r5, r6, r7, r10}\n\t"    \
     "sxtb16 lr, r12, ror #8\n\t"          \
     "sxtb16 r12, r12\n\t"                 \
-    TG_FCB_ROW("r0", "r4") TG_FCB_ROW("r1", "r5") TG_FCB_ROW("r2", "r6") TG_FCB_ROW("r3", "r7")
+    TG_FCB_ROW("r0", "r5") TG_FCB_ROW("r1", "r6") TG_FCB_ROW("r2", "r7") TG_FCB_ROW("r3", "r10")
 /* requantize acc `a` with the tg_rq_t at r12 (then advanced by r9 = rq_step) */
 #define TG_FCB_RQ(a)                       \
     "ldm    r12, {r4, r5, r6}\n\t"         \
@@ -74,10 +75,7 @@ __attribute__((naked, noinline)) void tg_fc_blocks(tg_fc_blocks_t *a __attribute
         "ldr    r12, [sp, #16]\n\t"
         "ldm    r12!, {r0-r3}\n\t"
         "str    r12, [sp, #16]\n\t"
-        "ldrd   r4, r10, [sp, #0]\n\t"
-        "add    r5, r4, r10\n\t"
-        "add    r6, r5, r10\n\t"
-        "add    r7, r6, r10\n\t"
+        "ldr    r4, [sp, #0]\n\t"
         "ldrd   r8, r9, [sp, #8]\n\t"
         "tst    r9, #1\n\t"
         "beq    2f\n\t"
@@ -90,7 +88,7 @@ __attribute__((naked, noinline)) void tg_fc_blocks(tg_fc_blocks_t *a __attribute
         "subs   r9, r9, #1\n\t"
         "bne    1b\n\t"
         "3:\n\t"
-        "str    r7, [sp, #0]\n\t" /* the next block's first row follows this block's last */
+        "str    r4, [sp, #0]\n\t" /* the next block follows this one */
         "ldrd   r12, r9, [sp, #20]\n\t"
         "ldrd   r7, r11, [sp, #44]\n\t" /* exact, zp */
         "cmp    r7, #0\n\t"
@@ -144,7 +142,8 @@ static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *outp
         /* units >= 4 (the generator's condition); a last partial block overlaps the previous
          * one and stores some outputs again, with the same values */
         const int32_t last = units - 4;
-        int32_t u = 0;
+        const int32_t nb = (units + 3) >> 2;
+        int32_t bi = 0;
         a.x = x;
         if (tail == 0) {
             a.w = p->weights;
@@ -153,14 +152,17 @@ static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *outp
             a.out = output;
             a.blocks = units >> 2;
             tg_fc_blocks(&a);
-            u = units & ~3;
+            bi = units >> 2;
         }
-        while (u < units) {
+        for (; bi < nb; bi++) {
+            /* block bi: units u0..u0+3, weights at bi * 4 * w_row (tinygen/ops/fully_connected.py
+             * block_weights) */
             int32_t init[4];
-            const int32_t u0 = u + 4 <= units ? u : last;
+            const int32_t u0 = 4 * bi < last ? 4 * bi : last;
+            const int8_t *wb = p->weights + (size_t)bi * 4 * w_row;
             int32_t j, i;
             for (j = 0; j < 4; j++) {
-                const int8_t *w = p->weights + (size_t)(u0 + j) * w_row + 4 * kq;
+                const int8_t *w = wb + 16 * kq + 4 * j;
                 int32_t acc = p->bias[u0 + j];
                 for (i = 0; i < tail; i++) {
                     acc = tg_wrap_add(acc, (int32_t)w[i] * (int32_t)x[4 * kq + i]);
@@ -168,14 +170,13 @@ static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *outp
                 init[j] = acc;
             }
             tg_barrier(); /* init is read by the assembly */
-            a.w = p->weights + (size_t)u0 * w_row;
+            a.w = wb;
             a.bias = init;
             a.rq = (const tg_rq_t *)(const void *)((const char *)p->rq + (size_t)u0 * rq_step);
             a.out = output + u0;
             a.blocks = 1;
             tg_fc_blocks(&a);
             tg_barrier();
-            u = u0 + 4;
         }
     }
 }
@@ -209,6 +210,34 @@ static void tg_fc_dsp_small(const tg_fc_params_t *p, const int8_t *input, int8_t
 #endif /* TG_DSP */
 
 #if !TG_DSP
+/* tg_fc_s8's weights are in blocks of 4 units (see tg_fc_dsp): unit u's input i. */
+static int32_t tg_fc_w_blocked(const tg_fc_params_t *p, int32_t u, int32_t i)
+{
+    const int32_t nb = (p->units + 3) >> 2, last = p->units - 4;
+    const int32_t bi = (u >> 2) < nb - 1 ? u >> 2 : nb - 1;
+    const int32_t u0 = 4 * bi < last ? 4 * bi : last;
+    return p->weights[(size_t)bi * 4 * p->w_row + (size_t)(i >> 2) * 16 + (size_t)(u - u0) * 4 + (i & 3)];
+}
+
+static void tg_fc_c_blocked(const tg_fc_params_t *p, const int8_t *input, int8_t *output)
+{
+    const int32_t k = p->depth;
+    int32_t b, u, i;
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *x = input + (size_t)b * k;
+        for (u = 0; u < p->units; u++) {
+            const int32_t c = p->per_channel ? u : 0;
+            int32_t acc = 0;
+            for (i = 0; i < k; i++) {
+                acc += tg_fc_w_blocked(p, u, i) * (int32_t)x[i];
+            }
+            acc = tg_wrap_add(acc, p->bias[u]);
+            *output++ = tg_requant_s8(acc, TG_RQ_MULT_OF(p, c), TG_RQ_SHIFT_OF(p, c), p->output_zp, p->act_min,
+                                      p->act_max);
+        }
+    }
+}
+
 static void tg_fc_c(const tg_fc_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t k = p->depth;
@@ -238,7 +267,7 @@ void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void
 #if TG_DSP
     tg_fc_dsp(p, input, output);
 #else
-    tg_fc_c(p, input, output);
+    tg_fc_c_blocked(p, input, output);
 #endif
 }
 

@@ -123,13 +123,16 @@ typedef struct {
     int32_t act_min, act_max;
     int32_t w_row;       /* bytes per weight row: depth rounded up to 4 */
     int32_t dsp;         /* TG_DSP_OFF / TG_DSP_SHORTCUT / TG_DSP_EXACT (see tg_rq_t, tg_rqx_t) */
-    const int8_t *weights; /* [units][w_row], zero-padded rows */
+    const int8_t *weights; /* [units][w_row], zero-padded rows (tg_fc_s8: in blocks of 4 units, see below) */
     const int32_t *bias;   /* folded, one per unit */
     const tg_rq_t *rq;     /* one per unit or one (per_channel); tg_rqx_t rows when dsp == TG_DSP_EXACT */
 } tg_fc_params_t;
 
-/* tg_fc_s8: ops with dsp != 0 and at least 4 units (DSP build: blocks of 4 units); tg_fc_dot_s8: any op
- * (DSP build: SMLAD dot products, C requantization). Both run the C99 loop in portable builds. */
+/* tg_fc_s8: ops with dsp != 0 and at least 4 units (DSP build: blocks of 4 units), whose weights are
+ * laid out in blocks of 4 units: block b (units u0 = min(4b, units - 4) .. u0 + 3) holds, for each group
+ * of 4 inputs, 4 bytes of each of its 4 rows (4 * w_row bytes per block; the last block overlaps the
+ * previous one when units % 4 != 0). tg_fc_dot_s8: any op, weights as [units][w_row] (DSP build: SMLAD
+ * dot products, C requantization). Both run C99 loops in portable builds. */
 void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 void tg_fc_dot_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 

@@ -151,13 +151,16 @@ class FullyConnected(Op):
         ctx.need("tg_fc.c")
         k = ctx.op_index
         weights = pad_rows(p.weights)
+        w_row = weights.shape[1]
         dsp = fc_dsp_mode(p)[0]
         if p.units < 4:
             dsp = dsp_mode(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point)[0]
+        if dsp and p.units >= 4:
+            weights = block_weights(weights)
         rq = rqx_table(p.multiplier, p.shift) if dsp == 2 else rq_table(p.multiplier, p.shift, p.output_zero_point)
         fields = dict(batches=p.batches, depth=p.accum_depth, units=p.units, per_channel=bool(p.per_channel),
                       output_zp=p.output_zero_point, act_min=p.act_min, act_max=p.act_max,
-                      w_row=weights.shape[1], dsp=dsp,
+                      w_row=w_row, dsp=dsp,
                       weights=ctx.const(weights, "int8_t", f"op{k}_weights"),
                       bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
                       rq="(const tg_rq_t *)(const void *)" + ctx.const(rq, "int32_t", f"op{k}_rq"))
@@ -174,6 +177,17 @@ class FullyConnected(Op):
             return KernelVariant(C99, f"target {target} has no DSP extension", scratch)
         mode, name, reason = fc_dsp_mode(p)
         return KernelVariant(name, reason, scratch)
+
+
+def block_weights(w: np.ndarray) -> np.ndarray:
+    """(units >= 4, w_row) int8 rows -> tg_fc_s8's layout (firmware/kernels/tg_kernels.h): blocks of 4 units
+    (block b: units u0 = min(4b, units - 4) .. u0 + 3), in each block for every group of 4 inputs 4 bytes
+    of each row, so that one LDM brings 4 weights of 4 rows."""
+    units, w_row = w.shape
+    nb = -(-units // 4)
+    u0 = np.minimum(4 * np.arange(nb), units - 4)
+    rows = w[u0[:, None] + np.arange(4)[None, :]]  # (nb, 4, w_row)
+    return np.ascontiguousarray(rows.reshape(nb, 4, w_row // 4, 4).transpose(0, 2, 1, 3)).reshape(nb, 4 * w_row)
 
 
 def fc_dsp_mode(p: FullyConnectedParams) -> tuple[int, str, str]:
