@@ -369,6 +369,9 @@ def single_op_models() -> dict[str, bytes]:
     from tests.test_ops_layout16 import layout16_models
 
     M.update(layout16_models())
+    from tests.test_ops_quantize16 import quantize16_models
+
+    M.update(quantize16_models())
     M["tconv16_shape_input"] = transpose_conv_model(rng, [1, 2, 3, 4], 3, (2, 2), stride=(2, 1), dtype=np.int16, shape_input=True)
     return M
 

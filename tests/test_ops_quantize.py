@@ -149,8 +149,8 @@ def _model(op_name, in_dtype=np.int8, out_dtype=np.int8, in_q=(0.1, 0), out_q=(0
 
 
 def test_quantize_refusals():
-    mb, i = _model("QUANTIZE", in_dtype=np.int16, in_q=(0.1, 0))
-    refused(mb, i, "QUANTIZE", "int16", "only float32 and int8 inputs")
+    mb, i = _model("QUANTIZE", in_dtype=np.int16, in_q=(0.1, 0), out_dtype=np.int32)  # int16 -> int8/int16 run (test_ops_quantize16.py)
+    refused(mb, i, "QUANTIZE", "int32", "int8 or int16 expected")
     mb, i = _model("QUANTIZE", out_dtype=np.int16)
     refused(mb, i, "QUANTIZE", "int16", "only int8 output")
     mb, i = _model("QUANTIZE", out_q=([0.1, 0.2, 0.3, 0.4], 0), out_axis=1)
@@ -162,8 +162,8 @@ def test_quantize_refusals():
 
 
 def test_dequantize_refusals():
-    mb, i = _model("DEQUANTIZE", in_dtype=np.int16, out_dtype=np.float32, out_q=None)
-    refused(mb, i, "DEQUANTIZE", "int16", "only int8 input")
+    mb, i = _model("DEQUANTIZE", in_dtype=np.int16, out_dtype=np.int32, out_q=None)  # int16 -> float32 runs (test_ops_quantize16.py)
+    refused(mb, i, "DEQUANTIZE", "int32", "only float32 output")
     mb, i = _model("DEQUANTIZE", out_dtype=np.int32, out_q=None)
     refused(mb, i, "DEQUANTIZE", "int32", "only float32 output")
     m = ModelBuilder()

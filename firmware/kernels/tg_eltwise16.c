@@ -33,3 +33,25 @@ void tg_eltwise_s16(const tg_eltwise16_params_t *p, const int16_t *a, const int1
         }
     }
 }
+
+void tg_requantize_s16(const int16_t *input, void *output, int32_t size, int32_t input_zp, int32_t multiplier, int32_t shift,
+                       int32_t output_zp, int32_t out_bytes)
+{
+    int32_t i;
+    for (i = 0; i < size; i++) {
+        const int32_t y = tg_mbqm(input[i] - input_zp, multiplier, shift);
+        if (out_bytes == 1) {
+            ((int8_t *)output)[i] = (int8_t)tg_offset_clamp(y, output_zp, -128, 127);
+        } else {
+            ((int16_t *)output)[i] = (int16_t)tg_offset_clamp(y, output_zp, -32768, 32767);
+        }
+    }
+}
+
+void tg_dequantize_s16_f32(const int16_t *input, float *output, int32_t size, float scale, int32_t zero_point)
+{
+    int32_t i;
+    for (i = 0; i < size; i++) {
+        output[i] = scale * (float)(input[i] - zero_point);
+    }
+}

@@ -340,6 +340,11 @@ typedef struct {
 } tg_eltwise16_params_t;
 
 void tg_eltwise_s16(const tg_eltwise16_params_t *p, const int16_t *a, const int16_t *b, int16_t *output);
+/* QUANTIZE int16 -> int8 (out_bytes 1) / int16 (2): TFLM's Requantize. */
+void tg_requantize_s16(const int16_t *input, void *output, int32_t size, int32_t input_zp, int32_t multiplier, int32_t shift,
+                       int32_t output_zp, int32_t out_bytes);
+/* DEQUANTIZE int16 -> float32: (float)scale * (float)(q - zero_point). */
+void tg_dequantize_s16_f32(const int16_t *input, float *output, int32_t size, float scale, int32_t zero_point);
 
 /* ------------------------------------------------------------------ 16x8 conv, transpose conv (tg_conv16.c) */
 
