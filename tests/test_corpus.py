@@ -178,8 +178,7 @@ def test_every_weighted_layer_names_its_kernel(m):
 
 
 # Known gaps, each named: the test fails (strict xfail) as soon as one is fixed, to drop it from here.
-ARENA_GAPS = {"tflm_seanet_transpose_conv0_int16x8": "TRANSPOSE_CONV 16x8 keeps int64 accumulators for its whole "
-                                                      "output in scratch (18,432 B)"}
+ARENA_GAPS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("m", [pytest.param(p.values[0], id=p.id, marks=[pytest.mark.xfail(

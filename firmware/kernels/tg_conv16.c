@@ -1,7 +1,5 @@
 /* CONV_2D with int16 activations and int8 weights (16x8), and TRANSPOSE_CONV (int8 and 16x8),
  * bit-exact with TFLite Micro's reference kernels (see tinygen/ops/conv16.py). Portable C99. */
-#include <string.h>
-
 #include "tg_kernels.h"
 #include "tg_requant.h"
 
@@ -86,66 +84,76 @@ void tg_conv2d_s16(const tg_conv16_params_t *p, const int16_t *input, int16_t *o
     }
 }
 
-void tg_transpose_conv(const tg_conv16_params_t *p, const void *input, void *output, void *scratch)
+/* TRANSPOSE_CONV as a gather: each output pixel sums the input taps that scatter into it
+ * (oy = iy * stride_h - pad_top + ky, likewise x), over all input channels, into one accumulator
+ * per output channel, so no scratch. The sum is the same as TFLM's scatter into whole-output
+ * scratch accumulators: int64 sums are exact, int32 sums wrap (mod 2^32) whatever the order. */
+void tg_transpose_conv(const tg_conv16_params_t *p, const void *input, void *output)
 {
-    const size_t plane = (size_t)p->out_h * p->out_w * p->out_c;
-    int64_t *acc64 = (int64_t *)scratch;
-    uint32_t *acc32 = (uint32_t *)scratch; /* int32 accumulators, wrapping (as unsigned) */
-    int32_t b, iy, ix, ic, ky, kx, oc;
-    size_t i;
+    const size_t wstep = (size_t)p->k_h * p->k_w * p->in_c;
+    size_t at_out = 0;
+    int32_t b, oy, ox, oc, ky, kx, ic;
     for (b = 0; b < p->batches; b++) {
         const size_t in_off = (size_t)b * p->in_h * p->in_w * p->in_c;
-        if (p->acc64) {
-            memset(acc64, 0, plane * sizeof(int64_t));
-        } else {
-            memset(acc32, 0, plane * sizeof(uint32_t));
-        }
-        for (iy = 0; iy < p->in_h; iy++) {
-            for (ix = 0; ix < p->in_w; ix++) {
-                for (ic = 0; ic < p->in_c; ic++) {
-                    const size_t at = in_off + ((size_t)iy * p->in_w + ix) * p->in_c + ic;
-                    const int32_t x = (p->int16 ? (int32_t)((const int16_t *)input)[at] : (int32_t)((const int8_t *)input)[at]) - p->input_zp;
-                    for (ky = 0; ky < p->k_h; ky++) {
-                        const int32_t oy = iy * p->stride_h - p->pad_top + ky;
-                        if (oy < 0 || oy >= p->out_h) {
+        for (oy = 0; oy < p->out_h; oy++) {
+            const int32_t ty = oy + p->pad_top; /* = iy * stride_h + ky */
+            const int32_t ky0 = ty % p->stride_h;
+            for (ox = 0; ox < p->out_w; ox++) {
+                const int32_t tx = ox + p->pad_left;
+                const int32_t kx0 = tx % p->stride_w;
+                for (oc = 0; oc < p->out_c; oc++) {
+                    const int8_t *wo = p->weights + (size_t)oc * wstep;
+                    int64_t acc64 = 0;
+                    uint32_t acc32 = 0; /* int32 accumulator, wrapping (as unsigned) */
+                    int64_t acc;
+                    int32_t y;
+                    for (ky = ky0; ky < p->k_h && ky <= ty; ky += p->stride_h) {
+                        const int32_t iy = (ty - ky) / p->stride_h;
+                        if (iy >= p->in_h) {
                             continue;
                         }
-                        for (kx = 0; kx < p->k_w; kx++) {
-                            const int32_t ox = ix * p->stride_w - p->pad_left + kx;
-                            const size_t o = ((size_t)oy * p->out_w + ox) * p->out_c;
-                            const int8_t *w = p->weights + ((size_t)ky * p->k_w + kx) * p->in_c + ic;
-                            const size_t wstep = (size_t)p->k_h * p->k_w * p->in_c;
-                            if (ox < 0 || ox >= p->out_w) {
+                        for (kx = kx0; kx < p->k_w && kx <= tx; kx += p->stride_w) {
+                            const int32_t ix = (tx - kx) / p->stride_w;
+                            const size_t at = in_off + ((size_t)iy * p->in_w + ix) * p->in_c;
+                            const int8_t *w = wo + ((size_t)ky * p->k_w + kx) * p->in_c;
+                            if (ix >= p->in_w) {
                                 continue;
                             }
-                            if (p->acc64) {
-                                for (oc = 0; oc < p->out_c; oc++) {
-                                    acc64[o + oc] += (int64_t)x * w[oc * wstep];
+                            if (p->int16) {
+                                const int16_t *x = (const int16_t *)input + at;
+                                for (ic = 0; ic < p->in_c; ic++) {
+                                    acc64 += (int64_t)x[ic] * w[ic];
+                                }
+                            } else if (p->acc64) {
+                                const int8_t *x = (const int8_t *)input + at;
+                                for (ic = 0; ic < p->in_c; ic++) {
+                                    acc64 += (int64_t)((int32_t)x[ic] - p->input_zp) * w[ic];
                                 }
                             } else {
-                                for (oc = 0; oc < p->out_c; oc++) {
-                                    acc32[o + oc] += (uint32_t)(x * w[oc * wstep]);
+                                const int8_t *x = (const int8_t *)input + at;
+                                for (ic = 0; ic < p->in_c; ic++) {
+                                    acc32 += (uint32_t)(((int32_t)x[ic] - p->input_zp) * w[ic]);
                                 }
                             }
                         }
                     }
+                    if (p->int16 || p->acc64) {
+                        acc = p->acc64 ? acc64 : tg_wrap32(acc64);
+                    } else {
+                        acc = (int64_t)(int32_t)acc32;
+                    }
+                    if (p->acc64) {
+                        acc += p->bias64 != NULL ? p->bias64[oc] : 0;
+                    } else {
+                        acc = tg_wrap32(acc + (p->bias32 != NULL ? p->bias32[oc] : 0));
+                    }
+                    y = tg_conv16_out(p, acc, oc);
+                    if (p->int16) {
+                        ((int16_t *)output)[at_out++] = (int16_t)y;
+                    } else {
+                        ((int8_t *)output)[at_out++] = (int8_t)y;
+                    }
                 }
-            }
-        }
-        for (i = 0; i < plane; i++) {
-            const int32_t oc_i = (int32_t)(i % (size_t)p->out_c);
-            int64_t acc;
-            int32_t y;
-            if (p->acc64) {
-                acc = acc64[i] + (p->bias64 != NULL ? p->bias64[oc_i] : 0);
-            } else {
-                acc = tg_wrap32((int64_t)(int32_t)acc32[i] + (p->bias32 != NULL ? p->bias32[oc_i] : 0));
-            }
-            y = tg_conv16_out(p, acc, oc_i);
-            if (p->int16) {
-                ((int16_t *)output)[b * plane + i] = (int16_t)y;
-            } else {
-                ((int8_t *)output)[b * plane + i] = (int8_t)y;
             }
         }
     }

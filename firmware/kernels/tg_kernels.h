@@ -372,8 +372,8 @@ typedef struct {
 } tg_conv16_params_t;
 
 void tg_conv2d_s16(const tg_conv16_params_t *p, const int16_t *input, int16_t *output);
-/* scratch: out_h * out_w * out_c accumulators (int64 when acc64, else int32) */
-void tg_transpose_conv(const tg_conv16_params_t *p, const void *input, void *output, void *scratch);
+/* gather formulation: one accumulator per output value, no scratch */
+void tg_transpose_conv(const tg_conv16_params_t *p, const void *input, void *output);
 
 #ifdef __cplusplus
 }

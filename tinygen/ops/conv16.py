@@ -9,8 +9,9 @@ TFLite Micro's reference kernels compute them.
   (`(x * ((M + 2^15) >> 16) + 2^(14 - shift)) >> (15 - shift)`), the 32-bit one is the usual
   double rounding; clamp to the fused activation range, no output offset.
 - TRANSPOSE_CONV (reference_integer_ops::TransposeConv): every input pixel adds
-  `(x - input_zp) * w` into the output pixels its filter covers (scratch accumulators: int32
-  for int8, int64 for int16), padding from ComputePaddingHeightWidth on the *output* size,
+  `(x - input_zp) * w` into the output pixels its filter covers (TFLM: whole-output scratch
+  accumulators, int32 wrapping for int8, int64 for int16; tinygen's C kernel gathers the taps
+  of one output value instead, the same sum, no scratch), padding from ComputePaddingHeightWidth on the *output* size,
   then bias, requantization as above, output zero point (int8 only), clamp. The output shape
   comes from the output tensor (input 0, `output_shape`, is not read: TFLM Micro does not).
 
@@ -195,7 +196,7 @@ class TransposeConv(Op):
     dtypes = ("int8", "int16 (16x8)")
 
     def kernel_variant(self, p, target=None):
-        return KernelVariant(C99, "TRANSPOSE_CONV: no DSP kernel yet", self.scratch_bytes(p))
+        return KernelVariant(C99, "TRANSPOSE_CONV: no DSP kernel yet (gather, no scratch)", 0)
 
     def check(self, g, op):
         require(len(op.inputs) in (3, 4) and len(op.outputs) == 1, op,
@@ -276,13 +277,10 @@ class TransposeConv(Op):
         x, w = g.tensors[op.inputs[2]], g.tensors[op.inputs[1]]
         return int(np.prod(x.shape)) * int(w.shape[0] * w.shape[1] * w.shape[2])
 
-    def scratch_bytes(self, p: Conv16Params) -> int:
-        _, oh, ow, oc = p.output_shape
-        return oh * ow * oc * (8 if p.acc64 else 4)
-
     def emit_c(self, p: Conv16Params, ctx):
-        """C binding: tg_transpose_conv (firmware/kernels/tg_conv16.c), scratch accumulators per batch."""
-        return _emit(p, ctx, "tg_transpose_conv", "(const void *)" + ctx.input(2), "(void *)" + ctx.output(), ctx.scratch())
+        """C binding: tg_transpose_conv (firmware/kernels/tg_conv16.c): a gather over the input taps
+        of each output value, no scratch."""
+        return _emit(p, ctx, "tg_transpose_conv", "(const void *)" + ctx.input(2), "(void *)" + ctx.output(), None)
 
 
 def _emit(p: Conv16Params, ctx, fn: str, inp: str, out: str, scratch: str | None) -> str:
