@@ -354,6 +354,9 @@ def single_op_models() -> dict[str, bytes]:
 
     M.update(movement_models())
     M.update(select_models())
+    from tests.test_ops_reduce import reduce_models
+
+    M.update(reduce_models())
     from tests.test_ops_gather import host_models
 
     M.update(host_models())

@@ -144,3 +144,97 @@ def test_mean_over_the_model_batch_axis_is_per_sample():
     rng = np.random.default_rng(0)
     mb = mean_model(shape, [0], False, 0.05, 2, 0.03, -1)
     assert_bit_exact(mb, rng, inputs=[structured_inputs(shape, [0], rng, n=5)])
+
+
+# ---------------------------------------------------------------- SUM, REDUCE_MAX, REDUCE_MIN
+
+
+def reduce_model(op, shape, axes, keep, s_in, z_in, s_out, z_out) -> bytes:
+    rank = len(shape)
+    resolved = {a % rank for a in axes}
+    out = [1 if d in resolved else n for d, n in enumerate(shape)] if keep else [n for d, n in enumerate(shape) if d not in resolved]
+    m = ModelBuilder()
+    x = m.tensor(shape, scale=s_in, zero_point=z_in)
+    y = m.tensor(out, scale=s_out, zero_point=z_out)
+    m.op(op, [x, m.const(np.array(axes, np.int32))], [y], keep_dims=keep)
+    return m.build([x], [y])
+
+
+@st.composite
+def reduce_cases(draw, op):
+    rank = draw(st.integers(1, 5))
+    shape = draw(st.lists(st.integers(1, 6), min_size=rank, max_size=rank))
+    axes = draw(st.lists(st.integers(0, rank - 1), min_size=1, max_size=rank, unique=True))
+    axes = [a - rank if draw(st.booleans()) else a for a in axes]
+    if draw(st.integers(0, 4)) == 0:
+        axes.append(axes[0])
+    keep = draw(st.booleans())
+    s_in = f32(2.0 ** draw(st.floats(-10, 1)))
+    z_in = draw(ZERO_POINTS)
+    if op == "SUM":  # sums leave the int8 range (clamped): scales both near and far
+        s_out, z_out = f32(s_in * 2.0 ** draw(st.floats(-3, 8))), draw(ZERO_POINTS)
+    else:
+        s_out, z_out = s_in, z_in
+    return shape, axes, keep, s_in, z_in, s_out, z_out, draw(st.integers(0, 2**31))
+
+
+@pytest.mark.parametrize("op", ["SUM", "REDUCE_MAX", "REDUCE_MIN"])
+def test_sum_max_min_bit_exact(op):
+    @settings(max_examples=examples(25), deadline=None)
+    @given(reduce_cases(op))
+    def check(case):
+        shape, axes, keep, s_in, z_in, s_out, z_out, seed = case
+        rng = np.random.default_rng(seed)
+        mb = reduce_model(op, shape, axes, keep, s_in, z_in, s_out, z_out)
+        assert_bit_exact(mb, rng, inputs=[structured_inputs(shape, axes, rng)], context=f"{op} {case}")
+
+    check()
+
+
+def test_sum_rounding_ties_and_saturation():
+    """Scale ratios of 1/2 and 1/4 put results on .5 ties; the sums of [4, 16] int8 values leave int8 (clamped)."""
+    rng = np.random.default_rng(3)
+    for s_out, z_in, z_out in ((0.2, 0, 0), (0.4, 3, -5), (0.1, -128, 127), (0.05, 17, 0)):
+        mb = reduce_model("SUM", [4, 16], [1], False, 0.1, z_in, s_out, z_out)
+        assert_bit_exact(mb, rng, inputs=[rng.integers(-128, 128, size=(6, 4, 16)).astype(np.int8)], context=f"{s_out} {z_in} {z_out}")
+
+
+def test_reduce_refusals():
+    def refused(mb, name, *words):
+        with pytest.raises(UnsupportedOpError) as ei:
+            Emulator(parse_model(mb))
+        assert ei.value.op_name == name, str(ei.value)
+        for w in words:
+            assert w in str(ei.value), str(ei.value)
+
+    refused(reduce_model("REDUCE_MAX", [2, 3], [1], False, 0.1, 0, 0.2, 0), "REDUCE_MAX", "quantization differ")
+    refused(reduce_model("REDUCE_MIN", [2, 3], [1], False, 0.1, 0, 0.1, 1), "REDUCE_MIN", "quantization differ")
+    refused(reduce_model("SUM", [2, 3], [5], False, 0.1, 0, 0.1, 0), "SUM", "out of range")
+
+
+def reduce_models() -> dict[str, bytes]:
+    """Single-op models for the generated-C tests (host sanitizers, QEMU)."""
+    return {"sum_r4": reduce_model("SUM", [2, 3, 4, 5], [1, 3], False, 0.05, 3, 0.3, -7),
+            "sum_all": reduce_model("SUM", [3, 4, 2], [0, 1, 2], True, 0.1, -20, 0.4, 9),
+            "rmax_3ax": reduce_model("REDUCE_MAX", [2, 3, 4, 2, 3], [0, 2, 4], False, 0.1, 5, 0.1, 5),
+            "rmin_1ax": reduce_model("REDUCE_MIN", [5, 6], [-1], True, 0.02, -3, 0.02, -3)}
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(__import__("shutil").which("arm-none-eabi-gcc") is None or __import__("shutil").which("qemu-system-arm") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+def test_reduce_on_cortex_m4(tmp_path):
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    rng = np.random.default_rng(23)
+    models = reduce_models()
+    graphs = {n: parse_model(b, name=n) for n, b in models.items()}
+    xs = {n: [[rng.integers(-128, 128, size=t.shape).astype(np.int8) for t in g.input_tensors] for _ in range(3)] for n, g in graphs.items()}
+    fw = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "fw")
+    res = run_models(fw, timeout=120)
+    for n, g in graphs.items():
+        batch = [np.stack([s[k] for s in xs[n]]) for k in range(len(g.inputs))]
+        assert_bit_exact(models[n], None, inputs=batch, context=n)
+        want = Emulator(g).run_internal(batch)[0]
+        for k, r in enumerate(res.models[n]):
+            np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")

@@ -222,6 +222,23 @@ typedef struct {
 
 void tg_mean_s8(const tg_mean_params_t *p, const int8_t *input, int8_t *output);
 
+/* SUM (as MEAN, without 1/count in the multiplier),
+ * REDUCE_MAX, REDUCE_MIN (equal quantization) over any of the axes. */
+enum { TG_REDUCE_SUM = 0, TG_REDUCE_MAX = 1, TG_REDUCE_MIN = 2 };
+typedef struct {
+    int32_t out_size;
+    int32_t n_kept;
+    int32_t kept_dims[TG_MAX_DIMS];
+    int32_t kept_strides[TG_MAX_DIMS];
+    int32_t n_red;
+    int32_t red_dims[TG_MAX_DIMS];
+    int32_t red_strides[TG_MAX_DIMS];
+    int32_t kind; /* TG_REDUCE_* */
+    int32_t count, input_zp, output_zp, multiplier, shift; /* SUM */
+} tg_reduce_params_t;
+
+void tg_reduce_s8(const tg_reduce_params_t *p, const int8_t *input, int8_t *output);
+
 /* ------------------------------------------------------------------ data movement */
 
 /* output[j] = input[offset + sum_d idx_d * strides[d]] over the output's index space (C order):

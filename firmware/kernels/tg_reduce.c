@@ -38,3 +38,53 @@ void tg_mean_s8(const tg_mean_params_t *p, const int8_t *input, int8_t *output)
         }
     }
 }
+
+void tg_reduce_s8(const tg_reduce_params_t *p, const int8_t *input, int8_t *output)
+{
+    int32_t idx[TG_MAX_DIMS] = {0, 0, 0, 0, 0};
+    int32_t o, d;
+    for (o = 0; o < p->out_size; o++) {
+        int32_t base = 0;
+        int32_t ridx[TG_MAX_DIMS] = {0, 0, 0, 0, 0};
+        int32_t acc = p->kind == TG_REDUCE_SUM ? 0 : (p->kind == TG_REDUCE_MAX ? -128 : 127);
+        for (d = 0; d < p->n_kept; d++) {
+            base += idx[d] * p->kept_strides[d];
+        }
+        for (;;) {
+            int32_t off = base;
+            int32_t v;
+            for (d = 0; d < p->n_red; d++) {
+                off += ridx[d] * p->red_strides[d];
+            }
+            v = input[off];
+            if (p->kind == TG_REDUCE_SUM) {
+                acc = tg_wrap_add(acc, v);
+            } else if (p->kind == TG_REDUCE_MAX) {
+                acc = v > acc ? v : acc;
+            } else {
+                acc = v < acc ? v : acc;
+            }
+            for (d = p->n_red - 1; d >= 0; d--) {
+                if (++ridx[d] < p->red_dims[d]) {
+                    break;
+                }
+                ridx[d] = 0;
+            }
+            if (d < 0) {
+                break;
+            }
+        }
+        if (p->kind == TG_REDUCE_SUM) {
+            acc = tg_wrap_sub(acc, (int32_t)((uint32_t)p->input_zp * (uint32_t)p->count));
+            output[o] = (int8_t)tg_offset_clamp(tg_mbqm(acc, p->multiplier, p->shift), p->output_zp, -128, 127);
+        } else {
+            output[o] = (int8_t)acc;
+        }
+        for (d = p->n_kept - 1; d >= 0; d--) {
+            if (++idx[d] < p->kept_dims[d]) {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}

@@ -1,4 +1,10 @@
-"""Reductions: MEAN (int8), as TFLite Micro's reference reduce kernel computes it.
+"""Reductions: MEAN, SUM, REDUCE_MAX, REDUCE_MIN (int8), as TFLite Micro's reference reduce kernels compute them.
+
+SUM (int8) is QuantizedMeanOrSum with compute_sum: as MEAN without 1/count folded into the
+multiplier (the oracle runs this integer path, not the float one of TFLite's older reference code:
+checked in tests/test_ops_reduce.py), over any number of axes.
+REDUCE_MAX / REDUCE_MIN (int8) need equal input and output quantization (TFLM refuses otherwise at
+Eval) and take the max / min over any number of axes.
 
 The TFLM build behind the `tflite_micro` oracle runs every int8 MEAN through
 reference_ops::QuantizedMeanOrSum: sum in int32, subtract input_zero_point * count,
@@ -109,3 +115,103 @@ class Mean(Op):
                       n_red=len(p.axes), red_dims=fill([shape[d] for d in p.axes]), red_strides=fill([st[d] for d in p.axes]),
                       count=p.count, input_zp=p.input_zp, output_zp=p.output_zp, multiplier=p.multiplier, shift=p.shift)
         return f"tg_mean_s8({ctx.struct('tg_mean_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
+
+
+# ---------------------------------------------------------------- SUM, REDUCE_MAX, REDUCE_MIN
+
+@dataclass(frozen=True)
+class ReduceParams:
+    kind: str  # "sum", "max", "min"
+    axes: tuple[int, ...]
+    count: int
+    out_shape: tuple[int, ...]
+    input_zp: int = 0  # SUM
+    output_zp: int = 0
+    multiplier: int = 0
+    shift: int = 0
+
+
+class _Reduce(Op):
+    kind = ""
+
+    def check(self, g, op):
+        require(len(op.inputs) == 2 and len(op.outputs) == 1, op, f"has {len(op.inputs)} inputs and {len(op.outputs)} outputs, expected 2 and 1")
+        require_int8(g, op)
+        x, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        rank = len(x.shape)
+        require(1 <= rank <= MAX_MEAN_RANK, op, f"{self.name} of a rank {rank} input is not supported (1..{MAX_MEAN_RANK})")
+        at = g.tensors[op.inputs[1]] if op.inputs[1] >= 0 else None
+        require(at is not None, op, "missing axis tensor")
+        require(at.size > 0, op, "an empty axis list is not supported")
+        require(at.is_const, op, "non-constant axis tensor is not supported")
+        require(at.dtype == np.int32, op, f"axis tensor is {at.dtype_name}, expected int32")
+        data = at.data.reshape(-1)
+        for a in data:
+            require(-rank <= a < rank, op, f"axis {int(a)} is out of range for rank {rank}")
+        axes = _resolve_axes(data, rank)
+        require(0 not in x.shape, op, "zero-sized input is not supported")
+        keep = bool(op.options.get("keep_dims", False))
+        reduced = [1 if d in axes else s for d, s in enumerate(x.shape)] if keep else [s for d, s in enumerate(x.shape) if d not in axes]
+        require(out.size == int(np.prod(reduced)), op, f"output shape {list(out.shape)} does not match the reduced shape {reduced} (keep_dims={keep})")
+        if self.kind in ("max", "min"):
+            require(float(np.float32(x.scale)) == float(np.float32(out.scale)) and x.zero_point == out.zero_point, op,
+                    f"input and output quantization differ (scale {x.scale:g}/{out.scale:g}, zero point {x.zero_point}/{out.zero_point}); "
+                    "TFLM's int8 kernel requires them equal")
+
+    def prepare(self, g, op):
+        x, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        axes = _resolve_axes(g.tensors[op.inputs[1]].data.reshape(-1), len(x.shape))
+        count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+        if self.kind != "sum":
+            return ReduceParams(self.kind, tuple(axes), count, tuple(out.shape))
+        m, s = quantize_multiplier(float(x.scale) / float(out.scale))
+        return ReduceParams("sum", tuple(axes), count, tuple(out.shape), x.zero_point, out.zero_point, m, s)
+
+    def run(self, p: ReduceParams, inputs):
+        x = inputs[0]
+        n = x.shape[0]
+        ax = tuple(a + 1 for a in p.axes)
+        if p.kind == "max":
+            y = x.max(axis=ax)
+        elif p.kind == "min":
+            y = x.min(axis=ax)
+        else:
+            total = wrap_int32(x.astype(np.int64).sum(axis=ax))  # TFLM accumulates in int32
+            shifted = wrap_int32(total - p.input_zp * p.count)
+            y = np.clip(multiply_by_quantized_multiplier(shifted, p.multiplier, p.shift) + p.output_zp, -128, 127)
+        return [np.asarray(y).astype(np.int8).reshape((n,) + p.out_shape)]
+
+    def macs(self, g, op):
+        return g.tensors[op.inputs[0]].size
+
+    def emit_c(self, p: ReduceParams, ctx):
+        """C binding: tg_reduce_s8 (firmware/kernels/tg_reduce.c): per output, an odometer over the reduced axes."""
+        ctx.need("tg_reduce.c")
+        shape = [int(d) for d in ctx.input_tensor(0).shape]
+        st = [int(np.prod(shape[d + 1 :], dtype=np.int64)) for d in range(len(shape))]
+        kept = [d for d in range(len(shape)) if d not in p.axes]
+        fill = lambda v: list(v) + [0] * (5 - len(v))  # noqa: E731
+        fields = dict(out_size=int(np.prod([shape[d] for d in kept], dtype=np.int64)), n_kept=len(kept),
+                      kept_dims=fill([shape[d] for d in kept]), kept_strides=fill([st[d] for d in kept]),
+                      n_red=len(p.axes), red_dims=fill([shape[d] for d in p.axes]), red_strides=fill([st[d] for d in p.axes]),
+                      kind={"sum": "TG_REDUCE_SUM", "max": "TG_REDUCE_MAX", "min": "TG_REDUCE_MIN"}[p.kind],
+                      count=p.count, input_zp=p.input_zp, output_zp=p.output_zp, multiplier=p.multiplier, shift=p.shift)
+        return f"tg_reduce_s8({ctx.struct('tg_reduce_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
+
+
+@register
+class Sum(_Reduce):
+    name = "SUM"
+    kind = "sum"
+
+
+@register
+class ReduceMax(_Reduce):
+    name = "REDUCE_MAX"
+    kind = "max"
+
+
+@register
+class ReduceMin(_Reduce):
+    name = "REDUCE_MIN"
+    kind = "min"
