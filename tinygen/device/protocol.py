@@ -776,11 +776,20 @@ class Client:
             pending = set(seqs)
             events = good = 0
             heard = False
+            # the device answers the burst's frames one after the other: once replies have
+            # started, a pause of a few frame times means the rest were lost (a frame that lost
+            # its delimiter merges with the next one and gets one NAK for both)
+            frame_time = self._byte_time * (len(out) / len(burst) + _REPLY_OVERHEAD)
+            quiet = max(0.03, 4.0 * frame_time + 2.0 * self._lat_var)
+            last = None
             while pending and time.monotonic() < deadline:
                 ev = self._next_event()
                 if ev is None:
+                    if last is not None and time.monotonic() - last > quiet and not self._reader.pending():
+                        break
                     continue
                 heard = True
+                last = time.monotonic()
                 if isinstance(ev, Garbage):
                     events += 1
                 elif ev.cmd == CMD_BOOT:
