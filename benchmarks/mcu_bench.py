@@ -290,8 +290,9 @@ def main(argv=None) -> int:
             pt = r["portable"]
             row += [_m(pt["instructions"]), f"{pt['instructions'] / d['instructions']:.1f}x"]
         rows.append(row)
+    kind = "portable C99 build (no DSP extension)" if board.core.startswith("rv") else "DSP build"
     print(f"\nSpeed: instructions per inference on QEMU {board.emulator.machine} ({board.core}, -icount shift=0), "
-          f"DSP build\n")
+          f"{kind}\n")
     print(_table(headers, rows, markdown=md))
 
     # ---------------------------------------------------------------- memory

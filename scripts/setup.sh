@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # chromium: tests/test_report.py renders `tinygen report` pages in headless Chromium.
-APT_PKGS="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang chromium ser2net"
+# gcc-riscv64-unknown-elf + picolibc + qemu-system-misc: the qemu-riscv32 board (RV32IMAC, QEMU virt).
+APT_PKGS="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang chromium ser2net
+gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"
 missing=""
 for p in $APT_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -8,7 +8,7 @@ from tinygen.boards.catalog import (Board, board_from_dict, boards_dir, data_dir
                             load_board)
 from tinygen.errors import TinygenError
 
-EXPECTED = {"qemu-stm32f4", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55",
+EXPECTED = {"qemu-stm32f4", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55", "qemu-riscv32",
             "nucleo-f446re", "nano33ble", "esp32-devkitc"}
 
 

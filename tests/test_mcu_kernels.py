@@ -468,3 +468,19 @@ def test_random_ops_dsp_and_portable_bit_exact_on_other_cores(board, tmp_path):
         res = run_models(fw, timeout=300)
         for name, g in graphs.items():
             check(f"{name} on {board} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+
+
+@pytest.mark.skipif(shutil.which("riscv64-unknown-elf-gcc") is None or shutil.which("qemu-system-riscv32") is None,
+                    reason="needs riscv64-unknown-elf-gcc (+ picolibc) and qemu-system-riscv32")
+@pytest.mark.parametrize("name", ["ds_cnn_kws", pytest.param("resnet8_ic", marks=pytest.mark.slow)])
+def test_portable_kernels_bit_exact_on_riscv32(name, zoo, tmp_path):
+    """RV32IMAC (QEMU virt): the C99 kernels (no DSP extension there) bit-exact with the emulator."""
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    g = read_model(zoo[name])
+    rng = np.random.default_rng(23)
+    xs = {name: samples(g, rng, 1)}
+    fw = build_models("qemu-riscv32", {name: g}, xs, tmp_path / "rv")
+    res = run_models(fw, timeout=300)
+    check(f"{name} on qemu-riscv32", g, xs[name], res.models[name])
+    assert res.models[name][0].instructions > 0

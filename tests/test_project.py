@@ -245,7 +245,7 @@ def test_fit_refuses_too_big_arena_and_names_boards(tmp_path):
     msg = str(ei.value)
     assert "\n" not in msg and "does not fit qemu-stm32f4" in msg and "RAM" in msg
     assert re.search(r"\(arena 28\d\.\d KB \+ stack 8\.0 KB \+ runtime ~\d+\.\d KB\) of 128\.0 KB", msg), msg
-    big_ram = ["qemu-cortex-m33", "qemu-cortex-m4", "qemu-cortex-m55", "qemu-cortex-m7"]   # 4 MB RAM each
+    big_ram = ["qemu-cortex-m33", "qemu-cortex-m4", "qemu-cortex-m55", "qemu-cortex-m7", "qemu-riscv32"]   # 4 MB RAM
     assert msg.endswith("; it fits: " + ", ".join(big_ram)), msg
     assert not out.exists() and not list(tmp_path.iterdir())       # nothing written
     assert boards_that_fit(g) == big_ram
@@ -396,3 +396,11 @@ def test_build_cli_json(tmp_path, capsys, graphs):
     assert main(["build", str(tmp_path / "p")]) == 0
     out = capsys.readouterr().out
     assert "flash" in out and "of 512 KB" in out and "of 128 KB" in out
+
+
+def test_riscv_board_refuses_a_project_in_one_line(tmp_path, capsys):
+    out = tmp_path / "rv"
+    assert main(["generate", str(EXAMPLE), "--board", "qemu-riscv32", "-o", str(out)]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not ported to RISC-V" in err and "Traceback" not in err
+    assert not out.exists()

@@ -13,7 +13,11 @@ void tg_stack_paint(void)
 {
     volatile uint32_t *p = __stack_limit;
     uint32_t *sp;
+#if defined(__riscv)
+    __asm__ volatile("mv %0, sp" : "=r"(sp));
+#else
     __asm__ volatile("mov %0, sp" : "=r"(sp));
+#endif
     /* Leave a margin below the live stack pointer for this function's own frame. */
     while ((uint32_t *)p < sp - 16) {
         *p++ = TG_STACK_PAINT_WORD;

@@ -102,7 +102,11 @@ int main(void)
                 tg_exit(0);
             }
             if (byte == 'f') {
+#if defined(__riscv)
+                __asm__ volatile("unimp");
+#else
                 __asm__ volatile("udf #0");
+#endif
             }
         }
     }

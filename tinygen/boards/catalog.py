@@ -29,7 +29,7 @@ from tinygen.errors import TinygenError
 from tinygen.paths import data_dir  # noqa: F401  (re-exported: boards live in the data dir)
 
 BUILD_SYSTEMS = ("make", "platformio")
-CYCLE_TIMERS = ("systick", "dwt", "ccount")
+CYCLE_TIMERS = ("systick", "dwt", "ccount", "mcycle")
 FPUS = ("fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16", "auto", "none", "xtensa-sp")
 
 
@@ -66,6 +66,8 @@ class PlatformioConfig:
 class EmulatorConfig:
     machine: str
     serial_index: int = 0  # which of the machine's serial ports the firmware uses
+    binary: str = "qemu-system-arm"  # the QEMU system emulator
+    args: tuple[str, ...] = ()  # extra QEMU arguments (e.g. "-bios", "none")
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,11 @@ def board_from_dict(data: dict[str, Any], where: str = "<board>", path: Path | N
         raw = data["emulator"]
         if not isinstance(raw, dict) or "machine" not in raw:
             raise TinygenError(f"{where}: [emulator] needs 'machine'")
-        emu = EmulatorConfig(machine=str(raw["machine"]), serial_index=int(raw.get("serial_index", 0)))
+        args = raw.get("args", [])
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise TinygenError(f"{where}: [emulator] args must be a list of strings")
+        emu = EmulatorConfig(machine=str(raw["machine"]), serial_index=int(raw.get("serial_index", 0)),
+                             binary=str(raw.get("binary", "qemu-system-arm")), args=tuple(args))
 
     cflags = data.get("cflags", [])
     if not isinstance(cflags, list) or not all(isinstance(f, str) for f in cflags):

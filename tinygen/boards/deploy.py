@@ -308,7 +308,7 @@ def _start_qemu_tcp(project: Project, port: int | None, extra_args=(), progress:
     board = project.board
     if not project.firmware.is_file():
         raise TinygenError(f"{project.firmware} not found: build it first (tinygen build {project.path})")
-    binary = find_qemu()
+    binary = find_qemu(board.emulator.binary)
     progress(f"starting QEMU {board.emulator.machine} for {board.id}")
     for _attempt in range(5):
         tcp = port or free_tcp_port()

@@ -24,13 +24,25 @@ from tinygen.errors import TinygenError, ToolError
 GCC = "arm-none-eabi-gcc"
 SIZE = "arm-none-eabi-size"
 APT_INSTALL = "sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi"
+GCC_RISCV = "riscv64-unknown-elf-gcc"
+SIZE_RISCV = "riscv64-unknown-elf-size"
+APT_INSTALL_RISCV = "sudo apt-get install gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf"
 
 # Runtime sources shared by every Cortex-M port, plus board_<port>.c.
 _COMMON_RUNTIME = ("startup_cortexm.c", "tg_systick.c", "tg_io.c", "tg_bench.c", "tg_stack.c")
+# ... and by every RISC-V port (machine mode, no SysTick: the port reads mcycle).
+_RISCV_RUNTIME = ("startup_riscv.c", "tg_io.c", "tg_bench.c", "tg_stack.c")
 
 
 # Cortex-M cores the bare-metal runtime (startup_cortexm.c, SysTick, NVIC) supports.
 ARM_CORES = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
+# RV32 cores (the board's `core` is the -march string), built with riscv64-unknown-elf-gcc + picolibc.
+RISCV_CORES = ("rv32imac", "rv32imc", "rv32im")
+
+
+def board_arch(board: Board) -> str:
+    """"riscv" for RV32 boards, "arm" for Cortex-M ones."""
+    return "riscv" if board.core in RISCV_CORES else "arm"
 
 
 def runtime_dir() -> Path:
@@ -45,7 +57,7 @@ def _require_make_board(board: Board) -> None:
     if board.build_system != "make":
         raise TinygenError(
             f"board {board.id!r} builds with {board.build_system}, not with tinygen's bare-metal runtime")
-    if board.core not in ARM_CORES:
+    if board.core not in ARM_CORES + RISCV_CORES:
         raise TinygenError(f"board {board.id!r}: core {board.core!r} is not supported by the bare-metal build")
     if not board.port:
         raise TinygenError(f"board {board.id!r} has no runtime 'port'")
@@ -53,6 +65,10 @@ def _require_make_board(board: Board) -> None:
 
 def arch_flags(board: Board) -> list[str]:
     """CPU/ABI flags, used for compiling and linking."""
+    if board_arch(board) == "riscv":
+        # -march without _zicsr: with it gcc misses the rv32imac/ilp32 multilib (libgcc, picolibc);
+        # the runtime's CSR instructions enable Zicsr locally (.option arch, +zicsr).
+        return [f"-march={board.core}", "-mabi=ilp32"]
     flags = [f"-mcpu={board.core}", "-mthumb"]
     if board.fpu == "none":
         flags.append("-mfloat-abi=soft")
@@ -82,14 +98,20 @@ def compile_flags(board: Board, extra_cflags: Iterable[str] = (),
     headers (default: the installed firmware/runtime), e.g. "runtime" in a project that
     vendors the runtime sources."""
     incs = [runtime_include if runtime_include is not None else runtime_dir(), *include_dirs]
-    return [*arch_flags(board), *common_cflags(), *board_defines(board),
+    libc = ["--specs=picolibc.specs"] if board_arch(board) == "riscv" else []
+    return [*arch_flags(board), *libc, *common_cflags(), *board_defines(board),
             *(f"-I{p}" for p in incs), *extra_cflags]
 
 
 def link_flags(board: Board, linker_script: Path | str, map_file: Path | str | None = None) -> list[str]:
-    """Everything passed to gcc when linking (libc/libgcc from newlib-nano, no crt0)."""
-    flags = [*arch_flags(board), "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
-             "-Wl,--gc-sections", f"-T{linker_script}"]
+    """Everything passed to gcc when linking (libc/libgcc from newlib-nano, or picolibc on RISC-V;
+    no crt0; RISC-V links without relaxation, so gp stays unused)."""
+    if board_arch(board) == "riscv":
+        flags = [*arch_flags(board), "-nostartfiles", "--specs=picolibc.specs", "-Wl,--no-relax",
+                 "-Wl,--gc-sections", f"-T{linker_script}"]
+    else:
+        flags = [*arch_flags(board), "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
+                 "-Wl,--gc-sections", f"-T{linker_script}"]
     if map_file is not None:
         flags.append(f"-Wl,-Map={map_file}")
     return flags
@@ -103,7 +125,8 @@ def runtime_sources(board: Board) -> list[Path]:
     port_src = rdir / f"board_{board.port}.c"
     if not port_src.is_file():
         raise TinygenError(f"board {board.id!r}: runtime port {port_src} not found")
-    return [rdir / name for name in _COMMON_RUNTIME] + [port_src]
+    common = _RISCV_RUNTIME if board_arch(board) == "riscv" else _COMMON_RUNTIME
+    return [rdir / name for name in common] + [port_src]
 
 
 def render_linker_script(board: Board | str, stack_size: int | None = None) -> str:
@@ -114,10 +137,13 @@ def render_linker_script(board: Board | str, stack_size: int | None = None) -> s
         board=board, stack_size=stack_size if stack_size is not None else board.stack_size)
 
 
-def find_gcc() -> str:
-    path = shutil.which(GCC)
+def find_gcc(board: Board | str | None = None) -> str:
+    """The cross compiler for `board` (arm-none-eabi-gcc when None)."""
+    riscv = board is not None and board_arch(load_board(board)) == "riscv"
+    gcc, hint = (GCC_RISCV, APT_INSTALL_RISCV) if riscv else (GCC, APT_INSTALL)
+    path = shutil.which(gcc)
     if path is None:
-        raise ToolError(f"{GCC} not found; install it with: {APT_INSTALL}")
+        raise ToolError(f"{gcc} not found; install it with: {hint}")
     return path
 
 
@@ -144,7 +170,7 @@ def build_firmware(board: Board | str, sources: Sequence[Path | str], out_dir: P
     """
     board = load_board(board)
     _require_make_board(board)
-    gcc = find_gcc()
+    gcc = find_gcc(board)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -159,13 +185,15 @@ def build_firmware(board: Board | str, sources: Sequence[Path | str], out_dir: P
     if with_runtime:
         srcs = runtime_sources(board) + srcs
 
-    cmd = [gcc, *compile_flags(board, extra_cflags, include_dirs), *map(str, srcs),
-           *link_flags(board, ld, map_file), "-o", str(elf)]
+    lflags = link_flags(board, ld, map_file)
+    cflags = compile_flags(board, extra_cflags, include_dirs)
+    lflags = [f for f in lflags if not (f.startswith("--specs=") and f in cflags)]   # one command: specs once
+    cmd = [gcc, *cflags, *map(str, srcs), *lflags, "-o", str(elf)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     log = proc.stdout + proc.stderr
     (out / f"{name}.log").write_text(" ".join(cmd) + "\n" + log, encoding="utf-8")
     if proc.returncode != 0:
-        raise ToolError(f"{GCC} failed for {board.id}: {_first_error(log)}")
+        raise ToolError(f"{Path(gcc).name} failed for {board.id}: {_first_error(log)}")
     return elf
 
 
@@ -185,12 +213,16 @@ class MemoryUsage:
 
 
 def memory_usage(elf: Path | str) -> MemoryUsage:
-    """Section sizes from `arm-none-eabi-size` (Berkeley format)."""
-    size = shutil.which(SIZE)
+    """Section sizes from `arm-none-eabi-size` (`riscv64-unknown-elf-size` for a RISC-V ELF; Berkeley format)."""
+    with open(elf, "rb") as f:
+        head = f.read(20)
+    riscv = len(head) == 20 and int.from_bytes(head[18:20], "little") == 243   # e_machine EM_RISCV
+    tool, hint = (SIZE_RISCV, APT_INSTALL_RISCV) if riscv else (SIZE, APT_INSTALL)
+    size = shutil.which(tool)
     if size is None:
-        raise ToolError(f"{SIZE} not found; install it with: {APT_INSTALL}")
+        raise ToolError(f"{tool} not found; install it with: {hint}")
     proc = subprocess.run([size, str(elf)], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise ToolError(f"{SIZE} failed: {_first_error(proc.stderr)}")
+        raise ToolError(f"{tool} failed: {_first_error(proc.stderr)}")
     fields = proc.stdout.splitlines()[1].split()
     return MemoryUsage(text=int(fields[0]), data=int(fields[1]), bss=int(fields[2]))

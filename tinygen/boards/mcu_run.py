@@ -204,7 +204,7 @@ def build_models(board: Board | str, graphs: Mapping[str, Graph], samples: Mappi
     units += [(kdir / s, "kernels", base + list(kernel_cflags)) for s in needed]
     units += [(gens[n].c_file, "model", base) for n in names]
     units.append((out / "main.c", "main", base))
-    gcc = find_gcc()
+    gcc = find_gcc(board)
     obj_dir = out / "obj"
     obj_dir.mkdir(exist_ok=True)
 
@@ -339,7 +339,8 @@ def code_sizes(fw: ModelFirmware) -> CodeSizes:
 def _function_sizes(fw: ModelFirmware) -> dict[str, int]:
     """Sizes of the kernel and runtime functions in the ELF (nm), for the curious."""
     try:
-        p = subprocess.run(["arm-none-eabi-nm", "-S", "--size-sort", str(fw.elf)], capture_output=True, text=True)
+        nm = "riscv64-unknown-elf-nm" if "riscv" in Path(find_gcc(fw.board)).name else "arm-none-eabi-nm"
+        p = subprocess.run([nm, "-S", "--size-sort", str(fw.elf)], capture_output=True, text=True)
     except OSError:
         return {}
     out = {}

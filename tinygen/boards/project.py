@@ -349,6 +349,11 @@ def write_project(graph: Graph, board: Board | str, out_dir, name: str | None = 
     from tinygen.boards.fit import check_fit
 
     board = load_board(board)
+    from tinygen.boards.firmware_build import board_arch
+
+    if board.build_system == "make" and board_arch(board) == "riscv":
+        raise TinygenError(f"board {board.id!r}: firmware projects are not ported to RISC-V yet "
+                           "(the kernels and runtime are: see benchmarks/mcu_bench.py --board)")
     ident = c_identifier(name or graph.name)
     say = progress or (lambda msg: None)
     spec = None

@@ -35,7 +35,8 @@ APT_INSTALL = "sudo apt-get install qemu-system-arm"
 def find_qemu(binary: str = QEMU) -> str:
     path = shutil.which(binary)
     if path is None:
-        raise ToolError(f"{binary} not found; install it with: {APT_INSTALL}")
+        pkg = "qemu-system-misc" if "riscv" in binary else "qemu-system-arm"
+        raise ToolError(f"{binary} not found; install it with: sudo apt-get install {pkg}")
     return path
 
 
@@ -47,14 +48,15 @@ def free_tcp_port() -> int:
 
 
 def qemu_command(board: Board | str, elf_path: Path | str, port: int, *, icount: bool = True,
-                 qemu_binary: str = QEMU, extra_args: Sequence[str] = ()) -> list[str]:
-    """The qemu-system-arm argv for `board`, firmware `elf_path`, serial on 127.0.0.1:`port`."""
+                 qemu_binary: str | None = None, extra_args: Sequence[str] = ()) -> list[str]:
+    """The QEMU argv for `board` (its [emulator] binary unless `qemu_binary`), firmware `elf_path`,
+    serial on 127.0.0.1:`port`."""
     board = load_board(board)
     if board.emulator is None:
         emulated = ", ".join(b for b in list_boards() if load_board(b).emulator is not None)
         raise TinygenError(f"board {board.id!r} cannot be emulated; emulated boards: {emulated}")
-    cmd = [qemu_binary, "-M", board.emulator.machine, "-nographic", "-monitor", "none",
-           "-kernel", str(elf_path)]
+    cmd = [qemu_binary or board.emulator.binary, "-M", board.emulator.machine, "-nographic", "-monitor", "none",
+           *board.emulator.args, "-kernel", str(elf_path)]
     # QEMU numbers serial ports in -serial order: park the ones before the firmware's UART.
     cmd += ["-serial", "null"] * board.emulator.serial_index
     cmd += ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
@@ -74,7 +76,7 @@ class QemuSession:
 
     def __init__(self, board: Board | str, elf_path: Path | str, icount: bool = True, *,
                  connect_timeout: float = 10.0, serial_timeout: float = 0.05,
-                 qemu_binary: str = QEMU, extra_args: Sequence[str] = ()):
+                 qemu_binary: str | None = None, extra_args: Sequence[str] = ()):
         self.board = load_board(board)
         self.elf_path = Path(elf_path)
         self.icount = icount
@@ -103,7 +105,7 @@ class QemuSession:
     def start(self) -> None:
         if not self.elf_path.is_file():
             raise TinygenError(f"firmware not found: {self.elf_path}")
-        binary = find_qemu(self.qemu_binary)
+        binary = find_qemu(self.qemu_binary or (self.board.emulator.binary if self.board.emulator else QEMU))
         for _attempt in range(5):
             self.port = free_tcp_port()
             self.command = qemu_command(self.board, self.elf_path, self.port, icount=self.icount,
