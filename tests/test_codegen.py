@@ -357,6 +357,9 @@ def single_op_models() -> dict[str, bytes]:
     from tests.test_ops_reduce import reduce_models
 
     M.update(reduce_models())
+    from tests.test_ops_reverse import reverse_models
+
+    M.update(reverse_models())
     from tests.test_ops_gather import host_models
 
     M.update(host_models())
