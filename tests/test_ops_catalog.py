@@ -30,6 +30,7 @@ def test_table_rows_match_registry():
     for name in REGISTRY:
         assert f"| {name} | " in rows[name] + " " and " - | - |" not in rows[name].split(" | ", 2)[2][:10], name
     assert "not yet" in rows["SVDF"]
+    assert rows["DEPTHWISE_CONV_2D"].endswith("| int16 not yet |") and rows["CONV_2D"].endswith("|  |")
 
 
 def test_unsupported_names_op_and_dtype():

@@ -171,6 +171,8 @@ def render() -> str:
         tflm, scope = TFLM_BUILTINS.get(n, ("(not a TFLM builtin)", ""))
         s = op_status(n)
         note = scope or ("" if s["emulator"] else "not yet")
+        if not note and "int16" in tflm and not any("int16" in d for d in s["emulator"]):
+            note = "int16 not yet"
         lines.append(f"| {n} | {tflm} | {_cell(s['emulator'])} | {_cell(s['c'])} | {_cell(s['dsp'])} | {note} |")
     lines.append("")
     return "\n".join(lines)
