@@ -49,7 +49,7 @@ TFLM_BUILTINS: dict[str, tuple[str, str]] = {
     "ETHOSU": ("-", "vendor op"),
     "EXP": ("float32", "float only"),
     "EXPAND_DIMS": ("any", ""),
-    "FILL": ("int8, int16, int32", ""),
+    "FILL": ("int8, int32 (int16 fails in tflite_micro)", ""),
     "FLOOR": ("float32", "float only"),
     "FLOOR_DIV": ("int32", ""),
     "FLOOR_MOD": ("int32", ""),
@@ -100,7 +100,7 @@ TFLM_BUILTINS: dict[str, tuple[str, str]] = {
     "SIN": ("float32", "float only"),
     "SLICE": ("int8, int16, int32", ""),
     "SOFTMAX": ("int8 -> int8/int16, int16", ""),
-    "SPACE_TO_BATCH_ND": ("int8", ""),
+    "SPACE_TO_BATCH_ND": ("int8 (padding left uninitialised)", ""),
     "SPACE_TO_DEPTH": ("int8", ""),
     "SPLIT": ("int8, int16, int32", ""),
     "SPLIT_V": ("int8, int16, int32", ""),
@@ -119,7 +119,7 @@ TFLM_BUILTINS: dict[str, tuple[str, str]] = {
     "UNPACK": ("int8, int16, int32", ""),
     "VAR_HANDLE": ("-", "resource variable"),
     "WHILE": ("-", "control flow"),
-    "ZEROS_LIKE": ("int8, int16, int32", ""),
+    "ZEROS_LIKE": ("int8, int32", ""),
 }
 
 
