@@ -392,6 +392,29 @@ void tg_conv2d_s16(const tg_conv16_params_t *p, const int16_t *input, int16_t *o
 /* gather formulation: one accumulator per output value, no scratch */
 void tg_transpose_conv(const tg_conv16_params_t *p, const void *input, void *output);
 
+/* ------------------------------------------------------------------ LSTM (tg_lstm.c) */
+
+typedef struct {
+    const int8_t *w_in, *w_rec;   /* (units, input) and (units, units) int8 weights */
+    const int32_t *b_in, *b_rec;  /* bias - zero point * row sums, per unit */
+    int32_t m_in, s_in, m_rec, s_rec;  /* requantization to Q3.12 */
+} tg_lstm_gate_t;
+
+typedef struct {
+    int32_t batch, steps, n_input, n_state;
+    int32_t time_major, cell_tanh;
+    tg_lstm_gate_t gates[4];      /* input, forget, cell, output */
+    int32_t forget_m, forget_s, input_m, input_s, output_m, output_s;
+    int32_t hidden_zp, cell_tanh_mult, cell_tanh_shift, cell_clip;
+    int32_t reset;                /* reset the state at the start of every call */
+    const uint16_t *sigmoid_table;  /* 256 entries */
+} tg_lstm_params_t;
+
+/* hidden (int8) and cell (int16) states: batch x units, updated in place; scratch: 4 x units int16 */
+void tg_lstm_s8(const tg_lstm_params_t *p, const int8_t *input, int8_t *output, int8_t *hidden, int16_t *cell,
+                int16_t *scratch);
+void tg_lstm_reset(const tg_lstm_params_t *p, int8_t *hidden, int16_t *cell);
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,6 +23,7 @@ _TYPES = {
 # op name -> (BuiltinOptions enum name, OptionsT class name)
 _OPTIONS = {
     "CONV_2D": "Conv2DOptions",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTMOptions",
     "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
     "FULLY_CONNECTED": "FullyConnectedOptions",
     "AVERAGE_POOL_2D": "Pool2DOptions",
@@ -109,8 +110,9 @@ class ModelBuilder:
         self.ops: list = []
         self.opcodes: list[tuple[int, int]] = []
 
-    def tensor(self, shape, dtype=np.int8, scale=None, zero_point=0, data=None, axis=0, name=None) -> int:
+    def tensor(self, shape, dtype=np.int8, scale=None, zero_point=0, data=None, axis=0, name=None, variable=False) -> int:
         t = S.TensorT()
+        t.isVariable = bool(variable)
         t.shape = [int(d) for d in shape]
         dtype = np.dtype(dtype)
         t.type = _TYPES[dtype]
@@ -292,3 +294,28 @@ def transpose_conv_model(rng, in_shape, oc, k, stride=(1, 1), padding="SAME", dt
                  zero_point=0 if int16 else int(rng.integers(-128, 128)))
     m.op("TRANSPOSE_CONV", ins, [y], padding=padding, stride_h=stride[0], stride_w=stride[1], fused_activation_function=act)
     return m.build([shp, x] if shape_input else [x], [y])
+
+
+def lstm_model(rng, batch=1, steps=3, n_input=5, units=4, time_major=False, in_q=(0.05, -3), hidden_q=(1 / 128, 2),
+               cell_power=-11, cell_clip=10.0, w_scale=0.02, bias_scale=4000, act="TANH") -> bytes:
+    """One int8 UNIDIRECTIONAL_SEQUENCE_LSTM (int16 cell state 2^cell_power, variable hidden/cell states) with
+    random weights (per-tensor symmetric, int8) and int32 biases, as TFLite's converter lays it out."""
+    m = ModelBuilder()
+    x_shape = [steps, batch, n_input] if time_major else [batch, steps, n_input]
+    x = m.tensor(x_shape, scale=in_q[0], zero_point=in_q[1])
+    ins = [x]
+    for shape, s_in in [((units, n_input), in_q[0])] * 4 + [((units, units), hidden_q[0])] * 4:
+        ws = w_scale * float(rng.uniform(0.5, 2.0))
+        ins.append(m.tensor(shape, data=rng.integers(-127, 128, size=shape), scale=ws, zero_point=0))
+    ins += [-1, -1, -1]
+    for k in range(4):
+        bs = in_q[0] * 0.02
+        ins.append(m.tensor([units], dtype=np.int32, data=rng.integers(-bias_scale, bias_scale + 1, size=units), scale=bs))
+    ins += [-1, -1]
+    h = m.tensor([batch, units], scale=hidden_q[0], zero_point=hidden_q[1], variable=True)
+    c = m.tensor([batch, units], dtype=np.int16, scale=2.0 ** cell_power, zero_point=0, variable=True)
+    ins += [h, c, -1, -1, -1, -1]
+    y = m.tensor(x_shape[:2] + [units], scale=hidden_q[0], zero_point=hidden_q[1])
+    m.op("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, [y], fused_activation_function=act, cell_clip=cell_clip,
+         proj_clip=0.0, time_major=time_major)
+    return m.build([x], [y])

@@ -36,14 +36,20 @@ def tflm_run(model_bytes: bytes, inputs, graph=None, preserve_all: bool = False)
     return outs, tensors
 
 
-def tflm_run_batch(model_bytes: bytes, batch_inputs, graph):
-    """Run TFLM over a batch: batch_inputs is a list (per model input) of [N, *full_shape] arrays."""
+def tflm_run_batch(model_bytes: bytes, batch_inputs, graph, stateful: bool = False):
+    """Run TFLM over a batch: batch_inputs is a list (per model input) of [N, *full_shape] arrays.
+
+    A model with variable tensors (LSTM state) runs each sample from a fresh state (TFLM's reset()),
+    unless `stateful` (the batch is one sequence)."""
     from tflite_micro import runtime
 
     it = runtime.Interpreter.from_bytes(model_bytes, arena_size=_arena_size(model_bytes, graph))
     n = batch_inputs[0].shape[0]
     outs = [[] for _ in graph.outputs]
+    has_state = any(t.is_variable for t in graph.tensors)
     for s in range(n):
+        if has_state and not stateful and s:
+            it.reset()
         for i, x in enumerate(batch_inputs):
             it.set_input(np.ascontiguousarray(x[s]), i)
         it.invoke()

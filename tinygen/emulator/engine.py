@@ -115,6 +115,9 @@ class Emulator:
                     args.append(None)
                     continue
                 t = g.tensors[tid]
+                if t.is_variable and tid not in values:  # state: the op starts from its reset value
+                    args.append(None)
+                    continue
                 args.append(t.data[None] if t.is_const else values[tid])
             outs = REGISTRY[op.op].run(p, args)
             for tid, y in zip(op.outputs, outs):

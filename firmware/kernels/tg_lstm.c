@@ -1,0 +1,106 @@
+/* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations and weights, int16 cell state (TFLM's integer LSTM).
+ * See tinygen/ops/recurrent.py for the arithmetic; the parameters are computed there. */
+#include "tg_kernels.h"
+#include "tg_requant.h"
+
+static int16_t tg_sat16(int32_t v)
+{
+    return (int16_t)(v > 32767 ? 32767 : (v < -32768 ? -32768 : v));
+}
+
+/* TFLM int16 LOGISTIC (input multiplier 3, no shift): Q3.12 -> Q0.15 */
+static int16_t tg_sigmoid16(const uint16_t *tab, int16_t x)
+{
+    int32_t v = (int32_t)x * 3;
+    uint32_t a = (uint32_t)(v < 0 ? -v : v);
+    uint32_t uh = a >> 9, r;
+    if (uh >= 255u) {
+        r = 0x7FFFu << 10;
+    } else {
+        uint32_t ua = tab[uh], ub = tab[uh + 1];
+        r = (ua << 9) + (a & 0x1FFu) * (ub - ua);
+    }
+    r = v >= 0 ? r + (1u << 9) : (1u << 25) - r + (1u << 9) - 1u;
+    return (int16_t)(r >> 10);
+}
+
+/* TFLM int16 TANH with (multiplier, right shift) */
+static int16_t tg_tanh16(const uint16_t *tab, int16_t x, int32_t mult, int32_t shift)
+{
+    int32_t rnd = shift > 0 ? (1 << (shift - 1)) : 0;
+    int32_t v = ((int32_t)x * mult + rnd) >> shift;
+    uint32_t a = (uint32_t)(v < 0 ? -v : v);
+    uint32_t uh = a >> 8;
+    int32_t r;
+    if (uh >= 255u) {
+        r = (int32_t)(0xFFFFu << 8);
+    } else {
+        uint32_t ua = tab[uh], ub = tab[uh + 1];
+        r = (int32_t)((ua << 8) + (a & 0xFFu) * (ub - ua));
+    }
+    r = v >= 0 ? r - (1 << 23) + (1 << 7) : -r + (1 << 23) + (1 << 7) - 1;
+    return (int16_t)(r >> 8);
+}
+
+/* one int8 x int8 -> int32 dot product of length n */
+static int32_t tg_dot_s8(const int8_t *a, const int8_t *w, int32_t n)
+{
+    int32_t acc = 0;
+    for (int32_t k = 0; k < n; k++) acc += (int32_t)a[k] * (int32_t)w[k];
+    return acc;
+}
+
+/* gate = act(sat16(FC_in(x) + FC_rec(h))) for one batch row */
+static void tg_lstm_gate(const tg_lstm_params_t *p, const tg_lstm_gate_t *g, const int8_t *x, const int8_t *h,
+                         int16_t *out, int act /* 0 sigmoid, 1 tanh */)
+{
+    for (int32_t s = 0; s < p->n_state; s++) {
+        int32_t a = tg_dot_s8(x, g->w_in + s * p->n_input, p->n_input) + g->b_in[s];
+        int32_t r = tg_dot_s8(h, g->w_rec + s * p->n_state, p->n_state) + g->b_rec[s];
+        int32_t av = tg_clamp(tg_mbqm(a, g->m_in, g->s_in), -32768, 32767);
+        int32_t rv = tg_clamp(tg_mbqm(r, g->m_rec, g->s_rec), -32768, 32767);
+        int16_t z = tg_sat16(av + rv);
+        out[s] = act ? tg_tanh16(p->sigmoid_table, z, 3, 0) : tg_sigmoid16(p->sigmoid_table, z);
+    }
+}
+
+void tg_lstm_reset(const tg_lstm_params_t *p, int8_t *hidden, int16_t *cell)
+{
+    for (int32_t i = 0; i < p->batch * p->n_state; i++) {
+        hidden[i] = (int8_t)p->hidden_zp;
+        cell[i] = 0;
+    }
+}
+
+void tg_lstm_s8(const tg_lstm_params_t *p, const int8_t *input, int8_t *output, int8_t *hidden, int16_t *cell,
+                int16_t *scratch)
+{
+    const int32_t S = p->n_state;
+    int16_t *fg = scratch, *ig = scratch + S, *cg = scratch + 2 * S, *og = scratch + 3 * S;
+    if (p->reset) tg_lstm_reset(p, hidden, cell);
+    for (int32_t b = 0; b < p->batch; b++) {
+        int8_t *h = hidden + b * S;
+        int16_t *c = cell + b * S;
+        for (int32_t t = 0; t < p->steps; t++) {
+            /* row (b, t) of the input / output: [B, T, *] or time major [T, B, *] */
+            int32_t row = p->time_major ? t * p->batch + b : b * p->steps + t;
+            const int8_t *x = input + row * p->n_input;
+            tg_lstm_gate(p, &p->gates[1], x, h, fg, 0);
+            tg_lstm_gate(p, &p->gates[0], x, h, ig, 0);
+            tg_lstm_gate(p, &p->gates[2], x, h, cg, p->cell_tanh);
+            tg_lstm_gate(p, &p->gates[3], x, h, og, 0);
+            for (int32_t s = 0; s < S; s++) {
+                int32_t fc = tg_clamp(tg_mbqm((int32_t)fg[s] * c[s], p->forget_m, p->forget_s), -32768, 32767);
+                int32_t ic = tg_clamp(tg_mbqm((int32_t)ig[s] * cg[s], p->input_m, p->input_s), -32768, 32767);
+                int32_t nc = tg_sat16(fc + ic);
+                if (p->cell_clip > 0) nc = tg_clamp(nc, -p->cell_clip, p->cell_clip);
+                c[s] = (int16_t)nc;
+                int16_t th = tg_tanh16(p->sigmoid_table, (int16_t)nc, p->cell_tanh_mult, p->cell_tanh_shift);
+                int32_t hv = tg_clamp(p->hidden_zp + tg_mbqm((int32_t)th * og[s], p->output_m, p->output_s), -128, 127);
+                h[s] = (int8_t)hv;
+            }
+            int8_t *y = output + row * S;
+            for (int32_t s = 0; s < S; s++) y[s] = h[s];
+        }
+    }
+}
