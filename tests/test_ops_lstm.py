@@ -102,3 +102,87 @@ def test_refuses_what_tflm_does_not_run():
     assert "cell state is int8" in _refused(float_cell)
     assert "power of two" in _refused(odd_cell_scale)
     assert "CIFG" in _refused(cifg)
+
+
+# ---------------------------------------------------------------- state across invokes
+
+
+def _stream_model():
+    return lstm_model(np.random.default_rng(3), batch=1, steps=1, n_input=6, units=5, hidden_q=(0.01, -4))
+
+
+def test_emulator_stateful_equals_tflite_micro_without_reset():
+    """--stateful: the batch is one sequence (TFLM invoked sample after sample without reset()); the default
+    equals TFLM with reset() between samples, and the two differ."""
+    from tests.support.oracle import tflm_run_batch
+
+    model = _stream_model()
+    g = parse_model(model)
+    rng = np.random.default_rng(4)
+    xs = [rng.integers(-128, 128, size=(6, *g.input_tensors[0].shape)).astype(np.int8)]
+    emu = Emulator(g)
+    fresh = emu.run_internal(xs)[0]
+    stream = emu.run_internal(xs, stateful=True)[0]
+    assert np.array_equal(fresh, tflm_run_batch(model, xs, g)[0])
+    assert np.array_equal(stream, tflm_run_batch(model, xs, g, stateful=True)[0])
+    assert not np.array_equal(fresh[1:], stream[1:])
+    # the state carries into the next stateful call until reset_state()
+    again = emu.run_internal(xs, stateful=True)[0]
+    emu.reset_state()
+    assert np.array_equal(emu.run_internal(xs, stateful=True)[0], stream)
+    assert not np.array_equal(again, stream)
+
+
+def test_generated_c_stateful_and_reset(tmp_path):
+    """Generated C: by default every run starts from the reset state; generated --stateful the state
+    carries from run to run (host harness runs the samples in one process), as TFLM without reset()."""
+    import shutil
+
+    from tests.support.oracle import tflm_run_batch
+    import subprocess
+
+    from tests.test_codegen import SAN, _harness, run_model
+    from tinygen.codegen.generator import generate
+
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc")
+    model = _stream_model()
+    g = parse_model(model, name="lstm_stream")
+    rng = np.random.default_rng(9)
+    xs = [rng.integers(-128, 128, size=(5, *g.input_tensors[0].shape)).astype(np.int8)]
+    outs = {}
+    for stateful in (False, True):
+        d = tmp_path / f"s{int(stateful)}"
+        res = generate(g, d, "m", target="host", stateful=stateful)
+        assert res.state_bytes == 5 + 10
+        text = res.c_file.read_text()
+        assert "void m_reset(void)" in text and ("state_ready" in text) == stateful
+        (d / "harness.c").write_text(_harness([("m", g)]))
+        exe = d / "harness"
+        subprocess.run(["gcc", *SAN, "-I", str(d), str(res.c_file), *map(str, res.kernel_sources), str(d / "harness.c"),
+                        "-o", str(exe)], check=True, capture_output=True, timeout=300)
+        outs[stateful] = run_model(exe, "m", g, xs)[0]
+    assert np.array_equal(outs[False], tflm_run_batch(model, xs, g)[0])
+    assert np.array_equal(outs[True], tflm_run_batch(model, xs, g, stateful=True)[0])
+
+
+def test_emulate_cli_stateful(tmp_path, capsys):
+    import json
+
+    from tinygen.cli import main
+
+    model = tmp_path / "lstm.tflite"
+    model.write_bytes(_stream_model())
+    g = parse_model(model.read_bytes())
+    x = np.random.default_rng(2).integers(-128, 128, size=(4, *g.input_tensors[0].shape)).astype(np.int8)
+    np.save(tmp_path / "x.npy", x)
+    res = {}
+    for flag in ([], ["--stateful"]):
+        out = tmp_path / f"y{len(flag)}.npy"
+        assert main(["emulate", str(model), "--inputs", str(tmp_path / "x.npy"), "--output", str(out), "--json", *flag]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["stateful_model"] is True and summary["stateful"] is bool(flag)
+        res[bool(flag)] = np.load(out)
+    emu = Emulator(g)
+    assert np.array_equal(res[False], emu.run(x))
+    assert np.array_equal(res[True], emu.run(x, stateful=True))

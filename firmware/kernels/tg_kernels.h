@@ -410,9 +410,8 @@ typedef struct {
     const uint16_t *sigmoid_table;  /* 256 entries */
 } tg_lstm_params_t;
 
-/* hidden (int8) and cell (int16) states: batch x units, updated in place; scratch: 4 x units int16 */
-void tg_lstm_s8(const tg_lstm_params_t *p, const int8_t *input, int8_t *output, int8_t *hidden, int16_t *cell,
-                int16_t *scratch);
+/* hidden (int8) and cell (int16) states: batch x units, updated in place; no scratch */
+void tg_lstm_s8(const tg_lstm_params_t *p, const int8_t *input, int8_t *output, int8_t *hidden, int16_t *cell);
 void tg_lstm_reset(const tg_lstm_params_t *p, int8_t *hidden, int16_t *cell);
 
 #ifdef __cplusplus

@@ -50,18 +50,16 @@ static int32_t tg_dot_s8(const int8_t *a, const int8_t *w, int32_t n)
     return acc;
 }
 
-/* gate = act(sat16(FC_in(x) + FC_rec(h))) for one batch row */
-static void tg_lstm_gate(const tg_lstm_params_t *p, const tg_lstm_gate_t *g, const int8_t *x, const int8_t *h,
-                         int16_t *out, int act /* 0 sigmoid, 1 tanh */)
+/* one gate of one unit: act(sat16(FC_in(x) + FC_rec(h))) (0 sigmoid, 1 tanh) */
+static int16_t tg_lstm_gate(const tg_lstm_params_t *p, const tg_lstm_gate_t *g, const int8_t *x, const int8_t *h,
+                            int32_t s, int act)
 {
-    for (int32_t s = 0; s < p->n_state; s++) {
-        int32_t a = tg_dot_s8(x, g->w_in + s * p->n_input, p->n_input) + g->b_in[s];
-        int32_t r = tg_dot_s8(h, g->w_rec + s * p->n_state, p->n_state) + g->b_rec[s];
-        int32_t av = tg_clamp(tg_mbqm(a, g->m_in, g->s_in), -32768, 32767);
-        int32_t rv = tg_clamp(tg_mbqm(r, g->m_rec, g->s_rec), -32768, 32767);
-        int16_t z = tg_sat16(av + rv);
-        out[s] = act ? tg_tanh16(p->sigmoid_table, z, 3, 0) : tg_sigmoid16(p->sigmoid_table, z);
-    }
+    int32_t a = tg_dot_s8(x, g->w_in + s * p->n_input, p->n_input) + g->b_in[s];
+    int32_t r = tg_dot_s8(h, g->w_rec + s * p->n_state, p->n_state) + g->b_rec[s];
+    int32_t av = tg_clamp(tg_mbqm(a, g->m_in, g->s_in), -32768, 32767);
+    int32_t rv = tg_clamp(tg_mbqm(r, g->m_rec, g->s_rec), -32768, 32767);
+    int16_t z = tg_sat16(av + rv);
+    return act ? tg_tanh16(p->sigmoid_table, z, 3, 0) : tg_sigmoid16(p->sigmoid_table, z);
 }
 
 void tg_lstm_reset(const tg_lstm_params_t *p, int8_t *hidden, int16_t *cell)
@@ -72,11 +70,12 @@ void tg_lstm_reset(const tg_lstm_params_t *p, int8_t *hidden, int16_t *cell)
     }
 }
 
-void tg_lstm_s8(const tg_lstm_params_t *p, const int8_t *input, int8_t *output, int8_t *hidden, int16_t *cell,
-                int16_t *scratch)
+/* One unit at a time: its four gates, its cell state (updated in place: only this unit reads it), its new
+ * hidden value into the output row; the hidden state (read by every unit's recurrent product) is
+ * replaced by the output row once the step is done. No scratch memory. */
+void tg_lstm_s8(const tg_lstm_params_t *p, const int8_t *input, int8_t *output, int8_t *hidden, int16_t *cell)
 {
     const int32_t S = p->n_state;
-    int16_t *fg = scratch, *ig = scratch + S, *cg = scratch + 2 * S, *og = scratch + 3 * S;
     if (p->reset) tg_lstm_reset(p, hidden, cell);
     for (int32_t b = 0; b < p->batch; b++) {
         int8_t *h = hidden + b * S;
@@ -85,22 +84,21 @@ void tg_lstm_s8(const tg_lstm_params_t *p, const int8_t *input, int8_t *output, 
             /* row (b, t) of the input / output: [B, T, *] or time major [T, B, *] */
             int32_t row = p->time_major ? t * p->batch + b : b * p->steps + t;
             const int8_t *x = input + row * p->n_input;
-            tg_lstm_gate(p, &p->gates[1], x, h, fg, 0);
-            tg_lstm_gate(p, &p->gates[0], x, h, ig, 0);
-            tg_lstm_gate(p, &p->gates[2], x, h, cg, p->cell_tanh);
-            tg_lstm_gate(p, &p->gates[3], x, h, og, 0);
+            int8_t *y = output + row * S;
             for (int32_t s = 0; s < S; s++) {
-                int32_t fc = tg_clamp(tg_mbqm((int32_t)fg[s] * c[s], p->forget_m, p->forget_s), -32768, 32767);
-                int32_t ic = tg_clamp(tg_mbqm((int32_t)ig[s] * cg[s], p->input_m, p->input_s), -32768, 32767);
+                int16_t fg = tg_lstm_gate(p, &p->gates[1], x, h, s, 0);
+                int16_t ig = tg_lstm_gate(p, &p->gates[0], x, h, s, 0);
+                int16_t cg = tg_lstm_gate(p, &p->gates[2], x, h, s, p->cell_tanh);
+                int16_t og = tg_lstm_gate(p, &p->gates[3], x, h, s, 0);
+                int32_t fc = tg_clamp(tg_mbqm((int32_t)fg * c[s], p->forget_m, p->forget_s), -32768, 32767);
+                int32_t ic = tg_clamp(tg_mbqm((int32_t)ig * cg, p->input_m, p->input_s), -32768, 32767);
                 int32_t nc = tg_sat16(fc + ic);
                 if (p->cell_clip > 0) nc = tg_clamp(nc, -p->cell_clip, p->cell_clip);
                 c[s] = (int16_t)nc;
                 int16_t th = tg_tanh16(p->sigmoid_table, (int16_t)nc, p->cell_tanh_mult, p->cell_tanh_shift);
-                int32_t hv = tg_clamp(p->hidden_zp + tg_mbqm((int32_t)th * og[s], p->output_m, p->output_s), -128, 127);
-                h[s] = (int8_t)hv;
+                y[s] = (int8_t)tg_clamp(p->hidden_zp + tg_mbqm((int32_t)th * og, p->output_m, p->output_s), -128, 127);
             }
-            int8_t *y = output + row * S;
-            for (int32_t s = 0; s < S; s++) y[s] = h[s];
+            for (int32_t s = 0; s < S; s++) h[s] = y[s];
         }
     }
 }

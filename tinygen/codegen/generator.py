@@ -165,6 +165,8 @@ class EmitContext:
         self.op = gen.graph.operators[op_index]
         self.op_index = op_index
         self.target = gen.target
+        # stateful ops (LSTM): reset their state at the start of every run unless generated --stateful
+        self.reset_state_each_invoke = not gen.stateful
         self._n_structs = 0
 
     # tensors -------------------------------------------------------------
@@ -271,17 +273,19 @@ class GeneratedModel:
     plan: MemoryPlan
     arena_bytes: int
     flash_bytes: int  # bytes of constant data (approximate flash use without code)
+    state_bytes: int = 0  # bytes of variable tensors (recurrent state) in the arena
 
 
 class _Generator:
     def __init__(self, graph: Graph, name: str, target: str, alignment: int, plan: MemoryPlan | None, params,
-                 fit_scratch: bool = True):
+                 fit_scratch: bool = True, stateful: bool = False):
         from tinygen.ops import REGISTRY, check_graph
 
         check_graph(graph)
         self.graph = graph
         self.name = name
         self.target = target
+        self.stateful = stateful
         self.impls = [REGISTRY[op.op] for op in graph.operators]
         self.params = list(params) if params is not None else [impl.prepare(graph, op) for impl, op in zip(self.impls, graph.operators)]
         self.plan = plan or plan_memory(graph, self.params, alignment=alignment, fit_scratch=fit_scratch)
@@ -434,7 +438,7 @@ def _jinja_env():
 
 def generate(graph: Graph, out_dir, name: str = "model", target: str = "generic", *,
              alignment: int = DEFAULT_ALIGNMENT, plan: MemoryPlan | None = None,
-             params: Sequence[Any] | None = None, optimize: str = "size") -> GeneratedModel:
+             params: Sequence[Any] | None = None, optimize: str = "size", stateful: bool = False) -> GeneratedModel:
     """Write NAME_model.c / NAME_model.h and the kernel sources they need into out_dir.
 
     `target` is recorded in the generated files (`NAME_TARGET`); the kernels pick optimised
@@ -446,7 +450,7 @@ def generate(graph: Graph, out_dir, name: str = "model", target: str = "generic"
     if optimize not in ("size", "speed"):
         raise TinygenError(f"optimize must be 'size' or 'speed', got {optimize!r}")
     cname = c_identifier(name)
-    gen = _Generator(graph, cname, target, alignment, plan, params, fit_scratch=optimize != "speed")
+    gen = _Generator(graph, cname, target, alignment, plan, params, fit_scratch=optimize != "speed", stateful=stateful)
     g = graph
     calls = gen.op_calls()
     inputs = [gen.io_info(t, k) for k, t in enumerate(g.inputs)]
@@ -455,6 +459,14 @@ def generate(graph: Graph, out_dir, name: str = "model", target: str = "generic"
         if io.offset is None:
             raise TinygenError(f"model input {io.index} '{io.name}' is a constant tensor")
     sha = g.sha256 or hashlib.sha256(g.model_bytes).hexdigest()
+    # variable tensors (recurrent state) that ops read: NAME_reset() sets them to TFLM's reset values
+    # (int8: the zero point, else 0)
+    used = {t for op in g.operators for t in op.inputs if t >= 0}
+    states = []
+    for t in g.tensors:
+        if t.is_variable and t.index in used and t.index in gen.plan.offsets:
+            fill = (int(t.zero_point) & 0xFF) if (t.dtype == np.int8 and t.quant is not None) else 0
+            states.append(dict(expr=gen.tensor_expr(t.index), nbytes=int(t.nbytes), fill=fill, name=t.name))
     ctx = dict(
         name=cname,
         NAME=cname.upper(),
@@ -473,6 +485,9 @@ def generate(graph: Graph, out_dir, name: str = "model", target: str = "generic"
         structs=gen.structs,
         calls=calls,
         n_ops=len(g.operators),
+        states=states,
+        state_bytes=sum(st["nbytes"] for st in states),
+        stateful=bool(stateful),
         op_names=[g.operators[k].op for k in range(len(g.operators))],
         kernel_sources=list(gen.sources),
         flash_bytes=gen.flash_bytes,
@@ -494,7 +509,8 @@ def generate(graph: Graph, out_dir, name: str = "model", target: str = "generic"
         copied.append(dst)
     return GeneratedModel(name=cname, out_dir=out, c_file=c_file, h_file=h_file,
                           kernel_sources=[out / s for s in gen.sources], files=[c_file, h_file] + copied,
-                          plan=gen.plan, arena_bytes=gen.plan.arena_bytes, flash_bytes=gen.flash_bytes)
+                          plan=gen.plan, arena_bytes=gen.plan.arena_bytes, flash_bytes=gen.flash_bytes,
+                          state_bytes=sum(st["nbytes"] for st in states))
 
 
 __all__ = ["generate", "EmitContext", "GeneratedModel", "broadcast_fields", "pad_shape", "lut_from_run",

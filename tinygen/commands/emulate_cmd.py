@@ -46,8 +46,11 @@ def save_atomic(path: Path, writer) -> None:
               help="Write outputs: OUT.npy ([N, *output_shape], single-output models) or OUT.npz (output_0, ...).")
 @click.option("--layers", "layers_dir", type=click.Path(file_okay=False),
               help="Write every intermediate tensor to DIR as NNN_OP_TENSOR.npy.")
+@click.option("--stateful", is_flag=True,
+              help="Models with state (LSTM variable tensors): the batch is one sequence, the state carries from "
+                   "sample to sample. Default: every sample starts from the reset state.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-def cmd(model, inputs, output, layers_dir, as_json):
+def cmd(model, inputs, output, layers_dir, stateful, as_json):
     """Run the model on the host with tinygen's bit-exact int8 kernels (the TFLite Micro reference)."""
     from tinygen.codegen.carray import c_identifier
     from tinygen.emulator.engine import Emulator, sample_shape
@@ -61,7 +64,7 @@ def cmd(model, inputs, output, layers_dir, as_json):
     if output and output.endswith(".npy") and len(g.outputs) > 1:
         raise TinygenError(f"model has {len(g.outputs)} outputs; use --output OUT.npz")
     arrays = [load_npy(p, f"input {i}") for i, p in enumerate(inputs)]
-    res = emu.run(*arrays, layers=bool(layers_dir))
+    res = emu.run(*arrays, layers=bool(layers_dir), stateful=stateful)
     outs, layers = res if layers_dir else (res, None)
     outs = outs if isinstance(outs, list) else [outs]
 
@@ -85,6 +88,8 @@ def cmd(model, inputs, output, layers_dir, as_json):
                      "dtype": str(o.dtype)} for t, o in zip(g.outputs, outs)],
         "output_file": output,
         "layers_dir": layers_dir,
+        "stateful_model": bool(emu.has_state),
+        "stateful": bool(stateful and emu.has_state),
     }
     if as_json:
         echo_json(summary)

@@ -54,8 +54,11 @@ def _echo_kernels(kernels) -> None:
               "(kws01, vww01, ic01, ad01, or a name of yours: raw input bytes) instead of tinygen's protocol.")
 @click.option("--energy", is_flag=True, help="With --mlperf on a real board: energy mode (timestamps on a GPIO "
               "pin for the energy monitor, 9600 baud).")
+@click.option("--stateful", is_flag=True,
+              help="Models with state (LSTM variable tensors): keep the state from one run to the next (a stream; "
+                   "NAME_reset() starts a new sequence). Default: every run starts from the reset state.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-def cmd(model, out_dir, board, target, name, mlperf, energy, optimize, as_json):
+def cmd(model, out_dir, board, target, name, mlperf, energy, optimize, stateful, as_json):
     """Generate interpreter-free C code for the model, or with --board a firmware project."""
     from pathlib import Path
 
@@ -70,7 +73,8 @@ def cmd(model, out_dir, board, target, name, mlperf, energy, optimize, as_json):
         from tinygen.codegen.carray import c_identifier
         from tinygen.codegen.generator import generate
 
-        res = generate(g, Path(out_dir), c_identifier(name or g.name), target=target, optimize=optimize)
+        res = generate(g, Path(out_dir), c_identifier(name or g.name), target=target, optimize=optimize,
+                       stateful=stateful)
         kernels = _kernels(g, res.plan, target, fit_scratch=optimize != "speed")
         size_arena = None
         if optimize == "speed":
@@ -82,6 +86,7 @@ def cmd(model, out_dir, board, target, name, mlperf, energy, optimize, as_json):
                        "live_tensor_bound_bytes": res.plan.live_bound_bytes, "optimize": optimize,
                        **({"size_arena_bytes": size_arena} if size_arena is not None else {}),
                        "constant_bytes": res.flash_bytes, "target": target, "cflags": TARGET_FLAGS[target],
+                       "state_bytes": res.state_bytes, "stateful": bool(stateful),
                        "kernels": kernels})
         else:
             for p in res.files:
@@ -89,6 +94,9 @@ def cmd(model, out_dir, board, target, name, mlperf, energy, optimize, as_json):
             _echo_kernels(kernels)
             click.echo(f"arena {res.arena_bytes} bytes (live-tensor bound {res.plan.live_bound_bytes}), "
                        f"constants {res.flash_bytes} bytes")
+            if res.state_bytes:
+                click.echo(f"state {res.state_bytes} bytes of variable tensors in the arena "
+                           f"({'kept across runs' if stateful else 'reset at every run'}; NAME_reset() resets it)")
             if size_arena is not None:
                 click.echo(f"--optimize speed: arena {res.arena_bytes} bytes vs {size_arena} bytes with --optimize size "
                            f"({res.arena_bytes - size_arena:+d} bytes)")

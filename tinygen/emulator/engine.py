@@ -82,17 +82,42 @@ class Emulator:
         check_graph(graph)
         self.graph = graph
         self.params = [REGISTRY[op.op].prepare(graph, op) for op in graph.operators]
+        self.state: dict[int, np.ndarray] = {}  # variable tensor -> its value (1, *shape), stateful runs
+
+    @property
+    def has_state(self) -> bool:
+        """The model has ops with variable tensors (LSTM state) that persist across invokes in TFLM."""
+        return any(getattr(REGISTRY[op.op], "stateful", False) for op in self.graph.operators)
+
+    def reset_state(self) -> None:
+        """Forget the state a stateful run carried (the next one starts from the reset values)."""
+        self.state = {}
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Emulator":
         return cls(load_int8_model(path))
 
-    def run_internal(self, inputs: list[np.ndarray], keep_all: bool = False):
+    def run_internal(self, inputs: list[np.ndarray], keep_all: bool = False, stateful: bool = False):
         """inputs: per model input, (N, *full_shape) arrays of the right dtype.
 
         Returns the outputs (internal layout) and, with keep_all, a dict of every
         non-constant tensor index -> array.
+
+        Models with state (variable tensors: LSTM): each sample runs from the reset state, unless
+        `stateful`: then the samples are one sequence, run one after the other, and the state
+        carries over (also to the next stateful call, until reset_state()).
         """
+        if stateful and self.has_state:
+            n = inputs[0].shape[0] if inputs else 0
+            per = [self._run_batch([x[s:s + 1] for x in inputs], keep_all, stateful=True) for s in range(n)]
+            if keep_all:
+                outs = [np.concatenate([p[0][k] for p in per]) for k in range(len(self.graph.outputs))]
+                values = {t: np.concatenate([p[1][t] for p in per]) for t in per[0][1]} if per else {}
+                return outs, values
+            return [np.concatenate([p[k] for p in per]) for k in range(len(self.graph.outputs))]
+        return self._run_batch(inputs, keep_all)
+
+    def _run_batch(self, inputs: list[np.ndarray], keep_all: bool = False, stateful: bool = False):
         g = self.graph
         if len(inputs) != len(g.inputs):
             raise TinygenError(f"model has {len(g.inputs)} inputs, got {len(inputs)}")
@@ -116,10 +141,19 @@ class Emulator:
                     continue
                 t = g.tensors[tid]
                 if t.is_variable and tid not in values:  # state: the op starts from its reset value
-                    args.append(None)
+                    args.append(self.state.get(tid) if stateful else None)
                     continue
                 args.append(t.data[None] if t.is_const else values[tid])
-            outs = REGISTRY[op.op].run(p, args)
+            impl = REGISTRY[op.op]
+            if stateful and getattr(impl, "stateful", False):
+                for pos, init in zip(impl.STATE_INPUTS, impl.reset_values(p)):
+                    if args[pos] is None:
+                        args[pos] = init[None]
+                outs, *new_state = impl.run_stateful(p, args)
+                for pos, v in zip(impl.STATE_INPUTS, new_state):
+                    self.state[op.inputs[pos]] = v
+            else:
+                outs = impl.run(p, args)
             for tid, y in zip(op.outputs, outs):
                 values[tid] = y
             if not keep_all:
@@ -129,7 +163,7 @@ class Emulator:
         outputs = [values[t] for t in g.outputs]
         return (outputs, values) if keep_all else outputs
 
-    def run(self, *inputs, layers: bool = False):
+    def run(self, *inputs, layers: bool = False, stateful: bool = False):
         """Run a user-facing batch (one array per model input).
 
         Returns the output (single-output model) or a list of outputs; with layers=True
@@ -137,7 +171,7 @@ class Emulator:
         """
         g = self.graph
         xs = [to_internal(x, g.tensors[tid]) for x, tid in zip(inputs, g.inputs)]
-        res = self.run_internal(xs, keep_all=layers)
+        res = self.run_internal(xs, keep_all=layers, stateful=stateful)
         outs_int, values = res if layers else (res, None)
         outs = [to_user(a, g.tensors[t]) for a, t in zip(outs_int, g.outputs)]
         out = outs[0] if len(outs) == 1 else outs

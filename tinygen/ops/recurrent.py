@@ -285,8 +285,4 @@ class UnidirectionalSequenceLstm(Op):
                       reset=bool(getattr(ctx, "reset_state_each_invoke", True)),
                       sigmoid_table=ctx.const(SIGMOID_TABLE_U16.astype(np.uint16), "uint16_t", "tg_sigmoid_table_u16"))
         return (f"tg_lstm_s8({ctx.struct('tg_lstm_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, "
-                f"(int8_t *){ctx.input(18)}, (int16_t *)(void *){ctx.input(19)}, (int16_t *){ctx.scratch()});")
-
-    def scratch_bytes(self, p: LstmParams) -> int:
-        """Four int16 gate buffers of one state row (the kernel runs one batch row at a time)."""
-        return 4 * 2 * p.n_state
+                f"(int8_t *){ctx.input(18)}, (int16_t *)(void *){ctx.input(19)});")
