@@ -49,7 +49,7 @@ TFLM_BUILTINS: dict[str, tuple[str, str]] = {
     "ETHOSU": ("-", "vendor op"),
     "EXP": ("float32", "float only"),
     "EXPAND_DIMS": ("any", ""),
-    "FILL": ("int8, int32 (int16 fails in tflite_micro)", ""),
+    "FILL": ("int8, int32", ""),
     "FLOOR": ("float32", "float only"),
     "FLOOR_DIV": ("int32", ""),
     "FLOOR_MOD": ("int32", ""),
