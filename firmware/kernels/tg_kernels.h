@@ -239,6 +239,17 @@ typedef struct {
 
 void tg_reduce_s8(const tg_reduce_params_t *p, const int8_t *input, int8_t *output);
 
+/* ------------------------------------------------------------------ integer arithmetic */
+
+typedef struct {
+    int32_t n, size;
+    int32_t input_offset, output_zp; /* -input zero point (all inputs share it), output zero point */
+    int32_t input_multiplier, input_shift, output_multiplier, output_shift; /* shifts <= 0 */
+} tg_add_n_params_t;
+
+/* ADD_N: output = sum of inputs[0..n-1] (int8, same shape and quantization). */
+void tg_add_n_s8(const tg_add_n_params_t *p, const int8_t *const *inputs, int8_t *output);
+
 /* ------------------------------------------------------------------ data movement */
 
 /* output[j] = input[offset + sum_d idx_d * strides[d]] over the output's index space (C order):

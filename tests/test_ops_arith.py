@@ -1,0 +1,74 @@
+"""ADD_N (int8): bit-exact with TFLite Micro, the refusals, and the generated C on QEMU Cortex-M4."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.support import examples
+from tests.support.opmodels import ModelBuilder
+from tests.support.oracle import assert_bit_exact
+from tinygen.emulator.engine import Emulator
+from tinygen.errors import UnsupportedOpError
+from tinygen.model.reader import parse_model
+
+ZERO_POINTS = st.one_of(st.sampled_from([-128, 127, 0]), st.integers(-128, 127))
+
+
+def f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+def add_n_model(shape, n, s_in, z_in, s_out, z_out, in_quant=None) -> bytes:
+    m = ModelBuilder()
+    qs = in_quant or [(s_in, z_in)] * n
+    xs = [m.tensor(shape, scale=s, zero_point=z) for s, z in qs]
+    y = m.tensor(shape, scale=s_out, zero_point=z_out)
+    m.op("ADD_N", xs, [y])
+    return m.build(xs, [y])
+
+
+@settings(max_examples=examples(30), deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=4), st.integers(2, 6), st.floats(-8, 1), ZERO_POINTS,
+       st.floats(-2, 4), ZERO_POINTS, st.integers(0, 2**31))
+def test_add_n_bit_exact(shape, n, e_in, z_in, e_out, z_out, seed):
+    s_in = f32(2.0**e_in)
+    s_out = f32(s_in * 2.0**e_out)
+    assert_bit_exact(add_n_model(shape, n, s_in, z_in, s_out, z_out), np.random.default_rng(seed), n=3,
+                     context=f"{shape} n={n} {s_in} {z_in} {s_out} {z_out}")
+
+
+def test_add_n_refusals():
+    cases = ((add_n_model([2, 3], 2, 0.1, 0, 0.1, 0, in_quant=[(0.1, 0), (0.1, 1)]), "quantized differently"),
+             (add_n_model([2, 3], 16, 0.1, 0, 0.1, 0), "16 inputs"))
+    for mb, words in cases:
+        with pytest.raises(UnsupportedOpError) as ei:
+            Emulator(parse_model(mb))
+        assert ei.value.op_name == "ADD_N" and words in str(ei.value), str(ei.value)
+
+
+def arith_models() -> dict[str, bytes]:
+    return {"add_n3": add_n_model([2, 3, 4], 3, 0.05, -7, 0.11, 4), "add_n2_sat": add_n_model([17], 2, 0.1, 127, 0.02, -128)}
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+def test_arith_on_cortex_m4(tmp_path):
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    rng = np.random.default_rng(41)
+    models = arith_models()
+    graphs = {n: parse_model(b, name=n) for n, b in models.items()}
+    xs = {n: [[rng.integers(-128, 128, size=t.shape).astype(np.int8) for t in g.input_tensors] for _ in range(2)] for n, g in graphs.items()}
+    fw = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "fw")
+    res = run_models(fw, timeout=120)
+    for n, g in graphs.items():
+        batch = [np.stack([s[k] for s in xs[n]]) for k in range(len(g.inputs))]
+        assert_bit_exact(models[n], None, inputs=batch, context=n)
+        want = Emulator(g).run_internal(batch)[0]
+        for k, r in enumerate(res.models[n]):
+            np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")

@@ -1,0 +1,81 @@
+"""Integer arithmetic builtins: ADD_N (int8), as TFLite Micro's reference kernels compute them.
+
+ADD_N (int8; TFLM's ADD_N runs float32 and int8 only): every input has the same shape, scale and zero
+point (TFLM's Prepare refuses otherwise). Per element, in int32: each input y = q - zp is shifted left by
+20 and scaled by the input multiplier (0.5, MultiplyByQuantizedMultiplierSmallerThanOneExp), the scaled
+values are summed, starting from one more scaled (-zp) term as TFLM's reference_ops::AddN does, then the
+sum is scaled by the output multiplier 2 * s_in / (2^20 * s_out), the output zero point added, clamped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinygen.model.fixedpoint import multiply_by_quantized_multiplier_smaller_than_one_exp as mbqm_lt1
+from tinygen.model.fixedpoint import quantize_multiplier, wrap_int32
+from .base import Op, register, require, require_int8
+
+ADD_N_LEFT_SHIFT = 20
+MAX_ADD_N_INPUTS = 15  # (n + 1) * 255 * 2^19 stays inside int32
+
+
+@dataclass(frozen=True)
+class AddNParams:
+    n: int
+    size: int
+    input_offset: int  # -input zero point
+    output_zp: int
+    input_multiplier: int
+    input_shift: int
+    output_multiplier: int
+    output_shift: int
+
+
+@register
+class AddN(Op):
+    name = "ADD_N"
+
+    def check(self, g, op):
+        n = len(op.inputs)
+        require(n >= 2 and len(op.outputs) == 1, op, f"has {n} inputs and {len(op.outputs)} outputs, expected at least 2 and 1")
+        require(n <= MAX_ADD_N_INPUTS, op, f"{n} inputs are not supported (at most {MAX_ADD_N_INPUTS}: the int32 sum could overflow)")
+        require_int8(g, op, inputs=tuple(range(n)))
+        x0, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        for i in range(1, n):
+            x = g.tensors[op.inputs[i]]
+            require(tuple(x.shape) == tuple(x0.shape), op, f"input {i} has shape {list(x.shape)}, input 0 {list(x0.shape)} (no broadcasting)")
+            require(float(np.float32(x.scale)) == float(np.float32(x0.scale)) and x.zero_point == x0.zero_point, op,
+                    f"input {i} is quantized differently from input 0 (TFLM requires the same scale and zero point)")
+        require(tuple(out.shape) == tuple(x0.shape), op, f"output shape {list(out.shape)} differs from the inputs' {list(x0.shape)}")
+        real_out = 2.0 * float(x0.scale) / ((1 << ADD_N_LEFT_SHIFT) * float(out.scale))
+        require(0.0 < real_out < 1.0, op, f"output multiplier {real_out:g} is not in (0, 1) (input scale {x0.scale:g}, output scale {out.scale:g})")
+
+    def prepare(self, g, op):
+        x0, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        twice = 2.0 * float(x0.scale)
+        mi, si = quantize_multiplier(float(x0.scale) / twice)
+        mo, so = quantize_multiplier(twice / ((1 << ADD_N_LEFT_SHIFT) * float(out.scale)))
+        return AddNParams(len(op.inputs), int(x0.size), -x0.zero_point, out.zero_point, mi, si, mo, so)
+
+    def run(self, p: AddNParams, inputs):
+        def scaled(y):
+            return mbqm_lt1(np.asarray(y, np.int64) * (1 << ADD_N_LEFT_SHIFT), p.input_multiplier, p.input_shift)
+
+        acc = scaled(np.full(inputs[0].shape, p.input_offset, np.int64))
+        for x in inputs:
+            acc = wrap_int32(acc + scaled(x.astype(np.int64) + p.input_offset))
+        y = mbqm_lt1(acc, p.output_multiplier, p.output_shift) + p.output_zp
+        return [np.clip(y, -128, 127).astype(np.int8)]
+
+    def macs(self, g, op):
+        return g.tensors[op.outputs[0]].size * len(op.inputs)
+
+    def emit_c(self, p: AddNParams, ctx):
+        """C binding: tg_add_n_s8 (firmware/kernels/tg_arith.c) over an array of the input pointers."""
+        ctx.need("tg_arith.c")
+        fields = dict(n=p.n, size=p.size, input_offset=p.input_offset, output_zp=p.output_zp, input_multiplier=p.input_multiplier,
+                      input_shift=p.input_shift, output_multiplier=p.output_multiplier, output_shift=p.output_shift)
+        st = ctx.struct("tg_add_n_params_t", fields)
+        ins = ", ".join(f"(const int8_t *){ctx.input(i)}" for i in range(p.n))
+        return f"{{\n    const int8_t *ins[{p.n}] = {{{ins}}};\n    tg_add_n_s8({st}, ins, {ctx.output()});\n}}"
