@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinygen.model import fixedpoint as fp
-from .base import Op, register, require, unsupported
+from .base import C99, DSP, KernelVariant, Op, register, require, target_has_dsp
 
 # The 256-entry sigmoid table of TFLite's int16 LOGISTIC/TANH kernels (sigmoid(i / 24) in 0.16 fixed
 # point, i = 0..255; the published values, which are not plain round(65536 * sigmoid): bit-exactness
@@ -133,6 +133,7 @@ def _log2_exact(op, what: str, scale: float) -> int:
 class UnidirectionalSequenceLstm(Op):
     name = "UNIDIRECTIONAL_SEQUENCE_LSTM"
     dtypes = ("int8",)
+    dsp_dtypes = ("int8",)
     stateful = True  # has variable tensors (inputs STATE_INPUTS) that persist across invokes
     STATE_INPUTS = (18, 19)
 
@@ -286,3 +287,9 @@ class UnidirectionalSequenceLstm(Op):
                       sigmoid_table=ctx.const(SIGMOID_TABLE_U16.astype(np.uint16), "uint16_t", "tg_sigmoid_table_u16"))
         return (f"tg_lstm_s8({ctx.struct('tg_lstm_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, "
                 f"(int8_t *){ctx.input(18)}, (int16_t *)(void *){ctx.input(19)});")
+
+    def kernel_variant(self, p: LstmParams, target: str | None = None) -> KernelVariant:
+        """The gate products are int8 dot products: SMLAD (two int8 pairs per instruction) on DSP targets."""
+        if target_has_dsp(target):
+            return KernelVariant(DSP, "SMLAD dot products for the input and recurrent gate products", 0)
+        return KernelVariant(C99, f"{target} has no DSP extension", 0)
