@@ -177,12 +177,13 @@ def random_conv(rng, depthwise: bool, one_by_one: bool = False, huge_bias: bool 
     return m.build([x], [y])
 
 
-def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None = None) -> bytes:
+def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None = None, k33: bool = False) -> bytes:
     """A DEPTHWISE_CONV_2D with depth multiplier 1, 2, 3 or 8, filters 1x1 .. 10x8, strides 1-3,
     dilations 1-2, SAME/VALID. `trained`: weights like a trained layer's (roughly Gaussian, per-channel
     scales over two decades, a few dead channels with tiny scales and large biases, whose long right
     shifts defeat any requantization shortcut), and sometimes an output scale small enough for left
-    shifts (effective scale >= 0.5). `temporal`: one column wide, a k x 1 filter."""
+    shifts (effective scale >= 0.5). `temporal`: one column wide, a k x 1 filter. `k33`: 3x3, stride and
+    dilation 1 along the row (the pair kernel, tg_dwconv_p3_s8)."""
     m = ModelBuilder()
     b = int(rng.choice([1, 1, 1, 2]))
     dm = int(rng.choice([1, 1, 2, 3, 8])) if dm is None else dm
@@ -192,6 +193,8 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     sh, sw = int(rng.choice([1, 1, 2, 3])), int(rng.choice([1, 1, 2]))
     dil = int(rng.choice([1, 1, 1, 2]))
     h, w = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+    if k33:
+        kh, kw, sw, dil, w = 3, 3, 1, 1, int(rng.integers(1, 20))
     if temporal:  # a 1-D convolution over [T, 1, C] (one column wide)
         kh, kw, w, sw, h = int(rng.choice([3, 5, 9])), 1, 1, 1, int(rng.integers(4, 40))
     if padding == "VALID":
@@ -350,10 +353,17 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         except UnsupportedOpError:
             continue
         out[name] = g
+    for i in range(10):  # the 3x3 pair kernel: odd and even widths, partial groups, trained-like rows
+        name = f"dw3x3{'_trained' if i % 2 else ''}_{i}"
+        g = parse_model(random_dw(rng, trained=bool(i % 2), dm=1, k33=True), name=name)
+        check_graph(g)
+        out[name] = g
     return out
 
 
 def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
+    from tinygen.ops.conv import DepthwiseConv2D, dw_pair_blocks
+
     """DEPTHWISE_CONV_2D with depth multipliers 1/2/3/8, filters 1x1 .. 10x8, strides, dilations and
     trained-like weights (dead channels, long right shifts, left shifts): every op runs the DSP kernel
     and both builds equal the emulator."""
@@ -367,6 +377,23 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
     dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
     assert all(dsp_flags(dsp.generated[n]) == [1] for n in graphs)
+    # the 3x3 pair kernel (tg_dwconv_p3_s8) is among them, trained-like and not, odd and even widths
+    pairs = [n for n in graphs if "tg_dwconv_p3_s8(" in dsp.generated[n].c_file.read_text()]
+    assert len(pairs) >= 8, pairs
+    # ... with groups on its assembly (every row a right shift), both with the output zero point
+    # folded into the rows and added by the kernel (rows with rm1 > 22), odd widths, and groups in C
+    kinds = set()
+    for n in pairs:
+        op = graphs[n].operators[0]
+        p = DepthwiseConv2D().prepare(graphs[n], op)
+        blocks = dw_pair_blocks(p)
+        asm = (blocks[:, 33:49].reshape(-1, 4, 4)[:, :, 3] >= 0).all(axis=1)
+        asm &= np.arange(len(blocks)) * 4 + 4 <= p.output_shape[3]
+        kinds |= {"folded"} if (asm & (blocks[:, 32] == 0)).any() else set()
+        kinds |= {"zp added"} if (asm & (blocks[:, 32] != 0)).any() else set()
+        kinds |= {"odd"} if asm.any() and p.output_shape[2] % 2 else set()
+        kinds |= {"C"} if not asm.all() else set()
+    assert kinds == {"folded", "zp added", "odd", "C"}, kinds
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
     for fw in (dsp, port):
         res = run_models(fw, timeout=120)

@@ -26,6 +26,7 @@
 #include "tg_requant.h"
 
 #define TG_DW_BLOCK(taps) (20 + 2 * (taps))
+#define TG_DW_PBLOCK 49 /* pair layout (w_row == -1), see tinygen/ops/conv.py dw_pair_blocks */
 
 /* The C requantization of one output with a {mult, klo, khi, rm1} row (TFLM shift -(rm1 + 1)),
  * out of line: every path's fallback shares it. */
@@ -34,13 +35,19 @@ __attribute__((noinline)) static int8_t tg_dw_requant(int32_t acc, const int32_t
     return tg_requant_s8(acc, q[0], -(q[3] + 1), p->output_zp, p->act_min, p->act_max);
 }
 
-/* ================================================================== C99 */
-#if !TG_DSP
+/* ================================================================== C (C99 path, and the DSP pair layout's fallback) */
 
 /* Weight of output channel oc at tap t, its folded bias and requantization row, in either layout. */
 TG_INLINE int32_t tg_dw_weight(const tg_conv_params_t *p, int32_t oc, int32_t t)
 {
     static const uint8_t lane[4] = {0, 2, 1, 3};
+    if (p->w_row < 0) {
+        /* pair layout: (w0, w1), (w1, w2) per filter row; tap kx 0, 1: W01 low, high; 2: W12 high */
+        const int32_t j = oc & 3, ky = t / 3, kx = t % 3;
+        const int32_t *blk = (const int32_t *)p->weights + (size_t)(oc >> 2) * TG_DW_PBLOCK;
+        const uint32_t v = (uint32_t)blk[(j < 2 ? 4 : 20) + 4 * ky + 2 * (j & 1) + (kx == 2)];
+        return (int16_t)(kx == 0 ? v & 0xFFFFu : v >> 16);
+    }
     if (p->w_row) {
         return ((const int8_t *)p->weights)[(size_t)oc * p->w_row + t];
     }
@@ -51,6 +58,9 @@ TG_INLINE int32_t tg_dw_weight(const tg_conv_params_t *p, int32_t oc, int32_t t)
 TG_INLINE const int32_t *tg_dw_rq(const tg_conv_params_t *p, int32_t oc)
 {
     const int32_t taps = p->k_h * p->k_w;
+    if (p->w_row < 0) {
+        return (const int32_t *)p->weights + (size_t)(oc >> 2) * TG_DW_PBLOCK + 33 + 4 * (oc & 3);
+    }
     if (p->w_row) {
         return (const int32_t *)(const void *)p->rq + 4 * oc;
     }
@@ -59,50 +69,51 @@ TG_INLINE const int32_t *tg_dw_rq(const tg_conv_params_t *p, int32_t oc)
 
 TG_INLINE int32_t tg_dw_bias(const tg_conv_params_t *p, int32_t oc)
 {
+    if (p->w_row < 0) {
+        return ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_PBLOCK + ((oc & 3) < 2 ? (oc & 3) : 14 + (oc & 3))];
+    }
     if (p->w_row) {
         return p->bias[oc];
     }
     return ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_BLOCK(p->k_h * p->k_w) + (oc & 3)];
 }
 
-static void tg_dwconv_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
+/* output channels [c_lo, c_hi) of every pixel */
+static void tg_dwconv_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output, int32_t c_lo, int32_t c_hi)
 {
     const int32_t dm = p->depth_multiplier;
-    int32_t b, oy, ox, ic, m, ky, kx;
+    int32_t b, oy, ox, oc, ky, kx;
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
         for (oy = 0; oy < p->out_h; oy++) {
             const int32_t y0 = oy * p->stride_h - p->pad_top;
-            for (ox = 0; ox < p->out_w; ox++) {
+            for (ox = 0; ox < p->out_w; ox++, output += p->out_c) {
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
-                for (ic = 0; ic < p->in_c; ic++) {
-                    for (m = 0; m < dm; m++) {
-                        const int32_t oc = ic * dm + m;
-                        const int32_t *rq = tg_dw_rq(p, oc);
-                        int32_t acc = 0, pad_sum = 0, t = 0;
-                        for (ky = 0; ky < p->k_h; ky++) {
-                            const int32_t iy = y0 + ky * p->dil_h;
-                            for (kx = 0; kx < p->k_w; kx++, t++) {
-                                const int32_t ix = x0 + kx * p->dil_w;
-                                const int32_t w = tg_dw_weight(p, oc, t);
-                                if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                                    pad_sum += w;
-                                } else {
-                                    acc += w * (int32_t)in_b[((size_t)iy * p->in_w + ix) * p->in_c + ic];
-                                }
+                for (oc = c_lo; oc < c_hi; oc++) {
+                    const int32_t ic = oc / dm;
+                    const int32_t *rq = tg_dw_rq(p, oc);
+                    int32_t acc = 0, pad_sum = 0, t = 0;
+                    for (ky = 0; ky < p->k_h; ky++) {
+                        const int32_t iy = y0 + ky * p->dil_h;
+                        for (kx = 0; kx < p->k_w; kx++, t++) {
+                            const int32_t ix = x0 + kx * p->dil_w;
+                            const int32_t w = tg_dw_weight(p, oc, t);
+                            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                                pad_sum += w;
+                            } else {
+                                acc += w * (int32_t)in_b[((size_t)iy * p->in_w + ix) * p->in_c + ic];
                             }
                         }
-                        acc += pad_sum * p->input_zp;
-                        acc = tg_wrap_add(acc, tg_dw_bias(p, oc));
-                        *output++ = tg_dw_requant(acc, rq, p);
                     }
+                    acc += pad_sum * p->input_zp;
+                    acc = tg_wrap_add(acc, tg_dw_bias(p, oc));
+                    output[oc] = tg_dw_requant(acc, rq, p);
                 }
             }
         }
     }
 }
 
-#endif /* !TG_DSP */
 
 /* ================================================================== Cortex-M DSP */
 #if TG_DSP
@@ -485,6 +496,299 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
 }
 
 /*
+ * Ring kernel, 3x3 pair layout (w_row == -1: 3x3 filter, depth multiplier 1, stride 1 and
+ * dilation 1 along the row; parameter blocks of TG_DW_PBLOCK words, see dw_pair_blocks). A ring
+ * row holds, per group of 4 channels, whole pixel pairs q: 4 words (x[2q], x[2q + 1]) of c0..c3
+ * as int16 pairs. Output pixels 2q, 2q + 1 of channel c and filter row (w0, w1, w2):
+ *   A = SMLAD(P_q, W01) + SMLABT(P_q+1, W12)   (x0 w0 + x1 w1, x2 w2)
+ *   B = SMLAD(P_q+1, W12) + SMLATB(P_q, W01)   (x2 w1 + x3 w2, x1 w0)
+ * 4 instructions for 6 multiply-accumulates; the exact requantization has the output zero point
+ * folded into its row (khi), 5 instructions per output. Blocks with a row outside 0 <= rm1 <= 22
+ * or a partial last group take the C loop.
+ */
+/* n (>= 0) pixel pairs of 4 channels (pixels `step` bytes apart) into 4 words each: (x0, x1) of
+ * c0, c1, c2, c3 as int16 pairs, 13 instructions per pair */
+__attribute__((noinline)) static void tg_dw_widen_pairs(uint32_t *d, const int8_t *src, int32_t step, int32_t n)
+{
+    uint32_t a, b, t0, t1;
+    if (n <= 0) {
+        return;
+    }
+    __asm__ volatile("1:\n\t"
+                     "ldr    %[a], [%[s]]\n\t"
+                     "ldr    %[b], [%[s], %[st]]\n\t"
+                     "add    %[s], %[s], %[st], lsl #1\n\t"
+                     "pkhbt  %[t0], %[a], %[b], lsl #16\n\t"
+                     "pkhtb  %[t1], %[b], %[a], asr #16\n\t"
+                     "sxtb16 %[a], %[t0]\n\t"
+                     "sxtb16 %[b], %[t0], ror #8\n\t"
+                     "strd   %[a], %[b], [%[d]], #8\n\t"
+                     "sxtb16 %[a], %[t1]\n\t"
+                     "sxtb16 %[b], %[t1], ror #8\n\t"
+                     "strd   %[a], %[b], [%[d]], #8\n\t"
+                     "subs   %[n], %[n], #1\n\t"
+                     "bne    1b\n\t"
+                     : [d] "+r"(d), [s] "+r"(src), [n] "+r"(n), [a] "=&r"(a), [b] "=&r"(b), [t0] "=&r"(t0),
+                       [t1] "=&r"(t1)
+                     : [st] "r"(step)
+                     : "cc", "memory");
+}
+
+static void tg_dw_load_pairs(const tg_conv_params_t *p, const tg_dw_ring_t *r, const int8_t *in_b, int32_t py,
+                             int32_t g0, int32_t ng)
+{
+    const int32_t c_n = p->in_c, np = r->wp >> 1;
+    const int32_t iy = py - p->pad_top;
+    const int row_ok = iy >= 0 && iy < p->in_h;
+    uint32_t *dst = r->ring + (size_t)(py % r->rows) * r->groups * np * 4;
+    int32_t g, q, j;
+    /* pairs q in [q0, q1) have both pixels inside the input */
+    int32_t q0 = (p->pad_left + 1) >> 1, q1 = (p->in_w + p->pad_left) >> 1;
+    if (!row_ok) {
+        q0 = q1 = np;
+    }
+    if (q1 > np) {
+        q1 = np;
+    }
+    if (q0 > q1) {
+        q0 = q1;
+    }
+    for (g = 0; g < ng; g++) {
+        uint32_t *d = dst + (size_t)g * np * 4;
+        const int8_t *x = in_b + (size_t)(row_ok ? iy : 0) * p->in_w * c_n + 4 * (g0 + g);
+        for (q = 0; q < np; q++) {
+            const int32_t ix = 2 * q - p->pad_left;
+            if (q == q0) {
+                tg_dw_widen_pairs(d + 4 * q, x + (size_t)ix * c_n, c_n, q1 - q);
+                q = q1;
+                if (q >= np) {
+                    break;
+                }
+            }
+            {
+                const int32_t jx = 2 * q - p->pad_left;
+                for (j = 0; j < 4; j++) {
+                    int32_t v0 = p->input_zp, v1 = p->input_zp;
+                    if (row_ok && jx >= 0 && jx < p->in_w) {
+                        v0 = x[(size_t)jx * c_n + j];
+                    }
+                    if (row_ok && jx + 1 >= 0 && jx + 1 < p->in_w) {
+                        v1 = x[(size_t)(jx + 1) * c_n + j];
+                    }
+                    d[4 * q + j] = (uint32_t)(uint16_t)v0 | ((uint32_t)v1 << 16);
+                }
+            }
+            (void)ix;
+        }
+    }
+    r->tag[py % r->rows] = py;
+}
+
+/* State of tg_dw3x3_pairs (field offsets are used by its assembly). */
+typedef struct {
+    const uint32_t *row[3]; /* 0, 4, 8: the 3 ring rows (first group, pair 0) */
+    const int32_t *blk;     /* 12: the first group's parameter block */
+    int8_t *out;            /* 16: the first group's output at pixel 0 */
+    int32_t pixels;         /* 20: >= 1 */
+    int32_t noclamp;        /* 24: act range is [-128, 127] */
+    uint32_t lo4, hi4;      /* 28, 32 */
+    int32_t out_step;       /* 36: out_c */
+    int32_t gstride;        /* 40: bytes from a group's ring row to the next group's */
+    int32_t groups;         /* 44: >= 1 */
+} tg_dwp_t;
+
+#define TG_DWP_MAC8                          \
+    "smlad  r0, r4, r8, r0\n\t"              \
+    "smlabt r0, r6, r9, r0\n\t"              \
+    "smlad  r2, r6, r9, r2\n\t"              \
+    "smlatb r2, r4, r8, r2\n\t"              \
+    "smlad  r1, r5, r10, r1\n\t"             \
+    "smlabt r1, r7, r11, r1\n\t"             \
+    "smlad  r3, r7, r11, r3\n\t"             \
+    "smlatb r3, r5, r10, r3\n\t"
+/* channels c0, c1 of filter row (ring row pointer at [sp + off], advanced by one pair) */
+#define TG_DWP_ROWA(off)                     \
+    "ldr    lr, [sp, #" off "]\n\t"          \
+    "ldrd   r4, r5, [lr], #16\n\t"           \
+    "ldrd   r6, r7, [lr]\n\t"                \
+    "str    lr, [sp, #" off "]\n\t"          \
+    "ldm    r12!, {r8-r11}\n\t"              \
+    TG_DWP_MAC8
+/* channels c2, c3 (the pointer already advanced) */
+#define TG_DWP_ROWB(off)                     \
+    "ldr    lr, [sp, #" off "]\n\t"          \
+    "ldrd   r4, r5, [lr, #-8]\n\t"           \
+    "ldrd   r6, r7, [lr, #8]\n\t"            \
+    "ldm    r12!, {r8-r11}\n\t"              \
+    TG_DWP_MAC8
+/* the row of one channel from [r12] (zero point folded in) applied to accumulators a and b */
+#define TG_DWP_RQ1(a)                        \
+    "smlal  r5, r6, " a ", r4\n\t"           \
+    "bic    r5, " a ", r5\n\t"               \
+    "add    r6, r6, r5, asr #31\n\t"         \
+    "asr    r6, r6, r7\n\t"                  \
+    "ssat   " a ", #8, r6\n\t"
+#define TG_DWP_RQ2Z(a, b)                    \
+    "ldm    r12!, {r4-r7}\n\t"               \
+    TG_RQX_ASM(a, "r4", "r5", "r6", "r7", "r11") \
+    "ldrd   r5, r6, [r12, #-12]\n\t"         \
+    TG_RQX_ASM(b, "r4", "r5", "r6", "r7", "r11")
+#define TG_DWP_RQ2(a, b)                     \
+    "ldm    r12!, {r4-r7}\n\t"               \
+    TG_DWP_RQ1(a)                            \
+    "ldrd   r5, r6, [r12, #-12]\n\t"         \
+    TG_DWP_RQ1(b)
+
+/* The block's groups one after the other, in each the row's pixel pairs (the last pass of an odd
+ * row stores pixel A only). Stack: 0-44 the state (row pointers, block and output of the current
+ * group), 48-60 the accumulators of c0/c1, 64-72 the pass's row pointers, 76 output, 80 pixels
+ * left. External linkage: the compiler must keep its calling convention (r0 = a). */
+void tg_dw3x3_pairs(tg_dwp_t *a);
+__attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((unused)))
+{
+    __asm__(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #88\n\t"
+        "ldm    r0!, {r1-r8}\n\t"
+        "stm    sp, {r1-r8}\n\t"
+        "ldm    r0, {r1-r4}\n\t"
+        "add    r5, sp, #32\n\t"
+        "stm    r5, {r1-r4}\n\t"
+        "3:\n\t" /* group */
+        "ldm    sp, {r0-r2}\n\t"
+        "add    r3, sp, #64\n\t"
+        "stm    r3, {r0-r2}\n\t"
+        "ldrd   r0, r1, [sp, #16]\n\t"
+        "strd   r0, r1, [sp, #76]\n\t"
+        "1:\n\t" /* pixel pair */
+        "ldr    r12, [sp, #12]\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
+        TG_DWP_ROWA("64") TG_DWP_ROWA("68") TG_DWP_ROWA("72")
+        "strd   r0, r1, [sp, #48]\n\t"
+        "strd   r2, r3, [sp, #56]\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
+        TG_DWP_ROWB("64") TG_DWP_ROWB("68") TG_DWP_ROWB("72")
+        "ldrd   r8, r9, [sp, #48]\n\t"
+        "ldrd   r10, lr, [sp, #56]\n\t"
+        "ldr    r11, [r12], #4\n\t"
+        "cmp    r11, #0\n\t"
+        "bne    5f\n\t"
+        TG_DWP_RQ2("r8", "r10") TG_DWP_RQ2("r9", "lr") TG_DWP_RQ2("r0", "r2") TG_DWP_RQ2("r1", "r3")
+        "6:\n\t"
+        "bfi    r8, r9, #8, #8\n\t"
+        "bfi    r8, r0, #16, #8\n\t"
+        "bfi    r8, r1, #24, #8\n\t"
+        "bfi    r10, lr, #8, #8\n\t"
+        "bfi    r10, r2, #16, #8\n\t"
+        "bfi    r10, r3, #24, #8\n\t"
+        "ldr    r4, [sp, #24]\n\t"
+        "cbnz   r4, 4f\n\t"
+        "ldrd   r4, r5, [sp, #28]\n\t"
+        "ssub8  r6, r8, r4\n\t"
+        "sel    r8, r8, r4\n\t"
+        "ssub8  r6, r8, r5\n\t"
+        "sel    r8, r5, r8\n\t"
+        "ssub8  r6, r10, r4\n\t"
+        "sel    r10, r10, r4\n\t"
+        "ssub8  r6, r10, r5\n\t"
+        "sel    r10, r5, r10\n\t"
+        "4:\n\t"
+        "ldrd   r4, r5, [sp, #76]\n\t"
+        "ldr    r6, [sp, #36]\n\t"
+        "str    r8, [r4]\n\t"
+        "cmp    r5, #1\n\t"
+        "it     ne\n\t"
+        "strne  r10, [r4, r6]\n\t"
+        "add    r4, r4, r6, lsl #1\n\t"
+        "subs   r5, r5, #2\n\t"
+        "strd   r4, r5, [sp, #76]\n\t"
+        "bgt    1b\n\t"
+        /* next group */
+        "ldr    r0, [sp, #40]\n\t"
+        "ldm    sp, {r1-r3}\n\t"
+        "add    r1, r1, r0\n\t"
+        "add    r2, r2, r0\n\t"
+        "add    r3, r3, r0\n\t"
+        "stm    sp, {r1-r3}\n\t"
+        "ldrd   r1, r2, [sp, #12]\n\t"
+        "add    r1, r1, #196\n\t"
+        "add    r2, r2, #4\n\t"
+        "strd   r1, r2, [sp, #12]\n\t"
+        "ldr    r1, [sp, #44]\n\t"
+        "subs   r1, r1, #1\n\t"
+        "str    r1, [sp, #44]\n\t"
+        "bne    3b\n\t"
+        "add    sp, sp, #88\n\t"
+        "pop    {r4-r11, pc}\n\t"
+        "5:\n\t" /* a group whose rows do not hold the output zero point: it is in r11 */
+        TG_DWP_RQ2Z("r8", "r10") TG_DWP_RQ2Z("r9", "lr") TG_DWP_RQ2Z("r0", "r2") TG_DWP_RQ2Z("r1", "r3")
+        "b      6b\n\t");
+}
+
+/* scratch as tg_dwconv_dsp's (the ring rows are np = wp / 2 pixel pairs of 16 bytes per group) */
+static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    const int32_t oc_n = p->out_c;
+    const int32_t groups = (oc_n + 3) >> 2;
+    tg_dw_ring_t r;
+    const uint32_t **row;
+    int32_t b, g0, g, oy, ky, k;
+    r.wp = 2 * ((p->out_w + 1) / 2 + 1);
+    r.rows = 2 * p->dil_h + 1;
+    r.groups = p->groups < 1 ? 1 : p->groups;
+    r.tag = (int32_t *)scratch;
+    row = (const uint32_t **)((uint32_t *)scratch + ((r.rows + 1) & ~1));
+    r.ring = (uint32_t *)scratch + ((r.rows + 1) & ~1) + 4;
+    for (g0 = 0; g0 < groups; g0 += r.groups) {
+        const int32_t ng = groups - g0 < r.groups ? groups - g0 : r.groups;
+        const int32_t *blk0 = (const int32_t *)p->weights + (size_t)g0 * TG_DW_PBLOCK;
+        int fast = 4 * (g0 + ng) <= oc_n;
+        for (g = 0; g < ng && fast; g++) {
+            const int32_t *rq = blk0 + (size_t)g * TG_DW_PBLOCK + 33;
+            for (k = 0; k < 4; k++) {
+                fast = fast && rq[4 * k + 3] >= 0;
+            }
+        }
+        if (!fast) {
+            tg_dwconv_c(p, input, output, 4 * g0, 4 * (g0 + ng) < oc_n ? 4 * (g0 + ng) : oc_n);
+            continue;
+        }
+        for (b = 0; b < p->batches; b++) {
+            const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
+            int8_t *out_b = output + (size_t)b * p->out_h * p->out_w * oc_n;
+            for (k = 0; k < r.rows; k++) {
+                r.tag[k] = -1;
+                TG_NO_LIBCALL();
+            }
+            for (oy = 0; oy < p->out_h; oy++) {
+                tg_dwp_t a;
+                tg_barrier(); /* the previous row's reads are done before the ring is written */
+                for (ky = 0; ky < 3; ky++) {
+                    const int32_t py = oy * p->stride_h + ky * p->dil_h;
+                    if (r.tag[py % r.rows] != py) {
+                        tg_dw_load_pairs(p, &r, in_b, py, g0, ng);
+                    }
+                    row[ky] = r.ring + (size_t)(py % r.rows) * r.groups * r.wp * 2;
+                    a.row[ky] = row[ky];
+                }
+                tg_barrier();
+                a.blk = blk0;
+                a.out = out_b + (size_t)oy * p->out_w * oc_n + 4 * g0;
+                a.pixels = p->out_w;
+                a.noclamp = p->act_min <= -128 && p->act_max >= 127;
+                a.lo4 = tg_splat4(p->act_min);
+                a.hi4 = tg_splat4(p->act_max);
+                a.out_step = oc_n;
+                a.gstride = r.wp * 8;
+                a.groups = ng;
+                tg_dw3x3_pairs(&a);
+                tg_barrier();
+            }
+        }
+    }
+}
+
+/*
  * Column kernel (depth multiplier >= 2; `w_row` > 0: int8 filter rows [out_c][w_row], `bias`
  * [out_c], `rq` [out_c] rows): each input channel's window is one small convolution with
  * dm filters. Two output pixels at a time, channel by channel, the window's taps of both pixels
@@ -694,7 +998,18 @@ void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output
     tg_dwconv_dsp(p, input, output, scratch);
 #else
     (void)scratch;
-    tg_dwconv_c(p, input, output);
+    tg_dwconv_c(p, input, output, 0, p->out_c);
+#endif
+}
+
+/* ring kernel, 3x3 pair layout (w_row == -1) */
+void tg_dwconv_p3_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    tg_dwconv_pairs(p, input, output, scratch);
+#else
+    (void)scratch;
+    tg_dwconv_c(p, input, output, 0, p->out_c);
 #endif
 }
 
@@ -704,6 +1019,6 @@ void tg_dwconv_dm_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *out
     tg_dwconv_cols(p, input, output, scratch);
 #else
     (void)scratch;
-    tg_dwconv_c(p, input, output);
+    tg_dwconv_c(p, input, output, 0, p->out_c);
 #endif
 }

@@ -302,11 +302,28 @@ def dw_geometry(p: "ConvParams") -> dict:
     return g
 
 
+def dw_pairs3(p: "ConvParams") -> bool:
+    """Does the ring kernel take its 3x3 pair layout (tg_dwconv.c, `w_row` = -1): a 3x3 filter,
+    depth multiplier 1, stride 1 and dilation 1 along the row. The ring then holds each channel's
+    row as int16 pixel pairs, and the filter rows are (w0, w1), (w1, w2) pairs, so that SMLAD does
+    two taps of one channel: 2 output pixels x 3 taps in 2 SMLAD + 2 SMLAxy."""
+    g = dw_geometry(p)
+    return (not dw_columns(p) and g["k_h"] == 3 and g["k_w"] == 3 and g["stride_w"] == 1 and g["dil_w"] == 1)
+
+
+# The pair layout's per-group parameter block, int32 words: bias c0, c1, c0, c1, 12 weight words of
+# c0/c1, bias c2, c3, c2, c3, 12 weight words of c2/c3, the output zero point unless the rows hold
+# it (else 0), 4 requantization rows.
+DW_PAIR_BLOCK = 49
+
+
 def _dw_ring_dims(p: "ConvParams") -> tuple[int, int, int]:
     """Ring kernel: (ring rows R, padded row width wp, groups of 4 channels per block)."""
     g = dw_geometry(p)
     rows = (g["k_h"] - 1) * g["dil_h"] + 1
     wp = (g["out_w"] - 1) * g["stride_w"] + (g["k_w"] - 1) * g["dil_w"] + 1
+    if dw_pairs3(p):
+        wp = 2 * ((g["out_w"] + 1) // 2 + 1)  # whole pixel pairs, the last pass reads one pair ahead
     groups = -(-p.output_shape[3] // 4)
     in_out = int(np.prod(p.input_shape)) + int(np.prod(p.output_shape))
     block = int(max(1, min(groups, DW_RING_SHARE * in_out // (rows * wp * 8))))
@@ -367,6 +384,48 @@ def dw_blocks(p: "ConvParams") -> np.ndarray:
     shift[:oc] = np.asarray(p.shift, dtype=np.int64).reshape(-1)
     rq = dw_rq_rows(mult, shift).reshape(groups, 16)
     return np.concatenate([bias.reshape(groups, 4), words, rq], axis=1).astype(np.int32)
+
+
+def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
+    """Parameter blocks of the ring kernel's 3x3 pair layout (dw_pairs3; tg_dwconv.c): per group
+    of 4 output channels DW_PAIR_BLOCK int32 words: bias c0, c1, c0, c1 (folded, wrapped; one
+    per pixel of a pass), per filter row ky the int16 pairs (w[ky][0], w[ky][1]), (w[ky][1],
+    w[ky][2]) of c0 then of c1, bias c2, c3, c2, c3, the same 12 words for c2 and c3, a zero-point
+    word, then 4 dw_rq_rows. Where all 4 rows have 0 <= rm1 <= 22 the output zero point is folded
+    into them: khi += zp << rm1 (floor((h + zp * 2^rm1) / 2^rm1) = floor(h / 2^rm1) + zp, and
+    |h| <= 2^30 + 2^rm1 leaves room for it) and the zero-point word is 0; else it holds zp (the
+    kernel adds it). The C paths read only mult and rm1 of the rows."""
+    from tinygen.model.fixedpoint import wrap_int32
+
+    kh, kw = p.filter_hw
+    oc = p.output_shape[3]
+    groups = -(-oc // 4)
+    n = groups * 4
+    w = np.zeros((kh * kw, n), dtype=np.int64)
+    w[:, :oc] = p.weights.reshape(kh * kw, oc)
+    w = w.reshape(3, 3, groups, 4).transpose(2, 3, 0, 1)  # (groups, 4, ky, kx)
+    lo = lambda v: v & 0xFFFF  # noqa: E731
+    w01 = lo(w[..., 0]) | (lo(w[..., 1]) << 16)
+    w12 = lo(w[..., 1]) | (lo(w[..., 2]) << 16)
+    pairs = np.stack([w01, w12], axis=-1)  # (groups, 4, 3, 2)
+    halves = pairs.reshape(groups, 2, 2, 3, 2).transpose(0, 1, 3, 2, 4).reshape(groups, 2, 12)  # ky, c, pair
+    halves = np.where(halves >= (1 << 31), halves - (1 << 32), halves)
+    bias = np.zeros(n, dtype=np.int64)
+    bias[:oc] = np.asarray(wrap_int32(p.folded_bias), dtype=np.int64)
+    bias = bias.reshape(groups, 2, 2)
+    mult = np.zeros(n, dtype=np.int64)
+    mult[:oc] = np.asarray(p.multiplier, dtype=np.int64).reshape(-1)
+    shift = np.full(n, -1, dtype=np.int64)
+    shift[:oc] = np.asarray(p.shift, dtype=np.int64).reshape(-1)
+    rq = dw_rq_rows(mult, shift)
+    zp = int(p.output_zero_point)
+    fold = np.repeat(((rq[:, 3] >= 0) & (rq[:, 3] <= 22)).reshape(groups, 4).all(axis=1), 4)
+    rq[fold, 2] += np.int64(zp) << rq[fold, 3]
+    zword = np.where(fold[::4], 0, zp).reshape(groups, 1)
+    words = np.concatenate([bias[:, 0], bias[:, 0], halves[:, 0], bias[:, 1], bias[:, 1], halves[:, 1], zword,
+                            rq.reshape(groups, 16)], axis=1)
+    assert words.shape[1] == DW_PAIR_BLOCK
+    return words.astype(np.int32)
 
 
 def _acc_bound(rows: np.ndarray, folded_bias) -> int:
@@ -701,7 +760,8 @@ class DepthwiseConv2D(Op):
         return int(np.prod(y.shape)) * int(w.shape[1] * w.shape[2])
 
     def emit_c(self, p: ConvParams, ctx):
-        """C binding: tg_dwconv_s8 / tg_dwconv_dm_s8 (firmware/kernels/tg_dwconv.c). Ring kernel
+        """C binding: tg_dwconv_s8 / tg_dwconv_p3_s8 / tg_dwconv_dm_s8 (firmware/kernels/tg_dwconv.c). Ring kernel
+        (3x3 stride 1 rows: tg_dwconv_p3_s8 with dw_pair_blocks, see dw_pairs3); ring kernel
         (depth multiplier 1): the parameter blocks of dw_blocks (bias, weights, requantization rows per group of 4
         channels); column kernel (dw_columns): int8 filter rows, folded bias, dw_rq_rows. The DSP
         kernel runs for every depthwise op (`dsp` = 1), with its scratch (dw_scratch_bytes)."""
@@ -726,8 +786,10 @@ class DepthwiseConv2D(Op):
                           rq="(const tg_rq_t *)(const void *)" + ctx.const(dw_rq_rows(p.multiplier, p.shift), "int32_t",
                                                                            f"op{k}_rq"))
         else:
-            fields.update(weights=ctx.const(dw_blocks(p), "int32_t", f"op{k}_params"), bias="NULL", rq="NULL")
-        fn = "tg_dwconv_dm_s8" if dw_columns(p) else "tg_dwconv_s8"
+            blocks = dw_pair_blocks(p) if dw_pairs3(p) else dw_blocks(p)
+            fields.update(weights=ctx.const(blocks, "int32_t", f"op{k}_params"), bias="NULL", rq="NULL",
+                          w_row=-1 if dw_pairs3(p) else 0)
+        fn = "tg_dwconv_dm_s8" if dw_columns(p) else ("tg_dwconv_p3_s8" if dw_pairs3(p) else "tg_dwconv_s8")
         return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {ctx.scratch()});"
 
     def scratch_bytes(self, p: ConvParams) -> int:
@@ -748,4 +810,6 @@ class DepthwiseConv2D(Op):
         else:
             rows, _, block = _dw_ring_dims(p)
             how = f"ring of {rows} widened rows x {4 * block} channels"
+            if dw_pairs3(p):
+                how += ", 3x3 tap pairs x 2 pixels (SMLAD)"
         return KernelVariant(DSP_EXACT, f"{what}: {how}, exact SMLAL requantization{tail}", scratch)
