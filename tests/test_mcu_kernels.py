@@ -265,6 +265,25 @@ def random_fc(rng, huge_bias: bool = False, trained: bool = False) -> bytes:
     return m.build([x], [y])
 
 
+def fc_pairs_model(rng, k: int, units: int, paired: bool) -> bytes:
+    """FULLY_CONNECTED at the edge of tg_fc_s8's paired weight layout (every row's 128 * sum |w| < 2^23):
+    paired: k = 512 full-scale weights of one sign per row (alternating), so the all -128 / all 127
+    samples reach |sum x * w| = 8,323,072, just below 2^23; else |w| >= 100 on k inputs, beyond it (the
+    unpaired layout). The output scale keeps those extremes inside the int8 range."""
+    m = ModelBuilder()
+    in_scale, w_scale = 0.02, 0.004
+    x = m.tensor([1, k], scale=in_scale, zero_point=0)
+    if paired:
+        wd = np.where(np.arange(units)[:, None] % 2 == 0, 127, -127) * np.ones((1, k), np.int64)
+    else:
+        wd = rng.integers(100, 128, size=(units, k)) * rng.choice([-1, 1], size=(units, k))
+    wt = m.tensor([units, k], data=wd, scale=w_scale, zero_point=0)
+    b = m.tensor([units], dtype=np.int32, data=rng.integers(-3000, 3000, size=units), scale=in_scale * w_scale)
+    y = m.tensor([1, units], scale=in_scale * w_scale * 128 * 127 * k / 120, zero_point=0)
+    m.op("FULLY_CONNECTED", [x, wt, b], [y])
+    return m.build([x], [y])
+
+
 def random_add(rng, broadcast: bool = False) -> bytes:
     """ADD / SUB of two int8 tensors (same shape: the DSP path; broadcast: the C99 loop)."""
     m = ModelBuilder()
@@ -289,7 +308,9 @@ def random_models(seed: int = 77) -> dict[str, object]:
               + [("conv_bigbias", lambda: random_conv(rng, False, huge_bias=True)),
                  ("dw_bigbias", lambda: random_conv(rng, True, huge_bias=True)),
                  ("fc_bigbias", lambda: random_fc(rng, huge_bias=True))]
-              + [("add", lambda: random_add(rng))] * 8 + [("add_bcast", lambda: random_add(rng, True))] * 2)
+              + [("add", lambda: random_add(rng))] * 8 + [("add_bcast", lambda: random_add(rng, True))] * 2
+              + [("fc_pairs_edge", lambda: fc_pairs_model(rng, 512, 6, True)),
+                 ("fc_unpaired", lambda: fc_pairs_model(rng, 1101, 5, False))])
     out = {}
     for i, (kind, make) in enumerate(makers):
         name = f"{kind}_{i}"
@@ -331,6 +352,10 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
     trained = {n: f for n, f in flags.items() if "trained" in n}
     assert all(f in ([1], [2]) for f in trained.values()) and sum(f == [2] for f in trained.values()) >= 6, trained
     assert all(flags[n] == [1] for n in flags if n.startswith("dw"))  # every depthwise op on its DSP kernel
+    # both weight layouts of tg_fc_s8: paired (3 instructions per 4 MACs) and, past its bound, unpaired
+    pairs = {n: re.findall(r"\.pairs = (\d)", dsp.generated[n].c_file.read_text()) for n in graphs if n.startswith("fc")}
+    assert pairs["fc_pairs_edge_78"] == ["1"] and pairs["fc_unpaired_79"] == ["0"], pairs
+    assert sum(v == ["1"] for v in pairs.values()) >= 10, pairs
     adds = [n for n in graphs if n.startswith("add_") and dsp_flags(dsp.generated[n]) == [1]]
     assert len(adds) >= 6, adds
     for fw in (dsp, port):

@@ -25,6 +25,7 @@ typedef struct {
     uint32_t lo4, hi4;   /* 36, 40 */
     int32_t exact;       /* 44: 1: rq holds tg_rqx_t rows (TG_DSP_EXACT) */
     int32_t zp;          /* 48: output zero point (exact requantization) */
+    int32_t xsum128;     /* 52: 128 * the sum of the inputs 0 .. 4 * kq - 1 (paired layout) */
 } tg_fc_blocks_t;
 
 /* r0..r3 acc, r4 weights of the block (4 rows interleaved 4 bytes at a time: one LDM brings 4 weights
@@ -118,6 +119,105 @@ __attribute__((naked, noinline)) void tg_fc_blocks(tg_fc_blocks_t *a __attribute
         "pop    {r4-r11, pc}\n\t");
 }
 
+/* The paired layout (pairs = 1, see tinygen/ops/fully_connected.py pair_weights): accumulators r0 (row 0
+ * + 128 * x), r1 (256 * row 1 + r0's), r2, r3 likewise for rows 2 and 3. SMLAD of the word, UXTB16 of it
+ * in place, SMLAD again: 16 instructions per 16 multiply-accumulates. */
+#define TG_FCP_PAIR(even, mix, w, x)          \
+    "smlad  " mix ", " w ", " x ", " mix "\n\t" \
+    "uxtb16 " w ", " w "\n\t"                  \
+    "smlad  " even ", " w ", " x ", " even "\n\t"
+#define TG_FCP_STEP                        \
+    "ldr    r12, [r8], #4\n\t"            \
+    "ldm    r4!, {r5, r6, r7, r10}\n\t"    \
+    "sxtb16 lr, r12, ror #8\n\t"          \
+    "sxtb16 r12, r12\n\t"                 \
+    TG_FCP_PAIR("r0", "r1", "r5", "r12") TG_FCP_PAIR("r0", "r1", "r6", "lr") \
+    TG_FCP_PAIR("r2", "r3", "r7", "r12") TG_FCP_PAIR("r2", "r3", "r10", "lr")
+
+/* tg_fc_blocks for the paired layout: both accumulators of a pair start at the even row's bias, so
+ * that (mix - even) = 256 * (odd row's sum) mod 2^32, exact below 2^23 (the generator's bound); then
+ * odd = its bias + that / 256, even -= 128 * sum(x). Frame: the 56-byte state, then b1, b3. */
+void tg_fc_pblocks(tg_fc_blocks_t *a);
+__attribute__((naked, noinline)) void tg_fc_pblocks(tg_fc_blocks_t *a __attribute__((unused)))
+{
+    __asm__(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #64\n\t"
+        "ldm    r0!, {r1-r11}\n\t"
+        "stm    sp, {r1-r11}\n\t"
+        "ldm    r0, {r1, r2, r3}\n\t"
+        "add    r4, sp, #44\n\t"
+        "stm    r4, {r1, r2, r3}\n\t"
+        "4:\n\t"
+        "ldr    r12, [sp, #16]\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
+        "str    r12, [sp, #16]\n\t"
+        "strd   r1, r3, [sp, #56]\n\t"
+        "mov    r1, r0\n\t"
+        "mov    r3, r2\n\t"
+        "ldr    r4, [sp, #0]\n\t"
+        "ldrd   r8, r9, [sp, #8]\n\t"
+        "tst    r9, #1\n\t"
+        "beq    2f\n\t"
+        TG_FCP_STEP
+        "2:\n\t"
+        "lsrs   r9, r9, #1\n\t"
+        "beq    3f\n\t"
+        "1:\n\t"
+        TG_FCP_STEP TG_FCP_STEP
+        "subs   r9, r9, #1\n\t"
+        "bne    1b\n\t"
+        "3:\n\t"
+        "str    r4, [sp, #0]\n\t"
+        "sub    r1, r1, r0\n\t"
+        "sub    r3, r3, r2\n\t"
+        "ldrd   r5, r6, [sp, #56]\n\t"
+        "add    r1, r5, r1, asr #8\n\t"
+        "add    r3, r6, r3, asr #8\n\t"
+        "ldr    r5, [sp, #52]\n\t"
+        "sub    r0, r0, r5\n\t"
+        "sub    r2, r2, r5\n\t"
+        "ldrd   r12, r9, [sp, #20]\n\t"
+        "ldrd   r7, r11, [sp, #44]\n\t" /* exact, zp */
+        "cmp    r7, #0\n\t"
+        "bne    5f\n\t"
+        TG_FCB_RQ("r0") TG_FCB_RQ("r1") TG_FCB_RQ("r2") TG_FCB_RQ("r3")
+        "b      6f\n\t"
+        "5:\n\t"
+        TG_FCB_RQX("r0") TG_FCB_RQX("r1") TG_FCB_RQX("r2") TG_FCB_RQX("r3")
+        "6:\n\t"
+        "str    r12, [sp, #20]\n\t"
+        "bfi    r0, r1, #8, #8\n\t"
+        "bfi    r0, r2, #16, #8\n\t"
+        "bfi    r0, r3, #24, #8\n\t"
+        "ldrd   r4, r5, [sp, #36]\n\t"
+        "ssub8  r6, r0, r4\n\t"
+        "sel    r0, r0, r4\n\t"
+        "ssub8  r6, r0, r5\n\t"
+        "sel    r0, r5, r0\n\t"
+        "ldr    r4, [sp, #28]\n\t"
+        "str    r0, [r4], #4\n\t"
+        "str    r4, [sp, #28]\n\t"
+        "ldr    r6, [sp, #32]\n\t"
+        "subs   r6, r6, #1\n\t"
+        "str    r6, [sp, #32]\n\t"
+        "bne    4b\n\t"
+        "add    sp, sp, #64\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* 128 * the sum of x[0 .. 4 * kq - 1] (int32: |sum| <= 2^7 * 4 * kq) */
+static int32_t tg_fc_xsum128(const int8_t *x, int32_t kq)
+{
+    int32_t s = 0, q;
+    for (q = 0; q < kq; q++) {
+        const uint32_t v = tg_ld32(x + 4 * q);
+        s = tg_smlad(tg_sxtb16(v), 0x00010001u, s);
+        s = tg_smlad(tg_sxtb16_ror8(v), 0x00010001u, s);
+    }
+    return (int32_t)((uint32_t)s << 7);
+}
+
 /* Blocks of 4 units reading the int8 input directly (no scratch). Inputs past the last multiple of 4
  * (depth % 4 of them) are folded into the accumulators' start values, block by block, so that no
  * load reads past the input row. */
@@ -145,13 +245,20 @@ static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *outp
         const int32_t nb = (units + 3) >> 2;
         int32_t bi = 0;
         a.x = x;
+        if (p->pairs) {
+            a.xsum128 = tg_fc_xsum128(x, kq);
+        }
         if (tail == 0) {
             a.w = p->weights;
             a.bias = p->bias;
             a.rq = p->rq;
             a.out = output;
             a.blocks = units >> 2;
-            tg_fc_blocks(&a);
+            if (p->pairs) {
+                tg_fc_pblocks(&a);
+            } else {
+                tg_fc_blocks(&a);
+            }
             bi = units >> 2;
         }
         for (; bi < nb; bi++) {
@@ -175,7 +282,11 @@ static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *outp
             a.rq = (const tg_rq_t *)(const void *)((const char *)p->rq + (size_t)u0 * rq_step);
             a.out = output + u0;
             a.blocks = 1;
-            tg_fc_blocks(&a);
+            if (p->pairs) {
+                tg_fc_pblocks(&a);
+            } else {
+                tg_fc_blocks(&a);
+            }
             tg_barrier();
         }
     }
@@ -216,7 +327,14 @@ static int32_t tg_fc_w_blocked(const tg_fc_params_t *p, int32_t u, int32_t i)
     const int32_t nb = (p->units + 3) >> 2, last = p->units - 4;
     const int32_t bi = (u >> 2) < nb - 1 ? u >> 2 : nb - 1;
     const int32_t u0 = 4 * bi < last ? 4 * bi : last;
-    return p->weights[(size_t)bi * 4 * p->w_row + (size_t)(i >> 2) * 16 + (size_t)(u - u0) * 4 + (i & 3)];
+    const int32_t j = u - u0;
+    const int8_t *g = p->weights + (size_t)bi * 4 * p->w_row + (size_t)(i >> 2) * 16;
+    if (p->pairs && (i >> 2) < (p->depth >> 2)) {
+        /* paired layout: word (j / 2) * 2 + i % 2, byte (i / 2 % 2) * 2 + j % 2; even rows XOR 0x80 */
+        const int32_t v = g[((j >> 1) * 2 + (i & 1)) * 4 + ((i >> 1) & 1) * 2 + (j & 1)];
+        return (j & 1) ? v : (v < 0 ? v + 128 : v - 128);
+    }
+    return g[(size_t)j * 4 + (i & 3)];
 }
 
 static void tg_fc_c_blocked(const tg_fc_params_t *p, const int8_t *input, int8_t *output)

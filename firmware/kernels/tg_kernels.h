@@ -128,6 +128,8 @@ typedef struct {
     const int8_t *weights; /* [units][w_row], zero-padded rows (tg_fc_s8: in blocks of 4 units, see below) */
     const int32_t *bias;   /* folded, one per unit */
     const tg_rq_t *rq;     /* one per unit or one (per_channel); tg_rqx_t rows when dsp == TG_DSP_EXACT */
+    int32_t pairs;         /* 1: tg_fc_s8's weights in the paired layout (tinygen/ops/fully_connected.py
+                              pair_weights): every row's |sum x * w| < 2^23 */
 } tg_fc_params_t;
 
 /* tg_fc_s8: ops with dsp != 0 and at least 4 units (DSP build: blocks of 4 units), whose weights are
