@@ -6,6 +6,8 @@
  * time (at least 4 units) against the int8 input read directly, 4 inputs and 4 weights per 32-bit
  * load, both sign-extended to int16 pairs (SXTB16 / SXTB16 ROR 8), 8 SMLAD per 16 products, and the 4 results requantized (the SMMULR shortcut where the generator proved it
  * exact, else exactly with SMLAL: tg_rqx_t rows, dsp = TG_DSP_EXACT), packed and clamped as one word.
+ * Where the generator proved every dot product below 2^23 (pairs = 1), two rows share each weight word
+ * (tg_fc_pblocks): SMLAD, UXTB16, SMLAD per word, 16 instructions per 16 products.
  */
 #include "tg_kernels.h"
 #include "tg_requant.h"
