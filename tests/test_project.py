@@ -397,10 +397,3 @@ def test_build_cli_json(tmp_path, capsys, graphs):
     out = capsys.readouterr().out
     assert "flash" in out and "of 512 KB" in out and "of 128 KB" in out
 
-
-def test_riscv_board_refuses_a_project_in_one_line(tmp_path, capsys):
-    out = tmp_path / "rv"
-    assert main(["generate", str(EXAMPLE), "--board", "qemu-riscv32", "-o", str(out)]) != 0
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "not ported to RISC-V" in err and "Traceback" not in err
-    assert not out.exists()

@@ -15,7 +15,7 @@ import pytest
 import serial
 
 from tests.support.fwprojects import (ALL_MODELS, EXAMPLE, HAVE_ARM_GCC, HAVE_QEMU, OTHER_QEMU_BOARDS, QEMU_BOARDS,
-                                      model_file, obj_cache)  # noqa: F401 (fixture)
+                                      RISCV_BOARD, model_file, obj_cache)  # noqa: F401 (fixture)
 from tinygen.boards.catalog import load_board
 from tinygen.cli import main
 from tinygen.device.selftest import compare_selftest, selftest_qemu
@@ -59,7 +59,8 @@ def built(graph, board, path, obj_cache, *make_args):
 
 @pytest.mark.parametrize("board,name", [(b, n) for b in QEMU_BOARDS for n in ALL_MODELS] + [
     pytest.param(b, n, marks=[] if n == "kws_micro" else [pytest.mark.slow])
-    for b in OTHER_QEMU_BOARDS for n in ALL_MODELS])
+    for b in OTHER_QEMU_BOARDS for n in ALL_MODELS] + [
+    pytest.param("qemu-riscv32", "kws_micro", marks=RISCV_BOARD.marks)])
 def test_selftest_in_qemu_equals_emulator(name, board, graphs, build_root, obj_cache):
     g = graphs[name]
     proj = built(g, board, build_root / f"{name}-{board}", obj_cache)
@@ -84,7 +85,7 @@ def test_selftest_in_qemu_equals_emulator(name, board, graphs, build_root, obj_c
     assert use.ram + load_board(board).stack_size <= fit["ram"]["needed"] + extra
 
 
-@pytest.mark.parametrize("board", QEMU_BOARDS + OTHER_QEMU_BOARDS)
+@pytest.mark.parametrize("board", QEMU_BOARDS + OTHER_QEMU_BOARDS + [RISCV_BOARD])
 def test_protocol_inference_profile_and_every_layer(board, graphs, build_root, obj_cache):
     g = graphs["kws_micro"]
     proj = built(g, board, build_root / f"kws_micro-{board}", obj_cache)
@@ -163,11 +164,12 @@ def test_exit_on_reset_switch(graphs, tmp_path, obj_cache):
         assert q.wait(10) == 0
 
 
-def test_protocol_reset_reboots_the_firmware(graphs, build_root, obj_cache):
-    """Default build: RESET is a real system reset (SYSRESETREQ); the firmware boots again and
-    prints its banner and self-test again."""
-    proj = built(graphs["kws_micro"], "qemu-cortex-m4", build_root / "kws_micro-qemu-cortex-m4", obj_cache)
-    with QemuSession("qemu-cortex-m4", proj.firmware) as q:
+@pytest.mark.parametrize("board", ["qemu-cortex-m4", RISCV_BOARD])
+def test_protocol_reset_reboots_the_firmware(board, graphs, build_root, obj_cache):
+    """Default build: RESET is a real system reset (SYSRESETREQ; on RISC-V virt the SiFive test
+    device's reset); the firmware boots again and prints its banner and self-test again."""
+    proj = built(graphs["kws_micro"], board, build_root / f"kws_micro-{board}", obj_cache)
+    with QemuSession(board, proj.firmware) as q:
         texts = []
         client = Client(q.serial, on_text=texts.append)
         client.sync(timeout=10)

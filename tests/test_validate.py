@@ -17,6 +17,7 @@ from tinygen.boards.qemu import QemuSession
 from tinygen.model.reader import load_int8_model
 from tinygen.device.target import ensure_emulated_firmware
 from tinygen.device.validate import format_report, random_inputs, validate
+from tests.support.fwprojects import RISCV_BOARD
 from tests.support.zoo import MODEL_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +146,8 @@ def test_per_layer_cli_and_tolerance():
 
 # ------------------------------------------------------------------- the other emulated cores
 @pytest.mark.parametrize("board", [pytest.param("qemu-cortex-m7", marks=pytest.mark.slow),
-                                   pytest.param("qemu-cortex-m33", marks=pytest.mark.slow), "qemu-cortex-m55"])
+                                   pytest.param("qemu-cortex-m33", marks=pytest.mark.slow), "qemu-cortex-m55",
+                                   RISCV_BOARD])
 def test_cli_validate_on_other_cores(board):
     from tinygen.boards.catalog import load_board
 

@@ -28,6 +28,10 @@ ALL_MODELS = ["kws_micro"] + ZOO_NAMES
 QEMU_BOARDS = ["qemu-stm32f4", "qemu-cortex-m4"]
 # The other emulated cores: the small example model in the default run, the zoo with --run-slow.
 OTHER_QEMU_BOARDS = ["qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55"]
+HAVE_RISCV = shutil.which("riscv64-unknown-elf-gcc") is not None and shutil.which("qemu-system-riscv32") is not None
+# qemu-riscv32 as a pytest parameter, skipped without its toolchain (scripts/setup.sh installs it)
+RISCV_BOARD = pytest.param("qemu-riscv32", marks=pytest.mark.skipif(
+    not HAVE_RISCV, reason="needs riscv64-unknown-elf-gcc (+ picolibc) and qemu-system-riscv32"))
 HAVE_ARM_GCC = shutil.which("arm-none-eabi-gcc") is not None
 HAVE_QEMU = shutil.which("qemu-system-arm") is not None
 HAVE_GCC = shutil.which("gcc") is not None and shutil.which("g++") is not None

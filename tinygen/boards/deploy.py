@@ -104,11 +104,11 @@ def build_project(project: Project, *, progress: Progress = _quiet, jobs: int | 
         make = shutil.which("make")
         if make is None:
             raise ToolError(f"make not found; install it with: {APT_MAKE}")
-        find_gcc()
+        gcc = Path(find_gcc(board)).name
         cmd = [make, "-C", str(project.path), f"-j{jobs or os.cpu_count() or 2}"]
         if extra_cflags:
             cmd.append(f"EXTRA_CFLAGS={extra_cflags}")
-        progress(f"building {project.name} for {board.id} with make + arm-none-eabi-gcc")
+        progress(f"building {project.name} for {board.id} with make + {gcc}")
         proc = subprocess.run(cmd, capture_output=True, text=True)
         log = project.path / "build" / "build.log"
         log.parent.mkdir(parents=True, exist_ok=True)

@@ -293,7 +293,7 @@ def _copy(src_dir: Path, names, dst_dir: Path) -> list[Path]:
 def _make_vars(board: Board, name: str, mlperf_app: tuple[str, ...] | None = None) -> dict:
     """Makefile variables. `mlperf_app`: the MLPerf firmware's app/ sources instead of
     tinygen's protocol firmware (no per-layer hooks, no protocol/)."""
-    from tinygen.boards.firmware_build import compile_flags, link_flags, runtime_sources
+    from tinygen.boards.firmware_build import board_arch, compile_flags, link_flags, runtime_sources
 
     if mlperf_app is None:
         cflags = compile_flags(board, extra_cflags=MODEL_CFLAGS, include_dirs=["model", "protocol", "app"],
@@ -302,6 +302,7 @@ def _make_vars(board: Board, name: str, mlperf_app: tuple[str, ...] | None = Non
         cflags = compile_flags(board, include_dirs=["model", "app"], runtime_include="runtime")
     ldflags = link_flags(board, "linker.ld", "$(BUILD)/$(NAME).map")
     runtime = [f"runtime/{p.name}" for p in runtime_sources(board)]
+    riscv = board_arch(board) == "riscv"
     if mlperf_app is None:
         app = [f"app/{n}" for n in _APP_COMMON + _APP_BARE if n.endswith(".c")]
         sources = runtime + ["$(wildcard model/*.c)", "protocol/tg_proto.c"] + app
@@ -311,13 +312,17 @@ def _make_vars(board: Board, name: str, mlperf_app: tuple[str, ...] | None = Non
         "cflags": " ".join(shlex.quote(f) for f in cflags),
         "ldflags": " ".join(shlex.quote(f) if "$(" not in f else f for f in ldflags),
         "sources": sources,
+        "toolchain": "riscv64-unknown-elf-" if riscv else "arm-none-eabi-",
+        "toolchain_apt": ("gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf" if riscv
+                          else "gcc-arm-none-eabi libnewlib-arm-none-eabi"),
+        "qemu_binary": board.emulator.binary if board.emulator else "qemu-system-arm",
     }
 
 
 def _qemu_run_args(board: Board) -> str:
     if board.emulator is None:
         return ""
-    args = ["-M", board.emulator.machine, "-nographic"]
+    args = ["-M", board.emulator.machine, "-nographic", *board.emulator.args]
     args += ["-serial", "null"] * board.emulator.serial_index
     args += ["-serial", "mon:stdio", "-semihosting-config", "enable=on,target=native", "-icount", "shift=0"]
     return " ".join(args)
@@ -349,11 +354,6 @@ def write_project(graph: Graph, board: Board | str, out_dir, name: str | None = 
     from tinygen.boards.fit import check_fit
 
     board = load_board(board)
-    from tinygen.boards.firmware_build import board_arch
-
-    if board.build_system == "make" and board_arch(board) == "riscv":
-        raise TinygenError(f"board {board.id!r}: firmware projects are not ported to RISC-V yet "
-                           "(the kernels and runtime are: see benchmarks/mcu_bench.py --board)")
     ident = c_identifier(name or graph.name)
     say = progress or (lambda msg: None)
     spec = None
