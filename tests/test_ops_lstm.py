@@ -186,3 +186,33 @@ def test_emulate_cli_stateful(tmp_path, capsys):
     emu = Emulator(g)
     assert np.array_equal(res[False], emu.run(x))
     assert np.array_equal(res[True], emu.run(x, stateful=True))
+
+
+# ---------------------------------------------------------------- Cortex-M4 (QEMU): DSP and portable kernels
+
+
+@pytest.mark.qemu
+def test_lstm_dsp_and_portable_bit_exact_on_cortex_m4(tmp_path):
+    """Random LSTMs (input depths and unit counts not multiples of 4, time-major, batches, extreme zero
+    points) built for qemu-cortex-m4 with the SMLAD dot products and with -DTG_PORTABLE: both equal the
+    emulator on edge and random samples."""
+    import shutil
+
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm")
+    from tests.test_mcu_kernels import check, samples
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    rng = np.random.default_rng(21)
+    configs = [dict(n_input=257, units=13, steps=3, in_q=(0.6, -128), hidden_q=(1 / 128, -1)),
+               dict(n_input=9, units=6, steps=4, batch=2, time_major=True, cell_power=-14, cell_clip=0.0),
+               dict(n_input=33, units=17, steps=2, batch=3, in_q=(0.02, 127), hidden_q=(0.004, 127), cell_power=-8),
+               dict(n_input=4, units=4, steps=5, w_scale=0.2, bias_scale=200000)]
+    graphs = {f"lstm_{i}": parse_model(lstm_model(rng, **kw), name=f"lstm_{i}") for i, kw in enumerate(configs)}
+    xs = {n: samples(g, rng, 2) for n, g in graphs.items()}
+    dsp = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "dsp")
+    port = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
+    for fw in (dsp, port):
+        res = run_models(fw, timeout=120)
+        for name, g in graphs.items():
+            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
