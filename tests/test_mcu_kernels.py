@@ -177,13 +177,13 @@ def random_conv(rng, depthwise: bool, one_by_one: bool = False, huge_bias: bool 
     return m.build([x], [y])
 
 
-def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None = None, k33: bool = False) -> bytes:
+def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None = None, k33: int = 0) -> bytes:
     """A DEPTHWISE_CONV_2D with depth multiplier 1, 2, 3 or 8, filters 1x1 .. 10x8, strides 1-3,
     dilations 1-2, SAME/VALID. `trained`: weights like a trained layer's (roughly Gaussian, per-channel
     scales over two decades, a few dead channels with tiny scales and large biases, whose long right
     shifts defeat any requantization shortcut), and sometimes an output scale small enough for left
-    shifts (effective scale >= 0.5). `temporal`: one column wide, a k x 1 filter. `k33`: 3x3, stride and
-    dilation 1 along the row (the pair kernel, tg_dwconv_p3_s8)."""
+    shifts (effective scale >= 0.5). `temporal`: one column wide, a k x 1 filter. `k33` (1 or 2): 3x3,
+    that stride and dilation 1 along the row (the pair kernels, tg_dwconv_p3_s8 / tg_dwconv_p3s2_s8)."""
     m = ModelBuilder()
     b = int(rng.choice([1, 1, 1, 2]))
     dm = int(rng.choice([1, 1, 2, 3, 8])) if dm is None else dm
@@ -194,7 +194,7 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     dil = int(rng.choice([1, 1, 1, 2]))
     h, w = int(rng.integers(1, 12)), int(rng.integers(1, 12))
     if k33:
-        kh, kw, sw, dil, w = 3, 3, 1, 1, int(rng.integers(1, 20))
+        kh, kw, sw, dil, w = 3, 3, int(k33), 1, int(rng.integers(1, 20))
     if temporal:  # a 1-D convolution over [T, 1, C] (one column wide)
         kh, kw, w, sw, h = int(rng.choice([3, 5, 9])), 1, 1, 1, int(rng.integers(4, 40))
     if padding == "VALID":
@@ -380,7 +380,12 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         out[name] = g
     for i in range(10):  # the 3x3 pair kernel: odd and even widths, partial groups, trained-like rows
         name = f"dw3x3{'_trained' if i % 2 else ''}_{i}"
-        g = parse_model(random_dw(rng, trained=bool(i % 2), dm=1, k33=True), name=name)
+        g = parse_model(random_dw(rng, trained=bool(i % 2), dm=1, k33=1), name=name)
+        check_graph(g)
+        out[name] = g
+    for i in range(6):  # ... stride 2 along the row
+        name = f"dw3x3s2{'_trained' if i % 2 else ''}_{i}"
+        g = parse_model(random_dw(rng, trained=bool(i % 2), dm=1, k33=2), name=name)
         check_graph(g)
         out[name] = g
     return out
@@ -405,6 +410,8 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     # the 3x3 pair kernel (tg_dwconv_p3_s8) is among them, trained-like and not, odd and even widths
     pairs = [n for n in graphs if "tg_dwconv_p3_s8(" in dsp.generated[n].c_file.read_text()]
     assert len(pairs) >= 8, pairs
+    s2 = [n for n in graphs if "tg_dwconv_p3s2_s8(" in dsp.generated[n].c_file.read_text()]
+    assert len(s2) >= 4, s2
     # ... with groups on its assembly (every row a right shift), both with the output zero point
     # folded into the rows and added by the kernel (rows with rm1 > 22), odd widths, and groups in C
     kinds = set()

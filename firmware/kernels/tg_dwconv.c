@@ -725,15 +725,125 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "b      6b\n\t");
 }
 
+/* Stride 2 along the row: output pixels q, q + 1 read pairs q, q + 1, q + 2 (one pair per output
+ * pixel): A = SMLAD(P_q, W01) + SMLABT(P_q+1, W12), B = SMLAD(P_q+1, W01) + SMLABT(P_q+2, W12). */
+#define TG_DWP2_MAC4(xa, xb, xc, acca, accb)  \
+    "smlad  " acca ", " xa ", r10, " acca "\n\t" \
+    "smlabt " acca ", " xb ", r11, " acca "\n\t" \
+    "smlad  " accb ", " xb ", r10, " accb "\n\t" \
+    "smlabt " accb ", " xc ", r11, " accb "\n\t"
+#define TG_DWP2_ROWA(off)                    \
+    "ldr    lr, [sp, #" off "]\n\t"          \
+    "ldrd   r4, r5, [lr]\n\t"                \
+    "ldrd   r6, r7, [lr, #16]\n\t"           \
+    "ldrd   r8, r9, [lr, #32]!\n\t"          \
+    "str    lr, [sp, #" off "]\n\t"          \
+    "ldrd   r10, r11, [r12], #8\n\t"         \
+    TG_DWP2_MAC4("r4", "r6", "r8", "r0", "r2") \
+    "ldrd   r10, r11, [r12], #8\n\t"         \
+    TG_DWP2_MAC4("r5", "r7", "r9", "r1", "r3")
+#define TG_DWP2_ROWB(off)                    \
+    "ldr    lr, [sp, #" off "]\n\t"          \
+    "ldrd   r4, r5, [lr, #-24]\n\t"          \
+    "ldrd   r6, r7, [lr, #-8]\n\t"           \
+    "ldrd   r8, r9, [lr, #8]\n\t"            \
+    "ldrd   r10, r11, [r12], #8\n\t"         \
+    TG_DWP2_MAC4("r4", "r6", "r8", "r0", "r2") \
+    "ldrd   r10, r11, [r12], #8\n\t"         \
+    TG_DWP2_MAC4("r5", "r7", "r9", "r1", "r3")
+void tg_dw3x3_pairs_s2(tg_dwp_t *a);
+__attribute__((naked, noinline)) void tg_dw3x3_pairs_s2(tg_dwp_t *a __attribute__((unused)))
+{
+    __asm__(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #88\n\t"
+        "ldm    r0!, {r1-r8}\n\t"
+        "stm    sp, {r1-r8}\n\t"
+        "ldm    r0, {r1-r4}\n\t"
+        "add    r5, sp, #32\n\t"
+        "stm    r5, {r1-r4}\n\t"
+        "3:\n\t" /* group */
+        "ldm    sp, {r0-r2}\n\t"
+        "add    r3, sp, #64\n\t"
+        "stm    r3, {r0-r2}\n\t"
+        "ldrd   r0, r1, [sp, #16]\n\t"
+        "strd   r0, r1, [sp, #76]\n\t"
+        "1:\n\t" /* pixel pair */
+        "ldr    r12, [sp, #12]\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
+        TG_DWP2_ROWA("64") TG_DWP2_ROWA("68") TG_DWP2_ROWA("72")
+        "strd   r0, r1, [sp, #48]\n\t"
+        "strd   r2, r3, [sp, #56]\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
+        TG_DWP2_ROWB("64") TG_DWP2_ROWB("68") TG_DWP2_ROWB("72")
+        "ldrd   r8, r9, [sp, #48]\n\t"
+        "ldrd   r10, lr, [sp, #56]\n\t"
+        "ldr    r11, [r12], #4\n\t"
+        "cmp    r11, #0\n\t"
+        "bne    5f\n\t"
+        TG_DWP_RQ2("r8", "r10") TG_DWP_RQ2("r9", "lr") TG_DWP_RQ2("r0", "r2") TG_DWP_RQ2("r1", "r3")
+        "6:\n\t"
+        "bfi    r8, r9, #8, #8\n\t"
+        "bfi    r8, r0, #16, #8\n\t"
+        "bfi    r8, r1, #24, #8\n\t"
+        "bfi    r10, lr, #8, #8\n\t"
+        "bfi    r10, r2, #16, #8\n\t"
+        "bfi    r10, r3, #24, #8\n\t"
+        "ldr    r4, [sp, #24]\n\t"
+        "cbnz   r4, 4f\n\t"
+        "ldrd   r4, r5, [sp, #28]\n\t"
+        "ssub8  r6, r8, r4\n\t"
+        "sel    r8, r8, r4\n\t"
+        "ssub8  r6, r8, r5\n\t"
+        "sel    r8, r5, r8\n\t"
+        "ssub8  r6, r10, r4\n\t"
+        "sel    r10, r10, r4\n\t"
+        "ssub8  r6, r10, r5\n\t"
+        "sel    r10, r5, r10\n\t"
+        "4:\n\t"
+        "ldrd   r4, r5, [sp, #76]\n\t"
+        "ldr    r6, [sp, #36]\n\t"
+        "str    r8, [r4]\n\t"
+        "cmp    r5, #1\n\t"
+        "it     ne\n\t"
+        "strne  r10, [r4, r6]\n\t"
+        "add    r4, r4, r6, lsl #1\n\t"
+        "subs   r5, r5, #2\n\t"
+        "strd   r4, r5, [sp, #76]\n\t"
+        "bgt    1b\n\t"
+        /* next group */
+        "ldr    r0, [sp, #40]\n\t"
+        "ldm    sp, {r1-r3}\n\t"
+        "add    r1, r1, r0\n\t"
+        "add    r2, r2, r0\n\t"
+        "add    r3, r3, r0\n\t"
+        "stm    sp, {r1-r3}\n\t"
+        "ldrd   r1, r2, [sp, #12]\n\t"
+        "add    r1, r1, #196\n\t"
+        "add    r2, r2, #4\n\t"
+        "strd   r1, r2, [sp, #12]\n\t"
+        "ldr    r1, [sp, #44]\n\t"
+        "subs   r1, r1, #1\n\t"
+        "str    r1, [sp, #44]\n\t"
+        "bne    3b\n\t"
+        "add    sp, sp, #88\n\t"
+        "pop    {r4-r11, pc}\n\t"
+        "5:\n\t" /* a group whose rows do not hold the output zero point: it is in r11 */
+        TG_DWP_RQ2Z("r8", "r10") TG_DWP_RQ2Z("r9", "lr") TG_DWP_RQ2Z("r0", "r2") TG_DWP_RQ2Z("r1", "r3")
+        "b      6b\n\t");
+}
+
+
 /* scratch as tg_dwconv_dsp's (the ring rows are np = wp / 2 pixel pairs of 16 bytes per group) */
-static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch,
+                            void (*pass)(tg_dwp_t *))
 {
     const int32_t oc_n = p->out_c;
     const int32_t groups = (oc_n + 3) >> 2;
     tg_dw_ring_t r;
     const uint32_t **row;
     int32_t b, g0, g, oy, ky, k;
-    r.wp = 2 * ((p->out_w + 1) / 2 + 1);
+    r.wp = p->stride_w == 1 ? 2 * ((p->out_w + 1) / 2 + 1) : 2 * (p->out_w + 2);
     r.rows = 2 * p->dil_h + 1;
     r.groups = p->groups < 1 ? 1 : p->groups;
     r.tag = (int32_t *)scratch;
@@ -781,7 +891,7 @@ static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8
                 a.out_step = oc_n;
                 a.gstride = r.wp * 8;
                 a.groups = ng;
-                tg_dw3x3_pairs(&a);
+                pass(&a);
                 tg_barrier();
             }
         }
@@ -1006,7 +1116,18 @@ void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output
 void tg_dwconv_p3_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
 #if TG_DSP
-    tg_dwconv_pairs(p, input, output, scratch);
+    tg_dwconv_pairs(p, input, output, scratch, tg_dw3x3_pairs);
+#else
+    (void)scratch;
+    tg_dwconv_c(p, input, output, 0, p->out_c);
+#endif
+}
+
+/* the same, stride 2 along the row */
+void tg_dwconv_p3s2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    tg_dwconv_pairs(p, input, output, scratch, tg_dw3x3_pairs_s2);
 #else
     (void)scratch;
     tg_dwconv_c(p, input, output, 0, p->out_c);

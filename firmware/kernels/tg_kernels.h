@@ -113,6 +113,8 @@ void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output
 void tg_dwconv_dm_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* depthwise 3x3, depth multiplier 1, stride and dilation 1 along the row (pair layout, w_row == -1) */
 void tg_dwconv_p3_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* the same with stride 2 along the row */
+void tg_dwconv_p3s2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 
 /* ------------------------------------------------------------------ fully connected */
 

@@ -304,11 +304,11 @@ def dw_geometry(p: "ConvParams") -> dict:
 
 def dw_pairs3(p: "ConvParams") -> bool:
     """Does the ring kernel take its 3x3 pair layout (tg_dwconv.c, `w_row` = -1): a 3x3 filter,
-    depth multiplier 1, stride 1 and dilation 1 along the row. The ring then holds each channel's
+    depth multiplier 1, stride 1 or 2 and dilation 1 along the row. The ring then holds each channel's
     row as int16 pixel pairs, and the filter rows are (w0, w1), (w1, w2) pairs, so that SMLAD does
     two taps of one channel: 2 output pixels x 3 taps in 2 SMLAD + 2 SMLAxy."""
     g = dw_geometry(p)
-    return (not dw_columns(p) and g["k_h"] == 3 and g["k_w"] == 3 and g["stride_w"] == 1 and g["dil_w"] == 1)
+    return (not dw_columns(p) and g["k_h"] == 3 and g["k_w"] == 3 and g["stride_w"] in (1, 2) and g["dil_w"] == 1)
 
 
 # The pair layout's per-group parameter block, int32 words: bias c0, c1, c0, c1, 12 weight words of
@@ -323,7 +323,8 @@ def _dw_ring_dims(p: "ConvParams") -> tuple[int, int, int]:
     rows = (g["k_h"] - 1) * g["dil_h"] + 1
     wp = (g["out_w"] - 1) * g["stride_w"] + (g["k_w"] - 1) * g["dil_w"] + 1
     if dw_pairs3(p):
-        wp = 2 * ((g["out_w"] + 1) // 2 + 1)  # whole pixel pairs, the last pass reads one pair ahead
+        # whole pixel pairs; a pass reads one pair (stride 1) or two (stride 2) ahead
+        wp = 2 * ((g["out_w"] + 1) // 2 + 1) if g["stride_w"] == 1 else 2 * (g["out_w"] + 2)
     groups = -(-p.output_shape[3] // 4)
     in_out = int(np.prod(p.input_shape)) + int(np.prod(p.output_shape))
     block = int(max(1, min(groups, DW_RING_SHARE * in_out // (rows * wp * 8))))
@@ -789,7 +790,9 @@ class DepthwiseConv2D(Op):
             blocks = dw_pair_blocks(p) if dw_pairs3(p) else dw_blocks(p)
             fields.update(weights=ctx.const(blocks, "int32_t", f"op{k}_params"), bias="NULL", rq="NULL",
                           w_row=-1 if dw_pairs3(p) else 0)
-        fn = "tg_dwconv_dm_s8" if dw_columns(p) else ("tg_dwconv_p3_s8" if dw_pairs3(p) else "tg_dwconv_s8")
+        fn = "tg_dwconv_dm_s8" if dw_columns(p) else "tg_dwconv_s8"
+        if dw_pairs3(p):
+            fn = "tg_dwconv_p3_s8" if geo["stride_w"] == 1 else "tg_dwconv_p3s2_s8"
         return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {ctx.scratch()});"
 
     def scratch_bytes(self, p: ConvParams) -> int:
