@@ -256,6 +256,9 @@ typedef struct {
 /* ADD_N: output = sum of inputs[0..n-1] (int8, same shape and quantization). */
 void tg_add_n_s8(const tg_add_n_params_t *p, const int8_t *const *inputs, int8_t *output);
 
+/* CAST: in_type 0 int8, 1 int16, 2 int32, 3 bool; out_type also 4 float32. */
+void tg_cast(const void *input, int32_t in_type, void *output, int32_t out_type, int32_t size);
+
 /* ------------------------------------------------------------------ data movement */
 
 /* output[j] = input[offset + sum_d idx_d * strides[d]] over the output's index space (C order):

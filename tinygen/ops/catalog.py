@@ -51,8 +51,8 @@ TFLM_BUILTINS: dict[str, tuple[str, str]] = {
     "EXPAND_DIMS": ("any", ""),
     "FILL": ("int8, int32", ""),
     "FLOOR": ("float32", "float only"),
-    "FLOOR_DIV": ("int32", ""),
-    "FLOOR_MOD": ("int32", ""),
+    "FLOOR_DIV": ("float32", "float only"),  # checked: the oracle refuses INT32
+    "FLOOR_MOD": ("float32", "float only"),  # checked: the oracle refuses INT32
     "FULLY_CONNECTED": ("int8, int16 (16x8)", ""),
     "GATHER": ("int8, int32 (int32 positions)", ""),
     "GATHER_ND": ("int8, int32", ""),
