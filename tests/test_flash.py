@@ -126,7 +126,7 @@ def test_nucleo_no_tool(graph, tmp_path, fake_path):
                              "(or sudo apt-get install stlink-tools)")
 
 
-@pytest.mark.parametrize("board", ["nano33ble", "esp32-devkitc"])
+@pytest.mark.parametrize("board", ["nano33ble", "esp32-devkitc", "esp32-c3-devkitm-1", "esp32-s3-devkitc-1"])
 def test_platformio_upload_argv(board, graph, tmp_path, fake_path):
     proj = project(graph, board, tmp_path)
     pio = fake_path.add("pio")
@@ -147,7 +147,7 @@ def test_platformio_from_the_python_module(graph, tmp_path, fake_path):
 
 
 def _fake_esp32_build(proj):
-    build = proj.path / ".pio" / "build" / "esp32-devkitc"
+    build = proj.path / ".pio" / "build" / proj.board.id
     build.mkdir(parents=True)
     for f in ("firmware.bin", "bootloader.bin", "partitions.bin"):
         (build / f).write_bytes(b"\xe9fake")
@@ -169,6 +169,19 @@ def test_esp32_esptool_argv_without_platformio(graph, tmp_path, fake_path, no_pl
     (app0 / "boot_app0.bin").write_bytes(b"\x00")
     argv = deploy.flash_command(proj, FakePort("/dev/ttyUSB0", **CP2102))
     assert argv[argv.index("0xe000") + 1] == str(app0 / "boot_app0.bin")
+
+
+@pytest.mark.parametrize("board,chip", [("esp32-c3-devkitm-1", "esp32c3"), ("esp32-s3-devkitc-1", "esp32s3")])
+def test_esp32_c3_s3_esptool_chip_and_bootloader_at_0(board, chip, graph, tmp_path, fake_path, no_platformio,
+                                                      monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    proj = project(graph, board, tmp_path)
+    esptool = fake_path.add("esptool")
+    build = _fake_esp32_build(proj)
+    argv = deploy.flash_command(proj, FakePort("/dev/ttyUSB0", **CP2102))
+    assert argv[:5] == [esptool, "--chip", chip, "--port", "/dev/ttyUSB0"]
+    assert argv[-6:] == ["0x0", str(build / "bootloader.bin"), "0x8000", str(build / "partitions.bin"),
+                         "0x10000", str(build / "firmware.bin")]
 
 
 def test_esp32_esptool_needs_a_build(graph, tmp_path, fake_path, no_platformio):

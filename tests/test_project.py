@@ -397,3 +397,20 @@ def test_build_cli_json(tmp_path, capsys, graphs):
     out = capsys.readouterr().out
     assert "flash" in out and "of 512 KB" in out and "of 128 KB" in out
 
+
+
+@pytest.mark.skipif(shutil.which("riscv64-unknown-elf-gcc") is None, reason="needs riscv64-unknown-elf-gcc + picolibc")
+def test_esp32_c3_project_c_sources_compile_for_rv32imc(tmp_path):
+    """The ESP32-C3 project (PlatformIO, arduino-esp32): every C source in src/ (model, kernels,
+    protocol, app) compiles with the RISC-V cross compiler for the C3's RV32IMC, warnings as errors
+    (main.cpp needs the Arduino core: PlatformIO builds it). Xtensa (ESP32-S3) cannot be compiled here."""
+    g = load_int8_model(EXAMPLE)
+    proj = write_project(g, "esp32-c3-devkitm-1", tmp_path / "c3")
+    assert 'board = esp32-c3-devkitm-1' in (proj.path / "platformio.ini").read_text()
+    srcs = sorted((proj.path / "src").glob("*.c"))
+    assert any(p.name.endswith("_model.c") for p in srcs) and any(p.name == "tg_conv.c" for p in srcs)
+    objs = tmp_path / "obj"
+    objs.mkdir()
+    run(["riscv64-unknown-elf-gcc", "-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs", "-O2", "-std=c99",
+         "-Wall", "-Wextra", "-Werror", *APP_DEFINES, f"-I{proj.path / 'src'}", "-c", *srcs], cwd=objs)
+    assert len(list(objs.glob("*.o"))) == len(srcs)

@@ -222,7 +222,9 @@ def _esp32_images(project: Project) -> list[str]:
     if missing:
         raise ToolError(f"{missing[0]} not found: build the project first (tinygen build {project.path}; "
                         f"needs PlatformIO: {PIP_PIO})")
-    images = ["0x1000", str(boot), "0x8000", str(parts)]
+    esp = project.board.extra.get("esptool", {})
+    boot_at = int(esp.get("bootloader_offset", 0x1000)) if isinstance(esp, dict) else 0x1000
+    images = [f"0x{boot_at:x}", str(boot), "0x8000", str(parts)]
     boot_app0 = Path.home() / ".platformio" / "packages" / "framework-arduinoespressif32" / "tools" / "partitions" / "boot_app0.bin"
     if boot_app0.is_file():
         images += ["0xe000", str(boot_app0)]
@@ -259,7 +261,9 @@ def flash_command(project: Project, port=None) -> list[str]:
             if esptool is None:
                 raise ToolError(f"neither PlatformIO nor esptool found; install one with: {PIP_PIO} "
                                 f"(or {PIP_ESPTOOL})") from None
-            return [*esptool, "--chip", "esp32", "--port", device, "--baud", "460800",
+            esp = board.extra.get("esptool", {})
+            chip = str(esp.get("chip", "esp32")) if isinstance(esp, dict) else "esp32"
+            return [*esptool, "--chip", chip, "--port", device, "--baud", "460800",
                     "--before", "default_reset", "--after", "hard_reset", "write_flash", "-z",
                     "--flash_mode", "dio", "--flash_freq", "40m", "--flash_size", "detect",
                     *_esp32_images(project)]
