@@ -1,4 +1,4 @@
-"""ADD_N (int8): bit-exact with TFLite Micro, the refusals, and the generated C on QEMU Cortex-M4."""
+"""ADD_N, PRELU (int8): bit-exact with TFLite Micro, the refusals, and the generated C on QEMU Cortex-M4."""
 from __future__ import annotations
 
 import shutil
@@ -50,8 +50,36 @@ def test_add_n_refusals():
         assert ei.value.op_name == "ADD_N" and words in str(ei.value), str(ei.value)
 
 
+def prelu_model(shape, alpha_shape, q_in, q_alpha, q_out, alpha=None) -> bytes:
+    m = ModelBuilder()
+    x = m.tensor(shape, scale=q_in[0], zero_point=q_in[1])
+    a = (m.tensor(alpha_shape, scale=q_alpha[0], zero_point=q_alpha[1]) if alpha is None else
+         m.tensor(alpha_shape, data=alpha, scale=q_alpha[0], zero_point=q_alpha[1]))
+    y = m.tensor(list(np.broadcast_shapes(tuple(shape), tuple(alpha_shape))), scale=q_out[0], zero_point=q_out[1])
+    m.op("PRELU", [x, a], [y])
+    return m.build([x] if alpha is not None else [x, a], [y])
+
+
+@settings(max_examples=examples(30), deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=4), st.data())
+def test_prelu_bit_exact(shape, data):
+    alpha_shape = [data.draw(st.sampled_from([d, 1])) for d in shape][data.draw(st.integers(0, len(shape) - 1)):]
+    if data.draw(st.booleans()):  # the input broadcast against alpha too
+        shape = [1 if data.draw(st.integers(0, 3)) == 0 else d for d in shape]
+    q = lambda: (f32(2.0 ** data.draw(st.floats(-8, 0))), data.draw(ZERO_POINTS))  # noqa: E731
+    q_in, q_alpha, q_out = q(), q(), q()
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
+    const = data.draw(st.booleans())
+    alpha = rng.integers(-128, 128, size=alpha_shape).astype(np.int8) if const else None
+    assert_bit_exact(prelu_model(shape, alpha_shape, q_in, q_alpha, q_out, alpha), rng, n=3,
+                     context=f"{shape} {alpha_shape} {q_in} {q_alpha} {q_out} const={const}")
+
+
 def arith_models() -> dict[str, bytes]:
-    return {"add_n3": add_n_model([2, 3, 4], 3, 0.05, -7, 0.11, 4), "add_n2_sat": add_n_model([17], 2, 0.1, 127, 0.02, -128)}
+    rng = np.random.default_rng(5)
+    return {"add_n3": add_n_model([2, 3, 4], 3, 0.05, -7, 0.11, 4), "add_n2_sat": add_n_model([17], 2, 0.1, 127, 0.02, -128),
+            "prelu_const": prelu_model([1, 3, 4, 5], [1, 1, 5], (0.05, -3), (0.01, 2), (0.04, 6), rng.integers(-128, 128, size=[1, 1, 5]).astype(np.int8)),
+            "prelu_runtime": prelu_model([2, 1, 3], [4, 1], (0.1, 20), (0.02, -5), (0.07, -10))}
 
 
 @pytest.mark.qemu

@@ -256,6 +256,16 @@ typedef struct {
 /* ADD_N: output = sum of inputs[0..n-1] (int8, same shape and quantization). */
 void tg_add_n_s8(const tg_add_n_params_t *p, const int8_t *const *inputs, int8_t *output);
 
+typedef struct {
+    tg_bcast_t shape;
+    int32_t input_offset, alpha_offset, output_zp;
+    int32_t mult1, shift1; /* x >= 0 */
+    int32_t mult2, shift2; /* x < 0: x * alpha */
+} tg_prelu_params_t;
+
+/* PRELU (int8): alpha broadcasts against the input. */
+void tg_prelu_s8(const tg_prelu_params_t *p, const int8_t *input, const int8_t *alpha, int8_t *output);
+
 /* CAST: in_type 0 int8, 1 int16, 2 int32, 3 bool; out_type also 4 float32. */
 void tg_cast(const void *input, int32_t in_type, void *output, int32_t out_type, int32_t size);
 

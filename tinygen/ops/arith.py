@@ -1,4 +1,4 @@
-"""Integer arithmetic builtins: ADD_N (int8), as TFLite Micro's reference kernels compute them.
+"""Integer arithmetic builtins: ADD_N, PRELU (int8), as TFLite Micro's reference kernels compute them.
 
 ADD_N (int8; TFLM's ADD_N runs float32 and int8 only): every input has the same shape, scale and zero
 point (TFLM's Prepare refuses otherwise). Per element, in int32: each input y = q - zp is shifted left by
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinygen.model.fixedpoint import multiply_by_quantized_multiplier_smaller_than_one_exp as mbqm_lt1
+from tinygen.model.fixedpoint import multiply_by_quantized_multiplier as mbqm
 from tinygen.model.fixedpoint import quantize_multiplier, wrap_int32
 from .base import Op, register, require, require_int8
 
@@ -79,3 +80,73 @@ class AddN(Op):
         st = ctx.struct("tg_add_n_params_t", fields)
         ins = ", ".join(f"(const int8_t *){ctx.input(i)}" for i in range(p.n))
         return f"{{\n    const int8_t *ins[{p.n}] = {{{ins}}};\n    tg_add_n_s8({st}, ins, {ctx.output()});\n}}"
+
+
+# ---------------------------------------------------------------- PRELU
+
+
+@dataclass(frozen=True)
+class PreluParams:
+    shape0: tuple
+    shape1: tuple
+    out_shape: tuple
+    input_offset: int
+    alpha_offset: int
+    output_zp: int
+    mult1: int  # input_scale / output_scale (x >= 0)
+    shift1: int
+    mult2: int  # input_scale * alpha_scale / output_scale (x < 0)
+    shift2: int
+
+
+@register
+class Prelu(Op):
+    """PRELU (int8), TFLM's BroadcastPrelu4DSlow: x = q - zp; x >= 0: MBQM(x, m1, s1); else
+    MBQM(x * (alpha - alpha_zp), m2, s2); plus the output zero point, clamped. Alpha broadcasts
+    against the input (up to rank 4) and may be computed at run time."""
+
+    name = "PRELU"
+
+    def check(self, g, op):
+        require(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects two inputs (input, alpha) and one output")
+        require_int8(g, op, inputs=(0, 1))
+        t0, t1, to = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+        for t, role in ((t0, "input"), (t1, "alpha"), (to, "output")):
+            require(len(t.shape) <= 4, op, f"{role} has rank {len(t.shape)}: TFLM's PRELU broadcasts up to rank 4")
+        try:
+            b = tuple(np.broadcast_shapes(tuple(t0.shape), tuple(t1.shape)))
+        except ValueError:
+            b = None
+        require(b is not None and b == tuple(to.shape), op,
+                f"output shape {list(to.shape)} is not the broadcast of {list(t0.shape)} and alpha {list(t1.shape)}")
+
+    def prepare(self, g, op):
+        t0, t1, to = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+        r = len(to.shape)
+        pad = lambda s: (1,) * (r - len(s)) + tuple(int(d) for d in s)  # noqa: E731
+        m1, s1 = quantize_multiplier(float(t0.scale) / float(to.scale))
+        m2, s2 = quantize_multiplier(float(t0.scale) * float(t1.scale) / float(to.scale))
+        return PreluParams(pad(t0.shape), pad(t1.shape), tuple(to.shape), -t0.zero_point, -t1.zero_point, to.zero_point, m1, s1, m2, s2)
+
+    def run(self, p: PreluParams, inputs):
+        x = inputs[0].reshape((inputs[0].shape[0],) + p.shape0).astype(np.int64) + p.input_offset
+        a = inputs[1].reshape((inputs[1].shape[0],) + p.shape1).astype(np.int64) + p.alpha_offset
+        n = max(x.shape[0], a.shape[0])
+        x = np.broadcast_to(x, (n,) + p.out_shape)
+        a = np.broadcast_to(a, (n,) + p.out_shape)
+        pos = mbqm(x, p.mult1, p.shift1)
+        neg = mbqm(x * a, p.mult2, p.shift2)
+        y = np.where(x >= 0, pos, neg) + p.output_zp
+        return [np.clip(y, -128, 127).astype(np.int8)]
+
+    def macs(self, g, op):
+        return g.tensors[op.outputs[0]].size
+
+    def emit_c(self, p: PreluParams, ctx):
+        """C binding: tg_prelu_s8 (firmware/kernels/tg_arith.c) over tg_bcast_t strides."""
+        from tinygen.ops.c_emit import broadcast_fields
+
+        ctx.need("tg_arith.c")
+        fields = dict(shape=broadcast_fields(p.shape0, p.shape1, p.out_shape), input_offset=p.input_offset, alpha_offset=p.alpha_offset,
+                      output_zp=p.output_zp, mult1=p.mult1, shift1=p.shift1, mult2=p.mult2, shift2=p.shift2)
+        return f"tg_prelu_s8({ctx.struct('tg_prelu_params_t', fields)}, {ctx.input(0)}, {ctx.input(1)}, {ctx.output()});"
