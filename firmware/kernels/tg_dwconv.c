@@ -48,6 +48,10 @@ TG_INLINE int32_t tg_dw_weight(const tg_conv_params_t *p, int32_t oc, int32_t t)
         const uint32_t v = (uint32_t)blk[(j < 2 ? 4 : 20) + 4 * ky + 2 * (j & 1) + (kx == 2)];
         return (int16_t)(kx == 0 ? v & 0xFFFFu : v >> 16);
     }
+#if TG_DSP /* the C loop only serves the pair layout there */
+    (void)lane;
+    return 0;
+#endif
     if (p->w_row) {
         return ((const int8_t *)p->weights)[(size_t)oc * p->w_row + t];
     }
@@ -61,6 +65,10 @@ TG_INLINE const int32_t *tg_dw_rq(const tg_conv_params_t *p, int32_t oc)
     if (p->w_row < 0) {
         return (const int32_t *)p->weights + (size_t)(oc >> 2) * TG_DW_PBLOCK + 33 + 4 * (oc & 3);
     }
+#if TG_DSP
+    (void)taps;
+    return (const int32_t *)p->weights;
+#endif
     if (p->w_row) {
         return (const int32_t *)(const void *)p->rq + 4 * oc;
     }
@@ -72,6 +80,9 @@ TG_INLINE int32_t tg_dw_bias(const tg_conv_params_t *p, int32_t oc)
     if (p->w_row < 0) {
         return ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_PBLOCK + ((oc & 3) < 2 ? (oc & 3) : 14 + (oc & 3))];
     }
+#if TG_DSP
+    return 0;
+#endif
     if (p->w_row) {
         return p->bias[oc];
     }
@@ -590,7 +601,7 @@ typedef struct {
     const int32_t *blk;     /* 12: the first group's parameter block */
     int8_t *out;            /* 16: the first group's output at pixel 0 */
     int32_t pixels;         /* 20: >= 1 */
-    int32_t noclamp;        /* 24: act range is [-128, 127] */
+    int32_t flags;          /* 24: bit 0: act range is [-128, 127] (no clamp), bit 1: stride 2 */
     uint32_t lo4, hi4;      /* 28, 32 */
     int32_t out_step;       /* 36: out_c */
     int32_t gstride;        /* 40: bytes from a group's ring row to the next group's */
@@ -639,92 +650,6 @@ typedef struct {
     "ldrd   r5, r6, [r12, #-12]\n\t"         \
     TG_DWP_RQ1(b)
 
-/* The block's groups one after the other, in each the row's pixel pairs (the last pass of an odd
- * row stores pixel A only). Stack: 0-44 the state (row pointers, block and output of the current
- * group), 48-60 the accumulators of c0/c1, 64-72 the pass's row pointers, 76 output, 80 pixels
- * left. External linkage: the compiler must keep its calling convention (r0 = a). */
-void tg_dw3x3_pairs(tg_dwp_t *a);
-__attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((unused)))
-{
-    __asm__(
-        "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #88\n\t"
-        "ldm    r0!, {r1-r8}\n\t"
-        "stm    sp, {r1-r8}\n\t"
-        "ldm    r0, {r1-r4}\n\t"
-        "add    r5, sp, #32\n\t"
-        "stm    r5, {r1-r4}\n\t"
-        "3:\n\t" /* group */
-        "ldm    sp, {r0-r2}\n\t"
-        "add    r3, sp, #64\n\t"
-        "stm    r3, {r0-r2}\n\t"
-        "ldrd   r0, r1, [sp, #16]\n\t"
-        "strd   r0, r1, [sp, #76]\n\t"
-        "1:\n\t" /* pixel pair */
-        "ldr    r12, [sp, #12]\n\t"
-        "ldm    r12!, {r0-r3}\n\t"
-        TG_DWP_ROWA("64") TG_DWP_ROWA("68") TG_DWP_ROWA("72")
-        "strd   r0, r1, [sp, #48]\n\t"
-        "strd   r2, r3, [sp, #56]\n\t"
-        "ldm    r12!, {r0-r3}\n\t"
-        TG_DWP_ROWB("64") TG_DWP_ROWB("68") TG_DWP_ROWB("72")
-        "ldrd   r8, r9, [sp, #48]\n\t"
-        "ldrd   r10, lr, [sp, #56]\n\t"
-        "ldr    r11, [r12], #4\n\t"
-        "cmp    r11, #0\n\t"
-        "bne    5f\n\t"
-        TG_DWP_RQ2("r8", "r10") TG_DWP_RQ2("r9", "lr") TG_DWP_RQ2("r0", "r2") TG_DWP_RQ2("r1", "r3")
-        "6:\n\t"
-        "bfi    r8, r9, #8, #8\n\t"
-        "bfi    r8, r0, #16, #8\n\t"
-        "bfi    r8, r1, #24, #8\n\t"
-        "bfi    r10, lr, #8, #8\n\t"
-        "bfi    r10, r2, #16, #8\n\t"
-        "bfi    r10, r3, #24, #8\n\t"
-        "ldr    r4, [sp, #24]\n\t"
-        "cbnz   r4, 4f\n\t"
-        "ldrd   r4, r5, [sp, #28]\n\t"
-        "ssub8  r6, r8, r4\n\t"
-        "sel    r8, r8, r4\n\t"
-        "ssub8  r6, r8, r5\n\t"
-        "sel    r8, r5, r8\n\t"
-        "ssub8  r6, r10, r4\n\t"
-        "sel    r10, r10, r4\n\t"
-        "ssub8  r6, r10, r5\n\t"
-        "sel    r10, r5, r10\n\t"
-        "4:\n\t"
-        "ldrd   r4, r5, [sp, #76]\n\t"
-        "ldr    r6, [sp, #36]\n\t"
-        "str    r8, [r4]\n\t"
-        "cmp    r5, #1\n\t"
-        "it     ne\n\t"
-        "strne  r10, [r4, r6]\n\t"
-        "add    r4, r4, r6, lsl #1\n\t"
-        "subs   r5, r5, #2\n\t"
-        "strd   r4, r5, [sp, #76]\n\t"
-        "bgt    1b\n\t"
-        /* next group */
-        "ldr    r0, [sp, #40]\n\t"
-        "ldm    sp, {r1-r3}\n\t"
-        "add    r1, r1, r0\n\t"
-        "add    r2, r2, r0\n\t"
-        "add    r3, r3, r0\n\t"
-        "stm    sp, {r1-r3}\n\t"
-        "ldrd   r1, r2, [sp, #12]\n\t"
-        "add    r1, r1, #196\n\t"
-        "add    r2, r2, #4\n\t"
-        "strd   r1, r2, [sp, #12]\n\t"
-        "ldr    r1, [sp, #44]\n\t"
-        "subs   r1, r1, #1\n\t"
-        "str    r1, [sp, #44]\n\t"
-        "bne    3b\n\t"
-        "add    sp, sp, #88\n\t"
-        "pop    {r4-r11, pc}\n\t"
-        "5:\n\t" /* a group whose rows do not hold the output zero point: it is in r11 */
-        TG_DWP_RQ2Z("r8", "r10") TG_DWP_RQ2Z("r9", "lr") TG_DWP_RQ2Z("r0", "r2") TG_DWP_RQ2Z("r1", "r3")
-        "b      6b\n\t");
-}
-
 /* Stride 2 along the row: output pixels q, q + 1 read pairs q, q + 1, q + 2 (one pair per output
  * pixel): A = SMLAD(P_q, W01) + SMLABT(P_q+1, W12), B = SMLAD(P_q+1, W01) + SMLABT(P_q+2, W12). */
 #define TG_DWP2_MAC4(xa, xb, xc, acca, accb)  \
@@ -751,8 +676,12 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
     TG_DWP2_MAC4("r4", "r6", "r8", "r0", "r2") \
     "ldrd   r10, r11, [r12], #8\n\t"         \
     TG_DWP2_MAC4("r5", "r7", "r9", "r1", "r3")
-void tg_dw3x3_pairs_s2(tg_dwp_t *a);
-__attribute__((naked, noinline)) void tg_dw3x3_pairs_s2(tg_dwp_t *a __attribute__((unused)))
+/* The block's groups one after the other, in each the row's pixel pairs (the last pass of an odd
+ * row stores pixel A only). Stack: 0-44 the state (row pointers, block and output of the current
+ * group), 48-60 the accumulators of c0/c1, 64-72 the pass's row pointers, 76 output, 80 pixels
+ * left. External linkage: the compiler must keep its calling convention (r0 = a). */
+void tg_dw3x3_pairs(tg_dwp_t *a);
+__attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((unused)))
 {
     __asm__(
         "push   {r4-r11, lr}\n\t"
@@ -771,11 +700,15 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs_s2(tg_dwp_t *a __attribute_
         "1:\n\t" /* pixel pair */
         "ldr    r12, [sp, #12]\n\t"
         "ldm    r12!, {r0-r3}\n\t"
-        TG_DWP2_ROWA("64") TG_DWP2_ROWA("68") TG_DWP2_ROWA("72")
+        "ldr    r4, [sp, #24]\n\t"
+        "lsls   r4, r4, #30\n\t"
+        "bmi    7f\n\t"
+        TG_DWP_ROWA("64") TG_DWP_ROWA("68") TG_DWP_ROWA("72")
         "strd   r0, r1, [sp, #48]\n\t"
         "strd   r2, r3, [sp, #56]\n\t"
         "ldm    r12!, {r0-r3}\n\t"
-        TG_DWP2_ROWB("64") TG_DWP2_ROWB("68") TG_DWP2_ROWB("72")
+        TG_DWP_ROWB("64") TG_DWP_ROWB("68") TG_DWP_ROWB("72")
+        "8:\n\t"
         "ldrd   r8, r9, [sp, #48]\n\t"
         "ldrd   r10, lr, [sp, #56]\n\t"
         "ldr    r11, [r12], #4\n\t"
@@ -790,7 +723,8 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs_s2(tg_dwp_t *a __attribute_
         "bfi    r10, r2, #16, #8\n\t"
         "bfi    r10, r3, #24, #8\n\t"
         "ldr    r4, [sp, #24]\n\t"
-        "cbnz   r4, 4f\n\t"
+        "lsls   r4, r4, #31\n\t"
+        "bne    4f\n\t"
         "ldrd   r4, r5, [sp, #28]\n\t"
         "ssub8  r6, r8, r4\n\t"
         "sel    r8, r8, r4\n\t"
@@ -830,13 +764,18 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs_s2(tg_dwp_t *a __attribute_
         "pop    {r4-r11, pc}\n\t"
         "5:\n\t" /* a group whose rows do not hold the output zero point: it is in r11 */
         TG_DWP_RQ2Z("r8", "r10") TG_DWP_RQ2Z("r9", "lr") TG_DWP_RQ2Z("r0", "r2") TG_DWP_RQ2Z("r1", "r3")
-        "b      6b\n\t");
+        "b      6b\n\t"
+        "7:\n\t" /* stride 2 along the row */
+        TG_DWP2_ROWA("64") TG_DWP2_ROWA("68") TG_DWP2_ROWA("72")
+        "strd   r0, r1, [sp, #48]\n\t"
+        "strd   r2, r3, [sp, #56]\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
+        TG_DWP2_ROWB("64") TG_DWP2_ROWB("68") TG_DWP2_ROWB("72")
+        "b      8b\n\t");
 }
 
-
 /* scratch as tg_dwconv_dsp's (the ring rows are np = wp / 2 pixel pairs of 16 bytes per group) */
-static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch,
-                            void (*pass)(tg_dwp_t *))
+static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
     const int32_t oc_n = p->out_c;
     const int32_t groups = (oc_n + 3) >> 2;
@@ -885,13 +824,13 @@ static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8
                 a.blk = blk0;
                 a.out = out_b + (size_t)oy * p->out_w * oc_n + 4 * g0;
                 a.pixels = p->out_w;
-                a.noclamp = p->act_min <= -128 && p->act_max >= 127;
+                a.flags = (p->act_min <= -128 && p->act_max >= 127) | (p->stride_w == 2 ? 2 : 0);
                 a.lo4 = tg_splat4(p->act_min);
                 a.hi4 = tg_splat4(p->act_max);
                 a.out_step = oc_n;
                 a.gstride = r.wp * 8;
                 a.groups = ng;
-                pass(&a);
+                tg_dw3x3_pairs(&a);
                 tg_barrier();
             }
         }
@@ -1116,7 +1055,7 @@ void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output
 void tg_dwconv_p3_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
 #if TG_DSP
-    tg_dwconv_pairs(p, input, output, scratch, tg_dw3x3_pairs);
+    tg_dwconv_pairs(p, input, output, scratch);
 #else
     (void)scratch;
     tg_dwconv_c(p, input, output, 0, p->out_c);
@@ -1127,7 +1066,7 @@ void tg_dwconv_p3_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *out
 void tg_dwconv_p3s2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
 #if TG_DSP
-    tg_dwconv_pairs(p, input, output, scratch, tg_dw3x3_pairs_s2);
+    tg_dwconv_pairs(p, input, output, scratch);
 #else
     (void)scratch;
     tg_dwconv_c(p, input, output, 0, p->out_c);
