@@ -363,6 +363,9 @@ def single_op_models() -> dict[str, bytes]:
     from tests.test_ops_arith import arith_models
 
     M.update(arith_models())
+    from tests.test_ops_arith import gather_nd_models
+
+    M.update(gather_nd_models())
     from tests.test_ops_cast import cast_models
 
     M.update(cast_models())

@@ -100,3 +100,76 @@ def test_arith_on_cortex_m4(tmp_path):
         want = Emulator(g).run_internal(batch)[0]
         for k, r in enumerate(res.models[n]):
             np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")
+
+
+# ---------------------------------------------------------------- GATHER_ND
+
+
+def gather_nd_model(pshape, ishape, dtype=np.int8, indices=None) -> bytes:
+    m = ModelBuilder()
+    q = dict(scale=0.05, zero_point=3) if dtype == np.int8 else dict(scale=0.001, zero_point=0)
+    x = m.tensor(pshape, dtype=dtype, **q)
+    ind = m.tensor(ishape, dtype=np.int32) if indices is None else m.const(np.asarray(indices, np.int32))
+    y = m.tensor(list(ishape[:-1]) + list(pshape[ishape[-1]:]), dtype=dtype, **q)
+    m.op("GATHER_ND", [x, ind], [y])
+    return m.build([x] if indices is not None else [x, ind], [y])
+
+
+def _valid_indices(pshape, ishape, rng, n=None):
+    size = (ishape if n is None else (n, *ishape))
+    return np.stack([rng.integers(0, pshape[j], size=size[:-1]) for j in range(ishape[-1])], axis=-1).astype(np.int32)
+
+
+@settings(max_examples=examples(25), deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=4), st.lists(st.integers(1, 3), min_size=0, max_size=2),
+       st.sampled_from([np.int8]), st.booleans(), st.data())
+def test_gather_nd_bit_exact(pshape, lead, dtype, const, data):
+    k = data.draw(st.integers(1, len(pshape)))
+    ishape = [*lead, k]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
+    info = np.iinfo(dtype)
+    if const:
+        mb = gather_nd_model(pshape, ishape, dtype, _valid_indices(pshape, ishape, rng))
+        xs = [rng.integers(info.min, info.max, size=(2, *pshape), endpoint=True).astype(dtype)]
+    else:
+        mb = gather_nd_model(pshape, ishape, dtype)
+        xs = [rng.integers(info.min, info.max, size=(2, *pshape), endpoint=True).astype(dtype), _valid_indices(pshape, ishape, rng, n=2)]
+    assert_bit_exact(mb, rng, inputs=xs, context=f"{pshape} {ishape} {np.dtype(dtype).name} const={const}")
+
+
+def test_gather_nd_refusals_and_bad_index():
+    with pytest.raises(UnsupportedOpError) as ei:
+        Emulator(parse_model(gather_nd_model([3, 4], [2, 1], np.int16)))
+    assert "int16" in str(ei.value)
+    g = parse_model(gather_nd_model([3, 4], [2, 1]))
+    from tinygen.errors import TinygenError
+
+    with pytest.raises(TinygenError, match="out of range"):
+        Emulator(g).run_internal([np.zeros((1, 3, 4), np.int8), np.array([[[0], [3]]], np.int32)])
+
+
+def gather_nd_models() -> dict[str, bytes]:
+    rng = np.random.default_rng(9)
+    return {"gnd_const": gather_nd_model([3, 4, 5], [2, 2], np.int8, _valid_indices([3, 4, 5], [2, 2], rng)),
+            "gnd_row": gather_nd_model([4, 3], [3, 1], np.int8, _valid_indices([4, 3], [3, 1], rng))}
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+def test_gather_nd_on_cortex_m4(tmp_path):
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    rng = np.random.default_rng(47)
+    models = gather_nd_models()
+    graphs = {n: parse_model(b, name=n) for n, b in models.items()}
+    xs = {n: [[rng.integers(np.iinfo(t.dtype).min, np.iinfo(t.dtype).max, size=t.shape, endpoint=True).astype(t.dtype)
+               for t in g.input_tensors] for _ in range(2)] for n, g in graphs.items()}
+    fw = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "fw")
+    res = run_models(fw, timeout=120)
+    for n, g in graphs.items():
+        batch = [np.stack([s[k] for s in xs[n]]) for k in range(len(g.inputs))]
+        assert_bit_exact(models[n], None, inputs=batch, context=n)
+        want = Emulator(g).run_internal(batch)[0]
+        for k, r in enumerate(res.models[n]):
+            np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")

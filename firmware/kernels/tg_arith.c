@@ -74,3 +74,24 @@ void tg_prelu_s8(const tg_prelu_params_t *p, const int8_t *input, const int8_t *
         }
     }
 }
+
+void tg_gather_nd(const tg_gather_nd_params_t *p, const int8_t *params, const int32_t *indices, int8_t *output)
+{
+    const int32_t bytes = p->slice_size * p->elem_bytes;
+    int32_t i, j, b;
+    for (i = 0; i < p->n_idx; i++) {
+        int32_t off = 0, ok = 1;
+        int8_t *dst = output + i * bytes;
+        for (j = 0; j < p->depth; j++) {
+            const int32_t v = indices[i * p->depth + j];
+            if (v < 0 || v >= p->dims[j]) {
+                ok = 0;
+                break;
+            }
+            off += v * p->strides[j];
+        }
+        for (b = 0; b < bytes; b++) {
+            dst[b] = ok ? params[off * p->elem_bytes + b] : 0;
+        }
+    }
+}

@@ -266,6 +266,16 @@ typedef struct {
 /* PRELU (int8): alpha broadcasts against the input. */
 void tg_prelu_s8(const tg_prelu_params_t *p, const int8_t *input, const int8_t *alpha, int8_t *output);
 
+typedef struct {
+    int32_t n_idx, depth;             /* index tuples, values per tuple (k) */
+    int32_t dims[TG_MAX_DIMS];        /* params.shape[:k] */
+    int32_t strides[TG_MAX_DIMS];     /* their strides (elements) */
+    int32_t slice_size, elem_bytes;
+} tg_gather_nd_params_t;
+
+/* GATHER_ND: per index tuple, copy one slice of params; a tuple out of range gives zeros (TFLM fails the invoke). */
+void tg_gather_nd(const tg_gather_nd_params_t *p, const int8_t *params, const int32_t *indices, int8_t *output);
+
 /* CAST: in_type 0 int8, 1 int16, 2 int32, 3 bool; out_type also 4 float32. */
 void tg_cast(const void *input, int32_t in_type, void *output, int32_t out_type, int32_t size);
 
