@@ -308,7 +308,16 @@ def dw_pairs3(p: "ConvParams") -> bool:
     row as int16 pixel pairs, and the filter rows are (w0, w1), (w1, w2) pairs, so that SMLAD does
     two taps of one channel: 2 output pixels x 3 taps in 2 SMLAD + 2 SMLAxy."""
     g = dw_geometry(p)
-    return (not dw_columns(p) and g["k_h"] == 3 and g["k_w"] == 3 and g["stride_w"] in (1, 2) and g["dil_w"] == 1)
+    if dw_columns(p) or g["k_h"] != 3 or g["k_w"] != 3 or g["dil_w"] != 1:
+        return False
+    # measured (benchmarks/mcu_bench.py): faster than the SMLABB ring kernel from 8 output columns at
+    # stride 1, 24 at stride 2 (narrower rows waste a phantom pixel and the per-row set-up)
+    if not ((g["stride_w"] == 1 and g["out_w"] >= 8) or (g["stride_w"] == 2 and g["out_w"] >= 24)):
+        return False
+    # every group on the assembly: whole groups of 4, no left shift (those are requantized in C)
+    m = np.asarray(p.multiplier).reshape(-1)
+    sh = np.broadcast_to(np.asarray(p.shift).reshape(-1), m.shape)
+    return p.output_shape[3] % 4 == 0 and not np.any((m != 0) & (sh >= 0))
 
 
 # The pair layout's per-group parameter block, int32 words: bias c0, c1, c0, c1, 12 weight words of
