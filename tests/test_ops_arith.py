@@ -173,3 +173,57 @@ def test_gather_nd_on_cortex_m4(tmp_path):
         want = Emulator(g).run_internal(batch)[0]
         for k, r in enumerate(res.models[n]):
             np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")
+
+
+# ---------------------------------------------------------------- DYNAMIC_UPDATE_SLICE
+
+
+def update_slice_model(shape, ushape, dtype=np.int8, start=None) -> bytes:
+    m = ModelBuilder()
+    q = dict(scale=0.05, zero_point=3) if dtype == np.int8 else (dict(scale=0.001, zero_point=0) if dtype == np.int16 else {})
+    x = m.tensor(shape, dtype=dtype, **q)
+    u = m.tensor(ushape, dtype=dtype, **q)
+    s = m.tensor([len(shape)], dtype=np.int32) if start is None else m.const(np.asarray(start, np.int32))
+    y = m.tensor(shape, dtype=dtype, **q)
+    m.op("DYNAMIC_UPDATE_SLICE", [x, u, s], [y])
+    return m.build([x, u] if start is not None else [x, u, s], [y])
+
+
+@settings(max_examples=examples(25), deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=4), st.sampled_from([np.int8, np.int16, np.int32]), st.booleans(), st.data())
+def test_dynamic_update_slice_bit_exact(shape, dtype, const, data):
+    ushape = [data.draw(st.integers(1, d)) for d in shape]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
+    info = np.iinfo(dtype)
+    vals = lambda s: rng.integers(max(info.min, -2**20), min(info.max, 2**20), size=(2, *s), endpoint=True).astype(dtype)  # noqa: E731
+    starts = rng.integers(-3, 7, size=(2, len(shape))).astype(np.int32)  # some out of range: clamped
+    if const:
+        mb, xs = update_slice_model(shape, ushape, dtype, starts[0]), [vals(shape), vals(ushape)]
+    else:
+        mb, xs = update_slice_model(shape, ushape, dtype), [vals(shape), vals(ushape), starts]
+    assert_bit_exact(mb, rng, inputs=xs, context=f"{shape} {ushape} {np.dtype(dtype).name} {starts.tolist()} const={const}")
+
+
+def update_slice_models() -> dict[str, bytes]:
+    return {"dus_const": update_slice_model([3, 4, 5], [2, 2, 3], np.int8, [1, 5, -1]),
+            "dus_runtime16": update_slice_model([4, 6], [2, 3], np.int16), "dus_i32": update_slice_model([5], [2], np.int32, [2])}
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+def test_update_slice_on_cortex_m4(tmp_path):
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    rng = np.random.default_rng(53)
+    models = update_slice_models()
+    graphs = {n: parse_model(b, name=n) for n, b in models.items()}
+    xs = {n: [[rng.integers(-100, 100, size=t.shape).astype(t.dtype) for t in g.input_tensors] for _ in range(2)] for n, g in graphs.items()}
+    fw = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "fw")
+    res = run_models(fw, timeout=120)
+    for n, g in graphs.items():
+        batch = [np.stack([s[k] for s in xs[n]]) for k in range(len(g.inputs))]
+        assert_bit_exact(models[n], None, inputs=batch, context=n)
+        want = Emulator(g).run_internal(batch)[0]
+        for k, r in enumerate(res.models[n]):
+            np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")

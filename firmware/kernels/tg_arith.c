@@ -95,3 +95,43 @@ void tg_gather_nd(const tg_gather_nd_params_t *p, const int8_t *params, const in
         }
     }
 }
+
+void tg_update_slice(const tg_update_slice_params_t *p, const int8_t *operand, const int8_t *update, const int32_t *start,
+                     int8_t *output)
+{
+    int32_t st[TG_MAX_DIMS] = {0, 0, 0, 0, 0};
+    int32_t strides[TG_MAX_DIMS];
+    int32_t total = 1, d, i0, i1, i2, i3, b;
+    const int32_t eb = p->elem_bytes;
+    const int8_t *src = update;
+    for (d = TG_MAX_DIMS - 1; d >= 0; d--) {
+        strides[d] = total;
+        total *= p->dims[d];
+    }
+    if (output != operand) {
+        for (b = 0; b < total * eb; b++) {
+            output[b] = operand[b];
+        }
+    }
+    for (d = 0; d < p->rank; d++) {
+        const int32_t k = TG_MAX_DIMS - p->rank + d;
+        const int32_t hi = p->dims[k] - p->udims[k];
+        const int32_t v = start[d];
+        st[k] = v < 0 ? 0 : (v > hi ? hi : v);
+    }
+    for (i0 = 0; i0 < p->udims[0]; i0++) {
+        for (i1 = 0; i1 < p->udims[1]; i1++) {
+            for (i2 = 0; i2 < p->udims[2]; i2++) {
+                for (i3 = 0; i3 < p->udims[3]; i3++) {
+                    const int32_t off = (st[0] + i0) * strides[0] + (st[1] + i1) * strides[1] + (st[2] + i2) * strides[2] +
+                                        (st[3] + i3) * strides[3] + st[4];
+                    const int32_t n = p->udims[4] * eb;
+                    for (b = 0; b < n; b++) {
+                        output[off * eb + b] = src[b];
+                    }
+                    src += n;
+                }
+            }
+        }
+    }
+}

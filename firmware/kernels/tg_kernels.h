@@ -276,6 +276,16 @@ typedef struct {
 /* GATHER_ND: per index tuple, copy one slice of params; a tuple out of range gives zeros (TFLM fails the invoke). */
 void tg_gather_nd(const tg_gather_nd_params_t *p, const int8_t *params, const int32_t *indices, int8_t *output);
 
+typedef struct {
+    int32_t dims[TG_MAX_DIMS];  /* operand shape, left-padded with 1 */
+    int32_t udims[TG_MAX_DIMS]; /* update shape, likewise */
+    int32_t rank, elem_bytes;   /* rank: number of start indices */
+} tg_update_slice_params_t;
+
+/* DYNAMIC_UPDATE_SLICE: output = operand with update at the clamped start indices (output may be the operand). */
+void tg_update_slice(const tg_update_slice_params_t *p, const int8_t *operand, const int8_t *update, const int32_t *start,
+                     int8_t *output);
+
 /* CAST: in_type 0 int8, 1 int16, 2 int32, 3 bool; out_type also 4 float32. */
 void tg_cast(const void *input, int32_t in_type, void *output, int32_t out_type, int32_t size);
 
