@@ -26,27 +26,23 @@ import numpy as np
 from tinygen.model import fixedpoint as fp
 from .base import C99, DSP, KernelVariant, Op, register, require, target_has_dsp
 
-# The 256-entry sigmoid table of TFLite's int16 LOGISTIC/TANH kernels (sigmoid(i / 24) in 0.16 fixed
-# point, i = 0..255; the published values, which are not plain round(65536 * sigmoid): bit-exactness
-# with TFLM needs these exact numbers). Data only; the C kernel gets it from here (tg_lstm_params_t).
-SIGMOID_TABLE_U16 = np.array("""
-32768 33451 34133 34813 35493 36169 36843 37513 38180 38841 39498 40149 40794 41432 42064 42688
-43304 43912 44511 45102 45683 46255 46817 47369 47911 48443 48964 49475 49975 50464 50942 51409
-51865 52311 52745 53169 53581 53983 54374 54755 55125 55485 55834 56174 56503 56823 57133 57433
-57724 58007 58280 58544 58800 59048 59288 59519 59743 59959 60168 60370 60565 60753 60935 61110
-61279 61441 61599 61750 61896 62036 62172 62302 62428 62549 62666 62778 62886 62990 63090 63186
-63279 63368 63454 63536 63615 63691 63765 63835 63903 63968 64030 64090 64148 64204 64257 64308
-64357 64405 64450 64494 64536 64576 64614 64652 64687 64721 64754 64786 64816 64845 64873 64900
-64926 64950 64974 64997 65019 65039 65060 65079 65097 65115 65132 65149 65164 65179 65194 65208
-65221 65234 65246 65258 65269 65280 65291 65301 65310 65319 65328 65337 65345 65352 65360 65367
-65374 65381 65387 65393 65399 65404 65410 65415 65420 65425 65429 65433 65438 65442 65445 65449
-65453 65456 65459 65462 65465 65468 65471 65474 65476 65479 65481 65483 65485 65488 65489 65491
-65493 65495 65497 65498 65500 65501 65503 65504 65505 65507 65508 65509 65510 65511 65512 65513
-65514 65515 65516 65517 65517 65518 65519 65520 65520 65521 65522 65522 65523 65523 65524 65524
-65525 65525 65526 65526 65526 65527 65527 65528 65528 65528 65529 65529 65529 65529 65530 65530
-65530 65530 65531 65531 65531 65531 65531 65532 65532 65532 65532 65532 65532 65533 65533 65533
-65533 65533 65533 65533 65533 65534 65534 65534 65534 65534 65534 65534 65534 65534 65534 65535
-""".split(), dtype=np.int64)
+def _sigmoid_table_u16() -> np.ndarray:
+    """The knots of the piecewise-linear sigmoid behind TFLite's int16 LOGISTIC/TANH kernels:
+    sigmoid(i / 24) in 0.16 fixed point, i = 0..255. Each knot is lowered by a quarter of the sag of
+    the two chords beside it (chord midpoint minus curve), which centres the linear interpolation on
+    the curve; the last knot, where the sigmoid has saturated, is the top of the range (65535).
+    These are the values TFLM's kernels interpolate (the LSTM property tests against tflite_micro
+    check it); plain round(65536 * sigmoid) differs from them in 44 entries."""
+    f = lambda x: 65536.0 / (1.0 + np.exp(-x / 24.0))  # noqa: E731
+    i = np.arange(256, dtype=np.float64)
+    sag_right = (f(i) + f(i + 1)) / 2 - f(i + 0.5)
+    sag_left = (f(i - 1) + f(i)) / 2 - f(i - 0.5)
+    table = np.round(f(i) - 0.25 * (sag_right + sag_left)).astype(np.int64)
+    table[-1] = 65535
+    return table
+
+
+SIGMOID_TABLE_U16 = _sigmoid_table_u16()
 
 GATES = ("input", "forget", "cell", "output")  # TFLM tensor order: input_to_{input,forget,cell,output}_weights
 NONLINEAR_INPUT_SCALE = 2.0 ** -12  # Q3.12, the gate FC outputs
