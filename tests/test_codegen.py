@@ -369,6 +369,9 @@ def single_op_models() -> dict[str, bytes]:
     from tests.test_ops_arith import update_slice_models
 
     M.update(update_slice_models())
+    from tests.test_ops_arith import cumsum_models
+
+    M.update(cumsum_models())
     from tests.test_ops_cast import cast_models
 
     M.update(cast_models())

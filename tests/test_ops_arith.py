@@ -227,3 +227,50 @@ def test_update_slice_on_cortex_m4(tmp_path):
         want = Emulator(g).run_internal(batch)[0]
         for k, r in enumerate(res.models[n]):
             np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")
+
+
+# ---------------------------------------------------------------- CUMSUM
+
+
+def cumsum_model(shape, axis, exclusive, reverse, q_in, q_out) -> bytes:
+    m = ModelBuilder()
+    x = m.tensor(shape, scale=q_in[0], zero_point=q_in[1])
+    y = m.tensor(shape, scale=q_out[0], zero_point=q_out[1])
+    m.op("CUMSUM", [x, m.const(np.array([axis], np.int32))], [y], exclusive=exclusive, reverse=reverse)
+    return m.build([x], [y])
+
+
+@settings(max_examples=examples(30), deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=4), st.booleans(), st.booleans(), st.floats(-8, 0), ZERO_POINTS,
+       st.floats(-1, 4), ZERO_POINTS, st.data())
+def test_cumsum_bit_exact(shape, exclusive, reverse, e_in, z_in, e_out, z_out, data):
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    s_in = f32(2.0**e_in)
+    q_in, q_out = (s_in, z_in), (f32(s_in * 2.0**e_out), z_out)
+    assert_bit_exact(cumsum_model(shape, axis, exclusive, reverse, q_in, q_out), np.random.default_rng(len(shape)), n=3,
+                     context=f"{shape} axis={axis} excl={exclusive} rev={reverse} {q_in} {q_out}")
+
+
+def cumsum_models() -> dict[str, bytes]:
+    return {"cumsum": cumsum_model([2, 5, 3], 1, False, False, (0.05, -4), (0.2, 7)),
+            "cumsum_excl_rev": cumsum_model([4, 6], -1, True, True, (0.1, 10), (0.3, -2))}
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+def test_cumsum_on_cortex_m4(tmp_path):
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    rng = np.random.default_rng(59)
+    models = cumsum_models()
+    graphs = {n: parse_model(b, name=n) for n, b in models.items()}
+    xs = {n: [[rng.integers(-128, 128, size=t.shape).astype(np.int8) for t in g.input_tensors] for _ in range(2)] for n, g in graphs.items()}
+    fw = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "fw")
+    res = run_models(fw, timeout=120)
+    for n, g in graphs.items():
+        batch = [np.stack([s[k] for s in xs[n]]) for k in range(len(g.inputs))]
+        assert_bit_exact(models[n], None, inputs=batch, context=n)
+        want = Emulator(g).run_internal(batch)[0]
+        for k, r in enumerate(res.models[n]):
+            np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")

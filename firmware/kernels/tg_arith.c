@@ -135,3 +135,28 @@ void tg_update_slice(const tg_update_slice_params_t *p, const int8_t *operand, c
         }
     }
 }
+
+void tg_cumsum_s8(const tg_cumsum_params_t *p, const int8_t *input, int8_t *output)
+{
+    const int32_t start = tg_mbqm_lt1(p->input_offset * (1 << 20), p->input_multiplier, p->input_shift);
+    int32_t o, i, d;
+    for (o = 0; o < p->outer; o++) {
+        for (i = 0; i < p->inner; i++) {
+            int32_t acc = start;
+            for (d = 0; d < p->depth; d++) {
+                const int32_t dd = p->reverse ? p->depth - 1 - d : d;
+                const int32_t idx = (o * p->depth + dd) * p->inner + i;
+                const int32_t y = tg_mbqm_lt1((p->input_offset + input[idx]) * (1 << 20), p->input_multiplier, p->input_shift);
+                int32_t out;
+                if (p->exclusive) {
+                    out = acc;
+                    acc = tg_wrap_add(acc, y);
+                } else {
+                    acc = tg_wrap_add(acc, y);
+                    out = acc;
+                }
+                output[idx] = (int8_t)tg_offset_clamp(tg_mbqm_lt1(out, p->output_multiplier, p->output_shift), p->output_zp, -128, 127);
+            }
+        }
+    }
+}

@@ -286,6 +286,16 @@ typedef struct {
 void tg_update_slice(const tg_update_slice_params_t *p, const int8_t *operand, const int8_t *update, const int32_t *start,
                      int8_t *output);
 
+typedef struct {
+    int32_t outer, depth, inner; /* elements before the axis, along it, after it */
+    int32_t exclusive, reverse;
+    int32_t input_offset, output_zp;
+    int32_t input_multiplier, input_shift, output_multiplier, output_shift; /* shifts <= 0 */
+} tg_cumsum_params_t;
+
+/* CUMSUM (int8), the ADD_N arithmetic along one axis. */
+void tg_cumsum_s8(const tg_cumsum_params_t *p, const int8_t *input, int8_t *output);
+
 /* CAST: in_type 0 int8, 1 int16, 2 int32, 3 bool; out_type also 4 float32. */
 void tg_cast(const void *input, int32_t in_type, void *output, int32_t out_type, int32_t size);
 

@@ -41,6 +41,7 @@ _OPTIONS = {
     "SUM": "ReducerOptions",
     "REDUCE_MAX": "ReducerOptions",
     "REDUCE_MIN": "ReducerOptions",
+    "CUMSUM": "CumsumOptions",
     "STRIDED_SLICE": "StridedSliceOptions",
     "TRANSPOSE": "TransposeOptions",
     "LEAKY_RELU": "LeakyReluOptions",

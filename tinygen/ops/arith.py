@@ -150,3 +150,81 @@ class Prelu(Op):
         fields = dict(shape=broadcast_fields(p.shape0, p.shape1, p.out_shape), input_offset=p.input_offset, alpha_offset=p.alpha_offset,
                       output_zp=p.output_zp, mult1=p.mult1, shift1=p.shift1, mult2=p.mult2, shift2=p.shift2)
         return f"tg_prelu_s8({ctx.struct('tg_prelu_params_t', fields)}, {ctx.input(0)}, {ctx.input(1)}, {ctx.output()});"
+
+
+# ---------------------------------------------------------------- CUMSUM
+
+
+@dataclass(frozen=True)
+class CumsumParams:
+    outer: int  # elements before the axis (product of dims)
+    depth: int  # the axis
+    inner: int  # elements after the axis
+    exclusive: bool
+    reverse: bool
+    input_offset: int
+    output_zp: int
+    input_multiplier: int
+    input_shift: int
+    output_multiplier: int
+    output_shift: int
+
+
+@register
+class Cumsum(Op):
+    """CUMSUM (int8), TFLM's quantized reference CumSum: the ADD_N arithmetic (left shift 20, input
+    multiplier 0.5, the accumulator starting from one scaled -zp term) along one axis, exclusive and/or
+    reversed; each partial sum requantized with the output multiplier."""
+
+    name = "CUMSUM"
+
+    def check(self, g, op):
+        require(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects 2 inputs (input, axis) and 1 output")
+        require_int8(g, op)
+        x, at, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+        require(at.is_const and at.dtype == np.int32 and at.size == 1, op, "the axis must be one constant int32 value")
+        rank = len(x.shape)
+        a = int(at.data.reshape(-1)[0])
+        require(rank >= 1 and -rank <= a < rank, op, f"axis {a} is out of range for rank {rank}")
+        require(tuple(y.shape) == tuple(x.shape), op, f"output shape {list(y.shape)} differs from the input's {list(x.shape)}")
+        real_out = 2.0 * float(x.scale) / ((1 << ADD_N_LEFT_SHIFT) * float(y.scale))
+        require(0.0 < real_out < 1.0, op, f"output multiplier {real_out:g} is not in (0, 1)")
+
+    def prepare(self, g, op):
+        x, at, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+        rank = len(x.shape)
+        a = int(at.data.reshape(-1)[0]) % rank
+        twice = 2.0 * float(x.scale)
+        mi, si = quantize_multiplier(float(x.scale) / twice)
+        mo, so = quantize_multiplier(twice / ((1 << ADD_N_LEFT_SHIFT) * float(y.scale)))
+        prod = lambda s: int(np.prod(s, dtype=np.int64))  # noqa: E731
+        return CumsumParams(prod(x.shape[:a]), int(x.shape[a]), prod(x.shape[a + 1:]), bool(op.options.get("exclusive", False)),
+                            bool(op.options.get("reverse", False)), -x.zero_point, y.zero_point, mi, si, mo, so)
+
+    def run(self, p: CumsumParams, inputs):
+        x = inputs[0]
+        n = x.shape[0]
+        v = x.reshape(n, p.outer, p.depth, p.inner).astype(np.int64)
+        if p.reverse:
+            v = v[:, :, ::-1, :]
+        scaled = mbqm_lt1((v + p.input_offset) * (1 << ADD_N_LEFT_SHIFT), p.input_multiplier, p.input_shift)
+        start = int(mbqm_lt1(np.int64(p.input_offset * (1 << ADD_N_LEFT_SHIFT)), p.input_multiplier, p.input_shift))
+        acc = start + np.cumsum(scaled, axis=2)
+        if p.exclusive:
+            acc = np.concatenate([np.full_like(acc[:, :, :1], start), acc[:, :, :-1]], axis=2)
+        acc = wrap_int32(acc)
+        y = np.clip(mbqm_lt1(acc, p.output_multiplier, p.output_shift) + p.output_zp, -128, 127)
+        if p.reverse:
+            y = y[:, :, ::-1, :]
+        return [np.ascontiguousarray(y).astype(np.int8).reshape(x.shape)]
+
+    def macs(self, g, op):
+        return g.tensors[op.inputs[0]].size
+
+    def emit_c(self, p: CumsumParams, ctx):
+        """C binding: tg_cumsum_s8 (firmware/kernels/tg_arith.c)."""
+        ctx.need("tg_arith.c")
+        fields = dict(outer=p.outer, depth=p.depth, inner=p.inner, exclusive=int(p.exclusive), reverse=int(p.reverse),
+                      input_offset=p.input_offset, output_zp=p.output_zp, input_multiplier=p.input_multiplier,
+                      input_shift=p.input_shift, output_multiplier=p.output_multiplier, output_shift=p.output_shift)
+        return f"tg_cumsum_s8({ctx.struct('tg_cumsum_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
