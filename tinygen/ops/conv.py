@@ -796,13 +796,31 @@ class DepthwiseConv2D(Op):
                           rq="(const tg_rq_t *)(const void *)" + ctx.const(dw_rq_rows(p.multiplier, p.shift), "int32_t",
                                                                            f"op{k}_rq"))
         else:
-            blocks = dw_pair_blocks(p) if dw_pairs3(p) else dw_blocks(p)
+            pairs = self._pairs_in_model(p, ctx.graph)
+            blocks = dw_pair_blocks(p) if pairs else dw_blocks(p)
             fields.update(weights=ctx.const(blocks, "int32_t", f"op{k}_params"), bias="NULL", rq="NULL",
-                          w_row=-1 if dw_pairs3(p) else 0)
+                          w_row=-1 if pairs else 0)
         fn = "tg_dwconv_dm_s8" if dw_columns(p) else "tg_dwconv_s8"
-        if dw_pairs3(p):
+        if not dw_columns(p) and pairs:
             fn = "tg_dwconv_p3_s8" if geo["stride_w"] == 1 else "tg_dwconv_p3s2_s8"
         return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {ctx.scratch()});"
+
+    def _pairs_in_model(self, p: ConvParams, graph) -> bool:
+        """The pair kernel where it carries >= 75 % of the MACs of the model's ring-kernel depthwise ops
+        (depth multiplier 1): a model that would link both ring kernels for little gain keeps the
+        SMLABB one alone (kernels + runtime <= 12 KB; measured: mltk_kws_mobilenetv2 14.5 KB with
+        both). The ring kernel needs no more scratch than dw_scratch_bytes reserves for the pair layout."""
+        if not dw_pairs3(p):
+            return False
+        total = pairs = 0
+        for op in graph.operators:
+            if op.op == "DEPTHWISE_CONV_2D" and op.options.get("depth_multiplier", 1) == 1:
+                q = self.prepare(graph, op)
+                if not dw_columns(q):
+                    n = self.macs(graph, op)
+                    total += n
+                    pairs += n if dw_pairs3(q) else 0
+        return pairs >= 0.75 * total
 
     def scratch_bytes(self, p: ConvParams) -> int:
         return dw_scratch_bytes(p)
