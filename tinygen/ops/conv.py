@@ -331,12 +331,13 @@ def _dw_ring_dims(p: "ConvParams") -> tuple[int, int, int]:
     g = dw_geometry(p)
     rows = (g["k_h"] - 1) * g["dil_h"] + 1
     wp = (g["out_w"] - 1) * g["stride_w"] + (g["k_w"] - 1) * g["dil_w"] + 1
-    if dw_pairs3(p):
-        # whole pixel pairs; a pass reads one pair (stride 1) or two (stride 2) ahead
-        wp = 2 * ((g["out_w"] + 1) // 2 + 1) if g["stride_w"] == 1 else 2 * (g["out_w"] + 2)
     groups = -(-p.output_shape[3] // 4)
     in_out = int(np.prod(p.input_shape)) + int(np.prod(p.output_shape))
     block = int(max(1, min(groups, DW_RING_SHARE * in_out // (rows * wp * 8))))
+    if dw_pairs3(p):
+        # whole pixel pairs; a pass reads one pair (stride 1) or two (stride 2) ahead (the block is
+        # the ring kernel's, which runs instead where the model keeps it: same speed, enough scratch)
+        wp = 2 * ((g["out_w"] + 1) // 2 + 1) if g["stride_w"] == 1 else 2 * (g["out_w"] + 2)
     return rows, wp, block
 
 
