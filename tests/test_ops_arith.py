@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from tests.support import examples
 from tests.support.opmodels import ModelBuilder
 from tests.support.oracle import assert_bit_exact
+from tests.support.onboard import assert_bit_exact_on_board
 from tinygen.emulator.engine import Emulator
 from tinygen.errors import UnsupportedOpError
 from tinygen.model.reader import parse_model
@@ -86,20 +87,11 @@ def arith_models() -> dict[str, bytes]:
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                     reason="needs arm-none-eabi-gcc and qemu-system-arm")
 def test_arith_on_cortex_m4(tmp_path):
-    from tinygen.boards.mcu_run import build_models, run_models
-
     rng = np.random.default_rng(41)
     models = arith_models()
     graphs = {n: parse_model(b, name=n) for n, b in models.items()}
     xs = {n: [[rng.integers(-128, 128, size=t.shape).astype(np.int8) for t in g.input_tensors] for _ in range(2)] for n, g in graphs.items()}
-    fw = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "fw")
-    res = run_models(fw, timeout=120)
-    for n, g in graphs.items():
-        batch = [np.stack([s[k] for s in xs[n]]) for k in range(len(g.inputs))]
-        assert_bit_exact(models[n], None, inputs=batch, context=n)
-        want = Emulator(g).run_internal(batch)[0]
-        for k, r in enumerate(res.models[n]):
-            np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")
+    assert_bit_exact_on_board(models, graphs, xs, tmp_path)
 
 
 # ---------------------------------------------------------------- GATHER_ND
@@ -158,21 +150,12 @@ def gather_nd_models() -> dict[str, bytes]:
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                     reason="needs arm-none-eabi-gcc and qemu-system-arm")
 def test_gather_nd_on_cortex_m4(tmp_path):
-    from tinygen.boards.mcu_run import build_models, run_models
-
     rng = np.random.default_rng(47)
     models = gather_nd_models()
     graphs = {n: parse_model(b, name=n) for n, b in models.items()}
     xs = {n: [[rng.integers(np.iinfo(t.dtype).min, np.iinfo(t.dtype).max, size=t.shape, endpoint=True).astype(t.dtype)
                for t in g.input_tensors] for _ in range(2)] for n, g in graphs.items()}
-    fw = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "fw")
-    res = run_models(fw, timeout=120)
-    for n, g in graphs.items():
-        batch = [np.stack([s[k] for s in xs[n]]) for k in range(len(g.inputs))]
-        assert_bit_exact(models[n], None, inputs=batch, context=n)
-        want = Emulator(g).run_internal(batch)[0]
-        for k, r in enumerate(res.models[n]):
-            np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")
+    assert_bit_exact_on_board(models, graphs, xs, tmp_path)
 
 
 # ---------------------------------------------------------------- DYNAMIC_UPDATE_SLICE
@@ -213,20 +196,11 @@ def update_slice_models() -> dict[str, bytes]:
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                     reason="needs arm-none-eabi-gcc and qemu-system-arm")
 def test_update_slice_on_cortex_m4(tmp_path):
-    from tinygen.boards.mcu_run import build_models, run_models
-
     rng = np.random.default_rng(53)
     models = update_slice_models()
     graphs = {n: parse_model(b, name=n) for n, b in models.items()}
     xs = {n: [[rng.integers(-100, 100, size=t.shape).astype(t.dtype) for t in g.input_tensors] for _ in range(2)] for n, g in graphs.items()}
-    fw = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "fw")
-    res = run_models(fw, timeout=120)
-    for n, g in graphs.items():
-        batch = [np.stack([s[k] for s in xs[n]]) for k in range(len(g.inputs))]
-        assert_bit_exact(models[n], None, inputs=batch, context=n)
-        want = Emulator(g).run_internal(batch)[0]
-        for k, r in enumerate(res.models[n]):
-            np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")
+    assert_bit_exact_on_board(models, graphs, xs, tmp_path)
 
 
 # ---------------------------------------------------------------- CUMSUM
@@ -260,17 +234,8 @@ def cumsum_models() -> dict[str, bytes]:
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                     reason="needs arm-none-eabi-gcc and qemu-system-arm")
 def test_cumsum_on_cortex_m4(tmp_path):
-    from tinygen.boards.mcu_run import build_models, run_models
-
     rng = np.random.default_rng(59)
     models = cumsum_models()
     graphs = {n: parse_model(b, name=n) for n, b in models.items()}
     xs = {n: [[rng.integers(-128, 128, size=t.shape).astype(np.int8) for t in g.input_tensors] for _ in range(2)] for n, g in graphs.items()}
-    fw = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "fw")
-    res = run_models(fw, timeout=120)
-    for n, g in graphs.items():
-        batch = [np.stack([s[k] for s in xs[n]]) for k in range(len(g.inputs))]
-        assert_bit_exact(models[n], None, inputs=batch, context=n)
-        want = Emulator(g).run_internal(batch)[0]
-        for k, r in enumerate(res.models[n]):
-            np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")
+    assert_bit_exact_on_board(models, graphs, xs, tmp_path)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tests.support import examples
 from tests.support.opmodels import ModelBuilder
 from tests.support.oracle import assert_bit_exact
+from tests.support.onboard import assert_bit_exact_on_board
 from tinygen.emulator.engine import Emulator
 from tinygen.errors import TinygenError
 from tinygen.model.reader import parse_model
@@ -99,8 +100,6 @@ def gather_models() -> dict[str, bytes]:
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                     reason="needs arm-none-eabi-gcc and qemu-system-arm")
 def test_gather_on_cortex_m4(tmp_path):
-    from tinygen.boards.mcu_run import build_models, run_models
-
     rng = np.random.default_rng(6)
     models = gather_models()
     graphs = {n: parse_model(b, name=n) for n, b in models.items()}
@@ -119,11 +118,4 @@ def test_gather_on_cortex_m4(tmp_path):
                     one.append(rng.integers(-128, 128, size=t.shape).astype(t.dtype))
             samples.append(one)
         xs[n] = samples
-    fw = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "fw")
-    res = run_models(fw, timeout=120)
-    for n, g in graphs.items():
-        batch = [np.stack([s[k] for s in xs[n]]) for k in range(len(g.inputs))]
-        assert_bit_exact(models[n], None, inputs=batch, context=n)
-        want = Emulator(g).run_internal(batch)[0]
-        for k, r in enumerate(res.models[n]):
-            np.testing.assert_array_equal(r.outputs[0], want[k], err_msg=f"{n} sample {k}")
+    assert_bit_exact_on_board(models, graphs, xs, tmp_path)
