@@ -54,32 +54,40 @@ def _resolve_axes(axis_data, rank: int) -> list[int]:
     return out
 
 
+def _check_reduction(g, op, name: str, max_axes: int | None = None):
+    """The checks MEAN, SUM, REDUCE_MAX and REDUCE_MIN share: int8, rank, a constant int32 axis list in
+    range, and an output with the reduced element count. Returns (input tensor, output tensor)."""
+    require(len(op.inputs) == 2 and len(op.outputs) == 1, op, f"has {len(op.inputs)} inputs and {len(op.outputs)} outputs, expected 2 and 1")
+    require_int8(g, op)
+    x, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    rank = len(x.shape)
+    require(1 <= rank <= MAX_MEAN_RANK, op, f"{name} of a rank {rank} input is not supported (1..{MAX_MEAN_RANK})")
+    at = g.tensors[op.inputs[1]] if op.inputs[1] >= 0 else None
+    require(at is not None, op, "missing axis tensor")
+    require(at.size > 0, op, "an empty axis list is not supported")
+    require(at.is_const, op, "non-constant axis tensor is not supported")
+    require(at.dtype == np.int32, op, f"axis tensor is {at.dtype_name}, expected int32")
+    data = at.data.reshape(-1)
+    for a in data:
+        require(-rank <= a < rank, op, f"axis {int(a)} is out of range for rank {rank}")
+    axes = _resolve_axes(data, rank)
+    if max_axes is not None:
+        require(len(axes) <= max_axes, op,
+                f"{name} over {len(axes)} axes {axes} is not supported (TFLM's reference kernel reduces at most {max_axes})")
+    require(0 not in x.shape, op, "zero-sized input is not supported")
+    keep = bool(op.options.get("keep_dims", False))
+    reduced = [1 if d in axes else s for d, s in enumerate(x.shape)] if keep else [s for d, s in enumerate(x.shape) if d not in axes]
+    # TFLM writes the reduced values in input order and only uses the output's element count
+    require(out.size == int(np.prod(reduced)), op, f"output shape {list(out.shape)} does not match the reduced shape {reduced} (keep_dims={keep})")
+    return x, out
+
+
 @register
 class Mean(Op):
     name = "MEAN"
 
     def check(self, g, op):
-        require(len(op.inputs) == 2 and len(op.outputs) == 1, op, f"has {len(op.inputs)} inputs and {len(op.outputs)} outputs, expected 2 and 1")
-        require_int8(g, op)
-        x, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        rank = len(x.shape)
-        require(1 <= rank <= MAX_MEAN_RANK, op, f"MEAN of a rank {rank} input is not supported (1..{MAX_MEAN_RANK})")
-        at = g.tensors[op.inputs[1]] if op.inputs[1] >= 0 else None
-        require(at is not None, op, "missing axis tensor")
-        require(at.size > 0, op, "an empty axis list is not supported")
-        require(at.is_const, op, "non-constant axis tensor is not supported")
-        require(at.dtype == np.int32, op, f"axis tensor is {at.dtype_name}, expected int32")
-        data = at.data.reshape(-1)
-        for a in data:
-            require(-rank <= a < rank, op, f"axis {int(a)} is out of range for rank {rank}")
-        axes = _resolve_axes(data, rank)
-        require(len(axes) <= MAX_MEAN_AXES, op,
-                f"MEAN over {len(axes)} axes {axes} is not supported (TFLM's reference kernel reduces at most {MAX_MEAN_AXES})")
-        require(0 not in x.shape, op, "zero-sized input is not supported")
-        keep = bool(op.options.get("keep_dims", False))
-        reduced = [1 if d in axes else s for d, s in enumerate(x.shape)] if keep else [s for d, s in enumerate(x.shape) if d not in axes]
-        # TFLM writes the reduced values in input order and only uses the output's element count
-        require(out.size == int(np.prod(reduced)), op, f"output shape {list(out.shape)} does not match the reduced shape {reduced} (keep_dims={keep})")
+        _check_reduction(g, op, "MEAN", MAX_MEAN_AXES)
 
     def prepare(self, g, op):
         x, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
@@ -135,24 +143,7 @@ class _Reduce(Op):
     kind = ""
 
     def check(self, g, op):
-        require(len(op.inputs) == 2 and len(op.outputs) == 1, op, f"has {len(op.inputs)} inputs and {len(op.outputs)} outputs, expected 2 and 1")
-        require_int8(g, op)
-        x, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        rank = len(x.shape)
-        require(1 <= rank <= MAX_MEAN_RANK, op, f"{self.name} of a rank {rank} input is not supported (1..{MAX_MEAN_RANK})")
-        at = g.tensors[op.inputs[1]] if op.inputs[1] >= 0 else None
-        require(at is not None, op, "missing axis tensor")
-        require(at.size > 0, op, "an empty axis list is not supported")
-        require(at.is_const, op, "non-constant axis tensor is not supported")
-        require(at.dtype == np.int32, op, f"axis tensor is {at.dtype_name}, expected int32")
-        data = at.data.reshape(-1)
-        for a in data:
-            require(-rank <= a < rank, op, f"axis {int(a)} is out of range for rank {rank}")
-        axes = _resolve_axes(data, rank)
-        require(0 not in x.shape, op, "zero-sized input is not supported")
-        keep = bool(op.options.get("keep_dims", False))
-        reduced = [1 if d in axes else s for d, s in enumerate(x.shape)] if keep else [s for d, s in enumerate(x.shape) if d not in axes]
-        require(out.size == int(np.prod(reduced)), op, f"output shape {list(out.shape)} does not match the reduced shape {reduced} (keep_dims={keep})")
+        x, out = _check_reduction(g, op, self.name)
         if self.kind in ("max", "min"):
             require(float(np.float32(x.scale)) == float(np.float32(out.scale)) and x.zero_point == out.zero_point, op,
                     f"input and output quantization differ (scale {x.scale:g}/{out.scale:g}, zero point {x.zero_point}/{out.zero_point}); "
