@@ -350,7 +350,6 @@ def write_project(graph: Graph, board: Board | str, out_dir, name: str | None = 
     speaks the MLPerf Tiny / EEMBC DUT protocol (firmware/mlperf) instead of tinygen's framed
     protocol; `energy`: its energy mode (real boards: GPIO timestamps, 9600 baud)."""
     from tinygen.codegen.carray import c_identifier
-    from tinygen.codegen.generator import generate
     from tinygen.boards.fit import check_fit
 
     board = load_board(board)
@@ -418,6 +417,32 @@ def _write_plan_picture(graph: Graph, plan, root: Path) -> str | None:
     return PLAN_PNG
 
 
+def _write_build_files(env, ctx, board: Board, ident: str, root: Path, fw: Path, app_dir: Path, runtime_dir: Path,
+                       *, pio: bool, build_flags: list[str], mlperf_app: tuple[str, ...] | None = None) -> str:
+    """The board's port, runtime and build files: main.cpp + platformio.ini (PlatformIO boards) or
+    the bare-metal runtime, linker script and Makefile. Returns the firmware's path in the project."""
+    src = root / "src"
+    if pio:
+        _copy(fw / "app", _APP_ARDUINO, app_dir)
+        _copy(fw / "runtime", _RUNTIME_ARDUINO, runtime_dir)
+        if board.serial.interface in _USB_CDC:
+            build_flags = [*build_flags, "-DTG_SERIAL_WAIT_HOST=1"]
+        (src / "main.cpp").write_text(env.get_template("main.cpp.j2").render(**ctx), encoding="utf-8")
+        (root / "platformio.ini").write_text(env.get_template("platformio.ini.j2").render(
+            build_flags=build_flags, env_name=board.id, **ctx), encoding="utf-8")
+        return f".pio/build/{board.id}/firmware.{'bin' if board.platformio.platform == 'espressif32' else 'elf'}"
+    from tinygen.boards.firmware_build import render_linker_script, runtime_sources
+
+    _copy(fw / "app", _APP_BARE, app_dir)
+    _copy(fw / "runtime", [p.name for p in runtime_sources(board)], runtime_dir)
+    _copy(fw / "runtime", sorted(p.name for p in (fw / "runtime").glob("*.h")), runtime_dir)
+    (root / "linker.ld").write_text(render_linker_script(board), encoding="utf-8")
+    (root / "Makefile").write_text(env.get_template("Makefile.j2").render(
+        qemu_args=_qemu_run_args(board), openocd_args=_openocd_args(board),
+        **_make_vars(board, ident, mlperf_app), **ctx), encoding="utf-8")
+    return f"build/{ident}.elf"
+
+
 def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -> dict:
     from tinygen.codegen.generator import generate
     from tinygen.boards.fit import available, check_fit
@@ -462,27 +487,8 @@ def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -
     _copy(fw / "app", _APP_COMMON, app_dir)
     _copy(fw / "protocol", _PROTOCOL, proto_dir)
 
-    if pio:
-        _copy(fw / "app", _APP_ARDUINO, app_dir)
-        _copy(fw / "runtime", _RUNTIME_ARDUINO, runtime_dir)
-        build_flags = ["-DTG_ARDUINO=1", *MODEL_CFLAGS]
-        if board.serial.interface in _USB_CDC:
-            build_flags.append("-DTG_SERIAL_WAIT_HOST=1")
-        (src / "main.cpp").write_text(env.get_template("main.cpp.j2").render(**ctx), encoding="utf-8")
-        (root / "platformio.ini").write_text(env.get_template("platformio.ini.j2").render(
-            build_flags=build_flags, env_name=board.id, **ctx), encoding="utf-8")
-        firmware = f".pio/build/{board.id}/firmware.{'bin' if board.platformio.platform == 'espressif32' else 'elf'}"
-    else:
-        from tinygen.boards.firmware_build import render_linker_script, runtime_sources
-
-        _copy(fw / "app", _APP_BARE, app_dir)
-        _copy(fw / "runtime", [p.name for p in runtime_sources(board)], runtime_dir)
-        _copy(fw / "runtime", sorted(p.name for p in (fw / "runtime").glob("*.h")), runtime_dir)
-        (root / "linker.ld").write_text(render_linker_script(board), encoding="utf-8")
-        (root / "Makefile").write_text(env.get_template("Makefile.j2").render(
-            qemu_args=_qemu_run_args(board), openocd_args=_openocd_args(board), **_make_vars(board, ident), **ctx),
-            encoding="utf-8")
-        firmware = f"build/{ident}.elf"
+    firmware = _write_build_files(env, ctx, board, ident, root, fw, app_dir, runtime_dir, pio=pio,
+                                  build_flags=["-DTG_ARDUINO=1", *MODEL_CFLAGS])
 
     if graph.model_bytes:
         (root / f"{ident}.tflite").write_bytes(graph.model_bytes)
@@ -571,28 +577,9 @@ def _write_mlperf_tree(graph: Graph, board: Board, ident: str, root: Path, seed:
         # The Arduino port (tg_port_arduino.cpp) reads tg_fw_config.h and tg_app.h.
         (app_dir / "tg_fw_config.h").write_text(env.get_template("tg_fw_config.h.j2").render(**ctx), encoding="utf-8")
         _copy(fw / "protocol", ("tg_app.h",), app_dir)
-        _copy(fw / "app", _APP_ARDUINO, app_dir)
-        _copy(fw / "runtime", _RUNTIME_ARDUINO, runtime_dir)
-        build_flags = ["-DTG_ARDUINO=1"]
-        if energy:
-            build_flags.append("-DTG_ML_ENERGY_MODE=1")
-        if board.serial.interface in _USB_CDC:
-            build_flags.append("-DTG_SERIAL_WAIT_HOST=1")
-        (src / "main.cpp").write_text(env.get_template("main.cpp.j2").render(**ctx), encoding="utf-8")
-        (root / "platformio.ini").write_text(env.get_template("platformio.ini.j2").render(
-            build_flags=build_flags, env_name=board.id, **ctx), encoding="utf-8")
-        firmware = f".pio/build/{board.id}/firmware.{'bin' if board.platformio.platform == 'espressif32' else 'elf'}"
-    else:
-        from tinygen.boards.firmware_build import render_linker_script, runtime_sources
-
-        _copy(fw / "app", _APP_BARE, app_dir)
-        _copy(fw / "runtime", [p.name for p in runtime_sources(board)], runtime_dir)
-        _copy(fw / "runtime", sorted(p.name for p in (fw / "runtime").glob("*.h")), runtime_dir)
-        (root / "linker.ld").write_text(render_linker_script(board), encoding="utf-8")
-        (root / "Makefile").write_text(env.get_template("Makefile.j2").render(
-            qemu_args=_qemu_run_args(board), openocd_args=_openocd_args(board),
-            **_make_vars(board, ident, tuple(app)), **ctx), encoding="utf-8")
-        firmware = f"build/{ident}.elf"
+    firmware = _write_build_files(env, ctx, board, ident, root, fw, app_dir, runtime_dir, pio=pio,
+                                  build_flags=["-DTG_ARDUINO=1"] + (["-DTG_ML_ENERGY_MODE=1"] if energy else []),
+                                  mlperf_app=tuple(app))
     if graph.model_bytes:
         (root / f"{ident}.tflite").write_bytes(graph.model_bytes)
     manifest = {
