@@ -118,3 +118,42 @@ def test_scratch_that_does_not_fit_takes_the_scratch_free_kernel(tmp_path):
     d = json.loads(r.output)
     assert d["kernels"][0]["kernel"].startswith("dsp") and d["kernels"][0]["scratch_bytes"] > 8000
     assert d["arena_bytes"] > d["size_arena_bytes"] == size.arena_bytes
+
+
+@pytest.mark.parametrize("model", [VWW, "mltk_kws_mobilenetv2_int8.tflite", "kws_micro"])
+def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):
+    """inspect and generate name, per DEPTHWISE_CONV_2D, the C entry point the generated code calls (one
+    decision, conv.dw_kernel). The 3x3 pair kernel is chosen model-wide (>= 75 % of the ring depthwise MACs):
+    VWW calls it, the MobileNetV2 KWS model has pair-eligible 3x3 layers but keeps the ring kernel, and
+    inspect must not label those "pair kernel"."""
+    import re
+    from pathlib import Path
+
+    if model == "kws_micro":
+        path = Path(__file__).resolve().parents[1] / "examples" / "kws_micro.tflite"
+    else:
+        d = corpus_dir()
+        if d is None or not (d / model).is_file():
+            pytest.skip(SKIP_REASON)
+        path = d / model
+    r = CliRunner().invoke(main, ["generate", str(path), "-o", str(tmp_path / "g"), "--target", "cortex-m4", "--json"])
+    assert r.exit_code == 0, r.output
+    gen = {k["index"]: k for k in json.loads(r.output)["kernels"] if k["op"] == "DEPTHWISE_CONV_2D"}
+    r = CliRunner().invoke(main, ["inspect", "--json", str(path)])
+    assert r.exit_code == 0, r.output
+    ins = {o["index"]: o for o in json.loads(r.output)["ops"] if o["op"] == "DEPTHWISE_CONV_2D"}
+    src = next((tmp_path / "g").glob("*_model.c")).read_text()
+    calls = {int(i): fn for fn, i in re.findall(r"\b(tg_dwconv\w*)\(&op(\d+)_p,", src)}
+    assert gen and set(calls) == set(gen) == set(ins)
+    kernels = {"tg_dwconv_s8", "tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_dm_s8"}
+    for i, fn in calls.items():
+        for rep in (gen[i], ins[i]):
+            named = [k for k in kernels if re.search(rf"\b{k}\b", rep["kernel_reason"])]
+            assert named == [fn], (i, fn, rep["kernel_reason"])
+            assert ("tap pairs" in rep["kernel_reason"]) == fn.startswith("tg_dwconv_p3"), rep
+            assert rep["scratch_bytes"] == gen[i]["scratch_bytes"]
+    if model == VWW:
+        assert {"tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8"} <= set(calls.values())
+    if model.startswith("mltk"):
+        assert set(calls.values()) == {"tg_dwconv_s8"}
+        assert any("pair kernel not linked" in o["kernel_reason"] for o in ins.values())

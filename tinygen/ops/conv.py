@@ -325,6 +325,38 @@ def dw_pairs3(p: "ConvParams") -> bool:
 # it (else 0), 4 requantization rows.
 DW_PAIR_BLOCK = 49
 
+# The pair kernel only where such layers carry this share of the model's ring-kernel depthwise MACs.
+DW_PAIR_SHARE = 0.75
+
+
+def dw_model_pairs(p: "ConvParams", graph, impl) -> bool:
+    """Does this op of `graph` take the 3x3 pair kernel: dw_pairs3, and the model's dw_pairs3 layers carry
+    >= DW_PAIR_SHARE of the MACs of its ring-kernel depthwise ops (depth multiplier 1). A model that would
+    link both ring kernels for little gain keeps the SMLABB one alone (kernels + runtime <= 12 KB;
+    measured: mltk_kws_mobilenetv2 14.5 KB with both). Decided once at prepare time (ConvParams.pair_kernel),
+    so that the generated code, inspect and generate report the same kernel (dw_kernel)."""
+    if not dw_pairs3(p):
+        return False
+    total = pairs = 0
+    for op in graph.operators:
+        if op.op == "DEPTHWISE_CONV_2D" and op.options.get("depth_multiplier", 1) == 1:
+            q = impl._prepare_op(graph, op)
+            if not dw_columns(q):
+                n = int(np.prod(q.output_shape)) * q.filter_hw[0] * q.filter_hw[1]
+                total += n
+                pairs += n if dw_pairs3(q) else 0
+    return pairs >= DW_PAIR_SHARE * total
+
+
+def dw_kernel(p: "ConvParams") -> str:
+    """The C entry point (tg_dwconv.c) the generated code calls for this depthwise op: the one decision
+    emit_c and kernel_variant (inspect, generate, mcu_bench) share."""
+    if dw_columns(p):
+        return "tg_dwconv_dm_s8"
+    if p.pair_kernel:
+        return "tg_dwconv_p3_s8" if dw_geometry(p)["stride_w"] == 1 else "tg_dwconv_p3s2_s8"
+    return "tg_dwconv_s8"
+
 
 def _dw_ring_dims(p: "ConvParams") -> tuple[int, int, int]:
     """Ring kernel: (ring rows R, padded row width wp, groups of 4 channels per block)."""
@@ -334,7 +366,9 @@ def _dw_ring_dims(p: "ConvParams") -> tuple[int, int, int]:
     groups = -(-p.output_shape[3] // 4)
     in_out = int(np.prod(p.input_shape)) + int(np.prod(p.output_shape))
     block = int(max(1, min(groups, DW_RING_SHARE * in_out // (rows * wp * 8))))
-    if dw_pairs3(p):
+    if p.ring_block is not None:  # the planner's choice (plan_memory: scratch grown into the plan's holes)
+        block = int(max(1, min(groups, p.ring_block)))
+    if p.pair_kernel:
         # whole pixel pairs; a pass reads one pair (stride 1) or two (stride 2) ahead (the block is
         # the ring kernel's, which runs instead where the model keeps it: same speed, enough scratch)
         wp = 2 * ((g["out_w"] + 1) // 2 + 1) if g["stride_w"] == 1 else 2 * (g["out_w"] + 2)
@@ -519,6 +553,8 @@ class ConvParams:
     groups: int = 1  # conv only: input channels / filter input channels
     overflow: bool = False  # the int32 accumulator may wrap
     low_ram: bool = False  # conv: the planner asked for the scratch-free C99 kernel (arena target; see plan_memory)
+    pair_kernel: bool = False  # depthwise: the model takes the 3x3 pair kernel for this op (dw_model_pairs; dw_kernel)
+    ring_block: int | None = None  # depthwise ring kernel: groups of 4 channels per block (None: _dw_ring_dims' default)
     # numpy kernel internals
     _wmats: list = field(default_factory=list, repr=False)  # conv: per group (KH*KW*Cg, Fg) float matrices
     _wtaps: np.ndarray | None = field(default=None, repr=False)  # depthwise: (KH, KW, C, dm) int32
@@ -712,6 +748,12 @@ class DepthwiseConv2D(Op):
         channel_multipliers(op, x.scale, per_channel_scales(op, w, oc, 3), y.scale)
 
     def prepare(self, g, op):
+        p = self._prepare_op(g, op)
+        p.pair_kernel = dw_model_pairs(p, g, self)
+        return p
+
+    def _prepare_op(self, g, op):
+        """The op's params on their own (prepare adds the model-wide kernel choice)."""
         x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
         dil = (op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1))
         w = g.tensors[op.inputs[1]]
@@ -797,31 +839,11 @@ class DepthwiseConv2D(Op):
                           rq="(const tg_rq_t *)(const void *)" + ctx.const(dw_rq_rows(p.multiplier, p.shift), "int32_t",
                                                                            f"op{k}_rq"))
         else:
-            pairs = self._pairs_in_model(p, ctx.graph)
+            pairs = p.pair_kernel
             blocks = dw_pair_blocks(p) if pairs else dw_blocks(p)
             fields.update(weights=ctx.const(blocks, "int32_t", f"op{k}_params"), bias="NULL", rq="NULL",
                           w_row=-1 if pairs else 0)
-        fn = "tg_dwconv_dm_s8" if dw_columns(p) else "tg_dwconv_s8"
-        if not dw_columns(p) and pairs:
-            fn = "tg_dwconv_p3_s8" if geo["stride_w"] == 1 else "tg_dwconv_p3s2_s8"
-        return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {ctx.scratch()});"
-
-    def _pairs_in_model(self, p: ConvParams, graph) -> bool:
-        """The pair kernel where it carries >= 75 % of the MACs of the model's ring-kernel depthwise ops
-        (depth multiplier 1): a model that would link both ring kernels for little gain keeps the
-        SMLABB one alone (kernels + runtime <= 12 KB; measured: mltk_kws_mobilenetv2 14.5 KB with
-        both). The ring kernel needs no more scratch than dw_scratch_bytes reserves for the pair layout."""
-        if not dw_pairs3(p):
-            return False
-        total = pairs = 0
-        for op in graph.operators:
-            if op.op == "DEPTHWISE_CONV_2D" and op.options.get("depth_multiplier", 1) == 1:
-                q = self.prepare(graph, op)
-                if not dw_columns(q):
-                    n = self.macs(graph, op)
-                    total += n
-                    pairs += n if dw_pairs3(q) else 0
-        return pairs >= 0.75 * total
+        return f"{dw_kernel(p)}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {ctx.scratch()});"
 
     def scratch_bytes(self, p: ConvParams) -> int:
         return dw_scratch_bytes(p)
@@ -841,6 +863,8 @@ class DepthwiseConv2D(Op):
         else:
             rows, _, block = _dw_ring_dims(p)
             how = f"ring of {rows} widened rows x {4 * block} channels"
-            if dw_pairs3(p):
+            if p.pair_kernel:
                 how += ", 3x3 tap pairs x 2 pixels (SMLAD)"
-        return KernelVariant(DSP_EXACT, f"{what}: {how}, exact SMLAL requantization{tail}", scratch)
+            elif dw_pairs3(p):
+                how += "; 3x3 pair kernel not linked (< 75 % of the model's ring depthwise MACs qualify)"
+        return KernelVariant(DSP_EXACT, f"{what}: {dw_kernel(p)}, {how}, exact SMLAL requantization{tail}", scratch)
