@@ -163,8 +163,9 @@ def hashlib_short(text: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def obj_cache(tmp_path_factory, worker_id):
-    """An ObjectCache shared by all test workers of the session."""
+def obj_cache(tmp_path_factory, request):
+    """An ObjectCache shared by all test workers of the session (also without pytest-xdist)."""
+    worker_id = getattr(request.config, "workerinput", {}).get("workerid", "master")
     base = tmp_path_factory.getbasetemp()
     root = (base.parent if worker_id != "master" else base) / "tinygen-objcache"
     return ObjectCache(root)

@@ -44,6 +44,8 @@ class PtyRelay:
         self.opens = 0                  # how many times a program opened the terminal
         self.to_board = 0               # bytes relayed each way
         self.to_host = 0
+        self._pending = bytearray()     # board -> terminal bytes not yet written (run())
+        self._qemu_out = None           # QEMU's stdout while run() copies it to the log
 
     def __enter__(self) -> "PtyRelay":
         master, slave = os.openpty()
@@ -115,77 +117,98 @@ class PtyRelay:
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
         """Relay until QEMU closes the serial connection or exits."""
-        qemu_out = self.process.stdout if self.process is not None and self.process.stdout else None
-        pending = bytearray()            # board -> terminal bytes not yet written
+        self._qemu_out = self.process.stdout if self.process is not None and self.process.stdout else None
+        self._pending = bytearray()      # board -> terminal bytes not yet written
         if self.start_now and self.sock is None:
             self.prepare()
         while True:
-            if not self.attached:
-                if self._slave_open():
-                    self.attached = True
-                    self.opens += 1
-                    if self.sock is None:
-                        self._connect()  # QEMU starts the CPU now
-            rlist = []
-            wlist = []
-            if self.sock is not None and len(pending) < MAX_PENDING:
-                rlist.append(self.sock)
-            if self.attached:
-                rlist.append(self.master)
-                if pending:
-                    wlist.append(self.master)
-            if qemu_out is not None:
-                rlist.append(qemu_out)
-            if self.sock is None and qemu_out is None and self.process is not None and self.process.poll() is not None:
+            self._attach_if_opened()
+            if self.sock is None and self._qemu_out is None and self.process is not None \
+                    and self.process.poll() is not None:
                 return
+            rlist, wlist = self._wait_lists()
             r, w, _ = select.select(rlist, wlist, [], None if self.attached else POLL_IDLE_S)
-            if qemu_out is not None and qemu_out in r:
-                line = os.read(qemu_out.fileno(), 4096)
-                if not line:
-                    qemu_out = None
-                    if self.sock is None:
-                        return           # QEMU died before anybody attached
-                else:
-                    self.log.write(line.decode(errors="replace"))
-                    self.log.flush()
+            if self._qemu_out is not None and self._qemu_out in r and not self._copy_qemu_log():
+                return                   # QEMU died before anybody attached
             if self.master in r:
-                try:
-                    data = os.read(self.master, 4096)
-                except OSError as e:
-                    if e.errno not in (errno.EIO, errno.EAGAIN):
-                        raise
-                    data = None if e.errno == errno.EIO else b""
-                if data is None:         # the program closed the terminal
-                    self._detach()
-                    pending.clear()
-                elif data:
-                    self.to_board += len(data)
-                    _send_all(self.sock, data)
-            if self.sock is not None and self.sock in r:
-                try:
-                    data = self.sock.recv(4096)
-                except (BlockingIOError, InterruptedError):
-                    data = None
-                except OSError:
-                    data = b""
-                if data == b"":          # QEMU closed the serial port: the firmware exited
-                    self._finish(pending)
-                    return
-                if data and self.attached:
-                    pending += data
-            if self.attached and self.master in w and pending:
-                try:
-                    n = os.write(self.master, pending)
-                    self.to_host += n
-                    del pending[:n]
-                except BlockingIOError:
-                    pass
-                except OSError as e:
-                    if e.errno != errno.EIO:
-                        raise
-                    self._detach()
-                    pending.clear()
+                self._terminal_to_board()
+            if self.sock is not None and self.sock in r and not self._board_to_pending():
+                self._finish(self._pending)
+                return                   # QEMU closed the serial port: the firmware exited
+            if self.attached and self.master in w and self._pending:
+                self._pending_to_terminal()
 
+    def _attach_if_opened(self) -> None:
+        """A program opened the terminal: connect to QEMU (which starts the CPU) if not yet done."""
+        if not self.attached and self._slave_open():
+            self.attached = True
+            self.opens += 1
+            if self.sock is None:
+                self._connect()
+
+    def _wait_lists(self) -> tuple[list, list]:
+        rlist, wlist = [], []
+        if self.sock is not None and len(self._pending) < MAX_PENDING:
+            rlist.append(self.sock)
+        if self.attached:
+            rlist.append(self.master)
+            if self._pending:
+                wlist.append(self.master)
+        if self._qemu_out is not None:
+            rlist.append(self._qemu_out)
+        return rlist, wlist
+
+    def _copy_qemu_log(self) -> bool:
+        """QEMU's own output -> the log. False when QEMU is gone and nobody ever attached."""
+        line = os.read(self._qemu_out.fileno(), 4096)
+        if line:
+            self.log.write(line.decode(errors="replace"))
+            self.log.flush()
+            return True
+        self._qemu_out = None
+        return self.sock is not None
+
+    def _terminal_to_board(self) -> None:
+        try:
+            data = os.read(self.master, 4096)
+        except OSError as e:
+            if e.errno not in (errno.EIO, errno.EAGAIN):
+                raise
+            data = None if e.errno == errno.EIO else b""
+        if data is None:                 # the program closed the terminal
+            self._detach()
+            self._pending.clear()
+        elif data:
+            self.to_board += len(data)
+            _send_all(self.sock, data)
+
+    def _board_to_pending(self) -> bool:
+        """Board bytes -> the pending buffer (kept only while a program is attached).
+        False when QEMU closed the serial port."""
+        try:
+            data = self.sock.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            data = b""
+        if data == b"":
+            return False
+        if self.attached:
+            self._pending += data
+        return True
+
+    def _pending_to_terminal(self) -> None:
+        try:
+            n = os.write(self.master, self._pending)
+            self.to_host += n
+            del self._pending[:n]
+        except BlockingIOError:
+            pass
+        except OSError as e:
+            if e.errno != errno.EIO:
+                raise
+            self._detach()
+            self._pending.clear()
 
     def _finish(self, pending: bytearray, timeout: float = 3.0) -> None:
         """The board is gone: deliver what it sent last to an attached program and give that
