@@ -9,7 +9,7 @@ from tinygen.boards.catalog import (Board, board_from_dict, boards_dir, data_dir
 from tinygen.errors import TinygenError
 
 EXPECTED = {"qemu-stm32f4", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55", "qemu-riscv32",
-            "nucleo-f446re", "nano33ble", "esp32-devkitc", "esp32-c3-devkitm-1", "esp32-s3-devkitc-1"}
+            "nucleo-f446re", "nucleo-h743zi2", "nano33ble", "esp32-devkitc", "esp32-c3-devkitm-1", "esp32-s3-devkitc-1"}
 
 
 def test_data_dir_has_all_data_subdirs():
@@ -103,7 +103,7 @@ def test_board_validation_errors():
         board_from_dict(_minimal(flash={"origin": 0}))
 
 
-@pytest.mark.parametrize("board_id", ["qemu-stm32f4", "qemu-cortex-m4", "nucleo-f446re"])
+@pytest.mark.parametrize("board_id", ["qemu-stm32f4", "qemu-cortex-m4", "nucleo-f446re", "nucleo-h743zi2"])
 def test_linker_script_renders_board_memory_map(board_id):
     from tinygen.boards.firmware_build import render_linker_script
 

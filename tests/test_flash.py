@@ -33,6 +33,7 @@ class FakePort:
 
 
 ST_LINK = dict(vid=0x0483, pid=0x374B)
+ST_LINK_V3 = dict(vid=0x0483, pid=0x374E)      # NUCLEO-H743ZI2's STLINK-V3E
 NANO = dict(vid=0x2341, pid=0x805A)
 CP2102 = dict(vid=0x10C4, pid=0xEA60)
 
@@ -124,6 +125,34 @@ def test_nucleo_no_tool(graph, tmp_path, fake_path):
         deploy.flash_command(proj, FakePort("/dev/ttyACM0", **ST_LINK))
     assert str(ei.value) == ("neither openocd nor st-flash found; install one with: sudo apt-get install openocd "
                              "(or sudo apt-get install stlink-tools)")
+
+
+def test_nucleo_h743zi2_openocd_and_st_flash_argv(graph, tmp_path, fake_path):
+    proj = project(graph, "nucleo-h743zi2", tmp_path)
+    st_flash = fake_path.add("st-flash")
+    elf = proj.path / "build" / "kws_micro.elf"
+    assert deploy.flash_command(proj, FakePort("/dev/ttyACM0", serial_number="003A", **ST_LINK_V3)) == [
+        st_flash, "--serial", "003A", "--reset", "write", str(elf.with_suffix(".bin")), "0x08000000"]
+    openocd = fake_path.add("openocd")
+    assert deploy.flash_command(proj, FakePort("/dev/ttyACM0", **ST_LINK_V3)) == [
+        openocd, "-f", "interface/stlink.cfg", "-f", "target/stm32h7x.cfg",
+        "-c", f"program {elf} verify reset exit"]
+    assert "openocd -f interface/stlink.cfg -f target/stm32h7x.cfg" in (
+        (proj.path / "Makefile").read_text().replace("$(OPENOCD)", "openocd"))
+
+
+def test_flash_cli_nucleo_h743zi2_no_board_no_tool(graph, tmp_path, fake_path, ports, port_free, capsys):
+    proj = project(graph, "nucleo-h743zi2", tmp_path)
+    ports.set(FakePort("/dev/ttyACM0", **ST_LINK))                   # an F446RE's ST-Link V2-1 is not it
+    assert main(["flash", str(proj.path)]) == 2
+    assert capsys.readouterr().err == ("tinygen: error: no ST NUCLEO-H743ZI2 found: no serial port with USB ID "
+                                       "0483:374E; connect the board (data cable) or pass --port\n")
+    ports.set(FakePort("/dev/ttyACM1", **ST_LINK_V3))
+    (proj.path / "build").mkdir()
+    proj.firmware.write_bytes(b"\x7fELF")
+    assert main(["flash", str(proj.path)]) == 2
+    assert capsys.readouterr().err == ("tinygen: error: neither openocd nor st-flash found; install one with: "
+                                       "sudo apt-get install openocd (or sudo apt-get install stlink-tools)\n")
 
 
 @pytest.mark.parametrize("board", ["nano33ble", "esp32-devkitc", "esp32-c3-devkitm-1", "esp32-s3-devkitc-1"])
