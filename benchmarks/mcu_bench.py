@@ -147,16 +147,19 @@ def live_tensor_bound(plan) -> int:
                 for s in range(steps)), default=0)
 
 
-def kernel_rows(g, plan) -> list[dict]:
+def kernel_rows(g, plan, target: str | None = None) -> list[dict]:
     """Per op: kernel variant, reason, scratch (the ops' kernel-variant API through
-    tinygen.analysis.inspect.kernel_info). Until an op reports its variant, conv / depthwise / FC are
-    labelled from their scratch request (the DSP kernels take scratch, the C99 path none)."""
+    tinygen.analysis.inspect.kernel_info) for the `target` core (the board's: a core without the DSP
+    extension, such as RV32, runs the C99 kernels). Until an op reports its variant, conv / depthwise /
+    FC are labelled from their scratch request (the DSP kernels take scratch, the C99 path none)."""
     from tinygen.analysis.inspect import kernel_info
+    from tinygen.ops.base import target_has_dsp
 
-    rows = kernel_info(g, plan)
+    rows = kernel_info(g, plan, target=target)
     for op, r in zip(g.operators, rows):
         if r["kernel"] == "-" and op.op in CONV_OPS | {"FULLY_CONNECTED"}:
-            r["kernel"] = "dsp*" if plan.scratch_bytes.get(op.index, 0) > 0 else "c99*"
+            dsp = target_has_dsp(target) and plan.scratch_bytes.get(op.index, 0) > 0
+            r["kernel"] = "dsp*" if dsp else "c99*"
         r["desc"] = _describe(g, op)
     return rows
 
@@ -252,7 +255,7 @@ def main(argv=None) -> int:
                 x.append(rng.uniform(-2, 2, size=tuple(t.shape)).astype(t.dtype))
         r = b.result
         r.update(macs=stats.macs, ops=[op.op for op in g.operators], op_macs=[o.macs for o in stats.ops],
-                 kernels=kernel_rows(g, plan), live_bound=live_tensor_bound(plan), planned_arena=plan.arena_bytes,
+                 kernels=kernel_rows(g, plan, board.core), live_bound=live_tensor_bound(plan), planned_arena=plan.arena_bytes,
                  reference_instructions=b.reference, board=BOARD)
         try:
             r["dsp"] = _measure(b, g, x, base / b.name / "dsp", False, not args.no_layers)

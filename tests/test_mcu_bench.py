@@ -66,3 +66,24 @@ def test_bench_on_another_core(tmp_path, capsys):
     assert r["board"] == "qemu-cortex-m33" and r["dsp"]["bit_exact"] and r["dsp"]["instructions"] > 0
     with pytest.raises(SystemExit, match="not an emulated bare-metal board"):
         bench.main([str(m.path), "--board", "nano33ble"])
+
+
+@pytest.mark.skipif(shutil.which("riscv64-unknown-elf-gcc") is None or shutil.which("qemu-system-riscv32") is None,
+                    reason="needs riscv64-unknown-elf-gcc (+ picolibc) and qemu-system-riscv32")
+def test_bench_on_riscv_reports_the_c99_kernels(tmp_path, capsys):
+    """RV32 has no Arm DSP extension: the variant column names the C99 kernels the firmware runs."""
+    m = corpus_model(MODEL)
+    if m is None:
+        pytest.skip(SKIP_REASON)
+    bench = _bench()
+    out = tmp_path / "r.json"
+    assert bench.main([str(m.path), "--board", "qemu-riscv32", "--no-layers", "--no-tflm", "--json", str(out),
+                       "--build-dir", str(tmp_path / "b")]) == 0
+    text = capsys.readouterr().out
+    (r,) = json.loads(out.read_text()).values()
+    assert r["board"] == "qemu-riscv32" and r["dsp"]["bit_exact"]
+    kernels = [k["kernel"] for op, k in zip(r["ops"], r["kernels"])
+               if op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+    assert kernels and all(k == "c99" for k in kernels), kernels
+    assert not any(k["kernel"].startswith("dsp") for k in r["kernels"])
+    assert "dsp-" not in text
