@@ -255,7 +255,21 @@ def _shape(s) -> str:
 
 
 def render_html(graph: Graph, data: dict, *, plan=None) -> str:
+    """The whole report as one self-contained HTML page (pictures inline, the data as JSON at the end)."""
     pics = render_pictures(graph, data, "svg", plan=plan)
+    parts = _html_head(data) + _html_model(data) + _html_ops(data) + _html_memory(data, pics)
+    if data.get("profile"):
+        parts += _html_profile(data["profile"], pics)
+    if data.get("validate"):
+        parts += _html_validate(data["validate"])
+    blob = json.dumps(data, default=_json_default, separators=(",", ":")).replace("</", "<\\/")
+    parts.append(f'<script type="application/json" id="tinygen-data">{blob}</script>')
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _html_head(data: dict) -> list[str]:
+    """Document head, title line and the summary cards."""
     s = data["summary"]
     prof = data.get("profile")
     val = data.get("validate")
@@ -268,21 +282,29 @@ def render_html(graph: Graph, data: dict, *, plan=None) -> str:
     cards = [("MACs", f"{s['macs']:,}"), ("parameters", _kib(s["params_bytes"])), ("ops", str(s["num_ops"])),
              ("arena", _kib(s["arena_bytes"]))]
     if prof:
-        unit = "instructions" if prof.get("emulated") else "cycles"
-        cards.append((unit, f"{prof['total_cycles']:,}"))
-        if prof.get("total_cycles_estimated") is not None:
-            cards.append(("cycles (estimated)", f"{prof['total_cycles_estimated']:,}"))
-        if prof.get("total_ms") is not None:
-            cards.append((f"ms at {prof['clock_hz'] / 1e6:g} MHz"
-                          + (" (estimated)" if prof.get("total_ms_basis") == "estimated" else ""),
-                          f"{prof['total_ms']:.3f}"))
+        cards += _profile_cards(prof)
     if val and val.get("samples"):
         cards.append(("bit-exact", f"{val['bit_exact_samples']}/{val['samples']}"))
     parts.append('<div class="cards">' + "".join(f"<div class=\"card\"><b>{escape(v)}</b><span>{escape(k)}</span>"
                                                   f"</div>" for k, v in cards) + "</div>")
+    return parts
 
-    # summary
-    parts.append("<h2>Model</h2>")
+
+def _profile_cards(prof: dict) -> list[tuple[str, str]]:
+    unit = "instructions" if prof.get("emulated") else "cycles"
+    cards = [(unit, f"{prof['total_cycles']:,}")]
+    if prof.get("total_cycles_estimated") is not None:
+        cards.append(("cycles (estimated)", f"{prof['total_cycles_estimated']:,}"))
+    if prof.get("total_ms") is not None:
+        cards.append((f"ms at {prof['clock_hz'] / 1e6:g} MHz"
+                      + (" (estimated)" if prof.get("total_ms_basis") == "estimated" else ""),
+                      f"{prof['total_ms']:.3f}"))
+    return cards
+
+
+def _html_model(data: dict) -> list[str]:
+    s = data["summary"]
+    parts = ["<h2>Model</h2>"]
     io_rows = []
     for kind, items in (("input", s["inputs"]), ("output", s["outputs"])):
         for i, t in enumerate(items):
@@ -293,15 +315,16 @@ def render_html(graph: Graph, data: dict, *, plan=None) -> str:
     parts.append(f"<p>{s['macs']:,} MACs, {s['params_bytes']:,} parameter bytes, largest activation "
                  f"{s['largest_activation_bytes']:,} bytes, arena {s['arena_bytes']:,} bytes (live-tensor bound "
                  f"{s['arena_lower_bound_bytes']:,}).</p>")
+    return parts
 
-    # op table
-    parts.append("<h2>Ops</h2>")
+
+def _html_ops(data: dict) -> list[str]:
+    """One row per op: shapes, cost, kernel variant (and, profiled, its measured share)."""
+    prof = data.get("profile")
+    est = bool(prof) and prof.get("total_cycles_estimated") is not None
     head = ["#", "op", "inputs", "outputs", "MACs", "weights B", "out B", "kernel (hover: why)", "scratch B"]
     if prof:
-        head += ["instr" if prof.get("emulated") else "cycles"]
-        if prof.get("total_cycles_estimated") is not None:
-            head += ["est. cycles"]
-        head += ["share"]
+        head += ["instr" if prof.get("emulated") else "cycles"] + (["est. cycles"] if est else []) + ["share"]
     rows = []
     for k, o in enumerate(data["ops"]):
         r = [o["index"], o["op"], " ".join(_shape(x) for x in o["inputs"]), " ".join(_shape(x) for x in o["outputs"]),
@@ -310,23 +333,23 @@ def render_html(graph: Graph, data: dict, *, plan=None) -> str:
         if prof:
             lay = prof["layers"][k]
             r.append(_n(lay["cycles"]))
-            if prof.get("total_cycles_estimated") is not None:
+            if est:
                 r.append(_n(lay.get("cycles_estimated")))
             r.append("-" if lay["share"] is None else f"{100 * lay['share']:.1f}%")
         rows.append(r)
     numeric = {0, 4, 5, 6, 8} | set(range(9, len(head)))
-    parts.append(_table(head, rows, numeric=numeric))
+    return ["<h2>Ops</h2>", _table(head, rows, numeric=numeric)]
 
-    # memory plan
+
+def _html_memory(data: dict, pics: dict) -> list[str]:
+    """The memory plan picture, and flash / RAM per board."""
     mp = data["memory_plan"]
-    parts.append("<h2>Memory plan</h2>")
-    parts.append(f'<p class="note">Each box is a buffer in the arena (y: offset, height: bytes) over the ops it is '
-                 f'live (x). Hover a box for its tensor. Dashed red: the arena ({mp["arena_bytes"]:,} bytes); '
-                 f'dotted: the live-tensor bound ({mp["lower_bound_bytes"]:,} bytes, the most bytes live at one '
-                 f'op).</p>')
-    parts.append(f'<div class="fig" id="memory-plan">{_svg_inline(pics["memory-plan"])}</div>')
-
-    # flash / RAM
+    parts = ["<h2>Memory plan</h2>",
+             f'<p class="note">Each box is a buffer in the arena (y: offset, height: bytes) over the ops it is '
+             f'live (x). Hover a box for its tensor. Dashed red: the arena ({mp["arena_bytes"]:,} bytes); '
+             f'dotted: the live-tensor bound ({mp["lower_bound_bytes"]:,} bytes, the most bytes live at one '
+             f'op).</p>',
+             f'<div class="fig" id="memory-plan">{_svg_inline(pics["memory-plan"])}</div>']
     parts.append("<h2>Flash and RAM" + (f" on {escape(data['board'])}" if data["board"] else ": fits where")
                  + "</h2>")
     parts.append('<p class="note">The fit check\'s figures: weights and arena exact, code estimated from '
@@ -342,52 +365,52 @@ def render_html(graph: Graph, data: dict, *, plan=None) -> str:
                       _kib(ram["arena"]), _kib(ram["stack"]), _kib(ram["runtime data"])))
     parts.append(_table(("board", "fits", "flash", "of", "weights", "kernels+runtime", "generated code", "RAM", "of",
                          "arena", "stack", "runtime data"), mrows, numeric=set(range(2, 12))))
+    return parts
 
-    # profile + validate
-    if prof:
-        unit = "instructions executed (exact, QEMU -icount)" if prof.get("emulated") else "core cycles"
-        parts.append(f"<h2>Per-layer cost on {escape(prof['board'])}</h2>")
-        note = (f"Median of {prof['runs']} runs, in {unit}. The layers sum to {prof['layer_cycles_sum']:,} of the "
-                f"whole inference's {prof['total_cycles']:,}: {prof['overhead_cycles']:,} are the per-layer hooks "
-                f"and the glue between ops.")
-        if prof.get("total_cycles_estimated") is not None:
-            cm = prof.get("cycle_model") or {}
-            note += (f" Estimated {cm.get('label', 'core')} cycles: {prof['total_cycles_estimated']:,} "
-                     f"({prof['cycles_per_instruction']:.2f} per instruction), from the timing table "
-                     f"{cm.get('table', '')} (an estimate: no wait states, no bus contention).")
-        if prof.get("total_ms") is not None:
-            note += f" {prof['total_ms']:.3f} ms at {prof['clock_hz'] / 1e6:g} MHz."
-        parts.append(f'<p class="note">{escape(note)}</p>')
-        parts.append(f'<div class="fig" id="profile">{_svg_inline(pics["profile"])}</div>')
-    if val:
-        parts.append(f"<h2>Validation on {escape(val.get('board') or '')}</h2>")
-        if val.get("samples"):
-            lc, le, lm = val.get("latency_cycles") or {}, val.get("latency_cycles_estimated"), val.get("latency_ms")
-            vrows = [("samples", val["samples"]),
-                     ("bit-exact", f"{val['bit_exact_samples']}/{val['samples']} ({100 * val['bit_exact']:.1f}%)"),
-                     ("max |diff| (output LSB)", _n(val["max_abs_diff"], "g")),
-                     ("cosine", _n(val["cosine"], ".6f")),
-                     ("top-1 agreement", "-" if val["top1_agreement"] is None else
-                      f"{100 * val['top1_agreement']:.1f}%"),
-                     ("latency (" + ("instructions, exact" if (val.get("board") or "").startswith("qemu-")
-                                     else "cycles") + ")",
-                      f"median {lc.get('median', 0):,}, min {lc.get('min', 0):,}, max {lc.get('max', 0):,}")]
-            if le:
-                vrows.append(("latency (cycles, estimated)",
-                              f"median {le['median']:,}, min {le['min']:,}, max {le['max']:,}"))
-            if lm:
-                vrows.append((f"latency (ms at {val['clock_hz'] / 1e6:g} MHz"
-                               + (", from the estimate" if val.get("latency_ms_basis") == "estimated" else "") + ")",
-                               f"median {lm['median']:.3f}, min {lm['min']:.3f}, max {lm['max']:.3f}"))
-            parts.append(_table(("", ""), vrows))
-            cls, word = ("ok", "PASS: every output is bit-exact") if val.get("passed") else ("bad", "FAIL")
-            parts.append(f'<p class="{cls}">{escape(word)}</p>')
-        if val.get("error"):
-            parts.append(f'<p class="bad">stopped early: {escape(val["error"])}</p>')
-    blob = json.dumps(data, default=_json_default, separators=(",", ":")).replace("</", "<\\/")
-    parts.append(f'<script type="application/json" id="tinygen-data">{blob}</script>')
-    parts.append("</body></html>")
-    return "\n".join(parts)
+
+def _html_profile(prof: dict, pics: dict) -> list[str]:
+    unit = "instructions executed (exact, QEMU -icount)" if prof.get("emulated") else "core cycles"
+    note = (f"Median of {prof['runs']} runs, in {unit}. The layers sum to {prof['layer_cycles_sum']:,} of the "
+            f"whole inference's {prof['total_cycles']:,}: {prof['overhead_cycles']:,} are the per-layer hooks "
+            f"and the glue between ops.")
+    if prof.get("total_cycles_estimated") is not None:
+        cm = prof.get("cycle_model") or {}
+        note += (f" Estimated {cm.get('label', 'core')} cycles: {prof['total_cycles_estimated']:,} "
+                 f"({prof['cycles_per_instruction']:.2f} per instruction), from the timing table "
+                 f"{cm.get('table', '')} (an estimate: no wait states, no bus contention).")
+    if prof.get("total_ms") is not None:
+        note += f" {prof['total_ms']:.3f} ms at {prof['clock_hz'] / 1e6:g} MHz."
+    return [f"<h2>Per-layer cost on {escape(prof['board'])}</h2>", f'<p class="note">{escape(note)}</p>',
+            f'<div class="fig" id="profile">{_svg_inline(pics["profile"])}</div>']
+
+
+def _html_validate(val: dict) -> list[str]:
+    parts = [f"<h2>Validation on {escape(val.get('board') or '')}</h2>"]
+    if val.get("samples"):
+        parts.append(_table(("", ""), _validate_rows(val)))
+        cls, word = ("ok", "PASS: every output is bit-exact") if val.get("passed") else ("bad", "FAIL")
+        parts.append(f'<p class="{cls}">{escape(word)}</p>')
+    if val.get("error"):
+        parts.append(f'<p class="bad">stopped early: {escape(val["error"])}</p>')
+    return parts
+
+
+def _validate_rows(val: dict) -> list[tuple]:
+    lc, le, lm = val.get("latency_cycles") or {}, val.get("latency_cycles_estimated"), val.get("latency_ms")
+    rows = [("samples", val["samples"]),
+            ("bit-exact", f"{val['bit_exact_samples']}/{val['samples']} ({100 * val['bit_exact']:.1f}%)"),
+            ("max |diff| (output LSB)", _n(val["max_abs_diff"], "g")),
+            ("cosine", _n(val["cosine"], ".6f")),
+            ("top-1 agreement", "-" if val["top1_agreement"] is None else f"{100 * val['top1_agreement']:.1f}%"),
+            ("latency (" + ("instructions, exact" if (val.get("board") or "").startswith("qemu-") else "cycles") + ")",
+             f"median {lc.get('median', 0):,}, min {lc.get('min', 0):,}, max {lc.get('max', 0):,}")]
+    if le:
+        rows.append(("latency (cycles, estimated)", f"median {le['median']:,}, min {le['min']:,}, max {le['max']:,}"))
+    if lm:
+        rows.append((f"latency (ms at {val['clock_hz'] / 1e6:g} MHz"
+                     + (", from the estimate" if val.get("latency_ms_basis") == "estimated" else "") + ")",
+                     f"median {lm['median']:.3f}, min {lm['min']:.3f}, max {lm['max']:.3f}"))
+    return rows
 
 
 def _json_default(o):
