@@ -83,10 +83,31 @@ def tensor_info(t: Tensor) -> dict:
 
 def model_stats(g: Graph) -> ModelStats:
     problems = unsupported_ops(g)
-    bad = {p["index"] for p in problems}
+    ops = _op_stats(g, {p["index"] for p in problems})
+    const_ids = {i for op in g.operators for i in op.inputs if i >= 0 and g.tensors[i].is_const}
+    acts = [t.nbytes for t in g.tensors if not t.is_const]
+    stats = ModelStats(
+        name=g.name, sha256=g.sha256, size_bytes=len(g.model_bytes), ops=ops,
+        inputs=[tensor_info(t) for t in g.input_tensors],
+        outputs=[tensor_info(t) for t in g.output_tensors],
+        macs=sum(o.macs for o in ops),
+        params_bytes=sum(g.tensors[i].nbytes for i in const_ids),
+        largest_activation_bytes=max(acts, default=0),
+        unsupported_ops=problems,
+        supported_ops=supported_ops(),
+        folded_ops=[{"index": file_index(o), "op": o.op} for o in g.folded],
+        notes=list(g.notes),
+    )
+    if not problems:
+        _add_plan(g, stats)
+    return stats
+
+
+def _op_stats(g: Graph, bad: set[int]) -> list[OpStats]:
+    """Every op of the file, in file order (folded ones too, flagged), with its cost."""
     folded = {id(op) for op in g.folded}
     ops = []
-    for op in sorted(g.operators + g.folded, key=file_index):  # every op of the file, in file order
+    for op in sorted(g.operators + g.folded, key=file_index):
         impl = REGISTRY.get(op.op)
         k = file_index(op)
         macs = 0
@@ -103,34 +124,20 @@ def model_stats(g: Graph) -> ModelStats:
             supported=k not in bad,
             folded=id(op) in folded,
         ))
-    const_ids = {i for op in g.operators for i in op.inputs if i >= 0 and g.tensors[i].is_const}
-    acts = [t.nbytes for t in g.tensors if not t.is_const]
-    stats = ModelStats(
-        name=g.name, sha256=g.sha256, size_bytes=len(g.model_bytes), ops=ops,
-        inputs=[tensor_info(t) for t in g.input_tensors],
-        outputs=[tensor_info(t) for t in g.output_tensors],
-        macs=sum(o.macs for o in ops),
-        params_bytes=sum(g.tensors[i].nbytes for i in const_ids),
-        largest_activation_bytes=max(acts, default=0),
-        unsupported_ops=problems,
-        supported_ops=supported_ops(),
-        folded_ops=[{"index": file_index(o), "op": o.op} for o in g.folded],
-        notes=list(g.notes),
-    )
-    if not problems:
-        try:
-            from tinygen.codegen.planner import plan_memory  # the code generator's planner, when present
-        except ImportError:
-            plan_memory = None
-        if plan_memory is not None:
-            params = [REGISTRY[op.op].prepare(g, op) for op in g.operators]
-            plan = plan_memory(g, params)
-            stats.arena_bytes = int(plan.arena_bytes)
-            stats.arena_lower_bound_bytes = int(plan.lower_bound_bytes)
-            kept = [o for o in stats.ops if not o.folded]  # g.operators, in order
-            for o, k in zip(kept, kernel_info(g, plan, params=params)):
-                o.kernel, o.kernel_reason, o.scratch_bytes = k["kernel"], k["kernel_reason"], k["scratch_bytes"]
-    return stats
+    return ops
+
+
+def _add_plan(g: Graph, stats: ModelStats) -> None:
+    """The planned arena and every op's kernel variant and scratch (a model tinygen supports)."""
+    from tinygen.codegen.planner import plan_memory
+
+    params = [REGISTRY[op.op].prepare(g, op) for op in g.operators]
+    plan = plan_memory(g, params)
+    stats.arena_bytes = int(plan.arena_bytes)
+    stats.arena_lower_bound_bytes = int(plan.lower_bound_bytes)
+    kept = [o for o in stats.ops if not o.folded]  # g.operators, in order
+    for o, k in zip(kept, kernel_info(g, plan, params=params)):
+        o.kernel, o.kernel_reason, o.scratch_bytes = k["kernel"], k["kernel_reason"], k["scratch_bytes"]
 
 
 def _fmt_shapes(shapes: list[list[int]]) -> str:
@@ -163,31 +170,45 @@ def format_table(s: ModelStats) -> str:
     lines.append(f"largest activation     {s.largest_activation_bytes:,} bytes")
     if s.arena_bytes is not None:
         lines.append(f"arena (planned)        {s.arena_bytes:,} bytes (lower bound {s.arena_lower_bound_bytes:,})")
-    mac_ops = [o for o in s.ops if o.kernel != "-" and o.macs]
-    if mac_ops:
-        counts: dict[str, int] = {}
-        for o in mac_ops:
-            counts[o.kernel] = counts.get(o.kernel, 0) + 1
-        lines.append("kernels (Cortex-M4/M7/M33) " + ", ".join(f"{n} {k}" for k, n in counts.items())
-                     + f"; scratch up to {max(o.scratch_bytes for o in s.ops):,} bytes (--json: every op's reason)")
-        lines.extend(f"  op {o.index} {o.op} runs the C99 kernel: {o.kernel_reason}" for o in mac_ops if not o.kernel.startswith("dsp"))
+    lines.extend(_kernel_lines(s))
     lines.append("")
     for kind, items in (("input", s.inputs), ("output", s.outputs)):
         for i, d in enumerate(items):
             lines.append(f"{kind} {i}: {d['name']}  {'x'.join(map(str, d['shape']))}  {_fmt_q(d)}")
     lines.append("")
+    lines.extend(_support_lines(s))
+    lines.append(f"tinygen supports: {', '.join(s.supported_ops)}")
+    return "\n".join(lines)
+
+
+def _kernel_lines(s: ModelStats) -> list[str]:
+    """Which kernel variants the MAC ops got, and why any runs the C99 kernel."""
+    mac_ops = [o for o in s.ops if o.kernel != "-" and o.macs]
+    if not mac_ops:
+        return []
+    counts: dict[str, int] = {}
+    for o in mac_ops:
+        counts[o.kernel] = counts.get(o.kernel, 0) + 1
+    lines = ["kernels (Cortex-M4/M7/M33) " + ", ".join(f"{n} {k}" for k, n in counts.items())
+             + f"; scratch up to {max(o.scratch_bytes for o in s.ops):,} bytes (--json: every op's reason)"]
+    lines.extend(f"  op {o.index} {o.op} runs the C99 kernel: {o.kernel_reason}"
+                 for o in mac_ops if not o.kernel.startswith("dsp"))
+    return lines
+
+
+def _support_lines(s: ModelStats) -> list[str]:
+    """Folded ops, the reader's notes and what is unsupported."""
+    lines = []
     if s.folded_ops:
         lines.append("folded at load time (constant shape arithmetic, no code): "
                      + ", ".join(f"op {o['index']} {o['op']}" for o in s.folded_ops))
-    for n in s.notes:
-        lines.append(f"note: {n}")
+    lines.extend(f"note: {n}" for n in s.notes)
     if s.unsupported_ops:
         lines.append(f"unsupported ({len(s.unsupported_ops)}):")
         lines.extend(f"  {p['reason']}" for p in s.unsupported_ops)
     else:
         lines.append("all ops supported by tinygen")
-    lines.append(f"tinygen supports: {', '.join(s.supported_ops)}")
-    return "\n".join(lines)
+    return lines
 
 
 def _variant_of(impl, params, target=None) -> tuple[str, str, int | None]:
