@@ -394,6 +394,9 @@ def single_op_models() -> dict[str, bytes]:
 
     M.update(quantize16_models())
     M["tconv16_shape_input"] = transpose_conv_model(rng, [1, 2, 3, 4], 3, (2, 2), stride=(2, 1), dtype=np.int16, shape_input=True)
+    from tests.test_ops_svdf import svdf_models
+
+    M.update(svdf_models())
     M["lstm"] = lstm_model(rng, batch=1, steps=4, n_input=7, units=5, in_q=(0.1, 127), hidden_q=(0.01, -128))
     M["lstm_time_major_b2"] = lstm_model(rng, batch=2, steps=3, n_input=9, units=6, time_major=True, cell_power=-14,
                                          cell_clip=0.0)

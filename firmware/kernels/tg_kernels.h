@@ -474,6 +474,23 @@ typedef struct {
 void tg_lstm_s8(const tg_lstm_params_t *p, const int8_t *input, int8_t *output, int8_t *hidden, int16_t *cell);
 void tg_lstm_reset(const tg_lstm_params_t *p, int8_t *hidden, int16_t *cell);
 
+/* ------------------------------------------------------------------ SVDF (tg_svdf.c) */
+
+typedef struct {
+    int32_t batch, n_input, n_filter, rank, memory;
+    const int8_t *w_feature;      /* (filters, input) int8 */
+    const int32_t *f_bias;        /* -input_zp * row sums of w_feature, per filter */
+    const void *w_time;           /* (filters, memory): int16 (tg_svdf_s8_s16) or int8 (tg_svdf_s8_s8) */
+    const int32_t *bias;          /* per unit: bias - state_zp * the unit's time weight sums */
+    int32_t m1, s1, m2, s2;       /* feature product -> state, time product -> output */
+    int32_t state_zp, out_zp, reset_fill;
+    int32_t reset;                /* reset the state at the start of every call */
+} tg_svdf_params_t;
+
+/* state: batch x filters x memory, updated in place; no scratch */
+void tg_svdf_s8_s16(const tg_svdf_params_t *p, const int8_t *input, int8_t *output, int16_t *state);
+void tg_svdf_s8_s8(const tg_svdf_params_t *p, const int8_t *input, int8_t *output, int8_t *state);
+
 #ifdef __cplusplus
 }
 #endif

@@ -24,6 +24,7 @@ _TYPES = {
 _OPTIONS = {
     "CONV_2D": "Conv2DOptions",
     "UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTMOptions",
+    "SVDF": "SVDFOptions",
     "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
     "FULLY_CONNECTED": "FullyConnectedOptions",
     "AVERAGE_POOL_2D": "Pool2DOptions",
@@ -319,4 +320,28 @@ def lstm_model(rng, batch=1, steps=3, n_input=5, units=4, time_major=False, in_q
     y = m.tensor(x_shape[:2] + [units], scale=hidden_q[0], zero_point=hidden_q[1])
     m.op("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, [y], fused_activation_function=act, cell_clip=cell_clip,
          proj_clip=0.0, time_major=time_major)
+    return m.build([x], [y])
+
+
+def svdf_model(rng, batch=1, n_input=5, units=4, rank=1, memory=3, state=np.int16, in_q=(0.05, -3), out_zp=4,
+               e1=-4.0, e2=-22.0, w_time_max=None, act="RELU", input_dtype=np.int8, output_dtype=np.int8) -> bytes:
+    """One SVDF (int8 input/output, `state` int16 or int8 state and time weights, variable state) with random
+    weights. The state scale makes the feature product's requantization 2^e1, the output scale the time
+    product's 2^e2 (TFLM's integer kernel ignores `act`)."""
+    f32 = lambda v: float(np.float32(v))  # noqa: E731
+    m = ModelBuilder()
+    n_filter = units * rank
+    x = m.tensor([batch, n_input], dtype=input_dtype, scale=in_q[0], zero_point=in_q[1])
+    s_wf = f32(0.01 * float(rng.uniform(0.5, 2.0)))
+    wf = m.tensor([n_filter, n_input], data=rng.integers(-127, 128, size=(n_filter, n_input)), scale=s_wf)
+    s_s = f32(np.float32(in_q[0]) * np.float32(s_wf) / np.float32(2.0 ** e1))
+    top = w_time_max or (32767 if state == np.int16 else 127)
+    s_wt = f32(0.001 * float(rng.uniform(0.5, 2.0)))
+    wt = m.tensor([n_filter, memory], dtype=state, data=rng.integers(-top, top + 1, size=(n_filter, memory)), scale=s_wt)
+    s_b = f32(np.float32(s_s) * np.float32(s_wt))
+    b = m.tensor([units], dtype=np.int32, data=rng.integers(-20000, 20001, size=units), scale=s_b)
+    zp_s = 0 if state == np.int16 else int(rng.integers(-20, 21))
+    st = m.tensor([batch, memory * n_filter], dtype=state, scale=s_s, zero_point=zp_s, variable=True)
+    y = m.tensor([batch, units], dtype=output_dtype, scale=f32(s_b / 2.0 ** e2), zero_point=out_zp)
+    m.op("SVDF", [x, wf, wt, b, st], [y], rank=rank, fused_activation_function=act)
     return m.build([x], [y])
