@@ -491,6 +491,15 @@ typedef struct {
 void tg_svdf_s8_s16(const tg_svdf_params_t *p, const int8_t *input, int8_t *output, int16_t *state);
 void tg_svdf_s8_s8(const tg_svdf_params_t *p, const int8_t *input, int8_t *output, int8_t *state);
 
+/* ------------------------------------------------------------------ int32 arithmetic (tg_int32.c) */
+
+/* code: 0 ADD, 1 SUB, 2 MUL, 3 MAXIMUM, 4 MINIMUM, 5 SQUARED_DIFFERENCE; wraps modulo 2^32, then
+ * clamps to [act_min, act_max]. In place (output == a) allowed when a has the output's shape. */
+void tg_binary_s32(const tg_bcast_t *s, const int32_t *a, const int32_t *b, int32_t *output, int32_t code,
+                   int32_t act_min, int32_t act_max);
+/* BROADCAST_ARGS: the broadcast of shape vectors a (n0 values) and b (n1), aligned at the end */
+void tg_broadcast_args_s32(const int32_t *a, int32_t n0, const int32_t *b, int32_t n1, int32_t *output, int32_t n_out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -38,11 +38,17 @@ void tg_take_n(const int32_t *index, int32_t count, const int8_t *input, int8_t 
         for (i = 0; i < count; i++) {
             output[i] = index[i] < 0 ? (int8_t)pad_value : input[index[i]];
         }
-    } else {
+    } else if (elem_bytes == 2) {
         const int16_t *in16 = (const int16_t *)(const void *)input;
         int16_t *out16 = (int16_t *)(void *)output;
         for (i = 0; i < count; i++) {
             out16[i] = index[i] < 0 ? (int16_t)pad_value : in16[index[i]];
+        }
+    } else {
+        const int32_t *in32 = (const int32_t *)(const void *)input;
+        int32_t *out32 = (int32_t *)(void *)output;
+        for (i = 0; i < count; i++) {
+            out32[i] = index[i] < 0 ? pad_value : in32[index[i]];
         }
     }
 }

@@ -59,10 +59,13 @@ def tflm_run_batch(model_bytes: bytes, batch_inputs, graph, stateful: bool = Fal
 
 
 def random_inputs(graph, rng, n: int):
-    """Random int8 / int16 batches (internal layout (N, *full_shape)) for every model input; float inputs in [-2, 2)."""
+    """Random int8 / int16 / int32 batches (internal layout (N, *full_shape)) over the type's full range for
+    every model input; bool inputs random; float inputs in [-2, 2)."""
     xs = []
     for t in graph.input_tensors:
-        if t.dtype in (np.int8, np.int16):
+        if t.dtype == np.bool_:
+            xs.append(rng.integers(0, 2, size=(n,) + tuple(t.shape)).astype(bool))
+        elif t.dtype in (np.int8, np.int16, np.int32):
             info = np.iinfo(t.dtype)
             xs.append(rng.integers(info.min, info.max + 1, size=(n,) + tuple(t.shape), dtype=t.dtype))
         else:

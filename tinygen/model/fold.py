@@ -1,13 +1,14 @@
 """Shape arithmetic folded at generation time.
 
 Keras models built without a fixed batch size compute their reshape targets at run time:
-SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE on int32 tensors. Every tensor shape is static in
+SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE on int32 tensors (or BROADCAST_ARGS of constant shapes). Every tensor shape is static in
 a TFLite Micro model, so such chains always give the same values: `fold_shape_arithmetic`
 evaluates them once, turns their outputs into constant tensors and removes the ops. What is
 left runs as before (RESHAPE then has a constant shape input).
 
 An op is folded when its outputs are int32/int64 tensors that are not graph outputs and
-every input is constant (SHAPE needs only its input's static shape). The folded ops are kept
+every input is constant (SHAPE needs only its input's static shape). What cannot be folded (a SHAPE
+whose output is a graph output, BROADCAST_ARGS of run-time shapes) runs as an op (tinygen/ops/shape_args.py). The folded ops are kept
 in `Graph.folded` (with their original indices) so that `convert`, which hands the unchanged
 .tflite to TFLite Micro, still lists them. The operators left are renumbered 0..n-1.
 """
@@ -85,6 +86,11 @@ def _evaluate(g: Graph, op: Operator) -> list[np.ndarray] | None:
         return [{"ADD": a + b, "SUB": a - b, "MUL": a * b}[op.op]]
     if op.op == "CAST":
         return [v[0]]
+    if op.op == "BROADCAST_ARGS" and len(v) == 2 and v[0].ndim == 1 and v[1].ndim == 1:
+        n = max(v[0].size, v[1].size)
+        a = np.concatenate([np.ones(n - v[0].size, np.int64), v[0].astype(np.int64)])
+        b = np.concatenate([np.ones(n - v[1].size, np.int64), v[1].astype(np.int64)])
+        return [np.where(a == 1, b, a)]
     if op.op == "FILL" and len(v) == 2:
         return [np.full(outs[0].shape, v[1].reshape(-1)[0])]
     return None

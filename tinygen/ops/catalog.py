@@ -48,7 +48,7 @@ TFLM_BUILTINS: dict[str, tuple[str, str]] = {
     "EQUAL": ("int8, int16, int32 -> bool", ""),
     "ETHOSU": ("-", "vendor op"),
     "EXP": ("float32", "float only"),
-    "EXPAND_DIMS": ("any", ""),
+    "EXPAND_DIMS": ("int8, int16", ""),  # checked: the oracle refuses INT32 (float32 too)
     "FILL": ("int8, int32", ""),
     "FLOOR": ("float32", "float only"),
     "FLOOR_DIV": ("float32", "float only"),  # checked: the oracle refuses INT32
@@ -95,7 +95,7 @@ TFLM_BUILTINS: dict[str, tuple[str, str]] = {
     "REVERSE_V2": ("int8, int16, int32", ""),
     "ROUND": ("float32", "float only"),
     "RSQRT": ("int8", ""),
-    "SELECT_V2": ("int8, int16, int32", ""),
+    "SELECT_V2": ("int8, int16", ""),  # checked: the oracle refuses INT32
     "SHAPE": ("any -> int32", ""),
     "SIN": ("float32", "float only"),
     "SLICE": ("int8, int16, int32", ""),

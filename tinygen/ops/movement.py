@@ -1,4 +1,4 @@
-"""Data-movement ops: SLICE, SPLIT, SPLIT_V, UNPACK, PACK, BROADCAST_TO (int8, int16), DEPTH_TO_SPACE,
+"""Data-movement ops: SLICE, SPLIT, SPLIT_V, UNPACK, PACK, BROADCAST_TO (int8, int16, int32), DEPTH_TO_SPACE,
 SPACE_TO_DEPTH, MIRROR_PAD, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND (int8: TFLM has no int16 kernel for
 them), GATHER, EMBEDDING_LOOKUP (int8).
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from .base import Op, register, require
 
-_TYPES = (np.int8, np.int16)
+_TYPES = (np.int8, np.int16, np.int32)  # int32: TFLM copies int32 values the same way (checked with tflite_micro)
 MAX_DIMS = 5
 
 
@@ -93,7 +93,7 @@ def _const_ints(g, op, pos: int, what: str) -> np.ndarray:
 
 class _Move(Op):
     data_input = 0  # which input is moved
-    dtypes = ("int8", "int16")
+    dtypes = ("int8", "int16", "int32")
 
     def maps(self, g, op) -> list[OutMap]:  # one per output
         raise NotImplementedError
@@ -101,7 +101,7 @@ class _Move(Op):
     def check(self, g, op):
         require(op.inputs and op.inputs[self.data_input] >= 0, op, "missing input")
         x = g.tensors[op.inputs[self.data_input]]
-        require(x.dtype in _TYPES, op, f"input '{x.name}' is {x.dtype_name}, only int8 and int16 are supported")
+        require(x.dtype in _TYPES, op, f"input '{x.name}' is {x.dtype_name}, only int8, int16 and int32 are supported")
         for tid in op.outputs:
             y = g.tensors[tid]
             require(y.dtype == x.dtype, op, f"output '{y.name}' is {y.dtype_name}, input {x.dtype_name}")
@@ -269,14 +269,14 @@ class Unpack(_Move):
 @register
 class Pack(Op):
     name = "PACK"
-    dtypes = ("int8", "int16")
+    dtypes = ("int8", "int16", "int32")
 
     def check(self, g, op):
         n = len(op.inputs)
         require(n >= 1 and len(op.outputs) == 1, op, f"has {n} inputs and {len(op.outputs)} outputs")
         require(int(op.options.get("values_count", n)) == n, op, f"values_count {op.options.get('values_count')} != {n} inputs")
         x0, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        require(x0.dtype in _TYPES, op, f"input '{x0.name}' is {x0.dtype_name}, only int8 and int16 are supported")
+        require(x0.dtype in _TYPES, op, f"input '{x0.name}' is {x0.dtype_name}, only int8, int16 and int32 are supported")
         for tid in op.inputs:
             t = g.tensors[tid]
             require(t.dtype == x0.dtype and tuple(t.shape) == tuple(x0.shape), op, f"input '{t.name}' differs from input 0 in type or shape")

@@ -1,4 +1,4 @@
-"""REVERSE_V2 (int8, int16): TFLM's reference reverse copies the values (no requantization) with the
+"""REVERSE_V2 (int8, int16, int32): TFLM's reference reverse copies the values (no requantization) with the
 given axes reversed. An index map of the input like the other data-movement ops (tinygen/ops/movement.py):
 a strided map with negative strides on the reversed axes, so the C kernel is tg_gather_s8 / tg_gather_n
 and no table goes to flash. TFLM takes one run of adjacent axes (in any order), not repeated."""

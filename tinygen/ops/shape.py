@@ -43,6 +43,7 @@ class _Alias(Op):
 @register
 class Reshape(_Alias):
     name = "RESHAPE"
+    dtypes = ("int8", "int16", "int32")  # int32 checked against TFLM (tests/test_ops_int32.py)
 
     def check(self, g, op):
         n = len(op.inputs)
@@ -53,6 +54,7 @@ class Reshape(_Alias):
 @register
 class Squeeze(_Alias):
     name = "SQUEEZE"
+    dtypes = ("int8", "int16", "int32")
 
     def check(self, g, op):
         require(len(op.inputs) == 1 and len(op.outputs) == 1, op,
