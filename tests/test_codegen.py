@@ -399,6 +399,9 @@ def single_op_models() -> dict[str, bytes]:
     from tests.test_ops_shape_args import shape_args_models
 
     M.update(shape_args_models())
+    from tests.test_int16_on_board import int16_models
+
+    M.update(int16_models())
     M["tconv16_shape_input"] = transpose_conv_model(rng, [1, 2, 3, 4], 3, (2, 2), stride=(2, 1), dtype=np.int16, shape_input=True)
     from tests.test_ops_svdf import svdf_models
 

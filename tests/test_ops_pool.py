@@ -99,6 +99,34 @@ def test_global_average_pool_batch():
     assert_bit_exact(model, rng, n=8, context="global")
 
 
+# ----------------------------------------------------------------------------- int16 (16x8 models)
+
+
+@settings(max_examples=examples(8), deadline=None)
+@given(kind=st.sampled_from(["AVERAGE_POOL_2D", "MAX_POOL_2D"]), padding=st.sampled_from(["SAME", "VALID"]),
+       hwc=st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 5)), k=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)), act=st.sampled_from(ACTIVATIONS),
+       scale_e=st.floats(-14, -6), zp=st.sampled_from([0, 0, 0, 17]), seed=st.integers(0, 2**32 - 1))
+def test_pool_int16_bit_exact(kind, padding, hwc, k, stride, act, scale_e, zp, seed):
+    h, w, c = hwc
+    if padding == "VALID":
+        k = (min(k[0], h), min(k[1], w))
+    scale = float(np.float32(2.0 ** scale_e))
+    model = build_pool(kind, (2, h, w, c), k, stride, padding, scale, zp, act, in_dtype=np.int16, out_dtype=np.int16)
+    rng = np.random.default_rng(seed)
+    xs = rng.integers(-32768, 32768, (3, 2, h, w, c), dtype=np.int16)
+    xs[2] = np.where(rng.random(xs[2].shape) < 0.5, -32768, 32767)  # sums at the int16 extremes
+    assert_bit_exact(model, None, inputs=[xs], context=f"{kind} {hwc} k={k} s={stride} {padding} {act} zp={zp}")
+
+
+def pool16_models() -> dict[str, bytes]:
+    """Single-op int16 models for the generated-C tests (host sanitizers in test_codegen, QEMU here)."""
+    return {"avgpool16_same_relu": build_pool("AVERAGE_POOL_2D", (1, 7, 6, 3), (3, 3), (2, 2), "SAME", 0.001, 0, "RELU",
+                                                  in_dtype=np.int16, out_dtype=np.int16),
+            "maxpool16_valid": build_pool("MAX_POOL_2D", (2, 6, 5, 2), (2, 3), (1, 2), "VALID", 0.0005, 0,
+                                              in_dtype=np.int16, out_dtype=np.int16)}
+
+
 # ----------------------------------------------------------------------------- refusals
 
 
@@ -109,7 +137,8 @@ def test_global_average_pool_batch():
     (dict(out_zp=4), "zero point 4 differ"),
     (dict(out_hw=(3, 3)), "output height is 3"),
     (dict(k=(0, 2)), "filter size 0x2 not supported"),
-    (dict(in_dtype=np.int16, out_dtype=np.int16), "is int16, only int8"),
+    (dict(in_dtype=np.int16, out_dtype=np.int8), "is int8, the input int16"),
+    (dict(in_dtype=np.float32, out_dtype=np.float32), "is float32; int8 and int16 are supported"),
     (dict(padding="VALID", k=(7, 2), out_hw=(1, 5)), "VALID padding leaves no output height"),
 ])
 def test_pool_refusals(kind, kwargs, message):

@@ -1,4 +1,5 @@
-"""QUANTIZE (float32 -> int8, int8 -> int8) and DEQUANTIZE (int8 -> float32): bit-exact with TFLite Micro."""
+"""QUANTIZE (float32 -> int8, int8 -> int8) and DEQUANTIZE (int8 -> float32): bit-exact with TFLite Micro (the int16 /
+int32 combinations: test_ops_quantize16.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -149,10 +150,10 @@ def _model(op_name, in_dtype=np.int8, out_dtype=np.int8, in_q=(0.1, 0), out_q=(0
 
 
 def test_quantize_refusals():
-    mb, i = _model("QUANTIZE", in_dtype=np.int16, in_q=(0.1, 0), out_dtype=np.int32)  # int16 -> int8/int16 run (test_ops_quantize16.py)
-    refused(mb, i, "QUANTIZE", "int32", "int8 or int16 expected")
-    mb, i = _model("QUANTIZE", out_dtype=np.int16)
-    refused(mb, i, "QUANTIZE", "int16", "only int8 output")
+    mb, i = _model("QUANTIZE", in_dtype=np.int16, in_q=(0.1, 0), out_dtype=np.float32, out_q=None)  # int16 -> int8/16/32 run (test_ops_quantize16.py)
+    refused(mb, i, "QUANTIZE", "float32", "int8, int16 or int32 expected")
+    mb, i = _model("QUANTIZE", in_dtype=np.float32, in_q=None, out_dtype=np.int32)
+    refused(mb, i, "QUANTIZE", "int32", "float32 input quantizes to int8 or int16")
     mb, i = _model("QUANTIZE", out_q=([0.1, 0.2, 0.3, 0.4], 0), out_axis=1)
     refused(mb, i, "QUANTIZE", "per-channel")
     mb, i = _model("QUANTIZE", in_dtype=np.float32, in_q=None, out_q=None)

@@ -1,5 +1,6 @@
-"""QUANTIZE int16 -> int8 / int16 and DEQUANTIZE int16 -> float32: bit-exact with TFLite Micro over every 16th
-int16 value and the edges, and the generated C on QEMU Cortex-M4."""
+"""QUANTIZE int16 -> int8 / int16 / int32, int8 -> int16 / int32, float32 -> int16 and DEQUANTIZE int16 -> float32:
+bit-exact with TFLite Micro over every 16th int16 value (every int8 value) and the edges, and the generated C
+on QEMU Cortex-M4."""
 from __future__ import annotations
 
 import shutil
@@ -20,21 +21,60 @@ ALL16 = np.concatenate([np.arange(-32768, 32768, 16), np.arange(-32767, -32752),
 ALL16 = np.concatenate([ALL16, np.zeros(4126 - ALL16.size)]).astype(np.int16).reshape(1, 2, 2063)
 
 
-def q16_model(name, out_dtype, s_in, s_out, z_out) -> bytes:
+def q16_model(name, out_dtype, s_in, s_out, z_out, in_dtype=np.int16, z_in=0, shape=(2, 2063)) -> bytes:
     m = ModelBuilder()
-    x = m.tensor([2, 2063], dtype=np.int16, scale=s_in, zero_point=0)
-    y = (m.tensor([2, 2063], dtype=np.float32) if out_dtype == np.float32
-         else m.tensor([2, 2063], dtype=out_dtype, scale=s_out, zero_point=z_out))
+    shape = list(shape)
+    x = (m.tensor(shape, dtype=np.float32) if in_dtype == np.float32
+         else m.tensor(shape, dtype=in_dtype, scale=s_in, zero_point=z_in))
+    y = (m.tensor(shape, dtype=np.float32) if out_dtype == np.float32
+         else m.tensor(shape, dtype=out_dtype, scale=s_out, zero_point=z_out))
     m.op(name, [x], [y])
     return m.build([x], [y])
 
 
 @settings(max_examples=examples(4), deadline=None)
-@given(st.sampled_from([np.int8, np.int16]), st.floats(-16, -4), st.floats(-16, 0), st.integers(-128, 127))
+@given(st.sampled_from([np.int8, np.int16, np.int32]), st.floats(-16, -4), st.floats(-16, 0), st.integers(-128, 127))
 def test_requantize_int16_values(out_dtype, e_in, e_out, z):
     s_in, s_out = float(np.float32(2.0 ** e_in)), float(np.float32(2.0 ** e_out))
-    z = z if out_dtype == np.int8 else 0
+    if out_dtype == np.int32:  # int32 outputs (e.g. into SVDF / a sum): any scale that stays in range
+        s_out = float(np.float32(2.0 ** (e_in - e_out / 4)))
+    z = z if out_dtype == np.int8 else (z * 1000 if out_dtype == np.int32 else 0)
     assert_bit_exact(q16_model("QUANTIZE", out_dtype, s_in, s_out, z), None, inputs=[ALL16], context=f"{s_in} {s_out} {z}")
+
+
+ALL8 = np.arange(-128, 128, dtype=np.int8).reshape(1, 2, 128)
+
+
+@settings(max_examples=examples(6), deadline=None)
+@given(st.sampled_from([np.int16, np.int32]), st.floats(-10, -2), st.floats(-16, 0), st.integers(-128, 127), st.integers(-5000, 5000))
+def test_requantize_int8_to_wider(out_dtype, e_in, e_out, z_in, z_out):
+    """int8 -> int16 / int32 over all 256 values (TFLM's Requantize, clamped to the output type)."""
+    s_in, s_out = float(np.float32(2.0 ** e_in)), float(np.float32(2.0 ** e_out))
+    z_out = 0 if out_dtype == np.int16 and e_out < -12 else z_out
+    model = q16_model("QUANTIZE", out_dtype, s_in, s_out, z_out, in_dtype=np.int8, z_in=z_in, shape=(2, 128))
+    assert_bit_exact(model, None, inputs=[ALL8], context=f"{out_dtype} {s_in} {s_out} {z_in} {z_out}")
+
+
+@settings(max_examples=examples(6), deadline=None)
+@given(st.floats(-14, -4), st.sampled_from([0, 0, 17, -300]), st.integers(0, 2**31))
+def test_quantize_float_to_int16(e_out, z, seed):
+    """float32 -> int16 (AffineQuantize): float32 division, half away from zero, clamped; exact halves too."""
+    s_out = float(np.float32(2.0 ** e_out) * np.float32(1.3))
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((3, 2, 64)) * s_out * 20000).astype(np.float32)
+    x[2, 0] = (np.arange(64) - 32 + 0.5).astype(np.float32) * np.float32(s_out)  # near-ties
+    x[2, 1, :4] = [np.inf, -np.inf, 1e30, -1e30]
+    model = q16_model("QUANTIZE", np.int16, 0, s_out, z, in_dtype=np.float32, shape=(2, 64))
+    assert_bit_exact(model, None, inputs=[x], context=f"{s_out} {z}")
+
+
+def test_requantize_overflow_refused():
+    from tinygen.errors import UnsupportedOpError
+
+    with pytest.raises(UnsupportedOpError, match=r"op 0 \(QUANTIZE\): scale ratio 65536 .* overflows TFLM's int32 requantization"):
+        Emulator(parse_model(q16_model("QUANTIZE", np.int32, 1.0, 2.0 ** -16, 0)))
+    with pytest.raises(UnsupportedOpError, match=r"float32 input quantizes to int8 or int16"):
+        Emulator(parse_model(q16_model("QUANTIZE", np.int32, 0, 0.1, 0, in_dtype=np.float32, shape=(4,))))
 
 
 def test_dequantize_int16_values():
@@ -44,6 +84,14 @@ def test_dequantize_int16_values():
 def quantize16_models() -> dict[str, bytes]:
     return {"rq16_8": q16_model("QUANTIZE", np.int8, 0.0005, 0.05, -7), "rq16_16": q16_model("QUANTIZE", np.int16, 0.0005, 0.0009, 0),
             "dq16": q16_model("DEQUANTIZE", np.float32, 0.000123, 0, 0)}
+
+
+def quantize_wide_models() -> dict[str, bytes]:
+    """The QUANTIZE combinations added for 16x8 / int32 models (host C with sanitizers, QEMU)."""
+    return {"rq16_32": q16_model("QUANTIZE", np.int32, 0.0005, 0.0001, 1234, shape=(3, 40)),
+            "rq8_16": q16_model("QUANTIZE", np.int16, 0.05, 0.0003, -11, in_dtype=np.int8, z_in=5, shape=(3, 40)),
+            "rq8_32": q16_model("QUANTIZE", np.int32, 0.05, 0.001, 77, in_dtype=np.int8, z_in=-9, shape=(3, 40)),
+            "qf32_16": q16_model("QUANTIZE", np.int16, 0, 0.0007, 3, in_dtype=np.float32, shape=(3, 40))}
 
 
 @pytest.mark.qemu

@@ -42,6 +42,8 @@ void tg_requantize_s16(const int16_t *input, void *output, int32_t size, int32_t
         const int32_t y = tg_mbqm(input[i] - input_zp, multiplier, shift);
         if (out_bytes == 1) {
             ((int8_t *)output)[i] = (int8_t)tg_offset_clamp(y, output_zp, -128, 127);
+        } else if (out_bytes == 4) {
+            ((int32_t *)output)[i] = y + output_zp; /* the op's check keeps this inside int32 */
         } else {
             ((int16_t *)output)[i] = (int16_t)tg_offset_clamp(y, output_zp, -32768, 32767);
         }

@@ -156,6 +156,8 @@ typedef struct {
 
 void tg_avgpool_s8(const tg_pool_params_t *p, const int8_t *input, int8_t *output);
 void tg_maxpool_s8(const tg_pool_params_t *p, const int8_t *input, int8_t *output);
+void tg_avgpool_s16(const tg_pool_params_t *p, const int16_t *input, int16_t *output);
+void tg_maxpool_s16(const tg_pool_params_t *p, const int16_t *input, int16_t *output);
 
 /* ------------------------------------------------------------------ element-wise binary */
 
@@ -206,8 +208,10 @@ typedef struct {
 
 void tg_softmax_s8(const tg_softmax_params_t *p, const int8_t *input, void *output);
 
-/* float32 -> int8: (int32)round(x / scale) + zero_point, clamped (x86 semantics out of range). */
-void tg_quantize_f32_s8(const float *input, int8_t *output, int32_t size, float scale, int32_t zero_point);
+/* float32 -> int8 (out_bytes 1) or int16 (2): (int32)round(x / scale) + zero_point, clamped (x86 semantics out of range). */
+void tg_quantize_f32(const float *input, void *output, int32_t size, float scale, int32_t zero_point, int32_t out_bytes);
+/* output[i] = table[input[i] + 128], table and output int16 (out_bytes 2) or int32 (4). */
+void tg_lut_s8_wide(const int8_t *input, void *output, int32_t size, const void *table, int32_t out_bytes);
 /* int8 -> float32: scale * (float)(q - zero_point). */
 void tg_dequantize_s8_f32(const int8_t *input, float *output, int32_t size, float scale, int32_t zero_point);
 
@@ -417,7 +421,7 @@ typedef struct {
 } tg_eltwise16_params_t;
 
 void tg_eltwise_s16(const tg_eltwise16_params_t *p, const int16_t *a, const int16_t *b, int16_t *output);
-/* QUANTIZE int16 -> int8 (out_bytes 1) / int16 (2): TFLM's Requantize. */
+/* QUANTIZE int16 -> int8 (out_bytes 1) / int16 (2) / int32 (4): TFLM's Requantize. */
 void tg_requantize_s16(const int16_t *input, void *output, int32_t size, int32_t input_zp, int32_t multiplier, int32_t shift,
                        int32_t output_zp, int32_t out_bytes);
 /* DEQUANTIZE int16 -> float32: (float)scale * (float)(q - zero_point). */

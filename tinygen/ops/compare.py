@@ -6,7 +6,9 @@ Broadcast4DSlow, SELECT_V2 rank <= 5).
 int8 comparisons rescale both sides first (comparisons.cc, ComparisonWithScaling):
 `MultiplyByQuantizedMultiplierSmallerThanOneExp((q - zp) << 8, M, shift)` with M / shift from
 QuantizeMultiplierSmallerThanOneExp(double(scale)) of each input, then compare. int32 values are
-compared as they are. bool tensors are one byte (0 / 1), as in TFLM.
+compared as they are. int16 inputs are refused: the `tflite_micro` package's comparisons have no working
+int16 kernel (five refuse the type; GREATER runs it with rescaling parameters never prepared for int16,
+answering True for 0 > 0), so there is nothing to be bit-exact with. bool tensors are one byte (0 / 1), as in TFLM.
 """
 from __future__ import annotations
 

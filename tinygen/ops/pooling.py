@@ -1,4 +1,4 @@
-"""AVERAGE_POOL_2D and MAX_POOL_2D on int8 tensors.
+"""AVERAGE_POOL_2D and MAX_POOL_2D on int8 and int16 tensors.
 
 TFLite Micro semantics (pooling_common.cc PoolingPrepare, reference_integer_ops::AveragePool
 / MaxPool):
@@ -8,6 +8,8 @@ TFLite Micro semantics (pooling_common.cc PoolingPrepare, reference_integer_ops:
   take part: the average divides by the number of taps inside the input (smaller at padded
   borders) and rounds half away from zero: `(sum +- count/2) / count` with C's truncating
   division; the maximum ignores padded taps.
+- int16 (reference_integer_ops::AveragePool / MaxPool for int16_t): the same arithmetic (int32 sum)
+  with the int16 range; the activation range from the output's int16 quantization.
 """
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinygen.model.fixedpoint import activation_range_int8
-from .base import Op, register, require, require_int8
+from .base import Op, register, require
+from .conv16 import INT16_MIN, activation_range
 from .conv import check_activation, check_scales, check_window_options, pad_nhwc, tap_slice
 
 
@@ -31,6 +33,7 @@ class PoolParams:
     padding_after: tuple  # (bottom, right)
     act_min: int
     act_max: int
+    itemsize: int = 1  # 1: int8, 2: int16
     counts: np.ndarray | None = None  # average pool: (OH, OW, 1) int32 taps inside the input per output position
 
 
@@ -42,12 +45,17 @@ def _tap_counts(in_size: int, k: int, stride: int, pad: int, out: int) -> np.nda
 
 
 class _Pool(Op):
+    dtypes = ("int8", "int16")
+
     def check(self, g, op):
         require(len(op.inputs) == 1, op, f"expected 1 input, got {len(op.inputs)}")
         require(len(op.outputs) == 1, op, f"expected 1 output, got {len(op.outputs)}")
-        require_int8(g, op)
-        check_scales(g, op)
         x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        require(x.dtype in (np.int8, np.int16), op, f"input 0 '{x.name}' is {x.dtype_name}; int8 and int16 are supported")
+        require(y.dtype == x.dtype, op, f"output 0 '{y.name}' is {y.dtype_name}, the input {x.dtype_name}")
+        for role, t in (("input", x), ("output", y)):
+            require(t.quant is not None and not t.quant.per_channel, op, f"{role} 0 '{t.name}' needs per-tensor quantization")
+        check_scales(g, op)
         require(len(x.shape) == 4, op, f"input has rank {len(x.shape)}, expected 4 (NHWC)")
         require(len(y.shape) == 4, op, f"output has rank {len(y.shape)}, expected 4 (NHWC)")
         require(x.shape[0] == y.shape[0] and x.shape[3] == y.shape[3], op,
@@ -65,9 +73,11 @@ class _Pool(Op):
         x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
         kh, kw = op.options["filter_height"], op.options["filter_width"]
         stride, pad_b, pad_a = check_window_options(op, x.shape[1:3], (kh, kw), y.shape[1:3])
-        amin, amax = activation_range_int8(op.activation, y.scale, y.zero_point)
+        info = np.iinfo(x.dtype)
+        amin, amax = activation_range(op.activation, y.scale, y.zero_point, int(info.min), int(info.max))
         p = PoolParams(op=op.op, input_shape=tuple(x.shape), output_shape=tuple(y.shape), filter_hw=(kh, kw),
-                       stride=stride, padding=pad_b, padding_after=pad_a, act_min=int(amin), act_max=int(amax))
+                       stride=stride, padding=pad_b, padding_after=pad_a, act_min=int(amin), act_max=int(amax),
+                       itemsize=int(np.dtype(x.dtype).itemsize))
         if op.op == "AVERAGE_POOL_2D":
             cy = _tap_counts(x.shape[1], kh, stride[0], pad_b[0], y.shape[1])
             cx = _tap_counts(x.shape[2], kw, stride[1], pad_b[1], y.shape[2])
@@ -78,15 +88,17 @@ class _Pool(Op):
         return 0
 
     def emit_c(self, p: PoolParams, ctx):
-        """C binding: tg_avgpool_s8 / tg_maxpool_s8 (firmware/kernels/tg_pool.c)."""
+        """C binding: tg_avgpool_s8 / tg_maxpool_s8 / tg_avgpool_s16 / tg_maxpool_s16 (firmware/kernels/tg_pool.c)."""
         ctx.need("tg_pool.c")
         b, h, w, c = p.input_shape
         _, oh, ow, _ = p.output_shape
         fields = dict(batches=b, in_h=h, in_w=w, channels=c, out_h=oh, out_w=ow, k_h=p.filter_hw[0], k_w=p.filter_hw[1],
                       stride_h=p.stride[0], stride_w=p.stride[1], pad_top=p.padding[0], pad_left=p.padding[1],
                       act_min=p.act_min, act_max=p.act_max)
-        fn = "tg_avgpool_s8" if p.op == "AVERAGE_POOL_2D" else "tg_maxpool_s8"
-        return f"{fn}({ctx.struct('tg_pool_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
+        fn = ("tg_avgpool" if p.op == "AVERAGE_POOL_2D" else "tg_maxpool") + ("_s16" if p.itemsize == 2 else "_s8")
+        cast = "(const int16_t *)" if p.itemsize == 2 else ""
+        ocast = "(int16_t *)" if p.itemsize == 2 else ""
+        return f"{fn}({ctx.struct('tg_pool_params_t', fields)}, {cast}{ctx.input(0)}, {ocast}{ctx.output()});"
 
 
 @register
@@ -108,7 +120,7 @@ class AveragePool2D(_Pool):
         q = (np.abs(acc) + cnt // 2) // cnt  # rounds half away from zero, as TFLM's truncating division
         q = np.where(acc > 0, q, -q)
         np.clip(q, p.act_min, p.act_max, out=q)
-        return [q.astype(np.int8).reshape(n, b, oh, ow, c)]
+        return [q.astype(np.int16 if p.itemsize == 2 else np.int8).reshape(n, b, oh, ow, c)]
 
 
 @register
@@ -121,7 +133,8 @@ class MaxPool2D(_Pool):
         b, h, w, c = p.input_shape
         _, oh, ow, _ = p.output_shape
         kh, kw = p.filter_hw
-        xp = pad_nhwc(x.reshape(n * b, h, w, c), p.padding, p.padding_after, -128)  # int8 lowest: never wins
+        lowest = INT16_MIN if p.itemsize == 2 else -128  # the type's lowest: never wins
+        xp = pad_nhwc(x.reshape(n * b, h, w, c), p.padding, p.padding_after, lowest)
         out = None
         for ky in range(kh):
             for kx in range(kw):

@@ -1,6 +1,6 @@
 """QUANTIZE with an int16 input (requantization to int8 or int16) and DEQUANTIZE int16 -> float32: variants
 of quantize.py's ops by input type (register_variant), as TFLM computes them:
-- QUANTIZE int16 -> int8 / int16 (Requantize): MultiplyByQuantizedMultiplier(q - in_zp, M, shift) + out_zp,
+- QUANTIZE int16 -> int8 / int16 / int32 (Requantize): MultiplyByQuantizedMultiplier(q - in_zp, M, shift) + out_zp,
   clamped to the output type, M / shift from QuantizeMultiplier(double(in_scale) / double(out_scale));
 - DEQUANTIZE int16 -> float32: one float32 multiply (float)scale * (float)(q - zero_point).
 """
@@ -12,7 +12,7 @@ import numpy as np
 
 from tinygen.model.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from .base import Op, register_variant, require
-from .quantize import DequantizeParams, _io, _per_tensor, dequantize_int8
+from .quantize import DequantizeParams, _io, _per_tensor, check_requantize_range, dequantize_int8
 
 
 @dataclass(frozen=True)
@@ -28,13 +28,14 @@ class Requant16Params:
 @register_variant("QUANTIZE", "int16")
 class QuantizeInt16(Op):
     name = "QUANTIZE"
-    dtypes = ("int16 -> int8/int16",)
+    dtypes = ("int16 -> int8/int16/int32",)
 
     def check(self, g, op):
         x, y = _io(g, op)
-        require(y.dtype in (np.int8, np.int16), op, f"output '{y.name}' is {y.dtype_name}; int8 or int16 expected")
+        require(y.dtype in (np.int8, np.int16, np.int32), op, f"output '{y.name}' is {y.dtype_name}; int8, int16 or int32 expected")
         _per_tensor(op, x, "input")
         _per_tensor(op, y, "output")
+        check_requantize_range(op, x, y, quantize_multiplier(float(x.scale) / float(y.scale))[1])
         require(x.size == y.size, op, f"input has {x.size} elements, output {y.size}")
 
     def prepare(self, g, op):
@@ -44,7 +45,7 @@ class QuantizeInt16(Op):
 
     def run(self, p: Requant16Params, inputs):
         x = inputs[0]
-        info = np.iinfo(np.int8 if p.out_bytes == 1 else np.int16)
+        info = np.iinfo({1: np.int8, 2: np.int16, 4: np.int32}[p.out_bytes])
         y = multiply_by_quantized_multiplier(np.asarray(x, np.int64) - p.input_zp, p.multiplier, p.shift) + p.output_zp
         return [np.clip(y, info.min, info.max).astype(info.dtype).reshape((x.shape[0],) + p.out_shape)]
 
