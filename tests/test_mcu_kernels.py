@@ -284,6 +284,49 @@ def fc_pairs_model(rng, k: int, units: int, paired: bool) -> bytes:
     return m.build([x], [y])
 
 
+def left_shift_conv(rng, one_by_one: bool, ties: bool = False) -> bytes:
+    """CONV_2D whose SMMULR shortcut is not provable (a channel with a bias near 2^30) with channels of every
+    kind: effective scale >= 0.5 (left shifts up to 2^5; one or two taps of +-1, so that outputs do not all
+    saturate, and biases near 2^30 on some, so that the shifted accumulator wraps), ordinary right shifts and
+    dead channels (shifts of 24 and more): the exact kernel with left-shift rows (tg_conv2d_dspl_s8).
+    ties: power-of-two scales with effective scales of exactly 0.5 / 0.75 / 1 / 1.5 (and 0.375 on right shifts), so that many accumulators
+    land on SaturatingRoundingDoublingHighMul's rounding ties."""
+    m = ModelBuilder()
+    b = int(rng.choice([1, 2]))
+    h, w = int(rng.integers(2, 7)), int(rng.integers(2, 7))
+    c = int(rng.choice([3, 8, 16, 67])) if not one_by_one else int(rng.choice([8, 32, 64]))
+    kh, kw = (1, 1) if one_by_one else (3, 3)
+    padding = "VALID" if one_by_one else str(rng.choice(["SAME", "VALID"]))
+    h, w = max(h, kh), max(w, kw)
+    oc = int(rng.choice([6, 9, 16]))
+    kind = rng.integers(0, 3, size=oc)  # 0: left shift, 1: right shift, 2: dead
+    kind[:3] = [0, 1, 2]
+    wd = np.clip(np.round(rng.normal(0, 45, size=(oc, kh, kw, c))), -127, 127).astype(np.int64)
+    for o in np.flatnonzero(kind == 0):  # 1 or 2 taps of +-1: outputs of all sizes, not only saturated ones
+        wd[o] = 0
+        wd[o].flat[rng.choice(wd[o].size, size=int(rng.integers(1, 3)), replace=False)] = rng.choice([-1, 1], size=2)[:1]
+    if ties:
+        in_scale, out_scale = 2.0 ** -6, 2.0 ** -12
+        eff = np.where(kind == 0, rng.choice([0.75, 1.5, 0.5, 1.0], size=oc), rng.choice([0.375, 0.0234375], size=oc))
+        eff = np.where(kind == 2, 2.0 ** -26, eff)
+    else:
+        in_scale, out_scale = float(rng.uniform(0.01, 0.1)), float(rng.uniform(0.01, 0.1))
+        eff = np.where(kind == 0, rng.uniform(0.5, 4, size=oc), rng.uniform(0.0005, 0.49, size=oc))
+        eff[0] = 32.0  # and one large left shift
+        eff = np.where(kind == 2, rng.uniform(1e-9, 1e-7, size=oc), eff)
+    ws = eff * out_scale / in_scale
+    x = m.tensor([b, h, w, c], scale=in_scale, zero_point=_zp(rng))
+    wt = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=0)
+    bias = np.where(rng.random(oc) < 0.25, rng.integers(-(1 << 30), 1 << 30, size=oc), rng.integers(-200, 200, size=oc))
+    bias[2] = 1 << 30  # the dead channel's bias defeats the shortcut's bound
+    bt = m.tensor([oc], dtype=np.int32, data=bias, scale=in_scale * ws)
+    oh, ow = (h, w) if padding == "SAME" else (h - kh + 1, w - kw + 1)
+    y = m.tensor([b, oh, ow, oc], scale=out_scale, zero_point=int(rng.choice([-128, -20, 0, 37])))
+    m.op("CONV_2D", [x, wt, bt], [y], padding=padding, stride_h=1, stride_w=1,
+         fused_activation_function=str(rng.choice(["NONE", "NONE", "RELU"])))
+    return m.build([x], [y])
+
+
 def random_add(rng, broadcast: bool = False) -> bytes:
     """ADD / SUB of two int8 tensors (same shape: the DSP path; broadcast: the C99 loop)."""
     m = ModelBuilder()
@@ -310,7 +353,10 @@ def random_models(seed: int = 77) -> dict[str, object]:
                  ("fc_bigbias", lambda: random_fc(rng, huge_bias=True))]
               + [("add", lambda: random_add(rng))] * 8 + [("add_bcast", lambda: random_add(rng, True))] * 2
               + [("fc_pairs_edge", lambda: fc_pairs_model(rng, 512, 6, True)),
-                 ("fc_unpaired", lambda: fc_pairs_model(rng, 1101, 5, False))])
+                 ("fc_unpaired", lambda: fc_pairs_model(rng, 1101, 5, False))]
+              + [("conv_left", lambda: left_shift_conv(rng, False))] * 3
+              + [("conv1x1_left", lambda: left_shift_conv(rng, True))] * 2
+              + [("conv_left_ties", lambda: left_shift_conv(rng, bool(rng.random() < 0.5), ties=True))] * 3)
     out = {}
     for i, (kind, make) in enumerate(makers):
         name = f"{kind}_{i}"
@@ -356,6 +402,9 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
     pairs = {n: re.findall(r"\.pairs = (\d)", dsp.generated[n].c_file.read_text()) for n in graphs if n.startswith("fc")}
     assert pairs["fc_pairs_edge_78"] == ["1"] and pairs["fc_unpaired_79"] == ["0"], pairs
     assert sum(v == ["1"] for v in pairs.values()) >= 10, pairs
+    left = [n for n in graphs if "_left" in n]  # left-shifted channels: the exact kernel's variant for them
+    assert len(left) == 8 and all(flags[n] == [2] and "tg_conv2d_dspl_s8(" in dsp.generated[n].c_file.read_text()
+                                  for n in left), {n: flags[n] for n in left}
     adds = [n for n in graphs if n.startswith("add_") and dsp_flags(dsp.generated[n]) == [1]]
     assert len(adds) >= 6, adds
     for fw in (dsp, port):

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinygen.model.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
-from tinygen.ops.conv import rqx_apply, rqx_problem, rqx_table
+from tinygen.ops.conv import rqx_apply, rqx_problem, rqx_table, rqxl_apply, rqxl_problem, rqxl_table
 
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -56,6 +56,33 @@ def test_rqx_matches_tflm(real, seed):
     got = rqx_apply(acc, row)
     bad = np.flatnonzero(want != got)
     assert bad.size == 0, f"m={m} shift={shift} acc={int(acc[bad[0]])}: exact {int(got[bad[0]])} vs TFLM {int(want[bad[0]])}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(real=st.one_of(st.floats(0.5, 2.0 ** 20, allow_nan=False), st.sampled_from([0.75, 1.0, 1.5, 3.0, 2.0 ** 30])),
+       seed=st.integers(0, 2**32 - 1))
+def test_rqxl_left_shift_rows_match_tflm(real, seed):
+    """CONV_2D's left-shift rows (rqxl_table, tg_conv_pairs_l: LSL, two SMLALs onto 2^31) equal TFLM's
+    MultiplyByQuantizedMultiplier for every int32 accumulator, the wrapping left shift included; right-shift
+    channels of the same table keep rqx_table's rows."""
+    m, shift = quantize_multiplier(real)
+    assert shift >= 0
+    m2, s2 = quantize_multiplier(0.01)
+    ms, shifts = np.array([m, m2]), np.array([shift, s2])
+    assert rqx_problem(ms, shifts) is not None and rqxl_problem(ms, shifts) is None
+    rows = rqxl_table(ms, shifts)
+    assert all(I32_MIN <= int(v) <= I32_MAX for v in rows.reshape(-1))
+    assert (rows[1] == rqx_table(np.array([m2]), np.array([s2]))[0]).all() and rows[0][3] == -(shift + 1)
+    rng = np.random.default_rng(seed)
+    acc = boundary_accs(m, 1, rng)
+    # ties of SaturatingRoundingDoublingHighMul after the shift: (acc << L) * m + 2^30 a multiple of 2^31
+    t = np.array([((int(k) << 31) - (1 << 30)) // m for k in rng.integers(-(1 << 20), 1 << 20, size=60)], dtype=np.int64)
+    acc = np.concatenate([acc, (t >> shift) + rng.integers(-1, 2, size=t.size)])
+    acc = acc[(acc >= I32_MIN) & (acc <= I32_MAX)]
+    want = multiply_by_quantized_multiplier(acc, np.array([m]), np.array([shift]))
+    got = rqxl_apply(acc, rows[0])
+    bad = np.flatnonzero(want != got)
+    assert bad.size == 0, f"m={m} shift={shift} acc={int(acc[bad[0]])}: {int(got[bad[0]])} vs TFLM {int(want[bad[0]])}"
 
 
 def test_rqx_problem_names_left_shifts():

@@ -299,88 +299,137 @@ typedef struct {
  * results packed into one word, clamped lane-wise, stored as two halfwords. All 14 registers
  * in the tap loop; the state lives in a copy of *a on the stack.
  */
+/* The requantization of one channel pair (rows at r12, zp in r11) for both variants:
+ * shortcut (exact = 0: tg_rq_t rows) or exact (tg_rqx_t rows). */
+#define TG_PAIRS_RQ_SHORTCUT                                   \
+        "ldm    r12!, {r4, r5, r6}\n\t"                       \
+        "lsr    r7, r6, #8\n\t"                                \
+        TG_PAIR_RQ("r0") TG_PAIR_RQ("r2")                      \
+        "ldm    r12!, {r4, r5, r6}\n\t"                       \
+        "lsr    r7, r6, #8\n\t"                                \
+        TG_PAIR_RQ("r1") TG_PAIR_RQ("r3")
+/* the row of one channel (r4 = mult, r5/r6 = klo/khi, r7 = rm1) applied to the accumulators a, b */
+#define TG_PAIRS_RQX_ROW(a, b)                                 \
+        "mov    r8, r5\n\t"                                    \
+        "mov    r9, r6\n\t"                                    \
+        TG_RQX_ASM(a, "r4", "r8", "r9", "r7", "r11")           \
+        TG_RQX_ASM(b, "r4", "r5", "r6", "r7", "r11")
+/* Left-shifted channels (TFLM shift L >= 0, tg_rqx_t row {mult, INT32_MIN, 0, -(L + 1)}: rm1 < 0):
+ * SaturatingRoundingDoublingHighMul(acc << L, mult) = floor((2 (acc << L) mult + 2^31) / 2^32), the
+ * high word after two SMLALs of (acc << L) * mult onto klo = 2^31 (RoundingDivideByPOT by 0 is the
+ * identity; mult < 2^31, so the saturating case cannot occur). ACC: in/out, KLO/KHI clobbered. */
+#define TG_LQX_ASM(ACC, M, KLO, KHI, L, ZP)                    \
+        "lsl    " ACC ", " ACC ", " L "\n\t"                   \
+        "smlal  " KLO ", " KHI ", " ACC ", " M "\n\t"          \
+        "smlal  " KLO ", " KHI ", " ACC ", " M "\n\t"          \
+        "add    " KHI ", " KHI ", " ZP "\n\t"                  \
+        "ssat   " ACC ", #8, " KHI "\n\t"
+#define TG_PAIRS_LQX_ROW(a, b)                                 \
+        "mvn    r7, r7\n\t"                                    \
+        "mov    r8, r5\n\t"                                    \
+        "mov    r9, r6\n\t"                                    \
+        TG_LQX_ASM(a, "r4", "r8", "r9", "r7", "r11")           \
+        TG_LQX_ASM(b, "r4", "r5", "r6", "r7", "r11")
+
+/* The body of tg_conv_pairs / tg_conv_pairs_l: EXACT is the exact requantization of a channel pair
+ * (r0, r2: channel 0 of both pixels; r1, r3: channel 1), rows at r12 (advanced), zp in r11. */
+#define TG_CONV_PAIRS_BODY(EXACT)                                                     \
+        "push   {r4-r11, lr}\n\t"                                                     \
+        "sub    sp, sp, #52\n\t"                                                      \
+        "ldm    r0!, {r1-r11}\n\t"                                                    \
+        "stm    sp, {r1-r11}\n\t"                                                     \
+        "ldm    r0, {r1, r2}\n\t"                                                     \
+        "strd   r1, r2, [sp, #44]\n\t"                                                \
+        "4:\n\t"                                                                      \
+        "ldr    r12, [sp, #16]\n\t"                                                   \
+        "ldrd   r0, r1, [r12], #8\n\t"                                                \
+        "str    r12, [sp, #16]\n\t"                                                   \
+        "mov    r2, r0\n\t"                                                           \
+        "mov    r3, r1\n\t"                                                           \
+        "ldrd   r4, r5, [sp, #0]\n\t"                                                 \
+        "add    r5, r4, r5\n\t"                                                       \
+        "ldrd   r6, r7, [sp, #8]\n\t"                                                 \
+        "tst    r7, #1\n\t"                                                           \
+        "beq    2f\n\t"                                                               \
+        TG_PAIR_STEP                                                                  \
+        "2:\n\t"                                                                      \
+        "lsrs   r7, r7, #1\n\t"                                                       \
+        "beq    3f\n\t"                                                               \
+        "1:\n\t"                                                                      \
+        TG_PAIR_STEP TG_PAIR_STEP                                                     \
+        "subs   r7, r7, #1\n\t"                                                       \
+        "bne    1b\n\t"                                                               \
+        "3:\n\t"                                                                      \
+        "str    r5, [sp, #0]\n\t" /* the next pair's first row follows this pair's second */ \
+        "ldr    r12, [sp, #20]\n\t"                                                   \
+        "ldrd   r7, r11, [sp, #44]\n\t" /* exact, zp */                               \
+        "cmp    r7, #0\n\t"                                                           \
+        "bne    5f\n\t"                                                               \
+        TG_PAIRS_RQ_SHORTCUT                                                          \
+        "b      6f\n\t"                                                               \
+        "5:\n\t"                                                                      \
+        EXACT                                                                         \
+        "6:\n\t"                                                                      \
+        "str    r12, [sp, #20]\n\t"                                                   \
+        "bfi    r0, r1, #8, #8\n\t"                                                   \
+        "bfi    r0, r2, #16, #8\n\t"                                                  \
+        "bfi    r0, r3, #24, #8\n\t"                                                  \
+        "ldrd   r4, r5, [sp, #36]\n\t"                                                \
+        "ssub8  r6, r0, r4\n\t"                                                       \
+        "sel    r0, r0, r4\n\t"                                                       \
+        "ssub8  r6, r0, r5\n\t"                                                       \
+        "sel    r0, r5, r0\n\t"                                                       \
+        "ldrd   r4, r5, [sp, #24]\n\t"                                                \
+        "strh   r0, [r4], #2\n\t"                                                     \
+        "lsr    r0, r0, #16\n\t"                                                      \
+        "strh   r0, [r5], #2\n\t"                                                     \
+        "strd   r4, r5, [sp, #24]\n\t"                                                \
+        "ldr    r6, [sp, #32]\n\t"                                                    \
+        "subs   r6, r6, #1\n\t"                                                       \
+        "str    r6, [sp, #32]\n\t"                                                    \
+        "bne    4b\n\t"                                                               \
+        "add    sp, sp, #52\n\t"                                                      \
+        "pop    {r4-r11, pc}\n\t"
+
 /* external linkage: the compiler must keep its calling convention (r0 = a) */
 void tg_conv_pairs(tg_pairs_t *a);
 __attribute__((naked, noinline)) void tg_conv_pairs(tg_pairs_t *a __attribute__((unused)))
 {
-    __asm__(
-        "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #52\n\t"
-        "ldm    r0!, {r1-r11}\n\t"
-        "stm    sp, {r1-r11}\n\t"
-        "ldm    r0, {r1, r2}\n\t"
-        "strd   r1, r2, [sp, #44]\n\t"
-        "4:\n\t"
-        "ldr    r12, [sp, #16]\n\t"
-        "ldrd   r0, r1, [r12], #8\n\t"
-        "str    r12, [sp, #16]\n\t"
-        "mov    r2, r0\n\t"
-        "mov    r3, r1\n\t"
-        "ldrd   r4, r5, [sp, #0]\n\t"
-        "add    r5, r4, r5\n\t"
-        "ldrd   r6, r7, [sp, #8]\n\t"
-        "tst    r7, #1\n\t"
-        "beq    2f\n\t"
-        TG_PAIR_STEP
-        "2:\n\t"
-        "lsrs   r7, r7, #1\n\t"
-        "beq    3f\n\t"
-        "1:\n\t"
-        TG_PAIR_STEP TG_PAIR_STEP
-        "subs   r7, r7, #1\n\t"
-        "bne    1b\n\t"
-        "3:\n\t"
-        "str    r5, [sp, #0]\n\t" /* the next pair's first row follows this pair's second */
-        "ldr    r12, [sp, #20]\n\t"
-        "ldrd   r7, r11, [sp, #44]\n\t" /* exact, zp */
-        "cmp    r7, #0\n\t"
-        "bne    5f\n\t"
-        "ldm    r12!, {r4, r5, r6}\n\t"
-        "lsr    r7, r6, #8\n\t"
-        TG_PAIR_RQ("r0") TG_PAIR_RQ("r2")
-        "ldm    r12!, {r4, r5, r6}\n\t"
-        "lsr    r7, r6, #8\n\t"
-        TG_PAIR_RQ("r1") TG_PAIR_RQ("r3")
-        "b      6f\n\t"
-        "5:\n\t" /* exact: tg_rqx_t rows {mult, klo, khi, rm1}, zp in r11 */
-        "ldm    r12!, {r4, r5, r6, r7}\n\t"
-        "mov    r8, r5\n\t"
-        "mov    r9, r6\n\t"
-        TG_RQX_ASM("r0", "r4", "r8", "r9", "r7", "r11")
-        TG_RQX_ASM("r2", "r4", "r5", "r6", "r7", "r11")
-        "ldm    r12!, {r4, r5, r6, r7}\n\t"
-        "mov    r8, r5\n\t"
-        "mov    r9, r6\n\t"
-        TG_RQX_ASM("r1", "r4", "r8", "r9", "r7", "r11")
-        TG_RQX_ASM("r3", "r4", "r5", "r6", "r7", "r11")
-        "6:\n\t"
-        "str    r12, [sp, #20]\n\t"
-        "bfi    r0, r1, #8, #8\n\t"
-        "bfi    r0, r2, #16, #8\n\t"
-        "bfi    r0, r3, #24, #8\n\t"
-        "ldrd   r4, r5, [sp, #36]\n\t"
-        "ssub8  r6, r0, r4\n\t"
-        "sel    r0, r0, r4\n\t"
-        "ssub8  r6, r0, r5\n\t"
-        "sel    r0, r5, r0\n\t"
-        "ldrd   r4, r5, [sp, #24]\n\t"
-        "strh   r0, [r4], #2\n\t"
-        "lsr    r0, r0, #16\n\t"
-        "strh   r0, [r5], #2\n\t"
-        "strd   r4, r5, [sp, #24]\n\t"
-        "ldr    r6, [sp, #32]\n\t"
-        "subs   r6, r6, #1\n\t"
-        "str    r6, [sp, #32]\n\t"
-        "bne    4b\n\t"
-        "add    sp, sp, #52\n\t"
-        "pop    {r4-r11, pc}\n\t");
+    __asm__(TG_CONV_PAIRS_BODY("ldm    r12!, {r4, r5, r6, r7}\n\t"
+                               TG_PAIRS_RQX_ROW("r0", "r2")
+                               "ldm    r12!, {r4, r5, r6, r7}\n\t"
+                               TG_PAIRS_RQX_ROW("r1", "r3")));
 }
+
+/* tg_conv_pairs for exact tables that hold left-shifted channels (rm1 < 0; tg_conv2d_dspl_s8): each
+ * row takes the right- or the left-shift sequence. Linked only where such an op exists. */
+void tg_conv_pairs_l(tg_pairs_t *a);
+__attribute__((naked, noinline)) void tg_conv_pairs_l(tg_pairs_t *a __attribute__((unused)))
+{
+    __asm__(TG_CONV_PAIRS_BODY("ldm    r12!, {r4, r5, r6, r7}\n\t"
+                               "cmp    r7, #0\n\t"
+                               "blt    7f\n\t"
+                               TG_PAIRS_RQX_ROW("r0", "r2")
+                               "b      8f\n\t"
+                               "7:\n\t"
+                               TG_PAIRS_LQX_ROW("r0", "r2")
+                               "8:\n\t"
+                               "ldm    r12!, {r4, r5, r6, r7}\n\t"
+                               "cmp    r7, #0\n\t"
+                               "blt    7f\n\t"
+                               TG_PAIRS_RQX_ROW("r1", "r3")
+                               "b      6f\n\t"
+                               "7:\n\t"
+                               TG_PAIRS_LQX_ROW("r1", "r3")));
+}
+
+typedef void (*tg_pairs_fn)(tg_pairs_t *a);
 
 /* All output channels of two pixels from their interleaved columns. out1 may equal out0
  * (odd pixel count: the same pixel twice). An odd last channel is done as the pair (out_c - 2,
  * out_c - 1): channel out_c - 2 is stored again, with the same value (out_c >= 2: the generator's
  * condition). */
-static void tg_conv_cols(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0, int8_t *out1)
+static void tg_conv_cols(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0, int8_t *out1, tg_pairs_fn pairs)
 {
     const int32_t oc_n = p->out_c;
     tg_pairs_t a;
@@ -397,7 +446,7 @@ static void tg_conv_cols(const tg_conv_params_t *p, const int32_t *cols, int8_t 
     a.hi4 = tg_splat4(p->act_max);
     a.exact = p->dsp == TG_DSP_EXACT;
     a.zp = p->output_zp;
-    tg_conv_pairs(&a);
+    pairs(&a);
     if (oc_n & 1) {
         const int32_t oc = oc_n - 2;
         a.w = (const int8_t *)p->weights + (size_t)oc * p->w_row;
@@ -407,14 +456,15 @@ static void tg_conv_cols(const tg_conv_params_t *p, const int32_t *cols, int8_t 
         a.out0 = out0 + oc;
         a.out1 = out1 + oc;
         a.pairs = 1;
-        tg_conv_pairs(&a);
+        pairs(&a);
     }
 }
 
 /* scratch: 2 columns (4 * w_row bytes), then in_c bytes of input_zp (in_c a multiple of 4) or
  * two staging rows (2 x (w_row + 4) bytes). Pixels are visited in pairs, in order, with their
  * coordinates kept incrementally. */
-static void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+__attribute__((noinline)) static void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t *output,
+                                                    void *scratch, tg_pairs_fn pairs)
 {
     int32_t *cols = (int32_t *)scratch;
     int8_t *extra = (int8_t *)scratch + 4 * p->w_row;
@@ -431,7 +481,7 @@ static void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
             const int32_t j = i + 1 < n ? i + 1 : i;
             tg_widen_pair(cols, input + (size_t)i * cin, input + (size_t)j * cin, cin >> 2);
             tg_barrier();
-            tg_conv_cols(p, cols, output + (size_t)i * oc_n, output + (size_t)j * oc_n);
+            tg_conv_cols(p, cols, output + (size_t)i * oc_n, output + (size_t)j * oc_n, pairs);
             tg_barrier();
         }
         return;
@@ -472,7 +522,7 @@ static void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
             }
         }
         tg_barrier();
-        tg_conv_cols(p, cols, output + (size_t)i * oc_n, output + (size_t)j * oc_n);
+        tg_conv_cols(p, cols, output + (size_t)i * oc_n, output + (size_t)j * oc_n, pairs);
         tg_barrier();
         /* advance A by two pixels */
         b = bb;
@@ -506,16 +556,33 @@ void tg_conv2d_1x1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
     tg_conv2d_1x1_c(p, input, output);
 }
 
-void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+#if !TG_DSP
+static void tg_conv2d_any_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
 {
-#if TG_DSP
-    tg_conv2d_dsp(p, input, output, scratch);
-#else
-    (void)scratch;
     if (p->k_h == 1 && p->k_w == 1 && p->groups == 1 && p->pad_top == 0 && p->pad_left == 0) {
         tg_conv2d_1x1_c(p, input, output);
     } else {
         tg_conv2d_c(p, input, output);
     }
+}
+#endif
+
+void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_pairs);
+#else
+    (void)scratch;
+    tg_conv2d_any_c(p, input, output);
+#endif
+}
+
+void tg_conv2d_dspl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_pairs_l);
+#else
+    (void)scratch;
+    tg_conv2d_any_c(p, input, output);
 #endif
 }

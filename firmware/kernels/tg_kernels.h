@@ -58,7 +58,10 @@ typedef struct {
  *   klo + 2^32 * khi = 2^30 + 2^(30 + right)   (the two roundings' nudges),
  * and the result is the high word of acc * mult + that, corrected by -1 for acc < 0 when the low
  * word's bit 31 is clear, arithmetically shifted right by rm1. The generator writes these rows
- * (tinygen/ops/conv.py rqx_table) where `dsp` = TG_DSP_EXACT, in place of tg_rq_t rows. */
+ * (tinygen/ops/conv.py rqx_table) where `dsp` = TG_DSP_EXACT, in place of tg_rq_t rows.
+ * CONV_2D (tg_conv2d_dspl_s8) also takes left-shifted channels, TFLM shift L >= 0, as rows
+ * {mult, INT32_MIN, 0, -(L + 1)} (rm1 < 0; tinygen/ops/conv.py rqxl_table): the accumulator shifted
+ * left by L, two SMLALs onto 2^31, the high word; -(rm1 + 1) = L for TG_RQ_SHIFT_OF. */
 typedef struct {
     int32_t mult;
     int32_t klo;
@@ -108,6 +111,9 @@ void tg_conv2d_1x1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
 /* Ops with dsp != 0 (groups == 1, out_c >= 2): the DSP kernel where compiled in, else the C99 code
  * (tg_conv2d_s8 / tg_conv2d_1x1_s8 always run the C99 code). */
 void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* tg_conv2d_dsp_s8 for dsp == TG_DSP_EXACT tables with left-shifted channels (TFLM shift L >= 0:
+ * row {mult, INT32_MIN, 0, -(L + 1)}, so that TG_RQ_SHIFT_OF still gives L). */
+void tg_conv2d_dspl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* depthwise with depth multiplier >= 2 (the column layout: w_row > 0, see tg_dwconv.c) */
 void tg_dwconv_dm_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);

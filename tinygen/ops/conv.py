@@ -243,6 +243,51 @@ def rqx_table(multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
     return np.stack([m, klo, khi, right - 1], axis=1)
 
 
+def left_channels(multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Live channels with an effective scale >= 0.5 (TFLM shift >= 0: a left shift)."""
+    m = np.asarray(multiplier, dtype=np.int64).reshape(-1)
+    sh = np.broadcast_to(np.asarray(shift, dtype=np.int64).reshape(-1), m.shape)
+    return (m != 0) & (sh >= 0)
+
+
+def rqxl_problem(multiplier: np.ndarray, shift: np.ndarray) -> str | None:
+    """rqx_problem for CONV_2D's exact kernel with left-shifted channels (tg_conv2d_dspl_s8): right-shift
+    channels as rqx_problem, left-shift channels need a shift <= 31 and 0 <= multiplier < 2^31."""
+    m = np.asarray(multiplier, dtype=np.int64).reshape(-1)
+    sh = np.broadcast_to(np.asarray(shift, dtype=np.int64).reshape(-1), m.shape)
+    left = left_channels(m, sh)
+    right = (m != 0) & ~left
+    bad = np.flatnonzero(right & ((sh < -31) | (m < (1 << 30)) | (m >= (1 << 31))))
+    bad = np.union1d(bad, np.flatnonzero(left & ((sh > 31) | (m < 0) | (m >= (1 << 31)))))
+    if bad.size:
+        return f"channel {int(bad[0])}: multiplier {int(m[bad[0]])} / shift {int(sh[bad[0]])} out of range"
+    return None
+
+
+def rqxl_table(multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """rqx_table with left-shifted channels (TFLM shift L >= 0) as rows {mult, INT32_MIN, 0, -(L + 1)}
+    (tg_conv_pairs_l: LSL by L, two SMLALs onto 2^31, the high word; rm1 < 0 marks the row, and
+    -(rm1 + 1) = L keeps TG_RQ_SHIFT_OF right for the C99 code)."""
+    m = np.asarray(multiplier, dtype=np.int64).reshape(-1)
+    sh = np.broadcast_to(np.asarray(shift, dtype=np.int64).reshape(-1), m.shape)
+    left = left_channels(m, sh)
+    rows = rqx_table(m, np.where(left, -1, sh))
+    rows[left, 1] = -(1 << 31)
+    rows[left, 2] = 0
+    rows[left, 3] = -(sh[left] + 1)
+    return rows
+
+
+def rqxl_apply(acc, row) -> np.ndarray:
+    """numpy model of one left-shift row of tg_conv_pairs_l (before the output zero point)."""
+    a = np.asarray(acc, dtype=np.int64)
+    m, klo, khi, rm1 = (int(v) for v in row)
+    shl = -(rm1 + 1)
+    t = ((a << shl) + (1 << 31)) % (1 << 32) - (1 << 31)  # LSL: wraps to int32
+    p = 2 * t * m + ((khi << 32) + (klo & 0xFFFFFFFF))
+    return p >> 32
+
+
 def rqx_apply(acc, row) -> np.ndarray:
     """numpy model of tg_rqx_ref / the kernels' SMLAL sequence for int32 accumulators `acc` and one
     tg_rqx_t `row` (before the output zero point): documents and tests the arithmetic."""
@@ -477,17 +522,23 @@ def _acc_bound(rows: np.ndarray, folded_bias) -> int:
     return int((128 * np.abs(rows.astype(np.int64)).sum(axis=1) + np.abs(np.asarray(folded_bias, dtype=np.int64))).max())
 
 
-def dsp_mode(rows: np.ndarray, folded_bias, multiplier, shift, output_zero_point: int) -> tuple[int, str, str]:
+def dsp_mode(rows: np.ndarray, folded_bias, multiplier, shift, output_zero_point: int,
+             left_ok: bool = False) -> tuple[int, str, str]:
     """Requantization of a DSP kernel (conv / fully-connected) with these filter `rows`:
     (1 = TG_DSP_SHORTCUT, variant, reason) where the SMMULR shortcut is proved exact, else
-    (2 = TG_DSP_EXACT, ...) where the exact SMLAL requantization applies, else (0, C99, reason)."""
+    (2 = TG_DSP_EXACT, ...) where the exact SMLAL requantization applies (left_ok: the kernel also
+    takes left-shifted channels, rqxl_table), else (0, C99, reason)."""
     if dsp_exact(rows, folded_bias, multiplier, shift, output_zero_point):
         return 1, DSP_SHORTCUT, f"accumulators within +-{_acc_bound(rows, folded_bias)}: SMMULR requantization proved exact"
     problem = rqx_problem(multiplier, shift)
+    head = (f"SMMULR shortcut not provably exact (accumulators up to +-{_acc_bound(rows, folded_bias)}, "
+            f"right shifts up to {int(np.max(-np.asarray(shift, dtype=np.int64)))}, "
+            f"output zero point {int(output_zero_point)}): exact SMLAL requantization")
     if problem is None:
-        right = int(np.max(-np.asarray(shift, dtype=np.int64)))
-        return 2, DSP_EXACT, (f"SMMULR shortcut not provably exact (accumulators up to +-{_acc_bound(rows, folded_bias)}, "
-                              f"right shifts up to {right}, output zero point {int(output_zero_point)}): exact SMLAL requantization")
+        return 2, DSP_EXACT, head
+    if left_ok and rqxl_problem(multiplier, shift) is None:
+        n_left = int(np.count_nonzero(left_channels(multiplier, shift)))
+        return 2, DSP_EXACT, f"{head}; {n_left} channel(s) with effective scale >= 0.5: left shift, 2 SMLAL"
     return 0, C99, f"no exact DSP requantization: {problem}"
 
 
@@ -500,7 +551,8 @@ def conv2d_dsp_mode(p: "ConvParams") -> tuple[int, str, str]:
     if p.low_ram:
         return 0, C99, (f"RAM: its {_conv2d_dsp_scratch(p)} B of im2col scratch would raise the arena above "
                         f"1.05x the live-tensor bound (generate --optimize speed keeps the DSP kernel)")
-    return dsp_mode(p.weights.reshape(p.weights.shape[0], -1), p.folded_bias, p.multiplier, p.shift, p.output_zero_point)
+    return dsp_mode(p.weights.reshape(p.weights.shape[0], -1), p.folded_bias, p.multiplier, p.shift, p.output_zero_point,
+                    left_ok=True)
 
 
 def conv2d_scratch_bytes(p: "ConvParams") -> int:
@@ -693,7 +745,11 @@ class Conv2D(Op):
         weights = pad_rows(p.weights.reshape(oc, -1))
         w_row = weights.shape[1]
         dsp = conv2d_dsp_mode(p)[0]
-        rq = rqx_table(p.multiplier, p.shift) if dsp == 2 else rq_table(p.multiplier, p.shift, p.output_zero_point)
+        left = dsp == 2 and bool(np.any(left_channels(p.multiplier, p.shift)))
+        if dsp == 2:
+            rq = rqxl_table(p.multiplier, p.shift) if left else rqx_table(p.multiplier, p.shift)
+        else:
+            rq = rq_table(p.multiplier, p.shift, p.output_zero_point)
         fields = dict(batches=b, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
                       stride_h=p.stride[0], stride_w=p.stride[1], dil_h=p.dilation[0], dil_w=p.dilation[1],
                       pad_top=p.padding[0], pad_left=p.padding[1], groups=p.groups, depth_multiplier=p.depth_multiplier,
@@ -707,7 +763,9 @@ class Conv2D(Op):
         else:
             fn = "tg_conv2d_s8"
         if dsp:
-            fn = "tg_conv2d_dsp_s8"  # the DSP kernel (the C99 code in a portable build)
+            # the DSP kernel (the C99 code in a portable build); with left-shifted channels its variant that
+            # links the left-shift requantization
+            fn = "tg_conv2d_dspl_s8" if left else "tg_conv2d_dsp_s8"
         scratch = ctx.scratch() if dsp else "NULL"
         return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {scratch});"
 
