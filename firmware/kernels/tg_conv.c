@@ -154,7 +154,7 @@ TG_INLINE void tg_copy_s8(int8_t *__restrict dst, const int8_t *src, int32_t n)
 
 /* Input channels a multiple of 4: both pixels tap by tap, padded taps read `zp` (in_c bytes
  * of input_zp); windows inside the input (the usual case) without any check. */
-static void tg_im2col_pair(const tg_conv_params_t *p, const int8_t *in_a, int32_t ya, int32_t xa,
+TG_INLINE void tg_im2col_pair(const tg_conv_params_t *p, const int8_t *in_a, int32_t ya, int32_t xa,
                            const int8_t *in_b, int32_t yb, int32_t xb, int32_t *__restrict col, const int8_t *zp)
 {
     const int32_t cin = p->in_c, in_w = p->in_w, in_h = p->in_h;
@@ -429,7 +429,8 @@ typedef void (*tg_pairs_fn)(tg_pairs_t *a);
  * (odd pixel count: the same pixel twice). An odd last channel is done as the pair (out_c - 2,
  * out_c - 1): channel out_c - 2 is stored again, with the same value (out_c >= 2: the generator's
  * condition). */
-static void tg_conv_cols(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0, int8_t *out1, tg_pairs_fn pairs)
+TG_INLINE void tg_conv_cols_any(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0, int8_t *out1,
+                                tg_pairs_fn pairs)
 {
     const int32_t oc_n = p->out_c;
     tg_pairs_t a;
@@ -460,11 +461,28 @@ static void tg_conv_cols(const tg_conv_params_t *p, const int32_t *cols, int8_t 
     }
 }
 
+/* one out-of-line copy per channel-pair kernel, each calling it directly */
+__attribute__((noinline)) static void tg_conv_cols(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0,
+                                                   int8_t *out1)
+{
+    tg_conv_cols_any(p, cols, out0, out1, tg_conv_pairs);
+}
+
+__attribute__((noinline)) static void tg_conv_cols_l(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0,
+                                                     int8_t *out1)
+{
+    tg_conv_cols_any(p, cols, out0, out1, tg_conv_pairs_l);
+}
+
+typedef void (*tg_cols_fn)(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0, int8_t *out1);
+
 /* scratch: 2 columns (4 * w_row bytes), then in_c bytes of input_zp (in_c a multiple of 4) or
  * two staging rows (2 x (w_row + 4) bytes). Pixels are visited in pairs, in order, with their
- * coordinates kept incrementally. */
-__attribute__((noinline)) static void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t *output,
-                                                    void *scratch, tg_pairs_fn pairs)
+ * coordinates kept incrementally. Inlined into both entry points with a constant `pairs` (direct
+ * calls): a firmware links the copy its ops use (both, ~1.4 KB more, only where some CONV_2D has
+ * left-shifted channels and another has none). */
+TG_INLINE void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch,
+                             tg_cols_fn cols_fn)
 {
     int32_t *cols = (int32_t *)scratch;
     int8_t *extra = (int8_t *)scratch + 4 * p->w_row;
@@ -481,7 +499,7 @@ __attribute__((noinline)) static void tg_conv2d_dsp(const tg_conv_params_t *p, c
             const int32_t j = i + 1 < n ? i + 1 : i;
             tg_widen_pair(cols, input + (size_t)i * cin, input + (size_t)j * cin, cin >> 2);
             tg_barrier();
-            tg_conv_cols(p, cols, output + (size_t)i * oc_n, output + (size_t)j * oc_n, pairs);
+            cols_fn(p, cols, output + (size_t)i * oc_n, output + (size_t)j * oc_n);
             tg_barrier();
         }
         return;
@@ -522,7 +540,7 @@ __attribute__((noinline)) static void tg_conv2d_dsp(const tg_conv_params_t *p, c
             }
         }
         tg_barrier();
-        tg_conv_cols(p, cols, output + (size_t)i * oc_n, output + (size_t)j * oc_n, pairs);
+        cols_fn(p, cols, output + (size_t)i * oc_n, output + (size_t)j * oc_n);
         tg_barrier();
         /* advance A by two pixels */
         b = bb;
@@ -570,7 +588,7 @@ static void tg_conv2d_any_c(const tg_conv_params_t *p, const int8_t *input, int8
 void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
 #if TG_DSP
-    tg_conv2d_dsp(p, input, output, scratch, tg_conv_pairs);
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols);
 #else
     (void)scratch;
     tg_conv2d_any_c(p, input, output);
@@ -580,7 +598,7 @@ void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
 void tg_conv2d_dspl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
 #if TG_DSP
-    tg_conv2d_dsp(p, input, output, scratch, tg_conv_pairs_l);
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_l);
 #else
     (void)scratch;
     tg_conv2d_any_c(p, input, output);
