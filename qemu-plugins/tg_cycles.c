@@ -17,7 +17,12 @@
  *                 tinygen passes tg_cycles(), the firmware's own measurement points)
  *   begin=ADDR    entry address of a function that starts a group ("B" records;
  *                 tinygen passes tg_app_invoke())
- *   t_<class>=N   cycles of an instruction class (see the class list below)
+ *   t_<class>=N   cycles of an instruction class (see the class list below); tinygen passes
+ *                 centi-cycles (the table x 100, so that a dual-issuing core's 0.5 fits) and
+ *                 divides the records by 100
+ *   isa=arm|riscv the instruction set QEMU runs (default arm): which classifier reads the
+ *                 disassembly (Thumb-2 mnemonics, or RV32IMC ones as QEMU prints them,
+ *                 compressed instructions expanded)
  * Records (one line each, flushed at once): "I tg_cycles loaded" once installed, then
  * "B <insns> <cycles>" / "C <insns> <cycles>"
  * (counts before the marked function's first instruction), and at exit one
@@ -78,14 +83,19 @@ enum {
     K_VMAC,           /* VMLA/VMLS/VFMA/VFMS/VNMLA/VNMLS */
     K_VDIV,           /* VDIV/VSQRT */
     K_VLDST,          /* VLDR/VSTR */
-    K_SYS,            /* MRS/MSR/CPS/barriers/WFI/SVC/BKPT */
+    K_SYS,            /* MRS/MSR/CPS/barriers/WFI/SVC/BKPT; RISC-V: CSR access, FENCE, ECALL... */
+    K_MULH,           /* RISC-V MULH/MULHU/MULHSU (upper word of the product) */
+    K_LOAD_USE,       /* RISC-V load whose result the next instruction reads (load-use stall) */
+    K_JUMP,           /* RISC-V JAL/JALR (J, JR, RET, CALL): always redirect fetch */
     K_COUNT
 };
 static const char *k_names[K_COUNT] = {
     "alu", "mul", "mla", "div", "load", "load_pipelined", "store_imm", "store_reg", "ldrd",
     "multi_base", "multi_reg", "branch", "tbb", "refill", "valu", "vmac", "vdiv", "vldst", "sys",
+    "mulh", "load_use", "jump",
 };
-static uint64_t k_cycles[K_COUNT] = {1, 1, 2, 7, 2, 1, 1, 2, 3, 1, 1, 1, 2, 2, 1, 3, 14, 2, 2};
+static uint64_t k_cycles[K_COUNT] = {1, 1, 2, 7, 2, 1, 1, 2, 3, 1, 1, 1, 2, 2, 1, 3, 14, 2, 2, 5, 2, 2};
+static int s_riscv;
 
 typedef struct {
     uint64_t vaddr;
@@ -284,6 +294,122 @@ static int classify(const char *text, int prev_was_load, int *words, int *writes
     return K_ALU;
 }
 
+/* ---- RISC-V: QEMU prints "<encoding> <mnemonic> <operands>" ---- */
+static const char *rv_split(const char *text, char *m, size_t msize)
+{
+    const char *p = text;
+    size_t n;
+    p += strcspn(p, " \t");              /* skip the encoding */
+    p += strspn(p, " \t");
+    n = strcspn(p, " \t");
+    if (n >= msize) {
+        n = msize - 1;
+    }
+    memcpy(m, p, n);
+    m[n] = 0;
+    p += n;
+    return p + strspn(p, " \t");
+}
+
+static int rv_is(const char *m, const char *const *names)
+{
+    int i;
+    for (i = 0; names[i]; i++) {
+        if (strcmp(m, names[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Does the operand list `ops` name register `reg` among the registers it reads? For stores
+ * and branches every operand is read; otherwise the first operand is the destination. */
+static int rv_reads(const char *m, const char *ops, const char *reg)
+{
+    static const char *const all_read[] = {"sb", "sh", "sw", "beq", "bne", "blt", "bge", "bltu", "bgeu",
+                                           "beqz", "bnez", "blez", "bgez", "bltz", "bgtz", "bgt", "ble",
+                                           "bgtu", "bleu", "jr", "ret", NULL};
+    const char *p = ops;
+    int first = !rv_is(m, all_read);
+    while (*p && *p != '#') {
+        char tok[16];
+        size_t n = 0;
+        while (*p && !((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))) {
+            if (*p == '#') {
+                return 0;
+            }
+            p++;
+        }
+        while (((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')) && n < sizeof tok - 1) {
+            tok[n++] = *p++;
+        }
+        tok[n] = 0;
+        if (!n) {
+            break;
+        }
+        if (first) {
+            first = 0;            /* the destination */
+            continue;
+        }
+        if (strcmp(tok, reg) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int classify_riscv(const char *text, const char *next, int *writes_pc)
+{
+    static const char *const loads[] = {"lb", "lbu", "lh", "lhu", "lw", NULL};
+    static const char *const stores[] = {"sb", "sh", "sw", NULL};
+    static const char *const divs[] = {"div", "divu", "rem", "remu", NULL};
+    static const char *const mulhs[] = {"mulh", "mulhu", "mulhsu", NULL};
+    static const char *const jumps[] = {"j", "jal", "jalr", "jr", "ret", "call", "tail", NULL};
+    char m[24];
+    const char *ops = rv_split(text, m, sizeof m);
+    *writes_pc = 0;
+    if (rv_is(m, loads)) {
+        if (next) {
+            char nm[24], rd[16];
+            const char *nops = rv_split(next, nm, sizeof nm);
+            size_t n = strcspn(ops, ",");
+            if (n >= sizeof rd) {
+                n = sizeof rd - 1;
+            }
+            memcpy(rd, ops, n);
+            rd[n] = 0;
+            if (rv_reads(nm, nops, rd)) {
+                return K_LOAD_USE;
+            }
+        }
+        return K_LOAD;
+    }
+    if (rv_is(m, stores)) {
+        return K_STORE_IMM;
+    }
+    if (strcmp(m, "mul") == 0) {
+        return K_MUL;
+    }
+    if (rv_is(m, mulhs)) {
+        return K_MULH;
+    }
+    if (rv_is(m, divs)) {
+        return K_DIV;
+    }
+    if (rv_is(m, jumps)) {
+        return K_JUMP;       /* always taken: its cost includes the fetch redirect */
+    }
+    if (m[0] == 'b') {
+        *writes_pc = 1;      /* conditional branch: + refill when taken */
+        return K_BRANCH;
+    }
+    if (starts(m, "csr") || starts(m, "fence") || strcmp(m, "ecall") == 0 || strcmp(m, "ebreak") == 0
+        || strcmp(m, "wfi") == 0 || strcmp(m, "mret") == 0) {
+        return K_SYS;
+    }
+    return K_ALU;
+}
+
 static void record(char kind)
 {
     if (s_out) {
@@ -317,6 +443,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     size_t i, n = qemu_plugin_tb_n_insns(tb);
     tb_info *info = (tb_info *)calloc(1, sizeof *info);
     int prev_load = 0;
+    char *next_text;
     (void)id;
     if (!info) {
         return;
@@ -324,11 +451,18 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     info->vaddr = qemu_plugin_tb_vaddr(tb);
     info->n_insns = (uint32_t)n;
     info->mark = info->vaddr == s_begin_addr ? 'B' : info->vaddr == s_mark_addr ? 'C' : 0;
+    next_text = n ? qemu_plugin_insn_disas(qemu_plugin_tb_get_insn(tb, 0)) : NULL;
     for (i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
-        char *text = qemu_plugin_insn_disas(insn);
+        char *text = next_text;
         int words = 0, writes_pc = 0;
-        int k = classify(text ? text : "", prev_load, &words, &writes_pc);
+        int k;
+        next_text = i + 1 < n ? qemu_plugin_insn_disas(qemu_plugin_tb_get_insn(tb, i + 1)) : NULL;
+        if (s_riscv) {
+            k = classify_riscv(text ? text : "", next_text, &writes_pc);
+        } else {
+            k = classify(text ? text : "", prev_load, &words, &writes_pc);
+        }
         info->count[k]++;
         info->cycles += k_cycles[k];
         if (k == K_MULTI_BASE) {
@@ -382,6 +516,13 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             s_mark_addr = strtoull(eq + 1, NULL, 0) & ~(uint64_t)1;
         } else if (starts(a, "begin=")) {
             s_begin_addr = strtoull(eq + 1, NULL, 0) & ~(uint64_t)1;
+        } else if (starts(a, "isa=")) {
+            if (strcmp(eq + 1, "riscv") == 0) {
+                s_riscv = 1;
+            } else if (strcmp(eq + 1, "arm") != 0) {
+                fprintf(stderr, "tg_cycles: unknown isa '%s'\n", eq + 1);
+                return -1;
+            }
         } else if (starts(a, "t_")) {
             size_t len = (size_t)(eq - a - 2);
             for (k = 0; k < K_COUNT; k++) {

@@ -38,6 +38,15 @@ except ModuleNotFoundError:   # Python 3.10
     import tomli as tomllib
 
 PLUGIN_SOURCE = "qemu-plugins/tg_cycles.c"
+# Timing-table values may have two decimals (a dual-issuing core spends 0.5 cycles on an
+# instruction that pairs): the plugin counts centi-cycles, the records are divided back.
+SCALE = 100
+# The instruction classes of each instruction set (the plugin's k_names); a table gives all of its ISA's.
+ISA_CLASSES = {
+    "arm": ("alu", "mul", "mla", "div", "load", "load_pipelined", "store_imm", "store_reg", "ldrd", "multi_base",
+            "multi_reg", "branch", "tbb", "refill", "valu", "vmac", "vdiv", "vldst", "sys"),
+    "riscv": ("alu", "mul", "mulh", "div", "load", "load_use", "store_imm", "branch", "refill", "jump", "sys"),
+}
 TIMING_DIR = "qemu-plugins/timing"
 MARK_SYMBOL = "tg_cycles"
 BEGIN_SYMBOL = "tg_app_invoke"
@@ -55,21 +64,48 @@ class TimingTable:
     name: str
     cycles: dict
     path: Path
+    isa: str = "arm"
+    label: str = ""
 
     def describe(self) -> dict:
         return {"core": self.core, "name": self.name, "table": str(self.path.relative_to(data_dir()))
-                if self.path.is_relative_to(data_dir()) else str(self.path), "cycles": dict(self.cycles)}
+                if self.path.is_relative_to(data_dir()) else str(self.path), "cycles": dict(self.cycles),
+                "isa": self.isa}
+
+
+def _number(v, where: str):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or round(v * SCALE) != v * SCALE:
+        raise ToolError(f"{where}: cycle values must be non-negative numbers with at most two decimals, got {v!r}")
+    return int(v) if float(v).is_integer() else float(v)
+
+
+def _load_table(path: Path) -> TimingTable:
+    with open(path, "rb") as f:
+        d = tomllib.load(f)
+    isa = str(d.get("isa", "arm"))
+    if isa not in ISA_CLASSES:
+        raise ToolError(f"{path.name}: isa must be one of {sorted(ISA_CLASSES)}, got {isa!r}")
+    cycles = {str(k): _number(v, f"{path.name} [cycles] {k}") for k, v in d.get("cycles", {}).items()}
+    if set(cycles) != set(ISA_CLASSES[isa]):
+        missing, extra = sorted(set(ISA_CLASSES[isa]) - set(cycles)), sorted(set(cycles) - set(ISA_CLASSES[isa]))
+        raise ToolError(f"{path.name}: [cycles] must give exactly the {isa} classes (missing {missing}, unknown {extra})")
+    core = str(d.get("core", path.stem))
+    return TimingTable(core=core, name=str(d.get("name", core)), cycles=cycles, path=path, isa=isa,
+                       label=str(d.get("label", core.replace("cortex-m", "Cortex-M"))))
 
 
 def timing_table(core: str) -> TimingTable | None:
-    """The timing table of `core` (e.g. "cortex-m4"), None when there is none."""
-    path = data_dir() / TIMING_DIR / f"{core}.toml"
-    if not path.is_file():
-        return None
-    with open(path, "rb") as f:
-        d = tomllib.load(f)
-    cycles = {str(k): int(v) for k, v in d.get("cycles", {}).items()}
-    return TimingTable(core=str(d.get("core", core)), name=str(d.get("name", core)), cycles=cycles, path=path)
+    """The timing table of `core` (e.g. "cortex-m4"; "rv32imac": the table whose `cores` lists it),
+    None when there is none."""
+    root = data_dir() / TIMING_DIR
+    path = root / f"{core}.toml"
+    if path.is_file():
+        return _load_table(path)
+    for other in sorted(root.glob("*.toml")):
+        with open(other, "rb") as f:
+            if core in (tomllib.load(f).get("cores") or []):
+                return _load_table(other)
+    return None
 
 
 # ----------------------------------------------------------------------------- the plugin
@@ -191,8 +227,9 @@ class CycleEstimator:
         return cls(table, plugin, syms[MARK_SYMBOL], syms[BEGIN_SYMBOL], records)
 
     def qemu_args(self) -> list:
-        args = [str(self.plugin), f"out={self.records}", f"mark=0x{self.mark:x}", f"begin=0x{self.begin:x}"]
-        args += [f"t_{k}={v}" for k, v in sorted(self.table.cycles.items())]
+        args = [str(self.plugin), f"out={self.records}", f"mark=0x{self.mark:x}", f"begin=0x{self.begin:x}",
+                f"isa={self.table.isa}"]
+        args += [f"t_{k}={round(v * SCALE)}" for k, v in sorted(self.table.cycles.items())]
         return ["-plugin", ",".join(args)]
 
     def wait_loaded(self, exited, timeout: float = 10.0) -> bool:
@@ -215,7 +252,7 @@ class CycleEstimator:
     def describe(self) -> dict:
         d = self.table.describe()
         d["unit"] = "estimated core cycles"
-        d["label"] = self.table.core.replace("cortex-m", "Cortex-M")
+        d["label"] = self.table.label or self.table.core
         return d
 
     def _read(self) -> None:
@@ -253,9 +290,9 @@ class CycleEstimator:
         if group is None:
             return None
         g = group[:need]
-        layers = [{"instructions": g[2 * k + 2][0] - g[2 * k + 1][0], "cycles": g[2 * k + 2][1] - g[2 * k + 1][1]}
-                  for k in range(num_layers)]
-        return {"instructions": g[-1][0] - g[0][0], "cycles": g[-1][1] - g[0][1], "layers": layers}
+        layers = [{"instructions": g[2 * k + 2][0] - g[2 * k + 1][0],
+                   "cycles": round((g[2 * k + 2][1] - g[2 * k + 1][1]) / SCALE)} for k in range(num_layers)]
+        return {"instructions": g[-1][0] - g[0][0], "cycles": round((g[-1][1] - g[0][1]) / SCALE), "layers": layers}
 
 
 __all__ = ["CycleEstimator", "TimingTable", "elf_symbols", "plugin_path", "timing_table"]
