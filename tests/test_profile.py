@@ -157,7 +157,7 @@ def test_more_layers_than_one_profile_page(tmp_path):
 
 
 def test_profile_cli_on_cortex_m55():
-    """The other emulated cores profile too (no timing table for them: exact instruction counts only)."""
+    """The other emulated cores profile too, with their own core's timing table (cortex-m55.toml)."""
     rc, out, err = cli("profile", KWS, "--board", "qemu-cortex-m55", "--runs", 2, "--json", "-q")
     assert rc == 0, err
     d = json.loads(out)
@@ -166,4 +166,6 @@ def test_profile_cli_on_cortex_m55():
     assert len(d["layers"]) == n and all(lay["cycles"] > 0 for lay in d["layers"])
     assert sum(lay["cycles"] for lay in d["layers"]) == pytest.approx(d["layer_cycles_sum"])
     assert 0 <= d["total_cycles"] - d["layer_cycles_sum"] <= HOOK_BOUND * n
-    assert d["total_ms_basis"] == "exact" and "cycle_model" not in d
+    assert d["total_ms_basis"] == "estimated" and d["cycle_model"]["label"] == "Cortex-M55"
+    assert d["cycle_model"]["table"] == "qemu-plugins/timing/cortex-m55.toml"
+    assert all(lay["cycles_estimated"] > 0 for lay in d["layers"])
