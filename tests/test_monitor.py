@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from tinygen.boards.firmware_build import build_firmware
 from tinygen.device.link import Frame, encode_frame
-from tinygen.device.monitor import Line, Monitor, Noise, StreamSplitter, load_labels
+from tinygen.device.monitor import DamagedFrame, Line, Monitor, Noise, StreamSplitter, load_labels
 from tinygen.device.protocol import CMD_BOOT, CMD_INFER_CHUNK, CMD_RESET
 from tinygen.model.reader import load_int8_model
 from tinygen.device.target import QemuLink, ensure_emulated_firmware
@@ -106,6 +106,43 @@ def test_splitter_any_chunking(sizes):
         pos += s
     chunks.append(data[pos:])
     _check(_events(chunks))
+
+
+def test_damaged_frames_are_shown_as_such():
+    """A frame that fails its checks is a DamagedFrame (not noise), whatever the damage: a
+    flipped payload bit, a lost byte, a lost trailing 0x00 with text after it; text lines
+    around it come out whole, damaged text lines as damaged lines."""
+    good = encode_frame(5, 0x91, b"\x10\x00\x00\x00")
+    flipped = bytearray(encode_frame(6, 0x91, b"\x20\x00\x00\x00"))
+    flipped[5] ^= 0x04
+    lost = encode_frame(7, 0x91, b"\x30\x00\x00\x00")
+    lost = lost[:6] + lost[7:]
+    no_tail = bytearray(encode_frame(8, 0x93, bytes(range(1, 40))))
+    no_tail[20] ^= 0x01                    # a payload byte: the COBS blocks still end right
+    stream = (b"hello\n" + good + bytes(flipped) + lost + bytes(no_tail[:-1]) + b"after the frame\n"
+              + b"temp\xe9rature 21.5 C\n" + encode_frame(9, 0x81, b"ok"))
+    for chunks in ([stream], [stream[i:i + 3] for i in range(0, len(stream), 3)]):
+        ev = _events(chunks)
+        kinds = [type(e).__name__ for e in ev]
+        assert kinds == ["Line", "Frame", "DamagedFrame", "DamagedFrame", "DamagedFrame", "Line", "Line",
+                         "Frame"], ev
+        assert ev[0] == Line("hello") and ev[5] == Line("after the frame")
+        assert ev[6].damaged and "\\xe9" in ev[6].text
+        assert all("CRC" in e.reason or "COBS" in e.reason or "length" in e.reason
+                   for e in ev if isinstance(e, DamagedFrame)), ev
+    out = io.StringIO()
+    mon = Monitor(out=out, as_json=True)
+    mon.quiet_frames = True                  # as in --run: good replies are the client's business
+    mon.feed(stream)
+    mon.finish()
+    recs = [json.loads(ln) for ln in out.getvalue().splitlines()]
+    assert [r["type"] for r in recs].count("damaged_frame") == 3 == mon.counts["damaged_frames"]
+    assert mon.counts["noise_bytes"] == 0 and mon.counts["damaged_lines"] == 1
+    text = io.StringIO()
+    mon = Monitor(out=text)
+    mon.feed(stream)
+    mon.print_summary()
+    assert "[damaged frame, " in text.getvalue() and "3 damaged frames" in text.getvalue()
 
 
 def test_labels_file_formats(tmp_path):

@@ -200,7 +200,7 @@ def test_chunks_out_of_order_on_unit_boundaries(device):
     import struct
 
     from tinygen.device.protocol import (CMD_INFER_BEGIN, CMD_INFER_CHUNK, ERR_BAD_STATE, ERR_OUT_OF_RANGE,
-                                         FLAG_GAPS, ProtocolError)
+                                         FLAG_GAPS, FLAG_SACK, SACK_BYTES, ProtocolError)
 
     c = Client(device.ser, timeout=1.0)
     c.sync(10)
@@ -210,11 +210,21 @@ def test_chunks_out_of_order_on_unit_boundaries(device):
     assert unit == 16                                    # 3000 bytes: 188 units of 16
     x = bytes((7 * i) % 251 for i in range(TOY_IN))
 
-    def chunk(off, n):
-        return struct.unpack("<I", c.request(CMD_INFER_CHUNK, struct.pack("<I", off) + x[off:off + n]))[0]
+    acks = []
 
+    def chunk(off, n):
+        reply = c.request(CMD_INFER_CHUNK, struct.pack("<I", off) + x[off:off + n])
+        received = struct.unpack_from("<I", reply)[0]
+        bitmap = reply[4:]                                # SACK: units held beyond the prefix
+        assert len(bitmap) <= SACK_BYTES and (not bitmap or bitmap[-1])   # trailing zero bytes left out
+        acks.append({received // unit + i for i in range(8 * len(bitmap)) if bitmap[i >> 3] >> (i & 7) & 1})
+        return received
+
+    assert c.info().flags & FLAG_SACK
     assert chunk(2992, 8) == 0                           # the short last unit, first
+    assert acks[-1] == set()                             # unit 187: beyond the bitmap's 128 units
     assert chunk(160, 320) == 0                          # a gap before it
+    assert acks[-1] == set(range(10, 30))                # units 10..29 held
     with pytest.raises(ProtocolError) as e:
         chunk(1000, 17)                                  # not on a unit boundary at its end
     assert e.value.code == ERR_OUT_OF_RANGE
@@ -222,7 +232,9 @@ def test_chunks_out_of_order_on_unit_boundaries(device):
         c.request(CMD_INFER_RUN)
     assert e.value.code == ERR_BAD_STATE                 # incomplete
     assert chunk(0, 100) == 100                          # in order, unaligned: as before
+    assert acks[-1] == set(range(10, 30))
     assert chunk(100, 60) == 480                         # closes the gap: the prefix jumps
+    assert acks[-1] == set()
     assert chunk(480, 1008) == 1488
     assert chunk(1488, 1008) == 2496
     assert chunk(2496, 496) == TOY_IN                    # the rest (the last unit is there)

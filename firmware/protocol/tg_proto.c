@@ -477,6 +477,25 @@ static void mark_units(uint32_t begin, uint32_t end, uint32_t total)
     }
 }
 
+/* Selective acknowledgement (TG_PROTO_FLAG_SACK): bit i of the bitmap (LSB first) tells
+ * whether unit recv / g_unit + i arrived, for up to TG_PROTO_SACK_BYTES * 8 units; trailing
+ * zero bytes are left out (no unit beyond the prefix: the reply is `received` alone). Each
+ * reply so describes every unit near the prefix: one reply that gets through confirms all
+ * chunks of a burst, whichever other replies the link lost. */
+static void out_sack(tg_out_t *o, uint32_t recv, uint32_t total)
+{
+    uint8_t map[TG_PROTO_SACK_BYTES];
+    uint32_t base = recv / g_unit, units = (total + g_unit - 1) / g_unit, i, n = 0;
+    memset(map, 0, sizeof map);
+    for (i = 0; i < 8u * TG_PROTO_SACK_BYTES && base + i < units && base + i < TG_PROTO_MAX_UNITS; i++) {
+        if (have_unit(base + i)) {
+            map[i >> 3] |= (uint8_t)(1u << (i & 7));
+            n = (i >> 3) + 1;
+        }
+    }
+    out_bytes(o, map, n);
+}
+
 static int cmd_infer_chunk(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *detail)
 {
     uint32_t offset, n, total, recv;
@@ -528,6 +547,7 @@ static int cmd_infer_chunk(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *
     if (recv == total)
         g_in_complete |= 1u << g_cur_input;
     out_u32(o, recv);
+    out_sack(o, recv, total);
     return 0;
 }
 

@@ -47,6 +47,35 @@ class Noise:
     data: bytes
 
 
+@dataclass(frozen=True)
+class DamagedFrame:
+    """A segment that began like a protocol frame (after a 0x00, COBS code, magic byte) but
+    fails its checks (CRC, COBS, length): a frame damaged on the way."""
+    data: bytes
+    reason: str
+
+
+def _readable(raw: bytes) -> int:
+    return sum(1 for b in raw if 0x20 <= b < 0x7F or b == 0x09)
+
+
+def _cobs_end(seg: bytes) -> int:
+    """Where a frame starting at seg[0] ends if its COBS code bytes and its length field are
+    right: the block that completes header + payload + CRC (else the whole segment)."""
+    end = 0
+    decoded = bytearray()
+    want = None
+    while end < len(seg) and end <= MAX_ENCODED:
+        code = max(1, seg[end])
+        decoded += seg[end + 1:end + code] + (b"\x00" if code < 0xFF else b"")
+        end += code
+        if want is None and len(decoded) >= HEADER_SIZE:
+            want = HEADER_SIZE + int.from_bytes(decoded[4:6], "little") + CRC_SIZE
+        if want is not None and len(decoded) >= want:
+            return min(end, len(seg))
+    return len(seg)
+
+
 def _clean(text: str) -> bool:
     return all(c.isprintable() or c == "\t" for c in text)
 
@@ -68,7 +97,7 @@ def _leading_frame(seg: bytes):
 
 
 class StreamSplitter:
-    """Bytes in; `Line`, `Noise` and `Frame` events out, in arrival order.
+    """Bytes in; `Line`, `Noise`, `DamagedFrame` and `Frame` events out, in arrival order.
 
     Segments are delimited by 0x00 (protocol frames are 0x00-delimited). A segment whose
     second byte is the protocol magic is held as a frame candidate until its delimiter;
@@ -140,6 +169,7 @@ class StreamSplitter:
 
     def _end_segment(self, events: list) -> None:
         seg = bytes(self._seg)
+        fresh = self._fresh
         self._seg.clear()
         self._fresh = True
         if not seg:
@@ -147,8 +177,8 @@ class StreamSplitter:
         try:
             events.append(decode_frame(seg))
             return
-        except FrameError:
-            pass
+        except FrameError as e:
+            reason = str(e)
         # a frame whose trailing 0x00 was lost, followed by text: the frame ends where its
         # COBS blocks end
         found = _leading_frame(seg)
@@ -169,7 +199,26 @@ class StreamSplitter:
                     events.append(frame)
                     return
             j = seg.find(MAGIC_BYTE, j + 1)
+        if fresh and self._damaged_frame(seg, reason, events):
+            return
         self._emit_lines(seg, events)
+
+    def _damaged_frame(self, seg: bytes, reason: str, events: list) -> bool:
+        """A segment after a 0x00 that looks like a frame (the magic byte after a COBS code,
+        or binary bytes of a frame's size) but failed its checks: a DamagedFrame, and the
+        text after its COBS blocks (its trailing 0x00 lost) as lines. False: not frame-like."""
+        magic = len(seg) >= 2 and seg[0] >= 2 and seg[1] == MAGIC
+        binary = len(seg) > HEADER_SIZE + CRC_SIZE and _readable(seg) < 0.75 * len(seg)
+        if not (magic or binary):
+            return False
+        end = _cobs_end(seg)
+        rest = seg[end:]
+        if rest and _readable(rest) >= 0.75 * len(rest.replace(b"\n", b"").replace(b"\r", b"")):
+            events.append(DamagedFrame(seg[:end], reason))
+            self._emit_lines(rest, events)
+        else:
+            events.append(DamagedFrame(seg, reason))
+        return True
 
     def _emit_lines(self, data: bytes, events: list) -> None:
         """Bytes that end at a delimiter: lines (the last one partial)."""
@@ -193,7 +242,7 @@ class StreamSplitter:
             return
         # a line with bytes that are not text: a text line damaged on the way (shown as
         # such, escaped), or noise
-        readable = sum(1 for b in raw if 0x20 <= b < 0x7F or b == 0x09)
+        readable = _readable(raw)
         if len(raw) >= 8 and readable >= 0.75 * len(raw):
             shown = raw.decode("ascii", "backslashreplace")
             shown = "".join(c if (c.isprintable() or c == "\t") else f"\\x{ord(c):02x}" for c in shown)
@@ -321,7 +370,7 @@ class Monitor:
         self.log = open(log_path, "a", encoding="utf-8", buffering=1) if log_path else None
         self.t0 = time.monotonic()
         self.counts = {"lines": 0, "noise_bytes": 0, "frames": 0, "boots": 0, "resets": 0, "results": 0,
-                       "mismatches": 0, "damaged_lines": 0}
+                       "mismatches": 0, "damaged_lines": 0, "damaged_frames": 0}
         self.latencies: list = []
         self.result_times: list = []
         self._seen_any = False              # anything received before the current boot marker
@@ -366,6 +415,12 @@ class Monitor:
             shown = repr(ev.data)                 # b'...' with escapes: one clean log line
             self._log(f"[noise {len(ev.data)} bytes] {shown}")
             self.emit("noise", f"[noise {len(ev.data)} bytes] {_short(shown)}", hex=ev.data.hex())
+            self._seen_any = True
+        elif isinstance(ev, DamagedFrame):
+            self.counts["damaged_frames"] += 1
+            self._log(f"[damaged frame {len(ev.data)} bytes: {ev.reason}] {ev.data.hex()}")
+            self.emit("damaged_frame", f"[damaged frame, {len(ev.data)} bytes: {ev.reason}]",
+                      bytes=len(ev.data), reason=ev.reason, hex=ev.data.hex())
             self._seen_any = True
         elif isinstance(ev, Frame):
             self.counts["frames"] += 1
@@ -656,6 +711,7 @@ class Monitor:
             text = (f"--- {s['seconds']:.1f} s, {s['bytes']:,} bytes: {s['lines']} lines, {s['frames']} frames, "
                     f"{s['noise_bytes']} noise bytes, "
                     + (f"{s['damaged_lines']} damaged lines, " if s["damaged_lines"] else "")
+                    + (f"{s['damaged_frames']} damaged frames, " if s["damaged_frames"] else "")
                     + f"{s['boots']} boots, {s['resets']} resets, "
                     f"{s['results']} inference results")
             if s["latency_cycles"]:

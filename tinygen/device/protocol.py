@@ -67,7 +67,9 @@ FRAMING_ERRORS = frozenset({ERR_BAD_CRC, ERR_BAD_FRAME, ERR_OVERFLOW})
 # INFO flags (firmware/protocol/tg_proto.h)
 FLAG_PAGED = 0x01           # INFER_RUN takes max_inline u16, PROFILE takes max_count u16
 FLAG_GAPS = 0x02            # INFER_CHUNKs on unit boundaries may arrive out of order
-INFO_FLAGS = FLAG_PAGED | FLAG_GAPS   # what this tinygen's firmware sets
+FLAG_SACK = 0x04            # INFER_CHUNK replies carry a bitmap of the units held beyond the prefix
+INFO_FLAGS = FLAG_PAGED | FLAG_GAPS | FLAG_SACK   # what this tinygen's firmware sets
+SACK_BYTES = 16             # at most this many bitmap bytes in an INFER_CHUNK reply
 MIN_UNIT = 16               # (firmware constants, for the tests)
 MAX_UNITS = 2048
 WINDOW = 1024               # wire bytes of chunks in flight at once (one maximal frame)
@@ -235,8 +237,9 @@ class LinkQuality:
         ratio = max(self.ok, 0.05) / self.attempts
         return min(0.5, -math.log(ratio) / max(1.0, self.bytes / self.attempts))
 
-    def chunk(self, limit: int | None = None, turnaround_bytes: float = 0.0) -> int:
-        """The best data size per frame (`turnaround_bytes`: the exchange's latency in byte times)."""
+    def chunk(self, limit: int | None = None, turnaround_bytes: float = 0.0, overhead: int = _COST_OVERHEAD) -> int:
+        """The best data size per frame (`turnaround_bytes`: the exchange's latency in byte times;
+        `overhead`: the wire bytes each frame costs beyond its data, both ways)."""
         import math
 
         top = self.max_chunk if limit is None else max(1, min(self.max_chunk, limit))
@@ -244,7 +247,7 @@ class LinkQuality:
         if e <= 0.0:
             return top
         lam = -math.log1p(-e)
-        a = float(_COST_OVERHEAD) + min(max(0.0, turnaround_bytes), 2000.0)
+        a = float(overhead) + min(max(0.0, turnaround_bytes), 2000.0)
         n = (math.sqrt(a * a + 4.0 * a / lam) - a) / 2.0
         return max(min(self.min_chunk, top), min(top, int(n)))
 
@@ -677,7 +680,10 @@ class Client:
         if len(reply) >= 9 and self._gaps_device() and self.adaptive and len(data):
             (unit,) = struct.unpack_from("<H", reply, 7)
             if 0 < unit <= step:
-                self._send_selective(data, unit, step)
+                from tinygen.device.upload import SelectiveUpload
+
+                sack = bool(self.info_cache.flags & FLAG_SACK)
+                SelectiveUpload(self, data, unit, step, sack).run()
                 return
         off = 0
         ask = False            # the last chunk's reply was lost: ask how much the device holds
@@ -701,151 +707,6 @@ class Client:
             if received > len(data):
                 raise DeviceError(f"INFER_CHUNK: device holds {received} bytes of a {len(data)}-byte input")
             off = max(off, received)     # each reply is a fact about this upload; the largest is the latest
-
-    def _send_selective(self, data: bytes, unit: int, step: int) -> None:
-        """Uploads `data` in bursts of chunks (at most WINDOW wire bytes, so that a device's
-        receive ring of one maximal frame holds a whole burst), each chunk on `unit`
-        boundaries so that the device may take them in any order. Only the chunks without a
-        good reply are sent again (selective repeat): a damaged chunk costs its own bytes,
-        not a round trip each, and one turnaround serves the whole burst."""
-        total = len(data)
-        nunits = (total + unit - 1) // unit
-        have = bytearray(nunits)            # units the device confirmed
-        sent_before = bytearray(nunits)
-        inflight = {}                       # seq -> (offset, length) for the whole upload
-        recv = 0                            # the device's contiguous prefix
-
-        def mark(off, n):
-            k = -(-off // unit)
-            while k < nunits:
-                stop = min(total, (k + 1) * unit)
-                if stop > off + n:
-                    break
-                have[k] = 1
-                k += 1
-
-        def prefix(r):
-            nonlocal recv
-            if r > total:
-                raise DeviceError(f"INFER_CHUNK: device holds {r} bytes of a {total}-byte input")
-            if r > recv:
-                recv = r
-                mark(0, r)
-
-        cap = self.timeout
-        while recv < total:
-            # one turnaround serves a whole burst: size the chunks for their bytes alone
-            size = max(unit, (self.quality.chunk(step) // unit) * unit)
-            burst = []
-            wire = 0
-            k = recv // unit
-            while k < nunits and wire < WINDOW:
-                if have[k]:
-                    k += 1
-                    continue
-                j = k
-                while j < nunits and not have[j] and (j - k + 1) * unit <= size:
-                    j += 1
-                off, end = k * unit, min(total, j * unit)
-                burst.append((off, end - off))
-                wire += end - off + _REQ_OVERHEAD
-                k = j
-            if not burst:                   # every unit confirmed, the prefix not: ask
-                burst = [(0, 0)]
-                self.stats["queries"] += 1
-            seqs = {}
-            out = bytearray()
-            for off, n in burst:
-                seq = self._next_seq()
-                seqs[seq] = (off, n)
-                inflight[seq] = (off, n)
-                again = any(sent_before[off // unit:(off + n + unit - 1) // unit])
-                self.stats["resent" if again or self._fails else "sent"] += 1
-                for q in range(off // unit, (off + n + unit - 1) // unit):
-                    sent_before[q] = 1
-                if n:
-                    self.sizes[n] += 1
-                out += encode_frame(seq, CMD_INFER_CHUNK, struct.pack("<I", off) + data[off:off + n])
-            first = next(iter(seqs))
-            self._sends[first] = [time.monotonic(), len(out) // len(burst) + 4 + _REPLY_OVERHEAD, False, 1]
-            self._write(bytes(out))
-            nbytes = len(out) + len(burst) * (4 + _REPLY_OVERHEAD)
-            progress_before = (recv, sum(have))
-            deadline = time.monotonic() + self._wait_for(nbytes, cap, False)
-            grace = min(0.1, max(0.005, self._lat + 2.0 * self._lat_var))
-            pending = set(seqs)
-            events = good = 0
-            heard = False
-            # the device answers the burst's frames one after the other: once replies have
-            # started, a pause of a few frame times means the rest were lost (a frame that lost
-            # its delimiter merges with the next one and gets one NAK for both)
-            frame_time = self._byte_time * (len(out) / len(burst) + _REPLY_OVERHEAD)
-            quiet = max(0.03, 4.0 * frame_time + 2.0 * self._lat_var)
-            last = None
-            while pending and time.monotonic() < deadline:
-                ev = self._next_event()
-                if ev is None:
-                    if last is not None and time.monotonic() - last > quiet and not self._reader.pending():
-                        break
-                    continue
-                heard = True
-                last = time.monotonic()
-                if isinstance(ev, Garbage):
-                    events += 1
-                elif ev.cmd == CMD_BOOT:
-                    self._on_boot(ev)
-                    continue
-                elif ev.seq in self._sends:
-                    sent = self._sends.pop(ev.seq)
-                    self._learn(time.monotonic() - sent[0], sent[1], False)
-                if isinstance(ev, Frame) and ev.cmd == (CMD_INFER_CHUNK | REPLY_FLAG) and ev.seq in inflight:
-                    (received,) = struct.unpack_from("<I", ev.payload)
-                    mark(*inflight[ev.seq])
-                    prefix(received)
-                    if ev.seq in pending:
-                        pending.discard(ev.seq)
-                        events += 1
-                        good += 1
-                    else:
-                        self.stats["late_replies"] += 1
-                    self._synced = True
-                elif isinstance(ev, Frame) and ev.cmd == CMD_ERROR and len(ev.payload) >= 6:
-                    code, ecmd, detail = struct.unpack_from("<BBI", ev.payload)
-                    if code in FRAMING_ERRORS:
-                        self.stats["naks"] += 1
-                        pending.discard(ev.seq)
-                        events += 1
-                    elif ev.seq in inflight:
-                        self._synced = True
-                        raise self._translate(ProtocolError(
-                            f"device error {ERROR_NAMES.get(code, code)} for INFER_CHUNK (detail {detail})",
-                            code=code, cmd=ecmd, detail=detail), CMD_INFER_CHUNK, True)
-                    else:
-                        self.stats["stale"] += 1
-                elif isinstance(ev, Frame):
-                    self.stats["stale"] += 1
-                if events >= len(burst):
-                    deadline = min(deadline, time.monotonic() + grace)
-            lost = len(burst) - good
-            self.stats["garbled_replies"] += sum(1 for _ in range(max(0, lost - len(pending))))
-            for off, n in burst:
-                if self.adaptive and (heard or good):
-                    done = all(have[off // unit:(off + n + unit - 1) // unit])
-                    self.quality.record(n + _REQ_OVERHEAD + 4 + _REPLY_OVERHEAD, done)
-            if good or recv >= total or (recv, sum(have)) != progress_before:   # late replies count too
-                self._fails = 0
-                self._silences = max(0, self._silences - 1)
-                self._garbage_only = False
-            else:
-                self._fails += 1
-                if not heard:
-                    self._silences += 1
-                    self.stats["timeouts"] += 1
-                if self._fails > self.retries or (not heard and self._fails >= 2 and
-                                                  time.monotonic() - self._last_heard > 4.0 * self.timeout):
-                    self._fails = 0
-                    raise DeviceError(f"no reply to INFER_CHUNK from {self.port} after {self.retries} "
-                                      f"bursts without progress")
 
     def read_output(self, index: int = 0) -> bytes:
         """Reads output tensor `index` of the last inference."""

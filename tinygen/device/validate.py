@@ -460,149 +460,210 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
                   say: Callable[[str], None] = lambda m: None) -> Report:
     """Validation over an open `tinygen.target.Link`. Never raises for device faults once
     the board has been identified: they end the run and land in `Report.error`."""
-    from tinygen.emulator.engine import Emulator
-    from tinygen.device.protocol import DEFAULT_RETRIES, DeviceResetError, PortError, ProtocolError
     from tinygen.model.reader import load_int8_model
 
     t_start = time.monotonic()
     graph = graph if graph is not None else load_int8_model(model_path)
-    emu = Emulator(graph)
-    xs = prepare_inputs(graph, inputs, samples, seed)
-    n = xs[0].shape[0]
-    out_tensors = graph.output_tensors
-    say(f"emulating {n} sample(s) on the host")
-    expected = emu.run_internal(xs)
+    run = _LinkRun(link, str(model_path), graph, board=board, timeout=timeout, retries=retries,
+                   max_recoveries=max_recoveries, reconnect_timeout=reconnect_timeout,
+                   sync_timeout=sync_timeout, say=say)
+    run.prepare(inputs, samples, seed)
+    run.connect(tolerance)                     # errors here are plain failures: nothing to keep
+    report = run.run(per_layer, progress)
+    report.wall_s = time.monotonic() - t_start
+    return report
 
-    text_tail: list = []
 
-    def on_text(line: str) -> None:
-        text_tail.append(line)
-        del text_tail[:-20]
+class _LinkRun:
+    """One validate_link() run: the session, the recovery budget and the report."""
 
-    retries = DEFAULT_RETRIES if retries is None else retries
-    sess = _Session(link, timeout=timeout, retries=retries, sha=bytes.fromhex(graph.sha256), text_sink=on_text)
-    client = sess.connect(sync_timeout)          # errors here are plain failures: nothing to keep
-    info = client.info()
-    _check_device(info, graph, model_path, link.description)
-    client.expected_sha256 = bytes.fromhex(graph.sha256)
-    text_tail.clear()                           # from now on: what the firmware prints during the run
-    report = Report(model=graph.name, model_path=str(model_path), sha256=graph.sha256, board=info.board_name or board,
-                    port=link.description, clock_hz=info.clock_hz, samples_requested=n, tolerance=float(tolerance),
-                    device={"model": info.model_name, "board": info.board_name, "fw": info.fw_version,
-                            "arena_bytes": info.arena_bytes, "num_layers": info.num_layers})
-    scales = [(float(t.scale), int(t.zero_point)) if (t.quant is not None and t.dtype != np.float32) else (1.0, 0)
-              for t in out_tensors]
-    recoveries = 0       # in a row, without RENEW_AFTER good samples between them
-    good = 0
-    estimator = getattr(link, "estimator", None)
-    if estimator is not None:
-        report.cycle_model = estimator.describe()
+    def __init__(self, link, model_path: str, graph, *, board, timeout, retries, max_recoveries,
+                 reconnect_timeout, sync_timeout, say):
+        from tinygen.device.protocol import DEFAULT_RETRIES
 
-    def recover(why: str, reopen: bool, resync_timeout: float | None = None) -> None:
+        self.link = link
+        self.model_path = model_path
+        self.graph = graph
+        self.board = board
+        self.timeout = timeout
+        self.max_recoveries = max_recoveries
+        self.reconnect_timeout = reconnect_timeout
+        self.sync_timeout = sync_timeout
+        self.say = say
+        self.text_tail: list = []
+        self.sess = _Session(link, timeout=timeout, retries=DEFAULT_RETRIES if retries is None else retries,
+                             sha=bytes.fromhex(graph.sha256), text_sink=self._on_text)
+        self.client = None
+        self.info = None
+        self.report = None
+        self.recoveries = 0         # in a row, without RENEW_AFTER good samples between them
+        self.good = 0
+        self.clean_dts: list = []
+        self.estimator = getattr(link, "estimator", None)
+
+    def _on_text(self, line: str) -> None:
+        self.text_tail.append(line)
+        del self.text_tail[:-20]
+
+    # -- setup ---------------------------------------------------------------------------------
+    def prepare(self, inputs, samples: int, seed: int) -> None:
+        from tinygen.emulator.engine import Emulator
+
+        self.emu = Emulator(self.graph)
+        self.xs = prepare_inputs(self.graph, inputs, samples, seed)
+        self.n = self.xs[0].shape[0]
+        self.say(f"emulating {self.n} sample(s) on the host")
+        self.expected = self.emu.run_internal(self.xs)
+
+    def connect(self, tolerance: float) -> None:
+        graph, link = self.graph, self.link
+        self.client = self.sess.connect(self.sync_timeout)
+        info = self.info = self.client.info()
+        _check_device(info, graph, self.model_path, link.description)
+        self.client.expected_sha256 = bytes.fromhex(graph.sha256)
+        self.text_tail.clear()                  # from now on: what the firmware prints during the run
+        self.report = Report(
+            model=graph.name, model_path=self.model_path, sha256=graph.sha256, board=info.board_name or self.board,
+            port=link.description, clock_hz=info.clock_hz, samples_requested=self.n, tolerance=float(tolerance),
+            device={"model": info.model_name, "board": info.board_name, "fw": info.fw_version,
+                    "arena_bytes": info.arena_bytes, "num_layers": info.num_layers})
+        self.scales = [(float(t.scale), int(t.zero_point)) if (t.quant is not None and t.dtype != np.float32)
+                       else (1.0, 0) for t in graph.output_tensors]
+        if self.estimator is not None:
+            self.report.cycle_model = self.estimator.describe()
+
+    # -- recovery ------------------------------------------------------------------------------
+    def recover(self, why: str, reopen: bool, resync_timeout: float | None = None) -> None:
         """Re-opens the port if needed, resyncs, checks the model again. A reset or a lost
         port while doing so counts as one more recovery; a device that does not answer
         ends the run (DeviceError naming `why`)."""
-        nonlocal client, recoveries, good
-        good = 0
+        self.good = 0
         while True:
-            recoveries += 1
-            if recoveries > max_recoveries:
-                raise DeviceError(f"{why}; giving up after {max_recoveries} recoveries")
-            say(f"{why}: {'re-opening the port and ' if reopen else ''}resyncing")
+            self.recoveries += 1
+            if self.recoveries > self.max_recoveries:
+                raise DeviceError(f"{why}; giving up after {self.max_recoveries} recoveries")
+            self.say(f"{why}: {'re-opening the port and ' if reopen else ''}resyncing")
             if reopen:
-                try:
-                    link.reopen(reconnect_timeout)
-                except DeviceError as e:
-                    raise DeviceError(f"{why}; then {e}") from None
-            wait = resync_timeout or sync_timeout
-            try:
-                client = sess.connect(wait)
-                inf = client.info()
-            except DeviceResetError as e:
-                report.recoveries.append(why)
-                why, reopen = f"device reset again while resyncing ({e})", False
-                continue
-            except PortError as e:
-                report.recoveries.append(why)
-                why, reopen = f"serial port lost while resyncing ({_tail(e)})", True
-                continue
-            except DeviceError as e:
-                if isinstance(e, ProtocolError):
-                    raise
-                raise DeviceError(f"{why}; then no answer to a resync within {wait:g} s") from None
-            _check_device(inf, graph, model_path, link.description)
-            client.expected_sha256 = bytes.fromhex(graph.sha256)
-            report.recoveries.append(why)
-            return
+                self._reopen(why)
+            again = self._resync(why, resync_timeout or self.sync_timeout)
+            self.report.recoveries.append(why)
+            if again is None:
+                return
+            why, reopen = again
 
-    t_run = time.monotonic()
-    clean_dts: list = []
-    i = 0
-    try:
-        while i < n:
-            sample_inputs = [x[i].tobytes() for x in xs]
-            resent0 = client.stats["resent"]
+    def _reopen(self, why: str) -> None:
+        try:
+            self.link.reopen(self.reconnect_timeout)
+        except DeviceError as e:
+            raise DeviceError(f"{why}; then {e}") from None
+
+    def _resync(self, why: str, wait: float):
+        """None when the device answers with the right model; (why, reopen) for another
+        recovery when it reset again or its port vanished meanwhile."""
+        from tinygen.device.protocol import DeviceResetError, PortError, ProtocolError
+
+        try:
+            self.client = self.sess.connect(wait)
+            inf = self.client.info()
+        except DeviceResetError as e:
+            return f"device reset again while resyncing ({e})", False
+        except PortError as e:
+            return f"serial port lost while resyncing ({_tail(e)})", True
+        except DeviceError as e:
+            if isinstance(e, ProtocolError):
+                raise
+            raise DeviceError(f"{why}; then no answer to a resync within {wait:g} s") from None
+        _check_device(inf, self.graph, self.model_path, self.link.description)
+        self.client.expected_sha256 = bytes.fromhex(self.graph.sha256)
+        return None
+
+    def _guarded(self, what: str, fn, *, resync_timeout: float | None = None):
+        """fn() -> (True, result), or (False, None) after recovering from a reset, a lost port
+        or a request without reply (a ProtocolError is a definite answer: raised)."""
+        from tinygen.device.protocol import DeviceResetError, PortError, ProtocolError
+
+        try:
+            return True, fn()
+        except DeviceResetError as e:
+            self.recover(f"device reset during {what} ({e})", reopen=False)
+        except PortError as e:
+            self.recover(f"serial port lost during {what} ({_tail(e)})", reopen=True)
+        except DeviceError as e:
+            if isinstance(e, ProtocolError) or resync_timeout is None:
+                raise
+            # No reply even after the resends (a noisy link, or a reset whose BOOT frame was
+            # damaged too): one resync decides whether the device is still there.
+            self.recover(f"{what}: {e}", reopen=False, resync_timeout=resync_timeout)
+        return False, None
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self, per_layer: bool, progress) -> Report:
+        report = self.report
+        t_run = time.monotonic()
+        try:
+            self._samples(progress)
+            report.run_s = time.monotonic() - t_run
+            if per_layer and report.mismatched_samples:
+                self._per_layer(report.mismatched_samples[0])
+        except DeviceError as e:
+            report.error = str(e)
+        except KeyboardInterrupt as e:       # Ctrl-C, or SIGTERM / SIGHUP (tinygen.errors.Terminated)
+            signame = getattr(e, "signame", None)
+            report.error = f"stopped by {signame}" if signame else "interrupted"
+            report.interrupted = True
+            report.interrupt_exit = getattr(e, "exit_code", 130)
+        if not report.run_s:
+            report.run_s = time.monotonic() - t_run
+        if report.error and self.text_tail:
+            report.device_text = self.text_tail[-5:]
+        report.client_stats = self.sess.stats()
+        return report
+
+    def _samples(self, progress) -> None:
+        i = 0
+        resync = min(self.sync_timeout, max(2.0, 4 * self.timeout))
+        while i < self.n:
+            sample_inputs = [x[i].tobytes() for x in self.xs]
+            resent0 = self.client.stats["resent"]
             t0 = time.monotonic()
-            try:
-                raw, cycles = client.run(sample_inputs)
-            except DeviceResetError as e:
-                recover(f"device reset during sample {i} ({e})", reopen=False)
+            ok, result = self._guarded(f"sample {i}", lambda: self.client.run(sample_inputs), resync_timeout=resync)
+            if not ok:
                 continue
-            except PortError as e:
-                recover(f"serial port lost during sample {i} ({_tail(e)})", reopen=True)
-                continue
-            except DeviceError as e:
-                if isinstance(e, ProtocolError):      # a definite answer (APP error, mismatch...)
-                    raise
-                # No reply even after the resends (a noisy link, or a reset whose BOOT frame was
-                # damaged too): one resync decides whether the device is still there.
-                recover(f"sample {i}: {e}", reopen=False, resync_timeout=min(sync_timeout, max(2.0, 4 * timeout)))
-                continue
-            if client.stats["resent"] == resent0:
-                # The run timeout follows the speed of clean samples: a lost RUN reply then costs
-                # about one inference, not a minute. Resending too early is harmless (the device
-                # answers the resend from its reply cache once the run is done).
-                clean_dts.append(time.monotonic() - t0)
-                sess.run_timeout = client.run_timeout = min(60.0, 2.0 * timeout + 4.0 * max(clean_dts[-20:]))
-            est = estimator.last_inference(info.num_layers) if estimator is not None else None
-            report.add(_decode_outputs(raw, out_tensors, info), _expected_sample(expected, i, out_tensors),
-                       cycles, scales, estimated=est["cycles"] if est else None)
+            if self.client.stats["resent"] == resent0:
+                self._clean_sample(time.monotonic() - t0)
+            self._record(i, *result)
             i += 1
-            good += 1
-            if good >= RENEW_AFTER:
-                recoveries = 0          # a device that keeps working earns its budget back
+            self.good += 1
+            if self.good >= RENEW_AFTER:
+                self.recoveries = 0          # a device that keeps working earns its budget back
             if progress:
-                progress(i, n)
-        report.run_s = time.monotonic() - t_run
-        mism = report.mismatched_samples
-        if per_layer and mism:
-            k = mism[0]
-            say(f"sample {k} differs: comparing its layers")
-            diff, summary = None, {"note": "per-layer check did not run"}
-            for _attempt in range(max_recoveries + 1):
-                try:
-                    diff, summary = first_divergent_layer(client, emu, graph, [x[k] for x in xs], k, say)
-                    break
-                except DeviceResetError as e:
-                    recover(f"device reset during the per-layer check ({e})", reopen=False)
-                except PortError as e:
-                    recover(f"serial port lost during the per-layer check ({_tail(e)})", reopen=True)
-            report.first_divergent_layer = diff
-            report.per_layer = summary
-    except DeviceError as e:
-        report.error = str(e)
-    except KeyboardInterrupt as e:       # Ctrl-C, or SIGTERM / SIGHUP (tinygen.errors.Terminated)
-        signame = getattr(e, "signame", None)
-        report.error = f"stopped by {signame}" if signame else "interrupted"
-        report.interrupted = True
-        report.interrupt_exit = getattr(e, "exit_code", 130)
-    if not report.run_s:
-        report.run_s = time.monotonic() - t_run
-    if report.error and text_tail:
-        report.device_text = text_tail[-5:]
-    report.client_stats = sess.stats()
-    report.wall_s = time.monotonic() - t_start
-    return report
+                progress(i, self.n)
+
+    def _clean_sample(self, dt: float) -> None:
+        """The run timeout follows the speed of clean samples: a lost RUN reply then costs
+        about one inference, not a minute. Resending too early is harmless (the device
+        answers the resend from its reply cache once the run is done)."""
+        self.clean_dts.append(dt)
+        self.sess.run_timeout = self.client.run_timeout = min(60.0, 2.0 * self.timeout
+                                                              + 4.0 * max(self.clean_dts[-20:]))
+
+    def _record(self, i: int, raw, cycles) -> None:
+        out_tensors = self.graph.output_tensors
+        est = self.estimator.last_inference(self.info.num_layers) if self.estimator is not None else None
+        self.report.add(_decode_outputs(raw, out_tensors, self.info), _expected_sample(self.expected, i, out_tensors),
+                        cycles, self.scales, estimated=est["cycles"] if est else None)
+
+    def _per_layer(self, k: int) -> None:
+        self.say(f"sample {k} differs: comparing its layers")
+        diff, summary = None, {"note": "per-layer check did not run"}
+        for _attempt in range(self.max_recoveries + 1):
+            ok, result = self._guarded("the per-layer check", lambda: first_divergent_layer(
+                self.client, self.emu, self.graph, [x[k] for x in self.xs], k, self.say))
+            if ok:
+                diff, summary = result
+                break
+        self.report.first_divergent_layer = diff
+        self.report.per_layer = summary
 
 
 def validate(model_path, board: str, *, port: str | None = None, baud: int | None = None,
