@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from tinygen.errors import DeviceError
 from tinygen.device.link import Frame, Garbage, encode_frame
-from tinygen.device.protocol import (CMD_BOOT, CMD_ERROR, CMD_INFER_CHUNK, ERROR_NAMES, FRAMING_ERRORS, MIN_WAIT,
-                                     REPLY_FLAG, WINDOW, ProtocolError)
+from tinygen.device.codes import (CMD_BOOT, CMD_ERROR, CMD_INFER_CHUNK, ERROR_NAMES, FRAMING_ERRORS, REPLY_FLAG,
+                                  WINDOW, ProtocolError)
 
 REQ_OVERHEAD = 19           # wire bytes of an INFER_CHUNK around its data
 REPLY_BYTES = 21            # wire bytes of a reply without SACK bitmap
@@ -45,8 +45,9 @@ class SelectiveUpload:
     """One input upload (see the module doc). `run()` returns when the device holds all
     of `data`; raises DeviceError (budget spent, silence), ProtocolError, DeviceResetError."""
 
-    def __init__(self, client, data: bytes, unit: int, step: int, sack: bool):
+    def __init__(self, client, data: bytes, unit: int, step: int, sack: bool, *, min_wait: float = 0.25):
         self.c = client
+        self.min_wait = min_wait
         self.data = data
         self.total = len(data)
         self.unit = unit
@@ -143,7 +144,7 @@ class SelectiveUpload:
         margin = (c._lat + 4.0 * c._lat_var + 0.03) * (2.0 ** min(c._silences, 6))
         wait = 1.5 * c._byte_time * ahead + margin
         if not n:
-            wait = max(MIN_WAIT * (2.0 ** min(c._silences, 6)), wait)   # the last resort: not too eager
+            wait = max(self.min_wait * (2.0 ** min(c._silences, 6)), wait)   # the last resort: not too eager
         self.inflight[seq] = _Chunk(off, n, len(wire), now, ahead, now + min(c.timeout, wait))
         self.seqs[seq] = (off, n)
         return wire
