@@ -19,7 +19,7 @@
  * command (an inference can take seconds): use an interrupt-driven or FIFO
  * backed UART receiver of at least one maximal frame (1041 bytes). The host
  * waits for each reply before the next request, except for input uploads to
- * a device with TG_PROTO_FLAG_GAPS: bursts of chunks of at most 1 KB in all.
+ * a device with TG_PROTO_FLAG_GAPS: chunks of at most 1 KB in all unanswered.
  */
 #ifndef TG_PROTO_H
 #define TG_PROTO_H
