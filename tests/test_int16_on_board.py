@@ -14,12 +14,14 @@ from tinygen.model.reader import parse_model
 
 
 def int16_models() -> dict[str, bytes]:
+    from tests.test_ops_conv16 import dense16_models
     from tests.test_ops_pool import pool16_models
     from tests.test_ops_quantize16 import quantize_wide_models
 
     models = {}
     models.update(pool16_models())
     models.update(quantize_wide_models())
+    models.update(dense16_models())
     return models
 
 

@@ -1,6 +1,7 @@
-"""16x8 CONV_2D (int16 activations, int8 weights, int64 / int32 / no bias) and TRANSPOSE_CONV (int8
-and 16x8): bit-exact with TFLite Micro (property tests against the oracle), the SEANet corpus layers
-bit-exact with tflite-micro's golden CSVs, and the generated C on QEMU Cortex-M4."""
+"""16x8 CONV_2D (int16 activations, int8 weights, int64 / int32 / no bias), DEPTHWISE_CONV_2D and
+FULLY_CONNECTED 16x8, and TRANSPOSE_CONV (int8 and 16x8): bit-exact with TFLite Micro (property tests
+against the oracle), the SEANet corpus layers bit-exact with tflite-micro's golden CSVs, and the generated
+C on QEMU Cortex-M4 (the depthwise and fully connected ones in tests/test_int16_on_board.py)."""
 from __future__ import annotations
 
 import shutil
@@ -63,6 +64,87 @@ def test_transpose_conv_bit_exact(case):
     kw, seed = case
     rng = np.random.default_rng(seed)
     assert_bit_exact(transpose_conv_model(rng, **kw), rng, n=2, context=str(kw))
+
+
+def dwconv16_model(rng, in_shape, dm, k, stride=(1, 1), padding="SAME", dil=(1, 1), bias=True, act="NONE",
+                   per_channel=True) -> bytes:
+    """DEPTHWISE_CONV_2D with int16 activations, int8 weights, an int64 bias or none (16x8)."""
+    m = ModelBuilder()
+    b, h, w, c = in_shape
+    oc = c * dm
+    in_scale = float(rng.uniform(0.0002, 0.002))
+    x = m.tensor(in_shape, dtype=np.int16, scale=in_scale, zero_point=0)
+    ws = rng.uniform(0.002, 0.02, size=oc) if per_channel else float(rng.uniform(0.002, 0.02))
+    wt = m.tensor([1, k[0], k[1], oc], data=rng.integers(-127, 128, size=(1, k[0], k[1], oc)), scale=ws, zero_point=0, axis=3)
+    ins = [x, wt]
+    if bias:
+        bd = rng.integers(-1 << 22, 1 << 22, size=oc)
+        bd[0] = bd[0] * 1024 if oc > 1 else bd[0]  # one value beyond the int32 range
+        ins.append(m.tensor([oc], dtype=np.int64, data=bd, scale=in_scale * np.atleast_1d(ws)))
+    eff = [(kk - 1) * d + 1 for kk, d in zip(k, dil)]
+    if padding == "SAME":
+        oh, ow = -(-h // stride[0]), -(-w // stride[1])
+    else:
+        oh, ow = (h - eff[0]) // stride[0] + 1, (w - eff[1]) // stride[1] + 1
+    typical = float(np.sqrt(k[0] * k[1]) * 19000 * np.mean(ws) * 73 * in_scale / 8000)
+    y = m.tensor([b, oh, ow, oc], dtype=np.int16, scale=typical * float(rng.uniform(0.3, 3)), zero_point=0)
+    m.op("DEPTHWISE_CONV_2D", ins, [y], padding=padding, stride_h=stride[0], stride_w=stride[1], dilation_h_factor=dil[0],
+         dilation_w_factor=dil[1], depth_multiplier=dm, fused_activation_function=act)
+    return m.build([x], [y])
+
+
+def fc16_model(rng, in_shape, units, bias="int64", act="NONE", per_channel=False, keep_num_dims=False) -> bytes:
+    """FULLY_CONNECTED with int16 activations, int8 weights, an int64 / int32 bias or none (16x8)."""
+    m = ModelBuilder()
+    k = in_shape[-1]
+    rows = int(np.prod(in_shape[:-1]))
+    in_scale = float(rng.uniform(0.0002, 0.002))
+    x = m.tensor(in_shape, dtype=np.int16, scale=in_scale, zero_point=0)
+    ws = rng.uniform(0.002, 0.02, size=units) if per_channel else float(rng.uniform(0.002, 0.02))
+    wt = m.tensor([units, k], data=rng.integers(-127, 128, size=(units, k)), scale=ws, zero_point=0)
+    ins = [x, wt]
+    if bias is not None:
+        bd = rng.integers(-1 << 22, 1 << 22, size=units)
+        if bias == "int64" and units > 1:
+            bd[0] *= 1024  # one value beyond the int32 range
+        ins.append(m.tensor([units], dtype=np.int64 if bias == "int64" else np.int32, data=bd, scale=in_scale * np.atleast_1d(ws)))
+    out_shape = list(in_shape[:-1]) + [units] if keep_num_dims else [rows, units]
+    typical = float(np.sqrt(k) * 19000 * np.mean(ws) * 73 * in_scale / 8000)
+    y = m.tensor(out_shape, dtype=np.int16, scale=typical * float(rng.uniform(0.3, 3)), zero_point=0)
+    m.op("FULLY_CONNECTED", ins, [y], fused_activation_function=act, keep_num_dims=keep_num_dims)
+    return m.build([x], [y])
+
+
+@settings(max_examples=examples(8), deadline=None)
+@given(st.integers(1, 5), st.sampled_from([1, 1, 2, 3]), st.tuples(st.integers(1, 4), st.integers(1, 4)),
+       st.tuples(st.integers(1, 3), st.integers(1, 3)), st.sampled_from([(1, 1), (1, 1), (2, 1), (2, 2)]),
+       st.sampled_from(["SAME", "VALID"]), st.booleans(), ACTS, st.booleans(), st.integers(0, 2**31))
+def test_dwconv_int16_bit_exact(c, dm, k, stride, dil, padding, bias, act, per_channel, seed):
+    rng = np.random.default_rng(seed)
+    h = int(rng.integers((k[0] - 1) * dil[0] + 1, 9))
+    w = int(rng.integers((k[1] - 1) * dil[1] + 1, 9))
+    kw = dict(in_shape=[int(rng.integers(1, 3)), h, w, c], dm=dm, k=k, stride=stride, padding=padding, dil=dil, bias=bias,
+              act=act, per_channel=per_channel)
+    assert_bit_exact(dwconv16_model(rng, **kw), rng, n=2, context=str(kw))
+
+
+@settings(max_examples=examples(8), deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=3), st.integers(1, 40), st.integers(1, 9),
+       st.sampled_from(["int64", "int64", "int32", None]), ACTS, st.booleans(), st.booleans(), st.integers(0, 2**31))
+def test_fully_connected_int16_bit_exact(lead, k, units, bias, act, per_channel, keep, seed):
+    rng = np.random.default_rng(seed)
+    kw = dict(in_shape=lead + [k], units=units, bias=bias, act=act, per_channel=per_channel, keep_num_dims=keep)
+    assert_bit_exact(fc16_model(rng, **kw), rng, n=2, context=str(kw))
+
+
+def dense16_models() -> dict[str, bytes]:
+    """DEPTHWISE_CONV_2D / FULLY_CONNECTED 16x8 models for the generated-C tests (host sanitizers, QEMU)."""
+    rng = np.random.default_rng(1608)
+    return {"dw16_m2_s2": dwconv16_model(rng, [1, 7, 6, 3], 2, (3, 3), stride=(2, 2), act="RELU"),
+            "dw16_dil_valid_nobias": dwconv16_model(rng, [2, 7, 7, 4], 1, (2, 3), dil=(2, 1), padding="VALID", bias=False),
+            "fc16_i64": fc16_model(rng, [3, 33], 7, per_channel=True),
+            "fc16_i32_keep": fc16_model(rng, [2, 2, 12], 5, bias="int32", act="RELU6", keep_num_dims=True),
+            "fc16_nobias": fc16_model(rng, [1, 20], 4, bias=None)}
 
 
 def test_mbqm_int64_rounds_once_with_a_16_bit_multiplier():

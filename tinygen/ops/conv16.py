@@ -15,6 +15,14 @@ TFLite Micro's reference kernels compute them.
   then bias, requantization as above, output zero point (int8 only), clamp. The output shape
   comes from the output tensor (input 0, `output_shape`, is not read: TFLM Micro does not).
 
+- DEPTHWISE_CONV_2D 16x8 (reference_integer_ops::DepthwiseConvPerChannel for int16): int64
+  accumulator, int64 bias (TFLM reads the bias as int64: an int32 bias is refused), no offsets. It is
+  the grouped CONV_2D above with one group per input channel (depth multiplier = outputs per group),
+  the [1, KH, KW, C*m] filter seen as [C*m, KH, KW, 1]: the same numpy and C kernels.
+- FULLY_CONNECTED 16x8 (reference_integer_ops::FullyConnected(PerChannel) for int16): the input as a
+  [batches, depth] matrix, int64 accumulator with an int64 bias or none, int32 with an int32 bias; it
+  is a 1x1 CONV_2D over a [1, batches, 1, depth] image, again the same kernels.
+
 Per-channel multipliers come from conv.py's `channel_multipliers` (double precision, as TFLM).
 """
 from __future__ import annotations
@@ -109,6 +117,7 @@ class Conv16Params:
     bias: np.ndarray | None  # int64 values
     acc64: bool  # int64 accumulator (int64 bias) or int32
     itemsize: int  # bytes per activation: 1 (int8) or 2 (int16)
+    out_shape: tuple | None = None  # FULLY_CONNECTED: the output tensor's own shape
 
 
 # ---------------------------------------------------------------- CONV_2D, int16 activations
@@ -297,3 +306,130 @@ def _emit(p: Conv16Params, ctx, fn: str, inp: str, out: str, scratch: str | None
                   multiplier=np.asarray(p.multiplier, np.int32), shift=np.asarray(p.shift, np.int32))
     args = [ctx.struct("tg_conv16_params_t", fields), inp, out] + ([scratch] if scratch is not None else [])
     return f"{fn}({', '.join(args)});"
+
+
+# ---------------------------------------------------------------- DEPTHWISE_CONV_2D and FULLY_CONNECTED, 16x8
+
+
+def _io16(g, op, what: str):
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    require(x.dtype == np.int16 and y.dtype == np.int16, op,
+            f"input is {x.dtype_name}, output {y.dtype_name}; the 16x8 {what} needs int16 both")
+    _zero_points_zero(g, op, (("input", op.inputs[0]), ("output", op.outputs[0])))
+    return x, y
+
+
+@register_variant("DEPTHWISE_CONV_2D", "int16")
+class DepthwiseConv2DInt16(Op):
+    name = "DEPTHWISE_CONV_2D"
+    dtypes = ("int16 (16x8)",)
+
+    def kernel_variant(self, p, target=None):
+        return KernelVariant(C99, "int16 activations (16x8): no DSP kernel yet", 0)
+
+    def check(self, g, op):
+        require(len(op.inputs) in (2, 3) and len(op.outputs) == 1, op, "expected 2 or 3 inputs and 1 output")
+        x, y = _io16(g, op, "DEPTHWISE_CONV_2D")
+        require(len(x.shape) == 4 and len(y.shape) == 4, op, "input and output must be 4-D (NHWC)")
+        require(x.shape[0] == y.shape[0], op, f"input batch {x.shape[0]} != output batch {y.shape[0]}")
+        check_activation(op)
+        w = check_weights(g, op, 1, 4)
+        one, kh, kw, oc = w.shape
+        require(one == 1 and min(w.shape) >= 1, op, f"filter '{w.name}' has shape {list(w.shape)}; expected [1, KH, KW, channels]")
+        require(y.shape[3] == oc, op, f"output has {y.shape[3]} channels, filter {oc}")
+        dm = op.options.get("depth_multiplier", 1)
+        require(isinstance(dm, int) and dm >= 1 and x.shape[3] * dm == oc, op,
+                f"depth multiplier {dm} with {x.shape[3]} input channels does not give the filter's {oc} output channels")
+        _bias(g, op, 2, oc, (np.int64,))
+        dil = (op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1))
+        check_window_options(op, x.shape[1:3], (kh, kw), y.shape[1:3], dil)
+        channel_multipliers(op, x.scale, per_channel_scales(op, w, oc, 3), y.scale)
+
+    def prepare(self, g, op):
+        x, y, w = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]], g.tensors[op.inputs[1]]
+        _, kh, kw, oc = w.shape
+        dil = (op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1))
+        stride, pad_b, pad_a = check_window_options(op, x.shape[1:3], (kh, kw), y.shape[1:3], dil)
+        mult, shift = channel_multipliers(op, x.scale, per_channel_scales(op, w, oc, 3), y.scale)
+        bt = _bias(g, op, 2, oc, (np.int64,))
+        amin, amax = activation_range(op.activation, y.scale, 0, INT16_MIN, INT16_MAX)
+        weights = np.ascontiguousarray(np.asarray(w.data, np.int8).transpose(3, 1, 2, 0))  # [oc, kh, kw, 1]
+        return Conv16Params("conv", tuple(x.shape), tuple(y.shape), (kh, kw), tuple(stride), tuple(dil), tuple(pad_b),
+                            tuple(pad_a), x.shape[3], 0, 0, mult, shift, int(amin), int(amax), weights,
+                            None if bt is None else np.asarray(bt.data, np.int64).reshape(-1), True, 2)
+
+    def run(self, p: Conv16Params, inputs):
+        return Conv2DInt16.run(self, p, inputs)
+
+    def macs(self, g, op):
+        y, w = g.tensors[op.outputs[0]], g.tensors[op.inputs[1]]
+        return int(np.prod(y.shape)) * int(w.shape[1] * w.shape[2])
+
+    def emit_c(self, p: Conv16Params, ctx):
+        """C binding: tg_conv2d_s16 (firmware/kernels/tg_conv16.c) with one group per input channel."""
+        return _emit(p, ctx, "tg_conv2d_s16", "(const int16_t *)" + ctx.input(0), "(int16_t *)" + ctx.output(), None)
+
+
+@register_variant("FULLY_CONNECTED", "int16")
+class FullyConnectedInt16(Op):
+    name = "FULLY_CONNECTED"
+    dtypes = ("int16 (16x8)",)
+
+    def kernel_variant(self, p, target=None):
+        return KernelVariant(C99, "int16 activations (16x8): no DSP kernel yet", 0)
+
+    def check(self, g, op):
+        from .fully_connected import _per_tensor_multiplier
+
+        require(len(op.inputs) in (2, 3) and len(op.outputs) == 1, op, "expected 2 or 3 inputs and 1 output")
+        x, y = _io16(g, op, "FULLY_CONNECTED")
+        check_activation(op)
+        wf = op.options.get("weights_format", 0)
+        require(wf in (0, "DEFAULT"), op, f"weights format {wf} not supported (only DEFAULT)")
+        w = check_weights(g, op, 1, 2, "weights")
+        units, k = w.shape
+        require(units >= 1 and k >= 1, op, f"weights '{w.name}' have an empty shape {list(w.shape)}")
+        require(len(y.shape) >= 1 and y.shape[-1] == units, op, f"output shape {list(y.shape)} does not end in the weights' {units} units")
+        batches = int(np.prod(y.shape[:-1]))
+        require(x.size == batches * k, op,
+                f"input has {x.size} elements; the output shape {list(y.shape)} and weights {list(w.shape)} need {batches} x {k}")
+        b = _bias(g, op, 2, units, (np.int64, np.int32))
+        if w.quant.per_channel:
+            require(w.quant.scale.size == units and w.quant.axis == 0, op,
+                    f"weights '{w.name}' are per-channel quantized along axis {w.quant.axis} with {w.quant.scale.size} scales; "
+                    f"only one scale per output unit (axis 0) is supported")
+            channel_multipliers(op, x.scale, w.quant.scale, y.scale)
+        else:
+            if b is not None:
+                diff = abs(float(np.float32(x.scale)) * float(np.float32(w.scale)) - float(np.float32(b.scale)))
+                require(diff / float(np.float32(y.scale)) <= 0.02, op,
+                        f"bias '{b.name}' scale {b.scale:g} does not match input scale * weights scale "
+                        f"{x.scale * w.scale:g} (TFLM refuses this model)")
+            _per_tensor_multiplier(op, x.scale, w.scale, y.scale)
+
+    def prepare(self, g, op):
+        x, y, w = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]], g.tensors[op.inputs[1]]
+        units, k = w.shape
+        per_channel = w.quant.per_channel
+        mult, shift = channel_multipliers(op, x.scale, per_channel_scales(op, w, units, 0) if per_channel
+                                          else np.full(units, w.scale, np.float32), y.scale)
+        bt = _bias(g, op, 2, units, (np.int64, np.int32))
+        amin, amax = activation_range(op.activation, y.scale, 0, INT16_MIN, INT16_MAX)
+        rows = int(np.prod(y.shape[:-1]))
+        p = Conv16Params("conv", (1, rows, 1, k), (1, rows, 1, units), (1, 1), (1, 1), (1, 1), (0, 0), (0, 0), 1, 0, 0,
+                         mult, shift, int(amin), int(amax), np.asarray(w.data, np.int8).reshape(units, 1, 1, k),
+                         None if bt is None else np.asarray(bt.data, np.int64).reshape(-1), bt is None or bt.dtype == np.int64, 2,
+                         tuple(y.shape))
+        return p
+
+    def run(self, p: Conv16Params, inputs):
+        x = inputs[0]
+        y = Conv2DInt16.run(self, p, [x.reshape((x.shape[0],) + p.input_shape)])[0]
+        return [y.reshape((x.shape[0],) + p.out_shape)]
+
+    def macs(self, g, op):
+        return int(np.prod(g.tensors[op.outputs[0]].shape)) * int(g.tensors[op.inputs[1]].shape[1])
+
+    def emit_c(self, p: Conv16Params, ctx):
+        """C binding: tg_conv2d_s16 (firmware/kernels/tg_conv16.c) as a 1x1 convolution."""
+        return _emit(p, ctx, "tg_conv2d_s16", "(const int16_t *)" + ctx.input(0), "(int16_t *)" + ctx.output(), None)
