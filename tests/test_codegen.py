@@ -402,6 +402,12 @@ def single_op_models() -> dict[str, bytes]:
     from tests.test_int16_on_board import int16_models
 
     M.update(int16_models())
+    from tests.test_ops_fxmath import fxmath_models
+
+    M.update(fxmath_models())
+    from tests.test_ops_batch_matmul import batch_matmul_models
+
+    M.update(batch_matmul_models())
     M["tconv16_shape_input"] = transpose_conv_model(rng, [1, 2, 3, 4], 3, (2, 2), stride=(2, 1), dtype=np.int16, shape_input=True)
     from tests.test_ops_svdf import svdf_models
 

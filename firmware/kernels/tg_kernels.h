@@ -510,6 +510,35 @@ void tg_binary_s32(const tg_bcast_t *s, const int32_t *a, const int32_t *b, int3
 /* BROADCAST_ARGS: the broadcast of shape vectors a (n0 values) and b (n1), aligned at the end */
 void tg_broadcast_args_s32(const int32_t *a, int32_t n0, const int32_t *b, int32_t n1, int32_t *output, int32_t n_out);
 
+/* ------------------------------------------------------------------ DIV, L2_NORMALIZATION (tg_fxmath.c) */
+
+typedef struct {
+    tg_bcast_t shape;
+    int32_t input1_offset, output_offset, output_multiplier, act_min, act_max;
+    const int32_t *inv;        /* per divisor value q2 + 128: GetReciprocal raw of |q2 - zp2| */
+    const int8_t *base_shift;  /* output_shift - reciprocal shift */
+    const int8_t *neg;         /* 1 where q2 - zp2 < 0 */
+} tg_div_params_t;
+
+void tg_div_s8(const tg_div_params_t *p, const int8_t *a, const int8_t *b, int8_t *output);
+/* TFLM GetInvSqrtQuantizedMultiplierExp with kReverseShift = -1 */
+void tg_inv_sqrt_exp(int32_t x, int32_t *multiplier, int32_t *shift);
+void tg_l2norm_s8(const int8_t *input, int8_t *output, int32_t outer, int32_t depth, int32_t input_zp);
+
+/* ------------------------------------------------------------------ BATCH_MATMUL (tg_bmm.c) */
+
+typedef struct {
+    int32_t batches, rows, cols, depth;
+    const int32_t *lhs_off, *rhs_off;  /* element offset of each output batch's matrices */
+    int32_t l_si, l_sk, r_sk, r_sj;    /* element strides: lhs (row i, depth k), rhs (depth k, column j) */
+    int32_t lhs_zp, rhs_zp, out_zp, multiplier, shift;
+    int32_t dsp;                       /* 1: lhs rows contiguous (l_sk = 1): the DSP variant may run */
+} tg_bmm_params_t;
+
+/* scratch: 2 * depth rounded up to 4 bytes (the DSP variant; may be 0 otherwise) */
+void tg_batch_matmul_s8(const tg_bmm_params_t *p, const int8_t *lhs, const int8_t *rhs, int8_t *output, int16_t *scratch);
+void tg_batch_matmul_s16(const tg_bmm_params_t *p, const int16_t *lhs, const int16_t *rhs, int16_t *output);
+
 #ifdef __cplusplus
 }
 #endif

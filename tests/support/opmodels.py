@@ -79,6 +79,10 @@ _OPTIONS = {
     "ABS": "AbsOptions",
     "MAXIMUM": "MaximumMinimumOptions",
     "MINIMUM": "MaximumMinimumOptions",
+    "DIV": "DivOptions",
+    "L2_NORMALIZATION": "L2NormOptions",
+    "LOG_SOFTMAX": "LogSoftmaxOptions",
+    "BATCH_MATMUL": "BatchMatMulOptions",
 }
 
 _ENUMS = {

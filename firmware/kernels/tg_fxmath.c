@@ -1,0 +1,142 @@
+/* DIV and L2_NORMALIZATION int8 (see tinygen/ops/fxmath.py): TFLM's gemmlowp fixed-point reciprocal
+ * and inverse square root. RSQRT runs through tg_lut_s8 with a generated table. Portable C99. */
+#include "tg_kernels.h"
+#include "tg_requant.h"
+
+/* CountLeadingSignBits(int32): 31 for 0 and -1 */
+static int tg_clrsb32(int32_t x)
+{
+    uint32_t u = x < 0 ? ~(uint32_t)x : (uint32_t)x;
+    int n = 0;
+    if (u == 0) {
+        return 31;
+    }
+    while (!(u & 0x80000000u)) {
+        u <<= 1;
+        n++;
+    }
+    return n - 1;
+}
+
+static int tg_clz32_fx(uint32_t u)
+{
+    int n = 0;
+    if (u == 0) {
+        return 32;
+    }
+    while (!(u & 0x80000000u)) {
+        u <<= 1;
+        n++;
+    }
+    return n;
+}
+
+static int8_t tg_div_one(const tg_div_params_t *p, int8_t a, int8_t b)
+{
+    const int k = (int)b + 128;
+    int32_t v1 = (int32_t)a + p->input1_offset;
+    int headroom;
+    int32_t uq, out, right;
+    if (p->neg[k]) {
+        v1 = -v1;
+    }
+    headroom = tg_clrsb32(v1);
+    uq = tg_mbqm_gt1(v1, p->inv[k], headroom);
+    right = headroom - (int32_t)p->base_shift[k];
+    /* a right shift of 32 or more rounds to 0 (TFLM's C++ shifts an int32 that far: undefined there) */
+    out = p->output_offset + (right > 31 ? 0 : tg_rdbpot(tg_srdhm(uq, p->output_multiplier), right < 0 ? 0 : (int)right));
+    return (int8_t)(out < p->act_min ? p->act_min : out > p->act_max ? p->act_max : out);
+}
+
+void tg_div_s8(const tg_div_params_t *p, const int8_t *a, const int8_t *b, int8_t *output)
+{
+    const tg_bcast_t *s = &p->shape;
+    int32_t i0, i1, i2, i3, i4, k = 0;
+    const int32_t *d = s->dims;
+    if (!s->broadcast) {
+        for (k = 0; k < s->size; k++) {
+            output[k] = tg_div_one(p, a[k], b[k]);
+        }
+        return;
+    }
+    for (i0 = 0; i0 < d[0]; i0++) {
+        for (i1 = 0; i1 < d[1]; i1++) {
+            for (i2 = 0; i2 < d[2]; i2++) {
+                for (i3 = 0; i3 < d[3]; i3++) {
+                    for (i4 = 0; i4 < d[4]; i4++, k++) {
+                        const int32_t ia = i0 * s->a_strides[0] + i1 * s->a_strides[1] + i2 * s->a_strides[2] +
+                                           i3 * s->a_strides[3] + i4 * s->a_strides[4];
+                        const int32_t ib = i0 * s->b_strides[0] + i1 * s->b_strides[1] + i2 * s->b_strides[2] +
+                                           i3 * s->b_strides[3] + i4 * s->b_strides[4];
+                        output[k] = tg_div_one(p, a[ia], b[ib]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* gemmlowp SaturatingRoundingMultiplyByPOT<exponent>, 0 < exponent < 31 */
+static int32_t tg_sat_shl_fx(int32_t x, int exponent)
+{
+    const int32_t threshold = (int32_t)(((int32_t)1 << (31 - exponent)) - 1);
+    if (x > threshold) {
+        return TG_INT32_MAX;
+    }
+    if (x < -threshold) {
+        return TG_INT32_MIN;
+    }
+    return tg_wrap_shl(x, exponent);
+}
+
+/* TFLM GetInvSqrtQuantizedMultiplierExp(x, kReverseShift = -1) */
+void tg_inv_sqrt_exp(int32_t x, int32_t *multiplier, int32_t *shift)
+{
+    int32_t sh = 11, f_in, half_in, r;
+    int pairs, i;
+    if (x <= 1) {
+        *multiplier = TG_INT32_MAX;
+        *shift = 0;
+        return;
+    }
+    while (x >= ((int32_t)1 << 29)) {
+        x /= 4;
+        sh++;
+    }
+    pairs = (tg_clz32_fx((uint32_t)x) - 1) / 2 - 1;
+    sh -= pairs;
+    x = (int32_t)((uint32_t)x << (2 * pairs));
+    f_in = x >> 1;
+    half_in = tg_rdbpot(f_in, 1);
+    r = (int32_t)1 << 28;
+    for (i = 0; i < 5; i++) {
+        const int32_t x3 = tg_sat_shl_fx(tg_srdhm(tg_srdhm(r, r), r), 6);
+        r = tg_sat_shl_fx(tg_wrap_sub(tg_srdhm((1 << 28) + (1 << 27), r), tg_srdhm(half_in, x3)), 3);
+    }
+    r = tg_srdhm(r, 1518500250);
+    if (sh < 0) {
+        r = tg_wrap_shl(r, (int)-sh);
+        sh = 0;
+    }
+    *multiplier = r;
+    *shift = -sh;
+}
+
+void tg_l2norm_s8(const int8_t *input, int8_t *output, int32_t outer, int32_t depth, int32_t input_zp)
+{
+    int32_t o, i;
+    for (o = 0; o < outer; o++) {
+        const int8_t *x = input + (size_t)o * (size_t)depth;
+        int8_t *y = output + (size_t)o * (size_t)depth;
+        int32_t acc = 0, m, s;
+        for (i = 0; i < depth; i++) {
+            const int32_t v = (int32_t)x[i] - input_zp;
+            acc += v * v;
+        }
+        tg_inv_sqrt_exp(acc, &m, &s);
+        for (i = 0; i < depth; i++) {
+            const int32_t v = tg_mbqm((int32_t)x[i] - input_zp, m, s + 7);
+            y[i] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+        }
+    }
+}
