@@ -40,7 +40,7 @@ def _valid_requests() -> list:
         (protocol.CMD_OUTPUT_READ, struct.pack("<BIH", 0, 4000, 50)),
         (protocol.CMD_PROFILE, struct.pack("<H", 0)), (protocol.CMD_PROFILE, struct.pack("<H", 2)),
         (protocol.CMD_LAYER, struct.pack("<HIH", 0, 0, 0)), (protocol.CMD_LAYER, struct.pack("<HIH", 1, 3000, 0)),
-        (protocol.CMD_LAYER, struct.pack("<HIH", 2, 0, 0)), (protocol.CMD_RESET, b""),
+        (protocol.CMD_LAYER, struct.pack("<HIH", 2, 0, 0)), (protocol.CMD_RESET_STATE, b""), (protocol.CMD_RESET, b""),
     ]
     return reqs
 

@@ -145,7 +145,8 @@ def test_constants_agree_with_c_header():
         "TG_PROTO_SHA_PREFIX": protocol.SHA_PREFIX, "TG_PROTO_MAX_STRING": protocol.MAX_STRING,
         "TG_PROTO_MAX_TENSORS": protocol.MAX_TENSORS, "TG_PROTO_MAX_DIMS": protocol.MAX_DIMS,
         "TG_PROTO_INFO_FLAGS": protocol.INFO_FLAGS, "TG_PROTO_FLAG_PAGED": protocol.FLAG_PAGED,
-        "TG_PROTO_FLAG_GAPS": protocol.FLAG_GAPS, "TG_PROTO_MIN_UNIT": protocol.MIN_UNIT,
+        "TG_PROTO_FLAG_GAPS": protocol.FLAG_GAPS, "TG_PROTO_FLAG_STATE": protocol.FLAG_STATE,
+        "TG_PROTO_MIN_UNIT": protocol.MIN_UNIT,
         "TG_PROTO_MAX_UNITS": protocol.MAX_UNITS,
     }
     for name, value in pairs.items():
@@ -419,6 +420,21 @@ def test_infer_multichunk_profile_layers(client):
     # the input was consumed: running again needs a fresh input
     with pytest.raises(ProtocolError, match="BAD_STATE"):
         client.request(protocol.CMD_INFER_RUN)
+
+
+def test_reset_state(client):
+    """RESET_STATE: the state's size (the toy has none), a payload is BAD_LENGTH, and it ends the last run
+    (its outputs are no longer readable); the device announces it with INFO flag bit 2."""
+    assert client.info().flags & protocol.FLAG_STATE and client.state_device()
+    data = bytes(range(100)) * 30
+    out, _ = client.infer(data)
+    assert client.read_output(0) == out
+    assert client.reset_state() == 0
+    with pytest.raises(ProtocolError, match="BAD_STATE"):
+        client.request(protocol.CMD_OUTPUT_READ, struct.pack("<BIH", 0, 0, 0))
+    with pytest.raises(ProtocolError, match="BAD_LENGTH"):
+        client.request(protocol.CMD_RESET_STATE, b"\x00")
+    assert client.infer(data)[0] == out
 
 
 def test_numpy_input_and_expected_sha(device):

@@ -11,8 +11,12 @@
  *   from the memory plan) is read in place. The others, when TG_FW_CAPTURE_BYTES > 0:
  *   tg_app_invoke() saves the inputs, and asking for such a layer re-runs the model on
  *   them and copies that layer's output into a capture buffer as it goes by. The re-run
- *   leaves the arena exactly as the first run did. Without capture space those layers
- *   read as unavailable (NULL).
+ *   leaves the arena exactly as the first run did (a model with state: the state is saved before
+ *   each run and restored before the re-run). Without capture space those layers read as
+ *   unavailable (NULL).
+ * - State (recurrent variable tensors): the model is generated stateful, so its state carries from
+ *   run to run; tg_app_reset_state() (the protocol's RESET_STATE) starts a new sequence. The
+ *   first run after boot starts from the reset state.
  */
 #include <stddef.h>
 #include <string.h>
@@ -45,6 +49,13 @@ static int32_t s_layer_bytes[TG_FW_LAYER_SLOTS];
 static uint64_t s_layer_start;
 static int s_timing = 1;        /* 0 while re-running for a capture */
 static int s_ran = 0;
+
+#if TG_FW_STATE_BYTES > 0
+static int s_state_started = 0;    /* the state has been reset since boot */
+#if TG_FW_CAPTURE_BYTES > 0
+static uint8_t s_saved_state[TG_FW_STATE_BYTES];   /* the state before the last run */
+#endif
+#endif
 
 #if TG_FW_CAPTURE_BYTES > 0
 static int8_t s_saved_inputs[TG_FW_SAVE_BYTES];
@@ -154,6 +165,15 @@ int tg_app_invoke(uint64_t *cycles)
         s_layer_ptr[k] = NULL;
         s_layer_bytes[k] = 0;
     }
+#if TG_FW_STATE_BYTES > 0
+    if (!s_state_started) {
+        TG_FW_RESET_STATE();
+        s_state_started = 1;
+    }
+#if TG_FW_CAPTURE_BYTES > 0
+    TG_FW_STATE_COPY(s_saved_state, 1);
+#endif
+#endif
 #if TG_FW_CAPTURE_BYTES > 0
     copy_inputs(1);
     s_captured = -1;
@@ -165,6 +185,16 @@ int tg_app_invoke(uint64_t *cycles)
     *cycles = tg_cycles() - t0;
     s_ran = rc == 0;
     return rc;
+}
+
+int tg_app_reset_state(void)
+{
+    TG_FW_RESET_STATE();
+#if TG_FW_STATE_BYTES > 0
+    s_state_started = 1;
+    s_ran = 0;          /* the last run's layers can no longer be re-run from its state */
+#endif
+    return TG_FW_STATE_BYTES;
 }
 
 uint64_t tg_app_layer_cycles(int k)
@@ -185,6 +215,9 @@ const int8_t *tg_app_layer_output(int k, int *bytes)
 #if TG_FW_CAPTURE_BYTES > 0
     if (s_captured != k) {
         copy_inputs(0);
+#if TG_FW_STATE_BYTES > 0
+        TG_FW_STATE_COPY(s_saved_state, 0);   /* the re-run starts from the same state */
+#endif
         s_capture_layer = k;
         s_timing = 0;
         (void)TG_FW_RUN();          /* same inputs, same arena contents afterwards */

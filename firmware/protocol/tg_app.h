@@ -60,6 +60,11 @@ const int8_t *tg_app_output_buffer(int i);
  * next run. */
 int tg_app_invoke(uint64_t *cycles);
 
+/* Resets the model's state (variable tensors: recurrent state, e.g. LSTM or SVDF) to its reset
+ * values, so that the next tg_app_invoke starts a new sequence; returns the state's size in
+ * bytes (0: the model has no state). Between resets the state carries from invoke to invoke. */
+int tg_app_reset_state(void);
+
 /* Per-layer results of the last inference. tg_app_layer_output returns NULL
  * when the layer's output is not kept (e.g. its arena space was reused). */
 int tg_app_num_layers(void);

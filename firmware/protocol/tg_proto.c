@@ -713,6 +713,19 @@ static int cmd_layer(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *detail
     return 0;
 }
 
+/* RESET_STATE: the model's state back to its reset values; ends the previous run (a layer re-run
+ * after it would start from the state before that run, not from the reset one) */
+static int cmd_reset_state(tg_out_t *o, size_t len, uint32_t *detail)
+{
+    if (len != 0) {
+        *detail = 0;
+        return TG_ERR_BAD_LENGTH;
+    }
+    invalidate_run();
+    out_u32(o, (uint32_t)tg_app_reset_state());
+    return 0;
+}
+
 static void reset_state(void)
 {
     g_cur_input = -1;
@@ -789,6 +802,9 @@ static int dispatch(void)
         break;
     case TG_CMD_LAYER:
         err = cmd_layer(&o, p, len, &detail);
+        break;
+    case TG_CMD_RESET_STATE:
+        err = cmd_reset_state(&o, len, &detail);
         break;
     case TG_CMD_RESET:
         if (len != 0) {

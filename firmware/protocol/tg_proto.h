@@ -46,10 +46,11 @@ extern "C" {
 #define TG_PROTO_MAX_STRING 63          /* longest name string in INFO (longer ones are cut) */
 #define TG_PROTO_MAX_TENSORS 8          /* at most this many inputs and this many outputs are described */
 #define TG_PROTO_MAX_DIMS 6             /* dims per tensor in INFO */
-#define TG_PROTO_INFO_FLAGS 7           /* INFO flags this device sets: PAGED | GAPS | SACK */
+#define TG_PROTO_INFO_FLAGS 15          /* INFO flags this device sets: PAGED | GAPS | SACK | STATE */
 #define TG_PROTO_FLAG_PAGED 1           /* INFO flag bit 0: INFER_RUN takes max_inline u16, PROFILE max_count u16 */
 #define TG_PROTO_FLAG_GAPS 2            /* INFO flag bit 1: INFER_CHUNKs on unit boundaries may arrive out of order */
 #define TG_PROTO_FLAG_SACK 4            /* INFO flag bit 2: INFER_CHUNK replies carry a bitmap of the units held */
+#define TG_PROTO_FLAG_STATE 8           /* INFO flag bit 3: the device understands RESET_STATE */
 #define TG_PROTO_SACK_BYTES 16          /* at most this many bitmap bytes (8 units each) after `received` */
 #define TG_PROTO_MIN_UNIT 16            /* smallest out-of-order chunk unit (bytes) */
 #define TG_PROTO_MAX_UNITS 2048         /* units tracked per input (bitmap bits); larger inputs get larger units */
@@ -64,6 +65,7 @@ extern "C" {
 #define TG_CMD_PROFILE 0x20
 #define TG_CMD_LAYER 0x21
 #define TG_CMD_RESET 0x30
+#define TG_CMD_RESET_STATE 0x31
 
 /* ---- device -> host only ---- */
 #define TG_CMD_BOOT 0xFE                /* unsolicited, seq 0, payload: one-line JSON */

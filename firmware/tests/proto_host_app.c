@@ -65,6 +65,9 @@ int tg_app_invoke(uint64_t *cycles)
     return 0;
 }
 
+/* The toy has no state: RESET_STATE replies with state size 0. */
+int tg_app_reset_state(void) { return 0; }
+
 int tg_app_num_layers(void) { return 3; }
 
 uint64_t tg_app_layer_cycles(int k) { return (k >= 0 && k < 3) ? g_layer_cycles[k] : 0; }

@@ -443,6 +443,13 @@ def _write_build_files(env, ctx, board: Board, ident: str, root: Path, fw: Path,
     return f"build/{ident}.elf"
 
 
+def has_state(graph: Graph) -> bool:
+    """The model has ops with variable tensors (recurrent state) that persist across runs."""
+    from tinygen.ops import REGISTRY
+
+    return any(getattr(REGISTRY.get(op.op), "stateful", False) for op in graph.operators)
+
+
 def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -> dict:
     from tinygen.codegen.generator import generate
     from tinygen.boards.fit import available, check_fit
@@ -458,7 +465,9 @@ def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -
 
     for d in {model_dir, app_dir, proto_dir, runtime_dir}:
         d.mkdir(parents=True, exist_ok=True)
-    gen = generate(graph, model_dir, ident, target=board.id)
+    # a model with state (LSTM, SVDF) is generated stateful: the state carries from run to run until the
+    # host sends RESET_STATE (validate/monitor reset it before every sample unless --stateful)
+    gen = generate(graph, model_dir, ident, target=board.id, stateful=has_state(graph))
     report = check_fit(graph, board, generated=gen)    # exact constants and arena (into the temp dir only)
     layers = layer_table(graph, gen.plan)
     inputs = [_io_entry(graph, t, True) for t in graph.input_tensors]
@@ -469,7 +478,7 @@ def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -
     capture = max(lost, default=0)
     save = sum(e["nbytes"] for e in inputs) if capture else 0
     headroom = available(board)[1] - report.ram_needed
-    if capture and capture + save + CAPTURE_MARGIN > headroom:
+    if capture and capture + save + gen.state_bytes + CAPTURE_MARGIN > headroom:   # + the saved state
         capture = save = 0
     capture_note = ("every layer" if capture or not lost else
                     f"{sum(lay['kept'] for lay in layers)} of {len(layers)} layers (no RAM for re-run capture)")

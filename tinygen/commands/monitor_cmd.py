@@ -25,13 +25,16 @@ from .common import coordinator_option, place_option
 @click.option("--run", "run_n", type=int, default=0,
               help="Drive N inferences with random inputs through the protocol and show the results.")
 @click.option("--seed", "seed", type=int, default=0, show_default=True, help="Seed of --run's random inputs.")
+@click.option("--stateful", "stateful", is_flag=True,
+              help="Model with state (LSTM, SVDF): --run's N inputs are one sequence (the state carries). "
+                   "Default: the board resets the state before every inference.")
 @click.option("--reconnect", "reconnect", type=float, default=5.0, show_default=True,
               help="Seconds to wait for a vanished port to come back (0: stop).")
 @click.option("--duration", "duration", type=float, help="Stop after this many seconds.")
 @place_option()
 @coordinator_option
-def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, run_n, seed, reconnect, duration,
-        place, coordinator):
+def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, run_n, seed, stateful, reconnect,
+        duration, place, coordinator):
     """Live view of what the board sends: text lines, protocol frames, inference results.
 
     Ctrl-C stops with a summary (exit status 0)."""
@@ -77,7 +80,7 @@ def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, r
                 click.echo(f"--- monitoring {link.description} (Ctrl-C to stop) ---")
             try:
                 if run_n:
-                    reason = mon.drive(link, run_n, graph=graph, seed=seed)
+                    reason = mon.drive(link, run_n, graph=graph, seed=seed, stateful=stateful)
                 else:
                     reason = mon.watch(link, reconnect=reconnect, duration=duration)
             except KeyboardInterrupt:

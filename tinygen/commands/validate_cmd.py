@@ -54,6 +54,9 @@ class _Progress:
               help="When an output differs, find the first layer whose output differs.")
 @click.option("--tolerance", "tolerance", type=float, default=0.0, show_default=True,
               help="Largest accepted |difference| in output LSB (0: bit-exact).")
+@click.option("--stateful", "stateful", is_flag=True,
+              help="Model with state (LSTM, SVDF): the samples are one sequence, the state carrying from sample to "
+                   "sample (as `emulate --stateful`). Default: the board resets the state before every sample.")
 @click.option("--project", "project_dir", type=click.Path(file_okay=False),
               help="Emulated boards: the project directory to generate and build in "
                    "(default: a cache directory keyed by the model and board).")
@@ -66,7 +69,7 @@ class _Progress:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
 def cmd(model, boards, place, coordinator, port, baud, inputs, samples, seed, save_outputs, per_layer, tolerance,
-        project_dir, timeout, reconnect, no_estimate, as_json, quiet):
+        stateful, project_dir, timeout, reconnect, no_estimate, as_json, quiet):
     """Run the model on the board (or QEMU) and check every output against the host emulator.
 
     Exit status 0 when every output is bit-exact (or within --tolerance), 1 when some differ,
@@ -99,7 +102,7 @@ def cmd(model, boards, place, coordinator, port, baud, inputs, samples, seed, sa
             click.echo(f"tinygen: {msg}", err=True)
 
     kw = dict(inputs=arrays or None, samples=samples, seed=seed, per_layer=per_layer, tolerance=tolerance,
-              timeout=timeout, reconnect_timeout=reconnect)
+              timeout=timeout, reconnect_timeout=reconnect, stateful=stateful)
     if many:
         return _validate_many(model, boards, places, coordinator, baud, kw, as_json, say, estimate=not no_estimate)
     bar = _Progress()

@@ -21,6 +21,7 @@ CMD_OUTPUT_READ = 0x13
 CMD_PROFILE = 0x20
 CMD_LAYER = 0x21
 CMD_RESET = 0x30
+CMD_RESET_STATE = 0x31
 # device -> host only
 CMD_BOOT = 0xFE
 CMD_ERROR = 0xFF
@@ -46,7 +47,8 @@ FRAMING_ERRORS = frozenset({ERR_BAD_CRC, ERR_BAD_FRAME, ERR_OVERFLOW})
 FLAG_PAGED = 0x01           # INFER_RUN takes max_inline u16, PROFILE takes max_count u16
 FLAG_GAPS = 0x02            # INFER_CHUNKs on unit boundaries may arrive out of order
 FLAG_SACK = 0x04            # INFER_CHUNK replies carry a bitmap of the units held beyond the prefix
-INFO_FLAGS = FLAG_PAGED | FLAG_GAPS | FLAG_SACK   # what this tinygen's firmware sets
+FLAG_STATE = 0x08           # the device understands RESET_STATE
+INFO_FLAGS = FLAG_PAGED | FLAG_GAPS | FLAG_SACK | FLAG_STATE   # what this tinygen's firmware sets
 SACK_BYTES = 16             # at most this many bitmap bytes in an INFER_CHUNK reply
 MIN_UNIT = 16               # (firmware constants, for the tests)
 MAX_UNITS = 2048

@@ -574,10 +574,12 @@ class Monitor:
         return None
 
     def drive(self, link, n: int, *, graph=None, seed: int = 0, timeout: float = 2.0,
-              max_recoveries: int = 3, sync_timeout: float = 10.0) -> str | None:
+              max_recoveries: int = 3, sync_timeout: float = 10.0, stateful: bool = False) -> str | None:
         """--run N: N inferences with random inputs through the protocol, each shown as it
         completes (with the emulator's verdict when `graph` is given). Returns None or the
-        one-line reason the run stopped."""
+        one-line reason the run stopped. A model with state: RESET_STATE before every inference,
+        unless `stateful` (the N inputs are one sequence: one reset first; replayed from its start
+        after a recovery)."""
         from tinygen.device.protocol import Client, DeviceResetError, PortError, ProtocolError
 
         self.quiet_frames = True
@@ -608,14 +610,27 @@ class Monitor:
         self.emit("info", f"[info] {info.model_name!r} on {info.board_name} (fw {info.fw_version}), "
                           f"{info.num_layers} layers, arena {info.arena_bytes} bytes, clock {info.clock_hz / 1e6:g} MHz",
                   model=info.model_name, board=info.board_name, clock_hz=info.clock_hz)
-        xs, expected, emu_out = self._inputs(info, graph, n, seed)
+        try:
+            state_bytes = client.reset_state() if client.state_device() else 0
+        except DeviceError as e:
+            self.finish()
+            return str(e)
+        sequence = bool(stateful and state_bytes)
+        if state_bytes:
+            self.emit("state", f"[state] {state_bytes} bytes of model state: " +
+                      ("the inputs are one sequence" if sequence else "reset before every inference"),
+                      state_bytes=state_bytes, stateful=sequence)
+        xs, expected, emu_out = self._inputs(info, graph, n, seed, stateful=sequence)
         self.result_times = []               # inferences/s of the driven runs only
         recoveries = 0          # in a row, without 5 good results between them
         good = 0
         i = 0
+        replay = 0              # a sequence replayed after a recovery: results below this were shown
         reason = None
         while i < n:
             try:
+                if state_bytes and (i == 0 or not sequence):
+                    client.reset_state()
                 raw, cycles = client.run([x[i].tobytes() for x in xs])
             except (DeviceResetError, PortError) as e:
                 recoveries += 1
@@ -636,6 +651,8 @@ class Monitor:
                 except DeviceError as e2:
                     reason = str(e2)
                     break
+                if sequence:
+                    replay, i = max(replay, i), 0
                 continue
             except DeviceError as e:
                 recoveries += 1
@@ -649,6 +666,11 @@ class Monitor:
                 except DeviceError:
                     reason = f"{e}; then no answer to a resync"
                     break
+                if sequence:
+                    replay, i = max(replay, i), 0
+                continue
+            if i < replay:
+                i += 1
                 continue
             values = None
             exact = None
@@ -666,14 +688,14 @@ class Monitor:
         return reason
 
     @staticmethod
-    def _inputs(info, graph, n, seed):
+    def _inputs(info, graph, n, seed, stateful: bool = False):
         """Random inputs (and the emulator's outputs when the model is known)."""
         if graph is not None:
             from tinygen.emulator.engine import Emulator
             from tinygen.device.validate import random_inputs
 
             xs = random_inputs(graph, n, seed)
-            outs = Emulator(graph).run_internal(xs)
+            outs = Emulator(graph).run_internal(xs, stateful=stateful)
             return xs, outs, outs
         rng = np.random.default_rng(seed)
         xs = []

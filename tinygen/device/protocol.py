@@ -29,10 +29,10 @@ from tinygen.device.link import (  # noqa: F401  (re-exported)
 
 from tinygen.device.codes import (  # noqa: F401  (re-exported)
     REPLY_FLAG, SHA_PREFIX, MAX_STRING, MAX_TENSORS, MAX_DIMS, CMD_PING, CMD_INFO, CMD_INFER_BEGIN,
-    CMD_INFER_CHUNK, CMD_INFER_RUN, CMD_OUTPUT_READ, CMD_PROFILE, CMD_LAYER, CMD_RESET, CMD_BOOT, CMD_ERROR,
+    CMD_INFER_CHUNK, CMD_INFER_RUN, CMD_OUTPUT_READ, CMD_PROFILE, CMD_LAYER, CMD_RESET, CMD_RESET_STATE, CMD_BOOT, CMD_ERROR,
     ERR_BAD_CRC, ERR_BAD_LENGTH, ERR_UNKNOWN_CMD, ERR_BAD_STATE, ERR_OUT_OF_RANGE, ERR_MODEL_MISMATCH,
     ERR_OVERFLOW, ERR_BAD_VERSION, ERR_BAD_FRAME, ERR_APP, ERR_UNAVAILABLE, COMMAND_NAMES, ERROR_NAMES,
-    FRAMING_ERRORS, FLAG_PAGED, FLAG_GAPS, FLAG_SACK, INFO_FLAGS, SACK_BYTES, MIN_UNIT, MAX_UNITS, WINDOW,
+    FRAMING_ERRORS, FLAG_PAGED, FLAG_GAPS, FLAG_SACK, FLAG_STATE, INFO_FLAGS, SACK_BYTES, MIN_UNIT, MAX_UNITS, WINDOW,
     DTYPE_NAMES, ProtocolError, PortError, DeviceResetError,
 )
 from tinygen.device.upload import SelectiveUpload
@@ -722,6 +722,23 @@ class Client:
         def make(off, n):
             return struct.pack("<HIH", k, off, n)
         return self._paged(CMD_LAYER, make, 10, "<HII", b"")
+
+    def state_device(self) -> bool:
+        """The device understands RESET_STATE (INFO flag bit 3; call info() first)."""
+        return bool(self.info_cache is not None and self.info_cache.flags & FLAG_STATE)
+
+    def reset_state(self) -> int:
+        """RESET_STATE: the device resets its model's state (NAME_reset()), so the next run starts a new
+        sequence; returns the state's size in bytes (0: a model without state). Ends the last run (its
+        outputs and layers are no longer readable)."""
+        if self.info_cache is not None and not self.state_device():
+            raise DeviceError(f"the firmware on {self.port} does not know RESET_STATE (built by an older tinygen): "
+                              "rebuild it")
+        reply = self._checked(CMD_RESET_STATE)
+        self._ran = False
+        if len(reply) != 4:
+            raise DeviceError(f"RESET_STATE: bad reply ({len(reply)} bytes) from {self.port}")
+        return struct.unpack("<I", reply)[0]
 
     def reset(self, *, wait_boot: bool = True, timeout: float = 10.0) -> dict | None:
         """Asks the device to reset; waits for its BOOT frame and returns it."""

@@ -138,6 +138,7 @@ class Report:
     run_s: float = 0.0
     client_stats: dict = field(default_factory=dict)
     device_text: list = field(default_factory=list)       # last text lines the firmware printed
+    state: dict | None = None       # model with state: {"stateful": one sequence?, "bytes", "resets"}
 
     @property
     def samples(self) -> int:
@@ -234,6 +235,7 @@ class Report:
             "first_divergent_layer": self.first_divergent_layer.as_dict() if self.first_divergent_layer else None,
             "per_layer": self.per_layer,
             "recoveries": self.recoveries,
+            "state": self.state,
             "wall_s": round(self.wall_s, 3),
             "inferences_per_s": round(n / self.run_s, 2) if n and self.run_s > 0 else None,
             "link": self.client_stats,
@@ -272,6 +274,10 @@ def format_report(r: Report) -> str:
         exact = d["bit_exact_samples"]
         lines.append(f"  samples         {n}" + (f" of {r.samples_requested}" if n != r.samples_requested else ""))
         lines.append(f"  bit-exact       {exact}/{n} ({100.0 * exact / n:.1f}%)")
+        if r.state:
+            how = ("one sequence (state reset once, then carried from sample to sample)" if r.state["stateful"]
+                   else "each sample from the reset state (RESET_STATE before every sample)")
+            lines.append(f"  state           {r.state['bytes']} bytes: {how}")
         lines.append(f"  max |diff|      {d['max_abs_diff']:g}   mean |diff| {d['mean_abs_diff']:.4g}   "
                      f"RMSE {d['rmse']:.4g}  (output LSB)")
         lines.append(f"  cosine          {d['cosine']:.6f}   top-1 agreement {100.0 * d['top1_agreement']:.1f}%")
@@ -408,12 +414,24 @@ def _expected_sample(expected: list, i: int, out_tensors: list) -> list:
     return [np.ascontiguousarray(o[i]).reshape(sample_shape(t)) for o, t in zip(expected, out_tensors)]
 
 
-def first_divergent_layer(client, emu, graph, xs_sample: list, sample: int, say=lambda m: None):
+def first_divergent_layer(client, emu, graph, xs_sample: list, sample: int, say=lambda m: None,
+                          prefix: list | None = None, reset: bool = False):
     """Runs one sample on the device and compares its layers (LAYER k = op k) with the
-    emulator's, in order. Returns (LayerDiff or None, summary dict)."""
+    emulator's, in order. Returns (LayerDiff or None, summary dict).
+    A model with state: `reset` sends RESET_STATE first; `prefix` (per input, the samples before this one
+    in a sequence) is run first on both sides, so that the sample starts from the same state."""
     from tinygen.device.protocol import ERR_OUT_OF_RANGE, ERR_UNAVAILABLE, ProtocolError
 
-    _outs, layers = emu.run(*[x[None] for x in xs_sample], layers=True)
+    stateful = prefix is not None
+    if reset:
+        client.reset_state()
+    if stateful:
+        emu.reset_state()
+        if len(prefix[0]):
+            emu.run_internal(prefix, stateful=True)
+        for s in range(len(prefix[0])):
+            client.run([x[s].tobytes() for x in prefix])
+    _outs, layers = emu.run(*[x[None] for x in xs_sample], layers=True, stateful=stateful)
     first_out = {}
     for lo in layers:
         first_out.setdefault(lo.op_index, lo)
@@ -457,9 +475,15 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
                   tolerance: float = 0.0, timeout: float = 2.0, retries: int | None = None,
                   max_recoveries: int = MAX_RECOVERIES, reconnect_timeout: float = 10.0,
                   sync_timeout: float = 10.0, progress: Callable[[int, int], None] | None = None,
-                  say: Callable[[str], None] = lambda m: None) -> Report:
+                  say: Callable[[str], None] = lambda m: None, stateful: bool = False) -> Report:
     """Validation over an open `tinygen.target.Link`. Never raises for device faults once
-    the board has been identified: they end the run and land in `Report.error`."""
+    the board has been identified: they end the run and land in `Report.error`.
+
+    A model with state (LSTM, SVDF): by default every sample starts from the reset state (the host
+    sends RESET_STATE before each, as `emulate` runs them); `stateful`: the samples are one sequence
+    (RESET_STATE once, then the state carries), compared with the emulator's stateful run. After a
+    recovery (reset, lost reply) a sequence is replayed from its start, the replayed samples not
+    counted again."""
     from tinygen.model.reader import load_int8_model
 
     t_start = time.monotonic()
@@ -467,7 +491,7 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
     run = _LinkRun(link, str(model_path), graph, board=board, timeout=timeout, retries=retries,
                    max_recoveries=max_recoveries, reconnect_timeout=reconnect_timeout,
                    sync_timeout=sync_timeout, say=say)
-    run.prepare(inputs, samples, seed)
+    run.prepare(inputs, samples, seed, stateful)
     run.connect(tolerance)                     # errors here are plain failures: nothing to keep
     report = run.run(per_layer, progress)
     report.wall_s = time.monotonic() - t_start
@@ -506,14 +530,16 @@ class _LinkRun:
         del self.text_tail[:-20]
 
     # -- setup ---------------------------------------------------------------------------------
-    def prepare(self, inputs, samples: int, seed: int) -> None:
+    def prepare(self, inputs, samples: int, seed: int, stateful: bool = False) -> None:
         from tinygen.emulator.engine import Emulator
 
         self.emu = Emulator(self.graph)
         self.xs = prepare_inputs(self.graph, inputs, samples, seed)
         self.n = self.xs[0].shape[0]
-        self.say(f"emulating {self.n} sample(s) on the host")
-        self.expected = self.emu.run_internal(self.xs)
+        self.has_state = self.emu.has_state
+        self.sequence = bool(stateful and self.has_state)   # the samples are one sequence
+        self.say(f"emulating {self.n} sample(s) on the host" + (" as one sequence" if self.sequence else ""))
+        self.expected = self.emu.run_internal(self.xs, stateful=self.sequence)
 
     def connect(self, tolerance: float) -> None:
         graph, link = self.graph, self.link
@@ -521,6 +547,12 @@ class _LinkRun:
         info = self.info = self.client.info()
         _check_device(info, graph, self.model_path, link.description)
         self.client.expected_sha256 = bytes.fromhex(graph.sha256)
+        # a model with state: RESET_STATE before every sample (or once, before a sequence); firmware that
+        # predates RESET_STATE resets the state at every run itself
+        self.resets = self.has_state and self.client.state_device()
+        if self.sequence and not self.resets:
+            raise DeviceError(f"the firmware on {link.description} cannot keep the model's state across samples "
+                              "(it predates RESET_STATE): rebuild it with this tinygen")
         self.text_tail.clear()                  # from now on: what the firmware prints during the run
         self.report = Report(
             model=graph.name, model_path=self.model_path, sha256=graph.sha256, board=info.board_name or self.board,
@@ -531,6 +563,8 @@ class _LinkRun:
                        else (1.0, 0) for t in graph.output_tensors]
         if self.estimator is not None:
             self.report.cycle_model = self.estimator.describe()
+        if self.has_state:
+            self.report.state = {"stateful": self.sequence, "bytes": None, "resets": 0}
 
     # -- recovery ------------------------------------------------------------------------------
     def recover(self, why: str, reopen: bool, resync_timeout: float | None = None) -> None:
@@ -619,15 +653,28 @@ class _LinkRun:
         report.client_stats = self.sess.stats()
         return report
 
+    def _run_sample(self, i: int, sample_inputs):
+        if self.resets and (i == 0 or not self.sequence):
+            self.report.state["bytes"] = self.client.reset_state()
+            self.report.state["resets"] += 1
+        return self.client.run(sample_inputs)
+
     def _samples(self, progress) -> None:
         i = 0
+        replay = 0          # a sequence replayed after a recovery: samples below this were already counted
         resync = min(self.sync_timeout, max(2.0, 4 * self.timeout))
         while i < self.n:
             sample_inputs = [x[i].tobytes() for x in self.xs]
             resent0 = self.client.stats["resent"]
             t0 = time.monotonic()
-            ok, result = self._guarded(f"sample {i}", lambda: self.client.run(sample_inputs), resync_timeout=resync)
+            ok, result = self._guarded(f"sample {i}", lambda: self._run_sample(i, sample_inputs),
+                                       resync_timeout=resync)
             if not ok:
+                if self.sequence:   # the board's state is lost or uncertain: run the sequence again from its start
+                    replay, i = max(replay, i), 0
+                continue
+            if i < replay:          # replaying the sequence up to where the recovery interrupted it
+                i += 1
                 continue
             if self.client.stats["resent"] == resent0:
                 self._clean_sample(time.monotonic() - t0)
@@ -658,7 +705,8 @@ class _LinkRun:
         diff, summary = None, {"note": "per-layer check did not run"}
         for _attempt in range(self.max_recoveries + 1):
             ok, result = self._guarded("the per-layer check", lambda: first_divergent_layer(
-                self.client, self.emu, self.graph, [x[k] for x in self.xs], k, self.say))
+                self.client, self.emu, self.graph, [x[k] for x in self.xs], k, self.say,
+                prefix=[x[:k] for x in self.xs] if self.sequence else None, reset=bool(self.resets)))
             if ok:
                 diff, summary = result
                 break
