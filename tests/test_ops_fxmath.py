@@ -1,4 +1,4 @@
-"""DIV, RSQRT, L2_NORMALIZATION (int8): bit-exact with TFLite Micro (property tests against the oracle),
+"""DIV, RSQRT, L2_NORMALIZATION, LOG_SOFTMAX (int8): bit-exact with TFLite Micro (property tests against the oracle),
 and the generated C on QEMU Cortex-M4 (host C with sanitizers: tests/test_codegen.py)."""
 from __future__ import annotations
 
@@ -134,12 +134,34 @@ def test_l2_normalization_long_rows():
     assert_bit_exact(model, rng, n=2, context="L2_NORMALIZATION 3000")
 
 
+@SET
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=3), st.integers(1, 300), st.floats(-7, 3).map(lambda e: float(np.float32(2.0 ** e))),
+       ZPS, st.integers(0, 2**31), st.sampled_from(["random", "ties", "one_high"]))
+def test_log_softmax(outer, depth, s_in, zin, seed, kind):
+    rng = np.random.default_rng(seed)
+    shape = outer[:-1] + [depth]
+    model = unary_model("LOG_SOFTMAX", shape, (s_in, zin), (16 / 256, 127))
+    x = rng.integers(-128, 128, size=(2,) + tuple(shape))
+    if kind == "ties":  # rows of (nearly) equal values: the largest sums of exps
+        x = np.clip(x[..., :1] + rng.integers(0, 2, size=x.shape), -128, 127)
+    elif kind == "one_high":
+        x = np.where(rng.random(x.shape) < 0.9, -128, 127)
+    assert_bit_exact(model, None, inputs=[x.astype(np.int8)], context=f"LOG_SOFTMAX {shape} {s_in} {zin} {kind}")
+
+
+def test_log_softmax_refusals():
+    with pytest.raises(UnsupportedOpError, match=r"op 0 \(LOG_SOFTMAX\): output scale 0.1, zero point 127: TFLM requires 16/256 and 127"):
+        Emulator(parse_model(unary_model("LOG_SOFTMAX", [4], (0.1, 0), (0.1, 127))))
+
+
 def fxmath_models() -> dict[str, bytes]:
     return {
         "fx_div": div_model([2, 3], [2, 3], (0.05, -3), (0.02, 5), (0.5, 10), "RELU"),
         "fx_div_bcast": div_model([2, 1, 4], [3, 1], (0.1, 0), (0.03, -20), (0.25, -5)),
         "fx_rsqrt": unary_model("RSQRT", [1, 256], (0.01, -128), (0.05, -100)),
         "fx_l2norm": unary_model("L2_NORMALIZATION", [3, 17], (0.07, 4), (1 / 128, 0)),
+        "fx_log_softmax": unary_model("LOG_SOFTMAX", [3, 21], (0.08, -2), (16 / 256, 127)),
+        "fx_log_softmax_wide": unary_model("LOG_SOFTMAX", [1, 700], (0.5, 0), (16 / 256, 127)),
     }
 
 

@@ -525,6 +525,15 @@ void tg_div_s8(const tg_div_params_t *p, const int8_t *a, const int8_t *b, int8_
 void tg_inv_sqrt_exp(int32_t x, int32_t *multiplier, int32_t *shift);
 void tg_l2norm_s8(const int8_t *input, int8_t *output, int32_t outer, int32_t depth, int32_t input_zp);
 
+typedef struct {
+    int32_t outer, depth;
+    const int32_t *q5;    /* per difference to the row maximum (-255 .. 0, index d + 255): Q5.26 */
+    const int32_t *exps;  /* Rescale<12>(exp(q5)), 0 below diff_min */
+    int32_t diff_min, reverse_divisor, reverse_shift;
+} tg_log_softmax_params_t;
+
+void tg_log_softmax_s8(const tg_log_softmax_params_t *p, const int8_t *input, int8_t *output);
+
 /* ------------------------------------------------------------------ BATCH_MATMUL (tg_bmm.c) */
 
 typedef struct {

@@ -1,4 +1,4 @@
-"""DIV, RSQRT, L2_NORMALIZATION (int8): the ops whose TFLM integer kernels are gemmlowp fixed-point
+"""DIV, RSQRT, L2_NORMALIZATION, LOG_SOFTMAX (int8): the ops whose TFLM integer kernels are gemmlowp fixed-point
 math (reciprocals and inverse square roots), computed here exactly as TFLite Micro does.
 
 - DIV (reference_ops::DivElementwise / BroadcastDivSlowQuantized, int8): v1 = q1 - zp1, v2 = q2 - zp2
@@ -17,6 +17,11 @@ math (reciprocals and inverse square roots), computed here exactly as TFLite Mic
   acc = sum (q - zp)^2, inv, shift = GetInvSqrtQuantizedMultiplierExp(acc), out =
   clamp(MultiplyByQuantizedMultiplier(q - zp, inv, shift + 7)): the output is in units of 1/128 with
   zero point 0 whatever the output tensor's quantization says (TFLM does not read it). C: tg_l2norm_s8.
+- LOG_SOFTMAX (reference_ops::LogSoftmaxQuantized, int8 -> int8 with scale 16/256, zero point 127): per
+  row of the last axis, the rescaled differences to the row maximum (Q5.26) and their exps (Q12.19) come
+  from two 256-entry tables computed at generation time; the C kernel sums the exps, takes TFLM's
+  log_x_for_x_greater_than_or_equal_to_1 of the sum (run time) and writes
+  RoundingDivideByPOT(q5 - log_sum, 22) + 127 where the difference is above the adjusted minimum.
 """
 from __future__ import annotations
 
@@ -256,4 +261,121 @@ class L2Normalization(Op):
         return f"tg_l2norm_s8({ctx.input(0)}, {ctx.output()}, {p.outer}, {p.depth}, {p.input_zp});"
 
 
-__all__ = ["Div", "Rsqrt", "L2Normalization", "inv_sqrt_multiplier_exp", "count_leading_sign_bits"]
+# ---------------------------------------------------------------- LOG_SOFTMAX
+
+LOG_2, SQRT_SQRT_HALF, SQRT_HALF = 1488522236, 1805811301, 1518500250
+ALPHA_N, ALPHA_D, ALPHA_I, ALPHA_F = 117049297, 127690142, 1057819769, 638450708
+INT32_MIN = -(1 << 31)
+
+
+def _sat_shl(x, e) -> np.ndarray:
+    """gemmlowp SaturatingRoundingMultiplyByPOTParam for exponents e >= 0 (per element)."""
+    x, e = _i64(x), _i64(e)
+    threshold = (np.int64(1) << (31 - e)) - 1
+    shifted = fp.wrap_int32(x << e)
+    out = np.where(x > threshold, INT32_MAX, np.where(x < -threshold, INT32_MIN, shifted))
+    return np.where(e == 0, x, out)
+
+
+def _sat(v) -> np.ndarray:
+    return np.clip(_i64(v), INT32_MIN, INT32_MAX)
+
+
+def log_x_ge_1(x, input_bits: int, output_bits: int) -> np.ndarray:
+    """TFLM log_x_for_x_greater_than_or_equal_to_1<output_bits>(FixedPoint<int32, input_bits>) (raws)."""
+    mul, add, sub = fp.saturating_rounding_doubling_high_mul, (lambda a, b: fp.wrap_int32(_i64(a) + _i64(b))), (lambda a, b: fp.wrap_int32(_i64(a) - _i64(b)))
+    accum = output_bits + 1
+    shifted_quarter = int(fp.rounding_divide_by_pot(536870912, accum))
+    z_a = _i64(x)
+    hp1 = fp.count_leading_zeros_u32(z_a)
+    r_a_raw = _sat_shl(mul(_sat_shl(z_a, hp1 - 1), SQRT_HALF), 1)
+    z_a_adj = _sat(_sat_shl(input_bits - hp1, 31 - accum) + shifted_quarter)
+    z_b = mul(z_a, SQRT_HALF)
+    z_b_headroom = fp.count_leading_zeros_u32(z_b) - 1
+    r_b_raw = _sat_shl(z_a, z_b_headroom)
+    z_b_adj = _sat(_sat_shl(input_bits - z_b_headroom, 31 - accum) - shifted_quarter)
+    r = np.minimum(r_a_raw, r_b_raw)
+    z_adj = np.maximum(z_a_adj, z_b_adj)
+    p = fp.rounding_half_sum(r, SQRT_SQRT_HALF)
+    q = sub(r, SQRT_SQRT_HALF)
+    q = add(q, q)
+    common_sq = mul(q, q)
+    num = add(mul(q, r), mul(mul(q, common_sq), ALPHA_N))
+    denom = add(mul(p, add(add(ALPHA_I, q), mul(ALPHA_D, common_sq))), mul(ALPHA_F, q))
+    recip = fp.one_over_one_plus_x_for_x_in_0_1(denom)
+    num_scaled = fp.rounding_divide_by_pot(num, accum)
+    return fp.saturating_rounding_multiply_by_pot(add(mul(z_adj, LOG_2), mul(num_scaled, recip)), accum - output_bits)
+
+
+LS_INPUT_BITS, LS_ACCUM_BITS, LS_OUTPUT_BITS = 5, 12, 4
+LS_MAX_DEPTH = 4095  # the int32 Q12.19 sum of exps of 4096 equal entries overflows
+
+
+@dataclass(frozen=True)
+class LogSoftmaxParams:
+    outer: int
+    depth: int
+    q5: np.ndarray  # int32[256]: MultiplyByQuantizedMultiplier(diff, M, left_shift) for diff = -255 + i
+    exps: np.ndarray  # int32[256]: Rescale<12>(exp_on_negative_values(q5)), 0 where diff < diff_min
+    diff_min: int
+    reverse_divisor: int
+    reverse_shift: int  # shift for MultiplyByQuantizedMultiplier (<= 0)
+
+
+@register
+class LogSoftmax(Op):
+    """TFLM log_softmax.cc / reference_ops::LogSoftmaxQuantized (int8; output scale 16/256, zero point 127)."""
+
+    name = "LOG_SOFTMAX"
+
+    def check(self, g, op):
+        require(len(op.inputs) == 1 and len(op.outputs) == 1, op, "expects one input and one output")
+        require_int8(g, op)
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        require(tuple(x.shape) == tuple(y.shape) and len(x.shape) >= 1, op, "output shape differs from the input's")
+        require(y.scale == 16.0 / 256 and y.zero_point == 127, op,
+                f"output scale {y.scale:g}, zero point {y.zero_point}: TFLM requires 16/256 and 127")
+        require(x.scale > 0, op, "input scale must be positive")
+        require(x.shape[-1] <= LS_MAX_DEPTH, op, f"log-softmax over {x.shape[-1]} entries overflows TFLM's accumulator (max {LS_MAX_DEPTH})")
+        real = min(float(np.float32(x.scale)) * float(1 << (31 - LS_INPUT_BITS)), float((1 << 31) - 1))
+        require(real > 1.0, op, f"input scale {x.scale:g} is too small (TFLM needs > 2^-26)")
+
+    def prepare(self, g, op):
+        x = g.tensors[op.inputs[0]]
+        real = min(1.0 * float(np.float32(x.scale)) * float(1 << (31 - LS_INPUT_BITS)), float((1 << 31) - 1))
+        m, left = fp.quantize_multiplier(real)
+        rd, rs = fp.quantize_multiplier(float(1 << (31 - left)) / float(m))
+        diff_min = -fp.calculate_input_radius(LS_INPUT_BITS, left, 31)
+        diff = np.arange(-255, 1, dtype=np.int64)
+        q5 = fp.multiply_by_quantized_multiplier(diff, m, left)
+        exps = np.where(diff >= diff_min, fp.rounding_divide_by_pot(fp.exp_on_negative_values(q5, LS_INPUT_BITS), LS_ACCUM_BITS), 0)
+        return LogSoftmaxParams(int(np.prod(x.shape[:-1], dtype=np.int64)), int(x.shape[-1]), q5.astype(np.int32),
+                                exps.astype(np.int32), int(diff_min), int(rd), int(rs))
+
+    def run(self, p: LogSoftmaxParams, inputs):
+        x = inputs[0].reshape(inputs[0].shape[0], p.outer, p.depth).astype(np.int64)
+        diff = x - x.max(axis=2, keepdims=True)
+        k = diff + 255
+        total = fp.wrap_int32(p.exps.astype(np.int64)[k].sum(axis=2, keepdims=True))
+        log_sum = log_x_ge_1(total, LS_ACCUM_BITS, LS_INPUT_BITS)
+        shifted = fp.wrap_int32(log_sum + INT32_MIN)
+        adjusted = np.maximum(p.diff_min - 1, fp.multiply_by_quantized_multiplier(shifted, p.reverse_divisor, p.reverse_shift))
+        q5 = p.q5.astype(np.int64)[k]
+        out = fp.rounding_divide_by_pot(fp.wrap_int32(q5 - log_sum), 31 - LS_INPUT_BITS - LS_OUTPUT_BITS) + 127
+        y = np.where(diff > adjusted, np.clip(out, -128, 127), -128).astype(np.int8)
+        return [y.reshape(inputs[0].shape)]
+
+    def macs(self, g, op):
+        return 2 * g.tensors[op.inputs[0]].size
+
+    def emit_c(self, p: LogSoftmaxParams, ctx):
+        """C binding: tg_log_softmax_s8 (firmware/kernels/tg_fxmath.c) with the q5 and exp tables."""
+        ctx.need("tg_fxmath.c")
+        k = ctx.op_index
+        fields = dict(outer=p.outer, depth=p.depth, q5=ctx.const(p.q5, "int32_t", f"op{k}_q5"),
+                      exps=ctx.const(p.exps, "int32_t", f"op{k}_exps"), diff_min=p.diff_min,
+                      reverse_divisor=p.reverse_divisor, reverse_shift=p.reverse_shift)
+        return f"tg_log_softmax_s8({ctx.struct('tg_log_softmax_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
+
+
+__all__ = ["Div", "Rsqrt", "L2Normalization", "LogSoftmax", "inv_sqrt_multiplier_exp", "count_leading_sign_bits", "log_x_ge_1"]
