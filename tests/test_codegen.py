@@ -408,6 +408,9 @@ def single_op_models() -> dict[str, bytes]:
     from tests.test_ops_batch_matmul import batch_matmul_models
 
     M.update(batch_matmul_models())
+    from tests.test_ops_tconv_dsp import tconv_dsp_models
+
+    M.update(tconv_dsp_models())
     M["tconv16_shape_input"] = transpose_conv_model(rng, [1, 2, 3, 4], 3, (2, 2), stride=(2, 1), dtype=np.int16, shape_input=True)
     from tests.test_ops_svdf import svdf_models
 

@@ -212,7 +212,7 @@ def test_seanet_layer_equals_golden_and_tflm(name):
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                     reason="needs arm-none-eabi-gcc and qemu-system-arm")
 def test_on_cortex_m4(tmp_path):
-    """(tg_conv16.c has no DSP variant: one build covers it.)"""
+    """(tg_conv16.c has no DSP variant; the int8 TRANSPOSE_CONV DSP variant and its portable build: tests/test_ops_tconv_dsp.py.)"""
     from tinygen.boards.mcu_run import build_models, run_models
 
     rng = np.random.default_rng(21)

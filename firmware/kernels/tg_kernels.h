@@ -461,6 +461,9 @@ typedef struct {
 void tg_conv2d_s16(const tg_conv16_params_t *p, const int16_t *input, int16_t *output);
 /* gather formulation: one accumulator per output value, no scratch */
 void tg_transpose_conv(const tg_conv16_params_t *p, const void *input, void *output);
+/* int8 TRANSPOSE_CONV, Cortex-M DSP variant (tg_tconv.c; tg_transpose_conv without the DSP extension):
+ * scratch 4 * out_c + 2 * (in_c rounded up to 4) bytes */
+void tg_transpose_conv_s8_dsp(const tg_conv16_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 
 /* ------------------------------------------------------------------ LSTM (tg_lstm.c) */
 

@@ -11,7 +11,8 @@ TFLite Micro's reference kernels compute them.
 - TRANSPOSE_CONV (reference_integer_ops::TransposeConv): every input pixel adds
   `(x - input_zp) * w` into the output pixels its filter covers (TFLM: whole-output scratch
   accumulators, int32 wrapping for int8, int64 for int16; tinygen's C kernel gathers the taps
-  of one output value instead, the same sum, no scratch), padding from ComputePaddingHeightWidth on the *output* size,
+  of one output value instead, the same sum, no scratch; int8 on a Cortex-M DSP: tg_tconv.c, the same
+  sums with SMLAD per output pixel, scratch for the channel accumulators), padding from ComputePaddingHeightWidth on the *output* size,
   then bias, requantization as above, output zero point (int8 only), clamp. The output shape
   comes from the output tensor (input 0, `output_shape`, is not read: TFLM Micro does not).
 
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinygen.model import fixedpoint as fp
-from .base import C99, KernelVariant, Op, register, register_variant, require
+from .base import C99, DSP, KernelVariant, Op, register, register_variant, require, target_has_dsp
 from .conv import (check_activation, check_weights, channel_multipliers, check_window_options, output_size, pad_nhwc,
                    padding_before, per_channel_scales, tap_slice)
 
@@ -204,8 +205,19 @@ class TransposeConv(Op):
     name = "TRANSPOSE_CONV"
     dtypes = ("int8", "int16 (16x8)")
 
+    dsp_dtypes = ("int8",)
+
+    def scratch_bytes(self, p: Conv16Params) -> int:
+        """int8: the DSP variant's per-channel accumulators and one widened input pixel (tg_tconv.c)."""
+        ic, oc = p.input_shape[3], p.output_shape[3]
+        return 4 * oc + 2 * (-(-ic // 4) * 4) if p.itemsize == 1 else 0
+
     def kernel_variant(self, p, target=None):
-        return KernelVariant(C99, "TRANSPOSE_CONV: no DSP kernel yet (gather, no scratch)", 0)
+        if p.itemsize == 1 and target_has_dsp(target):
+            return KernelVariant(DSP, "SMLAD: each input pixel widened once (SXTB16, SSUB16), all channels' weight rows against it",
+                                 self.scratch_bytes(p))
+        why = "16x8: no DSP kernel (int64 accumulation)" if p.itemsize == 2 else f"target {target} has no DSP extension"
+        return KernelVariant(C99, f"TRANSPOSE_CONV gather kernel ({why})", self.scratch_bytes(p))
 
     def check(self, g, op):
         require(len(op.inputs) in (3, 4) and len(op.outputs) == 1, op,
@@ -288,7 +300,12 @@ class TransposeConv(Op):
 
     def emit_c(self, p: Conv16Params, ctx):
         """C binding: tg_transpose_conv (firmware/kernels/tg_conv16.c): a gather over the input taps
-        of each output value, no scratch."""
+        of each output value, no scratch; int8: tg_transpose_conv_s8_dsp (firmware/kernels/tg_tconv.c), the
+        SMLAD variant, which runs tg_transpose_conv where the DSP extension is missing."""
+        if p.itemsize == 1:
+            ctx.need("tg_tconv.c")
+            return _emit(p, ctx, "tg_transpose_conv_s8_dsp", "(const int8_t *)" + ctx.input(2), "(int8_t *)" + ctx.output(),
+                         ctx.scratch())
         return _emit(p, ctx, "tg_transpose_conv", "(const void *)" + ctx.input(2), "(void *)" + ctx.output(), None)
 
 
