@@ -509,8 +509,21 @@ def test_dsp_kernels_build_at_every_optimization_level(tmp_path):
 # ---------------------------------------------------------------- other emulated cores
 
 # The other emulated Cortex-M boards (M7 mps2-an500, M33 mps2-an505, M55 mps3-an547): all three
-# have the DSP extension, so the kernels' DSP path is what runs there.
+# have the DSP extension, so the kernels' DSP path is what runs on the M7 and M33; the M55 runs the Helium
+# (MVE) kernels of tg_mve.c for CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and ADD (below), the DSP path
+# in a build with -DTG_NO_MVE.
 OTHER_CORES = ("qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55")
+M55 = "qemu-cortex-m55"
+MVE_FUNCS = ("tg_conv2d_mve", "tg_dwconv_mve_s8", "tg_fc_mve", "tg_add_mve")
+
+
+def linked(fw, names) -> set[str]:
+    """Which of these functions the firmware's ELF defines (nm)."""
+    import subprocess
+
+    out = subprocess.run(["arm-none-eabi-nm", str(fw.elf)], capture_output=True, text=True, check=True).stdout
+    syms = {line.split()[-1] for line in out.splitlines() if line.strip()}
+    return {n for n in names if n in syms}
 
 
 @pytest.mark.parametrize("board", OTHER_CORES)
@@ -524,7 +537,14 @@ def test_small_model_bit_exact_on_other_cores(board, zoo, tmp_path):
     rng = np.random.default_rng(17)
     xs = {name: samples(g, rng, 1)}
     dsp = build_models(board, {name: g}, xs, tmp_path / "dsp")
-    assert dsp_flags(dsp.generated[name]) and 0 not in dsp_flags(dsp.generated[name])
+    flags = dsp_flags(dsp.generated[name])
+    if board == M55:  # Helium: depthwise ops get the MVE kernel's own layout (dsp = 0); the others the DSP tables
+        assert dsp.generated[name].c_file.read_text().count("tg_dwconv_mve_s8(") == 4
+        assert linked(dsp, MVE_FUNCS) == set(MVE_FUNCS) - {"tg_add_mve"}
+        flags = [f for f, op in zip(flags, [o for o in g.operators if o.op in ("CONV_2D", "DEPTHWISE_CONV_2D",
+                                                                                  "FULLY_CONNECTED")])
+                 if op.op != "DEPTHWISE_CONV_2D"]
+    assert flags and 0 not in flags
     port = build_models(board, {name: g}, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
     cost = {}
     for fw in (dsp, port):
@@ -532,6 +552,44 @@ def test_small_model_bit_exact_on_other_cores(board, zoo, tmp_path):
         check(f"{name} on {board}", g, xs[name], res.models[name])
         cost[fw is dsp] = res.models[name][0].instructions
     assert cost[True] < cost[False], f"the DSP build must run fewer instructions on {board}: {cost}"
+
+
+def test_mve_kernels_bit_exact_on_cortex_m55(tmp_path):
+    """The Helium kernels (tg_mve.c) on QEMU mps3-an547: random CONV_2D (general, 1x1, strided, padded,
+    dilated, odd channel counts), DEPTHWISE_CONV_2D (depth multipliers 1/2/3/8, large and temporal
+    filters), FULLY_CONNECTED, ADD/SUB (and broadcast ADD, which stays on C) with trained-like weights,
+    left and right shifts, many rounding ties and huge biases: every op on its MVE kernel, equal to the
+    emulator element for element; the same generated code built with -DTG_NO_MVE (the DSP kernels, conv /
+    FC / ADD; the depthwise layout's C99 loop) equal too, and slower."""
+    from tinygen.analysis.inspect import kernel_info
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    graphs = {**random_models(), **random_dw_models(n=24)}
+    rng = np.random.default_rng(55)
+    xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
+    mve = build_models(M55, graphs, xs, tmp_path / "mve", optimize="speed")
+    assert linked(mve, MVE_FUNCS) == set(MVE_FUNCS)
+    variants = {n: kernel_info(g, target="cortex-m55", fit_scratch=False)[0]["kernel"] for n, g in graphs.items()}
+    on = [n for n, v in variants.items() if v == "mve"]
+    off = {n: v for n, v in variants.items() if v != "mve"}
+    # every op but grouped / single-channel convs without the DSP entry and broadcast ADDs
+    assert all(n.startswith(("conv", "add_bcast")) for n in off), off
+    assert len(on) >= 0.9 * len(graphs), off
+    assert sum(n.startswith("dw") for n in on) >= 30 and sum(n.startswith("fc") for n in on) >= 15
+    assert sum(n.startswith("add_") and not n.startswith("add_bcast") for n in on) >= 6
+    res = run_models(mve, timeout=120)
+    for name, g in graphs.items():
+        check(f"{name} (mve)", g, xs[name], res.models[name])
+    # a sample of them built with -DTG_NO_MVE: the DSP kernels (depthwise: the MVE layout's C99 loop)
+    sub = {n: graphs[n] for n in on[::6]}
+    nomve = build_models(M55, sub, {n: xs[n] for n in sub}, tmp_path / "nomve", kernel_cflags=["-DTG_NO_MVE=1"],
+                         generated={n: mve.generated[n] for n in sub})
+    assert linked(nomve, MVE_FUNCS) == {"tg_dwconv_mve_s8"}
+    res_off = run_models(nomve, timeout=120)
+    for name, g in sub.items():
+        check(f"{name} (no MVE)", g, xs[name], res_off.models[name])
+    cost = [sum(r.models[n][0].instructions for n in sub) for r in (res, res_off)]
+    assert cost[0] < cost[1], cost
 
 
 @pytest.mark.slow

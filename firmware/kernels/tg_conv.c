@@ -24,6 +24,7 @@
  *     clamped lane by lane (SSUB8 / SEL).
  */
 #include "tg_kernels.h"
+#include "tg_mve.h"
 #include "tg_requant.h"
 
 /* Output channel oc of a convolution whose rq table may hold tg_rqx_t rows (dsp == TG_DSP_EXACT). */
@@ -564,12 +565,22 @@ TG_INLINE void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int
 
 void tg_conv2d_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
+#if TG_MVE
+    if (tg_conv2d_mve(p, input, output, scratch)) { /* Helium (tg_mve.c): 1x1 filters without scratch */
+        return;
+    }
+#endif
     (void)scratch;
     tg_conv2d_c(p, input, output);
 }
 
 void tg_conv2d_1x1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
+#if TG_MVE
+    if (tg_conv2d_mve(p, input, output, scratch)) {
+        return;
+    }
+#endif
     (void)scratch;
     tg_conv2d_1x1_c(p, input, output);
 }
@@ -587,6 +598,11 @@ static void tg_conv2d_any_c(const tg_conv_params_t *p, const int8_t *input, int8
 
 void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
+#if TG_MVE
+    if (tg_conv2d_mve(p, input, output, scratch)) { /* Helium (tg_mve.c) */
+        return;
+    }
+#endif
 #if TG_DSP
     tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols);
 #else
@@ -597,6 +613,11 @@ void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
 
 void tg_conv2d_dspl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
+#if TG_MVE
+    if (tg_conv2d_mve(p, input, output, scratch)) { /* Helium (tg_mve.c) */
+        return;
+    }
+#endif
 #if TG_DSP
     tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_l);
 #else

@@ -5,6 +5,7 @@
  * element i of each input, so output == input 0 is safe when input 0 is not broadcast.
  */
 #include "tg_kernels.h"
+#include "tg_mve.h"
 #include "tg_requant.h"
 
 static int8_t tg_add_one(const tg_add_params_t *p, int32_t a, int32_t b)
@@ -112,6 +113,12 @@ static void tg_add_dsp(const tg_add_params_t *p, const int8_t *a, const int8_t *
 
 void tg_add_s8(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output)
 {
+#if TG_MVE
+    if (!p->shape.broadcast && p->input1_shift <= 0 && p->input2_shift <= 0 && p->output_shift <= 0) { /* tg_mve.c */
+        tg_add_mve(p, a, b, output);
+        return;
+    }
+#endif
 #if TG_DSP
     if (p->dsp && !p->shape.broadcast) {
         tg_add_dsp(p, a, b, output);

@@ -10,6 +10,7 @@
  * (tg_fc_pblocks): SMLAD, UXTB16, SMLAD per word, 16 instructions per 16 products.
  */
 #include "tg_kernels.h"
+#include "tg_mve.h"
 #include "tg_requant.h"
 
 #if TG_DSP
@@ -394,6 +395,12 @@ void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void
 void tg_fc_dot_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
     (void)scratch;
+#if TG_MVE
+    if (p->units > 0) { /* Helium (tg_mve.c) */
+        tg_fc_mve(p, input, output);
+        return;
+    }
+#endif
 #if TG_DSP
     tg_fc_dsp_small(p, input, output);
 #else

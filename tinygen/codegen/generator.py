@@ -80,7 +80,7 @@ _INT_RANGES = {
     "int64_t": (-(1 << 63), (1 << 63) - 1),
 }
 
-KERNEL_HEADERS = ("tg_kernels.h", "tg_requant.h")
+KERNEL_HEADERS = ("tg_kernels.h", "tg_requant.h", "tg_mve.h")
 
 
 def _data_root() -> Path:

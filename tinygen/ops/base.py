@@ -41,14 +41,35 @@ C99 = "c99"  # the portable C99 kernel
 DSP_SHORTCUT = "dsp-shortcut"  # Cortex-M DSP kernel, SMMULR requantization shortcut proved exact
 DSP_EXACT = "dsp-exact"  # Cortex-M DSP kernel, exact SMLAL requantization (tg_rqx_dsp)
 DSP = "dsp"  # Cortex-M DSP kernel without a requantization choice (e.g. element-wise)
+MVE = "mve"  # Helium (MVE) kernel of Cortex-M55/M85 (firmware/kernels/tg_mve.c)
 
 # CPUs (generate --target names, board `core`) whose compilers define __ARM_FEATURE_DSP: the kernels
 # compile their DSP variants there. None (no target given) counts as a DSP target.
 DSP_CORES = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85")
 
 
+# CPUs whose compilers define __ARM_FEATURE_MVE (integer Helium): the kernels compile their MVE
+# variants there (tg_mve.h), and the generator lays depthwise parameters out for them.
+MVE_CORES = ("cortex-m55", "cortex-m85")
+
+
+def _core_of(target: str | None) -> str:
+    """A CPU name from a target: a core (`cortex-m55`) or a board id ending in one (`qemu-cortex-m55`)."""
+    t = str(target).lower()
+    for core in DSP_CORES:
+        if t == core or t.endswith("-" + core):
+            return core
+    return t
+
+
 def target_has_dsp(target: str | None) -> bool:
-    return target is None or str(target).lower() in DSP_CORES
+    return target is None or _core_of(target) in DSP_CORES
+
+
+def target_has_mve(target: str | None) -> bool:
+    """Does `target` (a CPU, or a board id ending in one) compile the Helium kernels? None: no (a
+    Cortex-M with the DSP extension)."""
+    return target is not None and _core_of(target) in MVE_CORES
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinygen.model.fixedpoint import activation_range_int8, quantize_multiplier, requantize_to_int8
-from .base import C99, DSP_EXACT, DSP_SHORTCUT, KernelVariant, Op, register, require, require_int8, target_has_dsp
+from .base import (C99, DSP_EXACT, DSP_SHORTCUT, MVE, KernelVariant, Op, register, require, require_int8, target_has_dsp,
+                   target_has_mve)
 
 SUPPORTED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
@@ -518,6 +519,30 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     return words.astype(np.int32)
 
 
+def dw_mve_tables(p: "ConvParams") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Helium depthwise kernel's parameters (tg_dwconv_mve_s8, tg_kernels.h), channels in groups of 4
+    (zero-padded): weights (groups, taps, 4) int8; the folded bias (wrapped) per padded channel; the
+    requantization (groups, 4, 4) int32: multiplier, left shift, -right shift, -1 where right > 0."""
+    from tinygen.model.fixedpoint import wrap_int32
+
+    kh, kw = p.filter_hw
+    taps, oc = kh * kw, p.output_shape[3]
+    groups = -(-oc // 4)
+    n = 4 * groups
+    w = np.zeros((taps, n), dtype=np.int8)
+    w[:, :oc] = p.weights.reshape(taps, oc)
+    weights = np.ascontiguousarray(w.reshape(taps, groups, 4).transpose(1, 0, 2))
+    bias = np.zeros(n, dtype=np.int64)
+    bias[:oc] = np.asarray(wrap_int32(p.folded_bias), dtype=np.int64)
+    mult = np.zeros(n, dtype=np.int64)
+    mult[:oc] = np.broadcast_to(np.asarray(p.multiplier, dtype=np.int64).reshape(-1), (oc,))
+    shift = np.zeros(n, dtype=np.int64)
+    shift[:oc] = np.broadcast_to(np.asarray(p.shift, dtype=np.int64).reshape(-1), (oc,))
+    rows = np.stack([mult, np.maximum(shift, 0), np.minimum(shift, 0), np.where(shift < 0, -1, 0)])
+    rq = np.ascontiguousarray(rows.reshape(4, groups, 4).transpose(1, 0, 2))
+    return weights, bias.astype(np.int32), rq.astype(np.int32)
+
+
 def _acc_bound(rows: np.ndarray, folded_bias) -> int:
     return int((128 * np.abs(rows.astype(np.int64)).sum(axis=1) + np.abs(np.asarray(folded_bias, dtype=np.int64))).max())
 
@@ -553,6 +578,16 @@ def conv2d_dsp_mode(p: "ConvParams") -> tuple[int, str, str]:
                         f"1.05x the live-tensor bound (generate --optimize speed keeps the DSP kernel)")
     return dsp_mode(p.weights.reshape(p.weights.shape[0], -1), p.folded_bias, p.multiplier, p.shift, p.output_zero_point,
                     left_ok=True)
+
+
+def conv2d_mve(p: "ConvParams") -> bool:
+    """Does CONV_2D run the Helium kernel (tg_conv2d_mve in tg_mve.c) in an MVE build? Groups 1, and
+    either a 1x1 filter without padding (read in place) or the DSP kernel's entry with its scratch
+    (which holds the kernel's 4 int8 columns)."""
+    if p.groups != 1:
+        return False
+    one = p.filter_hw == (1, 1) and p.padding == (0, 0)
+    return one or conv2d_dsp_mode(p)[0] != 0
 
 
 def conv2d_scratch_bytes(p: "ConvParams") -> int:
@@ -737,7 +772,7 @@ class Conv2D(Op):
         enables the Cortex-M DSP variant where it is exact, with its im2col scratch."""
         from tinygen.model.fixedpoint import wrap_int32
 
-        ctx.need("tg_conv.c")
+        ctx.need("tg_conv.c", "tg_mve.c")  # tg_mve.c: the Helium kernel the entry points hand ops to (tg_mve.h)
         b, h, w, c = p.input_shape
         _, oh, ow, oc = p.output_shape
         kh, kw = p.filter_hw
@@ -777,6 +812,10 @@ class Conv2D(Op):
         if not target_has_dsp(target):
             return KernelVariant(C99, f"target {target} has no DSP extension", scratch)
         mode, name, reason = conv2d_dsp_mode(p)
+        if target_has_mve(target) and conv2d_mve(p):
+            how = "in place" if _conv_kind(p) == "1x1 conv" else "int8 im2col columns in the scratch"
+            return KernelVariant(MVE, f"{_conv_kind(p)}: Helium, 4 pixels x 16 taps per VMLADAVA ({how}), "
+                                      f"VQRDMULH/VRSHL requantization", scratch)
         return KernelVariant(name, f"{_conv_kind(p)}: {reason}" if mode else reason, scratch)
 
 
@@ -876,12 +915,14 @@ class DepthwiseConv2D(Op):
         (depth multiplier 1): the parameter blocks of dw_blocks (bias, weights, requantization rows per group of 4
         channels); column kernel (dw_columns): int8 filter rows, folded bias, dw_rq_rows. The DSP
         kernel runs for every depthwise op (`dsp` = 1), with its scratch (dw_scratch_bytes)."""
-        ctx.need("tg_dwconv.c")
         b, _, _, c = p.input_shape
         oc = p.output_shape[3]
         kh, kw = p.filter_hw
         k = ctx.op_index
         geo = dw_geometry(p)  # (transposed for layers one column wide)
+        if target_has_mve(ctx.target):
+            return self._emit_mve(p, ctx, geo)
+        ctx.need("tg_dwconv.c")
         fields = dict(batches=b, in_h=geo["in_h"], in_w=geo["in_w"], in_c=c, out_h=geo["out_h"], out_w=geo["out_w"],
                       out_c=oc, k_h=geo["k_h"], k_w=geo["k_w"], stride_h=geo["stride_h"], stride_w=geo["stride_w"],
                       dil_h=geo["dil_h"], dil_w=geo["dil_w"], pad_top=geo["pad_top"], pad_left=geo["pad_left"],
@@ -903,6 +944,24 @@ class DepthwiseConv2D(Op):
                           w_row=-1 if pairs else 0)
         return f"{dw_kernel(p)}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {ctx.scratch()});"
 
+    def _emit_mve(self, p: ConvParams, ctx, geo) -> str:
+        """Helium targets: tg_dwconv_mve_s8 (firmware/kernels/tg_mve.c; layout in tg_kernels.h): groups of 4
+        channels, weights [group][tap][4], folded bias, requantization rows (mult, left, -right, fix-up
+        mask) per group as 4-lane vectors; no scratch."""
+        ctx.need("tg_mve.c")
+        k = ctx.op_index
+        weights, bias, rq = dw_mve_tables(p)
+        fields = dict(batches=p.input_shape[0], in_h=geo["in_h"], in_w=geo["in_w"], in_c=p.input_shape[3],
+                      out_h=geo["out_h"], out_w=geo["out_w"], out_c=p.output_shape[3], k_h=geo["k_h"], k_w=geo["k_w"],
+                      stride_h=geo["stride_h"], stride_w=geo["stride_w"], dil_h=geo["dil_h"], dil_w=geo["dil_w"],
+                      pad_top=geo["pad_top"], pad_left=geo["pad_left"], groups=1, depth_multiplier=p.depth_multiplier,
+                      input_zp=p.input_zero_point, output_zp=p.output_zero_point, act_min=p.act_min,
+                      act_max=p.act_max, w_row=4 * p.filter_hw[0] * p.filter_hw[1], dsp=0,
+                      weights=ctx.const(weights, "int8_t", f"op{k}_weights"),
+                      bias=ctx.const(bias, "int32_t", f"op{k}_bias"),
+                      rq="(const tg_rq_t *)(const void *)" + ctx.const(rq, "int32_t", f"op{k}_rq"))
+        return f"tg_dwconv_mve_s8({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, NULL);"
+
     def scratch_bytes(self, p: ConvParams) -> int:
         return dw_scratch_bytes(p)
 
@@ -911,6 +970,9 @@ class DepthwiseConv2D(Op):
         if not target_has_dsp(target):
             return KernelVariant(C99, f"target {target} has no DSP extension", scratch)
         kh, kw = p.filter_hw
+        if target_has_mve(target):
+            return KernelVariant(MVE, f"depthwise {kh}x{kw}: Helium, 4 channels per vector: a gather, VMUL + VADD per "
+                                      f"tap, VQRDMULH/VRSHL requantization (no scratch used)", scratch)
         what = f"depthwise {kh}x{kw}" + (f", depth multiplier {p.depth_multiplier}" if p.depth_multiplier > 1 else "")
         sh = np.asarray(p.shift).reshape(-1)
         live = np.asarray(p.multiplier).reshape(-1) != 0

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinygen.model import fixedpoint as fp
-from .base import Op, register, require, require_int8
+from .base import MVE, KernelVariant, Op, register, require, require_int8, target_has_mve
 
 MAX_RANK = 5
 _FUSED = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -160,7 +160,7 @@ class _AddSub(_Binary):
         """C binding: tg_add_s8 (ADD and SUB) in firmware/kernels/tg_eltwise.c."""
         from tinygen.ops.c_emit import broadcast_fields
 
-        ctx.need("tg_eltwise.c")
+        ctx.need("tg_eltwise.c", "tg_mve.c")  # tg_mve.c: the Helium kernel tg_add_s8 hands ops to (tg_mve.h)
         fields = dict(shape=broadcast_fields(p.shape0, p.shape1, p.out_shape), subtract=p.op == "SUB",
                       input1_offset=p.input1_offset, input2_offset=p.input2_offset, output_offset=p.output_offset,
                       left_shift=p.left_shift, input1_multiplier=p.input1_multiplier, input1_shift=p.input1_shift,
@@ -168,6 +168,11 @@ class _AddSub(_Binary):
                       output_multiplier=p.output_multiplier, output_shift=p.output_shift,
                       act_min=p.activation_min, act_max=p.activation_max, **_add_dsp_fields(p))
         return f"tg_add_s8({ctx.struct('tg_add_params_t', fields)}, {ctx.input(0)}, {ctx.input(1)}, {ctx.output()});"
+
+    def kernel_variant(self, p: BinaryParams, target: str | None = None) -> KernelVariant:
+        if target_has_mve(target) and p.shape0 == p.shape1 == tuple(p.out_shape):
+            return KernelVariant(MVE, "Helium: 4 elements per vector, VQRDMULH/VRSHL rescaling (no broadcast)", 0)
+        return super().kernel_variant(p, target)
 
 
 def _add_dsp_fields(p: BinaryParams) -> dict:
@@ -223,7 +228,7 @@ class Mul(_Binary):
         """C binding: tg_mul_s8 in firmware/kernels/tg_eltwise.c."""
         from tinygen.ops.c_emit import broadcast_fields
 
-        ctx.need("tg_eltwise.c")
+        ctx.need("tg_eltwise.c", "tg_mve.c")
         fields = dict(shape=broadcast_fields(p.shape0, p.shape1, p.out_shape),
                       input1_offset=p.input1_offset, input2_offset=p.input2_offset, output_offset=p.output_offset,
                       output_multiplier=p.output_multiplier, output_shift=p.output_shift,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinygen.model.fixedpoint import activation_range_int8, quantize_multiplier, requantize_to_int8
-from .base import C99, DSP, KernelVariant, Op, register, require, require_int8, target_has_dsp
+from .base import C99, DSP, MVE, KernelVariant, Op, register, require, require_int8, target_has_dsp, target_has_mve
 from .conv import (
     _F32_EXACT_K,
     _MAX_TAPS,
@@ -148,7 +148,7 @@ class FullyConnected(Op):
         are fewer than 4 units). No scratch."""
         from tinygen.model.fixedpoint import wrap_int32
 
-        ctx.need("tg_fc.c")
+        ctx.need("tg_fc.c", "tg_mve.c")  # tg_mve.c: the Helium kernel tg_fc_dot_s8 hands ops to (tg_mve.h)
         k = ctx.op_index
         weights = pad_rows(p.weights)
         w_row = weights.shape[1]
@@ -156,7 +156,8 @@ class FullyConnected(Op):
         if p.units < 4:
             dsp = dsp_mode(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point)[0]
         pairs = 0
-        if dsp and p.units >= 4:
+        mve = target_has_mve(ctx.target)  # Helium: tg_fc_dot_s8's plain rows (its MVE kernel reads 16 at a time)
+        if dsp and p.units >= 4 and not mve:
             weights = block_weights(weights)
             if pairs_ok(p.weights):
                 weights, pairs = pair_weights(weights, p.accum_depth), 1
@@ -167,7 +168,7 @@ class FullyConnected(Op):
                       weights=ctx.const(weights, "int8_t", f"op{k}_weights"),
                       bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
                       rq="(const tg_rq_t *)(const void *)" + ctx.const(rq, "int32_t", f"op{k}_rq"))
-        fn = "tg_fc_s8" if dsp and p.units >= 4 else "tg_fc_dot_s8"
+        fn = "tg_fc_s8" if dsp and p.units >= 4 and not mve else "tg_fc_dot_s8"
         return f"{fn}({ctx.struct('tg_fc_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, NULL);"
 
     def scratch_bytes(self, p: FullyConnectedParams) -> int:
@@ -178,6 +179,8 @@ class FullyConnected(Op):
         scratch = self.scratch_bytes(p)
         if not target_has_dsp(target):
             return KernelVariant(C99, f"target {target} has no DSP extension", scratch)
+        if target_has_mve(target):
+            return KernelVariant(MVE, "Helium: 4 units x 16 inputs per VMLADAVA (tg_fc_dot_s8's rows)", scratch)
         mode, name, reason = fc_dsp_mode(p)
         return KernelVariant(name, reason, scratch)
 
