@@ -469,7 +469,9 @@ def plan_memory(g: Graph, params: Sequence[Any] | None = None, *, alignment: int
     live-tensor bound + RAM_SLACK_BYTES), ops whose params offer a scratch-free slower variant (a
     `low_ram` attribute; the kernel variant then says why) switch to it, largest scratch first, as
     long as that makes the arena smaller. The switch is made on `params` in place, so the code
-    generator emits the variant the plan was made for.
+    generator emits the variant the plan was made for. Then (both ways) ops that run faster with more
+    scratch (Op.grow_scratch: the depthwise ring kernel's block of channels) take what the plan's holes
+    hold at their step, without growing the arena.
     """
     if params is None:
         from tinygen.ops import REGISTRY, check_graph
@@ -480,7 +482,7 @@ def plan_memory(g: Graph, params: Sequence[Any] | None = None, *, alignment: int
               seed=seed)
     plan = _plan_once(g, params, **kw)
     if not fit_scratch:
-        return plan
+        return _grow_scratch(g, params, plan, kw)
     tried: set[int] = set()
     while plan.arena_bytes > plan.ram_limit_bytes:
         cands = [(nb, k) for k, nb in plan.scratch_bytes.items()
@@ -495,6 +497,33 @@ def plan_memory(g: Graph, params: Sequence[Any] | None = None, *, alignment: int
             plan = new
         else:
             params[k].low_ram = False
+    return _grow_scratch(g, params, plan, kw)
+
+
+def _grow_scratch(g: Graph, params: Sequence[Any], plan: MemoryPlan, kw: dict) -> MemoryPlan:
+    """Kernel scratch grown into the plan's holes: each op that offers a faster setting with more scratch
+    (Op.grow_scratch) gets the largest one that leaves the arena as it is, trying the free bytes at its
+    step, then half of them, ... (a few replans per op)."""
+    impls = _op_impls(g)
+    for k in sorted(plan.scratch_bytes):
+        impl = impls[k]
+        if impl is None or params[k] is None:
+            continue
+        step = next(b.start for b in plan.buffers if b.scratch_op == k)
+        live = sum(b.nbytes for b in plan.buffers if b.scratch_op is None and b.start <= step <= b.end)
+        room = plan.arena_bytes - live
+        for _ in range(4):
+            if room <= plan.scratch_bytes[k]:
+                break
+            undo = impl.grow_scratch(params[k], room)
+            if undo is None:
+                break
+            new = _plan_once(g, params, **kw)
+            if new.arena_bytes <= plan.arena_bytes:
+                plan = new
+                break
+            undo()
+            room = (room + plan.scratch_bytes[k]) // 2
     return plan
 
 

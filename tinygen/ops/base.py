@@ -131,6 +131,13 @@ class Op:
     def scratch_bytes(self, p: Any) -> int:
         return 0
 
+    def grow_scratch(self, p: Any, room: int):
+        """Offer a faster setting of params `p` that needs more kernel scratch, at most `room` bytes in all:
+        switch `p` to it in place and return a callable that undoes the switch, or None (nothing faster, or no
+        room). plan_memory calls it to put kernel scratch into holes the plan leaves free (the arena must
+        not grow)."""
+        return None
+
     def kernel_variant(self, p: Any, target: str | None = None) -> KernelVariant:
         """The C kernel variant that runs this op (prepared params `p`) when the generated code is
         compiled for `target` (a CPU name: `generate --target`, a board's core; None: a Cortex-M
@@ -239,6 +246,9 @@ class DtypeDispatch(Op):
 
     def scratch_bytes(self, p):
         return p.impl.scratch_bytes(p.p) if isinstance(p, VariantParams) else self.base.scratch_bytes(p)
+
+    def grow_scratch(self, p, room):
+        return p.impl.grow_scratch(p.p, room) if isinstance(p, VariantParams) else self.base.grow_scratch(p, room)
 
     def kernel_variant(self, p, target=None):
         if isinstance(p, VariantParams):

@@ -965,6 +965,28 @@ class DepthwiseConv2D(Op):
     def scratch_bytes(self, p: ConvParams) -> int:
         return dw_scratch_bytes(p)
 
+    def grow_scratch(self, p: ConvParams, room: int):
+        """Ring kernel: a larger block of channels (fewer passes over the rows: less per-row set-up), the
+        largest whose scratch fits in `room` (plan_memory: holes of the plan); up to every channel."""
+        if dw_columns(p):
+            return None
+        old = p.ring_block
+        cur = _dw_ring_dims(p)[2]
+        best = cur
+        for b in range(cur + 1, -(-p.output_shape[3] // 4) + 1):
+            p.ring_block = b
+            if dw_scratch_bytes(p) > room:
+                break
+            best = b
+        if best == cur:
+            p.ring_block = old
+            return None
+        p.ring_block = best
+
+        def undo():
+            p.ring_block = old
+        return undo
+
     def kernel_variant(self, p: ConvParams, target: str | None = None) -> KernelVariant:
         scratch = self.scratch_bytes(p)
         if not target_has_dsp(target):
