@@ -183,7 +183,9 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     scales over two decades, a few dead channels with tiny scales and large biases, whose long right
     shifts defeat any requantization shortcut), and sometimes an output scale small enough for left
     shifts (effective scale >= 0.5). `temporal`: one column wide, a k x 1 filter. `k33` (1 or 2): 3x3,
-    that stride and dilation 1 along the row (the pair kernels, tg_dwconv_p3_s8 / tg_dwconv_p3s2_s8)."""
+    that stride and dilation 1 along the row (the pair kernels, tg_dwconv_p3_s8 / tg_dwconv_p3s2_s8); 3:
+    3x3 with rows of 2-7 pixels and long columns, stride 1 (3) or 2 (4) along the column (the pair kernels
+    transposed)."""
     m = ModelBuilder()
     b = int(rng.choice([1, 1, 1, 2]))
     dm = int(rng.choice([1, 1, 2, 3, 8])) if dm is None else dm
@@ -193,8 +195,12 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     sh, sw = int(rng.choice([1, 1, 2, 3])), int(rng.choice([1, 1, 2]))
     dil = int(rng.choice([1, 1, 1, 2]))
     h, w = int(rng.integers(1, 12)), int(rng.integers(1, 12))
-    if k33:
+    if k33 in (1, 2):
         kh, kw, sw, dil, w = 3, 3, int(k33), 1, int(rng.integers(8, 20)) if k33 == 1 else int(rng.integers(48, 60))
+    elif k33 in (3, 4):  # narrow rows, long columns: the pair kernel transposed (w_row -2)
+        kh, kw, dil, w, c = 3, 3, 1, int(rng.integers(2, 8)), int(rng.choice([4, 8, 12, 16, 17]))
+        sh = k33 - 2
+        h = int(rng.integers(8, 30)) if sh == 1 else int(rng.integers(50, 56))
     if temporal:  # a 1-D convolution over [T, 1, C] (one column wide)
         kh, kw, w, sw, h = int(rng.choice([3, 5, 9])), 1, 1, 1, int(rng.integers(4, 40))
     if padding == "VALID":
@@ -437,6 +443,11 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         g = parse_model(random_dw(rng, trained=bool(i % 2), dm=1, k33=2), name=name)
         check_graph(g)
         out[name] = g
+    for i in range(10):  # ... transposed: narrow rows, long columns (stride 1 or 2 along the column)
+        name = f"dw3x3t{'_trained' if i % 2 else ''}_{i}"
+        g = parse_model(random_dw(rng, trained=bool(i % 2), dm=1, k33=3 + (i % 4 >= 2)), name=name)
+        check_graph(g)
+        out[name] = g
     return out
 
 
@@ -461,10 +472,13 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     assert len(pairs) >= 5, pairs
     s2 = [n for n in graphs if "tg_dwconv_p3s2_s8(" in dsp.generated[n].c_file.read_text()]
     assert len(s2) >= 2, s2
+    # ... and transposed (rows of 2-7 pixels: the kernel walks the columns), stride 1 and 2
+    tr = {n: dsp.generated[n].c_file.read_text() for n in graphs if "w_row = -2," in dsp.generated[n].c_file.read_text()}
+    assert len(tr) >= 4 and any("tg_dwconv_p3s2_s8(" in c for c in tr.values()), sorted(tr)
     # ... with groups on its assembly (every row a right shift), both with the output zero point
     # folded into the rows and added by the kernel (rows with rm1 > 22), odd widths
     kinds = set()
-    for n in pairs + s2:
+    for n in pairs + s2 + list(tr):
         op = graphs[n].operators[0]
         p = DepthwiseConv2D().prepare(graphs[n], op)
         blocks = dw_pair_blocks(p)

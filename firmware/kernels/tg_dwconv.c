@@ -35,9 +35,10 @@ __attribute__((noinline)) static int8_t tg_dw_requant(int32_t acc, const int32_t
     return tg_requant_s8(acc, q[0], -(q[3] + 1), p->output_zp, p->act_min, p->act_max);
 }
 
-/* ================================================================== C (C99 path, and the DSP pair layout's fallback) */
+/* ================================================================== C99 (CPUs without the DSP extension) */
 
-/* Weight of output channel oc at tap t, its folded bias and requantization row, in either layout. */
+#if !TG_DSP /* the DSP kernels run every depthwise op there */
+/* Weight of output channel oc at tap t, its folded bias and requantization row, in any layout. */
 TG_INLINE int32_t tg_dw_weight(const tg_conv_params_t *p, int32_t oc, int32_t t)
 {
     static const uint8_t lane[4] = {0, 2, 1, 3};
@@ -48,10 +49,6 @@ TG_INLINE int32_t tg_dw_weight(const tg_conv_params_t *p, int32_t oc, int32_t t)
         const uint32_t v = (uint32_t)blk[(j < 2 ? 4 : 20) + 4 * ky + 2 * (j & 1) + (kx == 2)];
         return (int16_t)(kx == 0 ? v & 0xFFFFu : v >> 16);
     }
-#if TG_DSP /* the C loop only serves the pair layout there */
-    (void)lane;
-    return 0;
-#endif
     if (p->w_row) {
         return ((const int8_t *)p->weights)[(size_t)oc * p->w_row + t];
     }
@@ -65,10 +62,6 @@ TG_INLINE const int32_t *tg_dw_rq(const tg_conv_params_t *p, int32_t oc)
     if (p->w_row < 0) {
         return (const int32_t *)p->weights + (size_t)(oc >> 2) * TG_DW_PBLOCK + 33 + 4 * (oc & 3);
     }
-#if TG_DSP
-    (void)taps;
-    return (const int32_t *)p->weights;
-#endif
     if (p->w_row) {
         return (const int32_t *)(const void *)p->rq + 4 * oc;
     }
@@ -80,26 +73,30 @@ TG_INLINE int32_t tg_dw_bias(const tg_conv_params_t *p, int32_t oc)
     if (p->w_row < 0) {
         return ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_PBLOCK + ((oc & 3) < 2 ? (oc & 3) : 14 + (oc & 3))];
     }
-#if TG_DSP
-    return 0;
-#endif
     if (p->w_row) {
         return p->bias[oc];
     }
     return ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_BLOCK(p->k_h * p->k_w) + (oc & 3)];
 }
 
-/* output channels [c_lo, c_hi) of every pixel */
+/* output channels [c_lo, c_hi) of every pixel. The pair layout transposed (w_row == -2) has the
+ * geometry of the transposed image: (row y, column x) is NHWC pixel (x, y). */
 static void tg_dwconv_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output, int32_t c_lo, int32_t c_hi)
 {
     const int32_t dm = p->depth_multiplier;
+    const int tr = p->w_row == -2;
+    /* element steps of a row and a column, input and output */
+    const size_t irow = (size_t)(tr ? 1 : p->in_w) * p->in_c, icol = (size_t)(tr ? p->in_h : 1) * p->in_c;
+    const size_t orow = (size_t)(tr ? 1 : p->out_w) * p->out_c, ocol = (size_t)(tr ? p->out_h : 1) * p->out_c;
     int32_t b, oy, ox, oc, ky, kx;
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
+        int8_t *out_b = output + (size_t)b * p->out_h * p->out_w * p->out_c;
         for (oy = 0; oy < p->out_h; oy++) {
             const int32_t y0 = oy * p->stride_h - p->pad_top;
-            for (ox = 0; ox < p->out_w; ox++, output += p->out_c) {
+            for (ox = 0; ox < p->out_w; ox++) {
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
+                int8_t *o = out_b + oy * orow + ox * ocol;
                 for (oc = c_lo; oc < c_hi; oc++) {
                     const int32_t ic = oc / dm;
                     const int32_t *rq = tg_dw_rq(p, oc);
@@ -112,18 +109,19 @@ static void tg_dwconv_c(const tg_conv_params_t *p, const int8_t *input, int8_t *
                             if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
                                 pad_sum += w;
                             } else {
-                                acc += w * (int32_t)in_b[((size_t)iy * p->in_w + ix) * p->in_c + ic];
+                                acc += w * (int32_t)in_b[iy * irow + ix * icol + ic];
                             }
                         }
                     }
                     acc += pad_sum * p->input_zp;
                     acc = tg_wrap_add(acc, tg_dw_bias(p, oc));
-                    output[oc] = tg_dw_requant(acc, rq, p);
+                    o[oc] = tg_dw_requant(acc, rq, p);
                 }
             }
         }
     }
 }
+#endif
 
 
 /* ================================================================== Cortex-M DSP */
@@ -514,8 +512,10 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
  *   A = SMLAD(P_q, W01) + SMLABT(P_q+1, W12)   (x0 w0 + x1 w1, x2 w2)
  *   B = SMLAD(P_q+1, W12) + SMLATB(P_q, W01)   (x2 w1 + x3 w2, x1 w0)
  * 4 instructions for 6 multiply-accumulates; the exact requantization has the output zero point
- * folded into its row (khi), 5 instructions per output. Blocks with a row outside 0 <= rm1 <= 22
- * or a partial last group take the C loop.
+ * folded into its row (khi) where 0 <= rm1 <= 22 (5 instructions per output), else added. The
+ * generator gives this layout only to layers of whole groups of 4 channels whose rows are all
+ * right shifts (rm1 >= 0; conv.py dw_pairs3): there is no other path. w_row == -2: the same on the
+ * transposed image (rows of the kernel = columns of the layer, conv.py dw_transposed).
  */
 /* n (>= 0) pixel pairs of 4 channels (pixels `step` bytes apart) into 4 words each: (x0, x1) of
  * c0, c1, c2, c3 as int16 pairs, 13 instructions per pair */
@@ -545,14 +545,18 @@ __attribute__((noinline)) static void tg_dw_widen_pairs(uint32_t *d, const int8_
                      : "cc", "memory");
 }
 
+/* Widen padded row py of the block starting at group g0 (ng groups) into its ring row, as pixel
+ * pairs; input elements `irow` apart from row to row, `icol` from column to column (the layer, or
+ * its transpose). */
 static void tg_dw_load_pairs(const tg_conv_params_t *p, const tg_dw_ring_t *r, const int8_t *in_b, int32_t py,
-                             int32_t g0, int32_t ng)
+                             int32_t g0, int32_t ng, size_t irow, size_t icol)
 {
-    const int32_t c_n = p->in_c, np = r->wp >> 1;
+    const int32_t np = r->wp >> 1;
     const int32_t iy = py - p->pad_top;
     const int row_ok = iy >= 0 && iy < p->in_h;
     uint32_t *dst = r->ring + (size_t)(py % r->rows) * r->groups * np * 4;
-    int32_t g, q, j;
+    const uint32_t z4 = tg_splat4(p->input_zp);
+    int32_t g, q;
     /* pairs q in [q0, q1) have both pixels inside the input */
     int32_t q0 = (p->pad_left + 1) >> 1, q1 = (p->in_w + p->pad_left) >> 1;
     if (!row_ok) {
@@ -566,30 +570,40 @@ static void tg_dw_load_pairs(const tg_conv_params_t *p, const tg_dw_ring_t *r, c
     }
     for (g = 0; g < ng; g++) {
         uint32_t *d = dst + (size_t)g * np * 4;
-        const int8_t *x = in_b + (size_t)(row_ok ? iy : 0) * p->in_w * c_n + 4 * (g0 + g);
+        const int8_t *x = in_b + (size_t)(row_ok ? iy : 0) * irow + 4 * (g0 + g);
+        if (q1 > q0) {
+            tg_dw_widen_pairs(d + 4 * q0, x + (ptrdiff_t)(2 * q0 - p->pad_left) * (ptrdiff_t)icol, (int32_t)icol,
+                              q1 - q0);
+        }
+        /* pairs with a padded pixel: the input pixel's 4 channels or input_zp in every lane, widened
+         * the same way */
+        if (!row_ok) {
+            const uint32_t zz = tg_sxtb16(z4);
+            for (q = 0; q < 4 * np; q++) {
+                d[q] = zz;
+                TG_NO_LIBCALL();
+            }
+            continue;
+        }
         for (q = 0; q < np; q++) {
-            const int32_t ix = 2 * q - p->pad_left;
-            if (q == q0) {
-                tg_dw_widen_pairs(d + 4 * q, x + (size_t)ix * c_n, c_n, q1 - q);
-                q = q1;
-                if (q >= np) {
-                    break;
-                }
+            if (q >= q0 && q < q1) {
+                q = q1 - 1;
+                continue;
             }
             {
                 const int32_t jx = 2 * q - p->pad_left;
-                for (j = 0; j < 4; j++) {
-                    int32_t v0 = p->input_zp, v1 = p->input_zp;
-                    if (row_ok && jx >= 0 && jx < p->in_w) {
-                        v0 = x[(size_t)jx * c_n + j];
-                    }
-                    if (row_ok && jx + 1 >= 0 && jx + 1 < p->in_w) {
-                        v1 = x[(size_t)(jx + 1) * c_n + j];
-                    }
-                    d[4 * q + j] = (uint32_t)(uint16_t)v0 | ((uint32_t)v1 << 16);
-                }
+                const uint32_t a = row_ok && jx >= 0 && jx < p->in_w ? tg_ld32(x + (ptrdiff_t)jx * (ptrdiff_t)icol) : z4;
+                const uint32_t b = row_ok && jx + 1 >= 0 && jx + 1 < p->in_w
+                                       ? tg_ld32(x + (ptrdiff_t)(jx + 1) * (ptrdiff_t)icol)
+                                       : z4;
+                uint32_t t0, t1;
+                __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(t0) : "r"(a), "r"(b));
+                __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(t1) : "r"(b), "r"(a));
+                d[4 * q] = tg_sxtb16(t0);
+                d[4 * q + 1] = tg_sxtb16_ror8(t0);
+                d[4 * q + 2] = tg_sxtb16(t1);
+                d[4 * q + 3] = tg_sxtb16_ror8(t1);
             }
-            (void)ix;
         }
     }
     r->tag[py % r->rows] = py;
@@ -779,9 +793,12 @@ static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8
 {
     const int32_t oc_n = p->out_c;
     const int32_t groups = (oc_n + 3) >> 2;
+    const int tr = p->w_row == -2; /* transposed: a row is a column of the image */
+    const size_t irow = (size_t)(tr ? 1 : p->in_w) * p->in_c, icol = (size_t)(tr ? p->in_h : 1) * p->in_c;
+    const size_t orow = (size_t)(tr ? 1 : p->out_w) * oc_n, ocol = (size_t)(tr ? p->out_h : 1) * oc_n;
     tg_dw_ring_t r;
     const uint32_t **row;
-    int32_t b, g0, g, oy, ky, k;
+    int32_t b, g0, oy, ky, k;
     r.wp = p->stride_w == 1 ? 2 * ((p->out_w + 1) / 2 + 1) : 2 * (p->out_w + 2);
     r.rows = 2 * p->dil_h + 1;
     r.groups = p->groups < 1 ? 1 : p->groups;
@@ -791,17 +808,6 @@ static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8
     for (g0 = 0; g0 < groups; g0 += r.groups) {
         const int32_t ng = groups - g0 < r.groups ? groups - g0 : r.groups;
         const int32_t *blk0 = (const int32_t *)p->weights + (size_t)g0 * TG_DW_PBLOCK;
-        int fast = 4 * (g0 + ng) <= oc_n;
-        for (g = 0; g < ng && fast; g++) {
-            const int32_t *rq = blk0 + (size_t)g * TG_DW_PBLOCK + 33;
-            for (k = 0; k < 4; k++) {
-                fast = fast && rq[4 * k + 3] >= 0;
-            }
-        }
-        if (!fast) {
-            tg_dwconv_c(p, input, output, 4 * g0, 4 * (g0 + ng) < oc_n ? 4 * (g0 + ng) : oc_n);
-            continue;
-        }
         for (b = 0; b < p->batches; b++) {
             const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
             int8_t *out_b = output + (size_t)b * p->out_h * p->out_w * oc_n;
@@ -815,19 +821,19 @@ static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8
                 for (ky = 0; ky < 3; ky++) {
                     const int32_t py = oy * p->stride_h + ky * p->dil_h;
                     if (r.tag[py % r.rows] != py) {
-                        tg_dw_load_pairs(p, &r, in_b, py, g0, ng);
+                        tg_dw_load_pairs(p, &r, in_b, py, g0, ng, irow, icol);
                     }
                     row[ky] = r.ring + (size_t)(py % r.rows) * r.groups * r.wp * 2;
                     a.row[ky] = row[ky];
                 }
                 tg_barrier();
                 a.blk = blk0;
-                a.out = out_b + (size_t)oy * p->out_w * oc_n + 4 * g0;
+                a.out = out_b + (size_t)oy * orow + 4 * g0;
                 a.pixels = p->out_w;
                 a.flags = (p->act_min <= -128 && p->act_max >= 127) | (p->stride_w == 2 ? 2 : 0);
                 a.lo4 = tg_splat4(p->act_min);
                 a.hi4 = tg_splat4(p->act_max);
-                a.out_step = oc_n;
+                a.out_step = (int32_t)ocol;
                 a.gstride = r.wp * 8;
                 a.groups = ng;
                 tg_dw3x3_pairs(&a);

@@ -332,11 +332,8 @@ def dw_columns(p: "ConvParams") -> bool:
 DW_RING_SHARE = 0.04
 
 
-def dw_geometry(p: "ConvParams") -> dict:
-    """The depthwise op's window geometry as the C kernels get it. A layer one column wide (input,
-    output and filter width 1, e.g. a temporal convolution over [T, 1, C]) is passed transposed:
-    [1, T, C] has the same bytes in NHWC, and its filter taps keep their order, so the kernels see
-    one long row (a ring of one row) instead of T rows of one pixel each."""
+def _dw_geometry_rows(p: "ConvParams") -> dict:
+    """dw_geometry before the pair kernel's transposition (dw_transposed)."""
     _, h, w, _ = p.input_shape
     _, oh, ow, _ = p.output_shape
     kh, kw = p.filter_hw
@@ -348,17 +345,52 @@ def dw_geometry(p: "ConvParams") -> dict:
     return g
 
 
-def dw_pairs3(p: "ConvParams") -> bool:
-    """Does the ring kernel take its 3x3 pair layout (tg_dwconv.c, `w_row` = -1): a 3x3 filter,
-    depth multiplier 1, stride 1 or 2 and dilation 1 along the row. The ring then holds each channel's
-    row as int16 pixel pairs, and the filter rows are (w0, w1), (w1, w2) pairs, so that SMLAD does
-    two taps of one channel: 2 output pixels x 3 taps in 2 SMLAD + 2 SMLAxy."""
-    g = dw_geometry(p)
-    if dw_columns(p) or g["k_h"] != 3 or g["k_w"] != 3 or g["dil_w"] != 1:
+def _dw_swap(g: dict) -> dict:
+    """The geometry of the transposed image (rows <-> columns)."""
+    t = dict(g)
+    for a, b in (("in_h", "in_w"), ("out_h", "out_w"), ("k_h", "k_w"), ("stride_h", "stride_w"), ("dil_h", "dil_w"),
+                 ("pad_top", "pad_left")):
+        t[a], t[b] = g[b], g[a]
+    return t
+
+
+def _dw_pair_rows_ok(g: dict) -> bool:
+    """3x3, dilation 1 along the row, and rows wide enough for the pair kernel: measured
+    (benchmarks/mcu_bench.py), faster than the SMLABB ring kernel from 8 output columns at stride 1, 24 at
+    stride 2 (narrower rows waste a phantom pixel and the per-row set-up)."""
+    if g["k_h"] != 3 or g["k_w"] != 3 or g["dil_w"] != 1:
         return False
-    # measured (benchmarks/mcu_bench.py): faster than the SMLABB ring kernel from 8 output columns at
-    # stride 1, 24 at stride 2 (narrower rows waste a phantom pixel and the per-row set-up)
-    if not ((g["stride_w"] == 1 and g["out_w"] >= 8) or (g["stride_w"] == 2 and g["out_w"] >= 24)):
+    return (g["stride_w"] == 1 and g["out_w"] >= 8) or (g["stride_w"] == 2 and g["out_w"] >= 24)
+
+
+def dw_transposed(p: "ConvParams") -> bool:
+    """Would the pair kernel run this layer transposed (`w_row` = -2): its rows are too narrow (e.g. 25x5
+    KWS layers, 5 columns) but its columns are long enough, so the kernel walks the image column by column
+    (a ring of 3 columns, pixel pairs along a column, the filter transposed)."""
+    g = _dw_geometry_rows(p)
+    return not _dw_pair_rows_ok(g) and _dw_pair_rows_ok(_dw_swap(g))
+
+
+def dw_geometry(p: "ConvParams") -> dict:
+    """The depthwise op's window geometry as the C kernels get it. A layer one column wide (input,
+    output and filter width 1, e.g. a temporal convolution over [T, 1, C]) is passed transposed:
+    [1, T, C] has the same bytes in NHWC, and its filter taps keep their order, so the kernels see
+    one long row (a ring of one row) instead of T rows of one pixel each. A layer the pair kernel runs
+    transposed (dw_transposed) has rows and columns swapped (the kernel addresses NHWC accordingly)."""
+    g = _dw_geometry_rows(p)
+    if p.pair_kernel and dw_transposed(p):
+        g = _dw_swap(g)
+    return g
+
+
+def dw_pairs3(p: "ConvParams") -> bool:
+    """Can the ring kernel take its 3x3 pair layout (tg_dwconv.c, `w_row` = -1, or -2 transposed): a 3x3
+    filter, depth multiplier 1, stride 1 or 2 and dilation 1 along the row (or along the column, for a
+    layer too narrow, dw_transposed). The ring then holds each channel's row as int16 pixel pairs, and the
+    filter rows are (w0, w1), (w1, w2) pairs, so that SMLAD does two taps of one channel: 2 output pixels
+    x 3 taps in 2 SMLAD + 2 SMLAxy."""
+    g = _dw_geometry_rows(p)
+    if dw_columns(p) or not (_dw_pair_rows_ok(g) or _dw_pair_rows_ok(_dw_swap(g))):
         return False
     # every group on the assembly: whole groups of 4, no left shift (those are requantized in C)
     m = np.asarray(p.multiplier).reshape(-1)
@@ -493,7 +525,10 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     groups = -(-oc // 4)
     n = groups * 4
     w = np.zeros((kh * kw, n), dtype=np.int64)
-    w[:, :oc] = p.weights.reshape(kh * kw, oc)
+    wt = p.weights.reshape(kh, kw, oc)
+    if p.pair_kernel and dw_transposed(p):  # the kernel's rows are the image's columns
+        wt = wt.transpose(1, 0, 2)
+    w[:, :oc] = wt.reshape(kh * kw, oc)
     w = w.reshape(3, 3, groups, 4).transpose(2, 3, 0, 1)  # (groups, 4, ky, kx)
     lo = lambda v: v & 0xFFFF  # noqa: E731
     w01 = lo(w[..., 0]) | (lo(w[..., 1]) << 16)
@@ -516,6 +551,8 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     words = np.concatenate([bias[:, 0], bias[:, 0], halves[:, 0], bias[:, 1], bias[:, 1], halves[:, 1], zword,
                             rq.reshape(groups, 16)], axis=1)
     assert words.shape[1] == DW_PAIR_BLOCK
+    # the DSP kernel has no other path (tg_dwconv_pairs): whole groups, right shifts only (dw_pairs3)
+    assert oc % 4 == 0 and bool(np.all(rq[:, 3] >= 0)), "pair layout for a layer dw_pairs3 refuses"
     return words.astype(np.int32)
 
 
@@ -941,7 +978,7 @@ class DepthwiseConv2D(Op):
             pairs = p.pair_kernel
             blocks = dw_pair_blocks(p) if pairs else dw_blocks(p)
             fields.update(weights=ctx.const(blocks, "int32_t", f"op{k}_params"), bias="NULL", rq="NULL",
-                          w_row=-1 if pairs else 0)
+                          w_row=(-2 if dw_transposed(p) else -1) if pairs else 0)
         return f"{dw_kernel(p)}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {ctx.scratch()});"
 
     def _emit_mve(self, p: ConvParams, ctx, geo) -> str:
@@ -1006,7 +1043,7 @@ class DepthwiseConv2D(Op):
             rows, _, block = _dw_ring_dims(p)
             how = f"ring of {rows} widened rows x {4 * block} channels"
             if p.pair_kernel:
-                how += ", 3x3 tap pairs x 2 pixels (SMLAD)"
+                how += ", 3x3 tap pairs x 2 pixels (SMLAD)" + (", transposed (columns as rows)" if dw_transposed(p) else "")
             elif dw_pairs3(p):
                 how += "; 3x3 pair kernel not linked (< 75 % of the model's ring depthwise MACs qualify)"
         return KernelVariant(DSP_EXACT, f"{what}: {dw_kernel(p)}, {how}, exact SMLAL requantization{tail}", scratch)
