@@ -1,4 +1,4 @@
-"""int32 variants of ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE and of the data-movement ops
+"""int32 variants of ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE and of the data-movement ops
 (SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, CONCATENATION, PAD, PADV2, BROADCAST_TO, REVERSE_V2,
 RESHAPE, SQUEEZE): bit-exact with TFLite Micro (property tests against the oracle, overflowing values
 included), and the generated C on QEMU Cortex-M4 (the host C with sanitizers: tests/test_codegen.py)."""
@@ -29,7 +29,7 @@ def binary_model(name, s0, s1, act="NONE", const1=None) -> bytes:
     a = m.tensor(s0, dtype=I32)
     b = m.tensor(s1, dtype=I32, data=const1) if const1 is not None else m.tensor(s1, dtype=I32)
     y = m.tensor(list(np.broadcast_shapes(tuple(s0), tuple(s1))), dtype=I32)
-    opts = {"fused_activation_function": act} if name in ("ADD", "SUB", "MUL") else {}
+    opts = {"fused_activation_function": act} if name in ("ADD", "SUB", "MUL", "DIV") else {}
     m.op(name, [a, b], [y], **opts)
     return m.build([a] if const1 is not None else [a, b], [y])
 
@@ -55,13 +55,15 @@ def bshapes(draw, max_rank=5):
 
 
 @SET
-@given(st.sampled_from(["ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE"]), st.data(), ACTS,
+@given(st.sampled_from(["ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE"]), st.data(), ACTS,
        st.booleans(), st.integers(0, 2**31))
 def test_int32_arithmetic(name, data, act, small, seed):
     s0, s1 = data.draw(bshapes(4 if name == "SQUARED_DIFFERENCE" else 5))
     rng = np.random.default_rng(seed)
     model = binary_model(name, s0, s1, act)
     xs = [int32_values(rng, (2,) + tuple(s), small) for s in (s0, s1)]
+    if name == "DIV":  # TFLM's process dies (SIGFPE) on x / 0 and INT32_MIN / -1
+        xs[1] = np.where((xs[1] == 0) | (xs[1] == -1), 3, xs[1]).astype(I32)
     assert_bit_exact(model, rng, inputs=xs, context=f"{name} {s0} {s1} {act} small={small}")
 
 
@@ -161,6 +163,7 @@ def int32_models() -> dict[str, bytes]:
         "i32_max": binary_model("MAXIMUM", [5], [1]),
         "i32_min_bcast": binary_model("MINIMUM", [1, 4], [3, 1]),
         "i32_sqdiff": binary_model("SQUARED_DIFFERENCE", [2, 3], [2, 1]),
+        "i32_div_relu": binary_model("DIV", [2, 3], [3], "RELU"),
     }
     ms.update(movement_cases())
     return ms
@@ -175,4 +178,16 @@ def test_int32_on_cortex_m4(tmp_path):
     graphs = {n: parse_model(b, name=n) for n, b in models.items()}
     xs = {n: [[int32_values(rng, tuple(t.shape), small=k == 1) for t in g.input_tensors] for k in range(2)]
           for n, g in graphs.items()}
+    for s in xs["i32_div_relu"]:  # no x / 0 nor INT32_MIN / -1 (TFLM's process dies on them)
+        s[1] = np.where((s[1] == 0) | (s[1] == -1), 7, s[1]).astype(I32)
     assert_bit_exact_on_board(models, graphs, xs, tmp_path)
+
+
+def test_int32_div_by_zero_and_overflow():
+    """Where TFLM's process dies (x / 0, INT32_MIN / -1: SIGFPE), the emulator gives 0 and INT32_MIN (the C kernel
+    computes the same: tests/test_codegen.py runs it under the sanitizers with all-minimum and random samples)."""
+    g = parse_model(binary_model("DIV", [4], [4]))
+    a = np.array([[7, -7, -(1 << 31), 5]], I32)
+    b = np.array([[0, 0, -1, -1]], I32)
+    y = Emulator(g).run_internal([a, b])[0]
+    assert y.tolist() == [[0, 0, -(1 << 31), -5]]

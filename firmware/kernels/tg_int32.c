@@ -1,4 +1,4 @@
-/* int32 element-wise arithmetic (see tinygen/ops/int32.py): ADD, SUB, MUL, MAXIMUM, MINIMUM,
+/* int32 element-wise arithmetic (see tinygen/ops/int32.py): ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM,
  * SQUARED_DIFFERENCE over numpy broadcasting, as TFLM's int32 kernels compute them: plain integer
  * math, no requantization, wrapping modulo 2^32 (computed in uint32_t so that the wrap is defined C). */
 #include "tg_kernels.h"
@@ -18,6 +18,14 @@ static int32_t tg_binop_s32(int32_t a, int32_t b, int32_t code)
     case 2: return tg_wrap32((uint32_t)a * (uint32_t)b);
     case 3: return a > b ? a : b;
     case 4: return a < b ? a : b;
+    case 6: /* DIV: C division; x / 0 -> 0 and INT32_MIN / -1 -> INT32_MIN (TFLM's process dies on both) */
+        if (b == 0) {
+            return 0;
+        }
+        if (b == -1) {
+            return tg_wrap32(0u - (uint32_t)a);
+        }
+        return a / b;
     default:
         d = (uint32_t)a - (uint32_t)b;
         return tg_wrap32(d * d);

@@ -511,7 +511,7 @@ void tg_svdf_s8_s8(const tg_svdf_params_t *p, const int8_t *input, int8_t *outpu
 
 /* ------------------------------------------------------------------ int32 arithmetic (tg_int32.c) */
 
-/* code: 0 ADD, 1 SUB, 2 MUL, 3 MAXIMUM, 4 MINIMUM, 5 SQUARED_DIFFERENCE; wraps modulo 2^32, then
+/* code: 0 ADD, 1 SUB, 2 MUL, 3 MAXIMUM, 4 MINIMUM, 5 SQUARED_DIFFERENCE, 6 DIV; wraps modulo 2^32, then
  * clamps to [act_min, act_max]. In place (output == a) allowed when a has the output's shape. */
 void tg_binary_s32(const tg_bcast_t *s, const int32_t *a, const int32_t *b, int32_t *output, int32_t code,
                    int32_t act_min, int32_t act_max);

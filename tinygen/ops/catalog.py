@@ -41,7 +41,7 @@ TFLM_BUILTINS: dict[str, tuple[str, str]] = {
     "DEPTH_TO_SPACE": ("int8", ""),
     "DEPTHWISE_CONV_2D": ("int8, int16 (16x8)", ""),
     "DEQUANTIZE": ("int8, int16 -> float32", ""),
-    "DIV": ("int8", ""),
+    "DIV": ("int8, int32", ""),  # checked: the oracle runs int32 DIV (C division, RELU clamps)
     "DYNAMIC_UPDATE_SLICE": ("int8, int16, int32", ""),
     "ELU": ("int8", ""),
     "EMBEDDING_LOOKUP": ("int8", ""),
@@ -54,8 +54,8 @@ TFLM_BUILTINS: dict[str, tuple[str, str]] = {
     "FLOOR_DIV": ("float32", "float only"),  # checked: the oracle refuses INT32
     "FLOOR_MOD": ("float32", "float only"),  # checked: the oracle refuses INT32
     "FULLY_CONNECTED": ("int8, int16 (16x8)", ""),
-    "GATHER": ("int8, int32 (int32 positions)", ""),
-    "GATHER_ND": ("int8, int32", ""),
+    "GATHER": ("int8 (int32 positions)", ""),  # checked: the oracle refuses INT32 params
+    "GATHER_ND": ("int8", ""),  # checked: the oracle refuses INT32 params
     "GREATER": ("int8, int32 -> bool", ""),
     "GREATER_EQUAL": ("int8, int32 -> bool", ""),
     "HARD_SWISH": ("int8", ""),

@@ -1,4 +1,4 @@
-"""int32 variants (register_variant by input type) of ops tinygen runs in int8/int16: ADD, SUB, MUL,
+"""int32 variants (register_variant by input type) of ops tinygen runs in int8/int16: ADD, SUB, MUL, DIV,
 MAXIMUM, MINIMUM, SQUARED_DIFFERENCE (arithmetic), STRIDED_SLICE, CONCATENATION, PAD, PADV2 (byte
 moving). The other data-movement ops (SLICE, SPLIT, SPLIT_V, UNPACK, PACK, BROADCAST_TO, REVERSE_V2,
 RESHAPE, SQUEEZE) take int32 in their own modules: their kernels only move values.
@@ -10,6 +10,8 @@ C++ kernels compute in int32_t; two's complement), and
 - SUB and MUL clamp to the activation's int32 range (RELU [0, INT32_MAX], RELU6 [0, 6],
   RELU_N1_TO_1 [-1, 1]),
 - SQUARED_DIFFERENCE is (a - b)^2, broadcasting up to rank 4,
+- DIV is C's integer division (truncating toward zero) clamped to the activation range; TFLM's process dies
+  (SIGFPE) on a zero divisor and on INT32_MIN / -1: tinygen gives 0 and INT32_MIN there,
 - ADD, SUB, MUL, MAXIMUM, MINIMUM broadcast up to rank 5 here (tg_bcast_t).
 C kernel: tg_binary_s32 (firmware/kernels/tg_int32.c), computing in uint32_t so that the wrap is defined.
 TFLM has no int32 kernel for TRANSPOSE, EXPAND_DIMS, SELECT_V2 (it refuses them at run time).
@@ -21,12 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import Op, register_variant, require
+from . import fxmath  # noqa: F401  (DIV is registered there; its int32 variant here)
 from .layout import Concatenation, StridedSlice
 from .layout16 import _PadInt16, StridedSliceInt16
 from .movement import _Move
 
 # the op codes of tg_binary_s32
-CODES = {"ADD": 0, "SUB": 1, "MUL": 2, "MAXIMUM": 3, "MINIMUM": 4, "SQUARED_DIFFERENCE": 5}
+CODES = {"ADD": 0, "SUB": 1, "MUL": 2, "MAXIMUM": 3, "MINIMUM": 4, "SQUARED_DIFFERENCE": 5, "DIV": 6}
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 _ACT_RANGE = {"NONE": (I32_MIN, I32_MAX), "RELU": (0, I32_MAX), "RELU6": (0, 6), "RELU_N1_TO_1": (-1, 1)}
 
@@ -89,6 +92,9 @@ class _Binary32(Op):
             y = np.maximum(a, b)
         elif p.code == 4:
             y = np.minimum(a, b)
+        elif p.code == 6:  # C's division, truncating toward zero; x / 0 gives 0 (TFLM crashes: SIGFPE)
+            q = np.abs(a) // np.maximum(np.abs(b), 1)
+            y = np.where(b == 0, 0, np.where((a < 0) != (b < 0), -q, q))
         else:
             d = (a - b) & 0xFFFFFFFF
             y = d * d
@@ -134,6 +140,11 @@ class MaximumInt32(_Binary32):
 @register_variant("MINIMUM", "int32")
 class MinimumInt32(_Binary32):
     name = "MINIMUM"
+
+
+@register_variant("DIV", "int32")
+class DivInt32(_Binary32):
+    name = "DIV"
 
 
 @register_variant("SQUARED_DIFFERENCE", "int32")
@@ -228,4 +239,4 @@ class ConcatenationInt32(Op):
 
 
 __all__ = ["CODES", "AddInt32", "SubInt32", "MulInt32", "MaximumInt32", "MinimumInt32", "SquaredDifferenceInt32",
-           "StridedSliceInt32", "PadInt32", "PadV2Int32", "ConcatenationInt32", "StridedSlice", "_Move"]
+           "DivInt32", "StridedSliceInt32", "PadInt32", "PadV2Int32", "ConcatenationInt32", "StridedSlice", "_Move"]
