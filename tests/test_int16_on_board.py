@@ -14,7 +14,9 @@ from tinygen.model.reader import parse_model
 
 
 def int16_models() -> dict[str, bytes]:
+    from tests.test_ops_activations16 import activations16_models
     from tests.test_ops_conv16 import dense16_models
+    from tests.test_ops_reduce import reduce16_models
     from tests.test_ops_pool import pool16_models
     from tests.test_ops_quantize16 import quantize_wide_models
 
@@ -22,6 +24,8 @@ def int16_models() -> dict[str, bytes]:
     models.update(pool16_models())
     models.update(quantize_wide_models())
     models.update(dense16_models())
+    models.update(reduce16_models())
+    models.update(activations16_models())
     return models
 
 

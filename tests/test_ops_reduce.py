@@ -1,4 +1,5 @@
-"""MEAN (int8): bit-exact with TFLite Micro over arbitrary axes, keep_dims true/false, and the refusals."""
+"""MEAN, SUM (int8, int16), REDUCE_MAX, REDUCE_MIN (int8): bit-exact with TFLite Micro over arbitrary axes,
+keep_dims true/false, and the refusals."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,15 +22,15 @@ def f32(x: float) -> float:
     return float(np.float32(x))
 
 
-def mean_model(shape, axes, keep, s_in, z_in, s_out, z_out) -> bytes:
+def mean_model(shape, axes, keep, s_in, z_in, s_out, z_out, dtype=np.int8, op="MEAN") -> bytes:
     rank = len(shape)
     resolved = {a % rank for a in axes}
     out = [1 if d in resolved else n for d, n in enumerate(shape)] if keep else [n for d, n in enumerate(shape) if d not in resolved]
     m = ModelBuilder()
-    x = m.tensor(shape, scale=s_in, zero_point=z_in)
+    x = m.tensor(shape, dtype=dtype, scale=s_in, zero_point=z_in)
     a = m.const(np.array(axes, np.int32))
-    y = m.tensor(out, scale=s_out, zero_point=z_out)
-    m.op("MEAN", [x, a], [y], keep_dims=keep)
+    y = m.tensor(out, dtype=dtype, scale=s_out, zero_point=z_out)
+    m.op(op, [x, a], [y], keep_dims=keep)
     return m.build([x], [y])
 
 
@@ -134,7 +135,7 @@ def test_mean_refusals():
     _refused(_model(axis_const=False), 1, "non-constant axis")
     _refused(_model(axis_dtype=np.int64), 1, "axis tensor is int64")
     _refused(_model(axes=(4,)), 1, "axis 4 is out of range")
-    _refused(_model(dtype=np.int16), 1, "int16", "only int8")
+    _refused(_model(dtype=np.float32), 1, "float32", "only int8")
     _refused(_model(shape=(1, 2, 2, 2, 2, 2), axes=(1,)), 1, "rank 6")
     _refused(_model(out_shape=[1, 2]), 1, "does not match the reduced shape")
 
@@ -211,6 +212,32 @@ def test_reduce_refusals():
     refused(reduce_model("REDUCE_MAX", [2, 3], [1], False, 0.1, 0, 0.2, 0), "REDUCE_MAX", "quantization differ")
     refused(reduce_model("REDUCE_MIN", [2, 3], [1], False, 0.1, 0, 0.1, 1), "REDUCE_MIN", "quantization differ")
     refused(reduce_model("SUM", [2, 3], [5], False, 0.1, 0, 0.1, 0), "SUM", "out of range")
+
+
+# ---------------------------------------------------------------- int16 MEAN and SUM (16x8 models)
+
+
+@settings(max_examples=examples(8), deadline=None)
+@given(st.sampled_from(["MEAN", "SUM"]), st.integers(1, 4), st.booleans(), st.floats(-14, -6), st.floats(-3, 3),
+       st.sampled_from([0, 0, 0, 50]), st.integers(0, 2**31), st.data())
+def test_mean_sum_int16_bit_exact(op, rank, keep, e_in, e_ratio, zp, seed, data):
+    shape = data.draw(st.lists(st.integers(1, 6), min_size=rank, max_size=rank))
+    n_axes = data.draw(st.integers(1, min(2, rank)))
+    axes = data.draw(st.lists(st.integers(0, rank - 1), min_size=n_axes, max_size=n_axes, unique=True))
+    s_in = f32(2.0 ** e_in * 1.37)
+    count = int(np.prod([shape[a] for a in axes]))
+    s_out = f32(s_in * 2.0 ** e_ratio * (np.sqrt(count) if op == "SUM" else 1.0))
+    model = mean_model(shape, axes, keep, s_in, zp, s_out, -zp, dtype=np.int16, op=op)
+    rng = np.random.default_rng(seed)
+    xs = rng.integers(-32768, 32768, size=(3, *shape)).astype(np.int16)
+    xs[2] = rng.integers(-300, 300, size=shape)  # small values: unsaturated outputs
+    assert_bit_exact(model, None, inputs=[xs], context=f"{op} {shape} {axes} keep={keep} {s_in} {s_out} zp={zp}")
+
+
+def reduce16_models() -> dict[str, bytes]:
+    """int16 MEAN / SUM models for the generated-C tests (host sanitizers in test_codegen, QEMU in test_int16_on_board)."""
+    return {"mean16_hw": mean_model([1, 4, 5, 3], [1, 2], True, 0.0004, 0, 0.0003, 0, dtype=np.int16),
+            "sum16_last": mean_model([2, 3, 7], [-1], False, 0.0004, 0, 0.002, 0, dtype=np.int16, op="SUM")}
 
 
 def reduce_models() -> dict[str, bytes]:

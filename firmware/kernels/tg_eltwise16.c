@@ -57,3 +57,20 @@ void tg_dequantize_s16_f32(const int16_t *input, float *output, int32_t size, fl
         output[i] = scale * (float)(input[i] - zero_point);
     }
 }
+
+void tg_leaky_relu_s16(const int16_t *input, int16_t *output, int32_t size, int32_t input_zp, int32_t output_zp,
+                       int32_t m_identity, int32_t s_identity, int32_t m_alpha, int32_t s_alpha, int32_t negate_alpha)
+{
+    int32_t i;
+    for (i = 0; i < size; i++) {
+        const int32_t v = input[i] - input_zp;
+        int32_t y;
+        if (v >= 0) {
+            y = tg_mbqm(v, m_identity, s_identity);
+        } else {
+            y = tg_mbqm(v, m_alpha, s_alpha);
+            y = negate_alpha ? -y : y;
+        }
+        output[i] = (int16_t)tg_offset_clamp(y, output_zp, -32768, 32767);
+    }
+}

@@ -239,9 +239,10 @@ typedef struct {
     int32_t count; /* elements averaged per output */
     int32_t input_zp, output_zp;
     int32_t multiplier, shift; /* 1/count folded in */
+    int32_t itemsize;          /* 2: int16 input and output; otherwise int8 */
 } tg_mean_params_t;
 
-void tg_mean_s8(const tg_mean_params_t *p, const int8_t *input, int8_t *output);
+void tg_mean_s8(const tg_mean_params_t *p, const void *input, void *output);
 
 /* SUM (as MEAN, without 1/count in the multiplier),
  * REDUCE_MAX, REDUCE_MIN (equal quantization) over any of the axes. */
@@ -256,9 +257,10 @@ typedef struct {
     int32_t red_strides[TG_MAX_DIMS];
     int32_t kind; /* TG_REDUCE_* */
     int32_t count, input_zp, output_zp, multiplier, shift; /* SUM */
+    int32_t itemsize;                                      /* 2: int16 input and output (SUM); otherwise int8 */
 } tg_reduce_params_t;
 
-void tg_reduce_s8(const tg_reduce_params_t *p, const int8_t *input, int8_t *output);
+void tg_reduce_s8(const tg_reduce_params_t *p, const void *input, void *output);
 
 /* ------------------------------------------------------------------ integer arithmetic */
 
@@ -437,6 +439,10 @@ void tg_requantize_s16(const int16_t *input, void *output, int32_t size, int32_t
                        int32_t output_zp, int32_t out_bytes);
 /* DEQUANTIZE int16 -> float32: (float)scale * (float)(q - zero_point). */
 void tg_dequantize_s16_f32(const int16_t *input, float *output, int32_t size, float scale, int32_t zero_point);
+/* LEAKY_RELU int16 (TFLM QuantizeLeakyRelu): zp_out + MBQM(x - zp_in) with the identity multiplier for
+ * x >= zp_in, the alpha one (its magnitude, the product negated when negate_alpha) below, clamped to int16. */
+void tg_leaky_relu_s16(const int16_t *input, int16_t *output, int32_t size, int32_t input_zp, int32_t output_zp,
+                       int32_t m_identity, int32_t s_identity, int32_t m_alpha, int32_t s_alpha, int32_t negate_alpha);
 
 /* ------------------------------------------------------------------ 16x8 conv, transpose conv (tg_conv16.c) */
 

@@ -1,13 +1,16 @@
 /*
- * MEAN, int8 (TFLM reference_ops::QuantizedMeanOrSum): per output, the int32 sum of the
+ * MEAN, int8 and int16 (TFLM reference_ops::QuantizedMeanOrSum): per output, the int32 sum of the
  * reduced elements minus input_zp * count, requantized with 1/count folded into the
  * multiplier, plus the output zero point, clamped.
  */
 #include "tg_kernels.h"
 #include "tg_requant.h"
 
-void tg_mean_s8(const tg_mean_params_t *p, const int8_t *input, int8_t *output)
+void tg_mean_s8(const tg_mean_params_t *p, const void *input_v, void *output_v)
 {
+    const int8_t *input = (const int8_t *)input_v;
+    const int16_t *input16 = (const int16_t *)input_v;
+    const int wide = p->itemsize == 2;
     int32_t idx[TG_MAX_DIMS] = {0, 0, 0, 0, 0};
     int32_t o, d;
     for (o = 0; o < p->out_size; o++) {
@@ -22,13 +25,17 @@ void tg_mean_s8(const tg_mean_params_t *p, const int8_t *input, int8_t *output)
             base += idx[d] * p->kept_strides[d];
         }
         for (r0 = 0; r0 < n0; r0++) {
-            const int8_t *row = input + base + r0 * s0;
+            const int32_t row = base + r0 * s0;
             for (r1 = 0; r1 < n1; r1++) {
-                sum = tg_wrap_add(sum, row[r1 * s1]);
+                sum = tg_wrap_add(sum, wide ? input16[row + r1 * s1] : input[row + r1 * s1]);
             }
         }
         sum = tg_wrap_sub(sum, (int32_t)((uint32_t)p->input_zp * (uint32_t)p->count));
-        output[o] = (int8_t)tg_offset_clamp(tg_mbqm(sum, p->multiplier, p->shift), p->output_zp, -128, 127);
+        if (wide) {
+            ((int16_t *)output_v)[o] = (int16_t)tg_offset_clamp(tg_mbqm(sum, p->multiplier, p->shift), p->output_zp, -32768, 32767);
+        } else {
+            ((int8_t *)output_v)[o] = (int8_t)tg_offset_clamp(tg_mbqm(sum, p->multiplier, p->shift), p->output_zp, -128, 127);
+        }
         /* next output index (C order over the kept axes) */
         for (d = p->n_kept - 1; d >= 0; d--) {
             if (++idx[d] < p->kept_dims[d]) {
@@ -39,8 +46,12 @@ void tg_mean_s8(const tg_mean_params_t *p, const int8_t *input, int8_t *output)
     }
 }
 
-void tg_reduce_s8(const tg_reduce_params_t *p, const int8_t *input, int8_t *output)
+void tg_reduce_s8(const tg_reduce_params_t *p, const void *input_v, void *output_v)
 {
+    const int8_t *input = (const int8_t *)input_v;
+    const int16_t *input16 = (const int16_t *)input_v;
+    int8_t *output = (int8_t *)output_v;
+    const int wide = p->itemsize == 2; /* SUM only */
     int32_t idx[TG_MAX_DIMS] = {0, 0, 0, 0, 0};
     int32_t o, d;
     for (o = 0; o < p->out_size; o++) {
@@ -56,7 +67,7 @@ void tg_reduce_s8(const tg_reduce_params_t *p, const int8_t *input, int8_t *outp
             for (d = 0; d < p->n_red; d++) {
                 off += ridx[d] * p->red_strides[d];
             }
-            v = input[off];
+            v = wide ? input16[off] : input[off];
             if (p->kind == TG_REDUCE_SUM) {
                 acc = tg_wrap_add(acc, v);
             } else if (p->kind == TG_REDUCE_MAX) {
@@ -76,7 +87,11 @@ void tg_reduce_s8(const tg_reduce_params_t *p, const int8_t *input, int8_t *outp
         }
         if (p->kind == TG_REDUCE_SUM) {
             acc = tg_wrap_sub(acc, (int32_t)((uint32_t)p->input_zp * (uint32_t)p->count));
-            output[o] = (int8_t)tg_offset_clamp(tg_mbqm(acc, p->multiplier, p->shift), p->output_zp, -128, 127);
+            if (wide) {
+                ((int16_t *)output_v)[o] = (int16_t)tg_offset_clamp(tg_mbqm(acc, p->multiplier, p->shift), p->output_zp, -32768, 32767);
+            } else {
+                output[o] = (int8_t)tg_offset_clamp(tg_mbqm(acc, p->multiplier, p->shift), p->output_zp, -128, 127);
+            }
         } else {
             output[o] = (int8_t)acc;
         }

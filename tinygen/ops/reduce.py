@@ -1,4 +1,6 @@
-"""Reductions: MEAN, SUM, REDUCE_MAX, REDUCE_MIN (int8), as TFLite Micro's reference reduce kernels compute them.
+"""Reductions: MEAN, SUM (int8, int16), REDUCE_MAX, REDUCE_MIN (int8), as TFLite Micro's reference reduce kernels
+compute them. int16 MEAN / SUM (16x8 models) run the same QuantizedMeanOrSum arithmetic (int32 sum) clamped
+to the int16 range.
 
 SUM (int8) is QuantizedMeanOrSum with compute_sum: as MEAN without 1/count folded into the
 multiplier (the oracle runs this integer path, not the float one of TFLite's older reference code:
@@ -37,6 +39,7 @@ class MeanParams:
     output_zp: int
     multiplier: int  # input/output multiplier with 1/count folded in
     shift: int
+    itemsize: int = 1  # 1 int8, 2 int16
 
 
 def fold_count(multiplier: int, shift: int, count: int) -> tuple[int, int]:
@@ -54,12 +57,17 @@ def _resolve_axes(axis_data, rank: int) -> list[int]:
     return out
 
 
-def _check_reduction(g, op, name: str, max_axes: int | None = None):
-    """The checks MEAN, SUM, REDUCE_MAX and REDUCE_MIN share: int8, rank, a constant int32 axis list in
-    range, and an output with the reduced element count. Returns (input tensor, output tensor)."""
+def _check_reduction(g, op, name: str, max_axes: int | None = None, int16: bool = False):
+    """The checks MEAN, SUM, REDUCE_MAX and REDUCE_MIN share: int8 (or int16 where `int16`), rank, a constant
+    int32 axis list in range, and an output with the reduced element count. Returns (input tensor, output tensor)."""
     require(len(op.inputs) == 2 and len(op.outputs) == 1, op, f"has {len(op.inputs)} inputs and {len(op.outputs)} outputs, expected 2 and 1")
-    require_int8(g, op)
     x, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if int16 and x.dtype == np.int16:
+        for role, t in (("input", x), ("output", out)):
+            require(t.dtype == np.int16, op, f"{role} 0 '{t.name}' is {t.dtype_name}; the int16 {name} needs int16 both")
+            require(t.quant is not None and not t.quant.per_channel, op, f"{role} 0 '{t.name}' needs per-tensor quantization")
+    else:
+        require_int8(g, op)
     rank = len(x.shape)
     require(1 <= rank <= MAX_MEAN_RANK, op, f"{name} of a rank {rank} input is not supported (1..{MAX_MEAN_RANK})")
     at = g.tensors[op.inputs[1]] if op.inputs[1] >= 0 else None
@@ -82,12 +90,17 @@ def _check_reduction(g, op, name: str, max_axes: int | None = None):
     return x, out
 
 
+def _range(itemsize: int) -> tuple[int, int]:
+    return (-32768, 32767) if itemsize == 2 else (-128, 127)
+
+
 @register
 class Mean(Op):
     name = "MEAN"
+    dtypes = ("int8", "int16")
 
     def check(self, g, op):
-        _check_reduction(g, op, "MEAN", MAX_MEAN_AXES)
+        _check_reduction(g, op, "MEAN", MAX_MEAN_AXES, int16=True)
 
     def prepare(self, g, op):
         x, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
@@ -97,7 +110,7 @@ class Mean(Op):
         # Prepare: real multiplier in double from the float scales, as TFLM does.
         m, s = quantize_multiplier(float(x.scale) / float(out.scale))
         m, s = fold_count(m, s, count)
-        return MeanParams(tuple(axes), count, tuple(out.shape), x.zero_point, out.zero_point, m, s)
+        return MeanParams(tuple(axes), count, tuple(out.shape), x.zero_point, out.zero_point, m, s, int(np.dtype(x.dtype).itemsize))
 
     def run(self, p: MeanParams, inputs):
         x = inputs[0]
@@ -105,8 +118,8 @@ class Mean(Op):
         total = wrap_int32(x.astype(np.int64).sum(axis=tuple(a + 1 for a in p.axes)))  # TFLM accumulates in int32
         shifted = wrap_int32(total - p.input_zp * p.count)
         y = multiply_by_quantized_multiplier(shifted, p.multiplier, p.shift) + p.output_zp
-        y = np.clip(y, -128, 127)
-        return [y.astype(np.int8).reshape((n,) + p.out_shape)]
+        y = np.clip(y, *_range(p.itemsize))
+        return [y.astype(np.int16 if p.itemsize == 2 else np.int8).reshape((n,) + p.out_shape)]
 
     def macs(self, g, op):
         return g.tensors[op.inputs[0]].size
@@ -121,8 +134,9 @@ class Mean(Op):
         fields = dict(out_size=int(np.prod([shape[d] for d in kept], dtype=np.int64)), n_kept=len(kept),
                       kept_dims=fill([shape[d] for d in kept]), kept_strides=fill([st[d] for d in kept]),
                       n_red=len(p.axes), red_dims=fill([shape[d] for d in p.axes]), red_strides=fill([st[d] for d in p.axes]),
-                      count=p.count, input_zp=p.input_zp, output_zp=p.output_zp, multiplier=p.multiplier, shift=p.shift)
-        return f"tg_mean_s8({ctx.struct('tg_mean_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
+                      count=p.count, input_zp=p.input_zp, output_zp=p.output_zp, multiplier=p.multiplier, shift=p.shift,
+                      itemsize=p.itemsize)
+        return f"tg_mean_s8({ctx.struct('tg_mean_params_t', fields)}, (const void *){ctx.input(0)}, (void *){ctx.output()});"
 
 
 # ---------------------------------------------------------------- SUM, REDUCE_MAX, REDUCE_MIN
@@ -137,13 +151,14 @@ class ReduceParams:
     output_zp: int = 0
     multiplier: int = 0
     shift: int = 0
+    itemsize: int = 1  # 1 int8, 2 int16 (SUM)
 
 
 class _Reduce(Op):
     kind = ""
 
     def check(self, g, op):
-        x, out = _check_reduction(g, op, self.name)
+        x, out = _check_reduction(g, op, self.name, int16=self.kind == "sum")
         if self.kind in ("max", "min"):
             require(float(np.float32(x.scale)) == float(np.float32(out.scale)) and x.zero_point == out.zero_point, op,
                     f"input and output quantization differ (scale {x.scale:g}/{out.scale:g}, zero point {x.zero_point}/{out.zero_point}); "
@@ -156,7 +171,8 @@ class _Reduce(Op):
         if self.kind != "sum":
             return ReduceParams(self.kind, tuple(axes), count, tuple(out.shape))
         m, s = quantize_multiplier(float(x.scale) / float(out.scale))
-        return ReduceParams("sum", tuple(axes), count, tuple(out.shape), x.zero_point, out.zero_point, m, s)
+        return ReduceParams("sum", tuple(axes), count, tuple(out.shape), x.zero_point, out.zero_point, m, s,
+                            int(np.dtype(x.dtype).itemsize))
 
     def run(self, p: ReduceParams, inputs):
         x = inputs[0]
@@ -169,8 +185,8 @@ class _Reduce(Op):
         else:
             total = wrap_int32(x.astype(np.int64).sum(axis=ax))  # TFLM accumulates in int32
             shifted = wrap_int32(total - p.input_zp * p.count)
-            y = np.clip(multiply_by_quantized_multiplier(shifted, p.multiplier, p.shift) + p.output_zp, -128, 127)
-        return [np.asarray(y).astype(np.int8).reshape((n,) + p.out_shape)]
+            y = np.clip(multiply_by_quantized_multiplier(shifted, p.multiplier, p.shift) + p.output_zp, *_range(p.itemsize))
+        return [np.asarray(y).astype(np.int16 if p.itemsize == 2 else np.int8).reshape((n,) + p.out_shape)]
 
     def macs(self, g, op):
         return g.tensors[op.inputs[0]].size
@@ -186,14 +202,16 @@ class _Reduce(Op):
                       kept_dims=fill([shape[d] for d in kept]), kept_strides=fill([st[d] for d in kept]),
                       n_red=len(p.axes), red_dims=fill([shape[d] for d in p.axes]), red_strides=fill([st[d] for d in p.axes]),
                       kind={"sum": "TG_REDUCE_SUM", "max": "TG_REDUCE_MAX", "min": "TG_REDUCE_MIN"}[p.kind],
-                      count=p.count, input_zp=p.input_zp, output_zp=p.output_zp, multiplier=p.multiplier, shift=p.shift)
-        return f"tg_reduce_s8({ctx.struct('tg_reduce_params_t', fields)}, {ctx.input(0)}, {ctx.output()});"
+                      count=p.count, input_zp=p.input_zp, output_zp=p.output_zp, multiplier=p.multiplier, shift=p.shift,
+                      itemsize=p.itemsize)
+        return f"tg_reduce_s8({ctx.struct('tg_reduce_params_t', fields)}, (const void *){ctx.input(0)}, (void *){ctx.output()});"
 
 
 @register
 class Sum(_Reduce):
     name = "SUM"
     kind = "sum"
+    dtypes = ("int8", "int16")
 
 
 @register
