@@ -416,6 +416,8 @@ def single_op_models() -> dict[str, bytes]:
 
     M.update(svdf_models())
     M["lstm"] = lstm_model(rng, batch=1, steps=4, n_input=7, units=5, in_q=(0.1, 127), hidden_q=(0.01, -128))
+    M["lstm16"] = lstm_model(rng, batch=2, steps=3, n_input=11, units=6, in_q=(2.0 ** -9, 0), hidden_q=(2.0 ** -14, 0),
+                             cell_power=-12, dtype=np.int16, bias_scale=2**33)
     M["lstm_time_major_b2"] = lstm_model(rng, batch=2, steps=3, n_input=9, units=6, time_major=True, cell_power=-14,
                                          cell_clip=0.0)
     return M

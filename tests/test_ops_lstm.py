@@ -39,6 +39,40 @@ def test_lstm_bit_exact(seed, batch, steps, n_input, units, time_major, in_q, hi
     assert_bit_exact(model, rng, n=3, context=f"lstm seed={seed}")
 
 
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 3), steps=st.integers(1, 6), n_input=st.integers(1, 40),
+       units=st.integers(1, 24), time_major=st.booleans(), in_e=st.floats(-14, -2), hidden_e=st.floats(-15, -8),
+       cell_power=st.integers(-15, -6), cell_clip=st.sampled_from([0.0, 0.5, 3.0, 10.0]),
+       w_scale=st.floats(0.001, 0.2), bias_scale=st.sampled_from([0, 100, 5000, 200000, 2**40]))
+def test_lstm_16x8_bit_exact_fresh_and_as_a_sequence(seed, batch, steps, n_input, units, time_major, in_e, hidden_e,
+                                                      cell_power, cell_clip, w_scale, bias_scale):
+    """16x8 (int16 input/hidden/output, int64 biases): bit-exact from the reset state and over a sequence."""
+    from tests.support.oracle import random_inputs, tflm_run_batch
+
+    rng = np.random.default_rng(seed)
+    model = lstm_model(rng, batch=batch, steps=steps, n_input=n_input, units=units, time_major=time_major,
+                       in_q=(float(np.float32(2.0 ** in_e)), 0), hidden_q=(float(np.float32(2.0 ** hidden_e)), 0),
+                       cell_power=cell_power, cell_clip=cell_clip, w_scale=w_scale, bias_scale=bias_scale,
+                       dtype=np.int16)
+    g = parse_model(model)
+    xs = random_inputs(g, rng, 3)
+    emu = Emulator(g)
+    for stateful in (False, True):
+        np.testing.assert_array_equal(emu.run_internal(xs, stateful=stateful)[0],
+                                      tflm_run_batch(model, xs, g, stateful=stateful)[0],
+                                      err_msg=f"lstm16 seed={seed} stateful={stateful}")
+
+
+def test_lstm_16x8_refusals():
+    g = parse_model(lstm_model(np.random.default_rng(0), dtype=np.int16, bias_dtype=np.int32))
+    with pytest.raises(UnsupportedOpError, match="int64"):
+        check_graph(g)
+    g = parse_model(lstm_model(np.random.default_rng(0), dtype=np.int16))
+    g.tensors[g.operators[0].inputs[18]].quant.zero_point[:] = 3
+    with pytest.raises(UnsupportedOpError, match="zero points must be 0"):
+        check_graph(g)
+
+
 def test_int16_sigmoid_and_tanh_are_monotone_and_symmetric():
     """The table-interpolated int16 activations over every int16 input: monotone, within range, and
     sigmoid(-x) = 1 - sigmoid(x) up to 1 LSB."""
@@ -133,7 +167,8 @@ def test_emulator_stateful_equals_tflite_micro_without_reset():
     assert not np.array_equal(again, stream)
 
 
-def test_generated_c_stateful_and_reset(tmp_path):
+@pytest.mark.parametrize("dtype", [np.int8, np.int16])
+def test_generated_c_stateful_and_reset(tmp_path, dtype):
     """Generated C: by default every run starts from the reset state; generated --stateful the state
     carries from run to run (host harness runs the samples in one process), as TFLM without reset()."""
     import shutil
@@ -146,15 +181,18 @@ def test_generated_c_stateful_and_reset(tmp_path):
 
     if shutil.which("gcc") is None:
         pytest.skip("needs gcc")
-    model = _stream_model()
+    model = (_stream_model() if dtype == np.int8 else
+             lstm_model(np.random.default_rng(3), batch=1, steps=1, n_input=6, units=5, in_q=(2.0 ** -10, 0),
+                        hidden_q=(2.0 ** -13, 0), dtype=np.int16))
     g = parse_model(model, name="lstm_stream")
     rng = np.random.default_rng(9)
-    xs = [rng.integers(-128, 128, size=(5, *g.input_tensors[0].shape)).astype(np.int8)]
+    info = np.iinfo(dtype)
+    xs = [rng.integers(info.min, info.max + 1, size=(5, *g.input_tensors[0].shape)).astype(dtype)]
     outs = {}
     for stateful in (False, True):
         d = tmp_path / f"s{int(stateful)}"
         res = generate(g, d, "m", target="host", stateful=stateful)
-        assert res.state_bytes == 5 + 10
+        assert res.state_bytes == 5 * np.dtype(dtype).itemsize + 10
         text = res.c_file.read_text()
         assert "void m_reset(void)" in text and ("state_ready" in text) == stateful
         (d / "harness.c").write_text(_harness([("m", g)]))
@@ -208,8 +246,18 @@ def test_lstm_dsp_and_portable_bit_exact_on_cortex_m4(tmp_path):
                dict(n_input=9, units=6, steps=4, batch=2, time_major=True, cell_power=-14, cell_clip=0.0),
                dict(n_input=33, units=17, steps=2, batch=3, in_q=(0.02, 127), hidden_q=(0.004, 127), cell_power=-8),
                dict(n_input=4, units=4, steps=5, w_scale=0.2, bias_scale=200000)]
+    configs16 = [dict(n_input=13, units=7, steps=3, in_q=(2.0 ** -8, 0), hidden_q=(2.0 ** -14, 0), bias_scale=2**34),
+                 dict(n_input=5, units=9, steps=2, batch=2, time_major=True, in_q=(2.0 ** -12, 0), hidden_q=(2.0 ** -12, 0),
+                      cell_power=-9, cell_clip=0.0)]
     graphs = {f"lstm_{i}": parse_model(lstm_model(rng, **kw), name=f"lstm_{i}") for i, kw in enumerate(configs)}
-    xs = {n: samples(g, rng, 2) for n, g in graphs.items()}
+    graphs.update({f"lstm16_{i}": parse_model(lstm_model(rng, dtype=np.int16, **kw), name=f"lstm16_{i}")
+                   for i, kw in enumerate(configs16)})
+    xs = {n: samples(g, rng, 2) for n, g in graphs.items() if not n.startswith("lstm16")}
+    for n, g in graphs.items():   # int16 inputs: the extremes, zero, random
+        if n.startswith("lstm16"):
+            shape = tuple(g.input_tensors[0].shape)
+            xs[n] = [[np.full(shape, v, np.int16)] for v in (-32768, 32767, 0)]
+            xs[n] += [[rng.integers(-32768, 32768, size=shape).astype(np.int16)] for _ in range(2)]
     dsp = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "dsp")
     port = build_models("qemu-cortex-m4", graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
     for fw in (dsp, port):

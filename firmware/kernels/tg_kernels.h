@@ -480,7 +480,8 @@ void tg_transpose_conv_s8_dsp(const tg_conv16_params_t *p, const int8_t *input, 
 
 typedef struct {
     const int8_t *w_in, *w_rec;   /* (units, input) and (units, units) int8 weights */
-    const int32_t *b_in, *b_rec;  /* bias - zero point * row sums, per unit */
+    const int32_t *b_in, *b_rec;  /* bias - zero point * row sums, per unit (8x8) */
+    const int64_t *b_in64;        /* 16x8: the int64 bias, per unit (zero points are 0: no recurrent bias) */
     int32_t m_in, s_in, m_rec, s_rec;  /* requantization to Q3.12 */
 } tg_lstm_gate_t;
 
@@ -497,6 +498,8 @@ typedef struct {
 /* hidden (int8) and cell (int16) states: batch x units, updated in place; no scratch */
 void tg_lstm_s8(const tg_lstm_params_t *p, const int8_t *input, int8_t *output, int8_t *hidden, int16_t *cell);
 void tg_lstm_reset(const tg_lstm_params_t *p, int8_t *hidden, int16_t *cell);
+/* 16x8: int16 input, hidden state and output (zero points 0), int64 accumulators; portable C */
+void tg_lstm_s16(const tg_lstm_params_t *p, const int16_t *input, int16_t *output, int16_t *hidden, int16_t *cell);
 
 /* ------------------------------------------------------------------ SVDF (tg_svdf.c) */
 

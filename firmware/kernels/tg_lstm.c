@@ -1,4 +1,5 @@
-/* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations and weights, int16 cell state (TFLM's integer LSTM).
+/* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations and weights, int16 cell state (TFLM's integer LSTM),
+ * and 16x8 (int16 activations, int8 weights, int64 accumulators).
  * See tinygen/ops/recurrent.py for the arithmetic; the parameters are computed there. */
 #include "tg_kernels.h"
 #include "tg_requant.h"
@@ -107,6 +108,74 @@ void tg_lstm_s8(const tg_lstm_params_t *p, const int8_t *input, int8_t *output, 
                 c[s] = (int16_t)nc;
                 int16_t th = tg_tanh16(p->sigmoid_table, (int16_t)nc, p->cell_tanh_mult, p->cell_tanh_shift);
                 y[s] = (int8_t)tg_clamp(p->hidden_zp + tg_mbqm((int32_t)th * og, p->output_m, p->output_s), -128, 127);
+            }
+            for (int32_t s = 0; s < S; s++) h[s] = y[s];
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ 16x8 */
+
+/* TFLite's MultiplyByQuantizedMultiplier(int64_t x, int32_t M, int shift): one rounding with M reduced to
+ * 16 bits; the int64 result narrowed to int32 with wrap-around, as TFLM's release build does (its range
+ * assert is compiled out); the caller then saturates to int16. */
+static int32_t tg_lstm_mbqm64(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int64_t reduced = multiplier < 0x7FFF0000 ? (int64_t)((multiplier + (1 << 15)) >> 16) : 0x7FFF;
+    const int total = 15 - (int)shift;
+    int64_t r = (x * reduced + ((int64_t)1 << (total - 1))) >> total;
+    uint32_t u = (uint32_t)(uint64_t)r;
+    return u >= 0x80000000u ? (int32_t)(u - 0x80000000u) - (int32_t)0x7FFFFFFF - 1 : (int32_t)u;
+}
+
+static int64_t tg_dot_s16_s8(const int16_t *a, const int8_t *w, int32_t n)
+{
+    int64_t acc = 0;
+    for (int32_t k = 0; k < n; k++) acc += (int32_t)a[k] * (int32_t)w[k];
+    return acc;
+}
+
+static int16_t tg_lstm_gate16(const tg_lstm_params_t *p, const tg_lstm_gate_t *g, const int16_t *x, const int16_t *h,
+                              int32_t s, int act)
+{
+    int64_t a = tg_dot_s16_s8(x, g->w_in + s * p->n_input, p->n_input) + g->b_in64[s];
+    int64_t r = tg_dot_s16_s8(h, g->w_rec + s * p->n_state, p->n_state);
+    int32_t av = tg_clamp(tg_lstm_mbqm64(a, g->m_in, g->s_in), -32768, 32767);
+    int32_t rv = tg_clamp(tg_lstm_mbqm64(r, g->m_rec, g->s_rec), -32768, 32767);
+    int16_t z = tg_sat16(av + rv);
+    return act ? tg_tanh16(p->sigmoid_table, z, 3, 0) : tg_sigmoid16(p->sigmoid_table, z);
+}
+
+/* As tg_lstm_s8, one unit at a time, with int16 activations. */
+void tg_lstm_s16(const tg_lstm_params_t *p, const int16_t *input, int16_t *output, int16_t *hidden, int16_t *cell)
+{
+    const int32_t S = p->n_state;
+    if (p->reset) {
+        for (int32_t i = 0; i < p->batch * S; i++) {
+            hidden[i] = (int16_t)p->hidden_zp;
+            cell[i] = 0;
+        }
+    }
+    for (int32_t b = 0; b < p->batch; b++) {
+        int16_t *h = hidden + b * S;
+        int16_t *c = cell + b * S;
+        for (int32_t t = 0; t < p->steps; t++) {
+            int32_t row = p->time_major ? t * p->batch + b : b * p->steps + t;
+            const int16_t *x = input + row * p->n_input;
+            int16_t *y = output + row * S;
+            for (int32_t s = 0; s < S; s++) {
+                int16_t fg = tg_lstm_gate16(p, &p->gates[1], x, h, s, 0);
+                int16_t ig = tg_lstm_gate16(p, &p->gates[0], x, h, s, 0);
+                int16_t cg = tg_lstm_gate16(p, &p->gates[2], x, h, s, p->cell_tanh);
+                int16_t og = tg_lstm_gate16(p, &p->gates[3], x, h, s, 0);
+                int32_t fc = tg_clamp(tg_mbqm((int32_t)fg * c[s], p->forget_m, p->forget_s), -32768, 32767);
+                int32_t ic = tg_clamp(tg_mbqm((int32_t)ig * cg, p->input_m, p->input_s), -32768, 32767);
+                int32_t nc = tg_sat16(fc + ic);
+                if (p->cell_clip > 0) nc = tg_clamp(nc, -p->cell_clip, p->cell_clip);
+                c[s] = (int16_t)nc;
+                int16_t th = tg_tanh16(p->sigmoid_table, (int16_t)nc, p->cell_tanh_mult, p->cell_tanh_shift);
+                y[s] = (int16_t)tg_clamp(p->hidden_zp + tg_mbqm((int32_t)th * og, p->output_m, p->output_s), -32768,
+                                         32767);
             }
             for (int32_t s = 0; s < S; s++) h[s] = y[s];
         }

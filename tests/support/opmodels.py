@@ -303,12 +303,18 @@ def transpose_conv_model(rng, in_shape, oc, k, stride=(1, 1), padding="SAME", dt
 
 
 def lstm_model(rng, batch=1, steps=3, n_input=5, units=4, time_major=False, in_q=(0.05, -3), hidden_q=(1 / 128, 2),
-               cell_power=-11, cell_clip=10.0, w_scale=0.02, bias_scale=4000, act="TANH") -> bytes:
-    """One int8 UNIDIRECTIONAL_SEQUENCE_LSTM (int16 cell state 2^cell_power, variable hidden/cell states) with
-    random weights (per-tensor symmetric, int8) and int32 biases, as TFLite's converter lays it out."""
+               cell_power=-11, cell_clip=10.0, w_scale=0.02, bias_scale=4000, act="TANH", dtype=np.int8,
+               bias_dtype=None) -> bytes:
+    """One UNIDIRECTIONAL_SEQUENCE_LSTM (int16 cell state 2^cell_power, variable hidden/cell states) with
+    random weights (per-tensor symmetric, int8) and int32 biases, as TFLite's converter lays it out.
+    dtype np.int16: 16x8 (int16 input, hidden state and output, zero points 0, int64 biases)."""
     m = ModelBuilder()
+    wide = np.dtype(dtype) == np.int16
+    if wide:
+        in_q, hidden_q = (in_q[0], 0), (hidden_q[0], 0)
+    bias_dtype = bias_dtype or (np.int64 if wide else np.int32)
     x_shape = [steps, batch, n_input] if time_major else [batch, steps, n_input]
-    x = m.tensor(x_shape, scale=in_q[0], zero_point=in_q[1])
+    x = m.tensor(x_shape, dtype=dtype, scale=in_q[0], zero_point=in_q[1])
     ins = [x]
     for shape, s_in in [((units, n_input), in_q[0])] * 4 + [((units, units), hidden_q[0])] * 4:
         ws = w_scale * float(rng.uniform(0.5, 2.0))
@@ -316,12 +322,12 @@ def lstm_model(rng, batch=1, steps=3, n_input=5, units=4, time_major=False, in_q
     ins += [-1, -1, -1]
     for k in range(4):
         bs = in_q[0] * 0.02
-        ins.append(m.tensor([units], dtype=np.int32, data=rng.integers(-bias_scale, bias_scale + 1, size=units), scale=bs))
+        ins.append(m.tensor([units], dtype=bias_dtype, data=rng.integers(-bias_scale, bias_scale + 1, size=units), scale=bs))
     ins += [-1, -1]
-    h = m.tensor([batch, units], scale=hidden_q[0], zero_point=hidden_q[1], variable=True)
+    h = m.tensor([batch, units], dtype=dtype, scale=hidden_q[0], zero_point=hidden_q[1], variable=True)
     c = m.tensor([batch, units], dtype=np.int16, scale=2.0 ** cell_power, zero_point=0, variable=True)
     ins += [h, c, -1, -1, -1, -1]
-    y = m.tensor(x_shape[:2] + [units], scale=hidden_q[0], zero_point=hidden_q[1])
+    y = m.tensor(x_shape[:2] + [units], dtype=dtype, scale=hidden_q[0], zero_point=hidden_q[1])
     m.op("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, [y], fused_activation_function=act, cell_clip=cell_clip,
          proj_clip=0.0, time_major=time_major)
     return m.build([x], [y])

@@ -13,6 +13,13 @@ hidden state's zero point and 0. `run` starts every sample from that reset state
 starts from given states and also returns the updated states); the C kernel reads and writes the
 state buffers in place, and the generated code resets them (see `reset_values`).
 
+16x8 (int16 input, hidden state and output, zero points 0; int8 weights; int64 biases), as TFLM's
+LstmStep<int16_t, int8_t, int16_t, int64_t>: the gate products accumulate in int64 and requantize with
+TFLite's 64-bit MultiplyByQuantizedMultiplier (one rounding, the multiplier reduced to 16 bits, the
+result narrowed to int32 with wrap-around as TFLM's release build does); the
+hidden state saturates to int16; everything else is the 8x8 arithmetic. The `tflite_micro` package
+reads 16x8 biases as int64 (an int32 bias is refused here: TFLM would read past it).
+
 Only the standard Keras LSTM is supported (as in TFLM): no peephole, projection or layer norm, no
 CIFG, per-tensor symmetric weights.
 """
@@ -115,6 +122,11 @@ class LstmParams:
     cell_clip: int  # quantized cell clip (0: none)
     hidden_shape: tuple
     cell_shape: tuple
+    wide: bool = False  # 16x8: int16 input / hidden / output, int64 accumulators and biases
+
+    @property
+    def act_dtype(self):
+        return np.int16 if self.wide else np.int8
 
 
 def _log2_exact(op, what: str, scale: float) -> int:
@@ -128,7 +140,7 @@ def _log2_exact(op, what: str, scale: float) -> int:
 @register
 class UnidirectionalSequenceLstm(Op):
     name = "UNIDIRECTIONAL_SEQUENCE_LSTM"
-    dtypes = ("int8",)
+    dtypes = ("int8", "int16")
     dsp_dtypes = ("int8",)
     stateful = True  # has variable tensors (inputs STATE_INPUTS) that persist across invokes
     STATE_INPUTS = (18, 19)
@@ -137,8 +149,11 @@ class UnidirectionalSequenceLstm(Op):
         require(len(op.inputs) == 24 and len(op.outputs) == 1, op, "expects 24 inputs and one output")
         t = lambda i: g.tensors[op.inputs[i]] if op.inputs[i] >= 0 else None  # noqa: E731
         x, y = t(0), g.tensors[op.outputs[0]]
-        require(x is not None and x.dtype == np.int8 and x.quant is not None, op,
-                f"input is {x.dtype_name if x is not None else 'missing'}; only int8 (with int16 cell state) is supported")
+        require(x is not None and x.dtype in (np.int8, np.int16) and x.quant is not None, op,
+                f"input is {x.dtype_name if x is not None else 'missing'}; only int8 and int16 (16x8), with an int16 "
+                "cell state, are supported")
+        wide = x.dtype == np.int16
+        act, bias_t = (np.int16, np.int64) if wide else (np.int8, np.int32)
         require(len(x.shape) == 3, op, f"input has shape {list(x.shape)}, expected 3 dimensions")
         for i in (9, 10, 11):
             require(t(i) is None, op, "peephole connections are not supported (nor by TFLM)")
@@ -153,15 +168,20 @@ class UnidirectionalSequenceLstm(Op):
             require(not w.quant.per_channel and w.zero_point == 0, op, f"weight input {i} must be per-tensor symmetric (zero point 0)")
         for i in range(12, 16):
             b = t(i)
-            require(b is not None and b.is_const and b.dtype == np.int32, op, f"bias input {i} must be a constant int32 tensor")
+            require(b is not None and b.is_const and b.dtype == bias_t, op,
+                    f"bias input {i} must be a constant {np.dtype(bias_t).name} tensor"
+                    + (" (16x8: TFLM reads int64 biases)" if wide else ""))
         h, c = t(18), t(19)
         require(h is not None and c is not None, op, "hidden and cell state tensors are required")
-        require(h.dtype == np.int8 and h.quant is not None, op, f"hidden state is {h.dtype_name}; only int8 is supported")
+        require(h.dtype == act and h.quant is not None, op,
+                f"hidden state is {h.dtype_name}; the input is {x.dtype_name}, so it must be {np.dtype(act).name}")
+        if wide:
+            require(x.zero_point == 0 and h.zero_point == 0, op, "16x8: input and hidden state zero points must be 0")
         require(c.dtype == np.int16 and c.quant is not None, op, f"cell state is {c.dtype_name}; only int16 is supported")
         require(not h.is_const and not c.is_const, op, "hidden and cell states must be variable tensors")
         _log2_exact(op, "cell state", c.scale)
-        require(y.dtype == np.int8 and y.scale == h.scale and y.zero_point == h.zero_point, op,
-                "output quantization must equal the hidden state's")
+        require(y.dtype == act and y.scale == h.scale and y.zero_point == h.zero_point, op,
+                "output type and quantization must equal the hidden state's")
         tm = bool(op.options.get("time_major", False))
         bsz = x.shape[1] if tm else x.shape[0]
         s = t(1).shape[0]
@@ -199,19 +219,24 @@ class UnidirectionalSequenceLstm(Op):
             forget_mul=qm(NONLINEAR_OUTPUT_SCALE, cs, cs), input_mul=qm(NONLINEAR_OUTPUT_SCALE, NONLINEAR_OUTPUT_SCALE, cs),
             output_mul=qm(NONLINEAR_OUTPUT_SCALE, NONLINEAR_OUTPUT_SCALE, h.scale),
             hidden_zp=int(h.zero_point), cell_scale_power=_log2_exact(op, "cell state", cs), cell_clip=qclip,
-            hidden_shape=tuple(h.shape), cell_shape=tuple(c.shape))
+            hidden_shape=tuple(h.shape), cell_shape=tuple(c.shape), wide=x.dtype == np.int16)
 
     # ------------------------------------------------------------------ numpy kernel
     @staticmethod
     def reset_values(p: LstmParams) -> tuple[np.ndarray, np.ndarray]:
         """The states TFLM resets to: hidden = its zero point (int8), cell = 0 (int16)."""
-        return (np.full(p.hidden_shape, p.hidden_zp, dtype=np.int8), np.zeros(p.cell_shape, dtype=np.int16))
+        return (np.full(p.hidden_shape, p.hidden_zp, dtype=p.act_dtype), np.zeros(p.cell_shape, dtype=np.int16))
 
     def _gate(self, p, gate, xt, ht, act):
+        from .conv16 import mbqm_int64
+
         mi, si = p.m_in[gate]
         mr, sr = p.m_rec[gate]
-        a = _sat16(fp.multiply_by_quantized_multiplier(xt @ p.w_in[gate].T.astype(np.int64) + p.b_in[gate], mi, si))
-        r = _sat16(fp.multiply_by_quantized_multiplier(ht @ p.w_rec[gate].T.astype(np.int64) + p.b_rec[gate], mr, sr))
+        # 8x8: int32 accumulators and TFLM's double-rounding requantization; 16x8: int64 and the 64-bit one
+        # (TFLite's 64-bit one returns its int64 result cast to int32: wrapped, then saturated to int16)
+        rq = (lambda v, m, s: fp.wrap_int32(mbqm_int64(v, m, s))) if p.wide else fp.multiply_by_quantized_multiplier
+        a = _sat16(rq(xt @ p.w_in[gate].T.astype(np.int64) + p.b_in[gate], mi, si))
+        r = _sat16(rq(ht @ p.w_rec[gate].T.astype(np.int64) + p.b_rec[gate], mr, sr))
         z = _sat16(a + r)
         return sigmoid_int16(z) if act == "sigmoid" else tanh_int16(z, -12)
 
@@ -226,7 +251,8 @@ class UnidirectionalSequenceLstm(Op):
         x = x.reshape(rows, p.steps, p.n_input)
         hid = np.broadcast_to(inputs[18], (n,) + p.hidden_shape).reshape(rows, p.n_state).astype(np.int64)
         cell = np.broadcast_to(inputs[19], (n,) + p.cell_shape).reshape(rows, p.n_state).astype(np.int64)
-        out = np.empty((rows, p.steps, p.n_state), dtype=np.int8)
+        out = np.empty((rows, p.steps, p.n_state), dtype=p.act_dtype)
+        info = np.iinfo(p.act_dtype)
         for s in range(p.steps):
             xt = x[:, s]
             f = self._gate(p, "forget", xt, hid, "sigmoid")
@@ -237,12 +263,12 @@ class UnidirectionalSequenceLstm(Op):
             if p.cell_clip > 0:
                 cell = np.clip(cell, -p.cell_clip, p.cell_clip)
             o = self._gate(p, "output", xt, hid, "sigmoid")
-            hid = mul_q(tanh_int16(cell, p.cell_scale_power), o, *p.output_mul, p.hidden_zp, -128, 127)
+            hid = mul_q(tanh_int16(cell, p.cell_scale_power), o, *p.output_mul, p.hidden_zp, info.min, info.max)
             out[:, s] = hid
         out = out.reshape(n, p.batch, p.steps, p.n_state)
         if p.time_major:
             out = out.transpose(0, 2, 1, 3)
-        return ([np.ascontiguousarray(out)], hid.reshape((n,) + p.hidden_shape).astype(np.int8),
+        return ([np.ascontiguousarray(out)], hid.reshape((n,) + p.hidden_shape).astype(p.act_dtype),
                 cell.reshape((n,) + p.cell_shape).astype(np.int16))
 
     def run(self, p: LstmParams, inputs):
@@ -267,11 +293,13 @@ class UnidirectionalSequenceLstm(Op):
         k = ctx.op_index
         gates = []
         for gate in GATES:
+            biases = (dict(b_in="NULL", b_rec="NULL", b_in64=ctx.const(p.b_in[gate], "int64_t", f"op{k}_{gate}_b_in"))
+                      if p.wide else
+                      dict(b_in=ctx.const(wrap_int32(p.b_in[gate]), "int32_t", f"op{k}_{gate}_b_in"),
+                           b_rec=ctx.const(wrap_int32(p.b_rec[gate]), "int32_t", f"op{k}_{gate}_b_rec"), b_in64="NULL"))
             gates.append(dict(
                 w_in=ctx.const(p.w_in[gate], "int8_t", f"op{k}_{gate}_w_in"),
-                w_rec=ctx.const(p.w_rec[gate], "int8_t", f"op{k}_{gate}_w_rec"),
-                b_in=ctx.const(wrap_int32(p.b_in[gate]), "int32_t", f"op{k}_{gate}_b_in"),
-                b_rec=ctx.const(wrap_int32(p.b_rec[gate]), "int32_t", f"op{k}_{gate}_b_rec"),
+                w_rec=ctx.const(p.w_rec[gate], "int8_t", f"op{k}_{gate}_w_rec"), **biases,
                 m_in=p.m_in[gate][0], s_in=p.m_in[gate][1], m_rec=p.m_rec[gate][0], s_rec=p.m_rec[gate][1]))
         tm, ts = tanh_params(p.cell_scale_power)
         fields = dict(batch=p.batch, steps=p.steps, n_input=p.n_input, n_state=p.n_state, time_major=p.time_major,
@@ -281,11 +309,15 @@ class UnidirectionalSequenceLstm(Op):
                       cell_tanh_mult=tm, cell_tanh_shift=ts, cell_clip=p.cell_clip,
                       reset=bool(getattr(ctx, "reset_state_each_invoke", True)),
                       sigmoid_table=ctx.const(SIGMOID_TABLE_U16.astype(np.uint16), "uint16_t", "tg_sigmoid_table_u16"))
-        return (f"tg_lstm_s8({ctx.struct('tg_lstm_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, "
-                f"(int8_t *){ctx.input(18)}, (int16_t *)(void *){ctx.input(19)});")
+        fn, act = ("tg_lstm_s16", "int16_t") if p.wide else ("tg_lstm_s8", "int8_t")
+        return (f"{fn}({ctx.struct('tg_lstm_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, "
+                f"({act} *)(void *){ctx.input(18)}, (int16_t *)(void *){ctx.input(19)});")
 
     def kernel_variant(self, p: LstmParams, target: str | None = None) -> KernelVariant:
-        """The gate products are int8 dot products: SMLAD (two int8 pairs per instruction) on DSP targets."""
+        """The gate products are int8 dot products: SMLAD (two int8 pairs per instruction) on DSP targets
+        (16x8: the portable kernel, int64 accumulators)."""
+        if p.wide:
+            return KernelVariant(C99, "16x8 LSTM: portable kernel (int16 x int8 products, int64 accumulators)", 0)
         if target_has_dsp(target):
             return KernelVariant(DSP, "SMLAD dot products for the input and recurrent gate products", 0)
         return KernelVariant(C99, f"{target} has no DSP extension", 0)
