@@ -157,3 +157,24 @@ def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):
     if model.startswith("mltk"):
         assert set(calls.values()) == {"tg_dwconv_s8"}
         assert any("pair kernel not linked" in o["kernel_reason"] for o in ins.values())
+
+
+def test_helium_depthwise_gets_the_layers_own_geometry(tmp_path):
+    """The DSP pair kernel runs kws_micro's 25x5 layers transposed (w_row -2); the Helium kernel has no such
+    mode, so a cortex-m55 build passes them untransposed (bit-exactness on QEMU: test_mcu_kernels'
+    zoo test on qemu-cortex-m55, --run-slow)."""
+    import re
+    from pathlib import Path
+
+    from tinygen.codegen.generator import generate
+    from tinygen.model.reader import read_model
+
+    g = read_model(Path(__file__).resolve().parents[1] / "examples" / "kws_micro.tflite")
+    m4 = generate(g, tmp_path / "m4", "kws", target="cortex-m4").c_file.read_text()
+    m55 = generate(g, tmp_path / "m55", "kws", target="cortex-m55").c_file.read_text()
+    assert "w_row = -2," in m4
+    structs = re.findall(r"op\d+_p = \{(.*?)\};", m55, re.S)
+    dws = [s for s in structs if ".k_h = 3" in s and ".out_c = 16" in s or ".out_c = 24" in s and ".k_h = 3" in s]
+    assert len(dws) == 2 and "tg_dwconv_mve_s8(" in m55
+    for s in dws:
+        assert ".in_h = 25, .in_w = 5," in s, s

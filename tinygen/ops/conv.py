@@ -956,9 +956,9 @@ class DepthwiseConv2D(Op):
         oc = p.output_shape[3]
         kh, kw = p.filter_hw
         k = ctx.op_index
-        geo = dw_geometry(p)  # (transposed for layers one column wide)
-        if target_has_mve(ctx.target):
-            return self._emit_mve(p, ctx, geo)
+        if target_has_mve(ctx.target):  # (the pair kernel's transposition is not the Helium kernel's)
+            return self._emit_mve(p, ctx, _dw_geometry_rows(p))
+        geo = dw_geometry(p)  # (transposed for layers one column wide, and where the pair kernel runs transposed)
         ctx.need("tg_dwconv.c")
         fields = dict(batches=b, in_h=geo["in_h"], in_w=geo["in_w"], in_c=c, out_h=geo["out_h"], out_w=geo["out_w"],
                       out_c=oc, k_h=geo["k_h"], k_w=geo["k_w"], stride_h=geo["stride_h"], stride_w=geo["stride_w"],
