@@ -25,7 +25,7 @@ from .base import C99, DSP, KernelVariant, Op, register, require, target_has_dsp
 from .conv16 import mbqm_int64
 
 
-@dataclass(frozen=True)
+@dataclass
 class BmmParams:
     itemsize: int
     lhs_shape: tuple  # padded to the output rank, adj applied (..., rows, depth)
@@ -43,10 +43,11 @@ class BmmParams:
     out_zp: int
     multiplier: int
     shift: int
+    low_ram: bool = False  # the planner chose the scratch-free C99 kernel (planner.plan_memory)
 
     @property
     def dsp_ok(self) -> bool:
-        return self.itemsize == 1 and not self.adj_x
+        return self.itemsize == 1 and not self.adj_x and not self.low_ram
 
 
 def _batch_offsets(shape, out_batch) -> np.ndarray:
@@ -155,7 +156,9 @@ class BatchMatMul(Op):
     def kernel_variant(self, p: BmmParams, target=None):
         if p.dsp_ok and target_has_dsp(target):
             return KernelVariant(DSP, "SMLAD over the rhs column widened to int16 in scratch, 4 lhs values per load", self.scratch_bytes(p))
-        if p.itemsize != 1:
+        if p.low_ram:
+            why = "RAM: the DSP variant's scratch would raise the arena above 1.05x the live-tensor bound"
+        elif p.itemsize != 1:
             why = "int16: no DSP kernel (int64 accumulation)"
         elif p.adj_x:
             why = "adj_x: lhs rows are not contiguous (no DSP kernel)"
