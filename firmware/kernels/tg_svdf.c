@@ -44,13 +44,87 @@ static uint32_t tg_svdf_dot_s16(const int16_t *a, const int16_t *w, int32_t n)
     return acc;
 }
 
+/* The state one step back in time: every element moves down by one (TFLM shifts the whole buffer; the
+ * newest column is overwritten afterwards). newlib-nano's memmove copies bytes one by one: DSP builds
+ * move 32-bit words (unaligned loads are fine on Cortex-M3 and up), the portable path elements. */
+static void tg_svdf_shift16(int16_t *st, int32_t n)
+{
+    int32_t i = 0;
+#if TG_DSP
+    if (((uintptr_t)st & 3u) == 0) {
+        for (; i + 3 <= n; i += 2) tg_st32(st + i, tg_ld32(st + i + 1));
+    }
+#endif
+    for (; i + 1 < n; i++) st[i] = st[i + 1];
+}
+
+static void tg_svdf_shift8(int8_t *st, int32_t n)
+{
+    int32_t i = 0;
+#if TG_DSP
+    if (((uintptr_t)st & 3u) == 0) {
+        for (; i + 5 <= n; i += 4) tg_st32(st + i, tg_ld32(st + i + 1));
+    }
+#endif
+    for (; i + 1 < n; i++) st[i] = st[i + 1];
+}
+
+#if TG_DSP
+/* feature products of filters f and f + 1 at once: each input word is loaded and widened once */
+static void tg_svdf_dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *d0, int32_t *d1)
+{
+    int32_t a0 = 0, b0 = 0, a1 = 0, b1 = 0, k = 0;
+    for (; k + 4 <= n; k += 4) {
+        uint32_t vx = tg_ld32(x + k), u0 = tg_ld32(w0 + k), u1 = tg_ld32(w1 + k);
+        uint32_t xe = tg_sxtb16(vx), xo = tg_sxtb16_ror8(vx);
+        a0 = tg_smlad(xe, tg_sxtb16(u0), a0);
+        b0 = tg_smlad(xo, tg_sxtb16_ror8(u0), b0);
+        a1 = tg_smlad(xe, tg_sxtb16(u1), a1);
+        b1 = tg_smlad(xo, tg_sxtb16_ror8(u1), b1);
+    }
+    uint32_t s0 = (uint32_t)a0 + (uint32_t)b0, s1 = (uint32_t)a1 + (uint32_t)b1;
+    for (; k < n; k++) {
+        s0 += (uint32_t)((int32_t)x[k] * (int32_t)w0[k]);
+        s1 += (uint32_t)((int32_t)x[k] * (int32_t)w1[k]);
+    }
+    *d0 = (int32_t)s0;
+    *d1 = (int32_t)s1;
+}
+#endif
+
 /* the newest state value of filter f: the requantized feature product saturated to the state type, plus
  * the zero point (as the tflite_micro package does it: the caller's narrowing cast wraps) */
-static int32_t tg_svdf_feature(const tg_svdf_params_t *p, const int8_t *x, int32_t f, int32_t lo, int32_t hi)
+static int32_t tg_svdf_newest(const tg_svdf_params_t *p, int32_t acc, int32_t f, int32_t lo, int32_t hi)
 {
-    int32_t acc = (int32_t)(tg_svdf_dot_s8(x, p->w_feature + f * p->n_input, p->n_input) + (uint32_t)p->f_bias[f]);
+    acc = (int32_t)((uint32_t)acc + (uint32_t)p->f_bias[f]);
     return tg_clamp(tg_mbqm(acc, p->m1, p->s1), lo, hi) + p->state_zp;
 }
+
+static int32_t tg_svdf_feature(const tg_svdf_params_t *p, const int8_t *x, int32_t f, int32_t lo, int32_t hi)
+{
+    return tg_svdf_newest(p, (int32_t)tg_svdf_dot_s8(x, p->w_feature + f * p->n_input, p->n_input), f, lo, hi);
+}
+
+/* every filter's newest state value (column M - 1 of its row), for one batch row */
+#define TG_SVDF_FEATURES(T, LO, HI)                                                                         \
+    do {                                                                                                     \
+        int32_t f = 0;                                                                                       \
+        TG_SVDF_FEATURE_PAIRS(T, LO, HI);                                                                    \
+        for (; f < F; f++) st[f * M + M - 1] = (T)tg_svdf_feature(p, x, f, LO, HI);                         \
+    } while (0)
+
+#if TG_DSP
+#define TG_SVDF_FEATURE_PAIRS(T, LO, HI)                                                                    \
+    for (; f + 2 <= F; f += 2) {                                                                             \
+        int32_t d0, d1;                                                                                      \
+        tg_svdf_dot2_s8(x, p->w_feature + f * p->n_input, p->w_feature + (f + 1) * p->n_input, p->n_input,  \
+                        &d0, &d1);                                                                           \
+        st[f * M + M - 1] = (T)tg_svdf_newest(p, d0, f, LO, HI);                                             \
+        st[(f + 1) * M + M - 1] = (T)tg_svdf_newest(p, d1, f + 1, LO, HI);                                   \
+    }
+#else
+#define TG_SVDF_FEATURE_PAIRS(T, LO, HI) ((void)0)
+#endif
 
 static int8_t tg_svdf_out(const tg_svdf_params_t *p, uint32_t acc)
 {
@@ -64,11 +138,11 @@ void tg_svdf_s8_s16(const tg_svdf_params_t *p, const int8_t *input, int8_t *outp
     if (p->reset) {
         for (int32_t i = 0; i < n; i++) state[i] = (int16_t)p->reset_fill;
     }
-    memmove(state, state + 1, (size_t)(n - 1) * sizeof(int16_t)); /* one step back in time */
+    tg_svdf_shift16(state, n);
     for (int32_t b = 0; b < p->batch; b++) {
         const int8_t *x = input + b * p->n_input;
         int16_t *st = state + b * F * M;
-        for (int32_t f = 0; f < F; f++) st[f * M + M - 1] = (int16_t)tg_svdf_feature(p, x, f, -32768, 32767);
+        TG_SVDF_FEATURES(int16_t, -32768, 32767);
         for (int32_t u = 0; u < U; u++) {
             uint32_t acc = (uint32_t)p->bias[u];
             for (int32_t r = 0; r < p->rank; r++) {
@@ -85,11 +159,11 @@ void tg_svdf_s8_s8(const tg_svdf_params_t *p, const int8_t *input, int8_t *outpu
     const int32_t F = p->n_filter, M = p->memory, U = p->n_filter / p->rank, n = p->batch * F * M;
     const int8_t *wt = (const int8_t *)p->w_time;
     if (p->reset) memset(state, p->reset_fill & 0xFF, (size_t)n);
-    memmove(state, state + 1, (size_t)(n - 1));
+    tg_svdf_shift8(state, n);
     for (int32_t b = 0; b < p->batch; b++) {
         const int8_t *x = input + b * p->n_input;
         int8_t *st = state + b * F * M;
-        for (int32_t f = 0; f < F; f++) st[f * M + M - 1] = (int8_t)tg_svdf_feature(p, x, f, -128, 127);
+        TG_SVDF_FEATURES(int8_t, -128, 127);
         for (int32_t u = 0; u < U; u++) {
             uint32_t acc = (uint32_t)p->bias[u];
             for (int32_t r = 0; r < p->rank; r++) {
