@@ -128,10 +128,21 @@ static int32_t tg_lstm_mbqm64(int64_t x, int32_t multiplier, int32_t shift)
     return u >= 0x80000000u ? (int32_t)(u - 0x80000000u) - (int32_t)0x7FFFFFFF - 1 : (int32_t)u;
 }
 
+/* int16 x int8 dot product in int64 (DSP builds: SMLALD on two pairs, the int16 inputs regrouped as lanes
+ * 0/2 and 1/3 to meet SXTB16's widened weights; exact either way) */
 static int64_t tg_dot_s16_s8(const int16_t *a, const int8_t *w, int32_t n)
 {
     int64_t acc = 0;
-    for (int32_t k = 0; k < n; k++) acc += (int32_t)a[k] * (int32_t)w[k];
+    int32_t k = 0;
+#if TG_DSP
+    for (; k + 4 <= n; k += 4) {
+        const uint32_t x01 = tg_ld32(a + k), x23 = tg_ld32(a + k + 2), wv = tg_ld32(w + k);
+        const uint32_t even = (x01 & 0xFFFFu) | (x23 << 16), odd = (x01 >> 16) | (x23 & 0xFFFF0000u);
+        acc = __smlald((int16x2_t)tg_sxtb16(wv), (int16x2_t)even, acc);
+        acc = __smlald((int16x2_t)tg_sxtb16_ror8(wv), (int16x2_t)odd, acc);
+    }
+#endif
+    for (; k < n; k++) acc += (int32_t)a[k] * (int32_t)w[k];
     return acc;
 }
 
@@ -146,7 +157,7 @@ static int16_t tg_lstm_gate16(const tg_lstm_params_t *p, const tg_lstm_gate_t *g
     return act ? tg_tanh16(p->sigmoid_table, z, 3, 0) : tg_sigmoid16(p->sigmoid_table, z);
 }
 
-/* As tg_lstm_s8, one unit at a time, with int16 activations. */
+/* As tg_lstm_s8, one unit at a time, with int16 activations (SMLALD gate products in DSP builds). */
 void tg_lstm_s16(const tg_lstm_params_t *p, const int16_t *input, int16_t *output, int16_t *hidden, int16_t *cell)
 {
     const int32_t S = p->n_state;

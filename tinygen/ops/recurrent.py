@@ -141,7 +141,7 @@ def _log2_exact(op, what: str, scale: float) -> int:
 class UnidirectionalSequenceLstm(Op):
     name = "UNIDIRECTIONAL_SEQUENCE_LSTM"
     dtypes = ("int8", "int16")
-    dsp_dtypes = ("int8",)
+    dsp_dtypes = ("int8", "int16")
     stateful = True  # has variable tensors (inputs STATE_INPUTS) that persist across invokes
     STATE_INPUTS = (18, 19)
 
@@ -315,9 +315,9 @@ class UnidirectionalSequenceLstm(Op):
 
     def kernel_variant(self, p: LstmParams, target: str | None = None) -> KernelVariant:
         """The gate products are int8 dot products: SMLAD (two int8 pairs per instruction) on DSP targets
-        (16x8: the portable kernel, int64 accumulators)."""
-        if p.wide:
-            return KernelVariant(C99, "16x8 LSTM: portable kernel (int16 x int8 products, int64 accumulators)", 0)
+        (16x8: SMLALD, two int16 x int8 pairs into the int64 accumulator)."""
         if target_has_dsp(target):
+            if p.wide:
+                return KernelVariant(DSP, "SMLALD dot products (int64 accumulators) for the gate products", 0)
             return KernelVariant(DSP, "SMLAD dot products for the input and recurrent gate products", 0)
         return KernelVariant(C99, f"{target} has no DSP extension", 0)
