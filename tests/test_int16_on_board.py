@@ -17,6 +17,7 @@ def int16_models() -> dict[str, bytes]:
     from tests.test_ops_activations16 import activations16_models
     from tests.test_ops_conv16 import dense16_models
     from tests.test_ops_reduce import reduce16_models
+    from tests.test_ops_softmax16 import softmax16_models
     from tests.test_ops_pool import pool16_models
     from tests.test_ops_quantize16 import quantize_wide_models
 
@@ -26,6 +27,7 @@ def int16_models() -> dict[str, bytes]:
     models.update(dense16_models())
     models.update(reduce16_models())
     models.update(activations16_models())
+    models.update(softmax16_models())
     return models
 
 

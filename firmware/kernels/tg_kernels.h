@@ -219,6 +219,16 @@ typedef struct {
 
 void tg_softmax_s8(const tg_softmax_params_t *p, const int8_t *input, void *output);
 
+/* SOFTMAX int16 -> int16 (TFLM SoftmaxInt16): the exp and 1/(1+x) 513-entry tables of TFLM's gen_lut. */
+typedef struct {
+    int32_t rows, depth;
+    int32_t multiplier, shift; /* x - max(row) -> [-65535, 0] meaning [-10, 0] */
+    const int16_t *exp_lut;
+    const int16_t *recip_lut;
+} tg_softmax16_params_t;
+
+void tg_softmax_s16(const tg_softmax16_params_t *p, const int16_t *input, int16_t *output);
+
 /* float32 -> int8 (out_bytes 1) or int16 (2): (int32)round(x / scale) + zero_point, clamped (x86 semantics out of range). */
 void tg_quantize_f32(const float *input, void *output, int32_t size, float scale, int32_t zero_point, int32_t out_bytes);
 /* output[i] = table[input[i] + 128], table and output int16 (out_bytes 2) or int32 (4). */

@@ -1,5 +1,6 @@
 /*
- * SOFTMAX int8 -> int8 / int16 over the last axis (TFLM's quantized reference softmax).
+ * SOFTMAX int8 -> int8 / int16 over the last axis (TFLM's quantized reference softmax), and int16 ->
+ * int16 (TFLM SoftmaxInt16, tables from tinygen/ops/softmax16.py) at the end of the file.
  *
  * Per row: diff = x - max(row) is in [-255, 0]; exp_table[-diff] holds the Q0.31
  * exp_on_negative_values of the rescaled diff (0 where diff < diff_min), computed by the
@@ -92,6 +93,53 @@ void tg_softmax_s8(const tg_softmax_params_t *p, const int8_t *input, void *outp
             } else {
                 out8[(size_t)r * depth + i] = (int8_t)v;
             }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ int16 -> int16 (TFLM SoftmaxInt16) */
+
+/* TFLM LUTLookup(int16_t, const int16_t *): 512 steps, 7 fraction bits of linear interpolation. */
+static int16_t tg_lut16(int32_t v, const int16_t *lut)
+{
+    const int32_t index = 256 + (v >> 7);
+    const int32_t offset = v & 0x7F;
+    const int32_t base = lut[index];
+    const int32_t slope = (int16_t)(lut[index + 1] - lut[index]);
+    const int32_t delta = (slope * offset + 64) >> 7;
+    return (int16_t)(base + delta);
+}
+
+static int32_t tg_clamp16(int32_t v)
+{
+    return v < -32768 ? -32768 : (v > 32767 ? 32767 : v);
+}
+
+void tg_softmax_s16(const tg_softmax16_params_t *p, const int16_t *input, int16_t *output)
+{
+    int32_t r, c;
+    for (r = 0; r < p->rows; r++) {
+        const int16_t *x = input + (size_t)r * p->depth;
+        int16_t *y = output + (size_t)r * p->depth; /* holds the exps between the passes, as TFLM */
+        int32_t max_in_row = -32768;
+        int32_t sum = 0;
+        int headroom, right;
+        int32_t shifted, recip;
+        for (c = 0; c < p->depth; c++) {
+            max_in_row = x[c] > max_in_row ? x[c] : max_in_row;
+        }
+        for (c = 0; c < p->depth; c++) {
+            const int32_t scaled = tg_mbqm(x[c] - max_in_row, p->multiplier, p->shift);
+            y[c] = tg_lut16(tg_clamp16(scaled + 32767), p->exp_lut);
+            sum += y[c];
+        }
+        headroom = tg_clz32((uint32_t)sum);
+        shifted = (int32_t)((((int64_t)sum << (headroom - 1)) + (1 << 13)) >> 14);
+        recip = tg_lut16(tg_clamp16(shifted - ((1 << 15) + (1 << 16))), p->recip_lut);
+        right = 31 - headroom;
+        for (c = 0; c < p->depth; c++) {
+            const int32_t v = (int32_t)(((int64_t)y[c] * recip + ((int64_t)1 << (right - 1))) >> right);
+            y[c] = (int16_t)(v < 0 ? 0 : (v > 32767 ? 32767 : v));
         }
     }
 }

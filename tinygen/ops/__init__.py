@@ -9,7 +9,7 @@ from .base import REGISTRY, Op, register, register_variant, require, require_int
 
 # One module per op family; each registers its ops with @register.
 _FAMILIES = ["shape", "layout", "conv", "fully_connected", "pooling", "elementwise", "activations", "softmax", "reduce", "quantize", "resize", "conv16", "movement", "select", "compare", "elementwise16", "layout16", "quantize16", "reverse", "recurrent", "arith", "cast", "gather_nd", "update_slice", "svdf", "fxmath", "int32", "shape_args", "batch_matmul"]
-_FAMILIES += ["activations16"]  # int16 variants (register_variant: after their base ops)
+_FAMILIES += ["activations16", "softmax16"]  # int16 variants (register_variant: after their base ops)
 for _m in _FAMILIES:
     try:
         importlib.import_module(f"{__name__}.{_m}")
