@@ -489,10 +489,17 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
         kinds |= {"odd"} if asm.any() and p.output_shape[2] % 2 else set()
     assert kinds == {"folded", "zp added", "odd"}, kinds
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
-    for fw in (dsp, port):
+    # depth multipliers 2-3 take the ring kernel (lane j: input channel (4g + j) / dm) where the arena has room
+    # for its scratch, else the column kernel; --optimize speed always gives them the ring kernel
+    dm23 = {n: g for n, g in graphs.items() if g.operators[0].options["depth_multiplier"] in (2, 3)}
+    assert len(dm23) >= 6
+    speed = build_models(BOARD, dm23, {n: xs[n] for n in dm23}, tmp_path / "speed", optimize="speed")
+    assert all("tg_dwconv_s8(" in speed.generated[n].c_file.read_text() for n in dm23)
+    for fw, gs in ((dsp, graphs), (port, graphs), (speed, dm23)):
         res = run_models(fw, timeout=120)
-        for name, g in graphs.items():
-            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+        for name, g in gs.items():
+            check(f"{name} ({'portable' if fw is port else 'speed' if fw is speed else 'dsp'})", g, xs[name],
+                  res.models[name])
 
 
 # ---------------------------------------------------------------- builds

@@ -321,10 +321,19 @@ def dsp_exact(rows: np.ndarray, folded_bias: np.ndarray, multiplier: np.ndarray,
     return bool(np.all(ok))
 
 
+# The column kernel from this depth multiplier on (below it, the ring kernel: see dw_columns).
+DW_COLUMNS_MIN_DM = 4
+
+
 def dw_columns(p: "ConvParams") -> bool:
-    """Does the depthwise op take the column kernel (depth multiplier >= 2: each input channel's
-    window is a small convolution with dm filters) rather than the ring kernel (tg_dwconv.c)?"""
-    return p.depth_multiplier >= 2
+    """Does the depthwise op take the column kernel (each input channel's window is gathered as int16
+    columns and met by its dm filters) rather than the ring kernel (tg_dwconv.c)? The gather costs about
+    10 instructions per tap and pixel whatever dm, so it pays only where many filters share it: from
+    depth multiplier DW_COLUMNS_MIN_DM on. Below (e.g. dm 2 on a 3x3 filter: 0.05 MAC/instruction in the
+    column kernel, 0.18 in the ring kernel), the ring kernel, whose rows hold input channel (4g + j) / dm in
+    lane j, unless the planner asked for less scratch (`low_ram`: the column kernel needs 4 x taps bytes)."""
+    dm = p.depth_multiplier
+    return dm >= DW_COLUMNS_MIN_DM or (dm >= 2 and p.low_ram)
 
 
 # The ring kernel's scratch budget: this share of the op's input + output bytes (both are live
@@ -390,7 +399,7 @@ def dw_pairs3(p: "ConvParams") -> bool:
     filter rows are (w0, w1), (w1, w2) pairs, so that SMLAD does two taps of one channel: 2 output pixels
     x 3 taps in 2 SMLAD + 2 SMLAxy."""
     g = _dw_geometry_rows(p)
-    if dw_columns(p) or not (_dw_pair_rows_ok(g) or _dw_pair_rows_ok(_dw_swap(g))):
+    if p.depth_multiplier != 1 or not (_dw_pair_rows_ok(g) or _dw_pair_rows_ok(_dw_swap(g))):
         return False
     # every group on the assembly: whole groups of 4, no left shift (those are requantized in C)
     m = np.asarray(p.multiplier).reshape(-1)
@@ -409,7 +418,7 @@ DW_PAIR_SHARE = 0.75
 
 def dw_model_pairs(p: "ConvParams", graph, impl) -> bool:
     """Does this op of `graph` take the 3x3 pair kernel: dw_pairs3, and the model's dw_pairs3 layers carry
-    >= DW_PAIR_SHARE of the MACs of its ring-kernel depthwise ops (depth multiplier 1). A model that would
+    >= DW_PAIR_SHARE of the MACs of its ring-kernel depthwise ops with depth multiplier 1. A model that would
     link both ring kernels for little gain keeps the SMLABB one alone (kernels + runtime <= 12 KB;
     measured: mltk_kws_mobilenetv2 14.5 KB with both). Decided once at prepare time (ConvParams.pair_kernel),
     so that the generated code, inspect and generate report the same kernel (dw_kernel)."""
@@ -676,7 +685,7 @@ class ConvParams:
     depth_multiplier: int = 1  # depthwise only
     groups: int = 1  # conv only: input channels / filter input channels
     overflow: bool = False  # the int32 accumulator may wrap
-    low_ram: bool = False  # conv: the planner asked for the scratch-free C99 kernel (arena target; see plan_memory)
+    low_ram: bool = False  # the planner asked for less scratch (arena target; plan_memory): conv: the scratch-free C99 kernel; depthwise dm 2-3: the column kernel
     pair_kernel: bool = False  # depthwise: the model takes the 3x3 pair kernel for this op (dw_model_pairs; dw_kernel)
     ring_block: int | None = None  # depthwise ring kernel: groups of 4 channels per block (None: _dw_ring_dims' default)
     # numpy kernel internals
@@ -1039,6 +1048,8 @@ class DepthwiseConv2D(Op):
         tail = (f"; {n_left} channel(s) with effective scale >= 0.5 requantized in C" if n_left else "")
         if dw_columns(p):
             how = "per input channel, int16 window columns of 2 pixels x dm filters (SMLAD)"
+            if p.depth_multiplier < DW_COLUMNS_MIN_DM:
+                how += " (RAM: the faster ring kernel's scratch does not fit the arena target)"
         else:
             rows, _, block = _dw_ring_dims(p)
             how = f"ring of {rows} widened rows x {4 * block} channels"
