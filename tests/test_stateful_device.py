@@ -118,3 +118,20 @@ def test_corpus_lstm_models_validate_both_ways(name):
     assert (fresh.state["resets"], seq.state["resets"]) == (3, 1)
     if name.startswith("tflm_dtln"):   # a streaming model: its outputs depend on the state
         assert not np.array_equal(_device_outputs(fresh)[1:], _device_outputs(seq)[1:])
+
+
+def test_per_layer_rerun_restores_the_state():
+    """DTLN's two LSTM layers are not kept in the arena, so `--per-layer` reads them by re-running the model on
+    the board; the re-run starts from the state the run started from (saved by the firmware), so with the last
+    layer corrupted on purpose every earlier layer still matches, by default and as a sequence."""
+    d = corpus_dir()
+    name = "tflm_dtln_noise_suppression_int8"
+    if d is None or not (d / f"{name}.tflite").is_file():
+        pytest.skip(f"{name} not in the corpus (TINYGEN_MODELS)")
+    path = d / f"{name}.tflite"
+    for stateful in (False, True):
+        r = validate(path, BOARD, samples=2, per_layer=True, stateful=stateful,
+                     extra_cflags=["-DTG_TEST_CORRUPT_LAYER=3"])
+        assert not r.passed and r.error is None, format_report(r)
+        assert r.first_divergent_layer is not None and r.first_divergent_layer.index == 3, format_report(r)
+        assert r.per_layer["checked"] == 4 and not r.per_layer["unavailable"]
