@@ -333,6 +333,23 @@ def left_shift_conv(rng, one_by_one: bool, ties: bool = False) -> bytes:
     return m.build([x], [y])
 
 
+def conv_pack_edge_model(rng, cin: int, packed: bool) -> bytes:
+    """1x1 CONV_2D at the edge of the packed channel pairs' bound (tg_conv2d_dspp_s8: every channel's
+    128 * sum |w| < 2^23): 3 output channels (an odd count: the extra pair block), the odd ones all 127 or all
+    -127 over cin inputs, so that the all -128 / all 127 samples reach |sum| = 128 * 127 * cin: just below 2^23
+    for cin = 516 (packed), beyond it for cin = 520 (one row per channel)."""
+    m = ModelBuilder()
+    in_scale, w_scale = 0.02, 0.004
+    x = m.tensor([1, 2, 1, cin], scale=in_scale, zero_point=0)
+    wd = np.stack([rng.integers(-127, 128, size=cin), np.full(cin, 127), np.full(cin, -127)]).reshape(3, 1, 1, cin)
+    wt = m.tensor(wd.shape, data=wd, scale=w_scale, zero_point=0, axis=0)
+    b = m.tensor([3], dtype=np.int32, data=rng.integers(-3000, 3000, size=3), scale=in_scale * w_scale)
+    y = m.tensor([1, 2, 1, 3], scale=in_scale * w_scale * 128 * 127 * cin / 120, zero_point=0)
+    m.op("CONV_2D", [x, wt, b], [y], padding="VALID", stride_h=1, stride_w=1)
+    assert packed == (128 * 127 * cin < (1 << 23))
+    return m.build([x], [y])
+
+
 def random_add(rng, broadcast: bool = False) -> bytes:
     """ADD / SUB of two int8 tensors (same shape: the DSP path; broadcast: the C99 loop)."""
     m = ModelBuilder()
@@ -362,7 +379,9 @@ def random_models(seed: int = 77) -> dict[str, object]:
                  ("fc_unpaired", lambda: fc_pairs_model(rng, 1101, 5, False))]
               + [("conv_left", lambda: left_shift_conv(rng, False))] * 3
               + [("conv1x1_left", lambda: left_shift_conv(rng, True))] * 2
-              + [("conv_left_ties", lambda: left_shift_conv(rng, bool(rng.random() < 0.5), ties=True))] * 3)
+              + [("conv_left_ties", lambda: left_shift_conv(rng, bool(rng.random() < 0.5), ties=True))] * 3
+              + [("conv_pack_edge", lambda: conv_pack_edge_model(rng, 516, True)),
+                 ("conv_pack_over", lambda: conv_pack_edge_model(rng, 520, False))])
     out = {}
     for i, (kind, make) in enumerate(makers):
         name = f"{kind}_{i}"
@@ -411,6 +430,13 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
     left = [n for n in graphs if "_left" in n]  # left-shifted channels: the exact kernel's variant for them
     assert len(left) == 8 and all(flags[n] == [2] and "tg_conv2d_dspl_s8(" in dsp.generated[n].c_file.read_text()
                                   for n in left), {n: flags[n] for n in left}
+    # packed channel pairs (tg_conv2d_dspp_s8) and one row per channel (tg_conv2d_dsp_s8) both run, at the bound
+    entry = {n: re.findall(r"(tg_conv2d_dsp[pl]?_s8)\(", dsp.generated[n].c_file.read_text()) for n in graphs
+             if n.startswith("conv")}
+    packed = [n for n, e in entry.items() if e == ["tg_conv2d_dspp_s8"]]
+    rows = [n for n, e in entry.items() if e == ["tg_conv2d_dsp_s8"]]
+    assert len(packed) >= 15 and len(rows) >= 4, entry
+    assert entry["conv_pack_edge_88"] == ["tg_conv2d_dspp_s8"] and entry["conv_pack_over_89"] == ["tg_conv2d_dsp_s8"]
     adds = [n for n in graphs if n.startswith("add_") and dsp_flags(dsp.generated[n]) == [1]]
     assert len(adds) >= 6, adds
     for fw in (dsp, port):

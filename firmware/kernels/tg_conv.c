@@ -93,6 +93,51 @@ __attribute__((noinline)) static void tg_conv2d_c(const tg_conv_params_t *p, con
     }
 }
 
+#if !TG_DSP
+/* Weight of output channel oc, tap t (0 .. k_h * k_w * in_c - 1) in the packed layout (pairs = 1, see
+ * TG_PPAIR_STEP): channel pair blocks of 2 * w_row bytes, an odd last channel in an extra block for the pair
+ * (out_c - 2, out_c - 1). */
+static int32_t tg_conv_w_packed(const tg_conv_params_t *p, int32_t oc, int32_t t)
+{
+    const int32_t blk = (p->out_c & 1) && oc == p->out_c - 1 ? p->out_c >> 1 : oc >> 1;
+    const int32_t odd = (p->out_c & 1) && oc == p->out_c - 1 ? 1 : oc & 1;
+    const int8_t *g = (const int8_t *)p->weights + (size_t)blk * 2 * p->w_row + (size_t)(t >> 2) * 8 +
+                      (size_t)(t & 1) * 4 + (size_t)((t >> 1) & 1) * 2;
+    const int32_t ev = g[0];
+    const int32_t h = (int32_t)(uint8_t)g[0] + 256 * (int32_t)g[1]; /* 256 * odd + even */
+    return odd ? (h - ev) / 256 : ev;
+}
+
+__attribute__((noinline)) static void tg_conv2d_packed_c(const tg_conv_params_t *p, const int8_t *input,
+                                                         int8_t *output)
+{
+    const int32_t cin = p->in_c;
+    int32_t b, oy, ox, oc, ky, kx, c;
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * cin;
+        for (oy = 0; oy < p->out_h; oy++) {
+            for (ox = 0; ox < p->out_w; ox++) {
+                for (oc = 0; oc < p->out_c; oc++) {
+                    int32_t acc = 0, t = 0;
+                    for (ky = 0; ky < p->k_h; ky++) {
+                        const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dil_h;
+                        for (kx = 0; kx < p->k_w; kx++) {
+                            const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dil_w;
+                            const int ok = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
+                            for (c = 0; c < cin; c++, t++) {
+                                const int32_t x = ok ? in_b[((size_t)iy * p->in_w + ix) * cin + c] : p->input_zp;
+                                acc += tg_conv_w_packed(p, oc, t) * x;
+                            }
+                        }
+                    }
+                    *output++ = tg_rq_ch(tg_wrap_add(acc, p->bias[oc]), p, oc);
+                }
+            }
+        }
+    }
+}
+#endif
+
 static void tg_conv2d_1x1_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t c = p->in_c;
@@ -334,17 +379,10 @@ typedef struct {
 
 /* The body of tg_conv_pairs / tg_conv_pairs_l: EXACT is the exact requantization of a channel pair
  * (r0, r2: channel 0 of both pixels; r1, r3: channel 1), rows at r12 (advanced), zp in r11. */
-#define TG_CONV_PAIRS_BODY(EXACT)                                                     \
-        "push   {r4-r11, lr}\n\t"                                                     \
-        "sub    sp, sp, #52\n\t"                                                      \
-        "ldm    r0!, {r1-r11}\n\t"                                                    \
-        "stm    sp, {r1-r11}\n\t"                                                     \
-        "ldm    r0, {r1, r2}\n\t"                                                     \
-        "strd   r1, r2, [sp, #44]\n\t"                                                \
-        "4:\n\t"                                                                      \
-        "ldr    r12, [sp, #16]\n\t"                                                   \
-        "ldrd   r0, r1, [r12], #8\n\t"                                                \
-        "str    r12, [sp, #16]\n\t"                                                   \
+#define TG_CONV_PAIRS_BODY(EXACT) TG_CONV_PAIRS_BODY_T(TG_PAIRS_TAPS, EXACT)
+/* the tap loop of tg_conv_pairs: bias pair in r0, r1; leaves the 4 accumulators in r0..r3 and the next
+ * pair's weights' address at [sp, #0] */
+#define TG_PAIRS_TAPS                                                                 \
         "mov    r2, r0\n\t"                                                           \
         "mov    r3, r1\n\t"                                                           \
         "ldrd   r4, r5, [sp, #0]\n\t"                                                 \
@@ -361,7 +399,61 @@ typedef struct {
         "subs   r7, r7, #1\n\t"                                                       \
         "bne    1b\n\t"                                                               \
         "3:\n\t"                                                                      \
-        "str    r5, [sp, #0]\n\t" /* the next pair's first row follows this pair's second */ \
+        "str    r5, [sp, #0]\n\t" /* the next pair's first row follows this pair's second */
+/* Packed channel pairs (tg_conv2d_dspp_s8, `pairs` = 1): each 16-bit half of a weight word holds
+ * H = 256 * w_odd + w_even (int16; tinygen/ops/conv.py pack_conv_pairs), words (H(t0), H(t2)), (H(t1), H(t3))
+ * per 4 taps. SMLAD of the word accumulates 256 * odd + even, SXTB16 of it (in place) leaves the even
+ * channel's weights for a second SMLAD: 12 instructions per 16 multiply-accumulates. Both accumulators of
+ * a pixel start at the even channel's bias; (mix - even) / 256 is the odd channel's sum, exact modulo 2^24
+ * (the generator's bound: 128 * sum |w_odd| < 2^23), + its bias (r5). r0, r2: even; r1, r3: mix -> odd. */
+#define TG_PPAIR_STEP                  \
+    "ldm    r6!, {r8-r11}\n\t"        \
+    "ldrd   r12, lr, [r4], #8\n\t"    \
+    "smlad  r1, r12, r8, r1\n\t"      \
+    "smlad  r3, r12, r10, r3\n\t"     \
+    "sxtb16 r12, r12\n\t"             \
+    "smlad  r0, r12, r8, r0\n\t"      \
+    "smlad  r2, r12, r10, r2\n\t"     \
+    "smlad  r1, lr, r9, r1\n\t"       \
+    "smlad  r3, lr, r11, r3\n\t"      \
+    "sxtb16 lr, lr\n\t"               \
+    "smlad  r0, lr, r9, r0\n\t"       \
+    "smlad  r2, lr, r11, r2\n\t"
+#define TG_PPAIRS_TAPS                 \
+        "mov    r5, r1\n\t"            \
+        "mov    r1, r0\n\t"            \
+        "mov    r2, r0\n\t"            \
+        "mov    r3, r0\n\t"            \
+        "ldr    r4, [sp, #0]\n\t"      \
+        "ldrd   r6, r7, [sp, #8]\n\t"  \
+        "tst    r7, #1\n\t"            \
+        "beq    2f\n\t"                \
+        TG_PPAIR_STEP                   \
+        "2:\n\t"                       \
+        "lsrs   r7, r7, #1\n\t"        \
+        "beq    3f\n\t"                \
+        "1:\n\t"                       \
+        TG_PPAIR_STEP TG_PPAIR_STEP     \
+        "subs   r7, r7, #1\n\t"        \
+        "bne    1b\n\t"                \
+        "3:\n\t"                       \
+        "sub    r1, r1, r0\n\t"        \
+        "add    r1, r5, r1, asr #8\n\t" \
+        "sub    r3, r3, r2\n\t"        \
+        "add    r3, r5, r3, asr #8\n\t" \
+        "str    r4, [sp, #0]\n\t"
+#define TG_CONV_PAIRS_BODY_T(TAPS, EXACT)                                             \
+        "push   {r4-r11, lr}\n\t"                                                     \
+        "sub    sp, sp, #52\n\t"                                                      \
+        "ldm    r0!, {r1-r11}\n\t"                                                    \
+        "stm    sp, {r1-r11}\n\t"                                                     \
+        "ldm    r0, {r1, r2}\n\t"                                                     \
+        "strd   r1, r2, [sp, #44]\n\t"                                                \
+        "4:\n\t"                                                                      \
+        "ldr    r12, [sp, #16]\n\t"                                                   \
+        "ldrd   r0, r1, [r12], #8\n\t"                                                \
+        "str    r12, [sp, #16]\n\t"                                                   \
+        TAPS                                                                          \
         "ldr    r12, [sp, #20]\n\t"                                                   \
         "ldrd   r7, r11, [sp, #44]\n\t" /* exact, zp */                               \
         "cmp    r7, #0\n\t"                                                           \
@@ -424,6 +516,16 @@ __attribute__((naked, noinline)) void tg_conv_pairs_l(tg_pairs_t *a __attribute_
                                TG_PAIRS_LQX_ROW("r1", "r3")));
 }
 
+/* tg_conv_pairs for packed channel pairs (TG_PPAIRS_TAPS; right-shift or shortcut tables) */
+void tg_conv_ppairs(tg_pairs_t *a);
+__attribute__((naked, noinline)) void tg_conv_ppairs(tg_pairs_t *a __attribute__((unused)))
+{
+    __asm__(TG_CONV_PAIRS_BODY_T(TG_PPAIRS_TAPS, "ldm    r12!, {r4, r5, r6, r7}\n\t"
+                                 TG_PAIRS_RQX_ROW("r0", "r2")
+                                 "ldm    r12!, {r4, r5, r6, r7}\n\t"
+                                 TG_PAIRS_RQX_ROW("r1", "r3")));
+}
+
 typedef void (*tg_pairs_fn)(tg_pairs_t *a);
 
 /* All output channels of two pixels from their interleaved columns. out1 may equal out0
@@ -451,7 +553,7 @@ TG_INLINE void tg_conv_cols_any(const tg_conv_params_t *p, const int32_t *cols, 
     pairs(&a);
     if (oc_n & 1) {
         const int32_t oc = oc_n - 2;
-        a.w = (const int8_t *)p->weights + (size_t)oc * p->w_row;
+        a.w = (const int8_t *)p->weights + (size_t)(oc + p->pairs) * p->w_row; /* packed: an extra pair block */
         a.bias = p->bias + oc;
         a.rq = (const tg_rq_t *)(const void *)((const char *)p->rq +
                                                (size_t)oc * (a.exact ? sizeof(tg_rqx_t) : sizeof(tg_rq_t)));
@@ -473,6 +575,12 @@ __attribute__((noinline)) static void tg_conv_cols_l(const tg_conv_params_t *p, 
                                                      int8_t *out1)
 {
     tg_conv_cols_any(p, cols, out0, out1, tg_conv_pairs_l);
+}
+
+__attribute__((noinline)) static void tg_conv_cols_p(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0,
+                                                     int8_t *out1)
+{
+    tg_conv_cols_any(p, cols, out0, out1, tg_conv_ppairs);
 }
 
 typedef void (*tg_cols_fn)(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0, int8_t *out1);
@@ -608,6 +716,16 @@ void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
 #else
     (void)scratch;
     tg_conv2d_any_c(p, input, output);
+#endif
+}
+
+void tg_conv2d_dspp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_p);
+#else
+    (void)scratch;
+    tg_conv2d_packed_c(p, input, output);
 #endif
 }
 

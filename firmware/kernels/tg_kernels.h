@@ -102,6 +102,9 @@ typedef struct {
     const void *weights;
     const int32_t *bias;      /* folded, one per output channel */
     const tg_rq_t *rq;        /* one per output channel (tg_rqx_t rows when dsp == TG_DSP_EXACT) */
+    /* conv: 1 = weights of channel pairs packed (tg_conv2d_dspp_s8, see tg_conv.c TG_PPAIR_STEP), 0 = one row
+     * per channel */
+    int32_t pairs;
 } tg_conv_params_t;
 
 /* `scratch`: the op's kernel scratch (NULL when the generator planned none). */
@@ -114,6 +117,8 @@ void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
 /* tg_conv2d_dsp_s8 for dsp == TG_DSP_EXACT tables with left-shifted channels (TFLM shift L >= 0:
  * row {mult, INT32_MIN, 0, -(L + 1)}, so that TG_RQ_SHIFT_OF still gives L). */
 void tg_conv2d_dspl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* tg_conv2d_dsp_s8 for packed channel pairs (pairs = 1; no left-shifted channels) */
+void tg_conv2d_dspp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* depthwise with depth multiplier >= 2 (the column layout: w_row > 0, see tg_dwconv.c) */
 void tg_dwconv_dm_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);

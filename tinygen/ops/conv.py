@@ -636,6 +636,74 @@ def conv2d_mve(p: "ConvParams") -> bool:
     return one or conv2d_dsp_mode(p)[0] != 0
 
 
+# Packed channel pairs (tg_conv2d_dspp_s8): the odd channel's sum is recovered modulo 2^24.
+PACK_BOUND = 1 << 23
+
+
+def _pack_ok_weights(w: np.ndarray) -> bool:
+    """Filters (OC, ...) int8 whose channel pairs may be packed (pack_conv_pairs): every channel's
+    128 * sum |w| < 2^23 (so any odd channel's sum is recovered exactly from its 24 low bits) and no
+    weight -128 (256 * w_odd + w_even must fit int16)."""
+    w = np.asarray(w).reshape(w.shape[0], -1).astype(np.int64)
+    return bool(w.size) and int(w.min()) > -128 and int(np.abs(w).sum(axis=1).max()) * 128 < PACK_BOUND
+
+
+def conv_pack_ok(p: "ConvParams") -> bool:
+    """Can this CONV_2D take the packed-pair DSP kernel: a DSP requantization without left-shifted
+    channels, at least 2 output channels, groups 1, and weights within _pack_ok_weights."""
+    if p.groups != 1 or p.output_shape[3] < 2:
+        return False
+    mode = dsp_mode(p.weights.reshape(p.weights.shape[0], -1), p.folded_bias, p.multiplier, p.shift,
+                    p.output_zero_point, left_ok=True)[0]
+    if mode == 0 or (mode == 2 and np.any(left_channels(p.multiplier, p.shift))):
+        return False
+    return _pack_ok_weights(p.weights)
+
+
+def conv_model_packed(p: "ConvParams", graph) -> bool:
+    """Does this op take the packed-pair kernel: conv_pack_ok, and so does every other CONV_2D of `graph`
+    that has a DSP kernel (groups 1, >= 2 output channels), so that a firmware links one copy of the DSP
+    convolution driver (kernels + runtime <= 12 KB). Cached on the graph."""
+    if not conv_pack_ok(p):
+        return False
+    cache = graph.__dict__.setdefault("_tg_conv_packed", {})
+    if "model" not in cache:
+        ok = True
+        for op in graph.operators:
+            if op.op != "CONV_2D" or len(op.inputs) < 2:
+                continue
+            x, y, w = (graph.tensors[i] for i in (op.inputs[0], op.outputs[0], op.inputs[1]))
+            if w.data is None or len(w.shape) != 4 or len(x.shape) != 4 or x.shape[3] != w.shape[3] or w.shape[0] < 2:
+                continue  # grouped, single-channel or odd ops run other kernels
+            if x.dtype != np.int8 or not _pack_ok_weights(np.asarray(w.data, dtype=np.int8)):
+                ok = False
+                break
+            try:
+                mult, shift = channel_multipliers(op, x.scale, per_channel_scales(op, w, w.shape[0], 0), y.scale)
+            except Exception:  # refused elsewhere
+                continue
+            if np.any(left_channels(mult, shift)):
+                ok = False
+                break
+        cache["model"] = ok
+    return cache["model"]
+
+
+def pack_conv_pairs(w: np.ndarray, w_row: int) -> np.ndarray:
+    """(OC >= 2, taps) int8 -> tg_conv2d_dspp_s8's weights: for each channel pair (2q, 2q + 1), and for an odd
+    OC an extra pair (OC - 2, OC - 1), a block of 2 * w_row bytes (w_row: taps rounded up to 4): per group of
+    4 taps two words (H(t0), H(t2)), (H(t1), H(t3)) of int16 H = 256 * w_odd + w_even."""
+    oc, taps = w.shape
+    pad = np.zeros((oc, w_row), dtype=np.int64)
+    pad[:, :taps] = w
+    pairs = [(2 * q, 2 * q + 1) for q in range(oc // 2)] + ([(oc - 2, oc - 1)] if oc % 2 else [])
+    out = []
+    for ev, od in pairs:
+        h = (256 * pad[od] + pad[ev]).astype(np.int16).reshape(-1, 4)  # [group][tap]
+        out.append(h[:, [0, 2, 1, 3]].reshape(-1))
+    return np.ascontiguousarray(np.stack(out)).view(np.int8).reshape(len(pairs), 2 * w_row)
+
+
 def conv2d_scratch_bytes(p: "ConvParams") -> int:
     """CONV_2D's DSP kernel scratch (tg_conv2d_dsp): two im2col columns of int16 (+ in_c bytes of
     input_zp, or two staging rows when the input channels are not a multiple of 4)."""
@@ -686,6 +754,7 @@ class ConvParams:
     groups: int = 1  # conv only: input channels / filter input channels
     overflow: bool = False  # the int32 accumulator may wrap
     low_ram: bool = False  # the planner asked for less scratch (arena target; plan_memory): conv: the scratch-free C99 kernel; depthwise dm 2-3: the column kernel
+    packed: bool = False  # conv: the DSP kernel takes packed channel pairs (conv_model_packed; tg_conv2d_dspp_s8)
     pair_kernel: bool = False  # depthwise: the model takes the 3x3 pair kernel for this op (dw_model_pairs; dw_kernel)
     ring_block: int | None = None  # depthwise ring kernel: groups of 4 channels per block (None: _dw_ring_dims' default)
     # numpy kernel internals
@@ -756,12 +825,14 @@ class Conv2D(Op):
         ftype = np.float32 if k <= _F32_EXACT_K else np.float64
         fg = oc // groups
         wmats = [np.ascontiguousarray(wd[gi * fg : (gi + 1) * fg].reshape(fg, k).T.astype(ftype)) for gi in range(groups)]
-        return ConvParams(
+        p = ConvParams(
             op=op.op, input_shape=tuple(x.shape), output_shape=tuple(y.shape), filter_hw=(kh, kw), stride=stride,
             dilation=dil, padding=pad_b, padding_after=pad_a, input_zero_point=int(x.zero_point),
             output_zero_point=int(y.zero_point), multiplier=mult, shift=shift, act_min=int(amin), act_max=int(amax),
             weights=wd, bias=bias, folded_bias=folded, groups=groups, overflow=acc_may_overflow(k, bias), _wmats=wmats,
         )
+        p.packed = conv_model_packed(p, g)
+        return p
 
     def run(self, p: ConvParams, inputs):
         x = inputs[0]
@@ -823,9 +894,14 @@ class Conv2D(Op):
         _, oh, ow, oc = p.output_shape
         kh, kw = p.filter_hw
         k = ctx.op_index
-        weights = pad_rows(p.weights.reshape(oc, -1))
-        w_row = weights.shape[1]
         dsp = conv2d_dsp_mode(p)[0]
+        packed = bool(dsp and p.packed) and not target_has_mve(ctx.target)  # (Helium reads one row per channel)
+        if packed:
+            w_row = -(-(kh * kw * c) // 4) * 4
+            weights = pack_conv_pairs(p.weights.reshape(oc, -1), w_row)
+        else:
+            weights = pad_rows(p.weights.reshape(oc, -1))
+            w_row = weights.shape[1]
         left = dsp == 2 and bool(np.any(left_channels(p.multiplier, p.shift)))
         if dsp == 2:
             rq = rqxl_table(p.multiplier, p.shift) if left else rqx_table(p.multiplier, p.shift)
@@ -835,7 +911,7 @@ class Conv2D(Op):
                       stride_h=p.stride[0], stride_w=p.stride[1], dil_h=p.dilation[0], dil_w=p.dilation[1],
                       pad_top=p.padding[0], pad_left=p.padding[1], groups=p.groups, depth_multiplier=p.depth_multiplier,
                       input_zp=p.input_zero_point, output_zp=p.output_zero_point, act_min=p.act_min, act_max=p.act_max,
-                      w_row=w_row, dsp=dsp,
+                      w_row=w_row, dsp=dsp, pairs=int(packed),
                       weights=ctx.const(weights, "int8_t", f"op{k}_weights"),
                       bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
                       rq="(const tg_rq_t *)(const void *)" + ctx.const(rq, "int32_t", f"op{k}_rq"))
@@ -846,7 +922,7 @@ class Conv2D(Op):
         if dsp:
             # the DSP kernel (the C99 code in a portable build); with left-shifted channels its variant that
             # links the left-shift requantization
-            fn = "tg_conv2d_dspl_s8" if left else "tg_conv2d_dsp_s8"
+            fn = "tg_conv2d_dspl_s8" if left else ("tg_conv2d_dspp_s8" if packed else "tg_conv2d_dsp_s8")
         scratch = ctx.scratch() if dsp else "NULL"
         return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {scratch});"
 
@@ -862,6 +938,8 @@ class Conv2D(Op):
             how = "in place" if _conv_kind(p) == "1x1 conv" else "int8 im2col columns in the scratch"
             return KernelVariant(MVE, f"{_conv_kind(p)}: Helium, 4 pixels x 16 taps per VMLADAVA ({how}), "
                                       f"VQRDMULH/VRSHL requantization", scratch)
+        if mode and p.packed and not target_has_mve(target):
+            reason += "; channel pairs packed (SMLAD + SXTB16, 12 instructions per 16 MACs)"
         return KernelVariant(name, f"{_conv_kind(p)}: {reason}" if mode else reason, scratch)
 
 
