@@ -242,6 +242,23 @@ def test_chunks_out_of_order_on_unit_boundaries(device):
     assert out[13:] == toy_model(x)[:len(out) - 13]
 
 
+def test_set_baud_without_a_port_hook_is_unavailable(device):
+    """The host build registers no baud hook: SET_BAUD is answered UNAVAILABLE (detail: the
+    rate), and raise_baud() leaves a link without a rate alone."""
+    import struct
+
+    from tinygen.device.protocol import CMD_SET_BAUD, ERR_UNAVAILABLE, ProtocolError
+    from tinygen.device.speed import raise_baud
+
+    c = Client(device.ser, timeout=1.0)
+    c.sync(10)
+    with pytest.raises(ProtocolError) as e:
+        c.request(CMD_SET_BAUD, struct.pack("<I", 921600))
+    assert e.value.code == ERR_UNAVAILABLE and e.value.detail == 921600
+    assert raise_baud(c, 921600) == (0, "not a serial port: the rate does not apply")
+    assert c.ping(b"still here") > 0
+
+
 def test_at_most_once_run_with_lost_replies(device):
     """Every INFER_RUN reply is lost twice: the resends are answered from the cache."""
     class LoseRunReplies:

@@ -175,6 +175,49 @@ static void proto_write(const uint8_t *data, size_t len)
     tg_uart_write(data, len);
 }
 
+/* ---- link speed (SET_BAUD): keep the new rate only once a good frame arrives at it ---- */
+#ifndef TG_UART_BAUD
+#define TG_UART_BAUD 115200u
+#endif
+
+__attribute__((weak)) int tg_uart_set_baud(uint32_t baud, int apply)
+{
+    (void)baud;
+    (void)apply;
+    return -1;       /* this port cannot change its rate (or it does not matter: USB CDC) */
+}
+
+static uint8_t s_baud_probing;       /* switched; no good frame at the new rate yet */
+static uint64_t s_baud_deadline;     /* tg_cycles() by which one must arrive (about 1 s) */
+static uint32_t s_baud_ok0, s_baud_bad0;
+
+static void baud_switch(void)
+{
+    const tg_proto_stats_t *st = tg_proto_stats();
+    tg_fw_platform_flush();           /* the acknowledgement leaves at the old rate */
+    if (tg_uart_set_baud(tg_proto_new_baud(), 1) != 0) {
+        return;
+    }
+    s_baud_ok0 = st->frames_ok;
+    s_baud_bad0 = st->frames_bad;
+    s_baud_deadline = tg_cycles() + (uint64_t)tg_clock_hz;
+    s_baud_probing = 1u;
+}
+
+static void baud_check(void)
+{
+    const tg_proto_stats_t *st = tg_proto_stats();
+    if (!s_baud_probing) {
+        return;
+    }
+    if (st->frames_ok != s_baud_ok0) {
+        s_baud_probing = 0u;          /* the host's probe came through: keep the rate */
+    } else if (st->frames_bad != s_baud_bad0 || tg_cycles() > s_baud_deadline) {
+        tg_uart_set_baud(TG_UART_BAUD, 1);   /* a damaged frame, or nothing: back to the default */
+        s_baud_probing = 0u;
+    }
+}
+
 void tg_fw_start(void)
 {
     banner();
@@ -185,20 +228,26 @@ void tg_fw_start(void)
 #if defined(TG_FW_EXIT_AFTER_SELFTEST)
     tg_exit(s_selftest_status == 0 ? 0 : 1);
 #endif
+    tg_proto_set_baud_hook(tg_uart_set_baud);
     tg_proto_init(proto_write);
 }
 
 void tg_fw_poll(void)
 {
     uint8_t byte;
+    int evt;
     while (tg_uart_read(&byte)) {
-        if (tg_proto_feed(byte) == TG_PROTO_EVT_RESET) {
+        evt = tg_proto_feed(byte);
+        if (evt == TG_PROTO_EVT_RESET) {
             tg_fw_platform_flush();
 #if defined(TG_FW_EXIT_ON_RESET)
             tg_exit(0);
 #else
             tg_fw_platform_reset();
 #endif
+        } else if (evt == TG_PROTO_EVT_BAUD) {
+            baud_switch();
         }
     }
+    baud_check();
 }

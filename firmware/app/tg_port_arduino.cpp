@@ -74,6 +74,22 @@ extern "C" int tg_uart_read(uint8_t *byte)
     return 1;
 }
 
+#if (defined(ARDUINO_ARCH_ESP32) || defined(ESP32)) && !defined(TG_SERIAL_WAIT_HOST)
+/* UART0 behind the board's USB-UART bridge: the rate can change (SET_BAUD). Elsewhere (USB
+ * CDC ports such as the Nano 33 BLE's, whose rate is irrelevant) tg_fw.c's default says no. */
+extern "C" int tg_uart_set_baud(uint32_t baud, int apply)
+{
+    if (baud < 9600u || baud > 5000000u) {
+        return -1;
+    }
+    if (apply) {
+        Serial.flush();
+        Serial.updateBaudRate(baud);
+    }
+    return 0;
+}
+#endif
+
 extern "C" uint32_t tg_uart_rx_dropped(void)
 {
     return 0u;   /* the core's buffer does not count overruns */

@@ -123,6 +123,8 @@ static uint32_t g_in_complete;   /* bit i: input i fully received since the last
 static uint8_t g_have[TG_PROTO_MAX_UNITS / 8];
 static uint32_t g_unit;
 static uint8_t g_have_output;    /* outputs / profile / layers of a run are readable */
+static tg_proto_baud_fn g_baud_fn;  /* the platform's "can the port run at this rate?" */
+static uint32_t g_new_baud;      /* the rate of the last acknowledged SET_BAUD */
 
 const tg_proto_stats_t *tg_proto_stats(void) { return &g_stats; }
 
@@ -726,6 +728,27 @@ static int cmd_reset_state(tg_out_t *o, size_t len, uint32_t *detail)
     return 0;
 }
 
+static int cmd_set_baud(tg_out_t *o, const uint8_t *p, size_t len, uint32_t *detail)
+{
+    uint32_t baud;
+    if (len != 4) {
+        *detail = 4;
+        return TG_ERR_BAD_LENGTH;
+    }
+    baud = rd32(p);
+    if (!g_baud_fn || baud == 0 || g_baud_fn(baud, 0) != 0) {
+        *detail = baud;
+        return TG_ERR_UNAVAILABLE;
+    }
+    g_new_baud = baud;
+    out_u32(o, baud);
+    return 0;
+}
+
+void tg_proto_set_baud_hook(tg_proto_baud_fn fn) { g_baud_fn = fn; }
+
+uint32_t tg_proto_new_baud(void) { return g_new_baud; }
+
 static void reset_state(void)
 {
     g_cur_input = -1;
@@ -772,6 +795,8 @@ static int dispatch(void)
     if (g_cache_valid && seq == g_cache_seq && cmd == g_cache_cmd && crc == g_cache_crc) {
         g_stats.duplicates++;
         send_frame(g_tx, g_tx_len);
+        if (cmd == TG_CMD_SET_BAUD && g_tx[3] == (uint8_t)(cmd | TG_PROTO_REPLY_FLAG))
+            return TG_PROTO_EVT_BAUD;   /* the ack was lost: the host resends at the old rate */
         return cmd == TG_CMD_RESET ? TG_PROTO_EVT_RESET : TG_PROTO_EVT_FRAME;
     }
     g_cache_valid = 0;
@@ -805,6 +830,11 @@ static int dispatch(void)
         break;
     case TG_CMD_RESET_STATE:
         err = cmd_reset_state(&o, len, &detail);
+        break;
+    case TG_CMD_SET_BAUD:
+        err = cmd_set_baud(&o, p, len, &detail);
+        if (!err)
+            evt = TG_PROTO_EVT_BAUD;
         break;
     case TG_CMD_RESET:
         if (len != 0) {

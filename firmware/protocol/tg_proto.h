@@ -66,6 +66,7 @@ extern "C" {
 #define TG_CMD_LAYER 0x21
 #define TG_CMD_RESET 0x30
 #define TG_CMD_RESET_STATE 0x31
+#define TG_CMD_SET_BAUD 0x32
 
 /* ---- device -> host only ---- */
 #define TG_CMD_BOOT 0xFE                /* unsolicited, seq 0, payload: one-line JSON */
@@ -88,6 +89,7 @@ extern "C" {
 #define TG_PROTO_EVT_NONE 0
 #define TG_PROTO_EVT_FRAME 1            /* a complete frame was handled (reply sent) */
 #define TG_PROTO_EVT_RESET 2            /* RESET acknowledged: the platform should reset now */
+#define TG_PROTO_EVT_BAUD 3             /* SET_BAUD acknowledged: switch to tg_proto_new_baud() now */
 
 /*
  * Output callback: writes len bytes to the serial port. Called several times
@@ -101,6 +103,18 @@ void tg_proto_init(tg_proto_write_fn write);
 
 /* Feeds one received byte. Returns TG_PROTO_EVT_*. */
 int tg_proto_feed(uint8_t byte);
+
+/*
+ * Link speed (SET_BAUD). `fn(baud, 0)` tells whether the serial port can run at `baud`
+ * (0: yes); without a hook, or when it says no, SET_BAUD is answered UNAVAILABLE. After
+ * the acknowledgement (at the old rate) tg_proto_feed() returns TG_PROTO_EVT_BAUD: the
+ * platform flushes its output, switches to tg_proto_new_baud() and goes back to its
+ * default rate unless a good frame arrives at the new one soon (tg_fw.c: 1 s, or at the
+ * first damaged frame).
+ */
+typedef int (*tg_proto_baud_fn)(uint32_t baud, int apply);
+void tg_proto_set_baud_hook(tg_proto_baud_fn fn);
+uint32_t tg_proto_new_baud(void);
 
 /* CRC-32 (IEEE 802.3, reflected, init and final xor 0xFFFFFFFF), same as zlib.crc32.
  * Pass crc = 0 to start; chain calls with the previous result. */

@@ -66,6 +66,7 @@
 #define USART_CR3  TG_REG32(TG_USART_BASE + 0x14u)
 #define USART_SR_ORE   (1u << 3)
 #define USART_SR_RXNE  (1u << 5)
+#define USART_SR_TC    (1u << 6)
 #define USART_SR_TXE   (1u << 7)
 #define USART_CR1_RE     (1u << 2)
 #define USART_CR1_TE     (1u << 3)
@@ -187,6 +188,35 @@ void tg_board_irq(uint32_t irqn)
         return;
     }
     tg_nvic_disable(irqn);
+}
+
+/* BRR for `baud` at `pclk` (oversampling 16), or 0 when out of range or more than 2 % off. */
+static uint32_t tg_brr_for(uint32_t pclk, uint32_t baud)
+{
+    uint32_t brr, actual;
+    if (baud == 0u || baud > pclk / 16u) {
+        return 0u;
+    }
+    brr = (pclk + baud / 2u) / baud;
+    actual = pclk / brr;
+    if ((actual > baud ? actual - baud : baud - actual) > baud / 50u) {
+        return 0u;
+    }
+    return brr;
+}
+
+int tg_uart_set_baud(uint32_t baud, int apply)
+{
+    uint32_t brr = tg_brr_for(TG_USART_PCLK, baud);
+    if (brr == 0u) {
+        return -1;
+    }
+    if (apply) {
+        while ((USART_SR & USART_SR_TC) == 0u) {   /* the last byte has left */
+        }
+        USART_BRR = brr;
+    }
+    return 0;
 }
 
 void tg_uart_write(const uint8_t *data, size_t len)

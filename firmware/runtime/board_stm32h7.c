@@ -110,6 +110,7 @@ static tg_ring_t s_rx;
 #define USART_CR1_RXNEIE (1u << 5)
 #define USART_ISR_ORE    (1u << 3)
 #define USART_ISR_RXNE   (1u << 5)
+#define USART_ISR_TC     (1u << 6)
 #define USART_ISR_TXE    (1u << 7)
 #define USART_ICR_ORECF  (1u << 3)
 
@@ -280,6 +281,38 @@ void tg_board_irq(uint32_t irqn)
         return;
     }
     tg_nvic_disable(irqn);
+}
+
+/* BRR for `baud` at `pclk` (oversampling 16), or 0 when out of range or more than 2 % off. */
+static uint32_t tg_brr_for(uint32_t pclk, uint32_t baud)
+{
+    uint32_t brr, actual;
+    if (baud == 0u || baud > pclk / 16u) {
+        return 0u;
+    }
+    brr = (pclk + baud / 2u) / baud;
+    actual = pclk / brr;
+    if ((actual > baud ? actual - baud : baud - actual) > baud / 50u) {
+        return 0u;
+    }
+    return brr;
+}
+
+int tg_uart_set_baud(uint32_t baud, int apply)
+{
+    uint32_t brr = tg_brr_for(TG_APB1_HZ, baud), cr1;
+    if (brr == 0u) {
+        return -1;
+    }
+    if (apply) {
+        while ((USART_ISR & USART_ISR_TC) == 0u) {   /* the last byte has left */
+        }
+        cr1 = USART_CR1;
+        USART_CR1 = cr1 & ~USART_CR1_UE;             /* BRR is writable with UE = 0 only */
+        USART_BRR = brr;
+        USART_CR1 = cr1;
+    }
+    return 0;
 }
 
 void tg_uart_write(const uint8_t *data, size_t len)

@@ -31,6 +31,12 @@ void tg_uart_write(const uint8_t *data, size_t len);
  * Returns 1 and stores the byte if one was available, 0 otherwise. */
 int tg_uart_read(uint8_t *byte);
 
+/* Link speed (the protocol's SET_BAUD). apply = 0: returns 0 when the port can run at
+ * `baud` (8N1), else -1. apply = 1: waits until the bytes written so far have left, then
+ * switches (returns 0, or -1 without switching). Ports whose rate is irrelevant (USB CDC)
+ * or fixed keep tg_fw.c's weak default, which always says no. */
+int tg_uart_set_baud(uint32_t baud, int apply);
+
 /* Bytes lost since boot because the receive ring buffer was full or the UART overran. */
 uint32_t tg_uart_rx_dropped(void);
 

@@ -53,6 +53,7 @@ class SerialConfig:
     interface: str
     baud: int
     usb_vid_pid: tuple[int, int] | None = None  # (vid, pid) of the USB serial device, if any
+    max_baud: int | None = None  # fastest rate board and adapter run reliably (SET_BAUD after the handshake)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,14 @@ _REQUIRED = ("id", "name", "mcu", "core", "fpu", "flash", "ram", "clock_hz", "se
 _KNOWN = set(_REQUIRED) | {"cflags", "platformio", "emulator", "port", "stack_size"}
 
 
+def _parse_max_baud(value, baud: int, where: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < baud:
+        raise TinygenError(f"{where}: [serial] max_baud must be an integer >= baud ({baud}), got {value!r}")
+    return value
+
+
 def _parse_vid_pid(text: str, where: str) -> tuple[int, int]:
     try:
         vid, pid = text.split(":")
@@ -140,6 +149,7 @@ def board_from_dict(data: dict[str, Any], where: str = "<board>", path: Path | N
         interface=str(serial_raw["interface"]),
         baud=int(serial_raw["baud"]),
         usb_vid_pid=_parse_vid_pid(vid_pid, where) if vid_pid else None,
+        max_baud=_parse_max_baud(serial_raw.get("max_baud"), int(serial_raw["baud"]), where),
     )
 
     build_system = data["build_system"]

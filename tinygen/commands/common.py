@@ -40,3 +40,24 @@ def place_option(multiple: bool = False):
             "labgrid place of a board on another machine: tinygen acquires it, uses its serial port and "
             "releases it (needs tinygen[farm]).")
     return click.option("--place", "place", metavar="NAME", multiple=multiple, help=text)
+
+
+def _link_baud(ctx, param, value):
+    if value is None or value in ("auto", "off"):
+        return value
+    try:
+        rate = int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give auto, off or a baud rate") from None
+    if rate <= 0:
+        raise click.BadParameter(f"{value!r}: give auto, off or a baud rate > 0")
+    return rate
+
+
+def link_baud_option(f):
+    """--link-baud auto|off|RATE: raise the serial link's speed after the handshake."""
+    return click.option(
+        "--link-baud", "link_baud", default="auto", show_default=True, callback=_link_baud,
+        help="After the handshake at --baud, switch the link to this rate (the protocol's SET_BAUD, probed, "
+             "falling back to --baud on any error): auto = the board's max_baud (boards/*.toml; none on QEMU "
+             "and USB CDC boards), off, or a rate.")(f)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from tinygen.errors import TinygenError
-from .common import coordinator_option, place_option
+from .common import coordinator_option, link_baud_option, place_option
 
 
 @click.command("monitor")
@@ -31,10 +31,11 @@ from .common import coordinator_option, place_option
 @click.option("--reconnect", "reconnect", type=float, default=5.0, show_default=True,
               help="Seconds to wait for a vanished port to come back (0: stop).")
 @click.option("--duration", "duration", type=float, help="Stop after this many seconds.")
+@link_baud_option
 @place_option()
 @coordinator_option
 def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, run_n, seed, stateful, reconnect,
-        duration, place, coordinator):
+        duration, link_baud, place, coordinator):
     """Live view of what the board sends: text lines, protocol frames, inference results.
 
     Ctrl-C stops with a summary (exit status 0)."""
@@ -80,7 +81,10 @@ def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, r
                 click.echo(f"--- monitoring {link.description} (Ctrl-C to stop) ---")
             try:
                 if run_n:
-                    reason = mon.drive(link, run_n, graph=graph, seed=seed, stateful=stateful)
+                    from tinygen.device.validate import resolve_link_baud
+
+                    rate = resolve_link_baud(link_baud, b) if b is not None or link_baud != "auto" else None
+                    reason = mon.drive(link, run_n, graph=graph, seed=seed, stateful=stateful, link_baud=rate)
                 else:
                     reason = mon.watch(link, reconnect=reconnect, duration=duration)
             except KeyboardInterrupt:

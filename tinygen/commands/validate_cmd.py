@@ -8,7 +8,7 @@ import sys
 import click
 
 from tinygen.errors import TinygenError
-from .common import coordinator_option, echo_json, model_argument, place_option, progress_enabled
+from .common import coordinator_option, echo_json, link_baud_option, model_argument, place_option, progress_enabled
 
 
 class _Progress:
@@ -66,10 +66,11 @@ class _Progress:
               help="Seconds to wait for a vanished serial port to come back before giving up.")
 @click.option("--no-estimate", "no_estimate", is_flag=True,
               help="Emulated boards: run QEMU without the cycle-estimating plugin (instruction counts only).")
+@link_baud_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
 def cmd(model, boards, place, coordinator, port, baud, inputs, samples, seed, save_outputs, per_layer, tolerance,
-        stateful, project_dir, timeout, reconnect, no_estimate, as_json, quiet):
+        stateful, project_dir, timeout, reconnect, no_estimate, link_baud, as_json, quiet):
     """Run the model on the board (or QEMU) and check every output against the host emulator.
 
     Exit status 0 when every output is bit-exact (or within --tolerance), 1 when some differ,
@@ -102,7 +103,7 @@ def cmd(model, boards, place, coordinator, port, baud, inputs, samples, seed, sa
             click.echo(f"tinygen: {msg}", err=True)
 
     kw = dict(inputs=arrays or None, samples=samples, seed=seed, per_layer=per_layer, tolerance=tolerance,
-              timeout=timeout, reconnect_timeout=reconnect, stateful=stateful)
+              timeout=timeout, reconnect_timeout=reconnect, stateful=stateful, link_baud=link_baud)
     if many:
         return _validate_many(model, boards, places, coordinator, baud, kw, as_json, say, estimate=not no_estimate)
     bar = _Progress()

@@ -574,28 +574,37 @@ class Monitor:
         return None
 
     def drive(self, link, n: int, *, graph=None, seed: int = 0, timeout: float = 2.0,
-              max_recoveries: int = 3, sync_timeout: float = 10.0, stateful: bool = False) -> str | None:
+              max_recoveries: int = 3, sync_timeout: float = 10.0, stateful: bool = False,
+              link_baud: int | None = None) -> str | None:
         """--run N: N inferences with random inputs through the protocol, each shown as it
         completes (with the emulator's verdict when `graph` is given). Returns None or the
         one-line reason the run stopped. A model with state: RESET_STATE before every inference,
         unless `stateful` (the N inputs are one sequence: one reset first; replayed from its start
-        after a recovery)."""
+        after a recovery). With `link_baud` the link is raised to that rate after each handshake
+        (SET_BAUD, with fallback)."""
         from tinygen.device.protocol import Client, DeviceResetError, PortError, ProtocolError
+        from tinygen.device.speed import port_baud, raise_baud, sync_at
 
         self.quiet_frames = True
         client = None
+        base = port_baud(link.serial)
+        raised = None
 
-        def connect(wait=sync_timeout):
-            nonlocal client
+        def connect(wait=sync_timeout, after_reset=False):
+            nonlocal client, raised
             old = client
             client = Client(TeeSerial(link.serial, self.feed), timeout=timeout, on_text=None)
             if old is not None:
                 client.adopt(old)           # what was learned about the link
-            client.sync(wait)
+            sync_at(client, [base, raised] if after_reset else [raised, base], wait)
             info = client.info()
             if graph is not None and info.sha256.hex() != graph.sha256:
                 raise DeviceError(f"the board on {link.description} runs model {info.model_name!r}, "
                                   f"not {graph.name!r} (sha256 differs)")
+            if link_baud:
+                got, note = raise_baud(client, link_baud)
+                raised = got if got and got != base else None
+                self.emit("link", f"[link] {note}", baud=got or None, note=note)
             return info
 
         try:
@@ -647,7 +656,7 @@ class Monitor:
                     if isinstance(e, PortError):
                         self.emit("port", f"--- {e}: re-opening ---")
                         link.reopen(10.0)
-                    connect()
+                    connect(after_reset=isinstance(e, DeviceResetError))
                 except DeviceError as e2:
                     reason = str(e2)
                     break

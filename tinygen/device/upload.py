@@ -220,15 +220,16 @@ class SelectiveUpload:
             k += 1
 
     # ------------------------------------------------------------------ settling
-    def _settle_through(self, seq: int) -> None:
-        """The device answered `seq`: it has handled every chunk sent before it too."""
+    def _settle_through(self, seq: int, answered: bool = True) -> None:
+        """The device answered `seq`: it has handled every chunk sent before it too (or, with
+        `answered` False, their replies are overdue)."""
         while self.inflight:
             s, chunk = self.inflight.popitem(last=False)
-            self._settle(s, chunk)
+            self._settle(s, chunk, answered)
             if s == seq:
                 break
 
-    def _settle(self, seq: int, chunk: _Chunk) -> None:
+    def _settle(self, seq: int, chunk: _Chunk, answered: bool) -> None:
         c = self.c
         self.inflight_wire -= chunk.wire
         if seq == self.probe:
@@ -236,8 +237,8 @@ class SelectiveUpload:
         lo, hi = chunk.off // self.unit, (chunk.off + chunk.n + self.unit - 1) // self.unit
         for q in range(lo, hi):
             self.busy[q] = 0
-        if not chunk.n:
-            return
+        if not chunk.n or not answered:
+            return             # overdue only: a slow or busy device is no reason for smaller chunks
         delivered = all(self.have[lo:hi])
         if delivered and not chunk.replied:
             c.stats["garbled_replies"] += 1       # its reply was lost, another one confirmed it
@@ -256,7 +257,7 @@ class SelectiveUpload:
             self.c._write(self._query(now))
             return
         if self.inflight[self.probe].due <= now:
-            self._settle_through(self.probe)
+            self._settle_through(self.probe, answered=False)
             self._stalled(now)
 
     def _progress(self) -> None:

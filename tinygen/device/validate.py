@@ -350,9 +350,15 @@ class _Session:
         self.run_timeout = 60.0
         self._stats = {}
         self._sizes = collections.Counter()
+        self.base_baud = None        # the port's rate at the first handshake (the firmware's default)
+        self.raised = None           # the rate SET_BAUD switched to, while in use
+        self.baud_note = None
 
-    def connect(self, sync_timeout: float):
+    def connect(self, sync_timeout: float, *, after_reset: bool = False):
+        """A new Client on the link, synced: at the raised rate first (the device may still
+        run at it), then at the default one -- the other way round after a reset."""
         from tinygen.device.protocol import Client
+        from tinygen.device.speed import port_baud, sync_at
 
         old = self.client
         if old is not None:
@@ -361,8 +367,23 @@ class _Session:
                              run_timeout=self.run_timeout, on_text=self.text_sink)
         if old is not None:
             self.client.adopt(old)
-        self.client.sync(sync_timeout)
+        if self.base_baud is None:
+            self.base_baud = port_baud(self.link.serial)
+        rates = [self.base_baud, self.raised] if after_reset else [self.raised, self.base_baud]
+        rate = sync_at(self.client, rates, sync_timeout)
+        if rate is not None and rate == self.base_baud:
+            self.raised = None
         return self.client
+
+    def raise_speed(self, rate: int | None, say) -> None:
+        """SET_BAUD to `rate` (None: leave the link as it is); falls back to the default rate."""
+        from tinygen.device.speed import raise_baud
+
+        if not rate or self.raised == rate:
+            return
+        got, self.baud_note = raise_baud(self.client, rate)
+        self.raised = got if got and got != self.base_baud else None
+        say(f"link speed: {self.baud_note}")
 
     def _merge(self, client) -> None:
         for k, v in client.stats.items():
@@ -379,6 +400,9 @@ class _Session:
                 out[k] = out.get(k, 0) + v
             sizes.update(self.client.sizes)
         out["sizes"] = {int(k): int(v) for k, v in sorted(sizes.items())}
+        if self.baud_note:
+            out["baud"] = self.raised or self.base_baud
+            out["baud_note"] = self.baud_note
         return out
 
 
@@ -475,7 +499,8 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
                   tolerance: float = 0.0, timeout: float = 2.0, retries: int | None = None,
                   max_recoveries: int = MAX_RECOVERIES, reconnect_timeout: float = 10.0,
                   sync_timeout: float = 10.0, progress: Callable[[int, int], None] | None = None,
-                  say: Callable[[str], None] = lambda m: None, stateful: bool = False) -> Report:
+                  say: Callable[[str], None] = lambda m: None, stateful: bool = False,
+                  link_baud: int | None = None) -> Report:
     """Validation over an open `tinygen.target.Link`. Never raises for device faults once
     the board has been identified: they end the run and land in `Report.error`.
 
@@ -483,14 +508,16 @@ def validate_link(link, model_path: str, graph=None, *, board: str = "?", inputs
     sends RESET_STATE before each, as `emulate` runs them); `stateful`: the samples are one sequence
     (RESET_STATE once, then the state carries), compared with the emulator's stateful run. After a
     recovery (reset, lost reply) a sequence is replayed from its start, the replayed samples not
-    counted again."""
+    counted again. With `link_baud` the link is raised to that rate after the handshake
+    (SET_BAUD, falling back to the default rate when the board cannot or the probe fails)."""
     from tinygen.model.reader import load_int8_model
 
     t_start = time.monotonic()
     graph = graph if graph is not None else load_int8_model(model_path)
+    link_baud = resolve_link_baud(link_baud, board)
     run = _LinkRun(link, str(model_path), graph, board=board, timeout=timeout, retries=retries,
                    max_recoveries=max_recoveries, reconnect_timeout=reconnect_timeout,
-                   sync_timeout=sync_timeout, say=say)
+                   sync_timeout=sync_timeout, link_baud=link_baud, say=say)
     run.prepare(inputs, samples, seed, stateful)
     run.connect(tolerance)                     # errors here are plain failures: nothing to keep
     report = run.run(per_layer, progress)
@@ -502,7 +529,7 @@ class _LinkRun:
     """One validate_link() run: the session, the recovery budget and the report."""
 
     def __init__(self, link, model_path: str, graph, *, board, timeout, retries, max_recoveries,
-                 reconnect_timeout, sync_timeout, say):
+                 reconnect_timeout, sync_timeout, link_baud, say):
         from tinygen.device.protocol import DEFAULT_RETRIES
 
         self.link = link
@@ -513,6 +540,7 @@ class _LinkRun:
         self.max_recoveries = max_recoveries
         self.reconnect_timeout = reconnect_timeout
         self.sync_timeout = sync_timeout
+        self.link_baud = link_baud
         self.say = say
         self.text_tail: list = []
         self.sess = _Session(link, timeout=timeout, retries=DEFAULT_RETRIES if retries is None else retries,
@@ -553,6 +581,7 @@ class _LinkRun:
         if self.sequence and not self.resets:
             raise DeviceError(f"the firmware on {link.description} cannot keep the model's state across samples "
                               "(it predates RESET_STATE): rebuild it with this tinygen")
+        self.sess.raise_speed(self.link_baud, self.say)
         self.text_tail.clear()                  # from now on: what the firmware prints during the run
         self.report = Report(
             model=graph.name, model_path=self.model_path, sha256=graph.sha256, board=info.board_name or self.board,
@@ -579,7 +608,7 @@ class _LinkRun:
             self.say(f"{why}: {'re-opening the port and ' if reopen else ''}resyncing")
             if reopen:
                 self._reopen(why)
-            again = self._resync(why, resync_timeout or self.sync_timeout)
+            again = self._resync(why, resync_timeout or self.sync_timeout, after_reset="reset" in why)
             self.report.recoveries.append(why)
             if again is None:
                 return
@@ -591,14 +620,15 @@ class _LinkRun:
         except DeviceError as e:
             raise DeviceError(f"{why}; then {e}") from None
 
-    def _resync(self, why: str, wait: float):
+    def _resync(self, why: str, wait: float, after_reset: bool = False):
         """None when the device answers with the right model; (why, reopen) for another
         recovery when it reset again or its port vanished meanwhile."""
         from tinygen.device.protocol import DeviceResetError, PortError, ProtocolError
 
         try:
-            self.client = self.sess.connect(wait)
+            self.client = self.sess.connect(wait, after_reset=after_reset)
             inf = self.client.info()
+            self.sess.raise_speed(self.link_baud, self.say)
         except DeviceResetError as e:
             return f"device reset again while resyncing ({e})", False
         except PortError as e:
@@ -712,6 +742,21 @@ class _LinkRun:
                 break
         self.report.first_divergent_layer = diff
         self.report.per_layer = summary
+
+
+def resolve_link_baud(choice, board) -> int | None:
+    """--link-baud: "auto" (the board's max_baud, if it has one), "off"/None, or a rate."""
+    from tinygen.boards.catalog import Board, load_board
+
+    if choice in (None, "off", 0):
+        return None
+    if choice == "auto":
+        try:
+            b = board if isinstance(board, Board) else load_board(board)
+        except TinygenError:
+            return None            # a board without data (a labgrid place's, "?"): leave the link as it is
+        return b.serial.max_baud
+    return int(choice)
 
 
 def validate(model_path, board: str, *, port: str | None = None, baud: int | None = None,
