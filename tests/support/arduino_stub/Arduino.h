@@ -12,6 +12,9 @@
 class TgStubSerial {
 public:
     void begin(unsigned long baud);
+#if defined(ARDUINO_ARCH_ESP32)
+    void updateBaudRate(unsigned long baud);   /* arduino-esp32's HardwareSerial */
+#endif
     size_t write(const uint8_t *buffer, size_t size);
     size_t write(uint8_t byte);
     int read(void);

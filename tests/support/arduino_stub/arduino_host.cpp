@@ -15,6 +15,9 @@ TgStubSerial Serial;
 static int s_eof = 0;
 
 void TgStubSerial::begin(unsigned long baud) { (void)baud; }
+#if defined(ARDUINO_ARCH_ESP32)
+void TgStubSerial::updateBaudRate(unsigned long baud) { (void)baud; }
+#endif
 size_t TgStubSerial::write(const uint8_t *buffer, size_t size) { return fwrite(buffer, 1, size, stdout); }
 size_t TgStubSerial::write(uint8_t byte) { return fwrite(&byte, 1, 1, stdout); }
 int TgStubSerial::available(void) { return 0; }
