@@ -12,8 +12,9 @@ notices, resyncs and resumes). `tinygen.device.validate.validate_link` then runs
 and compares every output with the emulator. The table gives, per model and rate: samples
 bit-exact, requests sent and resent (frames damaged on the way out / replies damaged /
 timeouts), the data bytes per INFER_CHUNK / page read the adaptive framing used (min, median,
-max), recoveries (resets survived), the inference throughput over the link and its ratio to
-the clean link's (rate 0, same run). Wall-clock throughput depends on the machine's load:
+max), recoveries (resets survived), the wire bytes sent to the device per sample (all
+requests, resends included: independent of the machine's load), the inference throughput over
+the link and its ratio to the clean link's (rate 0, same run). Wall-clock throughput depends on the machine's load:
 compare rows of one run.
 
 Models: the real trained models in $TINYGEN_MODELS (default ../shared/models from the
@@ -137,7 +138,7 @@ def main(argv=None) -> int:
 
 def print_table(results: list) -> None:
     head = ("| model | damaged bytes | samples bit-exact | requests | resent (out / replies / timeouts) | "
-            "data bytes per frame min / median / max | recoveries | inferences/s | vs clean |")
+            "data bytes per frame min / median / max | recoveries | KB up per sample | inferences/s | vs clean |")
     print(head)
     print("|" + "|".join(":--" if i < 2 else "--:" for i in range(head.count("|") - 1)) + "|")
     for r in results:
@@ -147,7 +148,7 @@ def print_table(results: list) -> None:
         ok = f"{round(r['bit_exact'] * r['samples']) if r['bit_exact'] is not None else 0}/{r['samples_requested']}"
         print(f"| {r['label']} | {100 * r['rate']:g}% | {ok} | {r['requests']} | "
               f"{r['resent']} ({r['naks']} / {r['garbled_replies']} / {r['timeouts']}) | {sizes} | "
-              f"{r['recoveries']} | {ips} | {vs} |")
+              f"{r['recoveries']} | {r['bytes_up'] / 1000 / max(1, r['samples']):.1f} | {ips} | {vs} |")
     if any(r["error"] for r in results):
         for r in results:
             if r["error"]:

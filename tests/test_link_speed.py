@@ -54,6 +54,9 @@ def test_raise_switches_and_probes(kws_elf):
     st = report.client_stats
     assert report.error is None and report.passed, report.error
     assert st["baud"] == 921600 and "raised from 115200" in st["baud_note"] and final == 921600
+    from tinygen.device.validate import format_report
+
+    assert "link speed      921600 baud (raised from 115200)" in format_report(report)
 
 
 def test_rate_the_uart_cannot_run_at_is_refused(kws_elf):
@@ -93,3 +96,14 @@ def test_board_data():
     assert load_board("nucleo-f446re").serial.max_baud == 921600
     assert load_board("nano33ble").serial.max_baud is None        # USB CDC: the rate does not matter
     assert load_board(BOARD).serial.max_baud is None              # QEMU: no raise unless asked
+
+
+def test_link_baud_option_is_checked():
+    from click.testing import CliRunner
+
+    from tinygen.cli import cli
+
+    r = CliRunner().invoke(cli, ["validate", str(KWS), "--board", BOARD, "--link-baud", "fast"])
+    assert r.exit_code == 2 and "give auto, off or a baud rate" in r.output
+    r = CliRunner().invoke(cli, ["monitor", "--board", BOARD, "--link-baud", "-5"])
+    assert r.exit_code == 2 and "baud rate > 0" in r.output

@@ -311,6 +311,8 @@ def format_report(r: Report) -> str:
         if sizes:
             lo, hi, med = size_summary(sizes)
             lines.append(f"                  data per frame {lo}..{hi} bytes, median {med} (adaptive framing)")
+    if st.get("baud_note"):
+        lines.append(f"  link speed      {st['baud_note']}")
     for rec in r.recoveries:
         lines.append(f"  recovered: {rec}")
     if r.tolerance and n:
