@@ -1,4 +1,4 @@
-"""TRANSPOSE_CONV int8 and 16x8, the Cortex-M DSP variants (firmware/kernels/tg_tconv.c: SMLAD, SMLALD): on QEMU Cortex-M4 with the DSP
+"""TRANSPOSE_CONV int8 and 16x8, the Cortex-M DSP variant (firmware/kernels/tg_tconv.c: SMLAD, SMLALD): on QEMU Cortex-M4 with the DSP
 kernels and with -DTG_PORTABLE (tg_transpose_conv), both equal to the emulator, which equals TFLite Micro
 (the emulator's property tests against the oracle: tests/test_ops_conv16.py)."""
 from __future__ import annotations
@@ -29,26 +29,19 @@ def tconv_dsp_models() -> dict[str, bytes]:
 def test_kernel_variant():
     op = REGISTRY["TRANSPOSE_CONV"]
     rng = np.random.default_rng(1)
-    g = parse_model(transpose_conv_model(rng, [1, 3, 3, 5], 6, (3, 3), stride=(2, 2)))
-    p = op.prepare(g, g.operators[0])
-    kv = op.kernel_variant(p, "cortex-m4")
-    assert kv.name == "dsp" and kv.scratch == 4 * 6 + 2 * 8, kv
-    assert op.kernel_variant(p, "cortex-m0").name == "c99"
-    g16 = parse_model(transpose_conv_model(rng, [1, 3, 3, 5], 6, (3, 3), stride=(2, 2), dtype=np.int16))
-    p16 = op.prepare(g16, g16.operators[0])
-    assert op.kernel_variant(p16, "cortex-m4").name == "dsp" and op.scratch_bytes(p16) == 8 * 6 + 2 * 8
-    p16.low_ram = True  # what the planner sets where the scratch would raise the arena above its limit
-    kv = op.kernel_variant(p16, "cortex-m4")
-    assert kv.name == "dsp" and kv.scratch == 0 and "scratch-free" in kv.reason
-    assert op.kernel_variant(p16, "cortex-m0").name == "c99"
+    for dtype in (np.int8, np.int16):
+        g = parse_model(transpose_conv_model(rng, [1, 3, 3, 5], 6, (3, 3), stride=(2, 2), dtype=dtype))
+        p = op.prepare(g, g.operators[0])
+        kv = op.kernel_variant(p, "cortex-m4")
+        assert kv.name == "dsp" and kv.scratch == 0 and op.scratch_bytes(p) == 0, kv
+        assert op.kernel_variant(p, "cortex-m0").name == "c99"
 
 
 @pytest.mark.qemu
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                     reason="needs arm-none-eabi-gcc and qemu-system-arm")
-@pytest.mark.parametrize("portable,optimize", [(False, "speed"), (False, "size"), (True, "size")],
-                         ids=["dsp", "dsp-no-scratch", "portable"])
-def test_tconv_dsp_on_cortex_m4(tmp_path, monkeypatch, portable, optimize):
+@pytest.mark.parametrize("portable", [False, True], ids=["dsp", "portable"])
+def test_tconv_dsp_on_cortex_m4(tmp_path, portable):
     rng = np.random.default_rng(91)
     models = tconv_dsp_models()
     graphs = {n: parse_model(b, name=n) for n, b in models.items()}
@@ -58,17 +51,4 @@ def test_tconv_dsp_on_cortex_m4(tmp_path, monkeypatch, portable, optimize):
         info = np.iinfo(t.dtype)
         xs[n] = [[rng.integers(info.min, info.max, size=t.shape, endpoint=True).astype(t.dtype)] for _ in range(2)]
         xs[n].append([np.full(t.shape, info.min, t.dtype)])  # the extremes: the largest products
-    if optimize == "size" and not portable:  # every layer on the scratch-free variant, as the planner picks it when short of RAM
-        import tinygen.ops.conv16 as c16
-
-        real = c16.TransposeConv.prepare
-
-        def low_ram_prepare(self, g, op):
-            p = real(self, g, op)
-            p.low_ram = True
-            return p
-
-        monkeypatch.setattr(c16.TransposeConv, "prepare", low_ram_prepare)
-        assert_bit_exact_on_board(models, graphs, xs, tmp_path, portable=portable)
-    else:
-        assert_bit_exact_on_board(models, graphs, xs, tmp_path, portable=portable, optimize="speed")
+    assert_bit_exact_on_board(models, graphs, xs, tmp_path, portable=portable)

@@ -487,14 +487,9 @@ typedef struct {
 void tg_conv2d_s16(const tg_conv16_params_t *p, const int16_t *input, int16_t *output);
 /* gather formulation: one accumulator per output value, no scratch */
 void tg_transpose_conv(const tg_conv16_params_t *p, const void *input, void *output);
-/* int8 TRANSPOSE_CONV, Cortex-M DSP variant (tg_tconv.c; tg_transpose_conv without the DSP extension):
- * scratch 4 * out_c + 2 * (in_c rounded up to 4) bytes */
-void tg_transpose_conv_s8_dsp(const tg_conv16_params_t *p, const int8_t *input, int8_t *output, void *scratch);
-/* 16x8 TRANSPOSE_CONV, Cortex-M DSP variant (SMLALD, int64 accumulators): scratch 8 * out_c + 2 * (in_c rounded up to 4) */
-void tg_transpose_conv_s16_dsp(const tg_conv16_params_t *p, const int16_t *input, int16_t *output, void *scratch);
-/* TRANSPOSE_CONV (int8 or 16x8), scratch-free DSP variant: the gather of tg_transpose_conv with SMLAD / SMLALD
- * dot products (tg_transpose_conv without the DSP extension) */
-void tg_transpose_conv_dsp_ns(const tg_conv16_params_t *p, const void *input, void *output);
+/* TRANSPOSE_CONV (int8 or 16x8), Cortex-M DSP variant (tg_tconv.c): the same gather with SMLAD / SMLALD dot
+ * products, no scratch (tg_transpose_conv without the DSP extension) */
+void tg_transpose_conv_dsp(const tg_conv16_params_t *p, const void *input, void *output);
 
 /* ------------------------------------------------------------------ LSTM (tg_lstm.c) */
 

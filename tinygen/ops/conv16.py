@@ -12,7 +12,7 @@ TFLite Micro's reference kernels compute them.
   `(x - input_zp) * w` into the output pixels its filter covers (TFLM: whole-output scratch
   accumulators, int32 wrapping for int8, int64 for int16; tinygen's C kernel gathers the taps
   of one output value instead, the same sum, no scratch; on a Cortex-M DSP: tg_tconv.c, the same
-  sums with SMLAD (int8) / SMLALD (16x8) per output pixel, scratch for the channel accumulators), padding from ComputePaddingHeightWidth on the *output* size,
+  gather with SMLAD (int8) / SMLALD (16x8) dot products, two output channels per pass), padding from ComputePaddingHeightWidth on the *output* size,
   then bias, requantization as above, output zero point (int8 only), clamp. The output shape
   comes from the output tensor (input 0, `output_shape`, is not read: TFLM Micro does not).
 
@@ -119,7 +119,6 @@ class Conv16Params:
     acc64: bool  # int64 accumulator (int64 bias) or int32
     itemsize: int  # bytes per activation: 1 (int8) or 2 (int16)
     out_shape: tuple | None = None  # FULLY_CONNECTED: the output tensor's own shape
-    low_ram: bool = False  # TRANSPOSE_CONV: the planner chose the scratch-free gather kernel (planner.plan_memory)
 
 
 # ---------------------------------------------------------------- CONV_2D, int16 activations
@@ -208,23 +207,12 @@ class TransposeConv(Op):
 
     dsp_dtypes = ("int8", "int16 (16x8)")
 
-    def scratch_bytes(self, p: Conv16Params) -> int:
-        """The DSP variants' per-channel accumulators (int32 for int8, int64 for 16x8) and one input pixel
-        as int16 lane pairs (tg_tconv.c)."""
-        if p.low_ram:
-            return 0
-        ic, oc = p.input_shape[3], p.output_shape[3]
-        return (4 if p.itemsize == 1 else 8) * oc + 2 * (-(-ic // 4) * 4)
-
     def kernel_variant(self, p, target=None):
-        if p.low_ram and target_has_dsp(target):
-            return KernelVariant(DSP, "scratch-free SMLAD / SMLALD gather (RAM: the faster variant's scratch would raise the "
-                                      "arena above 1.05x the live-tensor bound; generate --optimize speed keeps it)", 0)
         if target_has_dsp(target):
-            how = ("SMLAD: each input pixel widened once (SXTB16, SSUB16), all channels' weight rows against it" if p.itemsize == 1
-                   else "SMLALD: each int16 input pixel paired once, all channels' weight rows against it (int64 sums)")
-            return KernelVariant(DSP, how, self.scratch_bytes(p))
-        return KernelVariant(C99, f"TRANSPOSE_CONV gather kernel (target {target} has no DSP extension)", self.scratch_bytes(p))
+            how = ("SMLAD: int8 input widened on the fly (SXTB16, SSUB16)" if p.itemsize == 1
+                   else "SMLALD: int16 input paired on the fly, int64 sums")
+            return KernelVariant(DSP, f"{how}, 2 output channels per pass, no scratch", 0)
+        return KernelVariant(C99, f"TRANSPOSE_CONV gather kernel (target {target} has no DSP extension)", 0)
 
     def check(self, g, op):
         require(len(op.inputs) in (3, 4) and len(op.outputs) == 1, op,
@@ -307,17 +295,11 @@ class TransposeConv(Op):
 
     def emit_c(self, p: Conv16Params, ctx):
         """C binding: tg_transpose_conv (firmware/kernels/tg_conv16.c): a gather over the input taps
-        of each output value, no scratch), called through tg_transpose_conv_s8_dsp / _s16_dsp
-        (firmware/kernels/tg_tconv.c), the SMLAD / SMLALD variants, which run tg_transpose_conv where the
-        DSP extension is missing."""
+        of each output value, no scratch, called through tg_transpose_conv_dsp (firmware/kernels/tg_tconv.c),
+        the same gather with SMLAD / SMLALD dot products, which runs tg_transpose_conv where the DSP
+        extension is missing."""
         ctx.need("tg_tconv.c")
-        if p.low_ram:
-            return _emit(p, ctx, "tg_transpose_conv_dsp_ns", "(const void *)" + ctx.input(2), "(void *)" + ctx.output(), None)
-        if p.itemsize == 1:
-            return _emit(p, ctx, "tg_transpose_conv_s8_dsp", "(const int8_t *)" + ctx.input(2), "(int8_t *)" + ctx.output(),
-                         ctx.scratch())
-        return _emit(p, ctx, "tg_transpose_conv_s16_dsp", "(const int16_t *)" + ctx.input(2), "(int16_t *)" + ctx.output(),
-                     ctx.scratch())
+        return _emit(p, ctx, "tg_transpose_conv_dsp", "(const void *)" + ctx.input(2), "(void *)" + ctx.output(), None)
 
 
 def _emit(p: Conv16Params, ctx, fn: str, inp: str, out: str, scratch: str | None) -> str:
