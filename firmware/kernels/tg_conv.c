@@ -33,16 +33,58 @@ TG_INLINE int8_t tg_rq_ch(int32_t acc, const tg_conv_params_t *p, int32_t oc)
     return tg_requant_s8(acc, TG_RQ_MULT_OF(p, oc), TG_RQ_SHIFT_OF(p, oc), p->output_zp, p->act_min, p->act_max);
 }
 
-/* ================================================================== C99 */
+/* ================================================================== C99
+ * Tuned for cores without SIMD multiply-accumulate (RV32IMC, Cortex-M0+/M3, or -DTG_PORTABLE):
+ * int32 accumulators, four filters at a time over one input run (each input byte loaded once for
+ * four multiply-adds), the runs 4-way unrolled, and no division in any loop. A filter row's taps
+ * inside the image are one contiguous run of the input when groups == 1 and dil_w == 1, so the
+ * dot products are as long as k_w x in_c instead of in_c. */
+
+/* acc[j] += sum_i w[j * w_row + i] * x[i] for the filters j < 4 */
+static void tg_mac4_s8(int32_t *acc, const int8_t *w, int32_t w_row, const int8_t *x, int32_t n)
+{
+    const int8_t *w0 = w, *w1 = w + w_row, *w2 = w1 + w_row, *w3 = w2 + w_row;
+    const int8_t *end = x + (n & ~3);
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    while (x != end) {
+        const int32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+        a0 += w0[0] * x0 + w0[1] * x1 + w0[2] * x2 + w0[3] * x3;
+        a1 += w1[0] * x0 + w1[1] * x1 + w1[2] * x2 + w1[3] * x3;
+        a2 += w2[0] * x0 + w2[1] * x1 + w2[2] * x2 + w2[3] * x3;
+        a3 += w3[0] * x0 + w3[1] * x1 + w3[2] * x2 + w3[3] * x3;
+        x += 4;
+        w0 += 4;
+        w1 += 4;
+        w2 += 4;
+        w3 += 4;
+    }
+    for (n &= 3; n > 0; n--) {
+        const int32_t xv = *x++;
+        a0 += *w0++ * xv;
+        a1 += *w1++ * xv;
+        a2 += *w2++ * xv;
+        a3 += *w3++ * xv;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
 
 static int32_t tg_dot_s8(const int8_t *w, const int8_t *x, int32_t n)
 {
-    int32_t acc = 0;
-    int32_t i;
-    for (i = 0; i < n; i++) {
-        acc += (int32_t)w[i] * (int32_t)x[i];
+    int32_t a0 = 0, a1 = 0;
+    const int8_t *end = x + (n & ~3);
+    while (x != end) {
+        a0 += w[0] * x[0] + w[2] * x[2];
+        a1 += w[1] * x[1] + w[3] * x[3];
+        w += 4;
+        x += 4;
     }
-    return acc;
+    for (n &= 3; n > 0; n--) {
+        a0 += *w++ * *x++;
+    }
+    return a0 + a1;
 }
 
 static int32_t tg_sum_s8(const int8_t *w, int32_t n)
@@ -55,38 +97,83 @@ static int32_t tg_sum_s8(const int8_t *w, int32_t n)
     return s;
 }
 
+/* nf (1..4) filters, w_row apart: acc[j] += w_j . x (x != NULL) or pad[j] += sum(w_j) (x == NULL) */
+static void tg_run_s8(int32_t *acc, int32_t *pad, int32_t nf, const int8_t *w, int32_t w_row, const int8_t *x,
+                      int32_t n)
+{
+    int32_t j;
+    if (n <= 0) {
+        return;
+    }
+    if (x != NULL && nf == 4) {
+        tg_mac4_s8(acc, w, w_row, x, n);
+        return;
+    }
+    for (j = 0; j < nf; j++, w += w_row) {
+        if (x != NULL) {
+            acc[j] += tg_dot_s8(w, x, n);
+        } else {
+            pad[j] += tg_sum_s8(w, n);
+        }
+    }
+}
+
 __attribute__((noinline)) static void tg_conv2d_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t cg = p->in_c / p->groups;   /* input channels per group */
     const int32_t fg = p->out_c / p->groups;  /* output channels per group */
-    const int32_t tap_stride = cg;
-    const int32_t filter_stride = p->w_row;
-    int32_t b, oy, ox, oc, ky, kx;
+    const int32_t w_row = p->w_row;
+    const int32_t row_len = p->k_w * cg;      /* weights per filter row */
+    const int32_t runs = p->groups == 1 && p->dil_w == 1;
+    int32_t b, oy, ox, g, ky, kx;
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
         for (oy = 0; oy < p->out_h; oy++) {
             const int32_t y0 = oy * p->stride_h - p->pad_top;
-            for (ox = 0; ox < p->out_w; ox++) {
+            for (ox = 0; ox < p->out_w; ox++, output += p->out_c) {
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
-                for (oc = 0; oc < p->out_c; oc++) {
-                    const int32_t c0 = (oc / fg) * cg;
-                    const int8_t *w = (const int8_t *)p->weights + (size_t)oc * filter_stride;
-                    int32_t acc = 0;
-                    int32_t pad_sum = 0; /* sum of the weights of padded taps */
-                    for (ky = 0; ky < p->k_h; ky++) {
-                        const int32_t iy = y0 + ky * p->dil_h;
-                        for (kx = 0; kx < p->k_w; kx++, w += tap_stride) {
-                            const int32_t ix = x0 + kx * p->dil_w;
-                            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                                pad_sum += tg_sum_s8(w, cg);
+                /* taps kx in [kx_lo, kx_hi) are inside the image (dil_w == 1) */
+                const int32_t kx_lo = x0 < 0 ? (-x0 < p->k_w ? -x0 : p->k_w) : 0;
+                int32_t kx_hi = p->in_w - x0 < p->k_w ? p->in_w - x0 : p->k_w;
+                if (kx_hi < kx_lo) {
+                    kx_hi = kx_lo;
+                }
+                for (g = 0; g < p->groups; g++) {
+                    const int32_t c0 = g * cg;
+                    int32_t oc = g * fg;
+                    const int32_t oc_end = oc + fg;
+                    for (; oc < oc_end; oc += 4) {
+                        const int32_t nf = oc_end - oc < 4 ? oc_end - oc : 4;
+                        const int8_t *w = (const int8_t *)p->weights + (size_t)oc * w_row;
+                        int32_t acc[4] = {0, 0, 0, 0}, pad[4] = {0, 0, 0, 0};
+                        int32_t j;
+                        for (ky = 0; ky < p->k_h; ky++, w += row_len) {
+                            const int32_t iy = y0 + ky * p->dil_h;
+                            const int8_t *in_row;
+                            if (iy < 0 || iy >= p->in_h) {
+                                tg_run_s8(acc, pad, nf, w, w_row, NULL, row_len);
+                                continue;
+                            }
+                            in_row = in_b + (size_t)iy * p->in_w * p->in_c;
+                            if (runs) {
+                                tg_run_s8(acc, pad, nf, w, w_row, NULL, kx_lo * cg);
+                                tg_run_s8(acc, pad, nf, w + kx_lo * cg, w_row, in_row + (x0 + kx_lo) * p->in_c,
+                                          (kx_hi - kx_lo) * cg);
+                                tg_run_s8(acc, pad, nf, w + kx_hi * cg, w_row, NULL, (p->k_w - kx_hi) * cg);
                             } else {
-                                acc += tg_dot_s8(w, in_b + ((size_t)iy * p->in_w + ix) * p->in_c + c0, cg);
+                                for (kx = 0; kx < p->k_w; kx++) {
+                                    const int32_t ix = x0 + kx * p->dil_w;
+                                    const int inside = ix >= 0 && ix < p->in_w;
+                                    tg_run_s8(acc, pad, nf, w + kx * cg, w_row,
+                                              inside ? in_row + (size_t)ix * p->in_c + c0 : NULL, cg);
+                                }
                             }
                         }
+                        for (j = 0; j < nf; j++) {
+                            const int32_t a = tg_wrap_add(acc[j] + pad[j] * p->input_zp, p->bias[oc + j]);
+                            output[oc + j] = tg_rq_ch(a, p, oc + j);
+                        }
                     }
-                    acc += pad_sum * p->input_zp;
-                    acc = tg_wrap_add(acc, p->bias[oc]);
-                    *output++ = tg_rq_ch(acc, p, oc);
                 }
             }
         }
@@ -142,15 +229,20 @@ static void tg_conv2d_1x1_c(const tg_conv_params_t *p, const int8_t *input, int8
 {
     const int32_t c = p->in_c;
     const int32_t w_row = p->w_row;
-    int32_t b, oy, ox, oc;
+    int32_t b, oy, ox, oc, j;
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * c;
         for (oy = 0; oy < p->out_h; oy++) {
-            for (ox = 0; ox < p->out_w; ox++) {
+            for (ox = 0; ox < p->out_w; ox++, output += p->out_c) {
                 const int8_t *x = in_b + ((size_t)(oy * p->stride_h) * p->in_w + (size_t)(ox * p->stride_w)) * c;
                 const int8_t *w = (const int8_t *)p->weights;
-                for (oc = 0; oc < p->out_c; oc++, w += w_row) {
-                    *output++ = tg_rq_ch(tg_wrap_add(tg_dot_s8(w, x, c), p->bias[oc]), p, oc);
+                for (oc = 0; oc < p->out_c; oc += 4, w += 4 * w_row) {
+                    const int32_t nf = p->out_c - oc < 4 ? p->out_c - oc : 4;
+                    int32_t acc[4] = {0, 0, 0, 0};
+                    tg_run_s8(acc, NULL, nf, w, w_row, x, c);
+                    for (j = 0; j < nf; j++) {
+                        output[oc + j] = tg_rq_ch(tg_wrap_add(acc[j], p->bias[oc + j]), p, oc + j);
+                    }
                 }
             }
         }

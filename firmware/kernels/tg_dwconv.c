@@ -79,16 +79,95 @@ TG_INLINE int32_t tg_dw_bias(const tg_conv_params_t *p, int32_t oc)
     return ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_BLOCK(p->k_h * p->k_w) + (oc & 3)];
 }
 
+/* Per-tap weights decoded once per channel (filters up to this many taps; larger ones decode per
+ * tap). */
+#define TG_DW_C_TAPS 64
+
+/* Output channel oc of every pixel, its weights decoded into wk. Channel-outer loop order: the
+ * weights, bias and requantization row are read once per channel; pixels whose window lies inside
+ * the image take the loop without bound checks (3x3 unrolled), edge pixels the checked loop with
+ * the padded taps' weights times input_zp. irow/icol/orow/ocol: element steps of a row and a
+ * column (see tg_dwconv_c: the transposed pair layout swaps them). */
+static void tg_dwconv_c_ch(const tg_conv_params_t *p, const int8_t *input, int8_t *output, int32_t oc,
+                           const int32_t *wk, size_t irow, size_t icol, size_t orow, size_t ocol)
+{
+    const int32_t ic = oc / p->depth_multiplier;
+    const int32_t *rq = tg_dw_rq(p, oc);
+    const int32_t bias = tg_dw_bias(p, oc);
+    const int32_t mult = rq[0], shift = -(rq[3] + 1);
+    const size_t dy = (size_t)p->dil_h * irow, dx = (size_t)p->dil_w * icol;
+    const int32_t span_y = (p->k_h - 1) * p->dil_h, span_x = (p->k_w - 1) * p->dil_w;
+    const int k33 = p->k_h == 3 && p->k_w == 3;
+    int32_t b, oy, ox, ky, kx;
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c + ic;
+        int8_t *out_b = output + (size_t)b * p->out_h * p->out_w * p->out_c + oc;
+        for (oy = 0; oy < p->out_h; oy++) {
+            const int32_t y0 = oy * p->stride_h - p->pad_top;
+            const int rows_in = y0 >= 0 && y0 + span_y < p->in_h;
+            for (ox = 0; ox < p->out_w; ox++) {
+                const int32_t x0 = ox * p->stride_w - p->pad_left;
+                int32_t acc = 0;
+                if (rows_in && x0 >= 0 && x0 + span_x < p->in_w) {
+                    const int8_t *r0 = in_b + (size_t)y0 * irow + (size_t)x0 * icol;
+                    if (k33) {
+                        const int8_t *r1 = r0 + dy, *r2 = r1 + dy;
+                        acc = wk[0] * r0[0] + wk[1] * r0[dx] + wk[2] * r0[2 * dx]
+                            + wk[3] * r1[0] + wk[4] * r1[dx] + wk[5] * r1[2 * dx]
+                            + wk[6] * r2[0] + wk[7] * r2[dx] + wk[8] * r2[2 * dx];
+                    } else {
+                        const int32_t *w = wk;
+                        for (ky = 0; ky < p->k_h; ky++, r0 += dy) {
+                            const int8_t *x = r0;
+                            for (kx = 0; kx < p->k_w; kx++, x += dx) {
+                                acc += *w++ * *x;
+                            }
+                        }
+                    }
+                } else {
+                    int32_t pad_sum = 0, t = 0;
+                    for (ky = 0; ky < p->k_h; ky++) {
+                        const int32_t iy = y0 + ky * p->dil_h;
+                        for (kx = 0; kx < p->k_w; kx++, t++) {
+                            const int32_t ix = x0 + kx * p->dil_w;
+                            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                                pad_sum += wk[t];
+                            } else {
+                                acc += wk[t] * in_b[(size_t)iy * irow + (size_t)ix * icol];
+                            }
+                        }
+                    }
+                    acc += pad_sum * p->input_zp;
+                }
+                out_b[(size_t)oy * orow + (size_t)ox * ocol] =
+                    tg_requant_s8(tg_wrap_add(acc, bias), mult, shift, p->output_zp, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
 /* output channels [c_lo, c_hi) of every pixel. The pair layout transposed (w_row == -2) has the
  * geometry of the transposed image: (row y, column x) is NHWC pixel (x, y). */
 static void tg_dwconv_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output, int32_t c_lo, int32_t c_hi)
 {
     const int32_t dm = p->depth_multiplier;
     const int tr = p->w_row == -2;
+    const int32_t taps = p->k_h * p->k_w;
     /* element steps of a row and a column, input and output */
     const size_t irow = (size_t)(tr ? 1 : p->in_w) * p->in_c, icol = (size_t)(tr ? p->in_h : 1) * p->in_c;
     const size_t orow = (size_t)(tr ? 1 : p->out_w) * p->out_c, ocol = (size_t)(tr ? p->out_h : 1) * p->out_c;
     int32_t b, oy, ox, oc, ky, kx;
+    if (taps <= TG_DW_C_TAPS) {
+        int32_t wk[TG_DW_C_TAPS];
+        for (oc = c_lo; oc < c_hi; oc++) {
+            int32_t t;
+            for (t = 0; t < taps; t++) {
+                wk[t] = tg_dw_weight(p, oc, t);
+            }
+            tg_dwconv_c_ch(p, input, output, oc, wk, irow, icol, orow, ocol);
+        }
+        return;
+    }
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
         int8_t *out_b = output + (size_t)b * p->out_h * p->out_w * p->out_c;

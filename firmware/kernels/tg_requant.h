@@ -54,25 +54,25 @@ TG_INLINE int32_t tg_clamp(int32_t x, int32_t lo, int32_t hi)
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
-/* clamp(x + offset, lo, hi) without int32 overflow (x may be near the int32 limits). */
+/* clamp(x + offset, lo, hi) without int32 overflow (x may be near the int32 limits): x is compared
+ * with lo - offset and hi - offset, which cannot overflow for the int8/int16 ranges and zero
+ * points this is used with (|lo|, |hi|, |offset| < 2^30), so no 64-bit arithmetic is needed. */
 TG_INLINE int32_t tg_offset_clamp(int32_t x, int32_t offset, int32_t lo, int32_t hi)
 {
-    const int64_t v = (int64_t)x + offset;
-    return v < lo ? lo : (v > hi ? hi : (int32_t)v);
+    return x < lo - offset ? lo : (x > hi - offset ? hi : x + offset);
 }
 
-/* gemmlowp SaturatingRoundingDoublingHighMul(a, b): round(a * b / 2^31), saturating. */
+/* gemmlowp SaturatingRoundingDoublingHighMul(a, b): round(a * b / 2^31), saturating.
+ * gemmlowp divides ab + (ab >= 0 ? 2^30 : 1 - 2^30) by 2^31 truncating toward zero; for ab < 0
+ * that is ceil((ab + 1 - 2^30) / 2^31) = floor((ab + 2^30) / 2^31), the same floor as for ab >= 0:
+ * one add and an arithmetic shift of the 64-bit product, no division (on RV32: MUL, MULH, a
+ * carry and a funnel shift; the high word alone is not enough, the rounding bit is bit 30). */
 TG_INLINE int32_t tg_srdhm(int32_t a, int32_t b)
 {
-    int64_t ab;
-    int64_t nudge;
     if (a == TG_INT32_MIN && b == TG_INT32_MIN) {
         return TG_INT32_MAX;
     }
-    ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
-    /* C division truncates toward zero, as gemmlowp's does */
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* gemmlowp RoundingDivideByPOT(x, exponent): x / 2^exponent rounded half away from zero (0 <= exponent <= 31). */
