@@ -23,6 +23,8 @@
  *     rows): about as fast; 4 outputs saturated, packed into a word and
  *     clamped lane by lane (SSUB8 / SEL).
  */
+#include <string.h>
+
 #include "tg_kernels.h"
 #include "tg_mve.h"
 #include "tg_requant.h"
@@ -786,9 +788,142 @@ void tg_conv2d_1x1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
 }
 
 #if !TG_DSP
-static void tg_conv2d_any_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
+/* acc[j] += w_j . xa, acc[4 + j] += w_j . xb for the filters j < 4 (w_row apart): two output pixels,
+ * each weight loaded once for two multiply-adds */
+static void tg_mac2x4_s8(int32_t *acc, const int8_t *w, int32_t w_row, const int8_t *xa, const int8_t *xb, int32_t n)
 {
-    if (p->k_h == 1 && p->k_w == 1 && p->groups == 1 && p->pad_top == 0 && p->pad_left == 0) {
+    const int8_t *w0 = w, *w1 = w + w_row, *w2 = w1 + w_row, *w3 = w2 + w_row;
+    const int8_t *end = xa + (n & ~1);
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t b0 = acc[4], b1 = acc[5], b2 = acc[6], b3 = acc[7];
+    while (xa != end) {
+        int32_t u = xa[0], v = xb[0], k;
+        k = w0[0]; a0 += k * u; b0 += k * v;
+        k = w1[0]; a1 += k * u; b1 += k * v;
+        k = w2[0]; a2 += k * u; b2 += k * v;
+        k = w3[0]; a3 += k * u; b3 += k * v;
+        u = xa[1];
+        v = xb[1];
+        k = w0[1]; a0 += k * u; b0 += k * v;
+        k = w1[1]; a1 += k * u; b1 += k * v;
+        k = w2[1]; a2 += k * u; b2 += k * v;
+        k = w3[1]; a3 += k * u; b3 += k * v;
+        xa += 2;
+        xb += 2;
+        w0 += 2;
+        w1 += 2;
+        w2 += 2;
+        w3 += 2;
+    }
+    if (n & 1) {
+        const int32_t u = *xa, v = *xb;
+        a0 += *w0 * u; b0 += *w0 * v;
+        a1 += *w1 * u; b1 += *w1 * v;
+        a2 += *w2 * u; b2 += *w2 * v;
+        a3 += *w3 * u; b3 += *w3 * v;
+    }
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+    acc[4] = b0; acc[5] = b1; acc[6] = b2; acc[7] = b3;
+}
+
+/* The k_h x k_w x in_c window of the output pixel at (y0, x0) (top-left tap), padded taps = input_zp,
+ * as one contiguous run in col (k_h * k_w * in_c bytes; groups == 1). */
+static void tg_im2col_s8(const tg_conv_params_t *p, const int8_t *in_b, int32_t y0, int32_t x0, int8_t *col)
+{
+    const int32_t c = p->in_c;
+    int32_t ky, kx;
+    for (ky = 0; ky < p->k_h; ky++) {
+        const int32_t iy = y0 + ky * p->dil_h;
+        if (iy < 0 || iy >= p->in_h) {
+            memset(col, p->input_zp, (size_t)p->k_w * c);
+            col += p->k_w * c;
+            continue;
+        }
+        if (p->dil_w == 1 && x0 >= 0 && x0 + p->k_w <= p->in_w) {
+            memcpy(col, in_b + ((size_t)iy * p->in_w + x0) * c, (size_t)p->k_w * c);
+            col += p->k_w * c;
+            continue;
+        }
+        for (kx = 0; kx < p->k_w; kx++, col += c) {
+            const int32_t ix = x0 + kx * p->dil_w;
+            if (ix < 0 || ix >= p->in_w) {
+                memset(col, p->input_zp, (size_t)c);
+            } else {
+                memcpy(col, in_b + ((size_t)iy * p->in_w + ix) * c, (size_t)c);
+            }
+        }
+    }
+}
+
+/* The ops the generator gave a DSP kernel, on a core without it (RV32, -DTG_PORTABLE): the kernel
+ * scratch (>= 4 * w_row bytes, see tinygen/ops/conv.py) holds the windows of two output pixels
+ * (im2col; a 1x1 stride-any convolution without padding reads the input directly), and every
+ * weight meets both: 2 pixels x 4 filters per pass over one K = k_h * k_w * in_c run. */
+static void tg_conv2d_col_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    const int32_t k = p->k_h * p->k_w * p->in_c, w_row = p->w_row;
+    const int32_t npix = p->out_h * p->out_w;
+    const int direct = p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0;
+    int32_t b, q, oc, j;
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
+        int8_t *out_b = output + (size_t)b * npix * p->out_c;
+        int32_t oy = 0, ox = 0;
+        for (q = 0; q < npix; q += 2) {
+            const int two = q + 1 < npix;
+            const int8_t *xa, *xb;
+            int8_t *oa = out_b + (size_t)q * p->out_c, *ob = oa + p->out_c;
+            int32_t oy2 = oy, ox2 = ox + 1;
+            if (ox2 == p->out_w) {
+                ox2 = 0;
+                oy2++;
+            }
+            if (direct) {
+                xa = in_b + ((size_t)(oy * p->stride_h) * p->in_w + (size_t)(ox * p->stride_w)) * p->in_c;
+                xb = two ? in_b + ((size_t)(oy2 * p->stride_h) * p->in_w + (size_t)(ox2 * p->stride_w)) * p->in_c : xa;
+            } else {
+                tg_im2col_s8(p, in_b, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, scratch);
+                if (two) {
+                    tg_im2col_s8(p, in_b, oy2 * p->stride_h - p->pad_top, ox2 * p->stride_w - p->pad_left,
+                                 scratch + w_row);
+                }
+                xa = scratch;
+                xb = two ? scratch + w_row : xa;
+            }
+            for (oc = 0; oc < p->out_c; oc += 4) {
+                const int32_t nf = p->out_c - oc < 4 ? p->out_c - oc : 4;
+                const int8_t *w = (const int8_t *)p->weights + (size_t)oc * w_row;
+                int32_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                if (nf == 4) {
+                    tg_mac2x4_s8(acc, w, w_row, xa, xb, k);
+                } else {
+                    for (j = 0; j < nf; j++) {
+                        acc[j] = tg_dot_s8(w + (size_t)j * w_row, xa, k);
+                        acc[4 + j] = tg_dot_s8(w + (size_t)j * w_row, xb, k);
+                    }
+                }
+                for (j = 0; j < nf; j++) {
+                    oa[oc + j] = tg_rq_ch(tg_wrap_add(acc[j], p->bias[oc + j]), p, oc + j);
+                    if (two) {
+                        ob[oc + j] = tg_rq_ch(tg_wrap_add(acc[4 + j], p->bias[oc + j]), p, oc + j);
+                    }
+                }
+            }
+            oy = oy2;
+            ox = ox2 + 1;
+            if (ox == p->out_w) {
+                ox = 0;
+                oy++;
+            }
+        }
+    }
+}
+
+static void tg_conv2d_any_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    if (scratch != NULL && p->groups == 1) {
+        tg_conv2d_col_c(p, input, output, (int8_t *)scratch);
+    } else if (p->k_h == 1 && p->k_w == 1 && p->groups == 1 && p->pad_top == 0 && p->pad_left == 0) {
         tg_conv2d_1x1_c(p, input, output);
     } else {
         tg_conv2d_c(p, input, output);
@@ -806,8 +941,7 @@ void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
 #if TG_DSP
     tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols);
 #else
-    (void)scratch;
-    tg_conv2d_any_c(p, input, output);
+    tg_conv2d_any_c(p, input, output, scratch);
 #endif
 }
 
@@ -831,7 +965,6 @@ void tg_conv2d_dspl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *o
 #if TG_DSP
     tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_l);
 #else
-    (void)scratch;
-    tg_conv2d_any_c(p, input, output);
+    tg_conv2d_any_c(p, input, output, scratch);
 #endif
 }
