@@ -626,58 +626,66 @@ typedef void (*tg_pairs_fn)(tg_pairs_t *a);
  * (odd pixel count: the same pixel twice). An odd last channel is done as the pair (out_c - 2,
  * out_c - 1): channel out_c - 2 is stored again, with the same value (out_c >= 2: the generator's
  * condition). */
-TG_INLINE void tg_conv_cols_any(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0, int8_t *out1,
+TG_INLINE void tg_conv_cols_any(tg_pairs_t *a, const tg_conv_params_t *p, int8_t *out0, int8_t *out1,
                                 tg_pairs_fn pairs)
 {
     const int32_t oc_n = p->out_c;
-    tg_pairs_t a;
-    a.w = (const int8_t *)p->weights;
-    a.w_row = p->w_row;
-    a.cols = cols;
-    a.kq = p->w_row >> 2;
-    a.bias = p->bias;
-    a.rq = p->rq;
-    a.out0 = out0;
-    a.out1 = out1;
-    a.pairs = oc_n >> 1;
-    a.lo4 = tg_splat4(p->act_min);
-    a.hi4 = tg_splat4(p->act_max);
-    a.exact = p->dsp == TG_DSP_EXACT;
-    a.zp = p->output_zp;
-    pairs(&a);
+    a->out0 = out0;
+    a->out1 = out1;
+    pairs(a); /* (the assembly works on a copy of *a) */
     if (oc_n & 1) {
         const int32_t oc = oc_n - 2;
-        a.w = (const int8_t *)p->weights + (size_t)(oc + p->pairs) * p->w_row; /* packed: an extra pair block */
-        a.bias = p->bias + oc;
-        a.rq = (const tg_rq_t *)(const void *)((const char *)p->rq +
-                                               (size_t)oc * (a.exact ? sizeof(tg_rqx_t) : sizeof(tg_rq_t)));
-        a.out0 = out0 + oc;
-        a.out1 = out1 + oc;
-        a.pairs = 1;
-        pairs(&a);
+        const int8_t *w = a->w;
+        const int32_t *bias = a->bias;
+        const tg_rq_t *rq = a->rq;
+        a->w = w + (size_t)(oc + p->pairs) * p->w_row; /* packed: an extra pair block */
+        a->bias = bias + oc;
+        a->rq = (const tg_rq_t *)(const void *)((const char *)rq +
+                                                (size_t)oc * (a->exact ? sizeof(tg_rqx_t) : sizeof(tg_rq_t)));
+        a->out0 = out0 + oc;
+        a->out1 = out1 + oc;
+        a->pairs = 1;
+        pairs(a);
+        a->w = w;
+        a->bias = bias;
+        a->rq = rq;
+        a->pairs = oc_n >> 1;
     }
 }
 
+/* the state of tg_conv_cols for an op (the columns at `cols`), set once per call of the kernel */
+__attribute__((noinline)) static void tg_conv_pairs_setup(tg_pairs_t *a, const tg_conv_params_t *p, const int32_t *cols)
+{
+    a->w = (const int8_t *)p->weights;
+    a->w_row = p->w_row;
+    a->cols = cols;
+    a->kq = p->w_row >> 2;
+    a->bias = p->bias;
+    a->rq = p->rq;
+    a->pairs = p->out_c >> 1;
+    a->lo4 = tg_splat4(p->act_min);
+    a->hi4 = tg_splat4(p->act_max);
+    a->exact = p->dsp == TG_DSP_EXACT;
+    a->zp = p->output_zp;
+}
+
 /* one out-of-line copy per channel-pair kernel, each calling it directly */
-__attribute__((noinline)) static void tg_conv_cols(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0,
-                                                   int8_t *out1)
+__attribute__((noinline)) static void tg_conv_cols(tg_pairs_t *a, const tg_conv_params_t *p, int8_t *out0, int8_t *out1)
 {
-    tg_conv_cols_any(p, cols, out0, out1, tg_conv_pairs);
+    tg_conv_cols_any(a, p, out0, out1, tg_conv_pairs);
 }
 
-__attribute__((noinline)) static void tg_conv_cols_l(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0,
-                                                     int8_t *out1)
+__attribute__((noinline)) static void tg_conv_cols_l(tg_pairs_t *a, const tg_conv_params_t *p, int8_t *out0, int8_t *out1)
 {
-    tg_conv_cols_any(p, cols, out0, out1, tg_conv_pairs_l);
+    tg_conv_cols_any(a, p, out0, out1, tg_conv_pairs_l);
 }
 
-__attribute__((noinline)) static void tg_conv_cols_p(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0,
-                                                     int8_t *out1)
+__attribute__((noinline)) static void tg_conv_cols_p(tg_pairs_t *a, const tg_conv_params_t *p, int8_t *out0, int8_t *out1)
 {
-    tg_conv_cols_any(p, cols, out0, out1, tg_conv_ppairs);
+    tg_conv_cols_any(a, p, out0, out1, tg_conv_ppairs);
 }
 
-typedef void (*tg_cols_fn)(const tg_conv_params_t *p, const int32_t *cols, int8_t *out0, int8_t *out1);
+typedef void (*tg_cols_fn)(tg_pairs_t *a, const tg_conv_params_t *p, int8_t *out0, int8_t *out1);
 
 /* scratch: 2 columns (4 * w_row bytes), then in_c bytes of input_zp (in_c a multiple of 4) or
  * two staging rows (2 x (w_row + 4) bytes). Pixels are visited in pairs, in order, with their
@@ -695,6 +703,8 @@ TG_INLINE void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int
     const size_t in_size = (size_t)p->in_h * p->in_w * cin;
     const int direct = (cin & 3) == 0;
     int32_t i, b = 0, oy = 0, ox = 0;
+    tg_pairs_t a;
+    tg_conv_pairs_setup(&a, p, cols);
     if (direct && p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
         p->pad_left == 0) {
         /* a matrix product: pixel i's taps are its in_c input channels */
@@ -702,7 +712,7 @@ TG_INLINE void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int
             const int32_t j = i + 1 < n ? i + 1 : i;
             tg_widen_pair(cols, input + (size_t)i * cin, input + (size_t)j * cin, cin >> 2);
             tg_barrier();
-            cols_fn(p, cols, output + (size_t)i * oc_n, output + (size_t)j * oc_n);
+            cols_fn(&a, p, output + (size_t)i * oc_n, output + (size_t)j * oc_n);
             tg_barrier();
         }
         return;
@@ -743,7 +753,7 @@ TG_INLINE void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int
             }
         }
         tg_barrier();
-        cols_fn(p, cols, output + (size_t)i * oc_n, output + (size_t)j * oc_n);
+        cols_fn(&a, p, output + (size_t)i * oc_n, output + (size_t)j * oc_n);
         tg_barrier();
         /* advance A by two pixels */
         b = bb;
