@@ -96,18 +96,19 @@ def _float_test_params(graph: Graph, tid: int) -> tuple[float, int]:
 
 def selftest_inputs(graph: Graph, seed: int = TEST_SEED) -> list[np.ndarray]:
     """The self-test inputs the firmware builds, one array per model input (model shape,
-    model dtype): input k is the LCG stream from seed + k, as int8, or for float32 inputs
-    float32((q - zero_point) * scale) of those int8 values q."""
+    model dtype): input k is the LCG stream from seed + k, as int8, int16 or int32 (the firmware
+    fills the input's bytes, little-endian), or for float32 inputs float32((q - zero_point) * scale)
+    of those int8 values q."""
     xs = []
     for k, t in enumerate(graph.input_tensors):
         if t.dtype == np.float32:
             scale, zp = _float_test_params(graph, t.index)
             q = lcg_bytes(t.size, seed + k).view(np.int8).astype(np.int32)
             x = (q - zp).astype(np.float32) * np.float32(scale)
-        elif t.dtype == np.int8:
-            x = lcg_bytes(t.size, seed + k).view(np.int8)
+        elif t.dtype in (np.int8, np.int16, np.int32):
+            x = lcg_bytes(t.nbytes, seed + k).view(np.dtype(t.dtype).newbyteorder("<")).astype(t.dtype)
         else:
-            raise TinygenError(f"input {k} '{t.name}' has dtype {t.dtype_name}; the firmware feeds int8 or float32")
+            raise TinygenError(f"input {k} '{t.name}' has dtype {t.dtype_name}; the firmware feeds int8, int16, int32 or float32")
         xs.append(x.reshape(t.shape))
     return xs
 
