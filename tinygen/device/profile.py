@@ -140,9 +140,15 @@ def profile_link(link, model_path: str, graph=None, *, board: str = "?", runs: i
                    emulated=bool(getattr(link, "emulated", False)) or (info.board_name or board).startswith("qemu-"),
                    num_layers=info.num_layers,
                    cycle_model=estimator.describe() if estimator is not None else None)
+    # a model with state (LSTM, SVDF): every run from the reset state, as validate's samples by default
+    from tinygen.boards.project import has_state
+
+    resets = has_state(graph) and client.state_device()
     i = 0
     while i < runs:
         try:
+            if resets:
+                client.reset_state()
             _outs, total = client.run([x[i].tobytes() for x in xs])
             layers = client.profile()
         except DeviceResetError as e:
