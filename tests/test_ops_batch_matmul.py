@@ -95,6 +95,9 @@ def test_kernel_variants():
         assert kv.name == want and (kv.scratch == 16) == (want == "dsp"), kv
     g = parse_model(bmm_model([], [], 3, 8, 4))
     assert op.kernel_variant(op.prepare(g, g.operators[0]), "cortex-m0").name == "c99"
+    g = parse_model(bmm_model([2], [2], 3, 7, 4, dtype=np.int16))
+    kv = op.kernel_variant(op.prepare(g, g.operators[0]), "cortex-m4")
+    assert kv.name == "dsp" and "SMLALD" in kv.reason and kv.scratch == 16, kv
 
 
 def batch_matmul_models() -> dict[str, bytes]:
@@ -105,6 +108,8 @@ def batch_matmul_models() -> dict[str, bytes]:
         "bmm_s8_adj_x": bmm_model([], [2], 4, 6, 3, adj_x=True),
         "bmm_s8_const": bmm_model([1], [], 5, 33, 7, rhs_const=rng.integers(-128, 128, size=(33, 7))),
         "bmm_s16": bmm_model([2], [1], 3, 7, 2, adj_x=True, adj_y=True, dtype=np.int16),
+        "bmm_s16_dsp": bmm_model([3], [3], 4, 9, 3, adj_y=True, dtype=np.int16),
+        "bmm_s16_dsp_even": bmm_model([1], [], 2, 16, 5, dtype=np.int16),
     }
 
 

@@ -6,7 +6,8 @@
  * its zero point is widened once into `scratch` as int16, each group of 4 stored in SXTB16's lane
  * order (k, k + 2, k + 1, k + 3); each lhs row is read 4 values per 32-bit load, sign-extended
  * with SXTB16 / SXTB16 ROR 8 and accumulated with two SMLAD. The lhs zero point enters once per
- * output: acc - zp_l * sum_k (rhs - zp_r). Exact: the same int32 sum as the C99 loop. */
+ * output: acc - zp_l * sum_k (rhs - zp_r). Exact: the same int32 sum as the C99 loop. int16 (zero points 0):
+ * the rhs column gathered once into scratch, 2 lhs values per load, SMLALD into the int64 sum. */
 #include "tg_kernels.h"
 #include "tg_requant.h"
 
@@ -78,6 +79,7 @@ void tg_batch_matmul_s8(const tg_bmm_params_t *p, const int8_t *lhs, const int8_
     }
 }
 
+
 /* TFLite's MultiplyByQuantizedMultiplier(int64_t x, int32_t M, int shift): the 16-bit reduced multiplier */
 static int64_t tg_bmm_mbqm64(int64_t x, int32_t multiplier, int32_t shift)
 {
@@ -86,22 +88,63 @@ static int64_t tg_bmm_mbqm64(int64_t x, int32_t multiplier, int32_t shift)
     return (x * reduced + ((int64_t)1 << (total - 1))) >> total;
 }
 
-void tg_batch_matmul_s16(const tg_bmm_params_t *p, const int16_t *lhs, const int16_t *rhs, int16_t *output)
+static int16_t tg_bmm_out16(int64_t acc, const tg_bmm_params_t *p)
+{
+    /* TFLM casts the int64 result to int32 (wrapping), then adds the zero point and clamps */
+    const int64_t v = (int64_t)tg_wrap_add((int32_t)(uint32_t)(uint64_t)tg_bmm_mbqm64(acc, p->multiplier, p->shift), 0) + p->out_zp;
+    return (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v);
+}
+
+#if TG_DSP
+/* 16x16: the rhs column gathered once into scratch (int16, natural order), each lhs row read 2 values per
+ * load, SMLALD (two 16 x 16 products into the int64 sum) */
+static void tg_bmm16_dsp_batch(const tg_bmm_params_t *p, const int16_t *lhs, const int16_t *rhs, int16_t *out, int16_t *col)
+{
+    const int32_t depth = p->depth, d2 = depth & ~1;
+    int32_t i, j, k;
+    for (j = 0; j < p->cols; j++) {
+        for (k = 0; k < depth; k++) {
+            col[k] = rhs[k * p->r_sk + j * p->r_sj];
+        }
+        for (i = 0; i < p->rows; i++) {
+            const int16_t *x = lhs + (size_t)i * (size_t)p->l_si;
+            int64_t acc = 0;
+            for (k = 0; k < d2; k += 2) {
+                uint32_t c;
+                memcpy(&c, col + k, 4);
+                acc = __smlald((int16x2_t)tg_ld32(x + k), (int16x2_t)c, acc);
+            }
+            if (k < depth) {
+                acc += (int64_t)x[k] * col[k];
+            }
+            out[(size_t)i * (size_t)p->cols + (size_t)j] = tg_bmm_out16(acc, p);
+        }
+    }
+}
+#endif
+
+void tg_batch_matmul_s16(const tg_bmm_params_t *p, const int16_t *lhs, const int16_t *rhs, int16_t *output, int16_t *scratch)
 {
     int32_t b, i, j, k;
     for (b = 0; b < p->batches; b++) {
         const int16_t *l = lhs + p->lhs_off[b];
         const int16_t *r = rhs + p->rhs_off[b];
         int16_t *o = output + (size_t)b * (size_t)p->rows * (size_t)p->cols;
+#if TG_DSP
+        if (p->dsp && scratch != 0) {
+            tg_bmm16_dsp_batch(p, l, r, o, scratch);
+            continue;
+        }
+#else
+        (void)scratch;
+#endif
         for (i = 0; i < p->rows; i++) {
             for (j = 0; j < p->cols; j++) {
-                int64_t acc = 0, v;
+                int64_t acc = 0;
                 for (k = 0; k < p->depth; k++) {
                     acc += (int64_t)l[i * p->l_si + k * p->l_sk] * (int64_t)r[k * p->r_sk + j * p->r_sj];
                 }
-                /* TFLM casts the int64 result to int32 (wrapping), then adds the zero point and clamps */
-                v = (int64_t)tg_wrap_add((int32_t)(uint32_t)(uint64_t)tg_bmm_mbqm64(acc, p->multiplier, p->shift), 0) + p->out_zp;
-                o[(size_t)i * (size_t)p->cols + (size_t)j] = (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v);
+                o[(size_t)i * (size_t)p->cols + (size_t)j] = tg_bmm_out16(acc, p);
             }
         }
     }

@@ -576,9 +576,9 @@ typedef struct {
     int32_t dsp;                       /* 1: lhs rows contiguous (l_sk = 1): the DSP variant may run */
 } tg_bmm_params_t;
 
-/* scratch: 2 * depth rounded up to 4 bytes (the DSP variant; may be 0 otherwise) */
+/* scratch: 2 * depth rounded up to 4 bytes (the DSP variants; may be 0 otherwise) */
 void tg_batch_matmul_s8(const tg_bmm_params_t *p, const int8_t *lhs, const int8_t *rhs, int8_t *output, int16_t *scratch);
-void tg_batch_matmul_s16(const tg_bmm_params_t *p, const int16_t *lhs, const int16_t *rhs, int16_t *output);
+void tg_batch_matmul_s16(const tg_bmm_params_t *p, const int16_t *lhs, const int16_t *rhs, int16_t *output, int16_t *scratch);
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,7 @@ generation time and element strides for the (adj) layouts. DSP variant (int8, lh
 adj_x false): per output column the rhs column is widened once to int16 (zero point subtracted) in the
 op's scratch, in the lane order SXTB16 gives, and each lhs row is read 4 int8 values per 32-bit load,
 sign-extended with SXTB16 and multiplied with two SMLAD; the lhs zero point is applied once per output
-(zp_l * the column sum).
+(zp_l * the column sum). int16: the rhs column gathered into scratch, 2 lhs values per load, SMLALD.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class BmmParams:
 
     @property
     def dsp_ok(self) -> bool:
-        return self.itemsize == 1 and not self.adj_x and not self.low_ram
+        return not self.adj_x and not self.low_ram
 
 
 def _batch_offsets(shape, out_batch) -> np.ndarray:
@@ -67,7 +67,7 @@ def _batch_offsets(shape, out_batch) -> np.ndarray:
 class BatchMatMul(Op):
     name = "BATCH_MATMUL"
     dtypes = ("int8", "int16")
-    dsp_dtypes = ("int8",)
+    dsp_dtypes = ("int8", "int16")
 
     def check(self, g, op):
         require(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects two inputs (lhs, rhs) and one output")
@@ -155,11 +155,11 @@ class BatchMatMul(Op):
 
     def kernel_variant(self, p: BmmParams, target=None):
         if p.dsp_ok and target_has_dsp(target):
-            return KernelVariant(DSP, "SMLAD over the rhs column widened to int16 in scratch, 4 lhs values per load", self.scratch_bytes(p))
+            how = ("SMLAD over the rhs column widened to int16 in scratch, 4 lhs values per load" if p.itemsize == 1
+                   else "SMLALD over the rhs column gathered in scratch, 2 lhs values per load, int64 sums")
+            return KernelVariant(DSP, how, self.scratch_bytes(p))
         if p.low_ram:
             why = "RAM: the DSP variant's scratch would raise the arena above 1.05x the live-tensor bound"
-        elif p.itemsize != 1:
-            why = "int16: no DSP kernel (int64 accumulation)"
         elif p.adj_x:
             why = "adj_x: lhs rows are not contiguous (no DSP kernel)"
         else:
@@ -178,10 +178,8 @@ class BatchMatMul(Op):
                       lhs_zp=p.lhs_zp, rhs_zp=p.rhs_zp, out_zp=p.out_zp, multiplier=p.multiplier, shift=p.shift,
                       dsp=int(p.dsp_ok))
         st = ctx.struct("tg_bmm_params_t", fields)
-        if p.itemsize == 1:
-            scratch = f"(int16_t *){ctx.scratch()}" if p.dsp_ok else "(int16_t *)0"
-            return f"tg_batch_matmul_s8({st}, {ctx.input(0)}, {ctx.input(1)}, {ctx.output()}, {scratch});"
-        return f"tg_batch_matmul_s16({st}, {ctx.input(0)}, {ctx.input(1)}, {ctx.output()});"
+        scratch = f"(int16_t *){ctx.scratch()}" if p.dsp_ok else "(int16_t *)0"
+        return f"tg_batch_matmul_s{8 * p.itemsize}({st}, {ctx.input(0)}, {ctx.input(1)}, {ctx.output()}, {scratch});"
 
 
 __all__ = ["BatchMatMul", "BmmParams"]
