@@ -191,3 +191,27 @@ def test_int32_div_by_zero_and_overflow():
     b = np.array([[0, 0, -1, -1]], I32)
     y = Emulator(g).run_internal([a, b])[0]
     assert y.tolist() == [[0, 0, -(1 << 31), -5]]
+
+
+@SET
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=4), st.data())
+def test_int32_split_concat_pack(shape, data):
+    """SPLIT_V then CONCATENATION of the parts in reverse order, and PACK of two inputs, on int32 values."""
+    rank = len(shape)
+    axis = data.draw(st.integers(0, rank - 1))
+    n = shape[axis]
+    cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=2)))
+    sizes = [b - a for a, b in zip([0] + cuts, cuts + [n])]
+    sizes = [s for s in sizes if s > 0]
+    m = ModelBuilder()
+    x = m.tensor(shape, dtype=I32)
+    parts = [m.tensor(shape[:axis] + [s] + shape[axis + 1:], dtype=I32) for s in sizes]
+    m.op("SPLIT_V", [x, m.const(np.array(sizes, I32)), m.const(np.array([axis], I32))], parts, num_splits=len(sizes))
+    y = m.tensor(shape, dtype=I32)
+    m.op("CONCATENATION", parts[::-1], [y], axis=axis)
+    pack_axis = data.draw(st.integers(0, rank))
+    z = m.tensor(shape[:pack_axis] + [2] + shape[pack_axis:], dtype=I32)
+    m.op("PACK", [y, x], [z], axis=pack_axis, values_count=2)
+    rng = np.random.default_rng(data.draw(st.integers(0, 99)))
+    assert_bit_exact(m.build([x], [z]), None, inputs=[int32_values(rng, (2,) + tuple(shape), False)],
+                     context=f"{shape} axis {axis} sizes {sizes} pack {pack_axis}")
