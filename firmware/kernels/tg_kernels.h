@@ -127,7 +127,7 @@ void tg_dwconv_p3_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *out
 /* the same with stride 2 along the row */
 void tg_dwconv_p3s2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* Helium targets (Cortex-M55/M85: the generator's call there; tg_mve.c), any depth multiplier, no scratch,
- * the channels in groups of 4 (zero-padded past out_c): weights [group][tap][4] int8, bias (folded) one
+ * the channels in groups of 4 (zero-padded past out_c): weights [group][tap][4] int8 then [channel][tap], bias (folded) one
  * per padded channel, rq (cast): int32 [group][4][4]: multiplier, left shift (>= 0), -right shift (<= 0),
  * -1 where the right shift is > 0 (else 0), 4 channels each. The C99 loop in builds without MVE. */
 void tg_dwconv_mve_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);

@@ -13,9 +13,11 @@
  *   the input row, the same dot products; requantized per unit.
  * - ADD (tg_add_mve; no broadcast): TFLM's int8 ADD on 4 lanes, element by element the arithmetic of
  *   tg_add_one (the rescalings with tg_mve_rq), the tail predicated.
- * - DEPTHWISE_CONV_2D (tg_dwconv_mve_s8): 4 output channels on the lanes, pixel by pixel: per tap one
- *   gather of the 4 channels' inputs (any depth multiplier), one load of their 4 weights, VMUL + VADD
- *   (MVE has no vector-by-vector multiply-accumulate); padded taps add input_zp * w (VMLA by a scalar).
+ * - DEPTHWISE_CONV_2D (tg_dwconv_mve_s8), three kernels, the first that applies: the plane kernel (3x3
+ *   filters, small planes: a channel's padded input plane on the stack, 4 output pixels per vector, a tap
+ *   = one gather + one VMLA by the weight), the row kernel (a ring of padded planar rows per channel; 3x3
+ *   stride 1 rows in assembly), and the pixel kernel (4 channels on the lanes, any size: per tap a gather
+ *   of the inputs, a load of the weights, VMUL + VADD; padded taps add input_zp * w).
  */
 #include "tg_kernels.h"
 #include "tg_mve.h"
@@ -148,6 +150,91 @@ static void tg_mve_im2col(const tg_conv_params_t *p, const int8_t *in_b, int32_t
     }
 }
 
+/* State of tg_mve_ocs (field offsets are used by its assembly). */
+typedef struct {
+    const int8_t *col[4];  /* 0: the 4 pixels' columns (k int8 taps each) */
+    const int8_t *w;       /* 16: the first output channel's filter row */
+    int32_t wadj;          /* 20: w_row - k */
+    int32_t chunks;        /* 24: k / 16 (>= 1; k a multiple of 16) */
+    const int32_t *bias;   /* 28 */
+    const int32_t *rq;     /* 32: per output channel {mult, left shift, -right shift, 1 if right > 0} */
+    int8_t *o;             /* 36: the first output channel of the first pixel */
+    int32_t n;             /* 40: output channels, >= 1 */
+    int32_t zp;            /* 44 */
+    int32_t lo, hi;        /* 48, 52 */
+    uint32_t offs[4];      /* 56: byte offsets of the 4 pixels' outputs */
+} tg_mve_ocs_t;
+
+/*
+ * Every output channel of 4 pixels (the CONV_2D micro-kernel, for k a multiple of 16): per channel, the
+ * filter row against the 4 columns (16 taps per VMLADAVA, 10 instructions per 64 multiply-accumulates),
+ * the 4 sums as one vector, + bias, TFLM's requantization (VSHL, VQRDMULH, the rounding fix-up, VRSHL),
+ * + zero point, clamped, one scatter store: about 30 instructions per channel besides the dot products.
+ */
+void tg_mve_ocs(tg_mve_ocs_t *a);
+__attribute__((naked, noinline)) void tg_mve_ocs(tg_mve_ocs_t *a __attribute__((unused)))
+{
+    __asm__("push   {r4-r11, lr}\n\t"
+            "vpush  {d8-d13}\n\t"
+            "ldr    r9, [r0, #16]\n\t"
+            "ldr    r10, [r0, #36]\n\t"
+            "ldr    r11, [r0, #28]\n\t"
+            "ldr    r12, [r0, #32]\n\t"
+            "add    r1, r0, #56\n\t"
+            "vldrw.32 q4, [r1]\n\t"
+            "ldr    r1, [r0, #48]\n\t"
+            "vdup.32 q5, r1\n\t"
+            "ldr    r1, [r0, #52]\n\t"
+            "vdup.32 q6, r1\n\t"
+            "3:\n\t"
+            "ldm    r0, {r1, r3, r5, r7}\n\t"
+            "movs   r2, #0\n\t"
+            "movs   r4, #0\n\t"
+            "movs   r6, #0\n\t"
+            "mov    r8, #0\n\t"
+            "ldr    lr, [r0, #24]\n\t"
+            "dls    lr, lr\n\t"
+            "1:\n\t"
+            "vldrb.8 q0, [r9], #16\n\t"
+            "vldrb.8 q1, [r1], #16\n\t"
+            "vmladava.s8 r2, q1, q0\n\t"
+            "vldrb.8 q1, [r3], #16\n\t"
+            "vmladava.s8 r4, q1, q0\n\t"
+            "vldrb.8 q1, [r5], #16\n\t"
+            "vmladava.s8 r6, q1, q0\n\t"
+            "vldrb.8 q1, [r7], #16\n\t"
+            "vmladava.s8 r8, q1, q0\n\t"
+            "le     lr, 1b\n\t"
+            "vmov   q2[2], q2[0], r2, r6\n\t"
+            "vmov   q2[3], q2[1], r4, r8\n\t"
+            "ldr    r1, [r11], #4\n\t"
+            "vadd.i32 q2, q2, r1\n\t"
+            "ldm    r12!, {r2, r4, r6, r8}\n\t"
+            "vshl.s32 q2, r4\n\t"
+            "vqrdmulh.s32 q2, q2, r2\n\t"
+            "vshr.s32 q3, q2, #31\n\t"
+            "vmul.i32 q3, q3, r8\n\t"
+            "vqadd.s32 q2, q2, q3\n\t"
+            "vrshl.s32 q2, r6\n\t"
+            "ldr    r1, [r0, #44]\n\t"
+            "vadd.i32 q2, q2, r1\n\t"
+            "vmax.s32 q2, q2, q5\n\t"
+            "vmin.s32 q2, q2, q6\n\t"
+            "vstrb.32 q2, [r10, q4]\n\t"
+            "add    r10, r10, #1\n\t"
+            "ldr    r1, [r0, #20]\n\t"
+            "add    r9, r9, r1\n\t"
+            "ldr    r1, [r0, #40]\n\t"
+            "subs   r1, r1, #1\n\t"
+            "str    r1, [r0, #40]\n\t"
+            "bne    3b\n\t"
+            "vpop   {d8-d13}\n\t"
+            "pop    {r4-r11, pc}\n\t");
+}
+
+/* Output channels the conv kernel decodes into tg_mve_ocs rows on the stack (16 bytes each). */
+#define TG_MVE_OCS_MAX 256
+
 int tg_conv2d_mve(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
     const int32_t cin = p->in_c, oc_n = p->out_c, w_row = p->w_row;
@@ -159,8 +246,28 @@ int tg_conv2d_mve(const tg_conv_params_t *p, const int8_t *input, int8_t *output
     const int32_t zp = p->output_zp;
     int8_t *cols = (int8_t *)scratch;
     int32_t i, j, oc, b = 0, oy = 0, ox = 0;
+    int32_t rows[4 * TG_MVE_OCS_MAX] __attribute__((aligned(8)));
+    tg_mve_ocs_t a;
+    const int ocs = (k & 15) == 0 && k > 0 && oc_n <= TG_MVE_OCS_MAX;
     if (p->groups != 1 || (!direct && scratch == NULL)) {
         return 0;
+    }
+    if (ocs) { /* the assembly micro-kernel: requantization rows decoded once */
+        for (oc = 0; oc < oc_n; oc++) {
+            const int32_t sh = TG_RQ_SHIFT_OF(p, oc);
+            rows[4 * oc] = TG_RQ_MULT_OF(p, oc);
+            rows[4 * oc + 1] = sh > 0 ? sh : 0;
+            rows[4 * oc + 2] = sh < 0 ? sh : 0;
+            rows[4 * oc + 3] = sh < 0;
+        }
+        a.w = (const int8_t *)p->weights;
+        a.wadj = w_row - k;
+        a.chunks = k >> 4;
+        a.bias = p->bias;
+        a.rq = rows;
+        a.zp = zp;
+        a.lo = p->act_min;
+        a.hi = p->act_max;
     }
     for (i = 0; i < n; i += 4) {
         const int8_t *c[4];
@@ -192,6 +299,20 @@ int tg_conv2d_mve(const tg_conv_params_t *p, const int8_t *input, int8_t *output
                     b++;
                 }
             }
+        }
+        if (ocs) {
+            a.col[0] = c[0];
+            a.col[1] = c[1];
+            a.col[2] = c[2];
+            a.col[3] = c[3];
+            a.o = o;
+            a.n = oc_n;
+            a.offs[0] = offs[0];
+            a.offs[1] = offs[1];
+            a.offs[2] = offs[2];
+            a.offs[3] = offs[3];
+            tg_mve_ocs(&a);
+            continue;
         }
         voffs = vld1q_u32(offs);
         for (oc = 0; oc < oc_n; oc++, w += w_row) {
@@ -288,8 +409,343 @@ TG_INLINE int32x4_t tg_dw_taps(int32x4_t acc, const int8_t *s, uint32x4_t offs, 
     return acc;
 }
 
-/* DEPTHWISE_CONV_2D (tg_dwconv_mve_s8's layout, see tg_kernels.h): per group of 4 output channels, per
- * output pixel: the taps on 4 lanes (channels), the requantization with the group's parameter vectors. */
+/* Planar rows of the row kernel (tg_dwconv_mve_rows): at most this many bytes on the stack. */
+#define TG_DW_ROWS_BYTES 3072
+#define TG_DW_MAX_KH 16
+
+/* The row kernel's taps for 4 output pixels (lanes) of one channel: acc + sum over ky, kx of
+ * w[ky][kx] * rp[ky][off + kx * dw + lane * sw] (rp: the k_h planar rows). */
+TG_INLINE int32x4_t tg_dw_row_taps(int32x4_t acc, int8_t *const *rp, int32_t off, const int8_t *w, int32_t k_h,
+                                   int32_t k_w, int32_t dw, int32_t sw, uint32x4_t soffs)
+{
+    int32x4_t x;
+    int32_t wv;
+    const int8_t *s;
+    if (sw == 1 && dw == 1 && k_w == 3) { /* 13 instructions per filter row */
+        __asm__ volatile("2:\n\t"
+                         "ldr    %[s], [%[rp]], #4\n\t"
+                         "add    %[s], %[s], %[off]\n\t"
+                         "ldrsb  %[wv], [%[w]], #1\n\t"
+                         "vldrb.s32 %q[x], [%[s]]\n\t"
+                         "vmla.s32 %q[acc], %q[x], %[wv]\n\t"
+                         "ldrsb  %[wv], [%[w]], #1\n\t"
+                         "vldrb.s32 %q[x], [%[s], #1]\n\t"
+                         "vmla.s32 %q[acc], %q[x], %[wv]\n\t"
+                         "ldrsb  %[wv], [%[w]], #1\n\t"
+                         "vldrb.s32 %q[x], [%[s], #2]\n\t"
+                         "vmla.s32 %q[acc], %q[x], %[wv]\n\t"
+                         "subs   %[kh], %[kh], #1\n\t"
+                         "bne    2b\n\t"
+                         : [acc] "+w"(acc), [x] "=&w"(x), [wv] "=&r"(wv), [s] "=&l"(s), [w] "+r"(w), [kh] "+r"(k_h),
+                           [rp] "+r"(rp)
+                         : [off] "r"(off)
+                         : "cc", "memory");
+    } else if (sw == 1) { /* 5 instructions per tap */
+        __asm__ volatile("2:\n\t"
+                         "ldr    %[s], [%[rp]], #4\n\t"
+                         "add    %[s], %[s], %[off]\n\t"
+                         "dls    lr, %[kw]\n\t"
+                         "1:\n\t"
+                         "vldrb.s32 %q[x], [%[s]]\n\t"
+                         "ldrsb  %[wv], [%[w]], #1\n\t"
+                         "add    %[s], %[s], %[dw]\n\t"
+                         "vmla.s32 %q[acc], %q[x], %[wv]\n\t"
+                         "le     lr, 1b\n\t"
+                         "subs   %[kh], %[kh], #1\n\t"
+                         "bne    2b\n\t"
+                         : [acc] "+w"(acc), [x] "=&w"(x), [wv] "=&r"(wv), [s] "=&l"(s), [w] "+r"(w), [kh] "+r"(k_h),
+                           [rp] "+r"(rp)
+                         : [off] "r"(off), [kw] "r"(k_w), [dw] "r"(dw)
+                         : "lr", "cc", "memory");
+    } else { /* strided: one gather of the 4 pixels per tap */
+        __asm__ volatile("2:\n\t"
+                         "ldr    %[s], [%[rp]], #4\n\t"
+                         "add    %[s], %[s], %[off]\n\t"
+                         "dls    lr, %[kw]\n\t"
+                         "1:\n\t"
+                         "vldrb.s32 %q[x], [%[s], %q[so]]\n\t"
+                         "ldrsb  %[wv], [%[w]], #1\n\t"
+                         "add    %[s], %[s], %[dw]\n\t"
+                         "vmla.s32 %q[acc], %q[x], %[wv]\n\t"
+                         "le     lr, 1b\n\t"
+                         "subs   %[kh], %[kh], #1\n\t"
+                         "bne    2b\n\t"
+                         : [acc] "+w"(acc), [x] "=&w"(x), [wv] "=&r"(wv), [s] "=&l"(s), [w] "+r"(w), [kh] "+r"(k_h),
+                           [rp] "+r"(rp)
+                         : [off] "r"(off), [kw] "r"(k_w), [dw] "r"(dw), [so] "w"(soffs)
+                         : "lr", "cc", "memory");
+    }
+    return acc;
+}
+
+/* State of tg_dw3x3_row (3x3 filter, stride and dilation 1 along the row). */
+typedef struct {
+    const int8_t *r0, *r1, *r2; /* the 3 planar rows, at the first block's first tap */
+    const int8_t *w;            /* the channel's 9 weights */
+    int8_t *o;                  /* the first block's output (channel oc of its first pixel) */
+    int32_t ostep;              /* 4 * out_c */
+    int32_t blocks;             /* full blocks of 4 output pixels, >= 1 */
+    int32_t mult, left, rneg, fix, zp; /* requantization: fix = 1 where rneg < 0 */
+} tg_dw3_t;
+
+/* Full blocks of 4 output pixels of one channel and output row, 3x3 taps from 3 planar rows: 45
+ * instructions per block (27 for the taps, 10 for the requantization, clamp and scatter store). */
+TG_INLINE void tg_dw3x3_row(const tg_dw3_t *a, int32x4_t bias, uint32x4_t ooffs, int32x4_t lo, int32x4_t hi)
+{
+    const int8_t *r0 = a->r0, *r1 = a->r1, *r2 = a->r2, *w = a->w;
+    int8_t *o = a->o;
+    int32_t n = a->blocks, wv;
+    int32x4_t acc, x;
+    __asm__ volatile("1:\n\t"
+                     "vmov   %q[acc], %q[bias]\n\t"
+                     "ldrsb  %[wv], [%[w]], #1\n\t"
+                     "vldrb.s32 %q[x], [%[r0]]\n\t"
+                     "vmla.s32 %q[acc], %q[x], %[wv]\n\t"
+                     "ldrsb  %[wv], [%[w]], #1\n\t"
+                     "vldrb.s32 %q[x], [%[r0], #1]\n\t"
+                     "vmla.s32 %q[acc], %q[x], %[wv]\n\t"
+                     "ldrsb  %[wv], [%[w]], #1\n\t"
+                     "vldrb.s32 %q[x], [%[r0], #2]\n\t"
+                     "vmla.s32 %q[acc], %q[x], %[wv]\n\t"
+                     "ldrsb  %[wv], [%[w]], #1\n\t"
+                     "vldrb.s32 %q[x], [%[r1]]\n\t"
+                     "vmla.s32 %q[acc], %q[x], %[wv]\n\t"
+                     "ldrsb  %[wv], [%[w]], #1\n\t"
+                     "vldrb.s32 %q[x], [%[r1], #1]\n\t"
+                     "vmla.s32 %q[acc], %q[x], %[wv]\n\t"
+                     "ldrsb  %[wv], [%[w]], #1\n\t"
+                     "vldrb.s32 %q[x], [%[r1], #2]\n\t"
+                     "vmla.s32 %q[acc], %q[x], %[wv]\n\t"
+                     "ldrsb  %[wv], [%[w]], #1\n\t"
+                     "vldrb.s32 %q[x], [%[r2]]\n\t"
+                     "vmla.s32 %q[acc], %q[x], %[wv]\n\t"
+                     "ldrsb  %[wv], [%[w]], #1\n\t"
+                     "vldrb.s32 %q[x], [%[r2], #1]\n\t"
+                     "vmla.s32 %q[acc], %q[x], %[wv]\n\t"
+                     "ldrsb  %[wv], [%[w]], #-8\n\t"
+                     "vldrb.s32 %q[x], [%[r2], #2]\n\t"
+                     "vmla.s32 %q[acc], %q[x], %[wv]\n\t"
+                     /* TFLM MultiplyByQuantizedMultiplier (see tg_mve.h), + zero point, clamp */
+                     "ldr    %[wv], [%[a], #32]\n\t"
+                     "vshl.s32 %q[acc], %[wv]\n\t"
+                     "ldr    %[wv], [%[a], #28]\n\t"
+                     "vqrdmulh.s32 %q[acc], %q[acc], %[wv]\n\t"
+                     "vshr.s32 %q[x], %q[acc], #31\n\t"
+                     "ldr    %[wv], [%[a], #40]\n\t"
+                     "vmul.i32 %q[x], %q[x], %[wv]\n\t"
+                     "vqadd.s32 %q[acc], %q[acc], %q[x]\n\t"
+                     "ldr    %[wv], [%[a], #36]\n\t"
+                     "vrshl.s32 %q[acc], %[wv]\n\t"
+                     "ldr    %[wv], [%[a], #44]\n\t"
+                     "vadd.i32 %q[acc], %q[acc], %[wv]\n\t"
+                     "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"
+                     "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"
+                     "vstrb.32 %q[acc], [%[o], %q[oo]]\n\t"
+                     "ldr    %[wv], [%[a], #20]\n\t"
+                     "adds   %[r0], #4\n\t"
+                     "adds   %[r1], #4\n\t"
+                     "adds   %[r2], #4\n\t"
+                     "add    %[o], %[o], %[wv]\n\t"
+                     "subs   %[n], %[n], #1\n\t"
+                     "bne    1b\n\t"
+                     : [acc] "=&w"(acc), [x] "=&w"(x), [wv] "=&r"(wv), [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2),
+                       [w] "+r"(w), [o] "+r"(o), [n] "+r"(n)
+                     : [a] "r"(a), [bias] "w"(bias), [oo] "w"(ooffs), [lo] "w"(lo), [hi] "w"(hi)
+                     : "cc", "memory");
+}
+
+/*
+ * DEPTHWISE_CONV_2D, the row kernel: per output channel, the input rows its windows read are gathered
+ * (VLDRB.S32 at the channel stride: 4 pixels per instruction) into a ring of planar rows padded with
+ * input_zp on the stack, each input row once per channel; then 4 output pixels per vector: per tap one
+ * load of their 4 inputs (a gather at stride > 1) and one VMLA by the tap's weight, the channel's
+ * requantization on 4 lanes, one scatter store. Returns 0 (nothing done) where the ring would not fit
+ * TG_DW_ROWS_BYTES.
+ */
+static int tg_dwconv_mve_rows(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
+{
+    int8_t ring[TG_DW_ROWS_BYTES] __attribute__((aligned(4)));
+    int8_t *rp[TG_DW_MAX_KH];
+    int32_t tag[TG_DW_MAX_KH * 4];
+    const int32_t cin = p->in_c, oc_n = p->out_c, dm = p->depth_multiplier;
+    const int32_t in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w;
+    const int32_t sw = p->stride_w, dw = p->dil_w, dh = p->dil_h;
+    const int32_t nrows = (k_h - 1) * dh + 1; /* ring rows */
+    const int32_t ocp = (oc_n + 3) & ~3;
+    /* padded row: every column a block of 4 output pixels reads (the last block's phantom lanes too) */
+    const int32_t wp = ((p->out_w + 3) & ~3) * sw + (k_w - 1) * dw;
+    const int32_t wpa = (wp + 15) & ~15;
+    const int8_t *wplain = (const int8_t *)p->weights + (size_t)ocp * taps; /* [oc][taps] */
+    const int32_t *rq = (const int32_t *)(const void *)p->rq;
+    const int8x16_t zp16 = vdupq_n_s8((int8_t)p->input_zp);
+    const uint32x4_t lane = vidupq_n_u32(0, 1);
+    const uint32x4_t coffs = vmulq_n_u32(lane, (uint32_t)cin);  /* 4 input pixels of one channel */
+    const uint32x4_t soffs = vmulq_n_u32(lane, (uint32_t)sw);   /* 4 output pixels in a planar row */
+    const uint32x4_t ooffs = vmulq_n_u32(lane, (uint32_t)oc_n); /* 4 output pixels of one channel */
+    const int32_t x_lo = p->pad_left;                            /* first padded column holding input */
+    const int32_t x_hi = p->pad_left + in_w < wp ? p->pad_left + in_w : wp;
+    int32_t b, oc, oy, ox0, ky, i;
+    if (k_h > TG_DW_MAX_KH || nrows > 4 * TG_DW_MAX_KH || nrows * wpa > TG_DW_ROWS_BYTES) {
+        return 0;
+    }
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + (size_t)b * in_h * in_w * cin;
+        int8_t *out_b = output + (size_t)b * p->out_h * p->out_w * oc_n;
+        for (oc = 0; oc < oc_n; oc++) {
+            const int8_t *in_c = in_b + oc / dm;
+            const int8_t *w = wplain + (size_t)oc * taps;
+            const int32_t *r = rq + 16 * (oc >> 2) + (oc & 3);
+            const int32_t mult = r[0], shift = r[4] + r[8], bias = p->bias[oc];
+            const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+            for (i = 0; i < nrows; i++) {
+                tag[i] = -0x7fffffff; /* no input row yet */
+            }
+            for (oy = 0; oy < p->out_h; oy++) {
+                const int32_t y0 = oy * p->stride_h - p->pad_top;
+                int8_t *o = out_b + (size_t)oy * p->out_w * oc_n + oc;
+                for (ky = 0; ky < k_h; ky++) {
+                    const int32_t iy = y0 + ky * dh;
+                    const int32_t slot = ((iy % nrows) + nrows) % nrows;
+                    int8_t *dst = ring + slot * wpa;
+                    rp[ky] = dst;
+                    if (tag[slot] == iy) {
+                        continue;
+                    }
+                    tag[slot] = iy;
+                    for (i = 0; i < wpa; i += 16) {
+                        vst1q_s8(dst + i, zp16);
+                    }
+                    if (iy >= 0 && iy < in_h) {
+                        const int8_t *src = in_c + (size_t)iy * in_w * cin;
+                        for (i = x_lo; i < x_hi; i += 4, src += 4 * cin) {
+                            const mve_pred16_t pr = vctp32q((uint32_t)(x_hi - i));
+                            vstrbq_p_s32(dst + i, vldrbq_gather_offset_z_s32(src, coffs, pr), pr);
+                        }
+                    }
+                }
+                ox0 = 0;
+                if (k_h == 3 && k_w == 3 && sw == 1 && dw == 1 && p->out_w >= 4) {
+                    tg_dw3_t a;
+                    a.r0 = rp[0];
+                    a.r1 = rp[1];
+                    a.r2 = rp[2];
+                    a.w = w;
+                    a.o = o;
+                    a.ostep = 4 * oc_n;
+                    a.blocks = p->out_w >> 2;
+                    a.mult = mult;
+                    a.left = shift > 0 ? shift : 0;
+                    a.rneg = shift < 0 ? shift : 0;
+                    a.fix = shift < 0;
+                    a.zp = p->output_zp;
+                    tg_dw3x3_row(&a, vdupq_n_s32(bias), ooffs, lo, hi);
+                    ox0 = 4 * a.blocks;
+                    o += (size_t)a.blocks * 4 * oc_n;
+                }
+                for (; ox0 < p->out_w; ox0 += 4, o += 4 * oc_n) {
+                    int32x4_t acc = tg_dw_row_taps(vdupq_n_s32(bias), rp, ox0 * sw, w, k_h, k_w, dw, sw, soffs);
+                    acc = tg_mve_out(tg_mve_rq(acc, mult, shift), p->output_zp, lo, hi);
+                    vstrbq_scatter_offset_p_s32(o, ooffs, acc, vctp32q((uint32_t)(p->out_w - ox0)));
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+/* The plane kernel's limits: the padded input plane of one channel, and its blocks of 4 output pixels. */
+#define TG_DW_PLANE_BYTES 3072
+#define TG_DW_PLANE_BLOCKS 192
+
+/*
+ * DEPTHWISE_CONV_2D, the plane kernel (3x3 filters, output planes of at most 4 * TG_DW_PLANE_BLOCKS pixels):
+ * per output channel, its input plane gathered (VLDRB.S32 at the channel stride) into a planar copy
+ * padded with input_zp on the stack; the output plane in blocks of 4 consecutive pixels (lanes, across
+ * rows: narrow planes fill the lanes), each lane's window found through an offset vector computed once
+ * per call, so that a tap is one gather and one VMLA by the tap's weight (any stride and dilation), then
+ * the channel's requantization on 4 lanes and one scatter store. Returns 0 where it does not apply.
+ */
+static int tg_dwconv_mve_plane(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
+{
+    int8_t plane[TG_DW_PLANE_BYTES] __attribute__((aligned(4)));
+    uint32_t offs[4 * TG_DW_PLANE_BLOCKS] __attribute__((aligned(8)));
+    const int32_t cin = p->in_c, oc_n = p->out_c, dm = p->depth_multiplier;
+    const int32_t in_h = p->in_h, in_w = p->in_w, out_w = p->out_w;
+    const int32_t npix = p->out_h * out_w, nblk = (npix + 3) >> 2;
+    const int32_t ocp = (oc_n + 3) & ~3;
+    /* the padded plane: every input pixel a window reads, input_zp around */
+    const int32_t wpp = (out_w - 1) * p->stride_w + 2 * p->dil_w + 1;
+    const int32_t hpp = (p->out_h - 1) * p->stride_h + 2 * p->dil_h + 1;
+    const int32_t pt = p->pad_top, pl = p->pad_left;
+    const int32_t dx = p->dil_w, dy = p->dil_h * wpp;
+    const int8_t *wplain = (const int8_t *)p->weights + (size_t)ocp * 9; /* [oc][9] */
+    const int32_t *rq = (const int32_t *)(const void *)p->rq;
+    const int8x16_t zp16 = vdupq_n_s8((int8_t)p->input_zp);
+    const uint32x4_t coffs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)cin);
+    const uint32x4_t ooffs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)oc_n);
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    int32_t b, oc, i, j, y, x0, x1;
+    if (p->k_h != 3 || p->k_w != 3 || hpp * wpp + 16 > TG_DW_PLANE_BYTES || nblk > TG_DW_PLANE_BLOCKS) {
+        return 0;
+    }
+    for (i = 0; i < 4 * nblk; i++) { /* lane i: output pixel i (past the last: the last) */
+        const int32_t q = i < npix ? i : npix - 1;
+        offs[i] = (uint32_t)((q / out_w) * p->stride_h * wpp + (q % out_w) * p->stride_w);
+    }
+    /* input columns [x0, x1) of a plane row hold input pixels 0 .. */
+    x0 = pl;
+    x1 = pl + in_w < wpp ? pl + in_w : wpp;
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + (size_t)b * in_h * in_w * cin;
+        int8_t *out_b = output + (size_t)b * npix * oc_n;
+        for (oc = 0; oc < oc_n; oc++) {
+            const int8_t *in_c = in_b + oc / dm;
+            const int8_t *w = wplain + (size_t)oc * 9;
+            const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7],
+                          w8 = w[8];
+            const int32_t *r = rq + 16 * (oc >> 2) + (oc & 3);
+            const int32_t mult = r[0], shift = r[4] + r[8];
+            const int32x4_t bias = vdupq_n_s32(p->bias[oc]);
+            const int8_t *r0 = plane, *r1 = plane + dy, *r2 = plane + 2 * dy;
+            int8_t *o = out_b + oc;
+            for (i = 0; i < hpp * wpp; i += 16) {
+                vst1q_s8(plane + i, zp16);
+            }
+            for (y = 0; y < hpp; y++) {
+                const int32_t iy = y - pt;
+                if (iy >= 0 && iy < in_h) {
+                    const int8_t *src = in_c + (size_t)iy * in_w * cin;
+                    int8_t *dst = plane + y * wpp;
+                    for (i = x0; i < x1; i += 4, src += 4 * cin) {
+                        const mve_pred16_t pr = vctp32q((uint32_t)(x1 - i));
+                        vstrbq_p_s32(dst + i, vldrbq_gather_offset_z_s32(src, coffs, pr), pr);
+                    }
+                }
+            }
+            for (j = 0; j < nblk; j++, o += 4 * oc_n) {
+                const uint32x4_t q0 = vld1q_u32(offs + 4 * j);
+                const uint32x4_t q1 = vaddq_n_u32(q0, (uint32_t)dx), q2 = vaddq_n_u32(q0, (uint32_t)(2 * dx));
+                int32x4_t acc = bias;
+                acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(r0, q0), w0);
+                acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(r0, q1), w1);
+                acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(r0, q2), w2);
+                acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(r1, q0), w3);
+                acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(r1, q1), w4);
+                acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(r1, q2), w5);
+                acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(r2, q0), w6);
+                acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(r2, q1), w7);
+                acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(r2, q2), w8);
+                acc = tg_mve_out(tg_mve_rq(acc, mult, shift), p->output_zp, lo, hi);
+                vstrbq_scatter_offset_s32(o, ooffs, acc);
+            }
+        }
+    }
+    return 1;
+}
+
+/* DEPTHWISE_CONV_2D (tg_dwconv_mve_s8's layout, see tg_kernels.h) where the row kernel's rows do not fit:
+ * per group of 4 output channels, per output pixel: the taps on 4 lanes (channels), the requantization
+ * with the group's parameter vectors. */
 static void tg_dwconv_mve(const tg_conv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t cin = p->in_c, oc_n = p->out_c, dm = p->depth_multiplier;
@@ -389,7 +845,9 @@ void tg_dwconv_mve_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
 {
     (void)scratch;
 #if TG_MVE
-    tg_dwconv_mve(p, input, output);
+    if (!tg_dwconv_mve_plane(p, input, output) && !tg_dwconv_mve_rows(p, input, output)) {
+        tg_dwconv_mve(p, input, output);
+    }
 #else
     tg_dwconv_mve_c(p, input, output);
 #endif

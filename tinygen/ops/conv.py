@@ -567,7 +567,8 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
 
 def dw_mve_tables(p: "ConvParams") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The Helium depthwise kernel's parameters (tg_dwconv_mve_s8, tg_kernels.h), channels in groups of 4
-    (zero-padded): weights (groups, taps, 4) int8; the folded bias (wrapped) per padded channel; the
+    (zero-padded): weights (groups, taps, 4) int8 followed by the same as (channels, taps); the folded bias
+    (wrapped) per padded channel; the
     requantization (groups, 4, 4) int32: multiplier, left shift, -right shift, -1 where right > 0."""
     from tinygen.model.fixedpoint import wrap_int32
 
@@ -577,7 +578,8 @@ def dw_mve_tables(p: "ConvParams") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = 4 * groups
     w = np.zeros((taps, n), dtype=np.int8)
     w[:, :oc] = p.weights.reshape(taps, oc)
-    weights = np.ascontiguousarray(w.reshape(taps, groups, 4).transpose(1, 0, 2))
+    # [group][tap][4] (the pixel kernel), then [channel][tap] (the row kernel)
+    weights = np.concatenate([w.reshape(taps, groups, 4).transpose(1, 0, 2).reshape(-1), w.T.reshape(-1)])
     bias = np.zeros(n, dtype=np.int64)
     bias[:oc] = np.asarray(wrap_int32(p.folded_bias), dtype=np.int64)
     mult = np.zeros(n, dtype=np.int64)
