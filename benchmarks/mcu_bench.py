@@ -9,6 +9,7 @@ MLPerf-Tiny-shaped zoo models).
     .venv/bin/python benchmarks/mcu_bench.py --corpus --portable    # + the C99 kernels (-DTG_PORTABLE)
     .venv/bin/python benchmarks/mcu_bench.py --json out.json --markdown   # results as JSON; tables as Markdown
     .venv/bin/python benchmarks/mcu_bench.py --board qemu-cortex-m55 --zoo  # another emulated core
+        (Helium boards: the MVE kernels, and beside them the DSP kernels built with -DTG_NO_MVE)
 
 A MODEL argument is a path to a .tflite, the name of a corpus model (`$TINYGEN_MODELS`, default
 `../shared/models`) or of a zoo model (tests/support/zoo.py). Corpus models above 2 MB of weights
@@ -80,6 +81,8 @@ def _parse_args(argv=None):
     ap.add_argument("--markdown", action="store_true", help="print the summary tables as Markdown")
     ap.add_argument("--json", type=Path, help="write the results as JSON")
     ap.add_argument("--board", default=BOARD, help="emulated board to run on (default: %(default)s)")
+    ap.add_argument("--no-mve-compare", action="store_true",
+                    help="Helium boards (Cortex-M55): skip the second build with the DSP kernels (-DTG_NO_MVE)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--build-dir", type=Path, help="keep the firmware here (default: a temporary directory)")
     return ap.parse_args(argv)
@@ -164,14 +167,23 @@ def kernel_rows(g, plan, target: str | None = None) -> list[dict]:
     return rows
 
 
-def _measure(b: Bench, g, x, out_dir: Path, portable: bool, layers: bool) -> dict:
+def _measure(b: Bench, g, x, out_dir: Path, portable: bool, layers: bool, no_mve: bool = False) -> dict:
+    """`no_mve`: on a Helium board, the DSP kernels instead (code generated for a plain DSP core, kernels
+    built with -DTG_NO_MVE): the figure the Helium kernels are compared with."""
     import numpy as np
 
     from tinygen.boards.firmware_build import memory_usage
     from tinygen.boards.mcu_run import build_models, code_sizes, run_models
     from tinygen.emulator.engine import Emulator
 
-    fw = build_models(BOARD, {b.name: g}, {b.name: [x]}, out_dir, portable=portable)
+    gen, kflags = None, []
+    if no_mve:
+        from tinygen.codegen.generator import generate
+
+        gen = {b.name: generate(g, out_dir / "models" / b.name, b.name, target="cortex-m7")}
+        kflags = ["-DTG_NO_MVE=1"]
+    fw = build_models(BOARD, {b.name: g}, {b.name: [x]}, out_dir, portable=portable, generated=gen,
+                      kernel_cflags=kflags)
     res = run_models(fw, timeout=900)
     sample = res.models[b.name][0]
     ref = Emulator(g).run_internal([np.stack([xi]) for xi in x])
@@ -181,7 +193,7 @@ def _measure(b: Bench, g, x, out_dir: Path, portable: bool, layers: bool) -> dic
                groups=sizes.groups, tinygen_code=sizes.tinygen_code, arena=fw.generated[b.name].arena_bytes)
     if layers:
         fwl = build_models(BOARD, {b.name: g}, {b.name: [x]}, out_dir / "layers", portable=portable,
-                           layer_timing=True, generated=fw.generated)
+                           layer_timing=True, generated=fw.generated, kernel_cflags=kflags)
         out["layers"] = run_models(fwl, timeout=900).layers[b.name]
     return out
 
@@ -217,6 +229,10 @@ def main(argv=None) -> int:
         raise SystemExit(f"mcu_bench: board {board.id!r} is not an emulated bare-metal board")
     BOARD = board.id
     import numpy as np
+
+    from tinygen.ops.base import target_has_mve
+
+    mve = target_has_mve(board.core) and not args.no_mve_compare
 
     from tinygen.analysis.inspect import model_stats
     from tinygen.codegen.planner import plan_memory
@@ -261,6 +277,8 @@ def main(argv=None) -> int:
             r["dsp"] = _measure(b, g, x, base / b.name / "dsp", False, not args.no_layers)
             if args.portable:
                 r["portable"] = _measure(b, g, x, base / b.name / "portable", True, False)
+            if mve:
+                r["dsp_only"] = _measure(b, g, x, base / b.name / "dsp_only", False, False, no_mve=True)
         except TinygenError as e:
             print(f"{b.label}: FAILED: {e}", file=sys.stderr)
             failed.append(b.label)
@@ -280,6 +298,9 @@ def main(argv=None) -> int:
     headers = ["model", "MACs", "instr", "MAC/instr", "TFLM+CMSIS-NN instr", "tinygen / TFLM", "C99 layers"]
     if args.portable:
         headers += ["C99 instr", "DSP vs C99"]
+    if mve:
+        headers[2:4] = ["MVE instr", "MVE MAC/instr"]
+        headers += ["DSP instr", "DSP MAC/instr", "MVE vs DSP"]
     rows = []
     for b in done:
         r, d = b.result, b.result["dsp"]
@@ -292,8 +313,14 @@ def main(argv=None) -> int:
         if args.portable:
             pt = r["portable"]
             row += [_m(pt["instructions"]), f"{pt['instructions'] / d['instructions']:.1f}x"]
+        if mve:
+            do = r["dsp_only"]
+            row += [_m(do["instructions"]), f"{r['macs'] / do['instructions']:.2f}",
+                    f"{do['instructions'] / d['instructions']:.2f}x fewer"]
         rows.append(row)
     kind = "portable C99 build (no DSP extension)" if board.core.startswith("rv") else "DSP build"
+    if mve:
+        kind = "Helium (MVE) build, beside the DSP kernels' build (-DTG_NO_MVE) on the same board"
     print(f"\nSpeed: instructions per inference on QEMU {board.emulator.machine} ({board.core}, -icount shift=0), "
           f"{kind}\n")
     print(_table(headers, rows, markdown=md))
@@ -322,6 +349,8 @@ def main(argv=None) -> int:
                   (f"kernels+runtime {d['tinygen_code']:,} B <= {CODE_BUDGET:,} B", d["tinygen_code"] <= CODE_BUDGET)]
         if args.portable:
             checks.append(("C99 build bit-exact too", r["portable"]["bit_exact"]))
+        if mve:
+            checks.append(("DSP build (-DTG_NO_MVE) bit-exact too", r["dsp_only"]["bit_exact"]))
         info = [f"arena {d['arena']:,} B vs 1.05 x live bound + 64 = {int(1.05 * bound + 64):,} B "
                 f"({'within' if d['arena'] <= 1.05 * bound + 64 else 'above'})"]
         if b.reference:

@@ -396,12 +396,9 @@ void tg_fc_dot_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, 
 {
     (void)scratch;
 #if TG_MVE
-    if (p->units > 0) { /* Helium (tg_mve.c) */
-        tg_fc_mve(p, input, output);
-        return;
-    }
-#endif
-#if TG_DSP
+    (void)tg_fc_dsp_small; /* Helium (tg_mve.c) instead: the DSP code is not linked */
+    tg_fc_mve(p, input, output);
+#elif TG_DSP
     tg_fc_dsp_small(p, input, output);
 #else
     tg_fc_c(p, input, output);

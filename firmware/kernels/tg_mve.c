@@ -163,13 +163,15 @@ typedef struct {
     int32_t zp;            /* 44 */
     int32_t lo, hi;        /* 48, 52 */
     uint32_t offs[4];      /* 56: byte offsets of the 4 pixels' outputs */
+    int32_t rem;           /* 72: k % 16: the last taps, with predicated loads */
 } tg_mve_ocs_t;
 
 /*
- * Every output channel of 4 pixels (the CONV_2D micro-kernel, for k a multiple of 16): per channel, the
- * filter row against the 4 columns (16 taps per VMLADAVA, 10 instructions per 64 multiply-accumulates),
- * the 4 sums as one vector, + bias, TFLM's requantization (VSHL, VQRDMULH, the rounding fix-up, VRSHL),
- * + zero point, clamped, one scatter store: about 30 instructions per channel besides the dot products.
+ * Every output channel of 4 pixels (the CONV_2D micro-kernel): per channel, the filter row against the 4
+ * columns (16 taps per VMLADAVA, 10 instructions per 64 multiply-accumulates; the last k % 16 taps with
+ * predicated loads, which read nothing past a row or a column), the 4 sums as one vector, + bias, TFLM's
+ * requantization (VSHL, VQRDMULH, the rounding fix-up, VRSHL), + zero point, clamped, one scatter store:
+ * about 30 instructions per channel besides the dot products.
  */
 void tg_mve_ocs(tg_mve_ocs_t *a);
 __attribute__((naked, noinline)) void tg_mve_ocs(tg_mve_ocs_t *a __attribute__((unused)))
@@ -193,7 +195,7 @@ __attribute__((naked, noinline)) void tg_mve_ocs(tg_mve_ocs_t *a __attribute__((
             "movs   r6, #0\n\t"
             "mov    r8, #0\n\t"
             "ldr    lr, [r0, #24]\n\t"
-            "dls    lr, lr\n\t"
+            "wls    lr, lr, 2f\n\t"
             "1:\n\t"
             "vldrb.8 q0, [r9], #16\n\t"
             "vldrb.8 q1, [r1], #16\n\t"
@@ -205,6 +207,26 @@ __attribute__((naked, noinline)) void tg_mve_ocs(tg_mve_ocs_t *a __attribute__((
             "vldrb.8 q1, [r7], #16\n\t"
             "vmladava.s8 r8, q1, q0\n\t"
             "le     lr, 1b\n\t"
+            "2:\n\t"
+            "ldr    lr, [r0, #72]\n\t"
+            "cmp    lr, #0\n\t"
+            "beq    4f\n\t"
+            "vctp.8 lr\n\t"
+            "vpstt\n\t"
+            "vldrbt.8 q0, [r9]\n\t"
+            "vldrbt.8 q1, [r1]\n\t"
+            "vpstt\n\t"
+            "vmladavat.s8 r2, q1, q0\n\t"
+            "vldrbt.8 q1, [r3]\n\t"
+            "vpstt\n\t"
+            "vmladavat.s8 r4, q1, q0\n\t"
+            "vldrbt.8 q1, [r5]\n\t"
+            "vpstt\n\t"
+            "vmladavat.s8 r6, q1, q0\n\t"
+            "vldrbt.8 q1, [r7]\n\t"
+            "vpst\n\t"
+            "vmladavat.s8 r8, q1, q0\n\t"
+            "4:\n\t"
             "vmov   q2[2], q2[0], r2, r6\n\t"
             "vmov   q2[3], q2[1], r4, r8\n\t"
             "ldr    r1, [r11], #4\n\t"
@@ -242,83 +264,61 @@ int tg_conv2d_mve(const tg_conv_params_t *p, const int8_t *input, int8_t *output
     const int32_t n = p->batches * p->out_h * p->out_w;
     const size_t in_size = (size_t)p->in_h * p->in_w * cin;
     const int direct = p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0;
-    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
-    const int32_t zp = p->output_zp;
     int8_t *cols = (int8_t *)scratch;
-    int32_t i, j, oc, b = 0, oy = 0, ox = 0;
     int32_t rows[4 * TG_MVE_OCS_MAX] __attribute__((aligned(8)));
     tg_mve_ocs_t a;
-    const int ocs = (k & 15) == 0 && k > 0 && oc_n <= TG_MVE_OCS_MAX;
-    if (p->groups != 1 || (!direct && scratch == NULL)) {
+    int32_t i, j, oc, oc0;
+    if (p->groups != 1 || (!direct && scratch == NULL) || k <= 0) {
         return 0;
     }
-    if (ocs) { /* the assembly micro-kernel: requantization rows decoded once */
-        for (oc = 0; oc < oc_n; oc++) {
-            const int32_t sh = TG_RQ_SHIFT_OF(p, oc);
-            rows[4 * oc] = TG_RQ_MULT_OF(p, oc);
+    a.wadj = w_row - (k & ~15);
+    a.chunks = k >> 4;
+    a.rem = k & 15;
+    a.rq = rows;
+    a.zp = p->output_zp;
+    a.lo = p->act_min;
+    a.hi = p->act_max;
+    for (oc0 = 0; oc0 < oc_n; oc0 += TG_MVE_OCS_MAX) { /* (one pass unless out_c > TG_MVE_OCS_MAX) */
+        const int32_t noc = oc_n - oc0 < TG_MVE_OCS_MAX ? oc_n - oc0 : TG_MVE_OCS_MAX;
+        int32_t b = 0, oy = 0, ox = 0;
+        for (oc = 0; oc < noc; oc++) { /* requantization rows, decoded once */
+            const int32_t sh = TG_RQ_SHIFT_OF(p, oc0 + oc);
+            rows[4 * oc] = TG_RQ_MULT_OF(p, oc0 + oc);
             rows[4 * oc + 1] = sh > 0 ? sh : 0;
             rows[4 * oc + 2] = sh < 0 ? sh : 0;
             rows[4 * oc + 3] = sh < 0;
         }
-        a.w = (const int8_t *)p->weights;
-        a.wadj = w_row - k;
-        a.chunks = k >> 4;
-        a.bias = p->bias;
-        a.rq = rows;
-        a.zp = zp;
-        a.lo = p->act_min;
-        a.hi = p->act_max;
-    }
-    for (i = 0; i < n; i += 4) {
-        const int8_t *c[4];
-        uint32_t offs[4];
-        uint32x4_t voffs;
-        const int8_t *w = (const int8_t *)p->weights;
-        int8_t *o = output + (size_t)i * oc_n;
-        for (j = 0; j < 4; j++) {
-            if (i + j >= n) { /* past the last pixel: the last one again (same value, same place) */
-                c[j] = c[j - 1];
-                offs[j] = offs[j - 1];
-                continue;
-            }
-            offs[j] = (uint32_t)(j * oc_n);
-            {
-                const int8_t *in_b = input + (size_t)b * in_size;
-                const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
-                if (direct) {
-                    c[j] = in_b + ((size_t)y0 * p->in_w + x0) * cin;
-                } else {
-                    tg_mve_im2col(p, in_b, y0, x0, cols + j * w_row);
-                    c[j] = cols + j * w_row;
+        a.w = (const int8_t *)p->weights + (size_t)oc0 * w_row;
+        a.bias = p->bias + oc0;
+        for (i = 0; i < n; i += 4) {
+            for (j = 0; j < 4; j++) {
+                if (i + j >= n) { /* past the last pixel: the last one again (same value, same place) */
+                    a.col[j] = a.col[j - 1];
+                    a.offs[j] = a.offs[j - 1];
+                    continue;
+                }
+                a.offs[j] = (uint32_t)(j * oc_n);
+                {
+                    const int8_t *in_b = input + (size_t)b * in_size;
+                    const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
+                    if (direct) {
+                        a.col[j] = in_b + ((size_t)y0 * p->in_w + x0) * cin;
+                    } else {
+                        tg_mve_im2col(p, in_b, y0, x0, cols + j * w_row);
+                        a.col[j] = cols + j * w_row;
+                    }
+                }
+                if (++ox == p->out_w) {
+                    ox = 0;
+                    if (++oy == p->out_h) {
+                        oy = 0;
+                        b++;
+                    }
                 }
             }
-            if (++ox == p->out_w) {
-                ox = 0;
-                if (++oy == p->out_h) {
-                    oy = 0;
-                    b++;
-                }
-            }
-        }
-        if (ocs) {
-            a.col[0] = c[0];
-            a.col[1] = c[1];
-            a.col[2] = c[2];
-            a.col[3] = c[3];
-            a.o = o;
-            a.n = oc_n;
-            a.offs[0] = offs[0];
-            a.offs[1] = offs[1];
-            a.offs[2] = offs[2];
-            a.offs[3] = offs[3];
+            a.o = output + (size_t)i * oc_n + oc0;
+            a.n = noc;
             tg_mve_ocs(&a);
-            continue;
-        }
-        voffs = vld1q_u32(offs);
-        for (oc = 0; oc < oc_n; oc++, w += w_row) {
-            int32x4_t v = tg_mve_dot4(c[0], c[1], c[2], c[3], w, k);
-            v = tg_mve_rq(vaddq_n_s32(v, p->bias[oc]), TG_RQ_MULT_OF(p, oc), TG_RQ_SHIFT_OF(p, oc));
-            vstrbq_scatter_offset_s32(o + oc, voffs, tg_mve_out(v, zp, lo, hi));
         }
     }
     return 1;
