@@ -601,6 +601,38 @@ def test_small_model_bit_exact_on_other_cores(board, zoo, tmp_path):
     assert cost[True] < cost[False], f"the DSP build must run fewer instructions on {board}: {cost}"
 
 
+def wide_conv(rng, oc: int = 300) -> bytes:
+    """A 1x1 CONV_2D with more output channels than the Helium kernel decodes at once (passes of 256)."""
+    m = ModelBuilder()
+    cin = 20
+    x = m.tensor([1, 3, 3, cin], scale=0.05, zero_point=_zp(rng))
+    wd = rng.integers(-127, 128, size=(oc, 1, 1, cin))
+    ws = _q_scales(rng, oc, True)
+    w = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=0)
+    bias = m.tensor([oc], dtype=np.int32, data=rng.integers(-5000, 5000, size=oc), scale=0.05 * ws)
+    y = m.tensor([1, 3, 3, oc], scale=_out_scale(rng, float(np.sqrt(cin) * 60 * np.median(ws) * 60 * 0.05 / 40)),
+                 zero_point=_zp(rng))
+    m.op("CONV_2D", [x, w, bias], [y], padding="VALID", stride_h=1, stride_w=1, fused_activation_function="NONE")
+    return m.build([x], [y])
+
+
+def wide_dw(rng) -> bytes:
+    """A 7x7 DEPTHWISE_CONV_2D over rows 500 pixels wide: too wide for the Helium plane and row kernels'
+    stack buffers, so the pixel kernel runs it (edges included: SAME padding)."""
+    m = ModelBuilder()
+    c = 5
+    x = m.tensor([1, 7, 500, c], scale=0.05, zero_point=_zp(rng))
+    wd = rng.integers(-127, 128, size=(1, 7, 7, c))
+    ws = _q_scales(rng, c, True)
+    w = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=3)
+    bias = m.tensor([c], dtype=np.int32, data=rng.integers(-5000, 5000, size=c), scale=0.05 * ws)
+    y = m.tensor([1, 7, 500, c], scale=_out_scale(rng, float(7 * 60 * np.median(ws) * 60 * 0.05 / 40)),
+                 zero_point=_zp(rng))
+    m.op("DEPTHWISE_CONV_2D", [x, w, bias], [y], padding="SAME", stride_h=1, stride_w=1, depth_multiplier=1,
+         fused_activation_function="RELU6")
+    return m.build([x], [y])
+
+
 def test_mve_kernels_bit_exact_on_cortex_m55(tmp_path):
     """The Helium kernels (tg_mve.c) on QEMU mps3-an547: random CONV_2D (general, 1x1, strided, padded,
     dilated, odd channel counts), DEPTHWISE_CONV_2D (depth multipliers 1/2/3/8, large and temporal
@@ -612,6 +644,12 @@ def test_mve_kernels_bit_exact_on_cortex_m55(tmp_path):
     from tinygen.boards.mcu_run import build_models, run_models
 
     graphs = {**random_models(), **random_dw_models(n=24)}
+    graphs["conv_wide"] = parse_model(wide_conv(np.random.default_rng(300)), name="conv_wide")
+    graphs["dw_wide"] = parse_model(wide_dw(np.random.default_rng(500)), name="dw_wide")
+    from tinygen.ops.conv import DepthwiseConv2D, dw_mve_kernel
+
+    dwk = {dw_mve_kernel(DepthwiseConv2D().prepare(g, g.operators[0])) for n, g in graphs.items() if n.startswith("dw")}
+    assert dwk == {"plane", "row", "pixel"}, dwk  # all three depthwise kernels run
     rng = np.random.default_rng(55)
     xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
     mve = build_models(M55, graphs, xs, tmp_path / "mve", optimize="speed")
@@ -637,6 +675,35 @@ def test_mve_kernels_bit_exact_on_cortex_m55(tmp_path):
         check(f"{name} (no MVE)", g, xs[name], res_off.models[name])
     cost = [sum(r.models[n][0].instructions for n in sub) for r in (res, res_off)]
     assert cost[0] < cost[1], cost
+
+
+@pytest.mark.parametrize("name", ["mlperf_ic_resnet_large_int8",
+                                  pytest.param("mlperf_vww_mbv1_20blk_791k_int8", marks=pytest.mark.slow)])
+def test_corpus_model_on_cortex_m55_helium(name, tmp_path):
+    """A real trained model on the M55 with the Helium kernels, its weights in the QSPI flash ([rodata]):
+    the corpus's reference input and a random one, bit-exact with the emulator; every CONV_2D /
+    DEPTHWISE_CONV_2D / FULLY_CONNECTED reports the "mve" variant. (VWW's 800 KB of weights did not fit
+    the 512 KB ITCM before.)"""
+    from tests.support.corpus import SKIP_REASON, corpus_model, golden
+    from tinygen.analysis.inspect import kernel_info
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    m = corpus_model(name)
+    if m is None:
+        pytest.skip(SKIP_REASON)
+    g = read_model(m.path)
+    rng = np.random.default_rng(47)
+    xs = samples(g, rng, 1)[3:]  # one random input
+    gold = golden(m)
+    if gold:
+        xs.append([gold[0][0].reshape(tuple(g.input_tensors[0].shape)).astype(g.input_tensors[0].dtype)])
+    fw = build_models(M55, {name: g}, {name: xs}, tmp_path / "m55")
+    assert linked(fw, ["tg_conv2d_mve"])
+    kinds = {k["kernel"] for k, op in zip(kernel_info(g, target="cortex-m55"), g.operators)
+             if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
+    assert kinds == {"mve"}, kinds
+    res = run_models(fw, timeout=300)
+    check(f"{name} on {M55} (mve)", g, xs, res.models[name])
 
 
 @pytest.mark.slow

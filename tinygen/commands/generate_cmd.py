@@ -12,6 +12,7 @@ TARGET_FLAGS = {
     "cortex-m4": "arm-none-eabi-gcc -std=c99 -O2 -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16",
     "cortex-m7": "arm-none-eabi-gcc -std=c99 -O2 -mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-d16",
     "cortex-m33": "arm-none-eabi-gcc -std=c99 -O2 -mcpu=cortex-m33 -mthumb -mfloat-abi=hard -mfpu=fpv5-sp-d16",
+    "cortex-m55": "arm-none-eabi-gcc -std=c99 -O2 -mcpu=cortex-m55 -mthumb -mfloat-abi=hard -mfpu=auto",
     "riscv32": "riscv64-unknown-elf-gcc -std=c99 -O2 -march=rv32imc -mabi=ilp32",
     "xtensa": "xtensa-esp32-elf-gcc -std=c99 -O2 -mlongcalls",
 }
@@ -43,7 +44,8 @@ def _echo_kernels(kernels) -> None:
               "without it, only the model's C code and its kernels.")
 @click.option("--target", type=click.Choice(sorted(TARGET_FLAGS)), default="host", show_default=True,
               help="Without --board: the CPU the C code is for (recorded as NAME_TARGET; the suggested compiler "
-              "flags follow it). Cortex-M4/M7/M33 compile the DSP kernels, the others the portable C99 path.")
+              "flags follow it). Cortex-M4/M7/M33 compile the DSP kernels, Cortex-M55 the Helium (MVE) kernels, the "
+              "others the portable C99 path.")
 @click.option("--name", help="C identifier prefix (default: from the model's file name).")
 @click.option("--optimize", type=click.Choice(["size", "speed"]), default="size", show_default=True,
               help="Without --board. size: the arena stays within 1.05x the live-tensor bound + 64 B (a kernel "

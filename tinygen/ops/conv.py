@@ -565,6 +565,24 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     return words.astype(np.int32)
 
 
+def dw_mve_kernel(p: "ConvParams") -> str:
+    """Which of tg_dwconv_mve_s8's kernels (firmware/kernels/tg_mve.c) runs the op: "plane" (3x3, the
+    padded input plane of a channel within 3 KB and at most 768 output pixels), "row" (a ring of padded
+    planar rows within 3 KB) or "pixel" (any size). Mirrors the C conditions."""
+    g = dw_geometry(p)
+    kh, kw = g["k_h"], g["k_w"]
+    if kh == 3 and kw == 3:
+        wpp = (g["out_w"] - 1) * g["stride_w"] + 2 * g["dil_w"] + 1
+        hpp = (g["out_h"] - 1) * g["stride_h"] + 2 * g["dil_h"] + 1
+        if hpp * wpp + 16 <= 3072 and -(-(g["out_h"] * g["out_w"]) // 4) <= 192:
+            return "plane"
+    nrows = (kh - 1) * g["dil_h"] + 1
+    wp = (-(-g["out_w"] // 4) * 4) * g["stride_w"] + (kw - 1) * g["dil_w"]
+    if kh <= 16 and nrows <= 64 and nrows * (-(-wp // 16) * 16) <= 3072:
+        return "row"
+    return "pixel"
+
+
 def dw_mve_tables(p: "ConvParams") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The Helium depthwise kernel's parameters (tg_dwconv_mve_s8, tg_kernels.h), channels in groups of 4
     (zero-padded): weights (groups, taps, 4) int8 followed by the same as (channels, taps); the folded bias
@@ -1119,8 +1137,13 @@ class DepthwiseConv2D(Op):
             return KernelVariant(C99, f"target {target} has no DSP extension", scratch)
         kh, kw = p.filter_hw
         if target_has_mve(target):
-            return KernelVariant(MVE, f"depthwise {kh}x{kw}: Helium, 4 channels per vector: a gather, VMUL + VADD per "
-                                      f"tap, VQRDMULH/VRSHL requantization (no scratch used)", scratch)
+            how = {"plane": "plane kernel: the channel's padded plane on the stack, 4 output pixels per vector, "
+                            "a gather + VMLA per tap",
+                   "row": "row kernel: a ring of padded planar rows on the stack, 4 output pixels per vector, "
+                          "a load + VMLA per tap",
+                   "pixel": "pixel kernel: 4 channels per vector, a gather + VMUL + VADD per tap"}[dw_mve_kernel(p)]
+            return KernelVariant(MVE, f"depthwise {kh}x{kw}: Helium {how}, VQRDMULH/VRSHL requantization "
+                                      f"(no arena scratch used)", scratch)
         what = f"depthwise {kh}x{kw}" + (f", depth multiplier {p.depth_multiplier}" if p.depth_multiplier > 1 else "")
         sh = np.asarray(p.shift).reshape(-1)
         live = np.asarray(p.multiplier).reshape(-1) != 0
