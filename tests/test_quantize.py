@@ -104,6 +104,26 @@ def test_float_io(models, calibration):
     assert 0.0 <= report.top1_agreement <= 1.0
 
 
+def test_int16_activations_make_a_16x8_model_tinygen_runs(models, calibration):
+    """--activations int16: int16 activations and I/O, int8 weights; the oracle's report, and tinygen's
+    emulator bit-exact with TFLM on it."""
+    from tests.support.oracle import assert_bit_exact
+    from tinygen.model.reader import parse_model
+
+    data, report = quantize_model(models["keras"], calibration, activations="int16")
+    ins, outs, ops = _io_types_and_ops(data)
+    assert ins == [tflite.TensorType.INT16] and outs == [tflite.TensorType.INT16]
+    assert {"CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(ops), ops
+    assert report.activations == "int16" and report.input_dtype == report.output_dtype == "int16"
+    assert report.top1_agreement >= 0.75 and report.max_abs_error < 0.05
+    assert any("16x8" in line for line in report.summary_lines())
+    g = parse_model(data)
+    assert {t.dtype for t in g.tensors if not t.is_const and t.dtype != np.int32} == {np.dtype(np.int16)}
+    assert_bit_exact(data, np.random.default_rng(2), n=4, context="quantize --activations int16")
+    with pytest.raises(TinygenError, match="activations must be one of int8, int16"):
+        quantize_model(models["keras"], calibration, activations="int4")
+
+
 def test_batch_axis_and_npy_path_give_the_same_model(models, calibration, int8_result, tmp_path):
     data = int8_result[0]
     with_axis, _ = quantize_model(models["keras"], calibration[:, None])

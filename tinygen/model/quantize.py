@@ -2,7 +2,9 @@
 
 `quantize_model(model_path, calibration)` converts a float model to an int8
 .tflite (int8 weights and activations; int8 input and output unless
-``io="float"``) with the calibration samples as the representative dataset,
+``io="float"``), or with ``activations="int16"`` to a 16x8 one (int16 activations and
+integer I/O, int8 weights, int64 biases: TensorFlow's
+EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8), with the calibration samples as the representative dataset,
 then runs the float model and the int8 model (on the TFLite Micro reference
 interpreter, tinygen's oracle) over the same samples and reports how far
 apart they are.
@@ -28,6 +30,7 @@ import numpy as np
 from tinygen.errors import TinygenError
 
 IO_MODES = ("int8", "float")
+ACTIVATION_TYPES = ("int8", "int16")
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -61,6 +64,7 @@ class QuantizeReport:
     max_abs_error: float
     mean_abs_error: float
     output_range: float  # max - min of the float model's outputs, to judge the errors against
+    activations: str = "int8"  # "int16": a 16x8 model
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -73,7 +77,7 @@ class QuantizeReport:
             f"model: {self.model_bytes} bytes, input {self.input_dtype}{list(self.input_shape)}, "
             f"output {self.output_dtype}{list(self.output_shape)}",
             f"calibration samples: {self.samples}",
-            f"float vs int8 top-1 agreement: {self.top1_agreement:.2%}",
+            f"float vs {'16x8' if self.activations == 'int16' else 'int8'} top-1 agreement: {self.top1_agreement:.2%}",
             f"max abs error: {self.max_abs_error:.6g}  mean abs error: {self.mean_abs_error:.6g}"
             f"  (float output range {self.output_range:.6g})",
         ]
@@ -87,6 +91,7 @@ def quantize_model(
     calibration,
     io: str = "int8",
     progress: ProgressFn | None = None,
+    activations: str = "int8",
 ) -> tuple[bytes, QuantizeReport]:
     """Quantize a float model to a full-int8 .tflite; return (tflite bytes, report).
 
@@ -94,12 +99,16 @@ def quantize_model(
       float input of fixed shape (apart from the batch axis) and one output.
     calibration: float samples ``[N, *input_shape]`` (or ``[N, 1, *input_shape]``),
       as an array or the path of a .npy file.
-    io: "int8" (default) for int8 input and output, "float" to keep float32 I/O.
+    io: "int8" (default) for integer input and output (int16 with int16 activations), "float" to
+      keep float32 I/O.
+    activations: "int8" (default), or "int16" for a 16x8 model.
     progress: called as ``progress(i, n)`` after each calibration sample is fed
       to the converter (i = 1..n).
     """
     if io not in IO_MODES:
         raise QuantizeError(f"io must be one of {', '.join(IO_MODES)}, not {io!r}")
+    if activations not in ACTIVATION_TYPES:
+        raise QuantizeError(f"activations must be one of {', '.join(ACTIVATION_TYPES)}, not {activations!r}")
     path = Path(model_path)
     kind = _model_kind(path)
     raw_calibration = _load_calibration(calibration)
@@ -111,7 +120,7 @@ def quantize_model(
         source = _SavedModelSource(path, tf)
     samples = _fit_calibration(raw_calibration, source.input_shape)
 
-    data = _convert(tf, source, samples, io, progress)
+    data = _convert(tf, source, samples, io, progress, activations)
     float_out = source.run_float(samples)
     int8_out, in_dtype, out_dtype = _run_oracle(data, samples)
     float_out = float_out.reshape(int8_out.shape)
@@ -133,6 +142,7 @@ def quantize_model(
         max_abs_error=float(diff.max()),
         mean_abs_error=float(diff.mean()),
         output_range=float(float_out.max() - float_out.min()),
+        activations=activations,
     )
     return data, report
 
@@ -347,7 +357,7 @@ class _SavedModelSource:
         return np.concatenate(outs, axis=0)
 
 
-def _convert(tf, source, samples: np.ndarray, io: str, progress) -> bytes:
+def _convert(tf, source, samples: np.ndarray, io: str, progress, activations: str = "int8") -> bytes:
     n = len(samples)
 
     def representative():
@@ -361,15 +371,20 @@ def _convert(tf, source, samples: np.ndarray, io: str, progress) -> bytes:
             conv = source.converter()
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
             conv.representative_dataset = representative
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            io_type = tf.int8 if io == "int8" else tf.float32
+            if activations == "int16":
+                conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+                int_type = tf.int16
+            else:
+                conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                int_type = tf.int8
+            io_type = int_type if io == "int8" else tf.float32
             conv.inference_input_type = io_type
             conv.inference_output_type = io_type
             return bytes(conv.convert())
     except TinygenError:
         raise
     except Exception as e:  # noqa: BLE001 - converter errors are long; keep the gist
-        raise QuantizeError(f"int8 conversion failed: {_first_line(e)}") from None
+        raise QuantizeError(f"{'16x8' if activations == 'int16' else 'int8'} conversion failed: {_first_line(e)}") from None
 
 
 # ------------------------------------------------------------- int8 oracle
@@ -414,21 +429,22 @@ def _run_oracle(data: bytes, samples: np.ndarray):
     outs = []
     for x in samples:
         x = x.reshape(in_shape)
-        if in_dtype == np.int8:
-            x = _quantize_input(x, ind["quantization_parameters"])
+        if in_dtype in (np.int8, np.int16):
+            x = _quantize_input(x, ind["quantization_parameters"], in_dtype)
         interp.set_input(x.astype(in_dtype), 0)
         interp.invoke()
         y = np.array(interp.get_output(0))
-        if out_dtype == np.int8:
+        if out_dtype in (np.int8, np.int16):
             qp = outd["quantization_parameters"]
             y = (y.astype(np.float64) - float(qp["zero_points"][0])) * float(qp["scales"][0])
         outs.append(y.astype(np.float32))
     return np.stack(outs), in_dtype.name, out_dtype.name
 
 
-def _quantize_input(x: np.ndarray, qp) -> np.ndarray:
+def _quantize_input(x: np.ndarray, qp, dtype=np.int8) -> np.ndarray:
     scale = float(qp["scales"][0])
     zero_point = int(qp["zero_points"][0])
     v = x.astype(np.float64) / scale
     q = np.sign(v) * np.floor(np.abs(v) + 0.5) + zero_point  # round half away from zero, like TFLite
-    return np.clip(q, -128, 127).astype(np.int8)
+    info = np.iinfo(dtype)
+    return np.clip(q, info.min, info.max).astype(dtype)
