@@ -445,6 +445,29 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
             check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
 
 
+def dw_pair_chain(rng) -> bytes:
+    """Two 3x3 depthwise layers: one at stride 1 (the pair kernel's; 80 % of the MACs) then a small one at
+    stride 2 (2-7 output columns) that the pair kernel runs too, because the model needs no SMLABB ring
+    kernel (conv.dw_model_pairs): small widths, odd and even, on the pair kernel."""
+    m = ModelBuilder()
+    c = int(rng.choice([4, 8, 16]))
+    h, w = int(rng.integers(4, 15)), int(rng.integers(4, 15))
+    x = m.tensor([1, h, w, c], scale=0.05, zero_point=_zp(rng))
+    cur, cur_hw = x, (h, w)
+    for stride in (1, 2):
+        wd = rng.integers(-127, 128, size=(1, 3, 3, c))
+        ws = _q_scales(rng, c, True)
+        wt = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=3)
+        b = m.tensor([c], dtype=np.int32, data=rng.integers(-5000, 5000, size=c), scale=0.05 * np.atleast_1d(ws))
+        oh, ow = -(-cur_hw[0] // stride), -(-cur_hw[1] // stride)
+        y = m.tensor([1, oh, ow, c], scale=float(rng.uniform(0.02, 0.2)), zero_point=_zp(rng))
+        m.op("DEPTHWISE_CONV_2D", [cur, wt, b], [y], padding="SAME", stride_h=stride, stride_w=stride,
+             dilation_h_factor=1, dilation_w_factor=1, depth_multiplier=1,
+             fused_activation_function=str(rng.choice(["NONE", "RELU6"])))
+        cur, cur_hw = y, (oh, ow)
+    return m.build([x], [cur])
+
+
 def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
     from tinygen.ops import check_graph
 
@@ -467,6 +490,11 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
     for i in range(6):  # ... stride 2 along the row
         name = f"dw3x3s2{'_trained' if i % 2 else ''}_{i}"
         g = parse_model(random_dw(rng, trained=bool(i % 2), dm=1, k33=2), name=name)
+        check_graph(g)
+        out[name] = g
+    for i in range(6):  # ... small layers after a wide one (no ring kernel in the model)
+        name = f"dw3x3chain_{i}"
+        g = parse_model(dw_pair_chain(rng), name=name)
         check_graph(g)
         out[name] = g
     for i in range(10):  # ... transposed: narrow rows, long columns (stride 1 or 2 along the column)
@@ -492,7 +520,7 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     rng = np.random.default_rng(6)
     xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
     dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
-    assert all(dsp_flags(dsp.generated[n]) == [1] for n in graphs)
+    assert all(set(dsp_flags(dsp.generated[n])) == {1} for n in graphs)
     # the 3x3 pair kernel (tg_dwconv_p3_s8) is among them, trained-like and not, odd and even widths
     pairs = [n for n in graphs if "tg_dwconv_p3_s8(" in dsp.generated[n].c_file.read_text()]
     assert len(pairs) >= 5, pairs
@@ -514,6 +542,22 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
         kinds |= {"zp added"} if (asm & (blocks[:, 32] != 0)).any() else set()
         kinds |= {"odd"} if asm.any() and p.output_shape[2] % 2 else set()
     assert kinds == {"folded", "zp added", "odd"}, kinds
+    # the 3x3 ring kernel with channels whose effective scale is >= 0.5 (left shifts): the assembly runs the
+    # block, those channels are redone in C row by row (tg_dw_fix_row)
+    from tinygen.ops.conv import dw_geometry, dw_kernel
+
+    fixed = []
+    for n, g in graphs.items():
+        p = DepthwiseConv2D().prepare(g, g.operators[0])
+        geo = dw_geometry(p)
+        left = (np.asarray(p.multiplier).reshape(-1) != 0) & (np.asarray(p.shift).reshape(-1) >= 0)
+        if (dw_kernel(p) == "tg_dwconv_s8" and (geo["k_h"], geo["k_w"], geo["dil_w"]) == (3, 3, 1)
+                and p.output_shape[3] >= 4 and left[: p.output_shape[3] // 4 * 4].any()):
+            fixed.append(n)
+    assert len(fixed) >= 2, fixed
+    chains = [n for n in graphs if n.startswith("dw3x3chain")]
+    assert chains and all(len(re.findall(r"tg_dwconv_p3\w*\(&op", dsp.generated[n].c_file.read_text())) == 2
+                          for n in chains), chains
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
     # depth multipliers 2-3 take the ring kernel (lane j: input channel (4g + j) / dm) where the arena has room
     # for its scratch, else the column kernel; --optimize speed always gives them the ring kernel

@@ -475,6 +475,37 @@ __attribute__((naked, noinline)) void tg_dw3x3_px(tg_dwk_t *a __attribute__((unu
         "pop    {r4-r11, pc}\n\t");
 }
 
+/* The outputs of one row of the block's channels with a left shift (rm1 < 0, requantized in C),
+ * from the ring rows (3x3, dilation 1 along the row): the 3x3 assembly computed the others. */
+__attribute__((noinline)) static void tg_dw_fix_row(const tg_conv_params_t *p, const tg_dw_ring_t *r,
+                                                    const uint32_t *const *row, const int32_t *blk0, int32_t ng,
+                                                    int8_t *out)
+{
+    int32_t g, j, ox, ky, kx;
+    for (g = 0; g < ng; g++) {
+        const int32_t *blk = blk0 + (size_t)g * TG_DW_BLOCK(9);
+        const int16_t *w = (const int16_t *)(blk + 4);
+        for (j = 0; j < 4; j++) {
+            /* lane of channel j: word (j & 1) of a tap's pair, half j >> 1 */
+            const int32_t lane = 2 * (j & 1) + (j >> 1);
+            const int32_t *q = blk + 4 + 18 + 4 * j;
+            if (q[3] >= 0) {
+                continue;
+            }
+            for (ox = 0; ox < p->out_w; ox++) {
+                int32_t acc = blk[j];
+                for (ky = 0; ky < 3; ky++) {
+                    const int16_t *x = (const int16_t *)(row[ky] + (size_t)g * r->wp * 2) + 4 * ox * p->stride_w;
+                    for (kx = 0; kx < 3; kx++) {
+                        acc = tg_wrap_add(acc, (int32_t)x[4 * kx + lane] * w[4 * (3 * ky + kx) + lane]);
+                    }
+                }
+                out[(size_t)ox * p->out_c + 4 * g + j] = tg_dw_requant(acc, q, p);
+            }
+        }
+    }
+}
+
 /* scratch: R tag words (R rounded up to even), k_h row pointers (rounded up to even), the ring */
 static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
@@ -499,10 +530,12 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
         for (g0 = 0; g0 < groups; g0 += r.groups) {
             const int32_t ng = groups - g0 < r.groups ? groups - g0 : r.groups;
             const int32_t *blk0 = (const int32_t *)p->weights + (size_t)g0 * TG_DW_BLOCK(taps);
-            int fast = fast3 && 4 * (g0 + ng) <= oc_n;
+            const int fast = fast3 && 4 * (g0 + ng) <= oc_n;
+            int fix = 0; /* channels with a left shift (rm1 < 0): the assembly's result for them is
+                          * replaced, row by row, by tg_dw_fix_row's */
             for (g = 0; g < ng; g++) {
                 const int32_t *rq = blk0 + (size_t)g * TG_DW_BLOCK(taps) + 4 + 2 * taps;
-                fast = fast && rq[3] >= 0 && rq[7] >= 0 && rq[11] >= 0 && rq[15] >= 0;
+                fix = fix || (rq[3] | rq[7] | rq[11] | rq[15]) < 0;
             }
             for (k = 0; k < r.rows; k++) {
                 r.tag[k] = -1;
@@ -535,6 +568,9 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
                     a.groups = ng;
                     tg_dw3x3_px(&a);
                     tg_barrier();
+                    if (fix) {
+                        tg_dw_fix_row(p, &r, row, blk0, ng, out);
+                    }
                     continue;
                 }
                 for (ox = 0; ox < p->out_w; ox++, out += oc_n) {

@@ -363,21 +363,42 @@ def _dw_swap(g: dict) -> dict:
     return t
 
 
-def _dw_pair_rows_ok(g: dict) -> bool:
-    """3x3, dilation 1 along the row, and rows wide enough for the pair kernel: measured
-    (benchmarks/mcu_bench.py), faster than the SMLABB ring kernel from 8 output columns at stride 1, 24 at
-    stride 2 (narrower rows waste a phantom pixel and the per-row set-up)."""
-    if g["k_h"] != 3 or g["k_w"] != 3 or g["dil_w"] != 1:
+def _dw_pair_rows_ok(g: dict, fast: bool = True) -> bool:
+    """3x3, dilation 1 along the row, stride 1 or 2 along it: the pair kernel can run the layer this way
+    round (any width). `fast`: and its rows are wide enough for it to beat the SMLABB ring kernel, measured
+    (benchmarks/mcu_bench.py, trained VWW / tinymaix MobileNetV1): from 4 output columns at stride 1 (6x6:
+    0.29 -> 0.34 MAC/instruction), 8 at stride 2 (12 columns: 0.25 -> 0.27; 6 columns: 3 % slower);
+    narrower rows waste a phantom pixel and the per-row set-up."""
+    if g["k_h"] != 3 or g["k_w"] != 3 or g["dil_w"] != 1 or g["stride_w"] not in (1, 2):
         return False
-    return (g["stride_w"] == 1 and g["out_w"] >= 8) or (g["stride_w"] == 2 and g["out_w"] >= 24)
+    if not fast:
+        return True
+    return (g["stride_w"] == 1 and g["out_w"] >= 4) or (g["stride_w"] == 2 and g["out_w"] >= 8)
+
+
+def _dw_pair_orientation(p: "ConvParams") -> str | None:
+    """How the pair kernel would run the layer: "rows", "cols" (transposed, dw_transposed) or None (it
+    cannot: depth multiplier != 1, not 3x3, a partial group of 4 channels, a left shift)."""
+    m = np.asarray(p.multiplier).reshape(-1)
+    sh = np.broadcast_to(np.asarray(p.shift).reshape(-1), m.shape)
+    if p.depth_multiplier != 1 or p.output_shape[3] % 4 or np.any((m != 0) & (sh >= 0)):
+        return None
+    g = _dw_geometry_rows(p)
+    t = _dw_swap(g)
+    gf, tf = _dw_pair_rows_ok(g), _dw_pair_rows_ok(t)
+    if tf and (not gf or t["out_w"] >= 2 * g["out_w"]):
+        return "cols"
+    if gf or _dw_pair_rows_ok(g, fast=False):
+        return "rows"
+    return "cols" if _dw_pair_rows_ok(t, fast=False) else None
 
 
 def dw_transposed(p: "ConvParams") -> bool:
-    """Would the pair kernel run this layer transposed (`w_row` = -2): its rows are too narrow (e.g. 25x5
-    KWS layers, 5 columns) but its columns are long enough, so the kernel walks the image column by column
-    (a ring of 3 columns, pixel pairs along a column, the filter transposed)."""
-    g = _dw_geometry_rows(p)
-    return not _dw_pair_rows_ok(g) and _dw_pair_rows_ok(_dw_swap(g))
+    """Does the pair kernel run this layer transposed (`w_row` = -2): its rows are too narrow or its
+    columns at least twice as long (e.g. 25x5 KWS layers, 5 columns), so the kernel walks the image column
+    by column (a ring of 3 columns, pixel pairs along a column, the filter transposed): fewer, longer passes.
+    Measured on the 25x5 layers: 0.24-0.29 MAC/instruction on the ring kernel, 0.34-0.37 transposed."""
+    return _dw_pair_orientation(p) == "cols"
 
 
 def dw_geometry(p: "ConvParams") -> dict:
@@ -392,19 +413,22 @@ def dw_geometry(p: "ConvParams") -> dict:
     return g
 
 
+def dw_pair_possible(p: "ConvParams") -> bool:
+    """Can the ring kernel's 3x3 pair layout (tg_dwconv.c, `w_row` = -1, or -2 transposed) run this layer:
+    3x3, depth multiplier 1, stride 1 or 2 and dilation 1 along the row (or along the column), whole groups
+    of 4 channels, no left shift. The ring then holds each channel's row as int16 pixel pairs, and the
+    filter rows are (w0, w1), (w1, w2) pairs, so that SMLAD does two taps of one channel: 2 output pixels x
+    3 taps in 2 SMLAD + 2 SMLAxy."""
+    return _dw_pair_orientation(p) is not None
+
+
 def dw_pairs3(p: "ConvParams") -> bool:
-    """Can the ring kernel take its 3x3 pair layout (tg_dwconv.c, `w_row` = -1, or -2 transposed): a 3x3
-    filter, depth multiplier 1, stride 1 or 2 and dilation 1 along the row (or along the column, for a
-    layer too narrow, dw_transposed). The ring then holds each channel's row as int16 pixel pairs, and the
-    filter rows are (w0, w1), (w1, w2) pairs, so that SMLAD does two taps of one channel: 2 output pixels
-    x 3 taps in 2 SMLAD + 2 SMLAxy."""
-    g = _dw_geometry_rows(p)
-    if p.depth_multiplier != 1 or not (_dw_pair_rows_ok(g) or _dw_pair_rows_ok(_dw_swap(g))):
+    """dw_pair_possible, and faster there than the SMLABB ring kernel (rows, or columns, wide enough)."""
+    o = _dw_pair_orientation(p)
+    if o is None:
         return False
-    # every group on the assembly: whole groups of 4, no left shift (those are requantized in C)
-    m = np.asarray(p.multiplier).reshape(-1)
-    sh = np.broadcast_to(np.asarray(p.shift).reshape(-1), m.shape)
-    return p.output_shape[3] % 4 == 0 and not np.any((m != 0) & (sh >= 0))
+    g = _dw_geometry_rows(p)
+    return _dw_pair_rows_ok(g if o == "rows" else _dw_swap(g))
 
 
 # The pair layout's per-group parameter block, int32 words: bias c0, c1, c0, c1, 12 weight words of
@@ -417,22 +441,28 @@ DW_PAIR_SHARE = 0.75
 
 
 def dw_model_pairs(p: "ConvParams", graph, impl) -> bool:
-    """Does this op of `graph` take the 3x3 pair kernel: dw_pairs3, and the model's dw_pairs3 layers carry
-    >= DW_PAIR_SHARE of the MACs of its ring-kernel depthwise ops with depth multiplier 1. A model that would
-    link both ring kernels for little gain keeps the SMLABB one alone (kernels + runtime <= 12 KB;
-    measured: mltk_kws_mobilenetv2 14.5 KB with both). Decided once at prepare time (ConvParams.pair_kernel),
-    so that the generated code, inspect and generate report the same kernel (dw_kernel)."""
-    if not dw_pairs3(p):
+    """Does this op of `graph` take the 3x3 pair kernel? Only where the model's dw_pairs3 layers carry
+    >= DW_PAIR_SHARE of the MACs of its depthwise ops with depth multiplier 1: a model that would link both
+    ring kernels for little gain keeps the SMLABB one alone (kernels + runtime <= 12 KB; measured:
+    mltk_kws_mobilenetv2 14.5 KB with both). There, the dw_pairs3 layers take it, and so do the other layers
+    it can run (dw_pair_possible: small 3x3 layers, a little slower) unless some layer needs the SMLABB
+    kernel anyway, so that a firmware links one ring kernel where it can. Decided once at prepare time
+    (ConvParams.pair_kernel), so that the generated code, inspect and generate report the same kernel
+    (dw_kernel)."""
+    if not dw_pair_possible(p):
         return False
-    total = pairs = 0
+    total = fast = 0
+    needs_ring = False
     for op in graph.operators:
         if op.op == "DEPTHWISE_CONV_2D" and op.options.get("depth_multiplier", 1) == 1:
             q = impl._prepare_op(graph, op)
-            if not dw_columns(q):
-                n = int(np.prod(q.output_shape)) * q.filter_hw[0] * q.filter_hw[1]
-                total += n
-                pairs += n if dw_pairs3(q) else 0
-    return pairs >= DW_PAIR_SHARE * total
+            n = int(np.prod(q.output_shape)) * q.filter_hw[0] * q.filter_hw[1]
+            total += n
+            fast += n if dw_pairs3(q) else 0
+            needs_ring = needs_ring or not dw_pair_possible(q)
+    if fast < DW_PAIR_SHARE * total:
+        return False
+    return dw_pairs3(p) or not needs_ring
 
 
 def dw_kernel(p: "ConvParams") -> str:
@@ -1159,5 +1189,5 @@ class DepthwiseConv2D(Op):
             if p.pair_kernel:
                 how += ", 3x3 tap pairs x 2 pixels (SMLAD)" + (", transposed (columns as rows)" if dw_transposed(p) else "")
             elif dw_pairs3(p):
-                how += "; 3x3 pair kernel not linked (< 75 % of the model's ring depthwise MACs qualify)"
+                how += "; 3x3 pair kernel not used (< 75 % of the model's depthwise MACs would run on it)"
         return KernelVariant(DSP_EXACT, f"{what}: {dw_kernel(p)}, {how}, exact SMLAL requantization{tail}", scratch)
