@@ -134,3 +134,38 @@ def test_c_reference_matches_tg_mbqm(tmp_path):
     stdin = "\n".join(" ".join(str(int(v)) for v in r) for r in rows)
     p = subprocess.run([str(exe), "40000"], input=stdin, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stdout
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), taps=st.integers(1, 700), oc=st.integers(2, 7))
+def test_packed_channel_pairs_recover_both_channels(seed, taps, oc):
+    """CONV_2D's packed channel pairs (pack_conv_pairs, tg_conv.c TG_PPAIR_STEP): SMLAD of each weight word
+    against a pixel's (x0, x2) / (x1, x3) tap pairs accumulates 256 * odd + even, SXTB16 of the word the even
+    channel alone; (mix - even) >> 8 + the odd bias is the odd channel's accumulator, with int32 wrap-around
+    like TFLM's, whenever _pack_ok_weights holds (weights up to the bound, inputs at the int8 extremes)."""
+    from tinygen.ops.conv import _pack_ok_weights, pack_conv_pairs
+
+    rng = np.random.default_rng(seed)
+    lim = max(1, min(127, ((1 << 23) // 128 - 1) // taps))  # the largest |w| with 128 * taps * |w| < 2^23
+    w = rng.integers(-lim, lim + 1, size=(oc, taps))
+    w[rng.random(oc) < 0.3] = rng.choice([-lim, lim])  # channels at the bound
+    assert _pack_ok_weights(w.astype(np.int8))
+    w_row = -(-taps // 4) * 4
+    packed = pack_conv_pairs(w.astype(np.int8), w_row).view(np.int16).astype(np.int64)  # (pair blocks, 2 * w_row / 2)
+    x = np.zeros(w_row, dtype=np.int64)
+    x[:taps] = rng.choice([-128, 127, 0, 5], size=taps) if rng.random() < 0.5 else rng.integers(-128, 128, size=taps)
+    bias = rng.integers(-(1 << 31), 1 << 31, size=oc)
+    pairs = [(2 * q, 2 * q + 1) for q in range(oc // 2)] + ([(oc - 2, oc - 1)] if oc % 2 else [])
+
+    def wrap(v):
+        return (int(v) + (1 << 31)) % (1 << 32) - (1 << 31)
+
+    for blk, (ev, od) in enumerate(pairs):
+        h = packed[blk].reshape(-1, 2, 2)  # [group][word: (t0, t2) / (t1, t3)][half]
+        lo = ((h & 0xFF) ^ 0x80) - 0x80  # SXTB16: the low byte of each half, sign-extended
+        xg = x.reshape(-1, 4)[:, [0, 2, 1, 3]].reshape(-1, 2, 2)
+        mix = wrap(bias[ev] + int((h * xg).sum()))
+        even = wrap(bias[ev] + int((lo * xg).sum()))
+        odd = wrap(bias[od] + (wrap(mix - even) >> 8))
+        assert even == wrap(bias[ev] + int(w[ev] @ x[:taps]))
+        assert odd == wrap(bias[od] + int(w[od] @ x[:taps])), (blk, ev, od)
