@@ -577,7 +577,7 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
 
 def test_dsp_kernels_build_at_every_optimization_level(tmp_path):
     """The inline assembly leaves the compiler enough registers at -O0 and with a frame pointer,
-    and assembles with clang too (compile only)."""
+    and assembles with clang too (compile only); the Helium kernels likewise on the Cortex-M55 (GCC)."""
     import subprocess
 
     from tinygen.codegen.generator import kernels_dir
@@ -595,6 +595,17 @@ def test_dsp_kernels_build_at_every_optimization_level(tmp_path):
                 nm = subprocess.run(["arm-none-eabi-nm", str(tmp_path / "k.o")], capture_output=True, text=True).stdout
                 if src == "tg_conv.c":
                     assert "tg_conv_pairs" in nm, "DSP path not compiled"
+    # the Helium kernels (inline assembly with even / low register constraints, a naked micro-kernel) and the
+    # entry points that hand ops to them, on the Cortex-M55 with GCC
+    arch55 = ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", "-mfpu=auto", "-std=c99", "-Wall", "-Wextra", "-Werror"]
+    for opt in (["-O0"], ["-Og"], ["-Os"], ["-O3"], ["-O2", "-fno-omit-frame-pointer"]):
+        for src in ("tg_mve.c", "tg_conv.c", "tg_fc.c", "tg_eltwise.c"):
+            p = subprocess.run(["arm-none-eabi-gcc", *arch55, *opt, f"-I{kernels_dir()}", "-c", str(kernels_dir() / src),
+                                "-o", str(tmp_path / "k.o")], capture_output=True, text=True)
+            assert p.returncode == 0, f"cortex-m55 {' '.join(opt)} {src}:\n{p.stderr[-2000:]}"
+            nm = subprocess.run(["arm-none-eabi-nm", str(tmp_path / "k.o")], capture_output=True, text=True).stdout
+            if src == "tg_mve.c":
+                assert "tg_mve_ocs" in nm and "tg_conv2d_mve" in nm, "Helium path not compiled"
 
 
 # ---------------------------------------------------------------- other emulated cores
