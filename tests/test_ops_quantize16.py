@@ -1,4 +1,5 @@
-"""QUANTIZE int16 -> int8 / int16 / int32, int8 -> int16 / int32, float32 -> int16 and DEQUANTIZE int16 -> float32:
+"""QUANTIZE int16 -> int8 / int16 / int32, int8 -> int16 / int32, int32 -> int8 / int16, float32 -> int16 and DEQUANTIZE
+int16 -> float32:
 bit-exact with TFLite Micro over every 16th int16 value (every int8 value) and the edges, and the generated C
 on QEMU Cortex-M4."""
 from __future__ import annotations
@@ -68,6 +69,23 @@ def test_quantize_float_to_int16(e_out, z, seed):
     assert_bit_exact(model, None, inputs=[x], context=f"{s_out} {z}")
 
 
+@settings(max_examples=examples(6), deadline=None)
+@given(st.sampled_from([np.int8, np.int16]), st.floats(-20, -8), st.floats(-12, 2), st.integers(-1000, 1000), st.integers(-100, 100),
+       st.integers(0, 2**31))
+def test_requantize_int32_input(out_dtype, e_in, e_ratio, z_in, z_out, seed):
+    """int32 -> int8 / int16 (TFLM Requantize from int32, e.g. after an int32 sum): accumulator-sized values,
+    small ones and the int32 extremes."""
+    s_in = float(np.float32(2.0 ** e_in * 1.37))
+    s_out = float(np.float32(s_in / 2.0 ** e_ratio))
+    z_out = z_out if out_dtype == np.int8 else 0
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-(1 << 20), 1 << 20, size=(3, 2, 40)).astype(np.int32)
+    x[1] = rng.integers(-300, 300, size=(2, 40))
+    x[2, 0, :4] = [2**31 - 1, -2**31, 2**31 - 1 - 1000, -2**31 + 1000]
+    model = q16_model("QUANTIZE", out_dtype, s_in, s_out, z_out, in_dtype=np.int32, z_in=z_in, shape=(2, 40))
+    assert_bit_exact(model, None, inputs=[x], context=f"{out_dtype} {s_in} {s_out} {z_in} {z_out}")
+
+
 def test_requantize_overflow_refused():
     from tinygen.errors import UnsupportedOpError
 
@@ -91,7 +109,9 @@ def quantize_wide_models() -> dict[str, bytes]:
     return {"rq16_32": q16_model("QUANTIZE", np.int32, 0.0005, 0.0001, 1234, shape=(3, 40)),
             "rq8_16": q16_model("QUANTIZE", np.int16, 0.05, 0.0003, -11, in_dtype=np.int8, z_in=5, shape=(3, 40)),
             "rq8_32": q16_model("QUANTIZE", np.int32, 0.05, 0.001, 77, in_dtype=np.int8, z_in=-9, shape=(3, 40)),
-            "qf32_16": q16_model("QUANTIZE", np.int16, 0, 0.0007, 3, in_dtype=np.float32, shape=(3, 40))}
+            "qf32_16": q16_model("QUANTIZE", np.int16, 0, 0.0007, 3, in_dtype=np.float32, shape=(3, 40)),
+            "rq32_8": q16_model("QUANTIZE", np.int8, 0.00002, 0.05, -7, in_dtype=np.int32, z_in=11, shape=(3, 40)),
+            "rq32_16": q16_model("QUANTIZE", np.int16, 0.00002, 0.0003, 0, in_dtype=np.int32, shape=(3, 40))}
 
 
 @pytest.mark.qemu

@@ -74,3 +74,17 @@ void tg_leaky_relu_s16(const int16_t *input, int16_t *output, int32_t size, int3
         output[i] = (int16_t)tg_offset_clamp(y, output_zp, -32768, 32767);
     }
 }
+
+void tg_requantize_s32(const int32_t *input, void *output, int32_t size, int32_t input_zp, int32_t multiplier, int32_t shift,
+                       int32_t output_zp, int32_t out_bytes)
+{
+    int32_t i;
+    for (i = 0; i < size; i++) {
+        const int32_t y = tg_mbqm(tg_wrap_sub(input[i], input_zp), multiplier, shift);
+        if (out_bytes == 1) {
+            ((int8_t *)output)[i] = (int8_t)tg_offset_clamp(y, output_zp, -128, 127);
+        } else {
+            ((int16_t *)output)[i] = (int16_t)tg_offset_clamp(y, output_zp, -32768, 32767);
+        }
+    }
+}

@@ -454,6 +454,9 @@ void tg_requantize_s16(const int16_t *input, void *output, int32_t size, int32_t
                        int32_t output_zp, int32_t out_bytes);
 /* DEQUANTIZE int16 -> float32: (float)scale * (float)(q - zero_point). */
 void tg_dequantize_s16_f32(const int16_t *input, float *output, int32_t size, float scale, int32_t zero_point);
+/* QUANTIZE int32 -> int8 (out_bytes 1) / int16 (2): TFLM's Requantize, int32 wrap-around where TFLM's C++ is undefined. */
+void tg_requantize_s32(const int32_t *input, void *output, int32_t size, int32_t input_zp, int32_t multiplier, int32_t shift,
+                       int32_t output_zp, int32_t out_bytes);
 /* LEAKY_RELU int16 (TFLM QuantizeLeakyRelu): zp_out + MBQM(x - zp_in) with the identity multiplier for
  * x >= zp_in, the alpha one (its magnitude, the product negated when negate_alpha) below, clamped to int16. */
 void tg_leaky_relu_s16(const int16_t *input, int16_t *output, int32_t size, int32_t input_zp, int32_t output_zp,

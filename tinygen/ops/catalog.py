@@ -83,7 +83,7 @@ TFLM_BUILTINS: dict[str, tuple[str, str]] = {
     "PAD": ("int8, int16, int32", ""),
     "PADV2": ("int8, int16, int32", ""),
     "PRELU": ("int8", ""),
-    "QUANTIZE": ("float32/int8/int16 -> int8/int16/int32", ""),
+    "QUANTIZE": ("float32/int8/int16/int32 -> int8/int16/int32", ""),
     "READ_VARIABLE": ("any", "resource variable"),
     "REDUCE_MAX": ("int8", ""),
     "REDUCE_MIN": ("int8", ""),

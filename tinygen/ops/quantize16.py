@@ -2,6 +2,9 @@
 of quantize.py's ops by input type (register_variant), as TFLM computes them:
 - QUANTIZE int16 -> int8 / int16 / int32 (Requantize): MultiplyByQuantizedMultiplier(q - in_zp, M, shift) + out_zp,
   clamped to the output type, M / shift from QuantizeMultiplier(double(in_scale) / double(out_scale));
+- QUANTIZE int32 -> int8 / int16 (Requantize, e.g. after an int32 SVDF or sum): the same in int32
+  arithmetic: q - in_zp and the left shift of an effective scale >= 1 wrap as two's complement (C's int32
+  overflow, which TFLM's reference leaves undefined, wraps on the x86 host it runs on);
 - DEQUANTIZE int16 -> float32: one float32 multiply (float)scale * (float)(q - zero_point).
 """
 from __future__ import annotations
@@ -57,6 +60,42 @@ class QuantizeInt16(Op):
         ctx.need("tg_eltwise16.c")
         n = ctx.output_tensor().size
         return (f"tg_requantize_s16((const int16_t *){ctx.input(0)}, (void *){ctx.output()}, {n}, {p.input_zp}, {p.multiplier}, "
+                f"{p.shift}, {p.output_zp}, {p.out_bytes});")
+
+
+@register_variant("QUANTIZE", "int32")
+class QuantizeInt32(Op):
+    name = "QUANTIZE"
+    dtypes = ("int32 -> int8/int16",)
+
+    def check(self, g, op):
+        x, y = _io(g, op)
+        require(y.dtype in (np.int8, np.int16), op, f"output '{y.name}' is {y.dtype_name}; int32 input quantizes to int8 or int16")
+        _per_tensor(op, x, "input")
+        _per_tensor(op, y, "output")
+        require(x.scale > 0 and y.scale > 0, op, "input and output scales must be positive")
+        require(x.size == y.size, op, f"input has {x.size} elements, output {y.size}")
+
+    def prepare(self, g, op):
+        return QuantizeInt16.prepare(self, g, op)
+
+    def run(self, p: Requant16Params, inputs):
+        from tinygen.model.fixedpoint import wrap_int32
+
+        x = inputs[0]
+        info = np.iinfo(np.int8 if p.out_bytes == 1 else np.int16)
+        v = wrap_int32(np.asarray(x, np.int64) - p.input_zp)
+        y = multiply_by_quantized_multiplier(v, p.multiplier, p.shift) + p.output_zp
+        return [np.clip(y, info.min, info.max).astype(info.dtype).reshape((x.shape[0],) + p.out_shape)]
+
+    def macs(self, g, op):
+        return g.tensors[op.inputs[0]].size
+
+    def emit_c(self, p: Requant16Params, ctx):
+        """C binding: tg_requantize_s32 (firmware/kernels/tg_eltwise16.c)."""
+        ctx.need("tg_eltwise16.c")
+        n = ctx.output_tensor().size
+        return (f"tg_requantize_s32((const int32_t *){ctx.input(0)}, (void *){ctx.output()}, {n}, {p.input_zp}, {p.multiplier}, "
                 f"{p.shift}, {p.output_zp}, {p.out_bytes});")
 
 
