@@ -3,6 +3,7 @@ throughput per byte error rate (issue 16).
 
     .venv/bin/python benchmarks/noisy_link.py                          # KWS 30 samples, VWW 5 samples
     .venv/bin/python benchmarks/noisy_link.py --only kws --rates 0 0.01 --json out.json
+    .venv/bin/python benchmarks/noisy_link.py --only vww --rates 0 0.01 --repeat 3   # best of 3 seeds
 
 Each model's firmware is built for `qemu-cortex-m4` and run in QEMU behind the fault proxy of
 tests/support/faultproxy.py, which damages a fraction `rate` of the bytes in both directions at
@@ -59,6 +60,8 @@ def _parse_args(argv=None):
     ap.add_argument("--vww-samples", type=int, default=MODELS["vww"][2])
     ap.add_argument("--reset-every", type=int, default=10, help="slip a RESET after every Nth INFER_RUN (0: never)")
     ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs per rate (seeds SEED, SEED+1, ...); `best vs clean` compares each rate's best run")
     ap.add_argument("--json", type=Path, help="write the results as JSON")
     return ap.parse_args(argv)
 
@@ -118,17 +121,28 @@ def main(argv=None) -> int:
         graph = load_int8_model(path)
         print(f"building {fname} for {BOARD} ...", file=sys.stderr)
         elf = ensure_emulated_firmware(graph, BOARD)
-        clean = None
+        model_rows = []
         for rate in args.rates:
-            print(f"{key}: rate {rate:g}, {samples} samples ...", file=sys.stderr)
-            res = run_one(graph, path, elf, rate, samples, args.reset_every, args.seed)
-            res.update(model=key, label=label, file=fname)
-            if rate == 0:
-                clean = res["inferences_per_s"]
-            res["vs_clean"] = (res["inferences_per_s"] / clean) if clean and res["inferences_per_s"] else None
-            print(f"  -> {res['samples']}/{samples} samples, bit-exact {res['bit_exact']}, "
-                  f"{res['inferences_per_s'] or 0:.3f} inf/s, error {res['error']}", file=sys.stderr)
-            results.append(res)
+            for k in range(args.repeat):
+                seed = args.seed + k
+                print(f"{key}: rate {rate:g}, {samples} samples, seed {seed} ...", file=sys.stderr)
+                res = run_one(graph, path, elf, rate, samples, args.reset_every, seed)
+                res.update(model=key, label=label, file=fname, seed=seed)
+                print(f"  -> {res['samples']}/{samples} samples, bit-exact {res['bit_exact']}, "
+                      f"{res['inferences_per_s'] or 0:.3f} inf/s, error {res['error']}", file=sys.stderr)
+                model_rows.append(res)
+        # wall-clock throughput only ever suffers from the machine's load: each rate's best run
+        # is the clean comparison (`vs clean`: best at this rate / best on the clean link)
+        best = {}
+        for r in model_rows:
+            if r["inferences_per_s"]:
+                best[r["rate"]] = max(best.get(r["rate"], 0.0), r["inferences_per_s"])
+        clean = best.get(0.0)
+        for r in model_rows:
+            r["best_inferences_per_s"] = best.get(r["rate"])
+            r["vs_clean"] = (r["inferences_per_s"] / clean) if clean and r["inferences_per_s"] else None
+            r["best_vs_clean"] = (best[r["rate"]] / clean) if clean and best.get(r["rate"]) else None
+        results += model_rows
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
@@ -149,6 +163,20 @@ def print_table(results: list) -> None:
         print(f"| {r['label']} | {100 * r['rate']:g}% | {ok} | {r['requests']} | "
               f"{r['resent']} ({r['naks']} / {r['garbled_replies']} / {r['timeouts']}) | {sizes} | "
               f"{r['recoveries']} | {r['bytes_up'] / 1000 / max(1, r['samples']):.1f} | {ips} | {vs} |")
+    if any(r.get("seed") is not None for r in results) and max(
+            sum(1 for q in results if q["model"] == r["model"] and q["rate"] == r["rate"]) for r in results) > 1:
+        print("\n| model | damaged bytes | runs (seeds) | inferences/s per run | best vs best clean |")
+        print("|:--|:--|--:|--:|--:|")
+        seen = set()
+        for r in results:
+            if (r["model"], r["rate"]) in seen:
+                continue
+            seen.add((r["model"], r["rate"]))
+            runs = [q for q in results if q["model"] == r["model"] and q["rate"] == r["rate"]]
+            per = ", ".join(f"{q['inferences_per_s']:.3f}" if q["inferences_per_s"] else "-" for q in runs)
+            bv = f"{100 * r['best_vs_clean']:.0f}%" if r.get("best_vs_clean") else "-"
+            print(f"| {r['label']} | {100 * r['rate']:g}% | {len(runs)} ({', '.join(str(q['seed']) for q in runs)}) | "
+                  f"{per} | {bv} |")
     if any(r["error"] for r in results):
         for r in results:
             if r["error"]:

@@ -5,8 +5,9 @@ in any order (INFO flag GAPS). Chunks go out as independent requests, each with 
 seq, while at most `WINDOW` wire bytes are unanswered (a device's receive ring holds one
 maximal frame, so it never overflows); every reply lets the next chunk go (a sliding
 window, no round trip per burst). The device answers frames in the order they arrive, so a
-reply (or a NAK) to one chunk also settles every chunk sent before it: those without a
-confirmation were lost and are sent again. A device with INFO flag SACK puts a bitmap of
+reply to one chunk also settles every chunk sent before it: those without a confirmation
+were lost and are sent again (a NAK settles only the chunk it names: its seq comes from a
+damaged header). A device with INFO flag SACK puts a bitmap of
 the units it holds beyond its contiguous prefix into every reply, so one reply that gets
 through confirms the chunks whose own replies the link lost (they are not sent again).
 A chunk whose reply is overdue (its expected reply time: the bytes ahead of it at the
@@ -38,6 +39,7 @@ class _Chunk:
     sent: float              # monotonic send time
     ahead: int               # wire bytes (requests and its reply) to get through before its reply
     due: float               # when its reply is overdue
+    wait: float = 0.0        # its wait from the send (or, for a query, from the last reply heard)
     replied: bool = False
 
 
@@ -64,6 +66,7 @@ class SelectiveUpload:
         self.fails = 0                          # stalls in a row without progress
         self.heard = False                      # anything arrived since the last stall
         self.probe = None                       # seq of the query in flight, if any
+        self.last_event = 0.0                   # when the last frame or garbage arrived
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
@@ -75,6 +78,7 @@ class SelectiveUpload:
                 self._expire(time.monotonic())
             else:
                 self.heard = True
+                self.last_event = time.monotonic()
                 self._on_event(ev)
         c._fails = 0
         c._garbage_only = False
@@ -145,7 +149,8 @@ class SelectiveUpload:
         wait = 1.5 * c._byte_time * ahead + margin
         if not n:
             wait = max(self.min_wait * (2.0 ** min(c._silences, 6)), wait)   # the last resort: not too eager
-        self.inflight[seq] = _Chunk(off, n, len(wire), now, ahead, now + min(c.timeout, wait))
+        wait = min(c.timeout, wait)
+        self.inflight[seq] = _Chunk(off, n, len(wire), now, ahead, now + wait, wait)
         self.seqs[seq] = (off, n)
         return wire
 
@@ -186,8 +191,11 @@ class SelectiveUpload:
         code, ecmd, detail = struct.unpack_from("<BBI", ev.payload)
         if code in FRAMING_ERRORS:
             c.stats["naks"] += 1
-            if ev.seq in self.inflight:
-                self._settle_through(ev.seq)      # that chunk arrived damaged, the ones before it are done
+            chunk = self.inflight.pop(ev.seq, None)
+            if chunk is not None:
+                # that chunk arrived damaged. (Not the ones before it: the seq is what the device read
+                # from a damaged header, perhaps another chunk's; a later good reply settles those.)
+                self._settle(ev.seq, chunk, True)
             return
         if ev.seq not in self.seqs:
             c.stats["stale"] += 1
@@ -256,7 +264,11 @@ class SelectiveUpload:
         if self.probe is None:
             self.c._write(self._query(now))
             return
-        if self.inflight[self.probe].due <= now:
+        probe = self.inflight[self.probe]
+        # replies still arriving after the query went out: the device is slow (a busy host,
+        # a long queue), not deaf; wait until the line has been quiet for the query's wait
+        probe.due = max(probe.due, self.last_event + probe.wait) if self.last_event > probe.sent else probe.due
+        if probe.due <= now:
             self._settle_through(self.probe, answered=False)
             self._stalled(now)
 
