@@ -42,6 +42,20 @@ def find_port(board: Board) -> str:
     return pick_port(board).device
 
 
+def _no_delay(ser) -> None:
+    """TCP_NODELAY on a socket:// / rfc2217:// port (pyserial leaves Nagle on): a small frame
+    written while an earlier one is unacknowledged would otherwise wait for the peer's delayed
+    ACK, up to 40 ms per frame -- the noisy link's small frames and replies paid it each time."""
+    import socket
+
+    sock = getattr(ser, "_socket", None)
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
+
+
 def open_port(url: str, baud: int = DEFAULT_BAUD, timeout: float = 0.05):
     """Opens a device path or a pyserial URL (socket://host:port, rfc2217://, loop://).
 
@@ -51,7 +65,9 @@ def open_port(url: str, baud: int = DEFAULT_BAUD, timeout: float = 0.05):
 
     kw = {} if url.lower().startswith("rfc2217://") else {"write_timeout": 5.0}
     try:
-        return serial.serial_for_url(url, baudrate=baud, timeout=timeout, **kw)
+        ser = serial.serial_for_url(url, baudrate=baud, timeout=timeout, **kw)
+        _no_delay(ser)
+        return ser
     except NotImplementedError as e:
         raise DeviceError(f"cannot open serial port {url}: {e}") from None
     except (serial.SerialException, OSError, ValueError) as e:

@@ -66,7 +66,7 @@ class SelectiveUpload:
         self.fails = 0                          # stalls in a row without progress
         self.heard = False                      # anything arrived since the last stall
         self.probe = None                       # seq of the query in flight, if any
-        self.last_event = 0.0                   # when the last frame or garbage arrived
+        self.last_frame = 0.0                   # when the last good frame arrived
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
@@ -78,7 +78,6 @@ class SelectiveUpload:
                 self._expire(time.monotonic())
             else:
                 self.heard = True
-                self.last_event = time.monotonic()
                 self._on_event(ev)
         c._fails = 0
         c._garbage_only = False
@@ -148,7 +147,9 @@ class SelectiveUpload:
         margin = (c._lat + 4.0 * c._lat_var + 0.03) * (2.0 ** min(c._silences, 6))
         wait = 1.5 * c._byte_time * ahead + margin
         if not n:
-            wait = max(self.min_wait * (2.0 ** min(c._silences, 6)), wait)   # the last resort: not too eager
+            # the last resort before data is sent again: twice a chunk's wait, at least half the
+            # shortest request wait, doubled per silent stall
+            wait = max(0.5 * self.min_wait * (2.0 ** min(c._silences, 6)), 2.0 * wait)
         wait = min(c.timeout, wait)
         self.inflight[seq] = _Chunk(off, n, len(wire), now, ahead, now + wait, wait)
         self.seqs[seq] = (off, n)
@@ -158,7 +159,12 @@ class SelectiveUpload:
     def _on_event(self, ev) -> None:
         c = self.c
         if isinstance(ev, Garbage):
+            if self.probe is not None and next(iter(self.inflight)) == self.probe:
+                # damaged bytes while only the query is out: its reply, damaged; ask again soon
+                probe = self.inflight[self.probe]
+                probe.due = min(probe.due, time.monotonic() + 0.005 + 2.0 * (c._lat + 2.0 * c._lat_var))
             return
+        self.last_frame = time.monotonic()
         if ev.cmd == CMD_BOOT:
             c._on_boot(ev)             # raises DeviceResetError once synced
             return
@@ -267,7 +273,8 @@ class SelectiveUpload:
         probe = self.inflight[self.probe]
         # replies still arriving after the query went out: the device is slow (a busy host,
         # a long queue), not deaf; wait until the line has been quiet for the query's wait
-        probe.due = max(probe.due, self.last_event + probe.wait) if self.last_event > probe.sent else probe.due
+        if self.last_frame > probe.sent:
+            probe.due = max(probe.due, self.last_frame + probe.wait)
         if probe.due <= now:
             self._settle_through(self.probe, answered=False)
             self._stalled(now)
@@ -276,7 +283,7 @@ class SelectiveUpload:
         c = self.c
         self.fails = 0
         c._fails = 0
-        c._silences = max(0, c._silences - 1)
+        c._silences = 0                 # the device answers: no backoff
         c._garbage_only = False
 
     def _stalled(self, now: float) -> None:
