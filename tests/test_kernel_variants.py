@@ -182,3 +182,26 @@ def test_helium_depthwise_gets_the_layers_own_geometry(tmp_path):
     assert len(dws) == 2 and "tg_dwconv_mve_s8(" in m55
     for s in dws:
         assert ".in_h = 25, .in_w = 5," in s, s
+
+
+def test_packed_conv_pairs_only_on_dsp_cores(vww, tmp_path):
+    """The trained VWW model's convolutions take the packed channel-pair weights (tg_conv2d_dspp_s8) on a
+    Cortex-M with the DSP extension, and say so; Helium (cortex-m55) and cores without the DSP extension
+    (RV32) get one weight row per channel (tg_conv2d_dsp_s8: the MVE kernel's and the C99 kernel's layout)."""
+    import re
+
+    from tinygen.codegen.generator import generate
+    from tinygen.model.reader import read_model
+    from tinygen.ops import REGISTRY
+
+    g = read_model(vww)
+    calls = {}
+    for t in ("cortex-m4", "cortex-m55", "qemu-riscv32"):
+        c = generate(g, tmp_path / t, "vww", target=t).c_file.read_text()
+        calls[t] = set(re.findall(r"(tg_conv2d_\w+)\(", c))
+    assert calls["cortex-m4"] == {"tg_conv2d_dspp_s8"}, calls
+    assert calls["cortex-m55"] == calls["qemu-riscv32"] == {"tg_conv2d_dsp_s8"}, calls
+    op = next(o for o in g.operators if o.op == "CONV_2D")
+    p = REGISTRY["CONV_2D"].prepare(g, op)
+    assert "channel pairs packed" in REGISTRY["CONV_2D"].kernel_variant(p, "cortex-m4").reason
+    assert "packed" not in REGISTRY["CONV_2D"].kernel_variant(p, "cortex-m55").reason

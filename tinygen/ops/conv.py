@@ -945,7 +945,9 @@ class Conv2D(Op):
         kh, kw = p.filter_hw
         k = ctx.op_index
         dsp = conv2d_dsp_mode(p)[0]
-        packed = bool(dsp and p.packed) and not target_has_mve(ctx.target)  # (Helium reads one row per channel)
+        # packed channel pairs only for the Cortex-M DSP kernel: Helium reads one row per channel, and cores
+        # without the DSP extension keep the C99 kernel's own layout
+        packed = bool(dsp and p.packed) and target_has_dsp(ctx.target) and not target_has_mve(ctx.target)
         if packed:
             w_row = -(-(kh * kw * c) // 4) * 4
             weights = pack_conv_pairs(p.weights.reshape(oc, -1), w_row)
