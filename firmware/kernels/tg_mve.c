@@ -354,32 +354,110 @@ TG_INLINE int32x4_t tg_mve_rq_right(int32x4_t x, int32_t mult, int32_t rneg, int
     return vrshlq_n_s32(x, rneg);
 }
 
-TG_INLINE void tg_add_mve_loop(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output, int sub)
+/* State of tg_add_mve_asm (field offsets are used by its assembly). */
+typedef struct {
+    const int8_t *a, *b; /* 0, 4 */
+    int8_t *o;           /* 8 */
+    int32_t n;           /* 12: elements, >= 1 */
+    int32_t ls;          /* 16: left shift */
+    int32_t m1, s1, f1;  /* 20, 24, 28: input 1 multiplier, shift (<= 0), 1 if shift < 0 */
+    int32_t m2, s2, f2;  /* 32, 36, 40 */
+    int32_t mo;          /* 44: output multiplier */
+    int32_t off1, off2, zp, lo, hi; /* 48, 52, 56, 60, 64 */
+    int32_t so, fo;      /* 68, 72: output shift (<= 0), 1 if < 0 */
+    int32_t sub;         /* 76: SUB */
+} tg_add_mve_t;
+
+/* tg_mve_rq_right of Q (temporary q2) with multiplier M, shift S <= 0, fix-up flag F (registers) */
+#define TG_ADD_RQ(Q, M, S, F)                 \
+    "vqrdmulh.s32 " Q ", " Q ", " M "\n\t"   \
+    "vshr.s32 q2, " Q ", #31\n\t"             \
+    "vmul.i32 q2, q2, " F "\n\t"              \
+    "vqadd.s32 " Q ", " Q ", q2\n\t"          \
+    "vrshl.s32 " Q ", " S "\n\t"
+#define TG_ADD_BODY(L, OP)                                                   \
+    L ":\n\t"                                                                \
+    "vctp.32 r12\n\t"                                                        \
+    "vpstt\n\t"                                                              \
+    "vldrbt.s32 q0, [r1], #4\n\t"                                            \
+    "vldrbt.s32 q1, [r2], #4\n\t"                                            \
+    "vadd.i32 q0, q0, q4\n\t"                                                \
+    "vadd.i32 q1, q1, q5\n\t"                                                \
+    "vshl.s32 q0, r4\n\t"                                                    \
+    "vshl.s32 q1, r4\n\t"                                                    \
+    TG_ADD_RQ("q0", "r5", "r6", "r7") TG_ADD_RQ("q1", "r8", "r9", "r10")    \
+    OP " q0, q0, q1\n\t"                                                     \
+    TG_ADD_RQ("q0", "lr", "r0", "r11")                                      \
+    "vadd.i32 q0, q0, q6\n\t"                                                \
+    "vmax.s32 q0, q0, q7\n\t"                                                \
+    "vmin.s32 q0, q0, q3\n\t"                                                \
+    "vpst\n\t"                                                               \
+    "vstrbt.32 q0, [r3], #4\n\t"                                             \
+    "subs   r12, r12, #4\n\t"                                                \
+    "bgt    " L "b\n\t"
+
+/* ADD / SUB on 4 elements per iteration, every parameter in a register: 31 instructions per 4 elements. */
+void tg_add_mve_asm(const tg_add_mve_t *a);
+__attribute__((naked, noinline)) void tg_add_mve_asm(const tg_add_mve_t *a __attribute__((unused)))
 {
-    const int32_t ls = p->left_shift, off1 = p->input1_offset, off2 = p->input2_offset;
-    const int32_t m1 = p->input1_multiplier, s1 = p->input1_shift, m2 = p->input2_multiplier, s2 = p->input2_shift;
-    const int32_t mo = p->output_multiplier, so = p->output_shift, zp = p->output_offset;
-    const int32_t f1 = s1 < 0, f2 = s2 < 0, fo = so < 0, lo = p->act_min, hi = p->act_max;
-    int32_t n = p->shape.size;
-    for (; n > 0; n -= 4, a += 4, b += 4, output += 4) {
-        const mve_pred16_t pr = vctp32q((uint32_t)n);
-        const int32x4_t x1 = vshlq_r_s32(vaddq_n_s32(vldrbq_z_s32(a, pr), off1), ls);
-        const int32x4_t x2 = vshlq_r_s32(vaddq_n_s32(vldrbq_z_s32(b, pr), off2), ls);
-        const int32x4_t y1 = tg_mve_rq_right(x1, m1, s1, f1), y2 = tg_mve_rq_right(x2, m2, s2, f2);
-        int32x4_t o = tg_mve_rq_right(sub ? vsubq_s32(y1, y2) : vaddq_s32(y1, y2), mo, so, fo);
-        o = vminq_s32(vmaxq_s32(vaddq_n_s32(o, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));
-        vstrbq_p_s32(output, o, pr);
-    }
+    __asm__("push   {r4-r11, lr}\n\t"
+            "vpush  {d8-d15}\n\t"
+            "ldr    r1, [r0, #48]\n\t"
+            "vdup.32 q4, r1\n\t" /* off1 */
+            "ldr    r1, [r0, #52]\n\t"
+            "vdup.32 q5, r1\n\t" /* off2 */
+            "ldr    r1, [r0, #56]\n\t"
+            "vdup.32 q6, r1\n\t" /* zp */
+            "ldr    r1, [r0, #60]\n\t"
+            "vdup.32 q7, r1\n\t" /* lo */
+            "ldr    r1, [r0, #64]\n\t"
+            "vdup.32 q3, r1\n\t" /* hi */
+            "ldr    r11, [r0, #72]\n\t" /* fo */
+            "ldr    r12, [r0, #76]\n\t" /* sub */
+            "add    r4, r0, #16\n\t"
+            "ldm    r4, {r4-r10, lr}\n\t" /* ls, m1, s1, f1, m2, s2, f2, mo */
+            "cmp    r12, #0\n\t"
+            "ldr    r12, [r0, #12]\n\t" /* n */
+            "ldm    r0, {r1, r2, r3}\n\t" /* a, b, o */
+            "ldr    r0, [r0, #68]\n\t"   /* so */
+            "bne    5f\n\t"
+            TG_ADD_BODY("4", "vadd.i32")
+            "b      6f\n\t"
+            TG_ADD_BODY("5", "vsub.i32")
+            "6:\n\t"
+            "vpop   {d8-d15}\n\t"
+            "pop    {r4-r11, pc}\n\t");
 }
 
-/* ADD / SUB (the input and output rescalings are TFLM's "smaller than one": shifts <= 0; tg_add_s8 checks). */
+/* ADD / SUB (the input and output rescalings are TFLM's "smaller than one": shifts <= 0; tg_add_s8 checks),
+ * the arithmetic of tg_mve_rq_right on 4 lanes. */
 void tg_add_mve(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output)
 {
-    if (p->subtract) {
-        tg_add_mve_loop(p, a, b, output, 1);
-    } else {
-        tg_add_mve_loop(p, a, b, output, 0);
+    tg_add_mve_t s;
+    if (p->shape.size <= 0) {
+        return;
     }
+    s.a = a;
+    s.b = b;
+    s.o = output;
+    s.n = p->shape.size;
+    s.ls = p->left_shift;
+    s.m1 = p->input1_multiplier;
+    s.s1 = p->input1_shift;
+    s.f1 = p->input1_shift < 0;
+    s.m2 = p->input2_multiplier;
+    s.s2 = p->input2_shift;
+    s.f2 = p->input2_shift < 0;
+    s.mo = p->output_multiplier;
+    s.off1 = p->input1_offset;
+    s.off2 = p->input2_offset;
+    s.zp = p->output_offset;
+    s.lo = p->act_min;
+    s.hi = p->act_max;
+    s.so = p->output_shift;
+    s.fo = p->output_shift < 0;
+    s.sub = p->subtract;
+    tg_add_mve_asm(&s);
 }
 
 /* Depthwise taps of one output pixel whose window is inside the input, 4 channels: acc + sum over the
