@@ -730,7 +730,8 @@ typedef struct {
     const int32_t *blk;     /* 12: the first group's parameter block */
     int8_t *out;            /* 16: the first group's output at pixel 0 */
     int32_t pixels;         /* 20: >= 1 */
-    int32_t flags;          /* 24: bit 0: act range is [-128, 127] (no clamp), bit 1: stride 2 */
+    int32_t flags;          /* 24: bit 0: act range is [-128, 127] (no clamp), bit 1: act_min is -128
+                             * (clamp the upper bound only), bit 2: stride 2 */
     uint32_t lo4, hi4;      /* 28, 32 */
     int32_t out_step;       /* 36: out_c */
     int32_t gstride;        /* 40: bytes from a group's ring row to the next group's */
@@ -830,7 +831,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "ldr    r12, [sp, #12]\n\t"
         "ldm    r12!, {r0-r3}\n\t"
         "ldr    r4, [sp, #24]\n\t"
-        "lsls   r4, r4, #30\n\t"
+        "lsls   r4, r4, #29\n\t"
         "bmi    7f\n\t"
         TG_DWP_ROWA("64") TG_DWP_ROWA("68") TG_DWP_ROWA("72")
         "strd   r0, r1, [sp, #48]\n\t"
@@ -851,27 +852,29 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "bfi    r10, lr, #8, #8\n\t"
         "bfi    r10, r2, #16, #8\n\t"
         "bfi    r10, r3, #24, #8\n\t"
+        /* clamp (SSUB8 / SEL leave NZCV alone): N = flags bit 0 (none), C = bit 1 (upper bound only) */
         "ldr    r4, [sp, #24]\n\t"
         "lsls   r4, r4, #31\n\t"
-        "bne    4f\n\t"
-        "ldrd   r4, r5, [sp, #28]\n\t"
-        "ssub8  r6, r8, r4\n\t"
-        "sel    r8, r8, r4\n\t"
+        "bmi    4f\n\t"
+        "ldr    r5, [sp, #32]\n\t"
         "ssub8  r6, r8, r5\n\t"
         "sel    r8, r5, r8\n\t"
-        "ssub8  r6, r10, r4\n\t"
-        "sel    r10, r10, r4\n\t"
         "ssub8  r6, r10, r5\n\t"
         "sel    r10, r5, r10\n\t"
+        "bcs    4f\n\t"
+        "ldr    r4, [sp, #28]\n\t"
+        "ssub8  r6, r8, r4\n\t"
+        "sel    r8, r8, r4\n\t"
+        "ssub8  r6, r10, r4\n\t"
+        "sel    r10, r10, r4\n\t"
         "4:\n\t"
         "ldrd   r4, r5, [sp, #76]\n\t"
         "ldr    r6, [sp, #36]\n\t"
         "str    r8, [r4]\n\t"
-        "cmp    r5, #1\n\t"
-        "it     ne\n\t"
-        "strne  r10, [r4, r6]\n\t"
-        "add    r4, r4, r6, lsl #1\n\t"
         "subs   r5, r5, #2\n\t"
+        "it     ge\n\t"
+        "strge  r10, [r4, r6]\n\t" /* pixel B, unless the row's last pass has pixel A only */
+        "add    r4, r4, r6, lsl #1\n\t"
         "strd   r4, r5, [sp, #76]\n\t"
         "bgt    1b\n\t"
         /* next group */
@@ -945,7 +948,8 @@ static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8
                 a.blk = blk0;
                 a.out = out_b + (size_t)oy * orow + 4 * g0;
                 a.pixels = p->out_w;
-                a.flags = (p->act_min <= -128 && p->act_max >= 127) | (p->stride_w == 2 ? 2 : 0);
+                a.flags = (p->act_min <= -128 && p->act_max >= 127) | (p->act_min <= -128 ? 2 : 0) |
+                          (p->stride_w == 2 ? 4 : 0);
                 a.lo4 = tg_splat4(p->act_min);
                 a.hi4 = tg_splat4(p->act_max);
                 a.out_step = (int32_t)ocol;
