@@ -818,3 +818,31 @@ def test_portable_kernels_bit_exact_on_riscv32(name, zoo, tmp_path):
     res = run_models(fw, timeout=300)
     check(f"{name} on qemu-riscv32", g, xs[name], res.models[name])
     assert res.models[name][0].instructions > 0
+
+
+@pytest.mark.skipif(shutil.which("riscv64-unknown-elf-gcc") is None or shutil.which("qemu-system-riscv32") is None,
+                    reason="needs riscv64-unknown-elf-gcc (+ picolibc) and qemu-system-riscv32")
+def test_random_conv_dw_fc_bit_exact_on_riscv32(tmp_path):
+    """The random CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED / ADD models of the Cortex-M tests on
+    RV32IMAC: the C99 kernels (the RV32-tuned paths: im2col of two pixels into the DSP scratch, 4-filter
+    runs, channel-outer depthwise, blocked and paired FC layouts) read every layout the generator writes:
+    optimize="speed" gives every layer its DSP layout and scratch, the default plan gives some convolutions
+    the plain C99 kernel."""
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    graphs = {**random_models(), **random_dw_models()}
+    rng = np.random.default_rng(29)
+    xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
+    fast = build_models("qemu-riscv32", graphs, xs, tmp_path / "speed", optimize="speed")
+    convs = {n: g for n, g in graphs.items() if n.startswith("conv")}
+    plain = build_models("qemu-riscv32", convs, {n: xs[n] for n in convs}, tmp_path / "default")
+    text = "".join(fw.generated[n].c_file.read_text() for fw in (fast, plain) for n in fw.generated)
+    for call in ("tg_conv2d_dsp_s8(", "tg_conv2d_dspl_s8(", "tg_conv2d_dspp_s8(", "tg_conv2d_s8(", "tg_fc_s8(",
+                 "tg_dwconv_s8(",
+                 "tg_dwconv_p3_s8(", "tg_dwconv_dm_s8("):
+        assert call in text, f"no model calls {call[:-1]}"
+    assert re.search(r"\.pairs = 1", text) and re.search(r"\.w_row = -2", text)   # paired FC, transposed 3x3
+    for fw in (fast, plain):
+        res = run_models(fw, timeout=300)
+        for name in fw.generated:
+            check(f"{name} on qemu-riscv32", graphs[name], xs[name], res.models[name])

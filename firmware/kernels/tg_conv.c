@@ -865,11 +865,85 @@ static void tg_im2col_s8(const tg_conv_params_t *p, const int8_t *in_b, int32_t 
     }
 }
 
+/* Packed channel pairs (pairs = 1, see tg_conv2d_packed_c): per 4 taps t0..t3 the halfwords
+ * H(t0), H(t2), H(t1), H(t3), H = 256 * w_odd + w_even, whose low byte is w_even. Two pair blocks
+ * (g0, g1) meet two pixels: E += w_even * x, S += H * x per pair and pixel, and then the odd channel's
+ * sum is (S - E) / 256, exact because the generator packs only convolutions whose odd sums stay
+ * below 2^23 in magnitude (wrapping arithmetic in between). out: e0a, o0a, e1a, o1a, e0b, o0b, e1b, o1b. */
+/* the int16 at a (2-byte aligned: the packed weights are a 4-byte aligned array of 8-byte groups) */
+#if defined(__GNUC__)
+typedef int16_t tg_i16_alias __attribute__((may_alias, aligned(2)));
+TG_INLINE int32_t tg_ld_h(const int8_t *a)
+{
+    return *(const tg_i16_alias *)(const void *)a;
+}
+#else
+TG_INLINE int32_t tg_ld_h(const int8_t *a)
+{
+    return (int16_t)((uint16_t)(uint8_t)a[0] | (uint16_t)((uint16_t)(uint8_t)a[1] << 8));
+}
+#endif
+
+static void tg_macpk_s8(int32_t *out, const int8_t *g0, const int8_t *g1, const int8_t *xa, const int8_t *xb,
+                        int32_t k)
+{
+    static const uint8_t pos[4] = {0, 4, 2, 6};   /* byte offset of tap t's halfword in its group */
+    uint32_t e0a = 0, s0a = 0, e1a = 0, s1a = 0, e0b = 0, s0b = 0, e1b = 0, s1b = 0;
+    const int8_t *end = xa + (k & ~3);
+    int32_t t;
+#if defined(__GNUC__)
+    g0 = (const int8_t *)__builtin_assume_aligned(g0, 4);
+    g1 = (const int8_t *)__builtin_assume_aligned(g1, 4);
+#endif
+    while (xa != end) {
+        int32_t j;
+        for (j = 0; j < 4; j++) {     /* unrolled by the compiler: constant offsets */
+            const int32_t u = xa[j], v = xb[j], o = pos[j];
+            const int32_t we0 = g0[o], h0 = tg_ld_h(g0 + o);
+            const int32_t we1 = g1[o], h1 = tg_ld_h(g1 + o);
+            e0a += (uint32_t)(we0 * u);
+            s0a += (uint32_t)(h0 * u);
+            e1a += (uint32_t)(we1 * u);
+            s1a += (uint32_t)(h1 * u);
+            e0b += (uint32_t)(we0 * v);
+            s0b += (uint32_t)(h0 * v);
+            e1b += (uint32_t)(we1 * v);
+            s1b += (uint32_t)(h1 * v);
+        }
+        xa += 4;
+        xb += 4;
+        g0 += 8;
+        g1 += 8;
+    }
+    for (t = 0; t < (k & 3); t++) {
+        const int32_t u = xa[t], v = xb[t], o = pos[t];
+        const int32_t we0 = g0[o], h0 = tg_ld_h(g0 + o);
+        const int32_t we1 = g1[o], h1 = tg_ld_h(g1 + o);
+        e0a += (uint32_t)(we0 * u);
+        s0a += (uint32_t)(h0 * u);
+        e1a += (uint32_t)(we1 * u);
+        s1a += (uint32_t)(h1 * u);
+        e0b += (uint32_t)(we0 * v);
+        s0b += (uint32_t)(h0 * v);
+        e1b += (uint32_t)(we1 * v);
+        s1b += (uint32_t)(h1 * v);
+    }
+    out[0] = (int32_t)e0a;
+    out[1] = (int32_t)(s0a - e0a) >> 8;
+    out[2] = (int32_t)e1a;
+    out[3] = (int32_t)(s1a - e1a) >> 8;
+    out[4] = (int32_t)e0b;
+    out[5] = (int32_t)(s0b - e0b) >> 8;
+    out[6] = (int32_t)e1b;
+    out[7] = (int32_t)(s1b - e1b) >> 8;
+}
+
 /* The ops the generator gave a DSP kernel, on a core without it (RV32, -DTG_PORTABLE): the kernel
  * scratch (>= 4 * w_row bytes, see tinygen/ops/conv.py) holds the windows of two output pixels
  * (im2col; a 1x1 stride-any convolution without padding reads the input directly), and every
  * weight meets both: 2 pixels x 4 filters per pass over one K = k_h * k_w * in_c run. */
-static void tg_conv2d_col_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+static void tg_conv2d_col_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch,
+                            int packed)
 {
     const int32_t k = p->k_h * p->k_w * p->in_c, w_row = p->w_row;
     const int32_t npix = p->out_h * p->out_w;
@@ -900,7 +974,33 @@ static void tg_conv2d_col_c(const tg_conv_params_t *p, const int8_t *input, int8
                 xa = scratch;
                 xb = two ? scratch + w_row : xa;
             }
-            for (oc = 0; oc < p->out_c; oc += 4) {
+            if (packed) {
+                /* pair blocks (2q, 2q + 1), and for an odd out_c a last block (out_c - 2, out_c - 1) */
+                const int32_t nblk = (p->out_c + 1) >> 1;
+                int32_t q2;
+                for (q2 = 0; q2 < nblk; q2 += 2) {
+                    const int32_t q3 = q2 + 1 < nblk ? q2 + 1 : q2;
+                    int32_t acc[8], ch[4];
+                    tg_macpk_s8(acc, (const int8_t *)p->weights + (size_t)q2 * 2 * w_row,
+                                (const int8_t *)p->weights + (size_t)q3 * 2 * w_row, xa, xb, k);
+                    ch[0] = 2 * q2 < p->out_c - 1 ? 2 * q2 : p->out_c - 2;
+                    ch[1] = ch[0] + 1;
+                    ch[2] = 2 * q3 < p->out_c - 1 ? 2 * q3 : p->out_c - 2;
+                    ch[3] = ch[2] + 1;
+                    for (j = 0; j < 4; j++) {
+                        const int32_t c = ch[j], bias = p->bias[c], mult = TG_RQ_MULT_OF(p, c);
+                        const int32_t shift = TG_RQ_SHIFT_OF(p, c);
+                        const int32_t zp = p->output_zp, lo = p->act_min, hi = p->act_max;
+                        const int8_t ya = tg_requant_s8(tg_wrap_add(acc[j], bias), mult, shift, zp, lo, hi);
+                        const int8_t yb = tg_requant_s8(tg_wrap_add(acc[4 + j], bias), mult, shift, zp, lo, hi);
+                        oa[c] = ya;
+                        if (two) {
+                            ob[c] = yb;
+                        }
+                    }
+                }
+            }
+            for (oc = 0; oc < (packed ? 0 : p->out_c); oc += 4) {
                 const int32_t nf = p->out_c - oc < 4 ? p->out_c - oc : 4;
                 const int8_t *w = (const int8_t *)p->weights + (size_t)oc * w_row;
                 int32_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -913,9 +1013,15 @@ static void tg_conv2d_col_c(const tg_conv_params_t *p, const int8_t *input, int8
                     }
                 }
                 for (j = 0; j < nf; j++) {
-                    oa[oc + j] = tg_rq_ch(tg_wrap_add(acc[j], p->bias[oc + j]), p, oc + j);
+                    /* read before the stores, which may alias *p */
+                    const int32_t bias = p->bias[oc + j], mult = TG_RQ_MULT_OF(p, oc + j);
+                    const int32_t shift = TG_RQ_SHIFT_OF(p, oc + j);
+                    const int32_t zp = p->output_zp, lo = p->act_min, hi = p->act_max;
+                    const int8_t ya = tg_requant_s8(tg_wrap_add(acc[j], bias), mult, shift, zp, lo, hi);
+                    const int8_t yb = tg_requant_s8(tg_wrap_add(acc[4 + j], bias), mult, shift, zp, lo, hi);
+                    oa[oc + j] = ya;
                     if (two) {
-                        ob[oc + j] = tg_rq_ch(tg_wrap_add(acc[4 + j], p->bias[oc + j]), p, oc + j);
+                        ob[oc + j] = yb;
                     }
                 }
             }
@@ -932,7 +1038,7 @@ static void tg_conv2d_col_c(const tg_conv_params_t *p, const int8_t *input, int8
 static void tg_conv2d_any_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
     if (scratch != NULL && p->groups == 1) {
-        tg_conv2d_col_c(p, input, output, (int8_t *)scratch);
+        tg_conv2d_col_c(p, input, output, (int8_t *)scratch, 0);
     } else if (p->k_h == 1 && p->k_w == 1 && p->groups == 1 && p->pad_top == 0 && p->pad_left == 0) {
         tg_conv2d_1x1_c(p, input, output);
     } else {
@@ -960,8 +1066,11 @@ void tg_conv2d_dspp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *o
 #if TG_DSP
     tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_p);
 #else
-    (void)scratch;
-    tg_conv2d_packed_c(p, input, output);
+    if (scratch != NULL && p->groups == 1 && p->out_c >= 2) {
+        tg_conv2d_col_c(p, input, output, (int8_t *)scratch, 1);
+    } else {
+        tg_conv2d_packed_c(p, input, output);
+    }
 #endif
 }
 

@@ -91,24 +91,34 @@ TG_INLINE int32_t tg_dw_bias(const tg_conv_params_t *p, int32_t oc)
 static void tg_dwconv_c_ch(const tg_conv_params_t *p, const int8_t *input, int8_t *output, int32_t oc,
                            const int32_t *wk, size_t irow, size_t icol, size_t orow, size_t ocol)
 {
-    const int32_t ic = oc / p->depth_multiplier;
+    /* every parameter in a local: the int8 output stores may alias *p, which would reload it */
     const int32_t *rq = tg_dw_rq(p, oc);
     const int32_t bias = tg_dw_bias(p, oc);
     const int32_t mult = rq[0], shift = -(rq[3] + 1);
-    const size_t dy = (size_t)p->dil_h * irow, dx = (size_t)p->dil_w * icol;
-    const int32_t span_y = (p->k_h - 1) * p->dil_h, span_x = (p->k_w - 1) * p->dil_w;
-    const int k33 = p->k_h == 3 && p->k_w == 3;
-    int32_t b, oy, ox, ky, kx;
-    for (b = 0; b < p->batches; b++) {
-        const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c + ic;
-        int8_t *out_b = output + (size_t)b * p->out_h * p->out_w * p->out_c + oc;
-        for (oy = 0; oy < p->out_h; oy++) {
-            const int32_t y0 = oy * p->stride_h - p->pad_top;
-            const int rows_in = y0 >= 0 && y0 + span_y < p->in_h;
-            for (ox = 0; ox < p->out_w; ox++) {
-                const int32_t x0 = ox * p->stride_w - p->pad_left;
+    const int32_t in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
+    const int32_t k_h = p->k_h, k_w = p->k_w, dil_h = p->dil_h, dil_w = p->dil_w;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w, pad_top = p->pad_top, pad_left = p->pad_left;
+    const int32_t input_zp = p->input_zp, output_zp = p->output_zp, act_min = p->act_min, act_max = p->act_max;
+    const size_t in_size = (size_t)in_h * in_w * p->in_c, out_size = (size_t)out_h * out_w * p->out_c;
+    const int32_t batches = p->batches;
+    const size_t dy = (size_t)dil_h * irow, dx = (size_t)dil_w * icol;
+    const int32_t span_y = (k_h - 1) * dil_h, span_x = (k_w - 1) * dil_w;
+    const int k33 = k_h == 3 && k_w == 3;
+    int32_t wsum = 0, t, b, oy, ox, ky, kx;
+    for (t = 0; t < k_h * k_w; t++) {
+        wsum += wk[t];
+    }
+    for (b = 0; b < batches; b++) {
+        const int8_t *in_b = input + (size_t)b * in_size + oc / p->depth_multiplier;
+        int8_t *out_b = output + (size_t)b * out_size + oc;
+        for (oy = 0; oy < out_h; oy++) {
+            const int32_t y0 = oy * stride_h - pad_top;
+            const int rows_in = y0 >= 0 && y0 + span_y < in_h;
+            int8_t *o = out_b + (size_t)oy * orow;
+            for (ox = 0; ox < out_w; ox++, o += ocol) {
+                const int32_t x0 = ox * stride_w - pad_left;
                 int32_t acc = 0;
-                if (rows_in && x0 >= 0 && x0 + span_x < p->in_w) {
+                if (rows_in && x0 >= 0 && x0 + span_x < in_w) {
                     const int8_t *r0 = in_b + (size_t)y0 * irow + (size_t)x0 * icol;
                     if (k33) {
                         const int8_t *r1 = r0 + dy, *r2 = r1 + dy;
@@ -117,30 +127,33 @@ static void tg_dwconv_c_ch(const tg_conv_params_t *p, const int8_t *input, int8_
                             + wk[6] * r2[0] + wk[7] * r2[dx] + wk[8] * r2[2 * dx];
                     } else {
                         const int32_t *w = wk;
-                        for (ky = 0; ky < p->k_h; ky++, r0 += dy) {
+                        for (ky = 0; ky < k_h; ky++, r0 += dy) {
                             const int8_t *x = r0;
-                            for (kx = 0; kx < p->k_w; kx++, x += dx) {
+                            for (kx = 0; kx < k_w; kx++, x += dx) {
                                 acc += *w++ * *x;
                             }
                         }
                     }
                 } else {
-                    int32_t pad_sum = 0, t = 0;
-                    for (ky = 0; ky < p->k_h; ky++) {
-                        const int32_t iy = y0 + ky * p->dil_h;
-                        for (kx = 0; kx < p->k_w; kx++, t++) {
-                            const int32_t ix = x0 + kx * p->dil_w;
-                            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                                pad_sum += wk[t];
-                            } else {
-                                acc += wk[t] * in_b[(size_t)iy * irow + (size_t)ix * icol];
+                    /* edge: the taps inside the image, the others' weights times input_zp */
+                    int32_t inside = 0;
+                    for (ky = 0; ky < k_h; ky++) {
+                        const int32_t iy = y0 + ky * dil_h;
+                        const int32_t *w = wk + ky * k_w;
+                        if (iy < 0 || iy >= in_h) {
+                            continue;
+                        }
+                        for (kx = 0; kx < k_w; kx++) {
+                            const int32_t ix = x0 + kx * dil_w;
+                            if (ix >= 0 && ix < in_w) {
+                                acc += w[kx] * in_b[(size_t)iy * irow + (size_t)ix * icol];
+                                inside += w[kx];
                             }
                         }
                     }
-                    acc += pad_sum * p->input_zp;
+                    acc += (wsum - inside) * input_zp;
                 }
-                out_b[(size_t)oy * orow + (size_t)ox * ocol] =
-                    tg_requant_s8(tg_wrap_add(acc, bias), mult, shift, p->output_zp, p->act_min, p->act_max);
+                *o = tg_requant_s8(tg_wrap_add(acc, bias), mult, shift, output_zp, act_min, act_max);
             }
         }
     }

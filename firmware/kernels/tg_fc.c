@@ -340,21 +340,48 @@ static int32_t tg_fc_w_blocked(const tg_fc_params_t *p, int32_t u, int32_t i)
     return g[(size_t)j * 4 + (i & 3)];
 }
 
+/* The blocked layout (units >= 4) a block of 4 units at a time: per 4 inputs the block's 16 weights
+ * (plain: unit j's 4 in a row; paired: see tg_fc_w_blocked) meet the 4 inputs loaded once. */
 static void tg_fc_c_blocked(const tg_fc_params_t *p, const int8_t *input, int8_t *output)
 {
-    const int32_t k = p->depth;
-    int32_t b, u, i;
+    const int32_t k = p->depth, units = p->units, nb = (units + 3) >> 2, kq = k >> 2;
+    int32_t b, bi, q, i, j;
     for (b = 0; b < p->batches; b++) {
         const int8_t *x = input + (size_t)b * k;
-        for (u = 0; u < p->units; u++) {
-            const int32_t c = p->per_channel ? u : 0;
-            int32_t acc = 0;
-            for (i = 0; i < k; i++) {
-                acc += tg_fc_w_blocked(p, u, i) * (int32_t)x[i];
+        int8_t *out = output + (size_t)b * units;
+        for (bi = 0; bi < nb; bi++) {
+            const int32_t u0 = 4 * bi < units - 4 ? 4 * bi : units - 4;
+            const int8_t *g = p->weights + (size_t)bi * 4 * p->w_row;
+            int32_t acc[4] = {0, 0, 0, 0};
+            for (q = 0; q < kq; q++, g += 16, x += 4) {
+                const int32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+                if (p->pairs) {
+                    /* word (j / 2) * 2 + i % 2, byte (i / 2 % 2) * 2 + j % 2; even units' bytes XOR 0x80 */
+                    for (j = 0; j < 4; j++) {
+                        const int8_t *r = g + (j >> 1) * 8 + (j & 1);
+                        const int32_t f = (j & 1) ? 0 : 0x80;
+                        acc[j] += (int8_t)(r[0] ^ f) * x0 + (int8_t)(r[4] ^ f) * x1 + (int8_t)(r[2] ^ f) * x2
+                                + (int8_t)(r[6] ^ f) * x3;
+                    }
+                } else {
+                    acc[0] += g[0] * x0 + g[1] * x1 + g[2] * x2 + g[3] * x3;
+                    acc[1] += g[4] * x0 + g[5] * x1 + g[6] * x2 + g[7] * x3;
+                    acc[2] += g[8] * x0 + g[9] * x1 + g[10] * x2 + g[11] * x3;
+                    acc[3] += g[12] * x0 + g[13] * x1 + g[14] * x2 + g[15] * x3;
+                }
             }
-            acc = tg_wrap_add(acc, p->bias[u]);
-            *output++ = tg_requant_s8(acc, TG_RQ_MULT_OF(p, c), TG_RQ_SHIFT_OF(p, c), p->output_zp, p->act_min,
-                                      p->act_max);
+            x -= 4 * kq;
+            for (i = 4 * kq; i < k; i++) {
+                for (j = 0; j < 4; j++) {
+                    acc[j] += tg_fc_w_blocked(p, u0 + j, i) * (int32_t)x[i];
+                }
+            }
+            for (j = 0; j < 4; j++) {
+                const int32_t u = u0 + j, c = p->per_channel ? u : 0;
+                const int8_t y = tg_requant_s8(tg_wrap_add(acc[j], p->bias[u]), TG_RQ_MULT_OF(p, c),
+                                               TG_RQ_SHIFT_OF(p, c), p->output_zp, p->act_min, p->act_max);
+                out[u] = y;
+            }
         }
     }
 }
@@ -368,10 +395,15 @@ static void tg_fc_c(const tg_fc_params_t *p, const int8_t *input, int8_t *output
         const int8_t *w = p->weights;
         for (u = 0; u < p->units; u++, w += p->w_row) {
             const int32_t c = p->per_channel ? u : 0;
-            int32_t acc = 0;
-            for (i = 0; i < k; i++) {
+            int32_t acc = 0, acc1 = 0;
+            for (i = 0; i + 2 <= k; i += 2) {
+                acc += (int32_t)w[i] * (int32_t)x[i];
+                acc1 += (int32_t)w[i + 1] * (int32_t)x[i + 1];
+            }
+            if (i < k) {
                 acc += (int32_t)w[i] * (int32_t)x[i];
             }
+            acc += acc1;
             acc = tg_wrap_add(acc, p->bias[u]);
             *output++ = tg_requant_s8(acc, TG_RQ_MULT_OF(p, c), TG_RQ_SHIFT_OF(p, c), p->output_zp, p->act_min,
                                       p->act_max);
