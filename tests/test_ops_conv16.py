@@ -137,6 +137,27 @@ def test_fully_connected_int16_bit_exact(lead, k, units, bias, act, per_channel,
     assert_bit_exact(fc16_model(rng, **kw), rng, n=2, context=str(kw))
 
 
+def fc16_wrap_model() -> bytes:
+    """FULLY_CONNECTED 16x8 whose int64 bias puts the requantized value beyond int32: TFLM's release build
+    narrows MultiplyByQuantizedMultiplier's int64 result with wrap-around (here to a negative value, so the
+    output saturates low, not high)."""
+    m = ModelBuilder()
+    x = m.tensor([1, 4], dtype=np.int16, scale=0.001, zero_point=0)
+    w = m.tensor([3, 4], data=np.array([[1, 2, 3, 4], [5, 6, 7, 8], [-1, -2, -3, -4]]), scale=0.01, zero_point=0)
+    b = m.tensor([3], dtype=np.int64, data=np.array([(1 << 46) - 12345, -(1 << 45) + 777, 3 << 40]), scale=1e-5)
+    y = m.tensor([1, 3], dtype=np.int16, scale=0.01, zero_point=0)
+    m.op("FULLY_CONNECTED", [x, w, b], [y], fused_activation_function="NONE")
+    return m.build([x], [y])
+
+
+def test_int64_requantization_wraps_like_tflm():
+    g = parse_model(fc16_wrap_model(), name="fc16_wrap")
+    xs = [np.array([[[100, -200, 300, 5]], [[-32768, 32767, 0, 1]]], np.int16)]
+    got = Emulator(g).run_internal(xs)[0]
+    np.testing.assert_array_equal(got, tflm_run_batch(g.model_bytes, xs, g)[0])
+    assert (got[..., 2] == -32768).all()  # 3 * 2^40 * 1e-3 > 2^31 wraps negative; clipping would give 32767
+
+
 def dense16_models() -> dict[str, bytes]:
     """DEPTHWISE_CONV_2D / FULLY_CONNECTED 16x8 models for the generated-C tests (host sanitizers, QEMU)."""
     rng = np.random.default_rng(1608)
@@ -144,7 +165,8 @@ def dense16_models() -> dict[str, bytes]:
             "dw16_dil_valid_nobias": dwconv16_model(rng, [2, 7, 7, 4], 1, (2, 3), dil=(2, 1), padding="VALID", bias=False),
             "fc16_i64": fc16_model(rng, [3, 33], 7, per_channel=True),
             "fc16_i32_keep": fc16_model(rng, [2, 2, 12], 5, bias="int32", act="RELU6", keep_num_dims=True),
-            "fc16_nobias": fc16_model(rng, [1, 20], 4, bias=None)}
+            "fc16_nobias": fc16_model(rng, [1, 20], 4, bias=None),
+            "fc16_wrap": fc16_wrap_model()}
 
 
 def test_mbqm_int64_rounds_once_with_a_16_bit_multiplier():

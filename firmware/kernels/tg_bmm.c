@@ -80,18 +80,10 @@ void tg_batch_matmul_s8(const tg_bmm_params_t *p, const int8_t *lhs, const int8_
 }
 
 
-/* TFLite's MultiplyByQuantizedMultiplier(int64_t x, int32_t M, int shift): the 16-bit reduced multiplier */
-static int64_t tg_bmm_mbqm64(int64_t x, int32_t multiplier, int32_t shift)
-{
-    const int64_t reduced = multiplier < 0x7FFF0000 ? (int64_t)((multiplier + (1 << 15)) >> 16) : 0x7FFF;
-    const int total = 15 - (int)shift;
-    return (x * reduced + ((int64_t)1 << (total - 1))) >> total;
-}
-
 static int16_t tg_bmm_out16(int64_t acc, const tg_bmm_params_t *p)
 {
     /* TFLM casts the int64 result to int32 (wrapping), then adds the zero point and clamps */
-    const int64_t v = (int64_t)tg_wrap_add((int32_t)(uint32_t)(uint64_t)tg_bmm_mbqm64(acc, p->multiplier, p->shift), 0) + p->out_zp;
+    const int64_t v = (int64_t)tg_mbqm64(acc, p->multiplier, p->shift) + p->out_zp;
     return (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v);
 }
 

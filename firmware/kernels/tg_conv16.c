@@ -3,24 +3,6 @@
 #include "tg_kernels.h"
 #include "tg_requant.h"
 
-/* TFLite's MultiplyByQuantizedMultiplier(int64_t x, int32_t M, int shift): one rounding with M
- * reduced to 16 bits; |x| < 2^47 keeps x * M16 within int64. Saturates to int32 where TFLite
- * would abort. (Right shifts of negative values: arithmetic on every compiler tinygen targets.) */
-static int32_t tg_mbqm64(int64_t x, int32_t multiplier, int32_t shift)
-{
-    const int64_t reduced = multiplier < 0x7FFF0000 ? (int64_t)((multiplier + (1 << 15)) >> 16) : 0x7FFF;
-    const int total = 15 - (int)shift;
-    int64_t r = x * reduced + ((int64_t)1 << (total - 1));
-    r >>= total;
-    if (r > TG_INT32_MAX) {
-        return TG_INT32_MAX;
-    }
-    if (r < TG_INT32_MIN) {
-        return TG_INT32_MIN;
-    }
-    return (int32_t)r;
-}
-
 /* acc (bias included; int32 accumulators arrive wrapped) -> output value, clamped. */
 static int32_t tg_conv16_out(const tg_conv16_params_t *p, int64_t acc, int32_t oc)
 {

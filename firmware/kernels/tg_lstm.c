@@ -116,18 +116,6 @@ void tg_lstm_s8(const tg_lstm_params_t *p, const int8_t *input, int8_t *output, 
 
 /* ------------------------------------------------------------------ 16x8 */
 
-/* TFLite's MultiplyByQuantizedMultiplier(int64_t x, int32_t M, int shift): one rounding with M reduced to
- * 16 bits; the int64 result narrowed to int32 with wrap-around, as TFLM's release build does (its range
- * assert is compiled out); the caller then saturates to int16. */
-static int32_t tg_lstm_mbqm64(int64_t x, int32_t multiplier, int32_t shift)
-{
-    const int64_t reduced = multiplier < 0x7FFF0000 ? (int64_t)((multiplier + (1 << 15)) >> 16) : 0x7FFF;
-    const int total = 15 - (int)shift;
-    int64_t r = (x * reduced + ((int64_t)1 << (total - 1))) >> total;
-    uint32_t u = (uint32_t)(uint64_t)r;
-    return u >= 0x80000000u ? (int32_t)(u - 0x80000000u) - (int32_t)0x7FFFFFFF - 1 : (int32_t)u;
-}
-
 /* int16 x int8 dot product in int64 (DSP builds: SMLALD on two pairs, the int16 inputs regrouped as lanes
  * 0/2 and 1/3 to meet SXTB16's widened weights; exact either way) */
 static int64_t tg_dot_s16_s8(const int16_t *a, const int8_t *w, int32_t n)
@@ -151,8 +139,8 @@ static int16_t tg_lstm_gate16(const tg_lstm_params_t *p, const tg_lstm_gate_t *g
 {
     int64_t a = tg_dot_s16_s8(x, g->w_in + s * p->n_input, p->n_input) + g->b_in64[s];
     int64_t r = tg_dot_s16_s8(h, g->w_rec + s * p->n_state, p->n_state);
-    int32_t av = tg_clamp(tg_lstm_mbqm64(a, g->m_in, g->s_in), -32768, 32767);
-    int32_t rv = tg_clamp(tg_lstm_mbqm64(r, g->m_rec, g->s_rec), -32768, 32767);
+    int32_t av = tg_clamp(tg_mbqm64(a, g->m_in, g->s_in), -32768, 32767);
+    int32_t rv = tg_clamp(tg_mbqm64(r, g->m_rec, g->s_rec), -32768, 32767);
     int16_t z = tg_sat16(av + rv);
     return act ? tg_tanh16(p->sigmoid_table, z, 3, 0) : tg_sigmoid16(p->sigmoid_table, z);
 }

@@ -92,6 +92,18 @@ TG_INLINE int32_t tg_mbqm(int32_t x, int32_t multiplier, int32_t shift)
     return tg_rdbpot(tg_srdhm(tg_wrap_shl(x, left), multiplier), right);
 }
 
+/* TFLite's MultiplyByQuantizedMultiplier(int64_t x, int32_t M, int shift) (16x8 convolutions, LSTM,
+ * BATCH_MATMUL, TRANSPOSE_CONV with int64 accumulators): one rounding with M reduced to 16 bits, the int64
+ * result narrowed to int32 with wrap-around as TFLM's release build does (its range assert is compiled
+ * out; callers then clamp). Right shifts of negative values: arithmetic on every compiler tinygen targets. */
+static inline int32_t tg_mbqm64(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int64_t reduced = multiplier < 0x7FFF0000 ? (int64_t)((multiplier + (1 << 15)) >> 16) : 0x7FFF;
+    const int total = 15 - (int)shift;
+    const uint32_t u = (uint32_t)(uint64_t)((x * reduced + ((int64_t)1 << (total - 1))) >> total);
+    return u >= 0x80000000u ? (int32_t)(u - 0x80000000u) - (int32_t)0x7FFFFFFF - 1 : (int32_t)u;
+}
+
 /* TFLM MultiplyByQuantizedMultiplierSmallerThanOneExp (shift <= 0). */
 TG_INLINE int32_t tg_mbqm_lt1(int32_t x, int32_t multiplier, int32_t shift)
 {

@@ -11,15 +11,6 @@
 #include "tg_requant.h"
 
 #if TG_DSP
-/* TFLite's MultiplyByQuantizedMultiplier(int64_t x, int32_t M, int shift), saturated to int32 (as tg_conv16.c) */
-static int32_t tg_tconv_mbqm64(int64_t x, int32_t multiplier, int32_t shift)
-{
-    const int64_t reduced = multiplier < 0x7FFF0000 ? (int64_t)((multiplier + (1 << 15)) >> 16) : 0x7FFF;
-    const int total = 15 - (int)shift;
-    const int64_t r = (x * reduced + ((int64_t)1 << (total - 1))) >> total;
-    return r > TG_INT32_MAX ? TG_INT32_MAX : r < TG_INT32_MIN ? TG_INT32_MIN : (int32_t)r;
-}
-
 static void tg_tconv_tap8x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t zp, uint32_t zp2,
                             int32_t *a0, int32_t *a1)
 {
@@ -68,7 +59,7 @@ static void tg_tconv_store(const tg_conv16_params_t *p, void *output, size_t at,
 {
     int32_t y;
     if (p->int16) {
-        y = tg_tconv_mbqm64(acc64 + (p->bias64 != NULL ? p->bias64[oc] : 0), p->multiplier[oc], p->shift[oc]);
+        y = tg_mbqm64(acc64 + (p->bias64 != NULL ? p->bias64[oc] : 0), p->multiplier[oc], p->shift[oc]);
         ((int16_t *)output)[at] = (int16_t)tg_offset_clamp(y, p->output_zp, p->act_min, p->act_max);
     } else {
         acc32 = (int32_t)((uint32_t)acc32 + (uint32_t)(p->bias32 != NULL ? p->bias32[oc] : 0));

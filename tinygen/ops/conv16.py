@@ -59,13 +59,14 @@ def activation_range(activation: str, scale: float, zero_point: int, qmin: int, 
 
 def mbqm_int64(x, multiplier, shift) -> np.ndarray:
     """TFLite's MultiplyByQuantizedMultiplier(int64_t x, int32_t M, int shift): one rounding with the
-    multiplier reduced to 16 bits (|x| < 2^47, shift in [-31, 7])."""
+    multiplier reduced to 16 bits (|x| < 2^47, shift in [-31, 7]); the int64 result narrowed to int32
+    with wrap-around, as TFLM's release build does (its range assert is compiled out)."""
     x = np.asarray(x, dtype=np.int64)
     m = np.asarray(multiplier, dtype=np.int64)
     s = np.asarray(shift, dtype=np.int64)
     reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
     total = 15 - s
-    return (x * reduced + (np.int64(1) << (total - 1))) >> total
+    return fp.wrap_int32((x * reduced + (np.int64(1) << (total - 1))) >> total)
 
 
 def requantize(acc, p) -> np.ndarray:
