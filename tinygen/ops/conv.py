@@ -723,9 +723,10 @@ def conv_model_packed(p: "ConvParams", graph) -> bool:
             if op.op != "CONV_2D" or len(op.inputs) < 2:
                 continue
             x, y, w = (graph.tensors[i] for i in (op.inputs[0], op.outputs[0], op.inputs[1]))
-            if w.data is None or len(w.shape) != 4 or len(x.shape) != 4 or x.shape[3] != w.shape[3] or w.shape[0] < 2:
-                continue  # grouped, single-channel or odd ops run other kernels
-            if x.dtype != np.int8 or not _pack_ok_weights(np.asarray(w.data, dtype=np.int8)):
+            if (w.data is None or len(w.shape) != 4 or len(x.shape) != 4 or x.shape[3] != w.shape[3] or w.shape[0] < 2
+                    or x.dtype != np.int8):
+                continue  # grouped, single-channel, 16x8 or odd ops run other kernels
+            if not _pack_ok_weights(np.asarray(w.data, dtype=np.int8)):
                 ok = False
                 break
             try:
