@@ -88,3 +88,32 @@ void tg_requantize_s32(const int32_t *input, void *output, int32_t size, int32_t
         }
     }
 }
+
+void tg_sigmoid_tanh_s16(const int16_t *input, int16_t *output, int32_t size, int32_t multiplier, int32_t shift,
+                         int32_t is_tanh, const uint16_t *table)
+{
+    /* sigmoid: table step 512 (9 fraction bits); tanh = 2 sigmoid(2x) - 1: step 256 (8 bits) */
+    const int32_t frac = is_tanh ? 8 : 9;
+    const uint32_t mask = ((uint32_t)1 << frac) - 1u;
+    const int32_t half = shift > 0 ? (int32_t)1 << (shift - 1) : 0;
+    int32_t i;
+    for (i = 0; i < size; i++) {
+        /* |x * multiplier| + round < 2^31: the op's check bounds the multiplier */
+        const int32_t v = (input[i] * multiplier + half) >> shift;
+        const uint32_t a = (uint32_t)(v < 0 ? -v : v);
+        const uint32_t uh = a >> frac;
+        uint32_t r;
+        if (uh >= 255u) {
+            r = is_tanh ? (0xFFFFu << 8) : (0x7FFFu << 10);
+        } else {
+            const uint32_t ua = table[uh], ub = table[uh + 1u];
+            r = (ua << frac) + (a & mask) * (ub - ua);
+        }
+        if (is_tanh) {
+            const int32_t s = (int32_t)r;
+            output[i] = (int16_t)((v >= 0 ? s - (1 << 23) + (1 << 7) : -s + (1 << 23) + (1 << 7) - 1) >> 8);
+        } else {
+            output[i] = (int16_t)((v >= 0 ? r + (1u << 9) : (1u << 25) - r + (1u << 9) - 1u) >> 10);
+        }
+    }
+}

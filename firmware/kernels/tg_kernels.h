@@ -461,6 +461,11 @@ void tg_requantize_s32(const int32_t *input, void *output, int32_t size, int32_t
  * x >= zp_in, the alpha one (its magnitude, the product negated when negate_alpha) below, clamped to int16. */
 void tg_leaky_relu_s16(const int16_t *input, int16_t *output, int32_t size, int32_t input_zp, int32_t output_zp,
                        int32_t m_identity, int32_t s_identity, int32_t m_alpha, int32_t s_alpha, int32_t negate_alpha);
+/* LOGISTIC / TANH int16 (TFLM's reference_integer_ops::Logistic / Tanh): x * multiplier rounded >> shift
+ * (1 / 12288 per unit), linear interpolation in the 256-entry 0.16 table of sigmoid(i / 24) (9 fraction bits;
+ * tanh = 2 sigmoid(2x) - 1 with 8), mirrored below 0, saturated from point 255 on. */
+void tg_sigmoid_tanh_s16(const int16_t *input, int16_t *output, int32_t size, int32_t multiplier, int32_t shift,
+                         int32_t is_tanh, const uint16_t *table);
 
 /* ------------------------------------------------------------------ 16x8 conv, transpose conv (tg_conv16.c) */
 
