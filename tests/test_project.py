@@ -262,6 +262,37 @@ def test_fit_refuses_too_many_weights(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_fit_checks_each_region_on_a_board_with_a_rodata_region(tmp_path):
+    """qemu-cortex-m55: code runs from the 512 KB ITCM, the weights sit in the 8 MB QSPI flash
+    ([rodata]), the arena in SRAM; each region is its own budget and a misfit names it."""
+    import dataclasses
+
+    g = parse_model(big_weights_model(), name="bigw")            # 1104 KB of weights > 512 KB ITCM
+    m55 = load_board("qemu-cortex-m55")
+    r = estimate(g, m55)
+    assert r.split and r.fits and r.weights > m55.flash.size
+    regions = {x["region"]: x for x in r.as_dict()["regions"]}
+    assert set(regions) == {"ITCM", "QSPI flash", "RAM"}
+    assert regions["ITCM"]["available"] == m55.flash.size == 512 * 1024
+    assert regions["ITCM"]["needed"] == r.base_flash + r.code < regions["ITCM"]["available"]
+    assert regions["QSPI flash"]["needed"] == r.weights and regions["QSPI flash"]["available"] == 8 << 20
+    # weights over the [rodata] region: refused naming it (the code still fits the ITCM)
+    small_ro = dataclasses.replace(m55, extra={**m55.extra, "rodata": {**m55.extra["rodata"], "size": 1 << 20}})
+    with pytest.raises(TinygenError) as ei:
+        check_fit(g, small_ro)
+    msg = str(ei.value)
+    assert "\n" not in msg and "needs QSPI flash 1104.3 KB (weights) of 1024.0 KB;" in msg and "ITCM" not in msg
+    # code over the code region: refused naming it, though code + weights < both regions together
+    small_code = dataclasses.replace(m55, flash=dataclasses.replace(m55.flash, size=16 * 1024))
+    r2 = estimate(g, small_code)
+    assert r2.flash_needed < small_code.flash.size + (8 << 20) and not r2.fits_code and r2.fits_rodata
+    with pytest.raises(TinygenError, match=r"needs ITCM 2\d\.\d KB \(code ~.*\) of 16\.0 KB; it fits: ") as ei:
+        write_project(g, small_code, tmp_path / "x")
+    assert "QSPI" not in str(ei.value) and not list(tmp_path.iterdir())
+    # a board without [rodata] keeps one flash budget for code + weights
+    assert not estimate(g, "nucleo-f446re").split
+
+
 def test_fit_every_model_fits_every_board_that_claims_it(graphs):
     """mobilenet (55 KB arena) fits the 128 KB boards; the estimates are positive and ordered."""
     for name, g in graphs.items():

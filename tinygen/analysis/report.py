@@ -49,7 +49,7 @@ def memory_data(graph: Graph, boards) -> list[dict]:
                  ("generated code", costs["generated_code"])]
         ram = [("arena", fr.arena), ("stack", fr.stack), ("runtime data", fr.base_ram), ("I/O", fr.io)]
         out.append({"board": fr.board, "fits": fr.fits,
-                    "flash": {"available": fr.flash_avail, "needed": fr.flash_needed,
+                    "flash": {"available": fr.flash_avail + fr.rodata_avail, "needed": fr.flash_needed,
                               "segments": [{"name": n, "bytes": int(v)} for n, v in flash]},
                     "ram": {"available": fr.ram_avail, "needed": fr.ram_needed,
                             "segments": [{"name": n, "bytes": int(v)} for n, v in ram]}})

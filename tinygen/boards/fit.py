@@ -15,7 +15,13 @@ records; plus the Arduino core's static data on PlatformIO boards).
 The code figures are estimates measured on real builds (arm-none-eabi-gcc 12, -O2) and
 rounded up, so a model the check accepts links; the exact numbers come from
 `tinygen build`. A board file may override the usable flash/RAM and the base cost with
-a `[fit]` table (`flash_bytes`, `ram_bytes`, `base_flash`, `base_ram`).
+a `[fit]` table (`flash_bytes`, `ram_bytes`, `base_flash`, `base_ram`; `flash_name`: what
+the flash region is called in messages).
+
+A board with a `[rodata]` region (the linker script puts .rodata there, e.g. the
+Cortex-M55 board's weights in QSPI flash while its code runs from the 512 KB ITCM) is
+checked per region: code + firmware in [flash], the constants in [rodata], the arena in
+RAM; a misfit names the region that overflows.
 """
 from __future__ import annotations
 
@@ -69,10 +75,33 @@ class FitReport:
     base_ram: int
     ram_avail: int
     details: dict = field(default_factory=dict, compare=False)
+    # Boards with a separate read-only data region ([rodata]): the constants go there.
+    rodata_avail: int = 0
+    flash_name: str = "flash"
+    rodata_name: str = ""
+
+    @property
+    def split(self) -> bool:
+        """Code and constants in separate regions ([flash] and [rodata])."""
+        return self.rodata_avail > 0
 
     @property
     def flash_needed(self) -> int:
+        """Non-volatile bytes in all: firmware + code + constants (whichever regions)."""
         return self.base_flash + self.code + self.weights
+
+    @property
+    def code_needed(self) -> int:
+        """Bytes in the [flash] region: everything, or code + firmware on a split board."""
+        return self.base_flash + self.code + (0 if self.split else self.weights)
+
+    @property
+    def fits_code(self) -> bool:
+        return self.code_needed <= self.flash_avail
+
+    @property
+    def fits_rodata(self) -> bool:
+        return not self.split or self.weights <= self.rodata_avail
 
     @property
     def ram_needed(self) -> int:
@@ -80,7 +109,7 @@ class FitReport:
 
     @property
     def fits_flash(self) -> bool:
-        return self.flash_needed <= self.flash_avail
+        return self.fits_code and self.fits_rodata
 
     @property
     def fits_ram(self) -> bool:
@@ -93,14 +122,34 @@ class FitReport:
     def as_dict(self) -> dict:
         return {
             "board": self.board, "model": self.model, "fits": self.fits,
-            "flash": {"needed": self.flash_needed, "available": self.flash_avail, "weights": self.weights,
-                      "code": self.code, "base": self.base_flash},
+            "flash": {"needed": self.flash_needed, "available": self.flash_avail + self.rodata_avail,
+                      "weights": self.weights, "code": self.code, "base": self.base_flash},
             "ram": {"needed": self.ram_needed, "available": self.ram_avail, "arena": self.arena, "io": self.io,
                     "stack": self.stack, "base": self.base_ram},
+            "regions": self.regions(),
         }
 
+    def regions(self) -> list[dict]:
+        """Per region: name, needed, available, fits (one entry unless the board is split)."""
+        out = [{"region": self.flash_name, "needed": self.code_needed, "available": self.flash_avail,
+                "fits": self.fits_code}]
+        if self.split:
+            out.append({"region": self.rodata_name, "needed": self.weights, "available": self.rodata_avail,
+                        "fits": self.fits_rodata})
+        out.append({"region": "RAM", "needed": self.ram_needed, "available": self.ram_avail, "fits": self.fits_ram})
+        return out
+
+    def code_text(self) -> str:
+        return (f"{self.flash_name} {_kib(self.code_needed)} (code ~{_kib(self.code)} + "
+                f"firmware ~{_kib(self.base_flash)}) of {_kib(self.flash_avail)}")
+
+    def rodata_text(self) -> str:
+        return f"{self.rodata_name} {_kib(self.weights)} (weights) of {_kib(self.rodata_avail)}"
+
     def flash_text(self) -> str:
-        return (f"flash {_kib(self.flash_needed)} (weights {_kib(self.weights)} + code ~{_kib(self.code)} + "
+        if self.split:
+            return f"{self.code_text()}; {self.rodata_text()}"
+        return (f"{self.flash_name} {_kib(self.flash_needed)} (weights {_kib(self.weights)} + code ~{_kib(self.code)} + "
                 f"firmware ~{_kib(self.base_flash)}) of {_kib(self.flash_avail)}")
 
     def ram_text(self) -> str:
@@ -122,9 +171,20 @@ def _base(board: Board) -> tuple[int, int]:
 
 
 def available(board: Board) -> tuple[int, int]:
-    """(flash bytes, RAM bytes) the firmware may use on `board`."""
+    """(flash bytes, RAM bytes) the firmware may use on `board`; flash counts a separate
+    [rodata] region too (what `tinygen build` reports the firmware's text + data against)."""
     fit = board.extra.get("fit", {}) if isinstance(board.extra.get("fit"), dict) else {}
-    return int(fit.get("flash_bytes", board.flash.size)), int(fit.get("ram_bytes", board.ram.size))
+    ro = rodata_region(board)
+    return (int(fit.get("flash_bytes", board.flash.size)) + (ro[1] if ro else 0),
+            int(fit.get("ram_bytes", board.ram.size)))
+
+
+def rodata_region(board: Board) -> tuple[str, int] | None:
+    """(name, bytes) of the board's separate read-only data region ([rodata]), if any."""
+    ro = board.extra.get("rodata")
+    if not isinstance(ro, dict) or not ro.get("size"):
+        return None
+    return str(ro.get("name", "rodata")), int(ro["size"])
 
 
 def stack_bytes(board: Board) -> int:
@@ -170,9 +230,15 @@ def estimate(graph: Graph, board: Board | str, *, costs: dict | None = None) -> 
     c = costs if costs is not None else model_costs(graph)
     base_flash, base_ram = _base(board)
     flash_avail, ram_avail = available(board)
+    fit = board.extra.get("fit", {}) if isinstance(board.extra.get("fit"), dict) else {}
+    ro = rodata_region(board)
+    if ro:
+        flash_avail -= ro[1]        # the [flash] region alone: code + firmware
     return FitReport(board=board.id, model=graph.name, weights=c["weights"], code=c["code"],
                      base_flash=base_flash, flash_avail=flash_avail, arena=c["arena"], io=c["io"],
-                     stack=stack_bytes(board), base_ram=base_ram + c["runtime_ram"], ram_avail=ram_avail)
+                     stack=stack_bytes(board), base_ram=base_ram + c["runtime_ram"], ram_avail=ram_avail,
+                     rodata_avail=ro[1] if ro else 0, rodata_name=ro[0] if ro else "",
+                     flash_name=str(fit.get("flash_name", "flash")))
 
 
 def boards_that_fit(graph: Graph, *, costs: dict | None = None) -> list[str]:
@@ -191,7 +257,12 @@ def check_fit(graph: Graph, board: Board | str, *, generated=None) -> FitReport:
     if report.fits:
         return report
     problems = []
-    if not report.fits_flash:
+    if report.split:
+        if not report.fits_code:
+            problems.append(f"needs {report.code_text()}")
+        if not report.fits_rodata:
+            problems.append(f"needs {report.rodata_text()}")
+    elif not report.fits_flash:
         problems.append(f"needs {report.flash_text()}")
     if not report.fits_ram:
         problems.append(f"needs {report.ram_text()}")
