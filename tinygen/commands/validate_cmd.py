@@ -46,7 +46,7 @@ class _Progress:
               help="Inputs [N, *input_shape] as .npy (int8, or float quantized like `tinygen emulate`); "
                    "once per model input.")
 @click.option("--samples", "samples", type=int, default=10, show_default=True,
-              help="Number of random int8 inputs (fixed seed) when --inputs is not given.")
+              help="Number of random inputs (fixed seed; of each input's type: int8, int16, int32 or float32) when --inputs is not given.")
 @click.option("--seed", "seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--save-outputs", "save_outputs", type=click.Path(dir_okay=False),
               help="Write the board's outputs: OUT.npy [N, *output_shape] (output 0) or OUT.npz (all).")

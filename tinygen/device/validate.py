@@ -51,13 +51,14 @@ def _float_input_params(graph, tid: int) -> tuple[float, int]:
 
 def random_inputs(graph, samples: int, seed: int = DEFAULT_SEED) -> list[np.ndarray]:
     """Per model input, a batch (N, *full_shape) of random values: uniform int8 (int16 over the
-    int16 range, for 16x8 models), or for a float32 input the dequantized values of uniform int8.
-    Fixed by `seed`."""
+    int16 range, for 16x8 models; int32 over the int16 range too, wide enough for int32 arithmetic
+    and small enough not to overflow sums), or for a float32 input the dequantized values of uniform
+    int8. Fixed by `seed`."""
     rng = np.random.default_rng(seed)
     xs = []
     for t in graph.input_tensors:
-        if t.dtype == np.int16:
-            xs.append(rng.integers(-32768, 32768, (samples, *t.shape), dtype=np.int16))
+        if t.dtype in (np.int16, np.int32):
+            xs.append(rng.integers(-32768, 32768, (samples, *t.shape), dtype=t.dtype))
             continue
         q = rng.integers(-128, 128, (samples, *t.shape), dtype=np.int8)
         if t.dtype == np.int8:
@@ -66,7 +67,7 @@ def random_inputs(graph, samples: int, seed: int = DEFAULT_SEED) -> list[np.ndar
             scale, zp = _float_input_params(graph, t.index)
             xs.append(((q.astype(np.int32) - zp).astype(np.float32) * np.float32(scale)))
         else:
-            raise TinygenError(f"input '{t.name}' has dtype {t.dtype_name}; validate feeds int8, int16 or float32")
+            raise TinygenError(f"input '{t.name}' has dtype {t.dtype_name}; tinygen makes random inputs of int8, int16, int32 or float32 only")
     return xs
 
 
