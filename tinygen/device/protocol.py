@@ -126,7 +126,7 @@ def _sha_bytes(value) -> bytes | None:
 
 DEFAULT_RETRIES = 32        # failed attempts in a row, without progress, before giving up
 MIN_CHUNK = 32              # smallest data chunk / page the adaptive framing goes down to
-MIN_WAIT = 0.1              # shortest wait for a reply (s); longer ones follow the link's speed
+MIN_WAIT = 0.25             # shortest wait for a reply (s); longer ones follow the link's speed
 _REQ_OVERHEAD = 19          # wire bytes of a request around its data (delimiters, COBS, header, offset, CRC)
 _REPLY_OVERHEAD = 17        # the same for a small reply
 _COST_OVERHEAD = 40         # per-exchange cost in byte times: both overheads and the turnaround
