@@ -127,6 +127,7 @@ def _sha_bytes(value) -> bytes | None:
 DEFAULT_RETRIES = 32        # failed attempts in a row, without progress, before giving up
 MIN_CHUNK = 32              # smallest data chunk / page the adaptive framing goes down to
 MIN_WAIT = 0.25             # shortest wait for a reply (s); longer ones follow the link's speed
+MIN_WAIT_NOISY = 0.1        # the same on a link that has damaged frames lately
 _REQ_OVERHEAD = 19          # wire bytes of a request around its data (delimiters, COBS, header, offset, CRC)
 _REPLY_OVERHEAD = 17        # the same for a small reply
 _COST_OVERHEAD = 40         # per-exchange cost in byte times: both overheads and the turnaround
@@ -342,7 +343,10 @@ class Client:
                     else 2.0 * self._run_time + 4.0 * self._byte_time * wire_bytes)
         else:
             base = 2.0 * self._byte_time * wire_bytes + self._lat + 4.0 * self._lat_var + 0.01
-        wait = max(MIN_WAIT, base) * (2.0 ** min(self._silences, 16))
+        # a link that damages frames loses many replies: retry sooner there (a premature resend is
+        # answered from the reply cache); a clean one keeps the longer floor (a busy host is no loss)
+        floor = MIN_WAIT_NOISY if self.adaptive and self.quality.error_rate > 0.0 else MIN_WAIT
+        wait = max(floor, base) * (2.0 ** min(self._silences, 16))
         return min(cap, wait)
 
     def _learn(self, dt: float, wire_bytes: int, run: bool) -> None:
