@@ -616,7 +616,8 @@ class Client:
             (unit,) = struct.unpack_from("<H", reply, 7)
             if 0 < unit <= step:
                 sack = bool(self.info_cache.flags & FLAG_SACK)
-                SelectiveUpload(self, data, unit, step, sack, min_wait=MIN_WAIT).run()
+                floor = MIN_WAIT_NOISY if self.quality.error_rate > 0.0 else MIN_WAIT
+                SelectiveUpload(self, data, unit, step, sack, min_wait=floor).run()
                 return
         off = 0
         ask = False            # the last chunk's reply was lost: ask how much the device holds
