@@ -49,9 +49,10 @@ def test_cast_refusals():
 
 
 def cast_models() -> dict[str, bytes]:
-    return {"cast_i32_i8": cast_model([3, 5], np.int32, np.int8), "cast_i8_i32": cast_model([7], np.int8, np.int32),
-            "cast_i32_i16": cast_model([6], np.int32, np.int16), "cast_i16_f32": cast_model([4], np.int16, np.float32),
-            "cast_i32_bool": cast_model([5], np.int32, np.bool_), "cast_bool_i8": cast_model([5], np.bool_, np.int8)}
+    """Every source/destination pair (tests/test_codegen.py checks each registered pair has a C model)."""
+    short = {np.int8: "i8", np.int16: "i16", np.int32: "i32", np.bool_: "bool", np.float32: "f32"}
+    return {f"cast_{short[a]}_{short[b]}": cast_model([3 + k % 4], a, b)
+            for k, (a, b) in enumerate((a, b) for a in SRC for b in DST if a != b)}
 
 
 @pytest.mark.qemu

@@ -53,6 +53,28 @@ def test_unsupported_names_op_and_dtype():
     assert "NEG" in problems[0]["reason"] and "int16" in problems[0]["reason"]
 
 
+def test_inspect_names_op_and_dtype_of_a_registered_op_with_an_unsupported_type(tmp_path, capsys):
+    """An op tinygen runs, with a type it does not (int16 LESS: TFLM's comparisons are int8 / int32 too): inspect's
+    report and generate's one-line error name both the op and the types."""
+    from tinygen.cli import main
+
+    m = ModelBuilder()
+    a = m.tensor([1, 4], dtype=np.int16, scale=0.1, zero_point=0)
+    b = m.tensor([1, 4], dtype=np.int16, scale=0.1, zero_point=0)
+    y = m.tensor([1, 4], dtype=np.bool_)
+    m.op("LESS", [a, b], [y])
+    path = tmp_path / "less16.tflite"
+    path.write_bytes(m.build([a, b], [y]))
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if "(LESS)" in ln)
+    assert "int16 -> bool" in line and "tinygen runs LESS for int8 -> bool, int32 -> bool" in line, line
+    assert main(["generate", str(path), "-o", str(tmp_path / "gen")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "LESS" in err[0] and "int16" in err[0], err
+    assert not (tmp_path / "gen").exists()
+
+
 def test_readme_lists_every_supported_op():
     readme = (doc_path().parents[1] / "README.md").read_text()
     para = readme[readme.index("Supported ops (int8 unless noted"):]

@@ -140,6 +140,13 @@ def compare_models() -> dict[str, bytes]:
         "log_or": logical_model("LOGICAL_OR", [[1, 3], [2, 1]]),
         "log_not": logical_model("LOGICAL_NOT", [[7]]),
         "sel_v2_bcast16": select_model([2, 1, 3], [1, 4, 3], [3], np.int16),
+        "sel_v2": select_model([2, 3], [2, 3], [1], np.int8),
+        "cmp_eq_i32": compare_model("EQUAL", [4], [4], np.int32),
+        "cmp_ne_i32": compare_model("NOT_EQUAL", [2, 3], [3], np.int32),
+        "cmp_gt_i32": compare_model("GREATER", [3, 1], [1, 2], np.int32),
+        "cmp_lt_i32": compare_model("LESS", [5], [5], np.int32),
+        "cmp_ge": compare_model("GREATER_EQUAL", [2, 4], [4], np.int8, (0.05, 3), (0.03, -4)),
+        "cmp_le": compare_model("LESS_EQUAL", [6], [1], np.int8, (0.02, 0), (0.05, 9)),
         "sqdiff_bcast": sqdiff_model([2, 3], [3], np.int8, (0.05, 3), (0.02, -7), (0.01, -100)),
         "sqdiff16": sqdiff_model([4, 2], [4, 2], np.int16, (0.001, 0), (0.002, 0), (0.0005, 0)),
     }

@@ -97,7 +97,8 @@ def test_strided_slice_and_aliases16():
 def layout16_models() -> dict[str, bytes]:
     return {"tr16": transpose16([2, 3, 4], [2, 0, 1]), "ss16": slice16([2, 8, 7, 3], [0, 1, 6, 0], [2, 8, 0, 3], [1, 2, -2, 1], [2, 4, 3, 3]),
             "cat16": concat16([[2, 3], [2, 1], [2, 2]], 1), "pad16": pad16([2, 3], [[1, 0], [2, 1]]),
-            "padv2_16": pad16([3, 1, 2], [[0, 1], [1, 1], [2, 0]], v2_value=777), "reshape16": alias16("RESHAPE", [2, 6], [4, 3])}
+            "padv2_16": pad16([3, 1, 2], [[0, 1], [1, 1], [2, 0]], v2_value=777), "reshape16": alias16("RESHAPE", [2, 6], [4, 3]),
+            "squeeze16": alias16("SQUEEZE", [1, 4, 1], [4], squeeze_dims=[0, 2]), "expand16": alias16("EXPAND_DIMS", [3, 2], [3, 1, 2], axis=1)}
 
 
 @pytest.mark.qemu

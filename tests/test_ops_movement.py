@@ -135,10 +135,11 @@ def test_refusals():
         Emulator(parse_model(one_op("MIRROR_PAD", [3], [[5]], np.int16, params=([[1, 1]],), mode=0)))
 
 
-def _pack_model():
+def _pack_model(dtype=np.int16):
     m = ModelBuilder()
-    xs = [m.tensor([2, 3], dtype=np.int16, scale=0.001, zero_point=0) for _ in range(3)]
-    y = m.tensor([2, 3, 3], dtype=np.int16, scale=0.001, zero_point=0)
+    s, z = _q(dtype)
+    xs = [m.tensor([2, 3], dtype=dtype, scale=s, zero_point=z) for _ in range(3)]
+    y = m.tensor([2, 3, 3], dtype=dtype, scale=s, zero_point=z)
     m.op("PACK", xs, [y], values_count=3, axis=1)
     return m.build(xs, [y])
 
@@ -160,6 +161,14 @@ def movement_models() -> dict[str, bytes]:
         "mv_fill_runtime": fill_model([3, 2], np.int8, 0, runtime_value=True),
         "mv_fill_const": fill_model([2, 3], np.int8, -7),
         "mv_zeros_like": zeros_like_model([4, 3], np.int8),
+        # the other activation type of each op (tests/test_codegen.py: every registered op/dtype has a C model)
+        "mv_slice": one_op("SLICE", [2, 5, 4, 3], [[1, 3, 2, 3]], params=([1, 1, 2, 0], [1, 3, -1, 3])),
+        "mv_split16": one_op("SPLIT", [1, 4, 6], [[1, 4, 2]] * 3, np.int16, params=([2],), data_pos=1, num_splits=3),
+        "mv_split_v": one_op("SPLIT_V", [3, 5], [[1, 5], [2, 5]], params=([1, -1], [0]), num_splits=2),
+        "mv_unpack16": one_op("UNPACK", [2, 3, 4], [[2, 4]] * 3, np.int16, num=3, axis=1),
+        "mv_bcast": one_op("BROADCAST_TO", [3, 1, 2], [[2, 3, 4, 2]], params=([2, 3, 4, 2],)),
+        "mv_pack": _pack_model(np.int8),
+        "mv_zeros_like32": zeros_like_model([4, 3], np.int32),
     }
 
 

@@ -114,6 +114,7 @@ def select_models() -> dict[str, bytes]:
     rng = np.random.default_rng(3)
     return {
         "sel_max_bcast": maxmin_model("MAXIMUM", [2, 1, 3], [4, 1]),
+        "sel_min": maxmin_model("MINIMUM", [3, 2], [2]),
         "sel_min16_const": maxmin_model("MINIMUM", [1, 3, 4], [4], np.int16, const1=rng.integers(-300, 300, size=4)),
         "sel_argmax": arg_model("ARG_MAX", [2, 5, 3], 1),
         "sel_argmin": arg_model("ARG_MIN", [3, 4], -1),

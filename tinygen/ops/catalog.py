@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from . import REGISTRY, Op
+from .base import DtypeDispatch
 
 # builtin -> (TFLM reference kernel types for quantized models, scope)
 # scope: "" = in scope of tinygen; otherwise why tinygen does not aim to run it.
@@ -124,8 +125,10 @@ TFLM_BUILTINS: dict[str, tuple[str, str]] = {
 
 
 def has_c(impl: Op) -> bool:
-    """The op has a C binding (its class overrides Op.emit_c)."""
-    return type(impl).emit_c is not Op.emit_c
+    """The op has a C binding (its class overrides Op.emit_c): for an op with type variants, the int8 op
+    and every variant."""
+    parts = [impl.base, *impl.variants.values()] if isinstance(impl, DtypeDispatch) else [impl]
+    return all(type(p).emit_c is not Op.emit_c for p in parts)
 
 
 def op_status(name: str) -> dict:
