@@ -62,23 +62,26 @@ def _parse_args(argv=None):
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs per rate (seeds SEED, SEED+1, ...); `best vs clean` compares each rate's best run")
+    ap.add_argument("--baud", type=int, default=None,
+                    help="line rate of the proxy, each direction (baud/10 bytes/s, like a UART); default: unlimited")
     ap.add_argument("--json", type=Path, help="write the results as JSON")
     return ap.parse_args(argv)
 
 
-def run_one(graph, path: Path, elf: Path, rate: float, samples: int, reset_every: int, seed: int) -> dict:
+def run_one(graph, path: Path, elf: Path, rate: float, samples: int, reset_every: int, seed: int,
+            baud: int | None = None) -> dict:
     from tinygen.device.protocol import CMD_INFER_RUN, CMD_RESET, encode_frame
     from tinygen.device.target import Link
     from tinygen.device.validate import size_summary, validate_link
     from tests.support.faultproxy import FaultProxy, QemuVM, noisy
 
-    with QemuVM(BOARD, elf) as vm, FaultProxy(vm.address, seed=seed) as proxy:
+    with QemuVM(BOARD, elf) as vm, FaultProxy(vm.address, seed=seed, baud=baud) as proxy:
         proxy.faults(up=noisy(rate), down=noisy(rate))
         if reset_every:
             for k in range(reset_every, samples, reset_every):
                 proxy.on_frame_up(CMD_INFER_RUN, k, lambda: proxy.inject_up(encode_frame(0x4247, CMD_RESET)))
         t0 = time.monotonic()
-        with Link(proxy.url) as link:
+        with Link(proxy.url, baud or 115200) as link:
             r = validate_link(link, str(path), graph, board=BOARD, samples=samples, sync_timeout=30.0)
         wall = time.monotonic() - t0
         faults = proxy.fault_counts()
@@ -88,7 +91,7 @@ def run_one(graph, path: Path, elf: Path, rate: float, samples: int, reset_every
     sizes = st.get("sizes") or {}
     lo, hi, med = size_summary(sizes) if sizes else (None, None, None)
     return {
-        "rate": rate, "samples": d["samples"], "samples_requested": samples, "bit_exact": d["bit_exact"],
+        "rate": rate, "baud": baud, "samples": d["samples"], "samples_requested": samples, "bit_exact": d["bit_exact"],
         "passed": r.passed, "error": r.error, "requests": st.get("sent", 0), "resent": st.get("resent", 0),
         "naks": st.get("naks", 0), "garbled_replies": st.get("garbled_replies", 0),
         "timeouts": st.get("timeouts", 0), "queries": st.get("queries", 0),
@@ -125,8 +128,9 @@ def main(argv=None) -> int:
         for rate in args.rates:
             for k in range(args.repeat):
                 seed = args.seed + k
-                print(f"{key}: rate {rate:g}, {samples} samples, seed {seed} ...", file=sys.stderr)
-                res = run_one(graph, path, elf, rate, samples, args.reset_every, seed)
+                print(f"{key}: rate {rate:g}, {samples} samples, seed {seed}, "
+                      f"{args.baud or 'unlimited'} baud ...", file=sys.stderr)
+                res = run_one(graph, path, elf, rate, samples, args.reset_every, seed, args.baud)
                 res.update(model=key, label=label, file=fname, seed=seed)
                 print(f"  -> {res['samples']}/{samples} samples, bit-exact {res['bit_exact']}, "
                       f"{res['inferences_per_s'] or 0:.3f} inf/s, error {res['error']}", file=sys.stderr)

@@ -116,10 +116,43 @@ def noisy(rate: float) -> Faults:
     return Faults(flip_rate=rate / 2, loss_rate=rate / 2)
 
 
-class FaultProxy:
-    """127.0.0.1:`port` -> `upstream`, one client at a time, with injectable faults."""
+class _Line:
+    """One direction of a UART at `baud` (10 bits per byte: start, 8 data, stop): bytes leave no
+    faster than baud/10 per second. Bytes handed over while the line is busy queue behind the
+    ones before them (the line catches up after an oversleep); a line idle since before the
+    bytes arrived starts when they arrive. A byte is delivered at the end of its own frame."""
 
-    def __init__(self, upstream: tuple[str, int], *, seed: int = 0):
+    SLICE_S = 0.004                 # deliver in slices of ~4 ms of line time
+
+    def __init__(self, baud: int):
+        self.bytes_per_s = baud / 10.0
+        self.free_at = 0.0          # monotonic time at which the line is idle
+
+    def send(self, data: bytes, deliver, *, queued: bool) -> None:
+        now = time.monotonic()
+        if not queued or self.free_at < now - 0.02:
+            self.free_at = max(self.free_at, now)
+        step = max(1, int(self.bytes_per_s * self.SLICE_S))
+        for i in range(0, len(data), step):
+            piece = data[i:i + step]
+            self.free_at += len(piece) / self.bytes_per_s
+            delay = self.free_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            deliver(piece)
+
+
+class FaultProxy:
+    """127.0.0.1:`port` -> `upstream`, one client at a time, with injectable faults.
+
+    `baud`: model a UART at that line rate, each direction on its own (bytes per second
+    = baud / 10); None (the default) forwards as fast as TCP goes."""
+
+    def __init__(self, upstream: tuple[str, int], *, seed: int = 0, baud: int | None = None):
+        if baud is not None and baud <= 0:
+            raise ValueError(f"baud must be positive, not {baud}")
+        self.baud = baud
+        self._lines = {"up": _Line(baud), "down": _Line(baud)} if baud else None
         self.rng = random.Random(seed)
         self._upstream_addr = upstream
         self._lock = threading.Lock()
@@ -267,9 +300,13 @@ class FaultProxy:
             self._pump_up(conn)
 
     def _pump_up(self, conn) -> None:
+        queued = False
         while not self._stop.is_set():
             try:
-                r, _, _ = select.select([conn], [], [], 0.1)
+                r, _, _ = select.select([conn], [], [], 0.0 if self._lines else 0.1)
+                queued = bool(r)
+                if not r and self._lines:
+                    r, _, _ = select.select([conn], [], [], 0.1)
                 if not r:
                     continue
                 data = conn.recv(4096)
@@ -277,23 +314,33 @@ class FaultProxy:
                 return
             if not data:
                 return
-            with self._lock:
-                sched, up = self._up, self._upstream
-            self.bytes_up += len(data)
-            out = sched.apply(data)
-            if up is not None and out:
-                try:
-                    up.sendall(out)
-                except OSError:
-                    pass
-                if self._frame_triggers:
-                    self._scan_frames(out)
-            self._fire("up", self.bytes_up)
+            if self._lines:
+                self._lines["up"].send(data, self._forward_up, queued=queued)
+            else:
+                self._forward_up(data)
+
+    def _forward_up(self, data: bytes) -> None:
+        with self._lock:
+            sched, up = self._up, self._upstream
+        self.bytes_up += len(data)
+        out = sched.apply(data)
+        if up is not None and out:
+            try:
+                up.sendall(out)
+            except OSError:
+                pass
+            if self._frame_triggers:
+                self._scan_frames(out)
+        self._fire("up", self.bytes_up)
 
     def _pump_down(self, sock) -> None:
+        queued = False
         while not self._stop.is_set():
             try:
-                r, _, _ = select.select([sock], [], [], 0.1)
+                r, _, _ = select.select([sock], [], [], 0.0 if self._lines else 0.1)
+                queued = bool(r)
+                if not r and self._lines:
+                    r, _, _ = select.select([sock], [], [], 0.1)
                 if not r:
                     with self._lock:
                         if self._upstream is not sock:
@@ -305,18 +352,27 @@ class FaultProxy:
             if not data:
                 return
             with self._lock:
-                sched, client = self._down, self._client
                 current = self._upstream is sock
             if not current:
                 return
-            self.bytes_down += len(data)
-            out = sched.apply(data)
-            if client is not None and out:
-                try:
-                    client.sendall(out)
-                except OSError:
-                    pass
-            self._fire("down", self.bytes_down)
+            if self._lines:
+                self._lines["down"].send(data, lambda piece: self._forward_down(sock, piece), queued=queued)
+            else:
+                self._forward_down(sock, data)
+
+    def _forward_down(self, sock, data: bytes) -> None:
+        with self._lock:
+            sched, client = self._down, self._client
+            if self._upstream is not sock:      # replaced while these bytes waited for the line
+                return
+        self.bytes_down += len(data)
+        out = sched.apply(data)
+        if client is not None and out:
+            try:
+                client.sendall(out)
+            except OSError:
+                pass
+        self._fire("down", self.bytes_down)
 
 
 def _connect(addr, timeout: float):
