@@ -846,3 +846,103 @@ def test_random_conv_dw_fc_bit_exact_on_riscv32(tmp_path):
         res = run_models(fw, timeout=300)
         for name in fw.generated:
             check(f"{name} on qemu-riscv32", graphs[name], xs[name], res.models[name])
+
+
+# ---------------------------------------------------------------- element-wise ADD / SUB / MUL
+
+_PERIODIC = ("chan", "chan_rank1", "row", "scalar")
+
+
+def _eltwise_shapes(rng, kind: str):
+    """(full shape, other shape): the other is the full one (same), a per-channel [1,1,1,C] or [C], a row
+    [1,1,W,C], a scalar [1], or (general) a shape broadcasting on both sides."""
+    h, w, c = int(rng.integers(2, 7)), int(rng.integers(1, 9)), int(rng.choice([1, 3, 4, 8, 16, 33]))
+    full = [1, h, w, c]
+    other = {"same": full, "chan": [1, 1, 1, c], "chan_rank1": [c], "row": [1, 1, w, c], "scalar": [1],
+             "general": [1, h, 1, c]}[kind]
+    if kind == "general":  # both inputs broadcast: [1, H, 1, C] with [1, 1, W, C]
+        return [1, 1, w, c], other, [1, h, w, c]
+    return full, other, full
+
+
+def eltwise_model(rng, op: str, kind: str, swap: bool, scales: str) -> bytes:
+    """One ADD / SUB / MUL: `kind` of broadcast (_eltwise_shapes), the periodic input first when `swap`;
+    scales: "random", "ties" (powers of two: every rescaling lands on exact halves), "tiny" (one input's
+    scale below 2^-31 of the other's, like a trained per-channel bias: a right shift of 31 on it) or "left"
+    (MUL: real multiplier > 1, a left shift)."""
+    m = ModelBuilder()
+    sa, sb, so = _eltwise_shapes(rng, kind)
+    if swap:
+        sa, sb = sb, sa
+    if scales == "ties":
+        s0, s1 = 2.0 ** -int(rng.integers(2, 8)), 2.0 ** -int(rng.integers(2, 8))
+        sy = (max(s0, s1) if op != "MUL" else s0 * s1) * 2.0 ** int(rng.integers(-1, 4))
+    elif scales == "tiny":
+        s0 = float(rng.uniform(0.01, 0.2))
+        s1 = s0 * 2.0 ** -float(rng.uniform(28.5, 31.9))
+        if swap:
+            s0, s1 = s1, s0
+        sy = max(s0, s1) * float(rng.uniform(0.6, 4.0))
+    else:
+        s0, s1 = float(rng.uniform(0.005, 0.3)), float(rng.uniform(0.005, 0.3))
+        if op == "MUL":
+            sy = s0 * s1 * (float(rng.uniform(0.02, 0.9)) if scales == "left" else float(rng.uniform(1.2, 300.0)))
+        else:
+            sy = max(s0, s1) * float(rng.uniform(0.6, 4.0))
+    a = m.tensor(sa, scale=s0, zero_point=_zp(rng))
+    b = m.tensor(sb, scale=s1, zero_point=_zp(rng))
+    y = m.tensor(so, scale=sy, zero_point=_zp(rng))
+    act = str(rng.choice(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]))
+    m.op(op, [a, b], [y], fused_activation_function=act)
+    return m.build([a, b], [y])
+
+
+def eltwise_models(seed: int = 91) -> dict[str, object]:
+    rng = np.random.default_rng(seed)
+    specs = []
+    for op in ("ADD", "SUB", "MUL"):
+        for kind in ("same",) + _PERIODIC + ("general",):
+            for swap in ((False,) if kind in ("same", "general") else (False, True)):
+                for scales in ("random", "ties") + (("left",) if op == "MUL" else ("tiny",)):
+                    specs.append((op, kind, swap, scales))
+    out = {}
+    for i, spec in enumerate(specs):
+        name = "elt_{}_{}{}_{}_{}".format(spec[0].lower(), spec[1], "_swap" if spec[2] else "", spec[3], i)
+        try:
+            g = parse_model(eltwise_model(rng, *spec), name=name)
+            from tinygen.ops import check_graph
+
+            check_graph(g)
+        except UnsupportedOpError:
+            continue
+        out[name] = g
+    return out
+
+
+def test_eltwise_dsp_and_portable_bit_exact(tmp_path):
+    """ADD / SUB / MUL without broadcast, with a periodic input (per-channel [C], a row [W, C], a scalar; first
+    or second), with a general broadcast, at random, power-of-two (rounding ties), tiny (right shift 31) and
+    left-shifting scales, every fused activation: the DSP build (tg_add_dsp, tg_add_dsp_period, tg_mul_dsp)
+    and the portable one equal the emulator element for element."""
+    from tinygen.boards.mcu_run import build_models, run_models
+
+    graphs = eltwise_models()
+    assert len(graphs) >= 60, len(graphs)
+    rng = np.random.default_rng(6)
+    xs = {name: samples(g, rng, 3) for name, g in graphs.items()}
+    dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
+    port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
+    fields = {n: dict(re.findall(r"\.(dsp|period|full) = (\d+)", dsp.generated[n].c_file.read_text()))
+              for n in graphs}
+    periodic = [n for n, f in fields.items() if f.get("dsp") == "1" and int(f.get("period", 0)) > 0]
+    # the periodic DSP kernels run for ADD, SUB and MUL, with the full input first and second
+    for op in ("add", "sub", "mul"):
+        for full in ("0", "1"):
+            assert any(n.startswith(f"elt_{op}_") and fields[n]["full"] == full for n in periodic), (op, full, fields)
+    tiny = [n for n in graphs if "_tiny_" in n and "_general" not in n and "_same" not in n]
+    assert len(tiny) >= 12 and all(fields[n].get("dsp") == "1" for n in tiny), fields  # the tiny side is periodic
+    assert sum(f.get("dsp") == "1" for f in fields.values()) >= 0.7 * len(fields), fields
+    for fw in (dsp, port):
+        res = run_models(fw, timeout=120)
+        for name, g in graphs.items():
+            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])

@@ -99,6 +99,41 @@ __attribute__((noinline)) static void tg_add_pass2(const tg_add_params_t *p, con
     }
 }
 
+/* One input full, the other periodic (p->period values repeated along the flat output, e.g. a
+ * per-channel bias [C]): each periodic value is rescaled once, exactly, then the full input is walked
+ * with stride `period`, one SMMULR step for it and one for the output per element. Element j is read
+ * before it is written, so output == input 0 (full) is safe. */
+__attribute__((noinline)) static void tg_add_dsp_period(const tg_add_params_t *p, const int8_t *a, const int8_t *b,
+                                                        int8_t *out)
+{
+    const int32_t f1 = p->full; /* 1: input 1 is the full one */
+    const int8_t *f = f1 ? b : a, *q = f1 ? a : b;
+    const int32_t foff = (int32_t)((uint32_t)(f1 ? p->input2_offset : p->input1_offset) << 21);
+    const int32_t fm = f1 ? p->input2_multiplier : p->input1_multiplier;
+    const int32_t fr = f1 ? p->round2 : p->round1;
+    const int32_t fe = 1 - (f1 ? p->input2_shift : p->input1_shift);
+    const int32_t qoff = f1 ? p->input1_offset : p->input2_offset;
+    const int32_t qm = f1 ? p->input1_multiplier : p->input2_multiplier;
+    const int32_t qs = f1 ? p->input1_shift : p->input2_shift;
+    const int32_t mo = p->output_multiplier, ro = p->round_out, eo = 1 - p->output_shift;
+    const int32_t amin = p->act_min, amax = p->act_max;
+    const int32_t negf = (p->subtract && f1) ? -1 : 0; /* SUB: input 1's rescaled value is subtracted */
+    const int32_t n = p->shape.size, per = p->period;
+    int32_t c, j;
+    for (c = 0; c < per; c++) {
+        int32_t k = tg_mbqm_lt1(tg_wrap_shl((int32_t)q[c] + qoff, (int)p->left_shift), qm, qs);
+        if (p->subtract && !f1) {
+            k = -k;
+        }
+        for (j = c; j < n; j += per) {
+            const int32_t s = tg_add_step(foff + ((int32_t)f[j] << 21), fm, fr, fe);
+            int32_t o = tg_add_step((k + ((s ^ negf) - negf)) << 1, mo, ro, eo);
+            o = o < amin ? amin : o;
+            out[j] = (int8_t)(o > amax ? amax : o);
+        }
+    }
+}
+
 static void tg_add_dsp(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output)
 {
     int32_t s1[32];
@@ -120,6 +155,10 @@ void tg_add_s8(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_
     }
 #endif
 #if TG_DSP
+    if (p->dsp && p->period > 0) {
+        tg_add_dsp_period(p, a, b, output);
+        return;
+    }
     if (p->dsp && !p->shape.broadcast) {
         tg_add_dsp(p, a, b, output);
         return;
@@ -128,7 +167,58 @@ void tg_add_s8(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_
     TG_BCAST_LOOP(&p->shape, a, b, output, tg_add_one, p);
 }
 
+#if TG_DSP
+/* MUL: TFLM's MultiplyByQuantizedMultiplier(prod, m, shift) as SMMULR(prod << (left + 1), m) and
+ * RoundingDivideByPOT as in tg_add_step; exact where the generator proved it (|prod| <= 255 * 255). */
+TG_INLINE int32_t tg_mul_step(int32_t prod, int32_t m, int32_t ls1, int32_t round, int32_t er)
+{
+    int32_t y;
+    __asm__("smmulr %0, %1, %2" : "=r"(y) : "r"((int32_t)((uint32_t)prod << ls1)), "r"(m));
+    return (round + (int32_t)((uint32_t)y << 1) + (y >> 31)) >> er;
+}
+
+__attribute__((noinline)) static void tg_mul_dsp(const tg_mul_params_t *p, const int8_t *a, const int8_t *b,
+                                                 int8_t *out)
+{
+    const int32_t m = p->output_multiplier, ls1 = p->lshift1, er = p->rshift1, r = p->round;
+    const int32_t zo = p->offset_folded ? 0 : p->output_offset;
+    const int32_t lo = p->act_min - zo, hi = p->act_max - zo;
+    const int32_t n = p->shape.size;
+    int32_t c, j;
+    if (p->period == 0) {
+        const int32_t o1 = p->input1_offset, o2 = p->input2_offset;
+        for (j = 0; j < n; j++) {
+            int32_t o = tg_mul_step(((int32_t)a[j] + o1) * ((int32_t)b[j] + o2), m, ls1, r, er);
+            o = o < lo ? lo : o;
+            out[j] = (int8_t)((o > hi ? hi : o) + zo);
+        }
+        return;
+    }
+    {
+        const int32_t f1 = p->full, per = p->period;
+        const int8_t *f = f1 ? b : a, *q = f1 ? a : b;
+        const int32_t foff = f1 ? p->input2_offset : p->input1_offset;
+        const int32_t qoff = f1 ? p->input1_offset : p->input2_offset;
+        for (c = 0; c < per; c++) {
+            const int32_t k = (int32_t)q[c] + qoff;
+            const int32_t kf = k * foff;
+            for (j = c; j < n; j += per) {
+                int32_t o = tg_mul_step((int32_t)f[j] * k + kf, m, ls1, r, er);
+                o = o < lo ? lo : o;
+                out[j] = (int8_t)((o > hi ? hi : o) + zo);
+            }
+        }
+    }
+}
+#endif
+
 void tg_mul_s8(const tg_mul_params_t *p, const int8_t *a, const int8_t *b, int8_t *output)
 {
+#if TG_DSP
+    if (p->dsp && (p->period > 0 || !p->shape.broadcast)) {
+        tg_mul_dsp(p, a, b, output);
+        return;
+    }
+#endif
     TG_BCAST_LOOP(&p->shape, a, b, output, tg_mul_one, p);
 }

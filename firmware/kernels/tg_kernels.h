@@ -198,6 +198,11 @@ typedef struct {
      * 2^-shift for each input, 2^-output_shift + output_offset * 2^(1 - output_shift) */
     int32_t dsp;
     int32_t round1, round2, round_out;
+    /* period > 0: one input has the output's shape ("full": 0 = input 0, 1 = input 1), the other repeats
+     * with this period along the flat output (its shape is 1s then the output's trailing axes, e.g. a
+     * per-channel [C]); the DSP kernel rescales each of its `period` values once (exactly) and the full
+     * input element by element (dsp = 1 proves the full input's and the output's steps exact). */
+    int32_t period, full;
 } tg_add_params_t;
 
 typedef struct {
@@ -205,6 +210,11 @@ typedef struct {
     int32_t input1_offset, input2_offset, output_offset;
     int32_t output_multiplier, output_shift;
     int32_t act_min, act_max;
+    /* DSP variant (dsp = 1, proved exact by the generator): SMMULR(prod << lshift1, multiplier), then
+     * (round + 2y - (y < 0)) >> rshift1 (round = 2^e [+ output_offset * 2^(e+1) when offset_folded]);
+     * period / full as in tg_add_params_t (0: no broadcast or a general one). */
+    int32_t dsp, lshift1, rshift1, round, offset_folded;
+    int32_t period, full;
 } tg_mul_params_t;
 
 /* ADD and SUB. In place (output == input 0) is allowed when input 0 has the output's shape. */

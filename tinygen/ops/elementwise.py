@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinygen.model import fixedpoint as fp
-from .base import MVE, KernelVariant, Op, register, require, require_int8, target_has_mve
+from .base import C99, DSP, MVE, KernelVariant, Op, register, require, require_int8, target_has_dsp, target_has_mve
 
 MAX_RANK = 5
 _FUSED = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -172,24 +172,80 @@ class _AddSub(_Binary):
     def kernel_variant(self, p: BinaryParams, target: str | None = None) -> KernelVariant:
         if target_has_mve(target) and p.shape0 == p.shape1 == tuple(p.out_shape):
             return KernelVariant(MVE, "Helium: 4 elements per vector, VQRDMULH/VRSHL rescaling (no broadcast)", 0)
-        return super().kernel_variant(p, target)
+        return _dsp_variant(_add_dsp_fields(p), p, "ADD", target) or KernelVariant(
+            C99, "portable C kernel (general broadcast, or rescaling steps too large for the SMMULR shortcut)", 0)
+
+
+def _periodic(shape0, shape1, out_shape) -> tuple[int, int]:
+    """(period, full) when one input has the output's shape (full: 0 = input 0, 1 = input 1) and the other
+    is ones followed by the output's trailing axes (a per-channel [C], a row [W, C], a scalar), so that
+    it repeats with `period` = the product of those axes along the flat output; else (0, 0)."""
+    o = tuple(out_shape)
+    for full, (f, q) in enumerate(((tuple(shape0), tuple(shape1)), (tuple(shape1), tuple(shape0)))):
+        if f != o or q == o:
+            continue
+        k = 0
+        while k < len(q) and q[k] == 1:
+            k += 1
+        if q[k:] == o[k:]:
+            return int(np.prod(o[k:], dtype=np.int64)), full
+    return 0, 0
 
 
 def _add_dsp_fields(p: BinaryParams) -> dict:
-    """tg_add_params_t's DSP fields: the rounding constants of tg_add_dsp (tg_eltwise.c) and
-    whether its shortcut (SMMULR, rounding by one add and one shift; see tg_rq_dsp) is exact:
-    every intermediate stays within int32 for int8 inputs (|x + offset| <= 255)."""
+    """tg_add_params_t's DSP fields: the rounding constants of tg_add_dsp / tg_add_dsp_period
+    (tg_eltwise.c) and whether its shortcut (SMMULR, rounding by one add and one shift; see tg_rq_dsp)
+    is exact: every intermediate stays within int32 for int8 inputs (|x + offset| <= 255). With a
+    periodic input (per-channel broadcast) only the full input and the output take the shortcut; the
+    periodic values are rescaled exactly (tg_mbqm_lt1), once each."""
     lim = 1 << 31
-    e1, e2, eo = -p.input1_shift, -p.input2_shift, -p.output_shift
+    period, full = _periodic(p.shape0, p.shape1, p.out_shape)
+    e = {0: -p.input1_shift, 1: -p.input2_shift}
+    eo = -p.output_shift
+    stepped = (full,) if period else (0, 1)  # the inputs rescaled by the SMMULR step
     x = 255 << p.left_shift  # >= |(q + offset) << left_shift|; |y| <= |x| after the multiply
-    ok = p.left_shift == 20 and 2 * x < lim and min(e1, e2, eo) >= 0 and max(e1, e2, eo) <= 29
+    ok = (p.left_shift == 20 and 2 * x < lim and 0 <= eo <= 29 and min(e.values()) >= 0
+          and all(e[i] <= 29 for i in stepped))
     if ok:
-        ok = all(2 * x + (1 << e) + 1 < lim for e in (e1, e2))
-        raw = (x >> e1) + 1 + (x >> e2) + 1  # >= |s1 +- s2|
+        ok = all(2 * x + (1 << e[i]) + 1 < lim for i in stepped)
+        raw = (x >> e[0]) + 1 + (x >> e[1]) + 1  # >= |s1 +- s2|
         ok = ok and 2 * raw < lim and 2 * raw + (1 << eo) + 1 + abs(p.output_offset) * (1 << (eo + 1)) < lim
     if not ok:
-        return dict(dsp=False, round1=0, round2=0, round_out=0)
-    return dict(dsp=True, round1=1 << e1, round2=1 << e2, round_out=(1 << eo) + p.output_offset * (1 << (eo + 1)))
+        return dict(dsp=False, round1=0, round2=0, round_out=0, period=0, full=0)
+    r = {i: (1 << e[i]) if i in stepped else 0 for i in (0, 1)}
+    return dict(dsp=True, round1=r[0], round2=r[1], round_out=(1 << eo) + p.output_offset * (1 << (eo + 1)),
+                period=period, full=full)
+
+
+def _mul_dsp_fields(p: BinaryParams) -> dict:
+    """tg_mul_params_t's DSP fields (tg_mul_dsp in tg_eltwise.c): SMMULR(prod << (left + 1), m) equals
+    SaturatingRoundingDoublingHighMul(prod << left, m) while prod << (left + 1) fits int32 (|prod| <= 255^2),
+    then RoundingDivideByPOT as (round + 2y - (y < 0)) >> (e + 1), the output offset folded into `round`
+    where that cannot overflow either."""
+    lim = 1 << 31
+    ls, e = max(p.output_shift, 0), max(-p.output_shift, 0)
+    period, full = _periodic(p.shape0, p.shape1, p.out_shape)
+    prod = 255 * 255
+    ymax = prod << ls  # |SRDHM(x, m)| <= |x| for m < 2^31
+    if not ((prod << (ls + 1)) < lim and e <= 30 and 2 * ymax + (1 << e) + 1 < lim):
+        return dict(dsp=False, lshift1=0, rshift1=0, round=0, offset_folded=0, period=0, full=0)
+    fold = 2 * ymax + (1 << e) + 1 + abs(p.output_offset) * (1 << (e + 1)) < lim
+    return dict(dsp=True, lshift1=ls + 1, rshift1=e + 1,
+                round=(1 << e) + (p.output_offset * (1 << (e + 1)) if fold else 0), offset_folded=int(fold),
+                period=period, full=full)
+
+
+def _dsp_variant(fields: dict, p: BinaryParams, what: str, target: str | None) -> KernelVariant | None:
+    if not target_has_dsp(target):
+        return KernelVariant(C99, f"target {target} has no DSP extension", 0)
+    if not fields["dsp"]:
+        return None
+    if fields["period"]:
+        return KernelVariant(DSP, f"{what}: per-period broadcast (period {fields['period']}), SMMULR rescaling "
+                                  "proved exact", 0)
+    if not p.requires_broadcast:
+        return KernelVariant(DSP, f"{what}: SMMULR rescaling proved exact", 0)
+    return None
 
 
 @register
@@ -232,5 +288,9 @@ class Mul(_Binary):
         fields = dict(shape=broadcast_fields(p.shape0, p.shape1, p.out_shape),
                       input1_offset=p.input1_offset, input2_offset=p.input2_offset, output_offset=p.output_offset,
                       output_multiplier=p.output_multiplier, output_shift=p.output_shift,
-                      act_min=p.activation_min, act_max=p.activation_max)
+                      act_min=p.activation_min, act_max=p.activation_max, **_mul_dsp_fields(p))
         return f"tg_mul_s8({ctx.struct('tg_mul_params_t', fields)}, {ctx.input(0)}, {ctx.input(1)}, {ctx.output()});"
+
+    def kernel_variant(self, p: BinaryParams, target: str | None = None) -> KernelVariant:
+        return _dsp_variant(_mul_dsp_fields(p), p, "MUL", target) or KernelVariant(
+            C99, "portable C kernel (general broadcast, or a multiplier shift outside the SMMULR shortcut)", 0)
