@@ -125,6 +125,23 @@ __attribute__((noinline)) static void tg_add_dsp_period(const tg_add_params_t *p
         if (p->subtract && !f1) {
             k = -k;
         }
+        if (p->half & (1 << f1)) { /* the full input's rescale is exactly (q + offset) << 19 */
+            const int32_t kk = 2 * k + (int32_t)((uint32_t)(f1 ? p->input2_offset : p->input1_offset) << 20) * (negf ? -1 : 1);
+            if (negf) {
+                for (j = c; j < n; j += per) {
+                    int32_t o = tg_add_step(kk - ((int32_t)f[j] << 20), mo, ro, eo);
+                    o = o < amin ? amin : o;
+                    out[j] = (int8_t)(o > amax ? amax : o);
+                }
+            } else {
+                for (j = c; j < n; j += per) {
+                    int32_t o = tg_add_step(kk + ((int32_t)f[j] << 20), mo, ro, eo);
+                    o = o < amin ? amin : o;
+                    out[j] = (int8_t)(o > amax ? amax : o);
+                }
+            }
+            continue;
+        }
         for (j = c; j < n; j += per) {
             const int32_t s = tg_add_step(foff + ((int32_t)f[j] << 21), fm, fr, fe);
             int32_t o = tg_add_step((k + ((s ^ negf) - negf)) << 1, mo, ro, eo);
@@ -134,8 +151,78 @@ __attribute__((noinline)) static void tg_add_dsp_period(const tg_add_params_t *p
     }
 }
 
+/* No broadcast, and input xi's real multiplier is exactly 1/2 (m = 2^30, shift 0: the larger-scale input of
+ * every ADD / SUB, TFLM's multiplier = scale / (2 * max scale)): its rescaled value is exactly
+ * (q + offset) << 19, so 2 (s1 +- s2) is one shift-add away from the other input's SMMULR step. negx / negy:
+ * SUB negates input 1 (x or y). One pass; element j is read before it is written (in place is safe). */
+TG_INLINE void tg_add_half_loop(const tg_add_params_t *p, const int8_t *x, const int8_t *y, int8_t *out, int xi,
+                                int negx, int negy, int sat)
+{
+    const int32_t c0x = (int32_t)((uint32_t)(xi ? p->input2_offset : p->input1_offset) << 20);
+    const int32_t c0 = negx ? -c0x : c0x;
+    const int32_t offy = (int32_t)((uint32_t)(xi ? p->input1_offset : p->input2_offset) << 21);
+    const int32_t my = xi ? p->input1_multiplier : p->input2_multiplier;
+    const int32_t ry = xi ? p->round1 : p->round2;
+    const int32_t ey = 1 - (xi ? p->input1_shift : p->input2_shift);
+    const int32_t mo = p->output_multiplier, ro = p->round_out, eo = 1 - p->output_shift;
+    const int32_t amin = p->act_min, amax = p->act_max;
+    const int8_t *end = x + p->shape.size;
+    while (x < end) {
+        const int32_t sy = tg_add_step(offy + ((int32_t)*y++ << 21), my, ry, ey);
+        const int32_t tx = (int32_t)*x++ << 20;
+        int32_t raw2 = negx ? c0 - tx : c0 + tx;
+        raw2 = negy ? raw2 - (sy << 1) : raw2 + (sy << 1);
+        {
+            int32_t o = tg_add_step(raw2, mo, ro, eo);
+            if (sat) { /* activation range [-128, 127]: one SSAT */
+                __asm__("ssat %0, #8, %1" : "=r"(o) : "r"(o));
+            } else {
+                o = o < amin ? amin : o;
+                o = o > amax ? amax : o;
+            }
+            *out++ = (int8_t)o;
+        }
+    }
+}
+
+__attribute__((noinline)) static void tg_add_half_add(const tg_add_params_t *p, const int8_t *x, const int8_t *y,
+                                                      int8_t *out, int xi)
+{
+    if (p->act_min == -128 && p->act_max == 127) {
+        tg_add_half_loop(p, x, y, out, xi, 0, 0, 1);
+    } else {
+        tg_add_half_loop(p, x, y, out, xi, 0, 0, 0);
+    }
+}
+
+__attribute__((noinline)) static void tg_add_half_sub(const tg_add_params_t *p, const int8_t *x, const int8_t *y,
+                                                      int8_t *out, int xi)
+{
+    const int sat = p->act_min == -128 && p->act_max == 127;
+    if (xi) { /* x = input 1 is subtracted */
+        if (sat) {
+            tg_add_half_loop(p, x, y, out, 1, 1, 0, 1);
+        } else {
+            tg_add_half_loop(p, x, y, out, 1, 1, 0, 0);
+        }
+    } else if (sat) {
+        tg_add_half_loop(p, x, y, out, 0, 0, 1, 1);
+    } else {
+        tg_add_half_loop(p, x, y, out, 0, 0, 1, 0);
+    }
+}
+
 static void tg_add_dsp(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output)
 {
+    if (p->half) {
+        const int xi = (p->half & 1) ? 0 : 1;
+        if (p->subtract) {
+            tg_add_half_sub(p, xi ? b : a, xi ? a : b, output, xi);
+        } else {
+            tg_add_half_add(p, xi ? b : a, xi ? a : b, output, xi);
+        }
+        return;
+    }
     int32_t s1[32];
     int32_t i;
     for (i = 0; i < p->shape.size; i += 32) {

@@ -203,6 +203,9 @@ typedef struct {
      * per-channel [C]); the DSP kernel rescales each of its `period` values once (exactly) and the full
      * input element by element (dsp = 1 proves the full input's and the output's steps exact). */
     int32_t period, full;
+    /* bit i set: input i's real multiplier is exactly 1/2 (multiplier 2^30, shift 0), so its rescaled value
+     * is (q + offset) << 19 with no rounding (dsp = 1 only) */
+    int32_t half;
 } tg_add_params_t;
 
 typedef struct {

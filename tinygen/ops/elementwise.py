@@ -211,10 +211,14 @@ def _add_dsp_fields(p: BinaryParams) -> dict:
         raw = (x >> e[0]) + 1 + (x >> e[1]) + 1  # >= |s1 +- s2|
         ok = ok and 2 * raw < lim and 2 * raw + (1 << eo) + 1 + abs(p.output_offset) * (1 << (eo + 1)) < lim
     if not ok:
-        return dict(dsp=False, round1=0, round2=0, round_out=0, period=0, full=0)
+        return dict(dsp=False, round1=0, round2=0, round_out=0, period=0, full=0, half=0)
     r = {i: (1 << e[i]) if i in stepped else 0 for i in (0, 1)}
+    # multiplier 2^30 with shift 0 (real 1/2: the larger-scale input): SRDHM(x, 2^30) = x / 2 exactly
+    # (x = (q + offset) << 20 is even), no rounding step at all
+    half = int(p.input1_multiplier == 1 << 30 and p.input1_shift == 0) | \
+        (int(p.input2_multiplier == 1 << 30 and p.input2_shift == 0) << 1)
     return dict(dsp=True, round1=r[0], round2=r[1], round_out=(1 << eo) + p.output_offset * (1 << (eo + 1)),
-                period=period, full=full)
+                period=period, full=full, half=half)
 
 
 def _mul_dsp_fields(p: BinaryParams) -> dict:
