@@ -69,82 +69,32 @@ TG_INLINE int32_t tg_add_step(int32_t x2, int32_t m, int32_t round, int32_t er)
     return (round + (int32_t)((uint32_t)y << 1) + (y >> 31)) >> er;
 }
 
-/* Two passes over blocks of 32 elements (input 0's rescaled values parked on the stack), each
- * a separate function so that its constants stay in registers. left_shift is 20 (TFLM's int8
- * ADD; the generator checks it). */
-__attribute__((noinline)) static void tg_add_pass1(const tg_add_params_t *p, const int8_t *a, int32_t *s1, int32_t k)
-{
-    const int32_t off = (int32_t)((uint32_t)p->input1_offset << 21);
-    const int32_t m = p->input1_multiplier, r = p->round1, e = 1 - p->input1_shift;
-    int32_t j;
-    for (j = 0; j < k; j++) {
-        s1[j] = tg_add_step(off + ((int32_t)a[j] << 21), m, r, e);
-    }
-}
-
-__attribute__((noinline)) static void tg_add_pass2(const tg_add_params_t *p, const int8_t *b, const int32_t *s1,
-                                                   int8_t *__restrict out, int32_t k)
-{
-    const int32_t off = (int32_t)((uint32_t)p->input2_offset << 21);
-    const int32_t m2 = p->input2_multiplier, r2 = p->round2, e2 = 1 - p->input2_shift;
-    const int32_t mo = p->output_multiplier, ro = p->round_out, eo = 1 - p->output_shift;
-    const int32_t amin = p->act_min, amax = p->act_max;
-    const int32_t neg = p->subtract ? -1 : 0;
-    int32_t j;
-    for (j = 0; j < k; j++) {
-        const int32_t s2 = tg_add_step(off + ((int32_t)b[j] << 21), m2, r2, e2);
-        int32_t o = tg_add_step((s1[j] + ((s2 ^ neg) - neg)) << 1, mo, ro, eo);
-        o = o < amin ? amin : o;
-        out[j] = (int8_t)(o > amax ? amax : o);
-    }
-}
-
 /* One input full, the other periodic (p->period values repeated along the flat output, e.g. a
- * per-channel bias [C]): each periodic value is rescaled once, exactly, then the full input is walked
- * with stride `period`, one SMMULR step for it and one for the output per element. Element j is read
- * before it is written, so output == input 0 (full) is safe. */
+ * per-channel bias [C]), the full input's real multiplier exactly 1/2 (the generator checks it), so its
+ * rescaled value is (q + offset) << 19: each periodic value is rescaled once, exactly, then the full input
+ * is walked with stride `period`: one multiply-add and one SMMULR step (the output's) per element.
+ * Element j is read before it is written, so output == input 0 (full) is safe. */
 __attribute__((noinline)) static void tg_add_dsp_period(const tg_add_params_t *p, const int8_t *a, const int8_t *b,
                                                         int8_t *out)
 {
     const int32_t f1 = p->full; /* 1: input 1 is the full one */
     const int8_t *f = f1 ? b : a, *q = f1 ? a : b;
-    const int32_t foff = (int32_t)((uint32_t)(f1 ? p->input2_offset : p->input1_offset) << 21);
-    const int32_t fm = f1 ? p->input2_multiplier : p->input1_multiplier;
-    const int32_t fr = f1 ? p->round2 : p->round1;
-    const int32_t fe = 1 - (f1 ? p->input2_shift : p->input1_shift);
+    const int32_t negf = p->subtract && f1; /* SUB: input 1's rescaled value is subtracted */
+    const int32_t c0x = (int32_t)((uint32_t)(f1 ? p->input2_offset : p->input1_offset) << 20);
+    const int32_t c0 = negf ? -c0x : c0x;
+    const int32_t kx = negf ? -(1 << 20) : (1 << 20); /* 2 * (q << 19), negated for SUB's input 1 */
     const int32_t qoff = f1 ? p->input1_offset : p->input2_offset;
     const int32_t qm = f1 ? p->input1_multiplier : p->input2_multiplier;
     const int32_t qs = f1 ? p->input1_shift : p->input2_shift;
     const int32_t mo = p->output_multiplier, ro = p->round_out, eo = 1 - p->output_shift;
     const int32_t amin = p->act_min, amax = p->act_max;
-    const int32_t negf = (p->subtract && f1) ? -1 : 0; /* SUB: input 1's rescaled value is subtracted */
     const int32_t n = p->shape.size, per = p->period;
     int32_t c, j;
     for (c = 0; c < per; c++) {
         int32_t k = tg_mbqm_lt1(tg_wrap_shl((int32_t)q[c] + qoff, (int)p->left_shift), qm, qs);
-        if (p->subtract && !f1) {
-            k = -k;
-        }
-        if (p->half & (1 << f1)) { /* the full input's rescale is exactly (q + offset) << 19 */
-            const int32_t kk = 2 * k + (int32_t)((uint32_t)(f1 ? p->input2_offset : p->input1_offset) << 20) * (negf ? -1 : 1);
-            if (negf) {
-                for (j = c; j < n; j += per) {
-                    int32_t o = tg_add_step(kk - ((int32_t)f[j] << 20), mo, ro, eo);
-                    o = o < amin ? amin : o;
-                    out[j] = (int8_t)(o > amax ? amax : o);
-                }
-            } else {
-                for (j = c; j < n; j += per) {
-                    int32_t o = tg_add_step(kk + ((int32_t)f[j] << 20), mo, ro, eo);
-                    o = o < amin ? amin : o;
-                    out[j] = (int8_t)(o > amax ? amax : o);
-                }
-            }
-            continue;
-        }
+        const int32_t kk = c0 + 2 * (p->subtract && !f1 ? -k : k);
         for (j = c; j < n; j += per) {
-            const int32_t s = tg_add_step(foff + ((int32_t)f[j] << 21), fm, fr, fe);
-            int32_t o = tg_add_step((k + ((s ^ negf) - negf)) << 1, mo, ro, eo);
+            int32_t o = tg_add_step(kk + (int32_t)f[j] * kx, mo, ro, eo);
             o = o < amin ? amin : o;
             out[j] = (int8_t)(o > amax ? amax : o);
         }
@@ -156,10 +106,12 @@ __attribute__((noinline)) static void tg_add_dsp_period(const tg_add_params_t *p
  * (q + offset) << 19, so 2 (s1 +- s2) is one shift-add away from the other input's SMMULR step. negx / negy:
  * SUB negates input 1 (x or y). One pass; element j is read before it is written (in place is safe). */
 TG_INLINE void tg_add_half_loop(const tg_add_params_t *p, const int8_t *x, const int8_t *y, int8_t *out, int xi,
-                                int negx, int negy, int sat)
+                                int sat)
 {
+    const int32_t negx = p->subtract && xi, negy = p->subtract && !xi;
     const int32_t c0x = (int32_t)((uint32_t)(xi ? p->input2_offset : p->input1_offset) << 20);
     const int32_t c0 = negx ? -c0x : c0x;
+    const int32_t kx = negx ? -(1 << 20) : (1 << 20), ky = negy ? -2 : 2;
     const int32_t offy = (int32_t)((uint32_t)(xi ? p->input1_offset : p->input2_offset) << 21);
     const int32_t my = xi ? p->input1_multiplier : p->input2_multiplier;
     const int32_t ry = xi ? p->round1 : p->round2;
@@ -169,67 +121,32 @@ TG_INLINE void tg_add_half_loop(const tg_add_params_t *p, const int8_t *x, const
     const int8_t *end = x + p->shape.size;
     while (x < end) {
         const int32_t sy = tg_add_step(offy + ((int32_t)*y++ << 21), my, ry, ey);
-        const int32_t tx = (int32_t)*x++ << 20;
-        int32_t raw2 = negx ? c0 - tx : c0 + tx;
-        raw2 = negy ? raw2 - (sy << 1) : raw2 + (sy << 1);
-        {
-            int32_t o = tg_add_step(raw2, mo, ro, eo);
-            if (sat) { /* activation range [-128, 127]: one SSAT */
-                __asm__("ssat %0, #8, %1" : "=r"(o) : "r"(o));
-            } else {
-                o = o < amin ? amin : o;
-                o = o > amax ? amax : o;
-            }
-            *out++ = (int8_t)o;
+        const int32_t raw2 = c0 + (int32_t)*x++ * kx + sy * ky;
+        int32_t o = tg_add_step(raw2, mo, ro, eo);
+        if (sat) { /* activation range [-128, 127]: one SSAT */
+            __asm__("ssat %0, #8, %1" : "=r"(o) : "r"(o));
+        } else {
+            o = o < amin ? amin : o;
+            o = o > amax ? amax : o;
         }
+        *out++ = (int8_t)o;
     }
 }
 
-__attribute__((noinline)) static void tg_add_half_add(const tg_add_params_t *p, const int8_t *x, const int8_t *y,
-                                                      int8_t *out, int xi)
+__attribute__((noinline)) static void tg_add_half(const tg_add_params_t *p, const int8_t *x, const int8_t *y,
+                                                  int8_t *out, int xi)
 {
     if (p->act_min == -128 && p->act_max == 127) {
-        tg_add_half_loop(p, x, y, out, xi, 0, 0, 1);
+        tg_add_half_loop(p, x, y, out, xi, 1);
     } else {
-        tg_add_half_loop(p, x, y, out, xi, 0, 0, 0);
-    }
-}
-
-__attribute__((noinline)) static void tg_add_half_sub(const tg_add_params_t *p, const int8_t *x, const int8_t *y,
-                                                      int8_t *out, int xi)
-{
-    const int sat = p->act_min == -128 && p->act_max == 127;
-    if (xi) { /* x = input 1 is subtracted */
-        if (sat) {
-            tg_add_half_loop(p, x, y, out, 1, 1, 0, 1);
-        } else {
-            tg_add_half_loop(p, x, y, out, 1, 1, 0, 0);
-        }
-    } else if (sat) {
-        tg_add_half_loop(p, x, y, out, 0, 0, 1, 1);
-    } else {
-        tg_add_half_loop(p, x, y, out, 0, 0, 1, 0);
+        tg_add_half_loop(p, x, y, out, xi, 0);
     }
 }
 
 static void tg_add_dsp(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output)
 {
-    if (p->half) {
-        const int xi = (p->half & 1) ? 0 : 1;
-        if (p->subtract) {
-            tg_add_half_sub(p, xi ? b : a, xi ? a : b, output, xi);
-        } else {
-            tg_add_half_add(p, xi ? b : a, xi ? a : b, output, xi);
-        }
-        return;
-    }
-    int32_t s1[32];
-    int32_t i;
-    for (i = 0; i < p->shape.size; i += 32) {
-        const int32_t k = p->shape.size - i < 32 ? p->shape.size - i : 32;
-        tg_add_pass1(p, a + i, s1, k);
-        tg_add_pass2(p, b + i, s1, output + i, k);
-    }
+    const int xi = (p->half & 1) ? 0 : 1; /* the generator sets dsp without a period only with half != 0 */
+    tg_add_half(p, xi ? b : a, xi ? a : b, output, xi);
 }
 #endif
 

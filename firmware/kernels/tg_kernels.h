@@ -194,14 +194,15 @@ typedef struct {
     int32_t input2_multiplier, input2_shift;
     int32_t output_multiplier, output_shift;
     int32_t act_min, act_max;
-    /* DSP variant (same shapes, no broadcast), where the generator proved it exact (dsp = 1):
-     * 2^-shift for each input, 2^-output_shift + output_offset * 2^(1 - output_shift) */
+    /* DSP variants (tg_add_dsp: same shapes; tg_add_dsp_period: see period), where the generator proved them
+     * exact (dsp = 1): 2^-shift for the input taking the SMMULR step (else 0),
+     * 2^-output_shift + output_offset * 2^(1 - output_shift) */
     int32_t dsp;
     int32_t round1, round2, round_out;
     /* period > 0: one input has the output's shape ("full": 0 = input 0, 1 = input 1), the other repeats
      * with this period along the flat output (its shape is 1s then the output's trailing axes, e.g. a
-     * per-channel [C]); the DSP kernel rescales each of its `period` values once (exactly) and the full
-     * input element by element (dsp = 1 proves the full input's and the output's steps exact). */
+     * per-channel [C]); the DSP kernel rescales each of its `period` values once (exactly); the full input
+     * must have the real multiplier 1/2 (half). */
     int32_t period, full;
     /* bit i set: input i's real multiplier is exactly 1/2 (multiplier 2^30, shift 0), so its rescaled value
      * is (q + offset) << 19 with no rounding (dsp = 1 only) */

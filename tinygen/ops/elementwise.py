@@ -173,7 +173,8 @@ class _AddSub(_Binary):
         if target_has_mve(target) and p.shape0 == p.shape1 == tuple(p.out_shape):
             return KernelVariant(MVE, "Helium: 4 elements per vector, VQRDMULH/VRSHL rescaling (no broadcast)", 0)
         return _dsp_variant(_add_dsp_fields(p), p, "ADD", target) or KernelVariant(
-            C99, "portable C kernel (general broadcast, or rescaling steps too large for the SMMULR shortcut)", 0)
+            C99, "portable C kernel (general broadcast, a periodic input with the larger scale, or rescaling steps "
+            "too large for the SMMULR shortcut)", 0)
 
 
 def _periodic(shape0, shape1, out_shape) -> tuple[int, int]:
@@ -193,30 +194,38 @@ def _periodic(shape0, shape1, out_shape) -> tuple[int, int]:
 
 
 def _add_dsp_fields(p: BinaryParams) -> dict:
-    """tg_add_params_t's DSP fields: the rounding constants of tg_add_dsp / tg_add_dsp_period
-    (tg_eltwise.c) and whether its shortcut (SMMULR, rounding by one add and one shift; see tg_rq_dsp)
-    is exact: every intermediate stays within int32 for int8 inputs (|x + offset| <= 255). With a
-    periodic input (per-channel broadcast) only the full input and the output take the shortcut; the
-    periodic values are rescaled exactly (tg_mbqm_lt1), once each."""
+    """tg_add_params_t's DSP fields (tg_add_dsp / tg_add_dsp_period in tg_eltwise.c) and whether they are exact.
+
+    Both kernels need an input whose real multiplier is exactly 1/2 (multiplier 2^30, shift 0: the
+    larger-scale input, TFLM's multiplier = scale / (2 * max scale)): SRDHM(x, 2^30) = x / 2 exactly for the
+    even x = (q + offset) << 20, so that input needs no rounding step. Without broadcast the other input takes
+    the SMMULR shortcut (SMMULR, rounding by one add and one shift; see tg_rq_dsp); with a periodic input
+    (per-channel broadcast, _periodic) the full input must be the 1/2 one and the periodic values are
+    rescaled exactly (tg_mbqm_lt1), once each. The shortcut is exact where every intermediate stays within
+    int32 for int8 inputs (|q + offset| <= 255)."""
     lim = 1 << 31
-    period, full = _periodic(p.shape0, p.shape1, p.out_shape)
-    e = {0: -p.input1_shift, 1: -p.input2_shift}
-    eo = -p.output_shift
-    stepped = (full,) if period else (0, 1)  # the inputs rescaled by the SMMULR step
-    x = 255 << p.left_shift  # >= |(q + offset) << left_shift|; |y| <= |x| after the multiply
-    ok = (p.left_shift == 20 and 2 * x < lim and 0 <= eo <= 29 and min(e.values()) >= 0
-          and all(e[i] <= 29 for i in stepped))
-    if ok:
-        ok = all(2 * x + (1 << e[i]) + 1 < lim for i in stepped)
-        raw = (x >> e[0]) + 1 + (x >> e[1]) + 1  # >= |s1 +- s2|
-        ok = ok and 2 * raw < lim and 2 * raw + (1 << eo) + 1 + abs(p.output_offset) * (1 << (eo + 1)) < lim
-    if not ok:
-        return dict(dsp=False, round1=0, round2=0, round_out=0, period=0, full=0, half=0)
-    r = {i: (1 << e[i]) if i in stepped else 0 for i in (0, 1)}
-    # multiplier 2^30 with shift 0 (real 1/2: the larger-scale input): SRDHM(x, 2^30) = x / 2 exactly
-    # (x = (q + offset) << 20 is even), no rounding step at all
+    none = dict(dsp=False, round1=0, round2=0, round_out=0, period=0, full=0, half=0)
     half = int(p.input1_multiplier == 1 << 30 and p.input1_shift == 0) | \
         (int(p.input2_multiplier == 1 << 30 and p.input2_shift == 0) << 1)
+    period, full = _periodic(p.shape0, p.shape1, p.out_shape)
+    if period:
+        if not half & (1 << full):
+            return none
+        stepped = ()
+    elif p.requires_broadcast or not half:
+        return none
+    else:
+        stepped = (1,) if half & 1 else (0,)  # the input that is not the 1/2 one
+    e = {0: -p.input1_shift, 1: -p.input2_shift}
+    eo = -p.output_shift
+    x = 255 << p.left_shift  # >= |(q + offset) << left_shift|; |y| <= |x| after the multiply
+    ok = (p.left_shift == 20 and 2 * x < lim and 0 <= eo <= 29 and min(e.values()) >= 0
+          and all(e[i] <= 29 and 2 * x + (1 << e[i]) + 1 < lim for i in stepped))
+    raw = (x >> e[0]) + 1 + (x >> e[1]) + 1  # >= |s1 +- s2|
+    ok = ok and 2 * raw < lim and 2 * raw + (1 << eo) + 1 + abs(p.output_offset) * (1 << (eo + 1)) < lim
+    if not ok:
+        return none
+    r = {i: (1 << e[i]) if i in stepped else 0 for i in (0, 1)}
     return dict(dsp=True, round1=r[0], round2=r[1], round_out=(1 << eo) + p.output_offset * (1 << (eo + 1)),
                 period=period, full=full, half=half)
 
