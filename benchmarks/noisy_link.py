@@ -18,6 +18,11 @@ requests, resends included: independent of the machine's load), the inference th
 the link and its ratio to the clean link's (rate 0, same run). Wall-clock throughput depends on the machine's load:
 compare rows of one run.
 
+`--baud RATE` gives the proxy a line rate (each direction at most RATE/10 bytes per second,
+independently, like a UART at 8N1): 115200 models a real board's default link, where the upload
+time is bandwidth-bound (27 KB of VWW input take 2.4 s) instead of bound by the round trips of
+an unlimited TCP link (the default).
+
 Models: the real trained models in $TINYGEN_MODELS (default ../shared/models from the
 repository, then /work/shared/models): arm_kws_micronet_m_int8 (KWS, 49x10x1 int8: 490-byte
 input) and mlperf_vww_mbv1_20blk_791k_int8 (MLPerf Tiny visual wake words, MobileNetV1
@@ -155,16 +160,17 @@ def main(argv=None) -> int:
 
 
 def print_table(results: list) -> None:
-    head = ("| model | damaged bytes | samples bit-exact | requests | resent (out / replies / timeouts) | "
+    head = ("| model | line | damaged bytes | samples bit-exact | requests | resent (out / replies / timeouts) | "
             "data bytes per frame min / median / max | recoveries | KB up per sample | inferences/s | vs clean |")
     print(head)
-    print("|" + "|".join(":--" if i < 2 else "--:" for i in range(head.count("|") - 1)) + "|")
+    print("|" + "|".join(":--" if i < 3 else "--:" for i in range(head.count("|") - 1)) + "|")
     for r in results:
         sizes = (f"{r['size_min']} / {r['size_median']} / {r['size_max']}" if r["size_min"] is not None else "-")
         ips = f"{r['inferences_per_s']:.3f}" if r["inferences_per_s"] else "-"
         vs = f"{100 * r['vs_clean']:.0f}%" if r["vs_clean"] else "-"
         ok = f"{round(r['bit_exact'] * r['samples']) if r['bit_exact'] is not None else 0}/{r['samples_requested']}"
-        print(f"| {r['label']} | {100 * r['rate']:g}% | {ok} | {r['requests']} | "
+        line = f"{r['baud']} baud" if r.get("baud") else "unlimited"
+        print(f"| {r['label']} | {line} | {100 * r['rate']:g}% | {ok} | {r['requests']} | "
               f"{r['resent']} ({r['naks']} / {r['garbled_replies']} / {r['timeouts']}) | {sizes} | "
               f"{r['recoveries']} | {r['bytes_up'] / 1000 / max(1, r['samples']):.1f} | {ips} | {vs} |")
     if any(r.get("seed") is not None for r in results) and max(
