@@ -362,3 +362,25 @@ def test_soak_two_percent(kws_elf):
     assert r.error is None, r.error
     assert d["samples"] == 40 and d["bit_exact"] == 1.0 and r.passed
     assert counts["resets"] == 3
+
+
+def test_byte_time_starts_at_the_ports_line_rate():
+    """The client's first waits are sized for the rate the port was opened with (8N1: 10 bits a
+    byte), not for 115200 whatever the port runs at; a rate switch scales the learned time."""
+    import serial
+
+    slow = serial.serial_for_url("loop://", baudrate=9600, timeout=0.01)
+    fast = serial.serial_for_url("loop://", baudrate=921600, timeout=0.01)
+    try:
+        cs, cf = Client(slow), Client(fast)
+        assert cs._byte_time == pytest.approx(10 / 9600) and cf._byte_time == pytest.approx(10 / 921600)
+        # the wait for a 1 KB exchange grows with the byte time (9600 baud: over a second on the line)
+        assert cs._wait_for(1024, 30.0, False) > 2 * 1024 * 10 / 9600 > cf._wait_for(1024, 30.0, False)
+        cs.line_rate_changed(9600, 115200)
+        assert cs._byte_time == pytest.approx(10 / 115200)
+    finally:
+        slow.close()
+        fast.close()
+    class NoRate:                      # a pipe or a process: 115200 to start
+        timeout = 0.01
+    assert Client(NoRate())._byte_time == pytest.approx(1 / 11520)

@@ -235,7 +235,11 @@ class Client:
         self._fails = 0              # failed attempts in a row without progress
         self._silences = 0           # silent attempts in a row (backoff exponent)
         self._last_heard = time.monotonic()   # last frame or garbage from the device
-        self._byte_time = 1.0 / 11520          # seconds per wire byte, learned (115200 8N1 to start)
+        # seconds per wire byte, learned: to start, the port's line rate (8N1: 10 bits a byte),
+        # 115200 where the port has none (a pipe, a process)
+        rate = getattr(ser, "baudrate", None)
+        self._byte_time = (10.0 / rate if isinstance(rate, (int, float)) and not isinstance(rate, bool)
+                           and rate > 0 else 1.0 / 11520)
         self._run_time = None        # seconds of the last clean INFER_RUN exchange
         self._sends = {}             # seq -> [send time, wire bytes, is INFER_RUN, times sent]
         self._lat = 0.005            # smoothed turnaround beyond the transfer time (s)
@@ -245,6 +249,11 @@ class Client:
                 ser.timeout = read_timeout
         except Exception:  # some adapters have a read-only timeout
             pass
+
+    def line_rate_changed(self, old: int, new: int) -> None:
+        """The port switched from `old` to `new` baud: the learned byte time scales with it."""
+        if old > 0 and new > 0:
+            self._byte_time *= old / new
 
     def adopt(self, other: "Client") -> None:
         """Takes over what `other` (an earlier client on the same link) learned: the error

@@ -59,9 +59,11 @@ def raise_baud(client, rate: int) -> tuple[int, str]:
     if len(reply) < 4 or struct.unpack_from("<I", reply)[0] != rate:
         raise DeviceError(f"SET_BAUD: the device acknowledged another rate than {rate}")
     _set_port_baud(client.ser, rate)
+    client.line_rate_changed(old, rate)
     if _probe(client):
         return rate, f"{rate} baud (raised from {old})"
     _set_port_baud(client.ser, old)
+    client.line_rate_changed(rate, old)
     client.sync(DEVICE_FALLBACK + 4.0)         # the device is back on `old` within about a second
     return old, f"{old} baud (the probe at {rate} failed: fell back)"
 
