@@ -556,7 +556,7 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     word, then 4 dw_rq_rows. Where all 4 rows have 0 <= rm1 <= 22 the output zero point is folded
     into them: khi += zp << rm1 (floor((h + zp * 2^rm1) / 2^rm1) = floor(h / 2^rm1) + zp, and
     |h| <= 2^30 + 2^rm1 leaves room for it) and the zero-point word is 0; else it holds zp (the
-    kernel adds it). The C paths read only mult and rm1 of the rows."""
+    kernel adds it). The C99 path (tg_dwconv_c_ch) uses the rows and the zero-point word alike."""
     from tinygen.model.fixedpoint import wrap_int32
 
     kh, kw = p.filter_hw
