@@ -55,6 +55,10 @@ ZOO_LABELS = {"ds_cnn_kws": "zoo DS-CNN (KWS)", "mobilenet_v1_025_vww": "zoo Mob
 # issue 10: a trained MobileNetV1-0.25 96x96 VWW model takes the same 24.1 M). No other model was measured.
 REFERENCE = {"ds_cnn_kws": 7.70e6, "mobilenet_v1_025_vww": 24.1e6, "resnet8_ic": 29.9e6, "fc_autoencoder_ad": 0.58e6}
 CODE_BUDGET = 12 * 1024
+# RV32IMAC code is larger than Thumb-2 for the same C: tinygen's kernels + runtime + protocol sources,
+# -O2, 48,880 B with riscv64-unknown-elf-gcc -march=rv32imac vs 42,836 B with arm-none-eabi-gcc
+# -mcpu=cortex-m4 -DTG_PORTABLE (1.14x): the same budget scaled, rounded to 14 KB.
+CODE_BUDGET_RV32 = 14 * 1024
 BIG_WEIGHT_BYTES = 2_000_000
 CONV_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
 
@@ -345,8 +349,9 @@ def main(argv=None) -> int:
     for b in done:
         r, d = b.result, b.result["dsp"]
         bound = r["live_bound"]
+        budget = CODE_BUDGET_RV32 if args.board == "qemu-riscv32" else CODE_BUDGET
         checks = [("output bit-exact with the emulator", d["bit_exact"]),
-                  (f"kernels+runtime {d['tinygen_code']:,} B <= {CODE_BUDGET:,} B", d["tinygen_code"] <= CODE_BUDGET)]
+                  (f"kernels+runtime {d['tinygen_code']:,} B <= {budget:,} B", d["tinygen_code"] <= budget)]
         if args.portable:
             checks.append(("C99 build bit-exact too", r["portable"]["bit_exact"]))
         if mve:

@@ -39,7 +39,7 @@ __attribute__((noinline)) static int8_t tg_dw_requant(int32_t acc, const int32_t
 
 #if !TG_DSP /* the DSP kernels run every depthwise op there */
 /* Weight of output channel oc at tap t, its folded bias and requantization row, in any layout. */
-TG_INLINE int32_t tg_dw_weight(const tg_conv_params_t *p, int32_t oc, int32_t t)
+__attribute__((noinline)) static int32_t tg_dw_weight(const tg_conv_params_t *p, int32_t oc, int32_t t)
 {
     static const uint8_t lane[4] = {0, 2, 1, 3};
     if (p->w_row < 0) {
@@ -56,7 +56,7 @@ TG_INLINE int32_t tg_dw_weight(const tg_conv_params_t *p, int32_t oc, int32_t t)
         [4 * t + lane[oc & 3]];
 }
 
-TG_INLINE const int32_t *tg_dw_rq(const tg_conv_params_t *p, int32_t oc)
+__attribute__((noinline)) static const int32_t *tg_dw_rq(const tg_conv_params_t *p, int32_t oc)
 {
     const int32_t taps = p->k_h * p->k_w;
     if (p->w_row < 0) {
@@ -68,7 +68,7 @@ TG_INLINE const int32_t *tg_dw_rq(const tg_conv_params_t *p, int32_t oc)
     return (const int32_t *)p->weights + (size_t)(oc >> 2) * TG_DW_BLOCK(taps) + 4 + 2 * taps + 4 * (oc & 3);
 }
 
-TG_INLINE int32_t tg_dw_bias(const tg_conv_params_t *p, int32_t oc)
+__attribute__((noinline)) static int32_t tg_dw_bias(const tg_conv_params_t *p, int32_t oc)
 {
     if (p->w_row < 0) {
         return ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_PBLOCK + ((oc & 3) < 2 ? (oc & 3) : 14 + (oc & 3))];
@@ -77,6 +77,13 @@ TG_INLINE int32_t tg_dw_bias(const tg_conv_params_t *p, int32_t oc)
         return p->bias[oc];
     }
     return ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_BLOCK(p->k_h * p->k_w) + (oc & 3)];
+}
+
+/* The zero point to add after the exact requantization: the pair layout may have it folded into
+ * khi, its zero-point word is what remains. */
+TG_INLINE int32_t tg_dw_rqx_zp(const tg_conv_params_t *p, int32_t oc)
+{
+    return p->w_row < 0 ? ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_PBLOCK + 32] : p->output_zp;
 }
 
 /* Per-tap weights decoded once per channel (filters up to this many taps; larger ones decode per
@@ -88,84 +95,50 @@ TG_INLINE int32_t tg_dw_bias(const tg_conv_params_t *p, int32_t oc)
 #define TG_DW_PLANE 1024
 #endif
 
-/* The first output index whose window starts at or after 0 (start = o * stride - pad), and the end of
- * the run of outputs whose window (span elements past its start) ends inside n: [*lo, *hi). */
-static void tg_dw_inside(int32_t pad, int32_t stride, int32_t span, int32_t n, int32_t outs, int32_t *lo, int32_t *hi)
-{
-    const int32_t last = n - 1 - span + pad; /* o * stride <= last */
-    int32_t a = pad > 0 ? (pad + stride - 1) / stride : 0, e = last < 0 ? 0 : last / stride + 1;
-    if (a > outs) {
-        a = outs;
-    }
-    if (e > outs) {
-        e = outs;
-    }
-    *lo = a;
-    *hi = e < a ? a : e;
-}
-
-/* Taps [*lo, *hi) of a window starting at `start` (step dil, k taps) that lie in [0, n). */
-TG_INLINE void tg_dw_taps_in(int32_t start, int32_t dil, int32_t k, int32_t n, int32_t *lo, int32_t *hi)
-{
-    int32_t a = 0, e = k;
-    if (start < 0) {
-        a = dil == 1 ? -start : (-start + dil - 1) / dil;
-    }
-    if (start + (k - 1) * dil >= n) {
-        e = n - start <= 0 ? 0 : (dil == 1 ? n - start : (n - start - 1) / dil + 1);
-    }
-    *lo = a;
-    *hi = e < a ? a : e;
-}
-
 /* A run of n 3x3 outputs of one channel with the whole window inside the image and a right-shift
  * (exact) requantization row: out of line, so that the 9 weights, the row and the pointers stay in
- * registers where the compiler can (dx 1: the taps of a row at immediate offsets). */
-typedef struct {
-    int32_t w[9];
-    int32_t bias, mult, klo, khi, rm1, zp, act_min, act_max;
-    size_t dx, dy, sx, ocol;
-} tg_dw_run_t;
-
-__attribute__((noinline)) static void tg_dw_run33(const tg_dw_run_t *c, const int8_t *r0, int8_t *o, int32_t n)
+ * registers where the compiler can; no dilation along the row: its taps at immediate offsets. */
+__attribute__((noinline)) static void tg_dw_run33(const int32_t *wk, const int32_t *rq, int32_t zp,
+                                                  const tg_conv_params_t *p, const int8_t *r0, int8_t *o,
+                                                  int32_t n, size_t dy, size_t ocol)
 {
-    const int32_t w0 = c->w[0], w1 = c->w[1], w2 = c->w[2], w3 = c->w[3], w4 = c->w[4], w5 = c->w[5];
-    const int32_t w6 = c->w[6], w7 = c->w[7], w8 = c->w[8];
-    const int32_t bias = c->bias, mult = c->mult, klo = c->klo, khi = c->khi, rm1 = c->rm1;
-    const int32_t zp = c->zp, lo = c->act_min, hi = c->act_max;
-    const size_t dx = c->dx, dy = c->dy, sx = c->sx, ocol = c->ocol;
-#define TG_DW_RUN33(DX)                                                                  \
-    for (; n > 0; n--, r0 += sx, o += ocol) {                                            \
-        const int8_t *r1 = r0 + dy, *r2 = r1 + dy;                                       \
-        int32_t a = w0 * r0[0] + w1 * r0[DX] + w2 * r0[2 * (DX)];                        \
-        int32_t v;                                                                       \
-        a += w3 * r1[0] + w4 * r1[DX] + w5 * r1[2 * (DX)];                               \
-        a += w6 * r2[0] + w7 * r2[DX] + w8 * r2[2 * (DX)];                               \
-        v = tg_rqx_ref(tg_wrap_add(a, bias), mult, klo, khi, rm1) + zp;                  \
-        *o = (int8_t)(v < lo ? lo : (v > hi ? hi : v));                                  \
+    const int32_t w0 = wk[0], w1 = wk[1], w2 = wk[2], w3 = wk[3], w4 = wk[4], w5 = wk[5];
+    const int32_t w6 = wk[6], w7 = wk[7], w8 = wk[8];
+    const int32_t bias = wk[9], mult = rq[0], klo = rq[1], khi = rq[2], rm1 = rq[3];
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const size_t sx = (size_t)p->stride_w;
+    for (; n > 0; n--, r0 += sx, o += ocol) {
+        const int8_t *r1 = r0 + dy, *r2 = r1 + dy;
+        int32_t a = w0 * r0[0] + w1 * r0[1] + w2 * r0[2];
+        int32_t v;
+        a += w3 * r1[0] + w4 * r1[1] + w5 * r1[2];
+        a += w6 * r2[0] + w7 * r2[1] + w8 * r2[2];
+        v = tg_rqx_ref(tg_wrap_add(a, bias), mult, klo, khi, rm1) + zp;
+        *o = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
     }
-    if (dx == 1) { /* no dilation: the taps of a row at immediate offsets */
-        TG_DW_RUN33(1)
-    } else {
-        TG_DW_RUN33(dx)
-    }
-#undef TG_DW_RUN33
 }
 
-/* One output of channel oc: acc (bias included) requantized with the channel's row. The exact
- * requantization (tg_rqx_ref: one 32x32->64 multiply, no rounding steps) for the right shifts
- * (rm1 >= 0, every row TFLM's QuantizeMultiplier makes for a scale below 1/2), TFLM's
- * MultiplyByQuantizedMultiplier for the others. rqx_zp: the zero point still to add after the exact
- * requantization (the pair layout folds it into khi where it can, dw_pair_blocks). */
-#define TG_DW_OUT(acc)                                                                                          \
-    ((int8_t)(exact ? tg_offset_clamp(tg_rqx_ref((acc), mult, klo, khi, rm1), rqx_zp, act_min, act_max)      \
-                    : tg_offset_clamp(tg_mbqm((acc), mult, shift), output_zp, act_min, act_max)))
+/* One output of a channel: acc (bias included) requantized with its row q, out of line (the
+ * edge outputs and the generic filters share it). The exact requantization (tg_rqx_ref: one
+ * 32x32->64 multiply, no rounding steps) for the right shifts (0 <= rm1 <= 30, every row TFLM's
+ * QuantizeMultiplier makes for a scale below 1/2), TFLM's MultiplyByQuantizedMultiplier for the
+ * others. zp: the zero point still to add after the exact requantization (the pair layout folds it
+ * into khi where it can, dw_pair_blocks). */
+__attribute__((noinline)) static int8_t tg_dw_out(int32_t acc, const int32_t *q, int32_t zp, const tg_conv_params_t *p)
+{
+    if (q[3] >= 0 && q[3] <= 30) {
+        const int32_t v = tg_rqx_ref(acc, q[0], q[1], q[2], q[3]) + zp;
+        return (int8_t)(v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v));
+    }
+    return tg_dw_requant(acc, q, p);
+}
 
 /* Output channel oc of every pixel, its weights decoded into wk. Channel-outer loop order: the
- * weights, bias and requantization row are read once per channel. The outputs whose window lies
- * inside the image ([oy_a, oy_b) x [ox_a, ox_b), worked out once) take the loop without bound checks
- * (3x3 unrolled, the weights in registers); the edge outputs the taps inside the image (ranges
- * clipped once per output, no test per tap) plus the padded taps' weights times input_zp.
+ * weights, bias and requantization row are read once per channel. A 3x3 filter with a right-shift
+ * row (and no dilation along the row) copies the channel's input plane, padded with input_zp, into
+ * a stack buffer (TG_DW_PLANE bytes) and runs every output through tg_dw_run33: no edge case, no
+ * bound check. Otherwise pixels whose window lies inside the image take the loop without bound
+ * checks, edge pixels the checked loop with the padded taps' weights times input_zp.
  * irow/icol/orow/ocol: element steps of a row and a column (see tg_dwconv_c: the transposed pair
  * layout swaps them). */
 static void tg_dwconv_c_ch(const tg_conv_params_t *p, const int8_t *input, int8_t *output, int32_t oc,
@@ -174,131 +147,101 @@ static void tg_dwconv_c_ch(const tg_conv_params_t *p, const int8_t *input, int8_
     /* every parameter in a local: the int8 output stores may alias *p, which would reload it */
     const int32_t *rq = tg_dw_rq(p, oc);
     const int32_t bias = tg_dw_bias(p, oc);
-    const int32_t mult = rq[0], klo = rq[1], khi = rq[2], rm1 = rq[3], shift = -(rm1 + 1);
-    const int exact = rm1 >= 0 && rm1 <= 30;
-    /* the pair layout may have the output zero point folded into khi: its zero-point word is what remains */
-    const int32_t rqx_zp = p->w_row < 0 ? ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_PBLOCK + 32]
-                                        : p->output_zp;
+    const int exact = rq[3] >= 0 && rq[3] <= 30; /* a right shift: the exact requantization */
+    const int32_t rqx_zp = tg_dw_rqx_zp(p, oc);
     const int32_t in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
     const int32_t k_h = p->k_h, k_w = p->k_w, dil_h = p->dil_h, dil_w = p->dil_w;
     const int32_t stride_h = p->stride_h, stride_w = p->stride_w, pad_top = p->pad_top, pad_left = p->pad_left;
-    const int32_t input_zp = p->input_zp, output_zp = p->output_zp, act_min = p->act_min, act_max = p->act_max;
+    const int32_t input_zp = p->input_zp;
     const size_t in_size = (size_t)in_h * in_w * p->in_c, out_size = (size_t)out_h * out_w * p->out_c;
     const int32_t batches = p->batches;
     const size_t dy = (size_t)dil_h * irow, dx = (size_t)dil_w * icol;
-    const size_t sx = (size_t)stride_w * icol;
     const int k33 = k_h == 3 && k_w == 3;
-    int32_t wsum = 0, t, b, oy, ox, ky, kx, oy_a, oy_b, ox_a, ox_b;
+    const int32_t span_y = (k_h - 1) * dil_h, span_x = (k_w - 1) * dil_w;
+    int32_t wsum = 0, t, b, oy, ox, ky, kx;
     for (t = 0; t < k_h * k_w; t++) {
         wsum += wk[t];
     }
-    if (k33 && exact && stride_h == 1 && stride_w == 1) {
-        /* the channel's plane padded with input_zp, so that every output takes the unchecked loop
-         * (stride 1 only: with stride 2 the copy costs more than the edges it saves) */
+    if (k33 && exact && dil_w == 1) {
+        /* the channel's plane padded with input_zp, so that every output takes the unchecked loop */
         const int32_t ph = (out_h - 1) * stride_h + 2 * dil_h + 1, pw = (out_w - 1) * stride_w + 2 * dil_w + 1;
         if (ph > 0 && pw > 0 && (size_t)ph * (size_t)pw <= TG_DW_PLANE) {
             int8_t plane[TG_DW_PLANE];
-            tg_dw_run_t c;
+            int32_t wk9[10]; /* the weights, then the bias */
             int32_t py, px;
+            wk9[9] = bias;
             for (t = 0; t < 9; t++) {
-                c.w[t] = wk[t];
+                wk9[t] = wk[t];
             }
-            c.bias = bias, c.mult = mult, c.klo = klo, c.khi = khi, c.rm1 = rm1, c.zp = rqx_zp;
-            c.act_min = act_min, c.act_max = act_max;
-            c.dx = (size_t)dil_w, c.dy = (size_t)dil_h * (size_t)pw, c.sx = (size_t)stride_w, c.ocol = ocol;
             for (b = 0; b < batches; b++) {
                 const int8_t *in_b = input + (size_t)b * in_size + oc / p->depth_multiplier;
                 int8_t *out_b = output + (size_t)b * out_size + oc;
                 int8_t *q = plane;
                 for (py = 0; py < ph; py++) {
                     const int32_t iy = py - pad_top;
-                    if (iy < 0 || iy >= in_h) {
-                        for (px = 0; px < pw; px++) {
-                            *q++ = (int8_t)input_zp;
-                        }
-                    } else {
-                        const int8_t *x = in_b + (size_t)iy * irow;
-                        for (px = 0; px < pad_left && px < pw; px++) {
-                            *q++ = (int8_t)input_zp;
-                        }
-                        for (; px < pw && px - pad_left < in_w; px++, x += icol) {
+                    const int row = (uint32_t)iy < (uint32_t)in_h;
+                    const int8_t *x = row ? in_b + (size_t)iy * irow : in_b; /* the row's next pixel */
+                    for (px = 0; px < pw; px++) {
+                        const int32_t ix = px - pad_left;
+                        if (row && (uint32_t)ix < (uint32_t)in_w) {
                             *q++ = *x;
-                        }
-                        for (; px < pw; px++) {
+                            x += icol;
+                        } else {
                             *q++ = (int8_t)input_zp;
                         }
                     }
                 }
                 for (oy = 0; oy < out_h; oy++) {
-                    tg_dw_run33(&c, plane + (size_t)oy * stride_h * pw, out_b + (size_t)oy * orow, out_w);
+                    tg_dw_run33(wk9, rq, rqx_zp, p, plane + (size_t)oy * stride_h * pw, out_b + (size_t)oy * orow, out_w,
+                                (size_t)dil_h * (size_t)pw, ocol);
                 }
             }
             return;
         }
     }
-    tg_dw_inside(pad_top, stride_h, (k_h - 1) * dil_h, in_h, out_h, &oy_a, &oy_b);
-    tg_dw_inside(pad_left, stride_w, (k_w - 1) * dil_w, in_w, out_w, &ox_a, &ox_b);
     for (b = 0; b < batches; b++) {
         const int8_t *in_b = input + (size_t)b * in_size + oc / p->depth_multiplier;
         int8_t *out_b = output + (size_t)b * out_size + oc;
         for (oy = 0; oy < out_h; oy++) {
             const int32_t y0 = oy * stride_h - pad_top;
-            const int row_in = oy >= oy_a && oy < oy_b;
+            const int rows_in = y0 >= 0 && y0 + span_y < in_h;
             int8_t *o = out_b + (size_t)oy * orow;
             for (ox = 0; ox < out_w; ox++, o += ocol) {
                 const int32_t x0 = ox * stride_w - pad_left;
-                int32_t acc = 0, inside = 0, ky_lo, ky_hi, kx_lo, kx_hi;
-                if (row_in && ox == ox_a && ox_a < ox_b) {
-                    /* the run of outputs with the whole window inside the image */
+                int32_t acc = 0;
+                if (rows_in && x0 >= 0 && x0 + span_x < in_w) {
                     const int8_t *r0 = in_b + (size_t)y0 * irow + (size_t)x0 * icol;
-                    if (k33 && exact) {
-                        tg_dw_run_t c;
-                        for (t = 0; t < 9; t++) {
-                            c.w[t] = wk[t];
+                    const int32_t *w = wk;
+                    for (ky = 0; ky < k_h; ky++, r0 += dy) {
+                        const int8_t *x = r0;
+                        for (kx = 0; kx < k_w; kx++, x += dx) {
+                            acc += *w++ * *x;
                         }
-                        c.bias = bias, c.mult = mult, c.klo = klo, c.khi = khi, c.rm1 = rm1, c.zp = rqx_zp;
-                        c.act_min = act_min, c.act_max = act_max, c.dx = dx, c.dy = dy, c.sx = sx, c.ocol = ocol;
-                        tg_dw_run33(&c, r0, o, ox_b - ox_a);
-                        ox = ox_b;
-                        o += (size_t)(ox_b - ox_a) * ocol;
-                    } else {
-                        for (; ox < ox_b; ox++, o += ocol, r0 += sx) {
-                            const int32_t *w = wk;
-                            const int8_t *r = r0;
-                            int32_t a = 0;
-                            for (ky = 0; ky < k_h; ky++, r += dy) {
-                                const int8_t *x = r;
-                                for (kx = 0; kx < k_w; kx++, x += dx) {
-                                    a += *w++ * *x;
-                                }
+                    }
+                } else {
+                    /* edge: the taps inside the image, the others' weights times input_zp */
+                    int32_t inside = 0;
+                    for (ky = 0; ky < k_h; ky++) {
+                        const int32_t iy = y0 + ky * dil_h;
+                        const int32_t *w = wk + ky * k_w;
+                        if (iy < 0 || iy >= in_h) {
+                            continue;
+                        }
+                        for (kx = 0; kx < k_w; kx++) {
+                            const int32_t ix = x0 + kx * dil_w;
+                            if (ix >= 0 && ix < in_w) {
+                                acc += w[kx] * in_b[(size_t)iy * irow + (size_t)ix * icol];
+                                inside += w[kx];
                             }
-                            a = tg_wrap_add(a, bias);
-                            *o = TG_DW_OUT(a);
                         }
                     }
-                    ox--;
-                    o -= ocol;
-                    continue;
+                    acc += (wsum - inside) * input_zp;
                 }
-                /* edge: the taps inside the image, the others' weights times input_zp */
-                tg_dw_taps_in(y0, dil_h, k_h, in_h, &ky_lo, &ky_hi);
-                tg_dw_taps_in(x0, dil_w, k_w, in_w, &kx_lo, &kx_hi);
-                for (ky = ky_lo; ky < ky_hi; ky++) {
-                    const int32_t *w = wk + ky * k_w;
-                    const int8_t *x = in_b + (size_t)(y0 + ky * dil_h) * irow + (size_t)(x0 + kx_lo * dil_w) * icol;
-                    for (kx = kx_lo; kx < kx_hi; kx++, x += dx) {
-                        acc += w[kx] * *x;
-                        inside += w[kx];
-                    }
-                }
-                acc += (wsum - inside) * input_zp;
-                acc = tg_wrap_add(acc, bias);
-                *o = TG_DW_OUT(acc);
+                *o = tg_dw_out(tg_wrap_add(acc, bias), rq, rqx_zp, p);
             }
         }
     }
 }
-#undef TG_DW_OUT
 
 /* output channels [c_lo, c_hi) of every pixel. The pair layout transposed (w_row == -2) has the
  * geometry of the transposed image: (row y, column x) is NHWC pixel (x, y). */
