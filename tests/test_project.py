@@ -293,6 +293,14 @@ def test_fit_checks_each_region_on_a_board_with_a_rodata_region(tmp_path):
     assert not estimate(g, "nucleo-f446re").split
 
 
+def test_generate_prints_the_estimate_per_region(tmp_path, capsys):
+    assert main(["generate", str(EXAMPLE), "--board", "qemu-cortex-m55", "-o", str(tmp_path / "m55")]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"estimate: ITCM [\d.]+ KB of 512 KB, QSPI flash [\d.]+ KB of 8192 KB, RAM [\d.]+ KB of 4096 KB", out), out
+    fit = load_project(tmp_path / "m55").manifest["fit"]
+    assert [r["region"] for r in fit["regions"]] == ["ITCM", "QSPI flash", "RAM"] and all(r["fits"] for r in fit["regions"])
+
+
 def test_fit_every_model_fits_every_board_that_claims_it(graphs):
     """mobilenet (55 KB arena) fits the 128 KB boards; the estimates are positive and ordered."""
     for name, g in graphs.items():

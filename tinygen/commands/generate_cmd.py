@@ -125,7 +125,13 @@ def cmd(model, out_dir, board, target, name, mlperf, energy, optimize, stateful,
         ml = m["mlperf"]
         click.echo(f"  MLPerf Tiny DUT for {ml['id']} ({ml['task']}): {ml['db_bytes']}-byte inputs, "
                    f"{ml['baud']} baud, {'energy mode, timestamps on ' + ml['timestamp_pin'] if ml['energy_mode'] else 'performance mode'}")
-    click.echo(f"  estimate: flash {fit['flash']['needed'] / 1024:.1f} KB of {fit['flash']['available'] / 1024:.0f} KB, "
+    regions = fit.get("regions") or []
+    if len(regions) > 2:    # code and weights in regions of their own (the board's [rodata])
+        nv = ", ".join(f"{r['region']} {r['needed'] / 1024:.1f} KB of {r['available'] / 1024:.0f} KB"
+                       for r in regions if r["region"] != "RAM")
+    else:
+        nv = f"flash {fit['flash']['needed'] / 1024:.1f} KB of {fit['flash']['available'] / 1024:.0f} KB"
+    click.echo(f"  estimate: {nv}, "
                f"RAM {fit['ram']['needed'] / 1024:.1f} KB of {fit['ram']['available'] / 1024:.0f} KB "
                f"(arena {m['arena_bytes']} bytes)")
     _echo_kernels(kernels)
