@@ -168,6 +168,21 @@ def require_int8(g: Graph, op: Operator, inputs=(0,), outputs=(0,)) -> None:
             require(not t.quant.per_channel, op, f"{role} {i} '{t.name}' is per-channel quantized; only per-tensor activations are supported")
 
 
+def padded_shape(shape, rank: int) -> tuple:
+    """shape with leading 1s up to rank (numpy's alignment of broadcast shapes)."""
+    return (1,) * (rank - len(shape)) + tuple(int(d) for d in shape)
+
+
+def require_broadcast(op: Operator, t0, t1, to) -> None:
+    """The output tensor's shape is the numpy broadcast of the two input tensors' shapes."""
+    try:
+        b = tuple(np.broadcast_shapes(tuple(t0.shape), tuple(t1.shape)))
+    except ValueError:
+        b = None
+    require(b is not None and b == tuple(to.shape), op,
+            f"output shape {list(to.shape)} is not the broadcast of {list(t0.shape)} and {list(t1.shape)}")
+
+
 # ---------------------------------------------------------------- per-dtype variants of one builtin
 
 

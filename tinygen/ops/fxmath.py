@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinygen.model import fixedpoint as fp
-from .base import Op, register, require, require_int8
+from .base import Op, padded_shape, register, require, require_broadcast, require_int8
 
 INT32_MAX = (1 << 31) - 1
 _FUSED = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -94,10 +94,6 @@ class DivParams:
     neg: np.ndarray  # int8 per divisor value: 1 where q2 - zp2 < 0
 
 
-def _padded(shape, rank) -> tuple:
-    return (1,) * (rank - len(shape)) + tuple(int(d) for d in shape)
-
-
 def _div_values(p: DivParams, q1, q2) -> np.ndarray:
     k = _i64(q2) + 128
     v1 = _i64(q1) + p.input1_offset
@@ -132,12 +128,7 @@ class Div(Op):
         for t, role in ((t0, "input 0"), (t1, "input 1"), (to, "output")):
             require(len(t.shape) <= self.max_rank, op, f"{role} has rank {len(t.shape)}: broadcast of rank > {self.max_rank} not supported")
             require(t.scale > 0, op, f"{role} scale must be positive")
-        try:
-            b = tuple(np.broadcast_shapes(tuple(t0.shape), tuple(t1.shape)))
-        except ValueError:
-            b = None
-        require(b is not None and b == tuple(to.shape), op,
-                f"output shape {list(to.shape)} is not the broadcast of {list(t0.shape)} and {list(t1.shape)}")
+        require_broadcast(op, t0, t1, to)
         require(op.activation in _FUSED, op, f"fused activation {op.activation} not supported")
 
     def prepare(self, g, op):
@@ -149,7 +140,7 @@ class Div(Op):
         inv, recip_shift = fp.get_reciprocal(np.abs(v2), 31)
         lo, hi = fp.activation_range_int8(op.activation, to.scale, to.zero_point)
         r = len(to.shape)
-        return DivParams(_padded(t0.shape, r), _padded(t1.shape, r), tuple(to.shape), -t0.zero_point, to.zero_point, m, lo, hi,
+        return DivParams(padded_shape(t0.shape, r), padded_shape(t1.shape, r), tuple(to.shape), -t0.zero_point, to.zero_point, m, lo, hi,
                          inv.astype(np.int32), (s - recip_shift).astype(np.int8), neg.astype(np.int8))
 
     def run(self, p: DivParams, inputs):

@@ -22,20 +22,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Op, register_variant, require
+from .base import Op, padded_shape, register_variant, require, require_broadcast
 from . import fxmath  # noqa: F401  (DIV is registered there; its int32 variant here)
-from .layout import Concatenation, StridedSlice
-from .layout16 import _PadInt16, StridedSliceInt16
+from .layout import StridedSlice
+from .layout16 import ConcatenationInt16, _PadInt16, StridedSliceInt16
 from .movement import _Move
 
 # the op codes of tg_binary_s32
 CODES = {"ADD": 0, "SUB": 1, "MUL": 2, "MAXIMUM": 3, "MINIMUM": 4, "SQUARED_DIFFERENCE": 5, "DIV": 6}
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 _ACT_RANGE = {"NONE": (I32_MIN, I32_MAX), "RELU": (0, I32_MAX), "RELU6": (0, 6), "RELU_N1_TO_1": (-1, 1)}
-
-
-def _padded(shape, rank) -> tuple:
-    return (1,) * (rank - len(shape)) + tuple(int(d) for d in shape)
 
 
 @dataclass(frozen=True)
@@ -65,19 +61,14 @@ class _Binary32(Op):
         for t, role in ((t0, "input 0"), (t1, "input 1"), (to, "output")):
             require(len(t.shape) <= self.max_rank, op,
                     f"{role} has rank {len(t.shape)}: broadcast of rank > {self.max_rank} not supported")
-        try:
-            b = tuple(np.broadcast_shapes(tuple(t0.shape), tuple(t1.shape)))
-        except ValueError:
-            b = None
-        require(b is not None and b == tuple(to.shape), op,
-                f"output shape {list(to.shape)} is not the broadcast of {list(t0.shape)} and {list(t1.shape)}")
+        require_broadcast(op, t0, t1, to)
         require(op.activation in _ACT_RANGE, op, f"fused activation {op.activation} not supported")
 
     def prepare(self, g, op):
         t0, t1, to = (g.tensors[i] for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
         r = len(to.shape)
         lo, hi = _ACT_RANGE[op.activation] if self.clamps else (I32_MIN, I32_MAX)
-        return Binary32Params(CODES[self.name], _padded(t0.shape, r), _padded(t1.shape, r), tuple(to.shape), lo, hi)
+        return Binary32Params(CODES[self.name], padded_shape(t0.shape, r), padded_shape(t1.shape, r), tuple(to.shape), lo, hi)
 
     def run(self, p: Binary32Params, inputs):
         a = inputs[0].reshape((inputs[0].shape[0],) + p.shape0).astype(np.int64)
@@ -154,36 +145,16 @@ class SquaredDifferenceInt32(_Binary32):
 
 
 # ---------------------------------------------------------------- byte-moving layout ops
-
-
-def _int32_io(self, g, op):
-    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-    require(x.dtype == np.int32 and y.dtype == np.int32, op, f"{x.dtype_name} -> {y.dtype_name}: the int32 {self.name} needs int32 both")
+# the int16 classes check and move values of self.dtypes[0]: the int32 variants only change the type
 
 
 @register_variant("STRIDED_SLICE", "int32")
 class StridedSliceInt32(StridedSliceInt16):
     dtypes = ("int32",)
-    _int16_io = _int32_io
 
 
 class _PadInt32(_PadInt16):
     dtypes = ("int32",)
-    _int16_io = _int32_io
-
-    def check(self, g, op):
-        self._int16_io(g, op)
-        require(len(op.inputs) in (2, 3), op, "expects 2 or 3 inputs")
-        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        require(len(x.shape) <= 5, op, "rank > 5 not supported")
-        pt = g.tensors[op.inputs[1]]
-        pads = np.asarray(pt.data, np.int64) if pt.is_const else None
-        require(pads is not None and pads.size == 2 * len(x.shape) and (pads >= 0).all(), op, "paddings must be constant, non-negative [rank, 2]")
-        pads = pads.reshape(-1, 2)
-        require(tuple(y.shape) == tuple(int(x.shape[d] + pads[d].sum()) for d in range(len(x.shape))), op, "output shape does not match the padding")
-        if len(op.inputs) == 3 and op.inputs[2] >= 0:
-            cv = g.tensors[op.inputs[2]]
-            require(cv.is_const and cv.dtype == np.int32 and cv.size == 1, op, "constant_values must be a constant int32 scalar")
 
 
 @register_variant("PAD", "int32")
@@ -197,45 +168,10 @@ class PadV2Int32(_PadInt32):
 
 
 @register_variant("CONCATENATION", "int32")
-class ConcatenationInt32(Op):
-    name = "CONCATENATION"
+class ConcatenationInt32(ConcatenationInt16):
     dtypes = ("int32",)
-
-    def check(self, g, op):
-        n = len(op.inputs)
-        y = g.tensors[op.outputs[0]] if op.outputs else None
-        require(1 <= n <= 10 and len(op.outputs) == 1, op, f"{n} inputs; TFLM concatenates at most 10")
-        require(op.activation == "NONE", op, "fused activation not supported")
-        rank = len(y.shape)
-        require(1 <= rank <= 6, op, f"rank {rank} tensors are not supported (1..6)")
-        axis = int(op.options.get("axis", 0))
-        require(-rank <= axis < rank, op, f"axis {axis} out of range")
-        axis %= rank
-        total = 0
-        for tid in op.inputs:
-            t = g.tensors[tid]
-            require(t.dtype == np.int32 and y.dtype == np.int32, op, f"'{t.name}' is {t.dtype_name}: the int32 CONCATENATION needs int32 throughout")
-            require(len(t.shape) == rank and all(t.shape[d] == y.shape[d] for d in range(rank) if d != axis), op,
-                    f"input '{t.name}' shape {list(t.shape)} does not match the output off axis {axis}")
-            total += t.shape[axis]
-        require(total == y.shape[axis], op, f"inputs add up to {total} along axis {axis}, output has {y.shape[axis]}")
-
-    def prepare(self, g, op):
-        return Concatenation.prepare(Concatenation, g, op)
-
-    def run(self, p, inputs):
-        return Concatenation.run(Concatenation, p, inputs)
-
-    def emit_c(self, p, ctx):
-        """C binding: tg_concat over bytes (4 per value)."""
-        ctx.need("tg_layout.c")
-        outer = int(np.prod(p.out_shape[: p.axis], dtype=np.int64))
-        tail = int(np.prod(p.out_shape[p.axis + 1:], dtype=np.int64))
-        n = len(p.sizes)
-        inner = ctx.const(np.array([4 * s * tail for s in p.sizes], dtype=np.int64), "int32_t", f"op{ctx.op_index}_inner")
-        ins = ", ".join(f"(const int8_t *){ctx.input(i)}" for i in range(n))
-        return "\n".join(["{", f"    const int8_t *const inputs[{n}] = {{{ins}}};",
-                          f"    tg_concat({n}, inputs, {inner}, {outer}, (int8_t *){ctx.output()});", "}"])
+    max_rank = 6
+    same_quant = False  # int32 tensors are not requantized: their quantization parameters are ignored
 
 
 __all__ = ["CODES", "AddInt32", "SubInt32", "MulInt32", "MaximumInt32", "MinimumInt32", "SquaredDifferenceInt32",

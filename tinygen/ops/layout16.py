@@ -18,8 +18,10 @@ class _Int16Layout(_Move):
     dtypes = ("int16",)
 
     def _int16_io(self, g, op):
+        """Input and output of the variant's type (int16 here; the int32 variants set dtypes = ("int32",))."""
         x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        require(x.dtype == np.int16 and y.dtype == np.int16, op, f"{x.dtype_name} -> {y.dtype_name}: the int16 {self.name} needs int16 both")
+        dt = self.dtypes[0]
+        require(x.dtype == np.dtype(dt) and y.dtype == np.dtype(dt), op, f"{x.dtype_name} -> {y.dtype_name}: the {dt} {self.name} needs {dt} both")
 
 
 @register_variant("TRANSPOSE", "int16")
@@ -71,22 +73,29 @@ class StridedSliceInt16(_Int16Layout):
 class ConcatenationInt16(Op):
     name = "CONCATENATION"
     dtypes = ("int16",)
+    max_rank = None  # the int32 variant limits the rank to 1..6
+    same_quant = True  # TFLM requires inputs quantized like the output (not for int32: no quantization)
 
     def check(self, g, op):
         n = len(op.inputs)
-        y = g.tensors[op.outputs[0]]
+        y = g.tensors[op.outputs[0]] if op.outputs else None
+        dt = self.dtypes[0]
         require(1 <= n <= 10 and len(op.outputs) == 1, op, f"{n} inputs; TFLM concatenates at most 10")
         require(op.activation == "NONE", op, "fused activation not supported")
+        rank = len(y.shape)
+        if self.max_rank is not None:
+            require(1 <= rank <= self.max_rank, op, f"rank {rank} tensors are not supported (1..{self.max_rank})")
         axis = int(op.options.get("axis", 0))
-        require(-len(y.shape) <= axis < len(y.shape), op, f"axis {axis} out of range")
-        axis %= len(y.shape)
+        require(-rank <= axis < rank, op, f"axis {axis} out of range")
+        axis %= rank
         total = 0
         for tid in op.inputs:
             t = g.tensors[tid]
-            require(t.dtype == np.int16 and y.dtype == np.int16, op, f"'{t.name}' is {t.dtype_name}: the int16 CONCATENATION needs int16 throughout")
-            require(len(t.shape) == len(y.shape) and all(t.shape[d] == y.shape[d] for d in range(len(y.shape)) if d != axis), op,
+            require(t.dtype == np.dtype(dt) and y.dtype == np.dtype(dt), op, f"'{t.name}' is {t.dtype_name}: the {dt} CONCATENATION needs {dt} throughout")
+            require(len(t.shape) == rank and all(t.shape[d] == y.shape[d] for d in range(rank) if d != axis), op,
                     f"input '{t.name}' shape {list(t.shape)} does not match the output off axis {axis}")
-            require(t.scale == y.scale and t.zero_point == y.zero_point, op, f"input '{t.name}' is quantized unlike the output (TFLM requires equal)")
+            if self.same_quant:
+                require(t.scale == y.scale and t.zero_point == y.zero_point, op, f"input '{t.name}' is quantized unlike the output (TFLM requires equal)")
             total += t.shape[axis]
         require(total == y.shape[axis], op, f"inputs add up to {total} along axis {axis}, output has {y.shape[axis]}")
 
@@ -97,12 +106,13 @@ class ConcatenationInt16(Op):
         return Concatenation.run(Concatenation, p, inputs)
 
     def emit_c(self, p, ctx):
-        """C binding: tg_concat over bytes (2 per value)."""
+        """C binding: tg_concat over bytes (2 per int16 value, 4 per int32)."""
         ctx.need("tg_layout.c")
+        size = np.dtype(self.dtypes[0]).itemsize
         outer = int(np.prod(p.out_shape[: p.axis], dtype=np.int64))
         tail = int(np.prod(p.out_shape[p.axis + 1:], dtype=np.int64))
         n = len(p.sizes)
-        inner = ctx.const(np.array([2 * s * tail for s in p.sizes], dtype=np.int64), "int32_t", f"op{ctx.op_index}_inner")
+        inner = ctx.const(np.array([size * s * tail for s in p.sizes], dtype=np.int64), "int32_t", f"op{ctx.op_index}_inner")
         ins = ", ".join(f"(const int8_t *){ctx.input(i)}" for i in range(n))
         return "\n".join(["{", f"    const int8_t *const inputs[{n}] = {{{ins}}};",
                           f"    tg_concat({n}, inputs, {inner}, {outer}, (int8_t *){ctx.output()});", "}"])
@@ -120,7 +130,8 @@ class _PadInt16(_Int16Layout):
         require(tuple(y.shape) == tuple(int(x.shape[d] + pads[d].sum()) for d in range(len(x.shape))), op, "output shape does not match the padding")
         if len(op.inputs) == 3 and op.inputs[2] >= 0:
             cv = g.tensors[op.inputs[2]]
-            require(cv.is_const and cv.dtype == np.int16 and cv.size == 1, op, "constant_values must be a constant int16 scalar")
+            dt = self.dtypes[0]
+            require(cv.is_const and cv.dtype == np.dtype(dt) and cv.size == 1, op, f"constant_values must be a constant {dt} scalar")
 
     def maps(self, g, op):
         x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]

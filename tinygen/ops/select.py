@@ -22,13 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinygen.model import fixedpoint as fp
-from .base import Op, register, require
+from .base import Op, padded_shape, register, require, require_broadcast
 
 MAX_RANK = 5
-
-
-def _padded(shape, rank) -> tuple:
-    return (1,) * (rank - len(shape)) + tuple(int(d) for d in shape)
 
 
 # ---------------------------------------------------------------- MAXIMUM / MINIMUM
@@ -52,17 +48,12 @@ class _MaxMin(Op):
         require(t1.dtype == t0.dtype and to.dtype == t0.dtype, op, f"types differ: {t0.dtype_name}, {t1.dtype_name} -> {to.dtype_name}")
         for t, role in ((t0, "input 0"), (t1, "input 1"), (to, "output")):
             require(len(t.shape) <= MAX_RANK, op, f"{role} has rank {len(t.shape)}: rank > {MAX_RANK} not supported")
-        try:
-            b = tuple(np.broadcast_shapes(tuple(t0.shape), tuple(t1.shape)))
-        except ValueError:
-            b = None
-        require(b is not None and b == tuple(to.shape), op,
-                f"output shape {list(to.shape)} is not the broadcast of {list(t0.shape)} and {list(t1.shape)}")
+        require_broadcast(op, t0, t1, to)
 
     def prepare(self, g, op):
         t0, t1, to = (g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]])
         r = len(to.shape)
-        return MaxMinParams(_padded(t0.shape, r), _padded(t1.shape, r), tuple(to.shape), int(np.dtype(to.dtype).itemsize))
+        return MaxMinParams(padded_shape(t0.shape, r), padded_shape(t1.shape, r), tuple(to.shape), int(np.dtype(to.dtype).itemsize))
 
     def run(self, p: MaxMinParams, inputs):
         a = inputs[0].reshape((inputs[0].shape[0],) + p.shape0)
