@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinygen.model.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+from tinygen.model.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
 from .base import Op, register_variant, require
 from .quantize import DequantizeParams, _io, _per_tensor, check_requantize_range, dequantize_int8
 
@@ -32,6 +32,7 @@ class Requant16Params:
 class QuantizeInt16(Op):
     name = "QUANTIZE"
     dtypes = ("int16 -> int8/int16/int32",)
+    in_bits = 16
 
     def check(self, g, op):
         x, y = _io(g, op)
@@ -49,24 +50,27 @@ class QuantizeInt16(Op):
     def run(self, p: Requant16Params, inputs):
         x = inputs[0]
         info = np.iinfo({1: np.int8, 2: np.int16, 4: np.int32}[p.out_bytes])
-        y = multiply_by_quantized_multiplier(np.asarray(x, np.int64) - p.input_zp, p.multiplier, p.shift) + p.output_zp
+        v = wrap_int32(np.asarray(x, np.int64) - p.input_zp)  # wraps only for int32 inputs (QuantizeInt32)
+        y = multiply_by_quantized_multiplier(v, p.multiplier, p.shift) + p.output_zp
         return [np.clip(y, info.min, info.max).astype(info.dtype).reshape((x.shape[0],) + p.out_shape)]
 
     def macs(self, g, op):
         return g.tensors[op.inputs[0]].size
 
     def emit_c(self, p: Requant16Params, ctx):
-        """C binding: tg_requantize_s16 (firmware/kernels/tg_eltwise16.c)."""
+        """C binding: tg_requantize_s16, tg_requantize_s32 for int32 inputs (firmware/kernels/tg_eltwise16.c)."""
         ctx.need("tg_eltwise16.c")
         n = ctx.output_tensor().size
-        return (f"tg_requantize_s16((const int16_t *){ctx.input(0)}, (void *){ctx.output()}, {n}, {p.input_zp}, {p.multiplier}, "
+        b = self.in_bits
+        return (f"tg_requantize_s{b}((const int{b}_t *){ctx.input(0)}, (void *){ctx.output()}, {n}, {p.input_zp}, {p.multiplier}, "
                 f"{p.shift}, {p.output_zp}, {p.out_bytes});")
 
 
 @register_variant("QUANTIZE", "int32")
-class QuantizeInt32(Op):
-    name = "QUANTIZE"
+class QuantizeInt32(QuantizeInt16):
+    """prepare, run and emit_c are QuantizeInt16's (tg_requantize_s32 in C)."""
     dtypes = ("int32 -> int8/int16",)
+    in_bits = 32
 
     def check(self, g, op):
         x, y = _io(g, op)
@@ -75,28 +79,6 @@ class QuantizeInt32(Op):
         _per_tensor(op, y, "output")
         require(x.scale > 0 and y.scale > 0, op, "input and output scales must be positive")
         require(x.size == y.size, op, f"input has {x.size} elements, output {y.size}")
-
-    def prepare(self, g, op):
-        return QuantizeInt16.prepare(self, g, op)
-
-    def run(self, p: Requant16Params, inputs):
-        from tinygen.model.fixedpoint import wrap_int32
-
-        x = inputs[0]
-        info = np.iinfo(np.int8 if p.out_bytes == 1 else np.int16)
-        v = wrap_int32(np.asarray(x, np.int64) - p.input_zp)
-        y = multiply_by_quantized_multiplier(v, p.multiplier, p.shift) + p.output_zp
-        return [np.clip(y, info.min, info.max).astype(info.dtype).reshape((x.shape[0],) + p.out_shape)]
-
-    def macs(self, g, op):
-        return g.tensors[op.inputs[0]].size
-
-    def emit_c(self, p: Requant16Params, ctx):
-        """C binding: tg_requantize_s32 (firmware/kernels/tg_eltwise16.c)."""
-        ctx.need("tg_eltwise16.c")
-        n = ctx.output_tensor().size
-        return (f"tg_requantize_s32((const int32_t *){ctx.input(0)}, (void *){ctx.output()}, {n}, {p.input_zp}, {p.multiplier}, "
-                f"{p.shift}, {p.output_zp}, {p.out_bytes});")
 
 
 @register_variant("DEQUANTIZE", "int16")
