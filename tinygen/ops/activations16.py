@@ -174,26 +174,27 @@ def _scaled_input(x, p: Sigmoid16Params) -> np.ndarray:
     return (np.asarray(x, dtype=np.int64) * p.multiplier + rnd) >> p.shift
 
 
-def logistic_int16(x, p: Sigmoid16Params) -> np.ndarray:
-    """TFLM's reference_integer_ops::Logistic (int16): 9 fraction bits of interpolation, symmetry below 0."""
+def _interpolate(x, p: Sigmoid16Params, frac: int, saturated: int):
+    """The scaled input d and the table interpolation of |d| with frac fraction bits (saturated past the table)."""
     tab = sigmoid_table16().astype(np.int64)
     d = _scaled_input(x, p)
     a = np.abs(d)
-    uh = np.minimum(a >> 9, SIGMOID_POINTS - 2)
+    uh = np.minimum(a >> frac, SIGMOID_POINTS - 2)
     ua, ub = tab[uh], tab[uh + 1]
-    r = np.where((a >> 9) >= SIGMOID_POINTS - 1, 0x7FFF << 10, (ua << 9) + (a & 0x1FF) * (ub - ua))
+    r = np.where((a >> frac) >= SIGMOID_POINTS - 1, saturated, (ua << frac) + (a & ((1 << frac) - 1)) * (ub - ua))
+    return d, r
+
+
+def logistic_int16(x, p: Sigmoid16Params) -> np.ndarray:
+    """TFLM's reference_integer_ops::Logistic (int16): 9 fraction bits of interpolation, symmetry below 0."""
+    d, r = _interpolate(x, p, 9, 0x7FFF << 10)
     r = np.where(d >= 0, r + (1 << 9), (1 << 25) - r + (1 << 9) - 1)
     return (r >> 10).astype(np.int16)
 
 
 def tanh_int16(x, p: Sigmoid16Params) -> np.ndarray:
     """TFLM's reference_integer_ops::Tanh (int16): 2 sigmoid(2x) - 1 on the same table, 8 fraction bits."""
-    tab = sigmoid_table16().astype(np.int64)
-    d = _scaled_input(x, p)
-    a = np.abs(d)
-    uh = np.minimum(a >> 8, SIGMOID_POINTS - 2)
-    ua, ub = tab[uh], tab[uh + 1]
-    r = np.where((a >> 8) >= SIGMOID_POINTS - 1, 0xFFFF << 8, (ua << 8) + (a & 0xFF) * (ub - ua))
+    d, r = _interpolate(x, p, 8, 0xFFFF << 8)
     r = np.where(d >= 0, r - (1 << 23) + (1 << 7), -r + (1 << 23) + (1 << 7) - 1)
     return (r >> 8).astype(np.int16)
 

@@ -330,13 +330,17 @@ def _io16(g, op, what: str):
     return x, y
 
 
-@register_variant("DEPTHWISE_CONV_2D", "int16")
-class DepthwiseConv2DInt16(Op):
-    name = "DEPTHWISE_CONV_2D"
+class _Op16x8(Op):
+    """A 16x8 op (int16 activations, int8 weights) with the portable C kernel only."""
     dtypes = ("int16 (16x8)",)
 
     def kernel_variant(self, p, target=None):
         return KernelVariant(C99, "int16 activations (16x8): no DSP kernel yet", 0)
+
+
+@register_variant("DEPTHWISE_CONV_2D", "int16")
+class DepthwiseConv2DInt16(_Op16x8):
+    name = "DEPTHWISE_CONV_2D"
 
     def check(self, g, op):
         require(len(op.inputs) in (2, 3) and len(op.outputs) == 1, op, "expected 2 or 3 inputs and 1 output")
@@ -382,12 +386,8 @@ class DepthwiseConv2DInt16(Op):
 
 
 @register_variant("FULLY_CONNECTED", "int16")
-class FullyConnectedInt16(Op):
+class FullyConnectedInt16(_Op16x8):
     name = "FULLY_CONNECTED"
-    dtypes = ("int16 (16x8)",)
-
-    def kernel_variant(self, p, target=None):
-        return KernelVariant(C99, "int16 activations (16x8): no DSP kernel yet", 0)
 
     def check(self, g, op):
         from .fully_connected import _per_tensor_multiplier
