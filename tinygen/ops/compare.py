@@ -17,15 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinygen.model import fixedpoint as fp
-from .base import Op, register, require
+from .base import Op, padded_shape, register, require
 
 _CMP = {"EQUAL": (0, np.equal), "NOT_EQUAL": (1, np.not_equal), "LESS": (2, np.less), "LESS_EQUAL": (3, np.less_equal),
         "GREATER": (4, np.greater), "GREATER_EQUAL": (5, np.greater_equal)}
 LEFT_SHIFT = 8
-
-
-def _padded(shape, rank) -> tuple:
-    return (1,) * (rank - len(shape)) + tuple(int(d) for d in shape)
 
 
 def _broadcast_check(op, shapes, out, max_rank: int):
@@ -75,7 +71,7 @@ class _Compare(Op):
     def prepare(self, g, op):
         a, b, y = (g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]])
         r = len(y.shape)
-        base = dict(code=_CMP[self.name][0], shape0=_padded(a.shape, r), shape1=_padded(b.shape, r), out_shape=tuple(y.shape),
+        base = dict(code=_CMP[self.name][0], shape0=padded_shape(a.shape, r), shape1=padded_shape(b.shape, r), out_shape=tuple(y.shape),
                     scaled=a.dtype == np.int8)
         if a.dtype == np.int8:
             m1, s1 = _smaller_than_one(a.scale)
@@ -139,8 +135,8 @@ class _Logical(Op):
     def prepare(self, g, op):
         y = g.tensors[op.outputs[0]]
         r = len(y.shape)
-        s0 = _padded(g.tensors[op.inputs[0]].shape, r)
-        s1 = _padded(g.tensors[op.inputs[1]].shape, r) if self.code != 2 else s0
+        s0 = padded_shape(g.tensors[op.inputs[0]].shape, r)
+        s1 = padded_shape(g.tensors[op.inputs[1]].shape, r) if self.code != 2 else s0
         return LogicalParams(self.code, s0, s1, tuple(y.shape))
 
     def run(self, p: LogicalParams, inputs):
@@ -212,18 +208,18 @@ class SelectV2(Op):
 
     def prepare(self, g, op):
         o = g.tensors[op.outputs[0]]
-        return SelectParams(tuple(_padded(g.tensors[i].shape, 5) for i in op.inputs), tuple(o.shape), int(np.dtype(o.dtype).itemsize))
+        return SelectParams(tuple(padded_shape(g.tensors[i].shape, 5) for i in op.inputs), tuple(o.shape), int(np.dtype(o.dtype).itemsize))
 
     def run(self, p: SelectParams, inputs):
         c, x, y = (a.reshape((a.shape[0],) + s) for a, s in zip(inputs, p.shapes))
         r = np.where(c, x, y)
         n = max(a.shape[0] for a in inputs)
-        return [np.ascontiguousarray(np.broadcast_to(r, (n,) + _padded(p.out_shape, 5)).reshape((n,) + p.out_shape))]
+        return [np.ascontiguousarray(np.broadcast_to(r, (n,) + padded_shape(p.out_shape, 5)).reshape((n,) + p.out_shape))]
 
     def emit_c(self, p: SelectParams, ctx):
         """C binding: tg_select_v2 (firmware/kernels/tg_compare.c)."""
         ctx.need("tg_compare.c")
-        o5 = _padded(p.out_shape, 5)
+        o5 = padded_shape(p.out_shape, 5)
         fields = dict(dims=list(o5), c_strides=_strides5(p.shapes[0], o5), x_strides=_strides5(p.shapes[1], o5),
                       y_strides=_strides5(p.shapes[2], o5), elem_bytes=p.itemsize)
         return (f"tg_select_v2({ctx.struct('tg_select_params_t', fields)}, (const uint8_t *){ctx.input(0)}, "
@@ -287,7 +283,7 @@ class SquaredDifference(Op):
         (m1, s1), (m2, s2), (mo, so) = fp.quantize_multiplier(r1), fp.quantize_multiplier(r2), fp.quantize_multiplier(ro)
         info = np.iinfo(a.dtype)
         r = len(y.shape)
-        return SqDiffParams(_padded(a.shape, r), _padded(b.shape, r), tuple(y.shape), ls, -a.zero_point, -b.zero_point,
+        return SqDiffParams(padded_shape(a.shape, r), padded_shape(b.shape, r), tuple(y.shape), ls, -a.zero_point, -b.zero_point,
                             y.zero_point, m1, s1, m2, s2, mo, so, int(info.min), int(info.max), int(np.dtype(a.dtype).itemsize))
 
     def run(self, p: SqDiffParams, inputs):
