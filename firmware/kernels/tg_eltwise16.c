@@ -13,10 +13,8 @@ void tg_eltwise_s16(const tg_eltwise16_params_t *p, const int16_t *a, const int1
             for (i2 = 0; i2 < d[2]; i2++) {
                 for (i3 = 0; i3 < d[3]; i3++) {
                     for (i4 = 0; i4 < d[4]; i4++, k++) {
-                        const int32_t ia = i0 * s->a_strides[0] + i1 * s->a_strides[1] + i2 * s->a_strides[2] +
-                                           i3 * s->a_strides[3] + i4 * s->a_strides[4];
-                        const int32_t ib = i0 * s->b_strides[0] + i1 * s->b_strides[1] + i2 * s->b_strides[2] +
-                                           i3 * s->b_strides[3] + i4 * s->b_strides[4];
+                        const int32_t ia = TG_BCAST_AT(s->a_strides, i0, i1, i2, i3, i4);
+                        const int32_t ib = TG_BCAST_AT(s->b_strides, i0, i1, i2, i3, i4);
                         const int32_t va = a[ia] + p->input1_offset, vb = b[ib] + p->input2_offset;
                         int32_t raw;
                         if (p->kind == 2) {

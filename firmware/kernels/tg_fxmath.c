@@ -18,19 +18,6 @@ static int tg_clrsb32(int32_t x)
     return n - 1;
 }
 
-static int tg_clz32_fx(uint32_t u)
-{
-    int n = 0;
-    if (u == 0) {
-        return 32;
-    }
-    while (!(u & 0x80000000u)) {
-        u <<= 1;
-        n++;
-    }
-    return n;
-}
-
 static int8_t tg_div_one(const tg_div_params_t *p, int8_t a, int8_t b)
 {
     const int k = (int)b + 128;
@@ -64,10 +51,8 @@ void tg_div_s8(const tg_div_params_t *p, const int8_t *a, const int8_t *b, int8_
             for (i2 = 0; i2 < d[2]; i2++) {
                 for (i3 = 0; i3 < d[3]; i3++) {
                     for (i4 = 0; i4 < d[4]; i4++, k++) {
-                        const int32_t ia = i0 * s->a_strides[0] + i1 * s->a_strides[1] + i2 * s->a_strides[2] +
-                                           i3 * s->a_strides[3] + i4 * s->a_strides[4];
-                        const int32_t ib = i0 * s->b_strides[0] + i1 * s->b_strides[1] + i2 * s->b_strides[2] +
-                                           i3 * s->b_strides[3] + i4 * s->b_strides[4];
+                        const int32_t ia = TG_BCAST_AT(s->a_strides, i0, i1, i2, i3, i4);
+                        const int32_t ib = TG_BCAST_AT(s->b_strides, i0, i1, i2, i3, i4);
                         output[k] = tg_div_one(p, a[ia], b[ib]);
                     }
                 }
@@ -103,7 +88,7 @@ void tg_inv_sqrt_exp(int32_t x, int32_t *multiplier, int32_t *shift)
         x /= 4;
         sh++;
     }
-    pairs = (tg_clz32_fx((uint32_t)x) - 1) / 2 - 1;
+    pairs = (tg_clz32((uint32_t)x) - 1) / 2 - 1;
     sh -= pairs;
     x = (int32_t)((uint32_t)x << (2 * pairs));
     f_in = x >> 1;
@@ -179,11 +164,11 @@ static int32_t tg_log_q12_to_q5(int32_t z_a)
 {
     const int accum = 6, input_bits = 12;
     const int32_t shifted_quarter = (int32_t)1 << 23; /* Rescale<6>(1/4) */
-    const int hp1 = tg_clz32_fx((uint32_t)z_a);
+    const int hp1 = tg_clz32((uint32_t)z_a);
     const int32_t r_a = tg_sat_shl_param(tg_srdhm(tg_sat_shl_param(z_a, hp1 - 1), 1518500250), 1);
     const int32_t z_a_adj = tg_sat_add32(tg_sat_shl_param(input_bits - hp1, 31 - accum), shifted_quarter);
     const int32_t z_b = tg_srdhm(z_a, 1518500250);
-    const int z_b_headroom = tg_clz32_fx((uint32_t)z_b) - 1;
+    const int z_b_headroom = tg_clz32((uint32_t)z_b) - 1;
     const int32_t r_b = tg_sat_shl_param(z_a, z_b_headroom);
     const int32_t z_b_adj = tg_sat_add32(tg_sat_shl_param(input_bits - z_b_headroom, 31 - accum), -shifted_quarter);
     const int32_t r = r_a < r_b ? r_a : r_b;

@@ -2,6 +2,7 @@
  * SQUARED_DIFFERENCE over numpy broadcasting, as TFLM's int32 kernels compute them: plain integer
  * math, no requantization, wrapping modulo 2^32 (computed in uint32_t so that the wrap is defined C). */
 #include "tg_kernels.h"
+#include "tg_requant.h"
 
 static int32_t tg_wrap32(uint32_t v)
 {
@@ -49,10 +50,8 @@ void tg_binary_s32(const tg_bcast_t *s, const int32_t *a, const int32_t *b, int3
             for (i2 = 0; i2 < d[2]; i2++) {
                 for (i3 = 0; i3 < d[3]; i3++) {
                     for (i4 = 0; i4 < d[4]; i4++, k++) {
-                        const int32_t ia = i0 * s->a_strides[0] + i1 * s->a_strides[1] + i2 * s->a_strides[2] +
-                                           i3 * s->a_strides[3] + i4 * s->a_strides[4];
-                        const int32_t ib = i0 * s->b_strides[0] + i1 * s->b_strides[1] + i2 * s->b_strides[2] +
-                                           i3 * s->b_strides[3] + i4 * s->b_strides[4];
+                        const int32_t ia = TG_BCAST_AT(s->a_strides, i0, i1, i2, i3, i4);
+                        const int32_t ib = TG_BCAST_AT(s->b_strides, i0, i1, i2, i3, i4);
                         int32_t v = tg_binop_s32(a[ia], b[ib], code);
                         output[k] = v < act_min ? act_min : v > act_max ? act_max : v;
                     }

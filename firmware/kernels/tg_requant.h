@@ -32,6 +32,27 @@ extern "C" {
 #define TG_INT32_MIN ((int32_t)(-2147483647 - 1))
 #define TG_INT32_MAX ((int32_t)2147483647)
 
+/* Offset of element (i0, ..., i4) of a tensor read through broadcast strides (0 along a broadcast axis):
+ * the 5-axis loops of the broadcasting kernels (tg_bcast_t) index both inputs with it. A macro, not an
+ * inline function: the same expression as written out, so the code does not change (the function cost
+ * Cortex-M0 code 2-4 bytes per kernel). */
+#define TG_BCAST_AT(st, i0, i1, i2, i3, i4) \
+    ((i0) * (st)[0] + (i1) * (st)[1] + (i2) * (st)[2] + (i3) * (st)[3] + (i4) * (st)[4])
+
+/* Count of leading zero bits of a uint32 (32 for 0), portable C99. */
+static inline int tg_clz32(uint32_t x)
+{
+    int n = 0;
+    if (x == 0) {
+        return 32;
+    }
+    while (!(x & 0x80000000u)) {
+        x <<= 1;
+        n++;
+    }
+    return n;
+}
+
 /* a + b with two's complement wrap-around (C's int32 overflow is undefined). */
 TG_INLINE int32_t tg_wrap_add(int32_t a, int32_t b)
 {

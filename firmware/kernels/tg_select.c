@@ -16,10 +16,8 @@ void tg_maxmin(const tg_bcast_t *s, const void *a, const void *b, void *output, 
             for (i2 = 0; i2 < d[2]; i2++) {
                 for (i3 = 0; i3 < d[3]; i3++) {
                     for (i4 = 0; i4 < d[4]; i4++, k++) {
-                        const int32_t ia = i0 * s->a_strides[0] + i1 * s->a_strides[1] + i2 * s->a_strides[2] +
-                                           i3 * s->a_strides[3] + i4 * s->a_strides[4];
-                        const int32_t ib = i0 * s->b_strides[0] + i1 * s->b_strides[1] + i2 * s->b_strides[2] +
-                                           i3 * s->b_strides[3] + i4 * s->b_strides[4];
+                        const int32_t ia = TG_BCAST_AT(s->a_strides, i0, i1, i2, i3, i4);
+                        const int32_t ib = TG_BCAST_AT(s->b_strides, i0, i1, i2, i3, i4);
                         const int32_t va = tg_load(a, ia, elem_bytes), vb = tg_load(b, ib, elem_bytes);
                         const int32_t v = is_max ? (va > vb ? va : vb) : (va < vb ? va : vb);
                         if (elem_bytes == 1) {

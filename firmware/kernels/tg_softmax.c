@@ -43,19 +43,6 @@ static int32_t tg_one_over_one_plus_x(int32_t a)
     return tg_sat_shl(x, 1);
 }
 
-static int tg_clz32(uint32_t x)
-{
-    int n = 0;
-    if (x == 0) {
-        return 32;
-    }
-    while (!(x & 0x80000000u)) {
-        x <<= 1;
-        n++;
-    }
-    return n;
-}
-
 void tg_softmax_s8(const tg_softmax_params_t *p, const int8_t *input, void *output)
 {
     const int32_t depth = p->depth;
