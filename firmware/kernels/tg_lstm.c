@@ -81,6 +81,19 @@ void tg_lstm_reset(const tg_lstm_params_t *p, int8_t *hidden, int16_t *cell)
     }
 }
 
+/* The unit's cell update from its four gates (forget, input, cell, output): the new cell state into *c, and
+ * the new hidden value before the clamp to the output type (hidden zero point added). int8 and int16 alike. */
+static int32_t tg_lstm_cell(const tg_lstm_params_t *p, int16_t fg, int16_t ig, int16_t cg, int16_t og, int16_t *c)
+{
+    int32_t fc = tg_clamp(tg_mbqm((int32_t)fg * *c, p->forget_m, p->forget_s), -32768, 32767);
+    int32_t ic = tg_clamp(tg_mbqm((int32_t)ig * cg, p->input_m, p->input_s), -32768, 32767);
+    int32_t nc = tg_sat16(fc + ic);
+    if (p->cell_clip > 0) nc = tg_clamp(nc, -p->cell_clip, p->cell_clip);
+    *c = (int16_t)nc;
+    int16_t th = tg_tanh16(p->sigmoid_table, (int16_t)nc, p->cell_tanh_mult, p->cell_tanh_shift);
+    return p->hidden_zp + tg_mbqm((int32_t)th * og, p->output_m, p->output_s);
+}
+
 /* One unit at a time: its four gates, its cell state (updated in place: only this unit reads it), its new
  * hidden value into the output row; the hidden state (read by every unit's recurrent product) is
  * replaced by the output row once the step is done. No scratch memory. */
@@ -101,13 +114,7 @@ void tg_lstm_s8(const tg_lstm_params_t *p, const int8_t *input, int8_t *output, 
                 int16_t ig = tg_lstm_gate(p, &p->gates[0], x, h, s, 0);
                 int16_t cg = tg_lstm_gate(p, &p->gates[2], x, h, s, p->cell_tanh);
                 int16_t og = tg_lstm_gate(p, &p->gates[3], x, h, s, 0);
-                int32_t fc = tg_clamp(tg_mbqm((int32_t)fg * c[s], p->forget_m, p->forget_s), -32768, 32767);
-                int32_t ic = tg_clamp(tg_mbqm((int32_t)ig * cg, p->input_m, p->input_s), -32768, 32767);
-                int32_t nc = tg_sat16(fc + ic);
-                if (p->cell_clip > 0) nc = tg_clamp(nc, -p->cell_clip, p->cell_clip);
-                c[s] = (int16_t)nc;
-                int16_t th = tg_tanh16(p->sigmoid_table, (int16_t)nc, p->cell_tanh_mult, p->cell_tanh_shift);
-                y[s] = (int8_t)tg_clamp(p->hidden_zp + tg_mbqm((int32_t)th * og, p->output_m, p->output_s), -128, 127);
+                y[s] = (int8_t)tg_clamp(tg_lstm_cell(p, fg, ig, cg, og, &c[s]), -128, 127);
             }
             for (int32_t s = 0; s < S; s++) h[s] = y[s];
         }
@@ -167,14 +174,7 @@ void tg_lstm_s16(const tg_lstm_params_t *p, const int16_t *input, int16_t *outpu
                 int16_t ig = tg_lstm_gate16(p, &p->gates[0], x, h, s, 0);
                 int16_t cg = tg_lstm_gate16(p, &p->gates[2], x, h, s, p->cell_tanh);
                 int16_t og = tg_lstm_gate16(p, &p->gates[3], x, h, s, 0);
-                int32_t fc = tg_clamp(tg_mbqm((int32_t)fg * c[s], p->forget_m, p->forget_s), -32768, 32767);
-                int32_t ic = tg_clamp(tg_mbqm((int32_t)ig * cg, p->input_m, p->input_s), -32768, 32767);
-                int32_t nc = tg_sat16(fc + ic);
-                if (p->cell_clip > 0) nc = tg_clamp(nc, -p->cell_clip, p->cell_clip);
-                c[s] = (int16_t)nc;
-                int16_t th = tg_tanh16(p->sigmoid_table, (int16_t)nc, p->cell_tanh_mult, p->cell_tanh_shift);
-                y[s] = (int16_t)tg_clamp(p->hidden_zp + tg_mbqm((int32_t)th * og, p->output_m, p->output_s), -32768,
-                                         32767);
+                y[s] = (int16_t)tg_clamp(tg_lstm_cell(p, fg, ig, cg, og, &c[s]), -32768, 32767);
             }
             for (int32_t s = 0; s < S; s++) h[s] = y[s];
         }

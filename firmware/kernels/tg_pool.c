@@ -11,7 +11,26 @@
 static int32_t tg_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 static int32_t tg_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
 
-#define TG_AVGPOOL(NAME, T)                                                                                   \
+/* the average: half away from zero, C's truncating division by the taps inside (none: 0) */
+static int32_t tg_pool_avg(int32_t acc, int32_t count)
+{
+    if (count <= 0) {
+        return 0;
+    }
+    return acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+}
+
+static int32_t tg_pool_max(int32_t m, int32_t count)
+{
+    (void)count;
+    return m;
+}
+
+static int32_t tg_add_i32(int32_t a, int32_t b) { return a + b; }
+
+/* One pooling body: ACC starts at INIT, takes each tap inside the window as ACC = STEP(ACC, tap), and the
+ * output is FINISH(ACC, taps inside), clamped to the activation range. */
+#define TG_POOL(NAME, T, INIT, STEP, FINISH)                                                                  \
     void NAME(const tg_pool_params_t *p, const T *input, T *output)                                          \
     {                                                                                                         \
         const int32_t c_n = p->channels;                                                                      \
@@ -28,59 +47,21 @@ static int32_t tg_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
                     const int32_t kx1 = tg_min_i32(p->k_w, p->in_w - x0);                                     \
                     const int32_t count = (ky1 - ky0) * (kx1 - kx0);                                          \
                     for (c = 0; c < c_n; c++) {                                                               \
-                        int32_t acc = 0;                                                                      \
-                        int32_t v;                                                                            \
+                        int32_t acc = (INIT);                                                                 \
                         for (ky = ky0; ky < ky1; ky++) {                                                      \
                             const T *row = in_b + ((size_t)(y0 + ky) * p->in_w + (size_t)(x0 + kx0)) * c_n + c; \
                             for (kx = kx0; kx < kx1; kx++, row += c_n) {                                      \
-                                acc += *row;                                                                  \
+                                acc = STEP(acc, *row);                                                        \
                             }                                                                                 \
                         }                                                                                     \
-                        if (count <= 0) {                                                                     \
-                            v = 0;                                                                            \
-                        } else {                                                                              \
-                            v = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;              \
-                        }                                                                                     \
-                        *output++ = (T)tg_clamp(v, p->act_min, p->act_max);                                   \
+                        *output++ = (T)tg_clamp(FINISH(acc, count), p->act_min, p->act_max);                  \
                     }                                                                                         \
                 }                                                                                             \
             }                                                                                                 \
         }                                                                                                     \
     }
 
-#define TG_MAXPOOL(NAME, T, LOWEST)                                                                           \
-    void NAME(const tg_pool_params_t *p, const T *input, T *output)                                          \
-    {                                                                                                         \
-        const int32_t c_n = p->channels;                                                                      \
-        int32_t b, oy, ox, c, ky, kx;                                                                         \
-        for (b = 0; b < p->batches; b++) {                                                                    \
-            const T *in_b = input + (size_t)b * p->in_h * p->in_w * c_n;                                      \
-            for (oy = 0; oy < p->out_h; oy++) {                                                               \
-                const int32_t y0 = oy * p->stride_h - p->pad_top;                                             \
-                const int32_t ky0 = tg_max_i32(0, -y0);                                                       \
-                const int32_t ky1 = tg_min_i32(p->k_h, p->in_h - y0);                                         \
-                for (ox = 0; ox < p->out_w; ox++) {                                                           \
-                    const int32_t x0 = ox * p->stride_w - p->pad_left;                                        \
-                    const int32_t kx0 = tg_max_i32(0, -x0);                                                   \
-                    const int32_t kx1 = tg_min_i32(p->k_w, p->in_w - x0);                                     \
-                    for (c = 0; c < c_n; c++) {                                                               \
-                        int32_t m = (LOWEST);                                                                 \
-                        for (ky = ky0; ky < ky1; ky++) {                                                      \
-                            const T *row = in_b + ((size_t)(y0 + ky) * p->in_w + (size_t)(x0 + kx0)) * c_n + c; \
-                            for (kx = kx0; kx < kx1; kx++, row += c_n) {                                      \
-                                if (*row > m) {                                                               \
-                                    m = *row;                                                                 \
-                                }                                                                             \
-                            }                                                                                 \
-                        }                                                                                     \
-                        *output++ = (T)tg_clamp(m, p->act_min, p->act_max);                                   \
-                    }                                                                                         \
-                }                                                                                             \
-            }                                                                                                 \
-        }                                                                                                     \
-    }
-
-TG_AVGPOOL(tg_avgpool_s8, int8_t)
-TG_AVGPOOL(tg_avgpool_s16, int16_t)
-TG_MAXPOOL(tg_maxpool_s8, int8_t, -128)
-TG_MAXPOOL(tg_maxpool_s16, int16_t, -32768)
+TG_POOL(tg_avgpool_s8, int8_t, 0, tg_add_i32, tg_pool_avg)
+TG_POOL(tg_avgpool_s16, int16_t, 0, tg_add_i32, tg_pool_avg)
+TG_POOL(tg_maxpool_s8, int8_t, -128, tg_max_i32, tg_pool_max)
+TG_POOL(tg_maxpool_s16, int16_t, -32768, tg_max_i32, tg_pool_max)

@@ -131,6 +131,20 @@ static int8_t tg_svdf_out(const tg_svdf_params_t *p, uint32_t acc)
     return (int8_t)tg_clamp(p->out_zp + tg_mbqm((int32_t)acc, p->m2, p->s2), -128, 127);
 }
 
+/* Each unit of batch b: the bias plus the rank filters' state rows (st) dotted with their time weights (wt),
+ * requantized into output row b. DOT is the state type's dot product (uint32 wrap-around sum). */
+#define TG_SVDF_UNITS(DOT)                                                                                    \
+    do {                                                                                                      \
+        for (int32_t u = 0; u < U; u++) {                                                                     \
+            uint32_t acc = (uint32_t)p->bias[u];                                                              \
+            for (int32_t r = 0; r < p->rank; r++) {                                                           \
+                int32_t f = u * p->rank + r;                                                                  \
+                acc += DOT(st + f * M, wt + f * M, M);                                                        \
+            }                                                                                                 \
+            output[b * U + u] = tg_svdf_out(p, acc);                                                          \
+        }                                                                                                     \
+    } while (0)
+
 void tg_svdf_s8_s16(const tg_svdf_params_t *p, const int8_t *input, int8_t *output, int16_t *state)
 {
     const int32_t F = p->n_filter, M = p->memory, U = p->n_filter / p->rank, n = p->batch * F * M;
@@ -143,14 +157,7 @@ void tg_svdf_s8_s16(const tg_svdf_params_t *p, const int8_t *input, int8_t *outp
         const int8_t *x = input + b * p->n_input;
         int16_t *st = state + b * F * M;
         TG_SVDF_FEATURES(int16_t, -32768, 32767);
-        for (int32_t u = 0; u < U; u++) {
-            uint32_t acc = (uint32_t)p->bias[u];
-            for (int32_t r = 0; r < p->rank; r++) {
-                int32_t f = u * p->rank + r;
-                acc += tg_svdf_dot_s16(st + f * M, wt + f * M, M);
-            }
-            output[b * U + u] = tg_svdf_out(p, acc);
-        }
+        TG_SVDF_UNITS(tg_svdf_dot_s16);
     }
 }
 
@@ -164,13 +171,6 @@ void tg_svdf_s8_s8(const tg_svdf_params_t *p, const int8_t *input, int8_t *outpu
         const int8_t *x = input + b * p->n_input;
         int8_t *st = state + b * F * M;
         TG_SVDF_FEATURES(int8_t, -128, 127);
-        for (int32_t u = 0; u < U; u++) {
-            uint32_t acc = (uint32_t)p->bias[u];
-            for (int32_t r = 0; r < p->rank; r++) {
-                int32_t f = u * p->rank + r;
-                acc += tg_svdf_dot_s8(st + f * M, wt + f * M, M);
-            }
-            output[b * U + u] = tg_svdf_out(p, acc);
-        }
+        TG_SVDF_UNITS(tg_svdf_dot_s8);
     }
 }
