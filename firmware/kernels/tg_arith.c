@@ -51,26 +51,16 @@ void tg_prelu_s8(const tg_prelu_params_t *p, const int8_t *input, const int8_t *
     const tg_bcast_t *s = &p->shape;
     const int32_t *d = s->dims;
     int32_t i0, i1, i2, i3, i4, k = 0;
-    for (i0 = 0; i0 < d[0]; i0++) {
-        for (i1 = 0; i1 < d[1]; i1++) {
-            for (i2 = 0; i2 < d[2]; i2++) {
-                for (i3 = 0; i3 < d[3]; i3++) {
-                    for (i4 = 0; i4 < d[4]; i4++, k++) {
-                        const int32_t ia = TG_BCAST_AT(s->a_strides, i0, i1, i2, i3, i4);
-                        const int32_t ib = TG_BCAST_AT(s->b_strides, i0, i1, i2, i3, i4);
-                        const int32_t x = p->input_offset + input[ia];
-                        int32_t v;
-                        if (x >= 0) {
-                            v = tg_mbqm(x, p->mult1, p->shift1);
-                        } else {
-                            v = tg_mbqm(x * (p->alpha_offset + alpha[ib]), p->mult2, p->shift2);
-                        }
-                        output[k] = (int8_t)tg_offset_clamp(v, p->output_zp, -128, 127);
-                    }
-                }
-            }
+    TG_BCAST_EACH(s, d, k,
+        const int32_t x = p->input_offset + input[ia];
+        int32_t v;
+        if (x >= 0) {
+            v = tg_mbqm(x, p->mult1, p->shift1);
+        } else {
+            v = tg_mbqm(x * (p->alpha_offset + alpha[ib]), p->mult2, p->shift2);
         }
-    }
+        output[k] = (int8_t)tg_offset_clamp(v, p->output_zp, -128, 127);
+    );
 }
 
 void tg_gather_nd(const tg_gather_nd_params_t *p, const int8_t *params, const int32_t *indices, int8_t *output)

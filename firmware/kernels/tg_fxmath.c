@@ -46,19 +46,9 @@ void tg_div_s8(const tg_div_params_t *p, const int8_t *a, const int8_t *b, int8_
         }
         return;
     }
-    for (i0 = 0; i0 < d[0]; i0++) {
-        for (i1 = 0; i1 < d[1]; i1++) {
-            for (i2 = 0; i2 < d[2]; i2++) {
-                for (i3 = 0; i3 < d[3]; i3++) {
-                    for (i4 = 0; i4 < d[4]; i4++, k++) {
-                        const int32_t ia = TG_BCAST_AT(s->a_strides, i0, i1, i2, i3, i4);
-                        const int32_t ib = TG_BCAST_AT(s->b_strides, i0, i1, i2, i3, i4);
-                        output[k] = tg_div_one(p, a[ia], b[ib]);
-                    }
-                }
-            }
-        }
-    }
+    TG_BCAST_EACH(s, d, k,
+        output[k] = tg_div_one(p, a[ia], b[ib]);
+    );
 }
 
 /* gemmlowp SaturatingRoundingMultiplyByPOT<exponent>, 0 < exponent < 31 */

@@ -45,20 +45,10 @@ void tg_binary_s32(const tg_bcast_t *s, const int32_t *a, const int32_t *b, int3
         }
         return;
     }
-    for (i0 = 0; i0 < d[0]; i0++) {
-        for (i1 = 0; i1 < d[1]; i1++) {
-            for (i2 = 0; i2 < d[2]; i2++) {
-                for (i3 = 0; i3 < d[3]; i3++) {
-                    for (i4 = 0; i4 < d[4]; i4++, k++) {
-                        const int32_t ia = TG_BCAST_AT(s->a_strides, i0, i1, i2, i3, i4);
-                        const int32_t ib = TG_BCAST_AT(s->b_strides, i0, i1, i2, i3, i4);
-                        int32_t v = tg_binop_s32(a[ia], b[ib], code);
-                        output[k] = v < act_min ? act_min : v > act_max ? act_max : v;
-                    }
-                }
-            }
-        }
-    }
+    TG_BCAST_EACH(s, d, k,
+        int32_t v = tg_binop_s32(a[ia], b[ib], code);
+        output[k] = v < act_min ? act_min : v > act_max ? act_max : v;
+    );
 }
 
 void tg_broadcast_args_s32(const int32_t *a, int32_t n0, const int32_t *b, int32_t n1, int32_t *output, int32_t n_out)

@@ -39,6 +39,20 @@ extern "C" {
 #define TG_BCAST_AT(st, i0, i1, i2, i3, i4) \
     ((i0) * (st)[0] + (i1) * (st)[1] + (i2) * (st)[2] + (i3) * (st)[3] + (i4) * (st)[4])
 
+/* The 5-axis loop of a broadcasting kernel over output element k (counting up from the caller's k): the
+ * statements run with ia, ib the offsets of element k in inputs a and b. The caller declares int32_t
+ * i0, i1, i2, i3, i4 and k; d is s->dims. */
+#define TG_BCAST_EACH(s, d, k, ...)                                                                           \
+    for (i0 = 0; i0 < (d)[0]; i0++)                                                                           \
+        for (i1 = 0; i1 < (d)[1]; i1++)                                                                       \
+            for (i2 = 0; i2 < (d)[2]; i2++)                                                                   \
+                for (i3 = 0; i3 < (d)[3]; i3++)                                                               \
+                    for (i4 = 0; i4 < (d)[4]; i4++, (k)++) {                                                  \
+                        const int32_t ia = TG_BCAST_AT((s)->a_strides, i0, i1, i2, i3, i4);                   \
+                        const int32_t ib = TG_BCAST_AT((s)->b_strides, i0, i1, i2, i3, i4);                   \
+                        __VA_ARGS__                                                                           \
+                    }
+
 /* Count of leading zero bits of a uint32 (32 for 0), portable C99. */
 static inline int tg_clz32(uint32_t x)
 {

@@ -11,25 +11,15 @@ void tg_maxmin(const tg_bcast_t *s, const void *a, const void *b, void *output, 
 {
     int32_t i0, i1, i2, i3, i4, k = 0;
     const int32_t *d = s->dims;
-    for (i0 = 0; i0 < d[0]; i0++) {
-        for (i1 = 0; i1 < d[1]; i1++) {
-            for (i2 = 0; i2 < d[2]; i2++) {
-                for (i3 = 0; i3 < d[3]; i3++) {
-                    for (i4 = 0; i4 < d[4]; i4++, k++) {
-                        const int32_t ia = TG_BCAST_AT(s->a_strides, i0, i1, i2, i3, i4);
-                        const int32_t ib = TG_BCAST_AT(s->b_strides, i0, i1, i2, i3, i4);
-                        const int32_t va = tg_load(a, ia, elem_bytes), vb = tg_load(b, ib, elem_bytes);
-                        const int32_t v = is_max ? (va > vb ? va : vb) : (va < vb ? va : vb);
-                        if (elem_bytes == 1) {
-                            ((int8_t *)output)[k] = (int8_t)v;
-                        } else {
-                            ((int16_t *)output)[k] = (int16_t)v;
-                        }
-                    }
-                }
-            }
+    TG_BCAST_EACH(s, d, k,
+        const int32_t va = tg_load(a, ia, elem_bytes), vb = tg_load(b, ib, elem_bytes);
+        const int32_t v = is_max ? (va > vb ? va : vb) : (va < vb ? va : vb);
+        if (elem_bytes == 1) {
+            ((int8_t *)output)[k] = (int8_t)v;
+        } else {
+            ((int16_t *)output)[k] = (int16_t)v;
         }
-    }
+    );
 }
 
 void tg_argminmax(const void *input, void *output, int32_t outer, int32_t axis_len, int32_t inner, int32_t in_bytes,
