@@ -51,19 +51,6 @@ void tg_div_s8(const tg_div_params_t *p, const int8_t *a, const int8_t *b, int8_
     );
 }
 
-/* gemmlowp SaturatingRoundingMultiplyByPOT<exponent>, 0 < exponent < 31 */
-static int32_t tg_sat_shl_fx(int32_t x, int exponent)
-{
-    const int32_t threshold = (int32_t)(((int32_t)1 << (31 - exponent)) - 1);
-    if (x > threshold) {
-        return TG_INT32_MAX;
-    }
-    if (x < -threshold) {
-        return TG_INT32_MIN;
-    }
-    return tg_wrap_shl(x, exponent);
-}
-
 /* TFLM GetInvSqrtQuantizedMultiplierExp(x, kReverseShift = -1) */
 void tg_inv_sqrt_exp(int32_t x, int32_t *multiplier, int32_t *shift)
 {
@@ -85,8 +72,8 @@ void tg_inv_sqrt_exp(int32_t x, int32_t *multiplier, int32_t *shift)
     half_in = tg_rdbpot(f_in, 1);
     r = (int32_t)1 << 28;
     for (i = 0; i < 5; i++) {
-        const int32_t x3 = tg_sat_shl_fx(tg_srdhm(tg_srdhm(r, r), r), 6);
-        r = tg_sat_shl_fx(tg_wrap_sub(tg_srdhm((1 << 28) + (1 << 27), r), tg_srdhm(half_in, x3)), 3);
+        const int32_t x3 = tg_sat_shl(tg_srdhm(tg_srdhm(r, r), r), 6);
+        r = tg_sat_shl(tg_wrap_sub(tg_srdhm((1 << 28) + (1 << 27), r), tg_srdhm(half_in, x3)), 3);
     }
     r = tg_srdhm(r, 1518500250);
     if (sh < 0) {
@@ -121,7 +108,7 @@ void tg_l2norm_s8(const int8_t *input, int8_t *output, int32_t outer, int32_t de
 /* gemmlowp SaturatingRoundingMultiplyByPOTParam, 0 <= exponent <= 31 */
 static int32_t tg_sat_shl_param(int32_t x, int exponent)
 {
-    return exponent == 0 ? x : tg_sat_shl_fx(x, exponent);
+    return exponent == 0 ? x : tg_sat_shl(x, exponent);
 }
 
 static int32_t tg_sat_add32(int32_t a, int32_t b)
@@ -144,9 +131,9 @@ static int32_t tg_recip_1px(int32_t a)
     int i;
     for (i = 0; i < 3; i++) {
         const int32_t one_minus = tg_wrap_sub((int32_t)1 << 29, tg_srdhm(half_den, x));
-        x = tg_wrap_add(x, tg_sat_shl_fx(tg_srdhm(x, one_minus), 2));
+        x = tg_wrap_add(x, tg_sat_shl(tg_srdhm(x, one_minus), 2));
     }
-    return tg_sat_shl_fx(x, 1);
+    return tg_sat_shl(x, 1);
 }
 
 /* TFLM log_x_for_x_greater_than_or_equal_to_1<5>(FixedPoint<int32, 12>): Q5.26 raw */
@@ -171,7 +158,7 @@ static int32_t tg_log_q12_to_q5(int32_t z_a)
     denom = tg_wrap_add(tg_srdhm(p, tg_wrap_add(tg_wrap_add(1057819769, q), tg_srdhm(127690142, common_sq))),
                         tg_srdhm(638450708, q));
     recip = tg_recip_1px(denom);
-    return tg_sat_shl_fx(tg_wrap_add(tg_srdhm(z_adj, 1488522236), tg_srdhm(tg_rdbpot(num, accum), recip)), 1);
+    return tg_sat_shl(tg_wrap_add(tg_srdhm(z_adj, 1488522236), tg_srdhm(tg_rdbpot(num, accum), recip)), 1);
 }
 
 void tg_log_softmax_s8(const tg_log_softmax_params_t *p, const int8_t *input, int8_t *output)

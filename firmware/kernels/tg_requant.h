@@ -84,6 +84,19 @@ TG_INLINE int32_t tg_wrap_shl(int32_t x, int n)
     return (int32_t)((uint32_t)x << n);
 }
 
+/* gemmlowp SaturatingRoundingMultiplyByPOT<exponent> for 0 < exponent < 31 (DIV / L2 and SOFTMAX). */
+static inline int32_t tg_sat_shl(int32_t x, int exponent)
+{
+    const int32_t threshold = (int32_t)(((int32_t)1 << (31 - exponent)) - 1);
+    if (x > threshold) {
+        return TG_INT32_MAX;
+    }
+    if (x < -threshold) {
+        return TG_INT32_MIN;
+    }
+    return tg_wrap_shl(x, exponent);
+}
+
 TG_INLINE int32_t tg_clamp(int32_t x, int32_t lo, int32_t hi)
 {
     return x < lo ? lo : (x > hi ? hi : x);

@@ -10,19 +10,6 @@
 #include "tg_kernels.h"
 #include "tg_requant.h"
 
-/* gemmlowp SaturatingRoundingMultiplyByPOT<exponent> for 0 < exponent < 31. */
-static int32_t tg_sat_shl(int32_t x, int exponent)
-{
-    const int32_t threshold = (int32_t)(((int32_t)1 << (31 - exponent)) - 1);
-    if (x > threshold) {
-        return TG_INT32_MAX;
-    }
-    if (x < -threshold) {
-        return TG_INT32_MIN;
-    }
-    return tg_wrap_shl(x, exponent);
-}
-
 /* gemmlowp RoundingHalfSum on int32: (a + b + sign(a + b)) / 2, truncating. */
 static int32_t tg_rounding_half_sum(int32_t a, int32_t b)
 {
