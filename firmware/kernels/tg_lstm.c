@@ -94,6 +94,28 @@ static int32_t tg_lstm_cell(const tg_lstm_params_t *p, int16_t fg, int16_t ig, i
     return p->hidden_zp + tg_mbqm((int32_t)th * og, p->output_m, p->output_s);
 }
 
+/* The steps of every batch row for activations of type T (GATE: its gate function, LO..HI: its range):
+ * row (b, t) of the input / output is [B, T, *] or time major [T, B, *]. The caller has S, input, output,
+ * hidden, cell. */
+#define TG_LSTM_STEPS(T, GATE, LO, HI)                                                                        \
+    for (int32_t b = 0; b < p->batch; b++) {                                                                  \
+        T *h = hidden + b * S;                                                                                \
+        int16_t *c = cell + b * S;                                                                            \
+        for (int32_t t = 0; t < p->steps; t++) {                                                              \
+            int32_t row = p->time_major ? t * p->batch + b : b * p->steps + t;                                \
+            const T *x = input + row * p->n_input;                                                            \
+            T *y = output + row * S;                                                                          \
+            for (int32_t s = 0; s < S; s++) {                                                                 \
+                int16_t fg = GATE(p, &p->gates[1], x, h, s, 0);                                               \
+                int16_t ig = GATE(p, &p->gates[0], x, h, s, 0);                                               \
+                int16_t cg = GATE(p, &p->gates[2], x, h, s, p->cell_tanh);                                    \
+                int16_t og = GATE(p, &p->gates[3], x, h, s, 0);                                               \
+                y[s] = (T)tg_clamp(tg_lstm_cell(p, fg, ig, cg, og, &c[s]), (LO), (HI));                       \
+            }                                                                                                 \
+            for (int32_t s = 0; s < S; s++) h[s] = y[s];                                                      \
+        }                                                                                                     \
+    }
+
 /* One unit at a time: its four gates, its cell state (updated in place: only this unit reads it), its new
  * hidden value into the output row; the hidden state (read by every unit's recurrent product) is
  * replaced by the output row once the step is done. No scratch memory. */
@@ -101,24 +123,7 @@ void tg_lstm_s8(const tg_lstm_params_t *p, const int8_t *input, int8_t *output, 
 {
     const int32_t S = p->n_state;
     if (p->reset) tg_lstm_reset(p, hidden, cell);
-    for (int32_t b = 0; b < p->batch; b++) {
-        int8_t *h = hidden + b * S;
-        int16_t *c = cell + b * S;
-        for (int32_t t = 0; t < p->steps; t++) {
-            /* row (b, t) of the input / output: [B, T, *] or time major [T, B, *] */
-            int32_t row = p->time_major ? t * p->batch + b : b * p->steps + t;
-            const int8_t *x = input + row * p->n_input;
-            int8_t *y = output + row * S;
-            for (int32_t s = 0; s < S; s++) {
-                int16_t fg = tg_lstm_gate(p, &p->gates[1], x, h, s, 0);
-                int16_t ig = tg_lstm_gate(p, &p->gates[0], x, h, s, 0);
-                int16_t cg = tg_lstm_gate(p, &p->gates[2], x, h, s, p->cell_tanh);
-                int16_t og = tg_lstm_gate(p, &p->gates[3], x, h, s, 0);
-                y[s] = (int8_t)tg_clamp(tg_lstm_cell(p, fg, ig, cg, og, &c[s]), -128, 127);
-            }
-            for (int32_t s = 0; s < S; s++) h[s] = y[s];
-        }
-    }
+    TG_LSTM_STEPS(int8_t, tg_lstm_gate, -128, 127);
 }
 
 /* ------------------------------------------------------------------ 16x8 */
@@ -162,21 +167,5 @@ void tg_lstm_s16(const tg_lstm_params_t *p, const int16_t *input, int16_t *outpu
             cell[i] = 0;
         }
     }
-    for (int32_t b = 0; b < p->batch; b++) {
-        int16_t *h = hidden + b * S;
-        int16_t *c = cell + b * S;
-        for (int32_t t = 0; t < p->steps; t++) {
-            int32_t row = p->time_major ? t * p->batch + b : b * p->steps + t;
-            const int16_t *x = input + row * p->n_input;
-            int16_t *y = output + row * S;
-            for (int32_t s = 0; s < S; s++) {
-                int16_t fg = tg_lstm_gate16(p, &p->gates[1], x, h, s, 0);
-                int16_t ig = tg_lstm_gate16(p, &p->gates[0], x, h, s, 0);
-                int16_t cg = tg_lstm_gate16(p, &p->gates[2], x, h, s, p->cell_tanh);
-                int16_t og = tg_lstm_gate16(p, &p->gates[3], x, h, s, 0);
-                y[s] = (int16_t)tg_clamp(tg_lstm_cell(p, fg, ig, cg, og, &c[s]), -32768, 32767);
-            }
-            for (int32_t s = 0; s < S; s++) h[s] = y[s];
-        }
-    }
+    TG_LSTM_STEPS(int16_t, tg_lstm_gate16, -32768, 32767);
 }
