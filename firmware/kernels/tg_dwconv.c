@@ -1259,48 +1259,26 @@ static void tg_dwconv_cols(const tg_conv_params_t *p, const int8_t *input, int8_
 
 /* ================================================================== entry points */
 
-/* Two entry points, so that a firmware links only the kernel its ops use (--gc-sections). With the
+/* One entry point per kernel, so that a firmware links only the kernels its ops use (--gc-sections). With the
  * DSP extension the DSP kernels run every depthwise op (the generator sets `dsp` for all of them),
  * so the C99 code is compiled only without it. */
 
-void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-{
 #if TG_DSP
-    tg_dwconv_dsp(p, input, output, scratch);
+#define TG_DW_ENTRY(NAME, DSP_KERNEL)                                                                  \
+    void NAME(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)          \
+    {                                                                                                 \
+        DSP_KERNEL(p, input, output, scratch);                                                        \
+    }
 #else
-    (void)scratch;
-    tg_dwconv_c(p, input, output, 0, p->out_c);
+#define TG_DW_ENTRY(NAME, DSP_KERNEL)                                                                  \
+    void NAME(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)          \
+    {                                                                                                 \
+        (void)scratch;                                                                                \
+        tg_dwconv_c(p, input, output, 0, p->out_c);                                                   \
+    }
 #endif
-}
 
-/* ring kernel, 3x3 pair layout (w_row == -1) */
-void tg_dwconv_p3_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-{
-#if TG_DSP
-    tg_dwconv_pairs(p, input, output, scratch);
-#else
-    (void)scratch;
-    tg_dwconv_c(p, input, output, 0, p->out_c);
-#endif
-}
-
-/* the same, stride 2 along the row */
-void tg_dwconv_p3s2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-{
-#if TG_DSP
-    tg_dwconv_pairs(p, input, output, scratch);
-#else
-    (void)scratch;
-    tg_dwconv_c(p, input, output, 0, p->out_c);
-#endif
-}
-
-void tg_dwconv_dm_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-{
-#if TG_DSP
-    tg_dwconv_cols(p, input, output, scratch);
-#else
-    (void)scratch;
-    tg_dwconv_c(p, input, output, 0, p->out_c);
-#endif
-}
+TG_DW_ENTRY(tg_dwconv_s8, tg_dwconv_dsp)        /* ring kernel (SMLABB), any filter */
+TG_DW_ENTRY(tg_dwconv_p3_s8, tg_dwconv_pairs)   /* ring kernel, 3x3 pair layout (w_row == -1) */
+TG_DW_ENTRY(tg_dwconv_p3s2_s8, tg_dwconv_pairs) /* the same, stride 2 along the row */
+TG_DW_ENTRY(tg_dwconv_dm_s8, tg_dwconv_cols)    /* depth multiplier >= 2: column kernel */
