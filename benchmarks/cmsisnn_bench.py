@@ -76,6 +76,9 @@ CMSIS_SOURCES = (
     "Source/PoolingFunctions/arm_max_pool_s8.c",
     "Source/SoftmaxFunctions/arm_softmax_s8.c",
 )
+# per-channel FULLY_CONNECTED: TFLM's CMSIS-NN kernel calls it (through arm_fully_connected_per_channel_s8) since
+# CMSIS-NN 2024; taken from a later tree where the checkout has it, else such layers count at tinygen's instructions
+PER_CHANNEL_FC_SOURCE = "Source/NNSupportFunctions/arm_nn_vec_mat_mult_t_per_ch_s8.c"
 CMSIS_HEADERS = ("Include/arm_nnfunctions.h", "Include/arm_nnsupportfunctions.h", "Include/arm_nn_types.h",
                  "Include/arm_nn_math_types.h")
 FLASH_BUDGET = 3_800_000  # bytes of layer data one harness may bake in (mps2-an386: 4 MB of code SSRAM)
@@ -190,6 +193,17 @@ __STATIC_FORCEINLINE uint32_t __SXTAB16_RORn(uint32_t a, uint32_t b, uint32_t ro
     __ASM volatile("ssat %0, %1, %2" : "=r"(tg_r_) : "I"(N), "r"(tg_x_)); tg_r_; })
 #define __USAT(X, N) __extension__({ uint32_t tg_r_; int32_t tg_x_ = (X); \
     __ASM volatile("usat %0, %1, %2" : "=r"(tg_r_) : "I"(N), "r"(tg_x_)); tg_r_; })
+
+/* the intrinsic names of CMSIS-NN's own compiler header (2023+), for a later file built with the 2022 headers */
+#ifndef SMLAD
+#define SMLAD __SMLAD
+#define SXTB16 __SXTB16
+#define SXTAB16 __SXTAB16
+#define SXTB16_RORn __SXTB16_RORn
+#define SXTAB16_RORn __SXTAB16_RORn
+#define PKHBT __PKHBT
+#define PKHTB __PKHTB
+#endif
 #endif
 """
 
@@ -268,10 +282,11 @@ def _describe(g, op) -> str:
         return ""
 
 
-def extract_layers(g) -> list[Layer]:
+def extract_layers(g, per_channel_fc: bool = True) -> list[Layer]:
     """One Layer per operator of `g` (tinygen Graph): the CMSIS-NN call for the int8 layers CMSIS-NN has a
     kernel for, with the parameters tinygen's ops prepare (TFLM's: per-channel multipliers/shifts, zero
-    points, padding, activation range); the other ops are marked with the reason."""
+    points, padding, activation range); the other ops are marked with the reason. `per_channel_fc`: the
+    CMSIS-NN tree has arm_nn_vec_mat_mult_t_per_ch_s8 (per-channel FULLY_CONNECTED)."""
     from tinygen.analysis.inspect import model_stats
     from tinygen.ops import REGISTRY
 
@@ -293,7 +308,7 @@ def extract_layers(g) -> list[Layer]:
         p = REGISTRY[op.op].prepare(g, op)
         k = op.index
         try:
-            _FILL[op.op](lay, g, op, p, k, op.inputs[0] in graph_inputs)
+            _FILL[op.op](lay, g, op, p, k, op.inputs[0] in graph_inputs if op.op != "FULLY_CONNECTED" else per_channel_fc)
         except _NotCmsis as e:
             lay.reason = str(e)
             lay.cmsis = False
@@ -374,12 +389,8 @@ def _fill_dw(lay: Layer, g, op, p, k: int, first: bool) -> None:
                  "out_buf)", "arm_depthwise_conv_wrapper_s8_get_buffer_size(&cp, &in_d, &f_d, &o_d)", lay.scratch))
 
 
-def _fill_fc(lay: Layer, g, op, p, k: int, first: bool) -> None:
-    if p.per_channel:
-        raise _NotCmsis("per-channel FULLY_CONNECTED: no arm_fully_connected_s8 call in TFLM's CMSIS-NN kernel of "
-                        "this CMSIS-NN version (reference kernel)")
+def _fill_fc(lay: Layer, g, op, p, k: int, per_channel_fc: bool) -> None:
     lay.kind = "FULLY_CONNECTED"
-    lay.fn = "arm_fully_connected_s8"
     lay.inputs = [op.inputs[0]]
     lay.consts = [(f"l{k}_w", "int8_t", p.weights.reshape(-1))]
     bias = "NULL"
@@ -387,6 +398,17 @@ def _fill_fc(lay: Layer, g, op, p, k: int, first: bool) -> None:
         lay.consts.append((f"l{k}_b", "int32_t", _i32(p.bias)))
         bias = f"l{k}_b"
     nb, depth, units = p.batches, p.accum_depth, p.units
+    if p.per_channel:
+        if not per_channel_fc:
+            raise _NotCmsis(f"per-channel FULLY_CONNECTED: this CMSIS-NN tree has no {Path(PER_CHANNEL_FC_SOURCE).name}")
+        # arm_fully_connected_per_channel_s8's loop (CMSIS-NN 2024): one vector x matrix product per batch row
+        lay.fn = "arm_nn_vec_mat_mult_t_per_ch_s8"
+        lay.consts += [(f"l{k}_mult", "int32_t", _i32(p.multiplier)), (f"l{k}_shift", "int32_t", _i32(p.shift))]
+        call = (f"fc_per_channel(l{k}_in0, l{k}_w, {bias}, out_buf, {-p.input_zero_point}, {p.output_zero_point}, "
+                f"l{k}_mult, l{k}_shift, {depth}, {units}, {p.act_min}, {p.act_max}, {nb})")
+        lay.body = _timed(call)
+        return
+    lay.fn = "arm_fully_connected_s8"
     lay.body = (
         f"        static const cmsis_nn_fc_params fp = {{{-p.input_zero_point}, 0, {p.output_zero_point}, "
         f"{{{p.act_min}, {p.act_max}}}}};\n"
@@ -509,6 +531,30 @@ static void report(int layer, uint64_t instr, int rc, const int8_t *out, uint32_
     tg_putc('\n');
 }}
 
+/* arm_fully_connected_per_channel_s8 (CMSIS-NN 2024) for the DSP build: the batch loop over the per-channel
+   vector x matrix kernel (filter offset 0, no kernel sums on a DSP core) */
+arm_cmsis_nn_status arm_nn_vec_mat_mult_t_per_ch_s8(const int8_t *lhs, const int8_t *rhs, const int32_t *kernel_sum,
+                                                    const int32_t *bias, int8_t *dst, const int32_t lhs_offset,
+                                                    const int32_t dst_offset, const int32_t *dst_multiplier,
+                                                    const int32_t *dst_shift, const int32_t rhs_cols,
+                                                    const int32_t rhs_rows, const int32_t activation_min,
+                                                    const int32_t activation_max, const int32_t address_offset,
+                                                    const int32_t rhs_offset);
+
+__attribute__((noinline, unused)) static int fc_per_channel(const int8_t *input, const int8_t *kernel,
+    const int32_t *bias, int8_t *output, int32_t input_offset, int32_t output_offset, const int32_t *mult,
+    const int32_t *shift, int32_t depth, int32_t units, int32_t act_min, int32_t act_max, int32_t batches)
+{{
+    while (batches) {{
+        arm_nn_vec_mat_mult_t_per_ch_s8(input, kernel, NULL, bias, output, input_offset, output_offset, mult, shift,
+                                        depth, units, act_min, act_max, 1L, 0);
+        input += depth;
+        output += units;
+        batches--;
+    }}
+    return ARM_CMSIS_NN_SUCCESS;
+}}
+
 static void bad_scratch(int layer, int32_t need)
 {{
     tg_puts("X ");
@@ -593,6 +639,10 @@ def _gcc_run(cmd: list[str]) -> None:
                          f"{err if isinstance(err, str) else err[0]}")
 
 
+def has_per_channel_fc(cmsis_dir: Path) -> bool:
+    return (cmsis_dir / PER_CHANNEL_FC_SOURCE).is_file()
+
+
 def build_harness(cmsis_dir: Path, source: str, out_dir: Path, jobs: int = 2) -> Path:
     """Compile the harness, the CMSIS-NN sources and the board runtime with mcu_bench's flags (-O2, Cortex-M4
     DSP + FPU; warnings are not errors for the third-party code) and link `out_dir/harness.elf`."""
@@ -609,7 +659,8 @@ def build_harness(cmsis_dir: Path, source: str, out_dir: Path, jobs: int = 2) ->
     obj_dir = out_dir / "obj"
     obj_dir.mkdir(exist_ok=True)
     units = [(p, flags) for p in runtime_sources(board)] + [(out_dir / "harness.c", flags)]
-    units += [(cmsis_dir / s, flags + ["-Wno-unused-parameter", "-Wno-sign-compare"]) for s in CMSIS_SOURCES]
+    srcs = list(CMSIS_SOURCES) + ([PER_CHANNEL_FC_SOURCE] if has_per_channel_fc(cmsis_dir) else [])
+    units += [(cmsis_dir / s, flags + ["-Wno-unused-parameter", "-Wno-sign-compare"]) for s in srcs]
 
     def one(u):
         src, fl = u
@@ -784,7 +835,7 @@ def bench_model(mb, b, g, cmsis_dir: Path, out: Path, seed: int) -> dict:
             x.append(rng.integers(info.min, info.max + 1, size=tuple(t.shape)).astype(t.dtype))
         else:
             x.append(rng.uniform(-2, 2, size=tuple(t.shape)).astype(t.dtype))
-    layers = extract_layers(g)
+    layers = extract_layers(g, per_channel_fc=has_per_channel_fc(cmsis_dir))
     values = layer_activations(g, x)
     size = harness_bytes(layers, g)
     if size > FLASH_BUDGET:
