@@ -177,7 +177,8 @@ def random_conv(rng, depthwise: bool, one_by_one: bool = False, huge_bias: bool 
     return m.build([x], [y])
 
 
-def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None = None, k33: int = 0) -> bytes:
+def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None = None, k33: int = 0,
+              big_bias: bool = False) -> bytes:
     """A DEPTHWISE_CONV_2D with depth multiplier 1, 2, 3 or 8, filters 1x1 .. 10x8, strides 1-3,
     dilations 1-2, SAME/VALID. `trained`: weights like a trained layer's (roughly Gaussian, per-channel
     scales over two decades, a few dead channels with tiny scales and large biases, whose long right
@@ -185,7 +186,9 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     shifts (effective scale >= 0.5). `temporal`: one column wide, a k x 1 filter. `k33` (1 or 2): 3x3,
     that stride and dilation 1 along the row (the pair kernels, tg_dwconv_p3_s8 / tg_dwconv_p3s2_s8); 3:
     3x3 with rows of 2-7 pixels and long columns, stride 1 (3) or 2 (4) along the column (the pair kernels
-    transposed)."""
+    transposed). `big_bias`: a third of the channels get biases near +-2^30 (live scales): the pair kernel's
+    SMMLAR requantization needs |bias| + 128 * sum|w| < 2^30, so these straddle the bound and their groups
+    fall back to SMLAL with the zero point folded."""
     m = ModelBuilder()
     b = int(rng.choice([1, 1, 1, 2]))
     dm = int(rng.choice([1, 1, 2, 3, 8])) if dm is None else dm
@@ -219,10 +222,13 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
         ws = _q_scales(rng, oc, True) if rng.random() < 0.7 else np.full(oc, _q_scales(rng, 1, False))
     wt = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=3)
     ins = [x, wt]
-    if trained or rng.random() < 0.85:
+    if trained or big_bias or rng.random() < 0.85:
         bias = rng.integers(-5000, 5000, size=oc)
         if trained:
             bias[dead] = rng.integers(-2**30, 2**30, size=int(dead.sum()))
+        if big_bias:
+            big = rng.random(oc) < 0.35
+            bias[big] = rng.choice([-1, 1], size=int(big.sum())) * rng.integers(2**30 - 2**21, 2**30, size=int(big.sum()))
         ins.append(m.tensor([oc], dtype=np.int32, data=bias, scale=in_scale * np.atleast_1d(ws)))
     eff_h, eff_w = (kh - 1) * dil + 1, (kw - 1) * dil + 1
     if padding == "SAME":
@@ -487,6 +493,11 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         g = parse_model(random_dw(rng, trained=bool(i % 2), dm=1, k33=1), name=name)
         check_graph(g)
         out[name] = g
+    for i in range(4):  # ... biases near the SMMLAR bound (groups on SMLAL with the zero point folded)
+        name = f"dw3x3big_{i}"
+        g = parse_model(random_dw(rng, dm=1, k33=1 + i % 2, big_bias=True), name=name)
+        check_graph(g)
+        out[name] = g
     for i in range(6):  # ... stride 2 along the row
         name = f"dw3x3s2{'_trained' if i % 2 else ''}_{i}"
         g = parse_model(random_dw(rng, trained=bool(i % 2), dm=1, k33=2), name=name)
@@ -529,19 +540,22 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     # ... and transposed (rows of 2-7 pixels: the kernel walks the columns), stride 1 and 2
     tr = {n: dsp.generated[n].c_file.read_text() for n in graphs if "w_row = -2," in dsp.generated[n].c_file.read_text()}
     assert len(tr) >= 4 and any("tg_dwconv_p3s2_s8(" in c for c in tr.values()), sorted(tr)
-    # ... with groups on its assembly (every row a right shift), both with the output zero point
-    # folded into the rows and added by the kernel (rows with rm1 > 22), odd widths
+    # ... with groups of all three requantizations (mode word 48): SMMLAR on doubled accumulators (stride 1
+    # and 2), SMLAL with the output zero point folded into the rows (biases near the SMMLAR bound) and SMLAL
+    # adding it (rows with rm1 > 22); odd widths
+    from tinygen.ops.conv import DW_PAIR_SMMLAR
+
     kinds = set()
     for n in pairs + s2 + list(tr):
         op = graphs[n].operators[0]
         p = DepthwiseConv2D().prepare(graphs[n], op)
-        blocks = dw_pair_blocks(p)
-        asm = (blocks[:, 33:49].reshape(-1, 4, 4)[:, :, 3] >= 0).all(axis=1)
-        asm &= np.arange(len(blocks)) * 4 + 4 <= p.output_shape[3]
-        kinds |= {"folded"} if (asm & (blocks[:, 32] == 0)).any() else set()
-        kinds |= {"zp added"} if (asm & (blocks[:, 32] != 0)).any() else set()
-        kinds |= {"odd"} if asm.any() and p.output_shape[2] % 2 else set()
-    assert kinds == {"folded", "zp added", "odd"}, kinds
+        mode = dw_pair_blocks(p)[:, 48]
+        s = "s2" if "tg_dwconv_p3s2_s8(" in dsp.generated[n].c_file.read_text() else "s1"
+        kinds |= {f"smmlar {s}"} if (mode == DW_PAIR_SMMLAR).any() else set()
+        kinds |= {"smlal folded"} if (mode == 0).any() else set()
+        kinds |= {"smlal zp added"} if ((mode != 0) & (mode != DW_PAIR_SMMLAR)).any() else set()
+        kinds |= {"odd"} if p.output_shape[2] % 2 else set()
+    assert kinds == {"smmlar s1", "smmlar s2", "smlal folded", "smlal zp added", "odd"}, kinds
     # the 3x3 ring kernel with channels whose effective scale is >= 0.5 (left shifts): the assembly runs the
     # block, those channels are redone in C row by row (tg_dw_fix_row)
     from tinygen.ops.conv import dw_geometry, dw_kernel

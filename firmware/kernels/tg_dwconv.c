@@ -27,6 +27,7 @@
 
 #define TG_DW_BLOCK(taps) (20 + 2 * (taps))
 #define TG_DW_PBLOCK 49 /* pair layout (w_row == -1), see tinygen/ops/conv.py dw_pair_blocks */
+#define TG_DWP_SMMLAR 256 /* the pair layout's mode word of a group requantized with SMMLAR (DW_PAIR_SMMLAR) */
 
 /* The C requantization of one output with a {mult, klo, khi, rm1} row (TFLM shift -(rm1 + 1)),
  * out of line: every path's fallback shares it. */
@@ -60,7 +61,7 @@ __attribute__((noinline)) static const int32_t *tg_dw_rq(const tg_conv_params_t 
 {
     const int32_t taps = p->k_h * p->k_w;
     if (p->w_row < 0) {
-        return (const int32_t *)p->weights + (size_t)(oc >> 2) * TG_DW_PBLOCK + 33 + 4 * (oc & 3);
+        return (const int32_t *)p->weights + (size_t)(oc >> 2) * TG_DW_PBLOCK + 32 + 4 * (oc & 3);
     }
     if (p->w_row) {
         return (const int32_t *)(const void *)p->rq + 4 * oc;
@@ -80,10 +81,23 @@ __attribute__((noinline)) static int32_t tg_dw_bias(const tg_conv_params_t *p, i
 }
 
 /* The zero point to add after the exact requantization: the pair layout may have it folded into
- * khi, its zero-point word is what remains. */
+ * khi, its mode word is what remains, or TG_DWP_SMMLAR (a group with doubled weights and bias and
+ * SMMLAR rows, see tg_dw_rqv). */
 TG_INLINE int32_t tg_dw_rqx_zp(const tg_conv_params_t *p, int32_t oc)
 {
-    return p->w_row < 0 ? ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_PBLOCK + 32] : p->output_zp;
+    return p->w_row < 0 ? ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_PBLOCK + 48] : p->output_zp;
+}
+
+/* The requantized value before the clamp of a right-shift row q: the exact requantization plus zp, or
+ * for zp == TG_DWP_SMMLAR the pair layout's SMMLAR row {m, C, r, 0} applied to acc = 2a (what the
+ * assembly's SMMLAR, ADD and ASR compute: conv.py dw_pair_smmlar_ok). */
+TG_INLINE int32_t tg_dw_rqv(int32_t acc, const int32_t *q, int32_t zp)
+{
+    if (zp == TG_DWP_SMMLAR) {
+        const int64_t y = (((int64_t)acc * q[0] + ((int64_t)1 << 31)) >> 32) + q[1] - (acc < 0);
+        return (int32_t)(y >> q[2]);
+    }
+    return tg_rqx_ref(acc, q[0], q[1], q[2], q[3]) + zp;
 }
 
 /* Per-tap weights decoded once per channel (filters up to this many taps; larger ones decode per
@@ -104,7 +118,7 @@ __attribute__((noinline)) static void tg_dw_run33(const int32_t *wk, const int32
 {
     const int32_t w0 = wk[0], w1 = wk[1], w2 = wk[2], w3 = wk[3], w4 = wk[4], w5 = wk[5];
     const int32_t w6 = wk[6], w7 = wk[7], w8 = wk[8];
-    const int32_t bias = wk[9], mult = rq[0], klo = rq[1], khi = rq[2], rm1 = rq[3];
+    const int32_t bias = wk[9];
     const int32_t lo = p->act_min, hi = p->act_max;
     const size_t sx = (size_t)p->stride_w;
     for (; n > 0; n--, r0 += sx, o += ocol) {
@@ -113,7 +127,7 @@ __attribute__((noinline)) static void tg_dw_run33(const int32_t *wk, const int32
         int32_t v;
         a += w3 * r1[0] + w4 * r1[1] + w5 * r1[2];
         a += w6 * r2[0] + w7 * r2[1] + w8 * r2[2];
-        v = tg_rqx_ref(tg_wrap_add(a, bias), mult, klo, khi, rm1) + zp;
+        v = tg_dw_rqv(tg_wrap_add(a, bias), rq, zp);
         *o = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
     }
 }
@@ -127,7 +141,7 @@ __attribute__((noinline)) static void tg_dw_run33(const int32_t *wk, const int32
 __attribute__((noinline)) static int8_t tg_dw_out(int32_t acc, const int32_t *q, int32_t zp, const tg_conv_params_t *p)
 {
     if (q[3] >= 0 && q[3] <= 30) {
-        const int32_t v = tg_rqx_ref(acc, q[0], q[1], q[2], q[3]) + zp;
+        const int32_t v = tg_dw_rqv(acc, q, zp);
         return (int8_t)(v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v));
     }
     return tg_dw_requant(acc, q, p);
@@ -903,33 +917,79 @@ typedef struct {
     TG_DWP2_MAC4("r4", "r6", "r8", "r0", "r2") \
     "ldrd   r10, r11, [r12], #8\n\t"         \
     TG_DWP2_MAC4("r5", "r7", "r9", "r1", "r3")
+/* SMMLAR groups (mode word TG_DWP_SMMLAR, rows {m, C, r, 0}; conv.py dw_pair_smmlar_ok): the accumulators
+ * hold 2a (doubled weights and bias), Y = SMMLAR(2a, m, C) = C + SaturatingRoundingDoublingHighMul(a, m),
+ * then (Y - [a < 0]) >> r with the zero point in C: 4 instructions per output, one row load per channel */
+#define TG_DWP_RQ2N(a, b)                    \
+    "ldm    r12!, {r4-r7}\n\t"               \
+    "smmlar r7, " a ", r4, r5\n\t"           \
+    "add    r7, r7, " a ", asr #31\n\t"      \
+    "asr    r7, r7, r6\n\t"                  \
+    "ssat   " a ", #8, r7\n\t"               \
+    "smmlar r7, " b ", r4, r5\n\t"           \
+    "add    r7, r7, " b ", asr #31\n\t"      \
+    "asr    r7, r7, r6\n\t"                  \
+    "ssat   " b ", #8, r7\n\t"
 /* The block's groups one after the other, in each the row's pixel pairs (the last pass of an odd
- * row stores pixel A only). Stack: 0-44 the state (row pointers, block and output of the current
- * group), 48-60 the accumulators of c0/c1, 64-72 the pass's row pointers, 76 output, 80 pixels
- * left. External linkage: the compiler must keep its calling convention (r0 = a). */
+ * row stores pixel A only). The choices fixed for a call or a group are made once, as code addresses
+ * on the stack that the pass jumps through (LDR PC): the pass for the stride (92), the clamp (88), the
+ * group's requantization (84: SMMLAR, SMLAL with the zero point folded, SMLAL adding it). Stack: 0-44 the
+ * state (row pointers, block and output of the current group), 48-60 the accumulators of c0/c1, 64-72
+ * the pass's row pointers, 76 output, 80 pixels left, 84-92 the addresses. External linkage: the compiler
+ * must keep its calling convention (r0 = a). */
 void tg_dw3x3_pairs(tg_dwp_t *a);
 __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((unused)))
 {
     __asm__(
         "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #88\n\t"
+        "sub    sp, sp, #96\n\t"
         "ldm    r0!, {r1-r8}\n\t"
         "stm    sp, {r1-r8}\n\t"
         "ldm    r0, {r1-r4}\n\t"
         "add    r5, sp, #32\n\t"
         "stm    r5, {r1-r4}\n\t"
+        /* clamp: flags bit 0 none, bit 1 the upper bound only, else both */
+        "ldr    r4, [sp, #24]\n\t"
+        "adr.w  r5, 4f\n\t"
+        "lsls   r6, r4, #31\n\t"
+        "bmi    10f\n\t"
+        "adr.w  r5, 11f\n\t"
+        "bcs    10f\n\t"
+        "adr.w  r5, 12f\n\t"
+        "10:\n\t"
+        "orr    r5, r5, #1\n\t"
+        "str    r5, [sp, #88]\n\t"
+        /* the pass: flags bit 2 stride 2 */
+        "adr.w  r5, 1f\n\t"
+        "tst    r4, #4\n\t"
+        "beq    13f\n\t"
+        "adr.w  r5, 7f\n\t"
+        "13:\n\t"
+        "orr    r5, r5, #1\n\t"
+        "str    r5, [sp, #92]\n\t"
         "3:\n\t" /* group */
         "ldm    sp, {r0-r2}\n\t"
         "add    r3, sp, #64\n\t"
         "stm    r3, {r0-r2}\n\t"
         "ldrd   r0, r1, [sp, #16]\n\t"
         "strd   r0, r1, [sp, #76]\n\t"
-        "1:\n\t" /* pixel pair */
+        /* the group's requantization: mode word 48 of its block */
+        "ldr    r0, [sp, #12]\n\t"
+        "ldr    r1, [r0, #192]\n\t"
+        "adr.w  r2, 14f\n\t"
+        "cmp    r1, #256\n\t"
+        "beq    15f\n\t"
+        "adr.w  r2, 16f\n\t"
+        "cmp    r1, #0\n\t"
+        "beq    15f\n\t"
+        "adr.w  r2, 5f\n\t"
+        "15:\n\t"
+        "orr    r2, r2, #1\n\t"
+        "str    r2, [sp, #84]\n\t"
+        "ldr    pc, [sp, #92]\n\t"
+        "1:\n\t" /* pixel pair, stride 1 */
         "ldr    r12, [sp, #12]\n\t"
         "ldm    r12!, {r0-r3}\n\t"
-        "ldr    r4, [sp, #24]\n\t"
-        "lsls   r4, r4, #29\n\t"
-        "bmi    7f\n\t"
         TG_DWP_ROWA("64") TG_DWP_ROWA("68") TG_DWP_ROWA("72")
         "strd   r0, r1, [sp, #48]\n\t"
         "strd   r2, r3, [sp, #56]\n\t"
@@ -938,10 +998,9 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "8:\n\t"
         "ldrd   r8, r9, [sp, #48]\n\t"
         "ldrd   r10, lr, [sp, #56]\n\t"
-        "ldr    r11, [r12], #4\n\t"
-        "cmp    r11, #0\n\t"
-        "bne    5f\n\t"
-        TG_DWP_RQ2("r8", "r10") TG_DWP_RQ2("r9", "lr") TG_DWP_RQ2("r0", "r2") TG_DWP_RQ2("r1", "r3")
+        "ldr    pc, [sp, #84]\n\t"
+        "14:\n\t"
+        TG_DWP_RQ2N("r8", "r10") TG_DWP_RQ2N("r9", "lr") TG_DWP_RQ2N("r0", "r2") TG_DWP_RQ2N("r1", "r3")
         "6:\n\t"
         "bfi    r8, r9, #8, #8\n\t"
         "bfi    r8, r0, #16, #8\n\t"
@@ -949,21 +1008,19 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "bfi    r10, lr, #8, #8\n\t"
         "bfi    r10, r2, #16, #8\n\t"
         "bfi    r10, r3, #24, #8\n\t"
-        /* clamp (SSUB8 / SEL leave NZCV alone): N = flags bit 0 (none), C = bit 1 (upper bound only) */
-        "ldr    r4, [sp, #24]\n\t"
-        "lsls   r4, r4, #31\n\t"
-        "bmi    4f\n\t"
-        "ldr    r5, [sp, #32]\n\t"
-        "ssub8  r6, r8, r5\n\t"
-        "sel    r8, r5, r8\n\t"
-        "ssub8  r6, r10, r5\n\t"
-        "sel    r10, r5, r10\n\t"
-        "bcs    4f\n\t"
+        "ldr    pc, [sp, #88]\n\t"
+        "12:\n\t" /* clamp: the lower bound (max), then the upper one (min) */
         "ldr    r4, [sp, #28]\n\t"
         "ssub8  r6, r8, r4\n\t"
         "sel    r8, r8, r4\n\t"
         "ssub8  r6, r10, r4\n\t"
         "sel    r10, r10, r4\n\t"
+        "11:\n\t"
+        "ldr    r5, [sp, #32]\n\t"
+        "ssub8  r6, r8, r5\n\t"
+        "sel    r8, r5, r8\n\t"
+        "ssub8  r6, r10, r5\n\t"
+        "sel    r10, r5, r10\n\t"
         "4:\n\t"
         "ldrd   r4, r5, [sp, #76]\n\t"
         "ldr    r6, [sp, #36]\n\t"
@@ -973,7 +1030,8 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "strge  r10, [r4, r6]\n\t" /* pixel B, unless the row's last pass has pixel A only */
         "add    r4, r4, r6, lsl #1\n\t"
         "strd   r4, r5, [sp, #76]\n\t"
-        "bgt    1b\n\t"
+        "it     gt\n\t"
+        "ldrgt  pc, [sp, #92]\n\t"
         /* next group */
         "ldr    r0, [sp, #40]\n\t"
         "ldm    sp, {r1-r3}\n\t"
@@ -989,12 +1047,18 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "subs   r1, r1, #1\n\t"
         "str    r1, [sp, #44]\n\t"
         "bne    3b\n\t"
-        "add    sp, sp, #88\n\t"
+        "add    sp, sp, #96\n\t"
         "pop    {r4-r11, pc}\n\t"
-        "5:\n\t" /* a group whose rows do not hold the output zero point: it is in r11 */
+        "16:\n\t" /* SMLAL, the output zero point folded into the rows */
+        TG_DWP_RQ2("r8", "r10") TG_DWP_RQ2("r9", "lr") TG_DWP_RQ2("r0", "r2") TG_DWP_RQ2("r1", "r3")
+        "b      6b\n\t"
+        "5:\n\t" /* SMLAL, rows that do not hold the output zero point: the mode word has it */
+        "ldr    r11, [r12, #64]\n\t"
         TG_DWP_RQ2Z("r8", "r10") TG_DWP_RQ2Z("r9", "lr") TG_DWP_RQ2Z("r0", "r2") TG_DWP_RQ2Z("r1", "r3")
         "b      6b\n\t"
         "7:\n\t" /* stride 2 along the row */
+        "ldr    r12, [sp, #12]\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
         TG_DWP2_ROWA("64") TG_DWP2_ROWA("68") TG_DWP2_ROWA("72")
         "strd   r0, r1, [sp, #48]\n\t"
         "strd   r2, r3, [sp, #56]\n\t"

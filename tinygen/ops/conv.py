@@ -432,8 +432,7 @@ def dw_pairs3(p: "ConvParams") -> bool:
 
 
 # The pair layout's per-group parameter block, int32 words: bias c0, c1, c0, c1, 12 weight words of
-# c0/c1, bias c2, c3, c2, c3, 12 weight words of c2/c3, the output zero point unless the rows hold
-# it (else 0), 4 requantization rows.
+# c0/c1, bias c2, c3, c2, c3, 12 weight words of c2/c3, 4 requantization rows, a mode word (dw_pair_blocks).
 DW_PAIR_BLOCK = 49
 
 # The pair kernel only where such layers carry this share of the model's ring-kernel depthwise MACs.
@@ -548,15 +547,41 @@ def dw_blocks(p: "ConvParams") -> np.ndarray:
     return np.concatenate([bias.reshape(groups, 4), words, rq], axis=1).astype(np.int32)
 
 
+def dw_pair_smmlar_ok(folded_bias: np.ndarray, w: np.ndarray, rq: np.ndarray, zp: int) -> np.ndarray:
+    """Per channel: can the pair kernel requantize it with SMMLAR (tg_dwconv.c TG_DWP_RQ2N: 4 instructions
+    per output, the row kept for both pixels of a pass) instead of SMLAL? The kernel then accumulates 2a
+    (doubled weights and bias), and Y = SMMLAR(2a, m, C) = C + SaturatingRoundingDoublingHighMul(a, m)
+    exactly, C = 2^(r-1) + zp * 2^r (r = rm1 + 1: the right shift); (Y - [a < 0]) >> r is then TFLM's
+    RoundingDivideByPOT plus the zero point (see tg_rqx_ref for why [a < 0] stands for the sign of the
+    product). Exact where 2a and Y cannot wrap: |a| <= |bias| + 128 * sum|w| < 2^30 (trained layers' dead
+    channels with huge biases fail it and keep SMLAL) and |SRDHM| + |C| + 2 < 2^31.
+    folded_bias (n,) wrapped int32 values, w (n, taps), rq (n, 4) dw_rq_rows."""
+    amax = np.abs(np.asarray(folded_bias, dtype=np.int64)) + 128 * np.abs(np.asarray(w, dtype=np.int64)).sum(axis=1)
+    m, rm1 = rq[:, 0].astype(np.int64), rq[:, 3].astype(np.int64)
+    r = rm1 + 1
+    ok = (amax < (1 << 30)) & (rm1 >= 0) & (r <= 30) & (m >= 0)
+    rs = np.where(ok, r, 1)
+    xmax = (np.minimum(amax, 1 << 30) * m >> 31) + 1
+    c = (np.int64(1) << (rs - 1)) + np.int64(zp) * (np.int64(1) << rs)
+    return ok & (xmax + np.abs(c) + 2 < (1 << 31))
+
+
+# The pair layout's word 48 (dw_pair_blocks) for a group requantized with SMMLAR (doubled accumulators).
+DW_PAIR_SMMLAR = 256
+
+
 def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     """Parameter blocks of the ring kernel's 3x3 pair layout (dw_pairs3; tg_dwconv.c): per group
     of 4 output channels DW_PAIR_BLOCK int32 words: bias c0, c1, c0, c1 (folded, wrapped; one
     per pixel of a pass), per filter row ky the int16 pairs (w[ky][0], w[ky][1]), (w[ky][1],
-    w[ky][2]) of c0 then of c1, bias c2, c3, c2, c3, the same 12 words for c2 and c3, a zero-point
-    word, then 4 dw_rq_rows. Where all 4 rows have 0 <= rm1 <= 22 the output zero point is folded
-    into them: khi += zp << rm1 (floor((h + zp * 2^rm1) / 2^rm1) = floor(h / 2^rm1) + zp, and
-    |h| <= 2^30 + 2^rm1 leaves room for it) and the zero-point word is 0; else it holds zp (the
-    kernel adds it). The C99 path (tg_dwconv_c_ch) uses the rows and the zero-point word alike."""
+    w[ky][2]) of c0 then of c1, bias c2, c3, c2, c3, the same 12 words for c2 and c3, 4
+    requantization rows (words 32-47), then a mode word (48). Two kinds of group:
+    - SMMLAR (dw_pair_smmlar_ok for all 4 channels; mode word DW_PAIR_SMMLAR): weights and bias doubled,
+      rows {m, C, r, 0} with C = 2^(r-1) + zp * 2^r (the output zero point folded in);
+    - SMLAL: dw_rq_rows. Where all 4 rows have 0 <= rm1 <= 22 the output zero point is folded into them:
+      khi += zp << rm1 (floor((h + zp * 2^rm1) / 2^rm1) = floor(h / 2^rm1) + zp, and |h| <= 2^30 + 2^rm1
+      leaves room for it) and the mode word is 0; else it holds zp (the kernel adds it).
+    The C99 path (tg_dwconv_c_ch) uses the rows and the mode word alike."""
     from tinygen.model.fixedpoint import wrap_int32
 
     kh, kw = p.filter_hw
@@ -568,6 +593,26 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     if p.pair_kernel and dw_transposed(p):  # the kernel's rows are the image's columns
         wt = wt.transpose(1, 0, 2)
     w[:, :oc] = wt.reshape(kh * kw, oc)
+    bias = np.zeros(n, dtype=np.int64)
+    bias[:oc] = np.asarray(wrap_int32(p.folded_bias), dtype=np.int64)
+    mult = np.zeros(n, dtype=np.int64)
+    mult[:oc] = np.asarray(p.multiplier, dtype=np.int64).reshape(-1)
+    shift = np.full(n, -1, dtype=np.int64)
+    shift[:oc] = np.asarray(p.shift, dtype=np.int64).reshape(-1)
+    rq = dw_rq_rows(mult, shift)
+    zp = int(p.output_zero_point)
+    # the DSP kernel has no other path (tg_dwconv_pairs): whole groups, right shifts only (dw_pairs3)
+    assert oc % 4 == 0 and bool(np.all(rq[:, 3] >= 0)), "pair layout for a layer dw_pairs3 refuses"
+    smm = np.repeat(dw_pair_smmlar_ok(bias, w.T, rq, zp).reshape(groups, 4).all(axis=1), 4)
+    fold = np.repeat(((rq[:, 3] >= 0) & (rq[:, 3] <= 22)).reshape(groups, 4).all(axis=1), 4) & ~smm
+    mode = np.where(fold[::4], 0, zp)
+    mode = np.where(smm[::4], DW_PAIR_SMMLAR, mode).reshape(groups, 1)
+    rq[fold, 2] += np.int64(zp) << rq[fold, 3]
+    r = rq[smm, 3] + 1
+    rq[smm] = np.stack([rq[smm, 0], (np.int64(1) << (r - 1)) + np.int64(zp) * (np.int64(1) << r), r,
+                        np.zeros_like(r)], axis=1)
+    w[:, smm] *= 2
+    bias = np.where(smm, bias * 2, bias)  # |bias| < 2^30 there: no wrap
     w = w.reshape(3, 3, groups, 4).transpose(2, 3, 0, 1)  # (groups, 4, ky, kx)
     lo = lambda v: v & 0xFFFF  # noqa: E731
     w01 = lo(w[..., 0]) | (lo(w[..., 1]) << 16)
@@ -575,23 +620,10 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     pairs = np.stack([w01, w12], axis=-1)  # (groups, 4, 3, 2)
     halves = pairs.reshape(groups, 2, 2, 3, 2).transpose(0, 1, 3, 2, 4).reshape(groups, 2, 12)  # ky, c, pair
     halves = np.where(halves >= (1 << 31), halves - (1 << 32), halves)
-    bias = np.zeros(n, dtype=np.int64)
-    bias[:oc] = np.asarray(wrap_int32(p.folded_bias), dtype=np.int64)
     bias = bias.reshape(groups, 2, 2)
-    mult = np.zeros(n, dtype=np.int64)
-    mult[:oc] = np.asarray(p.multiplier, dtype=np.int64).reshape(-1)
-    shift = np.full(n, -1, dtype=np.int64)
-    shift[:oc] = np.asarray(p.shift, dtype=np.int64).reshape(-1)
-    rq = dw_rq_rows(mult, shift)
-    zp = int(p.output_zero_point)
-    fold = np.repeat(((rq[:, 3] >= 0) & (rq[:, 3] <= 22)).reshape(groups, 4).all(axis=1), 4)
-    rq[fold, 2] += np.int64(zp) << rq[fold, 3]
-    zword = np.where(fold[::4], 0, zp).reshape(groups, 1)
-    words = np.concatenate([bias[:, 0], bias[:, 0], halves[:, 0], bias[:, 1], bias[:, 1], halves[:, 1], zword,
-                            rq.reshape(groups, 16)], axis=1)
+    words = np.concatenate([bias[:, 0], bias[:, 0], halves[:, 0], bias[:, 1], bias[:, 1], halves[:, 1],
+                            rq.reshape(groups, 16), mode], axis=1)
     assert words.shape[1] == DW_PAIR_BLOCK
-    # the DSP kernel has no other path (tg_dwconv_pairs): whole groups, right shifts only (dw_pairs3)
-    assert oc % 4 == 0 and bool(np.all(rq[:, 3] >= 0)), "pair layout for a layer dw_pairs3 refuses"
     return words.astype(np.int32)
 
 
