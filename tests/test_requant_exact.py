@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinygen.model.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
-from tinygen.ops.conv import rqx_apply, rqx_problem, rqx_table, rqxl_apply, rqxl_problem, rqxl_table
+from tinygen.ops.conv import (dw_pair_smmlar_ok, dw_smmlar_apply, dw_smmlar_rows, rqx_apply, rqx_problem, rqx_table,
+                              rqxl_apply, rqxl_problem, rqxl_table)
 
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -56,6 +57,33 @@ def test_rqx_matches_tflm(real, seed):
     got = rqx_apply(acc, row)
     bad = np.flatnonzero(want != got)
     assert bad.size == 0, f"m={m} shift={shift} acc={int(acc[bad[0]])}: exact {int(got[bad[0]])} vs TFLM {int(want[bad[0]])}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(real=st.one_of(st.floats(1e-10, 0.4999, allow_nan=False), st.sampled_from([2.0 ** -k for k in range(2, 33)])),
+       zp=st.integers(-128, 127), seed=st.integers(0, 2**32 - 1))
+def test_dw_smmlar_matches_tflm(real, zp, seed):
+    """The depthwise pair kernel's SMMLAR requantization (TG_DWP_RQ2N on doubled accumulators, the output
+    zero point in C) equals TFLM's MultiplyByQuantizedMultiplier + zp for every accumulator its bound admits
+    (|a| < 2^30, dw_pair_smmlar_ok), at the rounding boundaries of both roundings; where the bound or C's
+    range fails, dw_pair_smmlar_ok refuses the channel."""
+    m, shift = quantize_multiplier(real)
+    if m == 0:
+        shift = -1
+    row = dw_smmlar_rows(np.array([m]), np.array([shift]), zp)[0]
+    acc = boundary_accs(m, -shift if m else 1, np.random.default_rng(seed))
+    acc = np.concatenate([acc, [-(1 << 30) + 1, (1 << 30) - 1, -(1 << 30) + 2, (1 << 30) - 2]])
+    inside = np.abs(acc) < (1 << 30)
+    ok = dw_pair_smmlar_ok(np.abs(acc[inside]).max(keepdims=True), np.zeros((1, 9)),
+                           np.array([[m, 0, 0, -shift - 1 if m else 0]]), zp)[0]
+    if not ok:
+        assert -shift > 22, (m, shift, zp)  # only long shifts with a zero point too large to fold
+        return
+    acc = acc[inside]
+    want = multiply_by_quantized_multiplier(acc, np.array([m]), np.array([shift])) + zp
+    got = dw_smmlar_apply(acc, row)
+    bad = np.flatnonzero(want != got)
+    assert bad.size == 0, f"m={m} shift={shift} zp={zp} acc={int(acc[bad[0]])}: {int(got[bad[0]])} vs TFLM {int(want[bad[0]])}"
 
 
 @settings(max_examples=300, deadline=None)

@@ -570,6 +570,26 @@ def dw_pair_smmlar_ok(folded_bias: np.ndarray, w: np.ndarray, rq: np.ndarray, zp
 DW_PAIR_SMMLAR = 256
 
 
+def dw_smmlar_rows(multiplier: np.ndarray, shift: np.ndarray, zp: int) -> np.ndarray:
+    """The pair kernel's SMMLAR rows {m, C, r, 0} (dw_pair_blocks) for right shifts: r = -shift (1 for
+    a zero multiplier), C = 2^(r-1) + zp * 2^r."""
+    rq = dw_rq_rows(multiplier, shift)
+    r = rq[:, 3] + 1
+    c = (np.int64(1) << (r - 1)) + np.int64(zp) * (np.int64(1) << r)
+    return np.stack([rq[:, 0], c, r, np.zeros_like(r)], axis=1)
+
+
+def dw_smmlar_apply(acc: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """numpy mirror of TG_DWP_RQ2N (tg_dwconv.c) on accumulators a (the kernel holds 2a): SMMLAR (int32
+    wrap-around of its result included), ADD of the sign, ASR; before the int8 saturation."""
+    a2 = (np.asarray(acc, dtype=np.int64) * 2 + (1 << 31)) % (1 << 32) - (1 << 31)
+    y = ((a2 * int(row[0]) + (1 << 31)) >> 32) + int(row[1])
+    y = (y + (1 << 31)) % (1 << 32) - (1 << 31)
+    y = y - (a2 < 0)
+    y = (y + (1 << 31)) % (1 << 32) - (1 << 31)
+    return y >> int(row[2])
+
+
 def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     """Parameter blocks of the ring kernel's 3x3 pair layout (dw_pairs3; tg_dwconv.c): per group
     of 4 output channels DW_PAIR_BLOCK int32 words: bias c0, c1, c0, c1 (folded, wrapped; one
@@ -608,9 +628,7 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     mode = np.where(fold[::4], 0, zp)
     mode = np.where(smm[::4], DW_PAIR_SMMLAR, mode).reshape(groups, 1)
     rq[fold, 2] += np.int64(zp) << rq[fold, 3]
-    r = rq[smm, 3] + 1
-    rq[smm] = np.stack([rq[smm, 0], (np.int64(1) << (r - 1)) + np.int64(zp) * (np.int64(1) << r), r,
-                        np.zeros_like(r)], axis=1)
+    rq[smm] = dw_smmlar_rows(mult[smm], shift[smm], zp)
     w[:, smm] *= 2
     bias = np.where(smm, bias * 2, bias)  # |bias| < 2^30 there: no wrap
     w = w.reshape(3, 3, groups, 4).transpose(2, 3, 0, 1)  # (groups, 4, ky, kx)
@@ -1225,4 +1243,11 @@ class DepthwiseConv2D(Op):
                 how += ", 3x3 tap pairs x 2 pixels (SMLAD)" + (", transposed (columns as rows)" if dw_transposed(p) else "")
             elif dw_pairs3(p):
                 how += "; 3x3 pair kernel not used (< 75 % of the model's depthwise MACs would run on it)"
-        return KernelVariant(DSP_EXACT, f"{what}: {dw_kernel(p)}, {how}, exact SMLAL requantization{tail}", scratch)
+        rq = "exact SMLAL requantization"
+        if p.pair_kernel:
+            modes = dw_pair_blocks(p)[:, 48]
+            n_smm = int(np.count_nonzero(modes == DW_PAIR_SMMLAR))
+            rq = ("exact SMMLAR requantization (doubled accumulators)" if n_smm == modes.size else
+                  f"exact requantization: SMMLAR (doubled accumulators) on {n_smm} of {modes.size} groups of 4 "
+                  "channels, SMLAL on the others (|bias| + 128 * sum|w| >= 2^30 or a long shift)" if n_smm else rq)
+        return KernelVariant(DSP_EXACT, f"{what}: {dw_kernel(p)}, {how}, {rq}{tail}", scratch)
