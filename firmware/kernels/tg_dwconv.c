@@ -743,93 +743,92 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
  * right shifts (rm1 >= 0; conv.py dw_pairs3): there is no other path. w_row == -2: the same on the
  * transposed image (rows of the kernel = columns of the layer, conv.py dw_transposed).
  */
-/* n (>= 0) pixel pairs of 4 channels (pixels `step` bytes apart) into 4 words each: (x0, x1) of
- * c0, c1, c2, c3 as int16 pairs, 13 instructions per pair */
-__attribute__((noinline)) static void tg_dw_widen_pairs(uint32_t *d, const int8_t *src, int32_t step, int32_t n)
+/* n (>= 1) pixel pairs of 4 channels (pixels `step` bytes apart) into 4 words each: (x0, x1) of
+ * c0, c1, c2, c3 as int16 pairs, 12 instructions per pair (one STM). External linkage: the compiler
+ * must keep its calling convention (r0 = d, r1 = src, r2 = step, r3 = n). */
+void tg_dw_widen_pairs(uint32_t *d, const int8_t *src, int32_t step, int32_t n);
+__attribute__((naked, noinline)) void tg_dw_widen_pairs(uint32_t *d __attribute__((unused)),
+                                                        const int8_t *src __attribute__((unused)),
+                                                        int32_t step __attribute__((unused)),
+                                                        int32_t n __attribute__((unused)))
 {
-    uint32_t a, b, t0, t1;
-    if (n <= 0) {
-        return;
-    }
-    __asm__ volatile("1:\n\t"
-                     "ldr    %[a], [%[s]]\n\t"
-                     "ldr    %[b], [%[s], %[st]]\n\t"
-                     "add    %[s], %[s], %[st], lsl #1\n\t"
-                     "pkhbt  %[t0], %[a], %[b], lsl #16\n\t"
-                     "pkhtb  %[t1], %[b], %[a], asr #16\n\t"
-                     "sxtb16 %[a], %[t0]\n\t"
-                     "sxtb16 %[b], %[t0], ror #8\n\t"
-                     "strd   %[a], %[b], [%[d]], #8\n\t"
-                     "sxtb16 %[a], %[t1]\n\t"
-                     "sxtb16 %[b], %[t1], ror #8\n\t"
-                     "strd   %[a], %[b], [%[d]], #8\n\t"
-                     "subs   %[n], %[n], #1\n\t"
-                     "bne    1b\n\t"
-                     : [d] "+r"(d), [s] "+r"(src), [n] "+r"(n), [a] "=&r"(a), [b] "=&r"(b), [t0] "=&r"(t0),
-                       [t1] "=&r"(t1)
-                     : [st] "r"(step)
-                     : "cc", "memory");
+    __asm__("push   {r4-r9}\n\t"
+            "1:\n\t"
+            "ldr    r8, [r1]\n\t"
+            "ldr    r9, [r1, r2]\n\t"
+            "add    r1, r1, r2, lsl #1\n\t"
+            "pkhbt  r12, r8, r9, lsl #16\n\t"
+            "pkhtb  r9, r9, r8, asr #16\n\t"
+            "sxtb16 r4, r12\n\t"
+            "sxtb16 r5, r12, ror #8\n\t"
+            "sxtb16 r6, r9\n\t"
+            "sxtb16 r7, r9, ror #8\n\t"
+            "stm    r0!, {r4-r7}\n\t"
+            "subs   r3, r3, #1\n\t"
+            "bne    1b\n\t"
+            "pop    {r4-r9}\n\t"
+            "bx     lr\n\t");
 }
 
 /* Widen padded row py of the block starting at group g0 (ng groups) into its ring row, as pixel
  * pairs; input elements `irow` apart from row to row, `icol` from column to column (the layer, or
- * its transpose). */
+ * its transpose). Pairs with both pixels inside the input: tg_dw_widen_pairs, group by group; the
+ * pairs with a padded pixel (input_zp in its lanes; a row's first and last one or two) one at a
+ * time for every group of the block; rows outside the input: input_zp pairs. */
 static void tg_dw_load_pairs(const tg_conv_params_t *p, const tg_dw_ring_t *r, const int8_t *in_b, int32_t py,
                              int32_t g0, int32_t ng, size_t irow, size_t icol)
 {
     const int32_t np = r->wp >> 1;
     const int32_t iy = py - p->pad_top;
-    const int row_ok = iy >= 0 && iy < p->in_h;
     uint32_t *dst = r->ring + (size_t)(py % r->rows) * r->groups * np * 4;
     const uint32_t z4 = tg_splat4(p->input_zp);
+    const int8_t *x0;
     int32_t g, q;
     /* pairs q in [q0, q1) have both pixels inside the input */
     int32_t q0 = (p->pad_left + 1) >> 1, q1 = (p->in_w + p->pad_left) >> 1;
-    if (!row_ok) {
-        q0 = q1 = np;
+    if (iy < 0 || iy >= p->in_h) {
+        const uint32_t zz = tg_sxtb16(z4);
+        uint32_t *d = dst;
+        for (q = 0; q < ng * np; q++, d += 4) {
+            d[0] = zz;
+            d[1] = zz;
+            d[2] = zz;
+            d[3] = zz;
+            TG_NO_LIBCALL();
+        }
+        r->tag[py % r->rows] = py;
+        return;
     }
+    x0 = in_b + (size_t)iy * irow + 4 * g0;
     if (q1 > np) {
         q1 = np;
     }
     if (q0 > q1) {
         q0 = q1;
     }
-    for (g = 0; g < ng; g++) {
-        uint32_t *d = dst + (size_t)g * np * 4;
-        const int8_t *x = in_b + (size_t)(row_ok ? iy : 0) * irow + 4 * (g0 + g);
-        if (q1 > q0) {
-            tg_dw_widen_pairs(d + 4 * q0, x + (ptrdiff_t)(2 * q0 - p->pad_left) * (ptrdiff_t)icol, (int32_t)icol,
-                              q1 - q0);
+    if (q1 > q0) {
+        const int8_t *x = x0 + (ptrdiff_t)(2 * q0 - p->pad_left) * (ptrdiff_t)icol;
+        for (g = 0; g < ng; g++, x += 4) {
+            tg_dw_widen_pairs(dst + (size_t)g * np * 4 + 4 * q0, x, (int32_t)icol, q1 - q0);
         }
-        /* pairs with a padded pixel: the input pixel's 4 channels or input_zp in every lane, widened
-         * the same way */
-        if (!row_ok) {
-            const uint32_t zz = tg_sxtb16(z4);
-            for (q = 0; q < 4 * np; q++) {
-                d[q] = zz;
-                TG_NO_LIBCALL();
-            }
-            continue;
-        }
-        for (q = 0; q < np; q++) {
-            if (q >= q0 && q < q1) {
-                q = q1 - 1;
-                continue;
-            }
-            {
-                const int32_t jx = 2 * q - p->pad_left;
-                const uint32_t a = row_ok && jx >= 0 && jx < p->in_w ? tg_ld32(x + (ptrdiff_t)jx * (ptrdiff_t)icol) : z4;
-                const uint32_t b = row_ok && jx + 1 >= 0 && jx + 1 < p->in_w
-                                       ? tg_ld32(x + (ptrdiff_t)(jx + 1) * (ptrdiff_t)icol)
-                                       : z4;
-                uint32_t t0, t1;
-                __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(t0) : "r"(a), "r"(b));
-                __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(t1) : "r"(b), "r"(a));
-                d[4 * q] = tg_sxtb16(t0);
-                d[4 * q + 1] = tg_sxtb16_ror8(t0);
-                d[4 * q + 2] = tg_sxtb16(t1);
-                d[4 * q + 3] = tg_sxtb16_ror8(t1);
-            }
+    }
+    for (q = q0 > 0 ? 0 : q1; q < np; q = q + 1 == q0 ? q1 : q + 1) {
+        /* pixel jx, jx + 1 of every group: its 4 channels, or z4 (step 0) */
+        const int32_t jx = 2 * q - p->pad_left;
+        const int ina = (uint32_t)jx < (uint32_t)p->in_w, inb = (uint32_t)(jx + 1) < (uint32_t)p->in_w;
+        const int8_t *pa = ina ? x0 + (ptrdiff_t)jx * (ptrdiff_t)icol : (const int8_t *)&z4;
+        const int8_t *pb = inb ? x0 + (ptrdiff_t)(jx + 1) * (ptrdiff_t)icol : (const int8_t *)&z4;
+        const int32_t sa = ina ? 4 : 0, sb = inb ? 4 : 0;
+        uint32_t *d = dst + 4 * q;
+        for (g = 0; g < ng; g++, pa += sa, pb += sb, d += 4 * np) {
+            const uint32_t a = tg_ld32(pa), b = tg_ld32(pb);
+            uint32_t t0, t1;
+            __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(t0) : "r"(a), "r"(b));
+            __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(t1) : "r"(b), "r"(a));
+            d[0] = tg_sxtb16(t0);
+            d[1] = tg_sxtb16_ror8(t0);
+            d[2] = tg_sxtb16(t1);
+            d[3] = tg_sxtb16_ror8(t1);
         }
     }
     r->tag[py % r->rows] = py;
