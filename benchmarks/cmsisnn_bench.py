@@ -54,30 +54,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 BOARD = "qemu-cortex-m4"
 CMSIS_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MUL", "AVERAGE_POOL_2D", "MAX_POOL_2D", "SOFTMAX")
-# the CMSIS-NN sources the s8 kernels above need (paths in the CMSIS-NN repository)
-CMSIS_SOURCES = (
-    "Source/ConvolutionFunctions/arm_convolve_wrapper_s8.c",
-    "Source/ConvolutionFunctions/arm_convolve_s8.c",
-    "Source/ConvolutionFunctions/arm_convolve_1x1_s8_fast.c",
-    "Source/ConvolutionFunctions/arm_convolve_1_x_n_s8.c",
-    "Source/ConvolutionFunctions/arm_nn_mat_mult_kernel_s8_s16.c",
-    "Source/ConvolutionFunctions/arm_depthwise_conv_wrapper_s8.c",
-    "Source/ConvolutionFunctions/arm_depthwise_conv_3x3_s8.c",
-    "Source/ConvolutionFunctions/arm_depthwise_conv_s8_opt.c",
-    "Source/ConvolutionFunctions/arm_depthwise_conv_s8.c",
-    "Source/FullyConnectedFunctions/arm_fully_connected_s8.c",
-    "Source/NNSupportFunctions/arm_nn_mat_mult_nt_t_s8.c",
-    "Source/NNSupportFunctions/arm_nn_vec_mat_mult_t_s8.c",
-    "Source/NNSupportFunctions/arm_q7_to_q15_with_offset.c",
-    "Source/NNSupportFunctions/arm_nn_softmax_common_s8.c",
-    "Source/BasicMathFunctions/arm_elementwise_add_s8.c",
-    "Source/BasicMathFunctions/arm_elementwise_mul_s8.c",
-    "Source/PoolingFunctions/arm_avgpool_s8.c",
-    "Source/PoolingFunctions/arm_max_pool_s8.c",
-    "Source/SoftmaxFunctions/arm_softmax_s8.c",
-)
+# the CMSIS-NN folders whose int8 sources the harness compiles (every *.c there but the float, int4 and int16
+# ones: the file list differs between CMSIS-NN versions; --gc-sections keeps what the harness calls)
+CMSIS_SOURCE_DIRS = ("ConvolutionFunctions", "FullyConnectedFunctions", "NNSupportFunctions", "BasicMathFunctions",
+                     "PoolingFunctions", "SoftmaxFunctions")
+_SKIP_SOURCE = re.compile(r"_(f16|f32|s4|q15)\.c$|(?<!_s8)_s16\.c$|_f16_|_f32_|_s4_|svdf|lstm")
+# files the harness needs in every CMSIS-NN version it works with (checked up front for a clear error)
+CMSIS_SOURCES = ("Source/ConvolutionFunctions/arm_convolve_wrapper_s8.c",
+                 "Source/ConvolutionFunctions/arm_depthwise_conv_wrapper_s8.c",
+                 "Source/FullyConnectedFunctions/arm_fully_connected_s8.c",
+                 "Source/SoftmaxFunctions/arm_softmax_s8.c")
 # per-channel FULLY_CONNECTED: TFLM's CMSIS-NN kernel calls it (through arm_fully_connected_per_channel_s8) since
-# CMSIS-NN 2024; taken from a later tree where the checkout has it, else such layers count at tinygen's instructions
+# CMSIS-NN 2024; used where the tree has it, else such layers count at tinygen's instructions
 PER_CHANNEL_FC_SOURCE = "Source/NNSupportFunctions/arm_nn_vec_mat_mult_t_per_ch_s8.c"
 CMSIS_HEADERS = ("Include/arm_nnfunctions.h", "Include/arm_nnsupportfunctions.h", "Include/arm_nn_types.h",
                  "Include/arm_nn_math_types.h")
@@ -194,16 +182,6 @@ __STATIC_FORCEINLINE uint32_t __SXTAB16_RORn(uint32_t a, uint32_t b, uint32_t ro
 #define __USAT(X, N) __extension__({ uint32_t tg_r_; int32_t tg_x_ = (X); \
     __ASM volatile("usat %0, %1, %2" : "=r"(tg_r_) : "I"(N), "r"(tg_x_)); tg_r_; })
 
-/* the intrinsic names of CMSIS-NN's own compiler header (2023+), for a later file built with the 2022 headers */
-#ifndef SMLAD
-#define SMLAD __SMLAD
-#define SXTB16 __SXTB16
-#define SXTAB16 __SXTAB16
-#define SXTB16_RORn __SXTB16_RORn
-#define SXTAB16_RORn __SXTAB16_RORn
-#define PKHBT __PKHBT
-#define PKHTB __PKHTB
-#endif
 #endif
 """
 
@@ -634,38 +612,74 @@ def find_cmsis_nn(arg: str | None) -> Path:
 def _gcc_run(cmd: list[str]) -> None:
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
-        err = next((ln for ln in p.stderr.splitlines() if "error" in ln), p.stderr.strip().splitlines()[-1:] or ["?"])
-        raise BenchError(f"{Path(cmd[0]).name} failed on {Path(cmd[cmd.index('-c') + 1]).name if '-c' in cmd else 'link'}: "
-                         f"{err if isinstance(err, str) else err[0]}")
+        lines = p.stderr.strip().splitlines() or ["?"]
+        err = next((ln for ln in lines if "error" in ln or "undefined reference" in ln), lines[-1])
+        what = Path(cmd[cmd.index("-c") + 1]).name if "-c" in cmd else "the link"
+        raise BenchError(f"{Path(cmd[0]).name} failed on {what}: {err.strip()}")
 
 
 def has_per_channel_fc(cmsis_dir: Path) -> bool:
     return (cmsis_dir / PER_CHANNEL_FC_SOURCE).is_file()
 
 
-def build_harness(cmsis_dir: Path, source: str, out_dir: Path, jobs: int = 2) -> Path:
-    """Compile the harness, the CMSIS-NN sources and the board runtime with mcu_bench's flags (-O2, Cortex-M4
-    DSP + FPU; warnings are not errors for the third-party code) and link `out_dir/harness.elf`."""
+def cmsis_sources(cmsis_dir: Path) -> list[Path]:
+    """The int8 sources of the CMSIS-NN tree the harness compiles."""
+    out = []
+    for d in CMSIS_SOURCE_DIRS:
+        for p in sorted((cmsis_dir / "Source" / d).glob("*.c")):
+            if not _SKIP_SOURCE.search(p.name):
+                out.append(p)
+    return out
+
+
+def _flags(out_dir: Path, cmsis_dir: Path) -> list[str]:
     from tinygen.boards.catalog import load_board
-    from tinygen.boards.firmware_build import compile_flags, find_gcc, link_flags, render_linker_script, runtime_sources
+    from tinygen.boards.firmware_build import compile_flags
+
+    (out_dir / "shim").mkdir(parents=True, exist_ok=True)
+    (out_dir / "shim" / "cmsis_compiler.h").write_text(COMPILER_SHIM)
+    return [f for f in compile_flags(load_board(BOARD), [], [cmsis_dir / "Include", out_dir / "shim"]) if f != "-Werror"]
+
+
+def build_cmsis_nn(cmsis_dir: Path, out_dir: Path, jobs: int = 2) -> list[Path]:
+    """Compile the CMSIS-NN int8 sources once (mcu_bench's flags: -O2, Cortex-M4 DSP + FPU; the third-party
+    code's warnings are not errors). A file that does not compile is left out; the link reports what is missing."""
+    from tinygen.boards.firmware_build import find_gcc
+
+    flags = _flags(out_dir, cmsis_dir) + ["-Wno-unused-parameter", "-Wno-sign-compare"]
+    gcc = find_gcc(BOARD)
+    obj_dir = out_dir / "obj"
+    obj_dir.mkdir(parents=True, exist_ok=True)
+
+    def one(src: Path):
+        obj = obj_dir / f"{src.stem}.o"
+        p = subprocess.run([gcc, *flags, "-c", str(src), "-o", str(obj)], capture_output=True, text=True)
+        return obj if p.returncode == 0 else None
+
+    with ThreadPoolExecutor(max(1, jobs)) as ex:
+        objs = [o for o in ex.map(one, cmsis_sources(cmsis_dir)) if o is not None]
+    if not objs:
+        raise BenchError(f"no CMSIS-NN source of {cmsis_dir} compiles")
+    return objs
+
+
+def build_harness(cmsis_dir: Path, source: str, out_dir: Path, lib: list[Path], jobs: int = 2) -> Path:
+    """Compile the harness and the board runtime and link them with the CMSIS-NN objects into `out_dir/harness.elf`."""
+    from tinygen.boards.catalog import load_board
+    from tinygen.boards.firmware_build import find_gcc, link_flags, render_linker_script, runtime_sources
 
     board = load_board(BOARD)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "shim").mkdir(exist_ok=True)
-    (out_dir / "shim" / "cmsis_compiler.h").write_text(COMPILER_SHIM)
     (out_dir / "harness.c").write_text(source)
-    flags = [f for f in compile_flags(board, [], [cmsis_dir / "Include", out_dir / "shim"]) if f != "-Werror"]
+    flags = _flags(out_dir, cmsis_dir)
     gcc = find_gcc(board)
     obj_dir = out_dir / "obj"
     obj_dir.mkdir(exist_ok=True)
-    units = [(p, flags) for p in runtime_sources(board)] + [(out_dir / "harness.c", flags)]
-    srcs = list(CMSIS_SOURCES) + ([PER_CHANNEL_FC_SOURCE] if has_per_channel_fc(cmsis_dir) else [])
-    units += [(cmsis_dir / s, flags + ["-Wno-unused-parameter", "-Wno-sign-compare"]) for s in srcs]
+    units = list(runtime_sources(board)) + [out_dir / "harness.c"]
 
-    def one(u):
-        src, fl = u
+    def one(src):
         obj = obj_dir / f"{src.parent.name}__{src.stem}.o"
-        _gcc_run([gcc, *fl, "-c", str(src), "-o", str(obj)])
+        _gcc_run([gcc, *flags, "-c", str(src), "-o", str(obj)])
         return obj
 
     with ThreadPoolExecutor(max(1, jobs)) as ex:
@@ -673,7 +687,7 @@ def build_harness(cmsis_dir: Path, source: str, out_dir: Path, jobs: int = 2) ->
     ld = out_dir / "harness.ld"
     ld.write_text(render_linker_script(board))
     elf = out_dir / "harness.elf"
-    _gcc_run([gcc, *map(str, objs), *link_flags(board, ld, out_dir / "harness.map"), "-o", str(elf)])
+    _gcc_run([gcc, *map(str, objs), *map(str, lib), *link_flags(board, ld, out_dir / "harness.map"), "-o", str(elf)])
     return elf
 
 
@@ -791,6 +805,11 @@ def main(argv=None) -> int:
     results: dict[str, dict] = {}
     failed = []
     try:
+        try:
+            lib = build_cmsis_nn(cmsis_dir, base / "cmsis-nn")
+        except BenchError as e:
+            print(f"cmsisnn_bench: {e}", file=sys.stderr)
+            return 2
         for i, b in enumerate(benches):
             try:
                 g = load_int8_model(b.path)
@@ -801,7 +820,7 @@ def main(argv=None) -> int:
             print(f"[{i + 1}/{len(benches)}] {b.label}: CMSIS-NN harness and tinygen builds ...", file=sys.stderr,
                   flush=True)
             try:
-                results[b.label] = bench_model(mb, b, g, cmsis_dir, base / b.name, args.seed)
+                results[b.label] = bench_model(mb, b, g, cmsis_dir, base / b.name, args.seed, lib)
             except (BenchError, TinygenError) as e:
                 print(f"{b.label}: FAILED: {e}", file=sys.stderr)
                 failed.append(b.label)
@@ -824,7 +843,7 @@ def main(argv=None) -> int:
     return 0 if not (failed or mismatched) else 1
 
 
-def bench_model(mb, b, g, cmsis_dir: Path, out: Path, seed: int) -> dict:
+def bench_model(mb, b, g, cmsis_dir: Path, out: Path, seed: int, lib: list[Path]) -> dict:
     rng = np.random.default_rng(seed)
     x = []
     for k, t in enumerate(g.input_tensors):
@@ -841,7 +860,7 @@ def bench_model(mb, b, g, cmsis_dir: Path, out: Path, seed: int) -> dict:
     if size > FLASH_BUDGET:
         raise BenchError(f"the harness would bake in {size:,} B of weights and activations, more than the "
                          f"board's {FLASH_BUDGET:,} B")
-    elf = build_harness(cmsis_dir, harness_source(b.name, layers, values, g), out / "cmsis")
+    elf = build_harness(cmsis_dir, harness_source(b.name, layers, values, g), out / "cmsis", lib)
     run = run_harness(elf)
     tg = mb._measure(b, g, x, out / "tinygen", False, True)
     tl = tg["layers"]
@@ -895,16 +914,16 @@ def print_tables(results: dict, markdown: bool) -> None:
                      _m(r["other_ops_at_tinygen"]), _m(r["lower_bound"]), _m(r["tinygen"]),
                      f"{r['ratio']:.2f}x" if r["ratio"] else "-", _m(r["reference"]) if r.get("reference") else "-"])
     print(_table(head, rows, markdown))
-    print("\nPer layer type (all models, layers run through CMSIS-NN): MAC per instruction\n")
-    head = ["layer type", "layers", "MACs", "CMSIS-NN MAC/instr", "tinygen MAC/instr", "tinygen / CMSIS-NN instr",
-            "tinygen slower"]
+    print("\nPer layer type (all models, the layers run through CMSIS-NN): instructions and MAC per instruction\n")
+    head = ["layer type", "layers", "MACs", "CMSIS-NN instr", "tinygen instr", "CMSIS-NN MAC/instr",
+            "tinygen MAC/instr", "tinygen / CMSIS-NN", "tinygen slower"]
     rows = []
     for a in type_table(results):
-        rows.append([a["kind"], str(a["layers"]), f"{a['macs']:,}",
-                     f"{a['macs'] / a['cmsis']:.3f}" if a["cmsis"] else "-",
-                     f"{a['macs'] / a['tinygen']:.3f}" if a["tinygen"] else "-",
+        rows.append([a["kind"], str(a["layers"]), f"{a['macs']:,}", f"{a['cmsis']:,}", f"{a['tinygen']:,}",
+                     f"{a['macs'] / a['cmsis']:.3f}" if a["cmsis"] and a["macs"] else "-",
+                     f"{a['macs'] / a['tinygen']:.3f}" if a["tinygen"] and a["macs"] else "-",
                      f"{a['ratio']:.2f}" if a["ratio"] else "-", "YES" if (a["ratio"] or 0) > 1 else ""])
-    print(_table(head, rows, markdown, right={1, 2, 3, 4, 5}))
+    print(_table(head, rows, markdown, right={1, 2, 3, 4, 5, 6, 7}))
     slower = [a["kind"] for a in type_table(results) if (a["ratio"] or 0) > 1]
     print("\nlayer types where tinygen takes more instructions than CMSIS-NN: " + (", ".join(slower) or "none"))
 
