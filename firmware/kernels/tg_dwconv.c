@@ -872,24 +872,12 @@ typedef struct {
     "ldrd   r6, r7, [lr, #8]\n\t"            \
     "ldm    r12!, {r8-r11}\n\t"              \
     TG_DWP_MAC8
-/* the row of one channel from [r12] (zero point folded in) applied to accumulators a and b */
-#define TG_DWP_RQ1(a)                        \
-    "smlal  r5, r6, " a ", r4\n\t"           \
-    "bic    r5, " a ", r5\n\t"               \
-    "add    r6, r6, r5, asr #31\n\t"         \
-    "asr    r6, r6, r7\n\t"                  \
-    "ssat   " a ", #8, r6\n\t"
+/* the rows of one channel from [r12] applied to accumulators a and b, the zero point in r11 */
 #define TG_DWP_RQ2Z(a, b)                    \
     "ldm    r12!, {r4-r7}\n\t"               \
     TG_RQX_ASM(a, "r4", "r5", "r6", "r7", "r11") \
     "ldrd   r5, r6, [r12, #-12]\n\t"         \
     TG_RQX_ASM(b, "r4", "r5", "r6", "r7", "r11")
-#define TG_DWP_RQ2(a, b)                     \
-    "ldm    r12!, {r4-r7}\n\t"               \
-    TG_DWP_RQ1(a)                            \
-    "ldrd   r5, r6, [r12, #-12]\n\t"         \
-    TG_DWP_RQ1(b)
-
 /* Stride 2 along the row: output pixels q, q + 1 read pairs q, q + 1, q + 2 (one pair per output
  * pixel): A = SMLAD(P_q, W01) + SMLABT(P_q+1, W12), B = SMLAD(P_q+1, W01) + SMLABT(P_q+2, W12). */
 #define TG_DWP2_MAC4(xa, xb, xc, acca, accb)  \
@@ -932,7 +920,7 @@ typedef struct {
 /* The block's groups one after the other, in each the row's pixel pairs (the last pass of an odd
  * row stores pixel A only). The choices fixed for a call or a group are made once, as code addresses
  * on the stack that the pass jumps through (LDR PC): the pass for the stride (92), the clamp (88), the
- * group's requantization (84: SMMLAR, SMLAL with the zero point folded, SMLAL adding it). Stack: 0-44 the
+ * group's requantization (84: SMMLAR or SMLAL). Stack: 0-44 the
  * state (row pointers, block and output of the current group), 48-60 the accumulators of c0/c1, 64-72
  * the pass's row pointers, 76 output, 80 pixels left, 84-92 the addresses. External linkage: the compiler
  * must keep its calling convention (r0 = a). */
@@ -977,9 +965,6 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "ldr    r1, [r0, #192]\n\t"
         "adr.w  r2, 14f\n\t"
         "cmp    r1, #256\n\t"
-        "beq    15f\n\t"
-        "adr.w  r2, 16f\n\t"
-        "cmp    r1, #0\n\t"
         "beq    15f\n\t"
         "adr.w  r2, 5f\n\t"
         "15:\n\t"
@@ -1048,10 +1033,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "bne    3b\n\t"
         "add    sp, sp, #96\n\t"
         "pop    {r4-r11, pc}\n\t"
-        "16:\n\t" /* SMLAL, the output zero point folded into the rows */
-        TG_DWP_RQ2("r8", "r10") TG_DWP_RQ2("r9", "lr") TG_DWP_RQ2("r0", "r2") TG_DWP_RQ2("r1", "r3")
-        "b      6b\n\t"
-        "5:\n\t" /* SMLAL, rows that do not hold the output zero point: the mode word has it */
+        "5:\n\t" /* SMLAL: the mode word is the zero point the rows do not hold (0 where they do) */
         "ldr    r11, [r12, #64]\n\t"
         TG_DWP_RQ2Z("r8", "r10") TG_DWP_RQ2Z("r9", "lr") TG_DWP_RQ2Z("r0", "r2") TG_DWP_RQ2Z("r1", "r3")
         "b      6b\n\t"
