@@ -100,6 +100,21 @@ def test_harness_bakes_in_the_emulators_layer_inputs():
     assert bench.harness_bytes(layers, g) > sum(g.tensors[lay.inputs[0]].nbytes for lay in run)
 
 
+def test_big_models_are_split_in_model_order():
+    bench = _bench()
+    g = _graph()
+    layers = bench.extract_layers(g)
+    run = [lay for lay in layers if lay.cmsis]
+    assert [[lay.index for lay in grp] for grp in bench.split_layers(layers, g)] == [[lay.index for lay in run]]
+    sizes = [bench.harness_bytes([lay], g) for lay in run]
+    budget = max(sizes) + 1
+    groups = bench.split_layers(layers, g, budget)
+    assert len(groups) > 1 and [lay.index for grp in groups for lay in grp] == [lay.index for lay in run]
+    assert all(bench.harness_bytes(grp, g) <= budget for grp in groups)
+    with pytest.raises(bench.BenchError, match="alone bakes in"):
+        bench.split_layers(layers, g, max(sizes) - 1)
+
+
 def test_missing_cmsis_nn_is_one_clear_line(tmp_path, capsys, monkeypatch):
     bench = _bench()
     monkeypatch.delenv("CMSIS_NN_DIR", raising=False)
