@@ -744,18 +744,29 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
  * transposed image (rows of the kernel = columns of the layer, conv.py dw_transposed).
  */
 /* n (>= 1) pixel pairs of 4 channels (pixels `step` bytes apart) into 4 words each: (x0, x1) of
- * c0, c1, c2, c3 as int16 pairs, 12 instructions per pair (one STM). External linkage: the compiler
- * must keep its calling convention (r0 = d, r1 = src, r2 = step, r3 = n). */
+ * c0, c1, c2, c3 as int16 pairs, 11 instructions per pair (two pairs per iteration, one STM each; an
+ * odd n enters at the second). External linkage: the compiler must keep its calling convention
+ * (r0 = d, r1 = src, r2 = step, r3 = n). */
 void tg_dw_widen_pairs(uint32_t *d, const int8_t *src, int32_t step, int32_t n);
 __attribute__((naked, noinline)) void tg_dw_widen_pairs(uint32_t *d __attribute__((unused)),
                                                         const int8_t *src __attribute__((unused)),
                                                         int32_t step __attribute__((unused)),
                                                         int32_t n __attribute__((unused)))
 {
-    __asm__("push   {r4-r9}\n\t"
+    __asm__("push   {r4-r11}\n\t"
+            "adds   r3, r3, #1\n\t"
+            "lsrs   r3, r3, #1\n\t" /* iterations; C: n even */
+            "bcs    1f\n\t"
+            "ldr    r10, [r1]\n\t"
+            "ldr    r11, [r1, r2]\n\t"
+            "add    r1, r1, r2, lsl #1\n\t"
+            "b      2f\n\t"
             "1:\n\t"
             "ldr    r8, [r1]\n\t"
             "ldr    r9, [r1, r2]\n\t"
+            "add    r1, r1, r2, lsl #1\n\t"
+            "ldr    r10, [r1]\n\t"
+            "ldr    r11, [r1, r2]\n\t"
             "add    r1, r1, r2, lsl #1\n\t"
             "pkhbt  r12, r8, r9, lsl #16\n\t"
             "pkhtb  r9, r9, r8, asr #16\n\t"
@@ -764,9 +775,17 @@ __attribute__((naked, noinline)) void tg_dw_widen_pairs(uint32_t *d __attribute_
             "sxtb16 r6, r9\n\t"
             "sxtb16 r7, r9, ror #8\n\t"
             "stm    r0!, {r4-r7}\n\t"
+            "2:\n\t"
+            "pkhbt  r12, r10, r11, lsl #16\n\t"
+            "pkhtb  r11, r11, r10, asr #16\n\t"
+            "sxtb16 r4, r12\n\t"
+            "sxtb16 r5, r12, ror #8\n\t"
+            "sxtb16 r6, r11\n\t"
+            "sxtb16 r7, r11, ror #8\n\t"
+            "stm    r0!, {r4-r7}\n\t"
             "subs   r3, r3, #1\n\t"
             "bne    1b\n\t"
-            "pop    {r4-r9}\n\t"
+            "pop    {r4-r11}\n\t"
             "bx     lr\n\t");
 }
 
@@ -920,9 +939,9 @@ typedef struct {
 /* The block's groups one after the other, in each the row's pixel pairs (the last pass of an odd
  * row stores pixel A only). The choices fixed for a call or a group are made once, as code addresses
  * on the stack that the pass jumps through (LDR PC): the pass for the stride (92), the clamp (88), the
- * group's requantization (84: SMMLAR or SMLAL). Stack: 0-44 the
- * state (row pointers, block and output of the current group), 48-60 the accumulators of c0/c1, 64-72
- * the pass's row pointers, 76 output, 80 pixels left, 84-92 the addresses. External linkage: the compiler
+ * group's requantization (84: SMMLAR or SMLAL). Stack: 0-12 the accumulators of c0/c1 (one STM / LDM
+ * at sp), 16-60 the state (row pointers, block and output of the current group), 64-72 the pass's row
+ * pointers, 76 output, 80 pixels left, 84-92 the addresses. External linkage: the compiler
  * must keep its calling convention (r0 = a). */
 void tg_dw3x3_pairs(tg_dwp_t *a);
 __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((unused)))
@@ -931,12 +950,12 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "push   {r4-r11, lr}\n\t"
         "sub    sp, sp, #96\n\t"
         "ldm    r0!, {r1-r8}\n\t"
-        "stm    sp, {r1-r8}\n\t"
+        "add    r9, sp, #16\n\t"
+        "stm    r9!, {r1-r8}\n\t"
         "ldm    r0, {r1-r4}\n\t"
-        "add    r5, sp, #32\n\t"
-        "stm    r5, {r1-r4}\n\t"
+        "stm    r9, {r1-r4}\n\t"
         /* clamp: flags bit 0 none, bit 1 the upper bound only, else both */
-        "ldr    r4, [sp, #24]\n\t"
+        "ldr    r4, [sp, #40]\n\t"
         "adr.w  r5, 4f\n\t"
         "lsls   r6, r4, #31\n\t"
         "bmi    10f\n\t"
@@ -955,13 +974,14 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "orr    r5, r5, #1\n\t"
         "str    r5, [sp, #92]\n\t"
         "3:\n\t" /* group */
-        "ldm    sp, {r0-r2}\n\t"
+        "add    r3, sp, #16\n\t"
+        "ldm    r3, {r0-r2}\n\t"
         "add    r3, sp, #64\n\t"
         "stm    r3, {r0-r2}\n\t"
-        "ldrd   r0, r1, [sp, #16]\n\t"
+        "ldrd   r0, r1, [sp, #32]\n\t"
         "strd   r0, r1, [sp, #76]\n\t"
         /* the group's requantization: mode word 48 of its block */
-        "ldr    r0, [sp, #12]\n\t"
+        "ldr    r0, [sp, #28]\n\t"
         "ldr    r1, [r0, #192]\n\t"
         "adr.w  r2, 14f\n\t"
         "cmp    r1, #256\n\t"
@@ -972,16 +992,14 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "str    r2, [sp, #84]\n\t"
         "ldr    pc, [sp, #92]\n\t"
         "1:\n\t" /* pixel pair, stride 1 */
-        "ldr    r12, [sp, #12]\n\t"
+        "ldr    r12, [sp, #28]\n\t"
         "ldm    r12!, {r0-r3}\n\t"
         TG_DWP_ROWA("64") TG_DWP_ROWA("68") TG_DWP_ROWA("72")
-        "strd   r0, r1, [sp, #48]\n\t"
-        "strd   r2, r3, [sp, #56]\n\t"
+        "stm    sp, {r0-r3}\n\t"
         "ldm    r12!, {r0-r3}\n\t"
         TG_DWP_ROWB("64") TG_DWP_ROWB("68") TG_DWP_ROWB("72")
         "8:\n\t"
-        "ldrd   r8, r9, [sp, #48]\n\t"
-        "ldrd   r10, lr, [sp, #56]\n\t"
+        "ldm    sp, {r8-r10, lr}\n\t"
         "ldr    pc, [sp, #84]\n\t"
         "14:\n\t"
         TG_DWP_RQ2N("r8", "r10") TG_DWP_RQ2N("r9", "lr") TG_DWP_RQ2N("r0", "r2") TG_DWP_RQ2N("r1", "r3")
@@ -994,20 +1012,20 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "bfi    r10, r3, #24, #8\n\t"
         "ldr    pc, [sp, #88]\n\t"
         "12:\n\t" /* clamp: the lower bound (max), then the upper one (min) */
-        "ldr    r4, [sp, #28]\n\t"
+        "ldr    r4, [sp, #44]\n\t"
         "ssub8  r6, r8, r4\n\t"
         "sel    r8, r8, r4\n\t"
         "ssub8  r6, r10, r4\n\t"
         "sel    r10, r10, r4\n\t"
         "11:\n\t"
-        "ldr    r5, [sp, #32]\n\t"
+        "ldr    r5, [sp, #48]\n\t"
         "ssub8  r6, r8, r5\n\t"
         "sel    r8, r5, r8\n\t"
         "ssub8  r6, r10, r5\n\t"
         "sel    r10, r5, r10\n\t"
         "4:\n\t"
         "ldrd   r4, r5, [sp, #76]\n\t"
-        "ldr    r6, [sp, #36]\n\t"
+        "ldr    r6, [sp, #52]\n\t"
         "str    r8, [r4]\n\t"
         "subs   r5, r5, #2\n\t"
         "it     ge\n\t"
@@ -1017,19 +1035,20 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "it     gt\n\t"
         "ldrgt  pc, [sp, #92]\n\t"
         /* next group */
-        "ldr    r0, [sp, #40]\n\t"
-        "ldm    sp, {r1-r3}\n\t"
+        "ldr    r0, [sp, #56]\n\t"
+        "add    r4, sp, #16\n\t"
+        "ldm    r4, {r1-r3}\n\t"
         "add    r1, r1, r0\n\t"
         "add    r2, r2, r0\n\t"
         "add    r3, r3, r0\n\t"
-        "stm    sp, {r1-r3}\n\t"
-        "ldrd   r1, r2, [sp, #12]\n\t"
+        "stm    r4, {r1-r3}\n\t"
+        "ldrd   r1, r2, [sp, #28]\n\t"
         "add    r1, r1, #196\n\t"
         "add    r2, r2, #4\n\t"
-        "strd   r1, r2, [sp, #12]\n\t"
-        "ldr    r1, [sp, #44]\n\t"
+        "strd   r1, r2, [sp, #28]\n\t"
+        "ldr    r1, [sp, #60]\n\t"
         "subs   r1, r1, #1\n\t"
-        "str    r1, [sp, #44]\n\t"
+        "str    r1, [sp, #60]\n\t"
         "bne    3b\n\t"
         "add    sp, sp, #96\n\t"
         "pop    {r4-r11, pc}\n\t"
@@ -1038,11 +1057,10 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         TG_DWP_RQ2Z("r8", "r10") TG_DWP_RQ2Z("r9", "lr") TG_DWP_RQ2Z("r0", "r2") TG_DWP_RQ2Z("r1", "r3")
         "b      6b\n\t"
         "7:\n\t" /* stride 2 along the row */
-        "ldr    r12, [sp, #12]\n\t"
+        "ldr    r12, [sp, #28]\n\t"
         "ldm    r12!, {r0-r3}\n\t"
         TG_DWP2_ROWA("64") TG_DWP2_ROWA("68") TG_DWP2_ROWA("72")
-        "strd   r0, r1, [sp, #48]\n\t"
-        "strd   r2, r3, [sp, #56]\n\t"
+        "stm    sp, {r0-r3}\n\t"
         "ldm    r12!, {r0-r3}\n\t"
         TG_DWP2_ROWB("64") TG_DWP2_ROWB("68") TG_DWP2_ROWB("72")
         "b      8b\n\t");
