@@ -433,18 +433,106 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
     pairs = {n: re.findall(r"\.pairs = (\d)", dsp.generated[n].c_file.read_text()) for n in graphs if n.startswith("fc")}
     assert pairs["fc_pairs_edge_78"] == ["1"] and pairs["fc_unpaired_79"] == ["0"], pairs
     assert sum(v == ["1"] for v in pairs.values()) >= 10, pairs
+    # the driver's entries, with or without staging code (tg_conv2d_dsp*4_s8: in_c % 4 == 0, conv_model_only4)
+    entry = {n: [f"{e}_s8" for e in re.findall(r"(tg_conv2d_dsp[pl]?)4?_s8\(", dsp.generated[n].c_file.read_text())]
+             for n in graphs if n.startswith("conv")}
     left = [n for n in graphs if "_left" in n]  # left-shifted channels: the exact kernel's variant for them
-    assert len(left) == 8 and all(flags[n] == [2] and "tg_conv2d_dspl_s8(" in dsp.generated[n].c_file.read_text()
-                                  for n in left), {n: flags[n] for n in left}
+    assert len(left) == 8 and all(flags[n] == [2] and entry[n] == ["tg_conv2d_dspl_s8"] for n in left), \
+        {n: flags[n] for n in left}
+    only4 = [n for n in entry if re.search(r"tg_conv2d_dsp[pl]?4_s8\(", dsp.generated[n].c_file.read_text())]
+    assert len(only4) >= 5, only4
     # packed channel pairs (tg_conv2d_dspp_s8) and one row per channel (tg_conv2d_dsp_s8) both run, at the bound
-    entry = {n: re.findall(r"(tg_conv2d_dsp[pl]?_s8)\(", dsp.generated[n].c_file.read_text()) for n in graphs
-             if n.startswith("conv")}
     packed = [n for n, e in entry.items() if e == ["tg_conv2d_dspp_s8"]]
     rows = [n for n, e in entry.items() if e == ["tg_conv2d_dsp_s8"]]
     assert len(packed) >= 15 and len(rows) >= 4, entry
     assert entry["conv_pack_edge_88"] == ["tg_conv2d_dspp_s8"] and entry["conv_pack_over_89"] == ["tg_conv2d_dsp_s8"]
     adds = [n for n in graphs if n.startswith("add_") and dsp_flags(dsp.generated[n]) == [1]]
     assert len(adds) >= 6, adds
+    for fw in (dsp, port):
+        res = run_models(fw, timeout=120)
+        for name, g in graphs.items():
+            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+
+
+NARROW_SHAPES = [  # (k_h, k_w, in_c): the narrow kernel's geometries (tg_conv2d_dspn{2,4,6}_s8)
+    (1, 1, 4), (1, 1, 8), (1, 1, 1), (1, 1, 2), (1, 1, 3), (1, 1, 5), (1, 1, 12), (3, 3, 1), (3, 1, 1), (2, 2, 2),
+    (3, 4, 1), (1, 3, 3), (2, 1, 3), (1, 5, 2),
+]
+
+
+def random_narrow_conv(rng, k_h: int, k_w: int, cin: int, ties: bool = False) -> bytes:
+    """A CONV_2D with few taps per output (the narrow kernel): odd widths, SAME / VALID padding, strides 1-2,
+    4-24 output channels, extreme zero points, activations, some dead channels (all-zero weights, bias only)
+    and, with `ties`, effective scales near 2^-1 .. 2^-3 with integer-valued accumulator multiples, so that
+    RoundingDivideByPOT meets exact halves (rounding ties) often."""
+    m = ModelBuilder()
+    b = int(rng.choice([1, 1, 2]))
+    h, w = int(rng.integers(1, 9)), int(rng.integers(1, 12)) | 1
+    padding = str(rng.choice(["SAME", "VALID"]))
+    sh, sw = int(rng.choice([1, 1, 2])), int(rng.choice([1, 1, 2]))
+    if padding == "VALID":
+        h, w = max(h, k_h), max(w, k_w)
+    in_scale = float(rng.uniform(0.01, 0.1))
+    x = m.tensor([b, h, w, cin], scale=in_scale, zero_point=_zp(rng))
+    oc = int(rng.choice([4, 8, 8, 12, 24]))
+    wd = rng.integers(-127, 128, size=(oc, k_h, k_w, cin))
+    dead = rng.random(oc) < 0.15
+    wd[dead] = 0
+    ws = rng.uniform(0.002, 0.03, size=oc) if rng.random() < 0.7 else np.full(oc, float(rng.uniform(0.002, 0.03)))
+    if ties:
+        ws = np.full(oc, 1.0 / 64)
+        in_scale = 1.0 / 8
+        x = m.tensor([b, h, w, cin], scale=in_scale, zero_point=_zp(rng))
+    wt = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=0)
+    bt = m.tensor([oc], dtype=np.int32, data=rng.integers(-6000, 6000, size=oc), scale=in_scale * ws)
+    oh = -(-h // sh) if padding == "SAME" else (h - k_h) // sh + 1
+    ow = -(-w // sw) if padding == "SAME" else (w - k_w) // sw + 1
+    taps = k_h * k_w * cin
+    if ties:  # effective scale in_scale * w_scale / out_scale = 2^-e exactly
+        out_scale = in_scale * ws[0] * float(2 ** int(rng.integers(1, 4)))
+    else:
+        out_scale = float(np.sqrt(taps) * 60 * np.mean(ws) * 60 * in_scale / 40) * float(rng.uniform(0.2, 3))
+    y = m.tensor([b, oh, ow, oc], scale=out_scale, zero_point=_zp(rng))
+    m.op("CONV_2D", [x, wt, bt], [y], padding=padding, stride_h=sh, stride_w=sw,
+         fused_activation_function=str(rng.choice(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"])))
+    return m.build([x], [y])
+
+
+def narrow_models(seed: int = 1010) -> dict[str, object]:
+    from tinygen.ops import check_graph
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i, (kh, kw, cin) in enumerate(NARROW_SHAPES * 2):
+        name = f"narrow_{kh}x{kw}x{cin}_{i}"
+        g = parse_model(random_narrow_conv(rng, kh, kw, cin, ties=i % 3 == 2), name=name)
+        check_graph(g)
+        out[name] = g
+    return out
+
+
+def test_narrow_conv_dsp_and_portable_bit_exact(tmp_path):
+    """CONV_2D with few taps per output (1x1 with 1-12 input channels, 3x3 / 3x1 / 2x2 / 3x4 over 1-2 channel
+    images, ...) takes the narrow kernel (tg_conv2d_dspn{2,4,6}_s8: taps widened once per pixel, 4-instruction
+    SMMLAR requantization, no scratch); the DSP build and the C99 build (-DTG_PORTABLE, same records) both
+    equal the emulator on random and edge inputs, with padding, strides, odd widths, dead channels and
+    rounding ties."""
+    from tinygen.boards.mcu_run import build_models, run_models
+    from tinygen.ops import REGISTRY
+
+    graphs = narrow_models()
+    rng = np.random.default_rng(6)
+    xs = {name: samples(g, rng, 3) for name, g in graphs.items()}
+    dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
+    port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
+    entry = {n: re.findall(r"(tg_conv2d_\w+_s8)\(", dsp.generated[n].c_file.read_text()) for n in graphs}
+    narrow = [n for n, e in entry.items() if len(e) == 1 and e[0].startswith("tg_conv2d_dspn")]
+    assert {e[0] for n in narrow for e in [entry[n]]} == {"tg_conv2d_dspn2_s8", "tg_conv2d_dspn4_s8", "tg_conv2d_dspn6_s8"}
+    assert len(narrow) >= 0.8 * len(graphs), entry
+    for n in narrow:
+        g = graphs[n]
+        op = g.operators[0]
+        assert REGISTRY[op.op].scratch_bytes(REGISTRY[op.op].prepare(g, op)) == 0
     for fw in (dsp, port):
         res = run_models(fw, timeout=120)
         for name, g in graphs.items():

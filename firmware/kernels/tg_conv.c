@@ -693,7 +693,7 @@ typedef void (*tg_cols_fn)(tg_pairs_t *a, const tg_conv_params_t *p, int8_t *out
  * calls): a firmware links the copy its ops use (both, ~1.4 KB more, only where some CONV_2D has
  * left-shifted channels and another has none). */
 TG_INLINE void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch,
-                             tg_cols_fn cols_fn)
+                             tg_cols_fn cols_fn, int only4)
 {
     int32_t *cols = (int32_t *)scratch;
     int8_t *extra = (int8_t *)scratch + 4 * p->w_row;
@@ -701,7 +701,7 @@ TG_INLINE void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int
     const int32_t cin = p->in_c, oc_n = p->out_c;
     const int32_t n = p->batches * p->out_h * p->out_w;
     const size_t in_size = (size_t)p->in_h * p->in_w * cin;
-    const int direct = (cin & 3) == 0;
+    const int direct = only4 || (cin & 3) == 0; /* only4: the entries for in_c % 4 == 0 (no staging code) */
     int32_t i, b = 0, oy = 0, ox = 0;
     tg_pairs_t a;
     tg_conv_pairs_setup(&a, p, cols);
@@ -770,6 +770,270 @@ TG_INLINE void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int
 }
 
 #endif /* TG_DSP */
+
+/* ================================================================== narrow convolutions
+ * tg_conv2d_dspn{2,4,6}_s8: convolutions with few taps per output (1x1 with <= 12 input channels, first
+ * layers over 1-channel images, ...), where the channel-pair kernel above spends most of its time on
+ * requantization, packing and loop state. The generator (tinygen/ops/conv.py conv_narrow) picks it when
+ * each window row's k_w * in_c taps are Q words of input (read as whole words: up to 3 bytes past the
+ * row meet zero weights), R = k_h rows, NW = 2 * R * Q widened words in {2, 4, 6} (R == 1 or Q == 1),
+ * out_c a multiple of 4, and the requantization below is proved exact. No scratch.
+ *
+ * Per output pixel the window's taps are widened once into NW registers (SXTB16 and SXTB16 ROR 8 of each
+ * word: taps (0, 2), (1, 3)); then every output channel streams one record from flash (p->weights):
+ *   [2 * folded bias, NW words of int16 pairs (2 * w) in the same tap order, mult, ra, r]
+ * and after each 4 channels [lo4, hi4, more] (activation bounds in every byte lane; more = 0 after the last
+ * block). The doubled accumulator acc2 = 2 * acc starts at the doubled bias (the first SMLAD's addend), and
+ *   SMMLAR(acc2, mult, ra) = ra + floor((acc * mult + 2^30) / 2^31) = ra + SaturatingRoundingDoublingHighMul
+ * (mult >= 0, so no saturation), ra = 2^(r-1) + output_zp * 2^r, then + (acc2 >> 31) (-1 for acc < 0: the
+ * half-away-from-zero nudge, exact as acc < 0 <=> y < 0 wherever it matters for r >= 1) and ASR r give
+ * RoundingDivideByPOT(y, r) + output_zp: 4 instructions with the SSAT, for right shifts r >= 1 while
+ * |2 acc| < 2^31 and |y| + 2^(r-1) + |zp| 2^r + 1 < 2^31 (the generator's bound). 4 channels of one pixel
+ * are packed into a word, clamped lane-wise and stored at once. */
+
+/* one kernel call: pixels along an output row (state updated in place) */
+typedef struct {
+    const int8_t *in;  /* 0: the first window row's first byte */
+    int32_t n;         /* 4: pixels (>= 1) */
+    int32_t step;      /* 8: bytes from one pixel's window to the next */
+    int32_t off1;      /* 12: offset of the second input word from `in` (NW >= 4) */
+    int32_t off2;      /* 16: of the third (NW == 6) */
+    const int32_t *rec; /* 20: the channel records */
+} tg_narrow_t;
+
+#if TG_DSP
+/* The requantization of acc2 in r7 (record words m, ra, r in r8, r9, r10) into channel J's byte of r12. */
+#define TG_NRW_RQ(J)                        \
+    "smmlar r9, r7, r8, r9\n\t"             \
+    "add    r9, r9, r7, asr #31\n\t"        \
+    "asr    r9, r9, r10\n\t"                \
+    TG_NRW_PUT_##J
+#define TG_NRW_PUT_0 "ssat   r12, #8, r9\n\t"
+#define TG_NRW_PUT_1 "ssat   lr, #8, r9\n\t" "bfi    r12, lr, #8, #8\n\t"
+#define TG_NRW_PUT_2 "ssat   lr, #8, r9\n\t" "bfi    r12, lr, #16, #8\n\t"
+#define TG_NRW_PUT_3 "ssat   lr, #8, r9\n\t" "bfi    r12, lr, #24, #8\n\t"
+/* the taps of one channel (record at r6, advanced): acc2 in r7, then m, ra, r in r8..r10 */
+#define TG_NRW_TAPS2                        \
+    "ldm    r6!, {r7, r8, r9}\n\t"          \
+    "smlad  r7, r8, r0, r7\n\t"             \
+    "smlad  r7, r9, r1, r7\n\t"             \
+    "ldm    r6!, {r8, r9, r10}\n\t"
+#define TG_NRW_TAPS4                        \
+    "ldm    r6!, {r4, r5, r7, r8, r9}\n\t"  \
+    "smlad  r4, r5, r0, r4\n\t"             \
+    "smlad  r4, r7, r1, r4\n\t"             \
+    "smlad  r4, r8, r2, r4\n\t"             \
+    "smlad  r7, r9, r3, r4\n\t"             \
+    "ldm    r6!, {r8, r9, r10}\n\t"
+#define TG_NRW_TAPS6                        \
+    "ldm    r6!, {r7, r8, r9, r10}\n\t"     \
+    "smlad  r7, r8, r0, r7\n\t"             \
+    "smlad  r7, r9, r1, r7\n\t"             \
+    "smlad  r7, r10, r2, r7\n\t"            \
+    "ldm    r6!, {r8, r9, r10}\n\t"         \
+    "smlad  r7, r8, r3, r7\n\t"             \
+    "smlad  r7, r9, r4, r7\n\t"             \
+    "smlad  r7, r10, r5, r7\n\t"            \
+    "ldm    r6!, {r8, r9, r10}\n\t"
+/* the input words of one pixel (state at r12: in, n, step, off1, off2 -> r6..r10) into r1, r3, r5 */
+#define TG_NRW_LOAD2 "ldr    r1, [r6]\n\t"
+#define TG_NRW_LOAD4 "ldr    r1, [r6]\n\t" "ldr    r3, [r6, r9]\n\t"
+#define TG_NRW_LOAD6 "ldr    r1, [r6]\n\t" "ldr    r3, [r6, r9]\n\t" "ldr    r5, [r6, r10]\n\t"
+#define TG_NRW_WIDEN2 "sxtb16 r0, r1\n\t" "sxtb16 r1, r1, ror #8\n\t"
+#define TG_NRW_WIDEN4 TG_NRW_WIDEN2 "sxtb16 r2, r3\n\t" "sxtb16 r3, r3, ror #8\n\t"
+#define TG_NRW_WIDEN6 TG_NRW_WIDEN4 "sxtb16 r4, r5\n\t" "sxtb16 r5, r5, ror #8\n\t"
+/* r0 = state, r1 = out. Registers: r0..r5 taps, r6 record, r7 acc2, r8..r10 record words, r11 out,
+ * r12 4 packed outputs, lr scratch; the state pointer at [sp]. */
+#define TG_NARROW_BODY(NW)                                                  \
+    "push   {r0, r4-r11, lr}\n\t"                                           \
+    "mov    r11, r1\n\t"                                                    \
+    "1:\n\t"                                                                \
+    "ldr    r12, [sp]\n\t"                                                  \
+    "ldm    r12, {r6, r7, r8, r9, r10}\n\t"                                 \
+    TG_NRW_LOAD##NW                                                         \
+    "add    r6, r6, r8\n\t"                                                 \
+    "sub    r7, r7, #1\n\t"                                                 \
+    "strd   r6, r7, [r12]\n\t"                                              \
+    "ldr    r6, [r12, #20]\n\t"                                             \
+    TG_NRW_WIDEN##NW                                                        \
+    "2:\n\t"                                                                \
+    TG_NRW_TAPS##NW TG_NRW_RQ(0)                                            \
+    TG_NRW_TAPS##NW TG_NRW_RQ(1)                                            \
+    TG_NRW_TAPS##NW TG_NRW_RQ(2)                                            \
+    TG_NRW_TAPS##NW TG_NRW_RQ(3)                                            \
+    "ldm    r6!, {r8, r9, r10}\n\t"                                         \
+    "ssub8  r7, r12, r8\n\t"                                                \
+    "sel    r12, r12, r8\n\t"                                               \
+    "ssub8  r7, r12, r9\n\t"                                                \
+    "sel    r12, r9, r12\n\t"                                               \
+    "str    r12, [r11], #4\n\t"                                             \
+    "cmp    r10, #0\n\t"                                                    \
+    "bne    2b\n\t"                                                         \
+    "ldr    r12, [sp]\n\t"                                                  \
+    "ldr    r7, [r12, #4]\n\t"                                              \
+    "cmp    r7, #0\n\t"                                                     \
+    "bne    1b\n\t"                                                         \
+    "pop    {r0, r4-r11, pc}\n\t"
+
+void tg_narrow_px2(tg_narrow_t *st, int8_t *out);
+__attribute__((naked, noinline)) void tg_narrow_px2(tg_narrow_t *st __attribute__((unused)),
+                                                    int8_t *out __attribute__((unused)))
+{
+    __asm__(TG_NARROW_BODY(2));
+}
+void tg_narrow_px4(tg_narrow_t *st, int8_t *out);
+__attribute__((naked, noinline)) void tg_narrow_px4(tg_narrow_t *st __attribute__((unused)),
+                                                    int8_t *out __attribute__((unused)))
+{
+    __asm__(TG_NARROW_BODY(4));
+}
+void tg_narrow_px6(tg_narrow_t *st, int8_t *out);
+__attribute__((naked, noinline)) void tg_narrow_px6(tg_narrow_t *st __attribute__((unused)),
+                                                    int8_t *out __attribute__((unused)))
+{
+    __asm__(TG_NARROW_BODY(6));
+}
+#else
+/* The same arithmetic in C99 (cores without the DSP extension, -DTG_PORTABLE). */
+static void tg_narrow_px_c(tg_narrow_t *st, int8_t *out, int32_t nw, int32_t oc_n, int32_t act_min,
+                           int32_t act_max)
+{
+    for (; st->n > 0; st->n--, st->in += st->step) {
+        int32_t x[12], i, oc;
+        const int32_t *r = st->rec;
+        for (i = 0; i < nw / 2; i++) {
+            const int8_t *s = st->in + (i == 0 ? 0 : (i == 1 ? st->off1 : st->off2));
+            x[4 * i] = s[0];
+            x[4 * i + 1] = s[2];
+            x[4 * i + 2] = s[1];
+            x[4 * i + 3] = s[3];
+        }
+        for (oc = 0; oc < oc_n; oc++, r += nw + 4) {
+            uint32_t acc = (uint32_t)r[0];
+            int64_t t;
+            for (i = 0; i < nw; i++) {
+                acc += (uint32_t)((int32_t)(int16_t)(r[1 + i] & 0xFFFF) * x[2 * i] +
+                                  (int32_t)(int16_t)((uint32_t)r[1 + i] >> 16) * x[2 * i + 1]);
+            }
+            t = (int64_t)r[nw + 2] + ((((int64_t)(int32_t)acc * r[nw + 1]) + ((int64_t)1 << 31)) >> 32) -
+                ((int32_t)acc < 0);
+            out[oc] = (int8_t)tg_clamp(tg_clamp((int32_t)(t >> r[nw + 3]), -128, 127), act_min, act_max);
+            if ((oc & 3) == 3) {
+                r += 3;
+            }
+        }
+        out += oc_n;
+    }
+}
+#endif
+
+typedef void (*tg_narrow_fn)(tg_narrow_t *st, int8_t *out);
+
+#if TG_DSP
+#define TG_NRW_FENCE() tg_barrier()
+#define TG_NRW_NOLIB() TG_NO_LIBCALL()
+#else
+#define TG_NRW_FENCE() ((void)0)
+#define TG_NRW_NOLIB() ((void)0)
+#endif
+
+/* The driver: output rows in runs of pixels whose windows lie inside the input (no word read past the
+ * input's end), the others one at a time from a staged copy (padded taps = input_zp). */
+__attribute__((noinline, optimize("Os"))) static void tg_conv2d_narrow(const tg_conv_params_t *p, const int8_t *input,
+                                                       int8_t *output, tg_narrow_fn fn, int32_t nw)
+{
+    const int32_t cin = p->in_c, in_w = p->in_w, in_h = p->in_h, k_h = p->k_h, k_w = p->k_w;
+    const int32_t q4 = p->w_row;                     /* bytes read per window row (whole words) */
+    const int32_t row = in_w * cin, step = p->stride_w * cin;
+    const int32_t in_size = in_h * row;
+    const int32_t off = k_h == 1 ? 4 : row;
+    const int8_t *in_b = input;
+    int32_t b, oy, ox;
+    uint32_t stage[3];
+    tg_narrow_t st;
+    st.rec = (const int32_t *)p->weights;
+    for (b = 0; b < p->batches; b++, in_b += in_size) {
+        for (oy = 0; oy < p->out_h; oy++) {
+            const int32_t y0 = oy * p->stride_h - p->pad_top;
+            for (ox = 0; ox < p->out_w; ox += st.n, output += st.n * p->out_c) {
+                const int32_t x0 = ox * p->stride_w - p->pad_left;
+                const int8_t *src = in_b + y0 * row + x0 * cin;
+                /* pixels ox .. ox + n - 1: inside, last word read within the input */
+                int32_t n = 0;
+                if (y0 >= 0 && y0 + k_h <= in_h) {
+                    while (ox + n < p->out_w && x0 + n * p->stride_w >= 0 && x0 + n * p->stride_w + k_w <= in_w &&
+                           src + n * step + (k_h - 1) * row + q4 <= in_b + in_size) {
+                        n++;
+                    }
+                }
+                st.in = src;
+                st.step = step;
+                st.off1 = off;
+                st.off2 = 2 * off;
+                if (n == 0) {
+                    /* one pixel from the stage: window row ky at stage byte ky * q4 */
+                    int8_t *s = (int8_t *)stage;
+                    int32_t ky, t;
+                    for (ky = y0; ky < y0 + k_h; ky++) {
+                        int32_t ix = x0, c = 0;
+                        for (t = 0; t < q4; t++) {
+                            int8_t v = (int8_t)p->input_zp;
+                            if (ix < x0 + k_w && ky >= 0 && ky < in_h && ix >= 0 && ix < in_w) {
+                                v = in_b[ky * row + ix * cin + c];
+                            }
+                            if (++c == cin) {
+                                c = 0;
+                                ix++;
+                            }
+                            *s++ = v;
+                            TG_NRW_NOLIB();
+                        }
+                    }
+                    n = 1;
+                    st.in = (const int8_t *)stage;
+                    st.off1 = 4;
+                    st.off2 = 8;
+                }
+                st.n = n;
+                TG_NRW_FENCE();
+#if TG_DSP
+                (void)nw;
+                fn(&st, output);
+                st.n = n;
+#else
+                (void)fn;
+                tg_narrow_px_c(&st, output, nw, p->out_c, p->act_min, p->act_max);
+                st.n = n;
+#endif
+                TG_NRW_FENCE();
+            }
+        }
+    }
+}
+
+#if TG_DSP
+#define TG_NARROW_FN(NW) tg_narrow_px##NW
+#else
+#define TG_NARROW_FN(NW) NULL
+#endif
+
+void tg_conv2d_dspn2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    (void)scratch;
+    tg_conv2d_narrow(p, input, output, TG_NARROW_FN(2), 2);
+}
+
+void tg_conv2d_dspn4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    (void)scratch;
+    tg_conv2d_narrow(p, input, output, TG_NARROW_FN(4), 4);
+}
+
+void tg_conv2d_dspn6_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    (void)scratch;
+    tg_conv2d_narrow(p, input, output, TG_NARROW_FN(6), 6);
+}
 
 /* ================================================================== entry points
  * The generator calls tg_conv2d_dsp_s8 for ops it gave a DSP requantization (dsp != 0) and the C99
@@ -1055,7 +1319,7 @@ void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
     }
 #endif
 #if TG_DSP
-    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols);
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols, 0);
 #else
     tg_conv2d_any_c(p, input, output, scratch);
 #endif
@@ -1064,7 +1328,7 @@ void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
 void tg_conv2d_dspp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
 #if TG_DSP
-    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_p);
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_p, 0);
 #else
     if (scratch != NULL && p->groups == 1 && p->out_c >= 2) {
         tg_conv2d_col_c(p, input, output, (int8_t *)scratch, 1);
@@ -1082,7 +1346,36 @@ void tg_conv2d_dspl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *o
     }
 #endif
 #if TG_DSP
-    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_l);
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_l, 0);
+#else
+    tg_conv2d_any_c(p, input, output, scratch);
+#endif
+}
+
+/* The same three for ops with in_c % 4 == 0 (the generator's choice where every such op of the model has
+ * them: conv_model_only4): the driver without the staging of other channel counts (about 650 B less). */
+void tg_conv2d_dsp4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols, 1);
+#else
+    tg_conv2d_any_c(p, input, output, scratch);
+#endif
+}
+
+void tg_conv2d_dspp4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_p, 1);
+#else
+    tg_conv2d_dspp_s8(p, input, output, scratch);
+#endif
+}
+
+void tg_conv2d_dspl4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_l, 1);
 #else
     tg_conv2d_any_c(p, input, output, scratch);
 #endif

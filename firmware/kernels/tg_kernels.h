@@ -119,6 +119,16 @@ void tg_conv2d_dsp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
 void tg_conv2d_dspl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* tg_conv2d_dsp_s8 for packed channel pairs (pairs = 1; no left-shifted channels) */
 void tg_conv2d_dspp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* tg_conv2d_dsp_s8 / dspp / dspl for in_c % 4 == 0 only (their driver links no staging code) */
+void tg_conv2d_dsp4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+void tg_conv2d_dspp4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+void tg_conv2d_dspl4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* Narrow convolutions (tg_conv.c: few taps per output, out_c a multiple of 4, no scratch): weights = the
+ * generator's channel records (tinygen/ops/conv.py narrow_records), w_row = 4 x the input words per window
+ * row; the suffix is the widened tap words per pixel (2, 4, 6). bias and rq are unused. */
+void tg_conv2d_dspn2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+void tg_conv2d_dspn4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+void tg_conv2d_dspn6_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* depthwise with depth multiplier >= 2 (the column layout: w_row > 0, see tg_dwconv.c) */
 void tg_dwconv_dm_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);

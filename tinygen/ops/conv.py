@@ -790,6 +790,36 @@ def conv_model_packed(p: "ConvParams", graph) -> bool:
     return cache["model"]
 
 
+def conv_model_only4(graph) -> bool:
+    """Does every int8 CONV_2D of `graph` that may run the DSP convolution driver (groups 1, >= 2 output
+    channels) have in_c % 4 == 0, or the narrow kernel's shape (conv_narrow_geometry: such an op runs the
+    driver only if its requantization rules the narrow kernel out)? Then the model's ops with in_c % 4 == 0 call
+    the driver's entries without the staging code (tg_conv2d_dsp4_s8 / dspp4 / dspl4: about 650 B less
+    code); a model where some op needs the staging links one driver copy, the general one, for all. Cached on
+    the graph."""
+    cache = graph.__dict__.setdefault("_tg_conv_only4", {})
+    if "model" not in cache:
+        ok = True
+        for op in graph.operators:
+            if op.op != "CONV_2D" or len(op.inputs) < 2:
+                continue
+            x, y, w = (graph.tensors[i] for i in (op.inputs[0], op.outputs[0], op.inputs[1]))
+            if (w.data is None or len(w.shape) != 4 or len(x.shape) != 4 or x.shape[3] != w.shape[3] or w.shape[0] < 2
+                    or x.dtype != np.int8):
+                continue  # grouped, single-channel or 16x8 ops run other kernels
+            if x.shape[3] % 4 == 0:
+                continue
+            oc, kh, kw, cin = (int(v) for v in w.shape)
+            o = op.options
+            dil = (o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1))
+            q = -(-(kw * cin) // 4)
+            if not (oc % 4 == 0 and dil == (1, 1) and 2 * kh * q in NARROW_WORDS and (kh == 1 or q == 1)):
+                ok = False
+                break
+        cache["model"] = ok
+    return cache["model"]
+
+
 def pack_conv_pairs(w: np.ndarray, w_row: int) -> np.ndarray:
     """(OC >= 2, taps) int8 -> tg_conv2d_dspp_s8's weights: for each channel pair (2q, 2q + 1), and for an odd
     OC an extra pair (OC - 2, OC - 1), a block of 2 * w_row bytes (w_row: taps rounded up to 4): per group of
@@ -805,10 +835,93 @@ def pack_conv_pairs(w: np.ndarray, w_row: int) -> np.ndarray:
     return np.ascontiguousarray(np.stack(out)).view(np.int8).reshape(len(pairs), 2 * w_row)
 
 
+# Narrow convolutions (tg_conv2d_dspn{2,4,6}_s8 in tg_conv.c): few taps per output, the window's words widened
+# once per pixel into registers, 4 channels per packed store, a 4-instruction SMMLAR requantization.
+NARROW_WORDS = (2, 4, 6)
+
+
+def conv_narrow_geometry(p: "ConvParams") -> tuple[int, int] | None:
+    """(R, Q) of the narrow kernel: R = k_h window rows of Q input words each (k_w * in_c taps read as whole
+    words), 2 R Q in NARROW_WORDS and R == 1 or Q == 1; None where the layer does not have that shape
+    (groups 1, dilation 1, out_c a multiple of 4 also required)."""
+    kh, kw = p.filter_hw
+    cin = p.input_shape[3]
+    oc = p.output_shape[3]
+    if p.groups != 1 or tuple(p.dilation) != (1, 1) or oc % 4 or oc < 4:
+        return None
+    q = -(-(kw * cin) // 4)
+    if 2 * kh * q not in NARROW_WORDS or (kh > 1 and q > 1):
+        return None
+    return kh, q
+
+
+def narrow_rq_problem(p: "ConvParams") -> str | None:
+    """Why the narrow kernel's requantization (SMMLAR of the doubled accumulator, see tg_conv.c) is not
+    provably exact for this layer, or None: every live channel needs a right shift r >= 1 (TFLM shift <= -1),
+    a multiplier in [0, 2^31), |2 acc| < 2^31 and |y| + 2^(r-1) + |zp| 2^r + 1 < 2^31 (y: the rounded
+    product, |y| <= |acc|), with |acc| <= 128 sum|w| + |folded bias|."""
+    oc = p.output_shape[3]
+    m = np.broadcast_to(np.asarray(p.multiplier, dtype=np.int64).reshape(-1), (oc,))
+    sh = np.broadcast_to(np.asarray(p.shift, dtype=np.int64).reshape(-1), (oc,))
+    live = m != 0
+    if np.any(live & (sh >= 0)):
+        return "a channel with effective scale >= 0.5 (left shift)"
+    if np.any((m < 0) | (m >= (1 << 31))) or np.any(live & (sh < -30)):
+        return "multiplier / shift out of range"
+    r = np.where(live, -sh, 1)
+    a = _acc_bound(p.weights.reshape(oc, -1), p.folded_bias)
+    lim = 1 << 31
+    if 2 * a >= lim:
+        return f"accumulators up to +-{a}"
+    if np.any(a + (np.int64(1) << (r - 1)) + abs(int(p.output_zero_point)) * (np.int64(1) << r) + 1 >= lim):
+        return f"accumulators up to +-{a} with right shifts up to {int(r.max())}"
+    return None
+
+
+def conv_narrow(p: "ConvParams") -> int:
+    """Widened tap words per pixel (2, 4 or 6) of the narrow kernel for this CONV_2D, 0 where it does not
+    apply (conv_narrow_geometry, narrow_rq_problem)."""
+    g = conv_narrow_geometry(p)
+    if g is None or narrow_rq_problem(p) is not None:
+        return 0
+    return 2 * g[0] * g[1]
+
+
+def narrow_records(p: "ConvParams") -> np.ndarray:
+    """The narrow kernel's weights (int32 words): per output channel [2 * folded bias, NW words of int16
+    pairs 2 * w (taps (0, 2), (1, 3) of each group of 4: SXTB16 order; zero past k_w * in_c in each window
+    row), mult, ra = 2^(r-1) + zp 2^r, r], and after every 4 channels [lo4, hi4, more]."""
+    from tinygen.model.fixedpoint import wrap_int32
+
+    kh, q = conv_narrow_geometry(p)
+    oc = p.output_shape[3]
+    nw = 2 * kh * q
+    w = p.weights.reshape(oc, kh, -1).astype(np.int64)
+    taps = np.zeros((oc, kh, 4 * q), dtype=np.int64)
+    taps[:, :, : w.shape[2]] = 2 * w
+    g = taps.reshape(oc, kh * q, 4)  # [channel][group][byte]
+    lo = np.stack([g[:, :, 0], g[:, :, 1]], axis=2)  # words 2j, 2j + 1: low halves (b0, b1)
+    hi = np.stack([g[:, :, 2], g[:, :, 3]], axis=2)  # high halves (b2, b3)
+    words = ((lo & 0xFFFF) | ((hi & 0xFFFF) << 16)).reshape(oc, nw)
+    m = np.broadcast_to(np.asarray(p.multiplier, dtype=np.int64).reshape(-1), (oc,))
+    sh = np.broadcast_to(np.asarray(p.shift, dtype=np.int64).reshape(-1), (oc,))
+    r = np.where(m != 0, -sh, 1)
+    ra = (np.int64(1) << (r - 1)) + int(p.output_zero_point) * (np.int64(1) << r)
+    bias2 = 2 * np.asarray(p.folded_bias, dtype=np.int64)
+    rec = np.concatenate([bias2[:, None], words, m[:, None], ra[:, None], r[:, None]], axis=1)
+    lo4 = int(np.uint8(np.int8(p.act_min))) * 0x01010101
+    hi4 = int(np.uint8(np.int8(p.act_max))) * 0x01010101
+    blocks = []
+    for b in range(oc // 4):
+        blocks.append(rec[4 * b : 4 * b + 4].reshape(-1))
+        blocks.append(np.array([lo4, hi4, int(b + 1 < oc // 4)], dtype=np.int64))
+    return wrap_int32(np.concatenate(blocks)).astype(np.int32)
+
+
 def conv2d_scratch_bytes(p: "ConvParams") -> int:
     """CONV_2D's DSP kernel scratch (tg_conv2d_dsp): two im2col columns of int16 (+ in_c bytes of
     input_zp, or two staging rows when the input channels are not a multiple of 4)."""
-    if conv2d_dsp_mode(p)[0] == 0:
+    if conv2d_dsp_mode(p)[0] == 0 or conv_narrow(p):
         return 0
     return _conv2d_dsp_scratch(p)
 
@@ -856,6 +969,7 @@ class ConvParams:
     overflow: bool = False  # the int32 accumulator may wrap
     low_ram: bool = False  # the planner asked for less scratch (arena target; plan_memory): conv: the scratch-free C99 kernel; depthwise dm 2-3: the column kernel
     packed: bool = False  # conv: the DSP kernel takes packed channel pairs (conv_model_packed; tg_conv2d_dspp_s8)
+    only4: bool = False  # conv: the model's DSP driver entries without staging code where in_c % 4 == 0 (conv_model_only4)
     pair_kernel: bool = False  # depthwise: the model takes the 3x3 pair kernel for this op (dw_model_pairs; dw_kernel)
     ring_block: int | None = None  # depthwise ring kernel: groups of 4 channels per block (None: _dw_ring_dims' default)
     # numpy kernel internals
@@ -933,6 +1047,7 @@ class Conv2D(Op):
             weights=wd, bias=bias, folded_bias=folded, groups=groups, overflow=acc_may_overflow(k, bias), _wmats=wmats,
         )
         p.packed = conv_model_packed(p, g)
+        p.only4 = conv_model_only4(g)
         return p
 
     def run(self, p: ConvParams, inputs):
@@ -995,6 +1110,15 @@ class Conv2D(Op):
         _, oh, ow, oc = p.output_shape
         kh, kw = p.filter_hw
         k = ctx.op_index
+        nw = conv_narrow(p)
+        if nw:  # every target: the DSP kernel, or its C99 loop over the same records
+            fields = dict(batches=b, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
+                          stride_h=p.stride[0], stride_w=p.stride[1], dil_h=1, dil_w=1,
+                          pad_top=p.padding[0], pad_left=p.padding[1], groups=1, depth_multiplier=1,
+                          input_zp=p.input_zero_point, output_zp=p.output_zero_point, act_min=p.act_min,
+                          act_max=p.act_max, w_row=4 * conv_narrow_geometry(p)[1], dsp=1, pairs=0,
+                          weights=ctx.const(narrow_records(p), "int32_t", f"op{k}_narrow"), bias="NULL", rq="NULL")
+            return f"tg_conv2d_dspn{nw}_s8({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, NULL);"
         dsp = conv2d_dsp_mode(p)[0]
         # packed channel pairs only for the Cortex-M DSP kernel: Helium reads one row per channel, and cores
         # without the DSP extension keep the C99 kernel's own layout
@@ -1026,6 +1150,8 @@ class Conv2D(Op):
             # the DSP kernel (the C99 code in a portable build); with left-shifted channels its variant that
             # links the left-shift requantization
             fn = "tg_conv2d_dspl_s8" if left else ("tg_conv2d_dspp_s8" if packed else "tg_conv2d_dsp_s8")
+            if p.only4 and c % 4 == 0 and target_has_dsp(ctx.target) and not target_has_mve(ctx.target):
+                fn = fn[:-3] + "4_s8"  # the driver without staging code (conv_model_only4)
         scratch = ctx.scratch() if dsp else "NULL"
         return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {scratch});"
 
@@ -1036,6 +1162,11 @@ class Conv2D(Op):
         scratch = self.scratch_bytes(p)
         if not target_has_dsp(target):
             return KernelVariant(C99, f"target {target} has no DSP extension", scratch)
+        nw = conv_narrow(p)
+        if nw:
+            return KernelVariant(DSP_SHORTCUT, f"narrow {_conv_kind(p)} ({p.filter_hw[0] * p.filter_hw[1] * p.input_shape[3]} "
+                                               f"taps in {nw} registers per pixel, 4 channels per store, no scratch): "
+                                               f"SMMLAR requantization proved exact", scratch)
         mode, name, reason = conv2d_dsp_mode(p)
         if target_has_mve(target) and conv2d_mve(p):
             how = "in place" if _conv_kind(p) == "1x1 conv" else "int8 im2col columns in the scratch"
