@@ -939,12 +939,38 @@ typedef void (*tg_narrow_fn)(tg_narrow_t *st, int8_t *out);
 
 /* The driver: output rows in runs of pixels whose windows lie inside the input (no word read past the
  * input's end), the others one at a time from a staged copy (padded taps = input_zp). */
-__attribute__((noinline, optimize("Os"))) static void tg_conv2d_narrow(const tg_conv_params_t *p, const int8_t *input,
-                                                       int8_t *output, tg_narrow_fn fn, int32_t nw)
+/* The window of the output pixel at (y0, x0) (top-left tap) as k_h rows of w_row bytes, padded taps = input_zp. */
+__attribute__((noinline, optimize("Os"))) static void tg_narrow_stage(const tg_conv_params_t *p, const int8_t *in_b,
+                                                                      int32_t y0, int32_t x0, int8_t *s)
 {
-    const int32_t cin = p->in_c, in_w = p->in_w, in_h = p->in_h, k_h = p->k_h, k_w = p->k_w;
+    const int32_t cin = p->in_c;
+    int32_t ky, t;
+    for (ky = y0; ky < y0 + p->k_h; ky++) {
+        int32_t ix = x0, c = 0;
+        for (t = 0; t < p->w_row; t++) {
+            int8_t v = (int8_t)p->input_zp;
+            if (ix < x0 + p->k_w && (uint32_t)ky < (uint32_t)p->in_h && (uint32_t)ix < (uint32_t)p->in_w) {
+                v = in_b[(ky * p->in_w + ix) * cin + c];
+            }
+            if (++c == cin) {
+                c = 0;
+                ix++;
+            }
+            *s++ = v;
+            TG_NRW_NOLIB();
+        }
+    }
+}
+
+__attribute__((noinline, optimize("Os"))) static void tg_conv2d_narrow(const tg_conv_params_t *p,
+                                                                       const int8_t *input, int8_t *output,
+                                                                       tg_narrow_fn fn, int32_t nw)
+{
+    /* the generator writes a 1x1 filter at stride 1 without padding as one row of pixels (in_h = out_h = 1)
+     * and the output columns whose windows lie inside the input's columns, [pairs, depth_multiplier) */
+    const int32_t cin = p->in_c, k_h = p->k_h, in_h = p->in_h, in_w = p->in_w, sw = p->stride_w;
     const int32_t q4 = p->w_row;                     /* bytes read per window row (whole words) */
-    const int32_t row = in_w * cin, step = p->stride_w * cin;
+    const int32_t row = in_w * cin, step = sw * cin;
     const int32_t in_size = in_h * row;
     const int32_t off = k_h == 1 ? 4 : row;
     const int8_t *in_b = input;
@@ -956,14 +982,14 @@ __attribute__((noinline, optimize("Os"))) static void tg_conv2d_narrow(const tg_
         for (oy = 0; oy < p->out_h; oy++) {
             const int32_t y0 = oy * p->stride_h - p->pad_top;
             for (ox = 0; ox < p->out_w; ox += st.n, output += st.n * p->out_c) {
-                const int32_t x0 = ox * p->stride_w - p->pad_left;
+                const int32_t x0 = ox * sw - p->pad_left;
                 const int8_t *src = in_b + y0 * row + x0 * cin;
-                /* pixels ox .. ox + n - 1: inside, last word read within the input */
+                /* pixels ox .. ox + n - 1: windows inside, the last word read within the input */
                 int32_t n = 0;
-                if (y0 >= 0 && y0 + k_h <= in_h) {
-                    while (ox + n < p->out_w && x0 + n * p->stride_w >= 0 && x0 + n * p->stride_w + k_w <= in_w &&
-                           src + n * step + (k_h - 1) * row + q4 <= in_b + in_size) {
-                        n++;
+                if (y0 >= 0 && y0 + k_h <= in_h && ox >= p->pairs && ox < p->depth_multiplier) {
+                    n = p->depth_multiplier - ox;
+                    while (n > 0 && src + (n - 1) * step + (k_h - 1) * row + q4 > in_b + in_size) {
+                        n--;
                     }
                 }
                 st.in = src;
@@ -971,24 +997,7 @@ __attribute__((noinline, optimize("Os"))) static void tg_conv2d_narrow(const tg_
                 st.off1 = off;
                 st.off2 = 2 * off;
                 if (n == 0) {
-                    /* one pixel from the stage: window row ky at stage byte ky * q4 */
-                    int8_t *s = (int8_t *)stage;
-                    int32_t ky, t;
-                    for (ky = y0; ky < y0 + k_h; ky++) {
-                        int32_t ix = x0, c = 0;
-                        for (t = 0; t < q4; t++) {
-                            int8_t v = (int8_t)p->input_zp;
-                            if (ix < x0 + k_w && ky >= 0 && ky < in_h && ix >= 0 && ix < in_w) {
-                                v = in_b[ky * row + ix * cin + c];
-                            }
-                            if (++c == cin) {
-                                c = 0;
-                                ix++;
-                            }
-                            *s++ = v;
-                            TG_NRW_NOLIB();
-                        }
-                    }
+                    tg_narrow_stage(p, in_b, y0, x0, (int8_t *)stage);
                     n = 1;
                     st.in = (const int8_t *)stage;
                     st.off1 = 4;
@@ -999,12 +1008,11 @@ __attribute__((noinline, optimize("Os"))) static void tg_conv2d_narrow(const tg_
 #if TG_DSP
                 (void)nw;
                 fn(&st, output);
-                st.n = n;
 #else
                 (void)fn;
                 tg_narrow_px_c(&st, output, nw, p->out_c, p->act_min, p->act_max);
-                st.n = n;
 #endif
+                st.n = n;
                 TG_NRW_FENCE();
             }
         }

@@ -1112,11 +1112,16 @@ class Conv2D(Op):
         k = ctx.op_index
         nw = conv_narrow(p)
         if nw:  # every target: the DSP kernel, or its C99 loop over the same records
+            sh_, sw_ = p.stride
+            pt, pl = p.padding
+            if (kh, kw, sh_, sw_, pt, pl) == (1, 1, 1, 1, 0, 0):  # one row of pixels
+                h, w, oh, ow = 1, h * w, 1, oh * ow
+            lo = next((x for x in range(ow) if x * sw_ >= pl), ow)  # columns with windows inside: [lo, hi)
+            hi = max([lo] + [x + 1 for x in range(lo, ow) if x * sw_ - pl + kw <= w])
             fields = dict(batches=b, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
-                          stride_h=p.stride[0], stride_w=p.stride[1], dil_h=1, dil_w=1,
-                          pad_top=p.padding[0], pad_left=p.padding[1], groups=1, depth_multiplier=1,
-                          input_zp=p.input_zero_point, output_zp=p.output_zero_point, act_min=p.act_min,
-                          act_max=p.act_max, w_row=4 * conv_narrow_geometry(p)[1], dsp=1, pairs=0,
+                          stride_h=sh_, stride_w=sw_, dil_h=1, dil_w=1, pad_top=pt, pad_left=pl, groups=1,
+                          depth_multiplier=hi, input_zp=p.input_zero_point, output_zp=p.output_zero_point,
+                          act_min=p.act_min, act_max=p.act_max, w_row=4 * conv_narrow_geometry(p)[1], dsp=1, pairs=lo,
                           weights=ctx.const(narrow_records(p), "int32_t", f"op{k}_narrow"), bias="NULL", rq="NULL")
             return f"tg_conv2d_dspn{nw}_s8({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, NULL);"
         dsp = conv2d_dsp_mode(p)[0]
