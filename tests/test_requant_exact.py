@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinygen.model.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
-from tinygen.ops.conv import (dw_pair_smmlar_ok, dw_smmlar_apply, dw_smmlar_rows, rqx_apply, rqx_problem, rqx_table,
-                              rqxl_apply, rqxl_problem, rqxl_table)
+from tinygen.ops.conv import (dw_pair_smmlar_ok, dw_smmlar_apply, dw_smmlar_rows, narrow_rq_bound_problem, rqx_apply,
+                              rqx_problem, rqx_table, rqxl_apply, rqxl_problem, rqxl_table)
 
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -80,6 +80,33 @@ def test_dw_smmlar_matches_tflm(real, zp, seed):
         assert -shift > 22, (m, shift, zp)  # only long shifts with a zero point too large to fold
         return
     acc = acc[inside]
+    want = multiply_by_quantized_multiplier(acc, np.array([m]), np.array([shift])) + zp
+    got = dw_smmlar_apply(acc, row)
+    bad = np.flatnonzero(want != got)
+    assert bad.size == 0, f"m={m} shift={shift} zp={zp} acc={int(acc[bad[0]])}: {int(got[bad[0]])} vs TFLM {int(want[bad[0]])}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(real=st.one_of(st.floats(1e-10, 0.4999, allow_nan=False), st.sampled_from([2.0 ** -k for k in range(2, 33)])),
+       zp=st.integers(-128, 127), log_bound=st.floats(4, 30.5), seed=st.integers(0, 2**32 - 1))
+def test_narrow_smmlar_matches_tflm(real, zp, log_bound, seed):
+    """The narrow CONV_2D kernel's requantization (TG_NRW_RQ in tg_conv.c: SMMLAR of the doubled accumulator
+    with the row {m, 2^(r-1) + zp 2^r, r}, ADD of its sign, ASR) equals TFLM's MultiplyByQuantizedMultiplier + zp
+    for every accumulator within the bound narrow_rq_bound_problem accepted, at the rounding boundaries of both
+    roundings and the bound itself; where it refuses, the bound or the shift is really out of its range."""
+    m, shift = quantize_multiplier(real)
+    if m == 0:
+        shift = -1
+    bound = int(2 ** log_bound)
+    problem = narrow_rq_bound_problem(bound, np.array([m]), np.array([shift]), zp)
+    if problem is not None:
+        r = -shift if m else 1
+        assert 2 * bound >= 1 << 31 or r > 30 or bound + (1 << (r - 1)) + abs(zp) * (1 << r) + 1 >= 1 << 31, problem
+        return
+    row = dw_smmlar_rows(np.array([m]), np.array([shift]), zp)[0]
+    acc = boundary_accs(m, -shift if m else 1, np.random.default_rng(seed))
+    acc = np.concatenate([acc, [-bound, bound, 1 - bound, bound - 1]])
+    acc = acc[np.abs(acc) <= bound]
     want = multiply_by_quantized_multiplier(acc, np.array([m]), np.array([shift])) + zp
     got = dw_smmlar_apply(acc, row)
     bad = np.flatnonzero(want != got)

@@ -855,27 +855,33 @@ def conv_narrow_geometry(p: "ConvParams") -> tuple[int, int] | None:
     return kh, q
 
 
-def narrow_rq_problem(p: "ConvParams") -> str | None:
-    """Why the narrow kernel's requantization (SMMLAR of the doubled accumulator, see tg_conv.c) is not
-    provably exact for this layer, or None: every live channel needs a right shift r >= 1 (TFLM shift <= -1),
-    a multiplier in [0, 2^31), |2 acc| < 2^31 and |y| + 2^(r-1) + |zp| 2^r + 1 < 2^31 (y: the rounded
-    product, |y| <= |acc|), with |acc| <= 128 sum|w| + |folded bias|."""
-    oc = p.output_shape[3]
-    m = np.broadcast_to(np.asarray(p.multiplier, dtype=np.int64).reshape(-1), (oc,))
-    sh = np.broadcast_to(np.asarray(p.shift, dtype=np.int64).reshape(-1), (oc,))
+def narrow_rq_bound_problem(acc_bound: int, multiplier, shift, output_zero_point: int) -> str | None:
+    """Why the narrow kernel's requantization (SMMLAR of the doubled accumulator, see tg_conv.c; rows
+    dw_smmlar_rows, arithmetic dw_smmlar_apply) is not provably exact for accumulators |acc| <= acc_bound,
+    or None: every live channel needs a right shift r >= 1 (TFLM shift <= -1) of at most 30, a multiplier in
+    [0, 2^31), |2 acc| < 2^31 and |y| + 2^(r-1) + |zp| 2^r + 1 < 2^31 (y: the rounded product, |y| <= |acc|)."""
+    m = np.asarray(multiplier, dtype=np.int64).reshape(-1)
+    sh = np.broadcast_to(np.asarray(shift, dtype=np.int64).reshape(-1), m.shape)
     live = m != 0
     if np.any(live & (sh >= 0)):
         return "a channel with effective scale >= 0.5 (left shift)"
     if np.any((m < 0) | (m >= (1 << 31))) or np.any(live & (sh < -30)):
         return "multiplier / shift out of range"
     r = np.where(live, -sh, 1)
-    a = _acc_bound(p.weights.reshape(oc, -1), p.folded_bias)
+    a = int(acc_bound)
     lim = 1 << 31
     if 2 * a >= lim:
         return f"accumulators up to +-{a}"
-    if np.any(a + (np.int64(1) << (r - 1)) + abs(int(p.output_zero_point)) * (np.int64(1) << r) + 1 >= lim):
+    if np.any(a + (np.int64(1) << (r - 1)) + abs(int(output_zero_point)) * (np.int64(1) << r) + 1 >= lim):
         return f"accumulators up to +-{a} with right shifts up to {int(r.max())}"
     return None
+
+
+def narrow_rq_problem(p: "ConvParams") -> str | None:
+    """narrow_rq_bound_problem for this layer: |acc| <= 128 sum|w| + |folded bias| per channel."""
+    oc = p.output_shape[3]
+    return narrow_rq_bound_problem(_acc_bound(p.weights.reshape(oc, -1), p.folded_bias), p.multiplier, p.shift,
+                                   p.output_zero_point)
 
 
 def conv_narrow(p: "ConvParams") -> int:
@@ -905,10 +911,9 @@ def narrow_records(p: "ConvParams") -> np.ndarray:
     words = ((lo & 0xFFFF) | ((hi & 0xFFFF) << 16)).reshape(oc, nw)
     m = np.broadcast_to(np.asarray(p.multiplier, dtype=np.int64).reshape(-1), (oc,))
     sh = np.broadcast_to(np.asarray(p.shift, dtype=np.int64).reshape(-1), (oc,))
-    r = np.where(m != 0, -sh, 1)
-    ra = (np.int64(1) << (r - 1)) + int(p.output_zero_point) * (np.int64(1) << r)
+    rows = dw_smmlar_rows(m, sh, p.output_zero_point)[:, :3]  # m, ra = 2^(r-1) + zp 2^r, r: as the depthwise pair kernel
     bias2 = 2 * np.asarray(p.folded_bias, dtype=np.int64)
-    rec = np.concatenate([bias2[:, None], words, m[:, None], ra[:, None], r[:, None]], axis=1)
+    rec = np.concatenate([bias2[:, None], words, rows], axis=1)
     lo4 = int(np.uint8(np.int8(p.act_min))) * 0x01010101
     hi4 = int(np.uint8(np.int8(p.act_max))) * 0x01010101
     blocks = []
