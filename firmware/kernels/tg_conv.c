@@ -929,6 +929,13 @@ static void tg_narrow_px_c(tg_narrow_t *st, int8_t *out, int32_t nw, int32_t oc_
 
 typedef void (*tg_narrow_fn)(tg_narrow_t *st, int8_t *out);
 
+/* the driver and staging run once per row or edge pixel: compiled for size where the compiler allows */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TG_NRW_SMALL __attribute__((noinline, optimize("Os")))
+#else
+#define TG_NRW_SMALL __attribute__((noinline))
+#endif
+
 #if TG_DSP
 #define TG_NRW_FENCE() tg_barrier()
 #define TG_NRW_NOLIB() TG_NO_LIBCALL()
@@ -940,7 +947,7 @@ typedef void (*tg_narrow_fn)(tg_narrow_t *st, int8_t *out);
 /* The driver: output rows in runs of pixels whose windows lie inside the input (no word read past the
  * input's end), the others one at a time from a staged copy (padded taps = input_zp). */
 /* The window of the output pixel at (y0, x0) (top-left tap) as k_h rows of w_row bytes, padded taps = input_zp. */
-__attribute__((noinline, optimize("Os"))) static void tg_narrow_stage(const tg_conv_params_t *p, const int8_t *in_b,
+TG_NRW_SMALL static void tg_narrow_stage(const tg_conv_params_t *p, const int8_t *in_b,
                                                                       int32_t y0, int32_t x0, int8_t *s)
 {
     const int32_t cin = p->in_c;
@@ -962,7 +969,7 @@ __attribute__((noinline, optimize("Os"))) static void tg_narrow_stage(const tg_c
     }
 }
 
-__attribute__((noinline, optimize("Os"))) static void tg_conv2d_narrow(const tg_conv_params_t *p,
+TG_NRW_SMALL static void tg_conv2d_narrow(const tg_conv_params_t *p,
                                                                        const int8_t *input, int8_t *output,
                                                                        tg_narrow_fn fn, int32_t nw)
 {
