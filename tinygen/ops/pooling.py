@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Op, register, require
+from .base import C99, DSP, KernelVariant, Op, register, require, target_has_dsp
 from .conv16 import INT16_MIN, activation_range
 from .conv import check_activation, check_scales, check_window_options, pad_nhwc, tap_slice
 
@@ -99,6 +99,20 @@ class _Pool(Op):
         cast = "(const int16_t *)" if p.itemsize == 2 else ""
         ocast = "(int16_t *)" if p.itemsize == 2 else ""
         return f"{fn}({ctx.struct('tg_pool_params_t', fields)}, {cast}{ctx.input(0)}, {ocast}{ctx.output()});"
+
+    def kernel_variant(self, p: PoolParams, target: str | None = None) -> KernelVariant:
+        """int8 on a DSP target: tg_avgpool_s8 / tg_maxpool_s8's DSP path (firmware/kernels/tg_pool.c)."""
+        if p.itemsize != 1:
+            return KernelVariant(C99, "portable C kernel (int16: no DSP variant)", 0)
+        if not target_has_dsp(target):
+            return KernelVariant(C99, f"target {target} has no DSP extension", 0)
+        _, _, _, c = p.input_shape
+        tail = f"; the last {c % 4} channels in C" if c % 4 else ""
+        if p.op == "MAX_POOL_2D":
+            return KernelVariant(DSP, f"4 channels per word, SSUB8 + SEL per tap{tail}", 0)
+        big = p.filter_hw[0] * p.filter_hw[1] > 128 and int(np.max(p.counts)) > 128
+        return KernelVariant(DSP, "4 channels per word, SXTAB16 sums, SMULW rounded division"
+                             + (" (windows of more than 128 taps in C)" if big else "") + tail, 0)
 
 
 @register
