@@ -51,6 +51,13 @@ def test_bench_reports_layers_kernels_and_memory(tmp_path, capsys):
     assert 0 < r["live_bound"] <= d["arena"]
     for head in ("MAC/instr", "live-tensor bound", "kernels+runtime", "scratch B", "DEPTHWISE_CONV_2D"):
         assert head in text
+    # the 7x7x16 -> 7x7x32 3x3 depth-multiplier-2 layer: the register kernel at the default arena (<= 1.05 x the
+    # live bound + 64 B), >= 0.25 MAC/instruction (QEMU instruction counts: deterministic; was 0.05 on the
+    # column kernel, which the arena target forced)
+    (k,) = [i for i, kv in enumerate(r["kernels"]) if "depth multiplier 2" in kv["kernel_reason"]]
+    assert "tg_dwconv_dmr_s8" in r["kernels"][k]["kernel_reason"]
+    assert d["arena"] <= 1.05 * r["live_bound"] + 64
+    assert r["op_macs"][k] / d["layers"][k] >= 0.25, (r["op_macs"][k], d["layers"][k])
 
 
 def test_bench_on_another_core(tmp_path, capsys):

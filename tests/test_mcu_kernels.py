@@ -186,9 +186,10 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     shifts (effective scale >= 0.5). `temporal`: one column wide, a k x 1 filter. `k33` (1 or 2): 3x3,
     that stride and dilation 1 along the row (the pair kernels, tg_dwconv_p3_s8 / tg_dwconv_p3s2_s8); 3:
     3x3 with rows of 2-7 pixels and long columns, stride 1 (3) or 2 (4) along the column (the pair kernels
-    transposed). `big_bias`: a third of the channels get biases near +-2^30 (live scales): the pair kernel's
-    SMMLAR requantization needs |bias| + 128 * sum|w| < 2^30, so these straddle the bound and their groups
-    fall back to SMLAL with the zero point folded."""
+    transposed); 5: 3x3 with at least 4 input channels (with depth multiplier 2-3: the register kernel,
+    tg_dwconv_dmr_s8), any stride, dilation and padding. `big_bias`: a third of the channels get biases near
+    +-2^30 (live scales): the pair kernel's SMMLAR requantization needs |bias| + 128 * sum|w| < 2^30, so these
+    straddle the bound and their groups fall back to SMLAL with the zero point folded."""
     m = ModelBuilder()
     b = int(rng.choice([1, 1, 1, 2]))
     dm = int(rng.choice([1, 1, 2, 3, 8])) if dm is None else dm
@@ -204,6 +205,8 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
         kh, kw, dil, w, c = 3, 3, 1, int(rng.integers(2, 8)), int(rng.choice([4, 8, 12, 16, 17]))
         sh = k33 - 2
         h = int(rng.integers(8, 30)) if sh == 1 else int(rng.integers(50, 56))
+    elif k33 == 5:
+        kh, kw, c = 3, 3, int(rng.choice([4, 5, 7, 8, 12, 16, 17]))
     if temporal:  # a 1-D convolution over [T, 1, C] (one column wide)
         kh, kw, w, sw, h = int(rng.choice([3, 5, 9])), 1, 1, 1, int(rng.integers(4, 40))
     if padding == "VALID":
@@ -596,6 +599,11 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         g = parse_model(dw_pair_chain(rng), name=name)
         check_graph(g)
         out[name] = g
+    for i in range(12):  # the register kernel: 3x3, depth multiplier 2-3, partial groups, trained-like rows
+        name = f"dwreg{'_trained' if i % 2 else ''}_{i}"
+        g = parse_model(random_dw(rng, trained=bool(i % 2), dm=(2, 2, 3)[i % 3], k33=5), name=name)
+        check_graph(g)
+        out[name] = g
     for i in range(10):  # ... transposed: narrow rows, long columns (stride 1 or 2 along the column)
         name = f"dw3x3t{'_trained' if i % 2 else ''}_{i}"
         g = parse_model(random_dw(rng, trained=bool(i % 2), dm=1, k33=3 + (i % 4 >= 2)), name=name)
@@ -660,13 +668,36 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     chains = [n for n in graphs if n.startswith("dw3x3chain")]
     assert chains and all(len(re.findall(r"tg_dwconv_p3\w*\(&op", dsp.generated[n].c_file.read_text())) == 2
                           for n in chains), chains
+    # 3x3 layers with depth multiplier 2-3 and >= 4 input channels take the register kernel: depth multipliers
+    # 2 and 3, partial groups of 4 input channels (C), left shifts (C redoes those blocks), stride 2, dilation
+    # 2, padded edges and windows inside (runs of pixels), batches
+    from tinygen.ops.conv import dw_regs
+
+    reg = {n for n in graphs if "tg_dwconv_dmr_s8(" in dsp.generated[n].c_file.read_text()}
+    assert len(reg) >= 12, sorted(reg)
+    kinds = set()
+    for n in reg:
+        p = DepthwiseConv2D().prepare(graphs[n], graphs[n].operators[0])
+        assert dw_regs(p) and "w_row = -3," in dsp.generated[n].c_file.read_text()
+        left = (np.asarray(p.multiplier).reshape(-1) != 0) & (np.asarray(p.shift).reshape(-1) >= 0)
+        kinds |= {f"dm{p.depth_multiplier}"}
+        kinds |= {"partial"} if p.input_shape[3] % 4 else {"whole"}
+        kinds |= {"left"} if left.any() else set()
+        kinds |= {"stride2"} if max(p.stride) == 2 else set()
+        kinds |= {"dil2"} if max(p.dilation) == 2 else set()
+        kinds |= {"padded"} if max(p.padding) > 0 else set()
+        kinds |= {"batch"} if p.input_shape[0] > 1 else set()
+        oh, ow = p.output_shape[1:3]
+        kinds |= {"run"} if oh >= 3 and ow >= 4 else set()
+    assert kinds >= {"dm2", "dm3", "partial", "whole", "left", "stride2", "dil2", "padded", "batch", "run"}, kinds
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
-    # depth multipliers 2-3 take the ring kernel (lane j: input channel (4g + j) / dm) where the arena has room
-    # for its scratch, else the column kernel; --optimize speed always gives them the ring kernel
+    # other depth multipliers 2-3 take the ring kernel (lane j: input channel (4g + j) / dm) where the arena has
+    # room for its scratch, else the column kernel; --optimize speed always gives them the ring kernel
     dm23 = {n: g for n, g in graphs.items() if g.operators[0].options["depth_multiplier"] in (2, 3)}
-    assert len(dm23) >= 6
+    assert len(set(dm23) - reg) >= 4, sorted(dm23)
     speed = build_models(BOARD, dm23, {n: xs[n] for n in dm23}, tmp_path / "speed", optimize="speed")
-    assert all("tg_dwconv_s8(" in speed.generated[n].c_file.read_text() for n in dm23)
+    assert all(("tg_dwconv_dmr_s8(" if n in reg else "tg_dwconv_s8(") in speed.generated[n].c_file.read_text()
+               for n in dm23)
     for fw, gs in ((dsp, graphs), (port, graphs), (speed, dm23)):
         res = run_models(fw, timeout=120)
         for name, g in gs.items():

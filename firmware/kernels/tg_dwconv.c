@@ -12,7 +12,11 @@
  *   int16 weights (c0, c2), (c1, c3) (the lanes SXTB16 / SXTB16 ROR 8 make of 4 int8 inputs), then
  *   rq[4][4], one row {mult, klo, khi, rm1} per channel; `bias` and `rq` are unused (dw_blocks);
  * - column kernel (depth multiplier >= 2; w_row > 0): `weights` int8 filter rows [out_c][w_row]
- *   (taps, zero-padded to a multiple of 4), `bias` [out_c] (folded), `rq` [out_c] rows.
+ *   (taps, zero-padded to a multiple of 4), `bias` [out_c] (folded), `rq` [out_c] rows;
+ * - register kernel (3x3, depth multiplier 2-3; w_row == -3): per group of 4 input channels c0..c3
+ *   and pair of filters (m0, m1) of each, a block of TG_DWR_BLOCK(taps) words: bias[8] (folded;
+ *   accumulator order i = 4 * (m - m0) + j, output channel (4g + j) * dm + m), per tap 4 words of
+ *   int16 weights (c0, c2) of m0, of m1, (c1, c3) of m0, of m1, then rq[8][4] (conv.py dw_reg_blocks).
  * Requantization rows (dw_rq_rows): TFLM shift = -(rm1 + 1); rm1 >= 0 (a right shift of rm1 + 1)
  * is done by the exact DSP requantization (tg_rqx_sat8 / TG_RQX_ASM, one SMLAL: TFLM's
  * SaturatingRoundingDoublingHighMul + RoundingDivideByPOT for every accumulator; tg_rqx_t rows,
@@ -28,6 +32,7 @@
 #define TG_DW_BLOCK(taps) (20 + 2 * (taps))
 #define TG_DW_PBLOCK 49 /* pair layout (w_row == -1), see tinygen/ops/conv.py dw_pair_blocks */
 #define TG_DWP_SMMLAR 256 /* the pair layout's mode word of a group requantized with SMMLAR (DW_PAIR_SMMLAR) */
+#define TG_DWR_BLOCK(taps) (40 + 4 * (taps)) /* register layout (w_row == -3), dw_reg_blocks */
 
 /* The C requantization of one output with a {mult, klo, khi, rm1} row (TFLM shift -(rm1 + 1)),
  * out of line: every path's fallback shares it. */
@@ -39,10 +44,24 @@ __attribute__((noinline)) static int8_t tg_dw_requant(int32_t acc, const int32_t
 /* ================================================================== C99 (CPUs without the DSP extension) */
 
 #if !TG_DSP /* the DSP kernels run every depthwise op there */
+/* Register layout (w_row == -3): the block of output channel oc, its accumulator index in *i. */
+__attribute__((noinline)) static const int32_t *tg_dwr_blk(const tg_conv_params_t *p, int32_t oc, int32_t *i)
+{
+    const int32_t dm = p->depth_multiplier, ic = oc / dm, m = oc - ic * dm;
+    *i = 4 * (m & 1) + (ic & 3);
+    return (const int32_t *)p->weights +
+           (size_t)((ic >> 2) * ((dm + 1) >> 1) + (m >> 1)) * TG_DWR_BLOCK(p->k_h * p->k_w);
+}
+
 /* Weight of output channel oc at tap t, its folded bias and requantization row, in any layout. */
 __attribute__((noinline)) static int32_t tg_dw_weight(const tg_conv_params_t *p, int32_t oc, int32_t t)
 {
     static const uint8_t lane[4] = {0, 2, 1, 3};
+    if (p->w_row == -3) {
+        int32_t i;
+        const uint32_t v = (uint32_t)tg_dwr_blk(p, oc, &i)[8 + 4 * t + 2 * (i & 1) + (i >> 2)];
+        return (int16_t)((i & 2) ? v >> 16 : v & 0xFFFFu);
+    }
     if (p->w_row < 0) {
         /* pair layout: (w0, w1), (w1, w2) per filter row; tap kx 0, 1: W01 low, high; 2: W12 high */
         const int32_t j = oc & 3, ky = t / 3, kx = t % 3;
@@ -60,6 +79,10 @@ __attribute__((noinline)) static int32_t tg_dw_weight(const tg_conv_params_t *p,
 __attribute__((noinline)) static const int32_t *tg_dw_rq(const tg_conv_params_t *p, int32_t oc)
 {
     const int32_t taps = p->k_h * p->k_w;
+    if (p->w_row == -3) {
+        int32_t i;
+        return tg_dwr_blk(p, oc, &i) + 8 + 4 * taps + 4 * i;
+    }
     if (p->w_row < 0) {
         return (const int32_t *)p->weights + (size_t)(oc >> 2) * TG_DW_PBLOCK + 32 + 4 * (oc & 3);
     }
@@ -71,6 +94,11 @@ __attribute__((noinline)) static const int32_t *tg_dw_rq(const tg_conv_params_t 
 
 __attribute__((noinline)) static int32_t tg_dw_bias(const tg_conv_params_t *p, int32_t oc)
 {
+    if (p->w_row == -3) {
+        int32_t i;
+        const int32_t *blk = tg_dwr_blk(p, oc, &i);
+        return blk[i];
+    }
     if (p->w_row < 0) {
         return ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_PBLOCK + ((oc & 3) < 2 ? (oc & 3) : 14 + (oc & 3))];
     }
@@ -85,7 +113,8 @@ __attribute__((noinline)) static int32_t tg_dw_bias(const tg_conv_params_t *p, i
  * SMMLAR rows, see tg_dw_rqv). */
 TG_INLINE int32_t tg_dw_rqx_zp(const tg_conv_params_t *p, int32_t oc)
 {
-    return p->w_row < 0 ? ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_PBLOCK + 48] : p->output_zp;
+    return p->w_row == -1 || p->w_row == -2 ? ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_PBLOCK + 48]
+                                            : p->output_zp;
 }
 
 /* The requantized value before the clamp of a right-shift row q: the exact requantization plus zp, or
@@ -1318,6 +1347,264 @@ static void tg_dwconv_cols(const tg_conv_params_t *p, const int8_t *input, int8_
     }
 }
 
+/*
+ * Register kernel (3x3, depth multiplier 2-3; w_row == -3, blocks of conv.py dw_reg_blocks): no ring,
+ * no widened copy. An output pixel's 9 taps are byte offsets from its first input (the window's
+ * top-left tap, channel 0); a padded tap's offset points at a row of input_zp bytes instead (the
+ * kernel's whole scratch: in_c bytes rounded up to 4). For every group of 4 input channels and pair
+ * of filters (m0, m1) of each, one word of each tap holds the 4 channels' int8 inputs, SXTB16 /
+ * SXTB16 ROR 8 widen it in registers to (c0, c2), (c1, c3), and each half meets the weight pairs of
+ * m0 and m1: 8 SMLABB/SMLATT per tap (14 instructions per 8 MACs), then 8 exact requantizations
+ * (TG_RQX_ASM) and two packed, clamped words (depth multiplier 2: the 8 outputs are contiguous; 3:
+ * byte stores, the second pair's m1 is a zero filter, not stored). Pixels whose window lies inside
+ * the image share one offset table: a run of them is one call. Channels past the last whole group
+ * (in_c % 4) and blocks with a left-shift row (rm1 < 0) are (re)computed in C from the same blocks
+ * (tg_dwr_c).
+ */
+/* State of tg_dwr_run (field offsets are used by its assembly). */
+typedef struct {
+    int32_t off[9];       /* 0: byte offsets of the taps from `in` (padded taps: the zero-point row) */
+    const int32_t *blk;   /* 36: the first block */
+    int8_t *out;          /* 40: the first pixel's output channel 0 */
+    int32_t groups;       /* 44: whole groups of 4 input channels, >= 1 */
+    int32_t pairs;        /* 48: filter pairs per group, (dm + 1) / 2 */
+    int32_t zp;           /* 52: output zero point */
+    uint32_t lo4, hi4;    /* 56, 60: activation bounds in every byte lane */
+    int32_t dm;           /* 64 */
+    const int8_t *in;     /* 68: the first pixel's window, channel 0 */
+    int32_t n;            /* 72: pixels, >= 1 */
+    int32_t in_step;      /* 76: bytes from pixel to pixel in the input (stride_w * in_c) */
+    int32_t out_step;     /* 80: ... in the output (out_c) */
+} tg_dwr_t;
+
+/* one tap: inputs from [r12 (window + goff) + offset], weights from [r11], accumulators r0..r7 */
+#define TG_DWR_TAP(off)                     \
+    "ldr    lr, [sp, #" off "]\n\t"          \
+    "ldr    lr, [r12, lr]\n\t"              \
+    "sxtb16 r8, lr\n\t"                     \
+    "ldrd   r9, r10, [r11], #8\n\t"         \
+    "smlabb r0, r8, r9, r0\n\t"             \
+    "smlatt r2, r8, r9, r2\n\t"             \
+    "smlabb r4, r8, r10, r4\n\t"            \
+    "smlatt r6, r8, r10, r6\n\t"            \
+    "sxtb16 r8, lr, ror #8\n\t"             \
+    "ldrd   r9, r10, [r11], #8\n\t"         \
+    "smlabb r1, r8, r9, r1\n\t"             \
+    "smlatt r3, r8, r9, r3\n\t"             \
+    "smlabb r5, r8, r10, r5\n\t"            \
+    "smlatt r7, r8, r10, r7\n\t"
+/* exact requantization of accumulator a with the next row from [r11], output zero point in lr */
+#define TG_DWR_RQ(a)                        \
+    "ldm    r11!, {r8-r10, r12}\n\t"        \
+    TG_RQX_ASM(a, "r8", "r9", "r10", "r12", "lr")
+
+/* A run of output pixels with one offset table: every whole group, every filter pair. Stack: the
+ * state (0-83), 84: the group's input (window + goff), 88: pairs left, 92: groups left, 96: the
+ * group's first output, 100: the pass's first output. External linkage: the compiler must keep its
+ * calling convention (r0 = a). */
+void tg_dwr_run(tg_dwr_t *a);
+__attribute__((naked, noinline)) void tg_dwr_run(tg_dwr_t *a __attribute__((unused)))
+{
+    __asm__(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #104\n\t"
+        "ldm    r0!, {r1-r11}\n\t"
+        "stm    sp, {r1-r11}\n\t"
+        "ldm    r0, {r1-r10}\n\t"
+        "add    r11, sp, #44\n\t"
+        "stm    r11, {r1-r10}\n\t"
+        "2:\n\t" /* pixel */
+        "ldrd   r11, r1, [sp, #36]\n\t"
+        "ldr    r2, [sp, #44]\n\t"
+        "ldr    r12, [sp, #68]\n\t"
+        "str    r1, [sp, #96]\n\t"
+        "str    r2, [sp, #92]\n\t"
+        "3:\n\t" /* group */
+        "ldr    r0, [sp, #48]\n\t"
+        "ldr    r1, [sp, #96]\n\t"
+        "str    r0, [sp, #88]\n\t"
+        "str    r1, [sp, #100]\n\t"
+        "1:\n\t" /* filter pair */
+        "ldm    r11!, {r0-r7}\n\t"
+        TG_DWR_TAP("0") TG_DWR_TAP("4") TG_DWR_TAP("8")
+        TG_DWR_TAP("12") TG_DWR_TAP("16") TG_DWR_TAP("20")
+        TG_DWR_TAP("24") TG_DWR_TAP("28") TG_DWR_TAP("32")
+        "str    r12, [sp, #84]\n\t"
+        "ldr    lr, [sp, #52]\n\t"
+        TG_DWR_RQ("r0") TG_DWR_RQ("r1") TG_DWR_RQ("r2") TG_DWR_RQ("r3")
+        TG_DWR_RQ("r4") TG_DWR_RQ("r5") TG_DWR_RQ("r6") TG_DWR_RQ("r7")
+        /* word 0: c0m0 c0m1 c1m0 c1m1, word 1: c2m0 c2m1 c3m0 c3m1 */
+        "bfi    r0, r4, #8, #8\n\t"
+        "bfi    r0, r1, #16, #8\n\t"
+        "bfi    r0, r5, #24, #8\n\t"
+        "bfi    r2, r6, #8, #8\n\t"
+        "bfi    r2, r3, #16, #8\n\t"
+        "bfi    r2, r7, #24, #8\n\t"
+        "ldrd   r8, r9, [sp, #56]\n\t"
+        "ssub8  r10, r0, r8\n\t"
+        "sel    r0, r0, r8\n\t"
+        "ssub8  r10, r0, r9\n\t"
+        "sel    r0, r9, r0\n\t"
+        "ssub8  r10, r2, r8\n\t"
+        "sel    r2, r2, r8\n\t"
+        "ssub8  r10, r2, r9\n\t"
+        "sel    r2, r9, r2\n\t"
+        "ldr    r10, [sp, #100]\n\t"
+        "ldr    r9, [sp, #64]\n\t"
+        "cmp    r9, #2\n\t"
+        "bne    5f\n\t"
+        "str    r0, [r10]\n\t"
+        "str    r2, [r10, #4]\n\t"
+        "6:\n\t"
+        "add    r10, r10, #2\n\t"
+        "str    r10, [sp, #100]\n\t"
+        "ldr    r12, [sp, #84]\n\t"
+        "ldr    r9, [sp, #88]\n\t"
+        "subs   r9, r9, #1\n\t"
+        "str    r9, [sp, #88]\n\t"
+        "bne    1b\n\t"
+        /* next group */
+        "ldr    r9, [sp, #96]\n\t"
+        "ldr    r8, [sp, #64]\n\t"
+        "add    r9, r9, r8, lsl #2\n\t"
+        "str    r9, [sp, #96]\n\t"
+        "add    r12, r12, #4\n\t"
+        "ldr    r9, [sp, #92]\n\t"
+        "subs   r9, r9, #1\n\t"
+        "str    r9, [sp, #92]\n\t"
+        "bne    3b\n\t"
+        /* next pixel */
+        "ldrd   r0, r1, [sp, #68]\n\t"
+        "ldrd   r2, r3, [sp, #76]\n\t"
+        "ldr    r4, [sp, #40]\n\t"
+        "add    r0, r0, r2\n\t"
+        "add    r4, r4, r3\n\t"
+        "str    r4, [sp, #40]\n\t"
+        "subs   r1, r1, #1\n\t"
+        "strd   r0, r1, [sp, #68]\n\t"
+        "bne    2b\n\t"
+        "add    sp, sp, #104\n\t"
+        "pop    {r4-r11, pc}\n\t"
+        "5:\n\t" /* depth multiplier != 2: byte stores, channel j's outputs at +j * dm (r9 = dm) */
+        "ldr    r3, [sp, #88]\n\t"
+        "and    r4, r9, #1\n\t"
+        "cmp    r3, #1\n\t"
+        "it     eq\n\t"
+        "cmpeq  r4, #1\n\t" /* eq: the last pair of an odd dm (its m1 is no filter) */
+        "add    r5, r10, r9, lsl #1\n\t"
+        "strb   r0, [r10]\n\t"
+        "lsr    r1, r0, #16\n\t"
+        "strb   r1, [r10, r9]\n\t"
+        "strb   r2, [r5]\n\t"
+        "lsr    r3, r2, #16\n\t"
+        "strb   r3, [r5, r9]\n\t"
+        "beq    6b\n\t"
+        "add    r6, r10, r9\n\t"
+        "add    r7, r5, r9\n\t"
+        "lsr    r4, r0, #8\n\t"
+        "strb   r4, [r10, #1]\n\t"
+        "lsr    r4, r0, #24\n\t"
+        "strb   r4, [r6, #1]\n\t"
+        "lsr    r4, r2, #8\n\t"
+        "strb   r4, [r5, #1]\n\t"
+        "lsr    r4, r2, #24\n\t"
+        "strb   r4, [r7, #1]\n\t"
+        "b      6b\n\t");
+}
+
+/* Blocks of groups g0.. of one pixel in C (window `in`, tap offsets off): the partial group (lanes
+ * j < in_c - 4g) and blocks with a left-shift row (rm1 < 0), every row; out: the pixel's output
+ * channel 0. Rarely run: compiled for size (cold). */
+__attribute__((noinline, cold)) static void tg_dwr_c(const tg_conv_params_t *p, const int8_t *in, const int32_t *off,
+                                                     int32_t g0, int8_t *out)
+{
+    const int32_t dm = p->depth_multiplier, pairs = (dm + 1) >> 1;
+    const int32_t *blk = (const int32_t *)p->weights + (size_t)g0 * pairs * TG_DWR_BLOCK(9);
+    int32_t k, i, t;
+    for (k = g0 * pairs; k < ((p->in_c + 3) >> 2) * pairs; k++, blk += TG_DWR_BLOCK(9)) {
+        const int32_t g = k / pairs, q = k - g * pairs;
+        int fix = 4 * g + 4 > p->in_c;
+        for (i = 0; i < 8; i++) {
+            fix |= blk[47 + 4 * i] < 0;
+        }
+        for (i = 0; i < 8 && fix; i++) {
+            const int32_t j = i & 3, m = 2 * q + (i >> 2), c = 4 * g + j;
+            int32_t acc = blk[i];
+            if (c >= p->in_c || m >= dm) {
+                continue;
+            }
+            for (t = 0; t < 9; t++) {
+                const uint32_t v = (uint32_t)blk[8 + 4 * t + 2 * (j & 1) + (i >> 2)];
+                acc = tg_wrap_add(acc, (int32_t)in[off[t] + c] * (int16_t)((j & 2) ? v >> 16 : v & 0xFFFFu));
+            }
+            tg_dw_put(p, out + (size_t)c * dm + m, acc, blk + 44 + 4 * i);
+        }
+    }
+}
+
+/* scratch: in_c bytes (rounded up to 4) of input_zp, the padded taps' inputs */
+static void tg_dwconv_regs(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    const int32_t c_n = p->in_c, oc_n = p->out_c, irow = p->in_w * c_n;
+    const int32_t whole = c_n >> 2, blocks = ((c_n + 3) >> 2) * ((p->depth_multiplier + 1) >> 1);
+    const int32_t *w = (const int32_t *)p->weights;
+    int8_t *zrow = (int8_t *)scratch;
+    tg_dwr_t a;
+    int32_t b, oy, ox, ky, kx, k, fix_from = whole;
+    for (k = 0; k < 4 * ((c_n + 3) >> 2); k++) {
+        zrow[k] = (int8_t)p->input_zp;
+        TG_NO_LIBCALL();
+    }
+    for (k = 0; k < 8 * blocks; k++) { /* a row with a left shift (rm1 < 0): C redoes its block */
+        fix_from = w[(k >> 3) * TG_DWR_BLOCK(9) + 47 + 4 * (k & 7)] < 0 ? 0 : fix_from;
+    }
+    a.blk = w;
+    a.groups = whole;
+    a.pairs = (p->depth_multiplier + 1) >> 1;
+    a.zp = p->output_zp;
+    a.lo4 = tg_splat4(p->act_min);
+    a.hi4 = tg_splat4(p->act_max);
+    a.dm = p->depth_multiplier;
+    a.in_step = p->stride_w * c_n;
+    a.out_step = oc_n;
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + (size_t)b * p->in_h * irow;
+        int8_t *out = output + (size_t)b * p->out_h * p->out_w * oc_n;
+        for (oy = 0; oy < p->out_h; oy++) {
+            const int32_t y0 = oy * p->stride_h - p->pad_top;
+            for (ox = 0; ox < p->out_w; ox += a.n, out += (size_t)a.n * oc_n) {
+                const int32_t x0 = ox * p->stride_w - p->pad_left;
+                const int8_t *win = in_b + (ptrdiff_t)y0 * irow + (ptrdiff_t)x0 * c_n;
+                int32_t *o = a.off, inside = 0;
+                for (ky = 0; ky < 3; ky++) {
+                    const int32_t iy = y0 + ky * p->dil_h;
+                    for (kx = 0; kx < 3; kx++) {
+                        const int32_t ix = x0 + kx * p->dil_w;
+                        const int ok = (uint32_t)iy < (uint32_t)p->in_h && (uint32_t)ix < (uint32_t)p->in_w;
+                        *o++ = ok ? ky * p->dil_h * irow + kx * p->dil_w * c_n : (int32_t)(zrow - win);
+                        inside += ok;
+                    }
+                }
+                a.n = 1;
+                if (inside == 9) { /* a run of windows inside the image: one offset table */
+                    const int32_t n = (p->in_w - 1 - 2 * p->dil_w - x0) / p->stride_w + 1;
+                    a.n = n < p->out_w - ox ? n : p->out_w - ox;
+                }
+                if (whole > 0) {
+                    a.in = win;
+                    a.out = out;
+                    tg_barrier();
+                    tg_dwr_run(&a);
+                    tg_barrier();
+                }
+                for (k = 0; fix_from * 4 < c_n && k < a.n; k++) {
+                    tg_dwr_c(p, win + (ptrdiff_t)k * a.in_step, a.off, fix_from, out + (size_t)k * oc_n);
+                }
+            }
+        }
+    }
+}
+
 #endif /* TG_DSP */
 
 /* ================================================================== entry points */
@@ -1345,3 +1632,4 @@ TG_DW_ENTRY(tg_dwconv_s8, tg_dwconv_dsp)        /* ring kernel (SMLABB), any fil
 TG_DW_ENTRY(tg_dwconv_p3_s8, tg_dwconv_pairs)   /* ring kernel, 3x3 pair layout (w_row == -1) */
 TG_DW_ENTRY(tg_dwconv_p3s2_s8, tg_dwconv_pairs) /* the same, stride 2 along the row */
 TG_DW_ENTRY(tg_dwconv_dm_s8, tg_dwconv_cols)    /* depth multiplier >= 2: column kernel */
+TG_DW_ENTRY(tg_dwconv_dmr_s8, tg_dwconv_regs)   /* 3x3, depth multiplier 2-3: register kernel (w_row == -3) */

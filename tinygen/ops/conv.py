@@ -325,13 +325,28 @@ def dsp_exact(rows: np.ndarray, folded_bias: np.ndarray, multiplier: np.ndarray,
 DW_COLUMNS_MIN_DM = 4
 
 
+def dw_regs(p: "ConvParams") -> bool:
+    """Does the depthwise op take the register kernel (tg_dwconv_dmr_s8, `w_row` = -3): 3x3 filter, depth
+    multiplier 2 or 3, at least 4 input channels, any stride, dilation and padding. It reads the int8 input
+    directly (one word = 4 input channels of a tap, widened in registers with SXTB16) and meets each input
+    value with 2 of its dm filters (8 SMLABB/SMLATT per tap, 14 instructions per 8 MACs); its only scratch is
+    a row of input_zp bytes for the padded taps (in_c rounded up to 4 bytes), so it needs no trade between
+    speed and RAM. Measured (benchmarks/mcu_bench.py, tinymaix MNIST 7x7x16 -> 7x7x32 dm 2): 0.05
+    MAC/instruction on the column kernel, 0.18 on the ring kernel, this one: see README."""
+    kh, kw = p.filter_hw
+    return p.depth_multiplier in (2, 3) and (kh, kw) == (3, 3) and p.input_shape[3] >= 4
+
+
 def dw_columns(p: "ConvParams") -> bool:
     """Does the depthwise op take the column kernel (each input channel's window is gathered as int16
     columns and met by its dm filters) rather than the ring kernel (tg_dwconv.c)? The gather costs about
     10 instructions per tap and pixel whatever dm, so it pays only where many filters share it: from
-    depth multiplier DW_COLUMNS_MIN_DM on. Below (e.g. dm 2 on a 3x3 filter: 0.05 MAC/instruction in the
-    column kernel, 0.18 in the ring kernel), the ring kernel, whose rows hold input channel (4g + j) / dm in
-    lane j, unless the planner asked for less scratch (`low_ram`: the column kernel needs 4 x taps bytes)."""
+    depth multiplier DW_COLUMNS_MIN_DM on. Below (e.g. dm 2 on a 5x5 filter), the ring kernel, whose rows
+    hold input channel (4g + j) / dm in lane j, unless the planner asked for less scratch (`low_ram`: the
+    column kernel needs 4 x taps bytes). 3x3 layers with depth multiplier 2-3 take the register kernel
+    (dw_regs)."""
+    if dw_regs(p):
+        return False
     dm = p.depth_multiplier
     return dm >= DW_COLUMNS_MIN_DM or (dm >= 2 and p.low_ram)
 
@@ -467,6 +482,8 @@ def dw_model_pairs(p: "ConvParams", graph, impl) -> bool:
 def dw_kernel(p: "ConvParams") -> str:
     """The C entry point (tg_dwconv.c) the generated code calls for this depthwise op: the one decision
     emit_c and kernel_variant (inspect, generate, mcu_bench) share."""
+    if dw_regs(p):
+        return "tg_dwconv_dmr_s8"
     if dw_columns(p):
         return "tg_dwconv_dm_s8"
     if p.pair_kernel:
@@ -496,8 +513,11 @@ def dw_scratch_bytes(p: "ConvParams") -> int:
     channels at a time (as many as fit in DW_RING_SHARE of the op's input + output bytes, at least
     one): R = (k_h - 1) * dil_h + 1 ring rows of the padded width, 8 bytes per column and group, +
     R tag words and k_h row pointers (each rounded up to an even count). Column kernel: the int16
-    taps of two pixels, 4 * w_row bytes (w_row = k_h * k_w rounded up to 4)."""
+    taps of two pixels, 4 * w_row bytes (w_row = k_h * k_w rounded up to 4). Register kernel (dw_regs): a row
+    of input_zp bytes for the padded taps, in_c rounded up to 4."""
     kh, kw = p.filter_hw
+    if dw_regs(p):
+        return -(-p.input_shape[3] // 4) * 4
     if dw_columns(p):
         return 4 * (-(-(kh * kw) // 4) * 4)
     rows, wp, block = _dw_ring_dims(p)
@@ -588,6 +608,50 @@ def dw_smmlar_apply(acc: np.ndarray, row: np.ndarray) -> np.ndarray:
     y = y - (a2 < 0)
     y = (y + (1 << 31)) % (1 << 32) - (1 << 31)
     return y >> int(row[2])
+
+
+# The register kernel's parameter block, int32 words, for a filter of `taps` taps: bias[8], 4 words per
+# tap, 8 requantization rows.
+def dw_reg_block_words(taps: int) -> int:
+    return 40 + 4 * taps
+
+
+def dw_reg_blocks(p: "ConvParams") -> np.ndarray:
+    """Parameter blocks of the register kernel (dw_regs; tg_dwconv.c tg_dwconv_regs, `w_row` = -3): one per
+    group of 4 input channels c0..c3 and pair of filters (m0, m1) = (2q, 2q + 1) of each (groups outer; a
+    depth multiplier of 3 has a second pair whose m1 is all zero, multiplier 0). The 8 outputs of a block
+    in accumulator order i = 4 * (m - m0) + j (output channel (4g + j) * dm + m): bias[8] (folded, wrapped),
+    per tap the int16 weight pairs (c0, c2) of m0, of m1, (c1, c3) of m0, of m1 (c0 / c1 in the low half:
+    the lanes SXTB16 / SXTB16 ROR 8 make of 4 int8 inputs), then 8 dw_rq_rows. Channels past the last
+    input channel are zero (multiplier 0)."""
+    from tinygen.model.fixedpoint import wrap_int32
+
+    kh, kw = p.filter_hw
+    taps = kh * kw
+    c = p.input_shape[3]
+    dm = p.depth_multiplier
+    groups, pairs = -(-c // 4), -(-dm // 2)
+    cn, mn = 4 * groups, 2 * pairs
+    w = np.zeros((taps, cn, mn), dtype=np.int64)
+    w[:, :c, :dm] = p.weights.reshape(taps, c, dm)
+    bias = np.zeros((cn, mn), dtype=np.int64)
+    bias[:c, :dm] = np.asarray(wrap_int32(p.folded_bias), dtype=np.int64).reshape(c, dm)
+    mult = np.zeros((cn, mn), dtype=np.int64)
+    mult[:c, :dm] = np.broadcast_to(np.asarray(p.multiplier, dtype=np.int64).reshape(-1), (c * dm,)).reshape(c, dm)
+    shift = np.full((cn, mn), -1, dtype=np.int64)
+    shift[:c, :dm] = np.broadcast_to(np.asarray(p.shift, dtype=np.int64).reshape(-1), (c * dm,)).reshape(c, dm)
+    rq = dw_rq_rows(mult.reshape(-1), shift.reshape(-1)).reshape(groups, 4, pairs, 2, 4)
+    # accumulator order (g, q, k, j): k = m - m0, j = lane
+    bias_b = bias.reshape(groups, 4, pairs, 2).transpose(0, 2, 3, 1).reshape(groups, pairs, 8)
+    rq_b = rq.transpose(0, 2, 3, 1, 4).reshape(groups, pairs, 32)
+    wg = w.reshape(taps, groups, 4, pairs, 2).transpose(1, 3, 0, 2, 4)  # (g, q, t, j, k)
+    lo = lambda v: v & 0xFFFF  # noqa: E731
+    wa = lo(wg[:, :, :, 0, :]) | (lo(wg[:, :, :, 2, :]) << 16)  # (g, q, t, k): (c0, c2)
+    wb = lo(wg[:, :, :, 1, :]) | (lo(wg[:, :, :, 3, :]) << 16)  # (c1, c3)
+    words = np.concatenate([wa, wb], axis=3).reshape(groups, pairs, 4 * taps)  # m0 A, m1 A, m0 B, m1 B
+    words = np.where(words >= (1 << 31), words - (1 << 32), words)
+    out = np.concatenate([bias_b, words, rq_b], axis=2).reshape(groups * pairs, dw_reg_block_words(taps))
+    return out.astype(np.int32)
 
 
 def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
@@ -972,7 +1036,7 @@ class ConvParams:
     depth_multiplier: int = 1  # depthwise only
     groups: int = 1  # conv only: input channels / filter input channels
     overflow: bool = False  # the int32 accumulator may wrap
-    low_ram: bool = False  # the planner asked for less scratch (arena target; plan_memory): conv: the scratch-free C99 kernel; depthwise dm 2-3: the column kernel
+    low_ram: bool = False  # the planner asked for less scratch (arena target; plan_memory): conv: the scratch-free C99 kernel; depthwise dm 2-3 (not 3x3): the column kernel
     packed: bool = False  # conv: the DSP kernel takes packed channel pairs (conv_model_packed; tg_conv2d_dspp_s8)
     only4: bool = False  # conv: the model's DSP driver entries without staging code where in_c % 4 == 0 (conv_model_only4)
     pair_kernel: bool = False  # depthwise: the model takes the 3x3 pair kernel for this op (dw_model_pairs; dw_kernel)
@@ -1278,7 +1342,8 @@ class DepthwiseConv2D(Op):
         return int(np.prod(y.shape)) * int(w.shape[1] * w.shape[2])
 
     def emit_c(self, p: ConvParams, ctx):
-        """C binding: tg_dwconv_s8 / tg_dwconv_p3_s8 / tg_dwconv_dm_s8 (firmware/kernels/tg_dwconv.c). Ring kernel
+        """C binding: tg_dwconv_s8 / tg_dwconv_p3_s8 / tg_dwconv_dm_s8 / tg_dwconv_dmr_s8 (firmware/kernels/tg_dwconv.c;
+        register kernel, dw_regs: the blocks of dw_reg_blocks, `w_row` = -3). Ring kernel
         (3x3 stride 1 rows: tg_dwconv_p3_s8 with dw_pair_blocks, see dw_pairs3); ring kernel
         (depth multiplier 1): the parameter blocks of dw_blocks (bias, weights, requantization rows per group of 4
         channels); column kernel (dw_columns): int8 filter rows, folded bias, dw_rq_rows. The DSP
@@ -1297,7 +1362,10 @@ class DepthwiseConv2D(Op):
                       groups=1 if dw_columns(p) else _dw_ring_dims(p)[2],
                       depth_multiplier=p.depth_multiplier, input_zp=p.input_zero_point, output_zp=p.output_zero_point,
                       act_min=p.act_min, act_max=p.act_max, w_row=0, dsp=1)
-        if dw_columns(p):
+        if dw_regs(p):
+            fields.update(weights=ctx.const(dw_reg_blocks(p), "int32_t", f"op{k}_params"), bias="NULL", rq="NULL",
+                          w_row=-3, groups=1)
+        elif dw_columns(p):
             from tinygen.model.fixedpoint import wrap_int32
 
             weights = pad_rows(p.weights.reshape(kh * kw, oc).T)  # [oc][w_row] int8 filter rows
@@ -1336,7 +1404,7 @@ class DepthwiseConv2D(Op):
     def grow_scratch(self, p: ConvParams, room: int):
         """Ring kernel: a larger block of channels (fewer passes over the rows: less per-row set-up), the
         largest whose scratch fits in `room` (plan_memory: holes of the plan); up to every channel."""
-        if dw_columns(p):
+        if dw_columns(p) or dw_regs(p):
             return None
         old = p.ring_block
         cur = _dw_ring_dims(p)[2]
@@ -1373,7 +1441,10 @@ class DepthwiseConv2D(Op):
         live = np.asarray(p.multiplier).reshape(-1) != 0
         n_left = int(np.count_nonzero(live & (np.broadcast_to(sh, live.shape) >= 0)))
         tail = (f"; {n_left} channel(s) with effective scale >= 0.5 requantized in C" if n_left else "")
-        if dw_columns(p):
+        if dw_regs(p):
+            how = ("int8 input read directly, 4 channels per word widened in registers (SXTB16), "
+                   "each meeting 2 of its filters (SMLABB/SMLATT), no ring")
+        elif dw_columns(p):
             how = "per input channel, int16 window columns of 2 pixels x dm filters (SMLAD)"
             if p.depth_multiplier < DW_COLUMNS_MIN_DM:
                 how += " (RAM: the faster ring kernel's scratch does not fit the arena target)"
