@@ -206,7 +206,7 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
         sh = k33 - 2
         h = int(rng.integers(8, 30)) if sh == 1 else int(rng.integers(50, 56))
     elif k33 == 5:
-        kh, kw, c = 3, 3, int(rng.choice([4, 5, 7, 8, 12, 16, 17]))
+        kh, kw, c, dil = 3, 3, int(rng.choice([4, 5, 7, 8, 12, 16, 17])), int(rng.choice([1, 2]))
     if temporal:  # a 1-D convolution over [T, 1, C] (one column wide)
         kh, kw, w, sw, h = int(rng.choice([3, 5, 9])), 1, 1, 1, int(rng.integers(4, 40))
     if padding == "VALID":
@@ -673,13 +673,18 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     # 2, padded edges and windows inside (runs of pixels), batches
     from tinygen.ops.conv import dw_regs
 
-    reg = {n for n in graphs if "tg_dwconv_dmr_s8(" in dsp.generated[n].c_file.read_text()}
+    reg = {n for n in graphs if re.search(r"tg_dwconv_dmrl?_s8\(", dsp.generated[n].c_file.read_text())}
     assert len(reg) >= 12, sorted(reg)
     kinds = set()
     for n in reg:
         p = DepthwiseConv2D().prepare(graphs[n], graphs[n].operators[0])
-        assert dw_regs(p) and "w_row = -3," in dsp.generated[n].c_file.read_text()
+        text = dsp.generated[n].c_file.read_text()
         left = (np.asarray(p.multiplier).reshape(-1) != 0) & (np.asarray(p.shift).reshape(-1) >= 0)
+        # the entry point without the C code only where every group is whole and every row a right shift
+        plain = p.input_shape[3] % 4 == 0 and not left.any()
+        assert dw_regs(p) and "w_row = -3," in text and f"{dw_kernel(p)}(" in text
+        assert dw_kernel(p) == ("tg_dwconv_dmr_s8" if plain else "tg_dwconv_dmrl_s8"), n
+        kinds |= {"plain"} if plain else set()
         kinds |= {f"dm{p.depth_multiplier}"}
         kinds |= {"partial"} if p.input_shape[3] % 4 else {"whole"}
         kinds |= {"left"} if left.any() else set()
@@ -689,14 +694,15 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
         kinds |= {"batch"} if p.input_shape[0] > 1 else set()
         oh, ow = p.output_shape[1:3]
         kinds |= {"run"} if oh >= 3 and ow >= 4 else set()
-    assert kinds >= {"dm2", "dm3", "partial", "whole", "left", "stride2", "dil2", "padded", "batch", "run"}, kinds
+    assert kinds >= {"dm2", "dm3", "partial", "whole", "left", "stride2", "dil2", "padded", "batch", "run",
+                     "plain"}, sorted(kinds)
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
     # other depth multipliers 2-3 take the ring kernel (lane j: input channel (4g + j) / dm) where the arena has
     # room for its scratch, else the column kernel; --optimize speed always gives them the ring kernel
     dm23 = {n: g for n, g in graphs.items() if g.operators[0].options["depth_multiplier"] in (2, 3)}
     assert len(set(dm23) - reg) >= 4, sorted(dm23)
     speed = build_models(BOARD, dm23, {n: xs[n] for n in dm23}, tmp_path / "speed", optimize="speed")
-    assert all(("tg_dwconv_dmr_s8(" if n in reg else "tg_dwconv_s8(") in speed.generated[n].c_file.read_text()
+    assert all(re.search(r"tg_dwconv_dmrl?_s8\(" if n in reg else r"tg_dwconv_s8\(", speed.generated[n].c_file.read_text())
                for n in dm23)
     for fw, gs in ((dsp, graphs), (port, graphs), (speed, dm23)):
         res = run_models(fw, timeout=120)

@@ -1542,8 +1542,12 @@ __attribute__((noinline, cold)) static void tg_dwr_c(const tg_conv_params_t *p, 
     }
 }
 
-/* scratch: in_c bytes (rounded up to 4) of input_zp, the padded taps' inputs */
-static void tg_dwconv_regs(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+typedef void (*tg_dwr_fix_t)(const tg_conv_params_t *, const int8_t *, const int32_t *, int32_t, int8_t *);
+
+/* scratch: in_c bytes (rounded up to 4) of input_zp, the padded taps' inputs. fix: tg_dwr_c, or NULL
+ * where every group is whole and every row a right shift (tg_dwconv_dmr_s8: the C code is not linked). */
+__attribute__((noinline)) static void tg_dwconv_regs(const tg_conv_params_t *p, const int8_t *input, int8_t *output,
+                                                     void *scratch, tg_dwr_fix_t fix)
 {
     const int32_t c_n = p->in_c, oc_n = p->out_c, irow = p->in_w * c_n;
     const int32_t whole = c_n >> 2, blocks = ((c_n + 3) >> 2) * ((p->depth_multiplier + 1) >> 1);
@@ -1555,7 +1559,7 @@ static void tg_dwconv_regs(const tg_conv_params_t *p, const int8_t *input, int8_
         zrow[k] = (int8_t)p->input_zp;
         TG_NO_LIBCALL();
     }
-    for (k = 0; k < 8 * blocks; k++) { /* a row with a left shift (rm1 < 0): C redoes its block */
+    for (k = 0; fix && k < 8 * blocks; k++) { /* a row with a left shift (rm1 < 0): C redoes its block */
         fix_from = w[(k >> 3) * TG_DWR_BLOCK(9) + 47 + 4 * (k & 7)] < 0 ? 0 : fix_from;
     }
     a.blk = w;
@@ -1597,8 +1601,8 @@ static void tg_dwconv_regs(const tg_conv_params_t *p, const int8_t *input, int8_
                     tg_dwr_run(&a);
                     tg_barrier();
                 }
-                for (k = 0; fix_from * 4 < c_n && k < a.n; k++) {
-                    tg_dwr_c(p, win + (ptrdiff_t)k * a.in_step, a.off, fix_from, out + (size_t)k * oc_n);
+                for (k = 0; fix && fix_from * 4 < c_n && k < a.n; k++) {
+                    fix(p, win + (ptrdiff_t)k * a.in_step, a.off, fix_from, out + (size_t)k * oc_n);
                 }
             }
         }
@@ -1632,4 +1636,20 @@ TG_DW_ENTRY(tg_dwconv_s8, tg_dwconv_dsp)        /* ring kernel (SMLABB), any fil
 TG_DW_ENTRY(tg_dwconv_p3_s8, tg_dwconv_pairs)   /* ring kernel, 3x3 pair layout (w_row == -1) */
 TG_DW_ENTRY(tg_dwconv_p3s2_s8, tg_dwconv_pairs) /* the same, stride 2 along the row */
 TG_DW_ENTRY(tg_dwconv_dm_s8, tg_dwconv_cols)    /* depth multiplier >= 2: column kernel */
-TG_DW_ENTRY(tg_dwconv_dmr_s8, tg_dwconv_regs)   /* 3x3, depth multiplier 2-3: register kernel (w_row == -3) */
+
+/* 3x3, depth multiplier 2-3: register kernel (w_row == -3); the second with its C code for a partial group of
+ * input channels and left-shift rows */
+#if TG_DSP
+void tg_dwconv_dmr_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    tg_dwconv_regs(p, input, output, scratch, 0);
+}
+
+void tg_dwconv_dmrl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    tg_dwconv_regs(p, input, output, scratch, tg_dwr_c);
+}
+#else
+TG_DW_ENTRY(tg_dwconv_dmr_s8, tg_dwconv_regs)
+TG_DW_ENTRY(tg_dwconv_dmrl_s8, tg_dwconv_regs)
+#endif

@@ -134,8 +134,10 @@ void tg_conv2d_dspn6_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *
 void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* depthwise with depth multiplier >= 2 (the column layout: w_row > 0, see tg_dwconv.c) */
 void tg_dwconv_dm_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
-/* 3x3 depthwise with depth multiplier 2-3 (the register layout: w_row == -3, see tg_dwconv.c) */
+/* 3x3 depthwise with depth multiplier 2-3 (the register layout: w_row == -3, see tg_dwconv.c): whole groups
+ * of 4 input channels and right-shift rows only; tg_dwconv_dmrl_s8: any (C code for the others) */
 void tg_dwconv_dmr_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+void tg_dwconv_dmrl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* depthwise 3x3, depth multiplier 1, stride and dilation 1 along the row (pair layout, w_row == -1) */
 void tg_dwconv_p3_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* the same with stride 2 along the row */

@@ -337,6 +337,12 @@ def dw_regs(p: "ConvParams") -> bool:
     return p.depth_multiplier in (2, 3) and (kh, kw) == (3, 3) and p.input_shape[3] >= 4
 
 
+def dw_reg_c(p: "ConvParams") -> bool:
+    """Does the register kernel need its C code (tg_dwconv_dmrl_s8 rather than tg_dwconv_dmr_s8, which
+    links none): a partial group of 4 input channels, or a channel with a left shift (effective scale >= 0.5)."""
+    return bool(p.input_shape[3] % 4) or bool(np.any(left_channels(p.multiplier, p.shift)))
+
+
 def dw_columns(p: "ConvParams") -> bool:
     """Does the depthwise op take the column kernel (each input channel's window is gathered as int16
     columns and met by its dm filters) rather than the ring kernel (tg_dwconv.c)? The gather costs about
@@ -483,7 +489,7 @@ def dw_kernel(p: "ConvParams") -> str:
     """The C entry point (tg_dwconv.c) the generated code calls for this depthwise op: the one decision
     emit_c and kernel_variant (inspect, generate, mcu_bench) share."""
     if dw_regs(p):
-        return "tg_dwconv_dmr_s8"
+        return "tg_dwconv_dmrl_s8" if dw_reg_c(p) else "tg_dwconv_dmr_s8"
     if dw_columns(p):
         return "tg_dwconv_dm_s8"
     if p.pair_kernel:
@@ -1444,6 +1450,8 @@ class DepthwiseConv2D(Op):
         if dw_regs(p):
             how = ("int8 input read directly, 4 channels per word widened in registers (SXTB16), "
                    "each meeting 2 of its filters (SMLABB/SMLATT), no ring")
+            if p.input_shape[3] % 4:
+                how += f"; the last {p.input_shape[3] % 4} input channel(s) (a partial group of 4) in C"
         elif dw_columns(p):
             how = "per input channel, int16 window columns of 2 pixels x dm filters (SMLAD)"
             if p.depth_multiplier < DW_COLUMNS_MIN_DM:
