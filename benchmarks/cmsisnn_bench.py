@@ -287,9 +287,10 @@ def extract_layers(g, per_channel_fc: bool = True) -> list[Layer]:
         p = REGISTRY[op.op].prepare(g, op)
         k = op.index
         try:
+            extra = False
             if op.op == "FULLY_CONNECTED":
                 extra = per_channel_fc
-            else:  # first layer: reads the model input, or a k x k conv over 1-3 channels (after QUANTIZE / PAD ...)
+            elif op.op == "CONV_2D":  # first layer: reads the model input, or a k x k conv over 1-3 channels
                 extra = op.inputs[0] in graph_inputs or (xs[0].shape[-1] <= 3 and tuple(xs[1].shape[1:3]) != (1, 1))
             _FILL[op.op](lay, g, op, p, k, extra)
         except _NotCmsis as e:
