@@ -129,8 +129,11 @@ def select_models(args) -> list[Bench]:
         else:
             raise SystemExit(f"mcu_bench: {a}: no such file, corpus model or zoo model")
     if zoo_names:
-        from tests.support.zoo import build_zoo
+        from tests.support.zoo import MODEL_NAMES, build_zoo
 
+        unknown = [n for n in zoo_names if n not in MODEL_NAMES]
+        if unknown:
+            raise SystemExit(f"mcu_bench: {unknown[0]}: no such file, corpus model or zoo model")
         zoo = build_zoo(zoo_names)
         for n in zoo_names:
             # the TFLM + CMSIS-NN reference counts were measured on the Cortex-M4 board only

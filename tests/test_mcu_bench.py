@@ -94,3 +94,10 @@ def test_bench_on_riscv_reports_the_c99_kernels(tmp_path, capsys):
     assert kernels and all(k == "c99" for k in kernels), kernels
     assert not any(k["kernel"].startswith("dsp") for k in r["kernels"])
     assert "dsp-" not in text
+
+
+def test_bench_names_an_unknown_model_in_one_line(capsys):
+    bench = _bench()
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["no_such_model_xyz", "--no-tflm"])
+    assert str(exc.value) == "mcu_bench: no_such_model_xyz: no such file, corpus model or zoo model"
