@@ -30,7 +30,7 @@ Tables:
 - memory: tinygen's arena (kernel scratch included) against the live-tensor bound (the largest sum of the
   activations live at one step, scratch excluded: no plan can use less without recomputation) and TFLM's
   arena (models.json for corpus models, else measured with the tflite_micro host interpreter, 64-bit
-  pointers); flash split into weights, kernels + runtime (budget 12 KB), run() code, libc;
+  pointers); flash split into weights, kernels + runtime (budget 12 KB, checked for DS-CNN / MobileNet / MCUNet models), run() code, libc;
 - per layer (unless --no-layers): instructions, MAC/instruction, kernel variant (and why), scratch bytes.
 """
 from __future__ import annotations
@@ -55,6 +55,10 @@ ZOO_LABELS = {"ds_cnn_kws": "zoo DS-CNN (KWS)", "mobilenet_v1_025_vww": "zoo Mob
 # issue 10: a trained MobileNetV1-0.25 96x96 VWW model takes the same 24.1 M). No other model was measured.
 REFERENCE = {"ds_cnn_kws": 7.70e6, "mobilenet_v1_025_vww": 24.1e6, "resnet8_ic": 29.9e6, "fc_autoencoder_ad": 0.58e6}
 CODE_BUDGET = 12 * 1024
+# The budget is the issue's rule for DS-CNN and MobileNet-type models (issue 10): models whose name says so (the
+# zoo's DS-CNN and MobileNetV1, the corpus's DS-CNN, MobileNet V1/V2 and MCUNet); the others (YOLO-fastest, ResNet,
+# micronet, ...) have their code size printed, not checked.
+BUDGET_MODELS = ("ds_cnn", "mobilenet", "mbv1", "mcunet")
 # RV32IMAC code is larger than Thumb-2 for the same C: tinygen's kernels + runtime + protocol sources,
 # -O2, 48,880 B with riscv64-unknown-elf-gcc -march=rv32imac vs 42,836 B with arm-none-eabi-gcc
 # -mcpu=cortex-m4 -DTG_PORTABLE (1.14x): the same budget scaled, rounded to 14 KB.
@@ -353,13 +357,16 @@ def main(argv=None) -> int:
         r, d = b.result, b.result["dsp"]
         bound = r["live_bound"]
         budget = CODE_BUDGET_RV32 if args.board == "qemu-riscv32" else CODE_BUDGET
-        checks = [("output bit-exact with the emulator", d["bit_exact"]),
-                  (f"kernels+runtime {d['tinygen_code']:,} B <= {budget:,} B", d["tinygen_code"] <= budget)]
+        checks = [("output bit-exact with the emulator", d["bit_exact"])]
+        if any(k in b.name.lower() for k in BUDGET_MODELS):
+            checks.append((f"kernels+runtime {d['tinygen_code']:,} B <= {budget:,} B", d["tinygen_code"] <= budget))
         if args.portable:
             checks.append(("C99 build bit-exact too", r["portable"]["bit_exact"]))
         if mve:
             checks.append(("DSP build (-DTG_NO_MVE) bit-exact too", r["dsp_only"]["bit_exact"]))
-        info = [f"arena {d['arena']:,} B vs 1.05 x live bound + 64 = {int(1.05 * bound + 64):,} B "
+        info = [] if any(k in b.name.lower() for k in BUDGET_MODELS) else [
+            f"kernels+runtime {d['tinygen_code']:,} B (the {budget:,} B budget is for DS-CNN / MobileNet models)"]
+        info += [f"arena {d['arena']:,} B vs 1.05 x live bound + 64 = {int(1.05 * bound + 64):,} B "
                 f"({'within' if d['arena'] <= 1.05 * bound + 64 else 'above'})"]
         if b.reference:
             info.append(f"{d['instructions'] / b.reference:.2f}x TFLM+CMSIS-NN (target <= 0.6x)")
