@@ -212,3 +212,25 @@ def test_pool_kernel_variants(pools):
         v = impl.kernel_variant(p, "cortex-m4")
         assert v.name == DSP and v.scratch == 0 and "4 channels per word" in v.reason, (name, v)
         assert impl.kernel_variant(p, "cortex-m0plus").name == C99
+
+
+@pytest.mark.qemu
+@needs_qemu
+@pytest.mark.parametrize("board", ["qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55"])
+def test_pools_dsp_bit_exact_on_other_cores(pools, board, tmp_path):
+    """The same DSP kernels on the other Cortex-M cores with the DSP extension (a third of the layers:
+    every corpus shape, random ones with odd channel counts and clamps, a window past 128 taps)."""
+    from tinygen.boards.mcu_run import build_models, run_models
+    from tinygen.emulator.engine import Emulator
+
+    names = [n for n in pools if n.startswith("corpus")] + [n for n in pools if n.startswith("rand")][::3] + \
+        [n for n in pools if n.startswith("big")][:1]
+    graphs = {n: pools[n][0] for n in names}
+    rng = np.random.default_rng(7)
+    xs = {n: pool_samples(g, rng, 1) for n, g in graphs.items()}
+    fw = build_models(board, graphs, xs, tmp_path / "dsp")
+    res = run_models(fw, timeout=120)
+    for name, g in graphs.items():
+        want = Emulator(g).run_internal([np.stack([s[0] for s in xs[name]])])[0]
+        for s, r in enumerate(res.models[name]):
+            np.testing.assert_array_equal(r.outputs[0], want[s], err_msg=f"{name} on {board}, sample {s}")
