@@ -46,6 +46,7 @@ def _tap_counts(in_size: int, k: int, stride: int, pad: int, out: int) -> np.nda
 
 class _Pool(Op):
     dtypes = ("int8", "int16")
+    dsp_dtypes = ("int8",)
 
     def check(self, g, op):
         require(len(op.inputs) == 1, op, f"expected 1 input, got {len(op.inputs)}")
