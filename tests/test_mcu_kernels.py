@@ -178,7 +178,7 @@ def random_conv(rng, depthwise: bool, one_by_one: bool = False, huge_bias: bool 
 
 
 def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None = None, k33: int = 0,
-              big_bias: bool = False) -> bytes:
+              big_bias: bool = False, left: int = 0) -> bytes:
     """A DEPTHWISE_CONV_2D with depth multiplier 1, 2, 3 or 8, filters 1x1 .. 10x8, strides 1-3,
     dilations 1-2, SAME/VALID. `trained`: weights like a trained layer's (roughly Gaussian, per-channel
     scales over two decades, a few dead channels with tiny scales and large biases, whose long right
@@ -189,7 +189,9 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     transposed); 5: 3x3 with at least 4 input channels (with depth multiplier 2-3: the register kernel,
     tg_dwconv_dmr_s8), any stride, dilation and padding. `big_bias`: a third of the channels get biases near
     +-2^30 (live scales): the pair kernel's SMMLAR requantization needs |bias| + 128 * sum|w| < 2^30, so these
-    straddle the bound and their groups fall back to SMLAL with the zero point folded."""
+    straddle the bound and their groups fall back to SMLAL with the zero point folded. `left` (with
+    `trained`): an output scale that gives channels left shifts (1: whole groups of 4 channels, 2: a partial
+    group)."""
     m = ModelBuilder()
     b = int(rng.choice([1, 1, 1, 2]))
     dm = int(rng.choice([1, 1, 2, 3, 8])) if dm is None else dm
@@ -207,6 +209,8 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
         h = int(rng.integers(8, 30)) if sh == 1 else int(rng.integers(50, 56))
     elif k33 == 5:
         kh, kw, c, dil = 3, 3, int(rng.choice([4, 5, 7, 8, 12, 16, 17])), int(rng.choice([1, 2]))
+    if left:  # whole groups of 4 channels (the pair kernel); left == 2: a partial group (the SMLABB ring kernel)
+        c = int(rng.choice([4, 8, 12, 16] if left == 1 else [5, 6, 7, 9, 13]))
     if temporal:  # a 1-D convolution over [T, 1, C] (one column wide)
         kh, kw, w, sw, h = int(rng.choice([3, 5, 9])), 1, 1, 1, int(rng.integers(4, 40))
     if padding == "VALID":
@@ -239,7 +243,7 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     else:
         oh, ow = (h - eff_h) // sh + 1, (w - eff_w) // sw + 1
     typical = float(np.sqrt(kh * kw) * 60 * np.median(ws) * 60 * in_scale / 40)
-    r = rng.random()
+    r = 0.0 if left else rng.random()
     if trained and r < 0.25:  # left shifts
         out_scale = typical / float(rng.uniform(50, 500))
     elif r < 0.5:  # right shifts of 1-5 for most channels: many rounding ties
@@ -589,6 +593,16 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         g = parse_model(random_dw(rng, dm=1, k33=1 + i % 2, big_bias=True), name=name)
         check_graph(g)
         out[name] = g
+    for i in range(4):  # ... channels with left shifts (redone in C: tg_dwconv_p3l_s8), stride 1, 2, transposed
+        name = f"dw3x3left_{i}"
+        g = parse_model(random_dw(rng, trained=True, dm=1, k33=(1, 2, 3, 1)[i], left=1), name=name)
+        check_graph(g)
+        out[name] = g
+    for i in range(2):  # ... and in a partial group: the SMLABB ring kernel, those channels redone in C
+        name = f"dw3x3leftring_{i}"
+        g = parse_model(random_dw(rng, trained=True, dm=1, k33=1 + i, left=2), name=name)
+        check_graph(g)
+        out[name] = g
     for i in range(6):  # ... stride 2 along the row
         name = f"dw3x3s2{'_trained' if i % 2 else ''}_{i}"
         g = parse_model(random_dw(rng, trained=bool(i % 2), dm=1, k33=2), name=name)
@@ -631,6 +645,10 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     # the 3x3 pair kernel (tg_dwconv_p3_s8) is among them, trained-like and not, odd and even widths
     pairs = [n for n in graphs if "tg_dwconv_p3_s8(" in dsp.generated[n].c_file.read_text()]
     assert len(pairs) >= 5, pairs
+    # ... and with channels whose effective scale is >= 0.5 (left shifts, redone in C row by row:
+    # tg_dwconv_p3l_s8), stride 1 and 2
+    left = [n for n in graphs if "tg_dwconv_p3l_s8(" in dsp.generated[n].c_file.read_text()]
+    assert len(left) >= 2 and {graphs[n].operators[0].options["stride_w"] for n in left} == {1, 2}, left
     s2 = [n for n in graphs if "tg_dwconv_p3s2_s8(" in dsp.generated[n].c_file.read_text()]
     assert len(s2) >= 2, s2
     # ... and transposed (rows of 2-7 pixels: the kernel walks the columns), stride 1 and 2
@@ -642,7 +660,7 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     from tinygen.ops.conv import DW_PAIR_SMMLAR
 
     kinds = set()
-    for n in pairs + s2 + list(tr):
+    for n in pairs + s2 + left + list(tr):
         op = graphs[n].operators[0]
         p = DepthwiseConv2D().prepare(graphs[n], op)
         mode = dw_pair_blocks(p)[:, 48]

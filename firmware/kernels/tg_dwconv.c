@@ -1095,8 +1095,54 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "b      8b\n\t");
 }
 
-/* scratch as tg_dwconv_dsp's (the ring rows are np = wp / 2 pixel pairs of 16 bytes per group) */
-static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+/* The outputs of one row of the block's channels with a left shift (rm1 < 0: requantized in C), from
+ * the ring rows (pair layout: pixel px of channel j at int16 half px & 1 of word 4 (px >> 1) + j): the
+ * assembly computed the others (its result for these is replaced). Weights, bias and row from the
+ * parameter block (dw_pair_blocks; such groups keep the SMLAL layout: weights not doubled). */
+typedef void (*tg_dw_pfix_t)(const tg_conv_params_t *, const uint32_t *const *, const int32_t *, int32_t, int32_t,
+                             int8_t *, size_t);
+__attribute__((noinline)) static void tg_dw_fix_pairs(const tg_conv_params_t *p, const uint32_t *const *row,
+                                                      const int32_t *blk0, int32_t ng, int32_t gwords, int8_t *out,
+                                                      size_t ocol)
+{
+    const int32_t sx = p->stride_w, zp = p->output_zp, lo = p->act_min, hi = p->act_max;
+    int32_t g, j, ox, k;
+    for (g = 0; g < ng; g++) {
+        const int32_t *blk = blk0 + (size_t)g * TG_DW_PBLOCK;
+        for (j = 0; j < 4; j++) {
+            const int32_t *q = blk + 32 + 4 * j;
+            const int32_t bias = blk[j < 2 ? j : 14 + j], m = q[0], left = -(q[3] + 1);
+            const int16_t *x[3];
+            int32_t wk[9];
+            int8_t *o = out + 4 * g + j;
+            if (q[3] >= 0) {
+                continue;
+            }
+            for (k = 0; k < 3; k++) {
+                /* filter row k: (w0, w1), (w1, w2) of the channel; its ring row, the channel's lane */
+                const int32_t *w = blk + (j < 2 ? 4 : 20) + 4 * k + 2 * (j & 1);
+                wk[3 * k] = (int16_t)(w[0] & 0xFFFF);
+                wk[3 * k + 1] = (int16_t)((uint32_t)w[0] >> 16);
+                wk[3 * k + 2] = (int16_t)((uint32_t)w[1] >> 16);
+                x[k] = (const int16_t *)(const void *)(row[k] + (size_t)g * gwords) + 2 * j;
+            }
+            for (ox = 0; ox < p->out_w; ox++, o += ocol) {
+                int32_t acc = bias;
+                for (k = 0; k < 3; k++) {
+                    const int32_t px = ox * sx + k, off = 8 * (px >> 1) + (px & 1);
+                    acc = tg_wrap_add(acc, x[0][off] * wk[k] + x[1][off] * wk[3 + k] + x[2][off] * wk[6 + k]);
+                }
+                /* TFLM with a left shift: SaturatingRoundingDoublingHighMul(acc << left, m), no rounding shift */
+                *o = (int8_t)tg_offset_clamp(tg_srdhm(tg_wrap_shl(acc, left), m), zp, lo, hi);
+            }
+        }
+    }
+}
+
+/* scratch as tg_dwconv_dsp's (the ring rows are np = wp / 2 pixel pairs of 16 bytes per group); fix: the
+ * left-shift channels' row fix-up (tg_dw_fix_pairs, entry tg_dwconv_p3l_s8) or NULL */
+__attribute__((noinline)) static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8_t *input,
+                                                        int8_t *output, void *scratch, tg_dw_pfix_t fix)
 {
     const int32_t oc_n = p->out_c;
     const int32_t groups = (oc_n + 3) >> 2;
@@ -1146,9 +1192,22 @@ static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8
                 a.groups = ng;
                 tg_dw3x3_pairs(&a);
                 tg_barrier();
+                if (fix) {
+                    fix(p, row, blk0, ng, r.wp * 2, a.out, ocol);
+                }
             }
         }
     }
+}
+
+static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0);
+}
+
+static void tg_dwconv_pairs_l(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    tg_dwconv_pairs_f(p, input, output, scratch, tg_dw_fix_pairs);
 }
 
 /*
@@ -1635,6 +1694,7 @@ __attribute__((noinline)) static void tg_dwconv_regs(const tg_conv_params_t *p, 
 TG_DW_ENTRY(tg_dwconv_s8, tg_dwconv_dsp)        /* ring kernel (SMLABB), any filter */
 TG_DW_ENTRY(tg_dwconv_p3_s8, tg_dwconv_pairs)   /* ring kernel, 3x3 pair layout (w_row == -1) */
 TG_DW_ENTRY(tg_dwconv_p3s2_s8, tg_dwconv_pairs) /* the same, stride 2 along the row */
+TG_DW_ENTRY(tg_dwconv_p3l_s8, tg_dwconv_pairs_l) /* the same with channels whose scale is >= 0.5 (left shifts) */
 TG_DW_ENTRY(tg_dwconv_dm_s8, tg_dwconv_cols)    /* depth multiplier >= 2: column kernel */
 
 /* 3x3, depth multiplier 2-3: register kernel (w_row == -3); the second with its C code for a partial group of

@@ -399,10 +399,9 @@ def _dw_pair_rows_ok(g: dict, fast: bool = True) -> bool:
 
 def _dw_pair_orientation(p: "ConvParams") -> str | None:
     """How the pair kernel would run the layer: "rows", "cols" (transposed, dw_transposed) or None (it
-    cannot: depth multiplier != 1, not 3x3, a partial group of 4 channels, a left shift)."""
-    m = np.asarray(p.multiplier).reshape(-1)
-    sh = np.broadcast_to(np.asarray(p.shift).reshape(-1), m.shape)
-    if p.depth_multiplier != 1 or p.output_shape[3] % 4 or np.any((m != 0) & (sh >= 0)):
+    cannot: depth multiplier != 1, not 3x3, a partial group of 4 channels). Channels with a left shift
+    (effective scale >= 0.5) are fixed up in C row by row (tg_dwconv_p3l_s8, dw_kernel)."""
+    if p.depth_multiplier != 1 or p.output_shape[3] % 4:
         return None
     g = _dw_geometry_rows(p)
     t = _dw_swap(g)
@@ -437,7 +436,7 @@ def dw_geometry(p: "ConvParams") -> dict:
 def dw_pair_possible(p: "ConvParams") -> bool:
     """Can the ring kernel's 3x3 pair layout (tg_dwconv.c, `w_row` = -1, or -2 transposed) run this layer:
     3x3, depth multiplier 1, stride 1 or 2 and dilation 1 along the row (or along the column), whole groups
-    of 4 channels, no left shift. The ring then holds each channel's row as int16 pixel pairs, and the
+    of 4 channels (left-shift channels are redone in C: tg_dwconv_p3l_s8). The ring then holds each channel's row as int16 pixel pairs, and the
     filter rows are (w0, w1), (w1, w2) pairs, so that SMLAD does two taps of one channel: 2 output pixels x
     3 taps in 2 SMLAD + 2 SMLAxy."""
     return _dw_pair_orientation(p) is not None
@@ -493,6 +492,8 @@ def dw_kernel(p: "ConvParams") -> str:
     if dw_columns(p):
         return "tg_dwconv_dm_s8"
     if p.pair_kernel:
+        if left_channels(p.multiplier, p.shift).any():
+            return "tg_dwconv_p3l_s8"  # left-shift channels fixed up in C row by row (either stride)
         return "tg_dwconv_p3_s8" if dw_geometry(p)["stride_w"] == 1 else "tg_dwconv_p3s2_s8"
     return "tg_dwconv_s8"
 
@@ -691,8 +692,9 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     shift[:oc] = np.asarray(p.shift, dtype=np.int64).reshape(-1)
     rq = dw_rq_rows(mult, shift)
     zp = int(p.output_zero_point)
-    # the DSP kernel has no other path (tg_dwconv_pairs): whole groups, right shifts only (dw_pairs3)
-    assert oc % 4 == 0 and bool(np.all(rq[:, 3] >= 0)), "pair layout for a layer dw_pairs3 refuses"
+    # whole groups only (dw_pairs3); left-shift rows (rm1 < 0) keep their group on SMLAL, the kernel redoes
+    # those channels in C (tg_dwconv_p3l_s8)
+    assert oc % 4 == 0, "pair layout for a layer dw_pairs3 refuses"
     smm = np.repeat(dw_pair_smmlar_ok(bias, w.T, rq, zp).reshape(groups, 4).all(axis=1), 4)
     fold = np.repeat(((rq[:, 3] >= 0) & (rq[:, 3] <= 22)).reshape(groups, 4).all(axis=1), 4) & ~smm
     mode = np.where(fold[::4], 0, zp)
