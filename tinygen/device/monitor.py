@@ -582,45 +582,13 @@ class Monitor:
         unless `stateful` (the N inputs are one sequence: one reset first; replayed from its start
         after a recovery). With `link_baud` the link is raised to that rate after each handshake
         (SET_BAUD, with fallback)."""
-        from tinygen.device.protocol import Client, DeviceResetError, PortError, ProtocolError
-        from tinygen.device.speed import port_baud, raise_baud, sync_at
-
         self.quiet_frames = True
-        client = None
-        base = port_baud(link.serial)
-        raised = None
-
-        def connect(wait=sync_timeout, after_reset=False):
-            nonlocal client, raised
-            old = client
-            client = Client(TeeSerial(link.serial, self.feed), timeout=timeout, on_text=None)
-            if old is not None:
-                client.adopt(old)           # what was learned about the link
-            sync_at(client, [base, raised] if after_reset else [raised, base], wait)
-            info = client.info()
-            if graph is not None and info.sha256.hex() != graph.sha256:
-                raise DeviceError(f"the board on {link.description} runs model {info.model_name!r}, "
-                                  f"not {graph.name!r} (sha256 differs)")
-            if link_baud:
-                got, note = raise_baud(client, link_baud)
-                raised = got if got and got != base else None
-                self.emit("link", f"[link] {note}", baud=got or None, note=note)
-            return info
-
+        driver = _Driver(self, link, graph, timeout=timeout, sync_timeout=sync_timeout, link_baud=link_baud,
+                         max_recoveries=max_recoveries)
         try:
-            info = connect()
-        except DeviceError as e:
-            self.finish()
-            return str(e)
-        if not self.clock_hz:
-            self.clock_hz = info.clock_hz
-        if self.output_quant is None and info.outputs and info.outputs[0].scale:
-            self.output_quant = (info.outputs[0].scale, info.outputs[0].zero_point)
-        self.emit("info", f"[info] {info.model_name!r} on {info.board_name} (fw {info.fw_version}), "
-                          f"{info.num_layers} layers, arena {info.arena_bytes} bytes, clock {info.clock_hz / 1e6:g} MHz",
-                  model=info.model_name, board=info.board_name, clock_hz=info.clock_hz)
-        try:
-            state_bytes = client.reset_state() if client.state_device() else 0
+            info = driver.connect()
+            self._show_info(info)
+            state_bytes = driver.client.reset_state() if driver.client.state_device() else 0
         except DeviceError as e:
             self.finish()
             return str(e)
@@ -631,70 +599,30 @@ class Monitor:
                       state_bytes=state_bytes, stateful=sequence)
         xs, expected, emu_out = self._inputs(info, graph, n, seed, stateful=sequence)
         self.result_times = []               # inferences/s of the driven runs only
-        recoveries = 0          # in a row, without 5 good results between them
-        good = 0
-        i = 0
-        replay = 0              # a sequence replayed after a recovery: results below this were shown
-        reason = None
-        while i < n:
-            try:
-                if state_bytes and (i == 0 or not sequence):
-                    client.reset_state()
-                raw, cycles = client.run([x[i].tobytes() for x in xs])
-            except (DeviceResetError, PortError) as e:
-                recoveries += 1
-                good = 0
-                if recoveries > max_recoveries:
-                    reason = f"{e}; giving up after {max_recoveries} recoveries"
-                    break
-                if isinstance(e, DeviceResetError) and getattr(e, "boot", None) is None:
-                    # no BOOT frame (lost): the state break gave the reset away
-                    self.counts["resets"] += 1
-                    self._log(f"[reset] {e}")
-                    self.emit("reset", f"--- device reset ({e}): resynchronising ---", how="state lost")
-                try:
-                    if isinstance(e, PortError):
-                        self.emit("port", f"--- {e}: re-opening ---")
-                        link.reopen(10.0)
-                    connect(after_reset=isinstance(e, DeviceResetError))
-                except DeviceError as e2:
-                    reason = str(e2)
-                    break
-                if sequence:
-                    replay, i = max(replay, i), 0
-                continue
-            except DeviceError as e:
-                recoveries += 1
-                good = 0
-                if isinstance(e, ProtocolError) or recoveries > max_recoveries:
-                    reason = str(e)
-                    break
-                self.emit("port", f"--- {e}: resyncing ---")      # no reply: is the device still there?
-                try:
-                    connect(min(sync_timeout, max(2.0, 4 * timeout)))
-                except DeviceError:
-                    reason = f"{e}; then no answer to a resync"
-                    break
-                if sequence:
-                    replay, i = max(replay, i), 0
-                continue
-            if i < replay:
-                i += 1
-                continue
-            values = None
-            exact = None
-            if raw:
-                dt = np.dtype(emu_out[0].dtype) if emu_out else np.int8
-                values = np.frombuffer(raw[0], dtype=dt)
-                if expected is not None:
-                    exact = all(r == np.ascontiguousarray(o[i]).tobytes() for r, o in zip(raw, expected))
-            self.result(int(cycles), values, source="run", exact=exact, index=i)
-            i += 1
-            good += 1
-            if good >= 5:
-                recoveries = 0
+        reason = driver.run_all(xs, expected, emu_out, n, state_bytes=state_bytes, sequence=sequence)
         self.finish()
         return reason
+
+    def _show_info(self, info) -> None:
+        """Takes the clock and output quantization from INFO (unless given) and shows the board."""
+        if not self.clock_hz:
+            self.clock_hz = info.clock_hz
+        if self.output_quant is None and info.outputs and info.outputs[0].scale:
+            self.output_quant = (info.outputs[0].scale, info.outputs[0].zero_point)
+        self.emit("info", f"[info] {info.model_name!r} on {info.board_name} (fw {info.fw_version}), "
+                          f"{info.num_layers} layers, arena {info.arena_bytes} bytes, clock {info.clock_hz / 1e6:g} MHz",
+                  model=info.model_name, board=info.board_name, clock_hz=info.clock_hz)
+
+    def _show_run(self, i: int, raw, cycles: int, expected, emu_out) -> None:
+        """Shows the result of driven inference `i`, bit-exact or not when the emulator's is known."""
+        values = None
+        exact = None
+        if raw:
+            dt = np.dtype(emu_out[0].dtype) if emu_out else np.int8
+            values = np.frombuffer(raw[0], dtype=dt)
+            if expected is not None:
+                exact = all(r == np.ascontiguousarray(o[i]).tobytes() for r, o in zip(raw, expected))
+        self.result(int(cycles), values, source="run", exact=exact, index=i)
 
     @staticmethod
     def _inputs(info, graph, n, seed, stateful: bool = False):
@@ -762,6 +690,117 @@ class Monitor:
         if self.log is not None:
             self.log.close()
             self.log = None
+
+
+class _Driver:
+    """The protocol side of `Monitor.drive`: the client, the link rate it raised, and the recovery
+    from resets, lost ports and silences between inferences."""
+
+    def __init__(self, monitor: Monitor, link, graph, *, timeout: float, sync_timeout: float,
+                 link_baud: int | None, max_recoveries: int):
+        from tinygen.device.speed import port_baud
+
+        self.monitor = monitor
+        self.link = link
+        self.graph = graph
+        self.timeout = timeout
+        self.sync_timeout = sync_timeout
+        self.link_baud = link_baud
+        self.max_recoveries = max_recoveries
+        self.client = None
+        self.base = port_baud(link.serial)
+        self.raised = None
+
+    def connect(self, wait: float | None = None, after_reset: bool = False):
+        """A fresh client (keeping what the old one learned), synchronised, checked against the
+        model, the link raised; returns the board's INFO."""
+        from tinygen.device.protocol import Client
+        from tinygen.device.speed import raise_baud, sync_at
+
+        old = self.client
+        self.client = Client(TeeSerial(self.link.serial, self.monitor.feed), timeout=self.timeout, on_text=None)
+        if old is not None:
+            self.client.adopt(old)           # what was learned about the link
+        rates = [self.base, self.raised] if after_reset else [self.raised, self.base]
+        sync_at(self.client, rates, self.sync_timeout if wait is None else wait)
+        info = self.client.info()
+        if self.graph is not None and info.sha256.hex() != self.graph.sha256:
+            raise DeviceError(f"the board on {self.link.description} runs model {info.model_name!r}, "
+                              f"not {self.graph.name!r} (sha256 differs)")
+        if self.link_baud:
+            got, note = raise_baud(self.client, self.link_baud)
+            self.raised = got if got and got != self.base else None
+            self.monitor.emit("link", f"[link] {note}", baud=got or None, note=note)
+        return info
+
+    def run_all(self, xs, expected, emu_out, n: int, *, state_bytes: int, sequence: bool) -> str | None:
+        """Runs inferences 0..n-1, showing each; returns None or why it stopped."""
+        recoveries = 0          # in a row, without 5 good results between them
+        good = 0
+        i = 0
+        replay = 0              # a sequence replayed after a recovery: results below this were shown
+        while i < n:
+            try:
+                if state_bytes and (i == 0 or not sequence):
+                    self.client.reset_state()
+                raw, cycles = self.client.run([x[i].tobytes() for x in xs])
+            except DeviceError as e:
+                recoveries += 1
+                good = 0
+                reason = self._recover(e, recoveries)
+                if reason is not None:
+                    return reason
+                if sequence:
+                    replay, i = max(replay, i), 0
+                continue
+            if i >= replay:
+                self.monitor._show_run(i, raw, cycles, expected, emu_out)
+                good += 1
+                if good >= 5:
+                    recoveries = 0
+            i += 1
+        return None
+
+    def _recover(self, e: DeviceError, recoveries: int) -> str | None:
+        """Back in contact after `e` (the `recoveries`-th in a row), or the reason to give up."""
+        from tinygen.device.protocol import DeviceResetError, PortError
+
+        if isinstance(e, (DeviceResetError, PortError)):
+            return self._reconnect(e, recoveries)
+        return self._resync(e, recoveries)
+
+    def _reconnect(self, e: DeviceError, recoveries: int) -> str | None:
+        """After a device reset or a lost port: re-open the port if it went, synchronise again."""
+        from tinygen.device.protocol import DeviceResetError, PortError
+
+        if recoveries > self.max_recoveries:
+            return f"{e}; giving up after {self.max_recoveries} recoveries"
+        if isinstance(e, DeviceResetError) and getattr(e, "boot", None) is None:
+            # no BOOT frame (lost): the state break gave the reset away
+            self.monitor.counts["resets"] += 1
+            self.monitor._log(f"[reset] {e}")
+            self.monitor.emit("reset", f"--- device reset ({e}): resynchronising ---", how="state lost")
+        try:
+            if isinstance(e, PortError):
+                self.monitor.emit("port", f"--- {e}: re-opening ---")
+                self.link.reopen(10.0)
+            self.connect(after_reset=isinstance(e, DeviceResetError))
+        except DeviceError as e2:
+            return str(e2)
+        return None
+
+    def _resync(self, e: DeviceError, recoveries: int) -> str | None:
+        """After no reply (a protocol error ends the run): is the device still there?"""
+        from tinygen.device.protocol import ProtocolError
+
+        if isinstance(e, ProtocolError) or recoveries > self.max_recoveries:
+            return str(e)
+        self.monitor.emit("port", f"--- {e}: resyncing ---")
+        try:
+            self.connect(min(self.sync_timeout, max(2.0, 4 * self.timeout)))
+        except DeviceError:
+            return f"{e}; then no answer to a resync"
+        return None
 
 
 def _json_default(o):
