@@ -274,40 +274,57 @@ def format_report(r: Report) -> str:
     """Human-readable summary (several lines)."""
     d = r.as_dict()
     lines = [f"validate {r.model} on {r.board} via {r.port}"]
+    lines += _sample_lines(r, d) if d["samples"] else ["  no sample completed"]
+    lines += _link_lines(r.client_stats or {})
+    lines += [f"  recovered: {rec}" for rec in r.recoveries]
+    lines += _finding_lines(r, d)
+    lines.append(_verdict_line(r, d))
+    return "\n".join(lines)
+
+
+def _sample_lines(r: Report, d: dict) -> list[str]:
+    """What the completed samples showed: exactness, differences, latency, speed."""
     n = d["samples"]
-    if n:
-        exact = d["bit_exact_samples"]
-        lines.append(f"  samples         {n}" + (f" of {r.samples_requested}" if n != r.samples_requested else ""))
-        lines.append(f"  bit-exact       {exact}/{n} ({100.0 * exact / n:.1f}%)")
-        if r.state:
-            how = ("one sequence (state reset once, then carried from sample to sample)" if r.state["stateful"]
-                   else "each sample from the reset state (RESET_STATE before every sample)")
-            lines.append(f"  state           {r.state['bytes']} bytes: {how}")
-        lines.append(f"  max |diff|      {d['max_abs_diff']:g}   mean |diff| {d['mean_abs_diff']:.4g}   "
-                     f"RMSE {d['rmse']:.4g}  (output LSB)")
-        lines.append(f"  cosine          {d['cosine']:.6f}   top-1 agreement {100.0 * d['top1_agreement']:.1f}%")
-        lc = d["latency_cycles"]
-        emulated = r.board.startswith("qemu-")
-        unit = "instructions (exact)" if emulated else "cycles"
-        lat = f"  latency         median {lc['median']:,} {unit}, min {lc['min']:,}, max {lc['max']:,}"
-        le = d["latency_cycles_estimated"]
-        if le:
-            core = (d["cycle_model"] or {}).get("label", "core")
-            lat += (f"\n                  median {le['median']:,} {core} cycles (estimated), min {le['min']:,}, "
-                    f"max {le['max']:,}")
-        if d["latency_ms"]:
-            lm = d["latency_ms"]
-            lat += (f"\n                  median {lm['median']:.3f} ms, min {lm['min']:.3f}, max {lm['max']:.3f}"
-                    f" at {r.clock_hz / 1e6:g} MHz" + (" (from the estimate)" if le else ""))
-        if emulated:
-            lat += ("\n                  (QEMU -icount: a cycle is one instruction executed"
-                    + (f"; estimated cycles: the timing model {(d['cycle_model'] or {}).get('table', '')})"
-                       if le else ")"))
-        lines.append(lat)
-        lines.append(f"  wall time       {d['wall_s']:.2f} s, {d['inferences_per_s']} inferences/s over the link")
-    else:
-        lines.append("  no sample completed")
-    st = r.client_stats or {}
+    exact = d["bit_exact_samples"]
+    lines = [f"  samples         {n}" + (f" of {r.samples_requested}" if n != r.samples_requested else ""),
+             f"  bit-exact       {exact}/{n} ({100.0 * exact / n:.1f}%)"]
+    if r.state:
+        how = ("one sequence (state reset once, then carried from sample to sample)" if r.state["stateful"]
+               else "each sample from the reset state (RESET_STATE before every sample)")
+        lines.append(f"  state           {r.state['bytes']} bytes: {how}")
+    lines.append(f"  max |diff|      {d['max_abs_diff']:g}   mean |diff| {d['mean_abs_diff']:.4g}   "
+                 f"RMSE {d['rmse']:.4g}  (output LSB)")
+    lines.append(f"  cosine          {d['cosine']:.6f}   top-1 agreement {100.0 * d['top1_agreement']:.1f}%")
+    lines.append(_latency_text(r, d))
+    lines.append(f"  wall time       {d['wall_s']:.2f} s, {d['inferences_per_s']} inferences/s over the link")
+    return lines
+
+
+def _latency_text(r: Report, d: dict) -> str:
+    """The latency entry: measured, estimated by the cycle model, in ms; what a QEMU cycle is."""
+    lc = d["latency_cycles"]
+    emulated = r.board.startswith("qemu-")
+    unit = "instructions (exact)" if emulated else "cycles"
+    lat = f"  latency         median {lc['median']:,} {unit}, min {lc['min']:,}, max {lc['max']:,}"
+    le = d["latency_cycles_estimated"]
+    if le:
+        core = (d["cycle_model"] or {}).get("label", "core")
+        lat += (f"\n                  median {le['median']:,} {core} cycles (estimated), min {le['min']:,}, "
+                f"max {le['max']:,}")
+    if d["latency_ms"]:
+        lm = d["latency_ms"]
+        lat += (f"\n                  median {lm['median']:.3f} ms, min {lm['min']:.3f}, max {lm['max']:.3f}"
+                f" at {r.clock_hz / 1e6:g} MHz" + (" (from the estimate)" if le else ""))
+    if emulated:
+        lat += ("\n                  (QEMU -icount: a cycle is one instruction executed"
+                + (f"; estimated cycles: the timing model {(d['cycle_model'] or {}).get('table', '')})"
+                   if le else ")"))
+    return lat
+
+
+def _link_lines(st: dict) -> list[str]:
+    """The link's troubles (resends, garbage, adaptive frame sizes) and its raised speed, if any."""
+    lines = []
     if st.get("resent") or st.get("garbage_bytes"):
         lines.append(f"  link            {st.get('sent', 0)} requests, {st.get('resent', 0)} resent "
                      f"({st.get('naks', 0)} damaged on the way out, {st.get('garbled_replies', 0)} replies "
@@ -318,13 +335,18 @@ def format_report(r: Report) -> str:
             lines.append(f"                  data per frame {lo}..{hi} bytes, median {med} (adaptive framing)")
     if st.get("baud_note"):
         lines.append(f"  link speed      {st['baud_note']}")
-    for rec in r.recoveries:
-        lines.append(f"  recovered: {rec}")
+    return lines
+
+
+def _finding_lines(r: Report, d: dict) -> list[str]:
+    """Tolerance, the differing samples, the first divergent layer and why the run stopped early."""
+    n = d["samples"]
+    mism = d["mismatched_samples"]
+    lines = []
     if r.tolerance and n:
-        lines.append(f"  within tolerance {r.tolerance:g}: {n - len(d['mismatched_samples'])}/{n}")
-    if d["mismatched_samples"]:
-        lines.append(f"  differing samples: {', '.join(map(str, d['mismatched_samples'][:20]))}"
-                     + (" ..." if len(d["mismatched_samples"]) > 20 else ""))
+        lines.append(f"  within tolerance {r.tolerance:g}: {n - len(mism)}/{n}")
+    if mism:
+        lines.append(f"  differing samples: {', '.join(map(str, mism[:20]))}" + (" ..." if len(mism) > 20 else ""))
     fl = r.first_divergent_layer
     if fl is not None:
         name = fl.tensor if len(fl.tensor) <= 48 else fl.tensor[:45] + "..."
@@ -335,12 +357,15 @@ def format_report(r: Report) -> str:
         lines.append(f"  per-layer: {r.per_layer.get('note', 'no layer differs')}")
     if r.error:
         lines.append(f"  stopped early: {r.error}")
+    return lines
+
+
+def _verdict_line(r: Report, d: dict) -> str:
     verdict = "PASS" if r.passed else "FAIL"
-    lines.append(f"{verdict}: " + ("every output is bit-exact" if r.passed and not r.tolerance else
-                                   "every output within tolerance" if r.passed else
-                                   "the run did not finish" if r.error else
-                                   f"{len(d['mismatched_samples'])} of {n} outputs differ"))
-    return "\n".join(lines)
+    return f"{verdict}: " + ("every output is bit-exact" if r.passed and not r.tolerance else
+                             "every output within tolerance" if r.passed else
+                             "the run did not finish" if r.error else
+                             f"{len(d['mismatched_samples'])} of {d['samples']} outputs differ")
 
 
 # ----------------------------------------------------------------------------- running
@@ -898,24 +923,7 @@ def format_many(model: str, results: list[TargetResult]) -> str:
     n_req = max((r.report.samples_requested for r in results if r.report), default=0)
     lines = [f"validate {model} on {len(results)} boards" + (f", {n_req} samples each" if n_req else "")]
     header = ("TARGET", "BOARD", "BIT-EXACT", "MAX|DIFF|", "LATENCY (median)", "RESENT", "RESULT")
-    rows = [header]
-    for r in results:
-        rep = r.report
-        if rep is None:
-            rows.append((r.target, "-", "-", "-", "-", "-", "ERROR"))
-            continue
-        d = rep.as_dict()
-        n = d["samples"]
-        lat = "-"
-        if n:
-            lat = f"{d['latency_cycles']['median']:,} cycles"
-            if d["latency_ms"]:
-                lat += f" {d['latency_ms']['median']:.3f} ms"
-        verdict = "PASS" if rep.passed else ("ERROR" if rep.error else "FAIL")
-        rows.append((r.target, rep.board, f"{d['bit_exact_samples']}/{n}" + ("" if n == rep.samples_requested
-                                                                           else f" of {rep.samples_requested}"),
-                     f"{d['max_abs_diff']:g}" if n else "-", lat, str((rep.client_stats or {}).get("resent", 0)),
-                     verdict))
+    rows = [header] + [_target_row(r) for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
@@ -923,12 +931,34 @@ def format_many(model: str, results: list[TargetResult]) -> str:
         err = r.error or (r.report.error if r.report else None)
         if err:
             lines.append(f"  {r.target}: {err}")
+    lines.append(_many_verdict(results))
+    return "\n".join(lines)
+
+
+def _target_row(r: TargetResult) -> tuple:
+    """The table row of one target of `format_many`."""
+    rep = r.report
+    if rep is None:
+        return (r.target, "-", "-", "-", "-", "-", "ERROR")
+    d = rep.as_dict()
+    n = d["samples"]
+    lat = "-"
+    if n:
+        lat = f"{d['latency_cycles']['median']:,} cycles"
+        if d["latency_ms"]:
+            lat += f" {d['latency_ms']['median']:.3f} ms"
+    verdict = "PASS" if rep.passed else ("ERROR" if rep.error else "FAIL")
+    return (r.target, rep.board, f"{d['bit_exact_samples']}/{n}" + ("" if n == rep.samples_requested
+                                                                   else f" of {rep.samples_requested}"),
+            f"{d['max_abs_diff']:g}" if n else "-", lat, str((rep.client_stats or {}).get("resent", 0)),
+            verdict)
+
+
+def _many_verdict(results: list[TargetResult]) -> str:
     ok = sum(r.passed for r in results)
     if ok == len(results):
-        lines.append(f"PASS: every output of all {len(results)} boards is bit-exact"
-                     if not any(r.report.tolerance for r in results) else
-                     f"PASS: every output of all {len(results)} boards within tolerance")
-    else:
-        bad = [r.target for r in results if not r.passed]
-        lines.append(f"FAIL: {ok} of {len(results)} boards passed; not: {', '.join(bad)}")
-    return "\n".join(lines)
+        return (f"PASS: every output of all {len(results)} boards is bit-exact"
+                if not any(r.report.tolerance for r in results) else
+                f"PASS: every output of all {len(results)} boards within tolerance")
+    bad = [r.target for r in results if not r.passed]
+    return f"FAIL: {ok} of {len(results)} boards passed; not: {', '.join(bad)}"
