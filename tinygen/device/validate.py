@@ -192,25 +192,7 @@ class Report:
 
     def as_dict(self) -> dict:
         n = self.samples
-        cyc = np.array(self.cycles, dtype=np.float64)
-        lat = None
-        lat_ms = None
-        lat_est = None
-        if n:
-            lat = _stats(cyc)
-            if self.estimated:
-                lat_est = _stats(np.array(self.cycles_estimated, dtype=np.float64))
-            if self.clock_hz:
-                basis = lat_est if lat_est is not None else lat
-                lat_ms = {k: v * 1e3 / self.clock_hz for k, v in basis.items()}
-        cosine = None
-        if n:
-            if self._norm_dev == 0.0 and self._norm_exp == 0.0:
-                cosine = 1.0
-            elif self._norm_dev == 0.0 or self._norm_exp == 0.0:
-                cosine = 0.0
-            else:
-                cosine = self._dot / np.sqrt(self._norm_dev * self._norm_exp)
+        lat, lat_est, lat_ms = self._latencies()
         mism = self.mismatched_samples
         return {
             "model": self.model,
@@ -227,7 +209,7 @@ class Report:
             "max_abs_diff": max(self.max_abs) if n else None,
             "mean_abs_diff": (self._sum_abs / self._count) if self._count else None,
             "rmse": float(np.sqrt(self._sum_sq / self._count)) if self._count else None,
-            "cosine": float(cosine) if cosine is not None else None,
+            "cosine": float(self._cosine()) if n else None,
             "top1_agreement": (sum(self.top1) / len(self.top1)) if self.top1 else None,
             "latency_cycles": lat,
             "latency_cycles_estimated": lat_est,
@@ -248,6 +230,27 @@ class Report:
             "passed": self.passed,
             "error": self.error,
         }
+
+    def _latencies(self) -> tuple:
+        """(latency_cycles, latency_cycles_estimated, latency_ms): the stats, the ones of the cycle
+        model's estimate (when every sample has one), ms from the estimate if any; Nones before a sample."""
+        if not self.samples:
+            return None, None, None
+        lat = _stats(np.array(self.cycles, dtype=np.float64))
+        lat_est = _stats(np.array(self.cycles_estimated, dtype=np.float64)) if self.estimated else None
+        lat_ms = None
+        if self.clock_hz:
+            basis = lat_est if lat_est is not None else lat
+            lat_ms = {k: v * 1e3 / self.clock_hz for k, v in basis.items()}
+        return lat, lat_est, lat_ms
+
+    def _cosine(self) -> float:
+        """Cosine similarity of the dequantized device and expected outputs (1 when both are all zero)."""
+        if self._norm_dev == 0.0 and self._norm_exp == 0.0:
+            return 1.0
+        if self._norm_dev == 0.0 or self._norm_exp == 0.0:
+            return 0.0
+        return self._dot / np.sqrt(self._norm_dev * self._norm_exp)
 
 
 def _stats(values: np.ndarray) -> dict:
