@@ -346,6 +346,46 @@ def left_shift_conv(rng, one_by_one: bool, ties: bool = False) -> bytes:
     return m.build([x], [y])
 
 
+def left_shift_fc(rng, ties: bool = False) -> bytes:
+    """FULLY_CONNECTED whose SMMULR shortcut is not provable (a unit with a bias near 2^30) with units of every
+    kind, as left_shift_conv: effective scale >= 0.5 (left shifts up to 2^5; one or two weights of +-1, biases
+    near 2^30 on some, so that the shifted accumulator wraps), right shifts, dead units: the exact kernel with
+    left-shift rows (tg_fc_dspl_s8). Per-channel or per-tensor (one left-shift row for every unit), 4-16
+    units (a partial last block of 4), depths with a tail (depth % 4), batches. ties: power-of-two scales
+    with effective scales of exactly 0.5 / 0.75 / 1 / 1.5 (rounding ties)."""
+    m = ModelBuilder()
+    rows = int(rng.choice([1, 2, 3]))
+    k = int(rng.choice([5, 16, 64, 67, 130]))
+    units = int(rng.choice([4, 6, 9, 16]))
+    per_channel = bool(rng.random() < 0.75)
+    kind = rng.integers(0, 3, size=units) if per_channel else np.zeros(units, dtype=np.int64)
+    if per_channel:
+        kind[:3] = [0, 1, 2]
+    wd = np.clip(np.round(rng.normal(0, 45, size=(units, k))), -127, 127).astype(np.int64)
+    for u in np.flatnonzero(kind == 0):  # 1 or 2 weights of +-1: outputs of all sizes, not only saturated ones
+        wd[u] = 0
+        wd[u, rng.choice(k, size=int(rng.integers(1, 3)), replace=False)] = rng.choice([-1, 1])
+    if ties:
+        in_scale, out_scale = 2.0 ** -6, 2.0 ** -12
+        eff = np.where(kind == 0, rng.choice([0.75, 1.5, 0.5, 1.0], size=units), rng.choice([0.375, 0.0234375], size=units))
+        eff = np.where(kind == 2, 2.0 ** -26, eff)
+    else:
+        in_scale, out_scale = float(rng.uniform(0.01, 0.1)), float(rng.uniform(0.01, 0.1))
+        eff = np.where(kind == 0, rng.uniform(0.5, 4, size=units), rng.uniform(0.0005, 0.49, size=units))
+        eff[0] = 32.0 if per_channel else float(rng.uniform(0.5, 4))
+        eff = np.where(kind == 2, rng.uniform(1e-9, 1e-7, size=units), eff)
+    ws = eff * out_scale / in_scale
+    x = m.tensor([rows, k], scale=in_scale, zero_point=_zp(rng))
+    wt = m.tensor([units, k], data=wd, scale=ws if per_channel else float(ws[0]), zero_point=0)
+    bias = np.where(rng.random(units) < 0.25, rng.integers(-(1 << 30), 1 << 30, size=units),
+                    rng.integers(-200, 200, size=units))
+    bias[min(2, units - 1)] = 1 << 30  # defeats the shortcut's bound
+    bt = m.tensor([units], dtype=np.int32, data=bias, scale=in_scale * (ws if per_channel else np.full(units, ws[0])))
+    y = m.tensor([rows, units], scale=out_scale, zero_point=int(rng.choice([-128, -20, 0, 37])))
+    m.op("FULLY_CONNECTED", [x, wt, bt], [y], fused_activation_function=str(rng.choice(["NONE", "NONE", "RELU"])))
+    return m.build([x], [y])
+
+
 def conv_pack_edge_model(rng, cin: int, packed: bool) -> bytes:
     """1x1 CONV_2D at the edge of the packed channel pairs' bound (tg_conv2d_dspp_s8: every channel's
     128 * sum |w| < 2^23): 3 output channels (an odd count: the extra pair block), the odd ones all 127 or all
@@ -394,7 +434,8 @@ def random_models(seed: int = 77) -> dict[str, object]:
               + [("conv1x1_left", lambda: left_shift_conv(rng, True))] * 2
               + [("conv_left_ties", lambda: left_shift_conv(rng, bool(rng.random() < 0.5), ties=True))] * 3
               + [("conv_pack_edge", lambda: conv_pack_edge_model(rng, 516, True)),
-                 ("conv_pack_over", lambda: conv_pack_edge_model(rng, 520, False))])
+                 ("conv_pack_over", lambda: conv_pack_edge_model(rng, 520, False))]
+              + [("fcl", lambda: left_shift_fc(rng))] * 5 + [("fcl_ties", lambda: left_shift_fc(rng, True))] * 3)
     out = {}
     for i, (kind, make) in enumerate(makers):
         name = f"{kind}_{i}"
@@ -446,6 +487,10 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
     left = [n for n in graphs if "_left" in n]  # left-shifted channels: the exact kernel's variant for them
     assert len(left) == 8 and all(flags[n] == [2] and entry[n] == ["tg_conv2d_dspl_s8"] for n in left), \
         {n: flags[n] for n in left}
+    # FULLY_CONNECTED with left-shifted units: the exact DSP kernel with left-shift rows (tg_fc_dspl_s8)
+    fcl = [n for n in graphs if n.startswith("fcl")]
+    assert len(fcl) == 8 and all(flags[n] == [2] and "tg_fc_dspl_s8(" in dsp.generated[n].c_file.read_text()
+                                 for n in fcl), {n: flags[n] for n in fcl}
     only4 = [n for n in entry if re.search(r"tg_conv2d_dsp[pl]?4_s8\(", dsp.generated[n].c_file.read_text())]
     assert len(only4) >= 5, only4
     # packed channel pairs (tg_conv2d_dspp_s8) and one row per channel (tg_conv2d_dsp_s8) both run, at the bound

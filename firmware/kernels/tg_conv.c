@@ -454,16 +454,7 @@ typedef struct {
         "mov    r9, r6\n\t"                                    \
         TG_RQX_ASM(a, "r4", "r8", "r9", "r7", "r11")           \
         TG_RQX_ASM(b, "r4", "r5", "r6", "r7", "r11")
-/* Left-shifted channels (TFLM shift L >= 0, tg_rqx_t row {mult, INT32_MIN, 0, -(L + 1)}: rm1 < 0):
- * SaturatingRoundingDoublingHighMul(acc << L, mult) = floor((2 (acc << L) mult + 2^31) / 2^32), the
- * high word after two SMLALs of (acc << L) * mult onto klo = 2^31 (RoundingDivideByPOT by 0 is the
- * identity; mult < 2^31, so the saturating case cannot occur). ACC: in/out, KLO/KHI clobbered. */
-#define TG_LQX_ASM(ACC, M, KLO, KHI, L, ZP)                    \
-        "lsl    " ACC ", " ACC ", " L "\n\t"                   \
-        "smlal  " KLO ", " KHI ", " ACC ", " M "\n\t"          \
-        "smlal  " KLO ", " KHI ", " ACC ", " M "\n\t"          \
-        "add    " KHI ", " KHI ", " ZP "\n\t"                  \
-        "ssat   " ACC ", #8, " KHI "\n\t"
+/* Left-shifted channels: TG_LQX_ASM (tg_requant.h) */
 #define TG_PAIRS_LQX_ROW(a, b)                                 \
         "mvn    r7, r7\n\t"                                    \
         "mov    r8, r5\n\t"                                    \

@@ -7,7 +7,8 @@
  * load, both sign-extended to int16 pairs (SXTB16 / SXTB16 ROR 8), 8 SMLAD per 16 products, and the 4 results requantized (the SMMULR shortcut where the generator proved it
  * exact, else exactly with SMLAL: tg_rqx_t rows, dsp = TG_DSP_EXACT), packed and clamped as one word.
  * Where the generator proved every dot product below 2^23 (pairs = 1), two rows share each weight word
- * (tg_fc_pblocks): SMLAD, UXTB16, SMLAD per word, 16 instructions per 16 products.
+ * (tg_fc_pblocks): SMLAD, UXTB16, SMLAD per word, 16 instructions per 16 products. Units with an
+ * effective scale >= 0.5 (a left shift) in an exact table: tg_fc_dspl_s8 (TG_LQX_ASM per such row).
  */
 #include "tg_kernels.h"
 #include "tg_mve.h"
@@ -63,63 +64,87 @@ typedef struct {
     "add    r12, r12, r9\n\t"          \
     TG_RQX_ASM(a, "r4", "r5", "r6", "r7", "r11")
 
+/* exact requantization of acc `a` for tables with left-shift rows too (rm1 < 0: TFLM shift L = -(rm1 + 1)
+ * >= 0, row {mult, INT32_MIN, 0, rm1}: TG_LQX_ASM, two SMLALs; see tinygen/ops/conv.py rqxl_table) */
+#define TG_FCB_RQXL(a)                 \
+    "ldm    r12, {r4, r5, r6, r7}\n\t" \
+    "add    r12, r12, r9\n\t"          \
+    "cmp    r7, #0\n\t"                \
+    "blt    7f\n\t"                    \
+    TG_RQX_ASM(a, "r4", "r5", "r6", "r7", "r11") \
+    "b      8f\n\t"                    \
+    "7:\n\t"                           \
+    "mvn    r7, r7\n\t"                \
+    TG_LQX_ASM(a, "r4", "r5", "r6", "r7", "r11") \
+    "8:\n\t"
+
 /* Blocks of 4 units: bias, 8 SMLAD per 4 inputs x 4 rows, requantization, packed lane-wise clamp,
- * one 32-bit store. External linkage: the compiler must keep its calling convention (r0 = a). */
+ * one 32-bit store. EXACT: the exact requantization of r0..r3 (rows at r12, advanced by r9; zp in r11). */
+#define TG_FC_BLOCKS_BODY(EXACT)                                                 \
+        "push   {r4-r11, lr}\n\t"                                                \
+        "sub    sp, sp, #52\n\t"                                                 \
+        "ldm    r0!, {r1-r11}\n\t"                                               \
+        "stm    sp, {r1-r11}\n\t"                                                \
+        "ldm    r0, {r1, r2}\n\t"                                                \
+        "strd   r1, r2, [sp, #44]\n\t"                                           \
+        "4:\n\t"                                                                 \
+        "ldr    r12, [sp, #16]\n\t"                                              \
+        "ldm    r12!, {r0-r3}\n\t"                                               \
+        "str    r12, [sp, #16]\n\t"                                              \
+        "ldr    r4, [sp, #0]\n\t"                                                \
+        "ldrd   r8, r9, [sp, #8]\n\t"                                            \
+        "tst    r9, #1\n\t"                                                      \
+        "beq    2f\n\t"                                                          \
+        TG_FCB_STEP                                                              \
+        "2:\n\t"                                                                 \
+        "lsrs   r9, r9, #1\n\t"                                                  \
+        "beq    3f\n\t"                                                          \
+        "1:\n\t"                                                                 \
+        TG_FCB_STEP TG_FCB_STEP                                                  \
+        "subs   r9, r9, #1\n\t"                                                  \
+        "bne    1b\n\t"                                                          \
+        "3:\n\t"                                                                 \
+        "str    r4, [sp, #0]\n\t" /* the next block follows this one */          \
+        "ldrd   r12, r9, [sp, #20]\n\t"                                          \
+        "ldrd   r7, r11, [sp, #44]\n\t" /* exact, zp */                          \
+        "cmp    r7, #0\n\t"                                                      \
+        "bne    5f\n\t"                                                          \
+        TG_FCB_RQ("r0") TG_FCB_RQ("r1") TG_FCB_RQ("r2") TG_FCB_RQ("r3")          \
+        "b      6f\n\t"                                                          \
+        "5:\n\t"                                                                 \
+        EXACT                                                                    \
+        "6:\n\t"                                                                 \
+        "str    r12, [sp, #20]\n\t"                                              \
+        "bfi    r0, r1, #8, #8\n\t"                                              \
+        "bfi    r0, r2, #16, #8\n\t"                                             \
+        "bfi    r0, r3, #24, #8\n\t"                                             \
+        "ldrd   r4, r5, [sp, #36]\n\t"                                           \
+        "ssub8  r6, r0, r4\n\t"                                                  \
+        "sel    r0, r0, r4\n\t"                                                  \
+        "ssub8  r6, r0, r5\n\t"                                                  \
+        "sel    r0, r5, r0\n\t"                                                  \
+        "ldr    r4, [sp, #28]\n\t"                                               \
+        "str    r0, [r4], #4\n\t"                                                \
+        "str    r4, [sp, #28]\n\t"                                               \
+        "ldr    r6, [sp, #32]\n\t"                                               \
+        "subs   r6, r6, #1\n\t"                                                  \
+        "str    r6, [sp, #32]\n\t"                                               \
+        "bne    4b\n\t"                                                          \
+        "add    sp, sp, #52\n\t"                                                 \
+        "pop    {r4-r11, pc}\n\t"
+
+/* External linkage: the compiler must keep its calling convention (r0 = a). */
 void tg_fc_blocks(tg_fc_blocks_t *a);
 __attribute__((naked, noinline)) void tg_fc_blocks(tg_fc_blocks_t *a __attribute__((unused)))
 {
-    __asm__(
-        "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #52\n\t"
-        "ldm    r0!, {r1-r11}\n\t"
-        "stm    sp, {r1-r11}\n\t"
-        "ldm    r0, {r1, r2}\n\t"
-        "strd   r1, r2, [sp, #44]\n\t"
-        "4:\n\t"
-        "ldr    r12, [sp, #16]\n\t"
-        "ldm    r12!, {r0-r3}\n\t"
-        "str    r12, [sp, #16]\n\t"
-        "ldr    r4, [sp, #0]\n\t"
-        "ldrd   r8, r9, [sp, #8]\n\t"
-        "tst    r9, #1\n\t"
-        "beq    2f\n\t"
-        TG_FCB_STEP
-        "2:\n\t"
-        "lsrs   r9, r9, #1\n\t"
-        "beq    3f\n\t"
-        "1:\n\t"
-        TG_FCB_STEP TG_FCB_STEP
-        "subs   r9, r9, #1\n\t"
-        "bne    1b\n\t"
-        "3:\n\t"
-        "str    r4, [sp, #0]\n\t" /* the next block follows this one */
-        "ldrd   r12, r9, [sp, #20]\n\t"
-        "ldrd   r7, r11, [sp, #44]\n\t" /* exact, zp */
-        "cmp    r7, #0\n\t"
-        "bne    5f\n\t"
-        TG_FCB_RQ("r0") TG_FCB_RQ("r1") TG_FCB_RQ("r2") TG_FCB_RQ("r3")
-        "b      6f\n\t"
-        "5:\n\t"
-        TG_FCB_RQX("r0") TG_FCB_RQX("r1") TG_FCB_RQX("r2") TG_FCB_RQX("r3")
-        "6:\n\t"
-        "str    r12, [sp, #20]\n\t"
-        "bfi    r0, r1, #8, #8\n\t"
-        "bfi    r0, r2, #16, #8\n\t"
-        "bfi    r0, r3, #24, #8\n\t"
-        "ldrd   r4, r5, [sp, #36]\n\t"
-        "ssub8  r6, r0, r4\n\t"
-        "sel    r0, r0, r4\n\t"
-        "ssub8  r6, r0, r5\n\t"
-        "sel    r0, r5, r0\n\t"
-        "ldr    r4, [sp, #28]\n\t"
-        "str    r0, [r4], #4\n\t"
-        "str    r4, [sp, #28]\n\t"
-        "ldr    r6, [sp, #32]\n\t"
-        "subs   r6, r6, #1\n\t"
-        "str    r6, [sp, #32]\n\t"
-        "bne    4b\n\t"
-        "add    sp, sp, #52\n\t"
-        "pop    {r4-r11, pc}\n\t");
+    __asm__(TG_FC_BLOCKS_BODY(TG_FCB_RQX("r0") TG_FCB_RQX("r1") TG_FCB_RQX("r2") TG_FCB_RQX("r3")));
+}
+
+/* tg_fc_blocks for exact tables with left-shift rows (tg_fc_dspl_s8; linked only where such an op exists) */
+void tg_fc_blocks_l(tg_fc_blocks_t *a);
+__attribute__((naked, noinline)) void tg_fc_blocks_l(tg_fc_blocks_t *a __attribute__((unused)))
+{
+    __asm__(TG_FC_BLOCKS_BODY(TG_FCB_RQXL("r0") TG_FCB_RQXL("r1") TG_FCB_RQXL("r2") TG_FCB_RQXL("r3")));
 }
 
 /* The paired layout (pairs = 1, see tinygen/ops/fully_connected.py pair_weights): accumulators r0 (row 0
@@ -224,7 +249,10 @@ static int32_t tg_fc_xsum128(const int8_t *x, int32_t kq)
 /* Blocks of 4 units reading the int8 input directly (no scratch). Inputs past the last multiple of 4
  * (depth % 4 of them) are folded into the accumulators' start values, block by block, so that no
  * load reads past the input row. */
-static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *output)
+typedef void (*tg_fcb_fn)(tg_fc_blocks_t *a);
+
+__attribute__((noinline)) static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *output,
+                                                tg_fcb_fn blocks)
 {
     const int32_t k = p->depth, kq = k >> 2, tail = k & 3;
     const int32_t w_row = p->w_row;
@@ -257,11 +285,7 @@ static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *outp
             a.rq = p->rq;
             a.out = output;
             a.blocks = units >> 2;
-            if (p->pairs) {
-                tg_fc_pblocks(&a);
-            } else {
-                tg_fc_blocks(&a);
-            }
+            blocks(&a);
             bi = units >> 2;
         }
         for (; bi < nb; bi++) {
@@ -285,11 +309,7 @@ static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, int8_t *outp
             a.rq = (const tg_rq_t *)(const void *)((const char *)p->rq + (size_t)u0 * rq_step);
             a.out = output + u0;
             a.blocks = 1;
-            if (p->pairs) {
-                tg_fc_pblocks(&a);
-            } else {
-                tg_fc_blocks(&a);
-            }
+            blocks(&a);
             tg_barrier();
         }
     }
@@ -418,7 +438,19 @@ void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void
 {
     (void)scratch;
 #if TG_DSP
-    tg_fc_dsp(p, input, output);
+    tg_fc_dsp(p, input, output, p->pairs ? tg_fc_pblocks : tg_fc_blocks);
+#else
+    tg_fc_c_blocked(p, input, output);
+#endif
+}
+
+/* tg_fc_s8 for exact tables (dsp == TG_DSP_EXACT) with left-shift rows (units with an effective scale >= 0.5;
+ * unpaired weights) */
+void tg_fc_dspl_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    (void)scratch;
+#if TG_DSP
+    tg_fc_dsp(p, input, output, tg_fc_blocks_l);
 #else
     tg_fc_c_blocked(p, input, output);
 #endif

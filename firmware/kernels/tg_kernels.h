@@ -174,6 +174,9 @@ typedef struct {
  * previous one when units % 4 != 0). tg_fc_dot_s8: any op, weights as [units][w_row] (DSP build: SMLAD
  * dot products, C requantization). Both run C99 loops in portable builds. */
 void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* tg_fc_s8 for dsp == TG_DSP_EXACT tables with left-shift rows ({mult, INT32_MIN, 0, -(L + 1)}, as
+ * tg_conv2d_dspl_s8's; unpaired weights) */
+void tg_fc_dspl_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 void tg_fc_dot_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 
 /* ------------------------------------------------------------------ pooling */

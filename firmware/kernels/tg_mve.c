@@ -892,7 +892,21 @@ static int tg_dwconv_mve_plane(const tg_conv_params_t *p, const int8_t *input, i
                 a.hi = p->act_max;
                 a.dx = dx;
                 vst1q_u32(a.ooffs, ooffs);
-                tg_dw_plane_blocks(&a);
+                if (npix >> 2) {
+                    a.n = npix >> 2;
+                    tg_dw_plane_blocks(&a);
+                }
+                if (npix & 3) {
+                    /* the last block: its lanes past the last pixel repeat it (offs), and are stored at its
+                     * address too, not past the output */
+                    for (i = 0; i < 4; i++) {
+                        a.ooffs[i] = (uint32_t)((i < (npix & 3) ? i : (npix & 3) - 1) * oc_n);
+                    }
+                    a.offs = offs + 4 * (npix >> 2);
+                    a.o = o + (size_t)4 * (npix >> 2) * oc_n;
+                    a.n = 1;
+                    tg_dw_plane_blocks(&a);
+                }
             }
         }
     }

@@ -330,6 +330,18 @@ TG_INLINE int32_t tg_rqx_sat8(int32_t acc, const int32_t *rx, int32_t zp)
     "add    " KHI ", " KHI ", " ZP "\n\t"                  \
     "ssat   " ACC ", #8, " KHI "\n\t"
 
+/* Left-shifted channels (TFLM shift L >= 0, tg_rqx_t row {mult, INT32_MIN, 0, -(L + 1)}: rm1 < 0):
+ * SaturatingRoundingDoublingHighMul(acc << L, mult) = floor((2 (acc << L) mult + 2^31) / 2^32), the
+ * high word after two SMLALs of (acc << L) * mult onto klo = 2^31 (RoundingDivideByPOT by 0 is the
+ * identity; mult < 2^31, so the saturating case cannot occur). ACC: in/out, KLO/KHI clobbered; L holds
+ * the shift L (the row's ~rm1). */
+#define TG_LQX_ASM(ACC, M, KLO, KHI, L, ZP)                    \
+        "lsl    " ACC ", " ACC ", " L "\n\t"                   \
+        "smlal  " KLO ", " KHI ", " ACC ", " M "\n\t"          \
+        "smlal  " KLO ", " KHI ", " ACC ", " M "\n\t"          \
+        "add    " KHI ", " KHI ", " ZP "\n\t"                  \
+        "ssat   " ACC ", #8, " KHI "\n\t"
+
 /* 4 int32 values already saturated to int8 -> one word of 4 int8 lanes (a in lane 0) */
 TG_INLINE uint32_t tg_pack4(int32_t a, int32_t b, int32_t c, int32_t d)
 {

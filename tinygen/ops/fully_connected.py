@@ -31,9 +31,11 @@ from .conv import (
     check_scales,
     check_weights,
     dsp_mode,
+    left_channels,
     pad_rows,
     rq_table,
     rqx_table,
+    rqxl_table,
 )
 
 
@@ -157,18 +159,22 @@ class FullyConnected(Op):
             dsp = dsp_mode(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point)[0]
         pairs = 0
         mve = target_has_mve(ctx.target)  # Helium: tg_fc_dot_s8's plain rows (its MVE kernel reads 16 at a time)
+        left = dsp == 2 and bool(np.any(left_channels(p.multiplier, p.shift)))  # exact table with left shifts
         if dsp and p.units >= 4 and not mve:
             weights = block_weights(weights)
-            if pairs_ok(p.weights):
+            if pairs_ok(p.weights) and not left:
                 weights, pairs = pair_weights(weights, p.accum_depth), 1
-        rq = rqx_table(p.multiplier, p.shift) if dsp == 2 else rq_table(p.multiplier, p.shift, p.output_zero_point)
+        if dsp == 2:
+            rq = rqxl_table(p.multiplier, p.shift) if left else rqx_table(p.multiplier, p.shift)
+        else:
+            rq = rq_table(p.multiplier, p.shift, p.output_zero_point)
         fields = dict(batches=p.batches, depth=p.accum_depth, units=p.units, per_channel=bool(p.per_channel),
                       output_zp=p.output_zero_point, act_min=p.act_min, act_max=p.act_max,
                       w_row=w_row, dsp=dsp, pairs=pairs,
                       weights=ctx.const(weights, "int8_t", f"op{k}_weights"),
                       bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
                       rq="(const tg_rq_t *)(const void *)" + ctx.const(rq, "int32_t", f"op{k}_rq"))
-        fn = "tg_fc_s8" if dsp and p.units >= 4 and not mve else "tg_fc_dot_s8"
+        fn = ("tg_fc_dspl_s8" if left else "tg_fc_s8") if dsp and p.units >= 4 and not mve else "tg_fc_dot_s8"
         return f"{fn}({ctx.struct('tg_fc_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, NULL);"
 
     def scratch_bytes(self, p: FullyConnectedParams) -> int:
@@ -229,11 +235,11 @@ def pair_weights(blocked: np.ndarray, depth: int) -> np.ndarray:
 
 def fc_dsp_mode(p: FullyConnectedParams) -> tuple[int, str, str]:
     """(dsp field, variant, reason) of the DSP build (see conv.dsp_mode): blocks of 4 units with the
-    shortcut or the exact requantization, else (0, DSP, ...): SMLAD dot products and the C99
-    requantization."""
+    shortcut or the exact requantization (units with an effective scale >= 0.5 too: rqxl_table's left-shift
+    rows, tg_fc_dspl_s8), else (0, DSP, ...): SMLAD dot products and the C99 requantization."""
     if p.units < 4:
         return 0, DSP, f"{p.units} units (< 4): SMLAD dot products, C requantization"
-    mode, name, reason = dsp_mode(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point)
+    mode, name, reason = dsp_mode(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point, left_ok=True)
     if mode == 0:
         return 0, DSP, f"SMLAD dot products, C requantization ({reason})"
     return mode, name, reason
