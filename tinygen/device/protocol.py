@@ -191,6 +191,23 @@ class _Outcome:
     SILENCE = "silence"      # nothing usable within the wait
 
 
+@dataclass
+class _Wait:
+    """One attempt's wait for its reply: what it waits for, until when, and what damage it saw."""
+    seq: int
+    cmd: int
+    alt: object              # other seqs whose reply to `cmd` is taken too (earlier attempts)
+    boot_ends: bool
+    grace: float
+    deadline: float
+    suspect: str | None = None   # _Outcome.GARBAGE / NAK seen: a failure unless the reply follows
+
+    def suspect_damage(self, outcome: str) -> None:
+        """Damage seen: the attempt fails unless its reply arrives within the grace."""
+        self.suspect = outcome
+        self.deadline = min(self.deadline, time.monotonic() + self.grace)
+
+
 class Client:
     """Request/reply client over any pyserial-like object (read/write/timeout).
 
@@ -376,62 +393,76 @@ class Client:
         NAK with a damaged header, or a stale one), make the attempt a failure unless the
         reply still arrives within `grace` seconds: a reply split by noise, or noise on an
         idle line, then costs no resend."""
-        name = COMMAND_NAMES.get(cmd, f"0x{cmd:02x}")
         self._write(wire)
-        deadline = time.monotonic() + wait
-        suspect = None
-        while time.monotonic() < deadline:
+        at = _Wait(seq, cmd, alt, boot_ends, grace, deadline=time.monotonic() + wait)
+        while time.monotonic() < at.deadline:
             ev = self._next_event()
             if ev is None:
                 continue
-            if isinstance(ev, Garbage):
-                if ev.reason.startswith("frame of protocol version"):
-                    raise DeviceError(f"device on {self.port} sent a {ev.reason}: "
-                                      "regenerate the firmware or update tinygen")
-                if suspect is None:
-                    suspect = _Outcome.GARBAGE
-                    deadline = min(deadline, time.monotonic() + grace)
-                continue
-            self._heard_frame = True
-            sent = self._sends.pop(ev.seq, None) if ev.seq not in (SEQ_BOOT, SEQ_NONE) else None
-            if sent is not None and sent[3] == 1:
-                # a round-trip sample from a request sent once, even when its reply comes late
-                # (after a timeout): the waits follow the link's real turnaround
-                self._learn(time.monotonic() - sent[0], sent[1], sent[2] and ev.cmd != CMD_ERROR)
-            if ev.cmd == CMD_BOOT:
-                if boot_ends:
-                    self._boot_seen(ev)
-                    return "boot", None
-                self._on_boot(ev)
-                continue
-            if ev.cmd == CMD_ERROR and len(ev.payload) >= 6:
-                code, ecmd, detail = struct.unpack_from("<BBI", ev.payload)
-                if code in FRAMING_ERRORS:
-                    if ev.seq == seq:          # our frame arrived damaged
-                        self.stats["naks"] += 1
-                        return _Outcome.NAK, None
-                    if suspect is None or suspect == _Outcome.GARBAGE:
-                        suspect = _Outcome.NAK   # probably ours, its header damaged too
-                        deadline = min(deadline, time.monotonic() + grace)
-                    continue
-                if ev.seq != seq:
-                    self.stats["stale"] += 1
-                    continue
-                self._synced = True
-                raise ProtocolError(
-                    f"device error {ERROR_NAMES.get(code, code)} for {name} (detail {detail})",
-                    code=code, cmd=ecmd, detail=detail)
-            if ev.seq != seq and not (ev.seq in alt and ev.cmd == (cmd | REPLY_FLAG)):
-                self.stats["stale"] += 1
-                continue
-            if ev.cmd == (cmd | REPLY_FLAG):
-                # (or a late reply to an earlier attempt of the same transfer: its content
-                # describes itself -- bytes received, page offset -- and the caller checks it)
-                self._synced = True
-                if ev.seq != seq:
-                    self.stats["late_replies"] += 1
-                return "ok", ev.payload
-            self.stats["stale"] += 1   # unexpected reply type with our seq
+            done = self._on_garbage(ev, at) if isinstance(ev, Garbage) else self._on_frame(ev, at)
+            if done is not None:
+                return done
+        return self._no_reply(at.suspect)
+
+    def _on_garbage(self, ev: Garbage, at: _Wait) -> None:
+        """Damaged bytes during an attempt: a damaged reply, unless a good one follows within the grace."""
+        if ev.reason.startswith("frame of protocol version"):
+            raise DeviceError(f"device on {self.port} sent a {ev.reason}: "
+                              "regenerate the firmware or update tinygen")
+        if at.suspect is None:
+            at.suspect_damage(_Outcome.GARBAGE)
+
+    def _on_frame(self, ev: Frame, at: _Wait):
+        """A frame during an attempt: the attempt's result, or None to wait on."""
+        self._heard_frame = True
+        sent = self._sends.pop(ev.seq, None) if ev.seq not in (SEQ_BOOT, SEQ_NONE) else None
+        if sent is not None and sent[3] == 1:
+            # a round-trip sample from a request sent once, even when its reply comes late
+            # (after a timeout): the waits follow the link's real turnaround
+            self._learn(time.monotonic() - sent[0], sent[1], sent[2] and ev.cmd != CMD_ERROR)
+        if ev.cmd == CMD_BOOT:
+            if at.boot_ends:
+                self._boot_seen(ev)
+                return "boot", None
+            self._on_boot(ev)
+            return None
+        if ev.cmd == CMD_ERROR and len(ev.payload) >= 6:
+            return self._on_error_reply(ev, at)
+        if ev.seq != at.seq and not (ev.seq in at.alt and ev.cmd == (at.cmd | REPLY_FLAG)):
+            self.stats["stale"] += 1
+            return None
+        if ev.cmd == (at.cmd | REPLY_FLAG):
+            # (or a late reply to an earlier attempt of the same transfer: its content
+            # describes itself -- bytes received, page offset -- and the caller checks it)
+            self._synced = True
+            if ev.seq != at.seq:
+                self.stats["late_replies"] += 1
+            return "ok", ev.payload
+        self.stats["stale"] += 1   # unexpected reply type with our seq
+        return None
+
+    def _on_error_reply(self, ev: Frame, at: _Wait):
+        """An ERROR frame during an attempt: our NAK (the outcome), a suspect one, a stale one (None),
+        or the device's error for our request (raised)."""
+        code, ecmd, detail = struct.unpack_from("<BBI", ev.payload)
+        if code in FRAMING_ERRORS:
+            if ev.seq == at.seq:          # our frame arrived damaged
+                self.stats["naks"] += 1
+                return _Outcome.NAK, None
+            if at.suspect is None or at.suspect == _Outcome.GARBAGE:
+                at.suspect_damage(_Outcome.NAK)   # probably ours, its header damaged too
+            return None
+        if ev.seq != at.seq:
+            self.stats["stale"] += 1
+            return None
+        self._synced = True
+        name = COMMAND_NAMES.get(at.cmd, f"0x{at.cmd:02x}")
+        raise ProtocolError(
+            f"device error {ERROR_NAMES.get(code, code)} for {name} (detail {detail})",
+            code=code, cmd=ecmd, detail=detail)
+
+    def _no_reply(self, suspect: str | None):
+        """How an attempt without a usable reply ended (booked in the stats)."""
         if suspect == _Outcome.NAK:
             self.stats["naks"] += 1
             return _Outcome.NAK, None
