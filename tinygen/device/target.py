@@ -308,7 +308,6 @@ def open_target(board: Board | str | None, *, port: str | None = None, baud: int
     and `link.estimator` reads its figures (None when the core has no timing table or the
     plugin cannot be built: said through `say`). QEMU is stopped when the block ends."""
     import shutil
-    import tempfile
 
     b = load_board(board) if board is not None else None
     rate = baud or (b.serial.baud if b is not None else DEFAULT_BAUD)
@@ -317,38 +316,14 @@ def open_target(board: Board | str | None, *, port: str | None = None, baud: int
         link = Link(port, rate, timeout=timeout, say=say)
     elif b is not None and b.is_emulated:
         if elf is None:
-            if graph is None:
-                raise TinygenError(f"board {b.id} is emulated: give a model (or --port of a running QEMU)")
-            elf = ensure_emulated_firmware(graph, b, project_dir=project_dir, extra_cflags=extra_cflags, say=say)
-        est = None
-        if estimate:
-            from tinygen.boards.cycle_model import CycleEstimator
-
-            workdir = tempfile.mkdtemp(prefix="tinygen-cycles-")
-            try:
-                est = CycleEstimator.for_board(b, elf, workdir)
-            except ToolError as e:
-                say(f"no estimated cycles: {e}")
-            if est is None:
-                shutil.rmtree(workdir, ignore_errors=True)
-                workdir = None
+            elf = _emulated_elf(b, graph, project_dir, extra_cflags, say)
+        est, workdir = _cycle_estimator(b, elf, say) if estimate else (None, None)
         link = QemuLink(b, elf, timeout=timeout, say=say, extra_args=est.qemu_args() if est else ())
         link.estimator = est
     else:
         link = Link(find_port(b), rate, timeout=timeout, say=say)
     try:
-        why = None
-        try:
-            link.open()
-        except ToolError as e:
-            if link.estimator is None:
-                raise
-            why = str(e)
-        if why is None and link.estimator is not None:
-            session = link.session
-            if not link.estimator.wait_loaded(lambda: session.returncode is not None):
-                lines = [ln for ln in session.log_text().splitlines() if ln.strip()]
-                why = lines[-1].strip() if lines else "no sign of the plugin"
+        why = _open_with_plugin(link)
         if why is not None:
             # a QEMU that does not load the plugin (e.g. another plugin API version): run without it
             say(f"no estimated cycles: QEMU did not start with the cycle-estimating plugin ({why})")
@@ -360,3 +335,48 @@ def open_target(board: Board | str | None, *, port: str | None = None, baud: int
         link.close()
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _emulated_elf(b: Board, graph, project_dir, extra_cflags: Iterable[str], say: Say) -> Path:
+    """The firmware for `graph` on emulated board `b` (built where needed)."""
+    if graph is None:
+        raise TinygenError(f"board {b.id} is emulated: give a model (or --port of a running QEMU)")
+    return ensure_emulated_firmware(graph, b, project_dir=project_dir, extra_cflags=extra_cflags, say=say)
+
+
+def _cycle_estimator(b: Board, elf, say: Say) -> tuple:
+    """(the cycle-estimating QEMU plugin for `elf` on `b`, its work directory), or (None, None)
+    when the core has no timing table or the plugin cannot be built (said through `say`)."""
+    import shutil
+    import tempfile
+
+    from tinygen.boards.cycle_model import CycleEstimator
+
+    workdir = tempfile.mkdtemp(prefix="tinygen-cycles-")
+    est = None
+    try:
+        est = CycleEstimator.for_board(b, elf, workdir)
+    except ToolError as e:
+        say(f"no estimated cycles: {e}")
+    if est is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+        return None, None
+    return est, workdir
+
+
+def _open_with_plugin(link) -> str | None:
+    """Opens `link`. With a cycle estimator: None when QEMU runs with its plugin, else why not
+    (QEMU did not start, or never loaded the plugin); the link is then to be restarted without it."""
+    try:
+        link.open()
+    except ToolError as e:
+        if link.estimator is None:
+            raise
+        return str(e)
+    if link.estimator is None:
+        return None
+    session = link.session
+    if link.estimator.wait_loaded(lambda: session.returncode is not None):
+        return None
+    lines = [ln for ln in session.log_text().splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else "no sign of the plugin"
