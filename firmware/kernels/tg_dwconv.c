@@ -772,17 +772,27 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
  * right shifts (rm1 >= 0; conv.py dw_pairs3): there is no other path. w_row == -2: the same on the
  * transposed image (rows of the kernel = columns of the layer, conv.py dw_transposed).
  */
-/* n (>= 1) pixel pairs of 4 channels (pixels `step` bytes apart) into 4 words each: (x0, x1) of
- * c0, c1, c2, c3 as int16 pairs, 11 instructions per pair (two pairs per iteration, one STM each; an
- * odd n enters at the second). External linkage: the compiler must keep its calling convention
- * (r0 = d, r1 = src, r2 = step, r3 = n). */
-void tg_dw_widen_pairs(uint32_t *d, const int8_t *src, int32_t step, int32_t n);
+/* For each of ng (>= 1) groups: n (>= 1) pixel pairs of 4 channels (pixels `step` bytes apart, the
+ * group's first at src + 4 g) into 4 words each: (x0, x1) of c0, c1, c2, c3 as int16 pairs, 11
+ * instructions per pair (two pairs per iteration, one STM each; an odd n enters at the second); the
+ * next group's pairs start dskip bytes after a group's last. External linkage: the compiler must keep
+ * its calling convention (r0 = d, r1 = src, r2 = step, r3 = n, then ng, dskip on the stack). */
+void tg_dw_widen_pairs(uint32_t *d, const int8_t *src, int32_t step, int32_t n, int32_t ng, int32_t dskip);
 __attribute__((naked, noinline)) void tg_dw_widen_pairs(uint32_t *d __attribute__((unused)),
                                                         const int8_t *src __attribute__((unused)),
                                                         int32_t step __attribute__((unused)),
-                                                        int32_t n __attribute__((unused)))
+                                                        int32_t n __attribute__((unused)),
+                                                        int32_t ng __attribute__((unused)),
+                                                        int32_t dskip __attribute__((unused)))
 {
-    __asm__("push   {r4-r11}\n\t"
+    __asm__("push   {r4-r11, lr}\n\t"
+            "ldrd   r12, lr, [sp, #36]\n\t" /* ng, dskip */
+            "mul    r4, r3, r2\n\t"
+            "rsb    r4, r4, #2\n\t"
+            "lsl    r4, r4, #1\n\t" /* 4 - 2 n step: from a group's end to the next group's src */
+            "push   {r3, r4}\n\t"
+            "0:\n\t"
+            "ldr    r3, [sp]\n\t"
             "adds   r3, r3, #1\n\t"
             "lsrs   r3, r3, #1\n\t" /* iterations; C: n even */
             "bcs    1f\n\t"
@@ -797,25 +807,30 @@ __attribute__((naked, noinline)) void tg_dw_widen_pairs(uint32_t *d __attribute_
             "ldr    r10, [r1]\n\t"
             "ldr    r11, [r1, r2]\n\t"
             "add    r1, r1, r2, lsl #1\n\t"
-            "pkhbt  r12, r8, r9, lsl #16\n\t"
+            "pkhbt  r4, r8, r9, lsl #16\n\t"
             "pkhtb  r9, r9, r8, asr #16\n\t"
-            "sxtb16 r4, r12\n\t"
-            "sxtb16 r5, r12, ror #8\n\t"
+            "sxtb16 r5, r4, ror #8\n\t"
+            "sxtb16 r4, r4\n\t"
             "sxtb16 r6, r9\n\t"
             "sxtb16 r7, r9, ror #8\n\t"
             "stm    r0!, {r4-r7}\n\t"
             "2:\n\t"
-            "pkhbt  r12, r10, r11, lsl #16\n\t"
+            "pkhbt  r4, r10, r11, lsl #16\n\t"
             "pkhtb  r11, r11, r10, asr #16\n\t"
-            "sxtb16 r4, r12\n\t"
-            "sxtb16 r5, r12, ror #8\n\t"
+            "sxtb16 r5, r4, ror #8\n\t"
+            "sxtb16 r4, r4\n\t"
             "sxtb16 r6, r11\n\t"
             "sxtb16 r7, r11, ror #8\n\t"
             "stm    r0!, {r4-r7}\n\t"
             "subs   r3, r3, #1\n\t"
             "bne    1b\n\t"
-            "pop    {r4-r11}\n\t"
-            "bx     lr\n\t");
+            "ldr    r4, [sp, #4]\n\t"
+            "add    r1, r1, r4\n\t"
+            "add    r0, r0, lr\n\t"
+            "subs   r12, r12, #1\n\t"
+            "bne    0b\n\t"
+            "add    sp, sp, #8\n\t"
+            "pop    {r4-r11, pc}\n\t");
 }
 
 /* Widen padded row py of the block starting at group g0 (ng groups) into its ring row, as pixel
@@ -855,10 +870,8 @@ static void tg_dw_load_pairs(const tg_conv_params_t *p, const tg_dw_ring_t *r, c
         q0 = q1;
     }
     if (q1 > q0) {
-        const int8_t *x = x0 + (ptrdiff_t)(2 * q0 - p->pad_left) * (ptrdiff_t)icol;
-        for (g = 0; g < ng; g++, x += 4) {
-            tg_dw_widen_pairs(dst + (size_t)g * np * 4 + 4 * q0, x, (int32_t)icol, q1 - q0);
-        }
+        tg_dw_widen_pairs(dst + 4 * q0, x0 + (ptrdiff_t)(2 * q0 - p->pad_left) * (ptrdiff_t)icol, (int32_t)icol,
+                          q1 - q0, ng, 16 * (np - (q1 - q0)));
     }
     for (q = q0 > 0 ? 0 : q1; q < np; q = q + 1 == q0 ? q1 : q + 1) {
         /* pixel jx, jx + 1 of every group: its 4 channels, or z4 (step 0) */
@@ -969,7 +982,8 @@ typedef struct {
  * row stores pixel A only). The choices fixed for a call or a group are made once, as code addresses
  * on the stack that the pass jumps through (LDR PC): the pass for the stride (92), the clamp (88), the
  * group's requantization (84: SMMLAR or SMLAL). Stack: 0-12 the accumulators of c0/c1 (one STM / LDM
- * at sp), 16-60 the state (row pointers, block and output of the current group), 64-72 the pass's row
+ * at sp), 16-60 the state (block and output of the current group; its row pointers are copied to 64-72
+ * once, 16 then holds the step from one group's last pass to the next group's rows), 64-72 the pass's row
  * pointers, 76 output, 80 pixels left, 84-92 the addresses. External linkage: the compiler
  * must keep its calling convention (r0 = a). */
 void tg_dw3x3_pairs(tg_dwp_t *a);
@@ -1002,11 +1016,23 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "13:\n\t"
         "orr    r5, r5, #1\n\t"
         "str    r5, [sp, #92]\n\t"
-        "3:\n\t" /* group */
+        /* the passes' row pointers (64-72); 16: from where a group's passes leave them to the next
+         * group's rows: gstride - (pixels + 1) / 2 passes x 16 bytes (x 32 at stride 2) */
         "add    r3, sp, #16\n\t"
         "ldm    r3, {r0-r2}\n\t"
         "add    r3, sp, #64\n\t"
         "stm    r3, {r0-r2}\n\t"
+        "ldr    r0, [sp, #36]\n\t"
+        "adds   r0, r0, #1\n\t"
+        "lsrs   r0, r0, #1\n\t"
+        "lsls   r0, r0, #4\n\t"
+        "tst    r4, #4\n\t"
+        "it     ne\n\t"
+        "lslne  r0, r0, #1\n\t"
+        "ldr    r1, [sp, #56]\n\t"
+        "sub    r0, r1, r0\n\t"
+        "str    r0, [sp, #16]\n\t"
+        "3:\n\t" /* group */
         "ldrd   r0, r1, [sp, #32]\n\t"
         "strd   r0, r1, [sp, #76]\n\t"
         /* the group's requantization: mode word 48 of its block */
@@ -1064,8 +1090,8 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "it     gt\n\t"
         "ldrgt  pc, [sp, #92]\n\t"
         /* next group */
-        "ldr    r0, [sp, #56]\n\t"
-        "add    r4, sp, #16\n\t"
+        "ldr    r0, [sp, #16]\n\t"
+        "add    r4, sp, #64\n\t"
         "ldm    r4, {r1-r3}\n\t"
         "add    r1, r1, r0\n\t"
         "add    r2, r2, r0\n\t"
@@ -1150,6 +1176,7 @@ __attribute__((noinline)) static void tg_dwconv_pairs_f(const tg_conv_params_t *
     const size_t irow = (size_t)(tr ? 1 : p->in_w) * p->in_c, icol = (size_t)(tr ? p->in_h : 1) * p->in_c;
     const size_t orow = (size_t)(tr ? 1 : p->out_w) * oc_n, ocol = (size_t)(tr ? p->out_h : 1) * oc_n;
     tg_dw_ring_t r;
+    tg_dwp_t a;
     const uint32_t **row;
     int32_t b, g0, oy, ky, k;
     r.wp = p->stride_w == 1 ? 2 * ((p->out_w + 1) / 2 + 1) : 2 * (p->out_w + 2);
@@ -1158,6 +1185,12 @@ __attribute__((noinline)) static void tg_dwconv_pairs_f(const tg_conv_params_t *
     r.tag = (int32_t *)scratch;
     row = (const uint32_t **)((uint32_t *)scratch + ((r.rows + 1) & ~1));
     r.ring = (uint32_t *)scratch + ((r.rows + 1) & ~1) + 4;
+    a.pixels = p->out_w;
+    a.flags = (p->act_min <= -128 && p->act_max >= 127) | (p->act_min <= -128 ? 2 : 0) | (p->stride_w == 2 ? 4 : 0);
+    a.lo4 = tg_splat4(p->act_min);
+    a.hi4 = tg_splat4(p->act_max);
+    a.out_step = (int32_t)ocol;
+    a.gstride = r.wp * 8;
     for (g0 = 0; g0 < groups; g0 += r.groups) {
         const int32_t ng = groups - g0 < r.groups ? groups - g0 : r.groups;
         const int32_t *blk0 = (const int32_t *)p->weights + (size_t)g0 * TG_DW_PBLOCK;
@@ -1169,7 +1202,6 @@ __attribute__((noinline)) static void tg_dwconv_pairs_f(const tg_conv_params_t *
                 TG_NO_LIBCALL();
             }
             for (oy = 0; oy < p->out_h; oy++) {
-                tg_dwp_t a;
                 tg_barrier(); /* the previous row's reads are done before the ring is written */
                 for (ky = 0; ky < 3; ky++) {
                     const int32_t py = oy * p->stride_h + ky * p->dil_h;
@@ -1182,13 +1214,6 @@ __attribute__((noinline)) static void tg_dwconv_pairs_f(const tg_conv_params_t *
                 tg_barrier();
                 a.blk = blk0;
                 a.out = out_b + (size_t)oy * orow + 4 * g0;
-                a.pixels = p->out_w;
-                a.flags = (p->act_min <= -128 && p->act_max >= 127) | (p->act_min <= -128 ? 2 : 0) |
-                          (p->stride_w == 2 ? 4 : 0);
-                a.lo4 = tg_splat4(p->act_min);
-                a.hi4 = tg_splat4(p->act_max);
-                a.out_step = (int32_t)ocol;
-                a.gstride = r.wp * 8;
                 a.groups = ng;
                 tg_dw3x3_pairs(&a);
                 tg_barrier();
@@ -1693,7 +1718,9 @@ __attribute__((noinline)) static void tg_dwconv_regs(const tg_conv_params_t *p, 
 
 TG_DW_ENTRY(tg_dwconv_s8, tg_dwconv_dsp)        /* ring kernel (SMLABB), any filter */
 TG_DW_ENTRY(tg_dwconv_p3_s8, tg_dwconv_pairs)   /* ring kernel, 3x3 pair layout (w_row == -1) */
-TG_DW_ENTRY(tg_dwconv_p3s2_s8, tg_dwconv_pairs) /* the same, stride 2 along the row */
+/* the same, stride 2 along the row (the kernel reads the stride: one body) */
+void tg_dwconv_p3s2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+    __attribute__((alias("tg_dwconv_p3_s8")));
 TG_DW_ENTRY(tg_dwconv_p3l_s8, tg_dwconv_pairs_l) /* the same with channels whose scale is >= 0.5 (left shifts) */
 TG_DW_ENTRY(tg_dwconv_dm_s8, tg_dwconv_cols)    /* depth multiplier >= 2: column kernel */
 
