@@ -59,41 +59,95 @@ def _strided_slice(op: Operator, x: np.ndarray, begin, end, strides) -> np.ndarr
     return x[np.ix_(*index)].reshape(shape)
 
 
+def _axis(op: Operator) -> int:
+    return int(op.options.get("axis", 0))
+
+
+# ops folded from their inputs' static shapes alone: (op, input tensors, output tensors) -> outputs
+def _shape(op: Operator, ins: list, outs: list) -> list:
+    return [np.array(ins[0].shape, dtype=outs[0].dtype)]
+
+
+def _zeros_like(op: Operator, ins: list, outs: list) -> list:
+    return [np.zeros(outs[0].shape, dtype=outs[0].dtype)]
+
+
+_STATIC_FOLDS = {"SHAPE": _shape, "ZEROS_LIKE": _zeros_like}
+
+
+# ops folded from constant inputs: (op, input values, output tensors) -> outputs, or None (not folded)
+def _pack(op: Operator, v: list, outs: list) -> list:
+    return [np.stack(v, axis=_axis(op))]
+
+
+def _concatenation(op: Operator, v: list, outs: list) -> list | None:
+    if op.activation != "NONE":
+        return None
+    return [np.concatenate([np.atleast_1d(a) for a in v], axis=_axis(op))]
+
+
+def _strided_slice_fold(op: Operator, v: list, outs: list) -> list | None:
+    if len(v) != 4 or v[0].ndim < 1:
+        return None
+    y = _strided_slice(op, v[0], v[1].reshape(-1), v[2].reshape(-1), v[3].reshape(-1))
+    return None if y is None else [y]
+
+
+def _reshape(op: Operator, v: list, outs: list) -> list:
+    return [v[0].reshape(outs[0].shape)]
+
+
+def _gather(op: Operator, v: list, outs: list) -> list | None:
+    if len(v) != 2:
+        return None
+    return [np.take(v[0], v[1].astype(np.int64), axis=_axis(op))]
+
+
+def _arithmetic(op: Operator, v: list, outs: list) -> list | None:
+    if op.activation != "NONE" or len(v) != 2:
+        return None
+    a, b = v[0].astype(np.int64), v[1].astype(np.int64)
+    return [{"ADD": a + b, "SUB": a - b, "MUL": a * b}[op.op]]
+
+
+def _cast(op: Operator, v: list, outs: list) -> list:
+    return [v[0]]
+
+
+def _broadcast_args(op: Operator, v: list, outs: list) -> list | None:
+    if len(v) != 2 or v[0].ndim != 1 or v[1].ndim != 1:
+        return None
+    n = max(v[0].size, v[1].size)
+    a = np.concatenate([np.ones(n - v[0].size, np.int64), v[0].astype(np.int64)])
+    b = np.concatenate([np.ones(n - v[1].size, np.int64), v[1].astype(np.int64)])
+    return [np.where(a == 1, b, a)]
+
+
+def _fill(op: Operator, v: list, outs: list) -> list | None:
+    if len(v) != 2:
+        return None
+    return [np.full(outs[0].shape, v[1].reshape(-1)[0])]
+
+
+_CONST_FOLDS = {
+    "PACK": _pack, "CONCATENATION": _concatenation, "STRIDED_SLICE": _strided_slice_fold,
+    "RESHAPE": _reshape, "SQUEEZE": _reshape, "EXPAND_DIMS": _reshape, "GATHER": _gather,
+    "ADD": _arithmetic, "SUB": _arithmetic, "MUL": _arithmetic, "CAST": _cast,
+    "BROADCAST_ARGS": _broadcast_args, "FILL": _fill,
+}
+
+
 def _evaluate(g: Graph, op: Operator) -> list[np.ndarray] | None:
     """The op's outputs from its constant inputs, or None when tinygen does not fold this op."""
     ins = [g.tensors[i] if i >= 0 else None for i in op.inputs]
     outs = [g.tensors[i] for i in op.outputs]
-    if op.op == "SHAPE":
-        return [np.array(ins[0].shape, dtype=outs[0].dtype)]
-    if op.op == "ZEROS_LIKE":  # needs only the static shape
-        return [np.zeros(outs[0].shape, dtype=outs[0].dtype)]
+    if op.op in _STATIC_FOLDS:
+        return _STATIC_FOLDS[op.op](op, ins, outs)
     if any(t is not None and not t.is_const for t in ins):
         return None
     v = [None if t is None else np.asarray(t.data) for t in ins]
-    if op.op == "PACK":
-        return [np.stack(v, axis=int(op.options.get("axis", 0)))]
-    if op.op == "CONCATENATION" and op.activation == "NONE":
-        return [np.concatenate([np.atleast_1d(a) for a in v], axis=int(op.options.get("axis", 0)))]
-    if op.op == "STRIDED_SLICE" and len(v) == 4 and v[0].ndim >= 1:
-        y = _strided_slice(op, v[0], v[1].reshape(-1), v[2].reshape(-1), v[3].reshape(-1))
-        return None if y is None else [y]
-    if op.op in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
-        return [v[0].reshape(outs[0].shape)]
-    if op.op == "GATHER" and len(v) == 2:
-        return [np.take(v[0], v[1].astype(np.int64), axis=int(op.options.get("axis", 0)))]
-    if op.op in ("ADD", "SUB", "MUL") and op.activation == "NONE" and len(v) == 2:
-        a, b = v[0].astype(np.int64), v[1].astype(np.int64)
-        return [{"ADD": a + b, "SUB": a - b, "MUL": a * b}[op.op]]
-    if op.op == "CAST":
-        return [v[0]]
-    if op.op == "BROADCAST_ARGS" and len(v) == 2 and v[0].ndim == 1 and v[1].ndim == 1:
-        n = max(v[0].size, v[1].size)
-        a = np.concatenate([np.ones(n - v[0].size, np.int64), v[0].astype(np.int64)])
-        b = np.concatenate([np.ones(n - v[1].size, np.int64), v[1].astype(np.int64)])
-        return [np.where(a == 1, b, a)]
-    if op.op == "FILL" and len(v) == 2:
-        return [np.full(outs[0].shape, v[1].reshape(-1)[0])]
-    return None
+    fold = _CONST_FOLDS.get(op.op)
+    return None if fold is None else fold(op, v, outs)
 
 
 def fold_shape_arithmetic(g: Graph) -> Graph:
