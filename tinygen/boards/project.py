@@ -451,47 +451,110 @@ def has_state(graph: Graph) -> bool:
     return any(getattr(REGISTRY.get(op.op), "stateful", False) for op in graph.operators)
 
 
-def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -> dict:
-    from tinygen.codegen.generator import generate
-    from tinygen.boards.fit import available, check_fit
-
-    pio = board.build_system == "platformio"
-    fw = data_dir() / "firmware"
+def _tree_dirs(root: Path, pio: bool, protocol: bool = True) -> tuple:
+    """(model, app, protocol, runtime) directories of a project, created: all `src/` on PlatformIO
+    boards; the protocol one None when the firmware has no tinygen protocol."""
     if pio:
         src = root / "src"
-        model_dir = app_dir = proto_dir = runtime_dir = src
+        dirs = (src, src, src if protocol else None, src)
     else:
-        model_dir, app_dir, proto_dir, runtime_dir = (root / "model", root / "app", root / "protocol",
-                                                      root / "runtime")
-
-    for d in {model_dir, app_dir, proto_dir, runtime_dir}:
+        dirs = (root / "model", root / "app", root / "protocol" if protocol else None, root / "runtime")
+    for d in {d for d in dirs if d is not None}:
         d.mkdir(parents=True, exist_ok=True)
-    # a model with state (LSTM, SVDF) is generated stateful: the state carries from run to run until the
-    # host sends RESET_STATE (validate/monitor reset it before every sample unless --stateful)
-    gen = generate(graph, model_dir, ident, target=board.id, stateful=has_state(graph))
-    report = check_fit(graph, board, generated=gen)    # exact constants and arena (into the temp dir only)
-    layers = layer_table(graph, gen.plan)
-    inputs = [_io_entry(graph, t, True) for t in graph.input_tensors]
-    outputs = [_io_entry(graph, t, False) for t in graph.output_tensors]
+    return dirs
 
-    # Re-run capture of layers whose arena bytes get reused, when the RAM allows it.
+
+def _io_entries(graph: Graph) -> tuple[list[dict], list[dict]]:
+    return ([_io_entry(graph, t, True) for t in graph.input_tensors],
+            [_io_entry(graph, t, False) for t in graph.output_tensors])
+
+
+def _capture_plan(board: Board, report, gen, layers: list[dict], inputs: list[dict]) -> tuple[int, int, str]:
+    """Re-run capture of layers whose arena bytes get reused, when the RAM allows it:
+    (capture bytes, saved input bytes, what the layer outputs cover)."""
+    from tinygen.boards.fit import available
+
     lost = [lay["bytes"] for lay in layers if not lay["kept"] and lay["bytes"]]
     capture = max(lost, default=0)
     save = sum(e["nbytes"] for e in inputs) if capture else 0
     headroom = available(board)[1] - report.ram_needed
     if capture and capture + save + gen.state_bytes + CAPTURE_MARGIN > headroom:   # + the saved state
         capture = save = 0
-    capture_note = ("every layer" if capture or not lost else
-                    f"{sum(lay['kept'] for lay in layers)} of {len(layers)} layers (no RAM for re-run capture)")
+    note = ("every layer" if capture or not lost else
+            f"{sum(lay['kept'] for lay in layers)} of {len(layers)} layers (no RAM for re-run capture)")
+    return capture, save, note
 
+
+def _template_ctx(graph: Graph, board: Board, ident: str, inputs: list[dict], outputs: list[dict], **more) -> dict:
+    """What the firmware templates are rendered with: names, I/O, the model's hash and I/O JSON as C."""
     sha = graph.sha256
     io_json = json.dumps(_io_json({"inputs": inputs, "outputs": outputs}), separators=(",", ":"))[1:-1]
-    ctx = dict(
-        name=ident, model_name=graph.name, board=board, version=__version__, inputs=inputs, outputs=outputs,
-        layers=layers, seed=seed, capture_bytes=capture, save_bytes=save,
-        sha256_c=", ".join(f"0x{sha[i:i + 2]}" for i in range(0, 64, 2)),
-        io_json_c=_c_str(io_json),
-    )
+    return dict(name=ident, model_name=graph.name, board=board, version=__version__, inputs=inputs,
+                outputs=outputs, sha256_c=", ".join(f"0x{sha[i:i + 2]}" for i in range(0, 64, 2)),
+                io_json_c=_c_str(io_json), **more)
+
+
+def _write_model_file(graph: Graph, root: Path, ident: str) -> None:
+    if graph.model_bytes:
+        (root / f"{ident}.tflite").write_bytes(graph.model_bytes)
+
+
+def _manifest_head(graph: Graph, board: Board, ident: str, firmware: str) -> dict:
+    """The manifest's first entries: what made the project, for which model and board, its firmware."""
+    return {
+        "generator": GENERATOR,
+        "tinygen": __version__,
+        "name": ident,
+        "model": graph.name,
+        "model_file": f"{ident}.tflite" if graph.model_bytes else None,
+        "model_sha256": graph.sha256,
+        "board": board.id,
+        "build_system": board.build_system,
+        "emulated": board.is_emulated,
+        "firmware": firmware,
+    }
+
+
+_IO_KEYS = ("name", "shape", "dtype", "scale", "zero_point", "nbytes")
+
+
+def _manifest_sizes(board: Board, gen, avail: tuple[int, int], inputs: list[dict], outputs: list[dict]) -> dict:
+    """The manifest's memory entries (arena, constants, what the board has, stack) and I/O tensors."""
+    flash_avail, ram_avail = avail
+    return {
+        "arena_bytes": gen.arena_bytes,
+        "constant_bytes": gen.flash_bytes,
+        "flash_available": flash_avail,
+        "ram_available": ram_avail,
+        "stack_bytes": board.stack_size if board.build_system != "platformio" else 0,
+        "inputs": [{k: e[k] for k in _IO_KEYS} for e in inputs],
+        "outputs": [{k: e[k] for k in _IO_KEYS} for e in outputs],
+    }
+
+
+def _write_docs(env, root: Path, manifest: dict, plan_png: str | None, ctx: dict) -> None:
+    """The project's README and manifest (tinygen.json)."""
+    (root / "README.md").write_text(env.get_template("README.md.j2").render(manifest=manifest, memory_plan_png=plan_png,
+                                                                            **ctx), encoding="utf-8")
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+
+def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -> dict:
+    from tinygen.codegen.generator import generate
+    from tinygen.boards.fit import available, check_fit
+
+    pio = board.build_system == "platformio"
+    fw = data_dir() / "firmware"
+    model_dir, app_dir, proto_dir, runtime_dir = _tree_dirs(root, pio)
+    # a model with state (LSTM, SVDF) is generated stateful: the state carries from run to run until the
+    # host sends RESET_STATE (validate/monitor reset it before every sample unless --stateful)
+    gen = generate(graph, model_dir, ident, target=board.id, stateful=has_state(graph))
+    report = check_fit(graph, board, generated=gen)    # exact constants and arena (into the temp dir only)
+    layers = layer_table(graph, gen.plan)
+    inputs, outputs = _io_entries(graph)
+    capture, save, capture_note = _capture_plan(board, report, gen, layers, inputs)
+    ctx = _template_ctx(graph, board, ident, inputs, outputs, layers=layers, seed=seed, capture_bytes=capture,
+                        save_bytes=save)
     env = _env()
     (app_dir / "tg_fw_config.h").write_text(env.get_template("tg_fw_config.h.j2").render(**ctx), encoding="utf-8")
     _copy(fw / "app", _APP_COMMON, app_dir)
@@ -499,28 +562,10 @@ def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -
 
     firmware = _write_build_files(env, ctx, board, ident, root, fw, app_dir, runtime_dir, pio=pio,
                                   build_flags=["-DTG_ARDUINO=1", *MODEL_CFLAGS])
-
-    if graph.model_bytes:
-        (root / f"{ident}.tflite").write_bytes(graph.model_bytes)
-    flash_avail, ram_avail = available(board)
+    _write_model_file(graph, root, ident)
     manifest = {
-        "generator": GENERATOR,
-        "tinygen": __version__,
-        "name": ident,
-        "model": graph.name,
-        "model_file": f"{ident}.tflite" if graph.model_bytes else None,
-        "model_sha256": sha,
-        "board": board.id,
-        "build_system": board.build_system,
-        "emulated": board.is_emulated,
-        "firmware": firmware,
-        "arena_bytes": gen.arena_bytes,
-        "constant_bytes": gen.flash_bytes,
-        "flash_available": flash_avail,
-        "ram_available": ram_avail,
-        "stack_bytes": board.stack_size if not pio else 0,
-        "inputs": [{k: e[k] for k in ("name", "shape", "dtype", "scale", "zero_point", "nbytes")} for e in inputs],
-        "outputs": [{k: e[k] for k in ("name", "shape", "dtype", "scale", "zero_point", "nbytes")} for e in outputs],
+        **_manifest_head(graph, board, ident, firmware),
+        **_manifest_sizes(board, gen, available(board), inputs, outputs),
         "layers": [{"op": lay["op"], "bytes": lay["bytes"], "kept": bool(lay["kept"])} for lay in layers],
         "layer_outputs": capture_note,
         "capture_bytes": capture,          # RAM for re-run layer capture, on top of the fit estimate
@@ -531,9 +576,7 @@ def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -
     plan_png = _write_plan_picture(graph, gen.plan, root)
     if plan_png:
         manifest["memory_plan_png"] = plan_png
-    (root / "README.md").write_text(env.get_template("README.md.j2").render(manifest=manifest, memory_plan_png=plan_png,
-                                                                            **ctx), encoding="utf-8")
-    (root / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    _write_docs(env, root, manifest, plan_png, ctx)
     return manifest
 
 
@@ -549,13 +592,7 @@ def _write_mlperf_tree(graph: Graph, board: Board, ident: str, root: Path, seed:
         board = dataclasses.replace(board, serial=dataclasses.replace(board.serial, baud=ENERGY_BAUD))
     pio = board.build_system == "platformio"
     fw = data_dir() / "firmware"
-    if pio:
-        src = root / "src"
-        model_dir = app_dir = runtime_dir = src
-    else:
-        model_dir, app_dir, runtime_dir = root / "model", root / "app", root / "runtime"
-    for d in {model_dir, app_dir, runtime_dir}:
-        d.mkdir(parents=True, exist_ok=True)
+    model_dir, app_dir, _proto_dir, runtime_dir = _tree_dirs(root, pio, protocol=False)
     gen = generate(graph, model_dir, ident, target=board.id)
     report = check_fit(graph, board, generated=gen)
     flash_avail, ram_avail = available(board)
@@ -563,24 +600,17 @@ def _write_mlperf_tree(graph: Graph, board: Board, ident: str, root: Path, seed:
         raise TinygenError(f"model {graph.name!r} as {spec.model_id} does not fit {board.id}: needs RAM "
                            f"{(report.ram_needed + spec.db_bytes) / 1024:.1f} KB (with the {spec.db_bytes}-byte "
                            f"db input buffer) of {ram_avail / 1024:.1f} KB")
-    inputs = [_io_entry(graph, t, True) for t in graph.input_tensors]
-    outputs = [_io_entry(graph, t, False) for t in graph.output_tensors]
+    inputs, outputs = _io_entries(graph)
     for e in inputs + outputs:
         e["scale_c"] = _c_float(e["scale"])
-    ctx = dict(name=ident, model_name=graph.name, board=board, version=__version__, inputs=inputs, outputs=outputs,
-               layers=[], seed=seed, capture_bytes=0, save_bytes=0, spec=spec, energy=energy,
-               sha256_c=", ".join(f"0x{graph.sha256[i:i + 2]}" for i in range(0, 64, 2)),
-               io_json_c=_c_str(json.dumps(_io_json({"inputs": inputs, "outputs": outputs}),
-                                           separators=(",", ":"))[1:-1]),
-               input_kind_c={U8: "TG_ML_IN_U8", F32: "TG_ML_IN_F32"}.get(spec.input_kind, "TG_ML_IN_RAW"),
-               result_kind_c="TG_ML_RES_MSE" if spec.result_kind == MSE else "TG_ML_RES_OUTPUTS")
+    ctx = _template_ctx(graph, board, ident, inputs, outputs, layers=[], seed=seed, capture_bytes=0, save_bytes=0,
+                        spec=spec, energy=energy,
+                        input_kind_c={U8: "TG_ML_IN_U8", F32: "TG_ML_IN_F32"}.get(spec.input_kind, "TG_ML_IN_RAW"),
+                        result_kind_c="TG_ML_RES_MSE" if spec.result_kind == MSE else "TG_ML_RES_OUTPUTS")
     env = _env()
     (app_dir / "tg_mlperf_config.h").write_text(env.get_template("tg_mlperf_config.h.j2").render(**ctx),
                                                 encoding="utf-8")
-    app = list(_MLPERF_APP)
-    pin = ENERGY_PINS[board.id][1] if energy else None
-    if pin:
-        app.append(pin)
+    app = _mlperf_app_files(board, energy)
     _copy(fw / "mlperf", app, app_dir)
     _copy(fw / "app", ("tg_fw.h",), app_dir)
     if pio:
@@ -590,40 +620,31 @@ def _write_mlperf_tree(graph: Graph, board: Board, ident: str, root: Path, seed:
     firmware = _write_build_files(env, ctx, board, ident, root, fw, app_dir, runtime_dir, pio=pio,
                                   build_flags=["-DTG_ARDUINO=1"] + (["-DTG_ML_ENERGY_MODE=1"] if energy else []),
                                   mlperf_app=tuple(app))
-    if graph.model_bytes:
-        (root / f"{ident}.tflite").write_bytes(graph.model_bytes)
+    _write_model_file(graph, root, ident)
     manifest = {
-        "generator": GENERATOR,
-        "tinygen": __version__,
-        "name": ident,
-        "model": graph.name,
-        "model_file": f"{ident}.tflite" if graph.model_bytes else None,
-        "model_sha256": graph.sha256,
-        "board": board.id,
-        "build_system": board.build_system,
-        "emulated": board.is_emulated,
-        "firmware": firmware,
+        **_manifest_head(graph, board, ident, firmware),
         "protocol": "mlperf",
         "mlperf": {"id": spec.model_id, "task": spec.task, "input": spec.input_kind, "result": spec.result_kind,
                    "db_bytes": spec.db_bytes, "energy_mode": energy, "baud": board.serial.baud,
                    "timestamp_pin": ENERGY_PINS[board.id][0] if energy else None},
-        "arena_bytes": gen.arena_bytes,
-        "constant_bytes": gen.flash_bytes,
-        "flash_available": flash_avail,
-        "ram_available": ram_avail,
-        "stack_bytes": board.stack_size if not pio else 0,
-        "inputs": [{k: e[k] for k in ("name", "shape", "dtype", "scale", "zero_point", "nbytes")} for e in inputs],
-        "outputs": [{k: e[k] for k in ("name", "shape", "dtype", "scale", "zero_point", "nbytes")} for e in outputs],
+        **_manifest_sizes(board, gen, (flash_avail, ram_avail), inputs, outputs),
         "layers": [],
         "layer_outputs": "none (MLPerf firmware)",
         "capture_bytes": 0,
         "capture_input_bytes": 0,
         "fit": report.as_dict(),
     }
-    (root / "README.md").write_text(env.get_template("README.md.j2").render(manifest=manifest, memory_plan_png=None,
-                                                                            **ctx), encoding="utf-8")
-    (root / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    _write_docs(env, root, manifest, None, ctx)
     return manifest
+
+
+def _mlperf_app_files(board: Board, energy: bool) -> list[str]:
+    """The firmware/mlperf sources of the DUT app, with the board's timestamp pin in energy mode."""
+    app = list(_MLPERF_APP)
+    pin = ENERGY_PINS[board.id][1] if energy else None
+    if pin:
+        app.append(pin)
+    return app
 
 
 __all__ = ["ENERGY_PINS", "MANIFEST", "Project", "TEST_SEED", "expected_selftest", "layer_table", "lcg_bytes", "load_project",
