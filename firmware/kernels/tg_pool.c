@@ -136,10 +136,12 @@ TG_INLINE uint32_t tg_pool_clamp4(uint32_t v, uint32_t lo4, uint32_t hi4)
     return v;
 }
 
-/* One row of COLS taps (COLS >= 1) at T, C_N bytes apart: two taps per step, then the odd one.
- * W0, W1 scratch; T and K clobbered; STEP2 / STEP1: the two-tap / one-tap operation. */
-#define TG_POOL_ROW_ASM(STEP2, STEP1)                                     \
-    "subs   %[k], %[k], #2\n\t"                                           \
+/* A window of ROWS rows (in/out, >= 1) of COLS taps (>= 1) from T: taps C_N bytes apart, rows SKIP bytes apart
+ * after a row's last tap + C_N; two taps per step, then the odd one. W0, W1 scratch; T, K and R clobbered;
+ * STEP2 / STEP1: the operation on taps W0 and W1 / on W0. */
+#define TG_POOL_WINDOW_ASM(STEP2, STEP1)                                  \
+    "0:\n\t"                                                              \
+    "subs   %[k], %[cols], #2\n\t"                                        \
     "blt    2f\n"                                                         \
     "1:\n\t"                                                              \
     "ldr    %[w0], [%[t]]\n\t"                                            \
@@ -152,72 +154,106 @@ TG_INLINE uint32_t tg_pool_clamp4(uint32_t v, uint32_t lo4, uint32_t hi4)
     "lsls   %[k], %[k], #31\n\t"                                          \
     "beq    3f\n\t"                                                       \
     "ldr    %[w0], [%[t]]\n\t"                                            \
+    "add    %[t], %[t], %[cn]\n\t"                                        \
     STEP1                                                                 \
-    "3:\n\t"
+    "3:\n\t"                                                              \
+    "add    %[t], %[t], %[skip]\n\t"                                      \
+    "subs   %[r], %[r], #1\n\t"                                           \
+    "bgt    0b\n\t"
 
-/* int16-pair sums of lanes 0/2 (a02) and 1/3 (a13) over one row of taps */
-TG_INLINE void tg_pool_sum_row(uint32_t *a02, uint32_t *a13, const int8_t *t, int32_t cols, int32_t c_n)
+/* int16-pair sums of lanes 0/2 (returned in *a02) and 1/3 (*a13) over a window of taps, from zero */
+TG_INLINE void tg_pool_sum_window(uint32_t *a02, uint32_t *a13, const int8_t *t, int32_t rows, int32_t cols,
+                                  int32_t c_n, int32_t skip)
 {
-    uint32_t a = *a02, b = *a13, w0, w1;
-    int32_t k = cols;
-    __asm__(TG_POOL_ROW_ASM("sxtab16 %[a], %[a], %[w0]\n\t"
-                            "sxtab16 %[b], %[b], %[w0], ror #8\n\t"
-                            "sxtab16 %[a], %[a], %[w1]\n\t"
-                            "sxtab16 %[b], %[b], %[w1], ror #8\n\t",
-                            "sxtab16 %[a], %[a], %[w0]\n\t"
-                            "sxtab16 %[b], %[b], %[w0], ror #8\n\t")
-            : [a] "+r"(a), [b] "+r"(b), [t] "+r"(t), [k] "+r"(k), [w0] "=&r"(w0), [w1] "=&r"(w1)
-            : [cn] "r"(c_n)
+    uint32_t a = 0, b = 0, w0, w1;
+    int32_t k, r = rows;
+    __asm__(TG_POOL_WINDOW_ASM("sxtab16 %[a], %[a], %[w0]\n\t"
+                               "sxtab16 %[b], %[b], %[w0], ror #8\n\t"
+                               "sxtab16 %[a], %[a], %[w1]\n\t"
+                               "sxtab16 %[b], %[b], %[w1], ror #8\n\t",
+                               "sxtab16 %[a], %[a], %[w0]\n\t"
+                               "sxtab16 %[b], %[b], %[w0], ror #8\n\t")
+            : [a] "+&r"(a), [b] "+&r"(b), [t] "+&r"(t), [k] "=&r"(k), [r] "+&r"(r), [w0] "=&r"(w0), [w1] "=&r"(w1)
+            : [cols] "r"(cols), [cn] "r"(c_n), [skip] "r"(skip)
             : "cc");
     *a02 = a;
     *a13 = b;
 }
 
-/* per int8 lane maximum of m and one row of taps */
-TG_INLINE uint32_t tg_pool_max_row(uint32_t m, const int8_t *t, int32_t cols, int32_t c_n)
+/* per int8 lane maximum over a window of taps, from -128 */
+TG_INLINE uint32_t tg_pool_max_window(const int8_t *t, int32_t rows, int32_t cols, int32_t c_n, int32_t skip)
 {
-    uint32_t w0, w1, x;
-    int32_t k = cols;
-    __asm__(TG_POOL_ROW_ASM("ssub8  %[x], %[w0], %[m]\n\t"
-                            "sel    %[m], %[w0], %[m]\n\t"
-                            "ssub8  %[x], %[w1], %[m]\n\t"
-                            "sel    %[m], %[w1], %[m]\n\t",
-                            "ssub8  %[x], %[w0], %[m]\n\t"
-                            "sel    %[m], %[w0], %[m]\n\t")
-            : [m] "+r"(m), [t] "+r"(t), [k] "+r"(k), [w0] "=&r"(w0), [w1] "=&r"(w1), [x] "=&r"(x)
-            : [cn] "r"(c_n)
+    uint32_t m = 0x80808080u, w0, w1, x;
+    int32_t k, r = rows;
+    __asm__(TG_POOL_WINDOW_ASM("ssub8  %[x], %[w0], %[m]\n\t"
+                               "sel    %[m], %[w0], %[m]\n\t"
+                               "ssub8  %[x], %[w1], %[m]\n\t"
+                               "sel    %[m], %[w1], %[m]\n\t",
+                               "ssub8  %[x], %[w0], %[m]\n\t"
+                               "sel    %[m], %[w0], %[m]\n\t")
+            : [m] "+&r"(m), [t] "+&r"(t), [k] "=&r"(k), [r] "+&r"(r), [w0] "=&r"(w0), [w1] "=&r"(w1), [x] "=&r"(x)
+            : [cols] "r"(cols), [cn] "r"(c_n), [skip] "r"(skip)
             : "cc");
     return m;
 }
 
-/* two int16 lanes of sums -> two floor((sum + 128 n + c) / n) * 2^8 + fraction (see above) */
-TG_INLINE void tg_pool_div2(uint32_t acc, uint32_t cpos, uint32_t cneg, uint32_t m, uint32_t *lo, uint32_t *hi)
+/* The per-pixel constants of the DSP average (see above). */
+typedef struct {
+    int32_t rows, cols, c_n, skip; /* skip: from after a row's last tap to the next row's first */
+    uint32_t m;     /* ceil(2^24 / n) */
+    uint32_t cpos;  /* 128 n + n/2 in both int16 lanes */
+    uint32_t emask; /* n even: 0x00010001 (negative sums take 1 less), n odd: 0 */
+    uint32_t lo4, hi4;
+    int32_t clamp;
+} tg_avg_px_t;
+
+/* the sums of lanes 0/2 (a02) and 1/3 (a13) -> 4 int8 averages in one word (see above): per int16 lane
+ * N = sum + 128 n + n/2 - [sum < 0 and n even], floor(N m / 2^16) = 2^8 floor(N / n) + fraction */
+TG_INLINE uint32_t tg_pool_avg4(uint32_t a02, uint32_t a13, uint32_t m, uint32_t cpos, uint32_t emask)
 {
-    uint32_t t;
-    __asm__("ssub16 %[t], %[a], %[z]\n\t"
-            "sel    %[t], %[p], %[n]\n\t"
-            "sadd16 %[a], %[a], %[t]\n\t"
-            "smulwb %[t], %[m], %[a]\n\t"
-            "smulwt %[a], %[m], %[a]"
-            : [a] "+r"(acc), [t] "=&r"(t)
-            : [z] "r"(0), [p] "r"(cpos), [n] "r"(cneg), [m] "r"(m)
-            : "cc");
-    *lo = t;
-    *hi = acc;
+    uint32_t t0, t1;
+    __asm__("and     %[t0], %[e], %[a], lsr #15\n\t"
+            "and     %[t1], %[e], %[b], lsr #15\n\t"
+            "ssub16  %[t0], %[c], %[t0]\n\t"
+            "ssub16  %[t1], %[c], %[t1]\n\t"
+            "sadd16  %[a], %[a], %[t0]\n\t"
+            "sadd16  %[b], %[b], %[t1]\n\t"
+            "smulwb  %[t0], %[m], %[a]\n\t"
+            "smulwt  %[a], %[m], %[a]\n\t"
+            "smulwb  %[t1], %[m], %[b]\n\t"
+            "smulwt  %[b], %[m], %[b]\n\t"
+            "pkhbt   %[t0], %[t0], %[a], lsl #16\n\t"
+            "pkhbt   %[t1], %[t1], %[b], lsl #16\n\t"
+            "uxtb16  %[t0], %[t0], ror #8\n\t"
+            "and     %[t1], %[t1], #0xff00ff00\n\t"
+            "orr     %[t0], %[t0], %[t1]\n\t"
+            "eor     %[t0], %[t0], #0x80808080"
+            : [a] "+&r"(a02), [b] "+&r"(a13), [t0] "=&r"(t0), [t1] "=&r"(t1)
+            : [m] "r"(m), [c] "r"(cpos), [e] "r"(emask));
+    return t0;
 }
 
-TG_INLINE uint32_t tg_pool_pack_q(uint32_t q0, uint32_t q2, uint32_t q1, uint32_t q3)
+#if defined(__GNUC__) || defined(__clang__)
+#define TG_POOL_NOINLINE __attribute__((noinline)) /* its own register allocation: no spills in the loop */
+#else
+#define TG_POOL_NOINLINE
+#endif
+
+/* one output pixel, channel groups of 4 from base to base + 4 * groups (groups >= 1) */
+TG_POOL_NOINLINE static void tg_avgpool_px_dsp(const int8_t *base, int8_t *out, int32_t groups, const tg_avg_px_t *px)
 {
-    uint32_t t02, t13;
-    __asm__("pkhbt   %[x], %[q0], %[q2], lsl #16\n\t"
-            "pkhbt   %[y], %[q1], %[q3], lsl #16\n\t"
-            "uxtb16  %[x], %[x], ror #8\n\t"
-            "and     %[y], %[y], #0xff00ff00\n\t"
-            "orr     %[x], %[x], %[y]\n\t"
-            "eor     %[x], %[x], #0x80808080"
-            : [x] "=&r"(t02), [y] "=&r"(t13)
-            : [q0] "r"(q0), [q2] "r"(q2), [q1] "r"(q1), [q3] "r"(q3));
-    return t02;
+    const int32_t rows = px->rows, cols = px->cols, c_n = px->c_n, skip = px->skip;
+    do {
+        uint32_t a02, a13, v;
+        tg_pool_sum_window(&a02, &a13, base, rows, cols, c_n, skip);
+        v = tg_pool_avg4(a02, a13, px->m, px->cpos, px->emask);
+        if (px->clamp) {
+            v = tg_pool_clamp4(v, px->lo4, px->hi4);
+        }
+        tg_st32(out, v);
+        base += 4;
+        out += 4;
+    } while (--groups > 0);
 }
 
 /* The window of output pixel (oy, ox) clipped to the input: its first tap, rows and columns. */
@@ -237,11 +273,14 @@ static void tg_avgpool_dsp_s8(const tg_pool_params_t *p, const int8_t *input, in
     const int32_t c_n = p->channels;
     const int32_t c4 = c_n & ~3;
     const int32_t row_step = p->in_w * c_n;
-    const int clamp = p->act_min > -128 || p->act_max < 127;
-    const uint32_t lo4 = tg_splat4(p->act_min), hi4 = tg_splat4(p->act_max);
     int32_t last_n = -1;
-    uint32_t m = 0, cpos = 0, cneg = 0;
-    int32_t b, oy, ox, c, r;
+    tg_avg_px_t px;
+    int32_t b, oy, ox;
+    px.c_n = c_n;
+    px.clamp = p->act_min > -128 || p->act_max < 127;
+    px.lo4 = tg_splat4(p->act_min);
+    px.hi4 = tg_splat4(p->act_max);
+    px.m = px.cpos = px.emask = 0;
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + (size_t)b * p->in_h * row_step;
         for (oy = 0; oy < p->out_h; oy++) {
@@ -256,25 +295,16 @@ static void tg_avgpool_dsp_s8(const tg_pool_params_t *p, const int8_t *input, in
                     continue;
                 }
                 if (n != last_n) {
-                    const uint32_t h = (uint32_t)n / 2u;
-                    m = ((1u << 24) + (uint32_t)n - 1u) / (uint32_t)n;
-                    cpos = (128u * (uint32_t)n + h) * 0x10001u;
-                    cneg = (128u * (uint32_t)n + (uint32_t)n - 1u - h) * 0x10001u;
+                    px.m = ((1u << 24) + (uint32_t)n - 1u) / (uint32_t)n;
+                    px.cpos = (128u * (uint32_t)n + (uint32_t)n / 2u) * 0x10001u;
+                    px.emask = (n & 1) ? 0u : 0x00010001u;
                     last_n = n;
                 }
-                for (c = 0; c < c4; c += 4) {
-                    uint32_t a02 = 0, a13 = 0, q0, q1, q2, q3, v;
-                    const int8_t *row = base + c;
-                    for (r = 0; r < rows; r++, row += row_step) {
-                        tg_pool_sum_row(&a02, &a13, row, cols, c_n);
-                    }
-                    tg_pool_div2(a02, cpos, cneg, m, &q0, &q2);
-                    tg_pool_div2(a13, cpos, cneg, m, &q1, &q3);
-                    v = tg_pool_pack_q(q0, q2, q1, q3);
-                    if (clamp) {
-                        v = tg_pool_clamp4(v, lo4, hi4);
-                    }
-                    tg_st32(output + c, v);
+                if (c4) {
+                    px.rows = rows;
+                    px.cols = cols;
+                    px.skip = row_step - cols * c_n;
+                    tg_avgpool_px_dsp(base, output, c4 >> 2, &px);
                 }
                 if (c4 < c_n) {
                     tg_avgpool_px_c(base, rows0, cols0, row_step, c_n, c4, c_n, p, output);
@@ -291,7 +321,7 @@ static void tg_maxpool_dsp_s8(const tg_pool_params_t *p, const int8_t *input, in
     const int32_t row_step = p->in_w * c_n;
     const int clamp = p->act_min > -128 || p->act_max < 127;
     const uint32_t lo4 = tg_splat4(p->act_min), hi4 = tg_splat4(p->act_max);
-    int32_t b, oy, ox, c, r;
+    int32_t b, oy, ox, c;
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + (size_t)b * p->in_h * row_step;
         for (oy = 0; oy < p->out_h; oy++) {
@@ -304,12 +334,9 @@ static void tg_maxpool_dsp_s8(const tg_pool_params_t *p, const int8_t *input, in
                     tg_maxpool_px_c(base, rows0, cols0, row_step, c_n, 0, c_n, p, output);
                     continue;
                 }
+                const int32_t skip = row_step - cols * c_n;
                 for (c = 0; c < c4; c += 4) {
-                    uint32_t v = 0x80808080u;
-                    const int8_t *row = base + c;
-                    for (r = 0; r < rows; r++, row += row_step) {
-                        v = tg_pool_max_row(v, row, cols, c_n);
-                    }
+                    uint32_t v = tg_pool_max_window(base + c, rows, cols, c_n, skip);
                     if (clamp) {
                         v = tg_pool_clamp4(v, lo4, hi4);
                     }
