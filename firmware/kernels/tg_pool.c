@@ -306,7 +306,9 @@ static void tg_avgpool_dsp_s8(const tg_pool_params_t *p, const int8_t *input, in
                     px.skip = row_step - cols * c_n;
                     tg_avgpool_px_dsp(base, output, c4 >> 2, &px);
                 }
-                if (c4 < c_n) {
+                if (c4 < c_n && c4) { /* the last channels: one more group overlapping the previous one */
+                    tg_avgpool_px_dsp(base + c_n - 4, output + c_n - 4, 1, &px);
+                } else if (c4 < c_n) {
                     tg_avgpool_px_c(base, rows0, cols0, row_step, c_n, c4, c_n, p, output);
                 }
             }
@@ -342,7 +344,13 @@ static void tg_maxpool_dsp_s8(const tg_pool_params_t *p, const int8_t *input, in
                     }
                     tg_st32(output + c, v);
                 }
-                if (c4 < c_n) {
+                if (c4 < c_n && c4) { /* the last channels: one more group overlapping the previous one */
+                    uint32_t v = tg_pool_max_window(base + c_n - 4, rows, cols, c_n, skip);
+                    if (clamp) {
+                        v = tg_pool_clamp4(v, lo4, hi4);
+                    }
+                    tg_st32(output + c_n - 4, v);
+                } else if (c4 < c_n) {
                     tg_maxpool_px_c(base, rows0, cols0, row_step, c_n, c4, c_n, p, output);
                 }
             }
