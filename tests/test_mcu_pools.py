@@ -40,12 +40,15 @@ def tflm_average(acc: np.ndarray, n: int) -> np.ndarray:
 
 
 def dsp_average(acc: np.ndarray, n: int) -> np.ndarray:
-    """tg_avgpool_dsp_s8's arithmetic on one int16 lane: SSUB16 (GE: acc >= 0) + SEL picks 128 n + c,
-    SADD16 adds it (must stay a non-negative int16), SMULWB by m = ceil(2^24 / n) keeps bits 16..47 of the
-    product, the packing takes bits 8..15, EOR 0x80 takes the 128 off."""
+    """tg_pool_avg4's arithmetic on one int16 lane: AND takes the lane's sign bit where n is even, SSUB16
+    subtracts it from 128 n + n/2, SADD16 adds the sum (must stay a non-negative int16), SMULWB by
+    m = ceil(2^24 / n) keeps bits 16..47 of the product, the packing takes bits 8..15, EOR 0x80 takes the
+    128 off."""
     h = n // 2
     m = -(-(1 << 24) // n)
-    num = acc + 128 * n + np.where(acc >= 0, h, n - 1 - h)
+    sign = ((acc & 0xFFFF) >> 15) & (0 if n % 2 else 1)  # bit 15 of the int16 lane, masked
+    num = acc + (128 * n + h - sign)
+    assert np.array_equal(num, acc + 128 * n + np.where(acc >= 0, h, n - 1 - h))  # the c of the comment
     assert num.min() >= 0 and num.max() <= 32767, "the numerator left the int16 lane"
     assert np.abs(acc).max() <= 32767
     r = (num * m) >> 16

@@ -77,13 +77,17 @@ TG_POOL(tg_maxpool_c_s16, int16_t, -32768, tg_max_i32, tg_pool_max)
  * Average: SXTAB16 adds lanes 0/2 and 1/3 of each tap word to two int16-pair accumulators (|sum| <=
  * 128 * n fits int16 for n <= 128 taps). The rounded division of TFLM, (sum + n/2) / n for sum > 0 and
  * (sum - n/2) / n otherwise, truncating, equals floor((sum + 128 n + c) / n) - 128 with c = n/2 for
- * sum >= 0 and c = n - 1 - n/2 for sum < 0 (the floor of a shifted, non-negative numerator N): SSUB16 + SEL
- * pick c + 128 n per int16 lane from the sign, SADD16 adds it (0 <= N <= 255 n + n/2 < 2^15 for n <= 128),
- * and SMULWB / SMULWT by m = ceil(2^24 / n) give floor(N m / 2^16) = 2^8 floor(N / n) + fraction, exact
+ * sum >= 0 and c = n - 1 - n/2 for sum < 0 (the floor of a shifted, non-negative numerator N; c is one less
+ * for a negative sum when n is even, the same when n is odd): AND takes each int16 lane's sign bit where n
+ * is even, SSUB16 subtracts it from 128 n + n/2, SADD16 adds the sum (0 <= N <= 255 n + n/2 < 2^15 for
+ * n <= 128), and SMULWB / SMULWT by m = ceil(2^24 / n) give floor(N m / 2^16) = 2^8 floor(N / n) + fraction, exact
  * because N (m n - 2^24) < 2^24 for every N in range and n <= 128 (tests/test_mcu_pools.py checks every
  * (n, sum) exhaustively). The quotients land in bits 8-15 of each product: two PKHBT, one UXTB16 ror 8,
  * one AND and one ORR pack the 4 lanes, EOR 0x80808080 takes the 128 back off. Pixels with more than 128
- * taps, and the last channels % 4, take the C99 loop.
+ * taps take the C99 loop.
+ *
+ * The last channels % 4 are one more group of 4 overlapping the previous one (its outputs written twice, with
+ * the same values); only layers of 1-3 channels take the C99 loop.
  *
  * Max: SSUB8 + SEL per tap word: 4 lane maxima in 2 instructions. Both clamp to the activation range with
  * SSUB8 + SEL (skipped when the range is the whole int8 range).
