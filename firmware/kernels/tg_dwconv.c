@@ -1637,14 +1637,18 @@ __attribute__((noinline)) static void tg_dwconv_regs(const tg_conv_params_t *p, 
     const int32_t whole = c_n >> 2, blocks = ((c_n + 3) >> 2) * ((p->depth_multiplier + 1) >> 1);
     const int32_t *w = (const int32_t *)p->weights;
     int8_t *zrow = (int8_t *)scratch;
+    int32_t inner[9]; /* the taps' offsets from the window */
     tg_dwr_t a;
-    int32_t b, oy, ox, ky, kx, k, fix_from = whole;
+    int32_t b, oy, ox, k, fix_from = whole;
     for (k = 0; k < 4 * ((c_n + 3) >> 2); k++) {
         zrow[k] = (int8_t)p->input_zp;
         TG_NO_LIBCALL();
     }
     for (k = 0; fix && k < 8 * blocks; k++) { /* a row with a left shift (rm1 < 0): C redoes its block */
         fix_from = w[(k >> 3) * TG_DWR_BLOCK(9) + 47 + 4 * (k & 7)] < 0 ? 0 : fix_from;
+    }
+    for (k = 0; k < 9; k++) {
+        inner[k] = (k / 3) * p->dil_h * irow + (k % 3) * p->dil_w * c_n;
     }
     a.blk = w;
     a.groups = whole;
@@ -1660,21 +1664,25 @@ __attribute__((noinline)) static void tg_dwconv_regs(const tg_conv_params_t *p, 
         int8_t *out = output + (size_t)b * p->out_h * p->out_w * oc_n;
         for (oy = 0; oy < p->out_h; oy++) {
             const int32_t y0 = oy * p->stride_h - p->pad_top;
+            /* taps inside the image as a mask (bit 3 * ky + kx): the rows' here, the columns' per window */
+            uint32_t rmask = 0;
+            for (k = 0; k < 3; k++) {
+                rmask |= (uint32_t)y0 + (uint32_t)(k * p->dil_h) < (uint32_t)p->in_h ? 7u << (3 * k) : 0;
+            }
             for (ox = 0; ox < p->out_w; ox += a.n, out += (size_t)a.n * oc_n) {
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
                 const int8_t *win = in_b + (ptrdiff_t)y0 * irow + (ptrdiff_t)x0 * c_n;
-                int32_t *o = a.off, inside = 0;
-                for (ky = 0; ky < 3; ky++) {
-                    const int32_t iy = y0 + ky * p->dil_h;
-                    for (kx = 0; kx < 3; kx++) {
-                        const int32_t ix = x0 + kx * p->dil_w;
-                        const int ok = (uint32_t)iy < (uint32_t)p->in_h && (uint32_t)ix < (uint32_t)p->in_w;
-                        *o++ = ok ? ky * p->dil_h * irow + kx * p->dil_w * c_n : (int32_t)(zrow - win);
-                        inside += ok;
-                    }
+                const int32_t zoff = (int32_t)(zrow - win);
+                uint32_t mask = 0;
+                for (k = 0; k < 3; k++) {
+                    mask |= (uint32_t)x0 + (uint32_t)(k * p->dil_w) < (uint32_t)p->in_w ? 0x49u << k : 0;
+                }
+                mask &= rmask;
+                for (k = 0; k < 9; k++) {
+                    a.off[k] = (mask >> k) & 1 ? inner[k] : zoff;
                 }
                 a.n = 1;
-                if (inside == 9) { /* a run of windows inside the image: one offset table */
+                if (mask == 0x1FF) { /* a run of windows inside the image: one offset table */
                     const int32_t n = (p->in_w - 1 - 2 * p->dil_w - x0) / p->stride_w + 1;
                     a.n = n < p->out_w - ox ? n : p->out_w - ox;
                 }
