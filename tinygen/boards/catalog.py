@@ -135,55 +135,62 @@ def _region(raw: Any, key: str, where: str) -> MemoryRegion:
     return MemoryRegion(raw["origin"], raw["size"])
 
 
+_CHOICES = (("build_system", BUILD_SYSTEMS), ("cycle_timer", CYCLE_TIMERS), ("fpu", FPUS))
+
+
+def _serial(raw: Any, where: str) -> SerialConfig:
+    if not isinstance(raw, dict) or "interface" not in raw or "baud" not in raw:
+        raise TinygenError(f"{where}: [serial] needs 'interface' and 'baud'")
+    vid_pid = raw.get("usb_vid_pid")
+    return SerialConfig(
+        interface=str(raw["interface"]),
+        baud=int(raw["baud"]),
+        usb_vid_pid=_parse_vid_pid(vid_pid, where) if vid_pid else None,
+        max_baud=_parse_max_baud(raw.get("max_baud"), int(raw["baud"]), where),
+    )
+
+
+def _strings(value: Any, what: str, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise TinygenError(f"{where}: {what} must be a list of strings")
+    return tuple(value)
+
+
+def _platformio(data: dict[str, Any], where: str) -> PlatformioConfig | None:
+    if "platformio" in data:
+        raw = data["platformio"]
+        try:
+            return PlatformioConfig(platform=raw["platform"], board=raw["board"], framework=raw["framework"])
+        except (KeyError, TypeError):
+            raise TinygenError(f"{where}: [platformio] needs 'platform', 'board' and 'framework'") from None
+    if data["build_system"] == "platformio":
+        raise TinygenError(f"{where}: build_system = 'platformio' needs a [platformio] table")
+    return None
+
+
+def _emulator(data: dict[str, Any], where: str) -> EmulatorConfig | None:
+    if "emulator" not in data:
+        return None
+    raw = data["emulator"]
+    if not isinstance(raw, dict) or "machine" not in raw:
+        raise TinygenError(f"{where}: [emulator] needs 'machine'")
+    args = _strings(raw.get("args", []), "[emulator] args", where)
+    return EmulatorConfig(machine=str(raw["machine"]), serial_index=int(raw.get("serial_index", 0)),
+                          binary=str(raw.get("binary", "qemu-system-arm")), args=args)
+
+
 def board_from_dict(data: dict[str, Any], where: str = "<board>", path: Path | None = None) -> Board:
     """Validate a parsed board table and build a `Board` (errors name `where`)."""
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise TinygenError(f"{where}: missing field(s) {', '.join(missing)}")
-
-    serial_raw = data["serial"]
-    if not isinstance(serial_raw, dict) or "interface" not in serial_raw or "baud" not in serial_raw:
-        raise TinygenError(f"{where}: [serial] needs 'interface' and 'baud'")
-    vid_pid = serial_raw.get("usb_vid_pid")
-    serial = SerialConfig(
-        interface=str(serial_raw["interface"]),
-        baud=int(serial_raw["baud"]),
-        usb_vid_pid=_parse_vid_pid(vid_pid, where) if vid_pid else None,
-        max_baud=_parse_max_baud(serial_raw.get("max_baud"), int(serial_raw["baud"]), where),
-    )
-
-    build_system = data["build_system"]
-    if build_system not in BUILD_SYSTEMS:
-        raise TinygenError(f"{where}: build_system must be one of {BUILD_SYSTEMS}, got {build_system!r}")
-    if data["cycle_timer"] not in CYCLE_TIMERS:
-        raise TinygenError(f"{where}: cycle_timer must be one of {CYCLE_TIMERS}, got {data['cycle_timer']!r}")
-    if data["fpu"] not in FPUS:
-        raise TinygenError(f"{where}: fpu must be one of {FPUS}, got {data['fpu']!r}")
-
-    pio = None
-    if "platformio" in data:
-        raw = data["platformio"]
-        try:
-            pio = PlatformioConfig(platform=raw["platform"], board=raw["board"], framework=raw["framework"])
-        except (KeyError, TypeError):
-            raise TinygenError(f"{where}: [platformio] needs 'platform', 'board' and 'framework'") from None
-    if build_system == "platformio" and pio is None:
-        raise TinygenError(f"{where}: build_system = 'platformio' needs a [platformio] table")
-
-    emu = None
-    if "emulator" in data:
-        raw = data["emulator"]
-        if not isinstance(raw, dict) or "machine" not in raw:
-            raise TinygenError(f"{where}: [emulator] needs 'machine'")
-        args = raw.get("args", [])
-        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-            raise TinygenError(f"{where}: [emulator] args must be a list of strings")
-        emu = EmulatorConfig(machine=str(raw["machine"]), serial_index=int(raw.get("serial_index", 0)),
-                             binary=str(raw.get("binary", "qemu-system-arm")), args=tuple(args))
-
-    cflags = data.get("cflags", [])
-    if not isinstance(cflags, list) or not all(isinstance(f, str) for f in cflags):
-        raise TinygenError(f"{where}: cflags must be a list of strings")
+    serial = _serial(data["serial"], where)
+    for key, choices in _CHOICES:
+        if data[key] not in choices:
+            raise TinygenError(f"{where}: {key} must be one of {choices}, got {data[key]!r}")
+    pio = _platformio(data, where)
+    emu = _emulator(data, where)
+    cflags = _strings(data.get("cflags", []), "cflags", where)
 
     return Board(
         id=str(data["id"]),
@@ -195,11 +202,11 @@ def board_from_dict(data: dict[str, Any], where: str = "<board>", path: Path | N
         ram=_region(data["ram"], "ram", where),
         clock_hz=int(data["clock_hz"]),
         serial=serial,
-        build_system=build_system,
+        build_system=data["build_system"],
         flash_method=str(data["flash_method"]),
         flash_tool=str(data["flash_tool"]),
         cycle_timer=str(data["cycle_timer"]),
-        cflags=tuple(cflags),
+        cflags=cflags,
         platformio=pio,
         emulator=emu,
         port=data.get("port"),
