@@ -119,6 +119,23 @@ class Emulator:
 
     def _run_batch(self, inputs: list[np.ndarray], keep_all: bool = False, stateful: bool = False):
         g = self.graph
+        values = self._bind_inputs(inputs)
+        last_use = {} if keep_all else {t: op.index for op in g.operators for t in op.inputs}
+        keep = set(g.outputs)
+        for op, p in zip(g.operators, self.params):
+            outs = self._run_op(op, p, self._op_args(op, values, stateful), stateful)
+            for tid, y in zip(op.outputs, outs):
+                values[tid] = y
+            if not keep_all:
+                for tid in op.inputs:     # free what no later op reads
+                    if last_use.get(tid) == op.index and tid not in keep:
+                        values.pop(tid, None)
+        outputs = [values[t] for t in g.outputs]
+        return (outputs, values) if keep_all else outputs
+
+    def _bind_inputs(self, inputs: list[np.ndarray]) -> dict[int, np.ndarray]:
+        """tensor index -> batch of every model input (checked: count, one batch size)."""
+        g = self.graph
         if len(inputs) != len(g.inputs):
             raise TinygenError(f"model has {len(g.inputs)} inputs, got {len(inputs)}")
         n = inputs[0].shape[0]
@@ -127,41 +144,36 @@ class Emulator:
             if x.shape[0] != n:
                 raise TinygenError("all inputs must have the same batch size")
             values[tid] = x
-        last_use = {}
-        if not keep_all:
-            for op in g.operators:
-                for t in op.inputs:
-                    last_use[t] = op.index
-        keep = set(g.outputs)
-        for op, p in zip(g.operators, self.params):
-            args = []
-            for tid in op.inputs:
-                if tid < 0:
-                    args.append(None)
-                    continue
-                t = g.tensors[tid]
-                if t.is_variable and tid not in values:  # state: the op starts from its reset value
-                    args.append(self.state.get(tid) if stateful else None)
-                    continue
-                args.append(t.data[None] if t.is_const else values[tid])
-            impl = REGISTRY[op.op]
-            if stateful and getattr(impl, "stateful", False):
-                for pos, init in zip(impl.STATE_INPUTS, impl.reset_values(p)):
-                    if args[pos] is None:
-                        args[pos] = init[None]
-                outs, *new_state = impl.run_stateful(p, args)
-                for pos, v in zip(impl.STATE_INPUTS, new_state):
-                    self.state[op.inputs[pos]] = v
-            else:
-                outs = impl.run(p, args)
-            for tid, y in zip(op.outputs, outs):
-                values[tid] = y
-            if not keep_all:
-                for tid in op.inputs:
-                    if last_use.get(tid) == op.index and tid not in keep:
-                        values.pop(tid, None)
-        outputs = [values[t] for t in g.outputs]
-        return (outputs, values) if keep_all else outputs
+        return values
+
+    def _op_args(self, op, values: dict, stateful: bool) -> list:
+        """The op's input arrays: None for an absent input, constants with a batch axis of 1, a state
+        tensor not computed in this run its carried value (when `stateful`) or None (reset value)."""
+        g = self.graph
+        args = []
+        for tid in op.inputs:
+            if tid < 0:
+                args.append(None)
+                continue
+            t = g.tensors[tid]
+            if t.is_variable and tid not in values:  # state: the op starts from its reset value
+                args.append(self.state.get(tid) if stateful else None)
+                continue
+            args.append(t.data[None] if t.is_const else values[tid])
+        return args
+
+    def _run_op(self, op, p, args: list, stateful: bool) -> list:
+        """The op's outputs; a stateful run of an op with state also keeps its new state."""
+        impl = REGISTRY[op.op]
+        if not (stateful and getattr(impl, "stateful", False)):
+            return impl.run(p, args)
+        for pos, init in zip(impl.STATE_INPUTS, impl.reset_values(p)):
+            if args[pos] is None:
+                args[pos] = init[None]
+        outs, *new_state = impl.run_stateful(p, args)
+        for pos, v in zip(impl.STATE_INPUTS, new_state):
+            self.state[op.inputs[pos]] = v
+        return outs
 
     def run(self, *inputs, layers: bool = False, stateful: bool = False):
         """Run a user-facing batch (one array per model input).
