@@ -481,8 +481,9 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
     pairs = {n: re.findall(r"\.pairs = (\d)", dsp.generated[n].c_file.read_text()) for n in graphs if n.startswith("fc")}
     assert pairs["fc_pairs_edge_78"] == ["1"] and pairs["fc_unpaired_79"] == ["0"], pairs
     assert sum(v == ["1"] for v in pairs.values()) >= 10, pairs
-    # the driver's entries, with or without staging code (tg_conv2d_dsp*4_s8: in_c % 4 == 0, conv_model_only4)
-    entry = {n: [f"{e}_s8" for e in re.findall(r"(tg_conv2d_dsp[pl]?)4?_s8\(", dsp.generated[n].c_file.read_text())]
+    # the driver's entries, general or smaller (conv_model_driver: tg_conv2d_dsp*4_s8 without staging code for
+    # in_c % 4 == 0, tg_conv2d_dsp*1_s8 the matrix product alone for 1x1 filters at stride 1)
+    entry = {n: [f"{e}_s8" for e in re.findall(r"(tg_conv2d_dsp[pl]?)[14]?_s8\(", dsp.generated[n].c_file.read_text())]
              for n in graphs if n.startswith("conv")}
     left = [n for n in graphs if "_left" in n]  # left-shifted channels: the exact kernel's variant for them
     assert len(left) == 8 and all(flags[n] == [2] and entry[n] == ["tg_conv2d_dspl_s8"] for n in left), \
@@ -492,7 +493,8 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
     assert len(fcl) == 8 and all(flags[n] == [2] and "tg_fc_dspl_s8(" in dsp.generated[n].c_file.read_text()
                                  for n in fcl), {n: flags[n] for n in fcl}
     only4 = [n for n in entry if re.search(r"tg_conv2d_dsp[pl]?4_s8\(", dsp.generated[n].c_file.read_text())]
-    assert len(only4) >= 5, only4
+    only1 = [n for n in entry if re.search(r"tg_conv2d_dsp[pl]?1_s8\(", dsp.generated[n].c_file.read_text())]
+    assert len(only4) >= 5 and len(only1) >= 3, (only4, only1)
     # packed channel pairs (tg_conv2d_dspp_s8) and one row per channel (tg_conv2d_dsp_s8) both run, at the bound
     packed = [n for n, e in entry.items() if e == ["tg_conv2d_dspp_s8"]]
     rows = [n for n, e in entry.items() if e == ["tg_conv2d_dsp_s8"]]

@@ -684,7 +684,7 @@ typedef void (*tg_cols_fn)(tg_pairs_t *a, const tg_conv_params_t *p, int8_t *out
  * calls): a firmware links the copy its ops use (both, ~1.4 KB more, only where some CONV_2D has
  * left-shifted channels and another has none). */
 TG_INLINE void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch,
-                             tg_cols_fn cols_fn, int only4)
+                             tg_cols_fn cols_fn, int only)
 {
     int32_t *cols = (int32_t *)scratch;
     int8_t *extra = (int8_t *)scratch + 4 * p->w_row;
@@ -692,12 +692,14 @@ TG_INLINE void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int
     const int32_t cin = p->in_c, oc_n = p->out_c;
     const int32_t n = p->batches * p->out_h * p->out_w;
     const size_t in_size = (size_t)p->in_h * p->in_w * cin;
-    const int direct = only4 || (cin & 3) == 0; /* only4: the entries for in_c % 4 == 0 (no staging code) */
+    /* only: 4 = the entries for in_c % 4 == 0 (no staging code), 1 = for 1x1 filters at stride 1 without padding and
+     * in_c % 4 == 0 (the matrix product alone) */
+    const int direct = only || (cin & 3) == 0;
     int32_t i, b = 0, oy = 0, ox = 0;
     tg_pairs_t a;
     tg_conv_pairs_setup(&a, p, cols);
-    if (direct && p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
-        p->pad_left == 0) {
+    if (only == 1 || (direct && p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+                      p->pad_top == 0 && p->pad_left == 0)) {
         /* a matrix product: pixel i's taps are its in_c input channels */
         for (i = 0; i < n; i += 2) {
             const int32_t j = i + 1 < n ? i + 1 : i;
@@ -1363,7 +1365,7 @@ void tg_conv2d_dspl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *o
 void tg_conv2d_dsp4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
 #if TG_DSP
-    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols, 1);
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols, 4);
 #else
     tg_conv2d_any_c(p, input, output, scratch);
 #endif
@@ -1372,13 +1374,42 @@ void tg_conv2d_dsp4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *o
 void tg_conv2d_dspp4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
 #if TG_DSP
-    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_p, 1);
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_p, 4);
 #else
     tg_conv2d_dspp_s8(p, input, output, scratch);
 #endif
 }
 
 void tg_conv2d_dspl4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_l, 4);
+#else
+    tg_conv2d_any_c(p, input, output, scratch);
+#endif
+}
+
+/* ... and for 1x1 filters at stride 1 without padding, in_c % 4 == 0 (conv_model_only1x1: every such model op is
+ * one; the driver is then the matrix-product loop alone) */
+void tg_conv2d_dsp1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols, 1);
+#else
+    tg_conv2d_any_c(p, input, output, scratch);
+#endif
+}
+
+void tg_conv2d_dspp1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+#if TG_DSP
+    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_p, 1);
+#else
+    tg_conv2d_dspp_s8(p, input, output, scratch);
+#endif
+}
+
+void tg_conv2d_dspl1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
 #if TG_DSP
     tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_l, 1);

@@ -123,6 +123,10 @@ void tg_conv2d_dspp_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *o
 void tg_conv2d_dsp4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 void tg_conv2d_dspp4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 void tg_conv2d_dspl4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* ... for 1x1 filters at stride 1 without padding, in_c % 4 == 0 only (their driver is the matrix product alone) */
+void tg_conv2d_dsp1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+void tg_conv2d_dspp1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+void tg_conv2d_dspl1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* Narrow convolutions (tg_conv.c: few taps per output, out_c a multiple of 4, no scratch): weights = the
  * generator's channel records (tinygen/ops/conv.py narrow_records), w_row = 4 x the input words per window
  * row; the suffix is the widened tap words per pixel (2, 4, 6). bias and rq are unused; the output columns whose

@@ -862,16 +862,18 @@ def conv_model_packed(p: "ConvParams", graph) -> bool:
     return cache["model"]
 
 
-def conv_model_only4(graph) -> bool:
-    """Does every int8 CONV_2D of `graph` that may run the DSP convolution driver (groups 1, >= 2 output
-    channels) have in_c % 4 == 0, or the narrow kernel's shape (conv_narrow_geometry: such an op runs the
-    driver only if its requantization rules the narrow kernel out)? Then the model's ops with in_c % 4 == 0 call
-    the driver's entries without the staging code (tg_conv2d_dsp4_s8 / dspp4 / dspl4: about 650 B less
-    code); a model where some op needs the staging links one driver copy, the general one, for all. Cached on
-    the graph."""
-    cache = graph.__dict__.setdefault("_tg_conv_only4", {})
+def conv_model_driver(graph) -> int:
+    """Which entries of the DSP convolution driver this model's ops call (so that a firmware links one driver copy,
+    the smallest that serves them): 1 where every int8 CONV_2D of `graph` that may run the driver (groups 1, >= 2
+    output channels; ops of the narrow kernel's shape, conv_narrow_geometry, run the driver only if their
+    requantization rules the narrow kernel out) is a 1x1 filter at stride 1 without padding with in_c % 4 == 0 (the
+    matrix-product loop alone: tg_conv2d_dsp1_s8 / dspp1 / dspl1, about 900 B less code); else 4 where every such op
+    has in_c % 4 == 0 (no staging code: tg_conv2d_dsp4_s8 / dspp4 / dspl4, about 650 B less); else 0 (the general
+    entries). A model op outside its model's class (a narrow-shaped op whose requantization refuses the narrow
+    kernel) takes the general entry: correct, at the cost of a second driver copy. Cached on the graph."""
+    cache = graph.__dict__.setdefault("_tg_conv_driver", {})
     if "model" not in cache:
-        ok = True
+        only4 = only1 = True
         for op in graph.operators:
             if op.op != "CONV_2D" or len(op.inputs) < 2:
                 continue
@@ -879,17 +881,29 @@ def conv_model_only4(graph) -> bool:
             if (w.data is None or len(w.shape) != 4 or len(x.shape) != 4 or x.shape[3] != w.shape[3] or w.shape[0] < 2
                     or x.dtype != np.int8):
                 continue  # grouped, single-channel or 16x8 ops run other kernels
-            if x.shape[3] % 4 == 0:
-                continue
             oc, kh, kw, cin = (int(v) for v in w.shape)
             o = op.options
             dil = (o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1))
             q = -(-(kw * cin) // 4)
-            if not (oc % 4 == 0 and dil == (1, 1) and 2 * kh * q in NARROW_WORDS and (kh == 1 or q == 1)):
-                ok = False
+            if oc % 4 == 0 and dil == (1, 1) and 2 * kh * q in NARROW_WORDS and (kh == 1 or q == 1):
+                continue  # the narrow kernel's shape
+            if cin % 4:
+                only4 = only1 = False
                 break
-        cache["model"] = ok
+            if (kh, kw, o.get("stride_h", 1), o.get("stride_w", 1)) != (1, 1, 1, 1):
+                only1 = False
+        cache["model"] = 1 if only1 else (4 if only4 else 0)
     return cache["model"]
+
+
+def conv_driver_entry(p: "ConvParams") -> str:
+    """The suffix of this op's driver entry (conv_model_driver): "1", "4" or ""."""
+    c = p.input_shape[3]
+    if c % 4:
+        return ""
+    if p.driver == 1 and p.filter_hw == (1, 1) and tuple(p.stride) == (1, 1) and tuple(p.padding) == (0, 0):
+        return "1"
+    return "4" if p.driver in (1, 4) else ""
 
 
 def pack_conv_pairs(w: np.ndarray, w_row: int) -> np.ndarray:
@@ -1046,7 +1060,7 @@ class ConvParams:
     overflow: bool = False  # the int32 accumulator may wrap
     low_ram: bool = False  # the planner asked for less scratch (arena target; plan_memory): conv: the scratch-free C99 kernel; depthwise dm 2-3 (not 3x3): the column kernel
     packed: bool = False  # conv: the DSP kernel takes packed channel pairs (conv_model_packed; tg_conv2d_dspp_s8)
-    only4: bool = False  # conv: the model's DSP driver entries without staging code where in_c % 4 == 0 (conv_model_only4)
+    driver: int = 0  # conv: the model's DSP driver entries (conv_model_driver: 1 = 1x1 matrix product only, 4 = in_c % 4 == 0 only)
     pair_kernel: bool = False  # depthwise: the model takes the 3x3 pair kernel for this op (dw_model_pairs; dw_kernel)
     ring_block: int | None = None  # depthwise ring kernel: groups of 4 channels per block (None: _dw_ring_dims' default)
     # numpy kernel internals
@@ -1124,7 +1138,7 @@ class Conv2D(Op):
             weights=wd, bias=bias, folded_bias=folded, groups=groups, overflow=acc_may_overflow(k, bias), _wmats=wmats,
         )
         p.packed = conv_model_packed(p, g)
-        p.only4 = conv_model_only4(g)
+        p.driver = conv_model_driver(g)
         return p
 
     def run(self, p: ConvParams, inputs):
@@ -1232,8 +1246,8 @@ class Conv2D(Op):
             # the DSP kernel (the C99 code in a portable build); with left-shifted channels its variant that
             # links the left-shift requantization
             fn = "tg_conv2d_dspl_s8" if left else ("tg_conv2d_dspp_s8" if packed else "tg_conv2d_dsp_s8")
-            if p.only4 and c % 4 == 0 and target_has_dsp(ctx.target) and not target_has_mve(ctx.target):
-                fn = fn[:-3] + "4_s8"  # the driver without staging code (conv_model_only4)
+            if target_has_dsp(ctx.target) and not target_has_mve(ctx.target):
+                fn = fn[:-3] + conv_driver_entry(p) + "_s8"  # the model's smallest driver copy (conv_model_driver)
         scratch = ctx.scratch() if dsp else "NULL"
         return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {scratch});"
 
