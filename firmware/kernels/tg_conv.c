@@ -765,11 +765,11 @@ TG_INLINE void tg_conv2d_dsp(const tg_conv_params_t *p, const int8_t *input, int
 #endif /* TG_DSP */
 
 /* ================================================================== narrow convolutions
- * tg_conv2d_dspn{2,4,6}_s8: convolutions with few taps per output (1x1 with <= 12 input channels, first
+ * tg_conv2d_dspn{2,4,6,8}_s8: convolutions with few taps per output (1x1 with <= 16 input channels, first
  * layers over 1-channel images, ...), where the channel-pair kernel above spends most of its time on
  * requantization, packing and loop state. The generator (tinygen/ops/conv.py conv_narrow) picks it when
  * each window row's k_w * in_c taps are Q words of input (read as whole words: up to 3 bytes past the
- * row meet zero weights), R = k_h rows, NW = 2 * R * Q widened words in {2, 4, 6} (R == 1 or Q == 1),
+ * row meet zero weights), R = k_h rows, NW = 2 * R * Q widened words: R == 1 with Q <= 4, or Q == 1 with R <= 3;
  * out_c a multiple of 4, and the requantization below is proved exact. No scratch.
  *
  * Per output pixel the window's taps are widened once into NW registers (SXTB16 and SXTB16 ROR 8 of each
@@ -886,16 +886,80 @@ __attribute__((naked, noinline)) void tg_narrow_px6(tg_narrow_t *st __attribute_
 {
     __asm__(TG_NARROW_BODY(6));
 }
+
+/* NW = 8 (one window row of 4 words: 1x1 with 13-16 input channels): all 8 tap registers r0..r7 stay live, so the
+ * record streams through r10 / lr two words at a time: r8 record, r9 acc2, r11 out, r12 4 packed outputs. */
+#define TG_NRW8_CH(J)                       \
+    "ldm    r8!, {r9, r10, lr}\n\t"         \
+    "smlad  r9, r10, r0, r9\n\t"            \
+    "smlad  r9, lr, r1, r9\n\t"             \
+    "ldm    r8!, {r10, lr}\n\t"             \
+    "smlad  r9, r10, r2, r9\n\t"            \
+    "smlad  r9, lr, r3, r9\n\t"             \
+    "ldm    r8!, {r10, lr}\n\t"             \
+    "smlad  r9, r10, r4, r9\n\t"            \
+    "smlad  r9, lr, r5, r9\n\t"             \
+    "ldm    r8!, {r10, lr}\n\t"             \
+    "smlad  r9, r10, r6, r9\n\t"            \
+    "smlad  r9, lr, r7, r9\n\t"             \
+    "ldm    r8!, {r10, lr}\n\t"             \
+    "smmlar lr, r9, r10, lr\n\t"            \
+    "add    lr, lr, r9, asr #31\n\t"        \
+    "ldr    r10, [r8], #4\n\t"              \
+    "asr    lr, lr, r10\n\t"                \
+    TG_NRW8_PUT_##J
+#define TG_NRW8_PUT_0 "ssat   r12, #8, lr\n\t"
+#define TG_NRW8_PUT_1 "ssat   r9, #8, lr\n\t" "bfi    r12, r9, #8, #8\n\t"
+#define TG_NRW8_PUT_2 "ssat   r9, #8, lr\n\t" "bfi    r12, r9, #16, #8\n\t"
+#define TG_NRW8_PUT_3 "ssat   r9, #8, lr\n\t" "bfi    r12, r9, #24, #8\n\t"
+
+void tg_narrow_px8(tg_narrow_t *st, int8_t *out);
+__attribute__((naked, noinline)) void tg_narrow_px8(tg_narrow_t *st __attribute__((unused)),
+                                                    int8_t *out __attribute__((unused)))
+{
+    __asm__("push   {r0, r4-r11, lr}\n\t"
+            "mov    r11, r1\n\t"
+            "1:\n\t"
+            "ldr    r12, [sp]\n\t"
+            "ldm    r12, {r8, r9, r10}\n\t"
+            "ldr    r1, [r8]\n\t"
+            "ldr    r3, [r8, #4]\n\t"
+            "ldr    r5, [r8, #8]\n\t"
+            "ldr    r7, [r8, #12]\n\t"
+            "add    r8, r8, r10\n\t"
+            "sub    r9, r9, #1\n\t"
+            "strd   r8, r9, [r12]\n\t"
+            "ldr    r8, [r12, #20]\n\t"
+            TG_NRW_WIDEN6
+            "sxtb16 r6, r7\n\t"
+            "sxtb16 r7, r7, ror #8\n\t"
+            "2:\n\t"
+            TG_NRW8_CH(0) TG_NRW8_CH(1) TG_NRW8_CH(2) TG_NRW8_CH(3)
+            "ldm    r8!, {r9, r10}\n\t"
+            "ssub8  lr, r12, r9\n\t"
+            "sel    r12, r12, r9\n\t"
+            "ssub8  lr, r12, r10\n\t"
+            "sel    r12, r10, r12\n\t"
+            "str    r12, [r11], #4\n\t"
+            "ldr    lr, [r8], #4\n\t"
+            "cmp    lr, #0\n\t"
+            "bne    2b\n\t"
+            "ldr    r12, [sp]\n\t"
+            "ldr    r9, [r12, #4]\n\t"
+            "cmp    r9, #0\n\t"
+            "bne    1b\n\t"
+            "pop    {r0, r4-r11, pc}\n\t");
+}
 #else
 /* The same arithmetic in C99 (cores without the DSP extension, -DTG_PORTABLE). */
 static void tg_narrow_px_c(tg_narrow_t *st, int8_t *out, int32_t nw, int32_t oc_n, int32_t act_min,
                            int32_t act_max)
 {
     for (; st->n > 0; st->n--, st->in += st->step) {
-        int32_t x[12], i, oc;
+        int32_t x[16], i, oc;
         const int32_t *r = st->rec;
         for (i = 0; i < nw / 2; i++) {
-            const int8_t *s = st->in + (i == 0 ? 0 : (i == 1 ? st->off1 : st->off2));
+            const int8_t *s = st->in + i * st->off1; /* word i: 4 i bytes on (one window row) or i rows down */
             x[4 * i] = s[0];
             x[4 * i + 1] = s[2];
             x[4 * i + 2] = s[1];
@@ -975,7 +1039,7 @@ TG_NRW_SMALL static void tg_conv2d_narrow(const tg_conv_params_t *p,
     const int32_t off = k_h == 1 ? 4 : row;
     const int8_t *in_b = input;
     int32_t b, oy, ox;
-    uint32_t stage[3];
+    uint32_t stage[4];
     tg_narrow_t st;
     st.rec = (const int32_t *)p->weights;
     for (b = 0; b < p->batches; b++, in_b += in_size) {
@@ -1041,6 +1105,12 @@ void tg_conv2d_dspn6_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *
 {
     (void)scratch;
     tg_conv2d_narrow(p, input, output, TG_NARROW_FN(6), 6);
+}
+
+void tg_conv2d_dspn8_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    (void)scratch;
+    tg_conv2d_narrow(p, input, output, TG_NARROW_FN(8), 8);
 }
 
 /* ================================================================== entry points

@@ -129,12 +129,13 @@ void tg_conv2d_dspp1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *
 void tg_conv2d_dspl1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* Narrow convolutions (tg_conv.c: few taps per output, out_c a multiple of 4, no scratch): weights = the
  * generator's channel records (tinygen/ops/conv.py narrow_records), w_row = 4 x the input words per window
- * row; the suffix is the widened tap words per pixel (2, 4, 6). bias and rq are unused; the output columns whose
+ * row; the suffix is the widened tap words per pixel (2, 4, 6, 8). bias and rq are unused; the output columns whose
  * windows lie inside the input's columns are [pairs, depth_multiplier); a 1x1 filter at stride 1 without padding
  * comes as one row of pixels (in_h = out_h = 1). */
 void tg_conv2d_dspn2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 void tg_conv2d_dspn4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 void tg_conv2d_dspn6_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+void tg_conv2d_dspn8_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 void tg_dwconv_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* depthwise with depth multiplier >= 2 (the column layout: w_row > 0, see tg_dwconv.c) */
 void tg_dwconv_dm_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);

@@ -885,7 +885,7 @@ def conv_model_driver(graph) -> int:
             o = op.options
             dil = (o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1))
             q = -(-(kw * cin) // 4)
-            if oc % 4 == 0 and dil == (1, 1) and 2 * kh * q in NARROW_WORDS and (kh == 1 or q == 1):
+            if oc % 4 == 0 and dil == (1, 1) and narrow_shape(kh, q):
                 continue  # the narrow kernel's shape
             if cin % 4:
                 only4 = only1 = False
@@ -921,9 +921,9 @@ def pack_conv_pairs(w: np.ndarray, w_row: int) -> np.ndarray:
     return np.ascontiguousarray(np.stack(out)).view(np.int8).reshape(len(pairs), 2 * w_row)
 
 
-# Narrow convolutions (tg_conv2d_dspn{2,4,6}_s8 in tg_conv.c): few taps per output, the window's words widened
+# Narrow convolutions (tg_conv2d_dspn{2,4,6,8}_s8 in tg_conv.c): few taps per output, the window's words widened
 # once per pixel into registers, 4 channels per packed store, a 4-instruction SMMLAR requantization.
-NARROW_WORDS = (2, 4, 6)
+NARROW_WORDS = (2, 4, 6, 8)  # 8: one window row only (1x1 with 13-16 input channels, ...)
 
 
 def conv_narrow_geometry(p: "ConvParams") -> tuple[int, int] | None:
@@ -936,9 +936,15 @@ def conv_narrow_geometry(p: "ConvParams") -> tuple[int, int] | None:
     if p.groups != 1 or tuple(p.dilation) != (1, 1) or oc % 4 or oc < 4:
         return None
     q = -(-(kw * cin) // 4)
-    if 2 * kh * q not in NARROW_WORDS or (kh > 1 and q > 1):
+    if not narrow_shape(kh, q):
         return None
     return kh, q
+
+
+def narrow_shape(kh: int, q: int) -> bool:
+    """Window rows x input words per row that the narrow kernel's register widths take: R == 1 (1-4 words) or
+    Q == 1 (2-3 rows)."""
+    return (kh == 1 and 1 <= q <= 4) or (q == 1 and 2 <= kh <= 3)
 
 
 def narrow_rq_bound_problem(acc_bound: int, multiplier, shift, output_zero_point: int) -> str | None:
@@ -971,7 +977,7 @@ def narrow_rq_problem(p: "ConvParams") -> str | None:
 
 
 def conv_narrow(p: "ConvParams") -> int:
-    """Widened tap words per pixel (2, 4 or 6) of the narrow kernel for this CONV_2D, 0 where it does not
+    """Widened tap words per pixel (2, 4, 6 or 8) of the narrow kernel for this CONV_2D, 0 where it does not
     apply (conv_narrow_geometry, narrow_rq_problem)."""
     g = conv_narrow_geometry(p)
     if g is None or narrow_rq_problem(p) is not None:
