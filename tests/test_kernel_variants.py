@@ -40,8 +40,8 @@ def test_inspect_every_conv_and_fc_has_a_variant_and_reason(vww_inspect):
     for o in ops:
         if o["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             assert o["kernel_reason"], o
-        if o["op"] == "CONV_2D":
-            assert o["scratch_bytes"] > 0, o  # im2col columns
+        if o["op"] == "CONV_2D":  # im2col columns, but for the narrow kernel (few taps per output: none)
+            assert (o["scratch_bytes"] > 0) != o["kernel_reason"].startswith("narrow"), o
     # FULLY_CONNECTED (2 units): SMLAD dot products, no scratch
     fc = [o for o in ops if o["op"] == "FULLY_CONNECTED"]
     assert fc and all(o["kernel"] == "dsp" and o["scratch_bytes"] == 0 for o in fc), fc
@@ -200,8 +200,9 @@ def test_packed_conv_pairs_only_on_dsp_cores(vww, tmp_path):
     for t in ("cortex-m4", "cortex-m55", "qemu-riscv32"):
         c = generate(g, tmp_path / t, "vww", target=t).c_file.read_text()
         calls[t] = set(re.findall(r"(tg_conv2d_\w+)\(", c))
-    assert calls["cortex-m4"] == {"tg_conv2d_dspp_s8"}, calls
-    assert calls["cortex-m55"] == calls["qemu-riscv32"] == {"tg_conv2d_dsp_s8"}, calls
+    # (+ its 48x48x16 -> 48x48x32 1x1 layer on the narrow kernel, whose records serve every target)
+    assert calls["cortex-m4"] == {"tg_conv2d_dspp_s8", "tg_conv2d_dspn8_s8"}, calls
+    assert calls["cortex-m55"] == calls["qemu-riscv32"] == {"tg_conv2d_dsp_s8", "tg_conv2d_dspn8_s8"}, calls
     op = next(o for o in g.operators if o.op == "CONV_2D")
     p = REGISTRY["CONV_2D"].prepare(g, op)
     assert "channel pairs packed" in REGISTRY["CONV_2D"].kernel_variant(p, "cortex-m4").reason
