@@ -42,27 +42,9 @@ def profile_data(g: Graph, prof: dict, *, plan=None) -> dict:
     est = prof.get("layer_cycles_estimated")
     total = prof["total_cycles"]
     clock = prof.get("clock_hz") or 0
-    layers = []
-    for k, o in enumerate(stats.ops):
-        c = cycles[k] if k < len(cycles) else None
-        row = {
-            "index": o.index,
-            "op": o.op,
-            "output_shape": o.outputs[0] if o.outputs else [],
-            "macs": o.macs,
-            "cycles": c,
-            "mac_per_cycle": (o.macs / c) if c else None,
-            "share": (c / total) if (c is not None and total) else None,
-            "kernel": kinfo[k]["kernel"],
-            "kernel_reason": kinfo[k]["kernel_reason"],
-            "scratch_bytes": kinfo[k]["scratch_bytes"],
-        }
-        if est is not None:
-            row["cycles_estimated"] = est[k]
-            row["cycles_per_instruction"] = (est[k] / c) if c else None
-        basis = est[k] if est is not None else c
-        row["ms"] = (basis * 1e3 / clock) if (clock and basis is not None) else None
-        layers.append(row)
+    layers = [_layer_row(o, kinfo[k], cycles[k] if k < len(cycles) else None, est[k] if est is not None else None,
+                         est is not None, total, clock)
+              for k, o in enumerate(stats.ops)]
     est_total = prof.get("total_cycles_estimated")
     ms_from = est_total if est_total is not None else total
     d = {
@@ -90,6 +72,29 @@ def profile_data(g: Graph, prof: dict, *, plan=None) -> dict:
     return d
 
 
+def _layer_row(o, kinfo: dict, c, est, has_est: bool, total, clock) -> dict:
+    """One layer of `profile_data`: op `o` with its measured cycles `c` (None: not measured) and
+    `est`, the cycle model's estimate (with `has_est`)."""
+    row = {
+        "index": o.index,
+        "op": o.op,
+        "output_shape": o.outputs[0] if o.outputs else [],
+        "macs": o.macs,
+        "cycles": c,
+        "mac_per_cycle": (o.macs / c) if c else None,
+        "share": (c / total) if (c is not None and total) else None,
+        "kernel": kinfo["kernel"],
+        "kernel_reason": kinfo["kernel_reason"],
+        "scratch_bytes": kinfo["scratch_bytes"],
+    }
+    if has_est:
+        row["cycles_estimated"] = est
+        row["cycles_per_instruction"] = (est / c) if c else None
+    basis = est if has_est else c
+    row["ms"] = (basis * 1e3 / clock) if (clock and basis is not None) else None
+    return row
+
+
 def _fmt(v, spec=",") -> str:
     if v is None:
         return "-"
@@ -98,9 +103,18 @@ def _fmt(v, spec=",") -> str:
 
 def format_profile(d: dict) -> str:
     """The human table (several lines)."""
-    emu = d["emulated"]
-    unit = "instr" if emu else "cycles"
+    unit = "instr" if d["emulated"] else "cycles"
     has_est = "total_cycles_estimated" in d
+    runs = d["runs"]
+    lines = [f"profile {d['model']} on {d['board']}: median of {runs} run{'s' if runs != 1 else ''} per layer", ""]
+    lines += _table_lines(_layer_rows(d, unit, has_est))
+    lines.append("")
+    lines += _total_lines(d, unit, has_est)
+    return "\n".join(lines)
+
+
+def _layer_rows(d: dict, unit: str, has_est: bool) -> list[list[str]]:
+    """The table's header and one row of text cells per layer."""
     head = ["#", "op", "output", "MACs", unit]
     if has_est:
         head.append("est. cycles")
@@ -116,27 +130,36 @@ def format_profile(d: dict) -> str:
         row += [_fmt(r["mac_per_cycle"], ".3f"), "-" if r["share"] is None else f"{100 * r['share']:.1f}%",
                 _fmt(r["scratch_bytes"]), kern]
         rows.append(row)
+    return rows
+
+
+def _table_lines(rows: list[list[str]]) -> list[str]:
+    """The rows aligned (op, output and kernel left, numbers right), a rule under the header."""
+    head = rows[0]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     left = {1, 2, len(head) - 1}
-    runs = d["runs"]
-    lines = [f"profile {d['model']} on {d['board']}: median of {runs} run{'s' if runs != 1 else ''} per layer", ""]
+    lines = []
     for k, r in enumerate(rows):
         lines.append("  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
                      .rstrip())
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def _total_lines(d: dict, unit: str, has_est: bool) -> list[str]:
+    """The whole inference under the table: sum of the layers, total, hook overhead, time, MACs."""
     total, s, over = d["total_cycles"], d["layer_cycles_sum"], d["overhead_cycles"]
     n = len(d["layers"])
-    lines.append("")
-    lines.append(f"layers sum       {s:,} {unit}")
-    lines.append(f"whole inference  {total:,} {unit} (median; the count `validate` reports)")
+    lines = [f"layers sum       {s:,} {unit}",
+             f"whole inference  {total:,} {unit} (median; the count `validate` reports)"]
     if total:
         lines.append(f"hook overhead    {over:,} {unit} = {100 * over / total:.2f}% of the whole, "
                      f"{over / max(n, 1):,.0f} per layer: the tg_on_layer() hooks and the glue code between "
                      f"ops, outside the layer windows")
     mhz = d["clock_hz"] / 1e6 if d["clock_hz"] else None
+    cm = d.get("cycle_model") or {}
     if has_est:
-        cm = d.get("cycle_model") or {}
         lines.append(f"estimated        {d['total_cycles_estimated']:,} {cm.get('label', 'core')} cycles "
                      f"({d['cycles_per_instruction']:.2f} per instruction)"
                      + (f" = {d['total_ms']:.3f} ms at {mhz:g} MHz" if mhz else ""))
@@ -144,14 +167,13 @@ def format_profile(d: dict) -> str:
         lines.append(f"time             {d['total_ms']:.3f} ms at {mhz:g} MHz")
     if d["mac_per_cycle"]:
         lines.append(f"MACs             {d['macs']:,} ({d['mac_per_cycle']:.3f} per {unit.rstrip('s')})")
-    if emu:
+    if d["emulated"]:
         note = "QEMU -icount: a cycle is one instruction executed (exact)"
         if has_est:
-            cm = d.get("cycle_model") or {}
             note += (f"; est. cycles and ms are an estimate from the {cm.get('label', 'core')} timing table "
                      f"({cm.get('table', '')})")
         lines.append(f"({note})")
-    return "\n".join(lines)
+    return lines
 
 
 def profile_csv(d: dict) -> str:
