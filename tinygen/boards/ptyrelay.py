@@ -123,20 +123,30 @@ class PtyRelay:
             self.prepare()
         while True:
             self._attach_if_opened()
-            if self.sock is None and self._qemu_out is None and self.process is not None \
-                    and self.process.poll() is not None:
+            if self._qemu_gone():
                 return
             rlist, wlist = self._wait_lists()
             r, w, _ = select.select(rlist, wlist, [], None if self.attached else POLL_IDLE_S)
-            if self._qemu_out is not None and self._qemu_out in r and not self._copy_qemu_log():
-                return                   # QEMU died before anybody attached
-            if self.master in r:
-                self._terminal_to_board()
-            if self.sock is not None and self.sock in r and not self._board_to_pending():
-                self._finish(self._pending)
-                return                   # QEMU closed the serial port: the firmware exited
-            if self.attached and self.master in w and self._pending:
-                self._pending_to_terminal()
+            if not self._relay(r, w):
+                return
+
+    def _qemu_gone(self) -> bool:
+        """QEMU exited with no serial connection and no output left to read."""
+        return (self.sock is None and self._qemu_out is None and self.process is not None
+                and self.process.poll() is not None)
+
+    def _relay(self, r: list, w: list) -> bool:
+        """Moves the bytes of one select() round (`r` readable, `w` writable); False when the relay ends."""
+        if self._qemu_out is not None and self._qemu_out in r and not self._copy_qemu_log():
+            return False                 # QEMU died before anybody attached
+        if self.master in r:
+            self._terminal_to_board()
+        if self.sock is not None and self.sock in r and not self._board_to_pending():
+            self._finish(self._pending)
+            return False                 # QEMU closed the serial port: the firmware exited
+        if self.attached and self.master in w and self._pending:
+            self._pending_to_terminal()
+        return True
 
     def _attach_if_opened(self) -> None:
         """A program opened the terminal: connect to QEMU (which starts the CPU) if not yet done."""
