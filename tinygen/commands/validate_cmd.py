@@ -80,22 +80,11 @@ def cmd(model, boards, place, coordinator, port, baud, inputs, samples, seed, sa
     talks to the firmware already running there through its serial port, and releases it.
     Several --board/--place run the same inputs on all boards at once: one row per board
     and a combined verdict."""
-    from tinygen.device.validate import format_report, save_outputs as write_outputs, validate
+    from tinygen.device.validate import save_outputs as write_outputs, validate
     from .emulate_cmd import load_npy
 
     places = list(place)
-    if not boards and not places:
-        raise TinygenError("give the board: --board BOARD (this machine) or --place NAME (labgrid)")
-    many = len(boards) + len(places) > 1
-    if port and (len(boards) != 1 or places):
-        raise TinygenError("--port goes with a single --board")
-    if many and (save_outputs or project_dir):
-        raise TinygenError("--save-outputs and --project go with a single board")
-
-    if save_outputs and not save_outputs.endswith((".npy", ".npz")):
-        raise TinygenError(f"--save-outputs {save_outputs}: use a .npy or .npz file name")
-    if tolerance < 0:
-        raise TinygenError("--tolerance must be >= 0")
+    many = _check_targets(boards, places, port, save_outputs, project_dir, tolerance)
     arrays = [load_npy(p, f"input {i}") for i, p in enumerate(inputs)]
 
     def say(msg: str) -> None:
@@ -117,6 +106,35 @@ def cmd(model, boards, place, coordinator, port, baud, inputs, samples, seed, sa
         bar.close()
     if save_outputs and report.outputs:
         write_outputs(report, save_outputs)
+    _show_report(report, save_outputs, as_json)
+    if report.error:
+        last = report.device_text[-1] if report.device_text else ""
+        tail = f" (last device output: {last[:120]!r}{'...' if len(last) > 120 else ''})" if last else ""
+        click.echo(f"tinygen: error: {report.error}{tail}", err=True)
+        click.get_current_context().exit(report.interrupt_exit if report.interrupted else 2)
+    click.get_current_context().exit(0 if report.passed else 1)
+
+
+def _check_targets(boards, places, port, save_outputs, project_dir, tolerance) -> bool:
+    """Checks the target and output options together; True for several boards."""
+    if not boards and not places:
+        raise TinygenError("give the board: --board BOARD (this machine) or --place NAME (labgrid)")
+    many = len(boards) + len(places) > 1
+    if port and (len(boards) != 1 or places):
+        raise TinygenError("--port goes with a single --board")
+    if many and (save_outputs or project_dir):
+        raise TinygenError("--save-outputs and --project go with a single board")
+    if save_outputs and not save_outputs.endswith((".npy", ".npz")):
+        raise TinygenError(f"--save-outputs {save_outputs}: use a .npy or .npz file name")
+    if tolerance < 0:
+        raise TinygenError("--tolerance must be >= 0")
+    return many
+
+
+def _show_report(report, save_outputs, as_json: bool) -> None:
+    """One board's report: the JSON object or the text, and where its outputs were saved."""
+    from tinygen.device.validate import format_report
+
     if as_json:
         d = report.as_dict()
         d["save_outputs"] = save_outputs if report.outputs else None
@@ -125,12 +143,6 @@ def cmd(model, boards, place, coordinator, port, baud, inputs, samples, seed, sa
         click.echo(format_report(report))
         if save_outputs and report.outputs:
             click.echo(f"wrote {save_outputs} ({report.samples} sample(s))")
-    if report.error:
-        last = report.device_text[-1] if report.device_text else ""
-        tail = f" (last device output: {last[:120]!r}{'...' if len(last) > 120 else ''})" if last else ""
-        click.echo(f"tinygen: error: {report.error}{tail}", err=True)
-        click.get_current_context().exit(report.interrupt_exit if report.interrupted else 2)
-    click.get_current_context().exit(0 if report.passed else 1)
 
 
 def _validate_place(model, name, coordinator, baud, kw, bar, say):
