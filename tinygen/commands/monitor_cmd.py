@@ -42,8 +42,7 @@ def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, r
     import sys
 
     from tinygen.boards.catalog import load_board
-    from tinygen.device.monitor import Monitor, load_labels, project_labels
-    from tinygen.device.target import open_target
+    from tinygen.device.monitor import Monitor
 
     b = load_board(board) if board else None
     graph = None
@@ -51,17 +50,8 @@ def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, r
         from tinygen.model.reader import load_int8_model
 
         graph = load_int8_model(model)
-    labels = None
-    if labels_file:
-        labels = load_labels(labels_file)
-    elif project_dir:
-        labels = project_labels(project_dir)
-    if run_n < 0:
-        raise TinygenError("--run must be >= 0")
-    if place and port:
-        raise TinygenError("give --port or --place, not both")
-    if b is not None and b.is_emulated and not port and not place and graph is None:
-        raise TinygenError(f"{b.id} is emulated: pass --model (tinygen starts QEMU) or --port of a running QEMU")
+    labels = _labels(labels_file, project_dir)
+    _check_options(run_n, place, port, b, graph)
 
     def say(msg: str) -> None:
         click.echo(f"tinygen: {msg}", err=True)
@@ -69,26 +59,13 @@ def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, r
     mon = Monitor(out=sys.stdout, log_path=log_file, as_json=as_json, clock_hz=b.clock_hz if b else None,
                   labels=labels)
     reason = None
-    if place:
-        from tinygen.device.farm import place_target
-
-        target = place_target(place, coordinator=coordinator, baud=baud, say=say)
-    else:
-        target = open_target(b, port=port, baud=baud, graph=graph, say=say)
+    target = _target(place, coordinator, b, port, baud, graph, say)
     try:
         with target as link:
             if not as_json:
                 click.echo(f"--- monitoring {link.description} (Ctrl-C to stop) ---")
-            try:
-                if run_n:
-                    from tinygen.device.validate import resolve_link_baud
-
-                    rate = resolve_link_baud(link_baud, b) if b is not None or link_baud != "auto" else None
-                    reason = mon.drive(link, run_n, graph=graph, seed=seed, stateful=stateful, link_baud=rate)
-                else:
-                    reason = mon.watch(link, reconnect=reconnect, duration=duration)
-            except KeyboardInterrupt:
-                mon.finish()
+            reason = _observe(mon, link, b, graph, run_n=run_n, seed=seed, stateful=stateful, link_baud=link_baud,
+                              reconnect=reconnect, duration=duration)
         mon.print_summary()
     except KeyboardInterrupt:
         mon.finish()
@@ -100,3 +77,49 @@ def cmd(port, baud, board, model, project_dir, labels_file, log_file, as_json, r
         click.get_current_context().exit(2)
     if mon.counts["mismatches"]:
         click.get_current_context().exit(1)
+
+
+def _labels(labels_file, project_dir) -> list[str] | None:
+    """The class labels: from --labels, else from --project, else none."""
+    from tinygen.device.monitor import load_labels, project_labels
+
+    if labels_file:
+        return load_labels(labels_file)
+    if project_dir:
+        return project_labels(project_dir)
+    return None
+
+
+def _check_options(run_n: int, place, port, b, graph) -> None:
+    if run_n < 0:
+        raise TinygenError("--run must be >= 0")
+    if place and port:
+        raise TinygenError("give --port or --place, not both")
+    if b is not None and b.is_emulated and not port and not place and graph is None:
+        raise TinygenError(f"{b.id} is emulated: pass --model (tinygen starts QEMU) or --port of a running QEMU")
+
+
+def _target(place, coordinator, b, port, baud, graph, say):
+    """The link to open: the labgrid place's, else the board's (port, QEMU or USB)."""
+    if place:
+        from tinygen.device.farm import place_target
+
+        return place_target(place, coordinator=coordinator, baud=baud, say=say)
+    from tinygen.device.target import open_target
+
+    return open_target(b, port=port, baud=baud, graph=graph, say=say)
+
+
+def _observe(mon, link, b, graph, *, run_n: int, seed: int, stateful: bool, link_baud, reconnect: float,
+             duration: float | None) -> str | None:
+    """--run N inferences, or watch; returns why it stopped early (None as well after Ctrl-C)."""
+    try:
+        if run_n:
+            from tinygen.device.validate import resolve_link_baud
+
+            rate = resolve_link_baud(link_baud, b) if b is not None or link_baud != "auto" else None
+            return mon.drive(link, run_n, graph=graph, seed=seed, stateful=stateful, link_baud=rate)
+        return mon.watch(link, reconnect=reconnect, duration=duration)
+    except KeyboardInterrupt:
+        mon.finish()
+        return None
