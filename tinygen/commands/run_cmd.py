@@ -37,24 +37,15 @@ def cmd(model, board, out_dir, name, port, timeout, as_json, place, coordinator)
     import tempfile
 
     from tinygen.boards.catalog import load_board
-    from tinygen.boards.deploy import build_project, flash_real, pick_port
-    from tinygen.device.selftest import selftest_qemu, selftest_serial
+    from tinygen.boards.deploy import build_project
+    from tinygen.device.selftest import selftest_qemu
     from tinygen.boards.project import write_project
     from tinygen.model.reader import load_int8_model
 
     say = lambda m: click.echo(m, err=True)  # noqa: E731
     b = load_board(board)
     g = load_int8_model(model)
-    if place:
-        from tinygen.device.farm import flasher_problem
-
-        if port:
-            raise TinygenError("give --port or --place, not both")
-        why = flasher_problem(b)               # before building: this board cannot be flashed there
-        if why:
-            raise TinygenError(why)
-    elif not b.is_emulated:
-        port = pick_port(b, port).device       # no board (or several): fail before building
+    port = _check_target(b, place, port)
     tmp = None
     if out_dir is None:
         tmp = tempfile.mkdtemp(prefix="tinygen-run-")
@@ -73,10 +64,7 @@ def cmd(model, board, out_dir, name, port, timeout, as_json, place, coordinator)
         elif b.is_emulated:
             res = selftest_qemu(proj, timeout=timeout, progress=say)
         else:
-            device = flash_real(proj, port, progress=say)
-            timings["flash"] = time.monotonic() - t
-            t = time.monotonic()
-            res = selftest_serial(proj, device, timeout=timeout, progress=say)
+            res, t = _run_on_board(proj, port, timeout, timings, say)
         timings["run"] = time.monotonic() - t
     finally:
         if tmp is not None:
@@ -88,23 +76,59 @@ def cmd(model, board, out_dir, name, port, timeout, as_json, place, coordinator)
                    timings={k: round(v, 3) for k, v in timings.items()})
         echo_json(out)
     else:
-        bn, st = res.banner, res.selftest
-        click.echo(f"{bn.get('model')} (sha256 {bn.get('sha256')}) on {bn.get('board')}, tinygen firmware "
-                   f"{bn.get('tinygen')}: arena {bn.get('arena_bytes')} bytes, {bn.get('layers')} layers")
-        for k, o in enumerate(st.get("outputs", [])):
-            vals = o.get("values")
-            shown = (vals[:16] + ["..."] if vals and len(vals) > 16 else vals) if vals is not None else o.get("crc32")
-            click.echo(f"output {k}: {shown}")
-        cyc = st.get("cycles")
-        unit = "instructions (QEMU -icount)" if b.is_emulated else f"cycles at {b.clock_hz / 1e6:g} MHz"
-        click.echo(f"inference: {cyc} {unit}" + ("" if b.is_emulated else f" = {cyc / b.clock_hz * 1e3:.2f} ms"))
-        click.echo(f"build {built.summary()}")
-        click.echo("times: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
-        if res.ok:
-            n = sum(len(o.get("values", [])) or o.get("bytes", 0) for o in st.get("outputs", []))
-            click.echo(f"match: the board's output equals the emulator's ({n} values)")
+        _show_result(res, b, built, timings)
     if not res.ok:
         raise MismatchError(f"{b.id}: the board differs from the emulator: {'; '.join(res.mismatches)}")
+
+
+def _check_target(b, place, port):
+    """Fails before building when the board cannot be reached: with --place, a board the place
+    cannot flash; a real board, no (or several) serial port(s). Returns the port (None: QEMU/place)."""
+    from tinygen.boards.deploy import pick_port
+
+    if place:
+        from tinygen.device.farm import flasher_problem
+
+        if port:
+            raise TinygenError("give --port or --place, not both")
+        why = flasher_problem(b)               # before building: this board cannot be flashed there
+        if why:
+            raise TinygenError(why)
+        return port
+    if not b.is_emulated:
+        return pick_port(b, port).device       # no board (or several): fail before building
+    return port
+
+
+def _run_on_board(proj, port, timeout, timings, say):
+    """Flash a real board, then read its self-test: (the result, when the run started)."""
+    from tinygen.boards.deploy import flash_real
+    from tinygen.device.selftest import selftest_serial
+
+    t = time.monotonic()
+    device = flash_real(proj, port, progress=say)
+    timings["flash"] = time.monotonic() - t
+    t = time.monotonic()
+    return selftest_serial(proj, device, timeout=timeout, progress=say), t
+
+
+def _show_result(res, b, built, timings: dict) -> None:
+    """The text report: the banner, the outputs, the inference's cycles, build and times, the match."""
+    bn, st = res.banner, res.selftest
+    click.echo(f"{bn.get('model')} (sha256 {bn.get('sha256')}) on {bn.get('board')}, tinygen firmware "
+               f"{bn.get('tinygen')}: arena {bn.get('arena_bytes')} bytes, {bn.get('layers')} layers")
+    for k, o in enumerate(st.get("outputs", [])):
+        vals = o.get("values")
+        shown = (vals[:16] + ["..."] if vals and len(vals) > 16 else vals) if vals is not None else o.get("crc32")
+        click.echo(f"output {k}: {shown}")
+    cyc = st.get("cycles")
+    unit = "instructions (QEMU -icount)" if b.is_emulated else f"cycles at {b.clock_hz / 1e6:g} MHz"
+    click.echo(f"inference: {cyc} {unit}" + ("" if b.is_emulated else f" = {cyc / b.clock_hz * 1e3:.2f} ms"))
+    click.echo(f"build {built.summary()}")
+    click.echo("times: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
+    if res.ok:
+        n = sum(len(o.get("values", [])) or o.get("bytes", 0) for o in st.get("outputs", []))
+        click.echo(f"match: the board's output equals the emulator's ({n} values)")
 
 
 def _run_at_place(proj, place, coordinator, timeout, timings, say):
