@@ -1154,11 +1154,12 @@ __attribute__((noinline)) static void tg_dw_fix_pairs(const tg_conv_params_t *p,
                 x[k] = (const int16_t *)(const void *)(row[k] + (size_t)g * gwords) + 2 * j;
             }
             for (ox = 0; ox < p->out_w; ox++, o += ocol) {
-                int32_t acc = bias;
-                for (k = 0; k < 3; k++) {
-                    const int32_t px = ox * sx + k, off = 8 * (px >> 1) + (px & 1);
-                    acc = tg_wrap_add(acc, x[0][off] * wk[k] + x[1][off] * wk[3 + k] + x[2][off] * wk[6 + k]);
-                }
+                /* taps px, px + 1, px + 2 (px = ox * stride) at int16 offsets o0, o1, o0 + 8 */
+                const int32_t px = ox * sx, o0 = 8 * (px >> 1) + (px & 1), o1 = o0 + ((px & 1) ? 7 : 1);
+                const int32_t acc = tg_wrap_add(
+                    bias, x[0][o0] * wk[0] + x[0][o1] * wk[1] + x[0][o0 + 8] * wk[2] + x[1][o0] * wk[3] +
+                              x[1][o1] * wk[4] + x[1][o0 + 8] * wk[5] + x[2][o0] * wk[6] + x[2][o1] * wk[7] +
+                              x[2][o0 + 8] * wk[8]);
                 /* TFLM with a left shift: SaturatingRoundingDoublingHighMul(acc << left, m), no rounding shift */
                 *o = (int8_t)tg_offset_clamp(tg_srdhm(tg_wrap_shl(acc, left), m), zp, lo, hi);
             }
