@@ -52,33 +52,20 @@ def save_atomic(path: Path, writer) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def cmd(model, inputs, output, layers_dir, stateful, as_json):
     """Run the model on the host with tinygen's bit-exact int8 kernels (the TFLite Micro reference)."""
-    from tinygen.codegen.carray import c_identifier
     from tinygen.emulator.engine import Emulator, sample_shape
 
     emu = Emulator.from_file(model)
     g = emu.graph
-    if len(inputs) != len(g.inputs):
-        raise TinygenError(f"model has {len(g.inputs)} input(s); pass --inputs {len(g.inputs)} time(s), got {len(inputs)}")
-    if output and not output.endswith((".npy", ".npz")):
-        raise TinygenError(f"--output {output}: use a .npy or .npz file name")
-    if output and output.endswith(".npy") and len(g.outputs) > 1:
-        raise TinygenError(f"model has {len(g.outputs)} outputs; use --output OUT.npz")
+    _check_options(g, inputs, output)
     arrays = [load_npy(p, f"input {i}") for i, p in enumerate(inputs)]
     res = emu.run(*arrays, layers=bool(layers_dir), stateful=stateful)
     outs, layers = res if layers_dir else (res, None)
     outs = outs if isinstance(outs, list) else [outs]
 
     if output:
-        out_path = Path(output)
-        if output.endswith(".npy"):
-            save_atomic(out_path, lambda p: np.save(p, outs[0]))
-        else:
-            save_atomic(out_path, lambda p: np.savez(p, **{f"output_{i}": o for i, o in enumerate(outs)}))
+        _write_outputs(output, outs)
     if layers_dir:
-        d = Path(layers_dir)
-        d.mkdir(parents=True, exist_ok=True)
-        for lo in layers:
-            np.save(d / f"{lo.op_index:03d}_{lo.op}_{c_identifier(lo.tensor_name)[:60]}.npy", lo.value)
+        _write_layers(layers_dir, layers)
 
     n = outs[0].shape[0]
     summary = {
@@ -94,13 +81,48 @@ def cmd(model, inputs, output, layers_dir, stateful, as_json):
     if as_json:
         echo_json(summary)
     else:
-        click.echo(f"emulated {g.name} on {n} sample(s)")
-        for o in summary["outputs"]:
-            click.echo(f"  {o['name']}: {o['dtype']} {o['shape']}")
-        if output:
-            click.echo(f"wrote {output}")
-        if layers_dir:
-            click.echo(f"wrote {len(layers)} layer tensors to {layers_dir}")
-        if not output and not as_json:
-            first = outs[0][0].ravel()
-            click.echo(f"first sample's output 0: {np.array2string(first[:32], max_line_width=100)}{' ...' if first.size > 32 else ''}")
+        _show_summary(summary, outs, layers)
+
+
+def _check_options(g, inputs, output) -> None:
+    if len(inputs) != len(g.inputs):
+        raise TinygenError(f"model has {len(g.inputs)} input(s); pass --inputs {len(g.inputs)} time(s), got {len(inputs)}")
+    if output and not output.endswith((".npy", ".npz")):
+        raise TinygenError(f"--output {output}: use a .npy or .npz file name")
+    if output and output.endswith(".npy") and len(g.outputs) > 1:
+        raise TinygenError(f"model has {len(g.outputs)} outputs; use --output OUT.npz")
+
+
+def _write_outputs(output: str, outs: list) -> None:
+    """OUT.npy (the one output) or OUT.npz (output_0, ...), nothing half-written."""
+    out_path = Path(output)
+    if output.endswith(".npy"):
+        save_atomic(out_path, lambda p: np.save(p, outs[0]))
+    else:
+        save_atomic(out_path, lambda p: np.savez(p, **{f"output_{i}": o for i, o in enumerate(outs)}))
+
+
+def _write_layers(layers_dir: str, layers: list) -> None:
+    """Every intermediate tensor as DIR/NNN_OP_TENSOR.npy."""
+    from tinygen.codegen.carray import c_identifier
+
+    d = Path(layers_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    for lo in layers:
+        np.save(d / f"{lo.op_index:03d}_{lo.op}_{c_identifier(lo.tensor_name)[:60]}.npy", lo.value)
+
+
+def _show_summary(summary: dict, outs: list, layers) -> None:
+    """The text summary: outputs, files written, or the first sample's output 0 when nothing was written."""
+    output, layers_dir = summary["output_file"], summary["layers_dir"]
+    click.echo(f"emulated {summary['model']} on {summary['samples']} sample(s)")
+    for o in summary["outputs"]:
+        click.echo(f"  {o['name']}: {o['dtype']} {o['shape']}")
+    if output:
+        click.echo(f"wrote {output}")
+    if layers_dir:
+        click.echo(f"wrote {len(layers)} layer tensors to {layers_dir}")
+    if not output:
+        first = outs[0][0].ravel()
+        click.echo(f"first sample's output 0: {np.array2string(first[:32], max_line_width=100)}"
+                   f"{' ...' if first.size > 32 else ''}")
