@@ -62,8 +62,6 @@ def _echo_kernels(kernels) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def cmd(model, out_dir, board, target, name, mlperf, energy, optimize, stateful, as_json):
     """Generate interpreter-free C code for the model, or with --board a firmware project."""
-    from pathlib import Path
-
     from tinygen.model.reader import load_int8_model
 
     g = load_int8_model(model)
@@ -72,39 +70,50 @@ def cmd(model, out_dir, board, target, name, mlperf, energy, optimize, stateful,
 
         raise TinygenError("--mlperf and --energy write a firmware project: give --board too")
     if board is None:
-        from tinygen.codegen.carray import c_identifier
-        from tinygen.codegen.generator import generate
+        _generate_code(g, out_dir, name, target, optimize, stateful, as_json)
+    else:
+        _generate_project(g, out_dir, board, name, mlperf, energy, as_json)
 
-        res = generate(g, Path(out_dir), c_identifier(name or g.name), target=target, optimize=optimize,
-                       stateful=stateful)
-        kernels = _kernels(g, res.plan, target, fit_scratch=optimize != "speed")
-        size_arena = None
-        if optimize == "speed":
-            from tinygen.codegen.planner import plan_memory
 
-            size_arena = plan_memory(g).arena_bytes
-        if as_json:
-            echo_json({"files": [str(p) for p in res.files], "arena_bytes": res.arena_bytes,
-                       "live_tensor_bound_bytes": res.plan.live_bound_bytes, "optimize": optimize,
-                       **({"size_arena_bytes": size_arena} if size_arena is not None else {}),
-                       "constant_bytes": res.flash_bytes, "target": target, "cflags": TARGET_FLAGS[target],
-                       "state_bytes": res.state_bytes, "stateful": bool(stateful),
-                       "kernels": kernels})
-        else:
-            for p in res.files:
-                click.echo(f"wrote {p}")
-            _echo_kernels(kernels)
-            click.echo(f"arena {res.arena_bytes} bytes (live-tensor bound {res.plan.live_bound_bytes}), "
-                       f"constants {res.flash_bytes} bytes")
-            if res.state_bytes:
-                click.echo(f"state {res.state_bytes} bytes of variable tensors in the arena "
-                           f"({'kept across runs' if stateful else 'reset at every run'}; NAME_reset() resets it)")
-            if size_arena is not None:
-                click.echo(f"--optimize speed: arena {res.arena_bytes} bytes vs {size_arena} bytes with --optimize size "
-                           f"({res.arena_bytes - size_arena:+d} bytes)")
-            click.echo(f"compile the .c files with: {TARGET_FLAGS[target]}")
+def _generate_code(g, out_dir, name, target, optimize, stateful, as_json) -> None:
+    """The model's C code alone (no --board)."""
+    from pathlib import Path
+
+    from tinygen.codegen.carray import c_identifier
+    from tinygen.codegen.generator import generate
+
+    res = generate(g, Path(out_dir), c_identifier(name or g.name), target=target, optimize=optimize,
+                   stateful=stateful)
+    kernels = _kernels(g, res.plan, target, fit_scratch=optimize != "speed")
+    size_arena = None
+    if optimize == "speed":
+        from tinygen.codegen.planner import plan_memory
+
+        size_arena = plan_memory(g).arena_bytes
+    if as_json:
+        echo_json({"files": [str(p) for p in res.files], "arena_bytes": res.arena_bytes,
+                   "live_tensor_bound_bytes": res.plan.live_bound_bytes, "optimize": optimize,
+                   **({"size_arena_bytes": size_arena} if size_arena is not None else {}),
+                   "constant_bytes": res.flash_bytes, "target": target, "cflags": TARGET_FLAGS[target],
+                   "state_bytes": res.state_bytes, "stateful": bool(stateful),
+                   "kernels": kernels})
         return
+    for p in res.files:
+        click.echo(f"wrote {p}")
+    _echo_kernels(kernels)
+    click.echo(f"arena {res.arena_bytes} bytes (live-tensor bound {res.plan.live_bound_bytes}), "
+               f"constants {res.flash_bytes} bytes")
+    if res.state_bytes:
+        click.echo(f"state {res.state_bytes} bytes of variable tensors in the arena "
+                   f"({'kept across runs' if stateful else 'reset at every run'}; NAME_reset() resets it)")
+    if size_arena is not None:
+        click.echo(f"--optimize speed: arena {res.arena_bytes} bytes vs {size_arena} bytes with --optimize size "
+                   f"({res.arena_bytes - size_arena:+d} bytes)")
+    click.echo(f"compile the .c files with: {TARGET_FLAGS[target]}")
 
+
+def _generate_project(g, out_dir, board, name, mlperf, energy, as_json) -> None:
+    """A firmware project for --board."""
     from tinygen.boards.project import write_project
 
     proj = write_project(g, board, out_dir, name, progress=lambda m: click.echo(m, err=True), mlperf=mlperf,
@@ -119,20 +128,24 @@ def cmd(model, out_dir, board, target, name, mlperf, energy, optimize, stateful,
             out["mlperf"] = m["mlperf"]
         echo_json(out)
         return
-    fit = m["fit"]
     click.echo(f"wrote {proj.path}: firmware project for {m['model']} on {m['board']} ({m['build_system']})")
     if "mlperf" in m:
         ml = m["mlperf"]
         click.echo(f"  MLPerf Tiny DUT for {ml['id']} ({ml['task']}): {ml['db_bytes']}-byte inputs, "
                    f"{ml['baud']} baud, {'energy mode, timestamps on ' + ml['timestamp_pin'] if ml['energy_mode'] else 'performance mode'}")
+    click.echo(f"  estimate: {_fit_text(m)}")
+    _echo_kernels(kernels)
+    click.echo(f"  next: tinygen build {proj.path} && tinygen flash {proj.path}")
+
+
+def _fit_text(m: dict) -> str:
+    """The fit estimate of a project manifest: flash (or each non-volatile region) and RAM."""
+    fit = m["fit"]
     regions = fit.get("regions") or []
     if len(regions) > 2:    # code and weights in regions of their own (the board's [rodata])
         nv = ", ".join(f"{r['region']} {r['needed'] / 1024:.1f} KB of {r['available'] / 1024:.0f} KB"
                        for r in regions if r["region"] != "RAM")
     else:
         nv = f"flash {fit['flash']['needed'] / 1024:.1f} KB of {fit['flash']['available'] / 1024:.0f} KB"
-    click.echo(f"  estimate: {nv}, "
-               f"RAM {fit['ram']['needed'] / 1024:.1f} KB of {fit['ram']['available'] / 1024:.0f} KB "
-               f"(arena {m['arena_bytes']} bytes)")
-    _echo_kernels(kernels)
-    click.echo(f"  next: tinygen build {proj.path} && tinygen flash {proj.path}")
+    return (f"{nv}, RAM {fit['ram']['needed'] / 1024:.1f} KB of {fit['ram']['available'] / 1024:.0f} KB "
+            f"(arena {m['arena_bytes']} bytes)")
