@@ -137,6 +137,48 @@ def _log2_exact(op, what: str, scale: float) -> int:
     return p
 
 
+def _check_lstm_variant(op, t) -> None:
+    """No peepholes, projection or layer normalization (TFLM has none of them); `t(i)`: input i or None."""
+    for i in (9, 10, 11):
+        require(t(i) is None, op, "peephole connections are not supported (nor by TFLM)")
+    require(t(16) is None and t(17) is None, op, "projection is not supported (nor by TFLM)")
+    for i in (20, 21, 22, 23):
+        require(t(i) is None, op, "layer normalization is not supported (nor by TFLM)")
+
+
+def _check_lstm_weights(op, t, wide: bool) -> None:
+    """Constant per-tensor symmetric int8 weights for all four gates, constant biases (int64 in 16x8)."""
+    bias_t = np.int64 if wide else np.int32
+    for i in range(1, 9):
+        w = t(i)
+        require(w is not None, op, "CIFG (no input gate) is not supported (nor by TFLM)")
+        require(w.is_const and w.dtype == np.int8 and w.quant is not None, op,
+                f"weight input {i} is {w.dtype_name}{'' if w.is_const else ' (not constant)'}; only constant int8 weights are supported")
+        require(not w.quant.per_channel and w.zero_point == 0, op, f"weight input {i} must be per-tensor symmetric (zero point 0)")
+    for i in range(12, 16):
+        b = t(i)
+        require(b is not None and b.is_const and b.dtype == bias_t, op,
+                f"bias input {i} must be a constant {np.dtype(bias_t).name} tensor"
+                + (" (16x8: TFLM reads int64 biases)" if wide else ""))
+
+
+def _check_lstm_states(op, x, h, c, y) -> None:
+    """Variable hidden (the input's type) and int16 cell states, a power-of-two cell scale, the output
+    quantized as the hidden state."""
+    wide = x.dtype == np.int16
+    act = np.int16 if wide else np.int8
+    require(h is not None and c is not None, op, "hidden and cell state tensors are required")
+    require(h.dtype == act and h.quant is not None, op,
+            f"hidden state is {h.dtype_name}; the input is {x.dtype_name}, so it must be {np.dtype(act).name}")
+    if wide:
+        require(x.zero_point == 0 and h.zero_point == 0, op, "16x8: input and hidden state zero points must be 0")
+    require(c.dtype == np.int16 and c.quant is not None, op, f"cell state is {c.dtype_name}; only int16 is supported")
+    require(not h.is_const and not c.is_const, op, "hidden and cell states must be variable tensors")
+    _log2_exact(op, "cell state", c.scale)
+    require(y.dtype == act and y.scale == h.scale and y.zero_point == h.zero_point, op,
+            "output type and quantization must equal the hidden state's")
+
+
 @register
 class UnidirectionalSequenceLstm(Op):
     name = "UNIDIRECTIONAL_SEQUENCE_LSTM"
@@ -153,38 +195,14 @@ class UnidirectionalSequenceLstm(Op):
                 f"input is {x.dtype_name if x is not None else 'missing'}; only int8 and int16 (16x8), with an int16 "
                 "cell state, are supported")
         wide = x.dtype == np.int16
-        act, bias_t = (np.int16, np.int64) if wide else (np.int8, np.int32)
         require(len(x.shape) == 3, op, f"input has shape {list(x.shape)}, expected 3 dimensions")
-        for i in (9, 10, 11):
-            require(t(i) is None, op, "peephole connections are not supported (nor by TFLM)")
-        require(t(16) is None and t(17) is None, op, "projection is not supported (nor by TFLM)")
-        for i in (20, 21, 22, 23):
-            require(t(i) is None, op, "layer normalization is not supported (nor by TFLM)")
-        for i in range(1, 9):
-            w = t(i)
-            require(w is not None, op, "CIFG (no input gate) is not supported (nor by TFLM)")
-            require(w.is_const and w.dtype == np.int8 and w.quant is not None, op,
-                    f"weight input {i} is {w.dtype_name}{'' if w.is_const else ' (not constant)'}; only constant int8 weights are supported")
-            require(not w.quant.per_channel and w.zero_point == 0, op, f"weight input {i} must be per-tensor symmetric (zero point 0)")
-        for i in range(12, 16):
-            b = t(i)
-            require(b is not None and b.is_const and b.dtype == bias_t, op,
-                    f"bias input {i} must be a constant {np.dtype(bias_t).name} tensor"
-                    + (" (16x8: TFLM reads int64 biases)" if wide else ""))
-        h, c = t(18), t(19)
-        require(h is not None and c is not None, op, "hidden and cell state tensors are required")
-        require(h.dtype == act and h.quant is not None, op,
-                f"hidden state is {h.dtype_name}; the input is {x.dtype_name}, so it must be {np.dtype(act).name}")
-        if wide:
-            require(x.zero_point == 0 and h.zero_point == 0, op, "16x8: input and hidden state zero points must be 0")
-        require(c.dtype == np.int16 and c.quant is not None, op, f"cell state is {c.dtype_name}; only int16 is supported")
-        require(not h.is_const and not c.is_const, op, "hidden and cell states must be variable tensors")
-        _log2_exact(op, "cell state", c.scale)
-        require(y.dtype == act and y.scale == h.scale and y.zero_point == h.zero_point, op,
-                "output type and quantization must equal the hidden state's")
+        _check_lstm_variant(op, t)
+        _check_lstm_weights(op, t, wide)
+        _check_lstm_states(op, x, t(18), t(19), y)
         tm = bool(op.options.get("time_major", False))
         bsz = x.shape[1] if tm else x.shape[0]
         s = t(1).shape[0]
+        h, c = t(18), t(19)
         require(t(1).shape[1] == x.shape[2], op, "input weights do not match the input depth")
         require(h.size == bsz * s and c.size == bsz * s, op, "state sizes do not match batch x units")
         require(tuple(y.shape) == (x.shape[0], x.shape[1], s), op, f"output shape {list(y.shape)} does not match")
