@@ -789,8 +789,9 @@ typedef struct {
     const int8_t *in;  /* 0: the first window row's first byte */
     int32_t n;         /* 4: pixels (>= 1) */
     int32_t step;      /* 8: bytes from one pixel's window to the next */
-    int32_t off1;      /* 12: offset of the second input word from `in` (NW >= 4) */
-    int32_t off2;      /* 16: of the third (NW == 6) */
+    int32_t off1;      /* 12: offset of the second input word from `in` (4: one window row; else the next row):
+                        * word i is at i * off1 (NW 8: one row, the assembly loads at 4, 8, 12) */
+    int32_t off2;      /* 16: 2 * off1, the third word (NW 6) */
     const int32_t *rec; /* 20: the channel records */
 } tg_narrow_t;
 
