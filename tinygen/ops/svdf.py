@@ -57,6 +57,42 @@ def _f32_ratio(a, b, c) -> float:
     return float(np.float32(np.float32(a) * np.float32(b)) / np.float32(c))
 
 
+def _check_svdf_types(op, x, wf, wt, b, s, y) -> None:
+    """int8 input and output, constant int8 feature and int16/int8 time weights (per tensor), a variable
+    state of the time weights' type, a constant int32 bias."""
+    require(x is not None and x.dtype == np.int8 and x.quant is not None, op,
+            f"input is {x.dtype_name if x is not None else 'missing'}; only int8 is supported (as in TFLM, "
+            "whose SVDF refuses int16 input)")
+    require(y.dtype == np.int8 and y.quant is not None, op,
+            f"output is {y.dtype_name}; only int8 is supported (as in TFLM, whose SVDF refuses int32 output)")
+    require(len(x.shape) == 2 and len(y.shape) == 2, op, "input and output must have 2 dimensions")
+    require(wf is not None and wf.is_const and wf.dtype == np.int8 and wf.quant is not None, op,
+            "weights_feature must be a constant int8 tensor")
+    require(wt is not None and wt.is_const and wt.dtype in (np.int8, np.int16) and wt.quant is not None, op,
+            "weights_time must be a constant int16 or int8 tensor")
+    require(not wf.quant.per_channel and not wt.quant.per_channel, op, "per-channel SVDF weights are not supported")
+    require(s is not None and not s.is_const and s.quant is not None, op, "the activation state must be a variable tensor")
+    require(s.dtype == wt.dtype, op,
+            f"activation state is {s.dtype_name} and weights_time {wt.dtype_name}; TFLM needs both int16 or both int8")
+    require(b is not None and b.is_const and b.dtype == np.int32, op,
+            "bias must be a constant int32 tensor (TFLM's integer SVDF needs one)")
+
+
+def _check_svdf_shapes(op, x, wf, wt, b, s, y, rank: int) -> None:
+    """Weights, bias, state and output shaped for the input, `rank` and the memory; TFLM's bias scale."""
+    require(len(wf.shape) == 2 and len(wt.shape) == 2, op, "weights must have 2 dimensions")
+    n_filter, n_input = wf.shape
+    memory = wt.shape[1]
+    require(n_filter % rank == 0, op, f"{n_filter} filters are not a multiple of rank {rank}")
+    require(wt.shape[0] == n_filter and n_input == x.shape[1], op, "weight shapes do not match the input")
+    require(tuple(y.shape) == (x.shape[0], n_filter // rank), op, f"output shape {list(y.shape)} does not match")
+    require(b.size == n_filter // rank, op, "bias size is not the number of units")
+    require(tuple(s.shape) == (x.shape[0], memory * n_filter), op, f"state shape {list(s.shape)} does not match")
+    require(abs(float(b.scale) - float(np.float32(s.scale) * np.float32(wt.scale))) < 1e-5, op,
+            "bias scale is not state scale x time weights scale (TFLM refuses it)")
+    require(memory >= 1, op, "memory size must be at least 1")
+
+
 @register
 class Svdf(Op):
     name = "SVDF"
@@ -70,35 +106,10 @@ class Svdf(Op):
         t = lambda i: g.tensors[op.inputs[i]] if op.inputs[i] >= 0 else None  # noqa: E731
         x, wf, wt, b, s = (t(i) for i in range(5))
         y = g.tensors[op.outputs[0]]
-        require(x is not None and x.dtype == np.int8 and x.quant is not None, op,
-                f"input is {x.dtype_name if x is not None else 'missing'}; only int8 is supported (as in TFLM, "
-                "whose SVDF refuses int16 input)")
-        require(y.dtype == np.int8 and y.quant is not None, op,
-                f"output is {y.dtype_name}; only int8 is supported (as in TFLM, whose SVDF refuses int32 output)")
-        require(len(x.shape) == 2 and len(y.shape) == 2, op, "input and output must have 2 dimensions")
-        require(wf is not None and wf.is_const and wf.dtype == np.int8 and wf.quant is not None, op,
-                "weights_feature must be a constant int8 tensor")
-        require(wt is not None and wt.is_const and wt.dtype in (np.int8, np.int16) and wt.quant is not None, op,
-                "weights_time must be a constant int16 or int8 tensor")
-        require(not wf.quant.per_channel and not wt.quant.per_channel, op, "per-channel SVDF weights are not supported")
-        require(s is not None and not s.is_const and s.quant is not None, op, "the activation state must be a variable tensor")
-        require(s.dtype == wt.dtype, op,
-                f"activation state is {s.dtype_name} and weights_time {wt.dtype_name}; TFLM needs both int16 or both int8")
-        require(b is not None and b.is_const and b.dtype == np.int32, op,
-                "bias must be a constant int32 tensor (TFLM's integer SVDF needs one)")
+        _check_svdf_types(op, x, wf, wt, b, s, y)
         rank = int(op.options.get("rank", 0))
         require(rank > 0, op, f"rank {rank} must be positive")
-        require(len(wf.shape) == 2 and len(wt.shape) == 2, op, "weights must have 2 dimensions")
-        n_filter, n_input = wf.shape
-        memory = wt.shape[1]
-        require(n_filter % rank == 0, op, f"{n_filter} filters are not a multiple of rank {rank}")
-        require(wt.shape[0] == n_filter and n_input == x.shape[1], op, "weight shapes do not match the input")
-        require(tuple(y.shape) == (x.shape[0], n_filter // rank), op, f"output shape {list(y.shape)} does not match")
-        require(b.size == n_filter // rank, op, "bias size is not the number of units")
-        require(tuple(s.shape) == (x.shape[0], memory * n_filter), op, f"state shape {list(s.shape)} does not match")
-        require(abs(float(b.scale) - float(np.float32(s.scale) * np.float32(wt.scale))) < 1e-5, op,
-                "bias scale is not state scale x time weights scale (TFLM refuses it)")
-        require(memory >= 1, op, "memory size must be at least 1")
+        _check_svdf_shapes(op, x, wf, wt, b, s, y, rank)
 
     def prepare(self, g, op):
         t = lambda i: g.tensors[op.inputs[i]]  # noqa: E731
