@@ -1090,29 +1090,17 @@ TG_NRW_SMALL static void tg_conv2d_narrow(const tg_conv_params_t *p,
 #define TG_NARROW_FN(NW) NULL
 #endif
 
-void tg_conv2d_dspn2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-{
-    (void)scratch;
-    tg_conv2d_narrow(p, input, output, TG_NARROW_FN(2), 2);
-}
+#define TG_NARROW_ENTRY(NW)                                                                                \
+    void tg_conv2d_dspn##NW##_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch) \
+    {                                                                                                      \
+        (void)scratch;                                                                                     \
+        tg_conv2d_narrow(p, input, output, TG_NARROW_FN(NW), NW);                                          \
+    }
 
-void tg_conv2d_dspn4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-{
-    (void)scratch;
-    tg_conv2d_narrow(p, input, output, TG_NARROW_FN(4), 4);
-}
-
-void tg_conv2d_dspn6_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-{
-    (void)scratch;
-    tg_conv2d_narrow(p, input, output, TG_NARROW_FN(6), 6);
-}
-
-void tg_conv2d_dspn8_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-{
-    (void)scratch;
-    tg_conv2d_narrow(p, input, output, TG_NARROW_FN(8), 8);
-}
+TG_NARROW_ENTRY(2)
+TG_NARROW_ENTRY(4)
+TG_NARROW_ENTRY(6)
+TG_NARROW_ENTRY(8)
 
 /* ================================================================== entry points
  * The generator calls tg_conv2d_dsp_s8 for ops it gave a DSP requantization (dsp != 0) and the C99
@@ -1433,58 +1421,26 @@ void tg_conv2d_dspl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *o
 
 /* The same three for ops with in_c % 4 == 0 (the generator's choice where every such op of the model has
  * them: conv_model_only4): the driver without the staging of other channel counts (about 650 B less). */
-void tg_conv2d_dsp4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-{
 #if TG_DSP
-    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols, 4);
+#define TG_CONV_ENTRY(NAME, COLS, ONLY, FALLBACK)                                                          \
+    void NAME(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)              \
+    {                                                                                                      \
+        tg_conv2d_dsp(p, input, output, scratch, COLS, ONLY);                                              \
+    }
 #else
-    tg_conv2d_any_c(p, input, output, scratch);
+#define TG_CONV_ENTRY(NAME, COLS, ONLY, FALLBACK)                                                          \
+    void NAME(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)              \
+    {                                                                                                      \
+        FALLBACK(p, input, output, scratch);                                                               \
+    }
 #endif
-}
 
-void tg_conv2d_dspp4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-{
-#if TG_DSP
-    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_p, 4);
-#else
-    tg_conv2d_dspp_s8(p, input, output, scratch);
-#endif
-}
-
-void tg_conv2d_dspl4_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-{
-#if TG_DSP
-    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_l, 4);
-#else
-    tg_conv2d_any_c(p, input, output, scratch);
-#endif
-}
+TG_CONV_ENTRY(tg_conv2d_dsp4_s8, tg_conv_cols, 4, tg_conv2d_any_c)
+TG_CONV_ENTRY(tg_conv2d_dspp4_s8, tg_conv_cols_p, 4, tg_conv2d_dspp_s8)
+TG_CONV_ENTRY(tg_conv2d_dspl4_s8, tg_conv_cols_l, 4, tg_conv2d_any_c)
 
 /* ... and for 1x1 filters at stride 1 without padding, in_c % 4 == 0 (conv_model_only1x1: every such model op is
  * one; the driver is then the matrix-product loop alone) */
-void tg_conv2d_dsp1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-{
-#if TG_DSP
-    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols, 1);
-#else
-    tg_conv2d_any_c(p, input, output, scratch);
-#endif
-}
-
-void tg_conv2d_dspp1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-{
-#if TG_DSP
-    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_p, 1);
-#else
-    tg_conv2d_dspp_s8(p, input, output, scratch);
-#endif
-}
-
-void tg_conv2d_dspl1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-{
-#if TG_DSP
-    tg_conv2d_dsp(p, input, output, scratch, tg_conv_cols_l, 1);
-#else
-    tg_conv2d_any_c(p, input, output, scratch);
-#endif
-}
+TG_CONV_ENTRY(tg_conv2d_dsp1_s8, tg_conv_cols, 1, tg_conv2d_any_c)
+TG_CONV_ENTRY(tg_conv2d_dspp1_s8, tg_conv_cols_p, 1, tg_conv2d_dspp_s8)
+TG_CONV_ENTRY(tg_conv2d_dspl1_s8, tg_conv_cols_l, 1, tg_conv2d_any_c)
