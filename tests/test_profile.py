@@ -109,6 +109,17 @@ def test_profile_table_json_and_csv_come_from_the_same_data(kws_profile):
     assert f"{ms:.3f} ms" in text and data["total_ms_basis"] == "estimated"
 
 
+def test_profile_text_without_a_whole_inference_count(kws_profile):
+    """A profile whose whole-inference count is 0 (an estimate but nothing to divide by) still prints."""
+    _, prof = kws_profile
+    d = prof.as_dict()
+    d["total_cycles"] = 0
+    data = profile_data(load_int8_model(KWS), d)
+    assert data["cycles_per_instruction"] is None
+    text = format_profile(data)
+    assert f"estimated        {data['total_cycles_estimated']:,}" in text and "per instruction" not in text
+
+
 def test_cli_json(tmp_path):
     rc, out, err = cli("profile", KWS, "--board", "qemu-cortex-m4", "--runs", 2, "--json", "-q")
     assert rc == 0, err

@@ -160,9 +160,10 @@ def _total_lines(d: dict, unit: str, has_est: bool) -> list[str]:
     mhz = d["clock_hz"] / 1e6 if d["clock_hz"] else None
     cm = d.get("cycle_model") or {}
     if has_est:
-        lines.append(f"estimated        {d['total_cycles_estimated']:,} {cm.get('label', 'core')} cycles "
-                     f"({d['cycles_per_instruction']:.2f} per instruction)"
-                     + (f" = {d['total_ms']:.3f} ms at {mhz:g} MHz" if mhz else ""))
+        cpi = d.get("cycles_per_instruction")
+        lines.append(f"estimated        {d['total_cycles_estimated']:,} {cm.get('label', 'core')} cycles"
+                     + (f" ({cpi:.2f} per instruction)" if cpi is not None else "")
+                     + (f" = {d['total_ms']:.3f} ms at {mhz:g} MHz" if mhz and d["total_ms"] is not None else ""))
     elif mhz and d["total_ms"] is not None:
         lines.append(f"time             {d['total_ms']:.3f} ms at {mhz:g} MHz")
     if d["mac_per_cycle"]:
