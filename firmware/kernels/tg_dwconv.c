@@ -773,11 +773,27 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
  * transposed image (rows of the kernel = columns of the layer, conv.py dw_transposed).
  */
 /* For each of ng (>= 1) groups: n (>= 1) pixel pairs of 4 channels (pixels `step` bytes apart, the
- * group's first at src + 4 g) into 4 words each: (x0, x1) of c0, c1, c2, c3 as int16 pairs, 11
- * instructions per pair (two pairs per iteration, one STM each; an odd n enters at the second); the
- * next group's pairs start dskip bytes after a group's last. External linkage: the compiler must keep
- * its calling convention (r0 = d, r1 = src, r2 = step, r3 = n, then ng, dskip on the stack). */
+ * group's first at src + 4 g) into 4 words each: (x0, x1) of c0, c1, c2, c3 as int16 pairs, 10
+ * instructions per pair (four pairs per iteration: two pointer adds (offsets 0, step, 2 step, 3 step),
+ * one STM per pair; n % 4 pairs enter the loop part-way); the next group's pairs start dskip bytes
+ * after a group's last. External linkage: the compiler must keep its calling convention (r0 = d,
+ * r1 = src, r2 = step, r3 = n, then ng, dskip on the stack). */
 void tg_dw_widen_pairs(uint32_t *d, const int8_t *src, int32_t step, int32_t n, int32_t ng, int32_t dskip);
+/* words a, b (pixels x0, x1 of c0..c3) into (x0, x1) of c0, c1, c2, c3, stored at [r0]! */
+#define TG_DW_WPAIR(a, b)                    \
+    "pkhbt  r4, " a ", " b ", lsl #16\n\t"   \
+    "pkhtb  " b ", " b ", " a ", asr #16\n\t" \
+    "sxtb16 r5, r4, ror #8\n\t"              \
+    "sxtb16 r4, r4\n\t"                      \
+    "sxtb16 r6, " b "\n\t"                   \
+    "sxtb16 r7, " b ", ror #8\n\t"           \
+    "stm    r0!, {r4-r7}\n\t"
+#define TG_DW_WLOAD4                         \
+    "ldr    r8, [r1]\n\t"                    \
+    "ldr    r9, [r1, r2]\n\t"                \
+    "ldr    r10, [r1, r2, lsl #1]\n\t"       \
+    "ldr    r11, [r1, lr]\n\t"               \
+    "add    r1, r1, r2, lsl #2\n\t"
 __attribute__((naked, noinline)) void tg_dw_widen_pairs(uint32_t *d __attribute__((unused)),
                                                         const int8_t *src __attribute__((unused)),
                                                         int32_t step __attribute__((unused)),
@@ -786,50 +802,47 @@ __attribute__((naked, noinline)) void tg_dw_widen_pairs(uint32_t *d __attribute_
                                                         int32_t dskip __attribute__((unused)))
 {
     __asm__("push   {r4-r11, lr}\n\t"
-            "ldrd   r12, lr, [sp, #36]\n\t" /* ng, dskip */
-            "mul    r4, r3, r2\n\t"
-            "rsb    r4, r4, #2\n\t"
-            "lsl    r4, r4, #1\n\t" /* 4 - 2 n step: from a group's end to the next group's src */
-            "push   {r3, r4}\n\t"
+            "ldrd   r12, r4, [sp, #36]\n\t" /* ng, dskip */
+            "mul    r5, r3, r2\n\t"
+            "rsb    r5, r5, #2\n\t"
+            "lsl    r5, r5, #1\n\t" /* 4 - 2 n step: from a group's end to the next group's src */
+            "push   {r3-r5}\n\t"    /* sp: n, dskip, src skip */
+            "add    lr, r2, r2, lsl #1\n\t"
             "0:\n\t"
-            "ldr    r3, [sp]\n\t"
-            "adds   r3, r3, #1\n\t"
-            "lsrs   r3, r3, #1\n\t" /* iterations; C: n even */
-            "bcs    1f\n\t"
-            "ldr    r10, [r1]\n\t"
+            "ldr    r4, [sp]\n\t"
+            "adds   r3, r4, #3\n\t"
+            "lsrs   r3, r3, #2\n\t" /* iterations */
+            "lsls   r4, r4, #31\n\t" /* N: n bit 0, C: n bit 1 */
+            "bcc    5f\n\t"
+            "bpl    3f\n\t" /* n % 4 == 2 */
+            "ldr    r10, [r1]\n\t" /* n % 4 == 3 */
             "ldr    r11, [r1, r2]\n\t"
             "add    r1, r1, r2, lsl #1\n\t"
             "b      2f\n\t"
-            "1:\n\t"
-            "ldr    r8, [r1]\n\t"
-            "ldr    r9, [r1, r2]\n\t"
-            "add    r1, r1, r2, lsl #1\n\t"
-            "ldr    r10, [r1]\n\t"
+            "5:\n\t"
+            "bpl    1f\n\t" /* n % 4 == 0 */
+            "ldr    r10, [r1]\n\t" /* n % 4 == 1 */
             "ldr    r11, [r1, r2]\n\t"
             "add    r1, r1, r2, lsl #1\n\t"
-            "pkhbt  r4, r8, r9, lsl #16\n\t"
-            "pkhtb  r9, r9, r8, asr #16\n\t"
-            "sxtb16 r5, r4, ror #8\n\t"
-            "sxtb16 r4, r4\n\t"
-            "sxtb16 r6, r9\n\t"
-            "sxtb16 r7, r9, ror #8\n\t"
-            "stm    r0!, {r4-r7}\n\t"
+            "b      4f\n\t"
+            "1:\n\t"
+            TG_DW_WLOAD4
+            TG_DW_WPAIR("r8", "r9")
             "2:\n\t"
-            "pkhbt  r4, r10, r11, lsl #16\n\t"
-            "pkhtb  r11, r11, r10, asr #16\n\t"
-            "sxtb16 r5, r4, ror #8\n\t"
-            "sxtb16 r4, r4\n\t"
-            "sxtb16 r6, r11\n\t"
-            "sxtb16 r7, r11, ror #8\n\t"
-            "stm    r0!, {r4-r7}\n\t"
+            TG_DW_WPAIR("r10", "r11")
+            "3:\n\t"
+            TG_DW_WLOAD4
+            TG_DW_WPAIR("r8", "r9")
+            "4:\n\t"
+            TG_DW_WPAIR("r10", "r11")
             "subs   r3, r3, #1\n\t"
             "bne    1b\n\t"
-            "ldr    r4, [sp, #4]\n\t"
-            "add    r1, r1, r4\n\t"
-            "add    r0, r0, lr\n\t"
+            "ldrd   r4, r5, [sp, #4]\n\t"
+            "add    r1, r1, r5\n\t"
+            "add    r0, r0, r4\n\t"
             "subs   r12, r12, #1\n\t"
             "bne    0b\n\t"
-            "add    sp, sp, #8\n\t"
+            "add    sp, sp, #12\n\t"
             "pop    {r4-r11, pc}\n\t");
 }
 
