@@ -775,8 +775,8 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
 /* For each of ng (>= 1) groups: n (>= 1) pixel pairs of 4 channels (pixels `step` bytes apart, the
  * group's first at src + 4 g) into 4 words each: (x0, x1) of c0, c1, c2, c3 as int16 pairs, 10
  * instructions per pair (four pairs per iteration: two pointer adds (offsets 0, step, 2 step, 3 step),
- * one STM per pair; n % 4 pairs enter the loop part-way); the next group's pairs start dskip bytes
- * after a group's last. External linkage: the compiler must keep its calling convention (r0 = d,
+ * one STM per pair; n % 4 pairs enter the loop part-way, at an address chosen once for all groups);
+ * the next group's pairs start dskip bytes after a group's last. External linkage: the compiler must keep its calling convention (r0 = d,
  * r1 = src, r2 = step, r3 = n, then ng, dskip on the stack). */
 void tg_dw_widen_pairs(uint32_t *d, const int8_t *src, int32_t step, int32_t n, int32_t ng, int32_t dskip);
 /* words a, b (pixels x0, x1 of c0..c3) into (x0, x1) of c0, c1, c2, c3, stored at [r0]! */
@@ -802,26 +802,37 @@ __attribute__((naked, noinline)) void tg_dw_widen_pairs(uint32_t *d __attribute_
                                                         int32_t dskip __attribute__((unused)))
 {
     __asm__("push   {r4-r11, lr}\n\t"
-            "ldrd   r12, r4, [sp, #36]\n\t" /* ng, dskip */
-            "mul    r5, r3, r2\n\t"
-            "rsb    r5, r5, #2\n\t"
-            "lsl    r5, r5, #1\n\t" /* 4 - 2 n step: from a group's end to the next group's src */
-            "push   {r3-r5}\n\t"    /* sp: n, dskip, src skip */
+            "ldrd   r12, r6, [sp, #36]\n\t" /* ng, dskip */
+            "mul    r7, r3, r2\n\t"
+            "rsb    r7, r7, #2\n\t"
+            "lsl    r7, r7, #1\n\t" /* 4 - 2 n step: from a group's end to the next group's src */
+            /* where a group enters the loop (n % 4), once for all groups */
+            "lsls   r8, r3, #31\n\t" /* N: n bit 0, C: n bit 1 */
+            "adr.w  r5, 1f\n\t"      /* n % 4 == 0 */
+            "bcc    6f\n\t"
+            "adr.w  r5, 3f\n\t"      /* n % 4 == 2 */
+            "bpl    7f\n\t"
+            "adr.w  r5, 8f\n\t"      /* n % 4 == 3 */
+            "b      7f\n\t"
+            "6:\n\t"
+            "bpl    7f\n\t"
+            "adr.w  r5, 9f\n\t"      /* n % 4 == 1 */
+            "7:\n\t"
+            "orr    r5, r5, #1\n\t"
+            "adds   r4, r3, #3\n\t"
+            "lsrs   r4, r4, #2\n\t"  /* iterations */
+            "push   {r4-r7}\n\t"     /* sp: iterations, entry, dskip, src skip */
             "add    lr, r2, r2, lsl #1\n\t"
             "0:\n\t"
-            "ldr    r4, [sp]\n\t"
-            "adds   r3, r4, #3\n\t"
-            "lsrs   r3, r3, #2\n\t" /* iterations */
-            "lsls   r4, r4, #31\n\t" /* N: n bit 0, C: n bit 1 */
-            "bcc    5f\n\t"
-            "bpl    3f\n\t" /* n % 4 == 2 */
-            "ldr    r10, [r1]\n\t" /* n % 4 == 3 */
+            "ldrd   r3, r4, [sp]\n\t"
+            "bx     r4\n\t"
+            "8:\n\t" /* one pair, then the loop's second */
+            "ldr    r10, [r1]\n\t"
             "ldr    r11, [r1, r2]\n\t"
             "add    r1, r1, r2, lsl #1\n\t"
             "b      2f\n\t"
-            "5:\n\t"
-            "bpl    1f\n\t" /* n % 4 == 0 */
-            "ldr    r10, [r1]\n\t" /* n % 4 == 1 */
+            "9:\n\t" /* one pair, then the loop's fourth */
+            "ldr    r10, [r1]\n\t"
             "ldr    r11, [r1, r2]\n\t"
             "add    r1, r1, r2, lsl #1\n\t"
             "b      4f\n\t"
@@ -837,12 +848,12 @@ __attribute__((naked, noinline)) void tg_dw_widen_pairs(uint32_t *d __attribute_
             TG_DW_WPAIR("r10", "r11")
             "subs   r3, r3, #1\n\t"
             "bne    1b\n\t"
-            "ldrd   r4, r5, [sp, #4]\n\t"
-            "add    r1, r1, r5\n\t"
+            "ldrd   r4, r5, [sp, #8]\n\t"
             "add    r0, r0, r4\n\t"
+            "add    r1, r1, r5\n\t"
             "subs   r12, r12, #1\n\t"
             "bne    0b\n\t"
-            "add    sp, sp, #12\n\t"
+            "add    sp, sp, #16\n\t"
             "pop    {r4-r11, pc}\n\t");
 }
 
