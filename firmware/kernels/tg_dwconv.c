@@ -1211,7 +1211,9 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
     tg_dwp_t a;
     const uint32_t **row;
     int32_t b, g0, oy, ky, k;
-    r.wp = p->stride_w == 1 ? 2 * ((p->out_w + 1) / 2 + 1) : 2 * (p->out_w + 2);
+    /* pairs a pass reads: stride 1, p and p + 1 for pixels 2p, 2p + 1; stride 2, 2p .. 2p + 2 (an odd row's
+     * last pass reads one more for the pixel it does not store). At most conv.py's _dw_ring_dims width. */
+    r.wp = p->stride_w == 1 ? 2 * ((p->out_w + 1) / 2 + 1) : 2 * (p->out_w + 1 + (p->out_w & 1));
     r.rows = 2 * p->dil_h + 1;
     r.groups = p->groups < 1 ? 1 : p->groups;
     r.tag = (int32_t *)scratch;
