@@ -103,10 +103,22 @@ class _Cdp:
                 return
 
 
+class _ChromiumGone(RuntimeError):
+    """Chromium exited before it answered its first DevTools call (seen once on a loaded machine)."""
+
+
 def load_page(path: Path, *, width: int = 1200, height: int = 900, settle: float = 0.5,
               timeout: float = 60.0) -> Page:
     """Opens `path` in headless Chromium; returns what the page requested and logged, and a
-    screenshot of the whole page. Chromium is always stopped."""
+    screenshot of the whole page. Chromium is always stopped. A Chromium that dies on start-up is
+    started once more; any later failure is the page's."""
+    try:
+        return _load_page_once(path, width, height, settle, timeout)
+    except _ChromiumGone:
+        return _load_page_once(path, width, height, settle, timeout)
+
+
+def _load_page_once(path: Path, width: int, height: int, settle: float, timeout: float) -> Page:
     exe = chromium()
     if exe is None:
         raise FileNotFoundError("chromium not found (apt-get install chromium)")
@@ -129,7 +141,12 @@ def load_page(path: Path, *, width: int = 1200, height: int = 900, settle: float
     page = Page(url=url)
     try:
         cdp = _Cdp(proc, to_child_w, from_child_r)
-        target = cdp.call("Target.createTarget", {"url": "about:blank"}, timeout=timeout)["targetId"]
+        try:
+            target = cdp.call("Target.createTarget", {"url": "about:blank"}, timeout=timeout)["targetId"]
+        except (BrokenPipeError, RuntimeError) as e:
+            if proc.poll() is None:
+                raise
+            raise _ChromiumGone(f"Chromium exited with {proc.returncode} on start-up") from e
         session = cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Network", "Runtime", "Log"):
             cdp.call(f"{domain}.enable", session=session)
