@@ -857,14 +857,19 @@ __attribute__((naked, noinline)) void tg_dw_widen_pairs(uint32_t *d __attribute_
             "pop    {r4-r11, pc}\n\t");
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+#define TG_DWP_SMALL __attribute__((noinline, optimize("Os")))
+#else
+#define TG_DWP_SMALL __attribute__((noinline))
+#endif
 /* Widen padded row py of the block starting at group g0 (ng groups) into its ring row, as pixel
  * pairs; input elements `irow` apart from row to row, `icol` from column to column (the layer, or
  * its transpose). Pairs with both pixels inside the input: tg_dw_widen_pairs, group by group; the
  * pairs with a padded pixel (input_zp in its lanes; a row's first and last one or two) one at a
- * time for every group of the block; rows outside the input: input_zp pairs. */
-__attribute__((noinline)) static void tg_dw_load_pairs(const tg_conv_params_t *p, const tg_dw_ring_t *r,
-                                                       const int8_t *in_b, int32_t py, int32_t g0, int32_t ng,
-                                                       size_t irow, size_t icol)
+ * time for every group of the block; rows outside the input: input_zp pairs (one run). Compiled for size:
+ * its own work is the padded edge pairs, once per row and group (-90 B with the run of input_zp pairs). */
+TG_DWP_SMALL static void tg_dw_load_pairs(const tg_conv_params_t *p, const tg_dw_ring_t *r, const int8_t *in_b,
+                                          int32_t py, int32_t g0, int32_t ng, size_t irow, size_t icol)
 {
     const int32_t np = r->wp >> 1;
     const int32_t iy = py - p->pad_top;
@@ -875,15 +880,8 @@ __attribute__((noinline)) static void tg_dw_load_pairs(const tg_conv_params_t *p
     /* pairs q in [q0, q1) have both pixels inside the input */
     int32_t q0 = (p->pad_left + 1) >> 1, q1 = (p->in_w + p->pad_left) >> 1;
     if (iy < 0 || iy >= p->in_h) {
-        const uint32_t zz = tg_sxtb16(z4);
-        uint32_t *d = dst;
-        for (q = 0; q < ng * np; q++, d += 4) {
-            d[0] = zz;
-            d[1] = zz;
-            d[2] = zz;
-            d[3] = zz;
-            TG_NO_LIBCALL();
-        }
+        /* input_zp pairs: the block's groups' rows are contiguous, one run of ng * np pairs of z4 (step 0) */
+        tg_dw_widen_pairs(dst, (const int8_t *)&z4, 0, ng * np, 1, 0);
         r->tag[py % r->rows] = py;
         return;
     }
@@ -1191,11 +1189,6 @@ __attribute__((noinline)) static void tg_dw_fix_pairs(const tg_conv_params_t *p,
     }
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-#define TG_DWP_SMALL __attribute__((noinline, optimize("Os")))
-#else
-#define TG_DWP_SMALL __attribute__((noinline))
-#endif
 /* scratch as tg_dwconv_dsp's (the ring rows are np = wp / 2 pixel pairs of 16 bytes per group); fix: the
  * left-shift channels' row fix-up (tg_dw_fix_pairs, entry tg_dwconv_p3l_s8) or NULL. Compiled for size: its
  * per-row work is small next to the passes (-76 B, +0.03 % on VWW's depthwise layers, the 12 KB budget). */
