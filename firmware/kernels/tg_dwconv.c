@@ -857,6 +857,35 @@ __attribute__((naked, noinline)) void tg_dw_widen_pairs(uint32_t *d __attribute_
             "pop    {r4-r11, pc}\n\t");
 }
 
+/* ng (>= 1) pixel pairs with a padded pixel, one per group: pixel a at pa, b at pb (pa / pb + sa / sb for the
+ * next group; a padded pixel reads a word of input_zp with step 0) into 4 words (x0, x1) of c0..c3 at d,
+ * the next group's dstep bytes after the previous one's end: 14 instructions per pair. External linkage
+ * (r0 = d, r1 = pa, r2 = pb, r3 = ng, then sa, sb, dstep on the stack). */
+void tg_dw_widen_edge(uint32_t *d, const int8_t *pa, const int8_t *pb, int32_t ng, int32_t sa, int32_t sb,
+                      int32_t dstep);
+__attribute__((naked, noinline)) void tg_dw_widen_edge(uint32_t *d __attribute__((unused)),
+                                                       const int8_t *pa __attribute__((unused)),
+                                                       const int8_t *pb __attribute__((unused)),
+                                                       int32_t ng __attribute__((unused)),
+                                                       int32_t sa __attribute__((unused)),
+                                                       int32_t sb __attribute__((unused)),
+                                                       int32_t dstep __attribute__((unused)))
+{
+    __asm__("push   {r4-r11, lr}\n\t"
+            "ldrd   r12, lr, [sp, #36]\n\t" /* sa, sb */
+            "ldr    r11, [sp, #44]\n\t"     /* dstep */
+            "1:\n\t"
+            "ldr    r8, [r1]\n\t"
+            "ldr    r9, [r2]\n\t"
+            "add    r1, r1, r12\n\t"
+            "add    r2, r2, lr\n\t"
+            TG_DW_WPAIR("r8", "r9")
+            "add    r0, r0, r11\n\t"
+            "subs   r3, r3, #1\n\t"
+            "bne    1b\n\t"
+            "pop    {r4-r11, pc}\n\t");
+}
+
 #if defined(__GNUC__) && !defined(__clang__)
 #define TG_DWP_SMALL __attribute__((noinline, optimize("Os")))
 #else
@@ -876,7 +905,7 @@ TG_DWP_SMALL static void tg_dw_load_pairs(const tg_conv_params_t *p, const tg_dw
     uint32_t *dst = r->ring + (size_t)(py % r->rows) * r->groups * np * 4;
     const uint32_t z4 = tg_splat4(p->input_zp);
     const int8_t *x0;
-    int32_t g, q;
+    int32_t q;
     /* pairs q in [q0, q1) have both pixels inside the input */
     int32_t q0 = (p->pad_left + 1) >> 1, q1 = (p->in_w + p->pad_left) >> 1;
     if (iy < 0 || iy >= p->in_h) {
@@ -902,18 +931,7 @@ TG_DWP_SMALL static void tg_dw_load_pairs(const tg_conv_params_t *p, const tg_dw
         const int ina = (uint32_t)jx < (uint32_t)p->in_w, inb = (uint32_t)(jx + 1) < (uint32_t)p->in_w;
         const int8_t *pa = ina ? x0 + (ptrdiff_t)jx * (ptrdiff_t)icol : (const int8_t *)&z4;
         const int8_t *pb = inb ? x0 + (ptrdiff_t)(jx + 1) * (ptrdiff_t)icol : (const int8_t *)&z4;
-        const int32_t sa = ina ? 4 : 0, sb = inb ? 4 : 0;
-        uint32_t *d = dst + 4 * q;
-        for (g = 0; g < ng; g++, pa += sa, pb += sb, d += 4 * np) {
-            const uint32_t a = tg_ld32(pa), b = tg_ld32(pb);
-            uint32_t t0, t1;
-            __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(t0) : "r"(a), "r"(b));
-            __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(t1) : "r"(b), "r"(a));
-            d[0] = tg_sxtb16(t0);
-            d[1] = tg_sxtb16_ror8(t0);
-            d[2] = tg_sxtb16(t1);
-            d[3] = tg_sxtb16_ror8(t1);
-        }
+        tg_dw_widen_edge(dst + 4 * q, pa, pb, ng, ina ? 4 : 0, inb ? 4 : 0, 16 * np - 16);
     }
     r->tag[py % r->rows] = py;
 }
