@@ -704,7 +704,7 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     # ... with groups of all three requantizations (mode word 48): SMMLAR on doubled accumulators (stride 1
     # and 2), SMLAL with the output zero point folded into the rows (biases near the SMMLAR bound) and SMLAL
     # adding it (rows with rm1 > 22); odd widths
-    from tinygen.ops.conv import DW_PAIR_SMMLAR
+    from tinygen.ops.conv import DW_PAIR_SMMLAR, dw_geometry
 
     kinds = set()
     for n in pairs + s2 + left + list(tr):
@@ -717,6 +717,21 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
         kinds |= {"smlal zp added"} if ((mode != 0) & (mode != DW_PAIR_SMMLAR)).any() else set()
         kinds |= {"odd"} if p.output_shape[2] % 2 else set()
     assert kinds == {"smmlar s1", "smmlar s2", "smlal folded", "smlal zp added", "odd"}, kinds
+    # ... whose ring rows (tg_dw_load_pairs) widen runs of every length mod 4 (tg_dw_widen_pairs enters its
+    # 4-pair loop at n % 4), padded edge pairs on either side (tg_dw_widen_edge) and, at stride 2, rows of
+    # out_w + 1 pairs (even widths) and out_w + 2 (odd)
+    runs = set()
+    for n in set(pairs + s2 + left + list(tr)):
+        geo = dw_geometry(DepthwiseConv2D().prepare(graphs[n], graphs[n].operators[0]))
+        ow, iw, pl, sw = geo["out_w"], geo["in_w"], geo["pad_left"], geo["stride_w"]
+        npairs = (ow + 1) // 2 + 1 if sw == 1 else ow + 1 + ow % 2
+        q1 = min((iw + pl) // 2, npairs)
+        q0 = min((pl + 1) // 2, q1)
+        runs |= {f"run {(q1 - q0) % 4}"} if q1 > q0 else set()
+        runs |= {"left edge"} if q0 > 0 else set()
+        runs |= {"right edge"} if q1 < npairs else set()
+        runs |= {f"s2 {'odd' if ow % 2 else 'even'}"} if sw == 2 else set()
+    assert runs == {"run 0", "run 1", "run 2", "run 3", "left edge", "right edge", "s2 odd", "s2 even"}, runs
     # the 3x3 ring kernel with channels whose effective scale is >= 0.5 (left shifts): the assembly runs the
     # block, those channels are redone in C row by row (tg_dw_fix_row)
     from tinygen.ops.conv import dw_geometry, dw_kernel
