@@ -895,10 +895,10 @@ __attribute__((naked, noinline)) void tg_dw_widen_edge(uint32_t *d __attribute__
  * pairs; input elements `irow` apart from row to row, `icol` from column to column (the layer, or
  * its transpose). Pairs with both pixels inside the input: tg_dw_widen_pairs, group by group; the
  * pairs with a padded pixel (input_zp in its lanes; a row's first and last one or two) one at a
- * time for every group of the block; rows outside the input: input_zp pairs (one run). Compiled for size:
- * its own work is the padded edge pairs, once per row and group (-90 B with the run of input_zp pairs). */
-TG_DWP_SMALL static void tg_dw_load_pairs(const tg_conv_params_t *p, const tg_dw_ring_t *r, const int8_t *in_b,
-                                          int32_t py, int32_t g0, int32_t ng, size_t irow, size_t icol)
+ * time for every group of the block (tg_dw_widen_edge); rows outside the input: input_zp pairs (one run). */
+__attribute__((noinline)) static void tg_dw_load_pairs(const tg_conv_params_t *p, const tg_dw_ring_t *r,
+                                                       const int8_t *in_b, int32_t py, int32_t g0, int32_t ng,
+                                                       size_t irow, size_t icol)
 {
     const int32_t np = r->wp >> 1;
     const int32_t iy = py - p->pad_top;
