@@ -931,7 +931,18 @@ __attribute__((noinline)) static void tg_dw_load_pairs(const tg_conv_params_t *p
         const int ina = (uint32_t)jx < (uint32_t)p->in_w, inb = (uint32_t)(jx + 1) < (uint32_t)p->in_w;
         const int8_t *pa = ina ? x0 + (ptrdiff_t)jx * (ptrdiff_t)icol : (const int8_t *)&z4;
         const int8_t *pb = inb ? x0 + (ptrdiff_t)(jx + 1) * (ptrdiff_t)icol : (const int8_t *)&z4;
-        tg_dw_widen_edge(dst + 4 * q, pa, pb, ng, ina ? 4 : 0, inb ? 4 : 0, 16 * np - 16);
+        if (ng > 1) {
+            tg_dw_widen_edge(dst + 4 * q, pa, pb, ng, ina ? 4 : 0, inb ? 4 : 0, 16 * np - 16);
+        } else { /* one group (DS-CNN's blocks): inline, the call costs more than it saves */
+            const uint32_t a = tg_ld32(pa), b = tg_ld32(pb);
+            uint32_t t0, t1, *d = dst + 4 * q;
+            __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(t0) : "r"(a), "r"(b));
+            __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(t1) : "r"(b), "r"(a));
+            d[0] = tg_sxtb16(t0);
+            d[1] = tg_sxtb16_ror8(t0);
+            d[2] = tg_sxtb16(t1);
+            d[3] = tg_sxtb16_ror8(t1);
+        }
     }
     r->tag[py % r->rows] = py;
 }
