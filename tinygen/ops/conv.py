@@ -941,6 +941,17 @@ def conv_narrow_geometry(p: "ConvParams") -> tuple[int, int] | None:
     return kh, q
 
 
+def conv_narrow_on(p: "ConvParams", target: str | None) -> int:
+    """conv_narrow for a build for `target`: on Helium cores a 1x1 convolution with >= 16 input channels runs
+    the Helium kernel in place (4 pixels x 16 taps per VMLADAVA, no scratch) instead of the narrow DSP kernel.
+    Measured on QEMU mps3-an547 (benchmarks/mcu_bench.py --board qemu-cortex-m55): VWW's 48x48x16 -> 32 1x1
+    layer 0.74 MAC/instruction narrow, 1.25 Helium; mltk MobileNetV2's 8-channel 1x1 layers 0.54-0.61 narrow,
+    0.39-0.59 Helium (one VMLADAVA of 8 predicated lanes per output)."""
+    if target_has_mve(target) and _conv_kind(p) == "1x1 conv" and p.input_shape[3] >= 16 and conv2d_mve(p):
+        return 0
+    return conv_narrow(p)
+
+
 def narrow_shape(kh: int, q: int) -> bool:
     """Window rows x input words per row that the narrow kernel's register widths take: R == 1 (1-4 words) or
     Q == 1 (2-3 rows)."""
@@ -1207,7 +1218,7 @@ class Conv2D(Op):
         _, oh, ow, oc = p.output_shape
         kh, kw = p.filter_hw
         k = ctx.op_index
-        nw = conv_narrow(p)
+        nw = conv_narrow_on(p, ctx.target)
         if nw:  # every target: the DSP kernel, or its C99 loop over the same records
             sh_, sw_ = p.stride
             pt, pl = p.padding
@@ -1254,7 +1265,7 @@ class Conv2D(Op):
             fn = "tg_conv2d_dspl_s8" if left else ("tg_conv2d_dspp_s8" if packed else "tg_conv2d_dsp_s8")
             if target_has_dsp(ctx.target) and not target_has_mve(ctx.target):
                 fn = fn[:-3] + conv_driver_entry(p) + "_s8"  # the model's smallest driver copy (conv_model_driver)
-        scratch = ctx.scratch() if dsp else "NULL"
+        scratch = ctx.scratch() if dsp and conv2d_scratch_bytes(p) else "NULL"  # (Helium 1x1 in place: none)
         return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {scratch});"
 
     def scratch_bytes(self, p: ConvParams) -> int:
@@ -1264,7 +1275,7 @@ class Conv2D(Op):
         scratch = self.scratch_bytes(p)
         if not target_has_dsp(target):
             return KernelVariant(C99, f"target {target} has no DSP extension", scratch)
-        nw = conv_narrow(p)
+        nw = conv_narrow_on(p, target)
         if nw:
             return KernelVariant(DSP_SHORTCUT, f"narrow {_conv_kind(p)} ({p.filter_hw[0] * p.filter_hw[1] * p.input_shape[3]} "
                                                f"taps in {nw} registers per pixel, 4 channels per store, no scratch): "
