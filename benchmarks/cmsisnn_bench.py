@@ -331,12 +331,7 @@ def _fill_conv(lay: Layer, g, op, p, k: int, first: bool) -> None:
     lay.fn = "arm_convolve_wrapper_s8"
     lay.inputs = [op.inputs[0]]
     lay.scratch = 2 * c * kh * kw * 2 + 64
-    lay.consts = [(f"l{k}_w", "int8_t", p.weights.reshape(-1)), (f"l{k}_mult", "int32_t", _i32(p.multiplier)),
-                  (f"l{k}_shift", "int32_t", _i32(p.shift))]
-    bias = "NULL"
-    if p.bias is not None:
-        lay.consts.append((f"l{k}_b", "int32_t", _i32(p.bias)))
-        bias = f"l{k}_b"
+    bias = _conv_consts(lay, p, k)
     lay.body = (
         f"        static const cmsis_nn_conv_params cp = {{{-p.input_zero_point}, {p.output_zero_point}, "
         f"{{{p.stride[1]}, {p.stride[0]}}}, {{{p.padding[1]}, {p.padding[0]}}}, {{{p.dilation[1]}, {p.dilation[0]}}}, "
@@ -348,6 +343,17 @@ def _fill_conv(lay: Layer, g, op, p, k: int, first: bool) -> None:
                  "arm_convolve_wrapper_s8_get_buffer_size(&cp, &in_d, &f_d, &o_d)", lay.scratch))
 
 
+def _conv_consts(lay: Layer, p, k: int) -> str:
+    """The layer's weights, per-channel multipliers and shifts (and bias) as harness constants; returns the
+    bias argument (its name, or NULL)."""
+    lay.consts = [(f"l{k}_w", "int8_t", p.weights.reshape(-1)), (f"l{k}_mult", "int32_t", _i32(p.multiplier)),
+                  (f"l{k}_shift", "int32_t", _i32(p.shift))]
+    if p.bias is None:
+        return "NULL"
+    lay.consts.append((f"l{k}_b", "int32_t", _i32(p.bias)))
+    return f"l{k}_b"
+
+
 def _fill_dw(lay: Layer, g, op, p, k: int, first: bool) -> None:
     b, h, w, c = p.input_shape
     _, oh, ow, oc = p.output_shape
@@ -356,12 +362,7 @@ def _fill_dw(lay: Layer, g, op, p, k: int, first: bool) -> None:
     lay.fn = "arm_depthwise_conv_wrapper_s8"
     lay.inputs = [op.inputs[0]]
     lay.scratch = c * kh * kw * 2 + 64
-    lay.consts = [(f"l{k}_w", "int8_t", p.weights.reshape(-1)), (f"l{k}_mult", "int32_t", _i32(p.multiplier)),
-                  (f"l{k}_shift", "int32_t", _i32(p.shift))]
-    bias = "NULL"
-    if p.bias is not None:
-        lay.consts.append((f"l{k}_b", "int32_t", _i32(p.bias)))
-        bias = f"l{k}_b"
+    bias = _conv_consts(lay, p, k)
     lay.body = (
         f"        static const cmsis_nn_dw_conv_params cp = {{{-p.input_zero_point}, {p.output_zero_point}, "
         f"{p.depth_multiplier}, {{{p.stride[1]}, {p.stride[0]}}}, {{{p.padding[1]}, {p.padding[0]}}}, "
@@ -870,16 +871,7 @@ def main(argv=None) -> int:
 
 
 def bench_model(mb, b, g, cmsis_dir: Path, out: Path, seed: int, lib: list[Path]) -> dict:
-    rng = np.random.default_rng(seed)
-    x = []
-    for k, t in enumerate(g.input_tensors):
-        if k in b.fixed:
-            x.append(b.fixed[k].reshape(tuple(t.shape)).astype(t.dtype))
-        elif t.dtype in (np.int8, np.int16):
-            info = np.iinfo(t.dtype)
-            x.append(rng.integers(info.min, info.max + 1, size=tuple(t.shape)).astype(t.dtype))
-        else:
-            x.append(rng.uniform(-2, 2, size=tuple(t.shape)).astype(t.dtype))
+    x = mb.bench_inputs(g, b, np.random.default_rng(seed))
     layers = extract_layers(g, per_channel_fc=has_per_channel_fc(cmsis_dir))
     values = layer_activations(g, x)
     run = HarnessRun({}, {}, {}, 0)

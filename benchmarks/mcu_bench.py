@@ -146,6 +146,23 @@ def select_models(args) -> list[Bench]:
     return out
 
 
+def bench_inputs(g, b: Bench, rng) -> list:
+    """The model's inputs for one run: `b.fixed` ones as given, integer ones uniform over their range, float
+    ones uniform in [-2, 2)."""
+    import numpy as np
+
+    x = []
+    for k, t in enumerate(g.input_tensors):
+        if k in b.fixed:
+            x.append(b.fixed[k].reshape(tuple(t.shape)).astype(t.dtype))
+        elif t.dtype in (np.int8, np.int16):
+            info = np.iinfo(t.dtype)
+            x.append(rng.integers(info.min, info.max + 1, size=tuple(t.shape)).astype(t.dtype))
+        else:
+            x.append(rng.uniform(-2, 2, size=tuple(t.shape)).astype(t.dtype))
+    return x
+
+
 def _ident(s: str) -> str:
     from tinygen.codegen.generator import c_identifier
 
@@ -272,15 +289,7 @@ def main(argv=None) -> int:
         print(f"[{i + 1}/{len(benches)}] {b.label}: building and running ...", file=sys.stderr, flush=True)
         stats = model_stats(g)
         plan = plan_memory(g)
-        x = []
-        for k, t in enumerate(g.input_tensors):
-            if k in b.fixed:
-                x.append(b.fixed[k].reshape(tuple(t.shape)).astype(t.dtype))
-            elif t.dtype in (np.int8, np.int16):
-                info = np.iinfo(t.dtype)
-                x.append(rng.integers(info.min, info.max + 1, size=tuple(t.shape)).astype(t.dtype))
-            else:
-                x.append(rng.uniform(-2, 2, size=tuple(t.shape)).astype(t.dtype))
+        x = bench_inputs(g, b, rng)
         r = b.result
         r.update(macs=stats.macs, ops=[op.op for op in g.operators], op_macs=[o.macs for o in stats.ops],
                  kernels=kernel_rows(g, plan, board.core), live_bound=live_tensor_bound(plan), planned_arena=plan.arena_bytes,
