@@ -1215,6 +1215,22 @@ TG_INLINE int32_t tg_ld_h(const int8_t *a)
 }
 #endif
 
+/* one tap J of both pixels (xa, xb) against both channels' packed weights (g0, g1) */
+#define TG_MACPK_TAP(J)                                                                                      \
+    do {                                                                                                     \
+        const int32_t u = xa[J], v = xb[J], o = pos[J];                                                      \
+        const int32_t we0 = g0[o], h0 = tg_ld_h(g0 + o);                                                     \
+        const int32_t we1 = g1[o], h1 = tg_ld_h(g1 + o);                                                     \
+        e0a += (uint32_t)(we0 * u);                                                                          \
+        s0a += (uint32_t)(h0 * u);                                                                           \
+        e1a += (uint32_t)(we1 * u);                                                                          \
+        s1a += (uint32_t)(h1 * u);                                                                           \
+        e0b += (uint32_t)(we0 * v);                                                                          \
+        s0b += (uint32_t)(h0 * v);                                                                           \
+        e1b += (uint32_t)(we1 * v);                                                                          \
+        s1b += (uint32_t)(h1 * v);                                                                           \
+    } while (0)
+
 static void tg_macpk_s8(int32_t *out, const int8_t *g0, const int8_t *g1, const int8_t *xa, const int8_t *xb,
                         int32_t k)
 {
@@ -1229,17 +1245,7 @@ static void tg_macpk_s8(int32_t *out, const int8_t *g0, const int8_t *g1, const 
     while (xa != end) {
         int32_t j;
         for (j = 0; j < 4; j++) {     /* unrolled by the compiler: constant offsets */
-            const int32_t u = xa[j], v = xb[j], o = pos[j];
-            const int32_t we0 = g0[o], h0 = tg_ld_h(g0 + o);
-            const int32_t we1 = g1[o], h1 = tg_ld_h(g1 + o);
-            e0a += (uint32_t)(we0 * u);
-            s0a += (uint32_t)(h0 * u);
-            e1a += (uint32_t)(we1 * u);
-            s1a += (uint32_t)(h1 * u);
-            e0b += (uint32_t)(we0 * v);
-            s0b += (uint32_t)(h0 * v);
-            e1b += (uint32_t)(we1 * v);
-            s1b += (uint32_t)(h1 * v);
+            TG_MACPK_TAP(j);
         }
         xa += 4;
         xb += 4;
@@ -1247,17 +1253,7 @@ static void tg_macpk_s8(int32_t *out, const int8_t *g0, const int8_t *g1, const 
         g1 += 8;
     }
     for (t = 0; t < (k & 3); t++) {
-        const int32_t u = xa[t], v = xb[t], o = pos[t];
-        const int32_t we0 = g0[o], h0 = tg_ld_h(g0 + o);
-        const int32_t we1 = g1[o], h1 = tg_ld_h(g1 + o);
-        e0a += (uint32_t)(we0 * u);
-        s0a += (uint32_t)(h0 * u);
-        e1a += (uint32_t)(we1 * u);
-        s1a += (uint32_t)(h1 * u);
-        e0b += (uint32_t)(we0 * v);
-        s0b += (uint32_t)(h0 * v);
-        e1b += (uint32_t)(we1 * v);
-        s1b += (uint32_t)(h1 * v);
+        TG_MACPK_TAP(t);
     }
     out[0] = (int32_t)e0a;
     out[1] = (int32_t)(s0a - e0a) >> 8;
