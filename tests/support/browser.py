@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import fcntl
 import os
 import select
 import shutil
@@ -126,27 +127,31 @@ def _load_page_once(path: Path, width: int, height: int, settle: float, timeout:
     profile = tempfile.mkdtemp(prefix="tinygen-chromium-")
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
-
-    def child_fds():
-        os.dup2(to_child_r, 3)
-        os.dup2(from_child_w, 4)
-
-    args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", "--no-first-run",
+    # Chromium's --remote-debugging-pipe reads fd 3 and writes fd 4. The child's ends are moved to fds >= 10
+    # (no clash with 3 / 4) and bash (dash takes single-digit fds only) puts them in place before exec: no
+    # preexec_fn, which is unsafe in a process with threads (TensorFlow's).
+    child_r = fcntl.fcntl(to_child_r, fcntl.F_DUPFD, 10)
+    child_w = fcntl.fcntl(from_child_w, fcntl.F_DUPFD, 10)
+    os.close(to_child_r)
+    os.close(from_child_w)
+    args = ["/bin/bash", "-c", f'exec "$0" "$@" 3<&{child_r} 4>&{child_w} {child_r}<&- {child_w}>&-',
+            exe, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", "--no-first-run",
             "--hide-scrollbars", f"--user-data-dir={profile}", "--disable-extensions",
             "--disable-background-networking", "about:blank"]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            pass_fds=(3, 4), preexec_fn=child_fds)
-    os.close(to_child_r)
-    os.close(from_child_w)
+                            pass_fds=(child_r, child_w))
+    os.close(child_r)
+    os.close(child_w)
     page = Page(url=url)
     try:
         cdp = _Cdp(proc, to_child_w, from_child_r)
         try:
             target = cdp.call("Target.createTarget", {"url": "about:blank"}, timeout=timeout)["targetId"]
         except (BrokenPipeError, RuntimeError) as e:
-            if proc.poll() is None:
-                raise
-            raise _ChromiumGone(f"Chromium exited with {proc.returncode} on start-up") from e
+            if not isinstance(e, BrokenPipeError) and proc.poll() is None:
+                raise       # an answer with an error: not a start-up failure
+            proc.kill()
+            raise _ChromiumGone("Chromium closed its DevTools pipe on start-up") from e
         session = cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Network", "Runtime", "Log"):
             cdp.call(f"{domain}.enable", session=session)
