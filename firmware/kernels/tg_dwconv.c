@@ -896,22 +896,31 @@ __attribute__((naked, noinline)) void tg_dw_widen_edge(uint32_t *d __attribute__
  * its transpose). Pairs with both pixels inside the input: tg_dw_widen_pairs, group by group; the
  * pairs with a padded pixel (input_zp in its lanes; a row's first and last one or two) one at a
  * time for every group of the block (tg_dw_widen_edge); rows outside the input: input_zp pairs (one run). */
-__attribute__((noinline)) static void tg_dw_load_pairs(const tg_conv_params_t *p, const tg_dw_ring_t *r,
+__attribute__((noinline)) static void tg_dw_load_pairs(const tg_conv_params_t *p, int32_t np, uint32_t *dst,
                                                        const int8_t *in_b, int32_t py, int32_t g0, int32_t ng,
                                                        size_t irow, size_t icol)
 {
-    const int32_t np = r->wp >> 1;
     const int32_t iy = py - p->pad_top;
-    uint32_t *dst = r->ring + (size_t)(py % r->rows) * r->groups * np * 4;
     const uint32_t z4 = tg_splat4(p->input_zp);
     const int8_t *x0;
     int32_t q;
     /* pairs q in [q0, q1) have both pixels inside the input */
     int32_t q0 = (p->pad_left + 1) >> 1, q1 = (p->in_w + p->pad_left) >> 1;
     if (iy < 0 || iy >= p->in_h) {
-        /* input_zp pairs: the block's groups' rows are contiguous, one run of ng * np pairs of z4 (step 0) */
-        tg_dw_widen_pairs(dst, (const int8_t *)&z4, 0, ng * np, 1, 0);
-        r->tag[py % r->rows] = py;
+        /* input_zp pairs: the block's groups' rows are contiguous, one run of ng * np pairs, every word
+         * (zp, zp): one STM per pair (3 instructions per pair, 10 through the widening) */
+        register uint32_t z0 __asm__("r4") = tg_sxtb16(z4);
+        register uint32_t z1 __asm__("r5") = z0;
+        register uint32_t z2 __asm__("r6") = z0;
+        register uint32_t z3 __asm__("r7") = z0;
+        const uint32_t *end = dst + 4 * ng * np;
+        __asm__ volatile("1:\n\t"
+                         "stm    %[d]!, {%[z0], %[z1], %[z2], %[z3]}\n\t"
+                         "cmp    %[d], %[e]\n\t"
+                         "bne    1b\n\t"
+                         : [d] "+r"(dst)
+                         : [e] "r"(end), [z0] "r"(z0), [z1] "r"(z1), [z2] "r"(z2), [z3] "r"(z3)
+                         : "cc", "memory");
         return;
     }
     x0 = in_b + (size_t)iy * irow + 4 * g0;
@@ -944,7 +953,6 @@ __attribute__((noinline)) static void tg_dw_load_pairs(const tg_conv_params_t *p
             d[3] = tg_sxtb16_ror8(t1);
         }
     }
-    r->tag[py % r->rows] = py;
 }
 
 /* State of tg_dw3x3_pairs (field offsets are used by its assembly). */
@@ -1232,7 +1240,9 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
     tg_dw_ring_t r;
     tg_dwp_t a;
     const uint32_t **row;
-    int32_t b, g0, oy, ky, k;
+    int32_t b, g0, oy, ky, k, np;
+    size_t rstep; /* words from a ring row to the next */
+    const int lean = p->stride_h == 1 && p->dil_h == 1;
     /* pairs a pass reads: stride 1, p and p + 1 for pixels 2p, 2p + 1; stride 2, 2p .. 2p + 2 (an odd row's
      * last pass reads one more for the pixel it does not store). At most conv.py's _dw_ring_dims width. */
     r.wp = p->stride_w == 1 ? 2 * ((p->out_w + 1) / 2 + 1) : 2 * (p->out_w + 1 + (p->out_w & 1));
@@ -1247,6 +1257,8 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
     a.hi4 = tg_splat4(p->act_max);
     a.out_step = (int32_t)ocol;
     a.gstride = r.wp * 8;
+    np = r.wp >> 1;
+    rstep = (size_t)r.groups * np * 4;
     for (g0 = 0; g0 < groups; g0 += r.groups) {
         const int32_t ng = groups - g0 < r.groups ? groups - g0 : r.groups;
         const int32_t *blk0 = (const int32_t *)p->weights + (size_t)g0 * TG_DW_PBLOCK;
@@ -1259,14 +1271,28 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
             }
             for (oy = 0; oy < p->out_h; oy++) {
                 tg_barrier(); /* the previous row's reads are done before the ring is written */
-                for (ky = 0; ky < 3; ky++) {
-                    const int32_t py = oy * p->stride_h + ky * p->dil_h;
-                    if (r.tag[py % r.rows] != py) {
-                        tg_dw_load_pairs(p, &r, in_b, py, g0, ng, irow, icol);
+                if (lean && oy > 0) {
+                    /* stride 1, dilation 1: rows oy, oy + 1 are the previous call's second and third, row
+                     * oy + 2 goes where row oy - 1 was (no tags) */
+                    const uint32_t *t = row[0];
+                    row[0] = row[1];
+                    row[1] = row[2];
+                    row[2] = t;
+                    tg_dw_load_pairs(p, np, (uint32_t *)t, in_b, oy + 2, g0, ng, irow, icol);
+                } else {
+                    for (ky = 0; ky < 3; ky++) {
+                        const int32_t py = oy * p->stride_h + ky * p->dil_h;
+                        uint32_t *d = r.ring + (size_t)(py % r.rows) * rstep;
+                        if (r.tag[py % r.rows] != py) {
+                            tg_dw_load_pairs(p, np, d, in_b, py, g0, ng, irow, icol);
+                            r.tag[py % r.rows] = py;
+                        }
+                        row[ky] = d;
                     }
-                    row[ky] = r.ring + (size_t)(py % r.rows) * r.groups * r.wp * 2;
-                    a.row[ky] = row[ky];
                 }
+                a.row[0] = row[0];
+                a.row[1] = row[1];
+                a.row[2] = row[2];
                 tg_barrier();
                 a.blk = blk0;
                 a.out = out_b + (size_t)oy * orow + 4 * g0;
