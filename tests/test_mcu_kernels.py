@@ -593,16 +593,17 @@ def test_narrow_conv_dsp_and_portable_bit_exact(tmp_path):
             check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
 
 
-def dw_pair_chain(rng) -> bytes:
+def dw_pair_chain(rng, strides: tuple[int, ...] = (1, 2), hw: tuple[int, int] | None = None) -> bytes:
     """Two 3x3 depthwise layers: one at stride 1 (the pair kernel's; 80 % of the MACs) then a small one at
     stride 2 (2-7 output columns) that the pair kernel runs too, because the model needs no SMLABB ring
-    kernel (conv.dw_model_pairs): small widths, odd and even, on the pair kernel."""
+    kernel (conv.dw_model_pairs): small widths, odd and even, on the pair kernel. strides (1, 2, 1): then a
+    narrow stride-1 layer (rows of 2-7 pixels: odd ones end with the pixel-A pass). `hw`: the input's."""
     m = ModelBuilder()
     c = int(rng.choice([4, 8, 16]))
-    h, w = int(rng.integers(4, 15)), int(rng.integers(4, 15))
+    h, w = hw if hw else (int(rng.integers(4, 15)), int(rng.integers(4, 15)))
     x = m.tensor([1, h, w, c], scale=0.05, zero_point=_zp(rng))
     cur, cur_hw = x, (h, w)
-    for stride in (1, 2):
+    for stride in strides:
         wd = rng.integers(-127, 128, size=(1, 3, 3, c))
         ws = _q_scales(rng, c, True)
         wt = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=3)
@@ -660,6 +661,12 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         g = parse_model(dw_pair_chain(rng), name=name)
         check_graph(g)
         out[name] = g
+    for i in range(3):  # ... and narrow stride-1 layers after them (rows of 2-7 pixels, 3 and 7 among them)
+        name = f"dw3x3chain1_{i}"
+        g = parse_model(dw_pair_chain(rng, ((1, 1, 2, 1), (1, 2, 1), (1, 2, 1))[i], ((6, 6), (10, 13), None)[i]),
+                        name=name)
+        check_graph(g)
+        out[name] = g
     for i in range(12):  # the register kernel: 3x3, depth multiplier 2-3, partial groups, trained-like rows
         name = f"dwreg{'_trained' if i % 2 else ''}_{i}"
         g = parse_model(random_dw(rng, trained=bool(i % 2), dm=(2, 2, 3)[i % 3], k33=5), name=name)
@@ -704,7 +711,7 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     # ... with groups of all three requantizations (mode word 48): SMMLAR on doubled accumulators (stride 1
     # and 2), SMLAL with the output zero point folded into the rows (biases near the SMMLAR bound) and SMLAL
     # adding it (rows with rm1 > 22); odd widths
-    from tinygen.ops.conv import DW_PAIR_SMMLAR, dw_geometry
+    from tinygen.ops.conv import DW_PAIR_SMMLAR, dw_geometry, dw_kernel, dw_transposed
 
     kinds = set()
     for n in pairs + s2 + left + list(tr):
@@ -716,7 +723,22 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
         kinds |= {"smlal folded"} if (mode == 0).any() else set()
         kinds |= {"smlal zp added"} if ((mode != 0) & (mode != DW_PAIR_SMMLAR)).any() else set()
         kinds |= {"odd"} if p.output_shape[2] % 2 else set()
-    assert kinds == {"smmlar s1", "smmlar s2", "smlal folded", "smlal zp added", "odd"}, kinds
+    # odd rows (>= 3 pixels) at stride 1 end with the pixel-A pass (tg_dw3x3_pairs flags bit 3), after
+    # either requantization, with left-shift channels, narrow (3-7) and long, transposed (rows = columns)
+    for n in graphs:
+        for op in graphs[n].operators:
+            p = DepthwiseConv2D().prepare(graphs[n], op)
+            if not p.pair_kernel or dw_geometry(p)["stride_w"] != 1 or dw_geometry(p)["out_w"] % 2 == 0:
+                continue
+            row, mode = dw_geometry(p)["out_w"], dw_pair_blocks(p)[:, 48]
+            kinds |= {"odd s1 smmlar"} if (mode == DW_PAIR_SMMLAR).any() else set()
+            kinds |= {"odd s1 smlal"} if (mode != DW_PAIR_SMMLAR).any() else set()
+            kinds |= {"odd s1 left"} if dw_kernel(p) == "tg_dwconv_p3l_s8" else set()
+            kinds |= {"odd s1 3"} if row == 3 else {"odd s1 5-7"} if row <= 7 else {"odd s1 long"}
+            kinds |= {"odd s1 transposed"} if p.pair_kernel and dw_transposed(p) else set()
+    assert kinds == {"smmlar s1", "smmlar s2", "smlal folded", "smlal zp added", "odd", "odd s1 smmlar",
+                     "odd s1 smlal", "odd s1 left", "odd s1 3", "odd s1 5-7", "odd s1 long",
+                     "odd s1 transposed"}, kinds
     # ... whose ring rows (tg_dw_load_pairs) widen runs of every length mod 4 (tg_dw_widen_pairs enters its
     # 4-pair loop at n % 4), padded edge pairs on either side (tg_dw_widen_edge) and, at stride 2, rows of
     # out_w + 1 pairs (even widths) and out_w + 2 (odd)
@@ -746,8 +768,8 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
             fixed.append(n)
     assert len(fixed) >= 2, fixed
     chains = [n for n in graphs if n.startswith("dw3x3chain")]
-    assert chains and all(len(re.findall(r"tg_dwconv_p3\w*\(&op", dsp.generated[n].c_file.read_text())) == 2
-                          for n in chains), chains
+    assert chains and all(len(re.findall(r"tg_dwconv_p3\w*\(&op", dsp.generated[n].c_file.read_text()))
+                          == len(graphs[n].operators) for n in chains), chains
     # 3x3 layers with depth multiplier 2-3 and >= 4 input channels take the register kernel: depth multipliers
     # 2 and 3, partial groups of 4 input channels (C), left shifts (C redoes those blocks), stride 2, dilation
     # 2, padded edges and windows inside (runs of pixels), batches

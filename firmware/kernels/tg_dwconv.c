@@ -962,7 +962,8 @@ typedef struct {
     int8_t *out;            /* 16: the first group's output at pixel 0 */
     int32_t pixels;         /* 20: >= 1 */
     int32_t flags;          /* 24: bit 0: act range is [-128, 127] (no clamp), bit 1: act_min is -128
-                             * (clamp the upper bound only), bit 2: stride 2 */
+                             * (clamp the upper bound only), bit 2: stride 2, bit 3: after the row's
+                             * pixels (even) one more, pixel A only (stride 1, odd rows) */
     uint32_t lo4, hi4;      /* 28, 32 */
     int32_t out_step;       /* 36: out_c */
     int32_t gstride;        /* 40: bytes from a group's ring row to the next group's */
@@ -993,6 +994,17 @@ typedef struct {
     "ldrd   r6, r7, [lr, #8]\n\t"            \
     "ldm    r12!, {r8-r11}\n\t"              \
     TG_DWP_MAC8
+/* Pixel A only (an odd row's last pixel, stride 1): c0, c1 (c2, c3: off + 8) of filter row k (ring row
+ * pointer at [sp + roff], not advanced): A = SMLAD(P_q, W01) + SMLABT(P_q+1, W12) */
+#define TG_DWP_ROW1(roff, off, off2)         \
+    "ldr    lr, [sp, #" roff "]\n\t"        \
+    "ldrd   r4, r5, [lr, #" off "]\n\t"     \
+    "ldrd   r6, r7, [lr, #" off2 "]\n\t"    \
+    "ldm    r12!, {r8-r11}\n\t"              \
+    "smlad  r0, r4, r8, r0\n\t"              \
+    "smlabt r0, r6, r9, r0\n\t"              \
+    "smlad  r1, r5, r10, r1\n\t"             \
+    "smlabt r1, r7, r11, r1\n\t"
 /* the rows of one channel from [r12] applied to accumulators a and b, the zero point in r11 */
 #define TG_DWP_RQ2Z(a, b)                    \
     "ldm    r12!, {r4-r7}\n\t"               \
@@ -1044,14 +1056,15 @@ typedef struct {
  * group's requantization (84: SMMLAR or SMLAL). Stack: 0-12 the accumulators of c0/c1 (one STM / LDM
  * at sp), 16-60 the state (block and output of the current group; its row pointers are copied to 64-72
  * once, 16 then holds the step from one group's last pass to the next group's rows), 64-72 the pass's row
- * pointers, 76 output, 80 pixels left, 84-92 the addresses. External linkage: the compiler
+ * pointers, 76 output, 80 pixels left, 84-92 the addresses, 96 where a group's pairs end (100, 104: the
+ * pixel-A pass, the next group after it). External linkage: the compiler
  * must keep its calling convention (r0 = a). */
 void tg_dw3x3_pairs(tg_dwp_t *a);
 __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((unused)))
 {
     __asm__(
         "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #96\n\t"
+        "sub    sp, sp, #112\n\t"
         "ldm    r0!, {r1-r8}\n\t"
         "add    r9, sp, #16\n\t"
         "stm    r9!, {r1-r8}\n\t"
@@ -1076,6 +1089,20 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "13:\n\t"
         "orr    r5, r5, #1\n\t"
         "str    r5, [sp, #92]\n\t"
+        /* after a group's pairs (96): the next group (16), or with flags bit 3 its pixel A (20), after
+         * which the next group (17) sets 96 back to 20 */
+        "adr.w  r5, 16f\n\t"
+        "tst    r4, #8\n\t"
+        "beq    18f\n\t"
+        "adr.w  r5, 17f\n\t"
+        "orr    r5, r5, #1\n\t"
+        "str    r5, [sp, #104]\n\t"
+        "adr.w  r5, 20f\n\t"
+        "orr    r5, r5, #1\n\t"
+        "str    r5, [sp, #100]\n\t"
+        "18:\n\t"
+        "orr    r5, r5, #1\n\t"
+        "str    r5, [sp, #96]\n\t"
         /* the passes' row pointers (64-72); 16: from where a group's passes leave them to the next
          * group's rows: gstride - (pixels + 1) / 2 passes x 16 bytes (x 32 at stride 2) */
         "add    r3, sp, #16\n\t"
@@ -1149,7 +1176,11 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "strd   r4, r5, [sp, #76]\n\t"
         "it     gt\n\t"
         "ldrgt  pc, [sp, #92]\n\t"
-        /* next group */
+        "ldr    pc, [sp, #96]\n\t"
+        "17:\n\t" /* after pixel A: the next group's row ends with its pixel A again */
+        "ldr    r4, [sp, #100]\n\t"
+        "str    r4, [sp, #96]\n\t"
+        "16:\n\t" /* next group */
         "ldr    r0, [sp, #16]\n\t"
         "add    r4, sp, #64\n\t"
         "ldm    r4, {r1-r3}\n\t"
@@ -1165,7 +1196,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "subs   r1, r1, #1\n\t"
         "str    r1, [sp, #60]\n\t"
         "bne    3b\n\t"
-        "add    sp, sp, #96\n\t"
+        "add    sp, sp, #112\n\t"
         "pop    {r4-r11, pc}\n\t"
         "5:\n\t" /* SMLAL: the mode word is the zero point the rows do not hold (0 where they do) */
         "ldr    r11, [r12, #64]\n\t"
@@ -1178,7 +1209,19 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "stm    sp, {r0-r3}\n\t"
         "ldm    r12!, {r0-r3}\n\t"
         TG_DWP2_ROWB("64") TG_DWP2_ROWB("68") TG_DWP2_ROWB("72")
-        "b      8b\n\t");
+        "b      8b\n\t"
+        "20:\n\t" /* pixel A only (flags bit 3: the last pixel of an odd row, stride 1): 24 multiplies, the
+                     * ring pointers left where the pairs left them; B's requantization is not stored */
+        "ldr    r4, [sp, #104]\n\t"
+        "str    r4, [sp, #96]\n\t"
+        "ldr    r12, [sp, #28]\n\t"
+        "ldrd   r0, r1, [r12], #16\n\t"
+        TG_DWP_ROW1("64", "0", "16") TG_DWP_ROW1("68", "0", "16") TG_DWP_ROW1("72", "0", "16")
+        "strd   r0, r1, [sp]\n\t"
+        "ldrd   r0, r1, [r12], #16\n\t"
+        TG_DWP_ROW1("64", "8", "24") TG_DWP_ROW1("68", "8", "24") TG_DWP_ROW1("72", "8", "24")
+        "ldrd   r8, r9, [sp]\n\t"
+        "ldr    pc, [sp, #84]\n\t");
 }
 
 /* The outputs of one row of the block's channels with a left shift (rm1 < 0: requantized in C), from
@@ -1251,8 +1294,11 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
     r.tag = (int32_t *)scratch;
     row = (const uint32_t **)((uint32_t *)scratch + ((r.rows + 1) & ~1));
     r.ring = (uint32_t *)scratch + ((r.rows + 1) & ~1) + 4;
-    a.pixels = p->out_w;
-    a.flags = (p->act_min <= -128 && p->act_max >= 127) | (p->act_min <= -128 ? 2 : 0) | (p->stride_w == 2 ? 4 : 0);
+    /* an odd row at stride 1: its pairs, then its last pixel by the pixel-A pass (flags bit 3) */
+    const int odd = p->stride_w == 1 && (p->out_w & 1) && p->out_w >= 3;
+    a.pixels = p->out_w - odd;
+    a.flags = (p->act_min <= -128 && p->act_max >= 127) | (p->act_min <= -128 ? 2 : 0) | (p->stride_w == 2 ? 4 : 0) |
+              (odd ? 8 : 0);
     a.lo4 = tg_splat4(p->act_min);
     a.hi4 = tg_splat4(p->act_max);
     a.out_step = (int32_t)ocol;
