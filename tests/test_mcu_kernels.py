@@ -191,7 +191,9 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     +-2^30 (live scales): the pair kernel's SMMLAR requantization needs |bias| + 128 * sum|w| < 2^30, so these
     straddle the bound and their groups fall back to SMLAL with the zero point folded. `left` (with
     `trained`): an output scale that gives channels left shifts (1: whole groups of 4 channels, 2: a partial
-    group)."""
+    group, 3: whole groups, shifts so long that the pair kernel's scaled weights would leave int16 (its C
+    fix-up), 4: whole groups, no dead channels, most channels with weights of one sign and a bias of that sign larger than
+    128 * sum|w| (an accumulator of one sign for every input: tinymaix MobileNetV1's left-shift channel))."""
     m = ModelBuilder()
     b = int(rng.choice([1, 1, 1, 2]))
     dm = int(rng.choice([1, 1, 2, 3, 8])) if dm is None else dm
@@ -210,7 +212,7 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     elif k33 == 5:
         kh, kw, c, dil = 3, 3, int(rng.choice([4, 5, 7, 8, 12, 16, 17])), int(rng.choice([1, 2]))
     if left:  # whole groups of 4 channels (the pair kernel); left == 2: a partial group (the SMLABB ring kernel)
-        c = int(rng.choice([4, 8, 12, 16] if left == 1 else [5, 6, 7, 9, 13]))
+        c = int(rng.choice([4, 8, 12, 16] if left != 2 else [5, 6, 7, 9, 13]))
     if temporal:  # a 1-D convolution over [T, 1, C] (one column wide)
         kh, kw, w, sw, h = int(rng.choice([3, 5, 9])), 1, 1, 1, int(rng.integers(4, 40))
     if padding == "VALID":
@@ -222,8 +224,13 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     if trained:
         wd = np.clip(np.round(rng.normal(0, 40, size=(1, kh, kw, oc))), -127, 127).astype(np.int64)
         ws = 10 ** rng.uniform(-3.5, -1.5, size=oc)
-        dead = rng.random(oc) < 0.15
+        dead = (rng.random(oc) < 0.15) & (left != 4)
         ws[dead] = 10 ** rng.uniform(-9, -7, size=int(dead.sum()))
+        one_sign = np.zeros(oc, dtype=bool)
+        if left == 4:
+            one_sign = rng.random(oc) < 0.8
+            sign = rng.choice([-1, 1], size=oc)
+            wd[..., one_sign] = np.abs(wd[..., one_sign]) * sign[one_sign]
     else:
         wd = rng.integers(-127, 128, size=(1, kh, kw, oc))
         ws = _q_scales(rng, oc, True) if rng.random() < 0.7 else np.full(oc, _q_scales(rng, 1, False))
@@ -233,6 +240,9 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
         bias = rng.integers(-5000, 5000, size=oc)
         if trained:
             bias[dead] = rng.integers(-2**30, 2**30, size=int(dead.sum()))
+            if left == 4:
+                reach = 128 * np.abs(wd).reshape(-1, oc).sum(axis=0)
+                bias[one_sign] = sign[one_sign] * (reach[one_sign] + rng.integers(1, 20000, size=int(one_sign.sum())))
         if big_bias:
             big = rng.random(oc) < 0.35
             bias[big] = rng.choice([-1, 1], size=int(big.sum())) * rng.integers(2**30 - 2**21, 2**30, size=int(big.sum()))
@@ -245,7 +255,7 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     typical = float(np.sqrt(kh * kw) * 60 * np.median(ws) * 60 * in_scale / 40)
     r = 0.0 if left else rng.random()
     if trained and r < 0.25:  # left shifts
-        out_scale = typical / float(rng.uniform(50, 500))
+        out_scale = typical / float(rng.uniform(50, 500) if left != 3 else rng.uniform(5000, 30000))
     elif r < 0.5:  # right shifts of 1-5 for most channels: many rounding ties
         out_scale = in_scale * float(np.median(ws)) / float(2.0 ** rng.uniform(-5, -1))
     else:
@@ -677,6 +687,16 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         g = parse_model(random_dw(rng, trained=bool(i % 2), dm=1, k33=3 + (i % 4 >= 2)), name=name)
         check_graph(g)
         out[name] = g
+    for i in range(4):  # pair kernel, left shifts: too long for its SMMLAR groups (C fix-up), stride 1 and 2
+        name = f"dw3x3leftc_{i}"
+        g = parse_model(random_dw(rng, trained=True, dm=1, k33=1 + i % 2, left=3), name=name)
+        check_graph(g)
+        out[name] = g
+    for i in range(4):  # ... accumulators of one sign (4-instruction SMMLAR groups), stride 1, 2, transposed
+        name = f"dw3x3leftsign_{i}"
+        g = parse_model(random_dw(rng, trained=True, dm=1, k33=(1, 2, 3, 1)[i], left=4), name=name)
+        check_graph(g)
+        out[name] = g
     return out
 
 
@@ -699,8 +719,8 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     # the 3x3 pair kernel (tg_dwconv_p3_s8) is among them, trained-like and not, odd and even widths
     pairs = [n for n in graphs if "tg_dwconv_p3_s8(" in dsp.generated[n].c_file.read_text()]
     assert len(pairs) >= 5, pairs
-    # ... and with channels whose effective scale is >= 0.5 (left shifts, redone in C row by row:
-    # tg_dwconv_p3l_s8), stride 1 and 2
+    # ... and with channels whose effective scale is >= 0.5 (left shifts) beyond the SMMLAR groups' bound (redone
+    # in C row by row: tg_dwconv_p3l_s8), stride 1 and 2
     left = [n for n in graphs if "tg_dwconv_p3l_s8(" in dsp.generated[n].c_file.read_text()]
     assert len(left) >= 2 and {graphs[n].operators[0].options["stride_w"] for n in left} == {1, 2}, left
     s2 = [n for n in graphs if "tg_dwconv_p3s2_s8(" in dsp.generated[n].c_file.read_text()]
@@ -711,20 +731,27 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     # ... with groups of all three requantizations (mode word 48): SMMLAR on doubled accumulators (stride 1
     # and 2), SMLAL with the output zero point folded into the rows (biases near the SMMLAR bound) and SMLAL
     # adding it (rows with rm1 > 22); odd widths
-    from tinygen.ops.conv import DW_PAIR_SMMLAR, dw_geometry, dw_kernel, dw_transposed
+    # ... left-shift channels in SMMLAR groups (accumulators scaled by 2^(L+1)): of one sign (4 instructions) and
+    # of either sign (flagged groups, DW_PAIR_SMMLAR_FLAG), stride 1 and 2, and in SMLAL groups (C fix-up)
+    from tinygen.ops.conv import DW_PAIR_SMMLAR, DW_PAIR_SMMLAR_FLAG, dw_geometry, dw_kernel, dw_transposed
 
     kinds = set()
     for n in pairs + s2 + left + list(tr):
         op = graphs[n].operators[0]
         p = DepthwiseConv2D().prepare(graphs[n], op)
-        mode = dw_pair_blocks(p)[:, 48]
-        s = "s2" if "tg_dwconv_p3s2_s8(" in dsp.generated[n].c_file.read_text() else "s1"
+        blocks = dw_pair_blocks(p)
+        mode = blocks[:, 48]
+        s = "s2" if dw_geometry(p)["stride_w"] == 2 else "s1"
+        lch = ((np.asarray(p.multiplier).reshape(-1) != 0) & (np.asarray(p.shift).reshape(-1) >= 0)).reshape(-1, 4)
         kinds |= {f"smmlar {s}"} if (mode == DW_PAIR_SMMLAR).any() else set()
+        kinds |= {f"smmlar left {s}"} if lch[mode == DW_PAIR_SMMLAR].any() else set()
+        kinds |= {f"flagged left {s}"} if lch[mode == DW_PAIR_SMMLAR_FLAG].any() else set()
+        kinds |= {f"left in C {s}"} if (blocks[:, 32:48].reshape(-1, 4, 4)[..., 3] < 0).any() else set()
         kinds |= {"smlal folded"} if (mode == 0).any() else set()
-        kinds |= {"smlal zp added"} if ((mode != 0) & (mode != DW_PAIR_SMMLAR)).any() else set()
+        kinds |= {"smlal zp added"} if ((mode != 0) & (mode < DW_PAIR_SMMLAR)).any() else set()
         kinds |= {"odd"} if p.output_shape[2] % 2 else set()
     # odd rows (>= 3 pixels) at stride 1 end with the pixel-A pass (tg_dw3x3_pairs flags bit 3), after
-    # either requantization, with left-shift channels, narrow (3-7) and long, transposed (rows = columns)
+    # every requantization, with left-shift channels, narrow (3-7) and long, transposed (rows = columns)
     for n in graphs:
         for op in graphs[n].operators:
             p = DepthwiseConv2D().prepare(graphs[n], op)
@@ -732,13 +759,15 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
                 continue
             row, mode = dw_geometry(p)["out_w"], dw_pair_blocks(p)[:, 48]
             kinds |= {"odd s1 smmlar"} if (mode == DW_PAIR_SMMLAR).any() else set()
-            kinds |= {"odd s1 smlal"} if (mode != DW_PAIR_SMMLAR).any() else set()
+            kinds |= {"odd s1 flagged"} if (mode == DW_PAIR_SMMLAR_FLAG).any() else set()
+            kinds |= {"odd s1 smlal"} if (mode < DW_PAIR_SMMLAR).any() else set()
             kinds |= {"odd s1 left"} if dw_kernel(p) == "tg_dwconv_p3l_s8" else set()
             kinds |= {"odd s1 3"} if row == 3 else {"odd s1 5-7"} if row <= 7 else {"odd s1 long"}
             kinds |= {"odd s1 transposed"} if p.pair_kernel and dw_transposed(p) else set()
-    assert kinds == {"smmlar s1", "smmlar s2", "smlal folded", "smlal zp added", "odd", "odd s1 smmlar",
-                     "odd s1 smlal", "odd s1 left", "odd s1 3", "odd s1 5-7", "odd s1 long",
-                     "odd s1 transposed"}, kinds
+    assert kinds == {"smmlar s1", "smmlar s2", "smlal folded", "smlal zp added", "odd", "smmlar left s1",
+                     "smmlar left s2", "flagged left s1", "flagged left s2", "left in C s1", "left in C s2",
+                     "odd s1 smmlar", "odd s1 flagged", "odd s1 smlal", "odd s1 left", "odd s1 3", "odd s1 5-7",
+                     "odd s1 long", "odd s1 transposed"}, kinds
     # ... whose ring rows (tg_dw_load_pairs) widen runs of every length mod 4 (tg_dw_widen_pairs enters its
     # 4-pair loop at n % 4), padded edge pairs on either side (tg_dw_widen_edge) and, at stride 2, rows of
     # out_w + 1 pairs (even widths) and out_w + 2 (odd)

@@ -20,8 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinygen.model.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
-from tinygen.ops.conv import (dw_pair_smmlar_ok, dw_smmlar_apply, dw_smmlar_rows, narrow_rq_bound_problem, rqx_apply,
-                              rqx_problem, rqx_table, rqxl_apply, rqxl_problem, rqxl_table)
+from tinygen.ops.conv import (DW_LEFT_ANY, DW_LEFT_NEG, DW_LEFT_POS, DW_PAIR_SMMLAR, DW_PAIR_SMMLAR_FLAG, dw_pair_apply,
+                              dw_pair_left_kinds, dw_pair_requant, dw_pair_smmlar_ok, dw_rq_rows, dw_smmlar_apply,
+                              dw_smmlar_rows, narrow_rq_bound_problem, rqx_apply, rqx_problem, rqx_table, rqxl_apply,
+                              rqxl_problem, rqxl_table)
 
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -84,6 +86,94 @@ def test_dw_smmlar_matches_tflm(real, zp, seed):
     got = dw_smmlar_apply(acc, row)
     bad = np.flatnonzero(want != got)
     assert bad.size == 0, f"m={m} shift={shift} zp={zp} acc={int(acc[bad[0]])}: {int(got[bad[0]])} vs TFLM {int(want[bad[0]])}"
+
+
+def _pair_channel(rng, style: str, left: bool):
+    """Weights (9,) and folded bias of one channel: `style` pos / neg (one sign for every input: all weights and
+    the bias of that sign, |bias| >= 128 * sum|w|), any (random signs), near (|bias| just inside or outside the
+    bound of a left shift, set by the caller)."""
+    w = np.clip(np.round(rng.normal(0, float(rng.choice([3, 20, 60])), size=9)), -127, 127).astype(np.int64)
+    if style in ("pos", "neg"):
+        w = np.abs(w) * (1 if style == "pos" else -1)
+        b = 128 * int(np.abs(w).sum()) + int(rng.integers(1, 1 << int(rng.integers(1, 16))))
+        return w, b if style == "pos" else -b
+    return w, int(rng.integers(-(1 << int(rng.integers(1, 16 if left else 26))), 1 << 15))
+
+
+def _pair_accs(w, b, m: int, shift: int, rng) -> np.ndarray:
+    """Accumulators a = b + w . x over the int8 inputs' whole range [lo, hi]: its ends, 0 and +-1, random values,
+    and the points where TFLM's roundings change (SaturatingRoundingDoublingHighMul ties of a * 2^L * m, and the
+    right shifts' RoundingDivideByPOT halves, boundary_accs)."""
+    lo = b + int(np.minimum(-128 * w, 127 * w).sum())
+    hi = b + int(np.maximum(-128 * w, 127 * w).sum())
+    out = [lo, lo + 1, hi - 1, hi, -1, 0, 1] + [int(v) for v in rng.integers(lo, hi, size=300, endpoint=True)]
+    out += [b + int(w @ rng.integers(-128, 128, size=9)) for _ in range(100)]
+    if m and shift >= 0:
+        step = m << shift
+        for k in rng.integers(lo * step >> 31, (hi * step >> 31) + 1, size=60):
+            a0 = (int(k) * (1 << 31) - (1 << 30)) // step
+            out += [a0 + d for d in range(-2, 3)]
+    elif m:
+        out += [int(v) for v in boundary_accs(m, -shift, rng)]
+    a = np.array(out, dtype=np.int64)
+    return a[(a >= lo) & (a <= hi)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(real=st.one_of(st.floats(0.5, 2.0 ** 9, allow_nan=False), st.sampled_from([0.5, 0.75, 1.0, 2.0 ** 7, 255.9])),
+       rights=st.lists(st.floats(1e-6, 0.4999, allow_nan=False), min_size=3, max_size=3),
+       style=st.sampled_from(["pos", "neg", "any", "near"]), where=st.integers(0, 3), zp=st.integers(-128, 127),
+       seed=st.integers(0, 2**32 - 1))
+def test_dw_pair_left_shift_groups_match_tflm(real, rights, style, where, zp, seed):
+    """The pair kernel's group of 4 channels with a left-shift channel (effective scale >= 0.5, TFLM:
+    SaturatingRoundingDoublingHighMul(a * 2^L, m), no rounding shift, + zp) and 3 right-shift ones
+    (dw_pair_requant): where A = |bias| + 128 * sum|w| satisfies A * 2^(L+1) < 2^31 and the scaled weights stay
+    int16, the group is SMMLAR (the left channel's accumulator of one sign for every input: 4 instructions per
+    output) or flagged SMMLAR (either sign: 5), and the kernel's arithmetic (dw_pair_apply on the scaled
+    accumulator) equals TFLM + zp for every accumulator the channel's inputs can make, at the ends of that range
+    and at both roundings' ties; otherwise the group keeps SMLAL and the left channel's row stays a C fix-up row
+    (rm1 < 0)."""
+    rng = np.random.default_rng(seed)
+    ms, shifts = zip(*[quantize_multiplier(r) for r in [real, *rights]])
+    ms, shifts = np.array(ms, dtype=np.int64), np.array(shifts, dtype=np.int64)
+    ms, shifts = np.roll(ms, where), np.roll(shifts, where)  # the left channel at lane `where`
+    chans = [_pair_channel(rng, "any" if style == "near" else style, True)] + [_pair_channel(rng, "any", False)
+                                                                               for _ in range(3)]
+    chans = chans[-where:] + chans[:-where] if where else chans
+    w = np.array([c[0] for c in chans])
+    b = np.array([c[1] for c in chans], dtype=np.int64)
+    L = int(shifts[where])
+    assert L >= 0 and ms[where] > 0
+    s = 1 << (L + 1)
+    amax = np.abs(b) + 128 * np.abs(w).sum(axis=1)
+    if style == "near":  # |bias| at the left channel's bound, one side or the other
+        b[where] = int(rng.choice([-1, 1])) * max(0, ((1 << 31) // s) - int(128 * np.abs(w[where]).sum()) +
+                                                  int(rng.integers(-2, 2)))
+        amax = np.abs(b) + 128 * np.abs(w).sum(axis=1)
+    mode, rq, scale = dw_pair_requant(b, w, ms, shifts, zp)
+    kinds = dw_pair_left_kinds(b, w, ms, shifts)
+    right_ok = dw_pair_smmlar_ok(b, w, dw_rq_rows(ms, shifts), zp)
+    fits = amax[where] * s < (1 << 31) and np.abs(w[where]).max() * s < (1 << 15)
+    assert bool(kinds[where]) == fits and not kinds[np.arange(4) != where].any()
+    if not fits or not right_ok[np.arange(4) != where].all():
+        assert mode[0] not in (DW_PAIR_SMMLAR, DW_PAIR_SMMLAR_FLAG) and rq[where, 3] == -(L + 1)
+        return
+    lo = b[where] + int(np.minimum(-128 * w[where], 127 * w[where]).sum())
+    hi = b[where] + int(np.maximum(-128 * w[where], 127 * w[where]).sum())
+    one_sign = lo >= 0 or hi < 0
+    assert kinds[where] == (DW_LEFT_POS if lo >= 0 else DW_LEFT_NEG if hi < 0 else DW_LEFT_ANY)
+    assert mode[0] == (DW_PAIR_SMMLAR if one_sign else DW_PAIR_SMMLAR_FLAG)
+    if style in ("pos", "neg"):
+        assert one_sign
+    for c in range(4):
+        acc = _pair_accs(w[c], int(b[c]), int(ms[c]), int(shifts[c]), rng)
+        x = acc * int(scale[c])
+        assert np.abs(x).max(initial=0) < (1 << 31)  # the kernel's accumulator does not wrap
+        want = multiply_by_quantized_multiplier(acc, np.array([ms[c]]), np.array([shifts[c]])) + zp
+        got = dw_pair_apply(x, rq[c], int(mode[0]))
+        bad = np.flatnonzero(want != got)
+        assert bad.size == 0, (f"channel {c} (m={int(ms[c])} shift={int(shifts[c])} zp={zp} mode={int(mode[0])}) "
+                               f"acc={int(acc[bad[0]])}: {int(got[bad[0]])} vs TFLM {int(want[bad[0]])}")
 
 
 @settings(max_examples=400, deadline=None)

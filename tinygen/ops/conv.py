@@ -492,10 +492,18 @@ def dw_kernel(p: "ConvParams") -> str:
     if dw_columns(p):
         return "tg_dwconv_dm_s8"
     if p.pair_kernel:
-        if left_channels(p.multiplier, p.shift).any():
+        if dw_pair_c_channels(p):
             return "tg_dwconv_p3l_s8"  # left-shift channels fixed up in C row by row (either stride)
         return "tg_dwconv_p3_s8" if dw_geometry(p)["stride_w"] == 1 else "tg_dwconv_p3s2_s8"
     return "tg_dwconv_s8"
+
+
+def dw_pair_c_channels(p: "ConvParams") -> int:
+    """The pair kernel's left-shift channels that its assembly cannot requantize (dw_pair_left_kinds: the bound
+    fails, or a right-shift channel of their group keeps it on SMLAL): redone in C row by row."""
+    if not left_channels(p.multiplier, p.shift).any():
+        return 0
+    return int(np.count_nonzero(dw_pair_blocks(p)[:, 32:48].reshape(-1, 4)[:, 3] < 0))
 
 
 def _dw_ring_dims(p: "ConvParams") -> tuple[int, int, int]:
@@ -595,6 +603,55 @@ def dw_pair_smmlar_ok(folded_bias: np.ndarray, w: np.ndarray, rq: np.ndarray, zp
 
 # The pair layout's word 48 (dw_pair_blocks) for a group requantized with SMMLAR (doubled accumulators).
 DW_PAIR_SMMLAR = 256
+# ... for an SMMLAR group whose rows carry a sign-correction flag (word 3): left-shift channels whose
+# accumulator may take either sign share the group with right-shift ones (TG_DWP_RQ2M: 5 instructions per output).
+DW_PAIR_SMMLAR_FLAG = 257
+
+# dw_pair_left_kinds: a left-shift channel the SMMLAR groups can requantize (accumulator scaled by 2^(L+1)),
+# whose accumulator is >= 0 for every input, < 0 for every input, or may take either sign.
+DW_LEFT_POS, DW_LEFT_NEG, DW_LEFT_ANY = 1, 2, 3
+
+
+def dw_pair_left_kinds(folded_bias: np.ndarray, w: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Per channel: can the pair kernel's SMMLAR groups requantize this left-shift channel (TFLM shift L >= 0:
+    SaturatingRoundingDoublingHighMul(a * 2^L, m), no rounding shift, then + zp)? 0 where not (a right shift, a
+    zero multiplier, or the bound fails: those keep SMLAL / the C fix-up), else DW_LEFT_POS / DW_LEFT_NEG /
+    DW_LEFT_ANY: the sign of the accumulator a over every input (each tap's input, padding included, is an int8
+    value: a lies in [bias + sum min(-128 w, 127 w), bias + sum max(-128 w, 127 w)]).
+    The kernel then holds X = a * 2^(L+1) (weights and bias scaled; they stay int16: max|w| * 2^(L+1) < 2^15),
+    and SMMLAR(X, m, C) = C + floor((a 2^L m + 2^30) / 2^31) = C + TFLM's SaturatingRoundingDoublingHighMul
+    exactly where X cannot wrap: A * 2^(L+1) < 2^31 with A = |bias| + 128 * sum|w| >= |a| (then a * 2^L does not
+    wrap in TFLM either, m < 2^31: no saturation case). The kernel's sign correction -[X < 0] (the right
+    shifts' RoundingDivideByPOT) is a constant where the sign is: C = zp (DW_LEFT_POS) or zp + 1 (DW_LEFT_NEG),
+    shift 0, in the 4-instruction group (DW_PAIR_SMMLAR); DW_LEFT_ANY needs the flagged group (its row's word 3
+    = 0: no correction; DW_PAIR_SMMLAR_FLAG). folded_bias (n,) wrapped int32, w (n, taps)."""
+    b = np.asarray(folded_bias, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    m = np.asarray(multiplier, dtype=np.int64).reshape(-1)
+    sh = np.broadcast_to(np.asarray(shift, dtype=np.int64).reshape(-1), m.shape)
+    amax = np.abs(b) + 128 * np.abs(w).sum(axis=1)
+    s = np.int64(1) << np.clip(sh + 1, 0, 40)
+    ok = (m != 0) & (sh >= 0) & (sh <= 29) & (m > 0) & (m < (1 << 31))
+    ok &= (amax * s < (1 << 31)) & (np.abs(w).max(axis=1, initial=0) * s < (1 << 15))
+    lo = b + np.minimum(-128 * w, 127 * w).sum(axis=1)
+    hi = b + np.maximum(-128 * w, 127 * w).sum(axis=1)
+    kind = np.where(lo >= 0, DW_LEFT_POS, np.where(hi < 0, DW_LEFT_NEG, DW_LEFT_ANY))
+    return np.where(ok, kind, 0)
+
+
+def dw_pair_apply(x: np.ndarray, row: np.ndarray, mode: int) -> np.ndarray:
+    """numpy mirror of the SMMLAR groups' requantization (tg_dwconv.c TG_DWP_RQ2N for mode DW_PAIR_SMMLAR,
+    TG_DWP_RQ2M for DW_PAIR_SMMLAR_FLAG; C mirror tg_dw_rqv) on the kernel's accumulator register x (int32: 2a
+    for right shifts, a * 2^(L+1) for left ones) and a row {m, C, r, f}: Y = SMMLAR(x, m, C), then Y - [x < 0]
+    (DW_PAIR_SMMLAR) or Y + (f if x >= 0 else 0) (DW_PAIR_SMMLAR_FLAG), ASR r; before the int8 saturation
+    (int32 wrap-around of each step included)."""
+    def w32(v):
+        return (v + (1 << 31)) % (1 << 32) - (1 << 31)
+
+    x = w32(np.asarray(x, dtype=np.int64))
+    y = w32(((x * int(row[0]) + (1 << 31)) >> 32) + int(row[1]))
+    y = w32(y - (x < 0)) if mode == DW_PAIR_SMMLAR else w32(y + np.where(x >= 0, int(row[3]), 0))
+    return y >> int(row[2])
 
 
 def dw_smmlar_rows(multiplier: np.ndarray, shift: np.ndarray, zp: int) -> np.ndarray:
@@ -661,17 +718,50 @@ def dw_reg_blocks(p: "ConvParams") -> np.ndarray:
     return out.astype(np.int32)
 
 
+def dw_pair_requant(bias: np.ndarray, w: np.ndarray, mult: np.ndarray, shift: np.ndarray, zp: int):
+    """The pair layout's requantization (dw_pair_blocks) of n = 4 * groups channels: (mode word per group (groups,),
+    rows (n, 4), scale of each channel's weights and bias (n,)). bias (n,) folded, wrapped; w (n, 9); mult, shift (n,)
+    (a zero multiplier with shift -1 past the last channel)."""
+    n = len(bias)
+    groups = n // 4
+    rq = dw_rq_rows(mult, shift)
+    right = dw_pair_smmlar_ok(bias, w, rq, zp)
+    lk = dw_pair_left_kinds(bias, w, mult, shift)
+    smm = np.repeat((right | (lk == DW_LEFT_POS) | (lk == DW_LEFT_NEG)).reshape(groups, 4).all(axis=1), 4)
+    flg = np.repeat((right | (lk > 0)).reshape(groups, 4).all(axis=1), 4) & ~smm
+    fold = np.repeat(((rq[:, 3] >= 0) & (rq[:, 3] <= 22)).reshape(groups, 4).all(axis=1), 4) & ~smm & ~flg
+    mode = np.where(fold[::4], 0, zp)
+    mode = np.where(flg[::4], DW_PAIR_SMMLAR_FLAG, mode)
+    mode = np.where(smm[::4], DW_PAIR_SMMLAR, mode)
+    rq[fold, 2] += np.int64(zp) << rq[fold, 3]
+    lft = (smm | flg) & (lk > 0)
+    rgt = (smm | flg) & ~lft
+    rq[rgt] = dw_smmlar_rows(mult[rgt], shift[rgt], zp)
+    rq[flg & rgt, 1] -= 1
+    rq[flg & rgt, 3] = 1
+    zero = np.zeros(int(lft.sum()), dtype=np.int64)
+    rq[lft] = np.stack([mult[lft], zp + (smm[lft] & (lk[lft] == DW_LEFT_NEG)), zero, zero], axis=1)
+    scale = np.where(lft, np.int64(1) << np.clip(np.asarray(shift, dtype=np.int64) + 1, 0, 40), np.where(rgt, 2, 1))
+    return mode, rq, scale
+
+
 def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     """Parameter blocks of the ring kernel's 3x3 pair layout (dw_pairs3; tg_dwconv.c): per group
     of 4 output channels DW_PAIR_BLOCK int32 words: bias c0, c1, c0, c1 (folded, wrapped; one
     per pixel of a pass), per filter row ky the int16 pairs (w[ky][0], w[ky][1]), (w[ky][1],
     w[ky][2]) of c0 then of c1, bias c2, c3, c2, c3, the same 12 words for c2 and c3, 4
-    requantization rows (words 32-47), then a mode word (48). Two kinds of group:
-    - SMMLAR (dw_pair_smmlar_ok for all 4 channels; mode word DW_PAIR_SMMLAR): weights and bias doubled,
-      rows {m, C, r, 0} with C = 2^(r-1) + zp * 2^r (the output zero point folded in);
+    requantization rows (words 32-47), then a mode word (48). Three kinds of group:
+    - SMMLAR (mode word DW_PAIR_SMMLAR): every channel a right shift within dw_pair_smmlar_ok's bound (weights
+      and bias doubled, row {m, C, r, 0} with C = 2^(r-1) + zp * 2^r: the output zero point folded in) or a left
+      shift L whose accumulator has one sign for every input (dw_pair_left_kinds DW_LEFT_POS / NEG: weights and
+      bias scaled by 2^(L+1), row {m, zp + [a < 0], 0, 0});
+    - flagged SMMLAR (mode word DW_PAIR_SMMLAR_FLAG): the same channels and any left shift within the bound
+      (DW_LEFT_ANY); rows {m, C - 1, r, 1} (right shifts: + [a >= 0] is - [a < 0] with C - 1) and {m, zp, 0, 0}
+      (left shifts: no sign correction);
     - SMLAL: dw_rq_rows. Where all 4 rows have 0 <= rm1 <= 22 the output zero point is folded into them:
       khi += zp << rm1 (floor((h + zp * 2^rm1) / 2^rm1) = floor(h / 2^rm1) + zp, and |h| <= 2^30 + 2^rm1
-      leaves room for it) and the mode word is 0; else it holds zp (the kernel adds it).
+      leaves room for it) and the mode word is 0; else it holds zp (the kernel adds it). Its left-shift channels
+      (rm1 < 0) are redone in C (tg_dwconv_p3l_s8).
     The C99 path (tg_dwconv_c_ch) uses the rows and the mode word alike."""
     from tinygen.model.fixedpoint import wrap_int32
 
@@ -690,19 +780,13 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     mult[:oc] = np.asarray(p.multiplier, dtype=np.int64).reshape(-1)
     shift = np.full(n, -1, dtype=np.int64)
     shift[:oc] = np.asarray(p.shift, dtype=np.int64).reshape(-1)
-    rq = dw_rq_rows(mult, shift)
     zp = int(p.output_zero_point)
-    # whole groups only (dw_pairs3); left-shift rows (rm1 < 0) keep their group on SMLAL, the kernel redoes
-    # those channels in C (tg_dwconv_p3l_s8)
+    # whole groups only (dw_pairs3); left-shift rows (rm1 < 0) in SMLAL groups: the kernel redoes those
+    # channels in C (tg_dwconv_p3l_s8)
     assert oc % 4 == 0, "pair layout for a layer dw_pairs3 refuses"
-    smm = np.repeat(dw_pair_smmlar_ok(bias, w.T, rq, zp).reshape(groups, 4).all(axis=1), 4)
-    fold = np.repeat(((rq[:, 3] >= 0) & (rq[:, 3] <= 22)).reshape(groups, 4).all(axis=1), 4) & ~smm
-    mode = np.where(fold[::4], 0, zp)
-    mode = np.where(smm[::4], DW_PAIR_SMMLAR, mode).reshape(groups, 1)
-    rq[fold, 2] += np.int64(zp) << rq[fold, 3]
-    rq[smm] = dw_smmlar_rows(mult[smm], shift[smm], zp)
-    w[:, smm] *= 2
-    bias = np.where(smm, bias * 2, bias)  # |bias| < 2^30 there: no wrap
+    mode, rq, scale = dw_pair_requant(bias, w.T, mult, shift, zp)
+    w = w * scale
+    bias = bias * scale  # within the bounds there: no wrap
     w = w.reshape(3, 3, groups, 4).transpose(2, 3, 0, 1)  # (groups, 4, ky, kx)
     lo = lambda v: v & 0xFFFF  # noqa: E731
     w01 = lo(w[..., 0]) | (lo(w[..., 1]) << 16)
@@ -712,7 +796,7 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     halves = np.where(halves >= (1 << 31), halves - (1 << 32), halves)
     bias = bias.reshape(groups, 2, 2)
     words = np.concatenate([bias[:, 0], bias[:, 0], halves[:, 0], bias[:, 1], bias[:, 1], halves[:, 1],
-                            rq.reshape(groups, 16), mode], axis=1)
+                            rq.reshape(groups, 16), mode.reshape(groups, 1)], axis=1)
     assert words.shape[1] == DW_PAIR_BLOCK
     return words.astype(np.int32)
 
@@ -1479,7 +1563,11 @@ class DepthwiseConv2D(Op):
         sh = np.asarray(p.shift).reshape(-1)
         live = np.asarray(p.multiplier).reshape(-1) != 0
         n_left = int(np.count_nonzero(live & (np.broadcast_to(sh, live.shape) >= 0)))
-        tail = (f"; {n_left} channel(s) with effective scale >= 0.5 requantized in C" if n_left else "")
+        n_c = dw_pair_c_channels(p) if p.pair_kernel and not dw_regs(p) and not dw_columns(p) else n_left
+        tail = (f"; {n_c} channel(s) with effective scale >= 0.5 requantized in C" if n_c else "")
+        if n_left > n_c:
+            tail = (f"; {n_left - n_c} channel(s) with effective scale >= 0.5 in SMMLAR groups (accumulator "
+                    f"scaled by 2^(shift+1))" + tail)
         if dw_regs(p):
             how = ("int8 input read directly, 4 channels per word widened in registers (SXTB16), "
                    "each meeting 2 of its filters (SMLABB/SMLATT), no ring")
@@ -1500,7 +1588,12 @@ class DepthwiseConv2D(Op):
         if p.pair_kernel:
             modes = dw_pair_blocks(p)[:, 48]
             n_smm = int(np.count_nonzero(modes == DW_PAIR_SMMLAR))
-            rq = ("exact SMMLAR requantization (doubled accumulators)" if n_smm == modes.size else
+            n_flg = int(np.count_nonzero(modes == DW_PAIR_SMMLAR_FLAG))
+            flg = (f" ({n_flg} with a sign-correction flag per channel: left shifts whose accumulator takes "
+                   "either sign)" if n_flg else "")
+            n_smm += n_flg
+            rq = (f"exact SMMLAR requantization (doubled accumulators){flg}" if n_smm == modes.size else
                   f"exact requantization: SMMLAR (doubled accumulators) on {n_smm} of {modes.size} groups of 4 "
-                  "channels, SMLAL on the others (|bias| + 128 * sum|w| >= 2^30 or a long shift)" if n_smm else rq)
+                  f"channels{flg}, SMLAL on the others (|bias| + 128 * sum|w| >= 2^30, a long shift, or a left "
+                  "shift whose accumulator could wrap)" if n_smm else rq)
         return KernelVariant(DSP_EXACT, f"{what}: {dw_kernel(p)}, {how}, {rq}{tail}", scratch)
