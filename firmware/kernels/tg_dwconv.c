@@ -32,7 +32,7 @@
 #define TG_DW_BLOCK(taps) (20 + 2 * (taps))
 #define TG_DW_PBLOCK 49 /* pair layout (w_row == -1), see tinygen/ops/conv.py dw_pair_blocks */
 #define TG_DWP_SMMLAR 256 /* the pair layout's mode word of a group requantized with SMMLAR (DW_PAIR_SMMLAR) */
-#define TG_DWP_SMMLARF 257 /* ... with a sign-correction flag per row (DW_PAIR_SMMLAR_FLAG) */
+#define TG_DWP_SMMLARF 512 /* ... with a sign-correction flag per row (DW_PAIR_SMMLAR_FLAG) */
 #define TG_DWR_BLOCK(taps) (40 + 4 * (taps)) /* register layout (w_row == -3), dw_reg_blocks */
 
 /* The C requantization of one output with a {mult, klo, khi, rm1} row (TFLM shift -(rm1 + 1)),
@@ -121,7 +121,7 @@ TG_INLINE int32_t tg_dw_rqx_zp(const tg_conv_params_t *p, int32_t oc)
 /* The requantized value before the clamp of a right-shift row q: the exact requantization plus zp, or
  * for zp == TG_DWP_SMMLAR the pair layout's SMMLAR row {m, C, r, 0} applied to acc (2a, or a * 2^(L+1)
  * for a left shift L: what the assembly's SMMLAR, ADD and ASR compute), for zp == TG_DWP_SMMLARF its
- * row {m, C, r, f} (+ f where acc >= 0 instead of - [acc < 0]: TG_DWP_RQ2M); conv.py dw_pair_apply. */
+ * row {m, C, r, f} (+ f where acc >= 0 instead of - [acc < 0]: TG_DWP_RQ1M); conv.py dw_pair_apply. */
 TG_INLINE int32_t tg_dw_rqv(int32_t acc, const int32_t *q, int32_t zp)
 {
     if (zp == TG_DWP_SMMLAR || zp == TG_DWP_SMMLARF) {
@@ -1055,19 +1055,15 @@ typedef struct {
     "ssat   " b ", #8, r7\n\t"
 /* flagged SMMLAR groups (mode word TG_DWP_SMMLARF, rows {m, C, r, f}; dw_pair_blocks): as TG_DWP_RQ2N, but
  * the sign correction is f & ~(acc asr 31): a right shift's row has C - 1 and f = 1 (+[acc >= 0] - 1 is
- * -[acc < 0]), a left shift's (accumulator a * 2^(L+1), C = zp, r = 0) f = 0: none. 5 instructions per output. */
-#define TG_DWP_RQ2M(a, b)                    \
-    "ldm    r12!, {r4-r7}\n\t"               \
+ * -[acc < 0]), a left shift's (accumulator a * 2^(L+1), C = zp, r = 0) f = 0: none. 5 instructions per output,
+ * one channel (r8, r10) at a time: a loop that rotates the 4 channels' accumulators through r8 / r10 (no corpus
+ * layer has such a group: code size over speed), until r12 reaches the mode word. */
+#define TG_DWP_RQ1M(a)                       \
     "smmlar r11, " a ", r4, r5\n\t"          \
     "bic    " a ", r7, " a ", asr #31\n\t"   \
     "add    r11, r11, " a "\n\t"             \
     "asr    r11, r11, r6\n\t"                \
-    "ssat   " a ", #8, r11\n\t"              \
-    "smmlar r11, " b ", r4, r5\n\t"          \
-    "bic    " b ", r7, " b ", asr #31\n\t"   \
-    "add    r11, r11, " b "\n\t"             \
-    "asr    r11, r11, r6\n\t"                \
-    "ssat   " b ", #8, r11\n\t"
+    "ssat   " a ", #8, r11\n\t"
 /* The block's groups one after the other, in each the row's pixel pairs (the last pass of an odd
  * row stores pixel A only). The choices fixed for a call or a group are made once, as code addresses
  * on the stack that the pass jumps through (LDR PC): the pass for the stride (92), the clamp (88), the
@@ -1148,7 +1144,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "beq    15f\n\t"
         "adr.w  r2, 5f\n\t"
         "blt    15f\n\t" /* a zero point: SMLAL */
-        "adr.w  r2, 16f\n\t" /* 257: flagged SMMLAR */
+        "adr.w  r2, 16f\n\t" /* 512: flagged SMMLAR */
         "15:\n\t"
         "orr    r2, r2, #1\n\t"
         "str    r2, [sp, #84]\n\t"
@@ -1222,8 +1218,22 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "ldr    r11, [r12, #64]\n\t"
         TG_DWP_RQ2Z("r8", "r10") TG_DWP_RQ2Z("r9", "lr") TG_DWP_RQ2Z("r0", "r2") TG_DWP_RQ2Z("r1", "r3")
         "b      6b\n\t"
-        "16:\n\t" /* flagged SMMLAR */
-        TG_DWP_RQ2M("r8", "r10") TG_DWP_RQ2M("r9", "lr") TG_DWP_RQ2M("r0", "r2") TG_DWP_RQ2M("r1", "r3")
+        "16:\n\t" /* flagged SMMLAR: (r8, r9, r0, r1) <- (r9, r0, r1, r8), the same for pixel B, 4 times */
+        "ldm    r12!, {r4-r7}\n\t"
+        TG_DWP_RQ1M("r8") TG_DWP_RQ1M("r10")
+        "mov    r11, r8\n\t"
+        "mov    r8, r9\n\t"
+        "mov    r9, r0\n\t"
+        "mov    r0, r1\n\t"
+        "mov    r1, r11\n\t"
+        "mov    r11, r10\n\t"
+        "mov    r10, lr\n\t"
+        "mov    lr, r2\n\t"
+        "mov    r2, r3\n\t"
+        "mov    r3, r11\n\t"
+        "ldr    r4, [r12]\n\t"
+        "cmp    r4, #512\n\t" /* the mode word: no multiplier is 512 */
+        "bne    16b\n\t"
         "b      6b\n\t"
         "7:\n\t" /* stride 2 along the row */
         "ldr    r12, [sp, #28]\n\t"

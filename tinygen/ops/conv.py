@@ -604,8 +604,9 @@ def dw_pair_smmlar_ok(folded_bias: np.ndarray, w: np.ndarray, rq: np.ndarray, zp
 # The pair layout's word 48 (dw_pair_blocks) for a group requantized with SMMLAR (doubled accumulators).
 DW_PAIR_SMMLAR = 256
 # ... for an SMMLAR group whose rows carry a sign-correction flag (word 3): left-shift channels whose
-# accumulator may take either sign share the group with right-shift ones (TG_DWP_RQ2M: 5 instructions per output).
-DW_PAIR_SMMLAR_FLAG = 257
+# accumulator may take either sign share the group with right-shift ones (TG_DWP_RQ1M: 5 instructions per output;
+# 512: the kernel's loop over the channels stops at the mode word, and no multiplier is 512).
+DW_PAIR_SMMLAR_FLAG = 512
 
 # dw_pair_left_kinds: a left-shift channel the SMMLAR groups can requantize (accumulator scaled by 2^(L+1)),
 # whose accumulator is >= 0 for every input, < 0 for every input, or may take either sign.
@@ -641,7 +642,7 @@ def dw_pair_left_kinds(folded_bias: np.ndarray, w: np.ndarray, multiplier: np.nd
 
 def dw_pair_apply(x: np.ndarray, row: np.ndarray, mode: int) -> np.ndarray:
     """numpy mirror of the SMMLAR groups' requantization (tg_dwconv.c TG_DWP_RQ2N for mode DW_PAIR_SMMLAR,
-    TG_DWP_RQ2M for DW_PAIR_SMMLAR_FLAG; C mirror tg_dw_rqv) on the kernel's accumulator register x (int32: 2a
+    TG_DWP_RQ1M for DW_PAIR_SMMLAR_FLAG; C mirror tg_dw_rqv) on the kernel's accumulator register x (int32: 2a
     for right shifts, a * 2^(L+1) for left ones) and a row {m, C, r, f}: Y = SMMLAR(x, m, C), then Y - [x < 0]
     (DW_PAIR_SMMLAR) or Y + (f if x >= 0 else 0) (DW_PAIR_SMMLAR_FLAG), ASR r; before the int8 saturation
     (int32 wrap-around of each step included)."""
