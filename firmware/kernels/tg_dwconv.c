@@ -1144,7 +1144,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "beq    15f\n\t"
         "adr.w  r2, 5f\n\t"
         "blt    15f\n\t" /* a zero point: SMLAL */
-        "adr.w  r2, 16f\n\t" /* 512: flagged SMMLAR */
+        "adr.w  r2, 29f\n\t" /* 512: flagged SMMLAR */
         "15:\n\t"
         "orr    r2, r2, #1\n\t"
         "str    r2, [sp, #84]\n\t"
@@ -1218,7 +1218,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "ldr    r11, [r12, #64]\n\t"
         TG_DWP_RQ2Z("r8", "r10") TG_DWP_RQ2Z("r9", "lr") TG_DWP_RQ2Z("r0", "r2") TG_DWP_RQ2Z("r1", "r3")
         "b      6b\n\t"
-        "16:\n\t" /* flagged SMMLAR: (r8, r9, r0, r1) <- (r9, r0, r1, r8), the same for pixel B, 4 times */
+        "29:\n\t" /* flagged SMMLAR: (r8, r9, r0, r1) <- (r9, r0, r1, r8), the same for pixel B, 4 times */
         "ldm    r12!, {r4-r7}\n\t"
         TG_DWP_RQ1M("r8") TG_DWP_RQ1M("r10")
         "mov    r11, r8\n\t"
@@ -1233,7 +1233,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "mov    r3, r11\n\t"
         "ldr    r4, [r12]\n\t"
         "cmp    r4, #512\n\t" /* the mode word: no multiplier is 512 */
-        "bne    16b\n\t"
+        "bne    29b\n\t"
         "b      6b\n\t"
         "7:\n\t" /* stride 2 along the row */
         "ldr    r12, [sp, #28]\n\t"
