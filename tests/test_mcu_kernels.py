@@ -671,10 +671,10 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         g = parse_model(dw_pair_chain(rng), name=name)
         check_graph(g)
         out[name] = g
-    for i in range(3):  # ... and narrow stride-1 layers after them (rows of 2-7 pixels, 3 and 7 among them)
+    for i in range(4):  # ... and narrow stride-1 layers after them (rows of 2-7 pixels, 2, 3 and 7 among them)
         name = f"dw3x3chain1_{i}"
-        g = parse_model(dw_pair_chain(rng, ((1, 1, 2, 1), (1, 2, 1), (1, 2, 1))[i], ((6, 6), (10, 13), None)[i]),
-                        name=name)
+        g = parse_model(dw_pair_chain(rng, ((1, 1, 2, 1), (1, 2, 1), (1, 2, 1), (1, 1, 2, 1))[i],
+                                      ((6, 6), (10, 13), None, (4, 4))[i]), name=name)
         check_graph(g)
         out[name] = g
     for i in range(12):  # the register kernel: 3x3, depth multiplier 2-3, partial groups, trained-like rows
@@ -768,21 +768,29 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
                      "smmlar left s2", "flagged left s1", "flagged left s2", "left in C s1", "left in C s2",
                      "odd s1 smmlar", "odd s1 flagged", "odd s1 smlal", "odd s1 left", "odd s1 3", "odd s1 5-7",
                      "odd s1 long", "odd s1 transposed"}, kinds
-    # ... whose ring rows (tg_dw_load_pairs) widen runs of every length mod 4 (tg_dw_widen_pairs enters its
-    # 4-pair loop at n % 4), padded edge pairs on either side (tg_dw_widen_edge) and, at stride 2, rows of
-    # out_w + 1 pairs (even widths) and out_w + 2 (odd)
+    # ... whose ring rows (tg_dw_load_pairs, tg_dw_widen_row) widen runs of every length mod 4 (the 4-pair loop
+    # entered at n % 4) and none (rows of 2), a padded edge pair on the left (input_zp, pixel), on the right
+    # (pixel, input_zp) and (input_zp, input_zp) pairs (one, or two: stride 2, odd widths); at stride 2, rows
+    # of out_w + 1 pairs (even widths) and out_w + 2 (odd)
     runs = set()
-    for n in set(pairs + s2 + left + list(tr)):
-        geo = dw_geometry(DepthwiseConv2D().prepare(graphs[n], graphs[n].operators[0]))
-        ow, iw, pl, sw = geo["out_w"], geo["in_w"], geo["pad_left"], geo["stride_w"]
-        npairs = (ow + 1) // 2 + 1 if sw == 1 else ow + 1 + ow % 2
-        q1 = min((iw + pl) // 2, npairs)
-        q0 = min((pl + 1) // 2, q1)
-        runs |= {f"run {(q1 - q0) % 4}"} if q1 > q0 else set()
-        runs |= {"left edge"} if q0 > 0 else set()
-        runs |= {"right edge"} if q1 < npairs else set()
-        runs |= {f"s2 {'odd' if ow % 2 else 'even'}"} if sw == 2 else set()
-    assert runs == {"run 0", "run 1", "run 2", "run 3", "left edge", "right edge", "s2 odd", "s2 even"}, runs
+    for n in graphs:
+        for op in graphs[n].operators:
+            p = DepthwiseConv2D().prepare(graphs[n], op)
+            if not p.pair_kernel:
+                continue
+            geo = dw_geometry(p)
+            ow, iw, pl, sw = geo["out_w"], geo["in_w"], geo["pad_left"], geo["stride_w"]
+            npairs = (ow + 1) // 2 + 1 if sw == 1 else ow + 1 + ow % 2
+            q1 = min((iw + pl) // 2, npairs)
+            q0 = min((pl + 1) // 2, q1)
+            r1 = q1 < npairs and 2 * q1 - pl < iw
+            runs |= {f"run {(q1 - q0) % 4}" if q1 > q0 else "run none"}
+            runs |= {"left edge"} if q0 > 0 else set()
+            runs |= {"right (pixel, zp)"} if r1 else set()
+            runs |= {f"right (zp, zp) x{min(npairs - q1 - r1, 2)}"} if npairs - q1 - r1 > 0 else set()
+            runs |= {f"s2 {'odd' if ow % 2 else 'even'}"} if sw == 2 else set()
+    assert runs == {"run 0", "run 1", "run 2", "run 3", "run none", "left edge", "right (pixel, zp)",
+                    "right (zp, zp) x1", "right (zp, zp) x2", "s2 odd", "s2 even"}, runs
     # the 3x3 ring kernel with channels whose effective scale is >= 0.5 (left shifts): the assembly runs the
     # block, those channels are redone in C row by row (tg_dw_fix_row)
     from tinygen.ops.conv import dw_geometry, dw_kernel

@@ -775,13 +775,16 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
  * right shifts (rm1 >= 0; conv.py dw_pairs3): there is no other path. w_row == -2: the same on the
  * transposed image (rows of the kernel = columns of the layer, conv.py dw_transposed).
  */
-/* For each of ng (>= 1) groups: n (>= 1) pixel pairs of 4 channels (pixels `step` bytes apart, the
- * group's first at src + 4 g) into 4 words each: (x0, x1) of c0, c1, c2, c3 as int16 pairs, 10
- * instructions per pair (four pairs per iteration: two pointer adds (offsets 0, step, 2 step, 3 step),
- * one STM per pair; n % 4 pairs enter the loop part-way, at an address chosen once for all groups);
- * the next group's pairs start dskip bytes after a group's last. External linkage: the compiler must keep its calling convention (r0 = d,
- * r1 = src, r2 = step, r3 = n, then ng, dskip on the stack). */
-void tg_dw_widen_pairs(uint32_t *d, const int8_t *src, int32_t step, int32_t n, int32_t ng, int32_t dskip);
+/* One ring row of ng (>= 1) groups of 4 channels, np pairs each: for each group (its first pixel at src + 4 g,
+ * pixels `step` bytes apart), with edges bit 0 first a pair (input_zp, pixel), then n (>= 0) pairs of two
+ * pixels (10 instructions per pair: four pairs per iteration, two pointer adds (offsets 0, step, 2 step,
+ * 3 step), one STM per pair; n % 4 pairs enter the loop part-way, at an address chosen once for all groups),
+ * then with edges bit 1 a pair (pixel, input_zp), then edges >> 8 pairs (input_zp, input_zp): each pair 4
+ * words (x0, x1) of c0, c1, c2, c3 as int16 pairs, a group's pairs contiguous. z4: input_zp in 4 bytes. The
+ * choices (left edge, the loop's entry, the right edge) are made once, as code addresses. External linkage:
+ * the compiler must keep its calling convention (r0 = d, r1 = src, r2 = step, r3 = n, then ng, edges, z4 on
+ * the stack). */
+void tg_dw_widen_row(uint32_t *d, const int8_t *src, int32_t step, int32_t n, int32_t ng, uint32_t edges, uint32_t z4);
 /* words a, b (pixels x0, x1 of c0..c3) into (x0, x1) of c0, c1, c2, c3, stored at [r0]! */
 #define TG_DW_WPAIR(a, b)                    \
     "pkhbt  r4, " a ", " b ", lsl #16\n\t"   \
@@ -797,20 +800,39 @@ void tg_dw_widen_pairs(uint32_t *d, const int8_t *src, int32_t step, int32_t n, 
     "ldr    r10, [r1, r2, lsl #1]\n\t"       \
     "ldr    r11, [r1, lr]\n\t"               \
     "add    r1, r1, r2, lsl #2\n\t"
-__attribute__((naked, noinline)) void tg_dw_widen_pairs(uint32_t *d __attribute__((unused)),
-                                                        const int8_t *src __attribute__((unused)),
-                                                        int32_t step __attribute__((unused)),
-                                                        int32_t n __attribute__((unused)),
-                                                        int32_t ng __attribute__((unused)),
-                                                        int32_t dskip __attribute__((unused)))
+__attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__((unused)),
+                                                      const int8_t *src __attribute__((unused)),
+                                                      int32_t step __attribute__((unused)),
+                                                      int32_t n __attribute__((unused)),
+                                                      int32_t ng __attribute__((unused)),
+                                                      uint32_t edges __attribute__((unused)),
+                                                      uint32_t z4 __attribute__((unused)))
 {
     __asm__("push   {r4-r11, lr}\n\t"
-            "ldrd   r12, r6, [sp, #36]\n\t" /* ng, dskip */
-            "mul    r7, r3, r2\n\t"
-            "rsb    r7, r7, #2\n\t"
-            "lsl    r7, r7, #1\n\t" /* 4 - 2 n step: from a group's end to the next group's src */
-            /* where a group enters the loop (n % 4), once for all groups */
-            "lsls   r8, r3, #31\n\t" /* N: n bit 0, C: n bit 1 */
+            "ldr    r12, [sp, #36]\n\t"     /* ng */
+            "ldrd   r9, r10, [sp, #40]\n\t" /* edges, z4 */
+            "sxtb16 r10, r10\n\t"           /* (zp, zp) */
+            "and    r7, r9, #1\n\t"
+            "add    r7, r7, r3, lsl #1\n\t"
+            "mul    r7, r7, r2\n\t"
+            "rsb    r7, r7, #4\n\t"         /* 4 - (2 n + left) step: from a group's end to the next group's src */
+            /* where a group's right edge starts: none, (pixel, zp), (zp, zp) pairs */
+            "adr.w  r11, 22f\n\t"
+            "lsrs   r8, r9, #8\n\t"
+            "it     ne\n\t"
+            "adrne.w r11, 24f\n\t"
+            "tst    r9, #2\n\t"
+            "it     ne\n\t"
+            "adrne.w r11, 23f\n\t"
+            "orr    r11, r11, #1\n\t"
+            /* where a group starts: the left edge or the pairs */
+            "adr.w  lr, 20f\n\t"
+            "tst    r9, #1\n\t"
+            "it     eq\n\t"
+            "adreq.w lr, 21f\n\t"
+            "orr    lr, lr, #1\n\t"
+            /* where the pairs enter the loop (n % 4; none: the right edge) */
+            "lsls   r4, r3, #31\n\t" /* N: n bit 0, C: n bit 1 */
             "adr.w  r5, 1f\n\t"      /* n % 4 == 0 */
             "bcc    6f\n\t"
             "adr.w  r5, 3f\n\t"      /* n % 4 == 2 */
@@ -821,12 +843,29 @@ __attribute__((naked, noinline)) void tg_dw_widen_pairs(uint32_t *d __attribute_
             "bpl    7f\n\t"
             "adr.w  r5, 9f\n\t"      /* n % 4 == 1 */
             "7:\n\t"
+            "cmp    r3, #0\n\t"
+            "it     eq\n\t"
+            "moveq  r5, r11\n\t"
             "orr    r5, r5, #1\n\t"
             "adds   r4, r3, #3\n\t"
             "lsrs   r4, r4, #2\n\t"  /* iterations */
-            "push   {r4-r7}\n\t"     /* sp: iterations, entry, dskip, src skip */
+            "mov    r6, r8\n\t"
+            "push   {r4-r7, r10, r11, lr}\n\t" /* sp: iterations, entry, (zp, zp) pairs, src skip, (zp, zp), right
+                                                * edge, group start */
             "add    lr, r2, r2, lsl #1\n\t"
-            "0:\n\t"
+            "ldr    pc, [sp, #24]\n\t"
+            "20:\n\t" /* (zp, pixel) */
+            "ldr    r8, [r1]\n\t"
+            "add    r1, r1, r2\n\t"
+            "ldr    r11, [sp, #16]\n\t"
+            "sxtb16 r9, r8\n\t"
+            "sxtb16 r10, r8, ror #8\n\t"
+            "pkhbt  r4, r11, r9, lsl #16\n\t"
+            "pkhbt  r5, r11, r10, lsl #16\n\t"
+            "pkhtb  r6, r9, r11\n\t"
+            "pkhtb  r7, r10, r11\n\t"
+            "stm    r0!, {r4-r7}\n\t"
+            "21:\n\t" /* the pairs */
             "ldrd   r3, r4, [sp]\n\t"
             "bx     r4\n\t"
             "8:\n\t" /* one pair, then the loop's second */
@@ -851,41 +890,35 @@ __attribute__((naked, noinline)) void tg_dw_widen_pairs(uint32_t *d __attribute_
             TG_DW_WPAIR("r10", "r11")
             "subs   r3, r3, #1\n\t"
             "bne    1b\n\t"
-            "ldrd   r4, r5, [sp, #8]\n\t"
-            "add    r0, r0, r4\n\t"
+            "ldr    pc, [sp, #20]\n\t"
+            "23:\n\t" /* (pixel, zp) */
+            "ldr    r8, [r1]\n\t"
+            "ldr    r11, [sp, #16]\n\t"
+            "sxtb16 r9, r8\n\t"
+            "sxtb16 r10, r8, ror #8\n\t"
+            "pkhbt  r4, r9, r11\n\t"
+            "pkhbt  r5, r10, r11\n\t"
+            "pkhtb  r6, r11, r9, asr #16\n\t"
+            "pkhtb  r7, r11, r10, asr #16\n\t"
+            "stm    r0!, {r4-r7}\n\t"
+            "24:\n\t" /* (zp, zp) pairs */
+            "ldr    r3, [sp, #8]\n\t"
+            "cbz    r3, 22f\n\t"
+            "ldr    r4, [sp, #16]\n\t"
+            "mov    r5, r4\n\t"
+            "mov    r6, r4\n\t"
+            "mov    r7, r4\n\t"
+            "25:\n\t"
+            "stm    r0!, {r4-r7}\n\t"
+            "subs   r3, r3, #1\n\t"
+            "bne    25b\n\t"
+            "22:\n\t" /* the next group */
+            "ldr    r5, [sp, #12]\n\t"
             "add    r1, r1, r5\n\t"
             "subs   r12, r12, #1\n\t"
-            "bne    0b\n\t"
-            "add    sp, sp, #16\n\t"
-            "pop    {r4-r11, pc}\n\t");
-}
-
-/* ng (>= 1) pixel pairs with a padded pixel, one per group: pixel a at pa, b at pb (pa / pb + sa / sb for the
- * next group; a padded pixel reads a word of input_zp with step 0) into 4 words (x0, x1) of c0..c3 at d,
- * the next group's dstep bytes after the previous one's end: 14 instructions per pair. External linkage
- * (r0 = d, r1 = pa, r2 = pb, r3 = ng, then sa, sb, dstep on the stack). */
-void tg_dw_widen_edge(uint32_t *d, const int8_t *pa, const int8_t *pb, int32_t ng, int32_t sa, int32_t sb,
-                      int32_t dstep);
-__attribute__((naked, noinline)) void tg_dw_widen_edge(uint32_t *d __attribute__((unused)),
-                                                       const int8_t *pa __attribute__((unused)),
-                                                       const int8_t *pb __attribute__((unused)),
-                                                       int32_t ng __attribute__((unused)),
-                                                       int32_t sa __attribute__((unused)),
-                                                       int32_t sb __attribute__((unused)),
-                                                       int32_t dstep __attribute__((unused)))
-{
-    __asm__("push   {r4-r11, lr}\n\t"
-            "ldrd   r12, lr, [sp, #36]\n\t" /* sa, sb */
-            "ldr    r11, [sp, #44]\n\t"     /* dstep */
-            "1:\n\t"
-            "ldr    r8, [r1]\n\t"
-            "ldr    r9, [r2]\n\t"
-            "add    r1, r1, r12\n\t"
-            "add    r2, r2, lr\n\t"
-            TG_DW_WPAIR("r8", "r9")
-            "add    r0, r0, r11\n\t"
-            "subs   r3, r3, #1\n\t"
-            "bne    1b\n\t"
+            "it     ne\n\t"
+            "ldrne  pc, [sp, #24]\n\t"
+            "add    sp, sp, #28\n\t"
             "pop    {r4-r11, pc}\n\t");
 }
 
@@ -896,17 +929,15 @@ __attribute__((naked, noinline)) void tg_dw_widen_edge(uint32_t *d __attribute__
 #endif
 /* Widen padded row py of the block starting at group g0 (ng groups) into its ring row, as pixel
  * pairs; input elements `irow` apart from row to row, `icol` from column to column (the layer, or
- * its transpose). Pairs with both pixels inside the input: tg_dw_widen_pairs, group by group; the
- * pairs with a padded pixel (input_zp in its lanes; a row's first and last one or two) one at a
- * time for every group of the block (tg_dw_widen_edge); rows outside the input: input_zp pairs (one run). */
+ * its transpose): one tg_dw_widen_row for all the block's groups (the pairs with a padded pixel, input_zp in
+ * its lanes, included); rows outside the input: input_zp pairs (one run). */
 __attribute__((noinline)) static void tg_dw_load_pairs(const tg_conv_params_t *p, int32_t np, uint32_t *dst,
                                                        const int8_t *in_b, int32_t py, int32_t g0, int32_t ng,
                                                        size_t irow, size_t icol)
 {
     const int32_t iy = py - p->pad_top;
     const uint32_t z4 = tg_splat4(p->input_zp);
-    const int8_t *x0;
-    int32_t q;
+    int32_t r1;
     /* pairs q in [q0, q1) have both pixels inside the input */
     int32_t q0 = (p->pad_left + 1) >> 1, q1 = (p->in_w + p->pad_left) >> 1;
     if (iy < 0 || iy >= p->in_h) {
@@ -926,36 +957,17 @@ __attribute__((noinline)) static void tg_dw_load_pairs(const tg_conv_params_t *p
                          : "cc", "memory");
         return;
     }
-    x0 = in_b + (size_t)iy * irow + 4 * g0;
     if (q1 > np) {
         q1 = np;
     }
     if (q0 > q1) {
         q0 = q1;
     }
-    if (q1 > q0) {
-        tg_dw_widen_pairs(dst + 4 * q0, x0 + (ptrdiff_t)(2 * q0 - p->pad_left) * (ptrdiff_t)icol, (int32_t)icol,
-                          q1 - q0, ng, 16 * (np - (q1 - q0)));
-    }
-    for (q = q0 > 0 ? 0 : q1; q < np; q = q + 1 == q0 ? q1 : q + 1) {
-        /* pixel jx, jx + 1 of every group: its 4 channels, or z4 (step 0) */
-        const int32_t jx = 2 * q - p->pad_left;
-        const int ina = (uint32_t)jx < (uint32_t)p->in_w, inb = (uint32_t)(jx + 1) < (uint32_t)p->in_w;
-        const int8_t *pa = ina ? x0 + (ptrdiff_t)jx * (ptrdiff_t)icol : (const int8_t *)&z4;
-        const int8_t *pb = inb ? x0 + (ptrdiff_t)(jx + 1) * (ptrdiff_t)icol : (const int8_t *)&z4;
-        if (ng > 1) {
-            tg_dw_widen_edge(dst + 4 * q, pa, pb, ng, ina ? 4 : 0, inb ? 4 : 0, 16 * np - 16);
-        } else { /* one group (DS-CNN's blocks): inline, the call costs more than it saves */
-            const uint32_t a = tg_ld32(pa), b = tg_ld32(pb);
-            uint32_t t0, t1, *d = dst + 4 * q;
-            __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(t0) : "r"(a), "r"(b));
-            __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(t1) : "r"(b), "r"(a));
-            d[0] = tg_sxtb16(t0);
-            d[1] = tg_sxtb16_ror8(t0);
-            d[2] = tg_sxtb16(t1);
-            d[3] = tg_sxtb16_ror8(t1);
-        }
-    }
+    /* pad_left <= 1 (3x3, stride <= 2, TFLite's SAME / VALID): at most a left edge pair (input_zp, pixel 0); on
+     * the right, pair q1 holds the last pixel if it is inside the input, then (input_zp, input_zp) pairs */
+    r1 = q1 < np && 2 * q1 - p->pad_left < p->in_w;
+    tg_dw_widen_row(dst, in_b + (size_t)iy * irow + 4 * g0 + (ptrdiff_t)(q0 - p->pad_left) * (ptrdiff_t)icol,
+                    (int32_t)icol, q1 - q0, ng, (uint32_t)(q0 | (r1 << 1) | ((np - q1 - r1) << 8)), z4);
 }
 
 /* State of tg_dw3x3_pairs (field offsets are used by its assembly). */
