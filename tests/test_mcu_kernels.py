@@ -671,9 +671,11 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         g = parse_model(dw_pair_chain(rng), name=name)
         check_graph(g)
         out[name] = g
-    for i in range(4):  # ... and narrow stride-1 layers after them (rows of 2-7 pixels, 2, 3 and 7 among them)
+    for i in range(4):  # ... and narrow stride-1 layers after them (rows of 2-7 pixels, 2, 3 and 7 among them;
+        # the last from its own generator: the models after these stay as they were)
         name = f"dw3x3chain1_{i}"
-        g = parse_model(dw_pair_chain(rng, ((1, 1, 2, 1), (1, 2, 1), (1, 2, 1), (1, 1, 2, 1))[i],
+        g = parse_model(dw_pair_chain(rng if i < 3 else np.random.default_rng(seed + 1),
+                                      ((1, 1, 2, 1), (1, 2, 1), (1, 2, 1), (1, 1, 2, 1))[i],
                                       ((6, 6), (10, 13), None, (4, 4))[i]), name=name)
         check_graph(g)
         out[name] = g
