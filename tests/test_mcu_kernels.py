@@ -725,6 +725,10 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     # in C row by row: tg_dwconv_p3l_s8), stride 1 and 2
     left = [n for n in graphs if "tg_dwconv_p3l_s8(" in dsp.generated[n].c_file.read_text()]
     assert len(left) >= 2 and {graphs[n].operators[0].options["stride_w"] for n in left} == {1, 2}, left
+    # ... and with left-shift channels whose accumulator takes either sign in flagged SMMLAR groups (the entry
+    # point that links tg_dw_rq_flagged), stride 1 and 2
+    flagged = [n for n in graphs if "tg_dwconv_p3f_s8(" in dsp.generated[n].c_file.read_text()]
+    assert {graphs[n].operators[0].options["stride_w"] for n in flagged} == {1, 2}, flagged
     s2 = [n for n in graphs if "tg_dwconv_p3s2_s8(" in dsp.generated[n].c_file.read_text()]
     assert len(s2) >= 2, s2
     # ... and transposed (rows of 2-7 pixels: the kernel walks the columns), stride 1 and 2
@@ -738,7 +742,7 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     from tinygen.ops.conv import DW_PAIR_SMMLAR, DW_PAIR_SMMLAR_FLAG, dw_geometry, dw_kernel, dw_transposed
 
     kinds = set()
-    for n in pairs + s2 + left + list(tr):
+    for n in pairs + s2 + left + flagged + list(tr):
         op = graphs[n].operators[0]
         p = DepthwiseConv2D().prepare(graphs[n], op)
         blocks = dw_pair_blocks(p)

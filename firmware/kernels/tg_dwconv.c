@@ -983,6 +983,8 @@ typedef struct {
     int32_t out_step;       /* 36: out_c */
     int32_t gstride;        /* 40: bytes from a group's ring row to the next group's */
     int32_t groups;         /* 44: >= 1 */
+    const void *rqf;        /* 48: the flagged SMMLAR groups' requantization (tg_dw_rq_flagged) or NULL (no
+                             * such group: layers without them do not link it) */
 } tg_dwp_t;
 
 #define TG_DWP_MAC8                          \
@@ -1067,9 +1069,8 @@ typedef struct {
     "ssat   " b ", #8, r7\n\t"
 /* flagged SMMLAR groups (mode word TG_DWP_SMMLARF, rows {m, C, r, f}; dw_pair_blocks): as TG_DWP_RQ2N, but
  * the sign correction is f & ~(acc asr 31): a right shift's row has C - 1 and f = 1 (+[acc >= 0] - 1 is
- * -[acc < 0]), a left shift's (accumulator a * 2^(L+1), C = zp, r = 0) f = 0: none. 5 instructions per output,
- * one channel (r8, r10) at a time: a loop that rotates the 4 channels' accumulators through r8 / r10 (no corpus
- * layer has such a group: code size over speed), until r12 reaches the mode word. */
+ * -[acc < 0]), a left shift's (accumulator a * 2^(L+1), C = zp, r = 0) f = 0: none. 5 instructions per output
+ * (tg_dw_rq_flagged). */
 #define TG_DWP_RQ1M(a)                       \
     "smmlar r11, " a ", r4, r5\n\t"          \
     "bic    " a ", r7, " a ", asr #31\n\t"   \
@@ -1083,7 +1084,7 @@ typedef struct {
  * at sp), 16-60 the state (block and output of the current group; its row pointers are copied to 64-72
  * once, 16 then holds the step from one group's last pass to the next group's rows), 64-72 the pass's row
  * pointers, 76 output, 80 pixels left, 84-92 the addresses, 96 where a group's pairs end (100, 104: the
- * pixel-A pass, the next group after it). External linkage: the compiler
+ * pixel-A pass, the next group after it), 108 rqf. External linkage: the compiler
  * must keep its calling convention (r0 = a). */
 void tg_dw3x3_pairs(tg_dwp_t *a);
 __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((unused)))
@@ -1094,8 +1095,9 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "ldm    r0!, {r1-r8}\n\t"
         "add    r9, sp, #16\n\t"
         "stm    r9!, {r1-r8}\n\t"
-        "ldm    r0, {r1-r4}\n\t"
+        "ldm    r0, {r1-r5}\n\t"
         "stm    r9, {r1-r4}\n\t"
+        "str    r5, [sp, #108]\n\t" /* rqf */
         /* clamp: flags bit 0 none, bit 1 the upper bound only, else both */
         "ldr    r4, [sp, #40]\n\t"
         "adr.w  r5, 4f\n\t"
@@ -1156,7 +1158,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "beq    15f\n\t"
         "adr.w  r2, 5f\n\t"
         "blt    15f\n\t" /* a zero point: SMLAL */
-        "adr.w  r2, 29f\n\t" /* 512: flagged SMMLAR */
+        "ldr    r2, [sp, #108]\n\t" /* 512: flagged SMMLAR (tg_dw_rq_flagged) */
         "15:\n\t"
         "orr    r2, r2, #1\n\t"
         "str    r2, [sp, #84]\n\t"
@@ -1230,23 +1232,6 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "ldr    r11, [r12, #64]\n\t"
         TG_DWP_RQ2Z("r8", "r10") TG_DWP_RQ2Z("r9", "lr") TG_DWP_RQ2Z("r0", "r2") TG_DWP_RQ2Z("r1", "r3")
         "b      6b\n\t"
-        "29:\n\t" /* flagged SMMLAR: (r8, r9, r0, r1) <- (r9, r0, r1, r8), the same for pixel B, 4 times */
-        "ldm    r12!, {r4-r7}\n\t"
-        TG_DWP_RQ1M("r8") TG_DWP_RQ1M("r10")
-        "mov    r11, r8\n\t"
-        "mov    r8, r9\n\t"
-        "mov    r9, r0\n\t"
-        "mov    r0, r1\n\t"
-        "mov    r1, r11\n\t"
-        "mov    r11, r10\n\t"
-        "mov    r10, lr\n\t"
-        "mov    lr, r2\n\t"
-        "mov    r2, r3\n\t"
-        "mov    r3, r11\n\t"
-        "ldr    r4, [r12]\n\t"
-        "cmp    r4, #512\n\t" /* the mode word: no multiplier is 512 */
-        "bne    29b\n\t"
-        "b      6b\n\t"
         "7:\n\t" /* stride 2 along the row */
         "ldr    r12, [sp, #28]\n\t"
         "ldm    r12!, {r0-r3}\n\t"
@@ -1267,6 +1252,40 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         TG_DWP_ROW1("64", "8", "24") TG_DWP_ROW1("68", "8", "24") TG_DWP_ROW1("72", "8", "24")
         "ldrd   r8, r9, [sp]\n\t"
         "ldr    pc, [sp, #84]\n\t");
+}
+
+/* The flagged SMMLAR groups' requantization (TG_DWP_RQ1M), a continuation of tg_dw3x3_pairs in its frame
+ * (its mode address 84 when the group's mode word is TG_DWP_SMMLARF): the accumulators in r8, r9, r0, r1
+ * (pixel A of c0..c3) and r10, lr, r2, r3 (B), r12 at the group's rows; one channel (r8, r10) at a time, the
+ * 4 rotated through them, until r12 reaches the mode word; then packed as tg_dw3x3_pairs does (6:) and on to
+ * its clamp (88). Only entry points of layers with such groups link it (tg_dwconv_p3f_s8, tg_dwconv_p3l_s8):
+ * no corpus layer has one (code size over speed). */
+__attribute__((naked, noinline)) static void tg_dw_rq_flagged(void)
+{
+    __asm__(
+        "1:\n\t" /* (r8, r9, r0, r1) <- (r9, r0, r1, r8), the same for pixel B, 4 times */
+        "ldm    r12!, {r4-r7}\n\t"
+        TG_DWP_RQ1M("r8") TG_DWP_RQ1M("r10")
+        "mov    r11, r8\n\t"
+        "mov    r8, r9\n\t"
+        "mov    r9, r0\n\t"
+        "mov    r0, r1\n\t"
+        "mov    r1, r11\n\t"
+        "mov    r11, r10\n\t"
+        "mov    r10, lr\n\t"
+        "mov    lr, r2\n\t"
+        "mov    r2, r3\n\t"
+        "mov    r3, r11\n\t"
+        "ldr    r4, [r12]\n\t"
+        "cmp    r4, #512\n\t" /* the mode word: no multiplier is 512 */
+        "bne    1b\n\t"
+        "bfi    r8, r9, #8, #8\n\t"
+        "bfi    r8, r0, #16, #8\n\t"
+        "bfi    r8, r1, #24, #8\n\t"
+        "bfi    r10, lr, #8, #8\n\t"
+        "bfi    r10, r2, #16, #8\n\t"
+        "bfi    r10, r3, #24, #8\n\t"
+        "ldr    pc, [sp, #88]\n\t");
 }
 
 /* The outputs of one row of the block's channels with a left shift (rm1 < 0: requantized in C), from
@@ -1315,10 +1334,11 @@ __attribute__((noinline)) static void tg_dw_fix_pairs(const tg_conv_params_t *p,
 }
 
 /* scratch as tg_dwconv_dsp's (the ring rows are np = wp / 2 pixel pairs of 16 bytes per group); fix: the
- * left-shift channels' row fix-up (tg_dw_fix_pairs, entry tg_dwconv_p3l_s8) or NULL. Compiled for size: its
+ * left-shift channels' row fix-up (tg_dw_fix_pairs, entry tg_dwconv_p3l_s8) or NULL; rqf: the flagged SMMLAR
+ * groups' requantization (tg_dw_rq_flagged, entries tg_dwconv_p3f_s8 / tg_dwconv_p3l_s8) or NULL. Compiled for size: its
  * per-row work is small next to the passes (-76 B, +0.03 % on VWW's depthwise layers, the 12 KB budget). */
 TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8_t *input, int8_t *output,
-                                           void *scratch, tg_dw_pfix_t fix)
+                                           void *scratch, tg_dw_pfix_t fix, const void *rqf)
 {
     const int32_t oc_n = p->out_c;
     const int32_t groups = (oc_n + 3) >> 2;
@@ -1348,6 +1368,7 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
     a.hi4 = tg_splat4(p->act_max);
     a.out_step = (int32_t)ocol;
     a.gstride = r.wp * 8;
+    a.rqf = rqf;
     np = r.wp >> 1;
     rstep = (size_t)r.groups * np * 4;
     for (g0 = 0; g0 < groups; g0 += r.groups) {
@@ -1400,12 +1421,17 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
 
 static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0);
+    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)0);
+}
+
+static void tg_dwconv_pairs_fl(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)tg_dw_rq_flagged);
 }
 
 static void tg_dwconv_pairs_l(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-    tg_dwconv_pairs_f(p, input, output, scratch, tg_dw_fix_pairs);
+    tg_dwconv_pairs_f(p, input, output, scratch, tg_dw_fix_pairs, (const void *)tg_dw_rq_flagged);
 }
 
 /*
@@ -1902,7 +1928,9 @@ TG_DW_ENTRY(tg_dwconv_p3_s8, tg_dwconv_pairs)   /* ring kernel, 3x3 pair layout 
 /* the same, stride 2 along the row (the kernel reads the stride: one body) */
 void tg_dwconv_p3s2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
     __attribute__((alias("tg_dwconv_p3_s8")));
-TG_DW_ENTRY(tg_dwconv_p3l_s8, tg_dwconv_pairs_l) /* the same with channels whose scale is >= 0.5 (left shifts) */
+/* the same with flagged SMMLAR groups (left-shift channels whose accumulator takes either sign), either stride */
+TG_DW_ENTRY(tg_dwconv_p3f_s8, tg_dwconv_pairs_fl)
+TG_DW_ENTRY(tg_dwconv_p3l_s8, tg_dwconv_pairs_l) /* ... and left-shift channels redone in C (and flagged groups) */
 TG_DW_ENTRY(tg_dwconv_dm_s8, tg_dwconv_cols)    /* depth multiplier >= 2: column kernel */
 
 /* 3x3, depth multiplier 2-3: register kernel (w_row == -3); the second with its C code for a partial group of

@@ -147,7 +147,10 @@ void tg_dwconv_dmrl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *o
 void tg_dwconv_p3_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* the same with stride 2 along the row */
 void tg_dwconv_p3s2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
-/* the same (either stride) with channels whose effective scale is >= 0.5 (left shifts), fixed up in C */
+/* the same (either stride) with flagged SMMLAR groups (left-shift channels whose accumulator takes either sign) */
+void tg_dwconv_p3f_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* the same (either stride) with channels whose effective scale is >= 0.5 (left shifts) fixed up in C (and
+ * flagged groups) */
 void tg_dwconv_p3l_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* Helium targets (Cortex-M55/M85: the generator's call there; tg_mve.c), any depth multiplier, no scratch,
  * the channels in groups of 4 (zero-padded past out_c): weights [group][tap][4] int8 then [channel][tap], bias (folded) one

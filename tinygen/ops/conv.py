@@ -494,6 +494,8 @@ def dw_kernel(p: "ConvParams") -> str:
     if p.pair_kernel:
         if dw_pair_c_channels(p):
             return "tg_dwconv_p3l_s8"  # left-shift channels fixed up in C row by row (either stride)
+        if left_channels(p.multiplier, p.shift).any() and (dw_pair_blocks(p)[:, 48] == DW_PAIR_SMMLAR_FLAG).any():
+            return "tg_dwconv_p3f_s8"  # flagged SMMLAR groups (tg_dw_rq_flagged linked; either stride)
         return "tg_dwconv_p3_s8" if dw_geometry(p)["stride_w"] == 1 else "tg_dwconv_p3s2_s8"
     return "tg_dwconv_s8"
 
