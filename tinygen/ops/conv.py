@@ -1592,11 +1592,12 @@ class DepthwiseConv2D(Op):
             modes = dw_pair_blocks(p)[:, 48]
             n_smm = int(np.count_nonzero(modes == DW_PAIR_SMMLAR))
             n_flg = int(np.count_nonzero(modes == DW_PAIR_SMMLAR_FLAG))
-            flg = (f" ({n_flg} with a sign-correction flag per channel: left shifts whose accumulator takes "
-                   "either sign)" if n_flg else "")
+            flg = (f"; {n_flg} of them flagged: a sign correction per channel, for left shifts whose accumulator "
+                   "takes either sign" if n_flg else "")
             n_smm += n_flg
-            rq = (f"exact SMMLAR requantization (doubled accumulators){flg}" if n_smm == modes.size else
+            rq = (f"exact SMMLAR requantization (doubled accumulators{flg})" if n_smm == modes.size else
                   f"exact requantization: SMMLAR (doubled accumulators) on {n_smm} of {modes.size} groups of 4 "
-                  f"channels{flg}, SMLAL on the others (|bias| + 128 * sum|w| >= 2^30, a long shift, or a left "
-                  "shift whose accumulator could wrap)" if n_smm else rq)
+                  f"channels{' (' + flg[2:] + ')' if flg else ''}, SMLAL on the others (|bias| + 128 * sum|w| >= 2^30, a long shift, or a left "
+                  "shift L with (|bias| + 128 * sum|w|) * 2^(L+1) >= 2^31 or weights * 2^(L+1) beyond int16)"
+                  if n_smm else rq)
         return KernelVariant(DSP_EXACT, f"{what}: {dw_kernel(p)}, {how}, {rq}{tail}", scratch)
