@@ -184,7 +184,8 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     scales over two decades, a few dead channels with tiny scales and large biases, whose long right
     shifts defeat any requantization shortcut), and sometimes an output scale small enough for left
     shifts (effective scale >= 0.5). `temporal`: one column wide, a k x 1 filter. `k33` (1 or 2): 3x3,
-    that stride and dilation 1 along the row (the pair kernels, tg_dwconv_p3_s8 / tg_dwconv_p3s2_s8); 3:
+    that stride and dilation 1 along the row (the pair kernels, tg_dwconv_p3_s8 / tg_dwconv_p3s2_s8); 6 (7
+    transposed): 3x3, stride 2 along rows of 8-28 output pixels, a multiple of 4 (tg_dwconv_p3s2_s8); 3:
     3x3 with rows of 2-7 pixels and long columns, stride 1 (3) or 2 (4) along the column (the pair kernels
     transposed); 5: 3x3 with at least 4 input channels (with depth multiplier 2-3: the register kernel,
     tg_dwconv_dmr_s8), any stride, dilation and padding. `big_bias`: a third of the channels get biases near
@@ -211,6 +212,14 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
         h = int(rng.integers(8, 30)) if sh == 1 else int(rng.integers(50, 56))
     elif k33 == 5:
         kh, kw, c, dil = 3, 3, int(rng.choice([4, 5, 7, 8, 12, 16, 17])), int(rng.choice([1, 2]))
+    elif k33 in (6, 7):  # stride 2 along rows of a multiple of 4 output pixels (tg_dwconv_p3s2_s8); 7: transposed
+        ow4 = int(rng.choice([8, 12, 16, 24, 28]))
+        n_in = 2 * ow4 - int(rng.integers(0, 2)) if padding == "SAME" else 2 * ow4 + 1 + int(rng.integers(0, 2))
+        kh, kw, dil, c = 3, 3, 1, int(rng.choice([4, 8, 12, 16, 32]))
+        if k33 == 6:
+            sw, w = 2, n_in
+        else:  # rows of 2-5 pixels, columns of n_in: the kernel walks the columns at stride 2
+            sh, h, w = 2, n_in, int(rng.integers(2, 6))
     if left:  # whole groups of 4 channels (the pair kernel); left == 2: a partial group (the SMLABB ring kernel)
         c = int(rng.choice([4, 8, 12, 16] if left != 2 else [5, 6, 7, 9, 13]))
     if temporal:  # a 1-D convolution over [T, 1, C] (one column wide)
@@ -729,11 +738,19 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     # point that links tg_dw_rq_flagged), stride 1 and 2
     flagged = [n for n in graphs if "tg_dwconv_p3f_s8(" in dsp.generated[n].c_file.read_text()]
     assert {graphs[n].operators[0].options["stride_w"] for n in flagged} == {1, 2}, flagged
-    s2 = [n for n in graphs if "tg_dwconv_p3s2_s8(" in dsp.generated[n].c_file.read_text()]
+    # stride 2 along the row: the 2-pixel pass (tg_dwconv_p3_s8, rows whose output width is not a multiple of 4)
+    # and the stride-2 kernel (tg_dwconv_p3s2_s8, test_depthwise_stride2_pair_kernel_bit_exact)
+    from tinygen.ops.conv import dw_geometry as _geo
+
+    def _s2(n):
+        return _geo(DepthwiseConv2D().prepare(graphs[n], graphs[n].operators[0]))["stride_w"] == 2
+
+    s2 = [n for n in pairs + left + flagged if _s2(n)]
     assert len(s2) >= 2, s2
+    assert any("tg_dwconv_p3s2_s8(" in dsp.generated[n].c_file.read_text() for n in graphs)
     # ... and transposed (rows of 2-7 pixels: the kernel walks the columns), stride 1 and 2
     tr = {n: dsp.generated[n].c_file.read_text() for n in graphs if "w_row = -2," in dsp.generated[n].c_file.read_text()}
-    assert len(tr) >= 4 and any("tg_dwconv_p3s2_s8(" in c for c in tr.values()), sorted(tr)
+    assert len(tr) >= 4 and any(_s2(n) for n in tr), sorted(tr)
     # ... with groups of all three requantizations (mode word 48): SMMLAR on doubled accumulators (stride 1
     # and 2), SMLAL with the output zero point folded into the rows (biases near the SMMLAR bound) and SMLAL
     # adding it (rows with rm1 > 22); odd widths
@@ -854,6 +871,53 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
         for name, g in gs.items():
             check(f"{name} ({'portable' if fw is port else 'speed' if fw is speed else 'dsp'})", g, xs[name],
                   res.models[name])
+
+
+def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
+    """The stride-2 pair kernel (tg_dwconv_p3s2_s8, tg_dw3x3_s2: one channel x 4 output pixels per pass, its
+    own ring of 4-pixel blocks) on rows of 8-28 output pixels: SAME with even and odd input widths (no left
+    padding / one padded pixel on the left, a padded or unneeded pixel on the right), VALID, transposed
+    (long columns), stride 1 or 2..3 along the column (the copied top slot or a widened one), batches,
+    clamps, SMMLAR groups, SMLAL groups (dead channels, biases near the SMMLAR bound) and left shifts in the
+    assembly: the DSP build and the C99 build equal the emulator."""
+    from tinygen.boards.mcu_run import build_models, run_models
+    from tinygen.ops import check_graph
+    from tinygen.ops.conv import DW_PAIR_SMMLAR, DepthwiseConv2D, dw_geometry, dw_pair2, dw_pair2_blocks
+
+    rng = np.random.default_rng(29)
+    graphs = {}
+    for i in range(14):
+        name = f"dws2_{i}"
+        g = parse_model(random_dw(rng, trained=i % 2 == 1, dm=1, k33=7 if i % 5 == 4 else 6,
+                                  big_bias=i in (2, 8), left=1 if i in (3, 11) else 0), name=name)
+        check_graph(g)
+        graphs[name] = g
+    xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
+    dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
+    kinds = set()
+    for n, g in graphs.items():
+        p = DepthwiseConv2D().prepare(g, g.operators[0])
+        geo = dw_geometry(p)
+        text = dsp.generated[n].c_file.read_text()
+        assert dw_pair2(p) and "tg_dwconv_p3s2_s8(" in text, n
+        modes = dw_pair2_blocks(p)[:, 0]
+        sh = np.asarray(p.shift).reshape(-1)
+        kinds |= {"smmlar"} if (modes == DW_PAIR_SMMLAR).any() else set()
+        kinds |= {"smlal"} if (modes != DW_PAIR_SMMLAR).any() else set()
+        kinds |= {"left"} if ((sh >= 0) & (np.asarray(p.multiplier).reshape(-1) != 0)).any() else set()
+        kinds |= {"transposed"} if "w_row = -5," in text else {"rows"}
+        kinds |= {f"pad_left {geo['pad_left']}"}
+        kinds |= {"unneeded last pixel"} if geo["in_w"] + geo["pad_left"] > 2 * geo["out_w"] + 1 else set()
+        kinds |= {"column stride 2"} if geo["stride_h"] == 2 else {"column stride 1/3"}
+        kinds |= {"batch"} if p.input_shape[0] > 1 else set()
+        kinds |= {"clamp"} if p.act_min > -128 or p.act_max < 127 else set()
+    assert kinds >= {"smmlar", "smlal", "left", "transposed", "rows", "pad_left 0", "pad_left 1",
+                     "unneeded last pixel", "column stride 2", "column stride 1/3", "batch", "clamp"}, sorted(kinds)
+    port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
+    for fw in (dsp, port):
+        res = run_models(fw, timeout=120)
+        for name, g in graphs.items():
+            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
 
 
 # ---------------------------------------------------------------- builds

@@ -34,6 +34,8 @@
 #define TG_DWP_SMMLAR 256 /* the pair layout's mode word of a group requantized with SMMLAR (DW_PAIR_SMMLAR) */
 #define TG_DWP_SMMLARF 512 /* ... with a sign-correction flag per row (DW_PAIR_SMMLAR_FLAG) */
 #define TG_DWR_BLOCK(taps) (40 + 4 * (taps)) /* register layout (w_row == -3), dw_reg_blocks */
+#define TG_DWS2_CH 11                        /* stride-2 pair layout (w_row == -4 / -5), dw_pair2_blocks */
+#define TG_DWS2_BLOCK (1 + 4 * TG_DWS2_CH)
 
 /* The C requantization of one output with a {mult, klo, khi, rm1} row (TFLM shift -(rm1 + 1)),
  * out of line: every path's fallback shares it. */
@@ -54,6 +56,12 @@ __attribute__((noinline)) static const int32_t *tg_dwr_blk(const tg_conv_params_
            (size_t)((ic >> 2) * ((dm + 1) >> 1) + (m >> 1)) * TG_DWR_BLOCK(p->k_h * p->k_w);
 }
 
+/* Stride-2 pair layout (w_row == -4 / -5, dw_pair2_blocks): output channel oc's words (its bias first). */
+TG_INLINE const int32_t *tg_dws2_ch(const tg_conv_params_t *p, int32_t oc)
+{
+    return (const int32_t *)p->weights + (size_t)(oc >> 2) * TG_DWS2_BLOCK + 1 + TG_DWS2_CH * (oc & 3);
+}
+
 /* Weight of output channel oc at tap t, its folded bias and requantization row, in any layout. */
 __attribute__((noinline)) static int32_t tg_dw_weight(const tg_conv_params_t *p, int32_t oc, int32_t t)
 {
@@ -62,6 +70,12 @@ __attribute__((noinline)) static int32_t tg_dw_weight(const tg_conv_params_t *p,
         int32_t i;
         const uint32_t v = (uint32_t)tg_dwr_blk(p, oc, &i)[8 + 4 * t + 2 * (i & 1) + (i >> 2)];
         return (int16_t)((i & 2) ? v >> 16 : v & 0xFFFFu);
+    }
+    if (p->w_row <= -4) {
+        /* stride-2 pair layout: per channel (after the group's mode word) bias, then the filter rows 1, 0, 2 */
+        const int32_t ky = t / 3, kx = t % 3;
+        const uint32_t v = (uint32_t)tg_dws2_ch(p, oc)[1 + 2 * (ky == 1 ? 0 : ky + 1 - (ky == 2)) + (kx == 2)];
+        return (int16_t)(kx == 0 ? v & 0xFFFFu : v >> 16);
     }
     if (p->w_row < 0) {
         /* pair layout: (w0, w1), (w1, w2) per filter row; tap kx 0, 1: W01 low, high; 2: W12 high */
@@ -84,6 +98,9 @@ __attribute__((noinline)) static const int32_t *tg_dw_rq(const tg_conv_params_t 
         int32_t i;
         return tg_dwr_blk(p, oc, &i) + 8 + 4 * taps + 4 * i;
     }
+    if (p->w_row <= -4) {
+        return tg_dws2_ch(p, oc) + 7;
+    }
     if (p->w_row < 0) {
         return (const int32_t *)p->weights + (size_t)(oc >> 2) * TG_DW_PBLOCK + 32 + 4 * (oc & 3);
     }
@@ -100,6 +117,9 @@ __attribute__((noinline)) static int32_t tg_dw_bias(const tg_conv_params_t *p, i
         const int32_t *blk = tg_dwr_blk(p, oc, &i);
         return blk[i];
     }
+    if (p->w_row <= -4) {
+        return tg_dws2_ch(p, oc)[0];
+    }
     if (p->w_row < 0) {
         return ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_PBLOCK + ((oc & 3) < 2 ? (oc & 3) : 14 + (oc & 3))];
     }
@@ -114,6 +134,10 @@ __attribute__((noinline)) static int32_t tg_dw_bias(const tg_conv_params_t *p, i
  * and bias and SMMLAR rows, see tg_dw_rqv). */
 TG_INLINE int32_t tg_dw_rqx_zp(const tg_conv_params_t *p, int32_t oc)
 {
+    if (p->w_row <= -4) { /* the stride-2 layout's SMLAL rows leave the zero point to add */
+        const int32_t mode = ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DWS2_BLOCK];
+        return mode == TG_DWP_SMMLAR ? mode : p->output_zp;
+    }
     return p->w_row == -1 || p->w_row == -2 ? ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DW_PBLOCK + 48]
                                             : p->output_zp;
 }
@@ -294,7 +318,7 @@ static void tg_dwconv_c_ch(const tg_conv_params_t *p, const int8_t *input, int8_
 static void tg_dwconv_c(const tg_conv_params_t *p, const int8_t *input, int8_t *output, int32_t c_lo, int32_t c_hi)
 {
     const int32_t dm = p->depth_multiplier;
-    const int tr = p->w_row == -2;
+    const int tr = p->w_row == -2 || p->w_row == -5;
     const int32_t taps = p->k_h * p->k_w;
     /* element steps of a row and a column, input and output */
     const size_t irow = (size_t)(tr ? 1 : p->in_w) * p->in_c, icol = (size_t)(tr ? p->in_h : 1) * p->in_c;
@@ -1435,6 +1459,445 @@ static void tg_dwconv_pairs_l(const tg_conv_params_t *p, const int8_t *input, in
 }
 
 /*
+ * Stride-2 pair kernel (tg_dwconv_p3s2_s8; w_row == -4, or -5 transposed: conv.py dw_pair2_blocks): a
+ * pass is one channel x 4 output pixels. Ring: per group of 4 channels, per block of 4 output pixels,
+ * per channel 3 slots (M: the middle filter row, A: the top one, B: the bottom one, in this order) of 5
+ * words, the int16 pixel pairs P_4b .. P_4b+4 of the channel (P_q = (x_2q, x_2q+1); P_4b+4, the next
+ * block's first, is stored twice): 240 bytes per block and group, groups nb * 240 bytes apart. One LDM
+ * reads a slot; output pixel 4b + j is SMLAD(P_4b+j, W01) + SMLABT(P_4b+j+1, W12) per filter row. The
+ * pass copies slot B to slot A after reading it (STMDB), so that the next output row finds its top row
+ * (the bottom row of this one at stride 2) in A: only slots M and B are widened per output row.
+ */
+/* Widen nblk (>= 1) blocks of 8 input pixels (4 channels each, `step` bytes apart; block ba's first at src
+ * for group 0) into the slot's words at d (block ba, channel 0 of the slot): pairs j0..j3 of channel c at
+ * d + 60 c, j0 again as the previous block's j4 (the first block's: a dummy on the stack); the last
+ * block's j4 from the pixel at p8 (only the low half of a j4 word is read). For each of ng groups (d then
+ * advances dskip, src sskip, p8 p8step more bytes): 50 instructions per 8 pixels x 4 channels, 11 per
+ * group. External linkage (r0 = d, r1 = src, r2 = step, r3 = nblk; ng, dskip, sskip, p8, p8step on the
+ * stack). */
+void tg_dws2_widen(uint32_t *d, const int8_t *src, int32_t step, int32_t nblk, int32_t ng, int32_t dskip,
+                   int32_t sskip, const int8_t *p8, int32_t p8step);
+#define TG_DWS2_W4                           \
+    "ldr    r4, [r1]\n\t"                    \
+    "ldr    r5, [r1, r2]\n\t"                \
+    "ldr    r6, [r1, r2, lsl #1]\n\t"        \
+    "ldr    r7, [r1, r11]\n\t"               \
+    "add    r1, r1, r2, lsl #2\n\t"          \
+    "pkhbt  r8, r4, r5, lsl #16\n\t"         \
+    "pkhtb  r5, r5, r4, asr #16\n\t"         \
+    "pkhbt  r9, r6, r7, lsl #16\n\t"         \
+    "pkhtb  r7, r7, r6, asr #16\n\t"
+/* channel c's two pairs at [r0 + off] */
+#define TG_DWS2_ST(x, y, off)                \
+    "sxtb16 r4, " x "\n\t"                   \
+    "sxtb16 r6, " y "\n\t"                   \
+    "strd   r4, r6, [r0, #" off "]\n\t"
+/* the first of them (j0) also as the previous block's j4 */
+#define TG_DWS2_DUP(off) "str    r4, [r10, #" off "]\n\t"
+/* pixel r6: channel c in the low half of the last block's j4 */
+#define TG_DWS2_J4(rot, off)                 \
+    "sxtb16 r7, r6" rot "\n\t"               \
+    "str    r7, [r10, #" off "]\n\t"
+__attribute__((naked, noinline)) void tg_dws2_widen(uint32_t *d __attribute__((unused)),
+                                                    const int8_t *src __attribute__((unused)),
+                                                    int32_t step __attribute__((unused)),
+                                                    int32_t nblk __attribute__((unused)),
+                                                    int32_t ng __attribute__((unused)),
+                                                    int32_t dskip __attribute__((unused)),
+                                                    int32_t sskip __attribute__((unused)),
+                                                    const int8_t *p8 __attribute__((unused)),
+                                                    int32_t p8step __attribute__((unused)))
+{
+    __asm__("push   {r4-r11, lr}\n\t"
+            "sub    sp, sp, #184\n\t"
+            "ldr    r12, [sp, #220]\n\t" /* ng */
+            "add    r11, r2, r2, lsl #1\n\t"
+            "0:\n\t"
+            "mov    r10, sp\n\t"
+            "mov    lr, r3\n\t"
+            "1:\n\t"
+            TG_DWS2_W4
+            TG_DWS2_ST("r8", "r9", "0") TG_DWS2_DUP("0")
+            TG_DWS2_ST("r8, ror #8", "r9, ror #8", "60") TG_DWS2_DUP("60")
+            TG_DWS2_ST("r5", "r7", "120") TG_DWS2_DUP("120")
+            TG_DWS2_ST("r5, ror #8", "r7, ror #8", "180") TG_DWS2_DUP("180")
+            TG_DWS2_W4
+            TG_DWS2_ST("r8", "r9", "8")
+            TG_DWS2_ST("r8, ror #8", "r9, ror #8", "68")
+            TG_DWS2_ST("r5", "r7", "128")
+            TG_DWS2_ST("r5, ror #8", "r7, ror #8", "188")
+            "add    r10, r0, #16\n\t"
+            "add    r0, r0, #240\n\t"
+            "subs   lr, lr, #1\n\t"
+            "bne    1b\n\t"
+            "ldrd   r4, r5, [sp, #232]\n\t" /* p8, p8step */
+            "ldr    r6, [r4]\n\t"
+            "add    r4, r4, r5\n\t"
+            "str    r4, [sp, #232]\n\t"
+            TG_DWS2_J4("", "0") TG_DWS2_J4(", ror #8", "60") TG_DWS2_J4(", ror #16", "120")
+            TG_DWS2_J4(", ror #24", "180")
+            "ldrd   r4, r5, [sp, #224]\n\t" /* dskip, sskip */
+            "add    r0, r0, r4\n\t"
+            "add    r1, r1, r5\n\t"
+            "subs   r12, r12, #1\n\t"
+            "bne    0b\n\t"
+            "add    sp, sp, #184\n\t"
+            "pop    {r4-r11, pc}\n\t");
+}
+
+/* Pair (pixel a at pa, b at pb; a padded pixel reads the input_zp word with step 0) of every group into the
+ * words of a slot at d + 60 c (the next group's dstep bytes on; pa / pb advance sa / sb): 17 instructions
+ * per group. External linkage (r0 = d, r1 = pa, r2 = pb, r3 = ng; sa, sb, dstep on the stack). */
+void tg_dws2_pair(uint32_t *d, const int8_t *pa, const int8_t *pb, int32_t ng, int32_t sa, int32_t sb,
+                  int32_t dstep);
+__attribute__((naked, noinline)) void tg_dws2_pair(uint32_t *d __attribute__((unused)),
+                                                   const int8_t *pa __attribute__((unused)),
+                                                   const int8_t *pb __attribute__((unused)),
+                                                   int32_t ng __attribute__((unused)),
+                                                   int32_t sa __attribute__((unused)),
+                                                   int32_t sb __attribute__((unused)),
+                                                   int32_t dstep __attribute__((unused)))
+{
+    __asm__("push   {r4-r8, lr}\n\t"
+            "ldrd   r12, lr, [sp, #24]\n\t" /* sa, sb */
+            "ldr    r8, [sp, #32]\n\t"      /* dstep */
+            "1:\n\t"
+            "ldr    r4, [r1]\n\t"
+            "ldr    r5, [r2]\n\t"
+            "add    r1, r1, r12\n\t"
+            "add    r2, r2, lr\n\t"
+            "pkhbt  r6, r4, r5, lsl #16\n\t"
+            "pkhtb  r5, r5, r4, asr #16\n\t"
+            "sxtb16 r4, r6\n\t"
+            "str    r4, [r0]\n\t"
+            "sxtb16 r4, r6, ror #8\n\t"
+            "str    r4, [r0, #60]\n\t"
+            "sxtb16 r4, r5\n\t"
+            "str    r4, [r0, #120]\n\t"
+            "sxtb16 r4, r5, ror #8\n\t"
+            "str    r4, [r0, #180]\n\t"
+            "add    r0, r0, r8\n\t"
+            "subs   r3, r3, #1\n\t"
+            "bne    1b\n\t"
+            "pop    {r4-r8, pc}\n\t");
+}
+
+/* What tg_dws2_load needs of a ring block: the layer, the ring, the batch's input, the block's first group
+ * and its group count, blocks per row, the input's row and column steps in bytes. */
+typedef struct {
+    const tg_conv_params_t *p;
+    uint32_t *ring;
+    const int8_t *in_b;
+    int32_t g0, ng, nb;
+    size_t irow, icol;
+} tg_dws2_ctx_t;
+
+/* Padded row py of the block's groups into slot s (0: M, 1: A, 2: B): the blocks whose 8 pixels are
+ * inside the input straight from it (the last one's pixel 8 from the input or input_zp), the others (a
+ * padded pixel on the left, the row's end) pair by pair (tg_dws2_pair); rows outside the input: input_zp
+ * pairs. */
+TG_DWP_SMALL static void tg_dws2_load(const tg_dws2_ctx_t *c, int32_t s, int32_t py)
+{
+    const tg_conv_params_t *p = c->p;
+    const int32_t iy = py - p->pad_top, nb = c->nb, ng = c->ng, icol = (int32_t)c->icol;
+    uint32_t *d = c->ring + 5 * s;
+    const uint32_t z4 = tg_splat4(p->input_zp);
+    const int8_t *x0;
+    int32_t ba, bb, b, j;
+    if (iy < 0 || iy >= p->in_h) {
+        tg_dws2_widen(d, (const int8_t *)&z4, 0, nb, ng, 0, 0, (const int8_t *)&z4, 0);
+        return;
+    }
+    x0 = c->in_b + (size_t)iy * c->irow + 4 * c->g0;
+    /* blocks [ba, bb): pixels 8 b .. 8 b + 7 inside the input */
+    ba = (p->pad_left + 7) >> 3;
+    bb = (p->in_w + p->pad_left) >> 3;
+    if (bb > nb) {
+        bb = nb;
+    }
+    if (bb > ba) {
+        const int32_t j8 = 8 * bb - p->pad_left, in8 = j8 < p->in_w;
+        tg_dws2_widen(d + 60 * ba, x0 + (8 * ba - p->pad_left) * icol, icol, bb - ba, ng, 240 * (nb - (bb - ba)),
+                      4 - 8 * (bb - ba) * icol, in8 ? x0 + j8 * icol : (const int8_t *)&z4, in8 ? 4 : 0);
+    } else {
+        ba = bb = 0;
+    }
+    for (b = ba == 0 ? bb : 0; b < nb; b = b + 1 == ba ? bb : b + 1) {
+        /* pairs j0..j3 of the block, then j4 (pixel 8 b + 8, with a padded partner) */
+        for (j = 0; j < 5; j++) {
+            const int32_t jx = 8 * b + 2 * j - p->pad_left;
+            const int ina = (uint32_t)jx < (uint32_t)p->in_w, inb = j < 4 && (uint32_t)(jx + 1) < (uint32_t)p->in_w;
+            tg_dws2_pair(d + 60 * b + j, ina ? x0 + jx * icol : (const int8_t *)&z4,
+                         inb ? x0 + (jx + 1) * icol : (const int8_t *)&z4, ng, ina ? 4 : 0, inb ? 4 : 0, 240 * nb);
+        }
+    }
+}
+
+/* State of tg_dw3x3_s2 (field offsets are used by its assembly): one output row of the block's groups. */
+typedef struct {
+    uint32_t *ring;     /* 0: group 0, block 0, channel 0, slot M */
+    const int32_t *blk; /* 4: group 0's parameter block (its mode word) */
+    int8_t *out;        /* 8: the row's output: group 0's channel 0 at pixel 0 */
+    int32_t nb;         /* 12: blocks of 4 output pixels (>= 1) */
+    int32_t rem;        /* 16: output pixels of the last block (1..4) */
+    int32_t clamp;      /* 20: 0: the act range is [-128, 127] */
+    uint32_t lo4, hi4;  /* 24, 28 */
+    int32_t ocol;       /* 32: bytes from output pixel to pixel */
+    int32_t groups;     /* 36: >= 1 */
+    int32_t zp;         /* 40: the output zero point (SMLAL groups) */
+} tg_dws2_t;
+
+#define TG_DWS2_MAC8                         \
+    "smlad  r0, r4, r9, r0\n\t"              \
+    "smlabt r0, r5, r10, r0\n\t"             \
+    "smlad  r1, r5, r9, r1\n\t"              \
+    "smlabt r1, r6, r10, r1\n\t"             \
+    "smlad  r2, r6, r9, r2\n\t"              \
+    "smlabt r2, r7, r10, r2\n\t"             \
+    "smlad  r3, r7, r9, r3\n\t"              \
+    "smlabt r3, r8, r10, r3\n\t"
+#define TG_DWS2_RQN(a)                       \
+    "smmlar r8, " a ", r4, r5\n\t"           \
+    "add    r8, r8, " a ", asr #31\n\t"      \
+    "asr    r8, r8, r6\n\t"                  \
+    "ssat   " a ", #8, r8\n\t"
+/* The row's groups, in each its blocks, in each the 4 channels (a pass each: LDM of the bias and the
+ * middle row's weights, 3 x (LDM of a slot, 8 MACs), the copy of slot B to A, the requantization of the
+ * group through a jump address (SMMLAR falling into the store of a whole block without the clamp; SMMLAR,
+ * or SMLAL with a left shift where rm1 < 0, then the store's jump address: with the clamp, or the last
+ * block's first rem pixels), 4 STRB. Stack: 0-8 the store offsets ocol - 1, 2 ocol - 1, 3 ocol - 1,
+ * 12 the requantization, 16 the store, 20 blocks left, 24 the group's parameter block, 28 its output,
+ * 32 groups left, 36 4 ocol - 4, 40 lo4, 44 hi4, 48 zp, 52 nb, 56 clamp, 60 the store of a whole block,
+ * 64 the last block's requantization, 68 rem, 72-84 the accumulators (SMLAL rows). The output is 4-byte aligned (the arena's tensors, out_c a
+ * multiple of 4: the channel loop ends at lr % 4 == 0). External linkage (r0 = a). */
+void tg_dw3x3_s2(tg_dws2_t *a);
+__attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((unused)))
+{
+    __asm__(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #88\n\t"
+        "ldm    r0, {r1-r11}\n\t" /* ring, blk, out, nb, rem, clamp, lo4, hi4, ocol, groups, zp */
+        "sub    r0, r9, #1\n\t"
+        "str    r0, [sp]\n\t"
+        "add    r0, r0, r9\n\t"
+        "str    r0, [sp, #4]\n\t"
+        "add    r0, r0, r9\n\t"
+        "str    r0, [sp, #8]\n\t"
+        "lsls   r0, r9, #2\n\t"
+        "subs   r0, r0, #4\n\t"
+        "str    r0, [sp, #36]\n\t"
+        "strd   r7, r8, [sp, #40]\n\t"
+        "str    r11, [sp, #48]\n\t"
+        "strd   r4, r6, [sp, #52]\n\t" /* nb, clamp */
+        "str    r5, [sp, #68]\n\t"
+        "str    r10, [sp, #32]\n\t"
+        "strd   r2, r3, [sp, #24]\n\t"
+        "adr.w  r0, 20f\n\t"
+        "cbz    r6, 1f\n\t"
+        "adr.w  r0, 21f\n\t"
+        "1:\n\t"
+        "orr    r0, r0, #1\n\t"
+        "str    r0, [sp, #60]\n\t"
+        "mov    r11, r1\n\t"
+        "2:\n\t" /* group: its requantization */
+        "ldr    r2, [sp, #24]\n\t"
+        "ldr    r0, [r2]\n\t"
+        "ldr    r6, [sp, #56]\n\t"
+        "adr.w  r1, 31f\n\t"
+        "adr.w  r3, 31f\n\t"
+        "cmp    r0, #256\n\t"
+        "bne    1f\n\t"
+        "adr.w  r1, 30f\n\t"
+        "adr.w  r3, 33f\n\t"
+        "cbz    r6, 1f\n\t"
+        "mov    r1, r3\n\t"
+        "1:\n\t"
+        "orr    r1, r1, #1\n\t"
+        "orr    r3, r3, #1\n\t"
+        "str    r1, [sp, #12]\n\t"
+        "str    r3, [sp, #64]\n\t"
+        "ldr    r1, [sp, #60]\n\t"
+        "str    r1, [sp, #16]\n\t"
+        "ldr    r0, [sp, #52]\n\t"
+        "str    r0, [sp, #20]\n\t"
+        "ldr    lr, [sp, #28]\n\t"
+        "ldr    r1, [sp, #36]\n\t"
+        "sub    lr, lr, r1\n\t"
+        "b      5f\n\t"
+        "3:\n\t" /* block */
+        "ldr    r12, [sp, #24]\n\t"
+        "add    r12, r12, #4\n\t"
+        "4:\n\t" /* pass: channel r12, slots at r11, output at lr */
+        "ldm    r12!, {r3, r9, r10}\n\t"
+        "ldm    r11!, {r4-r8}\n\t"
+        "smlad  r0, r4, r9, r3\n\t"
+        "smlabt r0, r5, r10, r0\n\t"
+        "smlad  r1, r5, r9, r3\n\t"
+        "smlabt r1, r6, r10, r1\n\t"
+        "smlad  r2, r6, r9, r3\n\t"
+        "smlabt r2, r7, r10, r2\n\t"
+        "smlad  r3, r7, r9, r3\n\t"
+        "smlabt r3, r8, r10, r3\n\t"
+        "ldm    r11!, {r4-r8}\n\t"
+        "ldrd   r9, r10, [r12], #8\n\t"
+        TG_DWS2_MAC8
+        "ldm    r11, {r4-r8}\n\t"
+        "ldrd   r9, r10, [r12], #8\n\t"
+        TG_DWS2_MAC8
+        "stmdb  r11, {r4-r8}\n\t"
+        "add    r11, r11, #20\n\t"
+        "ldr    pc, [sp, #12]\n\t"
+        "33:\n\t" /* SMMLAR rows {m, C, r, 0}, then the store's jump */
+        "ldm    r12!, {r4-r7}\n\t"
+        TG_DWS2_RQN("r0") TG_DWS2_RQN("r1") TG_DWS2_RQN("r2") TG_DWS2_RQN("r3")
+        "ldr    pc, [sp, #16]\n\t"
+        "31:\n\t" /* SMLAL rows {m, klo, khi, rm1}, rm1 < 0: a left shift L = ~rm1; output by output */
+        "add    r8, sp, #72\n\t"
+        "stm    r8, {r0-r3}\n\t"
+        "ldm    r12!, {r4-r7}\n\t"
+        "ldr    r9, [sp, #48]\n\t"
+        "mov    r10, #4\n\t"
+        "34:\n\t"
+        "ldr    r0, [r8]\n\t"
+        "cmp    r7, #0\n\t"
+        "blt    35f\n\t"
+        "mov    r1, r5\n\t"
+        "mov    r2, r6\n\t"
+        TG_RQX_ASM("r0", "r4", "r1", "r2", "r7", "r9")
+        "b      36f\n\t"
+        "35:\n\t"
+        "mvn    r3, r7\n\t"
+        "mov    r1, #0x80000000\n\t"
+        "movs   r2, #0\n\t"
+        TG_LQX_ASM("r0", "r4", "r1", "r2", "r3", "r9")
+        "36:\n\t"
+        "str    r0, [r8], #4\n\t"
+        "subs   r10, r10, #1\n\t"
+        "bne    34b\n\t"
+        "ldmdb  r8, {r0-r3}\n\t"
+        "ldr    pc, [sp, #16]\n\t"
+        "22:\n\t" /* the last block's first rem (1..3) pixels, clamped (no-op bounds without a clamp) */
+        "movs   r7, #1\n\t"
+        "b      23f\n\t"
+        "21:\n\t" /* clamp: the 4 pixels as one word, max(lo), min(hi) per lane */
+        "movs   r7, #0\n\t"
+        "23:\n\t"
+        "bfi    r0, r1, #8, #8\n\t"
+        "bfi    r0, r2, #16, #8\n\t"
+        "bfi    r0, r3, #24, #8\n\t"
+        "ldrd   r4, r5, [sp, #40]\n\t"
+        "ssub8  r6, r0, r4\n\t"
+        "sel    r0, r0, r4\n\t"
+        "ssub8  r6, r0, r5\n\t"
+        "sel    r0, r5, r0\n\t"
+        "lsr    r1, r0, #8\n\t"
+        "lsr    r2, r0, #16\n\t"
+        "lsr    r3, r0, #24\n\t"
+        "cbz    r7, 20f\n\t"
+        "ldm    sp, {r5-r7}\n\t"
+        "ldr    r4, [sp, #68]\n\t"
+        "strb   r0, [lr], #1\n\t"
+        "cmp    r4, #2\n\t"
+        "blt    1f\n\t"
+        "strb   r1, [lr, r5]\n\t"
+        "beq    1f\n\t"
+        "strb   r2, [lr, r6]\n\t"
+        "1:\n\t"
+        "tst    lr, #3\n\t"
+        "bne    4b\n\t"
+        "b      5f\n\t"
+        "30:\n\t" /* SMMLAR rows {m, C, r, 0}, then the store of a whole block without the clamp */
+        "ldm    r12!, {r4-r7}\n\t"
+        TG_DWS2_RQN("r0") TG_DWS2_RQN("r1") TG_DWS2_RQN("r2") TG_DWS2_RQN("r3")
+        "20:\n\t" /* pixels 4b .. 4b + 3 of the channel */
+        "ldm    sp, {r5-r7}\n\t"
+        "strb   r0, [lr], #1\n\t"
+        "strb   r1, [lr, r5]\n\t"
+        "strb   r2, [lr, r6]\n\t"
+        "strb   r3, [lr, r7]\n\t"
+        "tst    lr, #3\n\t"
+        "bne    4b\n\t"
+        "5:\n\t" /* block done (or the group's start): the next one, the last one, or the next group */
+        "ldr    r0, [sp, #20]\n\t"
+        "subs   r0, r0, #1\n\t"
+        "str    r0, [sp, #20]\n\t"
+        "ldr    r1, [sp, #36]\n\t"
+        "add    lr, lr, r1\n\t"
+        "bgt    3b\n\t"
+        "blt    6f\n\t"
+        "ldr    r3, [sp, #68]\n\t" /* the last block: its first rem pixels */
+        "cmp    r3, #4\n\t"
+        "beq    3b\n\t"
+        "ldr    r2, [sp, #64]\n\t"
+        "str    r2, [sp, #12]\n\t"
+        "adr.w  r2, 22b\n\t"
+        "orr    r2, r2, #1\n\t"
+        "str    r2, [sp, #16]\n\t"
+        "b      3b\n\t"
+        "6:\n\t" /* group done */
+        "ldrd   r0, r1, [sp, #24]\n\t"
+        "add    r0, r0, #180\n\t"
+        "add    r1, r1, #4\n\t"
+        "strd   r0, r1, [sp, #24]\n\t"
+        "ldr    r0, [sp, #32]\n\t"
+        "subs   r0, r0, #1\n\t"
+        "str    r0, [sp, #32]\n\t"
+        "bne    2b\n\t"
+        "add    sp, sp, #88\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* scratch: the ring (conv.py dw_scratch_bytes: groups-per-block x nb x 240 bytes). Output row oy reads
+ * padded rows t = oy * stride_h, t + dil_h, t + 2 dil_h: slot A holds t where the previous row's bottom
+ * row was t (stride 2, the pass's copy), else it is widened; M and B are widened for every row. */
+TG_DWP_SMALL static void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    const int32_t oc_n = p->out_c;
+    const int32_t groups = oc_n >> 2;
+    const int tr = p->w_row == -5; /* transposed: a row is a column of the image */
+    const size_t orow = (size_t)(tr ? 1 : p->out_w) * oc_n, ocol = (size_t)(tr ? p->out_h : 1) * oc_n;
+    const int32_t gb = p->groups < 1 ? 1 : p->groups, dh = p->dil_h;
+    tg_dws2_ctx_t c;
+    tg_dws2_t a;
+    int32_t b, oy;
+    c.p = p;
+    c.ring = (uint32_t *)scratch;
+    c.nb = (p->out_w + 3) >> 2;
+    c.irow = (size_t)(tr ? 1 : p->in_w) * p->in_c;
+    c.icol = (size_t)(tr ? p->in_h : 1) * p->in_c;
+    a.ring = c.ring;
+    a.nb = c.nb;
+    a.rem = p->out_w - 4 * (c.nb - 1);
+    a.clamp = !(p->act_min <= -128 && p->act_max >= 127);
+    a.lo4 = tg_splat4(p->act_min);
+    a.hi4 = tg_splat4(p->act_max);
+    a.ocol = (int32_t)ocol;
+    a.zp = p->output_zp;
+    for (c.g0 = 0; c.g0 < groups; c.g0 += gb) {
+        c.ng = groups - c.g0 < gb ? groups - c.g0 : gb;
+        a.groups = c.ng;
+        a.blk = (const int32_t *)p->weights + (size_t)c.g0 * TG_DWS2_BLOCK;
+        for (b = 0; b < p->batches; b++) {
+            int32_t top = -1; /* the padded row slot A holds: none */
+            c.in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
+            for (oy = 0; oy < p->out_h; oy++) {
+                const int32_t t = oy * p->stride_h;
+                tg_barrier(); /* the previous row's reads are done before the ring is written */
+                if (top != t) {
+                    tg_dws2_load(&c, 1, t);
+                }
+                tg_dws2_load(&c, 0, t + dh);
+                tg_dws2_load(&c, 2, t + 2 * dh);
+                top = t + 2 * dh;
+                tg_barrier();
+                a.out = output + (size_t)b * p->out_h * p->out_w * oc_n + (size_t)oy * orow + 4 * c.g0;
+                tg_dw3x3_s2(&a);
+            }
+        }
+    }
+}
+
+/*
  * Column kernel (depth multiplier >= 2; `w_row` > 0: int8 filter rows [out_c][w_row], `bias`
  * [out_c], `rq` [out_c] rows): each input channel's window is one small convolution with
  * dm filters. Two output pixels at a time, channel by channel, the window's taps of both pixels
@@ -1925,10 +2388,9 @@ __attribute__((noinline)) static void tg_dwconv_regs(const tg_conv_params_t *p, 
 
 TG_DW_ENTRY(tg_dwconv_s8, tg_dwconv_dsp)        /* ring kernel (SMLABB), any filter */
 TG_DW_ENTRY(tg_dwconv_p3_s8, tg_dwconv_pairs)   /* ring kernel, 3x3 pair layout (w_row == -1) */
-/* the same, stride 2 along the row (the kernel reads the stride: one body) */
-void tg_dwconv_p3s2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
-    __attribute__((alias("tg_dwconv_p3_s8")));
-/* the same with flagged SMMLAR groups (left-shift channels whose accumulator takes either sign), either stride */
+TG_DW_ENTRY(tg_dwconv_p3s2_s8, tg_dwconv_s2)   /* stride 2 along the row (w_row == -4 / -5): 1 channel x 4 pixels */
+/* the same as tg_dwconv_p3_s8 with flagged SMMLAR groups (left-shift channels whose accumulator takes either sign),
+ * either stride */
 TG_DW_ENTRY(tg_dwconv_p3f_s8, tg_dwconv_pairs_fl)
 TG_DW_ENTRY(tg_dwconv_p3l_s8, tg_dwconv_pairs_l) /* ... and left-shift channels redone in C (and flagged groups) */
 TG_DW_ENTRY(tg_dwconv_dm_s8, tg_dwconv_cols)    /* depth multiplier >= 2: column kernel */

@@ -484,6 +484,23 @@ def dw_model_pairs(p: "ConvParams", graph, impl) -> bool:
     return dw_pairs3(p) or not needs_ring
 
 
+# The stride-2 pair kernel on rows of at least this many output columns, a multiple of 4 (whole blocks).
+DW_PAIR2_MIN_W = 8
+
+
+def dw_pair2(p: "ConvParams") -> bool:
+    """Does the stride-2 pair kernel (tg_dwconv_p3s2_s8 on a DSP target: dw_pair2_blocks, one channel x 4
+    output pixels per pass) run this layer: the pair kernel at stride 2 along rows of a multiple of 4 output
+    pixels, at least DW_PAIR2_MIN_W. Other stride-2 rows keep the 2-pixel pass of tg_dwconv_p3_s8: measured
+    (mcu_bench, corpus), the 4-pixel blocks lose there (12 -> 6: 0.22 vs 0.33 MAC/instruction, 27 -> 13: 0.29
+    vs 0.32, 25 -> 13 transposed: 0.25 vs 0.30: a partial last block, pairs with padding widened one by one)
+    and it would add ~1.9 KB of code to models without a layer it speeds up (the 12 KB budget)."""
+    if not p.pair_kernel:
+        return False
+    g = dw_geometry(p)
+    return g["stride_w"] == 2 and g["out_w"] >= DW_PAIR2_MIN_W and g["out_w"] % 4 == 0
+
+
 def dw_kernel(p: "ConvParams") -> str:
     """The C entry point (tg_dwconv.c) the generated code calls for this depthwise op: the one decision
     emit_c and kernel_variant (inspect, generate, mcu_bench) share."""
@@ -492,11 +509,13 @@ def dw_kernel(p: "ConvParams") -> str:
     if dw_columns(p):
         return "tg_dwconv_dm_s8"
     if p.pair_kernel:
+        if dw_pair2(p):
+            return "tg_dwconv_p3s2_s8"  # left-shift channels in its assembly too
         if dw_pair_c_channels(p):
             return "tg_dwconv_p3l_s8"  # left-shift channels fixed up in C row by row (either stride)
         if left_channels(p.multiplier, p.shift).any() and (dw_pair_blocks(p)[:, 48] == DW_PAIR_SMMLAR_FLAG).any():
             return "tg_dwconv_p3f_s8"  # flagged SMMLAR groups (tg_dw_rq_flagged linked; either stride)
-        return "tg_dwconv_p3_s8" if dw_geometry(p)["stride_w"] == 1 else "tg_dwconv_p3s2_s8"
+        return "tg_dwconv_p3_s8"  # (stride 1, or 2 on narrow rows)
     return "tg_dwconv_s8"
 
 
@@ -522,6 +541,8 @@ def _dw_ring_dims(p: "ConvParams") -> tuple[int, int, int]:
         # whole pixel pairs; a pass reads one pair (stride 1) or two (stride 2) ahead (the block is
         # the ring kernel's, which runs instead where the model keeps it: same speed, enough scratch)
         wp = 2 * ((g["out_w"] + 1) // 2 + 1) if g["stride_w"] == 1 else 2 * (g["out_w"] + 2)
+        if dw_pair2(p):  # stride-2 layout (dw_pair2_blocks): 3 slots x 5 pairs per 4 output pixels
+            rows, wp = 3, 10 * (-(-g["out_w"] // 4))
     return rows, wp, block
 
 
@@ -538,6 +559,8 @@ def dw_scratch_bytes(p: "ConvParams") -> int:
     if dw_columns(p):
         return 4 * (-(-(kh * kw) // 4) * 4)
     rows, wp, block = _dw_ring_dims(p)
+    if dw_pair2(p):  # tg_dwconv_p3s2_s8: the ring only (3 slots x 5 pairs x 4 channels x 16 B per 4 pixels)
+        return rows * block * wp * 8
     kh = dw_geometry(p)["k_h"]
     return 4 * (-(-rows // 2) * 2) + 4 * (-(-kh // 2) * 2) + rows * block * wp * 8
 
@@ -801,6 +824,51 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     words = np.concatenate([bias[:, 0], bias[:, 0], halves[:, 0], bias[:, 1], bias[:, 1], halves[:, 1],
                             rq.reshape(groups, 16), mode.reshape(groups, 1)], axis=1)
     assert words.shape[1] == DW_PAIR_BLOCK
+    return words.astype(np.int32)
+
+
+# The stride-2 pair layout (dw_pair2_blocks): a mode word, then per channel DW_PAIR2_CH int32 words.
+DW_PAIR2_CH = 11
+DW_PAIR2_BLOCK = 1 + 4 * DW_PAIR2_CH
+
+
+def dw_pair2_blocks(p: "ConvParams") -> np.ndarray:
+    """Parameter blocks of the stride-2 pair kernel (tg_dwconv_p3s2_s8 on DSP targets, tg_dw3x3_s2: one
+    channel x 4 output pixels per pass): per group of 4 output channels DW_PAIR2_BLOCK int32 words: the
+    mode word (DW_PAIR_SMMLAR, or 0), then per channel the folded bias (wrapped), the int16 weight pairs
+    (w[ky][0], w[ky][1]), (w[ky][1], w[ky][2]) of filter row 1, row 0, row 2 (the order the pass reads its
+    ring slots in), and a requantization row: SMMLAR groups (dw_pair_smmlar_ok for all 4 channels) have
+    weights and bias doubled and rows {m, C, r, 0} (dw_smmlar_rows, the output zero point in C); the others
+    dw_rq_rows {m, klo, khi, rm1} (a left shift where rm1 < 0), the kernel adding the zero point."""
+    from tinygen.model.fixedpoint import wrap_int32
+
+    oc = p.output_shape[3]
+    assert oc % 4 == 0, "pair layout for a layer dw_pairs3 refuses"
+    groups = oc // 4
+    wt = p.weights.reshape(3, 3, oc).astype(np.int64)
+    if dw_transposed(p):  # the kernel's rows are the image's columns
+        wt = wt.transpose(1, 0, 2)
+    w = wt.reshape(9, oc)
+    bias = np.asarray(wrap_int32(p.folded_bias), dtype=np.int64).reshape(-1)
+    mult = np.asarray(p.multiplier, dtype=np.int64).reshape(-1)
+    mult = np.broadcast_to(mult, (oc,)).copy()
+    shift = np.broadcast_to(np.asarray(p.shift, dtype=np.int64).reshape(-1), (oc,)).copy()
+    rq = dw_rq_rows(mult, shift)
+    zp = int(p.output_zero_point)
+    smm = np.repeat(dw_pair_smmlar_ok(bias, w.T, rq, zp).reshape(groups, 4).all(axis=1), 4)
+    rq[smm] = dw_smmlar_rows(mult[smm], shift[smm], zp)
+    w[:, smm] *= 2
+    bias = np.where(smm, bias * 2, bias)  # |bias| < 2^30 there: no wrap
+    w = w.reshape(3, 3, oc)
+    lo = lambda v: v & 0xFFFF  # noqa: E731
+    w01 = lo(w[:, 0]) | (lo(w[:, 1]) << 16)  # (ky, oc)
+    w12 = lo(w[:, 1]) | (lo(w[:, 2]) << 16)
+    pairs = np.stack([w01, w12], axis=-1)[[1, 0, 2]].transpose(1, 0, 2).reshape(oc, 6)  # rows 1, 0, 2
+    ch = np.concatenate([bias.reshape(oc, 1), pairs, rq], axis=1)  # (oc, DW_PAIR2_CH)
+    mode = np.where(smm[::4], DW_PAIR_SMMLAR, 0).reshape(groups, 1)
+    words = np.concatenate([mode, ch.reshape(groups, 4 * DW_PAIR2_CH)], axis=1)
+    words = np.where(words >= (1 << 31), words - (1 << 32), words)
+    assert words.shape[1] == DW_PAIR2_BLOCK
     return words.astype(np.int32)
 
 
@@ -1501,9 +1569,13 @@ class DepthwiseConv2D(Op):
                                                                            f"op{k}_rq"))
         else:
             pairs = p.pair_kernel
-            blocks = dw_pair_blocks(p) if pairs else dw_blocks(p)
-            fields.update(weights=ctx.const(blocks, "int32_t", f"op{k}_params"), bias="NULL", rq="NULL",
-                          w_row=(-2 if dw_transposed(p) else -1) if pairs else 0)
+            if pairs and dw_pair2(p) and target_has_dsp(ctx.target):  # (the C99 code reads dw_pair_blocks)
+                fields.update(weights=ctx.const(dw_pair2_blocks(p), "int32_t", f"op{k}_params"), bias="NULL",
+                              rq="NULL", w_row=-5 if dw_transposed(p) else -4)
+            else:
+                blocks = dw_pair_blocks(p) if pairs else dw_blocks(p)
+                fields.update(weights=ctx.const(blocks, "int32_t", f"op{k}_params"), bias="NULL", rq="NULL",
+                              w_row=(-2 if dw_transposed(p) else -1) if pairs else 0)
         return f"{dw_kernel(p)}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {ctx.scratch()});"
 
     def _emit_mve(self, p: ConvParams, ctx, geo) -> str:
@@ -1583,13 +1655,16 @@ class DepthwiseConv2D(Op):
         else:
             rows, _, block = _dw_ring_dims(p)
             how = f"ring of {rows} widened rows x {4 * block} channels"
-            if p.pair_kernel:
+            if dw_pair2(p):
+                how += (", 3x3 tap pairs, 1 channel x 4 pixels per pass (SMLAD)"
+                        + (", transposed (columns as rows)" if dw_transposed(p) else ""))
+            elif p.pair_kernel:
                 how += ", 3x3 tap pairs x 2 pixels (SMLAD)" + (", transposed (columns as rows)" if dw_transposed(p) else "")
             elif dw_pairs3(p):
                 how += "; 3x3 pair kernel not used (< 75 % of the model's depthwise MACs would run on it)"
         rq = "exact SMLAL requantization"
         if p.pair_kernel:
-            modes = dw_pair_blocks(p)[:, 48]
+            modes = dw_pair2_blocks(p)[:, 0] if dw_pair2(p) else dw_pair_blocks(p)[:, 48]
             n_smm = int(np.count_nonzero(modes == DW_PAIR_SMMLAR))
             n_flg = int(np.count_nonzero(modes == DW_PAIR_SMMLAR_FLAG))
             flg = (f"; {n_flg} of them flagged: a sign correction per channel, for left shifts whose accumulator "
