@@ -951,47 +951,61 @@ __attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__(
 #else
 #define TG_DWP_SMALL __attribute__((noinline))
 #endif
-/* Widen padded row py of the block starting at group g0 (ng groups) into its ring row, as pixel
- * pairs; input elements `irow` apart from row to row, `icol` from column to column (the layer, or
- * its transpose): one tg_dw_widen_row for all the block's groups (the pairs with a padded pixel, input_zp in
- * its lanes, included); rows outside the input: input_zp pairs (one run). */
-__attribute__((noinline)) static void tg_dw_load_pairs(const tg_conv_params_t *p, int32_t np, uint32_t *dst,
-                                                       const int8_t *in_b, int32_t py, int32_t g0, int32_t ng,
-                                                       size_t irow, size_t icol)
+/* n (>= 1) pixel pairs of input_zp at d: every word (zp, zp), one STM per pair */
+__attribute__((noinline)) static void tg_dw_fill_pairs(uint32_t *d, int32_t n, uint32_t z4)
 {
-    const int32_t iy = py - p->pad_top;
-    const uint32_t z4 = tg_splat4(p->input_zp);
-    int32_t r1;
-    /* pairs q in [q0, q1) have both pixels inside the input */
-    int32_t q0 = (p->pad_left + 1) >> 1, q1 = (p->in_w + p->pad_left) >> 1;
-    if (iy < 0 || iy >= p->in_h) {
-        /* input_zp pairs: the block's groups' rows are contiguous, one run of ng * np pairs, every word
-         * (zp, zp): one STM per pair (3 instructions per pair, 10 through the widening) */
-        register uint32_t z0 __asm__("r4") = tg_sxtb16(z4);
-        register uint32_t z1 __asm__("r5") = z0;
-        register uint32_t z2 __asm__("r6") = z0;
-        register uint32_t z3 __asm__("r7") = z0;
-        const uint32_t *end = dst + 4 * ng * np;
-        __asm__ volatile("1:\n\t"
-                         "stm    %[d]!, {%[z0], %[z1], %[z2], %[z3]}\n\t"
-                         "cmp    %[d], %[e]\n\t"
-                         "bne    1b\n\t"
-                         : [d] "+r"(dst)
-                         : [e] "r"(end), [z0] "r"(z0), [z1] "r"(z1), [z2] "r"(z2), [z3] "r"(z3)
-                         : "cc", "memory");
-        return;
-    }
+    register uint32_t z0 __asm__("r4") = tg_sxtb16(z4);
+    register uint32_t z1 __asm__("r5") = z0;
+    register uint32_t z2 __asm__("r6") = z0;
+    register uint32_t z3 __asm__("r7") = z0;
+    __asm__ volatile("1:\n\t"
+                     "stm    %[d]!, {%[z0], %[z1], %[z2], %[z3]}\n\t"
+                     "subs   %[n], %[n], #1\n\t"
+                     "bne    1b\n\t"
+                     : [d] "+r"(d), [n] "+r"(n)
+                     : [z0] "r"(z0), [z1] "r"(z1), [z2] "r"(z2), [z3] "r"(z3)
+                     : "cc", "memory");
+}
+
+/* How a ring row is widened (tg_dw_row_plan, once per layer): pairs q in [q0, q1) have both pixels inside
+ * the input, n = q1 - q0 of them; pad_left <= 1 (3x3, stride <= 2, TFLite's SAME / VALID): at most a left
+ * edge pair (input_zp, pixel 0); on the right, pair q1 holds the last pixel if it is inside the input, then
+ * (input_zp, input_zp) pairs (tg_dw_widen_row's edges). */
+typedef struct {
+    ptrdiff_t off;  /* bytes from a row's pixel 0 to the first pixel the widening reads */
+    int32_t n;      /* pairs of two input pixels */
+    uint32_t edges; /* tg_dw_widen_row's */
+    uint32_t z4;    /* input_zp in 4 bytes */
+} tg_dw_wplan_t;
+
+static void tg_dw_row_plan(const tg_conv_params_t *p, int32_t np, size_t icol, tg_dw_wplan_t *w)
+{
+    int32_t q0 = (p->pad_left + 1) >> 1, q1 = (p->in_w + p->pad_left) >> 1, r1;
     if (q1 > np) {
         q1 = np;
     }
     if (q0 > q1) {
         q0 = q1;
     }
-    /* pad_left <= 1 (3x3, stride <= 2, TFLite's SAME / VALID): at most a left edge pair (input_zp, pixel 0); on
-     * the right, pair q1 holds the last pixel if it is inside the input, then (input_zp, input_zp) pairs */
     r1 = q1 < np && 2 * q1 - p->pad_left < p->in_w;
-    tg_dw_widen_row(dst, in_b + (size_t)iy * irow + 4 * g0 + (ptrdiff_t)(q0 - p->pad_left) * (ptrdiff_t)icol,
-                    (int32_t)icol, q1 - q0, ng, (uint32_t)(q0 | (r1 << 1) | ((np - q1 - r1) << 8)), z4);
+    w->off = (ptrdiff_t)(q0 - p->pad_left) * (ptrdiff_t)icol;
+    w->n = q1 - q0;
+    w->edges = (uint32_t)(q0 | (r1 << 1) | ((np - q1 - r1) << 8));
+    w->z4 = tg_splat4(p->input_zp);
+}
+
+/* Widen padded row py into a ring row (dst) of ng groups of np pairs: an input row (x: the block's first
+ * channel at pixel 0 of input row 0, `irow` bytes from row to row) by tg_dw_widen_row, a row outside the
+ * input as input_zp pairs (the groups' rows are contiguous: one run). */
+TG_INLINE void tg_dw_load_pairs(const tg_conv_params_t *p, const tg_dw_wplan_t *w, uint32_t *dst, const int8_t *x,
+                                int32_t py, int32_t ng, int32_t np, size_t irow, size_t icol)
+{
+    const int32_t iy = py - p->pad_top;
+    if ((uint32_t)iy < (uint32_t)p->in_h) {
+        tg_dw_widen_row(dst, x + (size_t)iy * irow + w->off, (int32_t)icol, w->n, ng, w->edges, w->z4);
+    } else {
+        tg_dw_fill_pairs(dst, ng * np, w->z4);
+    }
 }
 
 /* State of tg_dw3x3_pairs (field offsets are used by its assembly). */
@@ -1009,6 +1023,10 @@ typedef struct {
     int32_t groups;         /* 44: >= 1 */
     const void *rqf;        /* 48: the flagged SMMLAR groups' requantization (tg_dw_rq_flagged) or NULL (no
                              * such group: layers without them do not link it) */
+    int32_t step;           /* 52: the call's choices, made by the first call (0 at 56 until then) and kept for
+                             * the layer's next ones: the step from a group's last pass to the next group's */
+    uint32_t addr[5];       /* 56: the clamp's, the pass's, after a group's pairs, the pixel-A pass's, after it
+                             * (the frame's 88-104) */
 } tg_dwp_t;
 
 #define TG_DWP_MAC8                          \
@@ -1105,10 +1123,10 @@ typedef struct {
  * row stores pixel A only). The choices fixed for a call or a group are made once, as code addresses
  * on the stack that the pass jumps through (LDR PC): the pass for the stride (92), the clamp (88), the
  * group's requantization (84: SMMLAR or SMLAL). Stack: 0-12 the accumulators of c0/c1 (one STM / LDM
- * at sp), 16-60 the state (block and output of the current group; its row pointers are copied to 64-72
- * once, 16 then holds the step from one group's last pass to the next group's rows), 64-72 the pass's row
- * pointers, 76 output, 80 pixels left, 84-92 the addresses, 96 where a group's pairs end (100, 104: the
- * pixel-A pass, the next group after it), 108 rqf. External linkage: the compiler
+ * at sp), 16 the step from one group's last pass to the next group's rows, 28-60 the state (block and
+ * output of the current group; its row pointers go to 64-72), 64-72 the pass's row pointers, 76 output, 80
+ * pixels left, 84-92 the addresses, 96 where a group's pairs end (100, 104: the pixel-A pass, the next group
+ * after it), 108 rqf. External linkage: the compiler
  * must keep its calling convention (r0 = a). */
 void tg_dw3x3_pairs(tg_dwp_t *a);
 __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((unused)))
@@ -1117,11 +1135,21 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "push   {r4-r11, lr}\n\t"
         "sub    sp, sp, #112\n\t"
         "ldm    r0!, {r1-r8}\n\t"
-        "add    r9, sp, #16\n\t"
-        "stm    r9!, {r1-r8}\n\t"
-        "ldm    r0, {r1-r5}\n\t"
+        "add    r9, sp, #64\n\t"
+        "stm    r9, {r1-r3}\n\t" /* the passes' row pointers */
+        "add    r9, sp, #28\n\t"
+        "stm    r9!, {r4-r8}\n\t"
+        "ldm    r0!, {r1-r5}\n\t"
         "stm    r9, {r1-r4}\n\t"
         "str    r5, [sp, #108]\n\t" /* rqf */
+        "ldm    r0, {r1-r6}\n\t" /* the choices of the layer's first call */
+        "cbz    r2, 30f\n\t"
+        "str    r1, [sp, #16]\n\t"
+        "add    r9, sp, #88\n\t"
+        "stm    r9, {r2-r6}\n\t"
+        "b      3f\n\t"
+        "30:\n\t"
+        "mov    r12, r0\n\t"
         /* clamp: flags bit 0 none, bit 1 the upper bound only, else both */
         "ldr    r4, [sp, #40]\n\t"
         "adr.w  r5, 4f\n\t"
@@ -1155,12 +1183,8 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "18:\n\t"
         "orr    r5, r5, #1\n\t"
         "str    r5, [sp, #96]\n\t"
-        /* the passes' row pointers (64-72); 16: from where a group's passes leave them to the next
-         * group's rows: gstride - (pixels + 1) / 2 passes x 16 bytes (x 32 at stride 2) */
-        "add    r3, sp, #16\n\t"
-        "ldm    r3, {r0-r2}\n\t"
-        "add    r3, sp, #64\n\t"
-        "stm    r3, {r0-r2}\n\t"
+        /* 16: from where a group's passes leave the row pointers to the next group's rows: gstride -
+         * (pixels + 1) / 2 passes x 16 bytes (x 32 at stride 2) */
         "ldr    r0, [sp, #36]\n\t"
         "adds   r0, r0, #1\n\t"
         "lsrs   r0, r0, #1\n\t"
@@ -1171,6 +1195,9 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "ldr    r1, [sp, #56]\n\t"
         "sub    r0, r1, r0\n\t"
         "str    r0, [sp, #16]\n\t"
+        "add    r9, sp, #88\n\t" /* kept for the layer's next calls */
+        "ldm    r9, {r1-r5}\n\t"
+        "stm    r12, {r0-r5}\n\t"
         "3:\n\t" /* group */
         "ldrd   r0, r1, [sp, #32]\n\t"
         "strd   r0, r1, [sp, #76]\n\t"
@@ -1374,6 +1401,7 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
     const uint32_t **row;
     int32_t b, g0, oy, ky, k, np;
     size_t rstep; /* words from a ring row to the next */
+    tg_dw_wplan_t wplan;
     const int lean = p->stride_h == 1 && p->dil_h == 1;
     /* pairs a pass reads: stride 1, p and p + 1 for pixels 2p, 2p + 1; stride 2, 2p .. 2p + 2 (an odd row's
      * last pass reads one more for the pixel it does not store). At most conv.py's _dw_ring_dims width. */
@@ -1393,13 +1421,15 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
     a.out_step = (int32_t)ocol;
     a.gstride = r.wp * 8;
     a.rqf = rqf;
+    a.addr[0] = 0; /* tg_dw3x3_pairs makes its choices at the first call */
     np = r.wp >> 1;
     rstep = (size_t)r.groups * np * 4;
+    tg_dw_row_plan(p, np, icol, &wplan);
     for (g0 = 0; g0 < groups; g0 += r.groups) {
         const int32_t ng = groups - g0 < r.groups ? groups - g0 : r.groups;
         const int32_t *blk0 = (const int32_t *)p->weights + (size_t)g0 * TG_DW_PBLOCK;
         for (b = 0; b < p->batches; b++) {
-            const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
+            const int8_t *x_b = input + (size_t)b * p->in_h * p->in_w * p->in_c + 4 * g0;
             int8_t *out_b = output + (size_t)b * p->out_h * p->out_w * oc_n;
             for (k = 0; k < r.rows; k++) {
                 r.tag[k] = -1;
@@ -1407,24 +1437,22 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
             }
             for (oy = 0; oy < p->out_h; oy++) {
                 tg_barrier(); /* the previous row's reads are done before the ring is written */
+                ky = 0;
                 if (lean && oy > 0) {
-                    /* stride 1, dilation 1: rows oy, oy + 1 are the previous call's second and third, row
-                     * oy + 2 goes where row oy - 1 was (no tags) */
-                    const uint32_t *t = row[0];
+                    /* stride 1, dilation 1: rows oy, oy + 1 are the previous call's second and third; row
+                     * oy + 2 goes where row oy - 1 was */
                     row[0] = row[1];
                     row[1] = row[2];
-                    row[2] = t;
-                    tg_dw_load_pairs(p, np, (uint32_t *)t, in_b, oy + 2, g0, ng, irow, icol);
-                } else {
-                    for (ky = 0; ky < 3; ky++) {
-                        const int32_t py = oy * p->stride_h + ky * p->dil_h;
-                        uint32_t *d = r.ring + (size_t)(py % r.rows) * rstep;
-                        if (r.tag[py % r.rows] != py) {
-                            tg_dw_load_pairs(p, np, d, in_b, py, g0, ng, irow, icol);
-                            r.tag[py % r.rows] = py;
-                        }
-                        row[ky] = d;
+                    ky = 2;
+                }
+                for (; ky < 3; ky++) {
+                    const int32_t py = oy * p->stride_h + ky * p->dil_h;
+                    uint32_t *d = r.ring + (size_t)(py % r.rows) * rstep;
+                    if (r.tag[py % r.rows] != py) {
+                        tg_dw_load_pairs(p, &wplan, d, x_b, py, ng, np, irow, icol);
+                        r.tag[py % r.rows] = py;
                     }
+                    row[ky] = d;
                 }
                 a.row[0] = row[0];
                 a.row[1] = row[1];
