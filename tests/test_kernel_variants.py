@@ -124,10 +124,10 @@ def test_scratch_that_does_not_fit_takes_the_scratch_free_kernel(tmp_path):
                                    "kws_micro"])
 def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):
     """inspect and generate name, per DEPTHWISE_CONV_2D, the C entry point the generated code calls (one
-    decision, conv.dw_kernel). The 3x3 pair kernel is chosen model-wide (>= 75 % of the ring depthwise MACs):
-    VWW calls it, MCUNet (mostly 5x5 / 7x7 depthwise MACs) has pair-eligible 3x3 layers but keeps the ring
-    kernel, and inspect must not label those "pair kernel"; the MobileNetV2 KWS model runs every depthwise
-    layer on the pair kernel (its small 2x2 / 4x4 layers too: no second ring kernel linked)."""
+    decision, conv.dw_kernel). The pair kernels are chosen model-wide (>= 75 % of the ring depthwise MACs):
+    VWW calls the 3x3 one, MCUNet (mostly 5x5 / 7x7 depthwise MACs) the 3x3 one and the k x k one (no SMLABB
+    ring kernel linked); the MobileNetV2 KWS model runs every depthwise layer on the pair kernel (its small
+    2x2 / 4x4 layers too: no second ring kernel linked)."""
     import re
     from pathlib import Path
 
@@ -147,19 +147,19 @@ def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):
     src = next((tmp_path / "g").glob("*_model.c")).read_text()
     calls = {int(i): fn for fn, i in re.findall(r"\b(tg_dwconv\w*)\(&op(\d+)_p,", src)}
     assert gen and set(calls) == set(gen) == set(ins)
-    kernels = {"tg_dwconv_s8", "tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_p3f_s8", "tg_dwconv_p3l_s8", "tg_dwconv_dm_s8",
-               "tg_dwconv_dmr_s8", "tg_dwconv_dmrl_s8"}
+    kernels = {"tg_dwconv_s8", "tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_p3f_s8", "tg_dwconv_p3l_s8",
+               "tg_dwconv_dm_s8", "tg_dwconv_dmr_s8", "tg_dwconv_dmrl_s8", "tg_dwconv_pk_s8"}
     for i, fn in calls.items():
         for rep in (gen[i], ins[i]):
             named = [k for k in kernels if re.search(rf"\b{k}\b", rep["kernel_reason"])]
             assert named == [fn], (i, fn, rep["kernel_reason"])
-            assert ("tap pairs" in rep["kernel_reason"]) == fn.startswith("tg_dwconv_p3"), rep
+            assert ("tap pairs" in rep["kernel_reason"]) == fn.startswith(("tg_dwconv_p3", "tg_dwconv_pk")), rep
             assert rep["scratch_bytes"] == gen[i]["scratch_bytes"]
     if model == VWW:
         assert {"tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8"} <= set(calls.values())
-    if model.startswith("mcunet"):
-        assert set(calls.values()) == {"tg_dwconv_s8"}
-        assert any("pair kernel not used" in o["kernel_reason"] for o in ins.values())
+    if model.startswith("mcunet"):  # 3x3 layers on the 3x3 pair kernel, 5x5 / 7x7 on the k x k one: no SMLABB kernel
+        assert set(calls.values()) == {"tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_pk_s8"}
+        assert not any("pair kernel not used" in o["kernel_reason"] for o in ins.values())
     if model.startswith("mltk"):
         assert set(calls.values()) == {"tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8"}
 
@@ -209,3 +209,44 @@ def test_packed_conv_pairs_only_on_dsp_cores(vww, tmp_path):
     p = REGISTRY["CONV_2D"].prepare(g, op)
     assert "channel pairs packed" in REGISTRY["CONV_2D"].kernel_variant(p, "cortex-m4").reason
     assert "packed" not in REGISTRY["CONV_2D"].kernel_variant(p, "cortex-m55").reason
+
+
+def _dw_chain(kks, big_bias_last: bool) -> bytes:
+    """Depthwise layers with these filter sizes (stride 1, SAME, 8 channels, 12x12), in a chain; the last one's
+    biases near 2^30 (beyond the SMMLAR bound of the k x k pair kernel) if big_bias_last."""
+    import numpy as np
+
+    from tests.support.opmodels import ModelBuilder
+
+    rng = np.random.default_rng(3)
+    m = ModelBuilder()
+    x = m.tensor([1, 12, 12, 8], scale=0.05, zero_point=3)
+    cur = x
+    for i, k in enumerate(kks):
+        ws = rng.uniform(0.002, 0.02, size=8)
+        wt = m.tensor([1, k, k, 8], data=rng.integers(-127, 128, size=(1, k, k, 8)), scale=ws, zero_point=0, axis=3)
+        bias = rng.integers(-5000, 5000, size=8)
+        if big_bias_last and i == len(kks) - 1:
+            bias[:] = 2**30 - 2**14
+        b = m.tensor([8], dtype=np.int32, data=bias, scale=0.05 * ws)
+        y = m.tensor([1, 12, 12, 8], scale=0.1, zero_point=-2)
+        m.op("DEPTHWISE_CONV_2D", [cur, wt, b], [y], padding="SAME", stride_h=1, stride_w=1, dilation_h_factor=1,
+             dilation_w_factor=1, depth_multiplier=1, fused_activation_function="NONE")
+        cur = y
+    return m.build([x], [cur])
+
+
+def test_kxk_pair_kernel_is_chosen_model_wide():
+    """A 3x3 layer next to a 7x7 one (most of the MACs): both pair kernels (3x3 and k x k) where the 7x7 layer
+    can take the k x k one; where it cannot (biases beyond the SMMLAR bound), it keeps the SMLABB ring kernel,
+    and so does the 3x3 layer, whose reason says why (one ring kernel per firmware)."""
+    from tinygen.model.reader import parse_model
+    from tinygen.ops.conv import DepthwiseConv2D, dw_kernel
+
+    for big, want in ((False, ["tg_dwconv_p3_s8", "tg_dwconv_pk_s8"]), (True, ["tg_dwconv_s8", "tg_dwconv_s8"])):
+        g = parse_model(_dw_chain([3, 7], big), name="chain")
+        ps = [DepthwiseConv2D().prepare(g, op) for op in g.operators]
+        assert [dw_kernel(p) for p in ps] == want
+        reasons = [DepthwiseConv2D().kernel_variant(p, "cortex-m4").reason for p in ps]
+        assert ("pair kernel not used" in reasons[0]) == big, reasons
+        assert ("7x7 tap pairs" in reasons[1]) != big, reasons

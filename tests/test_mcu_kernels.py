@@ -178,7 +178,7 @@ def random_conv(rng, depthwise: bool, one_by_one: bool = False, huge_bias: bool 
 
 
 def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None = None, k33: int = 0,
-              big_bias: bool = False, left: int = 0) -> bytes:
+              big_bias: bool = False, left: int = 0, kk: int = 0) -> bytes:
     """A DEPTHWISE_CONV_2D with depth multiplier 1, 2, 3 or 8, filters 1x1 .. 10x8, strides 1-3,
     dilations 1-2, SAME/VALID. `trained`: weights like a trained layer's (roughly Gaussian, per-channel
     scales over two decades, a few dead channels with tiny scales and large biases, whose long right
@@ -194,7 +194,9 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     `trained`): an output scale that gives channels left shifts (1: whole groups of 4 channels, 2: a partial
     group, 3: whole groups, shifts so long that the pair kernel's scaled weights would leave int16 (its C
     fix-up), 4: whole groups, no dead channels, most channels with weights of one sign and a bias of that sign larger than
-    128 * sum|w| (an accumulator of one sign for every input: tinymaix MobileNetV1's left-shift channel))."""
+    128 * sum|w| (an accumulator of one sign for every input: tinymaix MobileNetV1's left-shift channel)).
+    `kk` (5 or 7): a kk x kk filter, depth multiplier 1, whole groups of 4 channels, stride 1 or 2 along the row,
+    dilation 1 along it (1 or 2 along the column), rows of 1-20 pixels (the k x k pair kernel, tg_dwconv_pk_s8)."""
     m = ModelBuilder()
     b = int(rng.choice([1, 1, 1, 2]))
     dm = int(rng.choice([1, 1, 2, 3, 8])) if dm is None else dm
@@ -220,12 +222,16 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
             sw, w = 2, n_in
         else:  # rows of 2-5 pixels, columns of n_in: the kernel walks the columns at stride 2
             sh, h, w = 2, n_in, int(rng.integers(2, 6))
+    dil_h = dil
+    if kk:
+        kh = kw = kk
+        c, w, dil, dil_h = int(rng.choice([4, 8, 12, 16, 24])), int(rng.integers(1, 21)), 1, int(rng.choice([1, 1, 2]))
     if left:  # whole groups of 4 channels (the pair kernel); left == 2: a partial group (the SMLABB ring kernel)
         c = int(rng.choice([4, 8, 12, 16] if left != 2 else [5, 6, 7, 9, 13]))
     if temporal:  # a 1-D convolution over [T, 1, C] (one column wide)
         kh, kw, w, sw, h = int(rng.choice([3, 5, 9])), 1, 1, 1, int(rng.integers(4, 40))
     if padding == "VALID":
-        h = max(h, (kh - 1) * dil + 1 + int(rng.integers(0, 3)))
+        h = max(h, (kh - 1) * dil_h + 1 + int(rng.integers(0, 3)))
         w = max(w, (kw - 1) * dil + 1 + int(rng.integers(0, 3)))
     in_scale = float(rng.uniform(0.01, 0.1))
     x = m.tensor([b, h, w, c], scale=in_scale, zero_point=_zp(rng))
@@ -256,7 +262,7 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
             big = rng.random(oc) < 0.35
             bias[big] = rng.choice([-1, 1], size=int(big.sum())) * rng.integers(2**30 - 2**21, 2**30, size=int(big.sum()))
         ins.append(m.tensor([oc], dtype=np.int32, data=bias, scale=in_scale * np.atleast_1d(ws)))
-    eff_h, eff_w = (kh - 1) * dil + 1, (kw - 1) * dil + 1
+    eff_h, eff_w = (kh - 1) * dil_h + 1, (kw - 1) * dil + 1
     if padding == "SAME":
         oh, ow = -(-h // sh), -(-w // sw)
     else:
@@ -270,7 +276,7 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     else:
         out_scale = _out_scale(rng, typical)
     y = m.tensor([b, oh, ow, oc], scale=out_scale, zero_point=_zp(rng))
-    m.op("DEPTHWISE_CONV_2D", ins, [y], padding=padding, stride_h=sh, stride_w=sw, dilation_h_factor=dil,
+    m.op("DEPTHWISE_CONV_2D", ins, [y], padding=padding, stride_h=sh, stride_w=sw, dilation_h_factor=dil_h,
          dilation_w_factor=dil, depth_multiplier=dm,
          fused_activation_function=str(rng.choice(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"])))
     return m.build([x], [y])
@@ -708,6 +714,11 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         g = parse_model(random_dw(rng, trained=True, dm=1, k33=(1, 2, 3, 1)[i], left=4), name=name)
         check_graph(g)
         out[name] = g
+    for i in range(12):  # the k x k pair kernel: 5x5 and 7x7, stride 1 and 2, rows of 1-20 pixels
+        name = f"dwkk_{i}"
+        g = parse_model(random_dw(rng, dm=1, kk=(5, 7)[i % 2], big_bias=i >= 10), name=name)
+        check_graph(g)
+        out[name] = g
     return out
 
 
@@ -756,7 +767,7 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     # adding it (rows with rm1 > 22); odd widths
     # ... left-shift channels in SMMLAR groups (accumulators scaled by 2^(L+1)): of one sign (4 instructions) and
     # of either sign (flagged groups, DW_PAIR_SMMLAR_FLAG), stride 1 and 2, and in SMLAL groups (C fix-up)
-    from tinygen.ops.conv import DW_PAIR_SMMLAR, DW_PAIR_SMMLAR_FLAG, dw_geometry, dw_kernel, dw_transposed
+    from tinygen.ops.conv import DW_PAIR_SMMLAR, DW_PAIR_SMMLAR_FLAG, dw_geometry, dw_kernel, dw_kpairs, dw_transposed
 
     kinds = set()
     for n in pairs + s2 + left + flagged + list(tr):
@@ -778,7 +789,8 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     for n in graphs:
         for op in graphs[n].operators:
             p = DepthwiseConv2D().prepare(graphs[n], op)
-            if not p.pair_kernel or dw_geometry(p)["stride_w"] != 1 or dw_geometry(p)["out_w"] % 2 == 0:
+            if (not p.pair_kernel or dw_kpairs(p) or dw_geometry(p)["stride_w"] != 1
+                    or dw_geometry(p)["out_w"] % 2 == 0):
                 continue
             row, mode = dw_geometry(p)["out_w"], dw_pair_blocks(p)[:, 48]
             kinds |= {"odd s1 smmlar"} if (mode == DW_PAIR_SMMLAR).any() else set()
@@ -827,6 +839,27 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
                 and p.output_shape[3] >= 4 and left[: p.output_shape[3] // 4 * 4].any()):
             fixed.append(n)
     assert len(fixed) >= 2, fixed
+    # the k x k pair kernel (tg_dwconv_pk_s8, w_row -6): 5x5 and 7x7, stride 1 and 2 along the row, odd and even
+    # widths (an odd row's last pass stores pixel A only), narrow rows, padded and not (left padding 2 and 3: leading
+    # input_zp pairs), dilation 2 along the
+    # column, every clamp (none, the upper bound, both), batches; a layer whose biases defeat the SMMLAR bound
+    # keeps the SMLABB ring kernel
+    kk = {n for n in graphs if "tg_dwconv_pk_s8(" in dsp.generated[n].c_file.read_text()}
+    kinds = set()
+    for n in kk:
+        p = DepthwiseConv2D().prepare(graphs[n], graphs[n].operators[0])
+        assert dw_kpairs(p) and p.pair_kernel and "w_row = -6," in dsp.generated[n].c_file.read_text(), n
+        ow = p.output_shape[2]
+        kinds |= {f"k{p.filter_hw[1]}", f"s{p.stride[1]}", "odd" if ow % 2 else "even", "narrow" if ow <= 3 else "wide"}
+        kinds |= {"padded"} if max(p.padding) > 0 else {"valid"}
+        kinds |= {f"pad_left {p.padding[1]}"} if p.padding[1] >= 2 else set()  # leading input_zp pairs
+        kinds |= {"dil2"} if p.dilation[0] == 2 else set()
+        kinds |= {"batch"} if p.input_shape[0] > 1 else set()
+        kinds |= {"no clamp" if (p.act_min, p.act_max) == (-128, 127) else "upper" if p.act_min == -128 else "both"}
+    assert kinds >= {"k5", "k7", "s1", "s2", "odd", "even", "narrow", "wide", "padded", "valid", "dil2", "no clamp",
+                     "upper", "both", "pad_left 2", "pad_left 3", "batch"}, sorted(kinds)
+    ring = [n for n in graphs if n.startswith("dwkk") and n not in kk]
+    assert ring and all("tg_dwconv_s8(" in dsp.generated[n].c_file.read_text() for n in ring), ring
     chains = [n for n in graphs if n.startswith("dw3x3chain")]
     assert chains and all(len(re.findall(r"tg_dwconv_p3\w*\(&op", dsp.generated[n].c_file.read_text()))
                           == len(graphs[n].operators) for n in chains), chains

@@ -56,6 +56,19 @@ __attribute__((noinline)) static const int32_t *tg_dwr_blk(const tg_conv_params_
            (size_t)((ic >> 2) * ((dm + 1) >> 1) + (m >> 1)) * TG_DWR_BLOCK(p->k_h * p->k_w);
 }
 
+/* k x k pair layout (w_row == -6, dw_kpair_blocks): pairs per filter row and pass, and the words of half a
+ * parameter block (channels c0, c1 or c2, c3: 4 bias words, 4 weight words per pair and row, 2 SMMLAR rows) */
+TG_INLINE int32_t tg_dwk_npr(const tg_conv_params_t *p)
+{
+    return (p->k_w - 1) / 2 + 1 + (p->stride_w == 2);
+}
+
+TG_INLINE const int32_t *tg_dwk_blk(const tg_conv_params_t *p, int32_t oc, int32_t *half)
+{
+    *half = 12 + 4 * p->k_h * tg_dwk_npr(p);
+    return (const int32_t *)p->weights + (size_t)(oc >> 2) * (2 * *half);
+}
+
 /* Stride-2 pair layout (w_row == -4 / -5, dw_pair2_blocks): output channel oc's words (its bias first). */
 TG_INLINE const int32_t *tg_dws2_ch(const tg_conv_params_t *p, int32_t oc)
 {
@@ -70,6 +83,13 @@ __attribute__((noinline)) static int32_t tg_dw_weight(const tg_conv_params_t *p,
         int32_t i;
         const uint32_t v = (uint32_t)tg_dwr_blk(p, oc, &i)[8 + 4 * t + 2 * (i & 1) + (i >> 2)];
         return (int16_t)((i & 2) ? v >> 16 : v & 0xFFFFu);
+    }
+    if (p->w_row == -6) { /* tap kx of row ky: half kx & 1 of WA of pair kx / 2 */
+        int32_t h;
+        const int32_t j = oc & 3, ky = t / p->k_w, kx = t % p->k_w;
+        const int32_t *blk = tg_dwk_blk(p, oc, &h) + (j >> 1) * h;
+        const uint32_t v = (uint32_t)blk[4 + 4 * (ky * tg_dwk_npr(p) + (kx >> 1)) + 2 * (j & 1)];
+        return (int16_t)((kx & 1) ? v >> 16 : v & 0xFFFFu);
     }
     if (p->w_row <= -4) {
         /* stride-2 pair layout: per channel (after the group's mode word) bias, then the filter rows 1, 0, 2 */
@@ -98,6 +118,11 @@ __attribute__((noinline)) static const int32_t *tg_dw_rq(const tg_conv_params_t 
         int32_t i;
         return tg_dwr_blk(p, oc, &i) + 8 + 4 * taps + 4 * i;
     }
+    if (p->w_row == -6) {
+        int32_t h;
+        const int32_t *blk = tg_dwk_blk(p, oc, &h);
+        return blk + ((oc & 3) >> 1) * h + h - 8 + 4 * (oc & 1);
+    }
     if (p->w_row <= -4) {
         return tg_dws2_ch(p, oc) + 7;
     }
@@ -117,6 +142,10 @@ __attribute__((noinline)) static int32_t tg_dw_bias(const tg_conv_params_t *p, i
         const int32_t *blk = tg_dwr_blk(p, oc, &i);
         return blk[i];
     }
+    if (p->w_row == -6) {
+        int32_t h;
+        return tg_dwk_blk(p, oc, &h)[((oc & 3) >> 1) * h + (oc & 1)];
+    }
     if (p->w_row <= -4) {
         return tg_dws2_ch(p, oc)[0];
     }
@@ -134,6 +163,9 @@ __attribute__((noinline)) static int32_t tg_dw_bias(const tg_conv_params_t *p, i
  * and bias and SMMLAR rows, see tg_dw_rqv). */
 TG_INLINE int32_t tg_dw_rqx_zp(const tg_conv_params_t *p, int32_t oc)
 {
+    if (p->w_row == -6) {
+        return TG_DWP_SMMLAR; /* every group */
+    }
     if (p->w_row <= -4) { /* the stride-2 layout's SMLAL rows leave the zero point to add */
         const int32_t mode = ((const int32_t *)p->weights)[(size_t)(oc >> 2) * TG_DWS2_BLOCK];
         return mode == TG_DWP_SMMLAR ? mode : p->output_zp;
@@ -1926,6 +1958,249 @@ TG_DWP_SMALL static void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *i
 }
 
 /*
+ * Ring kernel, k x k pair layout (w_row == -6: a k_h x k_w filter, k_w odd, depth multiplier 1, stride 1 or 2
+ * and dilation 1 along the row, whole groups of 4 channels, right-shift rows only; parameter blocks of
+ * conv.py dw_kpair_blocks). The ring rows are the 3x3 pair kernel's (tg_dw_load_pairs: pixel pairs
+ * (x[2j], x[2j + 1]) of c0..c3, 16 bytes per pair), one per filter row (dilated). With m = (k_w - 1) / 2, a pass
+ * (output pixels A, B of 4 channels) reads npr pairs of each filter row, pairs q + i (i = 0..m, npr = m + 1) at
+ * stride 1, 2q + i (i = 0..m + 1, npr = m + 2) at stride 2, and each pair meets two weight words per channel,
+ * one SMLAD for A and one for B (w[j] = 0 outside 0..k_w - 1):
+ *   stride 1: WA_i = (w[2i], w[2i + 1]), WB_i = (w[2i - 1], w[2i])
+ *   stride 2: WA_i = (w[2i], w[2i + 1]), WB_i = (w[2i - 2], w[2i - 1])
+ * k_w + 1 multiplies for 2 k_w multiply-accumulates per filter row and channel at stride 1 (k_w + 3 at
+ * stride 2). Requantization: SMMLAR on doubled weights and bias (TG_DWP_RQ2N's), every group (conv.py dw_kpairs
+ * requires it), each half of a group (2 channels) right after its taps.
+ */
+/* State of tg_dwk_pairs (copied to its stack at 52: field offsets are used by its assembly). */
+typedef struct {
+    const uint32_t *const *row; /* 52: the k_h ring rows (first group, pair 0) */
+    const int32_t *blk;         /* 56: the first group's parameter block */
+    int8_t *out;                /* 60: the first group's output at pixel 0 */
+    int32_t pixels;             /* 64: >= 1 */
+    int32_t pstep;              /* 68: bytes from pass to pass in a ring row: 16 (stride 1), 32 (stride 2) */
+    uint32_t lo4, hi4;          /* 72, 76 */
+    int32_t out_step;           /* 80: bytes from pixel to pixel in the output */
+    int32_t gstride;            /* 84: bytes from a group's ring row to the next group's */
+    int32_t groups;             /* 88: >= 1 */
+    int32_t kh;                 /* 92: filter rows, >= 1 */
+    int32_t npr;                /* 96: pairs per filter row and pass, 1..5 */
+    int32_t bbytes;             /* 100: bytes per parameter block */
+} tg_dwkp_t;
+
+/* one pair of a filter row: 2 channels (inputs r4, r5), weights WA, WB of each, accumulators A r0 / r1, B r2 / r3;
+ * 24 bytes of code (the pass enters the row's 5 copies at its npr-th last) */
+#define TG_DWKP_TAP                          \
+    "ldrd   r4, r5, [lr], #16\n\t"           \
+    "ldm    r12!, {r6-r9}\n\t"               \
+    "smlad  r0, r4, r6, r0\n\t"              \
+    "smlad  r2, r4, r7, r2\n\t"              \
+    "smlad  r1, r5, r8, r1\n\t"              \
+    "smlad  r3, r5, r9, r3\n\t"
+/* SMMLAR rows {m, C, r, 0} (as TG_DWP_RQ2N) of one channel, for its accumulators a (pixel A) and b (pixel B),
+ * rows from [r12] */
+#define TG_DWKP_RQN(a, b)                    \
+    "ldm    r12!, {r4-r7}\n\t"               \
+    "smmlar r7, " a ", r4, r5\n\t"           \
+    "add    r7, r7, " a ", asr #31\n\t"      \
+    "asr    r7, r7, r6\n\t"                  \
+    "ssat   " a ", #8, r7\n\t"               \
+    "smmlar r7, " b ", r4, r5\n\t"           \
+    "add    r7, r7, " b ", asr #31\n\t"      \
+    "asr    r7, r7, r6\n\t"                  \
+    "ssat   " b ", #8, r7\n\t"
+/* The block's groups one after the other, in each the row's passes (the last pass of an odd row stores pixel A
+ * only); a pass: for channels c0, c1 then c2, c3, every filter row's npr pairs (a jump into 5 copies of the
+ * pair) and their 4 SMMLAR requantizations (every group: dw_kpairs), then packing, clamp, 2 stores. The clamp is
+ * chosen once (an address on the stack). Stack: 0-4 pixels A, B of c0 / c1 (bytes 0, 1), 16 offset of the current half's
+ * pairs in a ring row, 20 the pass's, 24 the group's, 28 the row's entry into the pairs, 32 unused,
+ * 36 clamp, 40 output, 44 pixels left, 52-100 the state. External linkage: the
+ * compiler must keep its calling convention (r0 = a). */
+void tg_dwk_pairs(tg_dwkp_t *a);
+__attribute__((naked, noinline)) void tg_dwk_pairs(tg_dwkp_t *a __attribute__((unused)))
+{
+    __asm__(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #104\n\t"
+        "ldm    r0!, {r1-r9}\n\t"
+        "add    r10, sp, #52\n\t"
+        "stm    r10!, {r1-r9}\n\t"
+        "ldm    r0, {r1-r4}\n\t"
+        "stm    r10, {r1-r4}\n\t"
+        /* clamp: both bounds, the upper one only (lower bound -128) or none (and 127) */
+        "ldrd   r6, r7, [sp, #72]\n\t"
+        "adr.w  r5, 12f\n\t"
+        "cmp    r6, #0x80808080\n\t"
+        "bne    10f\n\t"
+        "adr.w  r5, 11f\n\t"
+        "cmp    r7, #0x7f7f7f7f\n\t"
+        "bne    10f\n\t"
+        "adr.w  r5, 4f\n\t"
+        "10:\n\t"
+        "orr    r5, r5, #1\n\t"
+        "str    r5, [sp, #36]\n\t"
+        /* a row's entry: npr copies of the pair before its end */
+        "ldr    r6, [sp, #96]\n\t"
+        "adr.w  r5, 9f\n\t"
+        "add    r6, r6, r6, lsl #1\n\t"
+        "sub    r5, r5, r6, lsl #3\n\t"
+        "orr    r5, r5, #1\n\t"
+        "str    r5, [sp, #28]\n\t"
+        "movs   r5, #0\n\t"
+        "str    r5, [sp, #24]\n\t"
+        "3:\n\t" /* group */
+        "ldr    r0, [sp, #60]\n\t"
+        "ldr    r1, [sp, #64]\n\t"
+        "strd   r0, r1, [sp, #40]\n\t"
+        "ldr    r0, [sp, #24]\n\t"
+        "str    r0, [sp, #20]\n\t"
+        "1:\n\t" /* pass: pixels A, B */
+        "ldr    r12, [sp, #56]\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
+        "ldr    r4, [sp, #20]\n\t"
+        "str    r4, [sp, #16]\n\t"
+        "2:\n\t" /* half: 2 channels */
+        "ldr    r10, [sp, #52]\n\t"
+        "ldr    r11, [sp, #92]\n\t"
+        "7:\n\t" /* filter row */
+        "ldr    lr, [r10], #4\n\t"
+        "ldr    r4, [sp, #16]\n\t"
+        "add    lr, lr, r4\n\t"
+        "ldr    pc, [sp, #28]\n\t"
+        TG_DWKP_TAP TG_DWKP_TAP TG_DWKP_TAP TG_DWKP_TAP TG_DWKP_TAP
+        "9:\n\t"
+        "subs   r11, r11, #1\n\t"
+        "bne    7b\n\t"
+        /* the half's 2 channels requantized (rows after its weights) and packed: A in r0, B in r2 (bytes 0, 1) */
+        TG_DWKP_RQN("r0", "r2") TG_DWKP_RQN("r1", "r3")
+        "bfi    r0, r1, #8, #8\n\t"
+        "bfi    r2, r3, #8, #8\n\t"
+        "ldrd   r4, r5, [sp, #16]\n\t"
+        "cmp    r4, r5\n\t"
+        "bne    8f\n\t"
+        "strd   r0, r2, [sp]\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
+        "add    r4, r4, #8\n\t"
+        "str    r4, [sp, #16]\n\t"
+        "b      2b\n\t"
+        "8:\n\t"
+        "ldrd   r8, r10, [sp]\n\t"
+        "pkhbt  r8, r8, r0, lsl #16\n\t"
+        "pkhbt  r10, r10, r2, lsl #16\n\t"
+        "ldr    pc, [sp, #36]\n\t"
+        "12:\n\t" /* clamp: the lower bound (max), then the upper one (min) */
+        "ldr    r4, [sp, #72]\n\t"
+        "ssub8  r6, r8, r4\n\t"
+        "sel    r8, r8, r4\n\t"
+        "ssub8  r6, r10, r4\n\t"
+        "sel    r10, r10, r4\n\t"
+        "11:\n\t"
+        "ldr    r5, [sp, #76]\n\t"
+        "ssub8  r6, r8, r5\n\t"
+        "sel    r8, r5, r8\n\t"
+        "ssub8  r6, r10, r5\n\t"
+        "sel    r10, r5, r10\n\t"
+        "4:\n\t"
+        "ldrd   r4, r5, [sp, #40]\n\t"
+        "ldr    r6, [sp, #80]\n\t"
+        "str    r8, [r4]\n\t"
+        "subs   r5, r5, #2\n\t"
+        "it     ge\n\t"
+        "strge  r10, [r4, r6]\n\t" /* pixel B, unless the row's last pass has pixel A only */
+        "add    r4, r4, r6, lsl #1\n\t"
+        "strd   r4, r5, [sp, #40]\n\t"
+        "ble    16f\n\t"
+        "ldr    r4, [sp, #20]\n\t"
+        "ldr    r5, [sp, #68]\n\t"
+        "add    r4, r4, r5\n\t"
+        "str    r4, [sp, #20]\n\t"
+        "b      1b\n\t"
+        "16:\n\t" /* next group */
+        "ldr    r0, [sp, #24]\n\t"
+        "ldr    r1, [sp, #84]\n\t"
+        "add    r0, r0, r1\n\t"
+        "str    r0, [sp, #24]\n\t"
+        "ldrd   r0, r1, [sp, #56]\n\t"
+        "ldr    r2, [sp, #100]\n\t"
+        "add    r0, r0, r2\n\t"
+        "add    r1, r1, #4\n\t"
+        "strd   r0, r1, [sp, #56]\n\t"
+        "ldr    r1, [sp, #88]\n\t"
+        "subs   r1, r1, #1\n\t"
+        "str    r1, [sp, #88]\n\t"
+        "bne    3b\n\t"
+        "add    sp, sp, #104\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* scratch as tg_dwconv_dsp's: R = (k_h - 1) * dil_h + 1 ring rows of np = wp / 2 pixel pairs (16 bytes per
+ * group), stride 1: one pair per pass + m, stride 2: two per pass + m, then zl = pad_left / 2 pairs (conv.py
+ * _dw_ring_dims, dw_scratch_bytes). Ring rows through tg_dw_load_pairs, whose plan (tg_dw_row_plan) widens rows
+ * with pad_left <= 1 (a group's np pairs contiguous): with pad_left 2 or 3 (5x5 / 7x7 SAME) the plan is made for
+ * pad_left % 2 and the row widened zl pairs further on, so that a group's zl leading input_zp pairs are the previous group's last
+ * (its trailing input_zp pairs: SAME pads the right at least as much as the left, conv.py dw_kpairs); the first
+ * group's are set with the row, the last group's spill into the next ring row's, or the zl pairs after the ring.
+ * Compiled for size. */
+TG_DWP_SMALL static void tg_dwconv_kpairs(const tg_conv_params_t *p, const int8_t *input, int8_t *output,
+                                          void *scratch)
+{
+    const int32_t kh = p->k_h, s2 = p->stride_w == 2, npr = (p->k_w + 1) / 2 + s2, rows = (kh - 1) * p->dil_h + 1;
+    const int32_t bwords = 8 * kh * npr + 24; /* conv.py dw_kpair_blocks */
+    const int32_t np = (((p->out_w + 1) >> 1) << s2) + npr - 1 - s2, ngmax = p->groups; /* >= 1 (_dw_ring_dims) */
+    const size_t irow = (size_t)p->in_w * p->in_c, orow = (size_t)p->out_w * p->out_c, rstep = (size_t)ngmax * np * 4;
+    int32_t *tag = (int32_t *)scratch;
+    const uint32_t **row = (const uint32_t **)(tag + ((rows + 1) & ~1));
+    uint32_t *ring = (uint32_t *)row + ((kh + 1) & ~1);
+    const int32_t zl = p->pad_left >> 1;
+    const uint32_t z = tg_sxtb16(tg_splat4(p->input_zp));
+    tg_conv_params_t w = *p; /* the widening's view: pad_left 0 or 1 */
+    tg_dw_wplan_t plan;
+    tg_dwkp_t a;
+    int32_t b, g0, oy, ky;
+    w.pad_left &= 1;
+    tg_dw_row_plan(&w, np, (size_t)p->in_c, &plan);
+    a.row = row;
+    a.pixels = p->out_w;
+    a.pstep = p->stride_w * 16;
+    a.lo4 = tg_splat4(p->act_min);
+    a.hi4 = tg_splat4(p->act_max);
+    a.out_step = p->out_c;
+    a.gstride = np * 16;
+    a.kh = kh;
+    a.npr = npr;
+    a.bbytes = 4 * bwords;
+    a.blk = (const int32_t *)p->weights;
+    for (g0 = 0; g0 < p->out_c >> 2; g0 += ngmax, a.blk += ngmax * bwords) {
+        const int8_t *in_b = input + 4 * g0;
+        int8_t *out = output + 4 * g0;
+        a.groups = (p->out_c >> 2) - g0 < ngmax ? (p->out_c >> 2) - g0 : ngmax;
+        for (b = 0; b < p->batches; b++, in_b += (size_t)p->in_h * irow) {
+            for (ky = 0; ky < rows; ky++) {
+                tag[ky] = -1;
+                TG_NO_LIBCALL();
+            }
+            for (oy = 0; oy < p->out_h; oy++, out += orow) {
+                tg_barrier(); /* the previous row's reads are done before the ring is written */
+                for (ky = 0; ky < kh; ky++) {
+                    const int32_t py = oy * p->stride_h + ky * p->dil_h, slot = py % rows;
+                    uint32_t *d = ring + slot * rstep;
+                    if (tag[slot] != py) {
+                        /* the first group's leading input_zp pair (zl <= 1: k <= 7; rewritten where zl is 0) */
+                        d[0] = d[1] = d[2] = d[3] = z;
+                        tg_dw_load_pairs(p, &plan, d + 4 * zl, in_b, py, a.groups, np, irow, (size_t)p->in_c);
+                        tag[slot] = py;
+                    }
+                    row[ky] = d;
+                }
+                a.out = out;
+                tg_barrier();
+                tg_dwk_pairs(&a);
+                tg_barrier();
+            }
+        }
+    }
+}
+
+/*
  * Column kernel (depth multiplier >= 2; `w_row` > 0: int8 filter rows [out_c][w_row], `bias`
  * [out_c], `rq` [out_c] rows): each input channel's window is one small convolution with
  * dm filters. Two output pixels at a time, channel by channel, the window's taps of both pixels
@@ -2421,6 +2696,7 @@ TG_DW_ENTRY(tg_dwconv_p3s2_s8, tg_dwconv_s2)   /* stride 2 along the row (w_row 
  * either stride */
 TG_DW_ENTRY(tg_dwconv_p3f_s8, tg_dwconv_pairs_fl)
 TG_DW_ENTRY(tg_dwconv_p3l_s8, tg_dwconv_pairs_l) /* ... and left-shift channels redone in C (and flagged groups) */
+TG_DW_ENTRY(tg_dwconv_pk_s8, tg_dwconv_kpairs)  /* ring kernel, k x k pair layout (w_row == -6), k_w 5 / 7 */
 TG_DW_ENTRY(tg_dwconv_dm_s8, tg_dwconv_cols)    /* depth multiplier >= 2: column kernel */
 
 /* 3x3, depth multiplier 2-3: register kernel (w_row == -3); the second with its C code for a partial group of

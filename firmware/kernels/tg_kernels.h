@@ -152,6 +152,9 @@ void tg_dwconv_p3f_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
 /* the same (either stride) with channels whose effective scale is >= 0.5 (left shifts) fixed up in C (and
  * flagged groups) */
 void tg_dwconv_p3l_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* depthwise k_h x k_w (k_w odd: 5, 7), depth multiplier 1, stride 1 or 2 and dilation 1 along the row (k x k pair
+ * layout, w_row == -6): whole groups of 4 channels and right-shift rows only */
+void tg_dwconv_pk_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* Helium targets (Cortex-M55/M85: the generator's call there; tg_mve.c), any depth multiplier, no scratch,
  * the channels in groups of 4 (zero-padded past out_c): weights [group][tap][4] int8 then [channel][tap], bias (folded) one
  * per padded channel, rq (cast): int32 [group][4][4]: multiplier, left shift (>= 0), -right shift (<= 0),

@@ -6,6 +6,11 @@
  */
 #include "tg_runtime.h"
 
+/* Cold code (once per run): compiled for size, the 12 KB kernels + runtime budget. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("Os")
+#endif
+
 extern uint32_t __stack_limit[];
 extern uint32_t _estack[];
 

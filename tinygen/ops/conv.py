@@ -451,6 +451,88 @@ def dw_pairs3(p: "ConvParams") -> bool:
     return _dw_pair_rows_ok(g if o == "rows" else _dw_swap(g))
 
 
+# Filter widths of the k x k pair kernel (dw_kpairs; a pass reads at most 5 pairs of a filter row: 7 at stride 2).
+DW_KPAIR_SIZES = (5, 7)
+
+
+def dw_kpairs(p: "ConvParams") -> bool:
+    """Can the k x k pair kernel (tg_dwconv.c tg_dwk_pairs, entry tg_dwconv_pk_s8, `w_row` = -6) run this layer:
+    a square 5x5 or 7x7 filter, depth multiplier 1, stride 1 or 2 and dilation 1 along the row (any along the
+    column), whole groups of 4 channels, every channel requantized by SMMLAR on doubled accumulators
+    (dw_pair_smmlar_ok: |bias| + 128 * sum|w| < 2^30, a right shift; the kernel has no SMLAL rows and no C
+    fix-up, which keeps it small: a dead channel with a huge bias, or a left shift, keeps the layer on the SMLABB
+    ring kernel). The ring holds the 3x3 pair kernel's pixel pairs, and
+    each pair of a filter row meets two weight words per channel (one SMLAD for each of the pass's 2 output
+    pixels): k + 1 multiplies per 2k multiply-accumulates at stride 1, where the SMLABB kernel needs 2k. Faster
+    than the SMLABB kernel at every width measured (benchmarks/mcu_bench.py: MCUNet's and YOLO-fastest's 5x5 and
+    7x7 layers, 3 to 12 output columns; see README)."""
+    if p.depth_multiplier != 1 or p.output_shape[3] % 4:
+        return False
+    g = _dw_geometry_rows(p)
+    if g["k_h"] != g["k_w"] or g["k_w"] not in DW_KPAIR_SIZES or g["dil_w"] != 1 or g["stride_w"] not in (1, 2):
+        return False
+    # a left padding of 2 or 3 (5x5 / 7x7 SAME): the ring rows are widened as if padded by 1 or 0, a pair further
+    # on, so the input row must end inside the ring (SAME pads the right at least as much: always)
+    passes = (g["out_w"] + 1) // 2
+    np_ = (2 * passes if g["stride_w"] == 2 else passes) + (g["k_w"] - 1) // 2
+    if g["pad_left"] > 3 or (g["pad_left"] >= 2 and g["in_w"] + g["pad_left"] > 2 * np_):
+        return False
+    return bool(_dw_kpair_rq(p)[3].all())
+
+
+def _dw_kpair_rq(p: "ConvParams"):
+    """(folded bias, weights (taps, oc), multiplier, SMMLAR-ok per channel) of a depthwise op, int64."""
+    from tinygen.model.fixedpoint import wrap_int32
+
+    oc = p.output_shape[3]
+    w = p.weights.reshape(-1, oc).astype(np.int64)
+    bias = np.asarray(wrap_int32(p.folded_bias), dtype=np.int64).reshape(-1)
+    mult = np.broadcast_to(np.asarray(p.multiplier, dtype=np.int64).reshape(-1), (oc,)).copy()
+    shift = np.broadcast_to(np.asarray(p.shift, dtype=np.int64).reshape(-1), (oc,)).copy()
+    rq = dw_rq_rows(mult, shift)
+    return bias, w, (mult, shift), dw_pair_smmlar_ok(bias, w.T, rq, int(p.output_zero_point))
+
+
+def _dw_kpair_npr(p: "ConvParams") -> int:
+    """Pairs of a filter row a pass of the k x k pair kernel reads: m + 1 at stride 1, m + 2 at stride 2
+    (m = (k - 1) / 2)."""
+    return (p.filter_hw[1] - 1) // 2 + 1 + (p.stride[1] == 2)
+
+
+def dw_kpair_blocks(p: "ConvParams") -> np.ndarray:
+    """Parameter blocks of the k x k pair kernel (dw_kpairs; tg_dwconv.c tg_dwk_pairs, `w_row` = -6): per group of
+    4 output channels two halves (channels c0, c1 then c2, c3) of 12 + 4 * k_h * npr int32 words (npr:
+    _dw_kpair_npr), requantized as dw_pair_blocks's SMMLAR groups (every group: dw_kpairs; weights and bias
+    doubled, rows {m, C, r, 0}). A half: bias of its two channels twice (pixels A, B), then per
+    filter row ky and pair i: WA, WB of the first channel, WA, WB of the second, each two int16 weights (first in
+    the low half): stride 1, WA_i = (w[2i], w[2i + 1]), WB_i = (w[2i - 1], w[2i]); stride 2, WA_i as at stride 1,
+    WB_i = (w[2i - 2], w[2i - 1]); w[j] = 0 outside the filter; then the two channels' rows."""
+    kh, kw = p.filter_hw
+    oc = p.output_shape[3]
+    assert oc % 4 == 0 and dw_kpairs(p), "k x k pair layout for a layer dw_kpairs refuses"
+    groups = oc // 4
+    npr = _dw_kpair_npr(p)
+    bias, w, (mult, shift), _ = _dw_kpair_rq(p)
+    rq = dw_smmlar_rows(mult, shift, int(p.output_zero_point)).reshape(groups, 2, 8)
+    w, bias = w * 2, bias * 2  # |bias| + 128 * sum|w| < 2^30: no wrap
+    # w[j] at index j + 2 (zeros around the filter)
+    wz = np.zeros((groups, 4, kh, kw + 6), dtype=np.int64)
+    wz[..., 2:kw + 2] = w.reshape(kh, kw, groups, 4).transpose(2, 3, 0, 1)
+    i = np.arange(npr)
+    lo = lambda v: v & 0xFFFF  # noqa: E731
+    wa = lo(wz[..., 2 * i + 2]) | (lo(wz[..., 2 * i + 3]) << 16)  # (groups, 4, kh, npr)
+    b0 = 2 * i + (1 if p.stride[1] == 1 else 0)
+    wb = lo(wz[..., b0]) | (lo(wz[..., b0 + 1]) << 16)
+    pairs = np.stack([wa, wb], axis=-1)  # (groups, 4, kh, npr, 2)
+    halves = pairs.reshape(groups, 2, 2, kh, npr, 2).transpose(0, 1, 3, 4, 2, 5).reshape(groups, 2, 4 * kh * npr)
+    halves = np.where(halves >= (1 << 31), halves - (1 << 32), halves)
+    b = bias.reshape(groups, 2, 2)
+    words = np.concatenate([b[:, 0], b[:, 0], halves[:, 0], rq[:, 0], b[:, 1], b[:, 1], halves[:, 1], rq[:, 1]],
+                           axis=1)
+    assert words.shape[1] == 2 * (12 + 4 * kh * npr)
+    return words.astype(np.int32)
+
+
 # The pair layout's per-group parameter block, int32 words: bias c0, c1, c0, c1, 12 weight words of
 # c0/c1, bias c2, c3, c2, c3, 12 weight words of c2/c3, 4 requantization rows, a mode word (dw_pair_blocks).
 DW_PAIR_BLOCK = 49
@@ -468,7 +550,7 @@ def dw_model_pairs(p: "ConvParams", graph, impl) -> bool:
     kernel anyway, so that a firmware links one ring kernel where it can. Decided once at prepare time
     (ConvParams.pair_kernel), so that the generated code, inspect and generate report the same kernel
     (dw_kernel)."""
-    if not dw_pair_possible(p):
+    if not (dw_pair_possible(p) or dw_kpairs(p)):
         return False
     total = fast = 0
     needs_ring = False
@@ -477,11 +559,11 @@ def dw_model_pairs(p: "ConvParams", graph, impl) -> bool:
             q = impl._prepare_op(graph, op)
             n = int(np.prod(q.output_shape)) * q.filter_hw[0] * q.filter_hw[1]
             total += n
-            fast += n if dw_pairs3(q) else 0
-            needs_ring = needs_ring or not dw_pair_possible(q)
+            fast += n if dw_pairs3(q) or dw_kpairs(q) else 0
+            needs_ring = needs_ring or not (dw_pair_possible(q) or dw_kpairs(q))
     if fast < DW_PAIR_SHARE * total:
         return False
-    return dw_pairs3(p) or not needs_ring
+    return dw_pairs3(p) or dw_kpairs(p) or not needs_ring
 
 
 # The stride-2 pair kernel on rows of at least this many output columns, a multiple of 4 (whole blocks).
@@ -509,6 +591,8 @@ def dw_kernel(p: "ConvParams") -> str:
     if dw_columns(p):
         return "tg_dwconv_dm_s8"
     if p.pair_kernel:
+        if dw_kpairs(p):
+            return "tg_dwconv_pk_s8"
         if dw_pair2(p):
             return "tg_dwconv_p3s2_s8"  # left-shift channels in its assembly too
         if dw_pair_c_channels(p):
@@ -537,7 +621,11 @@ def _dw_ring_dims(p: "ConvParams") -> tuple[int, int, int]:
     block = int(max(1, min(groups, DW_RING_SHARE * in_out // (rows * wp * 8))))
     if p.ring_block is not None:  # the planner's choice (plan_memory: scratch grown into the plan's holes)
         block = int(max(1, min(groups, p.ring_block)))
-    if p.pair_kernel:
+    if p.pair_kernel and dw_kpairs(p):
+        # pixel pairs: one per pass (stride 1) or two (stride 2), + m read ahead (tg_dwconv_kpairs)
+        passes = (g["out_w"] + 1) // 2
+        wp = 2 * ((2 * passes if g["stride_w"] == 2 else passes) + (g["k_w"] - 1) // 2)
+    elif p.pair_kernel:
         # whole pixel pairs; a pass reads one pair (stride 1) or two (stride 2) ahead (the block is
         # the ring kernel's, which runs instead where the model keeps it: same speed, enough scratch)
         wp = 2 * ((g["out_w"] + 1) // 2 + 1) if g["stride_w"] == 1 else 2 * (g["out_w"] + 2)
@@ -562,7 +650,9 @@ def dw_scratch_bytes(p: "ConvParams") -> int:
     if dw_pair2(p):  # tg_dwconv_p3s2_s8: the ring only (3 slots x 5 pairs x 4 channels x 16 B per 4 pixels)
         return rows * block * wp * 8
     kh = dw_geometry(p)["k_h"]
-    return 4 * (-(-rows // 2) * 2) + 4 * (-(-kh // 2) * 2) + rows * block * wp * 8
+    # the k x k pair kernel: a left padding of 2 or 3 spills the last group's leading input_zp pair past the ring
+    spill = 16 * (p.padding[1] >> 1) if p.pair_kernel and dw_kpairs(p) else 0
+    return 4 * (-(-rows // 2) * 2) + 4 * (-(-kh // 2) * 2) + rows * block * wp * 8 + spill
 
 
 def dw_rq_rows(multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
@@ -1233,7 +1323,8 @@ class ConvParams:
     low_ram: bool = False  # the planner asked for less scratch (arena target; plan_memory): conv: the scratch-free C99 kernel; depthwise dm 2-3 (not 3x3): the column kernel
     packed: bool = False  # conv: the DSP kernel takes packed channel pairs (conv_model_packed; tg_conv2d_dspp_s8)
     driver: int = 0  # conv: the model's DSP driver entries (conv_model_driver: 1 = 1x1 matrix product only, 4 = in_c % 4 == 0 only)
-    pair_kernel: bool = False  # depthwise: the model takes the 3x3 pair kernel for this op (dw_model_pairs; dw_kernel)
+    pair_kernel: bool = False  # depthwise: the model takes a pair kernel for this op: the 3x3 one, or the k x k one for
+    # dw_kpairs layers (dw_model_pairs; dw_kernel)
     ring_block: int | None = None  # depthwise ring kernel: groups of 4 channels per block (None: _dw_ring_dims' default)
     # numpy kernel internals
     _wmats: list = field(default_factory=list, repr=False)  # conv: per group (KH*KW*Cg, Fg) float matrices
@@ -1567,6 +1658,9 @@ class DepthwiseConv2D(Op):
                           bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
                           rq="(const tg_rq_t *)(const void *)" + ctx.const(dw_rq_rows(p.multiplier, p.shift), "int32_t",
                                                                            f"op{k}_rq"))
+        elif p.pair_kernel and dw_kpairs(p):
+            fields.update(weights=ctx.const(dw_kpair_blocks(p), "int32_t", f"op{k}_params"), bias="NULL", rq="NULL",
+                          w_row=-6)
         else:
             pairs = p.pair_kernel
             if pairs and dw_pair2(p) and target_has_dsp(ctx.target):  # (the C99 code reads dw_pair_blocks)
@@ -1655,7 +1749,9 @@ class DepthwiseConv2D(Op):
         else:
             rows, _, block = _dw_ring_dims(p)
             how = f"ring of {rows} widened rows x {4 * block} channels"
-            if dw_pair2(p):
+            if p.pair_kernel and dw_kpairs(p):
+                how += f", {kh}x{kw} tap pairs x 2 pixels (SMLAD)"
+            elif dw_pair2(p):
                 how += (", 3x3 tap pairs, 1 channel x 4 pixels per pass (SMLAD)"
                         + (", transposed (columns as rows)" if dw_transposed(p) else ""))
             elif p.pair_kernel:
@@ -1664,7 +1760,8 @@ class DepthwiseConv2D(Op):
                 how += "; 3x3 pair kernel not used (< 75 % of the model's depthwise MACs would run on it)"
         rq = "exact SMLAL requantization"
         if p.pair_kernel:
-            modes = dw_pair2_blocks(p)[:, 0] if dw_pair2(p) else dw_pair_blocks(p)[:, 48]
+            modes = (np.full(1, DW_PAIR_SMMLAR) if dw_kpairs(p) else dw_pair2_blocks(p)[:, 0] if dw_pair2(p)
+                     else dw_pair_blocks(p)[:, 48])
             n_smm = int(np.count_nonzero(modes == DW_PAIR_SMMLAR))
             n_flg = int(np.count_nonzero(modes == DW_PAIR_SMMLAR_FLAG))
             flg = (f"; {n_flg} of them flagged: a sign correction per channel, for left shifts whose accumulator "
