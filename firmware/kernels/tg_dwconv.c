@@ -1430,7 +1430,6 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
     const size_t orow = (size_t)(tr ? 1 : p->out_w) * oc_n, ocol = (size_t)(tr ? p->out_h : 1) * oc_n;
     tg_dw_ring_t r;
     tg_dwp_t a;
-    const uint32_t **row;
     int32_t b, g0, oy, ky, k, np;
     size_t rstep; /* words from a ring row to the next */
     tg_dw_wplan_t wplan;
@@ -1441,8 +1440,7 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
     r.rows = 2 * p->dil_h + 1;
     r.groups = p->groups < 1 ? 1 : p->groups;
     r.tag = (int32_t *)scratch;
-    row = (const uint32_t **)((uint32_t *)scratch + ((r.rows + 1) & ~1));
-    r.ring = (uint32_t *)scratch + ((r.rows + 1) & ~1) + 4;
+    r.ring = (uint32_t *)scratch + ((r.rows + 1) & ~1) + 4; /* (after 4 words unused here: tg_dwconv_dsp's layout) */
     /* an odd row at stride 1: its pairs, then its last pixel by the pixel-A pass (flags bit 3) */
     const int odd = p->stride_w == 1 && (p->out_w & 1) && p->out_w >= 3;
     a.pixels = p->out_w - odd;
@@ -1472,9 +1470,9 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
                 ky = 0;
                 if (lean && oy > 0) {
                     /* stride 1, dilation 1: rows oy, oy + 1 are the previous call's second and third; row
-                     * oy + 2 goes where row oy - 1 was */
-                    row[0] = row[1];
-                    row[1] = row[2];
+                     * oy + 2 goes where row oy - 1 was (the pass keeps a.row as it was given) */
+                    a.row[0] = a.row[1];
+                    a.row[1] = a.row[2];
                     ky = 2;
                 }
                 for (; ky < 3; ky++) {
@@ -1484,11 +1482,8 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
                         tg_dw_load_pairs(p, &wplan, d, x_b, py, ng, np, irow, icol);
                         r.tag[py % r.rows] = py;
                     }
-                    row[ky] = d;
+                    a.row[ky] = d;
                 }
-                a.row[0] = row[0];
-                a.row[1] = row[1];
-                a.row[2] = row[2];
                 tg_barrier();
                 a.blk = blk0;
                 a.out = out_b + (size_t)oy * orow + 4 * g0;
@@ -1496,7 +1491,7 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
                 tg_dw3x3_pairs(&a);
                 tg_barrier();
                 if (fix) {
-                    fix(p, row, blk0, ng, r.wp * 2, a.out, ocol);
+                    fix(p, a.row, blk0, ng, r.wp * 2, a.out, ocol);
                 }
             }
         }
