@@ -239,7 +239,8 @@ def _dw_chain(kks, big_bias_last: bool) -> bytes:
 def test_kxk_pair_kernel_is_chosen_model_wide():
     """A 3x3 layer next to a 7x7 one (most of the MACs): both pair kernels (3x3 and k x k) where the 7x7 layer
     can take the k x k one; where it cannot (biases beyond the SMMLAR bound), it keeps the SMLABB ring kernel,
-    and so does the 3x3 layer, whose reason says why (one ring kernel per firmware)."""
+    and so does the 3x3 layer, whose reason says why (one ring kernel per firmware); so does a 7x7 layer next to
+    such a 5x5 one."""
     from tinygen.model.reader import parse_model
     from tinygen.ops.conv import DepthwiseConv2D, dw_kernel
 
@@ -250,3 +251,9 @@ def test_kxk_pair_kernel_is_chosen_model_wide():
         reasons = [DepthwiseConv2D().kernel_variant(p, "cortex-m4").reason for p in ps]
         assert ("pair kernel not used" in reasons[0]) == big, reasons
         assert ("7x7 tap pairs" in reasons[1]) != big, reasons
+    # a 7x7 layer the k x k kernel could run, next to a 5x5 one it cannot (a third of the MACs): the SMLABB kernel
+    g = parse_model(_dw_chain([7, 5], True), name="chain2")
+    ps = [DepthwiseConv2D().prepare(g, op) for op in g.operators]
+    assert [dw_kernel(p) for p in ps] == ["tg_dwconv_s8", "tg_dwconv_s8"]
+    reason = DepthwiseConv2D().kernel_variant(ps[0], "cortex-m4").reason
+    assert "7x7 pair kernel not used" in reason, reason

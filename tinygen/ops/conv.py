@@ -1756,8 +1756,9 @@ class DepthwiseConv2D(Op):
                         + (", transposed (columns as rows)" if dw_transposed(p) else ""))
             elif p.pair_kernel:
                 how += ", 3x3 tap pairs x 2 pixels (SMLAD)" + (", transposed (columns as rows)" if dw_transposed(p) else "")
-            elif dw_pairs3(p):
-                how += "; 3x3 pair kernel not used (< 75 % of the model's depthwise MACs would run on it)"
+            elif dw_pairs3(p) or dw_kpairs(p):
+                how += (f"; {kh}x{kw} pair kernel not used (< 75 % of the model's depthwise MACs would run on the "
+                        "pair kernels)")
         rq = "exact SMLAL requantization"
         if p.pair_kernel:
             modes = (np.full(1, DW_PAIR_SMMLAR) if dw_kpairs(p) else dw_pair2_blocks(p)[:, 0] if dw_pair2(p)
