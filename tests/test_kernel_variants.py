@@ -147,7 +147,7 @@ def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):
     src = next((tmp_path / "g").glob("*_model.c")).read_text()
     calls = {int(i): fn for fn, i in re.findall(r"\b(tg_dwconv\w*)\(&op(\d+)_p,", src)}
     assert gen and set(calls) == set(gen) == set(ins)
-    kernels = {"tg_dwconv_s8", "tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_p3f_s8", "tg_dwconv_p3l_s8",
+    kernels = {"tg_dwconv_s8", "tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_p3x_s8", "tg_dwconv_p3l_s8",
                "tg_dwconv_dm_s8", "tg_dwconv_dmr_s8", "tg_dwconv_dmrl_s8", "tg_dwconv_pk_s8"}
     for i, fn in calls.items():
         for rep in (gen[i], ins[i]):

@@ -282,6 +282,36 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     return m.build([x], [y])
 
 
+def random_dw_dead_steps(rng, stride: int) -> bytes:
+    """A 3x3 depthwise layer for the pair kernel (stride 1 or 2 along the row) whose dead channels (effective
+    scales of 2^-29 .. 2^-22.5) are not constant: each bias (|bias| >= 2^30, beyond the SMMLAR bound) sits at a
+    step of its output (output = round(bias * scale) changes there), so the channel's output takes two values
+    and its group keeps SMLAL: rows with the zero point folded (right shifts up to 23) or added (longer)."""
+    m = ModelBuilder()
+    c = int(rng.choice([4, 8, 12]))
+    h, w = int(rng.integers(3, 7)), int(rng.integers(8, 20)) if stride == 1 else int(rng.integers(48, 60))
+    in_scale = 0.05
+    x = m.tensor([1, h, w, c], scale=in_scale, zero_point=_zp(rng))
+    wd = np.clip(np.round(rng.normal(0, 40, size=(1, 3, 3, c))), -127, 127).astype(np.int64)
+    ws = 10 ** rng.uniform(-3.5, -1.5, size=c)
+    out_scale = in_scale * float(np.median(ws)) * float(2.0 ** rng.uniform(2, 6))
+    zp = int(rng.integers(-60, 60))
+    bias = rng.integers(-5000, 5000, size=c)
+    dead = rng.random(c) < 0.5
+    dead[int(rng.integers(0, c))] = True
+    for k in np.flatnonzero(dead):
+        eff = 2.0 ** rng.uniform(-29, -22.5)
+        t = int(np.ceil(2.0 ** 30.05 * eff)) * int(rng.choice([-1, 1]))  # output level t + zp at |bias| ~ 2^30
+        ws[k] = eff * out_scale / in_scale
+        bias[k] = int(round((t + 0.5) / eff))
+    wt = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=3)
+    b = m.tensor([c], dtype=np.int32, data=bias, scale=in_scale * ws)
+    y = m.tensor([1, h, -(-w // stride), c], scale=out_scale, zero_point=zp)
+    m.op("DEPTHWISE_CONV_2D", [x, wt, b], [y], padding="SAME", stride_h=1, stride_w=stride, dilation_h_factor=1,
+         dilation_w_factor=1, depth_multiplier=1, fused_activation_function="NONE")
+    return m.build([x], [y])
+
+
 def random_fc(rng, huge_bias: bool = False, trained: bool = False) -> bytes:
     """trained: 64-256 inputs, per-unit scales with dead units (see random_conv)."""
     m = ModelBuilder()
@@ -719,6 +749,11 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         g = parse_model(random_dw(rng, dm=1, kk=(5, 7)[i % 2], big_bias=i >= 10), name=name)
         check_graph(g)
         out[name] = g
+    for i in range(4):  # pair kernel, dead channels that are not constant: SMLAL groups, stride 1 and 2
+        name = f"dw3x3deadstep_{i}"
+        g = parse_model(random_dw_dead_steps(rng, 1 + i % 2), name=name)
+        check_graph(g)
+        out[name] = g
     return out
 
 
@@ -745,9 +780,9 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     # in C row by row: tg_dwconv_p3l_s8), stride 1 and 2
     left = [n for n in graphs if "tg_dwconv_p3l_s8(" in dsp.generated[n].c_file.read_text()]
     assert len(left) >= 2 and {graphs[n].operators[0].options["stride_w"] for n in left} == {1, 2}, left
-    # ... and with left-shift channels whose accumulator takes either sign in flagged SMMLAR groups (the entry
-    # point that links tg_dw_rq_flagged), stride 1 and 2
-    flagged = [n for n in graphs if "tg_dwconv_p3f_s8(" in dsp.generated[n].c_file.read_text()]
+    # ... and with SMLAL groups or left-shift channels whose accumulator takes either sign in flagged SMMLAR groups
+    # (the entry point that links tg_dw_rq_other), stride 1 and 2
+    flagged = [n for n in graphs if "tg_dwconv_p3x_s8(" in dsp.generated[n].c_file.read_text()]
     assert {graphs[n].operators[0].options["stride_w"] for n in flagged} == {1, 2}, flagged
     # stride 2 along the row: the 2-pixel pass (tg_dwconv_p3_s8, rows whose output width is not a multiple of 4)
     # and the stride-2 kernel (tg_dwconv_p3s2_s8, test_depthwise_stride2_pair_kernel_bit_exact)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from tinygen.model.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from tinygen.ops.conv import (DW_LEFT_ANY, DW_LEFT_NEG, DW_LEFT_POS, DW_PAIR_SMMLAR, DW_PAIR_SMMLAR_FLAG, dw_pair_apply,
-                              dw_pair_left_kinds, dw_pair_requant, dw_pair_smmlar_ok, dw_rq_rows, dw_smmlar_apply,
+                              dw_pair_const_channels, dw_pair_left_kinds, dw_pair_requant, dw_pair_smmlar_ok, dw_rq_rows, dw_smmlar_apply,
                               dw_smmlar_rows, narrow_rq_bound_problem, rqx_apply, rqx_problem, rqx_table, rqxl_apply,
                               rqxl_problem, rqxl_table)
 
@@ -155,7 +155,15 @@ def test_dw_pair_left_shift_groups_match_tflm(real, rights, style, where, zp, se
     right_ok = dw_pair_smmlar_ok(b, w, dw_rq_rows(ms, shifts), zp)
     fits = amax[where] * s < (1 << 31) and np.abs(w[where]).max() * s < (1 << 15)
     assert bool(kinds[where]) == fits and not kinds[np.arange(4) != where].any()
-    if not fits or not right_ok[np.arange(4) != where].all():
+    const, value = dw_pair_const_channels(b, w, ms, shifts, zp)
+    if not (right_ok | const)[np.arange(4) != where].all():
+        assert mode[0] not in (DW_PAIR_SMMLAR, DW_PAIR_SMMLAR_FLAG)
+        return  # (a right channel beyond its bound: SMLAL)
+    if not fits and const[where]:  # beyond the bound but one output for every input: a constant row
+        assert mode[0] in (DW_PAIR_SMMLAR, DW_PAIR_SMMLAR_FLAG) and scale[where] == 0
+        assert list(rq[where]) == [0, int(value[where]), 0, 0]
+        return
+    if not fits:
         assert mode[0] not in (DW_PAIR_SMMLAR, DW_PAIR_SMMLAR_FLAG) and rq[where, 3] == -(L + 1)
         return
     lo = b[where] + int(np.minimum(-128 * w[where], 127 * w[where]).sum())
@@ -169,11 +177,43 @@ def test_dw_pair_left_shift_groups_match_tflm(real, rights, style, where, zp, se
         acc = _pair_accs(w[c], int(b[c]), int(ms[c]), int(shifts[c]), rng)
         x = acc * int(scale[c])
         assert np.abs(x).max(initial=0) < (1 << 31)  # the kernel's accumulator does not wrap
-        want = multiply_by_quantized_multiplier(acc, np.array([ms[c]]), np.array([shifts[c]])) + zp
-        got = dw_pair_apply(x, rq[c], int(mode[0]))
+        want = np.clip(multiply_by_quantized_multiplier(acc, np.array([ms[c]]), np.array([shifts[c]])) + zp, -128, 127)
+        got = np.clip(dw_pair_apply(x, rq[c], int(mode[0])), -128, 127)  # (SSAT)
         bad = np.flatnonzero(want != got)
         assert bad.size == 0, (f"channel {c} (m={int(ms[c])} shift={int(shifts[c])} zp={zp} mode={int(mode[0])}) "
                                f"acc={int(acc[bad[0]])}: {int(got[bad[0]])} vs TFLM {int(want[bad[0]])}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(real=st.one_of(st.floats(1e-10, 4.0, allow_nan=False), st.sampled_from([2.0 ** -k for k in range(20, 33)])),
+       log_bias=st.floats(10, 31), at_step=st.booleans(), zp=st.integers(-128, 127), act=st.sampled_from(
+           [(-128, 127), (-128, 0), (-5, 127), (-3, 3)]), seed=st.integers(0, 2**32 - 1))
+def test_dw_pair_constant_channels_match_tflm(real, log_bias, at_step, zp, act, seed):
+    """The pair kernel's constant channels (dw_pair_const_channels: dead channels, stored as weights 0 and the row
+    {0, v, 0, 0}): where it says constant, TFLM's clamp(MultiplyByQuantizedMultiplier(a) + zp) is v for every
+    accumulator of the channel's range (its ends, random values, the roundings' ties), and a bias at one of the
+    output's steps is never called constant; where it says not constant, the range really holds two outputs (or
+    could wrap)."""
+    rng = np.random.default_rng(seed)
+    m, shift = quantize_multiplier(real)
+    w = np.clip(np.round(rng.normal(0, float(rng.choice([1, 10, 60])), size=9)), -127, 127).astype(np.int64)
+    b = int(rng.choice([-1, 1])) * int(min(2 ** log_bias, 2 ** 31 - 1))
+    if at_step and m and shift < 0:  # a bias where the output steps: a = (k + 1/2) / scale
+        b = int(np.clip(round((round(b * real) + 0.5) / real), -(1 << 31), (1 << 31) - 1))
+    const, value = dw_pair_const_channels(np.array([b]), w[None], np.array([m]), np.array([shift]), zp, *act)
+    acc = _pair_accs(w, b, m, shift, rng)
+    acc = acc[(acc >= -(1 << 31)) & (acc < (1 << 31))]
+    want = np.clip(multiply_by_quantized_multiplier(acc, np.array([m]), np.array([shift])) + zp, *act)
+    if const[0]:
+        assert (want == value[0]).all(), (m, shift, b, zp, act)
+        got = np.clip(dw_pair_apply(np.zeros_like(acc), [0, int(value[0]), 0, 0], DW_PAIR_SMMLAR), -128, 127)
+        assert (np.clip(got, *act) == want).all()
+    else:
+        lo = b + int(np.minimum(-128 * w, 127 * w).sum())
+        hi = b + int(np.maximum(-128 * w, 127 * w).sum())
+        ends = np.clip(multiply_by_quantized_multiplier(np.array([max(lo, -(1 << 31)), min(hi, (1 << 31) - 1)]),
+                                                        np.array([m]), np.array([shift])) + zp, *act)
+        assert ends[0] != ends[1] or lo < -(1 << 31) or hi >= (1 << 31) or shift > 0, (m, shift, b, zp, act)
 
 
 @settings(max_examples=400, deadline=None)

@@ -1053,8 +1053,8 @@ typedef struct {
     int32_t out_step;       /* 36: out_c */
     int32_t gstride;        /* 40: bytes from a group's ring row to the next group's */
     int32_t groups;         /* 44: >= 1 */
-    const void *rqf;        /* 48: the flagged SMMLAR groups' requantization (tg_dw_rq_flagged) or NULL (no
-                             * such group: layers without them do not link it) */
+    const void *rqx;        /* 48: the SMLAL and flagged SMMLAR groups' requantization (tg_dw_rq_other) or NULL
+                             * (every group SMMLAR: layers without such groups do not link it) */
     int32_t step;           /* 52: the call's choices, made by the first call (0 at 56 until then) and kept for
                              * the layer's next ones: the step from a group's last pass to the next group's */
     uint32_t addr[5];       /* 56: the clamp's, the pass's, after a group's pairs, the pixel-A pass's, after it
@@ -1144,7 +1144,7 @@ typedef struct {
 /* flagged SMMLAR groups (mode word TG_DWP_SMMLARF, rows {m, C, r, f}; dw_pair_blocks): as TG_DWP_RQ2N, but
  * the sign correction is f & ~(acc asr 31): a right shift's row has C - 1 and f = 1 (+[acc >= 0] - 1 is
  * -[acc < 0]), a left shift's (accumulator a * 2^(L+1), C = zp, r = 0) f = 0: none. 5 instructions per output
- * (tg_dw_rq_flagged). */
+ * (tg_dw_rq_other). */
 #define TG_DWP_RQ1M(a)                       \
     "smmlar r11, " a ", r4, r5\n\t"          \
     "bic    " a ", r7, " a ", asr #31\n\t"   \
@@ -1158,7 +1158,7 @@ typedef struct {
  * at sp), 16 the step from one group's last pass to the next group's rows, 28-60 the state (block and
  * output of the current group; its row pointers go to 64-72), 64-72 the pass's row pointers, 76 output, 80
  * pixels left, 84-92 the addresses, 96 where a group's pairs end (100, 104: the pixel-A pass, the next group
- * after it), 108 rqf. External linkage: the compiler
+ * after it), 108 rqx. External linkage: the compiler
  * must keep its calling convention (r0 = a). */
 void tg_dw3x3_pairs(tg_dwp_t *a);
 __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((unused)))
@@ -1173,7 +1173,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "stm    r9!, {r4-r8}\n\t"
         "ldm    r0!, {r1-r5}\n\t"
         "stm    r9, {r1-r4}\n\t"
-        "str    r5, [sp, #108]\n\t" /* rqf */
+        "str    r5, [sp, #108]\n\t" /* rqx */
         "ldm    r0, {r1-r6}\n\t" /* the choices of the layer's first call */
         "cbz    r2, 30f\n\t"
         "str    r1, [sp, #16]\n\t"
@@ -1239,9 +1239,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "adr.w  r2, 14f\n\t"
         "cmp    r1, #256\n\t"
         "beq    15f\n\t"
-        "adr.w  r2, 5f\n\t"
-        "blt    15f\n\t" /* a zero point: SMLAL */
-        "ldr    r2, [sp, #108]\n\t" /* 512: flagged SMMLAR (tg_dw_rq_flagged) */
+        "ldr    r2, [sp, #108]\n\t" /* SMLAL (a zero point) or flagged SMMLAR (512): tg_dw_rq_other */
         "15:\n\t"
         "orr    r2, r2, #1\n\t"
         "str    r2, [sp, #84]\n\t"
@@ -1311,10 +1309,6 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "bne    3b\n\t"
         "add    sp, sp, #112\n\t"
         "pop    {r4-r11, pc}\n\t"
-        "5:\n\t" /* SMLAL: the mode word is the zero point the rows do not hold (0 where they do) */
-        "ldr    r11, [r12, #64]\n\t"
-        TG_DWP_RQ2Z("r8", "r10") TG_DWP_RQ2Z("r9", "lr") TG_DWP_RQ2Z("r0", "r2") TG_DWP_RQ2Z("r1", "r3")
-        "b      6b\n\t"
         "7:\n\t" /* stride 2 along the row */
         "ldr    r12, [sp, #28]\n\t"
         "ldm    r12!, {r0-r3}\n\t"
@@ -1337,16 +1331,23 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "ldr    pc, [sp, #84]\n\t");
 }
 
-/* The flagged SMMLAR groups' requantization (TG_DWP_RQ1M), a continuation of tg_dw3x3_pairs in its frame
- * (its mode address 84 when the group's mode word is TG_DWP_SMMLARF): the accumulators in r8, r9, r0, r1
- * (pixel A of c0..c3) and r10, lr, r2, r3 (B), r12 at the group's rows; one channel (r8, r10) at a time, the
- * 4 rotated through them, until r12 reaches the mode word; then packed as tg_dw3x3_pairs does (6:) and on to
- * its clamp (88). Only entry points of layers with such groups link it (tg_dwconv_p3f_s8, tg_dwconv_p3l_s8):
- * no corpus layer has one (code size over speed). */
-__attribute__((naked, noinline)) static void tg_dw_rq_flagged(void)
+/* The requantization of the groups that are not plain SMMLAR (dw_pair_requant), a continuation of tg_dw3x3_pairs
+ * in its frame (its mode address 84 for such a group): the accumulators in r8, r9, r0, r1 (pixel A of c0..c3)
+ * and r10, lr, r2, r3 (B), r12 at the group's rows; packed as tg_dw3x3_pairs does (6:), then on to its clamp
+ * (88). SMLAL groups (mode word: the zero point the rows do not hold, 0 where they do): TG_DWP_RQ2Z, 5-6
+ * instructions per output. Flagged SMMLAR groups (TG_DWP_SMMLARF): TG_DWP_RQ1M, one channel (r8, r10) at a
+ * time, the 4 rotated through them, until r12 reaches the mode word. Only entry points of layers with such
+ * groups link it (tg_dwconv_p3x_s8, tg_dwconv_p3l_s8): no corpus layer has one (dead channels whose output is
+ * one value for every input are SMMLAR rows), so the others leave its code out. */
+__attribute__((naked, noinline)) static void tg_dw_rq_other(void)
 {
     __asm__(
-        "1:\n\t" /* (r8, r9, r0, r1) <- (r9, r0, r1, r8), the same for pixel B, 4 times */
+        "ldr    r11, [r12, #64]\n\t" /* the mode word */
+        "cmp    r11, #512\n\t"
+        "beq    1f\n\t"
+        TG_DWP_RQ2Z("r8", "r10") TG_DWP_RQ2Z("r9", "lr") TG_DWP_RQ2Z("r0", "r2") TG_DWP_RQ2Z("r1", "r3")
+        "b      2f\n\t"
+        "1:\n\t" /* flagged: (r8, r9, r0, r1) <- (r9, r0, r1, r8), the same for pixel B, 4 times */
         "ldm    r12!, {r4-r7}\n\t"
         TG_DWP_RQ1M("r8") TG_DWP_RQ1M("r10")
         "mov    r11, r8\n\t"
@@ -1362,6 +1363,7 @@ __attribute__((naked, noinline)) static void tg_dw_rq_flagged(void)
         "ldr    r4, [r12]\n\t"
         "cmp    r4, #512\n\t" /* the mode word: no multiplier is 512 */
         "bne    1b\n\t"
+        "2:\n\t"
         "bfi    r8, r9, #8, #8\n\t"
         "bfi    r8, r0, #16, #8\n\t"
         "bfi    r8, r1, #24, #8\n\t"
@@ -1417,11 +1419,11 @@ __attribute__((noinline)) static void tg_dw_fix_pairs(const tg_conv_params_t *p,
 }
 
 /* scratch as tg_dwconv_dsp's (the ring rows are np = wp / 2 pixel pairs of 16 bytes per group); fix: the
- * left-shift channels' row fix-up (tg_dw_fix_pairs, entry tg_dwconv_p3l_s8) or NULL; rqf: the flagged SMMLAR
- * groups' requantization (tg_dw_rq_flagged, entries tg_dwconv_p3f_s8 / tg_dwconv_p3l_s8) or NULL. Compiled for size: its
+ * left-shift channels' row fix-up (tg_dw_fix_pairs, entry tg_dwconv_p3l_s8) or NULL; rqx: the SMLAL and flagged
+ * groups' requantization (tg_dw_rq_other, entries tg_dwconv_p3x_s8 / tg_dwconv_p3l_s8) or NULL. Compiled for size: its
  * per-row work is small next to the passes (-76 B, +0.03 % on VWW's depthwise layers, the 12 KB budget). */
 TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8_t *input, int8_t *output,
-                                           void *scratch, tg_dw_pfix_t fix, const void *rqf)
+                                           void *scratch, tg_dw_pfix_t fix, const void *rqx)
 {
     const int32_t oc_n = p->out_c;
     const int32_t groups = (oc_n + 3) >> 2;
@@ -1450,7 +1452,7 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
     a.hi4 = tg_splat4(p->act_max);
     a.out_step = (int32_t)ocol;
     a.gstride = r.wp * 8;
-    a.rqf = rqf;
+    a.rqx = rqx;
     a.addr[0] = 0; /* tg_dw3x3_pairs makes its choices at the first call */
     np = r.wp >> 1;
     rstep = (size_t)r.groups * np * 4;
@@ -1503,14 +1505,14 @@ static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8
     tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)0);
 }
 
-static void tg_dwconv_pairs_fl(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+static void tg_dwconv_pairs_x(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)tg_dw_rq_flagged);
+    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)tg_dw_rq_other);
 }
 
 static void tg_dwconv_pairs_l(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-    tg_dwconv_pairs_f(p, input, output, scratch, tg_dw_fix_pairs, (const void *)tg_dw_rq_flagged);
+    tg_dwconv_pairs_f(p, input, output, scratch, tg_dw_fix_pairs, (const void *)tg_dw_rq_other);
 }
 
 /*
@@ -2687,10 +2689,9 @@ __attribute__((noinline)) static void tg_dwconv_regs(const tg_conv_params_t *p, 
 TG_DW_ENTRY(tg_dwconv_s8, tg_dwconv_dsp)        /* ring kernel (SMLABB), any filter */
 TG_DW_ENTRY(tg_dwconv_p3_s8, tg_dwconv_pairs)   /* ring kernel, 3x3 pair layout (w_row == -1) */
 TG_DW_ENTRY(tg_dwconv_p3s2_s8, tg_dwconv_s2)   /* stride 2 along the row (w_row == -4 / -5): 1 channel x 4 pixels */
-/* the same as tg_dwconv_p3_s8 with flagged SMMLAR groups (left-shift channels whose accumulator takes either sign),
- * either stride */
-TG_DW_ENTRY(tg_dwconv_p3f_s8, tg_dwconv_pairs_fl)
-TG_DW_ENTRY(tg_dwconv_p3l_s8, tg_dwconv_pairs_l) /* ... and left-shift channels redone in C (and flagged groups) */
+/* the same as tg_dwconv_p3_s8 with SMLAL or flagged SMMLAR groups, either stride (tg_dw_rq_other linked) */
+TG_DW_ENTRY(tg_dwconv_p3x_s8, tg_dwconv_pairs_x)
+TG_DW_ENTRY(tg_dwconv_p3l_s8, tg_dwconv_pairs_l) /* ... and left-shift channels redone in C */
 TG_DW_ENTRY(tg_dwconv_pk_s8, tg_dwconv_kpairs)  /* ring kernel, k x k pair layout (w_row == -6), k_w 5 / 7 */
 TG_DW_ENTRY(tg_dwconv_dm_s8, tg_dwconv_cols)    /* depth multiplier >= 2: column kernel */
 

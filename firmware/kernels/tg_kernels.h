@@ -147,10 +147,10 @@ void tg_dwconv_dmrl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *o
 void tg_dwconv_p3_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* the same with stride 2 along the row */
 void tg_dwconv_p3s2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
-/* the same (either stride) with flagged SMMLAR groups (left-shift channels whose accumulator takes either sign) */
-void tg_dwconv_p3f_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
-/* the same (either stride) with channels whose effective scale is >= 0.5 (left shifts) fixed up in C (and
- * flagged groups) */
+/* the same (either stride) with SMLAL groups (channels beyond the SMMLAR bound) or flagged SMMLAR groups
+ * (left-shift channels whose accumulator takes either sign) */
+void tg_dwconv_p3x_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* the same with channels whose effective scale is >= 0.5 (left shifts) beyond that bound, fixed up in C */
 void tg_dwconv_p3l_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* depthwise k_h x k_w (k_w odd: 5, 7), depth multiplier 1, stride 1 or 2 and dilation 1 along the row (k x k pair
  * layout, w_row == -6): whole groups of 4 channels and right-shift rows only */

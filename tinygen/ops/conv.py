@@ -597,8 +597,8 @@ def dw_kernel(p: "ConvParams") -> str:
             return "tg_dwconv_p3s2_s8"  # left-shift channels in its assembly too
         if dw_pair_c_channels(p):
             return "tg_dwconv_p3l_s8"  # left-shift channels fixed up in C row by row (either stride)
-        if left_channels(p.multiplier, p.shift).any() and (dw_pair_blocks(p)[:, 48] == DW_PAIR_SMMLAR_FLAG).any():
-            return "tg_dwconv_p3f_s8"  # flagged SMMLAR groups (tg_dw_rq_flagged linked; either stride)
+        if (dw_pair_blocks(p)[:, 48] != DW_PAIR_SMMLAR).any():
+            return "tg_dwconv_p3x_s8"  # SMLAL or flagged SMMLAR groups (tg_dw_rq_other linked; either stride)
         return "tg_dwconv_p3_s8"  # (stride 1, or 2 on narrow rows)
     return "tg_dwconv_s8"
 
@@ -834,30 +834,64 @@ def dw_reg_blocks(p: "ConvParams") -> np.ndarray:
     return out.astype(np.int32)
 
 
-def dw_pair_requant(bias: np.ndarray, w: np.ndarray, mult: np.ndarray, shift: np.ndarray, zp: int):
+def dw_pair_const_channels(bias: np.ndarray, w: np.ndarray, mult: np.ndarray, shift: np.ndarray, zp: int,
+                           act_min: int = -128, act_max: int = 127) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel: is its output one value for every input (trained layers' dead channels: tiny scales, huge
+    biases, long right shifts), and which: (mask, value). TFLM's output clamp(MultiplyByQuantizedMultiplier(a) +
+    zp) is non-decreasing in the accumulator a (m >= 0: SaturatingRoundingDoublingHighMul and RoundingDivideByPOT
+    are; a left shift only where a * 2^L cannot wrap), so it is constant where its values at both ends of a's
+    range [bias + sum min(-128 w, 127 w), bias + sum max(...)] (int8 inputs, padding included) agree and a cannot
+    wrap in int32 there. The pair kernel then stores the channel as weights and bias 0 with the row {0, value, 0,
+    0}: SMMLAR(0, 0, value) = value in either SMMLAR group. bias (n,) folded, wrapped; w (n, taps)."""
+    from tinygen.model.fixedpoint import multiply_by_quantized_multiplier
+
+    b = np.asarray(bias, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    m = np.asarray(mult, dtype=np.int64).reshape(-1)
+    sh = np.broadcast_to(np.asarray(shift, dtype=np.int64).reshape(-1), m.shape)
+    lo = b + np.minimum(-128 * w, 127 * w).sum(axis=1)
+    hi = b + np.maximum(-128 * w, 127 * w).sum(axis=1)
+    lim = np.int64(1) << 31
+    left = np.clip(sh, 0, 31)
+    ok = (lo >= -lim) & (hi < lim) & (m >= 0) & (m < lim) & (sh >= -31) & (sh <= 31)
+    ok &= (m == 0) | (sh <= 0) | (((lo << left) >= -lim) & ((hi << left) < lim))
+    lo, hi = np.clip(lo, -lim, lim - 1), np.clip(hi, -lim, lim - 1)
+    vlo = np.clip(multiply_by_quantized_multiplier(lo, m, np.clip(sh, -31, 31)) + zp, act_min, act_max)
+    vhi = np.clip(multiply_by_quantized_multiplier(hi, m, np.clip(sh, -31, 31)) + zp, act_min, act_max)
+    return ok & (vlo == vhi), vlo
+
+
+def dw_pair_requant(bias: np.ndarray, w: np.ndarray, mult: np.ndarray, shift: np.ndarray, zp: int,
+                    act_min: int = -128, act_max: int = 127):
     """The pair layout's requantization (dw_pair_blocks) of n = 4 * groups channels: (mode word per group (groups,),
     rows (n, 4), scale of each channel's weights and bias (n,)). bias (n,) folded, wrapped; w (n, 9); mult, shift (n,)
-    (a zero multiplier with shift -1 past the last channel)."""
+    (a zero multiplier with shift -1 past the last channel); the op's output clamp."""
     n = len(bias)
     groups = n // 4
     rq = dw_rq_rows(mult, shift)
     right = dw_pair_smmlar_ok(bias, w, rq, zp)
     lk = dw_pair_left_kinds(bias, w, mult, shift)
-    smm = np.repeat((right | (lk == DW_LEFT_POS) | (lk == DW_LEFT_NEG)).reshape(groups, 4).all(axis=1), 4)
-    flg = np.repeat((right | (lk > 0)).reshape(groups, 4).all(axis=1), 4) & ~smm
+    const, value = dw_pair_const_channels(bias, w, mult, shift, zp, act_min, act_max)
+    const &= ~right & (lk == 0)  # only where nothing else serves
+    smm = np.repeat((right | const | (lk == DW_LEFT_POS) | (lk == DW_LEFT_NEG)).reshape(groups, 4).all(axis=1), 4)
+    flg = np.repeat((right | const | (lk > 0)).reshape(groups, 4).all(axis=1), 4) & ~smm
     fold = np.repeat(((rq[:, 3] >= 0) & (rq[:, 3] <= 22)).reshape(groups, 4).all(axis=1), 4) & ~smm & ~flg
     mode = np.where(fold[::4], 0, zp)
     mode = np.where(flg[::4], DW_PAIR_SMMLAR_FLAG, mode)
     mode = np.where(smm[::4], DW_PAIR_SMMLAR, mode)
     rq[fold, 2] += np.int64(zp) << rq[fold, 3]
     lft = (smm | flg) & (lk > 0)
-    rgt = (smm | flg) & ~lft
+    cst = (smm | flg) & const
+    rgt = (smm | flg) & ~lft & ~cst
     rq[rgt] = dw_smmlar_rows(mult[rgt], shift[rgt], zp)
     rq[flg & rgt, 1] -= 1
     rq[flg & rgt, 3] = 1
     zero = np.zeros(int(lft.sum()), dtype=np.int64)
     rq[lft] = np.stack([mult[lft], zp + (smm[lft] & (lk[lft] == DW_LEFT_NEG)), zero, zero], axis=1)
+    zero = np.zeros(int(cst.sum()), dtype=np.int64)
+    rq[cst] = np.stack([zero, value[cst], zero, zero], axis=1)
     scale = np.where(lft, np.int64(1) << np.clip(np.asarray(shift, dtype=np.int64) + 1, 0, 40), np.where(rgt, 2, 1))
+    scale = np.where(cst, 0, scale)
     return mode, rq, scale
 
 
@@ -873,7 +907,8 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
       bias scaled by 2^(L+1), row {m, zp + [a < 0], 0, 0});
     - flagged SMMLAR (mode word DW_PAIR_SMMLAR_FLAG): the same channels and any left shift within the bound
       (DW_LEFT_ANY); rows {m, C - 1, r, 1} (right shifts: + [a >= 0] is - [a < 0] with C - 1) and {m, zp, 0, 0}
-      (left shifts: no sign correction);
+      (left shifts: no sign correction); in either, a channel beyond those bounds whose output is one value v for
+      every input (dw_pair_const_channels: dead channels) has weights and bias 0 and the row {0, v, 0, 0};
     - SMLAL: dw_rq_rows. Where all 4 rows have 0 <= rm1 <= 22 the output zero point is folded into them:
       khi += zp << rm1 (floor((h + zp * 2^rm1) / 2^rm1) = floor(h / 2^rm1) + zp, and |h| <= 2^30 + 2^rm1
       leaves room for it) and the mode word is 0; else it holds zp (the kernel adds it). Its left-shift channels
@@ -900,7 +935,7 @@ def dw_pair_blocks(p: "ConvParams") -> np.ndarray:
     # whole groups only (dw_pairs3); left-shift rows (rm1 < 0) in SMLAL groups: the kernel redoes those
     # channels in C (tg_dwconv_p3l_s8)
     assert oc % 4 == 0, "pair layout for a layer dw_pairs3 refuses"
-    mode, rq, scale = dw_pair_requant(bias, w.T, mult, shift, zp)
+    mode, rq, scale = dw_pair_requant(bias, w.T, mult, shift, zp, p.act_min, p.act_max)
     w = w * scale
     bias = bias * scale  # within the bounds there: no wrap
     w = w.reshape(3, 3, groups, 4).transpose(2, 3, 0, 1)  # (groups, 4, ky, kx)
@@ -1732,9 +1767,12 @@ class DepthwiseConv2D(Op):
         sh = np.asarray(p.shift).reshape(-1)
         live = np.asarray(p.multiplier).reshape(-1) != 0
         n_left = int(np.count_nonzero(live & (np.broadcast_to(sh, live.shape) >= 0)))
-        n_c = dw_pair_c_channels(p) if p.pair_kernel and not dw_regs(p) and not dw_columns(p) else n_left
+        p3 = p.pair_kernel and not dw_regs(p) and not dw_columns(p) and not dw_kpairs(p) and not dw_pair2(p)
+        n_c = dw_pair_c_channels(p) if p3 else 0 if p.pair_kernel and dw_pair2(p) else n_left
         tail = (f"; {n_c} channel(s) with effective scale >= 0.5 requantized in C" if n_c else "")
-        if n_left > n_c:
+        if p.pair_kernel and dw_pair2(p) and n_left:
+            tail = f"; {n_left} channel(s) with effective scale >= 0.5 (left shifts: SMLAL rows in the assembly)"
+        elif n_left > n_c:
             tail = (f"; {n_left - n_c} channel(s) with effective scale >= 0.5 in SMMLAR groups (accumulator "
                     f"scaled by 2^(shift+1))" + tail)
         if dw_regs(p):
@@ -1768,6 +1806,15 @@ class DepthwiseConv2D(Op):
             flg = (f"; {n_flg} of them flagged: a sign correction per channel, for left shifts whose accumulator "
                    "takes either sign" if n_flg else "")
             n_smm += n_flg
+            n_const = 0
+            if p3:  # the 3x3 pair layout's constant rows (dw_pair_const_channels)
+                mult = np.broadcast_to(np.asarray(p.multiplier).reshape(-1), (p.output_shape[3],))
+                rows = dw_pair_blocks(p)[:, 32:48].reshape(-1, 4)[: p.output_shape[3]]
+                grp = np.repeat(modes >= DW_PAIR_SMMLAR, 4)[: p.output_shape[3]]
+                n_const = int(np.count_nonzero(grp & (rows[:, 0] == 0) & (mult != 0)))
+            if n_const:
+                flg += (f"; {n_const} dead channel(s) with one output value for every input (weights 0, the value "
+                        "in the row)")
             rq = (f"exact SMMLAR requantization (doubled accumulators{flg})" if n_smm == modes.size else
                   f"exact requantization: SMMLAR (doubled accumulators) on {n_smm} of {modes.size} groups of 4 "
                   f"channels{' (' + flg[2:] + ')' if flg else ''}, SMLAL on the others (|bias| + 128 * sum|w| >= 2^30, a long shift, or a left "
