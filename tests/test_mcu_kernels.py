@@ -282,14 +282,17 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     return m.build([x], [y])
 
 
-def random_dw_dead_steps(rng, stride: int) -> bytes:
-    """A 3x3 depthwise layer for the pair kernel (stride 1 or 2 along the row) whose dead channels (effective
-    scales of 2^-29 .. 2^-22.5) are not constant: each bias (|bias| >= 2^30, beyond the SMMLAR bound) sits at a
-    step of its output (output = round(bias * scale) changes there), so the channel's output takes two values
-    and its group keeps SMLAL: rows with the zero point folded (right shifts up to 23) or added (longer)."""
+def random_dw_dead_steps(rng, stride: int, folded: bool, left: bool = False) -> bytes:
+    """A 3x3 depthwise layer for the pair kernel (stride 1 with odd rows, or 2 on rows its 2-pixel pass keeps:
+    out_w not a multiple of 4) whose dead channels are not constant: each bias (|bias| >= 2^30, beyond the SMMLAR
+    bound) sits at a step of its output (output = round(bias * scale) changes there), so the channel's output
+    takes two values and its group keeps SMLAL: `folded`, effective scales of 2^-23.9 .. 2^-22.5 (right shifts
+    up to 23: the zero point folded into the rows), else 2^-29 .. 2^-24.5 (longer: added). `left`: one live
+    channel with an effective scale of 0.75 (a left shift in an SMLAL group: the C fix-up)."""
     m = ModelBuilder()
     c = int(rng.choice([4, 8, 12]))
-    h, w = int(rng.integers(3, 7)), int(rng.integers(8, 20)) if stride == 1 else int(rng.integers(48, 60))
+    h = int(rng.integers(3, 7))
+    w = 2 * int(rng.integers(4, 10)) + 1 if stride == 1 else 2 * int(rng.choice([9, 10, 11, 13, 14, 15]))
     in_scale = 0.05
     x = m.tensor([1, h, w, c], scale=in_scale, zero_point=_zp(rng))
     wd = np.clip(np.round(rng.normal(0, 40, size=(1, 3, 3, c))), -127, 127).astype(np.int64)
@@ -300,10 +303,12 @@ def random_dw_dead_steps(rng, stride: int) -> bytes:
     dead = rng.random(c) < 0.5
     dead[int(rng.integers(0, c))] = True
     for k in np.flatnonzero(dead):
-        eff = 2.0 ** rng.uniform(-29, -22.5)
+        eff = 2.0 ** (rng.uniform(-23.9, -22.5) if folded else rng.uniform(-29, -24.5))
         t = int(np.ceil(2.0 ** 30.05 * eff)) * int(rng.choice([-1, 1]))  # output level t + zp at |bias| ~ 2^30
         ws[k] = eff * out_scale / in_scale
         bias[k] = int(round((t + 0.5) / eff))
+    if left:
+        ws[int(np.flatnonzero(~dead)[0]) if (~dead).any() else 0] = 0.75 * out_scale / in_scale
     wt = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=3)
     b = m.tensor([c], dtype=np.int32, data=bias, scale=in_scale * ws)
     y = m.tensor([1, h, -(-w // stride), c], scale=out_scale, zero_point=zp)
@@ -751,7 +756,7 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         out[name] = g
     for i in range(4):  # pair kernel, dead channels that are not constant: SMLAL groups, stride 1 and 2
         name = f"dw3x3deadstep_{i}"
-        g = parse_model(random_dw_dead_steps(rng, 1 + i % 2), name=name)
+        g = parse_model(random_dw_dead_steps(rng, 1 + i % 2, folded=i < 2, left=i == 0), name=name)
         check_graph(g)
         out[name] = g
     return out
