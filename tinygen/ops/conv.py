@@ -552,18 +552,42 @@ def dw_model_pairs(p: "ConvParams", graph, impl) -> bool:
     (dw_kernel)."""
     if not (dw_pair_possible(p) or dw_kpairs(p)):
         return False
-    total = fast = 0
-    needs_ring = False
-    for op in graph.operators:
-        if op.op == "DEPTHWISE_CONV_2D" and op.options.get("depth_multiplier", 1) == 1:
-            q = impl._prepare_op(graph, op)
-            n = int(np.prod(q.output_shape)) * q.filter_hw[0] * q.filter_hw[1]
-            total += n
-            fast += n if dw_pairs3(q) or dw_kpairs(q) else 0
-            needs_ring = needs_ring or not (dw_pair_possible(q) or dw_kpairs(q))
-    if fast < DW_PAIR_SHARE * total:
+    pairs, needs_ring, _ = _dw_model_scan(graph, impl)
+    if not pairs:
         return False
     return dw_pairs3(p) or dw_kpairs(p) or not needs_ring
+
+
+def _dw_model_scan(graph, impl) -> tuple[bool, bool, bool]:
+    """The model's depthwise ops with depth multiplier 1, once per graph (cached): (the pair kernels' layers
+    carry >= DW_PAIR_SHARE of their MACs, some layer needs the SMLABB kernel, the model is mostly 5x5 / 7x7
+    layers on the k x k pair kernel: its 3x3 layers carry less than half of those MACs)."""
+    cache = graph.__dict__.setdefault("_tg_dw_model", {})
+    if "scan" not in cache:
+        total = fast = mac3 = 0
+        needs_ring = kk = False
+        for op in graph.operators:
+            if op.op == "DEPTHWISE_CONV_2D" and op.options.get("depth_multiplier", 1) == 1:
+                q = impl._prepare_op(graph, op)
+                n = int(np.prod(q.output_shape)) * q.filter_hw[0] * q.filter_hw[1]
+                total += n
+                fast += n if dw_pairs3(q) or dw_kpairs(q) else 0
+                needs_ring = needs_ring or not (dw_pair_possible(q) or dw_kpairs(q))
+                kk = kk or dw_kpairs(q)
+                mac3 += n if q.filter_hw == (3, 3) else 0
+        pairs = total > 0 and fast >= DW_PAIR_SHARE * total
+        cache["scan"] = (pairs, needs_ring, pairs and kk and 2 * mac3 < total)
+    return cache["scan"]
+
+
+def dw_model_pair2(graph, impl) -> bool:
+    """May the model's stride-2 layers take the stride-2 4-pixel pair kernel (dw_pair2)? Not in a model mostly of
+    5x5 / 7x7 layers on the k x k pair kernel (its 3x3 layers less than half of the depthwise MACs): there the
+    two add ~1.8 KB and ~1.1 KB of code to the 3x3 pair kernel, past the 12 KB kernels + runtime budget, for
+    little (MCUNet: 14,018 B with both, 12,194 B without; its 42 -> 20 layer 0.402 -> 0.366 MAC/instruction on
+    the 2-pixel pass, +0.2 % instructions for the model). Models mostly of 3x3 layers keep it (YOLO-fastest:
+    its stride-2 layers 8.7-10.5 % faster with it, 11,174 -> 12,998 B)."""
+    return not _dw_model_scan(graph, impl)[2]
 
 
 # The stride-2 pair kernel on rows of at least this many output columns, a multiple of 4 (whole blocks).
@@ -577,7 +601,7 @@ def dw_pair2(p: "ConvParams") -> bool:
     (mcu_bench, corpus), the 4-pixel blocks lose there (12 -> 6: 0.22 vs 0.33 MAC/instruction, 27 -> 13: 0.29
     vs 0.32, 25 -> 13 transposed: 0.25 vs 0.30: a partial last block, pairs with padding widened one by one)
     and it would add ~1.9 KB of code to models without a layer it speeds up (the 12 KB budget)."""
-    if not p.pair_kernel:
+    if not p.pair_kernel or not p.pair2_ok:  # (dw_model_pair2: not next to the k x k pair kernel)
         return False
     g = dw_geometry(p)
     return g["stride_w"] == 2 and g["out_w"] >= DW_PAIR2_MIN_W and g["out_w"] % 4 == 0
@@ -1360,6 +1384,7 @@ class ConvParams:
     driver: int = 0  # conv: the model's DSP driver entries (conv_model_driver: 1 = 1x1 matrix product only, 4 = in_c % 4 == 0 only)
     pair_kernel: bool = False  # depthwise: the model takes a pair kernel for this op: the 3x3 one, or the k x k one for
     # dw_kpairs layers (dw_model_pairs; dw_kernel)
+    pair2_ok: bool = True  # depthwise: the model may take the stride-2 4-pixel pair kernel (dw_model_pair2, dw_pair2)
     ring_block: int | None = None  # depthwise ring kernel: groups of 4 channels per block (None: _dw_ring_dims' default)
     # numpy kernel internals
     _wmats: list = field(default_factory=list, repr=False)  # conv: per group (KH*KW*Cg, Fg) float matrices
@@ -1599,6 +1624,7 @@ class DepthwiseConv2D(Op):
     def prepare(self, g, op):
         p = self._prepare_op(g, op)
         p.pair_kernel = dw_model_pairs(p, g, self)
+        p.pair2_ok = dw_model_pair2(g, self)
         return p
 
     def _prepare_op(self, g, op):
