@@ -983,13 +983,14 @@ __attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__(
 #else
 #define TG_DWP_SMALL __attribute__((noinline))
 #endif
-/* n (>= 1) pixel pairs of input_zp at d: every word (zp, zp), one STM per pair */
+/* n (>= 1) pixel pairs of input_zp at d: every word (zp, zp), one STM per pair (r3-r6: r7 is the frame pointer
+ * at -O0) */
 __attribute__((noinline)) static void tg_dw_fill_pairs(uint32_t *d, int32_t n, uint32_t z4)
 {
-    register uint32_t z0 __asm__("r4") = tg_sxtb16(z4);
-    register uint32_t z1 __asm__("r5") = z0;
-    register uint32_t z2 __asm__("r6") = z0;
-    register uint32_t z3 __asm__("r7") = z0;
+    register uint32_t z0 __asm__("r3") = tg_sxtb16(z4);
+    register uint32_t z1 __asm__("r4") = z0;
+    register uint32_t z2 __asm__("r5") = z0;
+    register uint32_t z3 __asm__("r6") = z0;
     __asm__ volatile("1:\n\t"
                      "stm    %[d]!, {%[z0], %[z1], %[z2], %[z3]}\n\t"
                      "subs   %[n], %[n], #1\n\t"
