@@ -214,20 +214,26 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
         h = int(rng.integers(8, 30)) if sh == 1 else int(rng.integers(50, 56))
     elif k33 == 5:
         kh, kw, c, dil = 3, 3, int(rng.choice([4, 5, 7, 8, 12, 16, 17])), int(rng.choice([1, 2]))
-    elif k33 in (6, 7):  # stride 2 along rows of a multiple of 4 output pixels (tg_dwconv_p3s2_s8); 7: transposed
-        ow4 = int(rng.choice([8, 12, 16, 24, 28]))
+    elif k33 in (6, 7):  # stride 2 along rows of a multiple of 4 output pixels (tg_dwconv_p3s2_s8, layers of
+        # >= 30 k MACs: conv.DW_PAIR2_MIN_MACS); 7: transposed
+        ow4 = int(rng.choice([8, 12, 16, 24, 28] if k33 == 6 else [24, 28]))
         n_in = 2 * ow4 - int(rng.integers(0, 2)) if padding == "SAME" else 2 * ow4 + 1 + int(rng.integers(0, 2))
-        kh, kw, dil, c = 3, 3, 1, int(rng.choice([4, 8, 12, 16, 32]))
+        kh, kw, dil, c = 3, 3, 1, int(rng.choice([32, 48, 64]) if k33 == 6 else 64)
         if k33 == 6:
             sw, w = 2, n_in
-        else:  # rows of 2-5 pixels, columns of n_in: the kernel walks the columns at stride 2
-            sh, h, w = 2, n_in, int(rng.integers(2, 6))
+        else:  # rows of 5-6 pixels, columns of n_in: the kernel walks the columns at stride 2
+            sh, sw, h, w = 2, 1, n_in, int(rng.integers(5, 7))
     dil_h = dil
     if kk:
         kh = kw = kk
         c, w, dil, dil_h = int(rng.choice([4, 8, 12, 16, 24])), int(rng.integers(1, 21)), 1, int(rng.choice([1, 1, 2]))
     if left:  # whole groups of 4 channels (the pair kernel); left == 2: a partial group (the SMLABB ring kernel)
         c = int(rng.choice([4, 8, 12, 16] if left != 2 else [5, 6, 7, 9, 13]))
+    if k33 == 6:  # >= 30 k MACs, columns shorter than twice the row (not transposed)
+        c = max(c, 32)
+        h = max(h, sh * (-(-30000 // (9 * ow4 * c)) - 1) + (1 if padding == "SAME" else 3))
+    elif k33 == 7:
+        c = 64
     if temporal:  # a 1-D convolution over [T, 1, C] (one column wide)
         kh, kw, w, sw, h = int(rng.choice([3, 5, 9])), 1, 1, 1, int(rng.integers(4, 40))
     if padding == "VALID":

@@ -1696,13 +1696,12 @@ typedef struct {
     uint32_t *ring;     /* 0: group 0, block 0, channel 0, slot M */
     const int32_t *blk; /* 4: group 0's parameter block (its mode word) */
     int8_t *out;        /* 8: the row's output: group 0's channel 0 at pixel 0 */
-    int32_t nb;         /* 12: blocks of 4 output pixels (>= 1) */
-    int32_t rem;        /* 16: output pixels of the last block (1..4) */
-    int32_t clamp;      /* 20: 0: the act range is [-128, 127] */
-    uint32_t lo4, hi4;  /* 24, 28 */
-    int32_t ocol;       /* 32: bytes from output pixel to pixel */
-    int32_t groups;     /* 36: >= 1 */
-    int32_t zp;         /* 40: the output zero point (SMLAL groups) */
+    int32_t nb;         /* 12: blocks of 4 output pixels (>= 1; the row has 4 nb) */
+    int32_t clamp;      /* 16: 0: the act range is [-128, 127] */
+    uint32_t lo4, hi4;  /* 20, 24 */
+    int32_t ocol;       /* 28: bytes from output pixel to pixel */
+    int32_t groups;     /* 32: >= 1 */
+    int32_t zp;         /* 36: the output zero point (SMLAL groups) */
 } tg_dws2_t;
 
 #define TG_DWS2_MAC8                         \
@@ -1720,68 +1719,54 @@ typedef struct {
     "asr    r8, r8, r6\n\t"                  \
     "ssat   " a ", #8, r8\n\t"
 /* The row's groups, in each its blocks, in each the 4 channels (a pass each: LDM of the bias and the
- * middle row's weights, 3 x (LDM of a slot, 8 MACs), the copy of slot B to A, the requantization of the
- * group through a jump address (SMMLAR falling into the store of a whole block without the clamp; SMMLAR,
- * or SMLAL with a left shift where rm1 < 0, then the store's jump address: with the clamp, or the last
- * block's first rem pixels), 4 STRB. Stack: 0-8 the store offsets ocol - 1, 2 ocol - 1, 3 ocol - 1,
- * 12 the requantization, 16 the store, 20 blocks left, 24 the group's parameter block, 28 its output,
- * 32 groups left, 36 4 ocol - 4, 40 lo4, 44 hi4, 48 zp, 52 nb, 56 clamp, 60 the store of a whole block,
- * 64 the last block's requantization, 68 rem, 72-84 the accumulators (SMLAL rows). The output is 4-byte aligned (the arena's tensors, out_c a
- * multiple of 4: the channel loop ends at lr % 4 == 0). External linkage (r0 = a). */
+ * middle row's weights, 3 x (LDM of a slot, 8 MACs), the copy of slot B to A, the group's requantization
+ * through a jump address (SMMLAR, or SMLAL with a left shift where rm1 < 0, output by output), then the
+ * store's (4 STRB, the clamp first where the act range needs it). Stack: 0-8 the store offsets ocol - 1,
+ * 2 ocol - 1, 3 ocol - 1, 12 the requantization, 16 the store, 20 blocks left, 24 the group's parameter
+ * block, 28 its output, 32 groups left, 36 4 ocol - 4, 40 lo4, 44 hi4, 48 zp, 52 nb, 56-68 the accumulators
+ * (SMLAL rows). The output is 4-byte aligned (the arena's tensors, out_c a multiple of 4: the channel loop
+ * ends at lr % 4 == 0). External linkage (r0 = a). */
 void tg_dw3x3_s2(tg_dws2_t *a);
 __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((unused)))
 {
     __asm__(
         "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #88\n\t"
-        "ldm    r0, {r1-r11}\n\t" /* ring, blk, out, nb, rem, clamp, lo4, hi4, ocol, groups, zp */
-        "sub    r0, r9, #1\n\t"
+        "sub    sp, sp, #72\n\t"
+        "ldm    r0, {r1-r10}\n\t" /* ring, blk, out, nb, clamp, lo4, hi4, ocol, groups, zp */
+        "sub    r0, r8, #1\n\t"
         "str    r0, [sp]\n\t"
-        "add    r0, r0, r9\n\t"
+        "add    r0, r0, r8\n\t"
         "str    r0, [sp, #4]\n\t"
-        "add    r0, r0, r9\n\t"
+        "add    r0, r0, r8\n\t"
         "str    r0, [sp, #8]\n\t"
-        "lsls   r0, r9, #2\n\t"
+        "lsls   r0, r8, #2\n\t"
         "subs   r0, r0, #4\n\t"
         "str    r0, [sp, #36]\n\t"
-        "strd   r7, r8, [sp, #40]\n\t"
-        "str    r11, [sp, #48]\n\t"
-        "strd   r4, r6, [sp, #52]\n\t" /* nb, clamp */
-        "str    r5, [sp, #68]\n\t"
-        "str    r10, [sp, #32]\n\t"
+        "strd   r6, r7, [sp, #40]\n\t"
+        "str    r10, [sp, #48]\n\t"
+        "str    r4, [sp, #52]\n\t"
+        "str    r9, [sp, #32]\n\t"
         "strd   r2, r3, [sp, #24]\n\t"
         "adr.w  r0, 20f\n\t"
-        "cbz    r6, 1f\n\t"
+        "cbz    r5, 1f\n\t"
         "adr.w  r0, 21f\n\t"
         "1:\n\t"
         "orr    r0, r0, #1\n\t"
-        "str    r0, [sp, #60]\n\t"
+        "str    r0, [sp, #16]\n\t"
         "mov    r11, r1\n\t"
         "2:\n\t" /* group: its requantization */
         "ldr    r2, [sp, #24]\n\t"
         "ldr    r0, [r2]\n\t"
-        "ldr    r6, [sp, #56]\n\t"
-        "adr.w  r1, 31f\n\t"
-        "adr.w  r3, 31f\n\t"
-        "cmp    r0, #256\n\t"
-        "bne    1f\n\t"
         "adr.w  r1, 30f\n\t"
-        "adr.w  r3, 33f\n\t"
-        "cbz    r6, 1f\n\t"
-        "mov    r1, r3\n\t"
+        "cmp    r0, #256\n\t"
+        "beq    1f\n\t"
+        "adr.w  r1, 31f\n\t"
         "1:\n\t"
         "orr    r1, r1, #1\n\t"
-        "orr    r3, r3, #1\n\t"
         "str    r1, [sp, #12]\n\t"
-        "str    r3, [sp, #64]\n\t"
-        "ldr    r1, [sp, #60]\n\t"
-        "str    r1, [sp, #16]\n\t"
         "ldr    r0, [sp, #52]\n\t"
         "str    r0, [sp, #20]\n\t"
         "ldr    lr, [sp, #28]\n\t"
-        "ldr    r1, [sp, #36]\n\t"
-        "sub    lr, lr, r1\n\t"
-        "b      5f\n\t"
         "3:\n\t" /* block */
         "ldr    r12, [sp, #24]\n\t"
         "add    r12, r12, #4\n\t"
@@ -1805,12 +1790,12 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "stmdb  r11, {r4-r8}\n\t"
         "add    r11, r11, #20\n\t"
         "ldr    pc, [sp, #12]\n\t"
-        "33:\n\t" /* SMMLAR rows {m, C, r, 0}, then the store's jump */
+        "30:\n\t" /* SMMLAR rows {m, C, r, 0} */
         "ldm    r12!, {r4-r7}\n\t"
         TG_DWS2_RQN("r0") TG_DWS2_RQN("r1") TG_DWS2_RQN("r2") TG_DWS2_RQN("r3")
         "ldr    pc, [sp, #16]\n\t"
         "31:\n\t" /* SMLAL rows {m, klo, khi, rm1}, rm1 < 0: a left shift L = ~rm1; output by output */
-        "add    r8, sp, #72\n\t"
+        "add    r8, sp, #56\n\t"
         "stm    r8, {r0-r3}\n\t"
         "ldm    r12!, {r4-r7}\n\t"
         "ldr    r9, [sp, #48]\n\t"
@@ -1834,12 +1819,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "bne    34b\n\t"
         "ldmdb  r8, {r0-r3}\n\t"
         "ldr    pc, [sp, #16]\n\t"
-        "22:\n\t" /* the last block's first rem (1..3) pixels, clamped (no-op bounds without a clamp) */
-        "movs   r7, #1\n\t"
-        "b      23f\n\t"
         "21:\n\t" /* clamp: the 4 pixels as one word, max(lo), min(hi) per lane */
-        "movs   r7, #0\n\t"
-        "23:\n\t"
         "bfi    r0, r1, #8, #8\n\t"
         "bfi    r0, r2, #16, #8\n\t"
         "bfi    r0, r3, #24, #8\n\t"
@@ -1848,25 +1828,9 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "sel    r0, r0, r4\n\t"
         "ssub8  r6, r0, r5\n\t"
         "sel    r0, r5, r0\n\t"
-        "lsr    r1, r0, #8\n\t"
-        "lsr    r2, r0, #16\n\t"
-        "lsr    r3, r0, #24\n\t"
-        "cbz    r7, 20f\n\t"
-        "ldm    sp, {r5-r7}\n\t"
-        "ldr    r4, [sp, #68]\n\t"
-        "strb   r0, [lr], #1\n\t"
-        "cmp    r4, #2\n\t"
-        "blt    1f\n\t"
-        "strb   r1, [lr, r5]\n\t"
-        "beq    1f\n\t"
-        "strb   r2, [lr, r6]\n\t"
-        "1:\n\t"
-        "tst    lr, #3\n\t"
-        "bne    4b\n\t"
-        "b      5f\n\t"
-        "30:\n\t" /* SMMLAR rows {m, C, r, 0}, then the store of a whole block without the clamp */
-        "ldm    r12!, {r4-r7}\n\t"
-        TG_DWS2_RQN("r0") TG_DWS2_RQN("r1") TG_DWS2_RQN("r2") TG_DWS2_RQN("r3")
+        "lsrs   r1, r0, #8\n\t"
+        "lsrs   r2, r0, #16\n\t"
+        "lsrs   r3, r0, #24\n\t"
         "20:\n\t" /* pixels 4b .. 4b + 3 of the channel */
         "ldm    sp, {r5-r7}\n\t"
         "strb   r0, [lr], #1\n\t"
@@ -1875,24 +1839,14 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "strb   r3, [lr, r7]\n\t"
         "tst    lr, #3\n\t"
         "bne    4b\n\t"
-        "5:\n\t" /* block done (or the group's start): the next one, the last one, or the next group */
+        /* block done */
         "ldr    r0, [sp, #20]\n\t"
         "subs   r0, r0, #1\n\t"
         "str    r0, [sp, #20]\n\t"
         "ldr    r1, [sp, #36]\n\t"
         "add    lr, lr, r1\n\t"
-        "bgt    3b\n\t"
-        "blt    6f\n\t"
-        "ldr    r3, [sp, #68]\n\t" /* the last block: its first rem pixels */
-        "cmp    r3, #4\n\t"
-        "beq    3b\n\t"
-        "ldr    r2, [sp, #64]\n\t"
-        "str    r2, [sp, #12]\n\t"
-        "adr.w  r2, 22b\n\t"
-        "orr    r2, r2, #1\n\t"
-        "str    r2, [sp, #16]\n\t"
-        "b      3b\n\t"
-        "6:\n\t" /* group done */
+        "bne    3b\n\t"
+        /* group done */
         "ldrd   r0, r1, [sp, #24]\n\t"
         "add    r0, r0, #180\n\t"
         "add    r1, r1, #4\n\t"
@@ -1901,7 +1855,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "subs   r0, r0, #1\n\t"
         "str    r0, [sp, #32]\n\t"
         "bne    2b\n\t"
-        "add    sp, sp, #88\n\t"
+        "add    sp, sp, #72\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
 
@@ -1925,7 +1879,6 @@ TG_DWP_SMALL static void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *i
     c.icol = (size_t)(tr ? p->in_h : 1) * p->in_c;
     a.ring = c.ring;
     a.nb = c.nb;
-    a.rem = p->out_w - 4 * (c.nb - 1);
     a.clamp = !(p->act_min <= -128 && p->act_max >= 127);
     a.lo4 = tg_splat4(p->act_min);
     a.hi4 = tg_splat4(p->act_max);

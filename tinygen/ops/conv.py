@@ -590,21 +590,26 @@ def dw_model_pair2(graph, impl) -> bool:
     return not _dw_model_scan(graph, impl)[2]
 
 
-# The stride-2 pair kernel on rows of at least this many output columns, a multiple of 4 (whole blocks).
+# The stride-2 pair kernel on rows of at least this many output columns, a multiple of 4 (whole blocks), in
+# layers of at least this many MACs (its ~1.6 KB of code against the 12 KB budget: a smaller layer saves a
+# few thousand instructions; mltk MobileNetV2's 8x7x48 layer, 24 k MACs, would take that model to 13.4 KB).
 DW_PAIR2_MIN_W = 8
+DW_PAIR2_MIN_MACS = 30_000
 
 
 def dw_pair2(p: "ConvParams") -> bool:
     """Does the stride-2 pair kernel (tg_dwconv_p3s2_s8 on a DSP target: dw_pair2_blocks, one channel x 4
     output pixels per pass) run this layer: the pair kernel at stride 2 along rows of a multiple of 4 output
-    pixels, at least DW_PAIR2_MIN_W. Other stride-2 rows keep the 2-pixel pass of tg_dwconv_p3_s8: measured
+    pixels, at least DW_PAIR2_MIN_W, in layers of >= DW_PAIR2_MIN_MACS. Other stride-2 rows keep the 2-pixel
+    pass of tg_dwconv_p3_s8: measured
     (mcu_bench, corpus), the 4-pixel blocks lose there (12 -> 6: 0.22 vs 0.33 MAC/instruction, 27 -> 13: 0.29
     vs 0.32, 25 -> 13 transposed: 0.25 vs 0.30: a partial last block, pairs with padding widened one by one)
     and it would add ~1.9 KB of code to models without a layer it speeds up (the 12 KB budget)."""
     if not p.pair_kernel or not p.pair2_ok:  # (dw_model_pair2: not next to the k x k pair kernel)
         return False
     g = dw_geometry(p)
-    return g["stride_w"] == 2 and g["out_w"] >= DW_PAIR2_MIN_W and g["out_w"] % 4 == 0
+    macs = 9 * int(np.prod(p.output_shape))
+    return g["stride_w"] == 2 and g["out_w"] >= DW_PAIR2_MIN_W and g["out_w"] % 4 == 0 and macs >= DW_PAIR2_MIN_MACS
 
 
 def dw_kernel(p: "ConvParams") -> str:
