@@ -804,7 +804,6 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
 
     s2 = [n for n in pairs + left + flagged if _s2(n)]
     assert len(s2) >= 2, s2
-    assert any("tg_dwconv_p3s2_s8(" in dsp.generated[n].c_file.read_text() for n in graphs)
     # ... and transposed (rows of 2-7 pixels: the kernel walks the columns), stride 1 and 2
     tr = {n: dsp.generated[n].c_file.read_text() for n in graphs if "w_row = -2," in dsp.generated[n].c_file.read_text()}
     assert len(tr) >= 4 and any(_s2(n) for n in tr), sorted(tr)
