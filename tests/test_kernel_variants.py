@@ -160,6 +160,7 @@ def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):
     if model.startswith("mcunet"):  # 3x3 layers on the 3x3 pair kernel, 5x5 / 7x7 on the k x k one: no SMLABB kernel
         # (and, next to the k x k kernel, no stride-2 4-pixel kernel: its 42 -> 20 layer on the 2-pixel pass)
         assert set(calls.values()) == {"tg_dwconv_p3_s8", "tg_dwconv_pk_s8"}
+        assert any("pair kernel (12 KB code budget)" in o["kernel_reason"] for o in ins.values())
         assert not any("pair kernel not used" in o["kernel_reason"] for o in ins.values())
     if model.startswith("mltk"):  # its stride-2 rows keep the 2-pixel pass (conv.dw_pair2: widths, layer sizes)
         assert set(calls.values()) == {"tg_dwconv_p3_s8"}

@@ -607,9 +607,15 @@ def dw_pair2(p: "ConvParams") -> bool:
     and it would add ~1.9 KB of code to models without a layer it speeds up (the 12 KB budget)."""
     if not p.pair_kernel or not p.pair2_ok:  # (dw_model_pair2: not next to the k x k pair kernel)
         return False
+    return dw_pair2_shape(p)
+
+
+def dw_pair2_shape(p: "ConvParams") -> bool:
+    """dw_pair2's layer conditions (the model-wide one: ConvParams.pair2_ok, dw_model_pair2)."""
     g = dw_geometry(p)
     macs = 9 * int(np.prod(p.output_shape))
-    return g["stride_w"] == 2 and g["out_w"] >= DW_PAIR2_MIN_W and g["out_w"] % 4 == 0 and macs >= DW_PAIR2_MIN_MACS
+    return ((g["k_h"], g["k_w"], g["stride_w"]) == (3, 3, 2) and g["out_w"] >= DW_PAIR2_MIN_W and g["out_w"] % 4 == 0
+            and macs >= DW_PAIR2_MIN_MACS and not dw_kpairs(p))
 
 
 def dw_kernel(p: "ConvParams") -> str:
@@ -1825,6 +1831,9 @@ class DepthwiseConv2D(Op):
                         + (", transposed (columns as rows)" if dw_transposed(p) else ""))
             elif p.pair_kernel:
                 how += ", 3x3 tap pairs x 2 pixels (SMLAD)" + (", transposed (columns as rows)" if dw_transposed(p) else "")
+                if not p.pair2_ok and dw_pair2_shape(p):
+                    how += ("; not the stride-2 4-pixel kernel: the model is mostly 5x5 / 7x7 layers on the k x k "
+                            "pair kernel (12 KB code budget)")
             elif dw_pairs3(p) or dw_kpairs(p):
                 how += (f"; {kh}x{kw} pair kernel not used (< 75 % of the model's depthwise MACs would run on the "
                         "pair kernels)")
