@@ -836,11 +836,14 @@ static void tg_dwconv_dsp(const tg_conv_params_t *p, const int8_t *input, int8_t
  * pixels (10 instructions per pair: four pairs per iteration, two pointer adds (offsets 0, step, 2 step,
  * 3 step), one STM per pair; n % 4 pairs enter the loop part-way, at an address chosen once for all groups),
  * then with edges bit 1 a pair (pixel, input_zp), then edges >> 8 pairs (input_zp, input_zp): each pair 4
- * words (x0, x1) of c0, c1, c2, c3 as int16 pairs, a group's pairs contiguous. z4: input_zp in 4 bytes. The
- * choices (left edge, the loop's entry, the right edge) are made once, as code addresses. External linkage:
- * the compiler must keep its calling convention (r0 = d, r1 = src, r2 = step, r3 = n, then ng, edges, z4 on
- * the stack). */
-void tg_dw_widen_row(uint32_t *d, const int8_t *src, int32_t step, int32_t n, int32_t ng, uint32_t edges, uint32_t z4);
+ * words (x0, x1) of c0, c1, c2, c3 as int16 pairs, a group's pairs contiguous. n, edges and z4 (input_zp in 4
+ * bytes) from the plan w (tg_dw_wplan_t). The choices (left edge, the loop's entry, the right edge) are made
+ * once per layer, as code addresses: the first call (w->k[1] == 0) keeps them with the loop's counts in w->k,
+ * the frame the group loop reads (the next calls' set-up: one LDM). `step` must be the same in every call of
+ * a plan. External linkage: the compiler must keep its calling convention (r0 = d, r1 = src, r2 = step,
+ * r3 = ng, then w on the stack). */
+struct tg_dw_wplan_s;
+void tg_dw_widen_row(uint32_t *d, const int8_t *src, int32_t step, int32_t ng, struct tg_dw_wplan_s *w);
 /* words a, b (pixels x0, x1 of c0..c3) into (x0, x1) of c0, c1, c2, c3, stored at [r0]! */
 #define TG_DW_WPAIR(a, b)                    \
     "pkhbt  r4, " a ", " b ", lsl #16\n\t"   \
@@ -859,17 +862,27 @@ void tg_dw_widen_row(uint32_t *d, const int8_t *src, int32_t step, int32_t n, in
 __attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__((unused)),
                                                       const int8_t *src __attribute__((unused)),
                                                       int32_t step __attribute__((unused)),
-                                                      int32_t n __attribute__((unused)),
                                                       int32_t ng __attribute__((unused)),
-                                                      uint32_t edges __attribute__((unused)),
-                                                      uint32_t z4 __attribute__((unused)))
+                                                      struct tg_dw_wplan_s *w __attribute__((unused)))
 {
     __asm__("push   {r4-r11, lr}\n\t"
-            "ldr    r12, [sp, #36]\n\t"     /* ng */
-            "ldrd   r9, r10, [sp, #40]\n\t" /* edges, z4 */
+            "ldr    r12, [sp, #36]\n\t" /* w */
+            "ldr    r4, [r12, #20]\n\t" /* w->k[1]: 0 until the first call's choices */
+            "cbz    r4, 30f\n\t"
+            "31:\n\t"
+            "add    r11, r12, #16\n\t"
+            "ldm    r11, {r4-r10}\n\t"
+            "push   {r4-r10}\n\t" /* sp: iterations, entry, (zp, zp) pairs, src skip, (zp, zp), right edge,
+                                   * group start */
+            "mov    r12, r3\n\t"    /* ng */
+            "add    lr, r2, r2, lsl #1\n\t"
+            "ldr    pc, [sp, #24]\n\t"
+            "30:\n\t" /* the layer's choices (lr: n) */
+            "ldr    lr, [r12, #4]\n\t"
+            "ldrd   r9, r10, [r12, #8]\n\t" /* edges, z4 */
             "sxtb16 r10, r10\n\t"           /* (zp, zp) */
             "and    r7, r9, #1\n\t"
-            "add    r7, r7, r3, lsl #1\n\t"
+            "add    r7, r7, lr, lsl #1\n\t"
             "mul    r7, r7, r2\n\t"
             "rsb    r7, r7, #4\n\t"         /* 4 - (2 n + left) step: from a group's end to the next group's src */
             /* where a group's right edge starts: none, (pixel, zp), (zp, zp) pairs */
@@ -881,14 +894,8 @@ __attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__(
             "it     ne\n\t"
             "adrne.w r11, 23f\n\t"
             "orr    r11, r11, #1\n\t"
-            /* where a group starts: the left edge or the pairs */
-            "adr.w  lr, 20f\n\t"
-            "tst    r9, #1\n\t"
-            "it     eq\n\t"
-            "adreq.w lr, 21f\n\t"
-            "orr    lr, lr, #1\n\t"
             /* where the pairs enter the loop (n % 4; none: the right edge) */
-            "lsls   r4, r3, #31\n\t" /* N: n bit 0, C: n bit 1 */
+            "lsls   r4, lr, #31\n\t" /* N: n bit 0, C: n bit 1 */
             "adr.w  r5, 1f\n\t"      /* n % 4 == 0 */
             "bcc    6f\n\t"
             "adr.w  r5, 3f\n\t"      /* n % 4 == 2 */
@@ -899,17 +906,22 @@ __attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__(
             "bpl    7f\n\t"
             "adr.w  r5, 9f\n\t"      /* n % 4 == 1 */
             "7:\n\t"
-            "cmp    r3, #0\n\t"
+            "cmp    lr, #0\n\t"
             "it     eq\n\t"
             "moveq  r5, r11\n\t"
             "orr    r5, r5, #1\n\t"
-            "adds   r4, r3, #3\n\t"
+            "adds   r4, lr, #3\n\t"
             "lsrs   r4, r4, #2\n\t"  /* iterations */
             "mov    r6, r8\n\t"
-            "push   {r4-r7, r10, r11, lr}\n\t" /* sp: iterations, entry, (zp, zp) pairs, src skip, (zp, zp), right
-                                                * edge, group start */
-            "add    lr, r2, r2, lsl #1\n\t"
-            "ldr    pc, [sp, #24]\n\t"
+            /* where a group starts: the left edge or the pairs */
+            "adr.w  lr, 20f\n\t"
+            "tst    r9, #1\n\t"
+            "it     eq\n\t"
+            "adreq.w lr, 21f\n\t"
+            "orr    lr, lr, #1\n\t"
+            "add    r8, r12, #16\n\t"
+            "stm    r8, {r4-r7, r10, r11, lr}\n\t" /* w->k */
+            "b      31b\n\t"
             "20:\n\t" /* (zp, pixel) */
             "ldr    r8, [r1]\n\t"
             "add    r1, r1, r2\n\t"
@@ -1004,11 +1016,12 @@ __attribute__((noinline)) static void tg_dw_fill_pairs(uint32_t *d, int32_t n, u
  * the input, n = q1 - q0 of them; pad_left <= 1 (3x3, stride <= 2, TFLite's SAME / VALID): at most a left
  * edge pair (input_zp, pixel 0); on the right, pair q1 holds the last pixel if it is inside the input, then
  * (input_zp, input_zp) pairs (tg_dw_widen_row's edges). */
-typedef struct {
-    ptrdiff_t off;  /* bytes from a row's pixel 0 to the first pixel the widening reads */
-    int32_t n;      /* pairs of two input pixels */
-    uint32_t edges; /* tg_dw_widen_row's */
-    uint32_t z4;    /* input_zp in 4 bytes */
+typedef struct tg_dw_wplan_s {
+    ptrdiff_t off;  /* 0: bytes from a row's pixel 0 to the first pixel the widening reads */
+    int32_t n;      /* 4: pairs of two input pixels */
+    uint32_t edges; /* 8: tg_dw_widen_row's */
+    uint32_t z4;    /* 12: input_zp in 4 bytes */
+    uint32_t k[7];  /* 16: tg_dw_widen_row's choices and counts (k[1] == 0: not made yet) */
 } tg_dw_wplan_t;
 
 static void tg_dw_row_plan(const tg_conv_params_t *p, int32_t np, size_t icol, tg_dw_wplan_t *w)
@@ -1025,17 +1038,18 @@ static void tg_dw_row_plan(const tg_conv_params_t *p, int32_t np, size_t icol, t
     w->n = q1 - q0;
     w->edges = (uint32_t)(q0 | (r1 << 1) | ((np - q1 - r1) << 8));
     w->z4 = tg_splat4(p->input_zp);
+    w->k[1] = 0;
 }
 
 /* Widen padded row py into a ring row (dst) of ng groups of np pairs: an input row (x: the block's first
  * channel at pixel 0 of input row 0, `irow` bytes from row to row) by tg_dw_widen_row, a row outside the
  * input as input_zp pairs (the groups' rows are contiguous: one run). */
-TG_INLINE void tg_dw_load_pairs(const tg_conv_params_t *p, const tg_dw_wplan_t *w, uint32_t *dst, const int8_t *x,
+TG_INLINE void tg_dw_load_pairs(const tg_conv_params_t *p, tg_dw_wplan_t *w, uint32_t *dst, const int8_t *x,
                                 int32_t py, int32_t ng, int32_t np, size_t irow, size_t icol)
 {
     const int32_t iy = py - p->pad_top;
     if ((uint32_t)iy < (uint32_t)p->in_h) {
-        tg_dw_widen_row(dst, x + (size_t)iy * irow + w->off, (int32_t)icol, w->n, ng, w->edges, w->z4);
+        tg_dw_widen_row(dst, x + (size_t)iy * irow + w->off, (int32_t)icol, ng, w);
     } else {
         tg_dw_fill_pairs(dst, ng * np, w->z4);
     }
@@ -1058,8 +1072,8 @@ typedef struct {
                              * (every group SMMLAR: layers without such groups do not link it) */
     int32_t step;           /* 52: the call's choices, made by the first call (0 at 56 until then) and kept for
                              * the layer's next ones: the step from a group's last pass to the next group's */
-    uint32_t addr[5];       /* 56: the clamp's, the pass's, after a group's pairs, the pixel-A pass's, after it
-                             * (the frame's 88-104) */
+    uint32_t addr[7];       /* 56: the SMMLAR requantization's, the clamp's, the pass's, after a group's pairs,
+                             * the pixel-A pass's, after it, a group's entry (the frame's 84-108) */
 } tg_dwp_t;
 
 #define TG_DWP_MAC8                          \
@@ -1159,14 +1173,15 @@ typedef struct {
  * at sp), 16 the step from one group's last pass to the next group's rows, 28-60 the state (block and
  * output of the current group; its row pointers go to 64-72), 64-72 the pass's row pointers, 76 output, 80
  * pixels left, 84-92 the addresses, 96 where a group's pairs end (100, 104: the pixel-A pass, the next group
- * after it), 108 rqx. External linkage: the compiler
+ * after it), 108 a group's entry after its output and pixels are set (the pass, or where every group is SMMLAR
+ * (rqx NULL, 84 set once): the mode word's check), 112 rqx. External linkage: the compiler
  * must keep its calling convention (r0 = a). */
 void tg_dw3x3_pairs(tg_dwp_t *a);
 __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((unused)))
 {
     __asm__(
         "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #112\n\t"
+        "sub    sp, sp, #120\n\t"
         "ldm    r0!, {r1-r8}\n\t"
         "add    r9, sp, #64\n\t"
         "stm    r9, {r1-r3}\n\t" /* the passes' row pointers */
@@ -1174,12 +1189,12 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "stm    r9!, {r4-r8}\n\t"
         "ldm    r0!, {r1-r5}\n\t"
         "stm    r9, {r1-r4}\n\t"
-        "str    r5, [sp, #108]\n\t" /* rqx */
-        "ldm    r0, {r1-r6}\n\t" /* the choices of the layer's first call */
+        "str    r5, [sp, #112]\n\t" /* rqx */
+        "ldm    r0, {r1-r8}\n\t" /* the choices of the layer's first call */
         "cbz    r2, 30f\n\t"
         "str    r1, [sp, #16]\n\t"
-        "add    r9, sp, #88\n\t"
-        "stm    r9, {r2-r6}\n\t"
+        "add    r9, sp, #84\n\t"
+        "stm    r9, {r2-r8}\n\t"
         "b      3f\n\t"
         "30:\n\t"
         "mov    r12, r0\n\t"
@@ -1202,6 +1217,17 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "13:\n\t"
         "orr    r5, r5, #1\n\t"
         "str    r5, [sp, #92]\n\t"
+        /* a group's entry: its mode word's check (19) where some group may not be SMMLAR, else the pass
+         * with the SMMLAR requantization (84) for every group */
+        "ldr    r6, [sp, #112]\n\t"
+        "cbz    r6, 29f\n\t"
+        "adr.w  r5, 19f\n\t"
+        "orr    r5, r5, #1\n\t"
+        "29:\n\t"
+        "str    r5, [sp, #108]\n\t"
+        "adr.w  r5, 14f\n\t"
+        "orr    r5, r5, #1\n\t"
+        "str    r5, [sp, #84]\n\t"
         /* after a group's pairs (96): the next group (16), or with flags bit 3 its pixel A (20), after
          * which the next group (17) sets 96 back to 20 */
         "adr.w  r5, 16f\n\t"
@@ -1228,19 +1254,20 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "ldr    r1, [sp, #56]\n\t"
         "sub    r0, r1, r0\n\t"
         "str    r0, [sp, #16]\n\t"
-        "add    r9, sp, #88\n\t" /* kept for the layer's next calls */
-        "ldm    r9, {r1-r5}\n\t"
-        "stm    r12, {r0-r5}\n\t"
+        "add    r9, sp, #84\n\t" /* kept for the layer's next calls */
+        "ldm    r9, {r1-r7}\n\t"
+        "stm    r12, {r0-r7}\n\t"
         "3:\n\t" /* group */
         "ldrd   r0, r1, [sp, #32]\n\t"
         "strd   r0, r1, [sp, #76]\n\t"
-        /* the group's requantization: mode word 48 of its block */
+        "ldr    pc, [sp, #108]\n\t"
+        "19:\n\t" /* the group's requantization: mode word 48 of its block */
         "ldr    r0, [sp, #28]\n\t"
         "ldr    r1, [r0, #192]\n\t"
         "adr.w  r2, 14f\n\t"
         "cmp    r1, #256\n\t"
         "beq    15f\n\t"
-        "ldr    r2, [sp, #108]\n\t" /* SMLAL (a zero point) or flagged SMMLAR (512): tg_dw_rq_other */
+        "ldr    r2, [sp, #112]\n\t" /* SMLAL (a zero point) or flagged SMMLAR (512): tg_dw_rq_other */
         "15:\n\t"
         "orr    r2, r2, #1\n\t"
         "str    r2, [sp, #84]\n\t"
@@ -1308,7 +1335,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "subs   r1, r1, #1\n\t"
         "str    r1, [sp, #60]\n\t"
         "bne    3b\n\t"
-        "add    sp, sp, #112\n\t"
+        "add    sp, sp, #120\n\t"
         "pop    {r4-r11, pc}\n\t"
         "7:\n\t" /* stride 2 along the row */
         "ldr    r12, [sp, #28]\n\t"
