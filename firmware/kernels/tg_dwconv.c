@@ -1751,15 +1751,17 @@ typedef struct {
  * store's (4 STRB, the clamp first where the act range needs it). Stack: 0-8 the store offsets ocol - 1,
  * 2 ocol - 1, 3 ocol - 1, 12 the requantization, 16 the store, 20 blocks left, 24 the group's parameter
  * block, 28 its output, 32 groups left, 36 4 ocol - 4, 40 lo4, 44 hi4, 48 zp, 52 nb, 56-68 the accumulators
- * (SMLAL rows). The output is 4-byte aligned (the arena's tensors, out_c a multiple of 4: the channel loop
+ * (SMLAL rows), 72 clamp. A SMMLAR group of a layer without a clamp takes a copy of the pass with the
+ * requantization and the store inline (56 instructions a pass instead of 58: no jumps). The output is 4-byte aligned (the arena's tensors, out_c a multiple of 4: the channel loop
  * ends at lr % 4 == 0). External linkage (r0 = a). */
 void tg_dw3x3_s2(tg_dws2_t *a);
 __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((unused)))
 {
     __asm__(
         "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #72\n\t"
+        "sub    sp, sp, #80\n\t"
         "ldm    r0, {r1-r10}\n\t" /* ring, blk, out, nb, clamp, lo4, hi4, ocol, groups, zp */
+        "str    r5, [sp, #72]\n\t"
         "sub    r0, r8, #1\n\t"
         "str    r0, [sp]\n\t"
         "add    r0, r0, r8\n\t"
@@ -1782,8 +1784,16 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "str    r0, [sp, #16]\n\t"
         "mov    r11, r1\n\t"
         "2:\n\t" /* group: its requantization */
+        "ldr    r0, [sp, #52]\n\t"
+        "str    r0, [sp, #20]\n\t"
+        "ldr    lr, [sp, #28]\n\t"
         "ldr    r2, [sp, #24]\n\t"
         "ldr    r0, [r2]\n\t"
+        "ldr    r1, [sp, #72]\n\t"
+        "cmp    r0, #256\n\t"
+        "it     eq\n\t"
+        "cmpeq  r1, #0\n\t"
+        "beq    50f\n\t"
         "adr.w  r1, 30f\n\t"
         "cmp    r0, #256\n\t"
         "beq    1f\n\t"
@@ -1791,9 +1801,6 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "1:\n\t"
         "orr    r1, r1, #1\n\t"
         "str    r1, [sp, #12]\n\t"
-        "ldr    r0, [sp, #52]\n\t"
-        "str    r0, [sp, #20]\n\t"
-        "ldr    lr, [sp, #28]\n\t"
         "3:\n\t" /* block */
         "ldr    r12, [sp, #24]\n\t"
         "add    r12, r12, #4\n\t"
@@ -1873,7 +1880,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "ldr    r1, [sp, #36]\n\t"
         "add    lr, lr, r1\n\t"
         "bne    3b\n\t"
-        /* group done */
+        "60:\n\t" /* group done */
         "ldrd   r0, r1, [sp, #24]\n\t"
         "add    r0, r0, #180\n\t"
         "add    r1, r1, #4\n\t"
@@ -1882,8 +1889,48 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "subs   r0, r0, #1\n\t"
         "str    r0, [sp, #32]\n\t"
         "bne    2b\n\t"
-        "add    sp, sp, #72\n\t"
-        "pop    {r4-r11, pc}\n\t");
+        "add    sp, sp, #80\n\t"
+        "pop    {r4-r11, pc}\n\t"
+        /* SMMLAR group without a clamp: the pass with its requantization and store inline (no jumps) */
+        "50:\n\t"
+        "ldr    r12, [sp, #24]\n\t"
+        "add    r12, r12, #4\n\t"
+        "51:\n\t"
+        "ldm    r12!, {r3, r9, r10}\n\t"
+        "ldm    r11!, {r4-r8}\n\t"
+        "smlad  r0, r4, r9, r3\n\t"
+        "smlabt r0, r5, r10, r0\n\t"
+        "smlad  r1, r5, r9, r3\n\t"
+        "smlabt r1, r6, r10, r1\n\t"
+        "smlad  r2, r6, r9, r3\n\t"
+        "smlabt r2, r7, r10, r2\n\t"
+        "smlad  r3, r7, r9, r3\n\t"
+        "smlabt r3, r8, r10, r3\n\t"
+        "ldm    r11!, {r4-r8}\n\t"
+        "ldrd   r9, r10, [r12], #8\n\t"
+        TG_DWS2_MAC8
+        "ldm    r11, {r4-r8}\n\t"
+        "ldrd   r9, r10, [r12], #8\n\t"
+        TG_DWS2_MAC8
+        "stmdb  r11, {r4-r8}\n\t"
+        "add    r11, r11, #20\n\t"
+        "ldm    r12!, {r4-r7}\n\t"
+        TG_DWS2_RQN("r0") TG_DWS2_RQN("r1") TG_DWS2_RQN("r2") TG_DWS2_RQN("r3")
+        "ldm    sp, {r5-r7}\n\t"
+        "strb   r0, [lr], #1\n\t"
+        "strb   r1, [lr, r5]\n\t"
+        "strb   r2, [lr, r6]\n\t"
+        "strb   r3, [lr, r7]\n\t"
+        "tst    lr, #3\n\t"
+        "bne    51b\n\t"
+        "ldr    r0, [sp, #20]\n\t"
+        "subs   r0, r0, #1\n\t"
+        "str    r0, [sp, #20]\n\t"
+        "ldr    r1, [sp, #36]\n\t"
+        "add    lr, lr, r1\n\t"
+        "sub    r12, r12, #176\n\t"
+        "bne    51b\n\t"
+        "b      60b\n\t");
 }
 
 /* scratch: the ring (conv.py dw_scratch_bytes: groups-per-block x nb x 240 bytes). Output row oy reads
