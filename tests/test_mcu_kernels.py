@@ -957,7 +957,8 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
     padding / one padded pixel on the left, a padded or unneeded pixel on the right), VALID, transposed
     (long columns), stride 1 or 2..3 along the column (the copied top slot or a widened one), batches,
     clamps, SMMLAR groups, SMLAL groups (dead channels, biases near the SMMLAR bound) and left shifts in the
-    assembly: the DSP build and the C99 build equal the emulator."""
+    assembly, the general pass and the fast one (every group SMMLAR, no clamp: no slot copy, the top row in
+    slot 1 or 2): the DSP build and the C99 build equal the emulator."""
     from tinygen.boards.mcu_run import build_models, run_models
     from tinygen.ops import check_graph
     from tinygen.ops.conv import DW_PAIR_SMMLAR, DepthwiseConv2D, dw_geometry, dw_pair2, dw_pair2_blocks
@@ -970,6 +971,22 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
                                   big_bias=i in (2, 8), left=1 if i in (3, 11) else 0), name=name)
         check_graph(g)
         graphs[name] = g
+
+    def fast_swapped(g):  # every group SMMLAR, no clamp, stride 2 along the column: the fast pass, slots swapped
+        p = DepthwiseConv2D().prepare(g, g.operators[0])
+        geo = dw_geometry(p)
+        return (dw_pair2(p) and (dw_pair2_blocks(p)[:, 0] == DW_PAIR_SMMLAR).all() and p.act_min <= -128
+                and p.act_max >= 127 and geo["stride_h"] == 2 * geo["dil_h"] and geo["out_h"] > 1)
+
+    # one such layer along rows and one transposed (a few draws of an own generator)
+    frng = np.random.default_rng(31)
+    for k33 in (6, 7):
+        for _ in range(200):
+            g = parse_model(random_dw(frng, trained=False, dm=1, k33=k33), name=f"dws2_fast{k33}")
+            if fast_swapped(g):
+                check_graph(g)
+                graphs[f"dws2_fast{k33}"] = g
+                break
     xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
     dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
     kinds = set()
@@ -989,8 +1006,13 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
         kinds |= {"column stride 2"} if geo["stride_h"] == 2 else {"column stride 1/3"}
         kinds |= {"batch"} if p.input_shape[0] > 1 else set()
         kinds |= {"clamp"} if p.act_min > -128 or p.act_max < 127 else set()
+        # every group SMMLAR, no clamp: the pass without the slot copy, the top row in slot 2 every other row
+        fast = (modes == DW_PAIR_SMMLAR).all() and p.act_min <= -128 and p.act_max >= 127
+        kinds |= ({"fast, slots swapped"} if fast and geo["stride_h"] == 2 * geo.get("dil_h", 1) and geo["out_h"] > 1
+                  else {"fast"} if fast else {"general pass"})
     assert kinds >= {"smmlar", "smlal", "left", "transposed", "rows", "pad_left 0", "pad_left 1",
-                     "unneeded last pixel", "column stride 2", "column stride 1/3", "batch", "clamp"}, sorted(kinds)
+                     "unneeded last pixel", "column stride 2", "column stride 1/3", "batch", "clamp",
+                     "fast, slots swapped", "general pass"}, sorted(kinds)
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
     for fw in (dsp, port):
         res = run_models(fw, timeout=120)

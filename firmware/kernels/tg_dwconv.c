@@ -1729,6 +1729,8 @@ typedef struct {
     int32_t ocol;       /* 28: bytes from output pixel to pixel */
     int32_t groups;     /* 32: >= 1 */
     int32_t zp;         /* 36: the output zero point (SMLAL groups) */
+    int32_t fast;       /* 40: 0: the general pass (copies slot B to A); 1 / 2: every group SMMLAR, no clamp,
+                         * no copy: slot 1 holds the top row, slot 2 the bottom one (1) or the reverse (2) */
 } tg_dws2_t;
 
 #define TG_DWS2_MAC8                         \
@@ -1745,23 +1747,61 @@ typedef struct {
     "add    r8, r8, " a ", asr #31\n\t"      \
     "asr    r8, r8, r6\n\t"                  \
     "ssat   " a ", #8, r8\n\t"
+/* The pass of a SMMLAR group without a clamp and without the slot copy (tg_dws2_t.fast: w1 / w2 read the
+ * weights of slot 1 / slot 2: the top row's, then the bottom row's, or the reverse), its requantization and
+ * its store inline: 54 instructions. Loops to label L while the group's 4 channels are not done. */
+#define TG_DWS2_FAST(w1, w2, L)                  \
+    "ldm    r12!, {r3, r9, r10}\n\t"             \
+    "ldm    r11!, {r4-r8}\n\t"                   \
+    "smlad  r0, r4, r9, r3\n\t"                  \
+    "smlabt r0, r5, r10, r0\n\t"                 \
+    "smlad  r1, r5, r9, r3\n\t"                  \
+    "smlabt r1, r6, r10, r1\n\t"                 \
+    "smlad  r2, r6, r9, r3\n\t"                  \
+    "smlabt r2, r7, r10, r2\n\t"                 \
+    "smlad  r3, r7, r9, r3\n\t"                  \
+    "smlabt r3, r8, r10, r3\n\t"                 \
+    "ldm    r11!, {r4-r8}\n\t"                   \
+    "ldrd   r9, r10, " w1 "\n\t"                 \
+    TG_DWS2_MAC8                                 \
+    "ldm    r11!, {r4-r8}\n\t"                   \
+    "ldrd   r9, r10, " w2 "\n\t"                 \
+    TG_DWS2_MAC8                                 \
+    "ldm    r12!, {r4-r7}\n\t"                   \
+    TG_DWS2_RQN("r0") TG_DWS2_RQN("r1") TG_DWS2_RQN("r2") TG_DWS2_RQN("r3") \
+    "ldm    sp, {r5-r7}\n\t"                     \
+    "strb   r0, [lr], #1\n\t"                    \
+    "strb   r1, [lr, r5]\n\t"                    \
+    "strb   r2, [lr, r6]\n\t"                    \
+    "strb   r3, [lr, r7]\n\t"                    \
+    "tst    lr, #3\n\t"                          \
+    "bne    " L "\n\t"                           \
+    "ldr    r0, [sp, #20]\n\t"                   \
+    "subs   r0, r0, #1\n\t"                      \
+    "str    r0, [sp, #20]\n\t"                   \
+    "ldr    r1, [sp, #36]\n\t"                   \
+    "add    lr, lr, r1\n\t"                      \
+    "sub    r12, r12, #176\n\t"                  \
+    "bne    " L "\n\t"                           \
+    "b      60b\n\t"
 /* The row's groups, in each its blocks, in each the 4 channels (a pass each: LDM of the bias and the
  * middle row's weights, 3 x (LDM of a slot, 8 MACs), the copy of slot B to A, the group's requantization
  * through a jump address (SMMLAR, or SMLAL with a left shift where rm1 < 0, output by output), then the
  * store's (4 STRB, the clamp first where the act range needs it). Stack: 0-8 the store offsets ocol - 1,
  * 2 ocol - 1, 3 ocol - 1, 12 the requantization, 16 the store, 20 blocks left, 24 the group's parameter
  * block, 28 its output, 32 groups left, 36 4 ocol - 4, 40 lo4, 44 hi4, 48 zp, 52 nb, 56-68 the accumulators
- * (SMLAL rows), 72 clamp. A SMMLAR group of a layer without a clamp takes a copy of the pass with the
- * requantization and the store inline (56 instructions a pass instead of 58: no jumps). The output is 4-byte aligned (the arena's tensors, out_c a multiple of 4: the channel loop
- * ends at lr % 4 == 0). External linkage (r0 = a). */
+ * (SMLAL rows), 72 fast. Where every group is SMMLAR and the layer has no clamp (tg_dws2_t.fast), the pass is
+ * TG_DWS2_FAST's instead (54 instructions instead of 58: no jumps, no copy). The output is 4-byte aligned (the
+ * arena's tensors, out_c a multiple of 4: the channel loop ends at lr % 4 == 0). External linkage (r0 = a). */
 void tg_dw3x3_s2(tg_dws2_t *a);
 __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((unused)))
 {
     __asm__(
         "push   {r4-r11, lr}\n\t"
         "sub    sp, sp, #80\n\t"
+        "ldr    r1, [r0, #40]\n\t" /* fast */
+        "str    r1, [sp, #72]\n\t"
         "ldm    r0, {r1-r10}\n\t" /* ring, blk, out, nb, clamp, lo4, hi4, ocol, groups, zp */
-        "str    r5, [sp, #72]\n\t"
         "sub    r0, r8, #1\n\t"
         "str    r0, [sp]\n\t"
         "add    r0, r0, r8\n\t"
@@ -1787,13 +1827,12 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "ldr    r0, [sp, #52]\n\t"
         "str    r0, [sp, #20]\n\t"
         "ldr    lr, [sp, #28]\n\t"
-        "ldr    r2, [sp, #24]\n\t"
-        "ldr    r0, [r2]\n\t"
+        "ldr    r12, [sp, #24]\n\t"
         "ldr    r1, [sp, #72]\n\t"
-        "cmp    r0, #256\n\t"
-        "it     eq\n\t"
-        "cmpeq  r1, #0\n\t"
-        "beq    50f\n\t"
+        "ldr    r0, [r12], #4\n\t"
+        "cmp    r1, #1\n\t"
+        "beq    51f\n\t"
+        "bhi    52f\n\t"
         "adr.w  r1, 30f\n\t"
         "cmp    r0, #256\n\t"
         "beq    1f\n\t"
@@ -1891,51 +1930,17 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "bne    2b\n\t"
         "add    sp, sp, #80\n\t"
         "pop    {r4-r11, pc}\n\t"
-        /* SMMLAR group without a clamp: the pass with its requantization and store inline (no jumps) */
-        "50:\n\t"
-        "ldr    r12, [sp, #24]\n\t"
-        "add    r12, r12, #4\n\t"
-        "51:\n\t"
-        "ldm    r12!, {r3, r9, r10}\n\t"
-        "ldm    r11!, {r4-r8}\n\t"
-        "smlad  r0, r4, r9, r3\n\t"
-        "smlabt r0, r5, r10, r0\n\t"
-        "smlad  r1, r5, r9, r3\n\t"
-        "smlabt r1, r6, r10, r1\n\t"
-        "smlad  r2, r6, r9, r3\n\t"
-        "smlabt r2, r7, r10, r2\n\t"
-        "smlad  r3, r7, r9, r3\n\t"
-        "smlabt r3, r8, r10, r3\n\t"
-        "ldm    r11!, {r4-r8}\n\t"
-        "ldrd   r9, r10, [r12], #8\n\t"
-        TG_DWS2_MAC8
-        "ldm    r11, {r4-r8}\n\t"
-        "ldrd   r9, r10, [r12], #8\n\t"
-        TG_DWS2_MAC8
-        "stmdb  r11, {r4-r8}\n\t"
-        "add    r11, r11, #20\n\t"
-        "ldm    r12!, {r4-r7}\n\t"
-        TG_DWS2_RQN("r0") TG_DWS2_RQN("r1") TG_DWS2_RQN("r2") TG_DWS2_RQN("r3")
-        "ldm    sp, {r5-r7}\n\t"
-        "strb   r0, [lr], #1\n\t"
-        "strb   r1, [lr, r5]\n\t"
-        "strb   r2, [lr, r6]\n\t"
-        "strb   r3, [lr, r7]\n\t"
-        "tst    lr, #3\n\t"
-        "bne    51b\n\t"
-        "ldr    r0, [sp, #20]\n\t"
-        "subs   r0, r0, #1\n\t"
-        "str    r0, [sp, #20]\n\t"
-        "ldr    r1, [sp, #36]\n\t"
-        "add    lr, lr, r1\n\t"
-        "sub    r12, r12, #176\n\t"
-        "bne    51b\n\t"
-        "b      60b\n\t");
+        "51:\n\t" /* fast, slot 1 the top row */
+        TG_DWS2_FAST("[r12], #8", "[r12], #8", "51b")
+        "52:\n\t" /* fast, slot 2 the top row */
+        TG_DWS2_FAST("[r12, #8]", "[r12], #16", "52b"));
 }
 
 /* scratch: the ring (conv.py dw_scratch_bytes: groups-per-block x nb x 240 bytes). Output row oy reads
  * padded rows t = oy * stride_h, t + dil_h, t + 2 dil_h: slot A holds t where the previous row's bottom
- * row was t (stride 2, the pass's copy), else it is widened; M and B are widened for every row. */
+ * row was t (stride 2, the pass's copy), else it is widened; M and B are widened for every row. Layers whose
+ * groups are all SMMLAR without a clamp (tg_dws2_t.fast) have no copy: the bottom row goes to the slot (1 or
+ * 2) that does not hold the top row, and the pass reads the two slots' weights in that order. */
 TG_DWP_SMALL static void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
     const int32_t oc_n = p->out_c;
@@ -1945,7 +1950,7 @@ TG_DWP_SMALL static void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *i
     const int32_t gb = p->groups < 1 ? 1 : p->groups, dh = p->dil_h;
     tg_dws2_ctx_t c;
     tg_dws2_t a;
-    int32_t b, oy;
+    int32_t b, oy, fast;
     c.p = p;
     c.ring = (uint32_t *)scratch;
     c.nb = (p->out_w + 3) >> 2;
@@ -1958,22 +1963,31 @@ TG_DWP_SMALL static void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *i
     a.hi4 = tg_splat4(p->act_max);
     a.ocol = (int32_t)ocol;
     a.zp = p->output_zp;
+    fast = !a.clamp;
+    for (b = 0; b < groups; b++) {
+        fast &= ((const int32_t *)p->weights)[(size_t)b * TG_DWS2_BLOCK] == 256;
+    }
     for (c.g0 = 0; c.g0 < groups; c.g0 += gb) {
         c.ng = groups - c.g0 < gb ? groups - c.g0 : gb;
         a.groups = c.ng;
         a.blk = (const int32_t *)p->weights + (size_t)c.g0 * TG_DWS2_BLOCK;
         for (b = 0; b < p->batches; b++) {
-            int32_t top = -1; /* the padded row slot A holds: none */
+            int32_t top = -1, ts = 1; /* the padded row slot ts holds for the next output row: none */
             c.in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
             for (oy = 0; oy < p->out_h; oy++) {
                 const int32_t t = oy * p->stride_h;
+                int32_t st = 1; /* the top row's slot */
                 tg_barrier(); /* the previous row's reads are done before the ring is written */
-                if (top != t) {
+                if (top == t) {
+                    st = ts;
+                } else {
                     tg_dws2_load(&c, 1, t);
                 }
                 tg_dws2_load(&c, 0, t + dh);
-                tg_dws2_load(&c, 2, t + 2 * dh);
+                tg_dws2_load(&c, 3 - st, t + 2 * dh);
                 top = t + 2 * dh;
+                ts = fast ? 3 - st : 1;
+                a.fast = fast ? st : 0;
                 tg_barrier();
                 a.out = output + (size_t)b * p->out_h * p->out_w * oc_n + (size_t)oy * orow + 4 * c.g0;
                 tg_dw3x3_s2(&a);
