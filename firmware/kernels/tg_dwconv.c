@@ -1729,8 +1729,7 @@ typedef struct {
     int32_t ocol;       /* 28: bytes from output pixel to pixel */
     int32_t groups;     /* 32: >= 1 */
     int32_t zp;         /* 36: the output zero point (SMLAL groups) */
-    int32_t fast;       /* 40: 0: the general pass (copies slot B to A); 1 / 2: every group SMMLAR, no clamp,
-                         * no copy: slot 1 holds the top row, slot 2 the bottom one (1) or the reverse (2) */
+    int32_t fast;       /* 40: every group SMMLAR and no clamp: the pass TG_DWS2_FAST */
 } tg_dws2_t;
 
 #define TG_DWS2_MAC8                         \
@@ -1747,10 +1746,9 @@ typedef struct {
     "add    r8, r8, " a ", asr #31\n\t"      \
     "asr    r8, r8, r6\n\t"                  \
     "ssat   " a ", #8, r8\n\t"
-/* The pass of a SMMLAR group without a clamp and without the slot copy (tg_dws2_t.fast: w1 / w2 read the
- * weights of slot 1 / slot 2: the top row's, then the bottom row's, or the reverse), its requantization and
- * its store inline: 54 instructions. Loops to label L while the group's 4 channels are not done. */
-#define TG_DWS2_FAST(w1, w2, L)                  \
+/* The pass of a layer whose groups are all SMMLAR, without a clamp (tg_dws2_t.fast): the general pass with
+ * its requantization and store inline, 54 instructions. Loops to label L over the group's blocks. */
+#define TG_DWS2_FAST(L)                          \
     "ldm    r12!, {r3, r9, r10}\n\t"             \
     "ldm    r11!, {r4-r8}\n\t"                   \
     "smlad  r0, r4, r9, r3\n\t"                  \
@@ -1762,10 +1760,10 @@ typedef struct {
     "smlad  r3, r7, r9, r3\n\t"                  \
     "smlabt r3, r8, r10, r3\n\t"                 \
     "ldm    r11!, {r4-r8}\n\t"                   \
-    "ldrd   r9, r10, " w1 "\n\t"                 \
+    "ldrd   r9, r10, [r12], #8\n\t"             \
     TG_DWS2_MAC8                                 \
     "ldm    r11!, {r4-r8}\n\t"                   \
-    "ldrd   r9, r10, " w2 "\n\t"                 \
+    "ldrd   r9, r10, [r12], #8\n\t"             \
     TG_DWS2_MAC8                                 \
     "ldm    r12!, {r4-r7}\n\t"                   \
     TG_DWS2_RQN("r0") TG_DWS2_RQN("r1") TG_DWS2_RQN("r2") TG_DWS2_RQN("r3") \
@@ -1785,13 +1783,13 @@ typedef struct {
     "bne    " L "\n\t"                           \
     "b      60b\n\t"
 /* The row's groups, in each its blocks, in each the 4 channels (a pass each: LDM of the bias and the
- * middle row's weights, 3 x (LDM of a slot, 8 MACs), the copy of slot B to A, the group's requantization
+ * middle row's weights, 3 x (LDM of a slot, 8 MACs), the group's requantization
  * through a jump address (SMMLAR, or SMLAL with a left shift where rm1 < 0, output by output), then the
  * store's (4 STRB, the clamp first where the act range needs it). Stack: 0-8 the store offsets ocol - 1,
  * 2 ocol - 1, 3 ocol - 1, 12 the requantization, 16 the store, 20 blocks left, 24 the group's parameter
  * block, 28 its output, 32 groups left, 36 4 ocol - 4, 40 lo4, 44 hi4, 48 zp, 52 nb, 56-68 the accumulators
  * (SMLAL rows), 72 fast. Where every group is SMMLAR and the layer has no clamp (tg_dws2_t.fast), the pass is
- * TG_DWS2_FAST's instead (54 instructions instead of 58: no jumps, no copy). The output is 4-byte aligned (the
+ * TG_DWS2_FAST's instead (54 instructions instead of 56: no jumps). The output is 4-byte aligned (the
  * arena's tensors, out_c a multiple of 4: the channel loop ends at lr % 4 == 0). External linkage (r0 = a). */
 void tg_dw3x3_s2(tg_dws2_t *a);
 __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((unused)))
@@ -1830,9 +1828,8 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "ldr    r12, [sp, #24]\n\t"
         "ldr    r1, [sp, #72]\n\t"
         "ldr    r0, [r12], #4\n\t"
-        "cmp    r1, #1\n\t"
-        "beq    51f\n\t"
-        "bhi    52f\n\t"
+        "cmp    r1, #0\n\t"
+        "bne    51f\n\t"
         "adr.w  r1, 30f\n\t"
         "cmp    r0, #256\n\t"
         "beq    1f\n\t"
@@ -1857,11 +1854,9 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "ldm    r11!, {r4-r8}\n\t"
         "ldrd   r9, r10, [r12], #8\n\t"
         TG_DWS2_MAC8
-        "ldm    r11, {r4-r8}\n\t"
+        "ldm    r11!, {r4-r8}\n\t"
         "ldrd   r9, r10, [r12], #8\n\t"
         TG_DWS2_MAC8
-        "stmdb  r11, {r4-r8}\n\t"
-        "add    r11, r11, #20\n\t"
         "ldr    pc, [sp, #12]\n\t"
         "30:\n\t" /* SMMLAR rows {m, C, r, 0} */
         "ldm    r12!, {r4-r7}\n\t"
@@ -1930,17 +1925,15 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "bne    2b\n\t"
         "add    sp, sp, #80\n\t"
         "pop    {r4-r11, pc}\n\t"
-        "51:\n\t" /* fast, slot 1 the top row */
-        TG_DWS2_FAST("[r12], #8", "[r12], #8", "51b")
-        "52:\n\t" /* fast, slot 2 the top row */
-        TG_DWS2_FAST("[r12, #8]", "[r12], #16", "52b"));
+        "51:\n\t" /* SMMLAR groups, no clamp */
+        TG_DWS2_FAST("51b"));
 }
 
 /* scratch: the ring (conv.py dw_scratch_bytes: groups-per-block x nb x 240 bytes). Output row oy reads
- * padded rows t = oy * stride_h, t + dil_h, t + 2 dil_h: slot A holds t where the previous row's bottom
- * row was t (stride 2, the pass's copy), else it is widened; M and B are widened for every row. Layers whose
- * groups are all SMMLAR without a clamp (tg_dws2_t.fast) have no copy: the bottom row goes to the slot (1 or
- * 2) that does not hold the top row, and the pass reads the two slots' weights in that order. */
+ * padded rows t = oy * stride_h, t + dil_h, t + 2 dil_h: the middle one goes to slot 0 (M), the bottom one
+ * to the slot (1 or 2) that does not hold the top one; the top one is the previous row's bottom one at
+ * stride 2 (kept, no copy), else it is widened into slot 1. Where slot 2 holds the top row, the pass reads
+ * the parameter blocks' second set (conv.py dw_pair2_params: filter rows 0 and 2 swapped). */
 TG_DWP_SMALL static void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
     const int32_t oc_n = p->out_c;
@@ -1950,7 +1943,7 @@ TG_DWP_SMALL static void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *i
     const int32_t gb = p->groups < 1 ? 1 : p->groups, dh = p->dil_h;
     tg_dws2_ctx_t c;
     tg_dws2_t a;
-    int32_t b, oy, fast;
+    int32_t b, oy;
     c.p = p;
     c.ring = (uint32_t *)scratch;
     c.nb = (p->out_w + 3) >> 2;
@@ -1963,14 +1956,13 @@ TG_DWP_SMALL static void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *i
     a.hi4 = tg_splat4(p->act_max);
     a.ocol = (int32_t)ocol;
     a.zp = p->output_zp;
-    fast = !a.clamp;
-    for (b = 0; b < groups; b++) {
-        fast &= ((const int32_t *)p->weights)[(size_t)b * TG_DWS2_BLOCK] == 256;
+    a.fast = !a.clamp;
+    for (b = 0; b < groups && a.fast; b++) {
+        a.fast = ((const int32_t *)p->weights)[b * TG_DWS2_BLOCK] == 256;
     }
     for (c.g0 = 0; c.g0 < groups; c.g0 += gb) {
         c.ng = groups - c.g0 < gb ? groups - c.g0 : gb;
         a.groups = c.ng;
-        a.blk = (const int32_t *)p->weights + (size_t)c.g0 * TG_DWS2_BLOCK;
         for (b = 0; b < p->batches; b++) {
             int32_t top = -1, ts = 1; /* the padded row slot ts holds for the next output row: none */
             c.in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
@@ -1986,8 +1978,8 @@ TG_DWP_SMALL static void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *i
                 tg_dws2_load(&c, 0, t + dh);
                 tg_dws2_load(&c, 3 - st, t + 2 * dh);
                 top = t + 2 * dh;
-                ts = fast ? 3 - st : 1;
-                a.fast = fast ? st : 0;
+                ts = 3 - st;
+                a.blk = (const int32_t *)p->weights + (size_t)(c.g0 + (st == 2 ? groups : 0)) * TG_DWS2_BLOCK;
                 tg_barrier();
                 a.out = output + (size_t)b * p->out_h * p->out_w * oc_n + (size_t)oy * orow + 4 * c.g0;
                 tg_dw3x3_s2(&a);

@@ -1032,6 +1032,17 @@ def dw_pair2_blocks(p: "ConvParams") -> np.ndarray:
     return words.astype(np.int32)
 
 
+def dw_pair2_params(p: "ConvParams") -> np.ndarray:
+    """The stride-2 pair kernel's parameter array: dw_pair2_blocks, then the same blocks with filter rows 0
+    and 2 swapped (the pass of an output row whose top input row is in ring slot 2: the driver keeps the
+    previous row's bottom row where it is instead of copying it, and reads this second set every other row)."""
+    blocks = dw_pair2_blocks(p)
+    groups = blocks.shape[0]
+    ch = blocks[:, 1:].reshape(groups, 4, DW_PAIR2_CH)
+    swapped = ch[:, :, [0, 1, 2, 5, 6, 3, 4, 7, 8, 9, 10]].reshape(groups, 4 * DW_PAIR2_CH)
+    return np.concatenate([blocks, np.concatenate([blocks[:, :1], swapped], axis=1)], axis=0)
+
+
 def dw_mve_kernel(p: "ConvParams") -> str:
     """Which of tg_dwconv_mve_s8's kernels (firmware/kernels/tg_mve.c) runs the op: "plane" (3x3, the
     padded input plane of a channel within 3 KB and at most 768 output pixels), "row" (a ring of padded
@@ -1736,7 +1747,7 @@ class DepthwiseConv2D(Op):
         else:
             pairs = p.pair_kernel
             if pairs and dw_pair2(p) and target_has_dsp(ctx.target):  # (the C99 code reads dw_pair_blocks)
-                fields.update(weights=ctx.const(dw_pair2_blocks(p), "int32_t", f"op{k}_params"), bias="NULL",
+                fields.update(weights=ctx.const(dw_pair2_params(p), "int32_t", f"op{k}_params"), bias="NULL",
                               rq="NULL", w_row=-5 if dw_transposed(p) else -4)
             else:
                 blocks = dw_pair_blocks(p) if pairs else dw_blocks(p)
