@@ -1073,7 +1073,7 @@ typedef struct {
     int32_t step;           /* 52: the call's choices, made by the first call (0 at 56 until then) and kept for
                              * the layer's next ones: the step from a group's last pass to the next group's */
     uint32_t addr[7];       /* 56: the SMMLAR requantization's, the clamp's, the pass's, after a group's pairs,
-                             * the pixel-A pass's, after it, a group's entry (the frame's 84-108) */
+                             * (2 unused), a group's entry (the frame's 84-108) */
 } tg_dwp_t;
 
 #define TG_DWP_MAC8                          \
@@ -1156,6 +1156,13 @@ typedef struct {
     "add    r7, r7, " b ", asr #31\n\t"      \
     "asr    r7, r7, r6\n\t"                  \
     "ssat   " b ", #8, r7\n\t"
+/* pixel A only (the pixel-A pass of an SMMLAR group): channel a's row, 5 instructions */
+#define TG_DWP_RQ1N(a)                       \
+    "ldm    r12!, {r4-r7}\n\t"               \
+    "smmlar r7, " a ", r4, r5\n\t"           \
+    "add    r7, r7, " a ", asr #31\n\t"      \
+    "asr    r7, r7, r6\n\t"                  \
+    "ssat   " a ", #8, r7\n\t"
 /* flagged SMMLAR groups (mode word TG_DWP_SMMLARF, rows {m, C, r, f}; dw_pair_blocks): as TG_DWP_RQ2N, but
  * the sign correction is f & ~(acc asr 31): a right shift's row has C - 1 and f = 1 (+[acc >= 0] - 1 is
  * -[acc < 0]), a left shift's (accumulator a * 2^(L+1), C = zp, r = 0) f = 0: none. 5 instructions per output
@@ -1172,8 +1179,8 @@ typedef struct {
  * group's requantization (84: SMMLAR or SMLAL). Stack: 0-12 the accumulators of c0/c1 (one STM / LDM
  * at sp), 16 the step from one group's last pass to the next group's rows, 28-60 the state (block and
  * output of the current group; its row pointers go to 64-72), 64-72 the pass's row pointers, 76 output, 80
- * pixels left, 84-92 the addresses, 96 where a group's pairs end (100, 104: the pixel-A pass, the next group
- * after it), 108 a group's entry after its output and pixels are set (the pass, or where every group is SMMLAR
+ * pixels left, 84-92 the addresses, 96 where a group's pairs end (the pixel-A pass or the next group; 100,
+ * 104 unused), 108 a group's entry after its output and pixels are set (the pass, or where every group is SMMLAR
  * (rqx NULL, 84 set once): the mode word's check), 112 rqx. External linkage: the compiler
  * must keep its calling convention (r0 = a). */
 void tg_dw3x3_pairs(tg_dwp_t *a);
@@ -1229,16 +1236,11 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "orr    r5, r5, #1\n\t"
         "str    r5, [sp, #84]\n\t"
         /* after a group's pairs (96): the next group (16), or with flags bit 3 its pixel A (20), after
-         * which the next group (17) sets 96 back to 20 */
+         * which the store's count (below zero) goes on to the next group */
         "adr.w  r5, 16f\n\t"
         "tst    r4, #8\n\t"
         "beq    18f\n\t"
-        "adr.w  r5, 17f\n\t"
-        "orr    r5, r5, #1\n\t"
-        "str    r5, [sp, #104]\n\t"
         "adr.w  r5, 20f\n\t"
-        "orr    r5, r5, #1\n\t"
-        "str    r5, [sp, #100]\n\t"
         "18:\n\t"
         "orr    r5, r5, #1\n\t"
         "str    r5, [sp, #96]\n\t"
@@ -1314,11 +1316,10 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "add    r4, r4, r6, lsl #1\n\t"
         "strd   r4, r5, [sp, #76]\n\t"
         "it     gt\n\t"
-        "ldrgt  pc, [sp, #92]\n\t"
-        "ldr    pc, [sp, #96]\n\t"
-        "17:\n\t" /* after pixel A: the next group's row ends with its pixel A again */
-        "ldr    r4, [sp, #100]\n\t"
-        "str    r4, [sp, #96]\n\t"
+        "ldrgt  pc, [sp, #92]\n\t" /* the next pass */
+        "it     eq\n\t"
+        "ldreq  pc, [sp, #96]\n\t" /* after the row's pairs; after a pixel-A pass (count -2) or an odd stride-2
+                                     * row's last pass (-1): the next group */
         "16:\n\t" /* next group */
         "ldr    r0, [sp, #16]\n\t"
         "add    r4, sp, #64\n\t"
@@ -1346,9 +1347,9 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         TG_DWP2_ROWB("64") TG_DWP2_ROWB("68") TG_DWP2_ROWB("72")
         "b      8b\n\t"
         "20:\n\t" /* pixel A only (flags bit 3: the last pixel of an odd row, stride 1): 24 multiplies, the
-                     * ring pointers left where the pairs left them; B's requantization is not stored */
-        "ldr    r4, [sp, #104]\n\t"
-        "str    r4, [sp, #96]\n\t"
+                     * ring pointers left where the pairs left them; where every group is SMMLAR (rqx NULL)
+                     * pixel A's requantization only (B's packed bytes are not stored), else the group's
+                     * (84) */
         "ldr    r12, [sp, #28]\n\t"
         "ldrd   r0, r1, [r12], #16\n\t"
         TG_DWP_ROW1("64", "0", "16") TG_DWP_ROW1("68", "0", "16") TG_DWP_ROW1("72", "0", "16")
@@ -1356,6 +1357,11 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "ldrd   r0, r1, [r12], #16\n\t"
         TG_DWP_ROW1("64", "8", "24") TG_DWP_ROW1("68", "8", "24") TG_DWP_ROW1("72", "8", "24")
         "ldrd   r8, r9, [sp]\n\t"
+        "ldr    r4, [sp, #112]\n\t"
+        "cbnz   r4, 28f\n\t"
+        TG_DWP_RQ1N("r8") TG_DWP_RQ1N("r9") TG_DWP_RQ1N("r0") TG_DWP_RQ1N("r1")
+        "b      6b\n\t"
+        "28:\n\t"
         "ldr    pc, [sp, #84]\n\t");
 }
 
@@ -1497,21 +1503,30 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
             }
             for (oy = 0; oy < p->out_h; oy++) {
                 tg_barrier(); /* the previous row's reads are done before the ring is written */
+                uint32_t *dl = (uint32_t *)0;
                 ky = 0;
                 if (lean && oy > 0) {
                     /* stride 1, dilation 1: rows oy, oy + 1 are the previous call's second and third; row
-                     * oy + 2 goes where row oy - 1 was (the pass keeps a.row as it was given) */
+                     * oy + 2 goes where row oy - 1 was (the pass keeps a.row as it was given; no tags: they
+                     * are reset before the block's next row 0) */
+                    dl = (uint32_t *)(uintptr_t)a.row[0];
                     a.row[0] = a.row[1];
                     a.row[1] = a.row[2];
                     ky = 2;
                 }
                 for (; ky < 3; ky++) {
                     const int32_t py = oy * p->stride_h + ky * p->dil_h;
-                    uint32_t *d = r.ring + (size_t)(py % r.rows) * rstep;
-                    if (r.tag[py % r.rows] != py) {
-                        tg_dw_load_pairs(p, &wplan, d, x_b, py, ng, np, irow, icol);
-                        r.tag[py % r.rows] = py;
+                    uint32_t *d = dl;
+                    if (!d) {
+                        const int32_t slot = py % r.rows;
+                        d = r.ring + (size_t)slot * rstep;
+                        if (r.tag[slot] == py) {
+                            a.row[ky] = d;
+                            continue;
+                        }
+                        r.tag[slot] = py;
                     }
+                    tg_dw_load_pairs(p, &wplan, d, x_b, py, ng, np, irow, icol);
                     a.row[ky] = d;
                 }
                 tg_barrier();
