@@ -844,10 +844,16 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
             kinds |= {"odd s1 left"} if dw_kernel(p) == "tg_dwconv_p3l_s8" else set()
             kinds |= {"odd s1 3"} if row == 3 else {"odd s1 5-7"} if row <= 7 else {"odd s1 long"}
             kinds |= {"odd s1 transposed"} if p.pair_kernel and dw_transposed(p) else set()
+            # every group SMMLAR (tg_dwconv_p3_s8: the pixel-A pass requantizes pixel A only), and SMMLAR groups
+            # next to others (their pixel-A pass through the group's requantization)
+            kinds |= {"odd s1 every group smmlar"} if dw_kernel(p) == "tg_dwconv_p3_s8" else set()
+            kinds |= {"odd s1 smmlar next to others"} if (
+                (mode == DW_PAIR_SMMLAR).any() and (mode != DW_PAIR_SMMLAR).any()) else set()
     assert kinds == {"smmlar s1", "smmlar s2", "smlal folded", "smlal zp added", "odd", "smmlar left s1",
                      "smmlar left s2", "flagged left s1", "flagged left s2", "left in C s1", "left in C s2",
                      "odd s1 smmlar", "odd s1 flagged", "odd s1 smlal", "odd s1 left", "odd s1 3", "odd s1 5-7",
-                     "odd s1 long", "odd s1 transposed"}, kinds
+                     "odd s1 long", "odd s1 transposed", "odd s1 every group smmlar",
+                     "odd s1 smmlar next to others"}, kinds
     # ... whose ring rows (tg_dw_load_pairs, tg_dw_widen_row) widen runs of every length mod 4 (the 4-pair loop
     # entered at n % 4) and none (rows of 2), a padded edge pair on the left (input_zp, pixel), on the right
     # (pixel, input_zp) and (input_zp, input_zp) pairs (one, or two: stride 2, odd widths); at stride 2, rows

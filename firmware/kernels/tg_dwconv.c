@@ -1073,7 +1073,7 @@ typedef struct {
     int32_t step;           /* 52: the call's choices, made by the first call (0 at 56 until then) and kept for
                              * the layer's next ones: the step from a group's last pass to the next group's */
     uint32_t addr[7];       /* 56: the SMMLAR requantization's, the clamp's, the pass's, after a group's pairs,
-                             * (2 unused), a group's entry (the frame's 84-108) */
+                             * the pixel-A pass's, after it, a group's entry (the frame's 84-108) */
 } tg_dwp_t;
 
 #define TG_DWP_MAC8                          \
@@ -1179,8 +1179,8 @@ typedef struct {
  * group's requantization (84: SMMLAR or SMLAL). Stack: 0-12 the accumulators of c0/c1 (one STM / LDM
  * at sp), 16 the step from one group's last pass to the next group's rows, 28-60 the state (block and
  * output of the current group; its row pointers go to 64-72), 64-72 the pass's row pointers, 76 output, 80
- * pixels left, 84-92 the addresses, 96 where a group's pairs end (the pixel-A pass or the next group; 100,
- * 104 unused), 108 a group's entry after its output and pixels are set (the pass, or where every group is SMMLAR
+ * pixels left, 84-92 the addresses, 96 where a group's pairs end (100, 104: the pixel-A pass, the next group
+ * after it where the pixel-A pass goes through 84), 108 a group's entry after its output and pixels are set (the pass, or where every group is SMMLAR
  * (rqx NULL, 84 set once): the mode word's check), 112 rqx. External linkage: the compiler
  * must keep its calling convention (r0 = a). */
 void tg_dw3x3_pairs(tg_dwp_t *a);
@@ -1235,12 +1235,18 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "adr.w  r5, 14f\n\t"
         "orr    r5, r5, #1\n\t"
         "str    r5, [sp, #84]\n\t"
-        /* after a group's pairs (96): the next group (16), or with flags bit 3 its pixel A (20), after
-         * which the store's count (below zero) goes on to the next group */
+        /* after a group's pairs (96): the next group (16), or with flags bit 3 its pixel A (20), which
+         * goes on to the next group itself (every group SMMLAR) or through 17 (set at 96 from 104), which sets
+         * 96 back to 20 (100) */
         "adr.w  r5, 16f\n\t"
         "tst    r4, #8\n\t"
         "beq    18f\n\t"
+        "adr.w  r5, 17f\n\t"
+        "orr    r5, r5, #1\n\t"
+        "str    r5, [sp, #104]\n\t"
         "adr.w  r5, 20f\n\t"
+        "orr    r5, r5, #1\n\t"
+        "str    r5, [sp, #100]\n\t"
         "18:\n\t"
         "orr    r5, r5, #1\n\t"
         "str    r5, [sp, #96]\n\t"
@@ -1316,10 +1322,12 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "add    r4, r4, r6, lsl #1\n\t"
         "strd   r4, r5, [sp, #76]\n\t"
         "it     gt\n\t"
-        "ldrgt  pc, [sp, #92]\n\t" /* the next pass */
-        "it     eq\n\t"
-        "ldreq  pc, [sp, #96]\n\t" /* after the row's pairs; after a pixel-A pass (count -2) or an odd stride-2
-                                     * row's last pass (-1): the next group */
+        "ldrgt  pc, [sp, #92]\n\t"
+        "ldr    pc, [sp, #96]\n\t"
+        "17:\n\t" /* after pixel A through the group's requantization: the next group's row ends with its pixel
+                     * A again */
+        "ldr    r4, [sp, #100]\n\t"
+        "str    r4, [sp, #96]\n\t"
         "16:\n\t" /* next group */
         "ldr    r0, [sp, #16]\n\t"
         "add    r4, sp, #64\n\t"
@@ -1360,8 +1368,22 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "ldr    r4, [sp, #112]\n\t"
         "cbnz   r4, 28f\n\t"
         TG_DWP_RQ1N("r8") TG_DWP_RQ1N("r9") TG_DWP_RQ1N("r0") TG_DWP_RQ1N("r1")
-        "b      6b\n\t"
-        "28:\n\t"
+        /* packed, clamped (both bounds: with act range [-128, 127] no-ops) and stored here, then the next
+         * group */
+        "bfi    r8, r9, #8, #8\n\t"
+        "bfi    r8, r0, #16, #8\n\t"
+        "bfi    r8, r1, #24, #8\n\t"
+        "ldrd   r4, r5, [sp, #44]\n\t"
+        "ssub8  r6, r8, r4\n\t"
+        "sel    r8, r8, r4\n\t"
+        "ssub8  r6, r8, r5\n\t"
+        "sel    r8, r5, r8\n\t"
+        "ldr    r4, [sp, #76]\n\t"
+        "str    r8, [r4]\n\t"
+        "b      16b\n\t"
+        "28:\n\t" /* through the group's requantization, the clamp and the store, then 17 */
+        "ldr    r4, [sp, #104]\n\t"
+        "str    r4, [sp, #96]\n\t"
         "ldr    pc, [sp, #84]\n\t");
 }
 
