@@ -547,6 +547,11 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
     pairs = {n: re.findall(r"\.pairs = (\d)", dsp.generated[n].c_file.read_text()) for n in graphs if n.startswith("fc")}
     assert pairs["fc_pairs_edge_78"] == ["1"] and pairs["fc_unpaired_79"] == ["0"], pairs
     assert sum(v == ["1"] for v in pairs.values()) >= 10, pairs
+    # each layout its own entry point (a firmware links only the block kernel its ops use)
+    for n, v in pairs.items():
+        text = dsp.generated[n].c_file.read_text()
+        if "tg_fc_dot_s8(" not in text and "tg_fc_dspl_s8(" not in text:
+            assert ("tg_fc_p_s8(" if v == ["1"] else "tg_fc_s8(") in text, (n, v)
     # the driver's entries, general or smaller (conv_model_driver: tg_conv2d_dsp*4_s8 without staging code for
     # in_c % 4 == 0, tg_conv2d_dsp*1_s8 the matrix product alone for 1x1 filters at stride 1)
     entry = {n: [f"{e}_s8" for e in re.findall(r"(tg_conv2d_dsp[pl]?)[14]?_s8\(", dsp.generated[n].c_file.read_text())]
@@ -1294,7 +1299,7 @@ def test_random_conv_dw_fc_bit_exact_on_riscv32(tmp_path):
     convs = {n: g for n, g in graphs.items() if n.startswith("conv")}
     plain = build_models("qemu-riscv32", convs, {n: xs[n] for n in convs}, tmp_path / "default")
     text = "".join(fw.generated[n].c_file.read_text() for fw in (fast, plain) for n in fw.generated)
-    for call in ("tg_conv2d_dsp_s8(", "tg_conv2d_dspl_s8(", "tg_conv2d_s8(", "tg_fc_s8(", "tg_dwconv_s8(",
+    for call in ("tg_conv2d_dsp_s8(", "tg_conv2d_dspl_s8(", "tg_conv2d_s8(", "tg_fc_s8(", "tg_fc_p_s8(", "tg_dwconv_s8(",
                  "tg_dwconv_p3_s8(", "tg_dwconv_dm_s8("):
         assert call in text, f"no model calls {call[:-1]}"
     assert re.search(r"\.pairs = 1", text) and re.search(r"\.w_row = -2", text)   # paired FC, transposed 3x3
@@ -1398,6 +1403,12 @@ def test_eltwise_dsp_and_portable_bit_exact(tmp_path):
     tiny = [n for n in graphs if "_tiny_" in n and "_general" not in n and "_same" not in n]
     assert len(tiny) >= 12 and all(fields[n].get("dsp") == "1" for n in tiny), fields  # the tiny side is periodic
     assert sum(f.get("dsp") == "1" for f in fields.values()) >= 0.7 * len(fields), fields
+    # one entry point per ADD / SUB variant (a firmware links only what its ops use)
+    for n, f in fields.items():
+        if n.startswith(("elt_add_", "elt_sub_")):
+            want = ("tg_add_period_s8(" if int(f.get("period", 0)) else "tg_add_half_s8(") if f.get("dsp") == "1" \
+                else "tg_add_s8("
+            assert want in dsp.generated[n].c_file.read_text(), (n, f, want)
     for fw in (dsp, port):
         res = run_models(fw, timeout=120)
         for name, g in graphs.items():

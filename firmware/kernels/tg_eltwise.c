@@ -150,25 +150,44 @@ static void tg_add_dsp(const tg_add_params_t *p, const int8_t *a, const int8_t *
 }
 #endif
 
+/* Three entry points, chosen by the generator (tinygen/ops/elementwise.py, _add_dsp_fields), so that a firmware
+ * links only the ADD / SUB code its ops use: tg_add_s8 the general kernel (Helium where it applies: no broadcast,
+ * the rescalings' shifts <= 0, tg_mve.c; else TFLM's broadcast loop), tg_add_half_s8 for `dsp` without a
+ * broadcast (tg_add_dsp) and tg_add_period_s8 for `dsp` with a periodic input (tg_add_dsp_period): the DSP kernels
+ * on a DSP build (Helium first where it applies, as in tg_add_s8), the general code elsewhere. */
+#if TG_MVE
+#define TG_ADD_MVE(p, a, b, output)                                                                         \
+    if (!(p)->shape.broadcast && (p)->input1_shift <= 0 && (p)->input2_shift <= 0 && (p)->output_shift <= 0) { \
+        tg_add_mve(p, a, b, output);                                                                        \
+        return;                                                                                             \
+    }
+#else
+#define TG_ADD_MVE(p, a, b, output)
+#endif
+
 void tg_add_s8(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output)
 {
-#if TG_MVE
-    if (!p->shape.broadcast && p->input1_shift <= 0 && p->input2_shift <= 0 && p->output_shift <= 0) { /* tg_mve.c */
-        tg_add_mve(p, a, b, output);
-        return;
-    }
-#endif
-#if TG_DSP
-    if (p->dsp && p->period > 0) {
-        tg_add_dsp_period(p, a, b, output);
-        return;
-    }
-    if (p->dsp && !p->shape.broadcast) {
-        tg_add_dsp(p, a, b, output);
-        return;
-    }
-#endif
+    TG_ADD_MVE(p, a, b, output)
     TG_BCAST_LOOP(&p->shape, a, b, output, tg_add_one, p);
+}
+
+void tg_add_half_s8(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output)
+{
+#if TG_DSP
+    TG_ADD_MVE(p, a, b, output)
+    tg_add_dsp(p, a, b, output);
+#else
+    tg_add_s8(p, a, b, output);
+#endif
+}
+
+void tg_add_period_s8(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output)
+{
+#if TG_DSP
+    tg_add_dsp_period(p, a, b, output); /* a periodic input is a broadcast: never Helium's */
+#else
+    tg_add_s8(p, a, b, output);
+#endif
 }
 
 #if TG_DSP

@@ -438,7 +438,19 @@ void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void
 {
     (void)scratch;
 #if TG_DSP
-    tg_fc_dsp(p, input, output, p->pairs ? tg_fc_pblocks : tg_fc_blocks);
+    tg_fc_dsp(p, input, output, tg_fc_blocks);
+#else
+    tg_fc_c_blocked(p, input, output);
+#endif
+}
+
+/* tg_fc_s8 with the paired weight layout (pairs = 1): its own entry point, so that a firmware links only the
+ * block kernel its ops use */
+void tg_fc_p_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    (void)scratch;
+#if TG_DSP
+    tg_fc_dsp(p, input, output, tg_fc_pblocks);
 #else
     tg_fc_c_blocked(p, input, output);
 #endif

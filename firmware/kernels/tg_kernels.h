@@ -185,6 +185,7 @@ typedef struct {
  * previous one when units % 4 != 0). tg_fc_dot_s8: any op, weights as [units][w_row] (DSP build: SMLAD
  * dot products, C requantization). Both run C99 loops in portable builds. */
 void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+void tg_fc_p_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* tg_fc_s8 for dsp == TG_DSP_EXACT tables with left-shift rows ({mult, INT32_MIN, 0, -(L + 1)}, as
  * tg_conv2d_dspl_s8's; unpaired weights) */
 void tg_fc_dspl_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch);
@@ -255,6 +256,8 @@ typedef struct {
 
 /* ADD and SUB. In place (output == input 0) is allowed when input 0 has the output's shape. */
 void tg_add_s8(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output);
+void tg_add_half_s8(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output);
+void tg_add_period_s8(const tg_add_params_t *p, const int8_t *a, const int8_t *b, int8_t *output);
 void tg_mul_s8(const tg_mul_params_t *p, const int8_t *a, const int8_t *b, int8_t *output);
 
 /* ------------------------------------------------------------------ unary */

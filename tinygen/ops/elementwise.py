@@ -157,7 +157,9 @@ class _AddSub(_Binary):
         return [self._finish(p, mul(raw, p.output_multiplier, p.output_shift))]
 
     def emit_c(self, p: BinaryParams, ctx):
-        """C binding: tg_add_s8 (ADD and SUB) in firmware/kernels/tg_eltwise.c."""
+        """C binding (ADD and SUB, firmware/kernels/tg_eltwise.c): tg_add_half_s8 / tg_add_period_s8 where the DSP
+        shortcut is proved exact (no broadcast / a periodic input), else tg_add_s8: one entry point per variant,
+        so that a firmware links only the code its ops use."""
         from tinygen.ops.c_emit import broadcast_fields
 
         ctx.need("tg_eltwise.c", "tg_mve.c")  # tg_mve.c: the Helium kernel tg_add_s8 hands ops to (tg_mve.h)
@@ -167,7 +169,8 @@ class _AddSub(_Binary):
                       input2_multiplier=p.input2_multiplier, input2_shift=p.input2_shift,
                       output_multiplier=p.output_multiplier, output_shift=p.output_shift,
                       act_min=p.activation_min, act_max=p.activation_max, **_add_dsp_fields(p))
-        return f"tg_add_s8({ctx.struct('tg_add_params_t', fields)}, {ctx.input(0)}, {ctx.input(1)}, {ctx.output()});"
+        fn = ("tg_add_period_s8" if fields["period"] else "tg_add_half_s8") if fields["dsp"] else "tg_add_s8"
+        return f"{fn}({ctx.struct('tg_add_params_t', fields)}, {ctx.input(0)}, {ctx.input(1)}, {ctx.output()});"
 
     def kernel_variant(self, p: BinaryParams, target: str | None = None) -> KernelVariant:
         if target_has_mve(target) and p.shape0 == p.shape1 == tuple(p.out_shape):

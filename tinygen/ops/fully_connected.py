@@ -143,7 +143,7 @@ class FullyConnected(Op):
         return int(np.prod(y.shape[:-1])) * int(w.shape[0]) * int(w.shape[1])
 
     def emit_c(self, p: FullyConnectedParams, ctx):
-        """C binding: tg_fc_s8 or tg_fc_dot_s8 (firmware/kernels/tg_fc.c); the bias carries the folded
+        """C binding: tg_fc_s8 / tg_fc_p_s8 (paired weights) or tg_fc_dot_s8 (firmware/kernels/tg_fc.c); the bias carries the folded
         -input_zero_point * row-sum term (wrapped to int32 like the C accumulator); weight rows
         are padded to 4 bytes; `dsp`: the requantization of the Cortex-M DSP blocks of 4 units
         (the DSP build runs SMLAD dot products with the C requantization where it is 0 or there
@@ -174,7 +174,8 @@ class FullyConnected(Op):
                       weights=ctx.const(weights, "int8_t", f"op{k}_weights"),
                       bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
                       rq="(const tg_rq_t *)(const void *)" + ctx.const(rq, "int32_t", f"op{k}_rq"))
-        fn = ("tg_fc_dspl_s8" if left else "tg_fc_s8") if dsp and p.units >= 4 and not mve else "tg_fc_dot_s8"
+        fn = ("tg_fc_dspl_s8" if left else "tg_fc_p_s8" if pairs else "tg_fc_s8") if dsp and p.units >= 4 and not mve \
+            else "tg_fc_dot_s8"
         return f"{fn}({ctx.struct('tg_fc_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, NULL);"
 
     def scratch_bytes(self, p: FullyConnectedParams) -> int:
