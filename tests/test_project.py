@@ -454,3 +454,22 @@ def test_esp32_c3_project_c_sources_compile_for_rv32imc(tmp_path):
     run(["riscv64-unknown-elf-gcc", "-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs", "-O2", "-std=c99",
          "-Wall", "-Wextra", "-Werror", *APP_DEFINES, f"-I{proj.path / 'src'}", "-c", *srcs], cwd=objs)
     assert len(list(objs.glob("*.o"))) == len(srcs)
+
+
+@pytest.mark.parametrize("board", ["qemu-stm32f4", "nucleo-f446re", "nano33ble", "nucleo-h743zi2", "esp32-devkitc"])
+def test_board_project_generates_for_the_board_core(board, graphs, tmp_path):
+    """A board project's model code is the one generated for the board's CPU (its `core`), not for its id: a
+    Cortex-M4 / M7 board gets the DSP kernels' layouts (packed conv channel pairs, the depthwise pair kernels'
+    parameter blocks) that its compiled kernels read. (Generated for the board id, `qemu-stm32f4` & co. got the
+    C99 layouts: slower, and once wrong, when the stride-2 depthwise kernel read a 2-pixel-pass layout.)"""
+    from tinygen.codegen.generator import generate
+
+    g = graphs["mobilenet_v1_025_vww"]
+    b = load_board(board)
+    proj = write_project(g, board, tmp_path / "p")
+    (ours,) = [p for p in proj.path.rglob(f"{g.name}_model.c")]
+    ref = generate(g, tmp_path / "ref", g.name, target=b.core)
+    assert ours.read_text() == ref.c_file.read_text()
+    if b.core.startswith("cortex-m"):
+        text = ours.read_text()
+        assert ".pairs = 1" in text and "tg_dwconv_p3s2_s8(" in text and ".w_row = -4" in text

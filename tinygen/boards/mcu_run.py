@@ -193,7 +193,7 @@ def build_models(board: Board | str, graphs: Mapping[str, Graph], samples: Mappi
     gens: dict[str, GeneratedModel] = dict(generated or {})
     for n in names:
         if n not in gens:
-            gens[n] = generate(graphs[n], out / "models" / n, n, target=board.id, optimize=optimize)
+            gens[n] = generate(graphs[n], out / "models" / n, n, target=board.core, optimize=optimize)
     (out / "main.c").write_text(_main_source(names, graphs, gens, samples))
     kdir = kernels_dir()
     needed = sorted({s.name for g in gens.values() for s in g.kernel_sources})

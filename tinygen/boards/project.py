@@ -548,7 +548,7 @@ def _write_tree(graph: Graph, board: Board, ident: str, root: Path, seed: int) -
     model_dir, app_dir, proto_dir, runtime_dir = _tree_dirs(root, pio)
     # a model with state (LSTM, SVDF) is generated stateful: the state carries from run to run until the
     # host sends RESET_STATE (validate/monitor reset it before every sample unless --stateful)
-    gen = generate(graph, model_dir, ident, target=board.id, stateful=has_state(graph))
+    gen = generate(graph, model_dir, ident, target=board.core, stateful=has_state(graph))
     report = check_fit(graph, board, generated=gen)    # exact constants and arena (into the temp dir only)
     layers = layer_table(graph, gen.plan)
     inputs, outputs = _io_entries(graph)
@@ -593,7 +593,7 @@ def _write_mlperf_tree(graph: Graph, board: Board, ident: str, root: Path, seed:
     pio = board.build_system == "platformio"
     fw = data_dir() / "firmware"
     model_dir, app_dir, _proto_dir, runtime_dir = _tree_dirs(root, pio, protocol=False)
-    gen = generate(graph, model_dir, ident, target=board.id)
+    gen = generate(graph, model_dir, ident, target=board.core)
     report = check_fit(graph, board, generated=gen)
     flash_avail, ram_avail = available(board)
     if report.ram_needed + spec.db_bytes > ram_avail:
