@@ -57,3 +57,13 @@ def test_kernels_and_runtime_within_12_kb(m, tmp_path):
     assert code <= BENCH.CODE_BUDGET, (f"{m.name}: kernels + runtime {code:,} B > {BENCH.CODE_BUDGET:,} B "
                                        f"(largest functions: {biggest})")
     assert code > 2000  # the attribution found the kernels at all
+
+
+@pytest.mark.parametrize("name", ["ds_cnn_kws", "mobilenet_v1_025_vww"])
+def test_zoo_kernels_and_runtime_within_12_kb(name, zoo, tmp_path):
+    """The zoo's DS-CNN and MobileNetV1-0.25 (mcu_bench's default list has them too)."""
+    from tinygen.model.reader import load_int8_model
+
+    code, functions = _kernels_and_runtime(load_int8_model(zoo[name]), name, tmp_path)
+    biggest = ", ".join(f"{f} {n}" for f, n in sorted(functions.items(), key=lambda kv: -kv[1])[:6])
+    assert 2000 < code <= BENCH.CODE_BUDGET, f"zoo {name}: kernels + runtime {code:,} B (largest: {biggest})"
