@@ -11,6 +11,7 @@ per word) and the C99 path (-DTG_PORTABLE), bit-exact with the emulator and with
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -192,6 +193,10 @@ def test_random_pools_dsp_and_portable_bit_exact(pools, tmp_path):
     assert sum(g.tensors[g.inputs[0]].shape[3] % 4 != 0 for g in graphs.values()) >= 8
     dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
+    # both average-pool entries run: tg_avgpool4_s8 (no C per-pixel code) and tg_avgpool_s8 (windows past 128
+    # taps, fewer than 4 channels)
+    calls = [re.findall(r"(tg_avgpool4?_s8)\(", dsp.generated[n].c_file.read_text()) for n in graphs]
+    assert ["tg_avgpool4_s8"] in calls and ["tg_avgpool_s8"] in calls, calls
     for fw in (dsp, port):
         res = run_models(fw, timeout=120)
         for name, g in graphs.items():

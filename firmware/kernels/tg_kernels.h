@@ -204,6 +204,7 @@ typedef struct {
 } tg_pool_params_t;
 
 void tg_avgpool_s8(const tg_pool_params_t *p, const int8_t *input, int8_t *output);
+void tg_avgpool4_s8(const tg_pool_params_t *p, const int8_t *input, int8_t *output);
 void tg_maxpool_s8(const tg_pool_params_t *p, const int8_t *input, int8_t *output);
 void tg_avgpool_s16(const tg_pool_params_t *p, const int16_t *input, int16_t *output);
 void tg_maxpool_s16(const tg_pool_params_t *p, const int16_t *input, int16_t *output);

@@ -272,7 +272,9 @@ TG_POOL_NOINLINE static void tg_avgpool_px_dsp(const int8_t *base, int8_t *out, 
         rows = 1;                                                                                             \
     }
 
-static void tg_avgpool_dsp_s8(const tg_pool_params_t *p, const int8_t *input, int8_t *output)
+/* with_c: windows of more than 128 taps, empty windows or fewer than 4 channels may occur (C for those);
+ * 0 (tg_avgpool4_s8: the generator proved none does) links no C per-pixel code. */
+TG_INLINE void tg_avgpool_dsp_body(const tg_pool_params_t *p, const int8_t *input, int8_t *output, int with_c)
 {
     const int32_t c_n = p->channels;
     const int32_t c4 = c_n & ~3;
@@ -294,7 +296,7 @@ static void tg_avgpool_dsp_s8(const tg_pool_params_t *p, const int8_t *input, in
             for (ox = 0; ox < p->out_w; ox++, output += c_n) {
                 TG_POOL_WINDOW()
                 const int32_t n = rows0 * cols0;
-                if (rows0 <= 0 || cols0 <= 0 || n > 128) {
+                if (with_c && (rows0 <= 0 || cols0 <= 0 || n > 128)) {
                     tg_avgpool_px_c(base, rows0, cols0, row_step, c_n, 0, c_n, p, output);
                     continue;
                 }
@@ -312,12 +314,17 @@ static void tg_avgpool_dsp_s8(const tg_pool_params_t *p, const int8_t *input, in
                 }
                 if (c4 < c_n && c4) { /* the last channels: one more group overlapping the previous one */
                     tg_avgpool_px_dsp(base + c_n - 4, output + c_n - 4, 1, &px);
-                } else if (c4 < c_n) {
+                } else if (with_c && c4 < c_n) {
                     tg_avgpool_px_c(base, rows0, cols0, row_step, c_n, c4, c_n, p, output);
                 }
             }
         }
     }
+}
+
+static void tg_avgpool_dsp_s8(const tg_pool_params_t *p, const int8_t *input, int8_t *output)
+{
+    tg_avgpool_dsp_body(p, input, output, 1);
 }
 
 static void tg_maxpool_dsp_s8(const tg_pool_params_t *p, const int8_t *input, int8_t *output)
@@ -367,6 +374,17 @@ void tg_avgpool_s8(const tg_pool_params_t *p, const int8_t *input, int8_t *outpu
 {
 #if TG_DSP
     tg_avgpool_dsp_s8(p, input, output);
+#else
+    tg_avgpool_c_s8(p, input, output);
+#endif
+}
+
+/* tg_avgpool_s8 where every window has 1-128 taps and there are at least 4 channels (the generator checks): a
+ * DSP build links no C per-pixel code */
+void tg_avgpool4_s8(const tg_pool_params_t *p, const int8_t *input, int8_t *output)
+{
+#if TG_DSP
+    tg_avgpool_dsp_body(p, input, output, 0);
 #else
     tg_avgpool_c_s8(p, input, output);
 #endif

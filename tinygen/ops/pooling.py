@@ -89,7 +89,8 @@ class _Pool(Op):
         return 0
 
     def emit_c(self, p: PoolParams, ctx):
-        """C binding: tg_avgpool_s8 / tg_maxpool_s8 / tg_avgpool_s16 / tg_maxpool_s16 (firmware/kernels/tg_pool.c)."""
+        """C binding: tg_avgpool_s8 (tg_avgpool4_s8 where every window has 1-128 taps and there are >= 4
+        channels) / tg_maxpool_s8 / tg_avgpool_s16 / tg_maxpool_s16 (firmware/kernels/tg_pool.c)."""
         ctx.need("tg_pool.c")
         b, h, w, c = p.input_shape
         _, oh, ow, _ = p.output_shape
@@ -97,6 +98,8 @@ class _Pool(Op):
                       stride_h=p.stride[0], stride_w=p.stride[1], pad_top=p.padding[0], pad_left=p.padding[1],
                       act_min=p.act_min, act_max=p.act_max)
         fn = ("tg_avgpool" if p.op == "AVERAGE_POOL_2D" else "tg_maxpool") + ("_s16" if p.itemsize == 2 else "_s8")
+        if fn == "tg_avgpool_s8" and c >= 4 and 1 <= int(np.min(p.counts)) and int(np.max(p.counts)) <= 128:
+            fn = "tg_avgpool4_s8"  # no window needs the C per-pixel code: a DSP build links none of it
         cast = "(const int16_t *)" if p.itemsize == 2 else ""
         ocast = "(int16_t *)" if p.itemsize == 2 else ""
         return f"{fn}({ctx.struct('tg_pool_params_t', fields)}, {cast}{ctx.input(0)}, {ocast}{ctx.output()});"
