@@ -870,10 +870,10 @@ __attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__(
             "ldr    r4, [r12, #20]\n\t" /* w->k[1]: 0 until the first call's choices */
             "cbz    r4, 30f\n\t"
             "31:\n\t"
-            "add    r11, r12, #16\n\t"
-            "ldm    r11, {r4-r10}\n\t"
-            "push   {r4-r10}\n\t" /* sp: iterations, entry, (zp, zp) pairs, src skip, (zp, zp), right edge,
-                                   * group start */
+            "add    r12, r12, #16\n\t"
+            "ldm    r12, {r4-r11}\n\t"
+            "push   {r4-r11}\n\t" /* sp: iterations, entry, (zp, zp) pairs, src skip, (zp, zp), right edge,
+                                   * group start, after a (pixel, zp) pair */
             "mov    r12, r3\n\t"    /* ng */
             "add    lr, r2, r2, lsl #1\n\t"
             "ldr    pc, [sp, #24]\n\t"
@@ -885,43 +885,55 @@ __attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__(
             "add    r7, r7, lr, lsl #1\n\t"
             "mul    r7, r7, r2\n\t"
             "rsb    r7, r7, #4\n\t"         /* 4 - (2 n + left) step: from a group's end to the next group's src */
-            /* where a group's right edge starts: none, (pixel, zp), (zp, zp) pairs */
-            "adr.w  r11, 22f\n\t"
-            "lsrs   r8, r9, #8\n\t"
-            "it     ne\n\t"
-            "adrne.w r11, 24f\n\t"
+            /* where a group's right edge starts: none (22), one (zp, zp) pair (26), more (24); (pixel, zp) first
+             * (23), then one of those (r8) */
+            "lsrs   r6, r9, #8\n\t" /* (zp, zp) pairs */
+            "adr.w  r8, 22f+1\n\t"
+            "cmp    r6, #1\n\t"
+            "it     eq\n\t"
+            "adreq.w r8, 26f+1\n\t"
+            "it     hi\n\t"
+            "adrhi.w r8, 24f+1\n\t"
+            "mov    r11, r8\n\t"
             "tst    r9, #2\n\t"
             "it     ne\n\t"
-            "adrne.w r11, 23f\n\t"
-            "orr    r11, r11, #1\n\t"
+            "adrne.w r11, 23f+1\n\t"
             /* where the pairs enter the loop (n % 4; none: the right edge) */
             "lsls   r4, lr, #31\n\t" /* N: n bit 0, C: n bit 1 */
-            "adr.w  r5, 1f\n\t"      /* n % 4 == 0 */
+            "adr.w  r5, 1f+1\n\t"      /* n % 4 == 0 */
             "bcc    6f\n\t"
-            "adr.w  r5, 3f\n\t"      /* n % 4 == 2 */
+            "adr.w  r5, 3f+1\n\t"      /* n % 4 == 2 */
             "bpl    7f\n\t"
-            "adr.w  r5, 8f\n\t"      /* n % 4 == 3 */
+            "adr.w  r5, 8f+1\n\t"      /* n % 4 == 3 */
             "b      7f\n\t"
             "6:\n\t"
             "bpl    7f\n\t"
-            "adr.w  r5, 9f\n\t"      /* n % 4 == 1 */
+            "adr.w  r5, 9f+1\n\t"      /* n % 4 == 1 */
             "7:\n\t"
             "cmp    lr, #0\n\t"
             "it     eq\n\t"
             "moveq  r5, r11\n\t"
-            "orr    r5, r5, #1\n\t"
             "adds   r4, lr, #3\n\t"
             "lsrs   r4, r4, #2\n\t"  /* iterations */
-            "mov    r6, r8\n\t"
             /* where a group starts: the left edge or the pairs */
-            "adr.w  lr, 20f\n\t"
+            "adr.w  lr, 20f+1\n\t"
             "tst    r9, #1\n\t"
             "it     eq\n\t"
-            "adreq.w lr, 21f\n\t"
-            "orr    lr, lr, #1\n\t"
-            "add    r8, r12, #16\n\t"
-            "stm    r8, {r4-r7, r10, r11, lr}\n\t" /* w->k */
+            "adreq.w lr, 21f+1\n\t"
+            "mov    r9, r11\n\t"
+            "mov    r11, r8\n\t"
+            "mov    r8, r10\n\t"
+            "mov    r10, lr\n\t"
+            "add    lr, r12, #16\n\t"
+            "stm    lr, {r4-r11}\n\t" /* w->k */
             "b      31b\n\t"
+            "26:\n\t" /* one (zp, zp) pair */
+            "ldr    r4, [sp, #16]\n\t"
+            "mov    r5, r4\n\t"
+            "mov    r6, r4\n\t"
+            "mov    r7, r4\n\t"
+            "stm    r0!, {r4-r7}\n\t"
+            "b      22f\n\t"
             "20:\n\t" /* (zp, pixel) */
             "ldr    r8, [r1]\n\t"
             "add    r1, r1, r2\n\t"
@@ -969,9 +981,9 @@ __attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__(
             "pkhtb  r6, r11, r9, asr #16\n\t"
             "pkhtb  r7, r11, r10, asr #16\n\t"
             "stm    r0!, {r4-r7}\n\t"
-            "24:\n\t" /* (zp, zp) pairs */
+            "ldr    pc, [sp, #28]\n\t"
+            "24:\n\t" /* (zp, zp) pairs (>= 2) */
             "ldr    r3, [sp, #8]\n\t"
-            "cbz    r3, 22f\n\t"
             "ldr    r4, [sp, #16]\n\t"
             "mov    r5, r4\n\t"
             "mov    r6, r4\n\t"
@@ -981,12 +993,13 @@ __attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__(
             "subs   r3, r3, #1\n\t"
             "bne    25b\n\t"
             "22:\n\t" /* the next group */
+            "subs   r12, r12, #1\n\t"
+            "beq    29f\n\t"
             "ldr    r5, [sp, #12]\n\t"
             "add    r1, r1, r5\n\t"
-            "subs   r12, r12, #1\n\t"
-            "it     ne\n\t"
-            "ldrne  pc, [sp, #24]\n\t"
-            "add    sp, sp, #28\n\t"
+            "ldr    pc, [sp, #24]\n\t"
+            "29:\n\t"
+            "add    sp, sp, #32\n\t"
             "pop    {r4-r11, pc}\n\t");
 }
 
@@ -1021,7 +1034,7 @@ typedef struct tg_dw_wplan_s {
     int32_t n;      /* 4: pairs of two input pixels */
     uint32_t edges; /* 8: tg_dw_widen_row's */
     uint32_t z4;    /* 12: input_zp in 4 bytes */
-    uint32_t k[7];  /* 16: tg_dw_widen_row's choices and counts (k[1] == 0: not made yet) */
+    uint32_t k[8];  /* 16: tg_dw_widen_row's choices and counts (k[1] == 0: not made yet) */
 } tg_dw_wplan_t;
 
 static void tg_dw_row_plan(const tg_conv_params_t *p, int32_t np, size_t icol, tg_dw_wplan_t *w)
@@ -1202,53 +1215,49 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "str    r1, [sp, #16]\n\t"
         "add    r9, sp, #84\n\t"
         "stm    r9, {r2-r8}\n\t"
-        "b      3f\n\t"
+        "3:\n\t" /* group */
+        "ldrd   r0, r1, [sp, #32]\n\t"
+        "strd   r0, r1, [sp, #76]\n\t"
+        "ldr    pc, [sp, #108]\n\t"
         "30:\n\t"
         "mov    r12, r0\n\t"
         /* clamp: flags bit 0 none, bit 1 the upper bound only, else both */
         "ldr    r4, [sp, #40]\n\t"
-        "adr.w  r5, 4f\n\t"
+        "adr.w  r5, 4f+1\n\t"
         "lsls   r6, r4, #31\n\t"
         "bmi    10f\n\t"
-        "adr.w  r5, 11f\n\t"
+        "adr.w  r5, 11f+1\n\t"
         "bcs    10f\n\t"
-        "adr.w  r5, 12f\n\t"
+        "adr.w  r5, 12f+1\n\t"
         "10:\n\t"
-        "orr    r5, r5, #1\n\t"
         "str    r5, [sp, #88]\n\t"
         /* the pass: flags bit 2 stride 2 */
-        "adr.w  r5, 1f\n\t"
+        "adr.w  r5, 1f+1\n\t"
         "tst    r4, #4\n\t"
         "beq    13f\n\t"
-        "adr.w  r5, 7f\n\t"
+        "adr.w  r5, 7f+1\n\t"
         "13:\n\t"
-        "orr    r5, r5, #1\n\t"
         "str    r5, [sp, #92]\n\t"
         /* a group's entry: its mode word's check (19) where some group may not be SMMLAR, else the pass
          * with the SMMLAR requantization (84) for every group */
         "ldr    r6, [sp, #112]\n\t"
         "cbz    r6, 29f\n\t"
-        "adr.w  r5, 19f\n\t"
-        "orr    r5, r5, #1\n\t"
+        "adr.w  r5, 19f+1\n\t"
         "29:\n\t"
         "str    r5, [sp, #108]\n\t"
-        "adr.w  r5, 14f\n\t"
-        "orr    r5, r5, #1\n\t"
+        "adr.w  r5, 14f+1\n\t"
         "str    r5, [sp, #84]\n\t"
         /* after a group's pairs (96): the next group (16), or with flags bit 3 its pixel A (20), which
          * goes on to the next group itself (every group SMMLAR) or through 17 (set at 96 from 104), which sets
          * 96 back to 20 (100) */
-        "adr.w  r5, 16f\n\t"
+        "adr.w  r5, 16f+1\n\t"
         "tst    r4, #8\n\t"
         "beq    18f\n\t"
-        "adr.w  r5, 17f\n\t"
-        "orr    r5, r5, #1\n\t"
+        "adr.w  r5, 17f+1\n\t"
         "str    r5, [sp, #104]\n\t"
-        "adr.w  r5, 20f\n\t"
-        "orr    r5, r5, #1\n\t"
+        "adr.w  r5, 20f+1\n\t"
         "str    r5, [sp, #100]\n\t"
         "18:\n\t"
-        "orr    r5, r5, #1\n\t"
         "str    r5, [sp, #96]\n\t"
         /* 16: from where a group's passes leave the row pointers to the next group's rows: gstride -
          * (pixels + 1) / 2 passes x 16 bytes (x 32 at stride 2) */
@@ -1265,19 +1274,15 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "add    r9, sp, #84\n\t" /* kept for the layer's next calls */
         "ldm    r9, {r1-r7}\n\t"
         "stm    r12, {r0-r7}\n\t"
-        "3:\n\t" /* group */
-        "ldrd   r0, r1, [sp, #32]\n\t"
-        "strd   r0, r1, [sp, #76]\n\t"
-        "ldr    pc, [sp, #108]\n\t"
+        "b      3b\n\t"
         "19:\n\t" /* the group's requantization: mode word 48 of its block */
         "ldr    r0, [sp, #28]\n\t"
         "ldr    r1, [r0, #192]\n\t"
-        "adr.w  r2, 14f\n\t"
+        "adr.w  r2, 14f+1\n\t"
         "cmp    r1, #256\n\t"
         "beq    15f\n\t"
         "ldr    r2, [sp, #112]\n\t" /* SMLAL (a zero point) or flagged SMMLAR (512): tg_dw_rq_other */
         "15:\n\t"
-        "orr    r2, r2, #1\n\t"
         "str    r2, [sp, #84]\n\t"
         "ldr    pc, [sp, #92]\n\t"
         "1:\n\t" /* pixel pair, stride 1 */
@@ -1523,6 +1528,9 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
                 r.tag[k] = -1;
                 TG_NO_LIBCALL();
             }
+            a.blk = blk0; /* the pass leaves blk, out and groups as they are */
+            a.groups = ng;
+            a.out = out_b + 4 * g0;
             for (oy = 0; oy < p->out_h; oy++) {
                 tg_barrier(); /* the previous row's reads are done before the ring is written */
                 uint32_t *dl = (uint32_t *)0;
@@ -1552,14 +1560,12 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
                     a.row[ky] = d;
                 }
                 tg_barrier();
-                a.blk = blk0;
-                a.out = out_b + (size_t)oy * orow + 4 * g0;
-                a.groups = ng;
                 tg_dw3x3_pairs(&a);
                 tg_barrier();
                 if (fix) {
                     fix(p, a.row, blk0, ng, r.wp * 2, a.out, ocol);
                 }
+                a.out += orow;
             }
         }
     }
@@ -2096,22 +2102,20 @@ __attribute__((naked, noinline)) void tg_dwk_pairs(tg_dwkp_t *a __attribute__((u
         "stm    r10, {r1-r4}\n\t"
         /* clamp: both bounds, the upper one only (lower bound -128) or none (and 127) */
         "ldrd   r6, r7, [sp, #72]\n\t"
-        "adr.w  r5, 12f\n\t"
+        "adr.w  r5, 12f+1\n\t" /* (+1: Thumb code addresses) */
         "cmp    r6, #0x80808080\n\t"
         "bne    10f\n\t"
-        "adr.w  r5, 11f\n\t"
+        "adr.w  r5, 11f+1\n\t"
         "cmp    r7, #0x7f7f7f7f\n\t"
         "bne    10f\n\t"
-        "adr.w  r5, 4f\n\t"
+        "adr.w  r5, 4f+1\n\t"
         "10:\n\t"
-        "orr    r5, r5, #1\n\t"
         "str    r5, [sp, #36]\n\t"
         /* a row's entry: npr copies of the pair before its end */
         "ldr    r6, [sp, #96]\n\t"
-        "adr.w  r5, 9f\n\t"
+        "adr.w  r5, 9f+1\n\t"
         "add    r6, r6, r6, lsl #1\n\t"
         "sub    r5, r5, r6, lsl #3\n\t"
-        "orr    r5, r5, #1\n\t"
         "str    r5, [sp, #28]\n\t"
         "movs   r5, #0\n\t"
         "str    r5, [sp, #24]\n\t"
