@@ -3,26 +3,21 @@ and, where CMSIS-NN is available ($CMSIS_NN_DIR), a real run: every layer throug
 QEMU Cortex-M4, bit-exact with tinygen's emulator."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
-from tests.support.corpus import ROOT, SKIP_REASON, corpus_model
+from tests.support.benchmarks import load_benchmark
+from tests.support.corpus import SKIP_REASON, corpus_model
 
 MODEL = "tinymaix_mnist_dwconv_int8"  # 7.5 KB: conv (first layer, 3x3/2), depthwise dm 1 and 2, MEAN, FC, SOFTMAX
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("cmsisnn_bench", ROOT / "benchmarks" / "cmsisnn_bench.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["cmsisnn_bench"] = mod  # its dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("cmsisnn_bench")
 
 
 def _graph():

@@ -7,24 +7,19 @@ took mltk MobileNetV2 to 13,974 B and only the benchmark saw it. Build only (no 
 model, its kernels and runtime attributed from the map (tinygen.boards.mcu_run.code_sizes)."""
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
-from tests.support.corpus import ROOT, SKIP_REASON, corpus_dir, corpus_models
+from tests.support.benchmarks import load_benchmark
+from tests.support.corpus import SKIP_REASON, corpus_dir, corpus_models
 
 pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs arm-none-eabi-gcc")
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("mcu_bench", ROOT / "benchmarks" / "mcu_bench.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["mcu_bench"] = mod  # its dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("mcu_bench")
 
 
 BENCH = _bench()

@@ -2,14 +2,13 @@
 kernel variants and scratch, and an arena no smaller than the live-tensor bound."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 
 import pytest
 
-from tests.support.corpus import ROOT, SKIP_REASON, corpus_model
+from tests.support.benchmarks import load_benchmark
+from tests.support.corpus import SKIP_REASON, corpus_model
 
 pytestmark = [
     pytest.mark.qemu,
@@ -21,11 +20,7 @@ MODEL = "tinymaix_mnist_dwconv_int8"  # 7.5 KB, conv + depthwise (multipliers 1 
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("mcu_bench", ROOT / "benchmarks" / "mcu_bench.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["mcu_bench"] = mod  # its dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("mcu_bench")
 
 
 def test_bench_reports_layers_kernels_and_memory(tmp_path, capsys):
