@@ -962,6 +962,130 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
                   res.models[name])
 
 
+def dw_small_chain(rng, hw: tuple[int, int], layers: tuple[tuple[int, str], ...], c: int, kind: str,
+                   batch: int = 1) -> bytes:
+    """3x3 depthwise layers (depth multiplier 1, stride (s, s), padding of each `layers` entry) one after the
+    other from an input of `hw`: the pair kernel on small images (rows of 1-7 pixels: tg_dw_widen_row's
+    straight paths for rows of 2-4 pixels with a left edge, the pixel-A pass, padded top and bottom rows by
+    tg_dw_fill_pairs). `kind`: "plain" (SMMLAR groups), "dead" (trained-like: dead channels with tiny scales and
+    huge biases, constant outputs), "smlal" (biases beyond the SMMLAR bound at a step of the output: SMLAL
+    groups), "left" (channels with
+    effective scales 0.5-2: left shifts in SMMLAR or flagged groups), "leftc" (effective scales 2^9-2^13: the C
+    fix-up), "ties" (right shifts of 1-5: rounding ties)."""
+    m = ModelBuilder()
+    x = m.tensor([batch, hw[0], hw[1], c], scale=0.05, zero_point=_zp(rng))
+    cur, (h, w), in_scale = x, hw, 0.05
+    for stride, padding in layers:
+        if kind == "dead":
+            wd = np.clip(np.round(rng.normal(0, 40, size=(1, 3, 3, c))), -127, 127).astype(np.int64)
+        else:
+            wd = rng.integers(-127, 128, size=(1, 3, 3, c))
+        ws = _q_scales(rng, c, True)
+        bias = rng.integers(-5000, 5000, size=c)
+        typical = float(3 * 60 * np.median(ws) * 60 * in_scale / 40)
+        out_scale = typical * float(rng.uniform(0.3, 3))
+        if kind == "ties":
+            out_scale = in_scale * float(np.median(ws)) / float(2.0 ** rng.uniform(-5, -1))
+        if kind == "dead":
+            dead = rng.random(c) < 0.25
+            dead[int(rng.integers(0, c))] = True
+            ws[dead] = 10 ** rng.uniform(-9, -7, size=int(dead.sum()))
+            bias[dead] = rng.integers(-2**30, 2**30, size=int(dead.sum()))
+        if kind == "smlal":  # biases (|bias| >= 2^30) at a step of the output: two values, SMLAL groups, the
+            # zero point folded (shifts <= 23) or added (random_dw_dead_steps)
+            for k in np.flatnonzero(rng.random(c) < 0.35) if c > 1 else [0]:
+                eff = 2.0 ** (rng.uniform(-23.9, -22.5) if k % 2 else rng.uniform(-29, -24.5))
+                t = int(np.ceil(2.0 ** 30.05 * eff)) * int(rng.choice([-1, 1]))
+                ws[k] = eff * out_scale / in_scale
+                bias[k] = int(round((t + 0.5) / eff))
+        if kind in ("left", "leftc"):
+            lch = rng.random(c) < 0.3
+            lch[int(rng.integers(0, c))] = True
+            eff = rng.uniform(0.5, 2, size=int(lch.sum())) if kind == "left" else 2.0 ** rng.uniform(
+                9, 13, size=int(lch.sum()))
+            ws[lch] = eff * out_scale / in_scale
+        wt = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=3)
+        b = m.tensor([c], dtype=np.int32, data=bias, scale=in_scale * np.atleast_1d(ws))
+        if padding == "SAME":
+            oh, ow = -(-h // stride), -(-w // stride)
+        else:
+            oh, ow = (h - 3) // stride + 1, (w - 3) // stride + 1
+        y = m.tensor([batch, oh, ow, c], scale=out_scale, zero_point=_zp(rng))
+        m.op("DEPTHWISE_CONV_2D", [cur, wt, b], [y], padding=padding, stride_h=stride, stride_w=stride,
+             dilation_h_factor=1, dilation_w_factor=1, depth_multiplier=1,
+             fused_activation_function=str(rng.choice(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"])))
+        cur, (h, w), in_scale = y, (oh, ow), out_scale
+    return m.build([x], [cur])
+
+
+def test_depthwise_pair_kernel_small_images_bit_exact(tmp_path):
+    """The 3x3 pair kernel (stride 1) on small images, as in the late layers of MobileNets (mltk MobileNetV2
+    4x4x96 / 2x2x144, MCUNet 3x3x480 / 5x5x240): 1x1, 2x2, 3x3, 4x4, 5x5, 2x7 and 7x2 images (7x2: transposed),
+    SAME and VALID, odd and even widths, every requantization kind (SMMLAR, constant dead channels, SMLAL,
+    left shifts in SMMLAR / flagged groups and in the C fix-up, rounding ties), clamps, batches, layers alone
+    (several ring blocks: no hole in the plan to grow them) and after a wide layer: the DSP build and the C99
+    build equal the emulator."""
+    from tinygen.boards.mcu_run import build_models, run_models
+    from tinygen.ops.conv import DepthwiseConv2D, dw_geometry, dw_kernel, dw_pair_blocks
+
+    rng = np.random.default_rng(2026)
+    kinds = ("plain", "dead", "smlal", "left", "leftc", "ties")
+    specs = [  # input, layers, channels, batch
+        ((4, 4), ((1, "SAME"),), 64, 1), ((4, 4), ((1, "SAME"),) * 2, 16, 2),
+        ((2, 7), ((1, "SAME"),), 32, 1), ((7, 2), ((1, "SAME"),), 32, 1),
+        ((6, 6), ((1, "VALID"),), 24, 1), ((5, 6), ((1, "SAME"),), 12, 1),
+        ((8, 8), ((1, "SAME"), (2, "SAME"), (1, "SAME")), 16, 1),        # 8x8, 4x4, 4x4
+        ((8, 8), ((1, "SAME"), (2, "SAME"), (1, "SAME")), 12, 2),
+        ((10, 10), ((1, "SAME"), (2, "SAME"), (1, "SAME")), 8, 1),       # 10x10, 5x5, 5x5
+        ((12, 12), ((1, "SAME"), (2, "SAME"), (1, "SAME"), (2, "SAME"), (1, "SAME")), 8, 1),  # 6x6, 3x3, 3x3
+        ((16, 16), ((1, "SAME"), (2, "SAME"), (2, "SAME"), (2, "SAME"), (1, "SAME")), 8, 1),  # 2x2, 2x2
+        ((16, 16), ((1, "SAME"),) + ((2, "SAME"),) * 4 + ((1, "SAME"),), 8, 1),  # 1x1, 1x1
+        ((12, 12), ((1, "SAME"), (2, "SAME"), (1, "VALID")), 8, 1),      # 6x6 VALID -> 4x4
+        ((9, 9), ((1, "SAME"), (2, "SAME"), (1, "SAME")), 12, 1),        # 5x5
+    ]
+    graphs = {}
+    for i, (hw, layers, c, batch) in enumerate(specs):
+        for j, kind in enumerate(kinds):
+            if (i + j) % 2:  # half of the combinations (every kind and shape, both parities)
+                continue
+            name = f"dwsmall_{i}_{kind}"
+            graphs[name] = parse_model(dw_small_chain(rng, hw, layers, c, kind, batch), name=name)
+    xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
+    dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
+    # every stride-1 layer runs the pair kernel: small images (<= 5 output columns) of every shape above, rows of
+    # 2-4 input pixels with a left edge (the straight widening), entry points of every requantization
+    seen, entries = set(), set()
+    for n, g in graphs.items():
+        text = dsp.generated[n].c_file.read_text()
+        for op in g.operators:
+            p = DepthwiseConv2D().prepare(g, op)
+            geo = dw_geometry(p)
+            if geo["stride_w"] != 1 and geo["stride_h"] != 1:
+                continue
+            assert p.pair_kernel and f"{dw_kernel(p)}(" in text, (n, geo)
+            entries.add(dw_kernel(p))
+            oh, ow = p.output_shape[1:3]
+            if max(oh, ow) <= 7:
+                seen.add((int(oh), int(ow)))
+            if geo["pad_left"] == 1 and geo["in_w"] in (2, 3, 4):
+                seen.add(f"widen {geo['in_w']}")
+            mode = dw_pair_blocks(p)[:, 48]
+            seen |= {"smlal"} if (mode < 256).any() else set()
+            seen |= {"flagged"} if (mode == 512).any() else set()
+            seen |= {"batch"} if p.input_shape[0] > 1 else set()
+        # ring blocks of fewer groups than the layer has (the driver's block loop)
+        seen |= {"blocks"} if any(int(g_) < -(-int(c_) // 4) for c_, g_ in re.findall(
+            r"\.out_c = (\d+),.*?\.groups = (\d+),", text, re.S)) else set()
+    assert {(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (2, 7), (7, 2), "widen 2", "widen 3", "widen 4", "smlal",
+            "flagged", "batch", "blocks"} <= seen, sorted(map(str, seen))
+    assert {"tg_dwconv_p3_s8", "tg_dwconv_p3x_s8", "tg_dwconv_p3l_s8"} <= entries, entries
+    port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
+    for fw in (dsp, port):
+        res = run_models(fw, timeout=120)
+        for name, g in graphs.items():
+            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+
+
 def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
     """The stride-2 pair kernel (tg_dwconv_p3s2_s8, tg_dw3x3_s2: one channel x 4 output pixels per pass, its
     own ring of 4-pixel blocks) on rows of 8-28 output pixels: SAME with even and odd input widths (no left
