@@ -965,9 +965,8 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
 def dw_small_chain(rng, hw: tuple[int, int], layers: tuple[tuple[int, str], ...], c: int, kind: str,
                    batch: int = 1) -> bytes:
     """3x3 depthwise layers (depth multiplier 1, stride (s, s), padding of each `layers` entry) one after the
-    other from an input of `hw`: the pair kernel on small images (rows of 1-7 pixels: tg_dw_widen_row's
-    straight paths for rows of 2-4 pixels with a left edge, the pixel-A pass, padded top and bottom rows by
-    tg_dw_fill_pairs). `kind`: "plain" (SMMLAR groups), "dead" (trained-like: dead channels with tiny scales and
+    other from an input of `hw`: the pair kernel on small images (rows of 1-7 pixels: tg_dw_widen_row on rows
+    of 2-4 pixels with a left edge, the pixel-A pass, padded top and bottom rows by tg_dw_fill_pairs). `kind`: "plain" (SMMLAR groups), "dead" (trained-like: dead channels with tiny scales and
     huge biases, constant outputs), "smlal" (biases beyond the SMMLAR bound at a step of the output: SMLAL
     groups), "left" (channels with
     effective scales 0.5-2: left shifts in SMMLAR or flagged groups), "leftc" (effective scales 2^9-2^13: the C

@@ -853,15 +853,6 @@ void tg_dw_widen_row(uint32_t *d, const int8_t *src, int32_t step, int32_t ng, s
     "sxtb16 r6, " b "\n\t"                   \
     "sxtb16 r7, " b ", ror #8\n\t"           \
     "stm    r0!, {r4-r7}\n\t"
-/* (input_zp, x) of c0, c1, c2, c3 from word x (pixel x of c0..c3), (zp, zp) in r8, stored at [r0]! */
-#define TG_DW_WLEFT(x)                       \
-    "sxtb16 r6, " x "\n\t"                   \
-    "sxtb16 r7, " x ", ror #8\n\t"           \
-    "pkhbt  r4, r8, r6, lsl #16\n\t"         \
-    "pkhbt  r5, r8, r7, lsl #16\n\t"         \
-    "pkhtb  r6, r6, r8\n\t"                  \
-    "pkhtb  r7, r7, r8\n\t"                  \
-    "stm    r0!, {r4-r7}\n\t"
 #define TG_DW_WLOAD4                         \
     "ldr    r8, [r1]\n\t"                    \
     "ldr    r9, [r1, r2]\n\t"                \
@@ -933,29 +924,6 @@ __attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__(
             "mov    r11, r8\n\t"
             "mov    r8, r10\n\t"
             "mov    r10, lr\n\t"
-            /* rows of 2-4 input pixels with a left edge (3x3 SAME on 2-4 wide rows): the group straight on
-             * (40-44), the group start (24) and, for 3-4 pixels, the tail after the pairs (20) */
-            "ldr    lr, [r12, #8]\n\t" /* edges */
-            "cmp    lr, #3\n\t"
-            "beq    37f\n\t"
-            "subs   lr, lr, #1\n\t"
-            "cmp    lr, #256\n\t"        /* edges 0x101: a left edge, then one (zp, zp) pair */
-            "bne    39f\n\t"
-            "ldr    lr, [r12, #4]\n\t"
-            "cmp    lr, #1\n\t"
-            "bne    39f\n\t"
-            "adr.w  r10, 41f+1\n\t"      /* 3 pixels: (zp, x0), (x1, x2), (zp, zp) */
-            "adr.w  r9, 44f+1\n\t"
-            "b      39f\n\t"
-            "37:\n\t"                   /* edges 3: a left edge and a (pixel, zp) pair */
-            "ldr    lr, [r12, #4]\n\t"
-            "cmp    lr, #1\n\t"
-            "bhi    39f\n\t"
-            "adr.w  r10, 40f+1\n\t"      /* 4 pixels: (zp, x0), (x1, x2), (x3, zp) */
-            "adr.w  r9, 43f+1\n\t"
-            "beq    39f\n\t"
-            "adr.w  r10, 42f+1\n\t"      /* 2 pixels: (zp, x0), (x1, zp) */
-            "39:\n\t"
             "add    lr, r12, #16\n\t"
             "stm    lr, {r4-r11}\n\t" /* w->k */
             "b      31b\n\t"
@@ -1030,43 +998,6 @@ __attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__(
             "ldr    r5, [sp, #12]\n\t"
             "add    r1, r1, r5\n\t"
             "ldr    pc, [sp, #24]\n\t"
-            /* rows of 2-4 pixels with a left edge: a group straight on, its pixels x0.. in r3, r9, r10, r11 (r1 kept:
-             * the next group's src is r1 + 4), (zp, zp) in r8 (k[4]) */
-            "40:\n\t" /* 4 pixels */
-            "ldr    r11, [r1, lr]\n\t"
-            "41:\n\t" /* 3 (and 4) pixels: (zp, x0), (x1, x2), then the tail (20) */
-            "ldr    r10, [r1, r2, lsl #1]\n\t"
-            "ldr    r9, [r1, r2]\n\t"
-            "ldr    r3, [r1]\n\t"
-            TG_DW_WLEFT("r3")
-            TG_DW_WPAIR("r9", "r10")
-            "ldr    pc, [sp, #20]\n\t"
-            "42:\n\t" /* 2 pixels: (zp, x0), then (x1, zp) */
-            "ldr    r11, [r1, r2]\n\t"
-            "ldr    r3, [r1]\n\t"
-            TG_DW_WLEFT("r3")
-            "43:\n\t" /* (x, zp) of the last pixel (r11), the next group */
-            "sxtb16 r6, r11\n\t"
-            "sxtb16 r7, r11, ror #8\n\t"
-            "pkhbt  r4, r6, r8\n\t"
-            "pkhbt  r5, r7, r8\n\t"
-            "pkhtb  r6, r8, r6, asr #16\n\t"
-            "pkhtb  r7, r8, r7, asr #16\n\t"
-            "stm    r0!, {r4-r7}\n\t"
-            "add    r1, r1, #4\n\t"
-            "subs   r12, r12, #1\n\t"
-            "it     ne\n\t"
-            "ldrne  pc, [sp, #24]\n\t"
-            "b      29f\n\t"
-            "44:\n\t" /* one (zp, zp) pair, the next group */
-            "mov    r4, r8\n\t"
-            "mov    r5, r8\n\t"
-            "mov    r6, r8\n\t"
-            "mov    r7, r8\n\t"
-            "stm    r0!, {r4-r7}\n\t"
-            "add    r1, r1, #4\n\t"
-            "subs   r12, r12, #1\n\t"
-            "bne    41b\n\t"
             "29:\n\t"
             "add    sp, sp, #32\n\t"
             "pop    {r4-r11, pc}\n\t");
@@ -1077,10 +1008,9 @@ __attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__(
 #else
 #define TG_DWP_SMALL __attribute__((noinline))
 #endif
-/* n (>= 1) pixel pairs of input_zp at d: every word (zp, zp), two pairs per STM (8 registers), four per
- * iteration; n % 4 pairs first (1 and 2 pairs by conditional STMs; one pair: 10 instructions, as one STM per
- * pair). External linkage: the compiler must keep
- * its calling convention (r0 = d, r1 = n, r2 = z4). */
+/* n (>= 1) pixel pairs of input_zp at d: every word (zp, zp), two pairs per STM (8 registers), an odd n's
+ * first pair by a conditional STM (one pair: 10 instructions, as one STM per pair). External linkage: the
+ * compiler must keep its calling convention (r0 = d, r1 = n, r2 = z4). */
 void tg_dw_fill_pairs(uint32_t *d, int32_t n, uint32_t z4);
 __attribute__((naked, noinline)) void tg_dw_fill_pairs(uint32_t *d __attribute__((unused)),
                                                        int32_t n __attribute__((unused)),
@@ -1099,12 +1029,7 @@ __attribute__((naked, noinline)) void tg_dw_fill_pairs(uint32_t *d __attribute__
             "mov    r7, r2\n\t"
             "mov    r12, r2\n\t"
             "mov    lr, r2\n\t"
-            "lsrs   r1, r1, #1\n\t" /* C: n bit 1, Z: n < 4 */
-            "it     cs\n\t"
-            "stmcs  r0!, {r2-r7, r12, lr}\n\t"
-            "beq    2f\n\t"
             "1:\n\t"
-            "stm    r0!, {r2-r7, r12, lr}\n\t"
             "stm    r0!, {r2-r7, r12, lr}\n\t"
             "subs   r1, r1, #1\n\t"
             "bne    1b\n\t"
