@@ -126,8 +126,9 @@ def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):
     """inspect and generate name, per DEPTHWISE_CONV_2D, the C entry point the generated code calls (one
     decision, conv.dw_kernel). The pair kernels are chosen model-wide (>= 75 % of the ring depthwise MACs):
     VWW calls the 3x3 one, MCUNet (mostly 5x5 / 7x7 depthwise MACs) the 3x3 one and the k x k one (no SMLABB
-    ring kernel linked); the MobileNetV2 KWS model runs every depthwise layer on the pair kernel (its small
-    2x2 / 4x4 layers too: no second ring kernel linked)."""
+    ring kernel linked); the MobileNetV2 KWS model runs every depthwise layer on the pair kernels (its small
+    2x2 / 4x4 layers too: no SMLABB ring kernel linked), its stride-2 rows of 4, 8 and 15 pixels on the 4-pixel
+    one."""
     import re
     from pathlib import Path
 
@@ -147,8 +148,8 @@ def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):
     src = next((tmp_path / "g").glob("*_model.c")).read_text()
     calls = {int(i): fn for fn, i in re.findall(r"\b(tg_dwconv\w*)\(&op(\d+)_p,", src)}
     assert gen and set(calls) == set(gen) == set(ins)
-    kernels = {"tg_dwconv_s8", "tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_p3x_s8", "tg_dwconv_p3l_s8",
-               "tg_dwconv_dm_s8", "tg_dwconv_dmr_s8", "tg_dwconv_dmrl_s8", "tg_dwconv_pk_s8"}
+    kernels = {"tg_dwconv_s8", "tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_p3s2p_s8", "tg_dwconv_p3s2x_s8",
+               "tg_dwconv_p3x_s8", "tg_dwconv_p3l_s8", "tg_dwconv_dm_s8", "tg_dwconv_dmr_s8", "tg_dwconv_dmrl_s8", "tg_dwconv_pk_s8"}
     for i, fn in calls.items():
         for rep in (gen[i], ins[i]):
             named = [k for k in kernels if re.search(rf"\b{k}\b", rep["kernel_reason"])]
@@ -162,8 +163,9 @@ def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):
         assert set(calls.values()) == {"tg_dwconv_p3_s8", "tg_dwconv_pk_s8"}
         assert any("pair kernel (12 KB code budget)" in o["kernel_reason"] for o in ins.values())
         assert not any("pair kernel not used" in o["kernel_reason"] for o in ins.values())
-    if model.startswith("mltk"):  # its stride-2 rows keep the 2-pixel pass (conv.dw_pair2: widths, layer sizes)
-        assert set(calls.values()) == {"tg_dwconv_p3_s8"}
+    if model.startswith("mltk"):  # stride 2: 31x27 -> 15x13 transposed (rows of 3 blocks + 3 pixels), 17x15 -> 8x7
+        # transposed and 9x9 -> 4x4 (whole blocks) on the 4-pixel kernel, 5x5 -> 2x2 on the 2-pixel pass
+        assert set(calls.values()) == {"tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_p3s2p_s8"}
 
 
 def test_helium_depthwise_gets_the_layers_own_geometry(tmp_path):

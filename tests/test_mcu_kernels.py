@@ -187,7 +187,10 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     that stride and dilation 1 along the row (the pair kernels, tg_dwconv_p3_s8 / tg_dwconv_p3s2_s8); 6 (7
     transposed): 3x3, stride 2 along rows of 8-28 output pixels, a multiple of 4 (tg_dwconv_p3s2_s8); 3:
     3x3 with rows of 2-7 pixels and long columns, stride 1 (3) or 2 (4) along the column (the pair kernels
-    transposed); 5: 3x3 with at least 4 input channels (with depth multiplier 2-3: the register kernel,
+    transposed); 8: 3x3, stride 2 along rows of 11 or 15 output pixels (whole blocks and a partial one of 3:
+    tg_dwconv_p3s2p_s8); 9: the same partial rows along the columns,
+    stride 2 both ways, rows of 9-14 pixels (the 4-pixel kernel transposed: rows of 4 nb + 1 or 2 pixels do not take
+    it); 5: 3x3 with at least 4 input channels (with depth multiplier 2-3: the register kernel,
     tg_dwconv_dmr_s8), any stride, dilation and padding. `big_bias`: a third of the channels get biases near
     +-2^30 (live scales): the pair kernel's SMMLAR requantization needs |bias| + 128 * sum|w| < 2^30, so these
     straddle the bound and their groups fall back to SMLAL with the zero point folded. `left` (with
@@ -223,17 +226,27 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
             sw, w = 2, n_in
         else:  # rows of 5-6 pixels, columns of n_in: the kernel walks the columns at stride 2
             sh, sw, h, w = 2, 1, n_in, int(rng.integers(5, 7))
+    elif k33 == 8:  # stride 2 along rows of blocks + 3 pixels (>= 30 k MACs)
+        ow4 = int(rng.choice([11, 15]))
+        n_in = 2 * ow4 - int(rng.integers(0, 2)) if padding == "SAME" else 2 * ow4 + 1 + int(rng.integers(0, 2))
+        kh, kw, dil, c, sw, w = 3, 3, 1, int(rng.choice([32, 48, 64])), 2, n_in
+    elif k33 == 9:  # stride 2 both ways, columns of blocks + 3 pixels, rows of 4 nb + 1 or 2: transposed
+        ow4, ow = int(rng.choice([11, 15])), int(rng.choice([9, 10, 13, 14]))
+        n_in = 2 * ow4 - int(rng.integers(0, 2)) if padding == "SAME" else 2 * ow4 + 1 + int(rng.integers(0, 2))
+        n_w = 2 * ow - int(rng.integers(0, 2)) if padding == "SAME" else 2 * ow + 1 + int(rng.integers(0, 2))
+        kh, kw, dil, c, sh, sw, h, w = 3, 3, 1, 64, 2, 2, n_in, n_w
     dil_h = dil
     if kk:
         kh = kw = kk
         c, w, dil, dil_h = int(rng.choice([4, 8, 12, 16, 24])), int(rng.integers(1, 21)), 1, int(rng.choice([1, 1, 2]))
     if left:  # whole groups of 4 channels (the pair kernel); left == 2: a partial group (the SMLABB ring kernel)
         c = int(rng.choice([4, 8, 12, 16] if left != 2 else [5, 6, 7, 9, 13]))
-    if k33 == 6:  # >= 30 k MACs, columns shorter than twice the row (not transposed)
+    if k33 in (6, 8):  # >= 30 k MACs, columns shorter than twice the row (not transposed)
         c = max(c, 32)
         h = max(h, sh * (-(-30000 // (9 * ow4 * c)) - 1) + (1 if padding == "SAME" else 3))
-    elif k33 == 7:
+    elif k33 in (7, 9):
         c = 64
+
     if temporal:  # a 1-D convolution over [T, 1, C] (one column wide)
         kh, kw, w, sw, h = int(rng.choice([3, 5, 9])), 1, 1, 1, int(rng.integers(4, 40))
     if padding == "VALID":
@@ -1096,7 +1109,7 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
     emulator."""
     from tinygen.boards.mcu_run import build_models, run_models
     from tinygen.ops import check_graph
-    from tinygen.ops.conv import DW_PAIR_SMMLAR, DepthwiseConv2D, dw_geometry, dw_pair2, dw_pair2_blocks
+    from tinygen.ops.conv import DW_PAIR_SMMLAR, DepthwiseConv2D, dw_geometry, dw_kernel, dw_pair2, dw_pair2_blocks
 
     rng = np.random.default_rng(29)
     graphs = {}
@@ -1106,6 +1119,14 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
                                   big_bias=i in (2, 8), left=1 if i in (3, 11) else 0), name=name)
         check_graph(g)
         graphs[name] = g
+    # one whole block, or rows ending with a partial block of 3 pixels (tg_dwconv_p3s2p_s8; with SMLAL groups
+    # tg_dwconv_p3s2x_s8), along rows and transposed
+    prng = np.random.default_rng(37)
+    for i in range(10):
+        g = parse_model(random_dw(prng, trained=i % 2 == 1, dm=1, k33=9 if i % 3 == 2 else 8,
+                                  big_bias=i in (1, 6), left=1 if i in (3, 8) else 0), name=f"dws2p_{i}")
+        check_graph(g)
+        graphs[f"dws2p_{i}"] = g
 
     def fast_swapped(g):  # every group SMMLAR, no clamp, stride 2 along the column: the fast pass, slots swapped
         p = DepthwiseConv2D().prepare(g, g.operators[0])
@@ -1129,8 +1150,13 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
         p = DepthwiseConv2D().prepare(g, g.operators[0])
         geo = dw_geometry(p)
         text = dsp.generated[n].c_file.read_text()
-        assert dw_pair2(p) and "tg_dwconv_p3s2_s8(" in text, n
         modes = dw_pair2_blocks(p)[:, 0]
+        entry = ("tg_dwconv_p3s2x_s8" if (modes != DW_PAIR_SMMLAR).any()
+                 else "tg_dwconv_p3s2p_s8" if geo["out_w"] % 4 else "tg_dwconv_p3s2_s8")
+        assert dw_pair2(p) and dw_kernel(p) == entry and f"{entry}(" in text, n
+        kinds |= {f"{geo['out_w'] % 4 and 'partial block' or 'whole blocks'}"
+                  f"{', transposed' if 'w_row = -5,' in text else ''}"}
+        kinds |= {"partial block, smlal"} if geo["out_w"] % 4 and (modes != DW_PAIR_SMMLAR).any() else set()
         sh = np.asarray(p.shift).reshape(-1)
         kinds |= {"smmlar"} if (modes == DW_PAIR_SMMLAR).any() else set()
         kinds |= {"smlal"} if (modes != DW_PAIR_SMMLAR).any() else set()
@@ -1148,7 +1174,8 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
         kinds |= {("fast pass" if fast else "general pass") + swapped}
     assert kinds >= {"smmlar", "smlal", "left", "transposed", "rows", "pad_left 0", "pad_left 1",
                      "unneeded last pixel", "column stride 2", "column stride 1/3", "batch", "clamp",
-                     "fast pass, slots swapped", "general pass, slots swapped"}, sorted(kinds)
+                     "fast pass, slots swapped", "general pass, slots swapped", "whole blocks",
+                     "partial block", "partial block, transposed", "partial block, smlal"}, sorted(kinds)
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
     for fw in (dsp, port):
         res = run_models(fw, timeout=120)

@@ -1723,19 +1723,22 @@ __attribute__((naked, noinline)) void tg_dws2_pair(uint32_t *d __attribute__((un
 }
 
 /* What tg_dws2_load needs of a ring block: the layer, the ring, the batch's input, the block's first group
- * and its group count, blocks per row, the input's row and column steps in bytes. */
+ * and its group count, whole blocks of 4 output pixels per row (nb), the partial block's pixels (part, 0-3),
+ * the input's row and column steps in bytes. Ring: the ng groups' nb whole blocks (240 bytes each, a group
+ * 240 nb bytes on from the previous one), then, where part > 0, the groups' partial blocks (240 bytes each). */
 typedef struct {
     const tg_conv_params_t *p;
     uint32_t *ring;
     const int8_t *in_b;
-    int32_t g0, ng, nb;
+    int32_t g0, ng, nb, part;
+    int32_t pl, iw; /* the padded pixels left of block 0 (pad_left), the input pixels from in_b on (in_w) */
     size_t irow, icol;
 } tg_dws2_ctx_t;
 
-/* Padded row py of the block's groups into slot s (0: M, 1: A, 2: B): the blocks whose 8 pixels are
- * inside the input straight from it (the last one's pixel 8 from the input or input_zp), the others (a
- * padded pixel on the left, the row's end) pair by pair (tg_dws2_pair); rows outside the input: input_zp
- * pairs. */
+/* Padded row py of the block's groups into slot s (0: M, 1: A, 2: B), its nb (>= 1) blocks (pixel 0 of block 0
+ * at padded pixel c->pl left of input pixel 0): the blocks whose 8 pixels are inside the input straight from it
+ * (the last one's pixel 8 from the input or input_zp), the others (a padded pixel on the left, the row's end)
+ * pair by pair (tg_dws2_pair); rows outside the input: input_zp pairs. */
 TG_DWP_SMALL static void tg_dws2_load(const tg_dws2_ctx_t *c, int32_t s, int32_t py)
 {
     const tg_conv_params_t *p = c->p;
@@ -1750,14 +1753,14 @@ TG_DWP_SMALL static void tg_dws2_load(const tg_dws2_ctx_t *c, int32_t s, int32_t
     }
     x0 = c->in_b + (size_t)iy * c->irow + 4 * c->g0;
     /* blocks [ba, bb): pixels 8 b .. 8 b + 7 inside the input */
-    ba = (p->pad_left + 7) >> 3;
-    bb = (p->in_w + p->pad_left) >> 3;
+    ba = (c->pl + 7) >> 3;
+    bb = (c->iw + c->pl) >> 3;
     if (bb > nb) {
         bb = nb;
     }
     if (bb > ba) {
-        const int32_t j8 = 8 * bb - p->pad_left, in8 = j8 < p->in_w;
-        tg_dws2_widen(d + 60 * ba, x0 + (8 * ba - p->pad_left) * icol, icol, bb - ba, ng, 240 * (nb - (bb - ba)),
+        const int32_t j8 = 8 * bb - c->pl, in8 = j8 < c->iw;
+        tg_dws2_widen(d + 60 * ba, x0 + (8 * ba - c->pl) * icol, icol, bb - ba, ng, 240 * (nb - (bb - ba)),
                       4 - 8 * (bb - ba) * icol, in8 ? x0 + j8 * icol : (const int8_t *)&z4, in8 ? 4 : 0);
     } else {
         ba = bb = 0;
@@ -1765,8 +1768,8 @@ TG_DWP_SMALL static void tg_dws2_load(const tg_dws2_ctx_t *c, int32_t s, int32_t
     for (b = ba == 0 ? bb : 0; b < nb; b = b + 1 == ba ? bb : b + 1) {
         /* pairs j0..j3 of the block, then j4 (pixel 8 b + 8, with a padded partner) */
         for (j = 0; j < 5; j++) {
-            const int32_t jx = 8 * b + 2 * j - p->pad_left;
-            const int ina = (uint32_t)jx < (uint32_t)p->in_w, inb = j < 4 && (uint32_t)(jx + 1) < (uint32_t)p->in_w;
+            const int32_t jx = 8 * b + 2 * j - c->pl;
+            const int ina = (uint32_t)jx < (uint32_t)c->iw, inb = j < 4 && (uint32_t)(jx + 1) < (uint32_t)c->iw;
             tg_dws2_pair(d + 60 * b + j, ina ? x0 + jx * icol : (const int8_t *)&z4,
                          inb ? x0 + (jx + 1) * icol : (const int8_t *)&z4, ng, ina ? 4 : 0, inb ? 4 : 0, 240 * nb);
         }
@@ -1785,6 +1788,10 @@ typedef struct {
     int32_t groups;     /* 32: >= 1 */
     int32_t zp;         /* 36: the output zero point (SMLAL groups) */
     int32_t fast;       /* 40: every group SMMLAR and no clamp: the pass TG_DWS2_FAST */
+    int32_t off[3];     /* 44: bytes from pixel 0 to the pixel the results 1..3 go to: ocol, 2 ocol, 3 ocol;
+                         * a partial block of v pixels min(j, v - 1) ocol (stored last to first: the valid
+                         * pixel's result is the last one at its place) */
+    void (*rq)(void);   /* 56: tg_dws2_rq_other (groups with SMLAL rows: tg_dwconv_p3s2x_s8), else NULL */
 } tg_dws2_t;
 
 #define TG_DWS2_MAC8                         \
@@ -1823,10 +1830,10 @@ typedef struct {
     "ldm    r12!, {r4-r7}\n\t"                   \
     TG_DWS2_RQN("r0") TG_DWS2_RQN("r1") TG_DWS2_RQN("r2") TG_DWS2_RQN("r3") \
     "ldm    sp, {r5-r7}\n\t"                     \
-    "strb   r0, [lr], #1\n\t"                    \
-    "strb   r1, [lr, r5]\n\t"                    \
-    "strb   r2, [lr, r6]\n\t"                    \
     "strb   r3, [lr, r7]\n\t"                    \
+    "strb   r2, [lr, r6]\n\t"                    \
+    "strb   r1, [lr, r5]\n\t"                    \
+    "strb   r0, [lr], #1\n\t"                    \
     "tst    lr, #3\n\t"                          \
     "bne    " L "\n\t"                           \
     "ldr    r0, [sp, #20]\n\t"                   \
@@ -1854,13 +1861,11 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "sub    sp, sp, #80\n\t"
         "ldr    r1, [r0, #40]\n\t" /* fast */
         "str    r1, [sp, #72]\n\t"
+        "add    r1, r0, #44\n\t" /* the store offsets of pixels 1..3, rq */
+        "ldm    r1, {r1-r4}\n\t"
+        "stm    sp, {r1-r3}\n\t"
+        "str    r4, [sp, #76]\n\t"
         "ldm    r0, {r1-r10}\n\t" /* ring, blk, out, nb, clamp, lo4, hi4, ocol, groups, zp */
-        "sub    r0, r8, #1\n\t"
-        "str    r0, [sp]\n\t"
-        "add    r0, r0, r8\n\t"
-        "str    r0, [sp, #4]\n\t"
-        "add    r0, r0, r8\n\t"
-        "str    r0, [sp, #8]\n\t"
         "lsls   r0, r8, #2\n\t"
         "subs   r0, r0, #4\n\t"
         "str    r0, [sp, #36]\n\t"
@@ -1869,11 +1874,10 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "str    r4, [sp, #52]\n\t"
         "str    r9, [sp, #32]\n\t"
         "strd   r2, r3, [sp, #24]\n\t"
-        "adr.w  r0, 20f\n\t"
+        "adr.w  r0, 20f+1\n\t" /* (+1: the Thumb bit) */
         "cbz    r5, 1f\n\t"
-        "adr.w  r0, 21f\n\t"
+        "adr.w  r0, 21f+1\n\t"
         "1:\n\t"
-        "orr    r0, r0, #1\n\t"
         "str    r0, [sp, #16]\n\t"
         "mov    r11, r1\n\t"
         "2:\n\t" /* group: its requantization */
@@ -1885,12 +1889,10 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "ldr    r0, [r12], #4\n\t"
         "cmp    r1, #0\n\t"
         "bne    51f\n\t"
-        "adr.w  r1, 30f\n\t"
+        "adr.w  r1, 30f+1\n\t"
         "cmp    r0, #256\n\t"
-        "beq    1f\n\t"
-        "adr.w  r1, 31f\n\t"
-        "1:\n\t"
-        "orr    r1, r1, #1\n\t"
+        "it     ne\n\t"
+        "ldrne  r1, [sp, #76]\n\t" /* tg_dws2_rq_other */
         "str    r1, [sp, #12]\n\t"
         "3:\n\t" /* block */
         "ldr    r12, [sp, #24]\n\t"
@@ -1917,31 +1919,6 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "ldm    r12!, {r4-r7}\n\t"
         TG_DWS2_RQN("r0") TG_DWS2_RQN("r1") TG_DWS2_RQN("r2") TG_DWS2_RQN("r3")
         "ldr    pc, [sp, #16]\n\t"
-        "31:\n\t" /* SMLAL rows {m, klo, khi, rm1}, rm1 < 0: a left shift L = ~rm1; output by output */
-        "add    r8, sp, #56\n\t"
-        "stm    r8, {r0-r3}\n\t"
-        "ldm    r12!, {r4-r7}\n\t"
-        "ldr    r9, [sp, #48]\n\t"
-        "mov    r10, #4\n\t"
-        "34:\n\t"
-        "ldr    r0, [r8]\n\t"
-        "cmp    r7, #0\n\t"
-        "blt    35f\n\t"
-        "mov    r1, r5\n\t"
-        "mov    r2, r6\n\t"
-        TG_RQX_ASM("r0", "r4", "r1", "r2", "r7", "r9")
-        "b      36f\n\t"
-        "35:\n\t"
-        "mvn    r3, r7\n\t"
-        "mov    r1, #0x80000000\n\t"
-        "movs   r2, #0\n\t"
-        TG_LQX_ASM("r0", "r4", "r1", "r2", "r3", "r9")
-        "36:\n\t"
-        "str    r0, [r8], #4\n\t"
-        "subs   r10, r10, #1\n\t"
-        "bne    34b\n\t"
-        "ldmdb  r8, {r0-r3}\n\t"
-        "ldr    pc, [sp, #16]\n\t"
         "21:\n\t" /* clamp: the 4 pixels as one word, max(lo), min(hi) per lane */
         "bfi    r0, r1, #8, #8\n\t"
         "bfi    r0, r2, #16, #8\n\t"
@@ -1956,10 +1933,10 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "lsrs   r3, r0, #24\n\t"
         "20:\n\t" /* pixels 4b .. 4b + 3 of the channel */
         "ldm    sp, {r5-r7}\n\t"
-        "strb   r0, [lr], #1\n\t"
-        "strb   r1, [lr, r5]\n\t"
-        "strb   r2, [lr, r6]\n\t"
         "strb   r3, [lr, r7]\n\t"
+        "strb   r2, [lr, r6]\n\t"
+        "strb   r1, [lr, r5]\n\t"
+        "strb   r0, [lr], #1\n\t"
         "tst    lr, #3\n\t"
         "bne    4b\n\t"
         /* block done */
@@ -1984,12 +1961,85 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         TG_DWS2_FAST("51b"));
 }
 
-/* scratch: the ring (conv.py dw_scratch_bytes: groups-per-block x nb x 240 bytes). Output row oy reads
- * padded rows t = oy * stride_h, t + dil_h, t + 2 dil_h: the middle one goes to slot 0 (M), the bottom one
+/* The row's partial block (tg_dwconv_p3s2p_s8: rows of 4 nb + part output pixels, nb >= 1, part 1..3; the
+ * ring's groups' partial blocks after their whole ones, 240 bytes apart): its rows loaded as rows of one
+ * block (tg_dws2_load from input pixel 8 nb - pad_left on; the top row into slot 1 unless kept from the
+ * previous row (t > 0 at stride_h 2 dil_h), the middle one into 0, the bottom one into 3 - st), then one pass call on it, as a row of one
+ * block whose results past the last valid pixel are stored before it (min(j, part - 1) ocol: the valid
+ * pixel's result is stored last), the row's `a` otherwise. */
+TG_DWP_SMALL static void tg_dws2_part(const tg_dws2_ctx_t *c, const tg_dws2_t *a, int32_t st, int32_t t)
+{
+    const int32_t v = c->part, dh = c->p->dil_h;
+    const int kept = t > 0 && c->p->stride_h == 2 * dh; /* the top row: the previous row's bottom one */
+    tg_dws2_ctx_t cp = *c;
+    tg_dws2_t ap = *a;
+    int32_t j;
+    cp.ring = c->ring + 60 * c->nb * c->ng;
+    cp.nb = 1;
+    cp.pl = 0;
+    cp.iw = c->iw - (8 * c->nb - c->pl);
+    cp.in_b = c->in_b + (8 * c->nb - c->pl) * c->icol;
+    if (!kept) {
+        tg_dws2_load(&cp, 1, t);
+    }
+    tg_dws2_load(&cp, 0, t + dh);
+    tg_dws2_load(&cp, 3 - st, t + 2 * dh);
+    ap.ring = cp.ring;
+    ap.nb = 1;
+    ap.out = a->out + 4 * c->nb * a->ocol;
+    for (j = 0; j < 3; j++) {
+        ap.off[j] = (j + 1 < v ? j + 1 : v - 1) * a->ocol;
+    }
+    tg_barrier();
+    tg_dw3x3_s2(&ap);
+}
+
+typedef void (*tg_dws2_part_t)(const tg_dws2_ctx_t *, const tg_dws2_t *, int32_t, int32_t);
+typedef void (*tg_dws2_rq_t)(void);
+
+/* The requantization of tg_dw3x3_s2's groups with SMLAL rows {m, klo, khi, rm1} (rm1 < 0: a left shift L = ~rm1),
+ * output by output: not called but jumped to from the pass (tg_dws2_t.rq, its frame: the accumulators r0-r3,
+ * the rows at r12), back to the store through [sp, #16]. Linked only by tg_dwconv_p3s2x_s8, the entry point of
+ * layers with such groups (dead channels beyond the SMMLAR bound, left shifts). */
+void tg_dws2_rq_other(void);
+__attribute__((naked, noinline)) void tg_dws2_rq_other(void)
+{
+    __asm__(
+                "add    r8, sp, #56\n\t"
+        "stm    r8, {r0-r3}\n\t"
+        "ldm    r12!, {r4-r7}\n\t"
+        "ldr    r9, [sp, #48]\n\t"
+        "mov    r10, #4\n\t"
+        "34:\n\t"
+        "ldr    r0, [r8]\n\t"
+        "cmp    r7, #0\n\t"
+        "blt    35f\n\t"
+        "mov    r1, r5\n\t"
+        "mov    r2, r6\n\t"
+        TG_RQX_ASM("r0", "r4", "r1", "r2", "r7", "r9")
+        "b      36f\n\t"
+        "35:\n\t"
+        "mvn    r3, r7\n\t"
+        "mov    r1, #0x80000000\n\t"
+        "movs   r2, #0\n\t"
+        TG_LQX_ASM("r0", "r4", "r1", "r2", "r3", "r9")
+        "36:\n\t"
+        "str    r0, [r8], #4\n\t"
+        "subs   r10, r10, #1\n\t"
+        "bne    34b\n\t"
+        "ldmdb  r8, {r0-r3}\n\t"
+        "ldr    pc, [sp, #16]\n\t"
+    );
+}
+
+/* scratch: the ring (conv.py dw_scratch_bytes: groups-per-block x ceil(out_w / 4) x 240 bytes). Output row oy
+ * reads padded rows t = oy * stride_h, t + dil_h, t + 2 dil_h: the middle one goes to slot 0 (M), the bottom one
  * to the slot (1 or 2) that does not hold the top one; the top one is the previous row's bottom one at
  * stride 2 (kept, no copy), else it is widened into slot 1. Where slot 2 holds the top row, the pass reads
- * the parameter blocks' second set (conv.py dw_pair2_params: filter rows 0 and 2 swapped). */
-TG_DWP_SMALL static void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+ * the parameter blocks' second set (conv.py dw_pair2_params: filter rows 0 and 2 swapped). Rows of 4 nb + v
+ * pixels (nb >= 1, v 1..3: tg_dwconv_p3s2p_s8) end with a partial block (`part`: tg_dws2_part). */
+TG_DWP_SMALL static void tg_dwconv_s2_f(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch,
+                                        tg_dws2_part_t part, tg_dws2_rq_t rq)
 {
     const int32_t oc_n = p->out_c;
     const int32_t groups = oc_n >> 2;
@@ -2001,7 +2051,13 @@ TG_DWP_SMALL static void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *i
     int32_t b, oy;
     c.p = p;
     c.ring = (uint32_t *)scratch;
-    c.nb = (p->out_w + 3) >> 2;
+    c.nb = p->out_w >> 2;
+    c.part = p->out_w & 3;
+    if (!c.part) {
+        part = 0; /* (tg_dwconv_p3s2x_s8 on whole rows) */
+    }
+    c.pl = p->pad_left;
+    c.iw = p->in_w;
     c.irow = (size_t)(tr ? 1 : p->in_w) * p->in_c;
     c.icol = (size_t)(tr ? p->in_h : 1) * p->in_c;
     a.ring = c.ring;
@@ -2010,7 +2066,11 @@ TG_DWP_SMALL static void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *i
     a.lo4 = tg_splat4(p->act_min);
     a.hi4 = tg_splat4(p->act_max);
     a.ocol = (int32_t)ocol;
+    a.off[0] = (int32_t)ocol;
+    a.off[1] = 2 * (int32_t)ocol;
+    a.off[2] = 3 * (int32_t)ocol;
     a.zp = p->output_zp;
+    a.rq = rq;
     a.fast = !a.clamp;
     for (b = 0; b < groups && a.fast; b++) {
         a.fast = ((const int32_t *)p->weights)[b * TG_DWS2_BLOCK] == 256;
@@ -2038,9 +2098,27 @@ TG_DWP_SMALL static void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *i
                 tg_barrier();
                 a.out = output + (size_t)b * p->out_h * p->out_w * oc_n + (size_t)oy * orow + 4 * c.g0;
                 tg_dw3x3_s2(&a);
+                if (part) {
+                    part(&c, &a, st, t);
+                }
             }
         }
     }
+}
+
+static inline void tg_dwconv_s2(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    tg_dwconv_s2_f(p, input, output, scratch, 0, 0);
+}
+
+static inline void tg_dwconv_s2p(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    tg_dwconv_s2_f(p, input, output, scratch, tg_dws2_part, 0);
+}
+
+static inline void tg_dwconv_s2x(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    tg_dwconv_s2_f(p, input, output, scratch, tg_dws2_part, (tg_dws2_rq_t)((uintptr_t)tg_dws2_rq_other | 1));
 }
 
 /*
@@ -2776,6 +2854,8 @@ __attribute__((noinline)) static void tg_dwconv_regs(const tg_conv_params_t *p, 
 TG_DW_ENTRY(tg_dwconv_s8, tg_dwconv_dsp)        /* ring kernel (SMLABB), any filter */
 TG_DW_ENTRY(tg_dwconv_p3_s8, tg_dwconv_pairs)   /* ring kernel, 3x3 pair layout (w_row == -1) */
 TG_DW_ENTRY(tg_dwconv_p3s2_s8, tg_dwconv_s2)   /* stride 2 along the row (w_row == -4 / -5): 1 channel x 4 pixels */
+TG_DW_ENTRY(tg_dwconv_p3s2p_s8, tg_dwconv_s2p) /* ... rows ending with a partial block of 3 pixels */
+TG_DW_ENTRY(tg_dwconv_p3s2x_s8, tg_dwconv_s2x) /* ... either, groups with SMLAL rows (tg_dws2_rq_other) */
 /* the same as tg_dwconv_p3_s8 with SMLAL or flagged SMMLAR groups, either stride (tg_dw_rq_other linked) */
 TG_DW_ENTRY(tg_dwconv_p3x_s8, tg_dwconv_pairs_x)
 TG_DW_ENTRY(tg_dwconv_p3l_s8, tg_dwconv_pairs_l) /* ... and left-shift channels redone in C */

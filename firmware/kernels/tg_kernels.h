@@ -147,6 +147,9 @@ void tg_dwconv_dmrl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *o
 void tg_dwconv_p3_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* the same with stride 2 along the row */
 void tg_dwconv_p3s2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* ... rows ending with a partial block; either, with SMLAL groups (dead channels, left shifts) */
+void tg_dwconv_p3s2p_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+void tg_dwconv_p3s2x_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* the same (either stride) with SMLAL groups (channels beyond the SMMLAR bound) or flagged SMMLAR groups
  * (left-shift channels whose accumulator takes either sign) */
 void tg_dwconv_p3x_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);

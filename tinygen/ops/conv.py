@@ -406,6 +406,10 @@ def _dw_pair_orientation(p: "ConvParams") -> str | None:
     g = _dw_geometry_rows(p)
     t = _dw_swap(g)
     gf, tf = _dw_pair_rows_ok(g), _dw_pair_rows_ok(t)
+    if gf and tf and g["stride_w"] == t["stride_w"] == 2:  # stride 2 both ways: the way the 4-pixel kernel takes
+        rows4, cols4 = _dw_pair2_width_ok(g["out_w"]), _dw_pair2_width_ok(t["out_w"])
+        if rows4 != cols4:
+            return "cols" if cols4 else "rows"
     if tf and (not gf or t["out_w"] >= 2 * g["out_w"]):
         return "cols"
     if gf or _dw_pair_rows_ok(g, fast=False):
@@ -590,21 +594,48 @@ def dw_model_pair2(graph, impl) -> bool:
     return not _dw_model_scan(graph, impl)[2]
 
 
-# The stride-2 pair kernel on rows of at least this many output columns, a multiple of 4 (whole blocks), in
-# layers of at least this many MACs (its ~1.6 KB of code against the 12 KB budget: a smaller layer saves a
-# few thousand instructions; mltk MobileNetV2's 8x7x48 layer, 24 k MACs, would take that model to 13.4 KB).
-DW_PAIR2_MIN_W = 8
+# The stride-2 pair kernel on rows of at least this many output columns, a multiple of 4 (whole blocks) or 3
+# more (a partial last block of 3 pixels: tg_dwconv_p3s2p_s8), in layers of at least this many MACs (its
+# ~2.4 KB of code against the 12 KB budget: a smaller layer saves a few thousand instructions), or smaller
+# ones in a model that has such a layer on it anyway (ConvParams.pair2_small: the code is linked already).
+DW_PAIR2_MIN_W = 4
 DW_PAIR2_MIN_MACS = 30_000
+
+
+def _dw_pair2_width_ok(out_w: int) -> bool:
+    """Rows the stride-2 4-pixel kernel beats the 2-pixel pass on, measured (mcu_bench, per layer): whole
+    blocks of 4 output pixels (4, 8: mltk MobileNetV2 9x9 -> 4x4 0.308 -> 0.337, 17x15 -> 8x7 0.344 -> 0.386),
+    or a partial last block of 3 (15: mltk 31x27 -> 15x13 transposed 0.337 -> 0.365). A partial block of 1 or
+    2 pixels computes 4 for them and widens its pairs one by one: slower (25: MicroNet-M 0.348 -> 0.307, 13:
+    DS-CNN-L 0.336 -> 0.286, 6: 0.343 -> 0.276)."""
+    return out_w >= DW_PAIR2_MIN_W and out_w % 4 in (0, 3)
+
+
+def dw_model_pair2_small(graph, impl) -> bool:
+    """Does the model have a stride-2 layer of >= DW_PAIR2_MIN_MACS on the 4-pixel kernel (so that its smaller
+    stride-2 layers may take it too: no more code)? Once per graph (cached)."""
+    cache = graph.__dict__.setdefault("_tg_dw_model", {})
+    if "pair2_small" not in cache:
+        cache["pair2_small"] = False
+        ok = dw_model_pair2(graph, impl)
+        for op in graph.operators:
+            if ok and op.op == "DEPTHWISE_CONV_2D" and op.options.get("depth_multiplier", 1) == 1:
+                q = impl._prepare_op(graph, op)
+                q.pair_kernel = dw_model_pairs(q, graph, impl)
+                if q.pair_kernel and dw_pair2_shape(q) and 9 * int(np.prod(q.output_shape)) >= DW_PAIR2_MIN_MACS:
+                    cache["pair2_small"] = True
+                    break
+    return cache["pair2_small"]
 
 
 def dw_pair2(p: "ConvParams") -> bool:
     """Does the stride-2 pair kernel (tg_dwconv_p3s2_s8 on a DSP target: dw_pair2_blocks, one channel x 4
-    output pixels per pass) run this layer: the pair kernel at stride 2 along rows of a multiple of 4 output
-    pixels, at least DW_PAIR2_MIN_W, in layers of >= DW_PAIR2_MIN_MACS. Other stride-2 rows keep the 2-pixel
-    pass of tg_dwconv_p3_s8: measured
-    (mcu_bench, corpus), the 4-pixel blocks lose there (12 -> 6: 0.22 vs 0.33 MAC/instruction, 27 -> 13: 0.29
-    vs 0.32, 25 -> 13 transposed: 0.25 vs 0.30: a partial last block, pairs with padding widened one by one)
-    and it would add ~1.9 KB of code to models without a layer it speeds up (the 12 KB budget)."""
+    output pixels per pass; tg_dwconv_p3s2p_s8 where the rows end with a partial block) run this layer: the
+    pair kernel at stride 2 along rows of 4 nb or 4 nb + 3 output pixels (_dw_pair2_width_ok), in layers of >=
+    DW_PAIR2_MIN_MACS or in a model that links the kernel anyway (ConvParams.pair2_small). Other stride-2 rows
+    keep the 2-pixel pass of tg_dwconv_p3_s8: measured (mcu_bench, corpus), the 4-pixel blocks lose there (a
+    partial last block of 1-2 pixels, pairs with padding widened one by one, see _dw_pair2_width_ok), and the
+    kernel would add ~2.4 KB of code to models without a layer it speeds up (the 12 KB budget)."""
     if not p.pair_kernel or not p.pair2_ok:  # (dw_model_pair2: not next to the k x k pair kernel)
         return False
     return dw_pair2_shape(p)
@@ -614,8 +645,8 @@ def dw_pair2_shape(p: "ConvParams") -> bool:
     """dw_pair2's layer conditions (the model-wide one: ConvParams.pair2_ok, dw_model_pair2)."""
     g = dw_geometry(p)
     macs = 9 * int(np.prod(p.output_shape))
-    return ((g["k_h"], g["k_w"], g["stride_w"]) == (3, 3, 2) and g["out_w"] >= DW_PAIR2_MIN_W and g["out_w"] % 4 == 0
-            and macs >= DW_PAIR2_MIN_MACS and not dw_kpairs(p))
+    return ((g["k_h"], g["k_w"], g["stride_w"]) == (3, 3, 2) and _dw_pair2_width_ok(g["out_w"])
+            and (macs >= DW_PAIR2_MIN_MACS or p.pair2_small) and not dw_kpairs(p))
 
 
 def dw_kernel(p: "ConvParams") -> str:
@@ -629,7 +660,11 @@ def dw_kernel(p: "ConvParams") -> str:
         if dw_kpairs(p):
             return "tg_dwconv_pk_s8"
         if dw_pair2(p):
-            return "tg_dwconv_p3s2_s8"  # left-shift channels in its assembly too
+            # left-shift channels in its assembly too: groups with SMLAL rows (tg_dws2_rq_other linked) or rows
+            # ending with a partial block (tg_dws2_part linked) take their own entry points
+            if (dw_pair2_blocks(p)[:, 0] != DW_PAIR_SMMLAR).any():
+                return "tg_dwconv_p3s2x_s8"
+            return "tg_dwconv_p3s2p_s8" if dw_geometry(p)["out_w"] % 4 else "tg_dwconv_p3s2_s8"
         if dw_pair_c_channels(p):
             return "tg_dwconv_p3l_s8"  # left-shift channels fixed up in C row by row (either stride)
         if (dw_pair_blocks(p)[:, 48] != DW_PAIR_SMMLAR).any():
@@ -1407,6 +1442,7 @@ class ConvParams:
     pair_kernel: bool = False  # depthwise: the model takes a pair kernel for this op: the 3x3 one, or the k x k one for
     # dw_kpairs layers (dw_model_pairs; dw_kernel)
     pair2_ok: bool = True  # depthwise: the model may take the stride-2 4-pixel pair kernel (dw_model_pair2, dw_pair2)
+    pair2_small: bool = False  # ... on layers < DW_PAIR2_MIN_MACS too (dw_model_pair2_small: it is linked anyway)
     ring_block: int | None = None  # depthwise ring kernel: groups of 4 channels per block (None: _dw_ring_dims' default)
     # numpy kernel internals
     _wmats: list = field(default_factory=list, repr=False)  # conv: per group (KH*KW*Cg, Fg) float matrices
@@ -1647,6 +1683,7 @@ class DepthwiseConv2D(Op):
         p = self._prepare_op(g, op)
         p.pair_kernel = dw_model_pairs(p, g, self)
         p.pair2_ok = dw_model_pair2(g, self)
+        p.pair2_small = p.pair2_ok and dw_model_pair2_small(g, self)
         return p
 
     def _prepare_op(self, g, op):
