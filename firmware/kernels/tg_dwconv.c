@@ -1732,6 +1732,7 @@ typedef struct {
     const int8_t *in_b;
     int32_t g0, ng, nb, part;
     int32_t pl, iw; /* the padded pixels left of block 0 (pad_left), the input pixels from in_b on (in_w) */
+    int32_t np;     /* pairs a block's pixels read: 5 (P_4b + 4: its low half), a partial block's part + 1 */
     size_t irow, icol;
 } tg_dws2_ctx_t;
 
@@ -1766,10 +1767,10 @@ TG_DWP_SMALL static void tg_dws2_load(const tg_dws2_ctx_t *c, int32_t s, int32_t
         ba = bb = 0;
     }
     for (b = ba == 0 ? bb : 0; b < nb; b = b + 1 == ba ? bb : b + 1) {
-        /* pairs j0..j3 of the block, then j4 (pixel 8 b + 8, with a padded partner) */
-        for (j = 0; j < 5; j++) {
+        /* pairs j0..j3 of the block, then j4 (pixel 8 b + 8, with a padded partner); a partial block: j0..j_part */
+        for (j = 0; j < c->np; j++) {
             const int32_t jx = 8 * b + 2 * j - c->pl;
-            const int ina = (uint32_t)jx < (uint32_t)c->iw, inb = j < 4 && (uint32_t)(jx + 1) < (uint32_t)c->iw;
+            const int ina = (uint32_t)jx < (uint32_t)c->iw, inb = j < c->np - 1 && (uint32_t)(jx + 1) < (uint32_t)c->iw;
             tg_dws2_pair(d + 60 * b + j, ina ? x0 + jx * icol : (const int8_t *)&z4,
                          inb ? x0 + (jx + 1) * icol : (const int8_t *)&z4, ng, ina ? 4 : 0, inb ? 4 : 0, 240 * nb);
         }
@@ -1977,6 +1978,7 @@ TG_DWP_SMALL static void tg_dws2_part(const tg_dws2_ctx_t *c, const tg_dws2_t *a
     cp.ring = c->ring + 60 * c->nb * c->ng;
     cp.nb = 1;
     cp.pl = 0;
+    cp.np = v + 1;
     cp.iw = c->iw - (8 * c->nb - c->pl);
     cp.in_b = c->in_b + (8 * c->nb - c->pl) * c->icol;
     if (!kept) {
@@ -2058,6 +2060,7 @@ TG_DWP_SMALL static void tg_dwconv_s2_f(const tg_conv_params_t *p, const int8_t 
     }
     c.pl = p->pad_left;
     c.iw = p->in_w;
+    c.np = 5;
     c.irow = (size_t)(tr ? 1 : p->in_w) * p->in_c;
     c.icol = (size_t)(tr ? p->in_h : 1) * p->in_c;
     a.ring = c.ring;
@@ -2080,8 +2083,9 @@ TG_DWP_SMALL static void tg_dwconv_s2_f(const tg_conv_params_t *p, const int8_t 
         a.groups = c.ng;
         for (b = 0; b < p->batches; b++) {
             int32_t top = -1, ts = 1; /* the padded row slot ts holds for the next output row: none */
+            int8_t *out = output + (size_t)b * p->out_h * p->out_w * oc_n + 4 * c.g0;
             c.in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
-            for (oy = 0; oy < p->out_h; oy++) {
+            for (oy = 0; oy < p->out_h; oy++, out += orow) {
                 const int32_t t = oy * p->stride_h;
                 int32_t st = 1; /* the top row's slot */
                 tg_barrier(); /* the previous row's reads are done before the ring is written */
@@ -2096,7 +2100,7 @@ TG_DWP_SMALL static void tg_dwconv_s2_f(const tg_conv_params_t *p, const int8_t 
                 ts = 3 - st;
                 a.blk = (const int32_t *)p->weights + (size_t)(c.g0 + (st == 2 ? groups : 0)) * TG_DWS2_BLOCK;
                 tg_barrier();
-                a.out = output + (size_t)b * p->out_h * p->out_w * oc_n + (size_t)oy * orow + 4 * c.g0;
+                a.out = out;
                 tg_dw3x3_s2(&a);
                 if (part) {
                     part(&c, &a, st, t);

@@ -605,10 +605,12 @@ DW_PAIR2_MIN_MACS = 30_000
 def _dw_pair2_width_ok(out_w: int) -> bool:
     """Rows the stride-2 4-pixel kernel beats the 2-pixel pass on, measured (mcu_bench, per layer): whole
     blocks of 4 output pixels (4, 8: mltk MobileNetV2 9x9 -> 4x4 0.308 -> 0.337, 17x15 -> 8x7 0.344 -> 0.386),
-    or a partial last block of 3 (15: mltk 31x27 -> 15x13 transposed 0.337 -> 0.365). A partial block of 1 or
-    2 pixels computes 4 for them and widens its pairs one by one: slower (25: MicroNet-M 0.348 -> 0.307, 13:
-    DS-CNN-L 0.336 -> 0.286, 6: 0.343 -> 0.276)."""
-    return out_w >= DW_PAIR2_MIN_W and out_w % 4 in (0, 3)
+    or whole blocks and a partial last one of 3 (15: mltk 31x27 -> 15x13 transposed 0.337 -> 0.365; at least 2
+    whole ones: rows of 7, MobileNetV2-224's 14 -> 7, would link the partial block's ~450 B of code past the
+    12 KB budget for a layer of 14 passes per row). A partial block of 1 or 2 pixels computes 4 for them and
+    widens its pairs one by one: slower (25: MicroNet-M 0.348 -> 0.307, 13: DS-CNN-L 0.336 -> 0.286, 6: 0.343
+    -> 0.276)."""
+    return out_w >= DW_PAIR2_MIN_W and (out_w % 4 == 0 or out_w % 4 == 3 and out_w >= 11)
 
 
 def dw_model_pair2_small(graph, impl) -> bool:
