@@ -451,29 +451,60 @@ def generate(graph: Graph, out_dir, name: str = "model", target: str = "generic"
         raise TinygenError(f"optimize must be 'size' or 'speed', got {optimize!r}")
     cname = c_identifier(name)
     gen = _Generator(graph, cname, target, alignment, plan, params, fit_scratch=optimize != "speed", stateful=stateful)
-    g = graph
+    # the order matters: the op calls, then the I/O, then the state add the constants in the order they are written
     calls = gen.op_calls()
-    inputs = [gen.io_info(t, k) for k, t in enumerate(g.inputs)]
-    outputs = [gen.io_info(t, k) for k, t in enumerate(g.outputs)]
+    inputs, outputs = _model_io(gen)
+    states = _reset_states(gen)
+    ctx = _template_context(gen, alignment, stateful, calls, inputs, outputs, states)
+    out = Path(out_dir)
+    c_file, h_file = _render_model(out, cname, ctx)
+    copied = _copy_kernels(out, gen.sources)
+    return GeneratedModel(name=cname, out_dir=out, c_file=c_file, h_file=h_file,
+                          kernel_sources=[out / s for s in gen.sources], files=[c_file, h_file] + copied,
+                          plan=gen.plan, arena_bytes=gen.plan.arena_bytes, flash_bytes=gen.flash_bytes,
+                          state_bytes=ctx["state_bytes"])
+
+
+def _model_io(gen: _Generator) -> tuple[list[IOInfo], list[IOInfo]]:
+    """The model's inputs and outputs; a constant input is refused (the caller could not write it)."""
+    inputs = [gen.io_info(t, k) for k, t in enumerate(gen.graph.inputs)]
+    outputs = [gen.io_info(t, k) for k, t in enumerate(gen.graph.outputs)]
     for io in inputs:
         if io.offset is None:
             raise TinygenError(f"model input {io.index} '{io.name}' is a constant tensor")
-    sha = g.sha256 or hashlib.sha256(g.model_bytes).hexdigest()
-    # variable tensors (recurrent state) that ops read: NAME_reset() sets them to TFLM's reset values
-    # (int8: the zero point, else 0)
+    return inputs, outputs
+
+
+def _reset_states(gen: _Generator) -> list[dict]:
+    """Variable tensors (recurrent state) that ops read: NAME_reset() sets them to TFLM's reset values
+    (int8: the zero point, else 0)."""
+    g = gen.graph
     used = {t for op in g.operators for t in op.inputs if t >= 0}
     states = []
     for t in g.tensors:
         if t.is_variable and t.index in used and t.index in gen.plan.offsets:
             fill = (int(t.zero_point) & 0xFF) if (t.dtype == np.int8 and t.quant is not None) else 0
             states.append(dict(expr=gen.tensor_expr(t.index), nbytes=int(t.nbytes), fill=fill, name=t.name))
-    ctx = dict(
-        name=cname,
-        NAME=cname.upper(),
-        target=target,
+    return states
+
+
+def _sha256_bytes(sha: str) -> str:
+    """The model's SHA-256 as a C initialiser list (`0x12, 0xab, ...`), "" when it is not a full digest."""
+    return ", ".join(f"0x{sha[i:i + 2]}" for i in range(0, len(sha), 2)) if len(sha) == 64 else ""
+
+
+def _template_context(gen: _Generator, alignment: int, stateful: bool, calls: list[dict], inputs: list[IOInfo],
+                      outputs: list[IOInfo], states: list[dict]) -> dict:
+    """Everything templates/model.{c,h}.j2 read."""
+    g = gen.graph
+    sha = g.sha256 or hashlib.sha256(g.model_bytes).hexdigest()
+    return dict(
+        name=gen.name,
+        NAME=gen.name.upper(),
+        target=gen.target,
         source_name=g.name,
         sha256=sha,
-        sha256_bytes=", ".join(f"0x{sha[i:i + 2]}" for i in range(0, len(sha), 2)) if len(sha) == 64 else "",
+        sha256_bytes=_sha256_bytes(sha),
         arena_bytes=gen.plan.arena_bytes,
         arena_alloc=max(gen.plan.arena_bytes, alignment),
         alignment=alignment,
@@ -494,23 +525,28 @@ def generate(graph: Graph, out_dir, name: str = "model", target: str = "generic"
         c_float=c_float,
         c_int=c_int,
     )
+
+
+def _render_model(out: Path, cname: str, ctx: dict) -> tuple[Path, Path]:
+    """Write NAME_model.h and NAME_model.c from the templates; returns (c_file, h_file)."""
     env = _jinja_env()
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     h_file = out / f"{cname}_model.h"
     c_file = out / f"{cname}_model.c"
     h_file.write_text(env.get_template("model.h.j2").render(**ctx))
     c_file.write_text(env.get_template("model.c.j2").render(**ctx))
+    return c_file, h_file
+
+
+def _copy_kernels(out: Path, sources: list[str]) -> list[Path]:
+    """Copy the kernel headers and the kernel sources the ops need from firmware/kernels/ into `out`."""
     kdir = kernels_dir()
     copied = []
-    for f in list(KERNEL_HEADERS) + gen.sources:
+    for f in list(KERNEL_HEADERS) + sources:
         dst = out / f
         shutil.copyfile(kdir / f, dst)
         copied.append(dst)
-    return GeneratedModel(name=cname, out_dir=out, c_file=c_file, h_file=h_file,
-                          kernel_sources=[out / s for s in gen.sources], files=[c_file, h_file] + copied,
-                          plan=gen.plan, arena_bytes=gen.plan.arena_bytes, flash_bytes=gen.flash_bytes,
-                          state_bytes=sum(st["nbytes"] for st in states))
+    return copied
 
 
 __all__ = ["generate", "EmitContext", "GeneratedModel", "broadcast_fields", "pad_shape", "lut_from_run",
