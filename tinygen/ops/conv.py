@@ -1474,6 +1474,52 @@ def _conv_prepare_common(g, op, x, y, w, b, filter_hw, dilation, filter_scales):
     return stride, pad_b, pad_a, mult, shift, act_min, act_max
 
 
+def _inner_columns(ow: int, w: int, kw: int, sw: int, pl: int) -> tuple[int, int]:
+    """CONV_2D's narrow kernel: the output columns [lo, hi) whose windows lie inside the input (no padding taps)."""
+    lo = next((x for x in range(ow) if x * sw >= pl), ow)
+    hi = max([lo] + [x + 1 for x in range(lo, ow) if x * sw - pl + kw <= w])
+    return lo, hi
+
+
+def _conv_packs_pairs(p: "ConvParams", dsp: int, target: str | None) -> bool:
+    """Does CONV_2D lay its weights out in packed channel pairs (pack_conv_pairs)?"""
+    # packed channel pairs only for the Cortex-M DSP kernel: Helium reads one row per channel, and cores
+    # without the DSP extension keep the C99 kernel's own layout
+    return bool(dsp and p.packed) and target_has_dsp(target) and not target_has_mve(target)
+
+
+def _conv_weight_rows(p: "ConvParams", packed: bool) -> tuple[np.ndarray, int]:
+    """CONV_2D's int8 weights as the C kernels read them, and the bytes per row (`w_row`): packed channel
+    pairs, else one row per output channel padded to 4 bytes."""
+    oc = p.output_shape[3]
+    if packed:
+        w_row = -(-(p.filter_hw[0] * p.filter_hw[1] * p.input_shape[3]) // 4) * 4
+        return pack_conv_pairs(p.weights.reshape(oc, -1), w_row), w_row
+    weights = pad_rows(p.weights.reshape(oc, -1))
+    return weights, weights.shape[1]
+
+
+def _conv_rq_table(p: "ConvParams", dsp: int, left: bool) -> np.ndarray:
+    """CONV_2D's per-channel requantization table: the exact SMLAL rows (dsp 2; with left-shifted channels
+    rqxl_table), else rq_table."""
+    if dsp == 2:
+        return rqxl_table(p.multiplier, p.shift) if left else rqx_table(p.multiplier, p.shift)
+    return rq_table(p.multiplier, p.shift, p.output_zero_point)
+
+
+def _conv_entry(p: "ConvParams", dsp: int, left: bool, packed: bool, target: str | None) -> str:
+    """The C entry point of CONV_2D's kernel."""
+    if not dsp:
+        one = p.filter_hw == (1, 1) and p.groups == 1 and p.padding == (0, 0)
+        return "tg_conv2d_1x1_s8" if one else "tg_conv2d_s8"
+    # the DSP kernel (the C99 code in a portable build); with left-shifted channels its variant that
+    # links the left-shift requantization
+    fn = "tg_conv2d_dspl_s8" if left else ("tg_conv2d_dspp_s8" if packed else "tg_conv2d_dsp_s8")
+    if target_has_dsp(target) and not target_has_mve(target):
+        fn = fn[:-3] + conv_driver_entry(p) + "_s8"  # the model's smallest driver copy (conv_model_driver)
+    return fn
+
+
 @register
 class Conv2D(Op):
     name = "CONV_2D"
@@ -1577,42 +1623,46 @@ class Conv2D(Op):
         carries the folded -input_zero_point * sum(w) term (wrapped to int32 like the C
         accumulator). Weights are laid out for 32-bit loads (rows padded to 4 bytes); `dsp`
         enables the Cortex-M DSP variant where it is exact, with its im2col scratch."""
+        ctx.need("tg_conv.c", "tg_mve.c")  # tg_mve.c: the Helium kernel the entry points hand ops to (tg_mve.h)
+        nw = conv_narrow_on(p, ctx.target)
+        if nw:  # every target: the DSP kernel, or its C99 loop over the same records
+            return self._emit_narrow(p, ctx, nw)
+        return self._emit_rows(p, ctx)
+
+    @staticmethod
+    def _emit_narrow(p: ConvParams, ctx, nw: int) -> str:
+        """tg_conv2d_dspnN_s8 over narrow_records (N = nw registers of taps per pixel): no bias or
+        requantization table of its own, no scratch. `pairs` / `depth_multiplier` carry the range
+        [lo, hi) of output columns whose windows lie inside the input."""
+        b, h, w, c = p.input_shape
+        _, oh, ow, oc = p.output_shape
+        kh, kw = p.filter_hw
+        sh_, sw_ = p.stride
+        pt, pl = p.padding
+        if (kh, kw, sh_, sw_, pt, pl) == (1, 1, 1, 1, 0, 0):  # one row of pixels
+            h, w, oh, ow = 1, h * w, 1, oh * ow
+        lo, hi = _inner_columns(ow, w, kw, sw_, pl)
+        fields = dict(batches=b, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
+                      stride_h=sh_, stride_w=sw_, dil_h=1, dil_w=1, pad_top=pt, pad_left=pl, groups=1,
+                      depth_multiplier=hi, input_zp=p.input_zero_point, output_zp=p.output_zero_point,
+                      act_min=p.act_min, act_max=p.act_max, w_row=4 * conv_narrow_geometry(p)[1], dsp=1, pairs=lo,
+                      weights=ctx.const(narrow_records(p), "int32_t", f"op{ctx.op_index}_narrow"), bias="NULL", rq="NULL")
+        return f"tg_conv2d_dspn{nw}_s8({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, NULL);"
+
+    @staticmethod
+    def _emit_rows(p: ConvParams, ctx) -> str:
+        """The kernels over weight rows: tg_conv2d_s8 / tg_conv2d_1x1_s8 (C99), or the DSP kernel and its variants
+        (dsp != 0) with the requantization table of its mode and its im2col scratch."""
         from tinygen.model.fixedpoint import wrap_int32
 
-        ctx.need("tg_conv.c", "tg_mve.c")  # tg_mve.c: the Helium kernel the entry points hand ops to (tg_mve.h)
         b, h, w, c = p.input_shape
         _, oh, ow, oc = p.output_shape
         kh, kw = p.filter_hw
         k = ctx.op_index
-        nw = conv_narrow_on(p, ctx.target)
-        if nw:  # every target: the DSP kernel, or its C99 loop over the same records
-            sh_, sw_ = p.stride
-            pt, pl = p.padding
-            if (kh, kw, sh_, sw_, pt, pl) == (1, 1, 1, 1, 0, 0):  # one row of pixels
-                h, w, oh, ow = 1, h * w, 1, oh * ow
-            lo = next((x for x in range(ow) if x * sw_ >= pl), ow)  # columns with windows inside: [lo, hi)
-            hi = max([lo] + [x + 1 for x in range(lo, ow) if x * sw_ - pl + kw <= w])
-            fields = dict(batches=b, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
-                          stride_h=sh_, stride_w=sw_, dil_h=1, dil_w=1, pad_top=pt, pad_left=pl, groups=1,
-                          depth_multiplier=hi, input_zp=p.input_zero_point, output_zp=p.output_zero_point,
-                          act_min=p.act_min, act_max=p.act_max, w_row=4 * conv_narrow_geometry(p)[1], dsp=1, pairs=lo,
-                          weights=ctx.const(narrow_records(p), "int32_t", f"op{k}_narrow"), bias="NULL", rq="NULL")
-            return f"tg_conv2d_dspn{nw}_s8({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, NULL);"
         dsp = conv2d_dsp_mode(p)[0]
-        # packed channel pairs only for the Cortex-M DSP kernel: Helium reads one row per channel, and cores
-        # without the DSP extension keep the C99 kernel's own layout
-        packed = bool(dsp and p.packed) and target_has_dsp(ctx.target) and not target_has_mve(ctx.target)
-        if packed:
-            w_row = -(-(kh * kw * c) // 4) * 4
-            weights = pack_conv_pairs(p.weights.reshape(oc, -1), w_row)
-        else:
-            weights = pad_rows(p.weights.reshape(oc, -1))
-            w_row = weights.shape[1]
+        packed = _conv_packs_pairs(p, dsp, ctx.target)
+        weights, w_row = _conv_weight_rows(p, packed)
         left = dsp == 2 and bool(np.any(left_channels(p.multiplier, p.shift)))
-        if dsp == 2:
-            rq = rqxl_table(p.multiplier, p.shift) if left else rqx_table(p.multiplier, p.shift)
-        else:
-            rq = rq_table(p.multiplier, p.shift, p.output_zero_point)
         fields = dict(batches=b, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
                       stride_h=p.stride[0], stride_w=p.stride[1], dil_h=p.dilation[0], dil_w=p.dilation[1],
                       pad_top=p.padding[0], pad_left=p.padding[1], groups=p.groups, depth_multiplier=p.depth_multiplier,
@@ -1620,17 +1670,8 @@ class Conv2D(Op):
                       w_row=w_row, dsp=dsp, pairs=int(packed),
                       weights=ctx.const(weights, "int8_t", f"op{k}_weights"),
                       bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
-                      rq="(const tg_rq_t *)(const void *)" + ctx.const(rq, "int32_t", f"op{k}_rq"))
-        if (kh, kw) == (1, 1) and p.groups == 1 and p.padding == (0, 0):
-            fn = "tg_conv2d_1x1_s8"
-        else:
-            fn = "tg_conv2d_s8"
-        if dsp:
-            # the DSP kernel (the C99 code in a portable build); with left-shifted channels its variant that
-            # links the left-shift requantization
-            fn = "tg_conv2d_dspl_s8" if left else ("tg_conv2d_dspp_s8" if packed else "tg_conv2d_dsp_s8")
-            if target_has_dsp(ctx.target) and not target_has_mve(ctx.target):
-                fn = fn[:-3] + conv_driver_entry(p) + "_s8"  # the model's smallest driver copy (conv_model_driver)
+                      rq="(const tg_rq_t *)(const void *)" + ctx.const(_conv_rq_table(p, dsp, left), "int32_t", f"op{k}_rq"))
+        fn = _conv_entry(p, dsp, left, packed, ctx.target)
         scratch = ctx.scratch() if dsp and conv2d_scratch_bytes(p) else "NULL"  # (Helium 1x1 in place: none)
         return f"{fn}({ctx.struct('tg_conv_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {scratch});"
 
