@@ -1122,9 +1122,9 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
     # one whole block, or rows ending with a partial block of 3 pixels (tg_dwconv_p3s2p_s8; with SMLAL groups
     # tg_dwconv_p3s2x_s8), along rows and transposed
     prng = np.random.default_rng(37)
-    for i in range(10):
+    for i in range(6):
         g = parse_model(random_dw(prng, trained=i % 2 == 1, dm=1, k33=9 if i % 3 == 2 else 8,
-                                  big_bias=i in (1, 6), left=1 if i in (3, 8) else 0), name=f"dws2p_{i}")
+                                  big_bias=i == 1, left=1 if i == 3 else 0), name=f"dws2p_{i}")
         check_graph(g)
         graphs[f"dws2p_{i}"] = g
 
