@@ -148,8 +148,9 @@ def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):
     src = next((tmp_path / "g").glob("*_model.c")).read_text()
     calls = {int(i): fn for fn, i in re.findall(r"\b(tg_dwconv\w*)\(&op(\d+)_p,", src)}
     assert gen and set(calls) == set(gen) == set(ins)
-    kernels = {"tg_dwconv_s8", "tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_p3s2p_s8", "tg_dwconv_p3s2x_s8",
-               "tg_dwconv_p3x_s8", "tg_dwconv_p3l_s8", "tg_dwconv_dm_s8", "tg_dwconv_dmr_s8", "tg_dwconv_dmrl_s8", "tg_dwconv_pk_s8"}
+    kernels = {"tg_dwconv_s8", "tg_dwconv_p3_s8", "tg_dwconv_p3q_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_p3s2p_s8",
+               "tg_dwconv_p3s2x_s8", "tg_dwconv_p3x_s8", "tg_dwconv_p3l_s8", "tg_dwconv_dm_s8", "tg_dwconv_dmr_s8",
+               "tg_dwconv_dmrl_s8", "tg_dwconv_pk_s8"}
     for i, fn in calls.items():
         for rep in (gen[i], ins[i]):
             named = [k for k in kernels if re.search(rf"\b{k}\b", rep["kernel_reason"])]
@@ -160,12 +161,14 @@ def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):
         assert {"tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8"} <= set(calls.values())
     if model.startswith("mcunet"):  # 3x3 layers on the 3x3 pair kernel, 5x5 / 7x7 on the k x k one: no SMLABB kernel
         # (and, next to the k x k kernel, no stride-2 4-pixel kernel: its 42 -> 20 layer on the 2-pixel pass)
-        assert set(calls.values()) == {"tg_dwconv_p3_s8", "tg_dwconv_pk_s8"}
+        # (its 3x3 images: rows of 3 pixels with a left edge, tg_dwconv_p3q_s8)
+        assert set(calls.values()) == {"tg_dwconv_p3_s8", "tg_dwconv_p3q_s8", "tg_dwconv_pk_s8"}
         assert any("pair kernel (12 KB code budget)" in o["kernel_reason"] for o in ins.values())
         assert not any("pair kernel not used" in o["kernel_reason"] for o in ins.values())
     if model.startswith("mltk"):  # stride 2: 31x27 -> 15x13 transposed (rows of 3 blocks + 3 pixels), 17x15 -> 8x7
-        # transposed and 9x9 -> 4x4 (whole blocks) on the 4-pixel kernel, 5x5 -> 2x2 on the 2-pixel pass
-        assert set(calls.values()) == {"tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_p3s2p_s8"}
+        # transposed and 9x9 -> 4x4 (whole blocks) on the 4-pixel kernel, 5x5 -> 2x2 on the 2-pixel pass; its 4x4 and
+        # 2x2 stride-1 layers widen their rows straight on (tg_dwconv_p3q_s8)
+        assert set(calls.values()) == {"tg_dwconv_p3_s8", "tg_dwconv_p3q_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_p3s2p_s8"}
 
 
 def test_helium_depthwise_gets_the_layers_own_geometry(tmp_path):

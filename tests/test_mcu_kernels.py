@@ -978,7 +978,7 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
 def dw_small_chain(rng, hw: tuple[int, int], layers: tuple[tuple[int, str], ...], c: int, kind: str,
                    batch: int = 1) -> bytes:
     """3x3 depthwise layers (depth multiplier 1, stride (s, s), padding of each `layers` entry) one after the
-    other from an input of `hw`: the pair kernel on small images (rows of 1-7 pixels: tg_dw_widen_row on rows
+    other from an input of `hw`: the pair kernel on small images (rows of 1-7 pixels: tg_dw_widen_small on rows
     of 2-4 pixels with a left edge, the pixel-A pass, padded top and bottom rows by tg_dw_fill_pairs). `kind`: "plain" (SMMLAR groups), "dead" (trained-like: dead channels with tiny scales and
     huge biases, constant outputs), "smlal" (biases beyond the SMMLAR bound at a step of the output: SMLAL
     groups), "left" (channels with
@@ -1090,7 +1090,15 @@ def test_depthwise_pair_kernel_small_images_bit_exact(tmp_path):
             r"\.out_c = (\d+),.*?\.groups = (\d+),", text, re.S)) else set()
     assert {(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (2, 7), (7, 2), "widen 2", "widen 3", "widen 4", "smlal",
             "flagged", "batch", "blocks"} <= seen, sorted(map(str, seen))
-    assert {"tg_dwconv_p3_s8", "tg_dwconv_p3x_s8", "tg_dwconv_p3l_s8"} <= entries, entries
+    assert {"tg_dwconv_p3_s8", "tg_dwconv_p3q_s8", "tg_dwconv_p3x_s8", "tg_dwconv_p3l_s8"} <= entries, entries
+    # rows of 2-4 pixels with a left edge, every group SMMLAR, take tg_dwconv_p3q_s8 (tg_dw_widen_small), the others not
+    for n, g in graphs.items():
+        for op in g.operators:
+            p = DepthwiseConv2D().prepare(g, op)
+            if p.pair_kernel and dw_kernel(p) in ("tg_dwconv_p3_s8", "tg_dwconv_p3q_s8"):
+                geo = dw_geometry(p)
+                small = geo["stride_w"] == 1 and geo["pad_left"] == 1 and geo["in_w"] in (2, 3, 4)
+                assert (dw_kernel(p) == "tg_dwconv_p3q_s8") == small, (n, geo)
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
     for fw in (dsp, port):
         res = run_models(fw, timeout=120)

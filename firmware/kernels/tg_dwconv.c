@@ -1003,6 +1003,74 @@ __attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__(
             "pop    {r4-r11, pc}\n\t");
 }
 
+/* (input_zp, x) of c0, c1, c2, c3 from word x (pixel x of c0..c3), (zp, zp) in r8, stored at [r0]! */
+#define TG_DW_WLEFT(x)                       \
+    "sxtb16 r6, " x "\n\t"                   \
+    "sxtb16 r7, " x ", ror #8\n\t"           \
+    "pkhbt  r4, r8, r6, lsl #16\n\t"         \
+    "pkhbt  r5, r8, r7, lsl #16\n\t"         \
+    "pkhtb  r6, r6, r8\n\t"                  \
+    "pkhtb  r7, r7, r8\n\t"                  \
+    "stm    r0!, {r4-r7}\n\t"
+/* A ring row of rows of 2-4 input pixels with a left edge (3x3 SAME at stride 1 on 2-4 pixel rows:
+ * conv.py dw_small_rows, entry point tg_dwconv_p3q_s8): per group straight on, its pixels in registers, no
+ * per-group dispatch: 4 pixels (plan n 1, edges 3) (zp, x0), (x1, x2), (x3, zp), 30 instructions per group (41 in
+ * tg_dw_widen_row); 3 (n 1, edges 0x101) (zp, x0), (x1, x2), (zp, zp): the 4-pixel code with x3 = input_zp in
+ * 4 bytes (29, was 38); 2 (n 0, edges 3) (zp, x0), (x1, zp) (22, was 27). Same arguments as tg_dw_widen_row
+ * (the plan's n, edges and z4 only). External linkage: the compiler must keep its calling convention. */
+void tg_dw_widen_small(uint32_t *d, const int8_t *src, int32_t step, int32_t ng, struct tg_dw_wplan_s *w);
+__attribute__((naked, noinline)) void tg_dw_widen_small(uint32_t *d __attribute__((unused)),
+                                                        const int8_t *src __attribute__((unused)),
+                                                        int32_t step __attribute__((unused)),
+                                                        int32_t ng __attribute__((unused)),
+                                                        struct tg_dw_wplan_s *w __attribute__((unused)))
+{
+    __asm__("push   {r4-r11, lr}\n\t"
+            "ldr    r12, [sp, #36]\n\t" /* w */
+            "ldrd   r4, r5, [r12, #4]\n\t" /* n, edges */
+            "ldr    r11, [r12, #12]\n\t"   /* z4: the 3-pixel rows' x3 */
+            "sxtb16 r8, r11\n\t"           /* (zp, zp) */
+            "add    lr, r2, r2, lsl #1\n\t"
+            "mov    r12, r3\n\t"
+            "adr.w  r6, 41f+1\n\t"
+            "cmp    r5, #3\n\t"
+            "bne    1f\n\t"
+            "adr.w  r6, 40f+1\n\t"
+            "cmp    r4, #0\n\t"
+            "it     eq\n\t"
+            "adreq.w r6, 42f+1\n\t"
+            "1:\n\t"
+            "push   {r6}\n\t" /* the group's start */
+            "bx     r6\n\t"
+            "40:\n\t" /* 4 pixels */
+            "ldr    r11, [r1, lr]\n\t"
+            "41:\n\t" /* 3 (and 4): (zp, x0), (x1, x2), then (x3, zp) */
+            "ldr    r10, [r1, r2, lsl #1]\n\t"
+            "ldr    r9, [r1, r2]\n\t"
+            "ldr    r3, [r1]\n\t"
+            TG_DW_WLEFT("r3")
+            TG_DW_WPAIR("r9", "r10")
+            "43:\n\t" /* (x, zp) of the last pixel (r11), the next group (src + 4) */
+            "sxtb16 r6, r11\n\t"
+            "sxtb16 r7, r11, ror #8\n\t"
+            "pkhbt  r4, r6, r8\n\t"
+            "pkhbt  r5, r7, r8\n\t"
+            "pkhtb  r6, r8, r6, asr #16\n\t"
+            "pkhtb  r7, r8, r7, asr #16\n\t"
+            "stm    r0!, {r4-r7}\n\t"
+            "add    r1, r1, #4\n\t"
+            "subs   r12, r12, #1\n\t"
+            "it     ne\n\t"
+            "ldrne  pc, [sp]\n\t"
+            "add    sp, sp, #4\n\t"
+            "pop    {r4-r11, pc}\n\t"
+            "42:\n\t" /* 2 pixels: (zp, x0), then (x1, zp) */
+            "ldr    r11, [r1, r2]\n\t"
+            "ldr    r3, [r1]\n\t"
+            TG_DW_WLEFT("r3")
+            "b      43b\n\t");
+}
+
 #if defined(__GNUC__) && !defined(__clang__)
 #define TG_DWP_SMALL __attribute__((noinline, optimize("Os")))
 #else
@@ -1047,6 +1115,12 @@ typedef struct tg_dw_wplan_s {
     uint32_t edges; /* 8: tg_dw_widen_row's */
     uint32_t z4;    /* 12: input_zp in 4 bytes */
     uint32_t k[8];  /* 16: tg_dw_widen_row's choices and counts (k[1] == 0: not made yet) */
+    /* tg_dwconv_pairs_f's rows (tg_dw_pairs_row): the widening (tg_dw_widen_row or tg_dw_widen_small), the
+     * block's input at pixel 0 of row 0, bytes from row to row and pixel to pixel, groups, pairs of a row */
+    void (*widen)(uint32_t *, const int8_t *, int32_t, int32_t, struct tg_dw_wplan_s *);
+    const int8_t *x;
+    size_t irow;
+    int32_t icol, ng, nfill;
 } tg_dw_wplan_t;
 
 static void tg_dw_row_plan(const tg_conv_params_t *p, int32_t np, size_t icol, tg_dw_wplan_t *w)
@@ -1069,6 +1143,7 @@ static void tg_dw_row_plan(const tg_conv_params_t *p, int32_t np, size_t icol, t
 /* Widen padded row py into a ring row (dst) of ng groups of np pairs: an input row (x: the block's first
  * channel at pixel 0 of input row 0, `irow` bytes from row to row) by tg_dw_widen_row, a row outside the
  * input as input_zp pairs (the groups' rows are contiguous: one run). */
+typedef void (*tg_dw_widen_fn)(uint32_t *, const int8_t *, int32_t, int32_t, struct tg_dw_wplan_s *);
 TG_INLINE void tg_dw_load_pairs(const tg_conv_params_t *p, tg_dw_wplan_t *w, uint32_t *dst, const int8_t *x,
                                 int32_t py, int32_t ng, int32_t np, size_t irow, size_t icol)
 {
@@ -1077,6 +1152,19 @@ TG_INLINE void tg_dw_load_pairs(const tg_conv_params_t *p, tg_dw_wplan_t *w, uin
         tg_dw_widen_row(dst, x + (size_t)iy * irow + w->off, (int32_t)icol, ng, w);
     } else {
         tg_dw_fill_pairs(dst, ng * np, w->z4);
+    }
+}
+
+/* tg_dw_load_pairs for tg_dwconv_pairs_f: padded row py into ring row d, the rest from the plan (its widening:
+ * tg_dw_widen_row, or tg_dw_widen_small for the entry point tg_dwconv_p3q_s8). One call site per row kind
+ * (lean and tagged rows), out of line: the driver's code stays small and its registers free. */
+TG_DWP_SMALL static void tg_dw_pairs_row(const tg_conv_params_t *p, tg_dw_wplan_t *w, uint32_t *d, int32_t py)
+{
+    const int32_t iy = py - p->pad_top;
+    if ((uint32_t)iy < (uint32_t)p->in_h) {
+        w->widen(d, w->x + (size_t)iy * w->irow + w->off, w->icol, w->ng, w);
+    } else {
+        tg_dw_fill_pairs(d, w->nfill, w->z4);
     }
 }
 
@@ -1496,7 +1584,7 @@ __attribute__((noinline)) static void tg_dw_fix_pairs(const tg_conv_params_t *p,
  * groups' requantization (tg_dw_rq_other, entries tg_dwconv_p3x_s8 / tg_dwconv_p3l_s8) or NULL. Compiled for size: its
  * per-row work is small next to the passes (-76 B, +0.03 % on VWW's depthwise layers, the 12 KB budget). */
 TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8_t *input, int8_t *output,
-                                           void *scratch, tg_dw_pfix_t fix, const void *rqx)
+                                           void *scratch, tg_dw_pfix_t fix, const void *rqx, tg_dw_widen_fn widen)
 {
     const int32_t oc_n = p->out_c;
     const int32_t groups = (oc_n + 3) >> 2;
@@ -1530,12 +1618,17 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
     np = r.wp >> 1;
     rstep = (size_t)r.groups * np * 4;
     tg_dw_row_plan(p, np, icol, &wplan);
+    wplan.widen = widen;
+    wplan.irow = irow;
+    wplan.icol = (int32_t)icol;
     for (g0 = 0; g0 < groups; g0 += r.groups) {
         const int32_t ng = groups - g0 < r.groups ? groups - g0 : r.groups;
         const int32_t *blk0 = (const int32_t *)p->weights + (size_t)g0 * TG_DW_PBLOCK;
+        wplan.ng = ng;
+        wplan.nfill = ng * np;
         for (b = 0; b < p->batches; b++) {
-            const int8_t *x_b = input + (size_t)b * p->in_h * p->in_w * p->in_c + 4 * g0;
             int8_t *out_b = output + (size_t)b * p->out_h * p->out_w * oc_n;
+            wplan.x = input + (size_t)b * p->in_h * p->in_w * p->in_c + 4 * g0;
             for (k = 0; k < r.rows; k++) {
                 r.tag[k] = -1;
                 TG_NO_LIBCALL();
@@ -1545,31 +1638,25 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
             a.out = out_b + 4 * g0;
             for (oy = 0; oy < p->out_h; oy++) {
                 tg_barrier(); /* the previous row's reads are done before the ring is written */
-                uint32_t *dl = (uint32_t *)0;
-                ky = 0;
                 if (lean && oy > 0) {
                     /* stride 1, dilation 1: rows oy, oy + 1 are the previous call's second and third; row
                      * oy + 2 goes where row oy - 1 was (the pass keeps a.row as it was given; no tags: they
                      * are reset before the block's next row 0) */
-                    dl = (uint32_t *)(uintptr_t)a.row[0];
+                    uint32_t *d = (uint32_t *)(uintptr_t)a.row[0];
                     a.row[0] = a.row[1];
                     a.row[1] = a.row[2];
-                    ky = 2;
-                }
-                for (; ky < 3; ky++) {
-                    const int32_t py = oy * p->stride_h + ky * p->dil_h;
-                    uint32_t *d = dl;
-                    if (!d) {
-                        const int32_t slot = py % r.rows;
-                        d = r.ring + (size_t)slot * rstep;
-                        if (r.tag[slot] == py) {
-                            a.row[ky] = d;
-                            continue;
+                    a.row[2] = d;
+                    tg_dw_pairs_row(p, &wplan, d, oy + 2);
+                } else {
+                    for (ky = 0; ky < 3; ky++) {
+                        const int32_t py = oy * p->stride_h + ky * p->dil_h, slot = py % r.rows;
+                        uint32_t *d = r.ring + (size_t)slot * rstep;
+                        a.row[ky] = d;
+                        if (r.tag[slot] != py) {
+                            r.tag[slot] = py;
+                            tg_dw_pairs_row(p, &wplan, d, py);
                         }
-                        r.tag[slot] = py;
                     }
-                    tg_dw_load_pairs(p, &wplan, d, x_b, py, ng, np, irow, icol);
-                    a.row[ky] = d;
                 }
                 tg_barrier();
                 tg_dw3x3_pairs(&a);
@@ -1585,17 +1672,23 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
 
 static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)0);
+    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)0, tg_dw_widen_row);
+}
+
+/* rows of 2-4 input pixels with a left edge, every group SMMLAR (tg_dw_widen_small: conv.py dw_small_rows) */
+static void tg_dwconv_pairs_q(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)0, tg_dw_widen_small);
 }
 
 static void tg_dwconv_pairs_x(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)tg_dw_rq_other);
+    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)tg_dw_rq_other, tg_dw_widen_row);
 }
 
 static void tg_dwconv_pairs_l(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-    tg_dwconv_pairs_f(p, input, output, scratch, tg_dw_fix_pairs, (const void *)tg_dw_rq_other);
+    tg_dwconv_pairs_f(p, input, output, scratch, tg_dw_fix_pairs, (const void *)tg_dw_rq_other, tg_dw_widen_row);
 }
 
 /*
@@ -2857,6 +2950,7 @@ __attribute__((noinline)) static void tg_dwconv_regs(const tg_conv_params_t *p, 
 
 TG_DW_ENTRY(tg_dwconv_s8, tg_dwconv_dsp)        /* ring kernel (SMLABB), any filter */
 TG_DW_ENTRY(tg_dwconv_p3_s8, tg_dwconv_pairs)   /* ring kernel, 3x3 pair layout (w_row == -1) */
+TG_DW_ENTRY(tg_dwconv_p3q_s8, tg_dwconv_pairs_q) /* the same on rows of 2-4 pixels with a left edge */
 TG_DW_ENTRY(tg_dwconv_p3s2_s8, tg_dwconv_s2)   /* stride 2 along the row (w_row == -4 / -5): 1 channel x 4 pixels */
 TG_DW_ENTRY(tg_dwconv_p3s2p_s8, tg_dwconv_s2p) /* ... rows ending with a partial block of 3 pixels */
 TG_DW_ENTRY(tg_dwconv_p3s2x_s8, tg_dwconv_s2x) /* ... either, groups with SMLAL rows (tg_dws2_rq_other) */

@@ -671,8 +671,29 @@ def dw_kernel(p: "ConvParams") -> str:
             return "tg_dwconv_p3l_s8"  # left-shift channels fixed up in C row by row (either stride)
         if (dw_pair_blocks(p)[:, 48] != DW_PAIR_SMMLAR).any():
             return "tg_dwconv_p3x_s8"  # SMLAL or flagged SMMLAR groups (tg_dw_rq_other linked; either stride)
+        if dw_small_rows(p):
+            return "tg_dwconv_p3q_s8"  # rows of 2-4 pixels with a left edge (tg_dw_widen_small linked)
         return "tg_dwconv_p3_s8"  # (stride 1, or 2 on narrow rows)
     return "tg_dwconv_s8"
+
+
+def dw_small_rows(p: "ConvParams") -> bool:
+    """Are the 3x3 pair kernel's ring rows (stride 1) rows of 2-4 input pixels with a left edge: (zp, x0),
+    (x1, x2), (x3, zp) / (zp, x0), (x1, x2), (zp, zp) / (zp, x0), (x1, zp) (3x3 SAME on 2-4 pixel rows, the
+    late layers of MobileNets)? Such rows are widened straight on, group after group (tg_dw_widen_small,
+    entry point tg_dwconv_p3q_s8: only models with such layers link its 196 B). The plan of
+    tg_dwconv.c's tg_dw_row_plan: pairs [q0, q1) of two input pixels, the edges."""
+    if not p.pair_kernel or dw_kpairs(p) or dw_pair2(p):
+        return False
+    g = dw_geometry(p)
+    if g["stride_w"] != 1 or g["pad_left"] != 1:
+        return False
+    np_ = (g["out_w"] + 1) // 2 + 1
+    q1 = min((g["in_w"] + 1) >> 1, np_)
+    q0 = min(1, q1)
+    r1 = int(q1 < np_ and 2 * q1 - 1 < g["in_w"])
+    edges = q0 | (r1 << 1) | ((np_ - q1 - r1) << 8)
+    return (edges, q1 - q0) in ((3, 1), (3, 0), (0x101, 1))
 
 
 def dw_pair_c_channels(p: "ConvParams") -> int:
