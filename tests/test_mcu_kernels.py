@@ -1092,13 +1092,14 @@ def test_depthwise_pair_kernel_small_images_bit_exact(tmp_path):
             "flagged", "batch", "blocks"} <= seen, sorted(map(str, seen))
     assert {"tg_dwconv_p3_s8", "tg_dwconv_p3q_s8", "tg_dwconv_p3x_s8", "tg_dwconv_p3l_s8"} <= entries, entries
     # rows of 2-4 pixels with a left edge, every group SMMLAR, take tg_dwconv_p3q_s8 (tg_dw_widen_small), the others not
+    # (nor where the model links the stride-2 kernel's partial blocks: conv.dw_model_small)
     for n, g in graphs.items():
         for op in g.operators:
             p = DepthwiseConv2D().prepare(g, op)
             if p.pair_kernel and dw_kernel(p) in ("tg_dwconv_p3_s8", "tg_dwconv_p3q_s8"):
                 geo = dw_geometry(p)
                 small = geo["stride_w"] == 1 and geo["pad_left"] == 1 and geo["in_w"] in (2, 3, 4)
-                assert (dw_kernel(p) == "tg_dwconv_p3q_s8") == small, (n, geo)
+                assert (dw_kernel(p) == "tg_dwconv_p3q_s8") == (small and p.small_ok), (n, geo)
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
     for fw in (dsp, port):
         res = run_models(fw, timeout=120)

@@ -683,6 +683,11 @@ def dw_small_rows(p: "ConvParams") -> bool:
     late layers of MobileNets)? Such rows are widened straight on, group after group (tg_dw_widen_small,
     entry point tg_dwconv_p3q_s8: only models with such layers link its 196 B). The plan of
     tg_dwconv.c's tg_dw_row_plan: pairs [q0, q1) of two input pixels, the edges."""
+    return p.small_ok and dw_small_rows_shape(p)
+
+
+def dw_small_rows_shape(p: "ConvParams") -> bool:
+    """dw_small_rows' layer conditions (the model-wide one: ConvParams.small_ok, dw_model_small)."""
     if not p.pair_kernel or dw_kpairs(p) or dw_pair2(p):
         return False
     g = dw_geometry(p)
@@ -694,6 +699,27 @@ def dw_small_rows(p: "ConvParams") -> bool:
     r1 = int(q1 < np_ and 2 * q1 - 1 < g["in_w"])
     edges = q0 | (r1 << 1) | ((np_ - q1 - r1) << 8)
     return (edges, q1 - q0) in ((3, 1), (3, 0), (0x101, 1))
+
+
+def dw_model_small(graph, impl) -> bool:
+    """May the model's layers on rows of 2-4 pixels take tg_dwconv_p3q_s8 (dw_small_rows: 224 B of code)? Not in
+    a model that links the stride-2 4-pixel kernel's partial blocks (a layer on dw_pair2 whose rows are not whole
+    blocks: tg_dwconv_p3s2p_s8 / tg_dwconv_p3s2x_s8): with both, mltk MobileNetV2 takes 12,466 B of kernels +
+    runtime, past the 12 KB budget (its 31x27 -> 15x13 layer gains ~19 k instructions there, its 4x4 / 2x2
+    layers ~10 k here). Once per graph (cached)."""
+    cache = graph.__dict__.setdefault("_tg_dw_model", {})
+    if "small" not in cache:
+        cache["small"] = True
+        for op in graph.operators:
+            if op.op == "DEPTHWISE_CONV_2D" and op.options.get("depth_multiplier", 1) == 1:
+                q = impl._prepare_op(graph, op)
+                q.pair_kernel = dw_model_pairs(q, graph, impl)
+                q.pair2_ok = dw_model_pair2(graph, impl)
+                q.pair2_small = q.pair2_ok and dw_model_pair2_small(graph, impl)
+                if q.pair_kernel and dw_pair2(q) and dw_geometry(q)["out_w"] % 4:
+                    cache["small"] = False
+                    break
+    return cache["small"]
 
 
 def dw_pair_c_channels(p: "ConvParams") -> int:
@@ -1466,6 +1492,7 @@ class ConvParams:
     # dw_kpairs layers (dw_model_pairs; dw_kernel)
     pair2_ok: bool = True  # depthwise: the model may take the stride-2 4-pixel pair kernel (dw_model_pair2, dw_pair2)
     pair2_small: bool = False  # ... on layers < DW_PAIR2_MIN_MACS too (dw_model_pair2_small: it is linked anyway)
+    small_ok: bool = True  # depthwise: rows of 2-4 pixels may take tg_dwconv_p3q_s8 (dw_model_small, dw_small_rows)
     ring_block: int | None = None  # depthwise ring kernel: groups of 4 channels per block (None: _dw_ring_dims' default)
     # numpy kernel internals
     _wmats: list = field(default_factory=list, repr=False)  # conv: per group (KH*KW*Cg, Fg) float matrices
@@ -1748,6 +1775,7 @@ class DepthwiseConv2D(Op):
         p.pair_kernel = dw_model_pairs(p, g, self)
         p.pair2_ok = dw_model_pair2(g, self)
         p.pair2_small = p.pair2_ok and dw_model_pair2_small(g, self)
+        p.small_ok = dw_model_small(g, self)
         return p
 
     def _prepare_op(self, g, op):
@@ -1946,6 +1974,11 @@ class DepthwiseConv2D(Op):
                 if not p.pair2_ok and dw_pair2_shape(p):
                     how += ("; not the stride-2 4-pixel kernel: the model is mostly 5x5 / 7x7 layers on the k x k "
                             "pair kernel (12 KB code budget)")
+                if dw_small_rows(p):
+                    how += ", rows of 2-4 pixels widened straight on"
+                elif dw_small_rows_shape(p):
+                    how += ("; rows of 2-4 pixels widened group by group, not straight on: the model links the "
+                            "stride-2 4-pixel kernel's partial blocks (12 KB code budget)")
             elif dw_pairs3(p) or dw_kpairs(p):
                 how += (f"; {kh}x{kw} pair kernel not used (< 75 % of the model's depthwise MACs would run on the "
                         "pair kernels)")
