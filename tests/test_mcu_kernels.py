@@ -979,7 +979,7 @@ def dw_small_chain(rng, hw: tuple[int, int], layers: tuple[tuple[int, str], ...]
                    batch: int = 1) -> bytes:
     """3x3 depthwise layers (depth multiplier 1, stride (s, s), padding of each `layers` entry) one after the
     other from an input of `hw`: the pair kernel on small images (rows of 1-7 pixels: tg_dw_widen_small on rows
-    of 2-4 pixels with a left edge, the pixel-A pass, padded top and bottom rows by tg_dw_fill_pairs). `kind`: "plain" (SMMLAR groups), "dead" (trained-like: dead channels with tiny scales and
+    of 2-6 pixels with a left edge, the pixel-A pass, padded top and bottom rows by tg_dw_fill_pairs). `kind`: "plain" (SMMLAR groups), "dead" (trained-like: dead channels with tiny scales and
     huge biases, constant outputs), "smlal" (biases beyond the SMMLAR bound at a step of the output: SMLAL
     groups), "left" (channels with
     effective scales 0.5-2: left shifts in SMMLAR or flagged groups), "leftc" (effective scales 2^9-2^13: the C
@@ -1065,7 +1065,7 @@ def test_depthwise_pair_kernel_small_images_bit_exact(tmp_path):
     xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
     dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
     # every stride-1 layer runs the pair kernel: small images (<= 5 output columns) of every shape above, rows of
-    # 2-4 input pixels with a left edge (the straight widening), entry points of every requantization
+    # 2-6 input pixels with a left edge (the straight widening), entry points of every requantization
     seen, entries = set(), set()
     for n, g in graphs.items():
         text = dsp.generated[n].c_file.read_text()
@@ -1079,7 +1079,7 @@ def test_depthwise_pair_kernel_small_images_bit_exact(tmp_path):
             oh, ow = p.output_shape[1:3]
             if max(oh, ow) <= 7:
                 seen.add((int(oh), int(ow)))
-            if geo["pad_left"] == 1 and geo["in_w"] in (2, 3, 4):
+            if geo["pad_left"] == 1 and 2 <= geo["in_w"] <= 6:
                 seen.add(f"widen {geo['in_w']}")
             mode = dw_pair_blocks(p)[:, 48]
             seen |= {"smlal"} if (mode < 256).any() else set()
@@ -1088,17 +1088,18 @@ def test_depthwise_pair_kernel_small_images_bit_exact(tmp_path):
         # ring blocks of fewer groups than the layer has (the driver's block loop)
         seen |= {"blocks"} if any(int(g_) < -(-int(c_) // 4) for c_, g_ in re.findall(
             r"\.out_c = (\d+),.*?\.groups = (\d+),", text, re.S)) else set()
-    assert {(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (2, 7), (7, 2), "widen 2", "widen 3", "widen 4", "smlal",
+    assert {(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (2, 7), (7, 2), "widen 2", "widen 3", "widen 4", "widen 5",
+            "widen 6", "smlal",
             "flagged", "batch", "blocks"} <= seen, sorted(map(str, seen))
     assert {"tg_dwconv_p3_s8", "tg_dwconv_p3q_s8", "tg_dwconv_p3x_s8", "tg_dwconv_p3l_s8"} <= entries, entries
-    # rows of 2-4 pixels with a left edge, every group SMMLAR, take tg_dwconv_p3q_s8 (tg_dw_widen_small), the others not
+    # rows of 2-6 pixels with a left edge, every group SMMLAR, take tg_dwconv_p3q_s8 (tg_dw_widen_small), the others not
     # (nor where the model links the stride-2 kernel's partial blocks: conv.dw_model_small)
     for n, g in graphs.items():
         for op in g.operators:
             p = DepthwiseConv2D().prepare(g, op)
             if p.pair_kernel and dw_kernel(p) in ("tg_dwconv_p3_s8", "tg_dwconv_p3q_s8"):
                 geo = dw_geometry(p)
-                small = geo["stride_w"] == 1 and geo["pad_left"] == 1 and geo["in_w"] in (2, 3, 4)
+                small = geo["stride_w"] == 1 and geo["pad_left"] == 1 and 2 <= geo["in_w"] <= 6
                 assert (dw_kernel(p) == "tg_dwconv_p3q_s8") == (small and p.small_ok), (n, geo)
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
     for fw in (dsp, port):

@@ -1012,12 +1012,13 @@ __attribute__((naked, noinline)) void tg_dw_widen_row(uint32_t *d __attribute__(
     "pkhtb  r6, r6, r8\n\t"                  \
     "pkhtb  r7, r7, r8\n\t"                  \
     "stm    r0!, {r4-r7}\n\t"
-/* A ring row of rows of 2-4 input pixels with a left edge (3x3 SAME at stride 1 on 2-4 pixel rows:
+/* A ring row of rows of 2-6 input pixels with a left edge (3x3 SAME at stride 1 on 2-6 pixel rows:
  * conv.py dw_small_rows, entry point tg_dwconv_p3q_s8): per group straight on, its pixels in registers, no
  * per-group dispatch: 4 pixels (plan n 1, edges 3) (zp, x0), (x1, x2), (x3, zp), 30 instructions per group (41 in
  * tg_dw_widen_row); 3 (n 1, edges 0x101) (zp, x0), (x1, x2), (zp, zp): the 4-pixel code with x3 = input_zp in
- * 4 bytes (29, was 38); 2 (n 0, edges 3) (zp, x0), (x1, zp) (22, was 27). Same arguments as tg_dw_widen_row
- * (the plan's n, edges and z4 only). External linkage: the compiler must keep its calling convention. */
+ * 4 bytes (29, was 38); 2 (n 0, edges 3) (zp, x0), (x1, zp) (22, was 27); 6 (n 2, edges 3) and 5 (n 2, edges
+ * 0x101) one pair more (41 / 39, were 50 / 47). Same arguments as tg_dw_widen_row (the plan's n, edges and z4
+ * only). External linkage: the compiler must keep its calling convention. */
 void tg_dw_widen_small(uint32_t *d, const int8_t *src, int32_t step, int32_t ng, struct tg_dw_wplan_s *w);
 __attribute__((naked, noinline)) void tg_dw_widen_small(uint32_t *d __attribute__((unused)),
                                                         const int8_t *src __attribute__((unused)),
@@ -1028,29 +1029,46 @@ __attribute__((naked, noinline)) void tg_dw_widen_small(uint32_t *d __attribute_
     __asm__("push   {r4-r11, lr}\n\t"
             "ldr    r12, [sp, #36]\n\t" /* w */
             "ldrd   r4, r5, [r12, #4]\n\t" /* n, edges */
-            "ldr    r11, [r12, #12]\n\t"   /* z4: the 3-pixel rows' x3 */
+            "ldr    r11, [r12, #12]\n\t"   /* z4: the odd rows' last "pixel" (its pair (zp, zp)) */
             "sxtb16 r8, r11\n\t"           /* (zp, zp) */
             "add    lr, r2, r2, lsl #1\n\t"
             "mov    r12, r3\n\t"
-            "adr.w  r6, 41f+1\n\t"
+            /* the group's start (r6) and where its pairs (x1, x2) go on (r7): (x3, x4) for 5-6 pixels, else the
+             * last pair */
+            "adr.w  r7, 43f+1\n\t"
+            "cmp    r4, #1\n\t"
+            "it     hi\n\t"
+            "adrhi.w r7, 52f+1\n\t"
+            "adr.w  r6, 51f+1\n\t" /* edges 0x101: 3, 5 pixels (the last one input_zp) */
             "cmp    r5, #3\n\t"
             "bne    1f\n\t"
-            "adr.w  r6, 40f+1\n\t"
-            "cmp    r4, #0\n\t"
-            "it     eq\n\t"
-            "adreq.w r6, 42f+1\n\t"
+            "adr.w  r6, 40f+1\n\t" /* edges 3: n 1, 4 pixels */
+            "cmp    r4, #1\n\t"
+            "it     lo\n\t"
+            "adrlo.w r6, 42f+1\n\t" /* n 0: 2 */
+            "it     hi\n\t"
+            "adrhi.w r6, 50f+1\n\t" /* n 2: 6 */
             "1:\n\t"
-            "push   {r6}\n\t" /* the group's start */
+            "push   {r6, r7}\n\t"
             "bx     r6\n\t"
-            "40:\n\t" /* 4 pixels */
+            "50:\n\t" /* 6 pixels: the last one (x5) in r11 */
+            "add    r11, r1, r2, lsl #2\n\t"
+            "ldr    r11, [r11, r2]\n\t"
+            "b      51f\n\t"
+            "40:\n\t" /* 4 pixels: the last one (x3) in r11 */
             "ldr    r11, [r1, lr]\n\t"
-            "41:\n\t" /* 3 (and 4): (zp, x0), (x1, x2), then (x3, zp) */
+            "51:\n\t" /* (zp, x0), (x1, x2), then (x3, x4) and the last pair, or the last pair */
             "ldr    r10, [r1, r2, lsl #1]\n\t"
             "ldr    r9, [r1, r2]\n\t"
             "ldr    r3, [r1]\n\t"
             TG_DW_WLEFT("r3")
             TG_DW_WPAIR("r9", "r10")
-            "43:\n\t" /* (x, zp) of the last pixel (r11), the next group (src + 4) */
+            "ldr    pc, [sp, #4]\n\t"
+            "42:\n\t" /* 2 pixels: (zp, x0), then (x1, zp) */
+            "ldr    r11, [r1, r2]\n\t"
+            "ldr    r3, [r1]\n\t"
+            TG_DW_WLEFT("r3")
+            "43:\n\t" /* (x, zp) of the last pixel (r11; input_zp for odd rows), the next group (src + 4) */
             "sxtb16 r6, r11\n\t"
             "sxtb16 r7, r11, ror #8\n\t"
             "pkhbt  r4, r6, r8\n\t"
@@ -1062,12 +1080,12 @@ __attribute__((naked, noinline)) void tg_dw_widen_small(uint32_t *d __attribute_
             "subs   r12, r12, #1\n\t"
             "it     ne\n\t"
             "ldrne  pc, [sp]\n\t"
-            "add    sp, sp, #4\n\t"
+            "add    sp, sp, #8\n\t"
             "pop    {r4-r11, pc}\n\t"
-            "42:\n\t" /* 2 pixels: (zp, x0), then (x1, zp) */
-            "ldr    r11, [r1, r2]\n\t"
-            "ldr    r3, [r1]\n\t"
-            TG_DW_WLEFT("r3")
+            "52:\n\t" /* 5-6 pixels: (x3, x4) */
+            "ldr    r9, [r1, lr]\n\t"
+            "ldr    r10, [r1, r2, lsl #2]\n\t"
+            TG_DW_WPAIR("r9", "r10")
             "b      43b\n\t");
 }
 
@@ -1675,7 +1693,7 @@ static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8
     tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)0, tg_dw_widen_row);
 }
 
-/* rows of 2-4 input pixels with a left edge, every group SMMLAR (tg_dw_widen_small: conv.py dw_small_rows) */
+/* rows of 2-6 input pixels with a left edge, every group SMMLAR (tg_dw_widen_small: conv.py dw_small_rows) */
 static void tg_dwconv_pairs_q(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
     tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)0, tg_dw_widen_small);
@@ -2950,7 +2968,7 @@ __attribute__((noinline)) static void tg_dwconv_regs(const tg_conv_params_t *p, 
 
 TG_DW_ENTRY(tg_dwconv_s8, tg_dwconv_dsp)        /* ring kernel (SMLABB), any filter */
 TG_DW_ENTRY(tg_dwconv_p3_s8, tg_dwconv_pairs)   /* ring kernel, 3x3 pair layout (w_row == -1) */
-TG_DW_ENTRY(tg_dwconv_p3q_s8, tg_dwconv_pairs_q) /* the same on rows of 2-4 pixels with a left edge */
+TG_DW_ENTRY(tg_dwconv_p3q_s8, tg_dwconv_pairs_q) /* the same on rows of 2-6 pixels with a left edge */
 TG_DW_ENTRY(tg_dwconv_p3s2_s8, tg_dwconv_s2)   /* stride 2 along the row (w_row == -4 / -5): 1 channel x 4 pixels */
 TG_DW_ENTRY(tg_dwconv_p3s2p_s8, tg_dwconv_s2p) /* ... rows ending with a partial block of 3 pixels */
 TG_DW_ENTRY(tg_dwconv_p3s2x_s8, tg_dwconv_s2x) /* ... either, groups with SMLAL rows (tg_dws2_rq_other) */

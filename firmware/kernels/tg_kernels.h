@@ -145,7 +145,7 @@ void tg_dwconv_dmr_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *ou
 void tg_dwconv_dmrl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* depthwise 3x3, depth multiplier 1, stride and dilation 1 along the row (pair layout, w_row == -1) */
 void tg_dwconv_p3_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
-/* the same on rows of 2-4 input pixels with a left edge (3x3 SAME on 2x2 .. 4x4 images), every group SMMLAR */
+/* the same on rows of 2-6 input pixels with a left edge (3x3 SAME on 2x2 .. 6x6 images), every group SMMLAR */
 void tg_dwconv_p3q_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* the same with stride 2 along the row */
 void tg_dwconv_p3s2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);

@@ -672,16 +672,16 @@ def dw_kernel(p: "ConvParams") -> str:
         if (dw_pair_blocks(p)[:, 48] != DW_PAIR_SMMLAR).any():
             return "tg_dwconv_p3x_s8"  # SMLAL or flagged SMMLAR groups (tg_dw_rq_other linked; either stride)
         if dw_small_rows(p):
-            return "tg_dwconv_p3q_s8"  # rows of 2-4 pixels with a left edge (tg_dw_widen_small linked)
+            return "tg_dwconv_p3q_s8"  # rows of 2-6 pixels with a left edge (tg_dw_widen_small linked)
         return "tg_dwconv_p3_s8"  # (stride 1, or 2 on narrow rows)
     return "tg_dwconv_s8"
 
 
 def dw_small_rows(p: "ConvParams") -> bool:
-    """Are the 3x3 pair kernel's ring rows (stride 1) rows of 2-4 input pixels with a left edge: (zp, x0),
-    (x1, x2), (x3, zp) / (zp, x0), (x1, x2), (zp, zp) / (zp, x0), (x1, zp) (3x3 SAME on 2-4 pixel rows, the
-    late layers of MobileNets)? Such rows are widened straight on, group after group (tg_dw_widen_small,
-    entry point tg_dwconv_p3q_s8: only models with such layers link its 196 B). The plan of
+    """Are the 3x3 pair kernel's ring rows (stride 1) rows of 2-6 input pixels with a left edge: (zp, x0),
+    (x1, x2), (x3, zp) / (zp, x0), (x1, x2), (zp, zp) / (zp, x0), (x1, zp), and the 5 / 6 pixel ones (3x3 SAME on
+    2-6 pixel rows, the late layers of MobileNets)? Such rows are widened straight on, group after group
+    (tg_dw_widen_small, entry point tg_dwconv_p3q_s8: only models with such layers link its ~270 B). The plan of
     tg_dwconv.c's tg_dw_row_plan: pairs [q0, q1) of two input pixels, the edges."""
     return p.small_ok and dw_small_rows_shape(p)
 
@@ -698,11 +698,11 @@ def dw_small_rows_shape(p: "ConvParams") -> bool:
     q0 = min(1, q1)
     r1 = int(q1 < np_ and 2 * q1 - 1 < g["in_w"])
     edges = q0 | (r1 << 1) | ((np_ - q1 - r1) << 8)
-    return (edges, q1 - q0) in ((3, 1), (3, 0), (0x101, 1))
+    return (edges, q1 - q0) in ((3, 0), (3, 1), (3, 2), (0x101, 1), (0x101, 2))
 
 
 def dw_model_small(graph, impl) -> bool:
-    """May the model's layers on rows of 2-4 pixels take tg_dwconv_p3q_s8 (dw_small_rows: 224 B of code)? Not in
+    """May the model's layers on rows of 2-6 pixels take tg_dwconv_p3q_s8 (dw_small_rows: ~300 B of code)? Not in
     a model that links the stride-2 4-pixel kernel's partial blocks (a layer on dw_pair2 whose rows are not whole
     blocks: tg_dwconv_p3s2p_s8 / tg_dwconv_p3s2x_s8): with both, mltk MobileNetV2 takes 12,466 B of kernels +
     runtime, past the 12 KB budget (its 31x27 -> 15x13 layer gains ~19 k instructions there, its 4x4 / 2x2
@@ -1492,7 +1492,7 @@ class ConvParams:
     # dw_kpairs layers (dw_model_pairs; dw_kernel)
     pair2_ok: bool = True  # depthwise: the model may take the stride-2 4-pixel pair kernel (dw_model_pair2, dw_pair2)
     pair2_small: bool = False  # ... on layers < DW_PAIR2_MIN_MACS too (dw_model_pair2_small: it is linked anyway)
-    small_ok: bool = True  # depthwise: rows of 2-4 pixels may take tg_dwconv_p3q_s8 (dw_model_small, dw_small_rows)
+    small_ok: bool = True  # depthwise: rows of 2-6 pixels may take tg_dwconv_p3q_s8 (dw_model_small, dw_small_rows)
     ring_block: int | None = None  # depthwise ring kernel: groups of 4 channels per block (None: _dw_ring_dims' default)
     # numpy kernel internals
     _wmats: list = field(default_factory=list, repr=False)  # conv: per group (KH*KW*Cg, Fg) float matrices
@@ -1975,9 +1975,9 @@ class DepthwiseConv2D(Op):
                     how += ("; not the stride-2 4-pixel kernel: the model is mostly 5x5 / 7x7 layers on the k x k "
                             "pair kernel (12 KB code budget)")
                 if dw_small_rows(p):
-                    how += ", rows of 2-4 pixels widened straight on"
+                    how += ", rows of 2-6 pixels widened straight on"
                 elif dw_small_rows_shape(p):
-                    how += ("; rows of 2-4 pixels widened group by group, not straight on: the model links the "
+                    how += ("; rows of 2-6 pixels widened group by group, not straight on: the model links the "
                             "stride-2 4-pixel kernel's partial blocks (12 KB code budget)")
             elif dw_pairs3(p) or dw_kpairs(p):
                 how += (f"; {kh}x{kw} pair kernel not used (< 75 % of the model's depthwise MACs would run on the "
