@@ -1198,7 +1198,7 @@ typedef struct {
     uint32_t lo4, hi4;      /* 28, 32 */
     int32_t out_step;       /* 36: out_c */
     int32_t gstride;        /* 40: bytes from a group's ring row to the next group's */
-    int32_t groups;         /* 44: >= 1 */
+    const int32_t *gend;    /* 44: past the block's last group's parameter block (blk + groups * TG_DW_PBLOCK) */
     const void *rqx;        /* 48: the SMLAL and flagged SMMLAR groups' requantization (tg_dw_rq_other) or NULL
                              * (every group SMMLAR: layers without such groups do not link it) */
     int32_t step;           /* 52: the call's choices, made by the first call (0 at 56 until then) and kept for
@@ -1451,7 +1451,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
                      * A again */
         "ldr    r4, [sp, #100]\n\t"
         "str    r4, [sp, #96]\n\t"
-        "16:\n\t" /* next group */
+        "16:\n\t" /* next group: every way here leaves r12 at the group's mode word (its block + 192) */
         "ldr    r0, [sp, #16]\n\t"
         "add    r4, sp, #64\n\t"
         "ldm    r4, {r1-r3}\n\t"
@@ -1459,14 +1459,15 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "add    r2, r2, r0\n\t"
         "add    r3, r3, r0\n\t"
         "stm    r4, {r1-r3}\n\t"
-        "ldrd   r1, r2, [sp, #28]\n\t"
-        "add    r1, r1, #196\n\t"
-        "add    r2, r2, #4\n\t"
+        "add    r1, r12, #4\n\t"       /* the next block */
+        "ldrd   r2, r3, [sp, #32]\n\t" /* output, pixels */
+        "adds   r2, r2, #4\n\t"
         "strd   r1, r2, [sp, #28]\n\t"
-        "ldr    r1, [sp, #60]\n\t"
-        "subs   r1, r1, #1\n\t"
-        "str    r1, [sp, #60]\n\t"
-        "bne    3b\n\t"
+        "strd   r2, r3, [sp, #76]\n\t" /* the group's output and pixels left (3:) */
+        "ldr    r0, [sp, #60]\n\t"     /* the block's end */
+        "cmp    r1, r0\n\t"
+        "it     ne\n\t"
+        "ldrne  pc, [sp, #108]\n\t"
         "add    sp, sp, #120\n\t"
         "pop    {r4-r11, pc}\n\t"
         "7:\n\t" /* stride 2 along the row */
@@ -1652,7 +1653,7 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
                 TG_NO_LIBCALL();
             }
             a.blk = blk0; /* the pass leaves blk, out and groups as they are */
-            a.groups = ng;
+            a.gend = blk0 + (size_t)ng * TG_DW_PBLOCK;
             a.out = out_b + 4 * g0;
             for (oy = 0; oy < p->out_h; oy++) {
                 tg_barrier(); /* the previous row's reads are done before the ring is written */
