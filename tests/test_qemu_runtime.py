@@ -126,7 +126,8 @@ def test_runtime_checks_data_bss_systick_wrap_and_fault(board_id, bss_bytes, bui
         qemu.serial.write(b"f")
         rest, status = qemu.read_to_exit(TIMEOUT)
 
-    assert mem == {"data_ok": 1, "bss_ok": 1, "bss_bytes": bss_bytes}
+    assert mem == {"data_ok": 1, "bss_ok": 1, "bss_bytes": bss_bytes,
+                   "u32max": 2**32 - 1, "u32max1": 2**32, "u64max": 2**64 - 1}
     n = lin["iters"]
     assert abs(lin["c2"] - 2 * lin["c1"] + lin["c0"]) <= 100, lin   # linear: no lost/extra wraps
     assert 3 * n <= lin["c1"] - lin["c0"] <= 6 * n, lin
@@ -228,7 +229,8 @@ def test_riscv_runtime_data_bss_counter_and_trap(build_dir):
         mem, lin, mono, ready = (json.loads(read_line(qemu.serial, TIMEOUT)) for _ in range(4))
         qemu.serial.write(b"f")
         rest, status = qemu.read_to_exit(TIMEOUT)
-    assert mem == {"data_ok": 1, "bss_ok": 1, "bss_bytes": 3 << 20}
+    assert mem == {"data_ok": 1, "bss_ok": 1, "bss_bytes": 3 << 20,
+                   "u32max": 2**32 - 1, "u32max1": 2**32, "u64max": 2**64 - 1}
     n = lin["iters"]
     assert abs(lin["c2"] - 2 * lin["c1"] + lin["c0"]) <= 10, lin
     assert 3 * n <= lin["c1"] - lin["c0"] <= 8 * n, lin

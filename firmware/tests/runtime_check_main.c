@@ -41,6 +41,8 @@ static uint64_t measure(uint32_t iters)
     return tg_bench_end();
 }
 
+static const volatile uint64_t u64_probe[3] = {0xFFFFFFFFu, 0x100000000u, 0xFFFFFFFFFFFFFFFFu};
+
 static void put_kv_u64(const char *key, uint64_t v, int last)
 {
     tg_putc('"');
@@ -72,7 +74,11 @@ int main(void)
     tg_puts("{");
     put_kv_u64("data_ok", data_ok, 0);
     put_kv_u64("bss_ok", bss_ok, 0);
-    put_kv_u64("bss_bytes", BIG_BSS_BYTES, 1);
+    put_kv_u64("bss_bytes", BIG_BSS_BYTES, 0);
+    /* tg_put_u64 on both sides of 2^32 (the 32-bit path and the 64-bit one) and at 2^64 - 1 */
+    put_kv_u64("u32max", u64_probe[0], 0);
+    put_kv_u64("u32max1", u64_probe[1], 0);
+    put_kv_u64("u64max", u64_probe[2], 1);
 
     tg_puts("{");
     put_kv_u64("c0", measure(0u), 0);
