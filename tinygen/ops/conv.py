@@ -1748,6 +1748,130 @@ class Conv2D(Op):
 # ----------------------------------------------------------------------------- DEPTHWISE_CONV_2D
 
 
+# ----------------------------------------------------------------------------- depthwise kernel reasons
+# (DepthwiseConv2D.kernel_variant: the text inspect and generate print per layer)
+
+
+def _dw_mve_reason(p: "ConvParams") -> str:
+    """The Helium depthwise kernel (dw_mve_kernel) in words."""
+    kh, kw = p.filter_hw
+    how = {"plane": "plane kernel: the channel's padded plane on the stack, 4 output pixels per vector, "
+                    "a gather + VMLA per tap",
+           "row": "row kernel: a ring of padded planar rows on the stack, 4 output pixels per vector, "
+                  "a load + VMLA per tap",
+           "pixel": "pixel kernel: 4 channels per vector, a gather + VMUL + VADD per tap"}[dw_mve_kernel(p)]
+    return f"depthwise {kh}x{kw}: Helium {how}, VQRDMULH/VRSHL requantization (no arena scratch used)"
+
+
+def _dw_on_p3(p: "ConvParams") -> bool:
+    """Does the layer run on the 3x3 pair kernel's 2-pixel pass (tg_dwconv_p3*_s8 other than the stride-2 ones)?"""
+    return p.pair_kernel and not dw_regs(p) and not dw_columns(p) and not dw_kpairs(p) and not dw_pair2(p)
+
+
+def _dw_left_tail(p: "ConvParams") -> str:
+    """What happens to the channels with an effective scale >= 0.5 (left shifts), or ""."""
+    sh = np.asarray(p.shift).reshape(-1)
+    live = np.asarray(p.multiplier).reshape(-1) != 0
+    n_left = int(np.count_nonzero(live & (np.broadcast_to(sh, live.shape) >= 0)))
+    if p.pair_kernel and dw_pair2(p):
+        return f"; {n_left} channel(s) with effective scale >= 0.5 (left shifts: SMLAL rows in the assembly)" if n_left else ""
+    n_c = dw_pair_c_channels(p) if _dw_on_p3(p) else n_left
+    tail = f"; {n_c} channel(s) with effective scale >= 0.5 requantized in C" if n_c else ""
+    if n_left > n_c:
+        tail = (f"; {n_left - n_c} channel(s) with effective scale >= 0.5 in SMMLAR groups (accumulator "
+                f"scaled by 2^(shift+1))" + tail)
+    return tail
+
+
+def _dw_pair_modes(p: "ConvParams") -> np.ndarray:
+    """The pair kernels' requantization mode per group of 4 channels (DW_PAIR_SMMLAR, ..._FLAG, or SMLAL)."""
+    if dw_kpairs(p):
+        return np.full(1, DW_PAIR_SMMLAR)
+    return dw_pair2_blocks(p)[:, 0] if dw_pair2(p) else dw_pair_blocks(p)[:, 48]
+
+
+def _dw_const_channels(p: "ConvParams", modes: np.ndarray) -> int:
+    """Dead channels of the 3x3 pair layout's SMMLAR groups whose row holds their one output value
+    (dw_pair_const_channels)."""
+    oc = p.output_shape[3]
+    mult = np.broadcast_to(np.asarray(p.multiplier).reshape(-1), (oc,))
+    rows = dw_pair_blocks(p)[:, 32:48].reshape(-1, 4)[:oc]
+    grp = np.repeat(modes >= DW_PAIR_SMMLAR, 4)[:oc]
+    return int(np.count_nonzero(grp & (rows[:, 0] == 0) & (mult != 0)))
+
+
+def _dw_rq_reason(p: "ConvParams") -> str:
+    """The depthwise kernel's requantization in words: SMLAL rows, or SMMLAR on (some of) the pair kernels' groups."""
+    if not p.pair_kernel:
+        return "exact SMLAL requantization"
+    modes = _dw_pair_modes(p)
+    n_flg = int(np.count_nonzero(modes == DW_PAIR_SMMLAR_FLAG))
+    n_smm = int(np.count_nonzero(modes == DW_PAIR_SMMLAR)) + n_flg
+    flg = (f"; {n_flg} of them flagged: a sign correction per channel, for left shifts whose accumulator "
+           "takes either sign" if n_flg else "")
+    n_const = _dw_const_channels(p, modes) if _dw_on_p3(p) else 0
+    if n_const:
+        flg += f"; {n_const} dead channel(s) with one output value for every input (weights 0, the value in the row)"
+    if n_smm == modes.size:
+        return f"exact SMMLAR requantization (doubled accumulators{flg})"
+    if not n_smm:
+        return "exact SMLAL requantization"
+    return (f"exact requantization: SMMLAR (doubled accumulators) on {n_smm} of {modes.size} groups of 4 "
+            f"channels{' (' + flg[2:] + ')' if flg else ''}, SMLAL on the others (|bias| + 128 * sum|w| >= 2^30, a "
+            "long shift, or a left shift L with (|bias| + 128 * sum|w|) * 2^(L+1) >= 2^31 or weights * 2^(L+1) "
+            "beyond int16)")
+
+
+def _dw_how(p: "ConvParams") -> str:
+    """How the DSP kernel runs the layer, and why not a faster one where it does not take it."""
+    if dw_regs(p):
+        how = ("int8 input read directly, 4 channels per word widened in registers (SXTB16), "
+               "each meeting 2 of its filters (SMLABB/SMLATT), no ring")
+        if p.input_shape[3] % 4:
+            how += f"; the last {p.input_shape[3] % 4} input channel(s) (a partial group of 4) in C"
+        return how
+    if dw_columns(p):
+        how = "per input channel, int16 window columns of 2 pixels x dm filters (SMLAD)"
+        if p.depth_multiplier < DW_COLUMNS_MIN_DM:
+            how += " (RAM: the faster ring kernel's scratch does not fit the arena target)"
+        return how
+    kh, kw = p.filter_hw
+    rows, _, block = _dw_ring_dims(p)
+    how = f"ring of {rows} widened rows x {4 * block} channels"
+    turned = ", transposed (columns as rows)" if dw_transposed(p) else ""
+    if p.pair_kernel and dw_kpairs(p):
+        return how + f", {kh}x{kw} tap pairs x 2 pixels (SMLAD)"
+    if dw_pair2(p):
+        return how + ", 3x3 tap pairs, 1 channel x 4 pixels per pass (SMLAD)" + turned
+    if p.pair_kernel:
+        return how + ", 3x3 tap pairs x 2 pixels (SMLAD)" + turned + _dw_p3_notes(p)
+    if dw_pairs3(p) or dw_kpairs(p):
+        how += f"; {kh}x{kw} pair kernel not used (< 75 % of the model's depthwise MACs would run on the pair kernels)"
+    return how
+
+
+def _dw_p3_notes(p: "ConvParams") -> str:
+    """The 3x3 pair kernel's 2-pixel pass: why not the stride-2 4-pixel kernel, how its small rows are widened."""
+    notes = _dw_not_pair2(p)
+    if dw_small_rows(p):
+        notes += ", rows of 2-6 pixels widened straight on"
+    elif dw_small_rows_shape(p):
+        notes += ("; rows of 2-6 pixels widened group by group, not straight on: the model links the "
+                  "stride-2 4-pixel kernel's partial blocks (12 KB code budget)")
+    return notes
+
+
+def _dw_not_pair2(p: "ConvParams") -> str:
+    """Why a 3x3 stride-2 layer on the pair kernel stays on the 2-pixel pass (not dw_pair2), or ""."""
+    g = dw_geometry(p)
+    if (g["k_h"], g["k_w"], g["stride_w"]) != (3, 3, 2):
+        return ""
+    head = "; not the stride-2 4-pixel kernel: "
+    if not p.pair2_ok and dw_pair2_shape(p):
+        return head + "the model is mostly 5x5 / 7x7 layers on the k x k pair kernel (12 KB code budget)"
+    return ""
+
+
 @register
 class DepthwiseConv2D(Op):
     name = "DEPTHWISE_CONV_2D"
@@ -1928,81 +2052,15 @@ class DepthwiseConv2D(Op):
         return undo
 
     def kernel_variant(self, p: ConvParams, target: str | None = None) -> KernelVariant:
+        """The depthwise kernel on `target` and why (dw_kernel: the C entry point the generated code calls), for
+        inspect / generate: the kernel, how it runs the layer, its requantization, and why the layer is not on a
+        faster kernel where it is not (_dw_how)."""
         scratch = self.scratch_bytes(p)
         if not target_has_dsp(target):
             return KernelVariant(C99, f"target {target} has no DSP extension", scratch)
-        kh, kw = p.filter_hw
         if target_has_mve(target):
-            how = {"plane": "plane kernel: the channel's padded plane on the stack, 4 output pixels per vector, "
-                            "a gather + VMLA per tap",
-                   "row": "row kernel: a ring of padded planar rows on the stack, 4 output pixels per vector, "
-                          "a load + VMLA per tap",
-                   "pixel": "pixel kernel: 4 channels per vector, a gather + VMUL + VADD per tap"}[dw_mve_kernel(p)]
-            return KernelVariant(MVE, f"depthwise {kh}x{kw}: Helium {how}, VQRDMULH/VRSHL requantization "
-                                      f"(no arena scratch used)", scratch)
+            return KernelVariant(MVE, _dw_mve_reason(p), scratch)
+        kh, kw = p.filter_hw
         what = f"depthwise {kh}x{kw}" + (f", depth multiplier {p.depth_multiplier}" if p.depth_multiplier > 1 else "")
-        sh = np.asarray(p.shift).reshape(-1)
-        live = np.asarray(p.multiplier).reshape(-1) != 0
-        n_left = int(np.count_nonzero(live & (np.broadcast_to(sh, live.shape) >= 0)))
-        p3 = p.pair_kernel and not dw_regs(p) and not dw_columns(p) and not dw_kpairs(p) and not dw_pair2(p)
-        n_c = dw_pair_c_channels(p) if p3 else 0 if p.pair_kernel and dw_pair2(p) else n_left
-        tail = (f"; {n_c} channel(s) with effective scale >= 0.5 requantized in C" if n_c else "")
-        if p.pair_kernel and dw_pair2(p) and n_left:
-            tail = f"; {n_left} channel(s) with effective scale >= 0.5 (left shifts: SMLAL rows in the assembly)"
-        elif n_left > n_c:
-            tail = (f"; {n_left - n_c} channel(s) with effective scale >= 0.5 in SMMLAR groups (accumulator "
-                    f"scaled by 2^(shift+1))" + tail)
-        if dw_regs(p):
-            how = ("int8 input read directly, 4 channels per word widened in registers (SXTB16), "
-                   "each meeting 2 of its filters (SMLABB/SMLATT), no ring")
-            if p.input_shape[3] % 4:
-                how += f"; the last {p.input_shape[3] % 4} input channel(s) (a partial group of 4) in C"
-        elif dw_columns(p):
-            how = "per input channel, int16 window columns of 2 pixels x dm filters (SMLAD)"
-            if p.depth_multiplier < DW_COLUMNS_MIN_DM:
-                how += " (RAM: the faster ring kernel's scratch does not fit the arena target)"
-        else:
-            rows, _, block = _dw_ring_dims(p)
-            how = f"ring of {rows} widened rows x {4 * block} channels"
-            if p.pair_kernel and dw_kpairs(p):
-                how += f", {kh}x{kw} tap pairs x 2 pixels (SMLAD)"
-            elif dw_pair2(p):
-                how += (", 3x3 tap pairs, 1 channel x 4 pixels per pass (SMLAD)"
-                        + (", transposed (columns as rows)" if dw_transposed(p) else ""))
-            elif p.pair_kernel:
-                how += ", 3x3 tap pairs x 2 pixels (SMLAD)" + (", transposed (columns as rows)" if dw_transposed(p) else "")
-                if not p.pair2_ok and dw_pair2_shape(p):
-                    how += ("; not the stride-2 4-pixel kernel: the model is mostly 5x5 / 7x7 layers on the k x k "
-                            "pair kernel (12 KB code budget)")
-                if dw_small_rows(p):
-                    how += ", rows of 2-6 pixels widened straight on"
-                elif dw_small_rows_shape(p):
-                    how += ("; rows of 2-6 pixels widened group by group, not straight on: the model links the "
-                            "stride-2 4-pixel kernel's partial blocks (12 KB code budget)")
-            elif dw_pairs3(p) or dw_kpairs(p):
-                how += (f"; {kh}x{kw} pair kernel not used (< 75 % of the model's depthwise MACs would run on the "
-                        "pair kernels)")
-        rq = "exact SMLAL requantization"
-        if p.pair_kernel:
-            modes = (np.full(1, DW_PAIR_SMMLAR) if dw_kpairs(p) else dw_pair2_blocks(p)[:, 0] if dw_pair2(p)
-                     else dw_pair_blocks(p)[:, 48])
-            n_smm = int(np.count_nonzero(modes == DW_PAIR_SMMLAR))
-            n_flg = int(np.count_nonzero(modes == DW_PAIR_SMMLAR_FLAG))
-            flg = (f"; {n_flg} of them flagged: a sign correction per channel, for left shifts whose accumulator "
-                   "takes either sign" if n_flg else "")
-            n_smm += n_flg
-            n_const = 0
-            if p3:  # the 3x3 pair layout's constant rows (dw_pair_const_channels)
-                mult = np.broadcast_to(np.asarray(p.multiplier).reshape(-1), (p.output_shape[3],))
-                rows = dw_pair_blocks(p)[:, 32:48].reshape(-1, 4)[: p.output_shape[3]]
-                grp = np.repeat(modes >= DW_PAIR_SMMLAR, 4)[: p.output_shape[3]]
-                n_const = int(np.count_nonzero(grp & (rows[:, 0] == 0) & (mult != 0)))
-            if n_const:
-                flg += (f"; {n_const} dead channel(s) with one output value for every input (weights 0, the value "
-                        "in the row)")
-            rq = (f"exact SMMLAR requantization (doubled accumulators{flg})" if n_smm == modes.size else
-                  f"exact requantization: SMMLAR (doubled accumulators) on {n_smm} of {modes.size} groups of 4 "
-                  f"channels{' (' + flg[2:] + ')' if flg else ''}, SMLAL on the others (|bias| + 128 * sum|w| >= 2^30, a long shift, or a left "
-                  "shift L with (|bias| + 128 * sum|w|) * 2^(L+1) >= 2^31 or weights * 2^(L+1) beyond int16)"
-                  if n_smm else rq)
-        return KernelVariant(DSP_EXACT, f"{what}: {dw_kernel(p)}, {how}, {rq}{tail}", scratch)
+        return KernelVariant(DSP_EXACT, f"{what}: {dw_kernel(p)}, {_dw_how(p)}, {_dw_rq_reason(p)}{_dw_left_tail(p)}",
+                             scratch)
