@@ -265,3 +265,82 @@ def test_kxk_pair_kernel_is_chosen_model_wide():
     assert [dw_kernel(p) for p in ps] == ["tg_dwconv_s8", "tg_dwconv_s8"]
     reason = DepthwiseConv2D().kernel_variant(ps[0], "cortex-m4").reason
     assert "7x7 pair kernel not used" in reason, reason
+
+
+def _dw_s2_layer(hw: int, channels: int) -> bytes:
+    """One 3x3 stride-2 SAME depthwise layer on a hw x hw x channels image (output (hw + 1) // 2 square)."""
+    import numpy as np
+
+    from tests.support.opmodels import ModelBuilder
+
+    rng = np.random.default_rng(7)
+    m = ModelBuilder()
+    x = m.tensor([1, hw, hw, channels], scale=0.05, zero_point=3)
+    ws = rng.uniform(0.002, 0.02, size=channels)
+    wt = m.tensor([1, 3, 3, channels], data=rng.integers(-127, 128, size=(1, 3, 3, channels)), scale=ws, zero_point=0,
+                  axis=3)
+    b = m.tensor([channels], dtype=np.int32, data=rng.integers(-5000, 5000, size=channels), scale=0.05 * ws)
+    ow = (hw + 1) // 2
+    y = m.tensor([1, ow, ow, channels], scale=0.1, zero_point=-2)
+    m.op("DEPTHWISE_CONV_2D", [x, wt, b], [y], padding="SAME", stride_h=2, stride_w=2, dilation_h_factor=1,
+         dilation_w_factor=1, depth_multiplier=1, fused_activation_function="NONE")
+    return m.build([x], [y])
+
+
+@pytest.mark.parametrize("hw,channels,kernel,why", [
+    # rows of 13 output pixels: 3 whole blocks of 4 and a partial one of 1 (the 4-pixel kernel loses there)
+    (26, 8, "tg_dwconv_p3_s8", "not the stride-2 4-pixel kernel: rows of 13 pixels end with a partial block of 1 ("),
+    # rows of 12: whole blocks, but 9 x 12 x 12 x 8 = 10,368 MACs, too few for the kernel's code
+    (24, 8, "tg_dwconv_p3_s8", "not the stride-2 4-pixel kernel: 10,368 MACs (< 30,000)"),
+    # the same rows with 32 channels (41,472 MACs): the 4-pixel kernel, no such reason
+    (24, 32, "tg_dwconv_p3s2_s8", None),
+])
+def test_stride2_layer_off_the_4pixel_kernel_says_why(tmp_path, hw, channels, kernel, why):
+    """A 3x3 stride-2 layer the pair kernel runs with its 2-pixel pass rather than the stride-2 4-pixel kernel names
+    the reason in inspect --json (row width: a partial last block of 1-2 pixels; or its MACs), next to the kernel
+    the generated code calls; one that takes the 4-pixel kernel has no such reason."""
+    from tinygen.model.reader import parse_model
+    from tinygen.ops.conv import DepthwiseConv2D, dw_kernel
+
+    data = _dw_s2_layer(hw, channels)
+    g = parse_model(data, name="s2")
+    assert dw_kernel(DepthwiseConv2D().prepare(g, g.operators[0])) == kernel
+    path = tmp_path / "s2.tflite"
+    path.write_bytes(data)
+    r = CliRunner().invoke(main, ["inspect", "--json", str(path)])
+    assert r.exit_code == 0, r.output
+    (op,) = [o for o in json.loads(r.output)["ops"] if o["op"] == "DEPTHWISE_CONV_2D"]
+    assert op["kernel"] == "dsp-exact" and kernel in op["kernel_reason"], op
+    if why is None:
+        assert "not the stride-2 4-pixel kernel" not in op["kernel_reason"], op
+    else:
+        assert why in op["kernel_reason"], op
+
+
+def test_corpus_stride2_layers_off_the_4pixel_kernel_say_why():
+    """Every 3x3 stride-2 depthwise layer of the corpus (and zoo) on the pair kernel's 2-pixel pass names why it is
+    not on the stride-2 4-pixel kernel."""
+    from tests.support import zoo
+    from tinygen.model.reader import read_model
+    from tinygen.ops.conv import DepthwiseConv2D, dw_geometry, dw_kernel
+
+    d = corpus_dir()
+    if d is None:
+        pytest.skip(SKIP_REASON)
+    models = sorted(d.glob("*.tflite")) + sorted(zoo.zoo_dir().glob("*.tflite"))
+    seen = 0
+    for path in models:
+        try:
+            g = read_model(path)
+        except Exception:  # (models the reader refuses: not this test's business)
+            continue
+        for op in g.operators:
+            if op.op != "DEPTHWISE_CONV_2D":
+                continue
+            p = DepthwiseConv2D().prepare(g, op)
+            geo = dw_geometry(p)
+            if p.pair_kernel and dw_kernel(p) == "tg_dwconv_p3_s8" and (geo["k_w"], geo["stride_w"]) == (3, 2):
+                seen += 1
+                reason = DepthwiseConv2D().kernel_variant(p, "cortex-m4").reason
+                assert "not the stride-2 4-pixel kernel: " in reason, (path.name, op.index, reason)
+    assert seen, "no 3x3 stride-2 layer on the 2-pixel pass in the corpus"

@@ -1852,7 +1852,7 @@ def _dw_how(p: "ConvParams") -> str:
 
 def _dw_p3_notes(p: "ConvParams") -> str:
     """The 3x3 pair kernel's 2-pixel pass: why not the stride-2 4-pixel kernel, how its small rows are widened."""
-    notes = _dw_not_pair2(p)
+    notes = _dw_not_pair2(p) + _dw_narrow_pair_note(p)
     if dw_small_rows(p):
         notes += ", rows of 2-6 pixels widened straight on"
     elif dw_small_rows_shape(p):
@@ -1861,15 +1861,55 @@ def _dw_p3_notes(p: "ConvParams") -> str:
     return notes
 
 
+def _dw_narrow_pair_note(p: "ConvParams") -> str:
+    """Why a layer narrower than the 2-pixel pass's break-even (_dw_pair_rows_ok fast) with the SMLABB ring kernel
+    runs on it all the same (dw_model_pairs: no layer of the model needs the SMLABB kernel), or "". Rows of 2-6
+    pixels widened straight on (dw_small_rows) are left out: that path was built for them."""
+    if dw_pairs3(p) or dw_small_rows(p):
+        return ""
+    g = dw_geometry(p)
+    least = 4 if g["stride_w"] == 1 else 8
+    return (f"; below {least} pixels per row at stride {g['stride_w']} the SMLABB ring kernel beat the 2-pixel pass "
+            "(measured), but no other layer needs it: one ring kernel linked (12 KB code budget)")
+
+
 def _dw_not_pair2(p: "ConvParams") -> str:
-    """Why a 3x3 stride-2 layer on the pair kernel stays on the 2-pixel pass (not dw_pair2), or ""."""
+    """Why a 3x3 stride-2 layer on the pair kernel stays on the 2-pixel pass (not dw_pair2), or "" (stride 1)."""
     g = dw_geometry(p)
     if (g["k_h"], g["k_w"], g["stride_w"]) != (3, 3, 2):
         return ""
     head = "; not the stride-2 4-pixel kernel: "
     if not p.pair2_ok and dw_pair2_shape(p):
         return head + "the model is mostly 5x5 / 7x7 layers on the k x k pair kernel (12 KB code budget)"
+    width = _dw_pair2_width_problem(g["out_w"], "columns" if dw_transposed(p) else "rows")
+    if width:
+        return head + width
+    macs = 9 * int(np.prod(p.output_shape))
+    if macs < DW_PAIR2_MIN_MACS and not p.pair2_small:
+        return (head + f"{macs:,} MACs (< {DW_PAIR2_MIN_MACS:,}) and no larger stride-2 layer of the model links "
+                "its ~2.4 KB of code (12 KB code budget)")
     return ""
+
+
+# Measured per layer (benchmarks/mcu_bench.py, corpus: see _dw_pair2_width_ok): output row width ->
+# (MAC/instruction on the 2-pixel pass, on the 4-pixel kernel) where a partial last block of 1-2 pixels loses.
+DW_PAIR2_PARTIAL_MEASURED = {25: (0.348, 0.307), 13: (0.336, 0.286), 6: (0.343, 0.276)}
+
+
+def _dw_pair2_width_problem(out_w: int, rows: str = "rows") -> str:
+    """Why rows of `out_w` output pixels keep the 2-pixel pass (_dw_pair2_width_ok), or "" where they need not."""
+    if _dw_pair2_width_ok(out_w):
+        return ""
+    if out_w < DW_PAIR2_MIN_W:
+        return f"{rows} of {out_w} pixels, less than one block of 4"
+    part = out_w % 4
+    if part == 3:
+        return (f"{rows} of {out_w} pixels end with a partial block of 3 after one whole block (its ~450 B of "
+                "code only for rows of at least 2 whole blocks: 12 KB code budget)")
+    two, four = DW_PAIR2_PARTIAL_MEASURED.get(out_w, (None, None))
+    slower = (f"slower there: {four} vs {two} MAC/instruction, measured" if two else
+              f"slower on the rows of {', '.join(map(str, sorted(DW_PAIR2_PARTIAL_MEASURED)))} measured")
+    return f"{rows} of {out_w} pixels end with a partial block of {part} ({slower})"
 
 
 @register
