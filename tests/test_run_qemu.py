@@ -323,3 +323,22 @@ def test_two_input_model(tmp_path, obj_cache):
     assert compare_selftest(json.loads(texts[1])["selftest"], proj.manifest["expected"]) == []
     y = Emulator(g).run(*xs)
     assert np.frombuffer(outs[0], np.int8).tolist() == np.asarray(y).reshape(-1).tolist()
+
+
+def test_session_on_a_raced_port_reads_its_own_qemu(graphs, build_root, obj_cache, monkeypatch):
+    """Two sessions that draw the same TCP port (free_tcp_port's race with QEMU's bind, seen once as a
+    banner read from the middle of another test's output under parallel load): the session whose QEMU
+    loses the bind must not connect to the winner's QEMU; it retries on another port and reads its own
+    firmware, and the winner's session is undisturbed."""
+    import tinygen.boards.qemu as qemu_mod
+
+    proj_a = built(graphs["kws_micro"], "qemu-cortex-m4", build_root / "kws_micro-qemu-cortex-m4", obj_cache)
+    proj_b = built(graphs["mean"], "qemu-cortex-m4", build_root / "mean-qemu-cortex-m4", obj_cache)
+    with QemuSession("qemu-cortex-m4", proj_a.firmware) as a:
+        drawn = [a.port]
+        real = qemu_mod.free_tcp_port
+        monkeypatch.setattr(qemu_mod, "free_tcp_port", lambda: drawn.pop() if drawn else real())
+        with QemuSession("qemu-cortex-m4", proj_b.firmware, connect_timeout=5) as b:
+            assert b.port != a.port
+            assert json.loads(read_line(b.serial, 10))["model"] == "mean"
+        assert json.loads(read_line(a.serial, 10))["model"] == "kws_micro"
