@@ -677,26 +677,30 @@ def test_narrow_conv_dsp_and_portable_bit_exact(tmp_path):
             check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
 
 
-def dw_pair_chain(rng, strides: tuple[int, ...] = (1, 2), hw: tuple[int, int] | None = None) -> bytes:
+def dw_pair_chain(rng, strides: tuple[int, ...] = (1, 2), hw: tuple[int, int] | None = None,
+                  upper: bool = False) -> bytes:
     """Two 3x3 depthwise layers: one at stride 1 (the pair kernel's; 80 % of the MACs) then a small one at
     stride 2 (2-7 output columns) that the pair kernel runs too, because the model needs no SMLABB ring
     kernel (conv.dw_model_pairs): small widths, odd and even, on the pair kernel. strides (1, 2, 1): then a
-    narrow stride-1 layer (rows of 2-7 pixels: odd ones end with the pixel-A pass). `hw`: the input's."""
+    narrow stride-1 layer (rows of 2-7 pixels: odd ones end with the pixel-A pass). `hw`: the input's. `upper`:
+    the last layer's activation is RELU6 on output zero point -128 (the clamp of the upper bound only)."""
     m = ModelBuilder()
     c = int(rng.choice([4, 8, 16]))
     h, w = hw if hw else (int(rng.integers(4, 15)), int(rng.integers(4, 15)))
     x = m.tensor([1, h, w, c], scale=0.05, zero_point=_zp(rng))
     cur, cur_hw = x, (h, w)
-    for stride in strides:
+    for li, stride in enumerate(strides):
         wd = rng.integers(-127, 128, size=(1, 3, 3, c))
         ws = _q_scales(rng, c, True)
         wt = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=3)
         b = m.tensor([c], dtype=np.int32, data=rng.integers(-5000, 5000, size=c), scale=0.05 * np.atleast_1d(ws))
         oh, ow = -(-cur_hw[0] // stride), -(-cur_hw[1] // stride)
-        y = m.tensor([1, oh, ow, c], scale=float(rng.uniform(0.02, 0.2)), zero_point=_zp(rng))
+        scale, zp, act = float(rng.uniform(0.02, 0.2)), _zp(rng), str(rng.choice(["NONE", "RELU6"]))
+        if upper and li == len(strides) - 1:
+            scale, zp, act = 0.05, -128, "RELU6"
+        y = m.tensor([1, oh, ow, c], scale=scale, zero_point=zp)
         m.op("DEPTHWISE_CONV_2D", [cur, wt, b], [y], padding="SAME", stride_h=stride, stride_w=stride,
-             dilation_h_factor=1, dilation_w_factor=1, depth_multiplier=1,
-             fused_activation_function=str(rng.choice(["NONE", "RELU6"])))
+             dilation_h_factor=1, dilation_w_factor=1, depth_multiplier=1, fused_activation_function=act)
         cur, cur_hw = y, (oh, ow)
     return m.build([x], [cur])
 
@@ -781,6 +785,12 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
     for i in range(4):  # pair kernel, dead channels that are not constant: SMLAL groups, stride 1 and 2
         name = f"dw3x3deadstep_{i}"
         g = parse_model(random_dw_dead_steps(rng, 1 + i % 2, folded=i < 2, left=i == 0), name=name)
+        check_graph(g)
+        out[name] = g
+    for i, hw in enumerate([(9, 9), (12, 11)]):  # the 2-pixel pass at stride 2 with the upper bound's clamp only
+        # (odd and even rows; their own generator: the models before stay as they were)
+        name = f"dw3x3upper_{i}"
+        g = parse_model(dw_pair_chain(np.random.default_rng(seed + 2 + i), (1, 2), hw, upper=True), name=name)
         check_graph(g)
         out[name] = g
     return out
@@ -893,8 +903,14 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
             runs |= {"right (pixel, zp)"} if r1 else set()
             runs |= {f"right (zp, zp) x{min(npairs - q1 - r1, 2)}"} if npairs - q1 - r1 > 0 else set()
             runs |= {f"s2 {'odd' if ow % 2 else 'even'}"} if sw == 2 else set()
+            # tg_dw3x3_pairs has one copy of the clamp and store per stride (each loops straight back to its
+            # pass): every clamp at both strides
+            if dw_kernel(p) in ("tg_dwconv_p3_s8", "tg_dwconv_p3l_s8", "tg_dwconv_p3x_s8", "tg_dwconv_p3q_s8"):
+                clamp = "none" if (p.act_min, p.act_max) == (-128, 127) else "upper" if p.act_min == -128 else "both"
+                runs |= {f"clamp {clamp} s{sw}"}
     assert runs == {"run 0", "run 1", "run 2", "run 3", "run none", "left edge", "right (pixel, zp)",
-                    "right (zp, zp) x1", "right (zp, zp) x2", "s2 odd", "s2 even"}, runs
+                    "right (zp, zp) x1", "right (zp, zp) x2", "s2 odd", "s2 even", "clamp none s1", "clamp upper s1",
+                    "clamp both s1", "clamp none s2", "clamp upper s2", "clamp both s2"}, runs
     # the 3x3 ring kernel with channels whose effective scale is >= 0.5 (left shifts): the assembly runs the
     # block, those channels are redone in C row by row (tg_dw_fix_row)
     from tinygen.ops.conv import dw_geometry, dw_kernel

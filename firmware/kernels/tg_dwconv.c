@@ -1265,14 +1265,15 @@ typedef struct {
     TG_DWP2_MAC4("r4", "r6", "r8", "r0", "r2") \
     "ldrd   r10, r11, [r12], #8\n\t"         \
     TG_DWP2_MAC4("r5", "r7", "r9", "r1", "r3")
-#define TG_DWP2_ROWB(off)                    \
-    "ldr    lr, [sp, #" off "]\n\t"          \
+/* c2, c3 of filter row k (ring row pointer in lr, already advanced; weights at r12 + 16k, r12 not moved):
+ * the rows go last to first, so that the first one's pointer is still in lr from TG_DWP2_ROWA's last */
+#define TG_DWP2_ROWB(woff, woff2)            \
     "ldrd   r4, r5, [lr, #-24]\n\t"          \
     "ldrd   r6, r7, [lr, #-8]\n\t"           \
     "ldrd   r8, r9, [lr, #8]\n\t"            \
-    "ldrd   r10, r11, [r12], #8\n\t"         \
+    "ldrd   r10, r11, [r12, #" woff "]\n\t"  \
     TG_DWP2_MAC4("r4", "r6", "r8", "r0", "r2") \
-    "ldrd   r10, r11, [r12], #8\n\t"         \
+    "ldrd   r10, r11, [r12, #" woff2 "]\n\t" \
     TG_DWP2_MAC4("r5", "r7", "r9", "r1", "r3")
 /* SMMLAR groups (mode word TG_DWP_SMMLAR, rows {m, C, r, 0}; conv.py dw_pair_smmlar_ok): the accumulators
  * hold 2a (doubled weights and bias), Y = SMMLAR(2a, m, C) = C + SaturatingRoundingDoublingHighMul(a, m),
@@ -1304,6 +1305,33 @@ typedef struct {
     "add    r11, r11, " a "\n\t"             \
     "asr    r11, r11, r6\n\t"                \
     "ssat   " a ", #8, r11\n\t"
+/* The clamp (entries both: lower bound (max) then upper (min); upper: the upper one only; none), the store of
+ * pixels A (r8) and B (r10) and the loop back to the pass (a direct branch: one copy per stride, chosen with
+ * the clamp at 88), else on to 96 */
+#define TG_DWP_STORE(both, upper, none, pass)  \
+    both ":\n\t"                               \
+    "ldr    r4, [sp, #44]\n\t"                  \
+    "ssub8  r6, r8, r4\n\t"                     \
+    "sel    r8, r8, r4\n\t"                     \
+    "ssub8  r6, r10, r4\n\t"                    \
+    "sel    r10, r10, r4\n\t"                   \
+    upper ":\n\t"                              \
+    "ldr    r5, [sp, #48]\n\t"                  \
+    "ssub8  r6, r8, r5\n\t"                     \
+    "sel    r8, r5, r8\n\t"                     \
+    "ssub8  r6, r10, r5\n\t"                    \
+    "sel    r10, r5, r10\n\t"                   \
+    none ":\n\t"                               \
+    "ldrd   r4, r5, [sp, #76]\n\t"              \
+    "ldr    r6, [sp, #52]\n\t"                  \
+    "str    r8, [r4]\n\t"                       \
+    "subs   r5, r5, #2\n\t"                     \
+    "it     ge\n\t"                             \
+    "strge  r10, [r4, r6]\n\t" /* pixel B, unless the row's last pass has pixel A only */ \
+    "add    r4, r4, r6, lsl #1\n\t"             \
+    "strd   r4, r5, [sp, #76]\n\t"              \
+    "bgt    " pass "b\n\t"                      \
+    "ldr    pc, [sp, #96]\n\t"
 /* The block's groups one after the other, in each the row's pixel pairs (the last pass of an odd
  * row stores pixel A only). The choices fixed for a call or a group are made once, as code addresses
  * on the stack that the pass jumps through (LDR PC): the pass for the stride (92), the clamp (88), the
@@ -1348,6 +1376,9 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "bcs    10f\n\t"
         "adr.w  r5, 12f+1\n\t"
         "10:\n\t"
+        "tst    r4, #4\n\t" /* stride 2: the copy that loops back to its pass (the same distance for each) */
+        "it     ne\n\t"
+        "addwne r5, r5, #(40f - 4f)\n\t"
         "str    r5, [sp, #88]\n\t"
         /* the pass: flags bit 2 stride 2 */
         "adr.w  r5, 1f+1\n\t"
@@ -1423,30 +1454,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "bfi    r10, r2, #16, #8\n\t"
         "bfi    r10, r3, #24, #8\n\t"
         "ldr    pc, [sp, #88]\n\t"
-        "12:\n\t" /* clamp: the lower bound (max), then the upper one (min) */
-        "ldr    r4, [sp, #44]\n\t"
-        "ssub8  r6, r8, r4\n\t"
-        "sel    r8, r8, r4\n\t"
-        "ssub8  r6, r10, r4\n\t"
-        "sel    r10, r10, r4\n\t"
-        "11:\n\t"
-        "ldr    r5, [sp, #48]\n\t"
-        "ssub8  r6, r8, r5\n\t"
-        "sel    r8, r5, r8\n\t"
-        "ssub8  r6, r10, r5\n\t"
-        "sel    r10, r5, r10\n\t"
-        "4:\n\t"
-        "ldrd   r4, r5, [sp, #76]\n\t"
-        "ldr    r6, [sp, #52]\n\t"
-        "str    r8, [r4]\n\t"
-        "subs   r5, r5, #2\n\t"
-        "it     ge\n\t"
-        "strge  r10, [r4, r6]\n\t" /* pixel B, unless the row's last pass has pixel A only */
-        "add    r4, r4, r6, lsl #1\n\t"
-        "strd   r4, r5, [sp, #76]\n\t"
-        "it     gt\n\t"
-        "ldrgt  pc, [sp, #92]\n\t"
-        "ldr    pc, [sp, #96]\n\t"
+        TG_DWP_STORE("12", "11", "4", "1")
         "17:\n\t" /* after pixel A through the group's requantization: the next group's row ends with its pixel
                      * A again */
         "ldr    r4, [sp, #100]\n\t"
@@ -1476,8 +1484,20 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         TG_DWP2_ROWA("64") TG_DWP2_ROWA("68") TG_DWP2_ROWA("72")
         "stm    sp, {r0-r3}\n\t"
         "ldm    r12!, {r0-r3}\n\t"
-        TG_DWP2_ROWB("64") TG_DWP2_ROWB("68") TG_DWP2_ROWB("72")
-        "b      8b\n\t"
+        TG_DWP2_ROWB("32", "40")
+        "ldr    lr, [sp, #68]\n\t"
+        TG_DWP2_ROWB("16", "24")
+        "ldr    lr, [sp, #64]\n\t"
+        "ldrd   r4, r5, [lr, #-24]\n\t"
+        "ldrd   r6, r7, [lr, #-8]\n\t"
+        "ldrd   r8, r9, [lr, #8]\n\t"
+        "ldrd   r10, r11, [r12], #8\n\t"
+        TG_DWP2_MAC4("r4", "r6", "r8", "r0", "r2")
+        "ldrd   r10, r11, [r12], #40\n\t" /* past the 3 rows */
+        TG_DWP2_MAC4("r5", "r7", "r9", "r1", "r3")
+        "ldm    sp, {r8-r10, lr}\n\t"
+        "ldr    pc, [sp, #84]\n\t"
+        TG_DWP_STORE("42", "41", "40", "7")
         "20:\n\t" /* pixel A only (flags bit 3: the last pixel of an odd row, stride 1): 24 multiplies, the
                      * ring pointers left where the pairs left them; where every group is SMMLAR (rqx NULL)
                      * pixel A's requantization only (B's packed bytes are not stored), else the group's
