@@ -588,9 +588,10 @@ def dw_model_pair2(graph, impl) -> bool:
     """May the model's stride-2 layers take the stride-2 4-pixel pair kernel (dw_pair2)? Not in a model mostly of
     5x5 / 7x7 layers on the k x k pair kernel (its 3x3 layers less than half of the depthwise MACs): there the
     two add ~1.8 KB and ~1.1 KB of code to the 3x3 pair kernel, past the 12 KB kernels + runtime budget, for
-    little (MCUNet: 14,018 B with both, 12,194 B without; its 42 -> 20 layer 0.402 -> 0.366 MAC/instruction on
-    the 2-pixel pass, +0.2 % instructions for the model). Models mostly of 3x3 layers keep it (YOLO-fastest:
-    its stride-2 layers 8.7-10.5 % faster with it, 11,174 -> 12,998 B)."""
+    little (MCUNet at 2fc42d9: 13,032 B with both, 11,118 B without, the 4-pixel kernel's code 1,910 B; its 42 -> 20
+    layer 0.402 on the 4-pixel kernel, 0.374 on the 2-pixel pass at 68b182e: ~0.2 % of the model's instructions).
+    Models mostly of 3x3 layers keep it (YOLO-fastest: its stride-2 layers 8.7-10.5 % faster with it, 11,174 ->
+    12,998 B)."""
     return not _dw_model_scan(graph, impl)[2]
 
 
