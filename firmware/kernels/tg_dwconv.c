@@ -1369,16 +1369,23 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "mov    r12, r0\n\t"
         /* clamp: flags bit 0 none, bit 1 the upper bound only, else both */
         "ldr    r4, [sp, #40]\n\t"
-        "adr.w  r5, 4f+1\n\t"
+        "tst    r4, #4\n\t" /* stride 2: the copies that loop back to its pass */
+        "bne    21f\n\t"
         "lsls   r6, r4, #31\n\t"
+        "adr.w  r5, 4f+1\n\t"
         "bmi    10f\n\t"
         "adr.w  r5, 11f+1\n\t"
         "bcs    10f\n\t"
         "adr.w  r5, 12f+1\n\t"
+        "b      10f\n\t"
+        "21:\n\t"
+        "lsls   r6, r4, #31\n\t"
+        "adr.w  r5, 40f+1\n\t"
+        "bmi    10f\n\t"
+        "adr.w  r5, 41f+1\n\t"
+        "bcs    10f\n\t"
+        "adr.w  r5, 42f+1\n\t"
         "10:\n\t"
-        "tst    r4, #4\n\t" /* stride 2: the copy that loops back to its pass (the same distance for each) */
-        "it     ne\n\t"
-        "addwne r5, r5, #(40f - 4f)\n\t"
         "str    r5, [sp, #88]\n\t"
         /* the pass: flags bit 2 stride 2 */
         "adr.w  r5, 1f+1\n\t"
