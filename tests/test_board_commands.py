@@ -15,13 +15,13 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.faultproxy import port_listened
 from tests.support.fwprojects import HAVE_ARM_GCC, HAVE_QEMU, RISCV_BOARD
 from tinygen.boards.catalog import load_board
 from tinygen.cli import main
@@ -44,9 +44,7 @@ def cli(*args):
 
 def _port_open(url: str) -> bool:
     host, port = url.removeprefix("socket://").rsplit(":", 1)
-    with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=0.5):
-        return True
-    return False
+    return port_listened(int(port), host)
 
 
 @pytest.mark.parametrize("board", BOARDS)

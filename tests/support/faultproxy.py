@@ -400,6 +400,19 @@ def _close(s) -> None:
         pass
 
 
+def port_listened(port: int, host: str = "127.0.0.1") -> bool:
+    """Does some process listen on TCP `port`? Asked by binding it (SO_REUSEADDR, as QEMU binds), never
+    by connecting: a connection to a port that another test's QEMU has taken meanwhile would be that
+    QEMU's first client (wait=on: it starts the CPU) and take the head of its output."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 class QemuVM:
     """qemu-system-arm running `elf` with its UART on a TCP server (wait=on), no client."""
 
