@@ -47,54 +47,6 @@ def free_tcp_port() -> int:
         return s.getsockname()[1]
 
 
-def _listening_inodes(port: int) -> set[str] | None:
-    """Socket inodes listening on TCP `port` (any local address), from /proc/net/tcp[6]; None where
-    the system has no such table (not Linux): nobody can say who listens there."""
-    tables = [t for t in ("/proc/net/tcp", "/proc/net/tcp6") if os.path.exists(t)]
-    if not tables:
-        return None
-    found: set[str] = set()
-    for table in tables:
-        try:
-            with open(table) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            return None
-        for row in rows:
-            fields = row.split()
-            # sl local_address rem_address st ... inode: state 0A is LISTEN
-            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                found.add(fields[9])
-    return found
-
-
-def listens_on(pid: int, port: int) -> bool | None:
-    """Does process `pid` hold the socket listening on TCP `port`? None where /proc cannot tell.
-
-    free_tcp_port() and QEMU's bind race against other sessions: two sessions may draw the same
-    port, one QEMU binds it and the other exits with "Address already in use". The loser must not
-    connect to the winner's QEMU (it would read that firmware's output, or wait behind its
-    client), so QemuSession connects only once its own QEMU is the port's listener."""
-    inodes = _listening_inodes(port)
-    if inodes is None:
-        return None
-    if not inodes:
-        return False
-    fd_dir = f"/proc/{pid}/fd"
-    try:
-        fds = os.listdir(fd_dir)
-    except OSError:
-        return None
-    for fd in fds:
-        try:
-            link = os.readlink(f"{fd_dir}/{fd}")
-        except OSError:
-            continue
-        if link.startswith("socket:[") and link[8:-1] in inodes:
-            return True
-    return False
-
-
 def qemu_command(board: Board | str, elf_path: Path | str, port: int, *, icount: bool = True,
                  qemu_binary: str | None = None, extra_args: Sequence[str] = ()) -> list[str]:
     """The QEMU argv for `board` (its [emulator] binary unless `qemu_binary`), firmware `elf_path`,
@@ -182,8 +134,10 @@ class QemuSession:
         while True:
             if self.process.poll() is not None:
                 return False
-            # only our QEMU's server (another session's QEMU may hold the port: free_tcp_port's race)
-            if listens_on(self.process.pid, self.port) is not False:
+            # only our QEMU's server, once it says it listens (as deploy._start_qemu_tcp waits): two sessions
+            # may draw the same port from free_tcp_port, and the loser must not connect to the winner's QEMU
+            # (it would read that firmware's output, or wait behind its client); its QEMU exits "in use"
+            if "waiting for connection" in self.log_text():
                 try:
                     self.serial = serial.serial_for_url(url, timeout=self.serial_timeout)
                     return True
