@@ -906,11 +906,13 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
             # tg_dw3x3_pairs has one copy of the clamp and store per stride (each loops straight back to its
             # pass): every clamp at both strides
             if dw_kernel(p) in ("tg_dwconv_p3_s8", "tg_dwconv_p3l_s8", "tg_dwconv_p3x_s8", "tg_dwconv_p3q_s8"):
-                clamp = "none" if (p.act_min, p.act_max) == (-128, 127) else "upper" if p.act_min == -128 else "both"
+                clamp = ("none" if (p.act_min, p.act_max) == (-128, 127) else "upper" if p.act_min == -128
+                         else "lower" if p.act_max == 127 else "both")
                 runs |= {f"clamp {clamp} s{sw}"}
     assert runs == {"run 0", "run 1", "run 2", "run 3", "run none", "left edge", "right (pixel, zp)",
                     "right (zp, zp) x1", "right (zp, zp) x2", "s2 odd", "s2 even", "clamp none s1", "clamp upper s1",
-                    "clamp both s1", "clamp none s2", "clamp upper s2", "clamp both s2"}, runs
+                    "clamp lower s1", "clamp both s1", "clamp none s2", "clamp upper s2", "clamp lower s2",
+                    "clamp both s2"}, runs
     # the 3x3 ring kernel with channels whose effective scale is >= 0.5 (left shifts): the assembly runs the
     # block, those channels are redone in C row by row (tg_dw_fix_row)
     from tinygen.ops.conv import dw_geometry, dw_kernel
@@ -1192,14 +1194,15 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
         kinds |= {"unneeded last pixel"} if geo["in_w"] + geo["pad_left"] > 2 * geo["out_w"] + 1 else set()
         kinds |= {"column stride 2"} if geo["stride_h"] == 2 else {"column stride 1/3"}
         kinds |= {"batch"} if p.input_shape[0] > 1 else set()
-        kinds |= {"clamp"} if p.act_min > -128 or p.act_max < 127 else set()
+        kinds |= ({"clamp lower"} if p.act_min > -128 and p.act_max == 127 else {"clamp"}
+                  if p.act_min > -128 or p.act_max < 127 else set())
         # every group SMMLAR, no clamp: the fast pass; stride 2 along the column: the previous row's bottom row
         # stays in its ring slot, the top row in slot 2 every other row (the parameters' second set)
         fast = (modes == DW_PAIR_SMMLAR).all() and p.act_min <= -128 and p.act_max >= 127
         swapped = ", slots swapped" if geo["stride_h"] == 2 * geo["dil_h"] and geo["out_h"] > 1 else ""
         kinds |= {("fast pass" if fast else "general pass") + swapped}
     assert kinds >= {"smmlar", "smlal", "left", "transposed", "rows", "pad_left 0", "pad_left 1",
-                     "unneeded last pixel", "column stride 2", "column stride 1/3", "batch", "clamp",
+                     "unneeded last pixel", "column stride 2", "column stride 1/3", "batch", "clamp", "clamp lower",
                      "fast pass, slots swapped", "general pass, slots swapped", "whole blocks",
                      "partial block", "partial block, transposed", "partial block, smlal"}, sorted(kinds)
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)

@@ -1194,7 +1194,8 @@ typedef struct {
     int32_t pixels;         /* 20: >= 1 */
     int32_t flags;          /* 24: bit 0: act range is [-128, 127] (no clamp), bit 1: act_min is -128
                              * (clamp the upper bound only), bit 2: stride 2, bit 3: after the row's
-                             * pixels (even) one more, pixel A only (stride 1, odd rows) */
+                             * pixels (even) one more, pixel A only (stride 1, odd rows), bit 4: act_max is
+                             * 127 and act_min above -128 (clamp the lower bound only) */
     uint32_t lo4, hi4;      /* 28, 32 */
     int32_t out_step;       /* 36: out_c */
     int32_t gstride;        /* 40: bytes from a group's ring row to the next group's */
@@ -1305,22 +1306,30 @@ typedef struct {
     "add    r11, r11, " a "\n\t"             \
     "asr    r11, r11, r6\n\t"                \
     "ssat   " a ", #8, r11\n\t"
-/* The clamp (entries both: lower bound (max) then upper (min); upper: the upper one only; none), the store of
- * pixels A (r8) and B (r10) and the loop back to the pass (a direct branch: one copy per stride, chosen with
- * the clamp at 88), else on to 96 */
-#define TG_DWP_STORE(both, upper, none, pass)  \
-    both ":\n\t"                               \
-    "ldr    r4, [sp, #44]\n\t"                  \
-    "ssub8  r6, r8, r4\n\t"                     \
-    "sel    r8, r8, r4\n\t"                     \
-    "ssub8  r6, r10, r4\n\t"                    \
-    "sel    r10, r10, r4\n\t"                   \
+/* The clamp (entries both: upper bound (min) then lower (max); lower: the lower one only (act_max 127: ReLU6 /
+ * ReLU outputs whose zero point is above -128); upper: the upper one only, then on to none; none), the store
+ * of pixels A (r8) and B (r10) and the loop back to the pass (a direct branch: one copy per stride, chosen
+ * with the clamp at 88), else on to 96 */
+#define TG_DWP_STORE(both, upper, lower, none, pass) \
     upper ":\n\t"                              \
     "ldr    r5, [sp, #48]\n\t"                  \
     "ssub8  r6, r8, r5\n\t"                     \
     "sel    r8, r5, r8\n\t"                     \
     "ssub8  r6, r10, r5\n\t"                    \
     "sel    r10, r5, r10\n\t"                   \
+    "b      " none "f\n\t"                       \
+    both ":\n\t"                               \
+    "ldr    r5, [sp, #48]\n\t"                  \
+    "ssub8  r6, r8, r5\n\t"                     \
+    "sel    r8, r5, r8\n\t"                     \
+    "ssub8  r6, r10, r5\n\t"                    \
+    "sel    r10, r5, r10\n\t"                   \
+    lower ":\n\t"                              \
+    "ldr    r4, [sp, #44]\n\t"                  \
+    "ssub8  r6, r8, r4\n\t"                     \
+    "sel    r8, r8, r4\n\t"                     \
+    "ssub8  r6, r10, r4\n\t"                    \
+    "sel    r10, r10, r4\n\t"                   \
     none ":\n\t"                               \
     "ldrd   r4, r5, [sp, #76]\n\t"              \
     "ldr    r6, [sp, #52]\n\t"                  \
@@ -1367,7 +1376,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "ldr    pc, [sp, #108]\n\t"
         "30:\n\t"
         "mov    r12, r0\n\t"
-        /* clamp: flags bit 0 none, bit 1 the upper bound only, else both */
+        /* clamp: flags bit 0 none, bit 1 the upper bound only, bit 4 the lower bound only, else both */
         "ldr    r4, [sp, #40]\n\t"
         "tst    r4, #4\n\t" /* stride 2: the copies that loop back to its pass */
         "bne    21f\n\t"
@@ -1376,6 +1385,9 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "bmi    10f\n\t"
         "adr.w  r5, 11f+1\n\t"
         "bcs    10f\n\t"
+        "adr.w  r5, 9f+1\n\t"
+        "tst    r4, #16\n\t"
+        "bne    10f\n\t"
         "adr.w  r5, 12f+1\n\t"
         "b      10f\n\t"
         "21:\n\t"
@@ -1384,6 +1396,9 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "bmi    10f\n\t"
         "adr.w  r5, 41f+1\n\t"
         "bcs    10f\n\t"
+        "adr.w  r5, 43f+1\n\t"
+        "tst    r4, #16\n\t"
+        "bne    10f\n\t"
         "adr.w  r5, 42f+1\n\t"
         "10:\n\t"
         "str    r5, [sp, #88]\n\t"
@@ -1461,7 +1476,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "bfi    r10, r2, #16, #8\n\t"
         "bfi    r10, r3, #24, #8\n\t"
         "ldr    pc, [sp, #88]\n\t"
-        TG_DWP_STORE("12", "11", "4", "1")
+        TG_DWP_STORE("12", "11", "9", "4", "1")
         "17:\n\t" /* after pixel A through the group's requantization: the next group's row ends with its pixel
                      * A again */
         "ldr    r4, [sp, #100]\n\t"
@@ -1504,7 +1519,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         TG_DWP2_MAC4("r5", "r7", "r9", "r1", "r3")
         "ldm    sp, {r8-r10, lr}\n\t"
         "ldr    pc, [sp, #84]\n\t"
-        TG_DWP_STORE("42", "41", "40", "7")
+        TG_DWP_STORE("42", "41", "43", "40", "7")
         "20:\n\t" /* pixel A only (flags bit 3: the last pixel of an odd row, stride 1): 24 multiplies, the
                      * ring pointers left where the pairs left them; where every group is SMMLAR (rqx NULL)
                      * pixel A's requantization only (B's packed bytes are not stored), else the group's
@@ -1654,7 +1669,7 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
     const int odd = p->stride_w == 1 && (p->out_w & 1) && p->out_w >= 3;
     a.pixels = p->out_w - odd;
     a.flags = (p->act_min <= -128 && p->act_max >= 127) | (p->act_min <= -128 ? 2 : 0) | (p->stride_w == 2 ? 4 : 0) |
-              (odd ? 8 : 0);
+              (odd ? 8 : 0) | (p->act_min > -128 && p->act_max >= 127 ? 16 : 0);
     a.lo4 = tg_splat4(p->act_min);
     a.hi4 = tg_splat4(p->act_max);
     a.out_step = (int32_t)ocol;
@@ -1922,7 +1937,7 @@ typedef struct {
     const int32_t *blk; /* 4: group 0's parameter block (its mode word) */
     int8_t *out;        /* 8: the row's output: group 0's channel 0 at pixel 0 */
     int32_t nb;         /* 12: blocks of 4 output pixels (>= 1; the row has 4 nb) */
-    int32_t clamp;      /* 16: 0: the act range is [-128, 127] */
+    int32_t clamp;      /* 16: 0: the act range is [-128, 127], 2: act_max is 127 (the lower bound only), 1: both */
     uint32_t lo4, hi4;  /* 20, 24 */
     int32_t ocol;       /* 28: bytes from output pixel to pixel */
     int32_t groups;     /* 32: >= 1 */
@@ -2017,6 +2032,9 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "adr.w  r0, 20f+1\n\t" /* (+1: the Thumb bit) */
         "cbz    r5, 1f\n\t"
         "adr.w  r0, 21f+1\n\t"
+        "cmp    r5, #2\n\t"
+        "bne    1f\n\t"
+        "adr.w  r0, 22f+1\n\t"
         "1:\n\t"
         "str    r0, [sp, #16]\n\t"
         "mov    r11, r1\n\t"
@@ -2059,7 +2077,26 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "ldm    r12!, {r4-r7}\n\t"
         TG_DWS2_RQN("r0") TG_DWS2_RQN("r1") TG_DWS2_RQN("r2") TG_DWS2_RQN("r3")
         "ldr    pc, [sp, #16]\n\t"
-        "21:\n\t" /* clamp: the 4 pixels as one word, max(lo), min(hi) per lane */
+        "22:\n\t" /* clamp 2, the lower bound only (act_max 127): the 4 pixels as one word, max(lo) per lane,
+                     * then stored as at 20 */
+        "bfi    r0, r1, #8, #8\n\t"
+        "bfi    r0, r2, #16, #8\n\t"
+        "bfi    r0, r3, #24, #8\n\t"
+        "ldr    r4, [sp, #40]\n\t"
+        "ssub8  r6, r0, r4\n\t"
+        "sel    r0, r0, r4\n\t"
+        "lsrs   r1, r0, #8\n\t"
+        "lsrs   r2, r0, #16\n\t"
+        "lsrs   r3, r0, #24\n\t"
+        "ldm    sp, {r5-r7}\n\t"
+        "strb   r3, [lr, r7]\n\t"
+        "strb   r2, [lr, r6]\n\t"
+        "strb   r1, [lr, r5]\n\t"
+        "strb   r0, [lr], #1\n\t"
+        "tst    lr, #3\n\t"
+        "bne    4b\n\t"
+        "b      23f\n\t"
+        "21:\n\t" /* clamp 1: the 4 pixels as one word, max(lo), min(hi) per lane */
         "bfi    r0, r1, #8, #8\n\t"
         "bfi    r0, r2, #16, #8\n\t"
         "bfi    r0, r3, #24, #8\n\t"
@@ -2079,7 +2116,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "strb   r0, [lr], #1\n\t"
         "tst    lr, #3\n\t"
         "bne    4b\n\t"
-        /* block done */
+        "23:\n\t" /* block done */
         "ldr    r0, [sp, #20]\n\t"
         "subs   r0, r0, #1\n\t"
         "str    r0, [sp, #20]\n\t"
@@ -2204,7 +2241,7 @@ TG_DWP_SMALL static void tg_dwconv_s2_f(const tg_conv_params_t *p, const int8_t 
     c.icol = (size_t)(tr ? p->in_h : 1) * p->in_c;
     a.ring = c.ring;
     a.nb = c.nb;
-    a.clamp = !(p->act_min <= -128 && p->act_max >= 127);
+    a.clamp = (p->act_min <= -128 && p->act_max >= 127) ? 0 : (p->act_min > -128 && p->act_max >= 127) ? 2 : 1;
     a.lo4 = tg_splat4(p->act_min);
     a.hi4 = tg_splat4(p->act_max);
     a.ocol = (int32_t)ocol;
