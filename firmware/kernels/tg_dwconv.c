@@ -2077,24 +2077,13 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "ldm    r12!, {r4-r7}\n\t"
         TG_DWS2_RQN("r0") TG_DWS2_RQN("r1") TG_DWS2_RQN("r2") TG_DWS2_RQN("r3")
         "ldr    pc, [sp, #16]\n\t"
-        "22:\n\t" /* clamp 2, the lower bound only (act_max 127): the 4 pixels as one word, max(lo) per lane,
-                     * then stored as at 20 */
+        "22:\n\t" /* clamp 2, the lower bound only (act_max 127): the 4 pixels as one word, max(lo) per lane */
         "bfi    r0, r1, #8, #8\n\t"
         "bfi    r0, r2, #16, #8\n\t"
         "bfi    r0, r3, #24, #8\n\t"
         "ldr    r4, [sp, #40]\n\t"
         "ssub8  r6, r0, r4\n\t"
         "sel    r0, r0, r4\n\t"
-        "lsrs   r1, r0, #8\n\t"
-        "lsrs   r2, r0, #16\n\t"
-        "lsrs   r3, r0, #24\n\t"
-        "ldm    sp, {r5-r7}\n\t"
-        "strb   r3, [lr, r7]\n\t"
-        "strb   r2, [lr, r6]\n\t"
-        "strb   r1, [lr, r5]\n\t"
-        "strb   r0, [lr], #1\n\t"
-        "tst    lr, #3\n\t"
-        "bne    4b\n\t"
         "b      23f\n\t"
         "21:\n\t" /* clamp 1: the 4 pixels as one word, max(lo), min(hi) per lane */
         "bfi    r0, r1, #8, #8\n\t"
@@ -2105,6 +2094,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "sel    r0, r0, r4\n\t"
         "ssub8  r6, r0, r5\n\t"
         "sel    r0, r5, r0\n\t"
+        "23:\n\t"
         "lsrs   r1, r0, #8\n\t"
         "lsrs   r2, r0, #16\n\t"
         "lsrs   r3, r0, #24\n\t"
@@ -2116,7 +2106,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "strb   r0, [lr], #1\n\t"
         "tst    lr, #3\n\t"
         "bne    4b\n\t"
-        "23:\n\t" /* block done */
+        /* block done */
         "ldr    r0, [sp, #20]\n\t"
         "subs   r0, r0, #1\n\t"
         "str    r0, [sp, #20]\n\t"
