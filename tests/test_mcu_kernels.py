@@ -840,7 +840,7 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
     # adding it (rows with rm1 > 22); odd widths
     # ... left-shift channels in SMMLAR groups (accumulators scaled by 2^(L+1)): of one sign (4 instructions) and
     # of either sign (flagged groups, DW_PAIR_SMMLAR_FLAG), stride 1 and 2, and in SMLAL groups (C fix-up)
-    from tinygen.ops.conv import DW_PAIR_SMMLAR, DW_PAIR_SMMLAR_FLAG, dw_geometry, dw_kernel, dw_kpairs, dw_transposed
+    from tinygen.ops.conv import DW_PAIR_SMMLAR, DW_PAIR_SMMLAR_FLAG, dw_geometry, dw_kernel, dw_kpairs, dw_pair2, dw_transposed
 
     kinds = set()
     for n in pairs + s2 + left + flagged + list(tr):
@@ -884,24 +884,24 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
                      "odd s1 smmlar next to others"}, kinds
     # ... whose ring rows (tg_dw_load_pairs, tg_dw_widen_row) widen runs of every length mod 4 (the 4-pair loop
     # entered at n % 4) and none (rows of 2), a padded edge pair on the left (input_zp, pixel), on the right
-    # (pixel, input_zp) and (input_zp, input_zp) pairs (one, or two: stride 2, odd widths); at stride 2, rows
-    # of out_w + 1 pairs (even widths) and out_w + 2 (odd)
+    # (pixel, input_zp) and (input_zp, input_zp) pairs (one: more in the k x k pair kernel's rows, its test); at
+    # stride 2, rows of out_w + 1 pairs (an odd row's last pixel by the pixel-A pass reads pairs out_w - 1, out_w)
     runs = set()
     for n in graphs:
         for op in graphs[n].operators:
             p = DepthwiseConv2D().prepare(graphs[n], op)
-            if not p.pair_kernel:
+            if not p.pair_kernel or dw_kpairs(p) or dw_pair2(p):
                 continue
             geo = dw_geometry(p)
             ow, iw, pl, sw = geo["out_w"], geo["in_w"], geo["pad_left"], geo["stride_w"]
-            npairs = (ow + 1) // 2 + 1 if sw == 1 else ow + 1 + ow % 2
+            npairs = (ow + 1) // 2 + 1 if sw == 1 else ow + 1
             q1 = min((iw + pl) // 2, npairs)
             q0 = min((pl + 1) // 2, q1)
             r1 = q1 < npairs and 2 * q1 - pl < iw
             runs |= {f"run {(q1 - q0) % 4}" if q1 > q0 else "run none"}
             runs |= {"left edge"} if q0 > 0 else set()
             runs |= {"right (pixel, zp)"} if r1 else set()
-            runs |= {f"right (zp, zp) x{min(npairs - q1 - r1, 2)}"} if npairs - q1 - r1 > 0 else set()
+            runs |= {f"right (zp, zp) x{npairs - q1 - r1}"} if npairs - q1 - r1 > 0 else set()
             runs |= {f"s2 {'odd' if ow % 2 else 'even'}"} if sw == 2 else set()
             # tg_dw3x3_pairs has one copy of the clamp and store per stride (each loops straight back to its
             # pass): every clamp at both strides
@@ -910,7 +910,7 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
                          else "lower" if p.act_max == 127 else "both")
                 runs |= {f"clamp {clamp} s{sw}"}
     assert runs == {"run 0", "run 1", "run 2", "run 3", "run none", "left edge", "right (pixel, zp)",
-                    "right (zp, zp) x1", "right (zp, zp) x2", "s2 odd", "s2 even", "clamp none s1", "clamp upper s1",
+                    "right (zp, zp) x1", "s2 odd", "s2 even", "clamp none s1", "clamp upper s1",
                     "clamp lower s1", "clamp both s1", "clamp none s2", "clamp upper s2", "clamp lower s2",
                     "clamp both s2"}, runs
     # the 3x3 ring kernel with channels whose effective scale is >= 0.5 (left shifts): the assembly runs the
@@ -994,18 +994,19 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
 
 
 def dw_small_chain(rng, hw: tuple[int, int], layers: tuple[tuple[int, str], ...], c: int, kind: str,
-                   batch: int = 1) -> bytes:
+                   batch: int = 1, last: tuple[str, int] | None = None) -> bytes:
     """3x3 depthwise layers (depth multiplier 1, stride (s, s), padding of each `layers` entry) one after the
     other from an input of `hw`: the pair kernel on small images (rows of 1-7 pixels: tg_dw_widen_small on rows
     of 2-6 pixels with a left edge, the pixel-A pass, padded top and bottom rows by tg_dw_fill_pairs). `kind`: "plain" (SMMLAR groups), "dead" (trained-like: dead channels with tiny scales and
     huge biases, constant outputs), "smlal" (biases beyond the SMMLAR bound at a step of the output: SMLAL
     groups), "left" (channels with
     effective scales 0.5-2: left shifts in SMMLAR or flagged groups), "leftc" (effective scales 2^9-2^13: the C
-    fix-up), "ties" (right shifts of 1-5: rounding ties)."""
+    fix-up), "ties" (right shifts of 1-5: rounding ties). `last`: the last layer's activation and output zero point
+    (else random ones)."""
     m = ModelBuilder()
     x = m.tensor([batch, hw[0], hw[1], c], scale=0.05, zero_point=_zp(rng))
     cur, (h, w), in_scale = x, hw, 0.05
-    for stride, padding in layers:
+    for li, (stride, padding) in enumerate(layers):
         if kind == "dead":
             wd = np.clip(np.round(rng.normal(0, 40, size=(1, 3, 3, c))), -127, 127).astype(np.int64)
         else:
@@ -1040,10 +1041,12 @@ def dw_small_chain(rng, hw: tuple[int, int], layers: tuple[tuple[int, str], ...]
             oh, ow = -(-h // stride), -(-w // stride)
         else:
             oh, ow = (h - 3) // stride + 1, (w - 3) // stride + 1
-        y = m.tensor([batch, oh, ow, c], scale=out_scale, zero_point=_zp(rng))
+        zp, act = _zp(rng), str(rng.choice(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]))
+        if li == len(layers) - 1 and last is not None:
+            act, zp = last
+        y = m.tensor([batch, oh, ow, c], scale=out_scale, zero_point=zp)
         m.op("DEPTHWISE_CONV_2D", [cur, wt, b], [y], padding=padding, stride_h=stride, stride_w=stride,
-             dilation_h_factor=1, dilation_w_factor=1, depth_multiplier=1,
-             fused_activation_function=str(rng.choice(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"])))
+             dilation_h_factor=1, dilation_w_factor=1, depth_multiplier=1, fused_activation_function=act)
         cur, (h, w), in_scale = y, (oh, ow), out_scale
     return m.build([x], [cur])
 
@@ -1119,6 +1122,82 @@ def test_depthwise_pair_kernel_small_images_bit_exact(tmp_path):
                 geo = dw_geometry(p)
                 small = geo["stride_w"] == 1 and geo["pad_left"] == 1 and 2 <= geo["in_w"] <= 6
                 assert (dw_kernel(p) == "tg_dwconv_p3q_s8") == (small and p.small_ok), (n, geo)
+    port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
+    for fw in (dsp, port):
+        res = run_models(fw, timeout=120)
+        for name, g in graphs.items():
+            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+
+
+def test_depthwise_pair_kernel_stride2_odd_rows_bit_exact(tmp_path):
+    """The 3x3 pair kernel's 2-pixel pass at stride 2 on rows of an odd width (1, 3, 5, 7, 9, 13, 25 output pixels:
+    DS-CNN-L's 25x10 -> 13x5, MicroNet-M's 49x10 -> 25x5, VWW's 6x6 -> 3x3, MobileNetV2-224's 14 -> 7): the row's
+    pairs, then its last pixel alone by the pixel-A pass (tg_dw3x3_pairs flags bit 3; a row of 1 pixel: that pass
+    alone), ring rows of out_w + 1 pairs; rows and columns (transposed), SAME padded on both sides or on the right
+    only, VALID; every group SMMLAR without a clamp, with the upper or the lower bound's, with both (the pixel-A
+    pass packs, clamps and stores itself), SMLAL and flagged groups (through the group's requantization), left shifts redone in
+    C, rounding ties, batches: the DSP build and the C99 build equal the emulator."""
+    from tinygen.boards.mcu_run import build_models, run_models
+    from tinygen.ops.conv import _dw_ring_dims, DepthwiseConv2D, dw_geometry, dw_kernel, dw_pair_blocks, dw_transposed
+
+    rng = np.random.default_rng(2027)
+    s, v = "SAME", "VALID"
+    specs = [  # input, layers, channels, batch, kinds (the last layer's activation and zero point, else random)
+        ((25, 10), ((1, s), (2, s)), 8, 1, ("plain", "smlal", "leftc")),   # 13x5 transposed, padded on both sides
+        ((10, 25), ((1, s), (2, s)), 8, 2, ("plain", "left")),             # 5x13 (rows of 13)
+        ((49, 10), ((1, s), (2, s)), 4, 1, ("plain", "dead")),             # 25x5 transposed
+        ((9, 51), ((1, s), (2, v)), 8, 1, ("plain", "smlal")),             # 4x25 VALID
+        ((27, 8), ((1, s), (2, v)), 8, 1, ("ties", "left")),               # 13x3 VALID, transposed
+        ((18, 5), ((1, s), (2, s)), 4, 2, ("plain",)),                     # 9x3 transposed, padded on the right
+        ((14, 14), ((1, s), (2, s)), 8, 1, ("plain", "smlal", "leftc")),   # 7x7, padded on the right
+        ((13, 13), ((1, s), (2, s)), 8, 2, ("plain", "dead")),             # 7x7, both sides
+        ((15, 15), ((1, s), (2, v)), 12, 1, ("plain", "left")),            # 7x7 VALID
+        ((12, 12), ((1, s), (2, s), (1, s), (2, s)), 8, 1, ("plain", "smlal")),  # 6x6, then 3x3
+        ((11, 11), ((1, s), (2, v)), 8, 1, ("plain", "leftc")),            # 5x5 VALID
+        ((10, 10), ((1, s), (2, s)), 16, 1, ("plain", "ties")),            # 5x5
+        ((8, 8), ((1, s),) * 2 + ((2, s),) * 4, 8, 2, ("plain", "smlal")),  # 4, 2, 1, 1 (both sides)
+        ((14, 14), ((1, s), (2, s), (2, v)), 8, 1, ("plain", "left")),     # 7x7, then 3x3 VALID
+        ((6, 6), ((1, s), (1, s), (2, s)), 4, 1, ("plain",)),              # 3x3, padded on the right
+        ((12, 12), ((1, s), (2, s), (2, s), (2, v)), 8, 1, ("plain", "dead")),  # 6, 3, then 1x1 VALID
+    ]
+    lasts = [("NONE", 5), ("RELU6", -128), ("RELU_N1_TO_1", 0), ("RELU", 3)]  # no clamp, upper, both, lower
+    graphs = {}
+    for i, (hw, layers, c, batch, kinds) in enumerate(specs):
+        for j, kind in enumerate(kinds):
+            name = f"dws2odd_{i}_{kind}"
+            last = lasts[(i + j) % len(lasts)] if kind == "plain" else None
+            graphs[name] = parse_model(dw_small_chain(rng, hw, layers, c, kind, batch, last), name=name)
+    xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
+    dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
+    seen = set()
+    for n, g in graphs.items():
+        text = dsp.generated[n].c_file.read_text()
+        for op in g.operators:
+            p = DepthwiseConv2D().prepare(g, op)
+            geo = dw_geometry(p)
+            assert p.pair_kernel and f"{dw_kernel(p)}(" in text, (n, geo)
+            if geo["stride_w"] != 2 or geo["out_w"] % 2 == 0:
+                continue
+            # the 2-pixel pass (not the 4-pixel kernel), its ring rows out_w + 1 pairs wide
+            assert dw_kernel(p) in ("tg_dwconv_p3_s8", "tg_dwconv_p3x_s8", "tg_dwconv_p3l_s8"), (n, geo)
+            assert _dw_ring_dims(p)[1] == 2 * (geo["out_w"] + 1), (n, geo)
+            ow, mode = geo["out_w"], dw_pair_blocks(p)[:, 48]
+            seen.add(f"w{ow}{' transposed' if dw_transposed(p) else ''}")
+            pad_right = (ow - 1) * 2 + 3 - geo["in_w"] - geo["pad_left"]
+            seen.add("valid" if geo["pad_left"] == pad_right == 0 else "both sides" if geo["pad_left"] else "right")
+            if dw_kernel(p) == "tg_dwconv_p3_s8":
+                clamp = ("none" if (p.act_min, p.act_max) == (-128, 127) else "upper" if p.act_min == -128
+                         else "lower" if p.act_max == 127 else "both")
+                seen.add(f"every group smmlar, clamp {clamp}")
+            seen |= {"smlal"} if (mode < 256).any() else set()
+            seen |= {"flagged"} if (mode == 512).any() else set()
+            seen |= {"smmlar next to others"} if (mode == 256).any() and (mode != 256).any() else set()
+            seen |= {"left in C"} if dw_kernel(p) == "tg_dwconv_p3l_s8" else set()
+            seen |= {"batch"} if p.input_shape[0] > 1 else set()
+    assert {"w1", "w3", "w5", "w7", "w9 transposed", "w13", "w13 transposed", "w25", "w25 transposed", "valid",
+            "both sides", "right", "every group smmlar, clamp none", "every group smmlar, clamp upper",
+            "every group smmlar, clamp both", "every group smmlar, clamp lower", "smlal", "flagged", "smmlar next to others", "left in C",
+            "batch"} <= seen, sorted(seen)
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
     for fw in (dsp, port):
         res = run_models(fw, timeout=120)

@@ -1191,10 +1191,10 @@ typedef struct {
     const uint32_t *row[3]; /* 0, 4, 8: the 3 ring rows (first group, pair 0) */
     const int32_t *blk;     /* 12: the first group's parameter block */
     int8_t *out;            /* 16: the first group's output at pixel 0 */
-    int32_t pixels;         /* 20: >= 1 */
+    int32_t pixels;         /* 20: the pairs' pixels (>= 0: 0 in rows of 1 pixel, the pixel-A pass alone) */
     int32_t flags;          /* 24: bit 0: act range is [-128, 127] (no clamp), bit 1: act_min is -128
                              * (clamp the upper bound only), bit 2: stride 2, bit 3: after the row's
-                             * pixels (even) one more, pixel A only (stride 1, odd rows), bit 4: act_max is
+                             * pixels (even) one more, pixel A only (odd rows, either stride), bit 4: act_max is
                              * 127 and act_min above -128 (clamp the lower bound only) */
     uint32_t lo4, hi4;      /* 28, 32 */
     int32_t out_step;       /* 36: out_c */
@@ -1232,7 +1232,7 @@ typedef struct {
     "ldrd   r6, r7, [lr, #8]\n\t"            \
     "ldm    r12!, {r8-r11}\n\t"              \
     TG_DWP_MAC8
-/* Pixel A only (an odd row's last pixel, stride 1): c0, c1 (c2, c3: off + 8) of filter row k (ring row
+/* Pixel A only (an odd row's last pixel, either stride): c0, c1 (c2, c3: off + 8) of filter row k (ring row
  * pointer at [sp + roff], not advanced): A = SMLAD(P_q, W01) + SMLABT(P_q+1, W12) */
 #define TG_DWP_ROW1(roff, off, off2)         \
     "ldr    lr, [sp, #" roff "]\n\t"        \
@@ -1408,6 +1408,10 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "beq    13f\n\t"
         "adr.w  r5, 7f+1\n\t"
         "13:\n\t"
+        "ldr    r6, [sp, #36]\n\t" /* rows of 1 pixel (no pairs): the pixel-A pass alone */
+        "cbnz   r6, 22f\n\t"
+        "adr.w  r5, 20f+1\n\t"
+        "22:\n\t"
         "str    r5, [sp, #92]\n\t"
         /* a group's entry: its mode word's check (19) where some group may not be SMMLAR, else the pass
          * with the SMMLAR requantization (84) for every group */
@@ -1520,10 +1524,11 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "ldm    sp, {r8-r10, lr}\n\t"
         "ldr    pc, [sp, #84]\n\t"
         TG_DWP_STORE("42", "41", "43", "40", "7")
-        "20:\n\t" /* pixel A only (flags bit 3: the last pixel of an odd row, stride 1): 24 multiplies, the
-                     * ring pointers left where the pairs left them; where every group is SMMLAR (rqx NULL)
-                     * pixel A's requantization only (B's packed bytes are not stored), else the group's
-                     * (84) */
+        "20:\n\t" /* pixel A only (flags bit 3: the last pixel of an odd row): 24 multiplies, the ring
+                     * pointers left where the pairs left them (at pair q, pixel A's taps in pairs q and
+                     * q + 1 at either stride: 2q, 2q + 1, 2q + 2 at stride 1, pixel q at stride 2); where
+                     * every group is SMMLAR (rqx NULL) pixel A's requantization only (B's packed bytes are
+                     * not stored), else the group's (84). Rows of 1 pixel: the pass itself (92) */
         "ldr    r12, [sp, #28]\n\t"
         "ldrd   r0, r1, [r12], #16\n\t"
         TG_DWP_ROW1("64", "0", "16") TG_DWP_ROW1("68", "0", "16") TG_DWP_ROW1("72", "0", "16")
@@ -1658,15 +1663,16 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
     size_t rstep; /* words from a ring row to the next */
     tg_dw_wplan_t wplan;
     const int lean = p->stride_h == 1 && p->dil_h == 1;
-    /* pairs a pass reads: stride 1, p and p + 1 for pixels 2p, 2p + 1; stride 2, 2p .. 2p + 2 (an odd row's
-     * last pass reads one more for the pixel it does not store). At most conv.py's _dw_ring_dims width. */
-    r.wp = p->stride_w == 1 ? 2 * ((p->out_w + 1) / 2 + 1) : 2 * (p->out_w + 1 + (p->out_w & 1));
+    /* pairs a pass reads: stride 1, p and p + 1 for pixels 2p, 2p + 1; stride 2, 2p .. 2p + 2 (pixel o reads
+     * pairs o and o + 1: an odd row's last pixel, by the pixel-A pass, pairs out_w - 1 and out_w). conv.py's
+     * _dw_ring_dims width. */
+    r.wp = p->stride_w == 1 ? 2 * ((p->out_w + 1) / 2 + 1) : 2 * (p->out_w + 1);
     r.rows = 2 * p->dil_h + 1;
     r.groups = p->groups < 1 ? 1 : p->groups;
     r.tag = (int32_t *)scratch;
     r.ring = (uint32_t *)scratch + ((r.rows + 1) & ~1) + 4; /* (after 4 words unused here: tg_dwconv_dsp's layout) */
-    /* an odd row at stride 1: its pairs, then its last pixel by the pixel-A pass (flags bit 3) */
-    const int odd = p->stride_w == 1 && (p->out_w & 1) && p->out_w >= 3;
+    /* an odd row: its pairs (none: a row of 1), then its last pixel by the pixel-A pass (flags bit 3) */
+    const int odd = p->out_w & 1;
     a.pixels = p->out_w - odd;
     a.flags = (p->act_min <= -128 && p->act_max >= 127) | (p->act_min <= -128 ? 2 : 0) | (p->stride_w == 2 ? 4 : 0) |
               (odd ? 8 : 0) | (p->act_min > -128 && p->act_max >= 127 ? 16 : 0);

@@ -746,9 +746,10 @@ def _dw_ring_dims(p: "ConvParams") -> tuple[int, int, int]:
         passes = (g["out_w"] + 1) // 2
         wp = 2 * ((2 * passes if g["stride_w"] == 2 else passes) + (g["k_w"] - 1) // 2)
     elif p.pair_kernel:
-        # whole pixel pairs; a pass reads one pair (stride 1) or two (stride 2) ahead (the block is
-        # the ring kernel's, which runs instead where the model keeps it: same speed, enough scratch)
-        wp = 2 * ((g["out_w"] + 1) // 2 + 1) if g["stride_w"] == 1 else 2 * (g["out_w"] + 2)
+        # whole pixel pairs; a pass reads one pair (stride 1) or two (stride 2) ahead, an odd row's last pixel
+        # (the pixel-A pass) one: out_w + 1 pairs at stride 2 (the block is the ring kernel's, which runs
+        # instead where the model keeps it: same speed, enough scratch)
+        wp = 2 * ((g["out_w"] + 1) // 2 + 1) if g["stride_w"] == 1 else 2 * (g["out_w"] + 1)
         if dw_pair2(p):  # stride-2 layout (dw_pair2_blocks): 3 slots x 5 pairs per 4 output pixels
             rows, wp = 3, 10 * (-(-g["out_w"] // 4))
     return rows, wp, block
