@@ -994,7 +994,8 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
 
 
 def dw_small_chain(rng, hw: tuple[int, int], layers: tuple[tuple[int, str], ...], c: int, kind: str,
-                   batch: int = 1, last: tuple[str, int] | None = None) -> bytes:
+                   batch: int = 1, last: tuple[str, int] | None = None,
+                   acts: tuple[tuple[str, int] | None, ...] | None = None) -> bytes:
     """3x3 depthwise layers (depth multiplier 1, stride (s, s), padding of each `layers` entry) one after the
     other from an input of `hw`: the pair kernel on small images (rows of 1-7 pixels: tg_dw_widen_small on rows
     of 2-6 pixels with a left edge, the pixel-A pass, padded top and bottom rows by tg_dw_fill_pairs). `kind`: "plain" (SMMLAR groups), "dead" (trained-like: dead channels with tiny scales and
@@ -1002,7 +1003,7 @@ def dw_small_chain(rng, hw: tuple[int, int], layers: tuple[tuple[int, str], ...]
     groups), "left" (channels with
     effective scales 0.5-2: left shifts in SMMLAR or flagged groups), "leftc" (effective scales 2^9-2^13: the C
     fix-up), "ties" (right shifts of 1-5: rounding ties). `last`: the last layer's activation and output zero point
-    (else random ones)."""
+    (else random ones); `acts`: each layer's (activation, output zero point) or None (random; drawn all the same)."""
     m = ModelBuilder()
     x = m.tensor([batch, hw[0], hw[1], c], scale=0.05, zero_point=_zp(rng))
     cur, (h, w), in_scale = x, hw, 0.05
@@ -1044,6 +1045,8 @@ def dw_small_chain(rng, hw: tuple[int, int], layers: tuple[tuple[int, str], ...]
         zp, act = _zp(rng), str(rng.choice(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]))
         if li == len(layers) - 1 and last is not None:
             act, zp = last
+        if acts is not None and acts[li] is not None:
+            act, zp = acts[li]
         y = m.tensor([batch, oh, ow, c], scale=out_scale, zero_point=zp)
         m.op("DEPTHWISE_CONV_2D", [cur, wt, b], [y], padding=padding, stride_h=stride, stride_w=stride,
              dilation_h_factor=1, dilation_w_factor=1, depth_multiplier=1, fused_activation_function=act)
@@ -1198,6 +1201,68 @@ def test_depthwise_pair_kernel_stride2_odd_rows_bit_exact(tmp_path):
             "both sides", "right", "every group smmlar, clamp none", "every group smmlar, clamp upper",
             "every group smmlar, clamp both", "every group smmlar, clamp lower", "smlal", "flagged", "smmlar next to others", "left in C",
             "batch"} <= seen, sorted(seen)
+    port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
+    for fw in (dsp, port):
+        res = run_models(fw, timeout=120)
+        for name, g in graphs.items():
+            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+
+
+def test_depthwise_pair_fast_pass_bit_exact(tmp_path):
+    """The 2-pixel pass's fast copies (tg_dwconv_p3f1_s8 / tg_dwconv_p3f2_s8: the pass with the SMMLAR requantization
+    and the store inline) in models that link neither the stride-2 4-pixel kernel nor the k x k one and whose
+    fast-pass layers carry >= DW_FAST_MIN_MACS per stride (conv.dw_model_fast): rows of an odd width (the pixel-A
+    pass after the fast pairs) and an even one, at stride 1 and 2, rows and columns (transposed), batches, dead
+    channels in SMMLAR groups, rounding ties, next to layers of the same model on the plain pass (a
+    clamp): the DSP build and the C99 build equal the emulator."""
+    from tinygen.boards.mcu_run import build_models, run_models
+    from tinygen.ops.conv import DW_FAST_MIN_MACS, DepthwiseConv2D, dw_geometry, dw_kernel, dw_transposed
+
+    rng = np.random.default_rng(4242)
+    s, v, none = "SAME", "VALID", ("NONE", -128)
+    specs = [  # input, layers, channels, batch, kind, each layer's (activation, zero point) or None (random)
+        ((34, 25), ((1, s), (2, s), (1, s), (2, s)), 64, 1, "plain", (none, ("NONE", 7), ("RELU6", -128), none)),
+        ((50, 10), ((1, s), (2, s)), 96, 2, "plain", (none, ("NONE", -3))),  # columns as rows: 50, then 25
+        ((36, 36), ((1, s), (2, s), (1, v)), 48, 1, "plain", (none, none, ("RELU", 5))),  # 36, 18 (even), 16
+        ((26, 26), ((1, s), (2, s)), 72, 1, "dead", (none, none)),
+    ]
+    graphs = {}
+    for i, (hw, layers, c, batch, kind, acts) in enumerate(specs):
+        name = f"dwfast_{i}_{kind}"
+        graphs[name] = parse_model(dw_small_chain(rng, hw, layers, c, kind, batch, acts=acts), name=name)
+    # rounding ties (right shifts of 1-5) on both fast passes: the first draw of an own generator whose channels
+    # all shift right (a shift of 0 is a left one: flagged groups, not the fast pass)
+    trng = np.random.default_rng(77)
+    for _ in range(50):
+        g = parse_model(dw_small_chain(trng, (60, 50), ((1, s), (2, s)), 16, "ties", acts=(none, none)),
+                        name="dwfast_ties")
+        if all(dw_kernel(DepthwiseConv2D().prepare(g, op)).startswith("tg_dwconv_p3f") for op in g.operators):
+            graphs["dwfast_ties"] = g
+            break
+    xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
+    dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
+    seen = set()
+    for n, g in graphs.items():
+        text = dsp.generated[n].c_file.read_text()
+        for op in g.operators:
+            p = DepthwiseConv2D().prepare(g, op)
+            geo = dw_geometry(p)
+            k = dw_kernel(p)
+            assert f"{k}(" in text, (n, k)
+            assert not k.startswith(("tg_dwconv_p3s2", "tg_dwconv_pk")), (n, k)  # (the fast passes' condition)
+            if k.startswith("tg_dwconv_p3f"):
+                assert k == f"tg_dwconv_p3f{geo['stride_w']}_s8" and (p.act_min, p.act_max) == (-128, 127), (n, k)
+                macs = 9 * int(np.prod(p.output_shape))
+                seen.add(f"fast s{geo['stride_w']} {'odd' if geo['out_w'] % 2 else 'even'}"
+                         f"{' transposed' if dw_transposed(p) else ''}")
+                seen |= {"batch"} if p.input_shape[0] > 1 else set()
+                seen |= {f"small layer s{geo['stride_w']}"} if macs < DW_FAST_MIN_MACS else set()
+                seen |= {n.split("_")[-1]} if n.endswith(("dead", "ties")) else set()
+            else:
+                seen.add(f"plain pass next to fast ones: {k}")
+    assert {"fast s1 odd", "fast s1 even", "fast s2 odd", "fast s2 even", "fast s1 even transposed",
+            "fast s2 odd transposed", "batch", "small layer s2", "dead", "ties",
+            "plain pass next to fast ones: tg_dwconv_p3_s8"} <= seen, sorted(seen)
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
     for fw in (dsp, port):
         res = run_models(fw, timeout=120)

@@ -1204,8 +1204,13 @@ typedef struct {
                              * (every group SMMLAR: layers without such groups do not link it) */
     int32_t step;           /* 52: the call's choices, made by the first call (0 at 56 until then) and kept for
                              * the layer's next ones: the step from a group's last pass to the next group's */
-    uint32_t addr[7];       /* 56: the SMMLAR requantization's, the clamp's, the pass's, after a group's pairs,
-                             * the pixel-A pass's, after it, a group's entry (the frame's 84-108) */
+    uint32_t addr[9];       /* 56: the SMMLAR requantization's, the clamp's, the pass's, after a group's pairs,
+                             * the pixel-A pass's, after it, a group's entry (the frame's 84-108), the pixel-A
+                             * pass's requantization (SMMLAR or through 84: 116) and its store (clamped or
+                             * not: 24) */
+    const void *fast;       /* 92: NULL, or the pass of a layer whose groups are all SMMLAR, without a clamp
+                             * (tg_dw3x3_fast1 / tg_dw3x3_fast2 for its stride: no jumps to the requantization
+                             * and the clamp; linked only by tg_dwconv_p3f1_s8 / tg_dwconv_p3f2_s8) */
 } tg_dwp_t;
 
 #define TG_DWP_MAC8                          \
@@ -1306,6 +1311,16 @@ typedef struct {
     "add    r11, r11, " a "\n\t"             \
     "asr    r11, r11, r6\n\t"                \
     "ssat   " a ", #8, r11\n\t"
+/* The store of pixels A (r8) and B (r10) of a pass, B first: every pass has both (an odd row's last pixel is the
+ * pixel-A pass's); the pixel-A pass of a group that is not SMMLAR comes through here with out_step 0 (28:), so
+ * that A is stored over B. Then the next pass (r5: the pixels left) */
+#define TG_DWP_ST2                           \
+    "ldrd   r4, r5, [sp, #76]\n\t"          \
+    "ldr    r6, [sp, #52]\n\t"              \
+    "str    r10, [r4, r6]\n\t"              \
+    "str    r8, [r4]\n\t"                   \
+    "subs   r5, r5, #2\n\t"                 \
+    "add    r4, r4, r6, lsl #1\n\t"
 /* The clamp (entries both: upper bound (min) then lower (max); lower: the lower one only (act_max 127: ReLU6 /
  * ReLU outputs whose zero point is above -128); upper: the upper one only, then on to none; none), the store
  * of pixels A (r8) and B (r10) and the loop back to the pass (a direct branch: one copy per stride, chosen
@@ -1331,13 +1346,7 @@ typedef struct {
     "ssub8  r6, r10, r4\n\t"                    \
     "sel    r10, r10, r4\n\t"                   \
     none ":\n\t"                               \
-    "ldrd   r4, r5, [sp, #76]\n\t"              \
-    "ldr    r6, [sp, #52]\n\t"                  \
-    "str    r8, [r4]\n\t"                       \
-    "subs   r5, r5, #2\n\t"                     \
-    "it     ge\n\t"                             \
-    "strge  r10, [r4, r6]\n\t" /* pixel B, unless the row's last pass has pixel A only */ \
-    "add    r4, r4, r6, lsl #1\n\t"             \
+    TG_DWP_ST2                                 \
     "strd   r4, r5, [sp, #76]\n\t"              \
     "bgt    " pass "b\n\t"                      \
     "ldr    pc, [sp, #96]\n\t"
@@ -1370,6 +1379,9 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "str    r1, [sp, #16]\n\t"
         "add    r9, sp, #84\n\t"
         "stm    r9, {r2-r8}\n\t"
+        "ldrd   r1, r2, [r0, #32]\n\t"
+        "str    r1, [sp, #116]\n\t"
+        "str    r2, [sp, #24]\n\t"
         "3:\n\t" /* group */
         "ldrd   r0, r1, [sp, #32]\n\t"
         "strd   r0, r1, [sp, #76]\n\t"
@@ -1408,6 +1420,10 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "beq    13f\n\t"
         "adr.w  r5, 7f+1\n\t"
         "13:\n\t"
+        "ldr    r6, [r12, #40]\n\t" /* the fast pass (tg_dwp_t.fast) where the layer has one */
+        "cbz    r6, 23f\n\t"
+        "mov    r5, r6\n\t"
+        "23:\n\t"
         "ldr    r6, [sp, #36]\n\t" /* rows of 1 pixel (no pairs): the pixel-A pass alone */
         "cbnz   r6, 22f\n\t"
         "adr.w  r5, 20f+1\n\t"
@@ -1420,6 +1436,19 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "adr.w  r5, 19f+1\n\t"
         "29:\n\t"
         "str    r5, [sp, #108]\n\t"
+        /* the pixel-A pass: its requantization (116: SMMLAR here where every group is, else through the
+         * group's, 84, at 28) and its store (24: clamped, or not where the act range is [-128, 127]) */
+        "adr.w  r5, 27f+1\n\t"
+        "cbz    r6, 31f\n\t"
+        "adr.w  r5, 28f+1\n\t"
+        "31:\n\t"
+        "str    r5, [sp, #116]\n\t"
+        "adr.w  r5, 26f+1\n\t"
+        "lsls   r6, r4, #31\n\t"
+        "bpl    32f\n\t"
+        "adr.w  r5, 25f+1\n\t"
+        "32:\n\t"
+        "str    r5, [sp, #24]\n\t"
         "adr.w  r5, 14f+1\n\t"
         "str    r5, [sp, #84]\n\t"
         /* after a group's pairs (96): the next group (16), or with flags bit 3 its pixel A (20), which
@@ -1449,6 +1478,9 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "add    r9, sp, #84\n\t" /* kept for the layer's next calls */
         "ldm    r9, {r1-r7}\n\t"
         "stm    r12, {r0-r7}\n\t"
+        "ldr    r1, [sp, #116]\n\t"
+        "ldr    r2, [sp, #24]\n\t"
+        "strd   r1, r2, [r12, #32]\n\t"
         "b      3b\n\t"
         "19:\n\t" /* the group's requantization: mode word 48 of its block */
         "ldr    r0, [sp, #28]\n\t"
@@ -1485,6 +1517,8 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
                      * A again */
         "ldr    r4, [sp, #100]\n\t"
         "str    r4, [sp, #96]\n\t"
+        "ldr    r4, [sp, #20]\n\t" /* out_step, 0 for the pixel-A pass's store (28) */
+        "str    r4, [sp, #52]\n\t"
         "16:\n\t" /* next group: every way here leaves r12 at the group's mode word (its block + 192) */
         "ldr    r0, [sp, #16]\n\t"
         "add    r4, sp, #64\n\t"
@@ -1536,26 +1570,91 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "ldrd   r0, r1, [r12], #16\n\t"
         TG_DWP_ROW1("64", "8", "24") TG_DWP_ROW1("68", "8", "24") TG_DWP_ROW1("72", "8", "24")
         "ldrd   r8, r9, [sp]\n\t"
-        "ldr    r4, [sp, #112]\n\t"
-        "cbnz   r4, 28f\n\t"
+        "ldr    pc, [sp, #116]\n\t"
+        "27:\n\t" /* every group SMMLAR */
         TG_DWP_RQ1N("r8") TG_DWP_RQ1N("r9") TG_DWP_RQ1N("r0") TG_DWP_RQ1N("r1")
-        /* packed, clamped (both bounds: with act range [-128, 127] no-ops) and stored here, then the next
-         * group */
+        /* packed, clamped where the act range needs it (both bounds: no-ops for [-128, 127] on the other side)
+         * and stored here, then the next group */
         "bfi    r8, r9, #8, #8\n\t"
         "bfi    r8, r0, #16, #8\n\t"
         "bfi    r8, r1, #24, #8\n\t"
+        "ldr    pc, [sp, #24]\n\t"
+        "26:\n\t"
         "ldrd   r4, r5, [sp, #44]\n\t"
         "ssub8  r6, r8, r4\n\t"
         "sel    r8, r8, r4\n\t"
         "ssub8  r6, r8, r5\n\t"
         "sel    r8, r5, r8\n\t"
+        "25:\n\t"
         "ldr    r4, [sp, #76]\n\t"
         "str    r8, [r4]\n\t"
         "b      16b\n\t"
-        "28:\n\t" /* through the group's requantization, the clamp and the store, then 17 */
+        "28:\n\t" /* through the group's requantization, the clamp and the store with out_step 0 (A stored
+                     * over B), then 17 (which restores out_step) */
         "ldr    r4, [sp, #104]\n\t"
         "str    r4, [sp, #96]\n\t"
+        "ldr    r4, [sp, #52]\n\t"
+        "str    r4, [sp, #20]\n\t"
+        "movs   r4, #0\n\t"
+        "str    r4, [sp, #52]\n\t"
         "ldr    pc, [sp, #84]\n\t");
+}
+
+/* The fast passes (tg_dwp_t.fast): tg_dw3x3_pairs's pass for a stride (1: / 7:) with the SMMLAR requantization,
+ * the packing and the store straight after it (no jumps through 84 and 88: 2 instructions fewer per pass), for
+ * layers whose groups are all SMMLAR and whose act range is [-128, 127]; code that runs in tg_dw3x3_pairs's
+ * frame (entered through 92, back through 96 after the group's pairs, r12 at the group's mode word as there).
+ * Each is linked only by its entry point (tg_dwconv_p3f1_s8, tg_dwconv_p3f2_s8: conv.py dw_model_fast, models
+ * that link neither the stride-2 4-pixel kernel nor the k x k one, the 12 KB budget). */
+#define TG_DWP_FAST_TAIL(pass)               \
+    "ldm    sp, {r8-r10, lr}\n\t"           \
+    TG_DWP_RQ2N("r8", "r10") TG_DWP_RQ2N("r9", "lr") TG_DWP_RQ2N("r0", "r2") TG_DWP_RQ2N("r1", "r3") \
+    "bfi    r8, r9, #8, #8\n\t"             \
+    "bfi    r8, r0, #16, #8\n\t"            \
+    "bfi    r8, r1, #24, #8\n\t"            \
+    "bfi    r10, lr, #8, #8\n\t"            \
+    "bfi    r10, r2, #16, #8\n\t"           \
+    "bfi    r10, r3, #24, #8\n\t"           \
+    TG_DWP_ST2                               \
+    "strd   r4, r5, [sp, #76]\n\t"          \
+    "bgt    " pass "b\n\t"                  \
+    "ldr    pc, [sp, #96]\n\t"
+void tg_dw3x3_fast1(void);
+__attribute__((naked, noinline)) void tg_dw3x3_fast1(void)
+{
+    __asm__(
+        "1:\n\t"
+        "ldr    r12, [sp, #28]\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
+        TG_DWP_ROWA("64") TG_DWP_ROWA("68") TG_DWP_ROWA("72")
+        "stm    sp, {r0-r3}\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
+        TG_DWP_ROWB("64") TG_DWP_ROWB("68") TG_DWP_ROWB("72")
+        TG_DWP_FAST_TAIL("1"));
+}
+
+void tg_dw3x3_fast2(void);
+__attribute__((naked, noinline)) void tg_dw3x3_fast2(void)
+{
+    __asm__(
+        "7:\n\t"
+        "ldr    r12, [sp, #28]\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
+        TG_DWP2_ROWA("64") TG_DWP2_ROWA("68") TG_DWP2_ROWA("72")
+        "stm    sp, {r0-r3}\n\t"
+        "ldm    r12!, {r0-r3}\n\t"
+        TG_DWP2_ROWB("32", "40")
+        "ldr    lr, [sp, #68]\n\t"
+        TG_DWP2_ROWB("16", "24")
+        "ldr    lr, [sp, #64]\n\t"
+        "ldrd   r4, r5, [lr, #-24]\n\t"
+        "ldrd   r6, r7, [lr, #-8]\n\t"
+        "ldrd   r8, r9, [lr, #8]\n\t"
+        "ldrd   r10, r11, [r12], #8\n\t"
+        TG_DWP2_MAC4("r4", "r6", "r8", "r0", "r2")
+        "ldrd   r10, r11, [r12], #40\n\t" /* past the 3 rows */
+        TG_DWP2_MAC4("r5", "r7", "r9", "r1", "r3")
+        TG_DWP_FAST_TAIL("7"));
 }
 
 /* The requantization of the groups that are not plain SMMLAR (dw_pair_requant), a continuation of tg_dw3x3_pairs
@@ -1647,10 +1746,13 @@ __attribute__((noinline)) static void tg_dw_fix_pairs(const tg_conv_params_t *p,
 
 /* scratch as tg_dwconv_dsp's (the ring rows are np = wp / 2 pixel pairs of 16 bytes per group); fix: the
  * left-shift channels' row fix-up (tg_dw_fix_pairs, entry tg_dwconv_p3l_s8) or NULL; rqx: the SMLAL and flagged
- * groups' requantization (tg_dw_rq_other, entries tg_dwconv_p3x_s8 / tg_dwconv_p3l_s8) or NULL. Compiled for size: its
- * per-row work is small next to the passes (-76 B, +0.03 % on VWW's depthwise layers, the 12 KB budget). */
+ * groups' requantization (tg_dw_rq_other, entries tg_dwconv_p3x_s8 / tg_dwconv_p3l_s8) or NULL; fast: the fast pass
+ * of stride fast_s (tg_dw3x3_fast1 / 2, entries tg_dwconv_p3f1_s8 / tg_dwconv_p3f2_s8) or NULL, taken where every
+ * group is SMMLAR and the act range is [-128, 127]. Compiled for size: its per-row work is small next to the passes
+ * (-76 B, +0.03 % on VWW's depthwise layers, the 12 KB budget). */
 TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8_t *input, int8_t *output,
-                                           void *scratch, tg_dw_pfix_t fix, const void *rqx, tg_dw_widen_fn widen)
+                                           void *scratch, tg_dw_pfix_t fix, const void *rqx, tg_dw_widen_fn widen,
+                                           const void *fast, int32_t fast_s)
 {
     const int32_t oc_n = p->out_c;
     const int32_t groups = (oc_n + 3) >> 2;
@@ -1681,6 +1783,7 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
     a.out_step = (int32_t)ocol;
     a.gstride = r.wp * 8;
     a.rqx = rqx;
+    a.fast = fast && !rqx && p->stride_w == fast_s && p->act_min <= -128 && p->act_max >= 127 ? fast : 0;
     a.addr[0] = 0; /* tg_dw3x3_pairs makes its choices at the first call */
     np = r.wp >> 1;
     rstep = (size_t)r.groups * np * 4;
@@ -1739,23 +1842,36 @@ TG_DWP_SMALL static void tg_dwconv_pairs_f(const tg_conv_params_t *p, const int8
 
 static void tg_dwconv_pairs(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)0, tg_dw_widen_row);
+    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)0, tg_dw_widen_row, 0, 0);
+}
+
+/* every group SMMLAR, act range [-128, 127]: the fast pass of stride 1 or 2 (conv.py dw_fast) */
+static void tg_dwconv_pairs_f1(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)0, tg_dw_widen_row,
+                      (const void *)tg_dw3x3_fast1, 1);
+}
+
+static void tg_dwconv_pairs_f2(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)0, tg_dw_widen_row,
+                      (const void *)tg_dw3x3_fast2, 2);
 }
 
 /* rows of 2-6 input pixels with a left edge, every group SMMLAR (tg_dw_widen_small: conv.py dw_small_rows) */
 static void tg_dwconv_pairs_q(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)0, tg_dw_widen_small);
+    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)0, tg_dw_widen_small, 0, 0);
 }
 
 static void tg_dwconv_pairs_x(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)tg_dw_rq_other, tg_dw_widen_row);
+    tg_dwconv_pairs_f(p, input, output, scratch, (tg_dw_pfix_t)0, (const void *)tg_dw_rq_other, tg_dw_widen_row, 0, 0);
 }
 
 static void tg_dwconv_pairs_l(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
-    tg_dwconv_pairs_f(p, input, output, scratch, tg_dw_fix_pairs, (const void *)tg_dw_rq_other, tg_dw_widen_row);
+    tg_dwconv_pairs_f(p, input, output, scratch, tg_dw_fix_pairs, (const void *)tg_dw_rq_other, tg_dw_widen_row, 0, 0);
 }
 
 /*
@@ -3030,6 +3146,8 @@ __attribute__((noinline)) static void tg_dwconv_regs(const tg_conv_params_t *p, 
 TG_DW_ENTRY(tg_dwconv_s8, tg_dwconv_dsp)        /* ring kernel (SMLABB), any filter */
 TG_DW_ENTRY(tg_dwconv_p3_s8, tg_dwconv_pairs)   /* ring kernel, 3x3 pair layout (w_row == -1) */
 TG_DW_ENTRY(tg_dwconv_p3q_s8, tg_dwconv_pairs_q) /* the same on rows of 2-6 pixels with a left edge */
+TG_DW_ENTRY(tg_dwconv_p3f1_s8, tg_dwconv_pairs_f1) /* ... every group SMMLAR, no clamp: the fast pass, stride 1 */
+TG_DW_ENTRY(tg_dwconv_p3f2_s8, tg_dwconv_pairs_f2) /* ... stride 2 along the row */
 TG_DW_ENTRY(tg_dwconv_p3s2_s8, tg_dwconv_s2)   /* stride 2 along the row (w_row == -4 / -5): 1 channel x 4 pixels */
 TG_DW_ENTRY(tg_dwconv_p3s2p_s8, tg_dwconv_s2p) /* ... rows ending with a partial block of 3 pixels */
 TG_DW_ENTRY(tg_dwconv_p3s2x_s8, tg_dwconv_s2x) /* ... either, groups with SMLAL rows (tg_dws2_rq_other) */

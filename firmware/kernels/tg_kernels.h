@@ -147,6 +147,9 @@ void tg_dwconv_dmrl_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *o
 void tg_dwconv_p3_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* the same on rows of 2-6 input pixels with a left edge (3x3 SAME on 2x2 .. 6x6 images), every group SMMLAR */
 void tg_dwconv_p3q_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* the same (p3_s8) where every group is SMMLAR and the act range is [-128, 127]: the fast pass of stride 1 / 2 */
+void tg_dwconv_p3f1_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+void tg_dwconv_p3f2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* the same with stride 2 along the row */
 void tg_dwconv_p3s2_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* ... rows ending with a partial block; either, with SMLAL groups (dead channels, left shifts) */
