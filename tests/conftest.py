@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Tests Ctrl-C the CLI (monitor, flash, flash --pty, the farm's monitor) and expect it to stop. A test run started as
+# a background job of a non-interactive shell (`cmd &` in a script, CI runners) inherits SIGINT ignored (POSIX), and
+# exec keeps it ignored in every child: those CLIs would never see the Ctrl-C. The tests' processes take Python's
+# default handling back, so their children start with SIGINT at its default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Hypothesis profiles: "default" keeps the README's test command fast;
 # TINYGEN_HYPOTHESIS_PROFILE=thorough runs many more examples (by hand).
