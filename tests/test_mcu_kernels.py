@@ -64,6 +64,16 @@ def check(name, g, xs, got) -> None:
                                      f"{bad[0].tolist()}: Cortex-M4 {a[tuple(bad[0])]} vs emulator {b[tuple(bad[0])]}")
 
 
+def check_builds(graphs, xs, dsp, port, timeout: float = 120) -> None:
+    """Every model of the DSP build and of the C99 build (run_models) equals the emulator on every sample."""
+    from tinygen.boards.mcu_run import run_models
+
+    for fw in (dsp, port):
+        res = run_models(fw, timeout=timeout)
+        for name, g in graphs.items():
+            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+
+
 def dsp_flags(gen) -> list[int]:
     """The `dsp` field of every conv / fully-connected parameter struct of a generated model."""
     return [int(v) for v in re.findall(r"\.dsp = (\d)", gen.c_file.read_text())]
@@ -530,7 +540,7 @@ def random_models(seed: int = 77) -> dict[str, object]:
 
 
 def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
-    from tinygen.boards.mcu_run import build_models, run_models
+    from tinygen.boards.mcu_run import build_models
 
     graphs = random_models()
     assert len(graphs) >= 45
@@ -586,10 +596,7 @@ def test_random_conv_dw_fc_dsp_and_portable_bit_exact(tmp_path):
     assert entry["conv_pack_edge_88"] == ["tg_conv2d_dspp_s8"] and entry["conv_pack_over_89"] == ["tg_conv2d_dsp_s8"]
     adds = [n for n in graphs if n.startswith("add_") and dsp_flags(dsp.generated[n]) == [1]]
     assert len(adds) >= 6, adds
-    for fw in (dsp, port):
-        res = run_models(fw, timeout=120)
-        for name, g in graphs.items():
-            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+    check_builds(graphs, xs, dsp, port)
 
 
 NARROW_SHAPES = [  # (k_h, k_w, in_c): the narrow kernel's geometries (tg_conv2d_dspn{2,4,6,8}_s8)
@@ -655,7 +662,7 @@ def test_narrow_conv_dsp_and_portable_bit_exact(tmp_path):
     SMMLAR requantization, no scratch); the DSP build and the C99 build (-DTG_PORTABLE, same records) both
     equal the emulator on random and edge inputs, with padding, strides, odd widths, dead channels and
     rounding ties."""
-    from tinygen.boards.mcu_run import build_models, run_models
+    from tinygen.boards.mcu_run import build_models
     from tinygen.ops import REGISTRY
 
     graphs = narrow_models()
@@ -671,10 +678,7 @@ def test_narrow_conv_dsp_and_portable_bit_exact(tmp_path):
         g = graphs[n]
         op = g.operators[0]
         assert REGISTRY[op.op].scratch_bytes(REGISTRY[op.op].prepare(g, op)) == 0
-    for fw in (dsp, port):
-        res = run_models(fw, timeout=120)
-        for name, g in graphs.items():
-            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+    check_builds(graphs, xs, dsp, port)
 
 
 def dw_pair_chain(rng, strides: tuple[int, ...] = (1, 2), hw: tuple[int, int] | None = None,
@@ -1061,7 +1065,7 @@ def test_depthwise_pair_kernel_small_images_bit_exact(tmp_path):
     left shifts in SMMLAR / flagged groups and in the C fix-up, rounding ties), clamps, batches, layers alone
     (several ring blocks: no hole in the plan to grow them) and after a wide layer: the DSP build and the C99
     build equal the emulator."""
-    from tinygen.boards.mcu_run import build_models, run_models
+    from tinygen.boards.mcu_run import build_models
     from tinygen.ops.conv import DepthwiseConv2D, dw_geometry, dw_kernel, dw_pair_blocks
 
     rng = np.random.default_rng(2026)
@@ -1126,10 +1130,7 @@ def test_depthwise_pair_kernel_small_images_bit_exact(tmp_path):
                 small = geo["stride_w"] == 1 and geo["pad_left"] == 1 and 2 <= geo["in_w"] <= 6
                 assert (dw_kernel(p) == "tg_dwconv_p3q_s8") == (small and p.small_ok), (n, geo)
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
-    for fw in (dsp, port):
-        res = run_models(fw, timeout=120)
-        for name, g in graphs.items():
-            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+    check_builds(graphs, xs, dsp, port)
 
 
 def test_depthwise_pair_kernel_stride2_odd_rows_bit_exact(tmp_path):
@@ -1140,7 +1141,7 @@ def test_depthwise_pair_kernel_stride2_odd_rows_bit_exact(tmp_path):
     only, VALID; every group SMMLAR without a clamp, with the upper or the lower bound's, with both (the pixel-A
     pass packs, clamps and stores itself), SMLAL and flagged groups (through the group's requantization), left shifts redone in
     C, rounding ties, batches: the DSP build and the C99 build equal the emulator."""
-    from tinygen.boards.mcu_run import build_models, run_models
+    from tinygen.boards.mcu_run import build_models
     from tinygen.ops.conv import _dw_ring_dims, DepthwiseConv2D, dw_geometry, dw_kernel, dw_pair_blocks, dw_transposed
 
     rng = np.random.default_rng(2027)
@@ -1202,10 +1203,7 @@ def test_depthwise_pair_kernel_stride2_odd_rows_bit_exact(tmp_path):
             "every group smmlar, clamp both", "every group smmlar, clamp lower", "smlal", "flagged", "smmlar next to others", "left in C",
             "batch"} <= seen, sorted(seen)
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
-    for fw in (dsp, port):
-        res = run_models(fw, timeout=120)
-        for name, g in graphs.items():
-            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+    check_builds(graphs, xs, dsp, port)
 
 
 def test_depthwise_pair_fast_pass_bit_exact(tmp_path):
@@ -1215,7 +1213,7 @@ def test_depthwise_pair_fast_pass_bit_exact(tmp_path):
     pass after the fast pairs) and an even one, at stride 1 and 2, rows and columns (transposed), batches, dead
     channels in SMMLAR groups, rounding ties, next to layers of the same model on the plain pass (a
     clamp): the DSP build and the C99 build equal the emulator."""
-    from tinygen.boards.mcu_run import build_models, run_models
+    from tinygen.boards.mcu_run import build_models
     from tinygen.ops.conv import DW_FAST_MIN_MACS, DepthwiseConv2D, dw_geometry, dw_kernel, dw_transposed
 
     rng = np.random.default_rng(4242)
@@ -1264,10 +1262,7 @@ def test_depthwise_pair_fast_pass_bit_exact(tmp_path):
             "fast s2 odd transposed", "batch", "small layer s2", "dead", "ties",
             "plain pass next to fast ones: tg_dwconv_p3_s8"} <= seen, sorted(seen)
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
-    for fw in (dsp, port):
-        res = run_models(fw, timeout=120)
-        for name, g in graphs.items():
-            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+    check_builds(graphs, xs, dsp, port)
 
 
 def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
@@ -1279,7 +1274,7 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
     assembly, the general pass and the fast one (every group SMMLAR, no clamp), the top row in ring slot 1 or
     2 (the parameters' second set, filter rows 0 and 2 swapped): the DSP build and the C99 build equal the
     emulator."""
-    from tinygen.boards.mcu_run import build_models, run_models
+    from tinygen.boards.mcu_run import build_models
     from tinygen.ops import check_graph
     from tinygen.ops.conv import DW_PAIR_SMMLAR, DepthwiseConv2D, dw_geometry, dw_kernel, dw_pair2, dw_pair2_blocks
 
@@ -1350,10 +1345,7 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
                      "fast pass, slots swapped", "general pass, slots swapped", "whole blocks",
                      "partial block", "partial block, transposed", "partial block, smlal"}, sorted(kinds)
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
-    for fw in (dsp, port):
-        res = run_models(fw, timeout=120)
-        for name, g in graphs.items():
-            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+    check_builds(graphs, xs, dsp, port)
 
 
 # ---------------------------------------------------------------- builds
@@ -1708,7 +1700,7 @@ def test_eltwise_dsp_and_portable_bit_exact(tmp_path):
     or second), with a general broadcast, at random, power-of-two (rounding ties), tiny (right shift 31) and
     left-shifting scales, every fused activation: the DSP build (tg_add_dsp, tg_add_dsp_period, tg_mul_dsp)
     and the portable one equal the emulator element for element."""
-    from tinygen.boards.mcu_run import build_models, run_models
+    from tinygen.boards.mcu_run import build_models
 
     graphs = eltwise_models()
     assert len(graphs) >= 60, len(graphs)
@@ -1732,7 +1724,4 @@ def test_eltwise_dsp_and_portable_bit_exact(tmp_path):
             want = ("tg_add_period_s8(" if int(f.get("period", 0)) else "tg_add_half_s8(") if f.get("dsp") == "1" \
                 else "tg_add_s8("
             assert want in dsp.generated[n].c_file.read_text(), (n, f, want)
-    for fw in (dsp, port):
-        res = run_models(fw, timeout=120)
-        for name, g in graphs.items():
-            check(f"{name} ({'portable' if fw is port else 'dsp'})", g, xs[name], res.models[name])
+    check_builds(graphs, xs, dsp, port)

@@ -1281,6 +1281,33 @@ typedef struct {
     TG_DWP2_MAC4("r4", "r6", "r8", "r0", "r2") \
     "ldrd   r10, r11, [r12, #" woff2 "]\n\t" \
     TG_DWP2_MAC4("r5", "r7", "r9", "r1", "r3")
+/* The taps of a pass of 2 pixels x 4 channels (the group's block at [sp + 28], its ring rows at [sp + 64..72]):
+ * stride 1, the accumulators of c0 / c1 left at sp (pixels A, B), those of c2 / c3 in r0-r3; stride 2 the same
+ * (its c2 / c3 rows last to first). tg_dw3x3_pairs's passes and the fast ones (tg_dw3x3_fast1 / 2) */
+#define TG_DWP_PASS1                         \
+    "ldr    r12, [sp, #28]\n\t"              \
+    "ldm    r12!, {r0-r3}\n\t"               \
+    TG_DWP_ROWA("64") TG_DWP_ROWA("68") TG_DWP_ROWA("72") \
+    "stm    sp, {r0-r3}\n\t"                 \
+    "ldm    r12!, {r0-r3}\n\t"               \
+    TG_DWP_ROWB("64") TG_DWP_ROWB("68") TG_DWP_ROWB("72")
+#define TG_DWP_PASS2                         \
+    "ldr    r12, [sp, #28]\n\t"              \
+    "ldm    r12!, {r0-r3}\n\t"               \
+    TG_DWP2_ROWA("64") TG_DWP2_ROWA("68") TG_DWP2_ROWA("72") \
+    "stm    sp, {r0-r3}\n\t"                 \
+    "ldm    r12!, {r0-r3}\n\t"               \
+    TG_DWP2_ROWB("32", "40")                 \
+    "ldr    lr, [sp, #68]\n\t"               \
+    TG_DWP2_ROWB("16", "24")                 \
+    "ldr    lr, [sp, #64]\n\t"               \
+    "ldrd   r4, r5, [lr, #-24]\n\t"          \
+    "ldrd   r6, r7, [lr, #-8]\n\t"           \
+    "ldrd   r8, r9, [lr, #8]\n\t"            \
+    "ldrd   r10, r11, [r12], #8\n\t"         \
+    TG_DWP2_MAC4("r4", "r6", "r8", "r0", "r2") \
+    "ldrd   r10, r11, [r12], #40\n\t" /* past the 3 rows */ \
+    TG_DWP2_MAC4("r5", "r7", "r9", "r1", "r3")
 /* SMMLAR groups (mode word TG_DWP_SMMLAR, rows {m, C, r, 0}; conv.py dw_pair_smmlar_ok): the accumulators
  * hold 2a (doubled weights and bias), Y = SMMLAR(2a, m, C) = C + SaturatingRoundingDoublingHighMul(a, m),
  * then (Y - [a < 0]) >> r with the zero point in C: 4 instructions per output, one row load per channel */
@@ -1493,12 +1520,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "str    r2, [sp, #84]\n\t"
         "ldr    pc, [sp, #92]\n\t"
         "1:\n\t" /* pixel pair, stride 1 */
-        "ldr    r12, [sp, #28]\n\t"
-        "ldm    r12!, {r0-r3}\n\t"
-        TG_DWP_ROWA("64") TG_DWP_ROWA("68") TG_DWP_ROWA("72")
-        "stm    sp, {r0-r3}\n\t"
-        "ldm    r12!, {r0-r3}\n\t"
-        TG_DWP_ROWB("64") TG_DWP_ROWB("68") TG_DWP_ROWB("72")
+        TG_DWP_PASS1
         "8:\n\t"
         "ldm    sp, {r8-r10, lr}\n\t"
         "ldr    pc, [sp, #84]\n\t"
@@ -1539,22 +1561,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "add    sp, sp, #120\n\t"
         "pop    {r4-r11, pc}\n\t"
         "7:\n\t" /* stride 2 along the row */
-        "ldr    r12, [sp, #28]\n\t"
-        "ldm    r12!, {r0-r3}\n\t"
-        TG_DWP2_ROWA("64") TG_DWP2_ROWA("68") TG_DWP2_ROWA("72")
-        "stm    sp, {r0-r3}\n\t"
-        "ldm    r12!, {r0-r3}\n\t"
-        TG_DWP2_ROWB("32", "40")
-        "ldr    lr, [sp, #68]\n\t"
-        TG_DWP2_ROWB("16", "24")
-        "ldr    lr, [sp, #64]\n\t"
-        "ldrd   r4, r5, [lr, #-24]\n\t"
-        "ldrd   r6, r7, [lr, #-8]\n\t"
-        "ldrd   r8, r9, [lr, #8]\n\t"
-        "ldrd   r10, r11, [r12], #8\n\t"
-        TG_DWP2_MAC4("r4", "r6", "r8", "r0", "r2")
-        "ldrd   r10, r11, [r12], #40\n\t" /* past the 3 rows */
-        TG_DWP2_MAC4("r5", "r7", "r9", "r1", "r3")
+        TG_DWP_PASS2
         "ldm    sp, {r8-r10, lr}\n\t"
         "ldr    pc, [sp, #84]\n\t"
         TG_DWP_STORE("42", "41", "43", "40", "7")
@@ -1624,12 +1631,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_fast1(void)
 {
     __asm__(
         "1:\n\t"
-        "ldr    r12, [sp, #28]\n\t"
-        "ldm    r12!, {r0-r3}\n\t"
-        TG_DWP_ROWA("64") TG_DWP_ROWA("68") TG_DWP_ROWA("72")
-        "stm    sp, {r0-r3}\n\t"
-        "ldm    r12!, {r0-r3}\n\t"
-        TG_DWP_ROWB("64") TG_DWP_ROWB("68") TG_DWP_ROWB("72")
+        TG_DWP_PASS1
         TG_DWP_FAST_TAIL("1"));
 }
 
@@ -1638,22 +1640,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_fast2(void)
 {
     __asm__(
         "7:\n\t"
-        "ldr    r12, [sp, #28]\n\t"
-        "ldm    r12!, {r0-r3}\n\t"
-        TG_DWP2_ROWA("64") TG_DWP2_ROWA("68") TG_DWP2_ROWA("72")
-        "stm    sp, {r0-r3}\n\t"
-        "ldm    r12!, {r0-r3}\n\t"
-        TG_DWP2_ROWB("32", "40")
-        "ldr    lr, [sp, #68]\n\t"
-        TG_DWP2_ROWB("16", "24")
-        "ldr    lr, [sp, #64]\n\t"
-        "ldrd   r4, r5, [lr, #-24]\n\t"
-        "ldrd   r6, r7, [lr, #-8]\n\t"
-        "ldrd   r8, r9, [lr, #8]\n\t"
-        "ldrd   r10, r11, [r12], #8\n\t"
-        TG_DWP2_MAC4("r4", "r6", "r8", "r0", "r2")
-        "ldrd   r10, r11, [r12], #40\n\t" /* past the 3 rows */
-        TG_DWP2_MAC4("r5", "r7", "r9", "r1", "r3")
+        TG_DWP_PASS2
         TG_DWP_FAST_TAIL("7"));
 }
 

@@ -713,10 +713,7 @@ def dw_model_fast(graph, impl) -> frozenset:
         big = False
         for op in graph.operators:
             if op.op == "DEPTHWISE_CONV_2D" and op.options.get("depth_multiplier", 1) == 1:
-                q = impl._prepare_op(graph, op)
-                q.pair_kernel = dw_model_pairs(q, graph, impl)
-                q.pair2_ok = dw_model_pair2(graph, impl)
-                q.pair2_small = q.pair2_ok and dw_model_pair2_small(graph, impl)
+                q = _dw_model_op(graph, impl, op)
                 q.small_ok = dw_model_small(graph, impl)
                 if q.pair_kernel and (dw_kpairs(q) or dw_pair2(q)):
                     big = True
@@ -752,6 +749,16 @@ def dw_small_rows_shape(p: "ConvParams") -> bool:
     return (edges, q1 - q0) in ((3, 0), (3, 1), (3, 2), (0x101, 1), (0x101, 2))
 
 
+def _dw_model_op(graph, impl, op) -> "ConvParams":
+    """A depthwise op's params with the model-wide pair-kernel choices the scans below depend on (prepare's, without
+    small_ok / fast_strides: the scans that decide those)."""
+    q = impl._prepare_op(graph, op)
+    q.pair_kernel = dw_model_pairs(q, graph, impl)
+    q.pair2_ok = dw_model_pair2(graph, impl)
+    q.pair2_small = q.pair2_ok and dw_model_pair2_small(graph, impl)
+    return q
+
+
 def dw_model_small(graph, impl) -> bool:
     """May the model's layers on rows of 2-6 pixels take tg_dwconv_p3q_s8 (dw_small_rows: ~300 B of code)? Not in
     a model that links the stride-2 4-pixel kernel's partial blocks (a layer on dw_pair2 whose rows are not whole
@@ -763,10 +770,7 @@ def dw_model_small(graph, impl) -> bool:
         cache["small"] = True
         for op in graph.operators:
             if op.op == "DEPTHWISE_CONV_2D" and op.options.get("depth_multiplier", 1) == 1:
-                q = impl._prepare_op(graph, op)
-                q.pair_kernel = dw_model_pairs(q, graph, impl)
-                q.pair2_ok = dw_model_pair2(graph, impl)
-                q.pair2_small = q.pair2_ok and dw_model_pair2_small(graph, impl)
+                q = _dw_model_op(graph, impl, op)
                 if q.pair_kernel and dw_pair2(q) and dw_geometry(q)["out_w"] % 4:
                     cache["small"] = False
                     break
