@@ -1270,10 +1270,10 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
     own ring of 4-pixel blocks) on rows of 8-28 output pixels: SAME with even and odd input widths (no left
     padding / one padded pixel on the left, a padded or unneeded pixel on the right), VALID, transposed
     (long columns), stride 1 or 2..3 along the column (the copied top slot or a widened one), batches,
-    clamps, SMMLAR groups, SMLAL groups (dead channels, biases near the SMMLAR bound) and left shifts in the
-    assembly, the general pass and the fast one (every group SMMLAR, no clamp), the top row in ring slot 1 or
-    2 (the parameters' second set, filter rows 0 and 2 swapped): the DSP build and the C99 build equal the
-    emulator."""
+    clamps (the lower bound alone with SMLAL groups next to SMMLAR ones), SMMLAR groups, SMLAL groups (dead
+    channels, biases near the SMMLAR bound) and left shifts in the assembly, the general pass and the fast one
+    (every group SMMLAR, no clamp), the top row in ring slot 1 or 2 (the parameters' second set, filter rows 0
+    and 2 swapped): the DSP build and the C99 build equal the emulator."""
     from tinygen.boards.mcu_run import build_models
     from tinygen.ops import check_graph
     from tinygen.ops.conv import DW_PAIR_SMMLAR, DepthwiseConv2D, dw_geometry, dw_kernel, dw_pair2, dw_pair2_blocks
@@ -1335,6 +1335,10 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
         kinds |= {"batch"} if p.input_shape[0] > 1 else set()
         kinds |= ({"clamp lower"} if p.act_min > -128 and p.act_max == 127 else {"clamp"}
                   if p.act_min > -128 or p.act_max < 127 else set())
+        # the lower bound's clamp reads it from r7: an SMMLAR row's 4th word, put there by tg_dws2_rq_other after
+        # an SMLAL group
+        if p.act_min > -128 and p.act_max == 127 and (modes == DW_PAIR_SMMLAR).any() and (modes != DW_PAIR_SMMLAR).any():
+            kinds |= {"clamp lower, smlal next to smmlar"}
         # every group SMMLAR, no clamp: the fast pass; stride 2 along the column: the previous row's bottom row
         # stays in its ring slot, the top row in slot 2 every other row (the parameters' second set)
         fast = (modes == DW_PAIR_SMMLAR).all() and p.act_min <= -128 and p.act_max >= 127
@@ -1342,6 +1346,7 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
         kinds |= {("fast pass" if fast else "general pass") + swapped}
     assert kinds >= {"smmlar", "smlal", "left", "transposed", "rows", "pad_left 0", "pad_left 1",
                      "unneeded last pixel", "column stride 2", "column stride 1/3", "batch", "clamp", "clamp lower",
+                     "clamp lower, smlal next to smmlar",
                      "fast pass, slots swapped", "general pass, slots swapped", "whole blocks",
                      "partial block", "partial block, transposed", "partial block, smlal"}, sorted(kinds)
     port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)

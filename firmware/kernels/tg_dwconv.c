@@ -228,7 +228,7 @@ __attribute__((noinline)) static void tg_dw_run33(const int32_t *wk, const int32
  * into khi where it can, dw_pair_blocks). */
 __attribute__((noinline)) static int8_t tg_dw_out(int32_t acc, const int32_t *q, int32_t zp, const tg_conv_params_t *p)
 {
-    if (q[3] >= 0 && q[3] <= 30) {
+    if (zp == TG_DWP_SMMLAR || (q[3] >= 0 && q[3] <= 30)) { /* (the stride-2 layout's SMMLAR rows: lo4 in q[3]) */
         const int32_t v = tg_dw_rqv(acc, q, zp);
         return (int8_t)(v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v));
     }
@@ -249,8 +249,9 @@ static void tg_dwconv_c_ch(const tg_conv_params_t *p, const int8_t *input, int8_
     /* every parameter in a local: the int8 output stores may alias *p, which would reload it */
     const int32_t *rq = tg_dw_rq(p, oc);
     const int32_t bias = tg_dw_bias(p, oc);
-    const int exact = rq[3] >= 0 && rq[3] <= 30; /* a right shift: the exact requantization */
     const int32_t rqx_zp = tg_dw_rqx_zp(p, oc);
+    /* a right shift: the exact requantization (an SMMLAR row: the stride-2 layout's hold lo4 in rq[3]) */
+    const int exact = rqx_zp == TG_DWP_SMMLAR || (rq[3] >= 0 && rq[3] <= 30);
     const int32_t in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
     const int32_t k_h = p->k_h, k_w = p->k_w, dil_h = p->dil_h, dil_w = p->dil_w;
     const int32_t stride_h = p->stride_h, stride_w = p->stride_w, pad_top = p->pad_top, pad_left = p->pad_left;
@@ -1196,7 +1197,7 @@ typedef struct {
                              * (clamp the upper bound only), bit 2: stride 2, bit 3: after the row's
                              * pixels (even) one more, pixel A only (odd rows, either stride), bit 4: act_max is
                              * 127 and act_min above -128 (clamp the lower bound only) */
-    uint32_t lo4, hi4;      /* 28, 32 */
+    uint32_t hi4, lo4;      /* 28, 32 (the frame's 44, 48: lo4 next to out_step, one LDRD in the lower clamp) */
     int32_t out_step;       /* 36: out_c */
     int32_t gstride;        /* 40: bytes from a group's ring row to the next group's */
     const int32_t *gend;    /* 44: past the block's last group's parameter block (blk + groups * TG_DW_PBLOCK) */
@@ -1354,24 +1355,60 @@ typedef struct {
  * with the clamp at 88), else on to 96 */
 #define TG_DWP_STORE(both, upper, lower, none, pass) \
     upper ":\n\t"                              \
-    "ldr    r5, [sp, #48]\n\t"                  \
+    "ldr    r5, [sp, #44]\n\t"                  \
     "ssub8  r6, r8, r5\n\t"                     \
     "sel    r8, r5, r8\n\t"                     \
     "ssub8  r6, r10, r5\n\t"                    \
     "sel    r10, r5, r10\n\t"                   \
     "b      " none "f\n\t"                       \
     both ":\n\t"                               \
-    "ldr    r5, [sp, #48]\n\t"                  \
+    "ldr    r5, [sp, #44]\n\t"                  \
     "ssub8  r6, r8, r5\n\t"                     \
     "sel    r8, r5, r8\n\t"                     \
     "ssub8  r6, r10, r5\n\t"                    \
     "sel    r10, r5, r10\n\t"                   \
     lower ":\n\t"                              \
-    "ldr    r4, [sp, #44]\n\t"                  \
+    "ldr    r4, [sp, #48]\n\t"                  \
     "ssub8  r6, r8, r4\n\t"                     \
     "sel    r8, r8, r4\n\t"                     \
     "ssub8  r6, r10, r4\n\t"                    \
     "sel    r10, r10, r4\n\t"                   \
+    none ":\n\t"                               \
+    TG_DWP_ST2                                 \
+    "strd   r4, r5, [sp, #76]\n\t"              \
+    "bgt    " pass "b\n\t"                      \
+    "ldr    pc, [sp, #96]\n\t"
+/* The stride-1 pass's store: as TG_DWP_STORE, but the lower bound (both bounds' second half) with its own store,
+ * lo4 and out_step in one LDRD (1 instruction fewer per pass: MobileNetV2 224's ReLU6 layers, zero point above
+ * -128) */
+#define TG_DWP_STORE_LO(both, upper, lower, none, pass) \
+    upper ":\n\t"                              \
+    "ldr    r5, [sp, #44]\n\t"                  \
+    "ssub8  r6, r8, r5\n\t"                     \
+    "sel    r8, r5, r8\n\t"                     \
+    "ssub8  r6, r10, r5\n\t"                    \
+    "sel    r10, r5, r10\n\t"                   \
+    "b      " none "f\n\t"                       \
+    both ":\n\t"                               \
+    "ldr    r5, [sp, #44]\n\t"                  \
+    "ssub8  r6, r8, r5\n\t"                     \
+    "sel    r8, r5, r8\n\t"                     \
+    "ssub8  r6, r10, r5\n\t"                    \
+    "sel    r10, r5, r10\n\t"                   \
+    lower ":\n\t"                              \
+    "ldrd   r4, r6, [sp, #48]\n\t"              \
+    "ssub8  r5, r8, r4\n\t"                     \
+    "sel    r8, r8, r4\n\t"                     \
+    "ssub8  r5, r10, r4\n\t"                    \
+    "sel    r10, r10, r4\n\t"                   \
+    "ldrd   r4, r5, [sp, #76]\n\t"              \
+    "str    r10, [r4, r6]\n\t"                  \
+    "str    r8, [r4]\n\t"                       \
+    "subs   r5, r5, #2\n\t"                     \
+    "add    r4, r4, r6, lsl #1\n\t"             \
+    "strd   r4, r5, [sp, #76]\n\t"              \
+    "bgt    " pass "b\n\t"                      \
+    "ldr    pc, [sp, #96]\n\t"                  \
     none ":\n\t"                               \
     TG_DWP_ST2                                 \
     "strd   r4, r5, [sp, #76]\n\t"              \
@@ -1534,7 +1571,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "bfi    r10, r2, #16, #8\n\t"
         "bfi    r10, r3, #24, #8\n\t"
         "ldr    pc, [sp, #88]\n\t"
-        TG_DWP_STORE("12", "11", "9", "4", "1")
+        TG_DWP_STORE_LO("12", "11", "9", "4", "1")
         "17:\n\t" /* after pixel A through the group's requantization: the next group's row ends with its pixel
                      * A again */
         "ldr    r4, [sp, #100]\n\t"
@@ -1587,7 +1624,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
         "bfi    r8, r1, #24, #8\n\t"
         "ldr    pc, [sp, #24]\n\t"
         "26:\n\t"
-        "ldrd   r4, r5, [sp, #44]\n\t"
+        "ldrd   r5, r4, [sp, #44]\n\t"
         "ssub8  r6, r8, r4\n\t"
         "sel    r8, r8, r4\n\t"
         "ssub8  r6, r8, r5\n\t"
@@ -2182,18 +2219,10 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "ldrd   r9, r10, [r12], #8\n\t"
         TG_DWS2_MAC8
         "ldr    pc, [sp, #12]\n\t"
-        "30:\n\t" /* SMMLAR rows {m, C, r, 0} */
+        "30:\n\t" /* SMMLAR rows {m, C, r, lo4} */
         "ldm    r12!, {r4-r7}\n\t"
         TG_DWS2_RQN("r0") TG_DWS2_RQN("r1") TG_DWS2_RQN("r2") TG_DWS2_RQN("r3")
         "ldr    pc, [sp, #16]\n\t"
-        "22:\n\t" /* clamp 2, the lower bound only (act_max 127): the 4 pixels as one word, max(lo) per lane */
-        "bfi    r0, r1, #8, #8\n\t"
-        "bfi    r0, r2, #16, #8\n\t"
-        "bfi    r0, r3, #24, #8\n\t"
-        "ldr    r4, [sp, #40]\n\t"
-        "ssub8  r6, r0, r4\n\t"
-        "sel    r0, r0, r4\n\t"
-        "b      23f\n\t"
         "21:\n\t" /* clamp 1: the 4 pixels as one word, max(lo), min(hi) per lane */
         "bfi    r0, r1, #8, #8\n\t"
         "bfi    r0, r2, #16, #8\n\t"
@@ -2203,6 +2232,14 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         "sel    r0, r0, r4\n\t"
         "ssub8  r6, r0, r5\n\t"
         "sel    r0, r5, r0\n\t"
+        "b      23f\n\t"
+        "22:\n\t" /* clamp 2, the lower bound only (act_max 127): the 4 pixels as one word, max(lo) per lane, lo
+                     * in r7 (an SMMLAR row's 4th word, dw_pair2_blocks; tg_dws2_rq_other loads it) */
+        "bfi    r0, r1, #8, #8\n\t"
+        "bfi    r0, r2, #16, #8\n\t"
+        "bfi    r0, r3, #24, #8\n\t"
+        "ssub8  r6, r0, r7\n\t"
+        "sel    r0, r0, r7\n\t"
         "23:\n\t"
         "lsrs   r1, r0, #8\n\t"
         "lsrs   r2, r0, #16\n\t"
@@ -2305,6 +2342,7 @@ __attribute__((naked, noinline)) void tg_dws2_rq_other(void)
         "subs   r10, r10, #1\n\t"
         "bne    34b\n\t"
         "ldmdb  r8, {r0-r3}\n\t"
+        "ldr    r7, [sp, #40]\n\t" /* lo4 for the lower-bound clamp (22: r7, an SMMLAR row's 4th word) */
         "ldr    pc, [sp, #16]\n\t"
     );
 }

@@ -1138,7 +1138,8 @@ def dw_pair2_blocks(p: "ConvParams") -> np.ndarray:
     mode word (DW_PAIR_SMMLAR, or 0), then per channel the folded bias (wrapped), the int16 weight pairs
     (w[ky][0], w[ky][1]), (w[ky][1], w[ky][2]) of filter row 1, row 0, row 2 (the order the pass reads its
     ring slots in), and a requantization row: SMMLAR groups (dw_pair_smmlar_ok for all 4 channels) have
-    weights and bias doubled and rows {m, C, r, 0} (dw_smmlar_rows, the output zero point in C); the others
+    weights and bias doubled and rows {m, C, r, lo4} (dw_smmlar_rows, the output zero point in C; lo4: act_min in
+    every byte where the act range clamps the lower bound only, the pass's register for it, else 0); the others
     dw_rq_rows {m, klo, khi, rm1} (a left shift where rm1 < 0), the kernel adding the zero point."""
     from tinygen.model.fixedpoint import wrap_int32
 
@@ -1157,6 +1158,8 @@ def dw_pair2_blocks(p: "ConvParams") -> np.ndarray:
     zp = int(p.output_zero_point)
     smm = np.repeat(dw_pair_smmlar_ok(bias, w.T, rq, zp).reshape(groups, 4).all(axis=1), 4)
     rq[smm] = dw_smmlar_rows(mult[smm], shift[smm], zp)
+    if p.act_min > -128 and p.act_max >= 127:
+        rq[smm, 3] = (int(p.act_min) & 0xFF) * 0x01010101
     w[:, smm] *= 2
     bias = np.where(smm, bias * 2, bias)  # |bias| < 2^30 there: no wrap
     w = w.reshape(3, 3, oc)
