@@ -1341,19 +1341,24 @@ typedef struct {
     "ssat   " a ", #8, r11\n\t"
 /* The store of pixels A (r8) and B (r10) of a pass, B first: every pass has both (an odd row's last pixel is the
  * pixel-A pass's); the pixel-A pass of a group that is not SMMLAR comes through here with out_step 0 (28:), so
- * that A is stored over B. Then the next pass (r5: the pixels left) */
-#define TG_DWP_ST2                           \
+ * that A is stored over B. Then the next pass (r5: the pixels left). TG_DWP_ST2R: with out_step already in r6 */
+#define TG_DWP_ST2R                          \
     "ldrd   r4, r5, [sp, #76]\n\t"          \
-    "ldr    r6, [sp, #52]\n\t"              \
     "str    r10, [r4, r6]\n\t"              \
     "str    r8, [r4]\n\t"                   \
     "subs   r5, r5, #2\n\t"                 \
-    "add    r4, r4, r6, lsl #1\n\t"
-/* The clamp (entries both: upper bound (min) then lower (max); lower: the lower one only (act_max 127: ReLU6 /
- * ReLU outputs whose zero point is above -128); upper: the upper one only, then on to none; none), the store
- * of pixels A (r8) and B (r10) and the loop back to the pass (a direct branch: one copy per stride, chosen
- * with the clamp at 88), else on to 96 */
-#define TG_DWP_STORE(both, upper, lower, none, pass) \
+    "add    r4, r4, r6, lsl #1\n\t"          \
+    "strd   r4, r5, [sp, #76]\n\t"
+#define TG_DWP_ST2                           \
+    "ldr    r6, [sp, #52]\n\t"              \
+    TG_DWP_ST2R
+/* After the store: back to the pass (a direct branch: one copy per stride) while pixels are left, else on to 96 */
+#define TG_DWP_NEXT(pass)                    \
+    "bgt    " pass "b\n\t"                  \
+    "ldr    pc, [sp, #96]\n\t"
+/* The clamp's upper bound (min) on both pixels: entries upper (then on to none) and both (falls through into the
+ * lower bound that follows) */
+#define TG_DWP_CLAMP_HI(both, upper, none)    \
     upper ":\n\t"                              \
     "ldr    r5, [sp, #44]\n\t"                  \
     "ssub8  r6, r8, r5\n\t"                     \
@@ -1366,7 +1371,12 @@ typedef struct {
     "ssub8  r6, r8, r5\n\t"                     \
     "sel    r8, r5, r8\n\t"                     \
     "ssub8  r6, r10, r5\n\t"                    \
-    "sel    r10, r5, r10\n\t"                   \
+    "sel    r10, r5, r10\n\t"
+/* The clamp (entries both: upper bound (min) then lower (max); lower: the lower one only (act_max 127: ReLU6 /
+ * ReLU outputs whose zero point is above -128); upper: the upper one only, then on to none; none), the store
+ * of pixels A (r8) and B (r10) and the loop back to the pass (chosen with the clamp at 88) */
+#define TG_DWP_STORE(both, upper, lower, none, pass) \
+    TG_DWP_CLAMP_HI(both, upper, none)         \
     lower ":\n\t"                              \
     "ldr    r4, [sp, #48]\n\t"                  \
     "ssub8  r6, r8, r4\n\t"                     \
@@ -1374,46 +1384,21 @@ typedef struct {
     "ssub8  r6, r10, r4\n\t"                    \
     "sel    r10, r10, r4\n\t"                   \
     none ":\n\t"                               \
-    TG_DWP_ST2                                 \
-    "strd   r4, r5, [sp, #76]\n\t"              \
-    "bgt    " pass "b\n\t"                      \
-    "ldr    pc, [sp, #96]\n\t"
-/* The stride-1 pass's store: as TG_DWP_STORE, but the lower bound (both bounds' second half) with its own store,
- * lo4 and out_step in one LDRD (1 instruction fewer per pass: MobileNetV2 224's ReLU6 layers, zero point above
+    TG_DWP_ST2 TG_DWP_NEXT(pass)
+/* The stride-1 pass's: as TG_DWP_STORE, but the lower bound (both bounds' second half) has its own store, lo4 and
+ * out_step loaded by one LDRD (1 instruction fewer per pass: MobileNetV2 224's ReLU6 layers, zero point above
  * -128) */
 #define TG_DWP_STORE_LO(both, upper, lower, none, pass) \
-    upper ":\n\t"                              \
-    "ldr    r5, [sp, #44]\n\t"                  \
-    "ssub8  r6, r8, r5\n\t"                     \
-    "sel    r8, r5, r8\n\t"                     \
-    "ssub8  r6, r10, r5\n\t"                    \
-    "sel    r10, r5, r10\n\t"                   \
-    "b      " none "f\n\t"                       \
-    both ":\n\t"                               \
-    "ldr    r5, [sp, #44]\n\t"                  \
-    "ssub8  r6, r8, r5\n\t"                     \
-    "sel    r8, r5, r8\n\t"                     \
-    "ssub8  r6, r10, r5\n\t"                    \
-    "sel    r10, r5, r10\n\t"                   \
+    TG_DWP_CLAMP_HI(both, upper, none)         \
     lower ":\n\t"                              \
     "ldrd   r4, r6, [sp, #48]\n\t"              \
     "ssub8  r5, r8, r4\n\t"                     \
     "sel    r8, r8, r4\n\t"                     \
     "ssub8  r5, r10, r4\n\t"                    \
     "sel    r10, r10, r4\n\t"                   \
-    "ldrd   r4, r5, [sp, #76]\n\t"              \
-    "str    r10, [r4, r6]\n\t"                  \
-    "str    r8, [r4]\n\t"                       \
-    "subs   r5, r5, #2\n\t"                     \
-    "add    r4, r4, r6, lsl #1\n\t"             \
-    "strd   r4, r5, [sp, #76]\n\t"              \
-    "bgt    " pass "b\n\t"                      \
-    "ldr    pc, [sp, #96]\n\t"                  \
+    TG_DWP_ST2R TG_DWP_NEXT(pass)              \
     none ":\n\t"                               \
-    TG_DWP_ST2                                 \
-    "strd   r4, r5, [sp, #76]\n\t"              \
-    "bgt    " pass "b\n\t"                      \
-    "ldr    pc, [sp, #96]\n\t"
+    TG_DWP_ST2 TG_DWP_NEXT(pass)
 /* The block's groups one after the other, in each the row's pixel pairs (the last pass of an odd
  * row stores pixel A only). The choices fixed for a call or a group are made once, as code addresses
  * on the stack that the pass jumps through (LDR PC): the pass for the stride (92), the clamp (88), the
@@ -1659,10 +1644,7 @@ __attribute__((naked, noinline)) void tg_dw3x3_pairs(tg_dwp_t *a __attribute__((
     "bfi    r10, lr, #8, #8\n\t"            \
     "bfi    r10, r2, #16, #8\n\t"           \
     "bfi    r10, r3, #24, #8\n\t"           \
-    TG_DWP_ST2                               \
-    "strd   r4, r5, [sp, #76]\n\t"          \
-    "bgt    " pass "b\n\t"                  \
-    "ldr    pc, [sp, #96]\n\t"
+    TG_DWP_ST2 TG_DWP_NEXT(pass)
 void tg_dw3x3_fast1(void);
 __attribute__((naked, noinline)) void tg_dw3x3_fast1(void)
 {
