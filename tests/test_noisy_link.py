@@ -194,6 +194,65 @@ def test_host_device_bit_exact_through_a_noisy_wire(device, rate):
     assert c.quality.chunk() == 1020
 
 
+class DamageReplies:
+    """A pyserial-like wrapper that damages the next `left` replies to `cmd` (one byte of each frame flipped: a
+    frame with a bad CRC, as line noise makes it)."""
+
+    def __init__(self, ser, cmd: int):
+        self.ser, self.cmd, self.left, self.port = ser, cmd | 0x80, 0, "damaging"
+        self._r, self.buf = FrameReader(), b""
+
+    timeout = property(lambda s: s.ser.timeout, lambda s, v: setattr(s.ser, "timeout", v))
+
+    def write(self, data):
+        return self.ser.write(data)
+
+    def read(self, n):
+        if not self.buf:
+            for ev in self._r.feed(self.ser.read(self._r.want())):
+                if isinstance(ev, Frame):
+                    wire = bytearray(encode_frame(ev.seq, ev.cmd, ev.payload))
+                    if ev.cmd == self.cmd and self.left > 0:
+                        self.left -= 1
+                        k = len(wire) // 2
+                        wire[k] ^= 0x10 if wire[k] != 0x10 else 0x20
+                    self.buf += bytes(wire)
+                elif isinstance(ev, Text):
+                    self.buf += ev.line.encode() + b"\n"
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+
+def test_a_noisy_links_long_streak_of_damage_is_waited_out(device):
+    """32 failed attempts in a row end a request on a clean link; on a link that damages frames (the adaptive
+    framing's error rate when the streak began), a streak ends the request only where it is improbable
+    (< GIVE_UP_ODDS) at that rate for the exchange's size, up to 8 x retries: at ~4 % byte damage 50 damaged
+    PING replies in a row are waited out, and 100 damaged INFO replies (a 2 % link's small pages fail 4 times in 5:
+    33 failures in a row ended about one transfer in 2000; an INFO after a reset failed a 2 % soak)."""
+    from tinygen.device.protocol import CMD_INFO, CMD_PING, DEFAULT_RETRIES, DeviceError
+
+    wire = DamageReplies(device.ser, CMD_PING)
+    c = Client(wire, timeout=1.0)
+    c.sync(10)
+    wire.left = 60                                   # a clean link so far: the 33rd failure gives up
+    with pytest.raises(DeviceError, match="only garbage"):
+        c.ping(b"clean")
+    assert wire.left == 60 - DEFAULT_RETRIES - 1
+    def noisy():                                     # the link as the framing measures it: 1 exchange in 10
+        c.quality = LinkQuality()                    # of 60 bytes gets through, ~4.4 % byte damage
+        for k in range(40):
+            c.quality.record(60, k % 10 == 0)
+
+    noisy()
+    wire.left = 50                                   # the budget for a PING: 60 attempts
+    assert c.ping(b"noisy") > 0 and wire.left == 0
+    # INFO's reply (~170 bytes here) fails far more often than a PING's: its budget is sized for it
+    noisy()
+    wire.cmd, wire.left = CMD_INFO | 0x80, 100       # for an INFO: 256 (8 x retries)
+    assert c.info().num_layers == len(TOY_LAYER_CYCLES) and wire.left == 0
+    assert c.ping(b"clean again") > 0
+
+
 def test_chunks_out_of_order_on_unit_boundaries(device):
     """Selective repeat on the device: unit-aligned chunks may arrive in any order, the reply
     is the contiguous prefix received; unaligned gaps are refused; RUN needs every byte."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import os
 import random
 import struct
@@ -125,6 +126,8 @@ def _sha_bytes(value) -> bytes | None:
 
 
 DEFAULT_RETRIES = 32        # failed attempts in a row, without progress, before giving up
+INFO_REPLY_BYTES = 160      # an INFO reply's bytes until one arrived (names and I/O tensors: ~100-250)
+GIVE_UP_ODDS = 1e-6         # ... or, on a noisy link, as many as make such a streak this improbable (Client._limit)
 MIN_CHUNK = 32              # smallest data chunk / page the adaptive framing goes down to
 MIN_WAIT = 0.25             # shortest wait for a reply (s); longer ones follow the link's speed
 MIN_WAIT_NOISY = 0.1        # the same on a link that has damaged frames lately
@@ -223,8 +226,9 @@ class Client:
     The wait for a reply follows the link's measured speed (at least MIN_WAIT, at most
     `timeout`; INFER_RUN: the last inference's time, at most `run_timeout`) and doubles
     after each silent attempt. `retries` failed attempts in a row without progress give
-    up (any good reply renews the budget), as does silence (no frame, no garbage) for
-    longer than 4 `timeout`s.
+    up (any good reply renews the budget; on a link that damages frames, as many as make the
+    streak improbable at its measured error rate, up to 8 `retries`: _limit), as does silence
+    (no frame, no garbage) for longer than 4 `timeout`s.
     """
 
     def __init__(self, ser, *, timeout: float = 2.0, run_timeout: float = 60.0, retries: int = DEFAULT_RETRIES,
@@ -250,6 +254,7 @@ class Client:
         self._synced = False         # a reply was received since the last (re)boot
         self._ran = False            # an inference completed since the last (re)boot
         self._fails = 0              # failed attempts in a row without progress
+        self._streak = 0             # the attempts a streak of failures may take on this link (_limit)
         self._silences = 0           # silent attempts in a row (backoff exponent)
         self._last_heard = time.monotonic()   # last frame or garbage from the device
         # seconds per wire byte, learned: to start, the port's line rate (8N1: 10 bits a byte),
@@ -258,6 +263,7 @@ class Client:
         self._byte_time = (10.0 / rate if isinstance(rate, (int, float)) and not isinstance(rate, bool)
                            and rate > 0 else 1.0 / 11520)
         self._run_time = None        # seconds of the last clean INFER_RUN exchange
+        self._info_bytes = INFO_REPLY_BYTES   # an INFO reply's size: the last one's
         self._sends = {}             # seq -> [send time, wire bytes, is INFER_RUN, times sent]
         self._lat = 0.005            # smoothed turnaround beyond the transfer time (s)
         self._lat_var = 0.005        # its mean deviation
@@ -271,6 +277,7 @@ class Client:
         """The port switched from `old` to `new` baud: the learned byte time scales with it."""
         if old > 0 and new > 0:
             self._byte_time *= old / new
+        self._framed = False
 
     def adopt(self, other: "Client") -> None:
         """Takes over what `other` (an earlier client on the same link) learned: the error
@@ -279,6 +286,7 @@ class Client:
         self._byte_time = other._byte_time
         self._lat, self._lat_var = other._lat, other._lat_var
         self._run_time = other._run_time
+        self._info_bytes = other._info_bytes
 
     # ------------------------------------------------------------------ I/O
     @property
@@ -414,7 +422,7 @@ class Client:
 
     def _on_frame(self, ev: Frame, at: _Wait):
         """A frame during an attempt: the attempt's result, or None to wait on."""
-        self._heard_frame = True
+        self._heard_frame = self._framed = True
         sent = self._sends.pop(ev.seq, None) if ev.seq not in (SEQ_BOOT, SEQ_NONE) else None
         if sent is not None and sent[3] == 1:
             # a round-trip sample from a request sent once, even when its reply comes late
@@ -473,8 +481,23 @@ class Client:
         self.stats["timeouts"] += 1
         return _Outcome.SILENCE, None
 
+    def _limit(self, wire_bytes: int) -> int:
+        """The failed attempts in a row a request may take before giving up: `retries`, or where the link damages
+        frames (the adaptive framing's error rate when the streak began), as many as make the streak improbable
+        (< GIVE_UP_ODDS) for an exchange of `wire_bytes`, at most 8 `retries`: at 2 % byte damage both ways even
+        the smallest page fails 4 times in 5, and 32 failures in a row end about one transfer in 2000."""
+        if not self.adaptive:
+            return self.retries
+        p = (1.0 - self.quality.error_rate) ** max(1, wire_bytes)   # one attempt's chance
+        if p >= 1.0:
+            return self.retries
+        n = math.ceil(math.log(GIVE_UP_ODDS) / math.log1p(-p)) if p > 0.0 else 8 * self.retries
+        return int(min(8 * self.retries, max(self.retries, n)))
+
     def _failed(self, name: str, outcome: str, wire_bytes: int, cap: float) -> None:
         """Books a failed attempt; raises DeviceError when the budget is spent."""
+        if self._fails == 0:
+            self._streak = self._limit(wire_bytes)
         self._fails += 1
         if self.adaptive and outcome != _Outcome.SILENCE:
             # damage, not silence: a slow or busy device is no reason for smaller frames
@@ -484,7 +507,9 @@ class Client:
         else:
             self._silences = max(0, self._silences - 1)
         silent_for = time.monotonic() - self._last_heard
-        if self._fails > self.retries or (outcome == _Outcome.SILENCE and self._fails >= 2
+        # only garbage on a link that never framed (a wrong rate?): `retries`
+        limit = self.retries if self._garbage_only and not self._framed else max(self.retries, self._streak)
+        if self._fails > limit or (outcome == _Outcome.SILENCE and self._fails >= 2
                                           and silent_for > max(4.0 * self.timeout, cap)):
             attempts = self._fails
             self._fails = 0
@@ -504,6 +529,7 @@ class Client:
 
     _garbage_only = False
     _heard_frame = False
+    _framed = False              # a valid frame arrived since the port was opened (or its rate changed)
     _handshake = False
 
     def _transact(self, cmd: int, payload: bytes, *, reply_bytes: int = 0, timeout: float | None = None,
@@ -545,12 +571,13 @@ class Client:
                 return kind, None
 
     def request(self, cmd: int, payload: bytes = b"", *, timeout: float | None = None,
-                boot_ends: bool = False) -> bytes | None:
+                boot_ends: bool = False, reply_bytes: int = 0) -> bytes | None:
         """Sends one request, returns the reply payload. Raises ProtocolError on
         an error reply, DeviceResetError on a reboot, DeviceError otherwise.
-        With boot_ends, a BOOT frame ends the wait instead (returns None)."""
+        With boot_ends, a BOOT frame ends the wait instead (returns None). `reply_bytes`:
+        the reply's expected data bytes (its wait and, on a noisy link, its retry budget)."""
         kind, reply = self._transact(cmd, payload, timeout=timeout, boot_ends=boot_ends,
-                                     run=(cmd == CMD_INFER_RUN))
+                                     run=(cmd == CMD_INFER_RUN), reply_bytes=reply_bytes)
         return None if kind == "boot" else reply
 
     def sync(self, timeout: float = 5.0) -> float:
@@ -589,7 +616,9 @@ class Client:
         return dt
 
     def info(self) -> DeviceInfo:
-        info = parse_info(self.request(CMD_INFO))
+        payload = self.request(CMD_INFO, reply_bytes=self._info_bytes)
+        info = parse_info(payload)
+        self._info_bytes = len(payload)
         self.info_cache = info
         if info.protocol_version != PROTOCOL_VERSION:
             raise DeviceError(f"device speaks protocol version {info.protocol_version}, "

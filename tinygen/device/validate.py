@@ -671,7 +671,7 @@ class _LinkRun:
         except DeviceError as e:
             if isinstance(e, ProtocolError):
                 raise
-            raise DeviceError(f"{why}; then no answer to a resync within {wait:g} s") from None
+            raise DeviceError(f"{why}; then no answer to a resync within {wait:g} s ({_tail(e)})") from None
         _check_device(inf, self.graph, self.model_path, self.link.description)
         self.client.expected_sha256 = bytes.fromhex(self.graph.sha256)
         return None
