@@ -194,33 +194,48 @@ def test_host_device_bit_exact_through_a_noisy_wire(device, rate):
     assert c.quality.chunk() == 1020
 
 
-class DamageReplies:
-    """A pyserial-like wrapper that damages the next `left` replies to `cmd` (one byte of each frame flipped: a
-    frame with a bad CRC, as line noise makes it)."""
+class FrameFilter:
+    """A pyserial-like wrapper that passes the device's frames through `frame(ev)` (the bytes to deliver instead,
+    b"" to lose it) and its text lines as they are."""
+    port = "filtered"
 
-    def __init__(self, ser, cmd: int):
-        self.ser, self.cmd, self.left, self.port = ser, cmd | 0x80, 0, "damaging"
-        self._r, self.buf = FrameReader(), b""
+    def __init__(self, ser):
+        self.ser, self._r, self.buf = ser, FrameReader(), b""
 
     timeout = property(lambda s: s.ser.timeout, lambda s, v: setattr(s.ser, "timeout", v))
 
     def write(self, data):
         return self.ser.write(data)
 
+    def frame(self, ev: Frame) -> bytes:
+        return encode_frame(ev.seq, ev.cmd, ev.payload)
+
     def read(self, n):
         if not self.buf:
             for ev in self._r.feed(self.ser.read(self._r.want())):
                 if isinstance(ev, Frame):
-                    wire = bytearray(encode_frame(ev.seq, ev.cmd, ev.payload))
-                    if ev.cmd == self.cmd and self.left > 0:
-                        self.left -= 1
-                        k = len(wire) // 2
-                        wire[k] ^= 0x10 if wire[k] != 0x10 else 0x20
-                    self.buf += bytes(wire)
+                    self.buf += self.frame(ev)
                 elif isinstance(ev, Text):
                     self.buf += ev.line.encode() + b"\n"
         data, self.buf = self.buf[:n], self.buf[n:]
         return data
+
+
+class DamageReplies(FrameFilter):
+    """Damages the next `left` replies to `cmd` (one byte of each frame flipped: a frame with a bad CRC, as line
+    noise makes it)."""
+
+    def __init__(self, ser, cmd: int):
+        super().__init__(ser)
+        self.cmd, self.left = cmd | 0x80, 0
+
+    def frame(self, ev: Frame) -> bytes:
+        wire = bytearray(super().frame(ev))
+        if ev.cmd == self.cmd and self.left > 0:
+            self.left -= 1
+            k = len(wire) // 2
+            wire[k] ^= 0x10 if wire[k] != 0x10 else 0x20
+        return bytes(wire)
 
 
 def test_a_noisy_links_long_streak_of_damage_is_waited_out(device):
@@ -320,30 +335,14 @@ def test_set_baud_without_a_port_hook_is_unavailable(device):
 
 def test_at_most_once_run_with_lost_replies(device):
     """Every INFER_RUN reply is lost twice: the resends are answered from the cache."""
-    class LoseRunReplies:
-        def __init__(self, ser):
-            self.ser, self.port, self.lost, self._r = ser, "lossy", 0, FrameReader()
-            self.buf = b""
+    class LoseRunReplies(FrameFilter):
+        lost = 0
 
-        timeout = property(lambda s: s.ser.timeout, lambda s, v: setattr(s.ser, "timeout", v))
-
-        def write(self, data):
-            return self.ser.write(data)
-
-        def read(self, n):
-            if not self.buf:
-                for ev in self._r.feed(self.ser.read(self._r.want())):
-                    if isinstance(ev, Frame):
-                        if ev.cmd == (CMD_INFER_RUN | 0x80) and self.lost % 3 != 2:
-                            self.lost += 1
-                            continue
-                        if ev.cmd == (CMD_INFER_RUN | 0x80):
-                            self.lost += 1
-                        self.buf += encode_frame(ev.seq, ev.cmd, ev.payload)
-                    elif isinstance(ev, Text):
-                        self.buf += ev.line.encode() + b"\n"
-            data, self.buf = self.buf[:n], self.buf[n:]
-            return data
+        def frame(self, ev: Frame) -> bytes:
+            if ev.cmd != (CMD_INFER_RUN | 0x80):
+                return super().frame(ev)
+            self.lost += 1
+            return super().frame(ev) if self.lost % 3 == 0 else b""
 
     c = Client(LoseRunReplies(device.ser), timeout=0.3)
     c.sync(10)
