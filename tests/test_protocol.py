@@ -330,6 +330,49 @@ def test_loop_url_roundtrip_and_client_timeout():
     assert c.stats["resent"] == 1
 
 
+def test_socket_port_keeps_what_the_device_sent_at_connect(monkeypatch):
+    """QEMU (wait=on) starts the guest when tinygen connects; pyserial's socket port discarded what arrived before
+    its open() ended: on a busy host the firmware's first line (a flaky monitor test). open_port keeps it (the
+    delay between the connect and the end of open() is injected here)."""
+    import socket
+    import threading
+    import time
+
+    from serial.urlhandler import protocol_socket
+
+    from tinygen.device.target import open_port
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def serve():
+        c, _ = srv.accept()
+        c.sendall(b"[self-test] top\n")
+        time.sleep(1.0)
+        c.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    configure = protocol_socket.Serial._reconfigure_port
+
+    def busy_host(self, *a, **k):
+        time.sleep(0.3)                 # the greeting is in the socket before open() ends
+        return configure(self, *a, **k)
+
+    monkeypatch.setattr(protocol_socket.Serial, "_reconfigure_port", busy_host)
+    ser = open_port(f"socket://127.0.0.1:{srv.getsockname()[1]}", timeout=0.2)
+    try:
+        data, deadline = b"", time.monotonic() + 3
+        while b"\n" not in data and time.monotonic() < deadline:
+            data += ser.read(64)
+        assert data == b"[self-test] top\n"
+    finally:
+        ser.close()
+        srv.close()
+        t.join(2)
+
+
 class _Garbler:
     """A pyserial-like object that answers every read with noise."""
     port = "garbler"

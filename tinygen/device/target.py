@@ -65,7 +65,17 @@ def open_port(url: str, baud: int = DEFAULT_BAUD, timeout: float = 0.05):
 
     kw = {} if url.lower().startswith("rfc2217://") else {"write_timeout": 5.0}
     try:
-        ser = serial.serial_for_url(url, baudrate=baud, timeout=timeout, **kw)
+        ser = serial.serial_for_url(url, baudrate=baud, timeout=timeout, do_not_open=True, **kw)
+        if url.lower().startswith("socket://"):
+            # pyserial's socket port discards what arrived between the connect and the end of open(); QEMU
+            # (wait=on) starts the guest at the connect, so on a busy host that was the firmware's first line
+            ser.reset_input_buffer = lambda: None
+            try:
+                ser.open()
+            finally:
+                del ser.reset_input_buffer
+        else:
+            ser.open()
         _no_delay(ser)
         return ser
     except NotImplementedError as e:
