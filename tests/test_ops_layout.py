@@ -159,6 +159,19 @@ def test_padv2_runtime_constant_value():
     assert_bit_exact(m.build([x, cv], [y]), rng, inputs=xs)
 
 
+def test_pad_runs_merge_unpadded_trailing_axes():
+    """tg_pad_s8 copies runs of in_dims[4] bytes: the unpadded trailing axes merge into the axis before them."""
+    from tinygen.ops.layout import pad_runs
+
+    # NHWC padded in H and W: a run is one input row (W x C bytes)
+    assert pad_runs([1, 30, 25, 48], [1, 31, 27, 48], [0, 0, 1, 0]) == ([1, 30, 1200], [1, 31, 1296], [0, 0, 48])
+    # H only: W and C merge into H, whose rows are contiguous: one run of the whole batch image
+    assert pad_runs([1, 4, 5, 3], [1, 7, 5, 3], [0, 1, 0, 0]) == ([1, 60], [1, 105], [0, 15])
+    # the last axis padded: nothing merges; nothing padded: one run
+    assert pad_runs([2, 3], [3, 7], [1, 2]) == ([2, 3], [3, 7], [1, 2])
+    assert pad_runs([2, 3, 4], [2, 3, 4], [0, 0, 0]) == ([24], [24], [0])
+
+
 def _pad_model(pads, shape=(1, 3, 3, 2), const=True, dtype=np.int32, cv=None):
     m = ModelBuilder()
     x, x0 = prelude(m, list(shape))

@@ -164,10 +164,26 @@ class _PadBase(Op):
         from tinygen.ops.c_emit import pad_shape
 
         ctx.need("tg_layout.c")
-        fields = dict(in_dims=pad_shape(ctx.input_tensor(0).shape), out_dims=pad_shape(p.out_shape),
-                      before=pad_shape([a for a, _ in p.pads], fill=0))
+        in_dims, out_dims, before = pad_runs(ctx.input_tensor(0).shape, p.out_shape, [a for a, _ in p.pads])
+        fields = dict(in_dims=pad_shape(in_dims), out_dims=pad_shape(out_dims), before=pad_shape(before, fill=0))
         value = str(int(p.pad_value)) if p.pad_value is not None else f"(int32_t)*{ctx.input(2)}"
         return f"tg_pad_s8({ctx.struct('tg_pad_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, {value});"
+
+
+def pad_runs(in_shape, out_shape, before) -> tuple[list[int], list[int], list[int]]:
+    """The PAD geometry with every unpadded trailing axis merged into the axis before it (NHWC padded in H and W
+    only: each input row of W x C bytes one contiguous run of the output), so that tg_pad_s8 copies whole runs:
+    (in dims, out dims, padding before). Axis k with out == in (nothing before or after it) joins axis k - 1:
+    its index becomes i_(k-1) * d_k + i_k in both, the padding before it b_(k-1) * d_k."""
+    ind, outd, b = [int(d) for d in in_shape], [int(d) for d in out_shape], [int(a) for a in before]
+    while len(ind) > 1 and ind[-1] == outd[-1]:
+        d = ind.pop()
+        outd.pop()
+        b.pop()
+        ind[-1] *= d
+        outd[-1] *= d
+        b[-1] *= d
+    return ind, outd, b
 
 
 @register
