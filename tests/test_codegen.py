@@ -331,6 +331,8 @@ def single_op_models() -> dict[str, bytes]:
     # rows only (W and C merge into H: one run per input row block) and batch only (everything after N merges)
     M["pad_rows_merged"] = _pad([1, 4, 5, 3], [[0, 0], [1, 2], [0, 0], [0, 0]])
     M["pad_batch_merged"] = _pad([2, 3, 2, 2], [[1, 2], [0, 0], [0, 0], [0, 0]])
+    # runs of >= 64 bytes (TG_PAD_RUN): the gaps filled one by one (rows of 20 x 8 bytes, padded in H and W)
+    M["pad_long_runs"] = _pad([1, 5, 20, 8], [[0, 0], [1, 1], [2, 1], [0, 0]])
     M["strided_slice"] = _strided_slice([1, 8, 7, 4], [0, 1, 6, 0], [1, 8, 0, 4], [1, 2, -2, 1], [1, 4, 3, 4])
     M["strided_slice_shrink"] = _strided_slice([3, 5, 6], [1, 0, 1], [2, 5, 6], [1, 1, 2], [5, 3], shrink_axis_mask=1)
     M["transpose"] = _transpose([1, 3, 4, 5], [0, 3, 1, 2])

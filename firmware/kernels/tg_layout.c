@@ -44,34 +44,46 @@ void tg_concat(int32_t n_inputs, const int8_t *const *inputs, const int32_t *inn
     }
 }
 
-/* Compiled for size too: its time is in memcpy / memset. */
+/* Compiled for size too: its time is in memcpy / memset. TG_PAD_RUN: see tg_pad_s8. */
+#define TG_PAD_RUN 64
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("Os")))
 #endif
 void tg_pad_s8(const tg_pad_params_t *p, const int8_t *input, int8_t *output, int32_t pad_value)
 {
     /* The input's runs of in_dims[4] bytes in output order (the generator merges unpadded trailing axes into
-     * runs: tinygen/ops/layout.py pad_runs), each copied, and the padding between them filled: every output
-     * byte written once. */
+     * runs: tinygen/ops/layout.py pad_runs), each copied. Runs of TG_PAD_RUN bytes or more: the padding between
+     * them filled gap by gap, every output byte written once; shorter ones (channel padding, e.g. 8 -> 16
+     * channels: a memset call per 8-byte gap costs more than filling the whole output once): the whole output
+     * filled first. */
     const int32_t *od = p->out_dims;
     const int32_t *id = p->in_dims;
     const int32_t *b = p->before;
     const size_t run = (size_t)id[4];
+    const size_t total = (size_t)od[0] * od[1] * od[2] * od[3] * od[4];
+    const int gaps = run >= TG_PAD_RUN;
     size_t done = 0; /* output bytes written */
     int32_t i0, i1, i2, i3;
+    if (!gaps) {
+        memset(output, (int)(int8_t)pad_value, total);
+    }
     for (i0 = 0; i0 < id[0]; i0++) {
         for (i1 = 0; i1 < id[1]; i1++) {
             for (i2 = 0; i2 < id[2]; i2++) {
-                for (i3 = 0; i3 < id[3]; i3++) {
-                    const size_t o = ((((size_t)(i0 + b[0]) * od[1] + (size_t)(i1 + b[1])) * od[2] + (size_t)(i2 + b[2])) * od[3]
-                                      + (size_t)(i3 + b[3])) * od[4] + (size_t)b[4];
-                    memset(output + done, (int)(int8_t)pad_value, o - done);
+                size_t o = ((((size_t)(i0 + b[0]) * od[1] + (size_t)(i1 + b[1])) * od[2] + (size_t)(i2 + b[2])) * od[3]
+                            + (size_t)b[3]) * od[4] + (size_t)b[4];
+                for (i3 = 0; i3 < id[3]; i3++, o += (size_t)od[4]) {
+                    if (gaps) {
+                        memset(output + done, (int)(int8_t)pad_value, o - done);
+                        done = o + run;
+                    }
                     memcpy(output + o, input, run);
                     input += run;
-                    done = o + run;
                 }
             }
         }
     }
-    memset(output + done, (int)(int8_t)pad_value, (size_t)od[0] * od[1] * od[2] * od[3] * od[4] - done);
+    if (gaps) {
+        memset(output + done, (int)(int8_t)pad_value, total - done);
+    }
 }
