@@ -69,6 +69,29 @@ TG_INLINE int32_t tg_add_step(int32_t x2, int32_t m, int32_t round, int32_t er)
     return (round + (int32_t)((uint32_t)y << 1) + (y >> 31)) >> er;
 }
 
+/* The clamp of an output: one SSAT where the activation range is the full int8 range (sat, a constant where
+ * the loops below inline it), else the two bounds. */
+TG_INLINE int32_t tg_eltwise_clamp(int32_t o, int32_t amin, int32_t amax, int sat)
+{
+    if (sat) {
+        __asm__("ssat %0, #8, %1" : "=r"(o) : "r"(o));
+        return o;
+    }
+    o = o < amin ? amin : o;
+    return o > amax ? amax : o;
+}
+
+/* Elements 0, per, 2 per, ... below n of the full input f of one periodic value (kk: its rescaled part and the
+ * offsets), one copy per clamp kind, so that the loop keeps its constants in registers. */
+TG_INLINE void tg_add_period_run(const int8_t *f, int8_t *out, int32_t n, int32_t per, int32_t kk, int32_t kx,
+                                 int32_t mo, int32_t ro, int32_t eo, int32_t amin, int32_t amax, int sat)
+{
+    int32_t j;
+    for (j = 0; j < n; j += per) {
+        out[j] = (int8_t)tg_eltwise_clamp(tg_add_step(kk + (int32_t)f[j] * kx, mo, ro, eo), amin, amax, sat);
+    }
+}
+
 /* One input full, the other periodic (p->period values repeated along the flat output, e.g. a
  * per-channel bias [C]), the full input's real multiplier exactly 1/2 (the generator checks it), so its
  * rescaled value is (q + offset) << 19: each periodic value is rescaled once, exactly, then the full input
@@ -89,14 +112,15 @@ __attribute__((noinline)) static void tg_add_dsp_period(const tg_add_params_t *p
     const int32_t mo = p->output_multiplier, ro = p->round_out, eo = 1 - p->output_shift;
     const int32_t amin = p->act_min, amax = p->act_max;
     const int32_t n = p->shape.size, per = p->period;
-    int32_t c, j;
+    int32_t c;
+    const int sat = amin == -128 && amax == 127;
     for (c = 0; c < per; c++) {
         int32_t k = tg_mbqm_lt1(tg_wrap_shl((int32_t)q[c] + qoff, (int)p->left_shift), qm, qs);
         const int32_t kk = c0 + 2 * (p->subtract && !f1 ? -k : k);
-        for (j = c; j < n; j += per) {
-            int32_t o = tg_add_step(kk + (int32_t)f[j] * kx, mo, ro, eo);
-            o = o < amin ? amin : o;
-            out[j] = (int8_t)(o > amax ? amax : o);
+        if (sat) {
+            tg_add_period_run(f + c, out + c, n - c, per, kk, kx, mo, ro, eo, -128, 127, 1);
+        } else {
+            tg_add_period_run(f + c, out + c, n - c, per, kk, kx, mo, ro, eo, amin, amax, 0);
         }
     }
 }
@@ -108,7 +132,7 @@ __attribute__((noinline)) static void tg_add_dsp_period(const tg_add_params_t *p
 TG_INLINE void tg_add_half_loop(const tg_add_params_t *p, const int8_t *x, const int8_t *y, int8_t *out, int xi,
                                 int sat)
 {
-    const int32_t negx = p->subtract && xi, negy = p->subtract && !xi;
+    const int32_t negx = !sat && p->subtract && xi, negy = !sat && p->subtract && !xi;
     const int32_t c0x = (int32_t)((uint32_t)(xi ? p->input2_offset : p->input1_offset) << 20);
     const int32_t c0 = negx ? -c0x : c0x;
     const int32_t kx = negx ? -(1 << 20) : (1 << 20), ky = negy ? -2 : 2;
@@ -122,22 +146,15 @@ TG_INLINE void tg_add_half_loop(const tg_add_params_t *p, const int8_t *x, const
     while (x < end) {
         const int32_t sy = tg_add_step(offy + ((int32_t)*y++ << 21), my, ry, ey);
         const int32_t raw2 = c0 + (int32_t)*x++ * kx + sy * ky;
-        int32_t o = tg_add_step(raw2, mo, ro, eo);
-        if (sat) { /* activation range [-128, 127]: one SSAT */
-            __asm__("ssat %0, #8, %1" : "=r"(o) : "r"(o));
-        } else {
-            o = o < amin ? amin : o;
-            o = o > amax ? amax : o;
-        }
-        *out++ = (int8_t)o;
+        *out++ = (int8_t)tg_eltwise_clamp(tg_add_step(raw2, mo, ro, eo), amin, amax, sat);
     }
 }
 
 __attribute__((noinline)) static void tg_add_half(const tg_add_params_t *p, const int8_t *x, const int8_t *y,
                                                   int8_t *out, int xi)
 {
-    if (p->act_min == -128 && p->act_max == 127) {
-        tg_add_half_loop(p, x, y, out, xi, 1);
+    if (p->act_min == -128 && p->act_max == 127 && !p->subtract) {
+        tg_add_half_loop(p, x, y, out, xi, 1); /* ADD, one SSAT: kx, ky constants (registers for the rest) */
     } else {
         tg_add_half_loop(p, x, y, out, xi, 0);
     }
@@ -200,35 +217,57 @@ TG_INLINE int32_t tg_mul_step(int32_t prod, int32_t m, int32_t ls1, int32_t roun
     return (round + (int32_t)((uint32_t)y << 1) + (y >> 31)) >> er;
 }
 
+/* The periodic MUL's elements 0, per, 2 per, ... below n of the full input f times one periodic value (k, kf: the
+ * value with its offset, times the full input's offset), per clamp kind (see tg_add_period_run). */
+TG_INLINE void tg_mul_period_run(const int8_t *f, int8_t *out, int32_t n, int32_t per, int32_t k, int32_t kf,
+                                 int32_t m, int32_t ls1, int32_t r, int32_t er, int32_t lo, int32_t hi, int32_t zo,
+                                 int sat)
+{
+    int32_t j;
+    for (j = 0; j < n; j += per) {
+        out[j] = (int8_t)(tg_eltwise_clamp(tg_mul_step((int32_t)f[j] * k + kf, m, ls1, r, er), lo, hi, sat) + zo);
+    }
+}
+
+/* The MUL without broadcast, per clamp kind (see tg_add_period_run). */
+TG_INLINE void tg_mul_flat_run(const tg_mul_params_t *p, const int8_t *a, const int8_t *b, int8_t *out, int32_t m,
+                               int32_t ls1, int32_t r, int32_t er, int32_t lo, int32_t hi, int32_t zo, int sat)
+{
+    const int32_t o1 = p->input1_offset, o2 = p->input2_offset, n = p->shape.size;
+    int32_t j;
+    for (j = 0; j < n; j++) {
+        const int32_t o = tg_mul_step(((int32_t)a[j] + o1) * ((int32_t)b[j] + o2), m, ls1, r, er);
+        out[j] = (int8_t)(tg_eltwise_clamp(o, lo, hi, sat) + zo);
+    }
+}
+
 __attribute__((noinline)) static void tg_mul_dsp(const tg_mul_params_t *p, const int8_t *a, const int8_t *b,
                                                  int8_t *out)
 {
     const int32_t m = p->output_multiplier, ls1 = p->lshift1, er = p->rshift1, r = p->round;
     const int32_t zo = p->offset_folded ? 0 : p->output_offset;
     const int32_t lo = p->act_min - zo, hi = p->act_max - zo;
-    const int32_t n = p->shape.size;
-    int32_t c, j;
+    const int sat = zo == 0 && lo == -128 && hi == 127; /* one SSAT */
+    int32_t c;
     if (p->period == 0) {
-        const int32_t o1 = p->input1_offset, o2 = p->input2_offset;
-        for (j = 0; j < n; j++) {
-            int32_t o = tg_mul_step(((int32_t)a[j] + o1) * ((int32_t)b[j] + o2), m, ls1, r, er);
-            o = o < lo ? lo : o;
-            out[j] = (int8_t)((o > hi ? hi : o) + zo);
+        if (sat) {
+            tg_mul_flat_run(p, a, b, out, m, ls1, r, er, -128, 127, 0, 1);
+        } else {
+            tg_mul_flat_run(p, a, b, out, m, ls1, r, er, lo, hi, zo, 0);
         }
         return;
     }
     {
-        const int32_t f1 = p->full, per = p->period;
+        const int32_t f1 = p->full, per = p->period, n = p->shape.size;
         const int8_t *f = f1 ? b : a, *q = f1 ? a : b;
         const int32_t foff = f1 ? p->input2_offset : p->input1_offset;
         const int32_t qoff = f1 ? p->input1_offset : p->input2_offset;
         for (c = 0; c < per; c++) {
             const int32_t k = (int32_t)q[c] + qoff;
-            const int32_t kf = k * foff;
-            for (j = c; j < n; j += per) {
-                int32_t o = tg_mul_step((int32_t)f[j] * k + kf, m, ls1, r, er);
-                o = o < lo ? lo : o;
-                out[j] = (int8_t)((o > hi ? hi : o) + zo);
+            if (sat) {
+                tg_mul_period_run(f + c, out + c, n - c, per, k, k * foff, m, ls1, r, er, -128, 127, 0, 1);
+            } else {
+                tg_mul_period_run(f + c, out + c, n - c, per, k, k * foff, m, ls1, r, er, lo, hi, zo, 0);
             }
         }
     }
