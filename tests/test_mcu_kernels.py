@@ -1678,6 +1678,29 @@ def eltwise_model(rng, op: str, kind: str, swap: bool, scales: str) -> bytes:
     return m.build([a, b], [y])
 
 
+def add_table_models(seed: int = 17) -> dict[str, object]:
+    """Same-shape ADDs with the full int8 activation range (no fused activation): tg_add_half's table of the
+    smaller-scale input's part (TG_ADD_LUT_MIN = 256 elements and up) and the loop without it just below: 255 /
+    256 / 1,500 elements, either input the larger-scale one, random and power-of-two (tie) scales."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for n in (255, 256, 1500):
+        for big_first in (False, True):
+            for ties in (False, True):
+                m = ModelBuilder()
+                s0, s1 = ((2.0 ** -3, 2.0 ** -5) if ties else (float(rng.uniform(0.05, 0.3)), float(rng.uniform(0.005, 0.05))))
+                if not big_first:
+                    s0, s1 = s1, s0
+                sy = max(s0, s1) * (2.0 if ties else float(rng.uniform(0.8, 3.0)))
+                a = m.tensor([1, n], scale=s0, zero_point=_zp(rng))
+                b = m.tensor([1, n], scale=s1, zero_point=_zp(rng))
+                y = m.tensor([1, n], scale=sy, zero_point=_zp(rng))
+                m.op("ADD", [a, b], [y])
+                name = f"add_table_{n}_{'big_first' if big_first else 'big_second'}{'_ties' if ties else ''}"
+                out[name] = parse_model(m.build([a, b], [y]), name=name)
+    return out
+
+
 def eltwise_models(seed: int = 91) -> dict[str, object]:
     rng = np.random.default_rng(seed)
     specs = []
@@ -1709,6 +1732,7 @@ def test_eltwise_dsp_and_portable_bit_exact(tmp_path):
 
     graphs = eltwise_models()
     assert len(graphs) >= 60, len(graphs)
+    graphs.update(add_table_models())
     rng = np.random.default_rng(6)
     xs = {name: samples(g, rng, 3) for name, g in graphs.items()}
     dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
@@ -1729,4 +1753,7 @@ def test_eltwise_dsp_and_portable_bit_exact(tmp_path):
             want = ("tg_add_period_s8(" if int(f.get("period", 0)) else "tg_add_half_s8(") if f.get("dsp") == "1" \
                 else "tg_add_s8("
             assert want in dsp.generated[n].c_file.read_text(), (n, f, want)
+    for n in graphs:  # the table models take the DSP kernel without a period (tg_add_half)
+        if n.startswith("add_table_"):
+            assert fields[n].get("dsp") == "1" and int(fields[n].get("period", 0)) == 0, (n, fields[n])
     check_builds(graphs, xs, dsp, port)

@@ -10,6 +10,12 @@
 #include "tg_kernels.h"
 #include "tg_requant.h"
 
+/* Compiled for size: a model's head (a row of 2-1000 classes once per inference: 0.02 % of the corpus's
+ * instructions) next to the 12 KB kernels + runtime budget (tg_softmax_s8 760 -> 616 B on Cortex-M4). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("Os")
+#endif
+
 /* gemmlowp RoundingHalfSum on int32: (a + b + sign(a + b)) / 2, truncating. */
 static int32_t tg_rounding_half_sum(int32_t a, int32_t b)
 {
