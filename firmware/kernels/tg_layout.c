@@ -62,28 +62,24 @@ void tg_pad_s8(const tg_pad_params_t *p, const int8_t *input, int8_t *output, in
     const size_t run = (size_t)id[4];
     const size_t total = (size_t)od[0] * od[1] * od[2] * od[3] * od[4];
     const int gaps = run >= TG_PAD_RUN;
-    size_t done = 0; /* output bytes written */
+    const int v = (int)(int8_t)pad_value;
+    size_t done = gaps ? 0 : total; /* output bytes filled */
     int32_t i0, i1, i2, i3;
-    if (!gaps) {
-        memset(output, (int)(int8_t)pad_value, total);
-    }
+    memset(output, v, done);
     for (i0 = 0; i0 < id[0]; i0++) {
         for (i1 = 0; i1 < id[1]; i1++) {
             for (i2 = 0; i2 < id[2]; i2++) {
                 size_t o = ((((size_t)(i0 + b[0]) * od[1] + (size_t)(i1 + b[1])) * od[2] + (size_t)(i2 + b[2])) * od[3]
                             + (size_t)b[3]) * od[4] + (size_t)b[4];
-                for (i3 = 0; i3 < id[3]; i3++, o += (size_t)od[4]) {
+                for (i3 = 0; i3 < id[3]; i3++, o += (size_t)od[4], input += run) {
                     if (gaps) {
-                        memset(output + done, (int)(int8_t)pad_value, o - done);
+                        memset(output + done, v, o - done);
                         done = o + run;
                     }
                     memcpy(output + o, input, run);
-                    input += run;
                 }
             }
         }
     }
-    if (gaps) {
-        memset(output + done, (int)(int8_t)pad_value, total - done);
-    }
+    memset(output + done, v, total - done);
 }
