@@ -13,39 +13,43 @@ __attribute__((optimize("Os")))
 #endif
 void tg_mean_s8(const tg_mean_params_t *p, const void *input_v, void *output_v)
 {
-    const int8_t *input = (const int8_t *)input_v;
-    const int16_t *input16 = (const int16_t *)input_v;
     const int wide = p->itemsize == 2;
+    const int32_t n0 = p->n_red > 0 ? p->red_dims[0] : 1;
+    const int32_t n1 = p->n_red > 1 ? p->red_dims[1] : 1;
+    const int32_t s0 = p->n_red > 0 ? p->red_strides[0] : 0;
+    const int32_t s1 = p->n_red > 1 ? p->red_strides[1] : 0;
+    const int32_t hi = wide ? 32767 : 127;
+    const int32_t zsum = (int32_t)((uint32_t)p->input_zp * (uint32_t)p->count);
     int32_t idx[TG_MAX_DIMS] = {0, 0, 0, 0, 0};
+    int32_t base = 0; /* the output's first input element, advanced with the kept index */
     int32_t o, d;
     for (o = 0; o < p->out_size; o++) {
-        int32_t base = 0;
-        int32_t sum = 0;
-        int32_t r0, r1;
-        const int32_t n0 = p->n_red > 0 ? p->red_dims[0] : 1;
-        const int32_t n1 = p->n_red > 1 ? p->red_dims[1] : 1;
-        const int32_t s0 = p->n_red > 0 ? p->red_strides[0] : 0;
-        const int32_t s1 = p->n_red > 1 ? p->red_strides[1] : 0;
-        for (d = 0; d < p->n_kept; d++) {
-            base += idx[d] * p->kept_strides[d];
-        }
+        int32_t sum = 0, r0, r1, v;
         for (r0 = 0; r0 < n0; r0++) {
-            const int32_t row = base + r0 * s0;
-            for (r1 = 0; r1 < n1; r1++) {
-                sum = tg_wrap_add(sum, wide ? input16[row + r1 * s1] : input[row + r1 * s1]);
+            int32_t at = base + r0 * s0;
+            if (wide) {
+                for (r1 = 0; r1 < n1; r1++, at += s1) {
+                    sum = tg_wrap_add(sum, ((const int16_t *)input_v)[at]);
+                }
+            } else {
+                for (r1 = 0; r1 < n1; r1++, at += s1) {
+                    sum = tg_wrap_add(sum, ((const int8_t *)input_v)[at]);
+                }
             }
         }
-        sum = tg_wrap_sub(sum, (int32_t)((uint32_t)p->input_zp * (uint32_t)p->count));
+        v = tg_offset_clamp(tg_mbqm(tg_wrap_sub(sum, zsum), p->multiplier, p->shift), p->output_zp, -hi - 1, hi);
         if (wide) {
-            ((int16_t *)output_v)[o] = (int16_t)tg_offset_clamp(tg_mbqm(sum, p->multiplier, p->shift), p->output_zp, -32768, 32767);
+            ((int16_t *)output_v)[o] = (int16_t)v;
         } else {
-            ((int8_t *)output_v)[o] = (int8_t)tg_offset_clamp(tg_mbqm(sum, p->multiplier, p->shift), p->output_zp, -128, 127);
+            ((int8_t *)output_v)[o] = (int8_t)v;
         }
         /* next output index (C order over the kept axes) */
         for (d = p->n_kept - 1; d >= 0; d--) {
+            base += p->kept_strides[d];
             if (++idx[d] < p->kept_dims[d]) {
                 break;
             }
+            base -= p->kept_strides[d] * p->kept_dims[d];
             idx[d] = 0;
         }
     }
