@@ -1679,12 +1679,12 @@ def eltwise_model(rng, op: str, kind: str, swap: bool, scales: str) -> bytes:
 
 
 def add_table_models(seed: int = 17) -> dict[str, object]:
-    """Same-shape ADDs with the full int8 activation range (no fused activation): tg_add_half's table of the
-    smaller-scale input's part (TG_ADD_LUT_MIN = 256 elements and up) and the loop without it just below: 255 /
-    256 / 1,500 elements, either input the larger-scale one, random and power-of-two (tie) scales."""
+    """Same-shape ADDs: tg_add_half's table of the smaller-scale input's part (TG_ADD_LUT_MIN = 256 elements and
+    up) and the loop without it just below: 255 / 256 / 1,500 elements, either input the larger-scale one, random
+    and power-of-two (tie) scales, the full int8 range (one SSAT) or a fused RELU / RELU6 (a clamp)."""
     rng = np.random.default_rng(seed)
     out = {}
-    for n in (255, 256, 1500):
+    for n, act in ((255, "NONE"), (256, "NONE"), (1500, "NONE"), (255, "RELU"), (300, "RELU"), (700, "RELU6")):
         for big_first in (False, True):
             for ties in (False, True):
                 m = ModelBuilder()
@@ -1695,8 +1695,8 @@ def add_table_models(seed: int = 17) -> dict[str, object]:
                 a = m.tensor([1, n], scale=s0, zero_point=_zp(rng))
                 b = m.tensor([1, n], scale=s1, zero_point=_zp(rng))
                 y = m.tensor([1, n], scale=sy, zero_point=_zp(rng))
-                m.op("ADD", [a, b], [y])
-                name = f"add_table_{n}_{'big_first' if big_first else 'big_second'}{'_ties' if ties else ''}"
+                m.op("ADD", [a, b], [y], fused_activation_function=act)
+                name = f"add_table_{n}_{act.lower()}_{'big_first' if big_first else 'big_second'}{'_ties' if ties else ''}"
                 out[name] = parse_model(m.build([a, b], [y]), name=name)
     return out
 
