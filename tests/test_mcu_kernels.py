@@ -188,7 +188,7 @@ def random_conv(rng, depthwise: bool, one_by_one: bool = False, huge_bias: bool 
 
 
 def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None = None, k33: int = 0,
-              big_bias: bool = False, left: int = 0, kk: int = 0) -> bytes:
+              big_bias: bool = False, left: int = 0, kk: int = 0, k1d: str = "") -> bytes:
     """A DEPTHWISE_CONV_2D with depth multiplier 1, 2, 3 or 8, filters 1x1 .. 10x8, strides 1-3,
     dilations 1-2, SAME/VALID. `trained`: weights like a trained layer's (roughly Gaussian, per-channel
     scales over two decades, a few dead channels with tiny scales and large biases, whose long right
@@ -209,7 +209,10 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
     fix-up), 4: whole groups, no dead channels, most channels with weights of one sign and a bias of that sign larger than
     128 * sum|w| (an accumulator of one sign for every input: tinymaix MobileNetV1's left-shift channel)).
     `kk` (5 or 7): a kk x kk filter, depth multiplier 1, whole groups of 4 channels, stride 1 or 2 along the row,
-    dilation 1 along it (1 or 2 along the column), rows of 1-20 pixels (the k x k pair kernel, tg_dwconv_pk_s8)."""
+    dilation 1 along it (1 or 2 along the column), rows of 1-20 pixels (the k x k pair kernel, tg_dwconv_pk_s8).
+    `k1d` ("col" / "row"): a one-dimensional filter of 5, 7 or 9 taps on the k x k pair kernel: a temporal k x 1
+    filter over [T, 1, C] (passed as one row of T pixels) or a 1 x k one on an image, stride 1 or 2 along it (9 taps
+    at stride 2: 6 pairs per pass; SAME with 9 taps: a left padding of 4, two leading input_zp pairs)."""
     m = ModelBuilder()
     b = int(rng.choice([1, 1, 1, 2]))
     dm = int(rng.choice([1, 1, 2, 3, 8])) if dm is None else dm
@@ -259,6 +262,13 @@ def random_dw(rng, trained: bool = False, temporal: bool = False, dm: int | None
 
     if temporal:  # a 1-D convolution over [T, 1, C] (one column wide)
         kh, kw, w, sw, h = int(rng.choice([3, 5, 9])), 1, 1, 1, int(rng.integers(4, 40))
+    if k1d:
+        k, st, n = int(rng.choice([5, 7, 9])), int(rng.choice([1, 2])), int(rng.integers(2, 60))
+        c, dil, dil_h = int(rng.choice([4, 8, 12, 16, 24])), 1, 1
+        if k1d == "col":
+            kh, kw, h, w, sh, sw = k, 1, n, 1, st, 1
+        else:
+            kh, kw, h, w, sh, sw = 1, k, int(rng.integers(1, 4)), n, int(rng.choice([1, 2])), st
     if padding == "VALID":
         h = max(h, (kh - 1) * dil_h + 1 + int(rng.integers(0, 3)))
         w = max(w, (kw - 1) * dil + 1 + int(rng.integers(0, 3)))
@@ -786,6 +796,12 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         g = parse_model(random_dw(rng, dm=1, kk=(5, 7)[i % 2], big_bias=i >= 10), name=name)
         check_graph(g)
         out[name] = g
+    k1 = np.random.default_rng(seed + 7)  # (its own generator: the models before stay as they were)
+    for i in range(16):  # ... and one-dimensional filters: temporal k x 1 (as one row) and 1 x k, 5-9 taps
+        name = f"dwk1d_{i}"
+        g = parse_model(random_dw(k1, dm=1, k1d=("col", "row")[i % 2], trained=i % 4 == 3), name=name)
+        check_graph(g)
+        out[name] = g
     for i in range(4):  # pair kernel, dead channels that are not constant: SMLAL groups, stride 1 and 2
         name = f"dw3x3deadstep_{i}"
         g = parse_model(random_dw_dead_steps(rng, 1 + i % 2, folded=i < 2, left=i == 0), name=name)
@@ -949,6 +965,16 @@ def test_random_depthwise_dsp_and_portable_bit_exact(tmp_path):
         kinds |= {"no clamp" if (p.act_min, p.act_max) == (-128, 127) else "upper" if p.act_min == -128 else "both"}
     assert kinds >= {"k5", "k7", "s1", "s2", "odd", "even", "narrow", "wide", "padded", "valid", "dil2", "no clamp",
                      "upper", "both", "pad_left 2", "pad_left 3", "batch"}, sorted(kinds)
+    # one-dimensional filters: 5, 7, 9 taps, both strides (9 at stride 2: 6 pairs per pass), a left padding of 4
+    k1d = set()
+    for n in graphs:
+        if n.startswith("dwk1d_"):
+            p = DepthwiseConv2D().prepare(graphs[n], graphs[n].operators[0])
+            geo = dw_geometry(p)
+            if n in kk:
+                k1d |= {f"k{geo['k_w']}", f"s{geo['stride_w']}", f"pad_left {geo['pad_left']}",
+                        "col" if p.filter_hw[1] == 1 else "row"}
+    assert k1d >= {"k5", "k7", "k9", "s1", "s2", "pad_left 4", "col", "row"}, sorted(k1d)
     ring = [n for n in graphs if n.startswith("dwkk") and n not in kk]
     assert ring and all("tg_dwconv_s8(" in dsp.generated[n].c_file.read_text() for n in ring), ring
     chains = [n for n in graphs if n.startswith("dw3x3chain")]

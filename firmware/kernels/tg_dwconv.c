@@ -2446,12 +2446,12 @@ typedef struct {
     int32_t gstride;            /* 84: bytes from a group's ring row to the next group's */
     int32_t groups;             /* 88: >= 1 */
     int32_t kh;                 /* 92: filter rows, >= 1 */
-    int32_t npr;                /* 96: pairs per filter row and pass, 1..5 */
+    int32_t npr;                /* 96: pairs per filter row and pass, 1..6 (conv.py DW_KPAIR_MAX_NPR) */
     int32_t bbytes;             /* 100: bytes per parameter block */
 } tg_dwkp_t;
 
 /* one pair of a filter row: 2 channels (inputs r4, r5), weights WA, WB of each, accumulators A r0 / r1, B r2 / r3;
- * 24 bytes of code (the pass enters the row's 5 copies at its npr-th last) */
+ * 24 bytes of code (the pass enters the row's 6 copies at its npr-th last) */
 #define TG_DWKP_TAP                          \
     "ldrd   r4, r5, [lr], #16\n\t"           \
     "ldm    r12!, {r6-r9}\n\t"               \
@@ -2472,7 +2472,7 @@ typedef struct {
     "asr    r7, r7, r6\n\t"                  \
     "ssat   " b ", #8, r7\n\t"
 /* The block's groups one after the other, in each the row's passes (the last pass of an odd row stores pixel A
- * only); a pass: for channels c0, c1 then c2, c3, every filter row's npr pairs (a jump into 5 copies of the
+ * only); a pass: for channels c0, c1 then c2, c3, every filter row's npr pairs (a jump into 6 copies of the
  * pair) and their 4 SMMLAR requantizations (every group: dw_kpairs), then packing, clamp, 2 stores. The clamp is
  * chosen once (an address on the stack). Stack: 0-4 pixels A, B of c0 / c1 (bytes 0, 1), 16 offset of the current half's
  * pairs in a ring row, 20 the pass's, 24 the group's, 28 the row's entry into the pairs, 32 unused,
@@ -2527,7 +2527,7 @@ __attribute__((naked, noinline)) void tg_dwk_pairs(tg_dwkp_t *a __attribute__((u
         "ldr    r4, [sp, #16]\n\t"
         "add    lr, lr, r4\n\t"
         "ldr    pc, [sp, #28]\n\t"
-        TG_DWKP_TAP TG_DWKP_TAP TG_DWKP_TAP TG_DWKP_TAP TG_DWKP_TAP
+        TG_DWKP_TAP TG_DWKP_TAP TG_DWKP_TAP TG_DWKP_TAP TG_DWKP_TAP TG_DWKP_TAP
         "9:\n\t"
         "subs   r11, r11, #1\n\t"
         "bne    7b\n\t"
@@ -2645,8 +2645,8 @@ TG_DWP_SMALL static void tg_dwconv_kpairs(const tg_conv_params_t *p, const int8_
                     const int32_t py = oy * p->stride_h + ky * p->dil_h, slot = py % rows;
                     uint32_t *d = ring + slot * rstep;
                     if (tag[slot] != py) {
-                        /* the first group's leading input_zp pair (zl <= 1: k <= 7; rewritten where zl is 0) */
-                        d[0] = d[1] = d[2] = d[3] = z;
+                        /* the first group's leading input_zp pairs (zl <= 2: pad_left <= 4; rewritten where zl is 0) */
+                        d[0] = d[1] = d[2] = d[3] = d[4] = d[5] = d[6] = d[7] = z;
                         tg_dw_load_pairs(p, &plan, d + 4 * zl, in_b, py, a.groups, np, irow, (size_t)p->in_c);
                         tag[slot] = py;
                     }

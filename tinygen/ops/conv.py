@@ -455,8 +455,12 @@ def dw_pairs3(p: "ConvParams") -> bool:
     return _dw_pair_rows_ok(g if o == "rows" else _dw_swap(g))
 
 
-# Filter widths of the k x k pair kernel (dw_kpairs; a pass reads at most 5 pairs of a filter row: 7 at stride 2).
+# Filter widths of the k x k pair kernel (dw_kpairs): square 5x5 / 7x7 filters, and filters one row high (1 x k, e.g.
+# a temporal k x 1 convolution over [T, 1, C], which dw_geometry passes as one row) up to 9 wide. A pass reads at
+# most DW_KPAIR_MAX_NPR pairs of a filter row (_dw_kpair_npr: 9 wide at stride 2 reads 6).
 DW_KPAIR_SIZES = (5, 7)
+DW_KPAIR_ROW_SIZES = (5, 7, 9)
+DW_KPAIR_MAX_NPR = 6
 
 
 def dw_kpairs(p: "ConvParams") -> bool:
@@ -473,13 +477,16 @@ def dw_kpairs(p: "ConvParams") -> bool:
     if p.depth_multiplier != 1 or p.output_shape[3] % 4:
         return False
     g = _dw_geometry_rows(p)
-    if g["k_h"] != g["k_w"] or g["k_w"] not in DW_KPAIR_SIZES or g["dil_w"] != 1 or g["stride_w"] not in (1, 2):
+    square = g["k_h"] == g["k_w"] and g["k_w"] in DW_KPAIR_SIZES
+    if not (square or g["k_h"] == 1 and g["k_w"] in DW_KPAIR_ROW_SIZES) or g["dil_w"] != 1 or g["stride_w"] not in (1, 2):
         return False
-    # a left padding of 2 or 3 (5x5 / 7x7 SAME): the ring rows are widened as if padded by 1 or 0, a pair further
-    # on, so the input row must end inside the ring (SAME pads the right at least as much: always)
+    if _dw_kpair_npr(p) > DW_KPAIR_MAX_NPR:
+        return False
+    # a left padding of 2-4 (5x5 / 7x7 / 1x9 SAME): the ring rows are widened as if padded by 1 or 0, 1 or 2 pairs
+    # further on, so the input row must end inside the ring (SAME pads the right at least as much: always)
     passes = (g["out_w"] + 1) // 2
     np_ = (2 * passes if g["stride_w"] == 2 else passes) + (g["k_w"] - 1) // 2
-    if g["pad_left"] > 3 or (g["pad_left"] >= 2 and g["in_w"] + g["pad_left"] > 2 * np_):
+    if g["pad_left"] > 4 or (g["pad_left"] >= 2 and g["in_w"] + g["pad_left"] > 2 * np_):
         return False
     return bool(_dw_kpair_rq(p)[3].all())
 
@@ -499,8 +506,9 @@ def _dw_kpair_rq(p: "ConvParams"):
 
 def _dw_kpair_npr(p: "ConvParams") -> int:
     """Pairs of a filter row a pass of the k x k pair kernel reads: m + 1 at stride 1, m + 2 at stride 2
-    (m = (k - 1) / 2)."""
-    return (p.filter_hw[1] - 1) // 2 + 1 + (p.stride[1] == 2)
+    (m = (k - 1) / 2, k the filter width as dw_geometry passes it)."""
+    g = _dw_geometry_rows(p)
+    return (g["k_w"] - 1) // 2 + 1 + (g["stride_w"] == 2)
 
 
 def dw_kpair_blocks(p: "ConvParams") -> np.ndarray:
@@ -511,7 +519,8 @@ def dw_kpair_blocks(p: "ConvParams") -> np.ndarray:
     filter row ky and pair i: WA, WB of the first channel, WA, WB of the second, each two int16 weights (first in
     the low half): stride 1, WA_i = (w[2i], w[2i + 1]), WB_i = (w[2i - 1], w[2i]); stride 2, WA_i as at stride 1,
     WB_i = (w[2i - 2], w[2i - 1]); w[j] = 0 outside the filter; then the two channels' rows."""
-    kh, kw = p.filter_hw
+    g = _dw_geometry_rows(p)  # (a temporal k x 1 filter as one row of k taps: the same taps in the same order)
+    kh, kw = g["k_h"], g["k_w"]
     oc = p.output_shape[3]
     assert oc % 4 == 0 and dw_kpairs(p), "k x k pair layout for a layer dw_kpairs refuses"
     groups = oc // 4
@@ -525,7 +534,7 @@ def dw_kpair_blocks(p: "ConvParams") -> np.ndarray:
     i = np.arange(npr)
     lo = lambda v: v & 0xFFFF  # noqa: E731
     wa = lo(wz[..., 2 * i + 2]) | (lo(wz[..., 2 * i + 3]) << 16)  # (groups, 4, kh, npr)
-    b0 = 2 * i + (1 if p.stride[1] == 1 else 0)
+    b0 = 2 * i + (1 if g["stride_w"] == 1 else 0)
     wb = lo(wz[..., b0]) | (lo(wz[..., b0 + 1]) << 16)
     pairs = np.stack([wa, wb], axis=-1)  # (groups, 4, kh, npr, 2)
     halves = pairs.reshape(groups, 2, 2, kh, npr, 2).transpose(0, 1, 3, 4, 2, 5).reshape(groups, 2, 4 * kh * npr)
@@ -824,9 +833,10 @@ def dw_scratch_bytes(p: "ConvParams") -> int:
     rows, wp, block = _dw_ring_dims(p)
     if dw_pair2(p):  # tg_dwconv_p3s2_s8: the ring only (3 slots x 5 pairs x 4 channels x 16 B per 4 pixels)
         return rows * block * wp * 8
-    kh = dw_geometry(p)["k_h"]
-    # the k x k pair kernel: a left padding of 2 or 3 spills the last group's leading input_zp pair past the ring
-    spill = 16 * (p.padding[1] >> 1) if p.pair_kernel and dw_kpairs(p) else 0
+    geo = dw_geometry(p)
+    kh = geo["k_h"]
+    # the k x k pair kernel: a left padding of 2-4 spills the last group's 1-2 leading input_zp pairs past the ring
+    spill = 16 * (geo["pad_left"] >> 1) if p.pair_kernel and dw_kpairs(p) else 0
     return 4 * (-(-rows // 2) * 2) + 4 * (-(-kh // 2) * 2) + rows * block * wp * 8 + spill
 
 
