@@ -142,6 +142,7 @@ TG_INLINE void tg_add_lut_loop(const int8_t *x, const int8_t *y, int8_t *out, co
         *out++ = (int8_t)tg_eltwise_clamp(tg_add_step(raw2, mo, ro, eo), amin, amax, sat);
     }
 }
+
 __attribute__((noinline)) static void tg_add_half(const tg_add_params_t *p, const int8_t *x, const int8_t *y,
                                                   int8_t *out, int xi)
 {
