@@ -465,15 +465,16 @@ DW_KPAIR_MAX_NPR = 6
 
 def dw_kpairs(p: "ConvParams") -> bool:
     """Can the k x k pair kernel (tg_dwconv.c tg_dwk_pairs, entry tg_dwconv_pk_s8, `w_row` = -6) run this layer:
-    a square 5x5 or 7x7 filter, depth multiplier 1, stride 1 or 2 and dilation 1 along the row (any along the
-    column), whole groups of 4 channels, every channel requantized by SMMLAR on doubled accumulators
+    a square 5x5 or 7x7 filter, or one row of 5, 7 or 9 taps as dw_geometry passes it (1 x k, and temporal k x 1
+    filters over [T, 1, C]; at most DW_KPAIR_MAX_NPR pairs per pass), depth multiplier 1, stride 1 or 2 and
+    dilation 1 along the row (any along the column), whole groups of 4 channels, every channel requantized by SMMLAR on doubled accumulators
     (dw_pair_smmlar_ok: |bias| + 128 * sum|w| < 2^30, a right shift; the kernel has no SMLAL rows and no C
     fix-up, which keeps it small: a dead channel with a huge bias, or a left shift, keeps the layer on the SMLABB
     ring kernel). The ring holds the 3x3 pair kernel's pixel pairs, and
     each pair of a filter row meets two weight words per channel (one SMLAD for each of the pass's 2 output
     pixels): k + 1 multiplies per 2k multiply-accumulates at stride 1, where the SMLABB kernel needs 2k. Faster
     than the SMLABB kernel at every width measured (benchmarks/mcu_bench.py: MCUNet's and YOLO-fastest's 5x5 and
-    7x7 layers, 3 to 12 output columns; see README)."""
+    7x7 layers, 3 to 12 output columns; mltk on/off's 9x1 layers 0.14 -> 0.38 MAC/instruction; see README)."""
     if p.depth_multiplier != 1 or p.output_shape[3] % 4:
         return False
     g = _dw_geometry_rows(p)
