@@ -1379,6 +1379,75 @@ def test_depthwise_stride2_pair_kernel_bit_exact(tmp_path):
     check_builds(graphs, xs, dsp, port)
 
 
+def fc_two_model(rng, k: int, big_units: int, small_units: int) -> bytes:
+    """Two FULLY_CONNECTED layers: k inputs -> big_units (k * big_units > FC_DOT_MAX_MACS) -> small_units, both on
+    the paired block layout's bound (weights within 128 * sum |w| < 2^23), per-tensor scales."""
+    m = ModelBuilder()
+    x = m.tensor([1, k], scale=0.03, zero_point=_zp(rng))
+    cur, depth = x, k
+    for units in (big_units, small_units):
+        wd = rng.integers(-127, 128, size=(units, depth))
+        ws = _q_scales(rng, 1, False)
+        wt = m.tensor([units, depth], data=wd, scale=ws, zero_point=0)
+        b = m.tensor([units], dtype=np.int32, data=rng.integers(-8000, 8000, size=units), scale=0.03 * ws)
+        typical = float(np.sqrt(depth) * 60 * ws * 60 * 0.03 / 40)
+        y = m.tensor([1, units], scale=typical * float(rng.uniform(0.5, 2)), zero_point=_zp(rng))
+        m.op("FULLY_CONNECTED", [cur, wt, b], [y])
+        cur, depth = y, units
+    return m.build([x], [cur])
+
+
+def test_small_fully_connected_layers_take_the_dot_kernel_bit_exact(tmp_path):
+    """FULLY_CONNECTED layers of <= FC_DOT_MAX_MACS MACs take the dot-product kernel (tg_fc_dot_s8: SMLAD dot
+    products of 2 units at a time, C requantization) unless the model links their block kernel for a larger layer:
+    odd and even unit counts, depths with a tail (depth % 4), batches, per-channel and per-tensor scales, the exact
+    requantization with left-shift rows; in a model whose larger layer takes the paired block kernel, the small
+    one keeps it. `--optimize speed` gives every one the block kernel back. The DSP and C99 builds equal the
+    emulator."""
+    from tinygen.boards.mcu_run import build_models
+    from tinygen.codegen.generator import generate
+    from tinygen.ops import REGISTRY, check_graph
+    from tinygen.ops.fully_connected import FC_DOT_MAX_MACS, fc_block_entry, fc_macs
+
+    rng = np.random.default_rng(61)
+    graphs = {}
+    for i in range(40):
+        g = parse_model(random_fc(rng, trained=i % 4 == 3) if i % 5 else left_shift_fc(rng), name=f"fcdot_{i}")
+        check_graph(g)
+        p = REGISTRY["FULLY_CONNECTED"].prepare(g, g.operators[0])
+        if fc_block_entry(p) and fc_macs(p) <= FC_DOT_MAX_MACS:
+            graphs[f"fcdot_{i}"] = g
+    for i, (k, big, small) in enumerate([(96, 48, 12), (64, 80, 7)]):
+        g = parse_model(fc_two_model(rng, k, big, small), name=f"fctwo_{i}")
+        check_graph(g)
+        graphs[f"fctwo_{i}"] = g
+    xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
+    dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
+    kinds = set()
+    for n, g in graphs.items():
+        text = dsp.generated[n].c_file.read_text()
+        ps = [REGISTRY["FULLY_CONNECTED"].prepare(g, op) for op in g.operators]
+        if n.startswith("fctwo"):  # the larger layer's paired block kernel: the small one takes it too
+            assert fc_macs(ps[0]) > FC_DOT_MAX_MACS and fc_block_entry(ps[0]) == fc_block_entry(ps[1]) == "tg_fc_p_s8"
+            assert not ps[1].dot and text.count("tg_fc_p_s8(") == 2 and "tg_fc_dot_s8(" not in text, n
+            continue
+        p = ps[0]
+        assert p.dot and "tg_fc_dot_s8(" in text and not re.search(r"tg_fc_(p_|dspl_)?s8\(", text), n
+        kinds |= {"odd units" if p.units % 2 else "even units", "tail" if p.accum_depth % 4 else "no tail"}
+        kinds |= {"batch"} if p.batches > 1 else set()
+        kinds |= {"per-channel"} if p.per_channel else {"per-tensor"}
+        kinds |= {"left rows"} if fc_block_entry(p) == "tg_fc_dspl_s8" else set()
+        kinds |= {"depth < 4"} if p.accum_depth < 4 else set()
+    assert kinds >= {"odd units", "even units", "tail", "no tail", "batch", "per-channel", "per-tensor", "left rows",
+                     "depth < 4"}, sorted(kinds)
+    port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
+    check_builds(graphs, xs, dsp, port)
+    # --optimize speed: the block kernels
+    n = next(n for n in graphs if n.startswith("fcdot"))
+    text = generate(graphs[n], tmp_path / "speed", "m", target="cortex-m4", optimize="speed").c_file.read_text()
+    assert "tg_fc_dot_s8(" not in text and re.search(r"tg_fc_(p_|dspl_)?s8\(", text)
+
+
 # ---------------------------------------------------------------- builds
 
 

@@ -322,28 +322,57 @@ TG_FC_SMALL static void tg_fc_dsp(const tg_fc_params_t *p, const int8_t *input, 
     }
 }
 
-/* Fewer than 4 units: SMLAD dot products (4 inputs per LDR of each), C requantization (exact with
- * either table). */
-static void tg_fc_dsp_small(const tg_fc_params_t *p, const int8_t *input, int8_t *output)
+/* Unit u's accumulator requantized (exact with either table), out of line: one copy of the C requantization. */
+__attribute__((noinline)) static int8_t tg_fc_out(const tg_fc_params_t *p, int32_t acc, int32_t u)
 {
-    const int32_t k = p->depth;
+    const int32_t c = p->per_channel ? u : 0;
+    return tg_requant_s8(acc, TG_RQ_MULT_OF(p, c), TG_RQ_SHIFT_OF(p, c), p->output_zp, p->act_min, p->act_max);
+}
+
+/* Fewer than 4 units, or a small layer (tinygen/ops/fully_connected.py FC_DOT_MAX_MACS): SMLAD dot products of two
+ * units at a time (each input word loaded and widened once for both; an odd last unit is computed twice), C
+ * requantization. */
+TG_FC_SMALL static void tg_fc_dsp_small(const tg_fc_params_t *p, const int8_t *input, int8_t *output)
+{
+    const int32_t k = p->depth, units = p->units;
     int32_t b, u, i;
-    for (b = 0; b < p->batches; b++) {
+    for (b = 0; b < p->batches; b++, output += units) {
         const int8_t *x = input + (size_t)b * k;
-        const int8_t *w = p->weights;
-        for (u = 0; u < p->units; u++, w += p->w_row) {
-            const int32_t c = p->per_channel ? u : 0;
-            int32_t acc = p->bias[u];
-            for (i = 0; i + 4 <= k; i += 4) {
-                const uint32_t xv = tg_ld32(x + i), wv = tg_ld32(w + i);
-                acc = tg_smlad(tg_sxtb16(xv), tg_sxtb16(wv), acc);
-                acc = tg_smlad(tg_sxtb16_ror8(xv), tg_sxtb16_ror8(wv), acc);
+        for (u = 0; u < units; u += 2) {
+            const int32_t v = u + 1 < units ? u + 1 : u;
+            const int8_t *w0 = p->weights + (size_t)u * p->w_row, *w1 = p->weights + (size_t)v * p->w_row;
+            int32_t a0 = p->bias[u], a1 = p->bias[v];
+            i = k >> 2;
+            if (i > 0) { /* 4 inputs x 2 units: 15 instructions (the compiler's loop spilled registers: 22) */
+                const int8_t *xp = x, *p0 = w0, *p1 = w1;
+                uint32_t t0, t1, t2, t3, t4;
+                __asm__ volatile("1:\n\t"
+                                 "ldr    %[t0], [%[x]], #4\n\t"
+                                 "ldr    %[t1], [%[p0]], #4\n\t"
+                                 "ldr    %[t2], [%[p1]], #4\n\t"
+                                 "sxtb16 %[t3], %[t0]\n\t"
+                                 "sxtb16 %[t0], %[t0], ror #8\n\t"
+                                 "sxtb16 %[t4], %[t1]\n\t"
+                                 "sxtb16 %[t1], %[t1], ror #8\n\t"
+                                 "smlad  %[a0], %[t3], %[t4], %[a0]\n\t"
+                                 "smlad  %[a0], %[t0], %[t1], %[a0]\n\t"
+                                 "sxtb16 %[t4], %[t2]\n\t"
+                                 "sxtb16 %[t2], %[t2], ror #8\n\t"
+                                 "smlad  %[a1], %[t3], %[t4], %[a1]\n\t"
+                                 "smlad  %[a1], %[t0], %[t2], %[a1]\n\t"
+                                 "subs   %[n], %[n], #1\n\t"
+                                 "bne    1b\n\t"
+                                 : [a0] "+r"(a0), [a1] "+r"(a1), [x] "+r"(xp), [p0] "+r"(p0), [p1] "+r"(p1), [n] "+r"(i),
+                                   [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4)
+                                 :
+                                 : "cc", "memory");
             }
-            for (; i < k; i++) {
-                acc = tg_wrap_add(acc, (int32_t)w[i] * (int32_t)x[i]);
+            for (i = k & ~3; i < k; i++) {
+                a0 = tg_wrap_add(a0, (int32_t)w0[i] * (int32_t)x[i]);
+                a1 = tg_wrap_add(a1, (int32_t)w1[i] * (int32_t)x[i]);
             }
-            *output++ = tg_requant_s8(acc, TG_RQ_MULT_OF(p, c), TG_RQ_SHIFT_OF(p, c), p->output_zp, p->act_min,
-                                      p->act_max);
+            output[u] = tg_fc_out(p, a0, u);
+            output[v] = tg_fc_out(p, a1, v);
         }
     }
 }
@@ -440,7 +469,7 @@ static void tg_fc_c(const tg_fc_params_t *p, const int8_t *input, int8_t *output
 #endif
 
 /* The generator calls tg_fc_s8 for ops with a DSP requantization (dsp != 0) and at least 4 units,
- * tg_fc_dot_s8 for the others: a DSP build links only the code its ops use. */
+ * tg_fc_dot_s8 for the others and for small layers: a DSP build links only the code its ops use. */
 void tg_fc_s8(const tg_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch)
 {
     (void)scratch;

@@ -288,6 +288,8 @@ class _Generator:
         self.stateful = stateful
         self.impls = [REGISTRY[op.op] for op in graph.operators]
         self.params = list(params) if params is not None else [impl.prepare(graph, op) for impl, op in zip(self.impls, graph.operators)]
+        if not fit_scratch:  # --optimize speed: every op its fastest kernel, whatever its scratch or code size
+            self.params = [impl.for_speed(p) for impl, p in zip(self.impls, self.params)]
         self.plan = plan or plan_memory(graph, self.params, alignment=alignment, fit_scratch=fit_scratch)
         self.consts: list[_Const] = []
         self._const_index: dict[tuple, str] = {}

@@ -138,6 +138,11 @@ class Op:
         not grow)."""
         return None
 
+    def for_speed(self, p: Any) -> Any:
+        """Params `p` for `generate --optimize speed`: the op's fastest kernel where its default trades speed for
+        code size (a copy; `p` itself where nothing changes)."""
+        return p
+
     def kernel_variant(self, p: Any, target: str | None = None) -> KernelVariant:
         """The C kernel variant that runs this op (prepared params `p`) when the generated code is
         compiled for `target` (a CPU name: `generate --target`, a board's core; None: a Cortex-M
@@ -264,6 +269,9 @@ class DtypeDispatch(Op):
 
     def grow_scratch(self, p, room):
         return p.impl.grow_scratch(p.p, room) if isinstance(p, VariantParams) else self.base.grow_scratch(p, room)
+
+    def for_speed(self, p):
+        return VariantParams(p.impl, p.impl.for_speed(p.p)) if isinstance(p, VariantParams) else self.base.for_speed(p)
 
     def kernel_variant(self, p, target=None):
         if isinstance(p, VariantParams):

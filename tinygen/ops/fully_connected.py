@@ -15,7 +15,7 @@ reference_integer_ops::FullyConnected / FullyConnectedPerChannel):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -57,6 +57,7 @@ class FullyConnectedParams:
     bias: np.ndarray | None  # int32 (units,) or None
     folded_bias: np.ndarray  # int64 (units,): bias - input_zero_point * row sums of the weights
     overflow: bool = False
+    dot: bool = False  # a small layer on the dot-product kernel (fc_model_dot; fc_dsp_mode)
     _wmat: np.ndarray | None = field(default=None, repr=False)  # (K, units) float
 
 
@@ -121,13 +122,15 @@ class FullyConnected(Op):
         if bias is not None:
             folded = folded + bias.astype(np.int64)
         ftype = np.float32 if k <= _F32_EXACT_K else np.float64
-        return FullyConnectedParams(
+        p = FullyConnectedParams(
             input_shape=tuple(x.shape), output_shape=tuple(y.shape), batches=int(np.prod(y.shape[:-1])),
             accum_depth=k, units=units, per_channel=per_channel, input_zero_point=int(x.zero_point),
             output_zero_point=int(y.zero_point), multiplier=mult, shift=shift, act_min=int(amin), act_max=int(amax),
             weights=wd, bias=bias, folded_bias=folded, overflow=acc_may_overflow(k, bias),
             _wmat=np.ascontiguousarray(wd.T.astype(ftype)),
         )
+        p.dot = fc_model_dot(p, g, self)
+        return p
 
     def run(self, p: FullyConnectedParams, inputs):
         x = inputs[0]
@@ -155,12 +158,13 @@ class FullyConnected(Op):
         weights = pad_rows(p.weights)
         w_row = weights.shape[1]
         dsp = fc_dsp_mode(p)[0]
-        if p.units < 4:
+        if p.units < 4 or p.dot:
             dsp = dsp_mode(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point)[0]
         pairs = 0
         mve = target_has_mve(ctx.target)  # Helium: tg_fc_dot_s8's plain rows (its MVE kernel reads 16 at a time)
         left = dsp == 2 and bool(np.any(left_channels(p.multiplier, p.shift)))  # exact table with left shifts
-        if dsp and p.units >= 4 and not mve:
+        blocks = bool(dsp) and p.units >= 4 and not mve and not p.dot
+        if blocks:
             weights = block_weights(weights)
             if pairs_ok(p.weights) and not left:
                 weights, pairs = pair_weights(weights, p.accum_depth), 1
@@ -174,9 +178,12 @@ class FullyConnected(Op):
                       weights=ctx.const(weights, "int8_t", f"op{k}_weights"),
                       bias=ctx.const(wrap_int32(p.folded_bias), "int32_t", f"op{k}_bias"),
                       rq="(const tg_rq_t *)(const void *)" + ctx.const(rq, "int32_t", f"op{k}_rq"))
-        fn = ("tg_fc_dspl_s8" if left else "tg_fc_p_s8" if pairs else "tg_fc_s8") if dsp and p.units >= 4 and not mve \
-            else "tg_fc_dot_s8"
+        fn = ("tg_fc_dspl_s8" if left else "tg_fc_p_s8" if pairs else "tg_fc_s8") if blocks else "tg_fc_dot_s8"
         return f"{fn}({ctx.struct('tg_fc_params_t', fields)}, {ctx.input(0)}, {ctx.output()}, NULL);"
+
+    def for_speed(self, p: FullyConnectedParams) -> FullyConnectedParams:
+        """`--optimize speed`: a small layer keeps the block kernel (fc_model_dot's code-size trade undone)."""
+        return replace(p, dot=False) if p.dot else p
 
     def scratch_bytes(self, p: FullyConnectedParams) -> int:
         """No scratch: the DSP kernel reads the int8 input directly (as CMSIS-NN does)."""
@@ -234,12 +241,58 @@ def pair_weights(blocked: np.ndarray, depth: int) -> np.ndarray:
     return out.reshape(nb, n)
 
 
+# FULLY_CONNECTED layers of at most this many MACs take the dot-product kernel (tg_fc_dot_s8: SMLAD dot products of two
+# units at a time, C requantization) instead of the blocks of 4 units, unless the model links the block kernel their
+# requantization picks for a larger layer anyway (fc_model_dot): the block kernel and its driver are ~1.1 KB of code
+# against the 12 KB kernels + runtime budget, for a few thousand instructions on the small heads of classifiers
+# (mltk MobileNetV2's 8 x 384, DS-CNN-L's 12 x 276).
+FC_DOT_MAX_MACS = 4096
+
+
+def fc_block_entry(p: FullyConnectedParams) -> str | None:
+    """The block kernel's entry point this layer takes on a DSP target without the small-layer rule (None: the dot
+    kernel anyway, fewer than 4 units or no DSP requantization)."""
+    if p.units < 4:
+        return None
+    mode = dsp_mode(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point, left_ok=True)[0]
+    if mode == 0:
+        return None
+    if mode == 2 and np.any(left_channels(p.multiplier, p.shift)):
+        return "tg_fc_dspl_s8"
+    return "tg_fc_p_s8" if pairs_ok(p.weights) else "tg_fc_s8"
+
+
+def fc_macs(p: FullyConnectedParams) -> int:
+    return p.batches * p.units * p.accum_depth
+
+
+def fc_model_dot(p: FullyConnectedParams, graph, impl) -> bool:
+    """Does this layer take the dot-product kernel as a small one (FC_DOT_MAX_MACS): its block kernel is not linked
+    for a larger FULLY_CONNECTED of the model. The larger layers' entry points: once per graph (cached)."""
+    entry = fc_block_entry(p)
+    if entry is None or fc_macs(p) > FC_DOT_MAX_MACS:
+        return False
+    cache = graph.__dict__.setdefault("_tg_fc_model", {})
+    if "big" not in cache:
+        big = set()
+        cache["big"] = big  # (no recursion: the larger layers' own rule stops at FC_DOT_MAX_MACS)
+        for op in graph.operators:
+            if op.op == "FULLY_CONNECTED" and graph.tensors[op.inputs[0]].dtype == np.int8:
+                q = impl.prepare(graph, op)
+                if fc_macs(q) > FC_DOT_MAX_MACS and fc_block_entry(q):
+                    big.add(fc_block_entry(q))
+    return entry not in cache["big"]
+
+
 def fc_dsp_mode(p: FullyConnectedParams) -> tuple[int, str, str]:
     """(dsp field, variant, reason) of the DSP build (see conv.dsp_mode): blocks of 4 units with the
     shortcut or the exact requantization (units with an effective scale >= 0.5 too: rqxl_table's left-shift
     rows, tg_fc_dspl_s8), else (0, DSP, ...): SMLAD dot products and the C99 requantization."""
     if p.units < 4:
-        return 0, DSP, f"{p.units} units (< 4): SMLAD dot products, C requantization"
+        return 0, DSP, f"{p.units} units (< 4): SMLAD dot products of 2 units at a time, C requantization"
+    if p.dot:
+        return 0, DSP, (f"a small layer ({fc_macs(p):,} MACs <= {FC_DOT_MAX_MACS:,}): SMLAD dot products of 2 units at "
+                        "a time, C requantization (no block kernel linked for it: 12 KB code budget)")
     mode, name, reason = dsp_mode(p.weights, p.folded_bias, p.multiplier, p.shift, p.output_zero_point, left_ok=True)
     if mode == 0:
         return 0, DSP, f"SMLAD dot products, C requantization ({reason})"
