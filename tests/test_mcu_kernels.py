@@ -330,7 +330,8 @@ def random_dw_dead_steps(rng, stride: int, folded: bool, left: bool = False) -> 
     channel with an effective scale of 0.75 (a left shift in an SMLAL group: the C fix-up)."""
     m = ModelBuilder()
     c = int(rng.choice([4, 8, 12]))
-    h = int(rng.integers(3, 7))
+    # (stride 1: an odd height, so that the odd rows are fewer passes than the columns: not transposed)
+    h = int(rng.integers(3, 7)) if stride != 1 else int(rng.choice([3, 5]))
     w = 2 * int(rng.integers(4, 10)) + 1 if stride == 1 else 2 * int(rng.choice([9, 10, 11, 13, 14, 15]))
     in_scale = 0.05
     x = m.tensor([1, h, w, c], scale=in_scale, zero_point=_zp(rng))
@@ -721,6 +722,7 @@ def dw_pair_chain(rng, strides: tuple[int, ...] = (1, 2), hw: tuple[int, int] | 
 
 def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
     from tinygen.ops import check_graph
+    from tinygen.ops.conv import DW_PAIR_SMMLAR, DepthwiseConv2D, dw_geometry, dw_pair_blocks, dw_transposed
 
     rng = np.random.default_rng(seed)
     out = {}
@@ -807,6 +809,17 @@ def random_dw_models(seed: int = 91, n: int = 36) -> dict[str, object]:
         g = parse_model(random_dw_dead_steps(rng, 1 + i % 2, folded=i < 2, left=i == 0), name=name)
         check_graph(g)
         out[name] = g
+    mix = np.random.default_rng(seed + 5)  # odd rows at stride 1 (not transposed: fewer passes along them) with
+    # SMMLAR groups next to others (one-sign left shifts): its own generator, a few draws
+    for _ in range(100):
+        g = parse_model(random_dw(mix, trained=True, dm=1, k33=1, left=4), name="dw3x3mix")
+        check_graph(g)
+        p = DepthwiseConv2D().prepare(g, g.operators[0])
+        mode = dw_pair_blocks(p)[:, 48]
+        if (p.pair_kernel and dw_geometry(p)["out_w"] % 2 and dw_geometry(p)["out_w"] > 3 and not dw_transposed(p)
+                and (mode == DW_PAIR_SMMLAR).any() and (mode != DW_PAIR_SMMLAR).any()):
+            out["dw3x3mix"] = g
+            break
     for i, hw in enumerate([(9, 9), (12, 11)]):  # the 2-pixel pass at stride 2 with the upper bound's clamp only
         # (odd and even rows; their own generator: the models before stay as they were)
         name = f"dw3x3upper_{i}"
@@ -1245,7 +1258,7 @@ def test_depthwise_pair_fast_pass_bit_exact(tmp_path):
     rng = np.random.default_rng(4242)
     s, v, none = "SAME", "VALID", ("NONE", -128)
     specs = [  # input, layers, channels, batch, kind, each layer's (activation, zero point) or None (random)
-        ((34, 25), ((1, s), (2, s), (1, s), (2, s)), 64, 1, "plain", (none, ("NONE", 7), ("RELU6", -128), none)),
+        ((25, 33), ((1, s), (2, s), (1, s), (2, s)), 64, 1, "plain", (none, ("NONE", 7), ("RELU6", -128), none)),
         ((50, 10), ((1, s), (2, s)), 96, 2, "plain", (none, ("NONE", -3))),  # columns as rows: 50, then 25
         ((36, 36), ((1, s), (2, s), (1, v)), 48, 1, "plain", (none, none, ("RELU", 5))),  # 36, 18 (even), 16
         ((26, 26), ((1, s), (2, s)), 72, 1, "dead", (none, none)),
@@ -1446,6 +1459,110 @@ def test_small_fully_connected_layers_take_the_dot_kernel_bit_exact(tmp_path):
     n = next(n for n in graphs if n.startswith("fcdot"))
     text = generate(graphs[n], tmp_path / "speed", "m", target="cortex-m4", optimize="speed").c_file.read_text()
     assert "tg_fc_dot_s8(" not in text and re.search(r"tg_fc_(p_|dspl_)?s8\(", text)
+
+
+def dw_tiny_model(rng, h: int, w: int, c: int, b: int = 1, act: str = "NONE", bias: bool = True,
+                  big_bias: bool = False, x_zp: int | None = None, trained: bool = False) -> bytes:
+    """One 3x3 SAME depthwise layer at stride 1 on an h x w image (the tiny-image kernel's shapes: w 2 or 4). `act`
+    with the output zero point -128 where it is RELU (the act range stays [-128, 127]) or RELU6 (a clamp: not the
+    tiny kernel's). `big_bias`: biases near 2^30 in the first group (past the SMMLAR bound: SMLAL, not the tiny
+    kernel's). `trained`: trained-like weights (roughly Gaussian, per-channel scales over two decades)."""
+    m = ModelBuilder()
+    x_zp = _zp(rng) if x_zp is None else x_zp
+    x = m.tensor([b, h, w, c], scale=0.04, zero_point=x_zp)
+    if trained:
+        wd = np.clip(np.round(rng.normal(0, 40, size=(1, 3, 3, c))), -127, 127).astype(np.int64)
+        ws = 10 ** rng.uniform(-3.5, -1.5, size=c)
+    else:
+        wd = rng.integers(-127, 128, size=(1, 3, 3, c))
+        ws = _q_scales(rng, c, True)
+    wt = m.tensor(wd.shape, data=wd, scale=ws, zero_point=0, axis=3)
+    ins = [x, wt]
+    if bias:
+        bv = rng.integers(-20000, 20000, size=c)
+        if big_bias:
+            bv[:2] = rng.choice([-1, 1], size=2) * rng.integers(2**30 - 2**14, 2**30, size=2)
+        ins.append(m.tensor([c], dtype=np.int32, data=bv, scale=0.04 * np.atleast_1d(ws)))
+    typical = float(3 * 60 * np.median(ws) * 60 * 0.04 / 40)
+    zp = -128 if act != "NONE" else _zp(rng)
+    y = m.tensor([b, h, w, c], scale=typical * float(rng.uniform(0.3, 3)), zero_point=zp)  # (right shifts)
+    m.op("DEPTHWISE_CONV_2D", ins, [y], padding="SAME", stride_h=1, stride_w=1, dilation_h_factor=1,
+         dilation_w_factor=1, depth_multiplier=1, fused_activation_function=act)
+    return m.build([x], [y])
+
+
+def test_depthwise_tiny_image_kernel_bit_exact(tmp_path):
+    """The tiny-image kernel (tg_dwconv_p3t_s8, tg_dwtiny_run: the whole image widened once per group of 4
+    channels with the input zero point subtracted, padded taps skipped) on images 4 and 2 pixels wide: square
+    (4x4, 2x2: small MobileNets' late layers), one row, taller than wide, many groups, batches, input zero points at
+    both ends of the range and between, no bias, trained-like weights, RELU on output zero point -128 (no clamp):
+    the DSP build and the C99 build (its tg_dw_bias folds the raw bias back) equal the emulator, and a host build of
+    the DSP target's code with sanitizers too. A clamp (RELU6) or a group past the SMMLAR bound keeps the ring
+    kernel."""
+    from tinygen.boards.mcu_run import build_models
+    from tinygen.ops import check_graph
+    from tinygen.ops.conv import DepthwiseConv2D, dw_kernel, dw_tiny
+
+    rng = np.random.default_rng(53)
+    shapes = [(4, 4, 8, 1), (2, 2, 12, 2), (1, 4, 4, 1), (6, 4, 16, 1), (3, 2, 8, 1), (1, 2, 4, 2), (5, 4, 4, 2),
+              (4, 4, 96, 1), (8, 4, 8, 1), (2, 2, 144, 1)]
+    graphs = {}
+    for i, (h, w, c, b) in enumerate(shapes):
+        g = parse_model(dw_tiny_model(rng, h, w, c, b, act="RELU" if i % 3 == 1 else "NONE", bias=i != 4,
+                                      x_zp=(-128, 127, 0, 55, -37)[i % 5], trained=i % 2 == 1), name=f"dwtiny_{i}")
+        check_graph(g)
+        graphs[f"dwtiny_{i}"] = g
+    for i, kw in enumerate([dict(act="RELU6"), dict(big_bias=True)]):
+        g = parse_model(dw_tiny_model(rng, 4, 4, 8, **kw), name=f"dwtiny_not_{i}")
+        check_graph(g)
+        graphs[f"dwtiny_not_{i}"] = g
+    xs = {name: samples(g, rng, 2) for name, g in graphs.items()}
+    dsp = build_models(BOARD, graphs, xs, tmp_path / "dsp")
+    kinds = set()
+    for n, g in graphs.items():
+        p = DepthwiseConv2D().prepare(g, g.operators[0])
+        text = dsp.generated[n].c_file.read_text()
+        if n.startswith("dwtiny_not"):
+            assert not dw_tiny(p) and "tg_dwconv_p3t_s8(" not in text, n
+            continue
+        assert dw_tiny(p) and dw_kernel(p) == "tg_dwconv_p3t_s8" and "tg_dwconv_p3t_s8(" in text, n
+        assert "w_row = -7," in text, n
+        _, h, w, c = p.input_shape
+        kinds |= {f"w{w}", "one row" if h == 1 else "square" if h == w else "tall"}
+        kinds |= {"batch"} if p.input_shape[0] > 1 else set()
+        kinds |= {"groups > 8"} if c > 32 else set()
+        kinds |= {f"x_zp {p.input_zero_point}"} if p.input_zero_point in (-128, 127, 0) else {"x_zp other"}
+        kinds |= {"no bias"} if p.bias is None else set()
+        kinds |= {"relu"} if p.output_zero_point == -128 and g.operators[0].activation == "RELU" else set()
+    assert kinds >= {"w4", "w2", "one row", "square", "tall", "batch", "groups > 8", "x_zp -128", "x_zp 127",
+                     "x_zp 0", "x_zp other", "no bias", "relu"}, sorted(kinds)
+    port = build_models(BOARD, graphs, xs, tmp_path / "portable", portable=True, generated=dsp.generated)
+    check_builds(graphs, xs, dsp, port)
+    _check_dsp_layouts_on_host(graphs, xs, tmp_path / "host")
+
+
+def _check_dsp_layouts_on_host(graphs, xs, root) -> None:
+    """The DSP target's generated code (its parameter layouts) built for the host (the C99 kernels read them) with
+    -fsanitize=address,undefined: each model equals the emulator."""
+    import os
+
+    from tests.test_codegen import SAN, Suite, _harness, run_model
+    from tinygen.codegen.generator import generate
+
+    if shutil.which("gcc") is None:
+        return
+    suite = Suite(root)
+    for name, g in graphs.items():
+        suite.graphs[name] = g
+        suite.gen[name] = generate(g, root / name, name, target="cortex-m4")
+    (root / "harness.c").write_text(_harness([(n, suite.graphs[n]) for n in suite.gen]))
+    exe = suite.build("san", "gcc", SAN)
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1")
+    for name, g in graphs.items():
+        got = run_model(exe, name, g, [np.stack([s[k] for s in xs[name]]) for k in range(len(g.inputs))], env=env)
+        ref = Emulator(g).run_internal([np.stack([s[k] for s in xs[name]]) for k in range(len(g.inputs))])
+        for k, (a, b) in enumerate(zip(got, ref)):
+            assert np.array_equal(a, b), f"{name} (host C, ASan+UBSan, DSP layouts) output {k} differs"
 
 
 # ---------------------------------------------------------------- builds

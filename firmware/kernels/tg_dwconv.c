@@ -34,7 +34,7 @@
 #define TG_DWP_SMMLAR 256 /* the pair layout's mode word of a group requantized with SMMLAR (DW_PAIR_SMMLAR) */
 #define TG_DWP_SMMLARF 512 /* ... with a sign-correction flag per row (DW_PAIR_SMMLAR_FLAG) */
 #define TG_DWR_BLOCK(taps) (40 + 4 * (taps)) /* register layout (w_row == -3), dw_reg_blocks */
-#define TG_DWS2_CH 11                        /* stride-2 pair layout (w_row == -4 / -5), dw_pair2_blocks */
+#define TG_DWS2_CH 11                        /* stride-2 pair layout (w_row == -4 / -5; -7), dw_pair2_blocks */
 #define TG_DWS2_BLOCK (1 + 4 * TG_DWS2_CH)
 
 /* The C requantization of one output with a {mult, klo, khi, rm1} row (TFLM shift -(rm1 + 1)),
@@ -145,6 +145,13 @@ __attribute__((noinline)) static int32_t tg_dw_bias(const tg_conv_params_t *p, i
     if (p->w_row == -6) {
         int32_t h;
         return tg_dwk_blk(p, oc, &h)[((oc & 3) >> 1) * h + (oc & 1)];
+    }
+    if (p->w_row == -7) { /* tiny-image layout: the raw bias (scaled like the weights), folded here */
+        int32_t t, s = 0;
+        for (t = 0; t < 9; t++) {
+            s += tg_dw_weight(p, oc, t);
+        }
+        return tg_wrap_sub(tg_dws2_ch(p, oc)[0], s * p->input_zp);
     }
     if (p->w_row <= -4) {
         return tg_dws2_ch(p, oc)[0];
@@ -3127,6 +3134,220 @@ __attribute__((noinline)) static void tg_dwconv_regs(const tg_conv_params_t *p, 
     }
 }
 
+/*
+ * Tiny-image kernel (tg_dwconv_p3t_s8; w_row == -7: conv.py dw_tiny_blocks, the stride-2 pair layout's words
+ * with the raw bias): 3x3 SAME at stride 1 on images 4 or 2 pixels wide (the late layers of small MobileNets,
+ * 4x4 and 2x2), every group SMMLAR, act range [-128, 127]. Per group of 4 channels the whole image is widened
+ * once into the scratch, with the input zero point subtracted (SXTAB16): a channel's row is (x0, x1), (x2, x3)
+ * (or (x0, x1) alone), its padded taps are zeros, which the kernel skips along the row and reads as the zero
+ * rows above and below the image (rows 0 and h + 1 of each channel, written once). The accumulator then is
+ * TFLM's own (raw bias, no folded zero-point term), doubled for the SMMLAR requantization. A row of 4 outputs
+ * per filter row: SMLAD (x0, x1).(w1, w2), SMLAD (x0, x1).(w0, w1) + SMLABT x2.w2, SMLAD (x2, x3).(w1, w2) +
+ * SMLATB x1.w0, SMLAD (x2, x3).(w0, w1): 6 multiplies for 12 taps (2 pixels: 2 SMLAD).
+ */
+/* State of tg_dwtiny_run (field offsets are used by its assembly): one group of 4 channels. */
+typedef struct {
+    uint32_t *rows;   /* 0: the scratch: row 0 (zeros), rows 1 .. h (widened here), row h + 1 (zeros) */
+    const int32_t *q; /* 4: channel 0's words: doubled raw bias, (w0, w1), (w1, w2) of filter rows 1, 0, 2, the
+                       * SMMLAR row {m, C, r}, lo4 (11 words a channel) */
+    int8_t *out;      /* 8: channel 0's output at pixel 0 */
+    int32_t h;        /* 12: rows (>= 1) */
+    int32_t c;        /* 16: bytes from pixel to pixel (in_c) */
+    const int8_t *in; /* 20: the group's input (channel 0 at pixel 0) */
+    int32_t step;     /* 24: bytes of a channel's widened row: 8 (4 pixels) or 4 (2 pixels) */
+    uint32_t nzp;     /* 28: -input_zp in both halves */
+} tg_dwtiny_t;
+
+/* a filter row's taps on a row of 4 added to b0..b3 (lr, the bias, for the first): r4 = (x0, x1), r5 = (x2, x3),
+ * r6 = (w0, w1), r7 = (w1, w2) */
+#define TG_DWTINY_MAC6(b0, b1, b2, b3)       \
+    "smlad  r0, r4, r7, " b0 "\n\t"          \
+    "smlad  r1, r4, r6, " b1 "\n\t"          \
+    "smlabt r1, r5, r7, r1\n\t"              \
+    "smlad  r2, r5, r7, " b2 "\n\t"          \
+    "smlatb r2, r4, r6, r2\n\t"              \
+    "smlad  r3, r5, r6, " b3 "\n\t"
+/* the SMMLAR requantization of a doubled accumulator: row {m, C, r} in r4, r5, r6 (conv.py dw_pair_apply) */
+#define TG_DWTINY_RQ(a)                      \
+    "smmlar r7, " a ", r4, r5\n\t"           \
+    "add    r7, r7, " a ", asr #31\n\t"      \
+    "asr    r7, r7, r6\n\t"                  \
+    "ssat   " a ", #8, r7\n\t"
+/* A row of 4 outputs after its filter rows: the requantization, 4 byte stores, the next row (label L) */
+#define TG_DWTINY_TAIL4(L)                   \
+    "add    r8, r8, #32\n\t"                 \
+    "ldrd   r4, r5, [r9, #28]\n\t"           \
+    "ldr    r6, [r9, #36]\n\t"               \
+    TG_DWTINY_RQ("r0") TG_DWTINY_RQ("r1") TG_DWTINY_RQ("r2") TG_DWTINY_RQ("r3") \
+    "strb   r0, [r10]\n\t"                   \
+    "strb   r1, [r10, r11]\n\t"              \
+    "add    r10, r10, r11, lsl #1\n\t"       \
+    "strb   r2, [r10]\n\t"                   \
+    "strb   r3, [r10, r11]\n\t"              \
+    "add    r10, r10, r11, lsl #1\n\t"       \
+    "subs   r12, r12, #1\n\t"                \
+    "bne    " L "\n\t"
+/* filter row k (words at r9 + woff) on the row of 2 at r8 + xoff into r0, r1, added to b */
+#define TG_DWTINY_MAC2(xoff, woff, b0, b1)   \
+    "ldr    r4, [r8, #" xoff "]\n\t"         \
+    "ldrd   r6, r7, [r9, #" woff "]\n\t"     \
+    "smlad  r0, r4, r7, " b0 "\n\t"          \
+    "smlad  r1, r4, r6, " b1 "\n\t"
+/* the next channel (its rows `step` bytes on), back to label L while channels are left */
+#define TG_DWTINY_NEXT(step, L)              \
+    "ldrd   r8, r10, [sp, #8]\n\t"           \
+    "add    r8, r8, #" step "\n\t"           \
+    "add    r10, r10, #1\n\t"                \
+    "add    r9, r9, #44\n\t"                 \
+    "ldr    r0, [sp, #16]\n\t"               \
+    "subs   r0, r0, #1\n\t"                  \
+    "str    r0, [sp, #16]\n\t"               \
+    "bne    " L "\n\t"
+/* One group of 4 channels. The image is widened first, row by row (4 pixels: 21 instructions, 2: 12), into rows of
+ * the 4 channels' pairs (channel j's j * step bytes into the row, rows 4 step bytes apart), with the input zero
+ * point subtracted (SXTAB16); then each channel row by row, the middle filter row first (its MACs start from the
+ * bias), the top output row without the zero row above the image: a row of 4 outputs takes 51 instructions (3 x
+ * (2 LDRD, 6 MACs), 16 requantization, 6 stores; the top one 8 fewer), a row of 2 outputs 28 (the top one 4
+ * fewer). Frame: 0 h, 4 step, 8 the channel's rows, 12 its output, 16 channels left, 20 the first channel's words.
+ * External linkage (r0 = a). */
+void tg_dwtiny_run(tg_dwtiny_t *a);
+__attribute__((naked, noinline)) void tg_dwtiny_run(tg_dwtiny_t *a __attribute__((unused)))
+{
+    __asm__("push   {r4-r11, lr}\n\t"
+            "sub    sp, sp, #24\n\t"
+            "ldm    r0, {r4-r11}\n\t" /* rows, q, out, h, c, in, step, nzp */
+            "strd   r7, r10, [sp]\n\t"
+            "str    r5, [sp, #20]\n\t"
+            "strd   r4, r6, [sp, #8]\n\t"
+            "mov    r2, r8\n\t" /* c */
+            "mov    r1, r9\n\t" /* the input */
+            "mov    r12, r7\n\t"
+            "mov    lr, r11\n\t"
+            "add    r8, r4, r10, lsl #2\n\t" /* row 1 */
+            "cmp    r10, #4\n\t"
+            "beq    6f\n\t"
+            "add    r3, r2, r2, lsl #1\n\t"
+            "5:\n\t" /* widen a row of 4 pixels */
+            "ldr    r4, [r1]\n\t"
+            "ldr    r5, [r1, r2]\n\t"
+            "ldr    r6, [r1, r2, lsl #1]\n\t"
+            "ldr    r7, [r1, r3]\n\t"
+            "add    r1, r1, r2, lsl #2\n\t"
+            "pkhbt  r9, r4, r5, lsl #16\n\t"
+            "pkhtb  r10, r5, r4, asr #16\n\t"
+            "pkhbt  r4, r6, r7, lsl #16\n\t"
+            "pkhtb  r5, r7, r6, asr #16\n\t"
+            "sxtab16 r6, lr, r9\n\t"
+            "sxtab16 r7, lr, r4\n\t"
+            "sxtab16 r9, lr, r9, ror #8\n\t"
+            "sxtab16 r11, lr, r4, ror #8\n\t"
+            "stm    r8!, {r6, r7, r9, r11}\n\t"
+            "sxtab16 r6, lr, r10\n\t"
+            "sxtab16 r7, lr, r5\n\t"
+            "sxtab16 r9, lr, r10, ror #8\n\t"
+            "sxtab16 r11, lr, r5, ror #8\n\t"
+            "stm    r8!, {r6, r7, r9, r11}\n\t"
+            "subs   r12, r12, #1\n\t"
+            "bne    5b\n\t"
+            "b      7f\n\t"
+            "6:\n\t" /* widen a row of 2 pixels */
+            "ldr    r4, [r1]\n\t"
+            "ldr    r5, [r1, r2]\n\t"
+            "add    r1, r1, r2, lsl #1\n\t"
+            "pkhbt  r9, r4, r5, lsl #16\n\t"
+            "pkhtb  r10, r5, r4, asr #16\n\t"
+            "sxtab16 r6, lr, r9\n\t"
+            "sxtab16 r7, lr, r9, ror #8\n\t"
+            "sxtab16 r9, lr, r10\n\t"
+            "sxtab16 r11, lr, r10, ror #8\n\t"
+            "stm    r8!, {r6, r7, r9, r11}\n\t"
+            "subs   r12, r12, #1\n\t"
+            "bne    6b\n\t"
+            "7:\n\t"
+            "mov    r11, r2\n\t"
+            "ldr    r9, [sp, #20]\n\t"
+            "movs   r0, #4\n\t"
+            "str    r0, [sp, #16]\n\t"
+            "ldrd   r8, r10, [sp, #8]\n\t"
+            "ldr    r0, [sp, #4]\n\t"
+            "cmp    r0, #4\n\t"
+            "beq    30f\n\t"
+            "10:\n\t" /* a channel of rows of 4: rows r8, words r9, output r10; the top row (filter rows 1, 2) */
+            "strd   r8, r10, [sp, #8]\n\t"
+            "ldr    r12, [sp]\n\t"
+            "ldr    lr, [r9]\n\t"
+            "ldrd   r4, r5, [r8, #32]\n\t"
+            "ldrd   r6, r7, [r9, #4]\n\t"
+            TG_DWTINY_MAC6("lr", "lr", "lr", "lr")
+            "ldrd   r4, r5, [r8, #64]\n\t"
+            "ldrd   r6, r7, [r9, #20]\n\t"
+            TG_DWTINY_MAC6("r0", "r1", "r2", "r3")
+            "b      12f\n\t"
+            "11:\n\t" /* the next rows: filter rows 1, 0, 2 */
+            "ldrd   r4, r5, [r8, #32]\n\t"
+            "ldrd   r6, r7, [r9, #4]\n\t"
+            TG_DWTINY_MAC6("lr", "lr", "lr", "lr")
+            "ldrd   r4, r5, [r8]\n\t"
+            "ldrd   r6, r7, [r9, #12]\n\t"
+            TG_DWTINY_MAC6("r0", "r1", "r2", "r3")
+            "ldrd   r4, r5, [r8, #64]\n\t"
+            "ldrd   r6, r7, [r9, #20]\n\t"
+            TG_DWTINY_MAC6("r0", "r1", "r2", "r3")
+            "12:\n\t"
+            TG_DWTINY_TAIL4("11b")
+            TG_DWTINY_NEXT("8", "10b")
+            "b      40f\n\t"
+            "30:\n\t" /* a channel of rows of 2: the top row */
+            "strd   r8, r10, [sp, #8]\n\t"
+            "ldr    r12, [sp]\n\t"
+            "ldr    lr, [r9]\n\t"
+            TG_DWTINY_MAC2("16", "4", "lr", "lr")
+            TG_DWTINY_MAC2("32", "20", "r0", "r1")
+            "b      32f\n\t"
+            "31:\n\t"
+            TG_DWTINY_MAC2("16", "4", "lr", "lr")
+            TG_DWTINY_MAC2("0", "12", "r0", "r1")
+            TG_DWTINY_MAC2("32", "20", "r0", "r1")
+            "32:\n\t"
+            "add    r8, r8, #16\n\t"
+            "ldrd   r4, r5, [r9, #28]\n\t"
+            "ldr    r6, [r9, #36]\n\t"
+            TG_DWTINY_RQ("r0") TG_DWTINY_RQ("r1")
+            "strb   r0, [r10]\n\t"
+            "strb   r1, [r10, r11]\n\t"
+            "add    r10, r10, r11, lsl #1\n\t"
+            "subs   r12, r12, #1\n\t"
+            "bne    31b\n\t"
+            TG_DWTINY_NEXT("4", "30b")
+            "40:\n\t"
+            "add    sp, sp, #24\n\t"
+            "pop    {r4-r11, pc}\n\t");
+}
+
+/* scratch: (in_h + 2) rows x 4 channels x in_w / 2 words (conv.py dw_scratch_bytes) */
+static void tg_dwconv_tiny(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch)
+{
+    const size_t c = (size_t)p->in_c, img = (size_t)p->in_h * p->in_w * c;
+    tg_dwtiny_t a;
+    int32_t b, g;
+    a.rows = (uint32_t *)scratch;
+    a.h = p->in_h;
+    a.c = (int32_t)c;
+    a.step = 2 * p->in_w;
+    a.nzp = ((uint32_t)(-p->input_zp) & 0xFFFFu) * 0x10001u;
+    memset(scratch, 0, (size_t)(a.h + 2) * 4 * a.step); /* rows 0 and h + 1 stay zero */
+    for (b = 0; b < p->batches; b++) {
+        for (g = 0; 4 * g < p->out_c; g++) {
+            a.in = input + (size_t)b * img + 4 * g;
+            a.q = (const int32_t *)p->weights + (size_t)g * TG_DWS2_BLOCK + 1;
+            a.out = output + (size_t)b * img + 4 * g;
+            tg_barrier();
+            tg_dwtiny_run(&a);
+            tg_barrier();
+        }
+    }
+}
+
 #endif /* TG_DSP */
 
 /* ================================================================== entry points */
@@ -3161,6 +3382,7 @@ TG_DW_ENTRY(tg_dwconv_p3s2x_s8, tg_dwconv_s2x) /* ... either, groups with SMLAL 
 /* the same as tg_dwconv_p3_s8 with SMLAL or flagged SMMLAR groups, either stride (tg_dw_rq_other linked) */
 TG_DW_ENTRY(tg_dwconv_p3x_s8, tg_dwconv_pairs_x)
 TG_DW_ENTRY(tg_dwconv_p3l_s8, tg_dwconv_pairs_l) /* ... and left-shift channels redone in C */
+TG_DW_ENTRY(tg_dwconv_p3t_s8, tg_dwconv_tiny)    /* 3x3 SAME on images 4 or 2 pixels wide (w_row == -7) */
 TG_DW_ENTRY(tg_dwconv_pk_s8, tg_dwconv_kpairs)  /* ring kernel, k x k pair layout (w_row == -6), k_w 5 / 7 */
 TG_DW_ENTRY(tg_dwconv_dm_s8, tg_dwconv_cols)    /* depth multiplier >= 2: column kernel */
 

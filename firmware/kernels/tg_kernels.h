@@ -160,6 +160,9 @@ void tg_dwconv_p3s2x_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *
 void tg_dwconv_p3x_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* the same with channels whose effective scale is >= 0.5 (left shifts) beyond that bound, fixed up in C */
 void tg_dwconv_p3l_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+/* 3x3 SAME at stride 1 on images 4 or 2 pixels wide (w_row == -7: the stride-2 pair layout's words with the raw
+ * bias), every group SMMLAR, act range [-128, 127] */
+void tg_dwconv_p3t_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 /* depthwise k_h x k_w (k_w odd: 5, 7), depth multiplier 1, stride 1 or 2 and dilation 1 along the row (k x k pair
  * layout, w_row == -6): whole groups of 4 channels and right-shift rows only */
 void tg_dwconv_pk_s8(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch);

@@ -397,6 +397,13 @@ def _dw_pair_rows_ok(g: dict, fast: bool = True) -> bool:
     return (g["stride_w"] == 1 and g["out_w"] >= 4) or (g["stride_w"] == 2 and g["out_w"] >= 8)
 
 
+def _dw_passes(g: dict) -> int:
+    """The 2-pixel pass's passes over a channel group at stride 1 (ceil(out_w / 2) per row): transposed where that
+    is fewer (an odd row width wastes a phantom pixel per row), measured on mltk MobileNetV2 (mcu_bench, per layer):
+    8x7 -> 7x8 0.446 -> 0.464, 30x25 0.480 -> 0.487, 15x13 0.474 -> 0.478."""
+    return -(-g["out_w"] // 2) * g["out_h"]
+
+
 def _dw_pair_orientation(p: "ConvParams") -> str | None:
     """How the pair kernel would run the layer: "rows", "cols" (transposed, dw_transposed) or None (it
     cannot: depth multiplier != 1, not 3x3, a partial group of 4 channels). Channels with a left shift
@@ -404,6 +411,8 @@ def _dw_pair_orientation(p: "ConvParams") -> str | None:
     if p.depth_multiplier != 1 or p.output_shape[3] % 4:
         return None
     g = _dw_geometry_rows(p)
+    if _dw_tiny_shape(g) and dw_tiny(p):  # the tiny-image kernel's rows
+        return "rows"
     t = _dw_swap(g)
     gf, tf = _dw_pair_rows_ok(g), _dw_pair_rows_ok(t)
     if gf and tf and g["stride_w"] == t["stride_w"] == 2:  # stride 2 both ways: the way the 4-pixel kernel takes
@@ -411,6 +420,8 @@ def _dw_pair_orientation(p: "ConvParams") -> str | None:
         if rows4 != cols4:
             return "cols" if cols4 else "rows"
     if tf and (not gf or t["out_w"] >= 2 * g["out_w"]):
+        return "cols"
+    if gf and tf and g["stride_w"] == t["stride_w"] == 1 and _dw_passes(t) < _dw_passes(g):
         return "cols"
     if gf or _dw_pair_rows_ok(g, fast=False):
         return "rows"
@@ -669,6 +680,8 @@ def dw_kernel(p: "ConvParams") -> str:
         return "tg_dwconv_dmrl_s8" if dw_reg_c(p) else "tg_dwconv_dmr_s8"
     if dw_columns(p):
         return "tg_dwconv_dm_s8"
+    if dw_tiny(p):
+        return "tg_dwconv_p3t_s8"  # 3x3 SAME on images 4 or 2 pixels wide (its own code: any model)
     if p.pair_kernel:
         if dw_kpairs(p):
             return "tg_dwconv_pk_s8"
@@ -706,7 +719,7 @@ def dw_fast(p: "ConvParams") -> bool:
 def dw_fast_shape(p: "ConvParams") -> int:
     """The stride of a layer the fast pass could run (the plain 2-pixel pass's entry, tg_dwconv_p3_s8, without a
     clamp: every group SMMLAR, act range [-128, 127]), else 0."""
-    if not p.pair_kernel or dw_kpairs(p) or dw_pair2(p) or dw_pair_c_channels(p) or dw_small_rows(p):
+    if not p.pair_kernel or dw_kpairs(p) or dw_pair2(p) or dw_pair_c_channels(p) or dw_small_rows(p) or dw_tiny(p):
         return 0
     if (dw_pair_blocks(p)[:, 48] != DW_PAIR_SMMLAR).any() or p.act_min > -128 or p.act_max < 127:
         return 0
@@ -735,6 +748,57 @@ def dw_model_fast(graph, impl) -> frozenset:
     return cache["fast"]
 
 
+# Image widths of the tiny-image kernel (dw_tiny).
+DW_TINY_WIDTHS = (2, 4)
+
+
+def dw_tiny(p: "ConvParams") -> bool:
+    """Does the tiny-image kernel (tg_dwconv.c tg_dwconv_tiny, entry tg_dwconv_p3t_s8, `w_row` = -7, dw_tiny_blocks)
+    run this layer: 3x3 SAME at stride 1, dilation 1, on an image 4 or 2 pixels wide (any height; the late layers of
+    small MobileNets, 4x4 and 2x2), not transposed, every group requantized by SMMLAR (dw_pair2_blocks' mode words),
+    act range [-128, 127]. The whole image is widened once per group of 4 channels with the input zero point
+    subtracted, so the padded taps are skipped instead of computed: mltk MobileNetV2's 4x4x96 layers 334 -> ~230
+    instructions per channel (the ring kernel's 2-pixel passes spend a pass's set-up on 2 pixels and a widened
+    padding pair per row)."""
+    if p.depth_multiplier != 1 or p.output_shape[3] % 4 or not _dw_tiny_shape(_dw_geometry_rows(p)):
+        return False
+    if p.act_min > -128 or p.act_max < 127:
+        return False
+    # every channel within the SMMLAR bound (dw_pair2_blocks' mode words; independent of the orientation)
+    from tinygen.model.fixedpoint import wrap_int32
+
+    oc = p.output_shape[3]
+    mult = np.broadcast_to(np.asarray(p.multiplier, dtype=np.int64).reshape(-1), (oc,))
+    shift = np.broadcast_to(np.asarray(p.shift, dtype=np.int64).reshape(-1), (oc,))
+    bias = np.asarray(wrap_int32(p.folded_bias), dtype=np.int64).reshape(-1)
+    w = p.weights.reshape(-1, oc).astype(np.int64)
+    return bool(dw_pair_smmlar_ok(bias, w.T, dw_rq_rows(mult, shift), int(p.output_zero_point)).all())
+
+
+def _dw_tiny_shape(g: dict) -> bool:
+    """The tiny-image kernel's geometry (dw_tiny): 3x3 SAME, stride and dilation 1, rows of 2 or 4 pixels (its
+    layers are never transposed: _dw_pair_orientation)."""
+    return ((g["k_h"], g["k_w"], g["stride_h"], g["stride_w"], g["dil_h"], g["dil_w"], g["pad_top"], g["pad_left"])
+            == (3, 3, 1, 1, 1, 1, 1, 1) and g["in_w"] in DW_TINY_WIDTHS and g["out_w"] == g["in_w"]
+            and g["out_h"] == g["in_h"])
+
+
+def dw_tiny_blocks(p: "ConvParams") -> np.ndarray:
+    """The tiny-image kernel's parameter blocks (dw_tiny): dw_pair2_blocks' words with each channel's raw bias
+    (TFLM's, without the folded -input_zp * sum(w) term: the kernel subtracts the zero point from the input and
+    skips padded taps) doubled like its weights (wrapped; the sum is exact mod 2^32 and within dw_pair_smmlar_ok's
+    bound at the end). The C99 path (tg_dw_bias) folds it back."""
+    from tinygen.model.fixedpoint import wrap_int32
+
+    blocks = dw_pair2_blocks(p).astype(np.int64)
+    oc = p.output_shape[3]
+    raw = np.zeros(oc, dtype=np.int64) if p.bias is None else np.asarray(p.bias, dtype=np.int64).reshape(-1)
+    ch = blocks[:, 1:].reshape(oc // 4, 4, DW_PAIR2_CH)
+    ch[:, :, 0] = np.asarray(wrap_int32(2 * raw), dtype=np.int64).reshape(oc // 4, 4)
+    blocks[:, 1:] = ch.reshape(oc // 4, 4 * DW_PAIR2_CH)
+    return blocks.astype(np.int32)
+
+
 def dw_small_rows(p: "ConvParams") -> bool:
     """Are the 3x3 pair kernel's ring rows (stride 1) rows of 2-6 input pixels with a left edge: (zp, x0),
     (x1, x2), (x3, zp) / (zp, x0), (x1, x2), (zp, zp) / (zp, x0), (x1, zp), and the 5 / 6 pixel ones (3x3 SAME on
@@ -746,7 +810,7 @@ def dw_small_rows(p: "ConvParams") -> bool:
 
 def dw_small_rows_shape(p: "ConvParams") -> bool:
     """dw_small_rows' layer conditions (the model-wide one: ConvParams.small_ok, dw_model_small)."""
-    if not p.pair_kernel or dw_kpairs(p) or dw_pair2(p):
+    if not p.pair_kernel or dw_kpairs(p) or dw_pair2(p) or dw_tiny(p):
         return False
     g = dw_geometry(p)
     if g["stride_w"] != 1 or g["pad_left"] != 1:
@@ -831,6 +895,8 @@ def dw_scratch_bytes(p: "ConvParams") -> int:
         return -(-p.input_shape[3] // 4) * 4
     if dw_columns(p):
         return 4 * (-(-(kh * kw) // 4) * 4)
+    if dw_tiny(p):  # tg_dwconv_p3t_s8: one group's widened image, a zero row above and below
+        return 8 * p.input_shape[2] * (p.input_shape[1] + 2)
     rows, wp, block = _dw_ring_dims(p)
     if dw_pair2(p):  # tg_dwconv_p3s2_s8: the ring only (3 slots x 5 pairs x 4 channels x 16 B per 4 pixels)
         return rows * block * wp * 8
@@ -1912,6 +1978,9 @@ def _dw_how(p: "ConvParams") -> str:
     turned = ", transposed (columns as rows)" if dw_transposed(p) else ""
     if p.pair_kernel and dw_kpairs(p):
         return how + f", {kh}x{kw} tap pairs x 2 pixels (SMLAD)"
+    if dw_tiny(p):
+        return (f"the whole {p.input_shape[1]}x{p.input_shape[2]} image widened once per 4 channels (input zero point "
+                "subtracted: padded taps skipped), 1 channel x a row per pass (SMLAD)")
     if dw_pair2(p):
         return how + ", 3x3 tap pairs, 1 channel x 4 pixels per pass (SMLAD)" + turned
     if p.pair_kernel:
@@ -2113,7 +2182,10 @@ class DepthwiseConv2D(Op):
                           w_row=-6)
         else:
             pairs = p.pair_kernel
-            if pairs and dw_pair2(p) and target_has_dsp(ctx.target):  # (the C99 code reads dw_pair_blocks)
+            if dw_tiny(p) and target_has_dsp(ctx.target):
+                fields.update(weights=ctx.const(dw_tiny_blocks(p), "int32_t", f"op{k}_params"), bias="NULL",
+                              rq="NULL", w_row=-7)
+            elif pairs and dw_pair2(p) and target_has_dsp(ctx.target):  # (the C99 code reads dw_pair_blocks)
                 fields.update(weights=ctx.const(dw_pair2_params(p), "int32_t", f"op{k}_params"), bias="NULL",
                               rq="NULL", w_row=-5 if dw_transposed(p) else -4)
             else:
@@ -2146,7 +2218,7 @@ class DepthwiseConv2D(Op):
     def grow_scratch(self, p: ConvParams, room: int):
         """Ring kernel: a larger block of channels (fewer passes over the rows: less per-row set-up), the
         largest whose scratch fits in `room` (plan_memory: holes of the plan); up to every channel."""
-        if dw_columns(p) or dw_regs(p):
+        if dw_columns(p) or dw_regs(p) or dw_tiny(p):
             return None
         old = p.ring_block
         cur = _dw_ring_dims(p)[2]
