@@ -126,9 +126,9 @@ def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):
     """inspect and generate name, per DEPTHWISE_CONV_2D, the C entry point the generated code calls (one
     decision, conv.dw_kernel). The pair kernels are chosen model-wide (>= 75 % of the ring depthwise MACs):
     VWW calls the 3x3 one, MCUNet (mostly 5x5 / 7x7 depthwise MACs) the 3x3 one and the k x k one (no SMLABB
-    ring kernel linked); the MobileNetV2 KWS model runs every depthwise layer on the pair kernels (its small
-    2x2 / 4x4 layers too: no SMLABB ring kernel linked), its stride-2 rows of 4, 8 and 15 pixels on the 4-pixel
-    one."""
+    ring kernel linked); the MobileNetV2 KWS model runs its stride-1 layers on the 3x3 pair kernel and its 4x4 / 2x2
+    ones on the tiny-image kernel (no SMLABB ring kernel linked), its stride-2 rows of 4, 8 and 15 pixels on the
+    4-pixel one."""
     import re
     from pathlib import Path
 
@@ -150,12 +150,14 @@ def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):
     assert gen and set(calls) == set(gen) == set(ins)
     kernels = {"tg_dwconv_s8", "tg_dwconv_p3_s8", "tg_dwconv_p3q_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_p3s2p_s8",
                "tg_dwconv_p3s2x_s8", "tg_dwconv_p3x_s8", "tg_dwconv_p3l_s8", "tg_dwconv_dm_s8", "tg_dwconv_dmr_s8",
-               "tg_dwconv_dmrl_s8", "tg_dwconv_pk_s8"}
+               "tg_dwconv_dmrl_s8", "tg_dwconv_pk_s8", "tg_dwconv_p3t_s8"}
     for i, fn in calls.items():
         for rep in (gen[i], ins[i]):
             named = [k for k in kernels if re.search(rf"\b{k}\b", rep["kernel_reason"])]
             assert named == [fn], (i, fn, rep["kernel_reason"])
-            assert ("tap pairs" in rep["kernel_reason"]) == fn.startswith(("tg_dwconv_p3", "tg_dwconv_pk")), rep
+            assert ("tap pairs" in rep["kernel_reason"]) == (fn.startswith(("tg_dwconv_p3", "tg_dwconv_pk"))
+                                                             and fn != "tg_dwconv_p3t_s8"), rep
+            assert ("image widened once" in rep["kernel_reason"]) == (fn == "tg_dwconv_p3t_s8"), rep
             assert rep["scratch_bytes"] == gen[i]["scratch_bytes"]
     if model == VWW:
         assert {"tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8"} <= set(calls.values())
@@ -166,10 +168,14 @@ def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):
         assert any("pair kernel (12 KB code budget)" in o["kernel_reason"] for o in ins.values())
         assert not any("pair kernel not used" in o["kernel_reason"] for o in ins.values())
     if model.startswith("mltk"):  # stride 2: 31x27 -> 15x13 transposed (rows of 3 blocks + 3 pixels), 17x15 -> 8x7
-        # transposed and 9x9 -> 4x4 (whole blocks) on the 4-pixel kernel, 5x5 -> 2x2 on the 2-pixel pass; so its 4x4
-        # and 2x2 stride-1 layers do not widen their rows straight on (tg_dwconv_p3q_s8: the 12 KB code budget)
-        assert set(calls.values()) == {"tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_p3s2p_s8"}
-        assert any("not straight on: the model links the stride-2" in o["kernel_reason"] for o in ins.values())
+        # transposed and 9x9 -> 4x4 (whole blocks) on the 4-pixel kernel, 5x5 -> 2x2 on the 2-pixel pass; its 4x4 and
+        # 2x2 stride-1 layers on the tiny-image kernel, the 8x7 ones on the 2-pixel pass transposed (fewer passes)
+        assert set(calls.values()) == {"tg_dwconv_p3_s8", "tg_dwconv_p3s2_s8", "tg_dwconv_p3s2p_s8", "tg_dwconv_p3t_s8"}
+        tiny = {i for i, fn in calls.items() if fn == "tg_dwconv_p3t_s8"}
+        assert len(tiny) == 9 and all(gen[i]["scratch_bytes"] in (192, 64) for i in tiny), {i: gen[i] for i in tiny}
+        # its stride-1 layers on the 2-pixel pass (30x25, 15x13, 8x7 x2) run transposed: fewer passes
+        p3 = [i for i, fn in calls.items() if fn == "tg_dwconv_p3_s8" and "3x3/2" not in ins[i].get("desc", "")]
+        assert sum("transposed" in ins[i]["kernel_reason"] for i in p3) >= 4, {i: ins[i]["kernel_reason"] for i in p3}
 
 
 def test_helium_depthwise_gets_the_layers_own_geometry(tmp_path):
