@@ -120,6 +120,36 @@ def test_scratch_that_does_not_fit_takes_the_scratch_free_kernel(tmp_path):
     assert d["arena_bytes"] > d["size_arena_bytes"] == size.arena_bytes
 
 
+def test_small_fully_connected_dot_kernel_by_default_block_kernel_for_speed(tmp_path):
+    """A classifier head of 8 x 384 (3,072 MACs, like mltk MobileNetV2's) takes the dot-product kernel by default
+    (the block kernel's code left out: FC_DOT_MAX_MACS) and says why in inspect and generate --json; --optimize
+    speed gives it the paired block kernel, and generate --json reports that one."""
+    import numpy as np
+
+    from tests.support.opmodels import ModelBuilder
+
+    rng = np.random.default_rng(3)
+    m = ModelBuilder()
+    x = m.tensor([1, 384], scale=0.05, zero_point=-128)
+    wt = m.tensor([8, 384], data=rng.integers(-127, 128, size=(8, 384)), scale=0.004, zero_point=0)
+    b = m.tensor([8], dtype=np.int32, data=rng.integers(-9000, 9000, size=8), scale=0.05 * 0.004)
+    y = m.tensor([1, 8], scale=0.5, zero_point=3)
+    m.op("FULLY_CONNECTED", [x, wt, b], [y])
+    path = tmp_path / "head.tflite"
+    path.write_bytes(m.build([x], [y]))
+    r = CliRunner().invoke(main, ["inspect", "--json", str(path)])
+    op = json.loads(r.output)["ops"][0]
+    assert op["kernel"] == "dsp" and op["kernel_reason"].startswith("a small layer (3,072 MACs <= 4,096)"), op
+    for opt, fn, reason in (("size", "tg_fc_dot_s8(", "a small layer"), ("speed", "tg_fc_p_s8(", "accumulators within")):
+        out = tmp_path / opt
+        r = CliRunner().invoke(main, ["generate", str(path), "-o", str(out), "--target", "cortex-m4", "--optimize", opt,
+                                      "--json"])
+        assert r.exit_code == 0, r.output
+        k = json.loads(r.output)["kernels"][0]
+        assert reason in k["kernel_reason"], (opt, k)
+        assert fn in next(out.glob("*_model.c")).read_text(), opt
+
+
 @pytest.mark.parametrize("model", [VWW, "mcunet_vww_80_int8_floatio.tflite", "mltk_kws_mobilenetv2_int8.tflite",
                                    "kws_micro"])
 def test_depthwise_variant_names_the_kernel_the_code_calls(model, tmp_path):

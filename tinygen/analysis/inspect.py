@@ -246,7 +246,9 @@ def kernel_info(g: Graph, plan=None, *, params=None, target: str | None = None, 
         for op in g.operators:
             impl = REGISTRY.get(op.op)
             try:
-                params.append(impl.prepare(g, op) if impl is not None else None)
+                p = impl.prepare(g, op) if impl is not None else None
+                # --optimize speed: the fastest kernels, as the generator takes them (Op.for_speed)
+                params.append(impl.for_speed(p) if p is not None and not fit_scratch else p)
             except Exception:
                 params.append(None)
         # fresh params: the planner marks the ops that must give up their scratch (plan_memory fit_scratch)
