@@ -3167,6 +3167,11 @@ typedef struct {
     "smlad  r2, r5, r7, " b2 "\n\t"          \
     "smlatb r2, r4, r6, r2\n\t"              \
     "smlad  r3, r5, r6, " b3 "\n\t"
+/* filter row k (its words at r9 + woff) on the row of 4 at r8 + xoff, added to b0..b3 */
+#define TG_DWTINY_FROW4(xoff, woff, b0, b1, b2, b3) \
+    "ldrd   r4, r5, [r8, #" xoff "]\n\t"   \
+    "ldrd   r6, r7, [r9, #" woff "]\n\t"   \
+    TG_DWTINY_MAC6(b0, b1, b2, b3)
 /* the SMMLAR requantization of a doubled accumulator: row {m, C, r} in r4, r5, r6 (conv.py dw_pair_apply) */
 #define TG_DWTINY_RQ(a)                      \
     "smmlar r7, " a ", r4, r5\n\t"           \
@@ -3276,23 +3281,13 @@ __attribute__((naked, noinline)) void tg_dwtiny_run(tg_dwtiny_t *a __attribute__
             "strd   r8, r10, [sp, #8]\n\t"
             "ldr    r12, [sp]\n\t"
             "ldr    lr, [r9]\n\t"
-            "ldrd   r4, r5, [r8, #32]\n\t"
-            "ldrd   r6, r7, [r9, #4]\n\t"
-            TG_DWTINY_MAC6("lr", "lr", "lr", "lr")
-            "ldrd   r4, r5, [r8, #64]\n\t"
-            "ldrd   r6, r7, [r9, #20]\n\t"
-            TG_DWTINY_MAC6("r0", "r1", "r2", "r3")
+            TG_DWTINY_FROW4("32", "4", "lr", "lr", "lr", "lr")
+            TG_DWTINY_FROW4("64", "20", "r0", "r1", "r2", "r3")
             "b      12f\n\t"
             "11:\n\t" /* the next rows: filter rows 1, 0, 2 */
-            "ldrd   r4, r5, [r8, #32]\n\t"
-            "ldrd   r6, r7, [r9, #4]\n\t"
-            TG_DWTINY_MAC6("lr", "lr", "lr", "lr")
-            "ldrd   r4, r5, [r8]\n\t"
-            "ldrd   r6, r7, [r9, #12]\n\t"
-            TG_DWTINY_MAC6("r0", "r1", "r2", "r3")
-            "ldrd   r4, r5, [r8, #64]\n\t"
-            "ldrd   r6, r7, [r9, #20]\n\t"
-            TG_DWTINY_MAC6("r0", "r1", "r2", "r3")
+            TG_DWTINY_FROW4("32", "4", "lr", "lr", "lr", "lr")
+            TG_DWTINY_FROW4("0", "12", "r0", "r1", "r2", "r3")
+            TG_DWTINY_FROW4("64", "20", "r0", "r1", "r2", "r3")
             "12:\n\t"
             TG_DWTINY_TAIL4("11b")
             TG_DWTINY_NEXT("8", "10b")
