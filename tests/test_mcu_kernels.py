@@ -1541,6 +1541,27 @@ def test_depthwise_tiny_image_kernel_bit_exact(tmp_path):
     _check_dsp_layouts_on_host(graphs, xs, tmp_path / "host")
 
 
+def test_pair_kernel_transposes_stride1_layers_where_the_columns_take_fewer_passes():
+    """The 2-pixel pass runs a stride-1 3x3 layer transposed where the columns take fewer passes (ceil(width / 2)
+    x height; an odd row wastes a phantom pixel per row), else along its rows (ties too); a 4- or 2-pixel-wide
+    layer the tiny-image kernel takes stays along its rows; one whose columns are at least twice as long as its
+    rows is transposed whatever the passes (the 25x5 KWS layers)."""
+    from tinygen.ops import check_graph
+    from tinygen.ops.conv import DepthwiseConv2D, dw_tiny, dw_transposed
+
+    rng = np.random.default_rng(17)
+    cases = {(8, 7): True, (7, 8): False, (30, 25): True, (15, 13): True, (13, 15): False, (6, 6): False,
+             (7, 7): False, (25, 5): True, (5, 25): False}
+    for (h, w), want in cases.items():
+        g = parse_model(dw_tiny_model(rng, h, w, 8), name="o")
+        check_graph(g)
+        assert dw_transposed(DepthwiseConv2D().prepare(g, g.operators[0])) == want, (h, w)
+    for act, tiny in (("NONE", True), ("RELU6", False)):  # 8x4: columns twice the rows, unless on the tiny kernel
+        g = parse_model(dw_tiny_model(rng, 8, 4, 8, act=act), name="o")
+        p = DepthwiseConv2D().prepare(g, g.operators[0])
+        assert dw_tiny(p) == tiny and dw_transposed(p) == (not tiny), act
+
+
 def _check_dsp_layouts_on_host(graphs, xs, root) -> None:
     """The DSP target's generated code (its parameter layouts) built for the host (the C99 kernels read them) with
     -fsanitize=address,undefined: each model equals the emulator."""
