@@ -2012,16 +2012,16 @@ __attribute__((naked, noinline)) void tg_dws2_pair(uint32_t *d __attribute__((un
 }
 
 /* What tg_dws2_load needs of a ring block: the layer, the ring, the batch's input, the block's first group
- * and its group count, whole blocks of 4 output pixels per row (nb), the partial block's pixels (part, 0-3),
- * the input's row and column steps in bytes. Ring: the ng groups' nb whole blocks (240 bytes each, a group
- * 240 nb bytes on from the previous one), then, where part > 0, the groups' partial blocks (240 bytes each). */
+ * and its group count, whole blocks of 4 output pixels per row (nb), the pixels past them (part, 0-3), the
+ * input's row and column steps in bytes. Ring: the ng groups' nb whole blocks (240 bytes each, a group 240 nb
+ * bytes on from the previous one), then, where part > 0, the groups' last, overlapping blocks (240 bytes each,
+ * tg_dws2_part). */
 typedef struct {
     const tg_conv_params_t *p;
     uint32_t *ring;
     const int8_t *in_b;
     int32_t g0, ng, nb, part;
     int32_t pl, iw; /* the padded pixels left of block 0 (pad_left), the input pixels from in_b on (in_w) */
-    int32_t np;     /* pairs a block's pixels read: 5 (P_4b + 4: its low half), a partial block's part + 1 */
     size_t irow, icol;
 } tg_dws2_ctx_t;
 
@@ -2056,10 +2056,10 @@ TG_DWP_SMALL static void tg_dws2_load(const tg_dws2_ctx_t *c, int32_t s, int32_t
         ba = bb = 0;
     }
     for (b = ba == 0 ? bb : 0; b < nb; b = b + 1 == ba ? bb : b + 1) {
-        /* pairs j0..j3 of the block, then j4 (pixel 8 b + 8, with a padded partner); a partial block: j0..j_part */
-        for (j = 0; j < c->np; j++) {
+        /* pairs j0..j3 of the block, then j4 (pixel 8 b + 8, with a padded partner) */
+        for (j = 0; j < 5; j++) {
             const int32_t jx = 8 * b + 2 * j - c->pl;
-            const int ina = (uint32_t)jx < (uint32_t)c->iw, inb = j < c->np - 1 && (uint32_t)(jx + 1) < (uint32_t)c->iw;
+            const int ina = (uint32_t)jx < (uint32_t)c->iw, inb = j < 4 && (uint32_t)(jx + 1) < (uint32_t)c->iw;
             tg_dws2_pair(d + 60 * b + j, ina ? x0 + jx * icol : (const int8_t *)&z4,
                          inb ? x0 + (jx + 1) * icol : (const int8_t *)&z4, ng, ina ? 4 : 0, inb ? 4 : 0, 240 * nb);
         }
@@ -2078,9 +2078,7 @@ typedef struct {
     int32_t groups;     /* 32: >= 1 */
     int32_t zp;         /* 36: the output zero point (SMLAL groups) */
     int32_t fast;       /* 40: every group SMMLAR and no clamp: the pass TG_DWS2_FAST */
-    int32_t off[3];     /* 44: bytes from pixel 0 to the pixel the results 1..3 go to: ocol, 2 ocol, 3 ocol;
-                         * a partial block of v pixels min(j, v - 1) ocol (stored last to first: the valid
-                         * pixel's result is the last one at its place) */
+    int32_t off[3];     /* 44: bytes from pixel 0 to the pixel the results 1..3 go to: ocol, 2 ocol, 3 ocol */
     void (*rq)(void);   /* 56: tg_dws2_rq_other (groups with SMLAL rows: tg_dwconv_p3s2x_s8), else NULL */
 } tg_dws2_t;
 
@@ -2263,25 +2261,24 @@ __attribute__((naked, noinline)) void tg_dw3x3_s2(tg_dws2_t *a __attribute__((un
         TG_DWS2_FAST("51b"));
 }
 
-/* The row's partial block (tg_dwconv_p3s2p_s8: rows of 4 nb + part output pixels, nb >= 1, part 1..3; the
- * ring's groups' partial blocks after their whole ones, 240 bytes apart): its rows loaded as rows of one
- * block (tg_dws2_load from input pixel 8 nb - pad_left on; the top row into slot 1 unless kept from the
- * previous row (t > 0 at stride_h 2 dil_h), the middle one into 0, the bottom one into 3 - st), then one pass call on it, as a row of one
- * block whose results past the last valid pixel are stored before it (min(j, part - 1) ocol: the valid
- * pixel's result is stored last), the row's `a` otherwise. */
+/* The row's last block where it has 4 nb + part output pixels (tg_dwconv_p3s2p_s8: nb >= 1, part 1..3; the ring's
+ * groups' extra blocks after their whole ones, 240 bytes apart): a whole block over output pixels s = out_w - 4 ..
+ * out_w - 1, overlapping the last whole block by 4 - part pixels (stored again, with the same values). Its rows
+ * are loaded as rows of one block from input pixel 2 s - pad_left on (>= 1, and its 8 pixels inside the input:
+ * one widening, its pixel 8 from the input or input_zp at the row's end); the top row into slot 1 unless kept
+ * from the previous row (t > 0 at stride_h 2 dil_h), the middle one into 0, the bottom one into 3 - st; then one
+ * pass call on it, the row's `a` otherwise. */
 TG_DWP_SMALL static void tg_dws2_part(const tg_dws2_ctx_t *c, const tg_dws2_t *a, int32_t st, int32_t t)
 {
-    const int32_t v = c->part, dh = c->p->dil_h;
+    const int32_t dh = c->p->dil_h, s = 4 * c->nb + c->part - 4, x0 = 2 * s - c->pl;
     const int kept = t > 0 && c->p->stride_h == 2 * dh; /* the top row: the previous row's bottom one */
     tg_dws2_ctx_t cp = *c;
     tg_dws2_t ap = *a;
-    int32_t j;
     cp.ring = c->ring + 60 * c->nb * c->ng;
     cp.nb = 1;
     cp.pl = 0;
-    cp.np = v + 1;
-    cp.iw = c->iw - (8 * c->nb - c->pl);
-    cp.in_b = c->in_b + (8 * c->nb - c->pl) * c->icol;
+    cp.iw = c->iw - x0;
+    cp.in_b = c->in_b + x0 * c->icol;
     if (!kept) {
         tg_dws2_load(&cp, 1, t);
     }
@@ -2289,10 +2286,7 @@ TG_DWP_SMALL static void tg_dws2_part(const tg_dws2_ctx_t *c, const tg_dws2_t *a
     tg_dws2_load(&cp, 3 - st, t + 2 * dh);
     ap.ring = cp.ring;
     ap.nb = 1;
-    ap.out = a->out + 4 * c->nb * a->ocol;
-    for (j = 0; j < 3; j++) {
-        ap.off[j] = (j + 1 < v ? j + 1 : v - 1) * a->ocol;
-    }
+    ap.out = a->out + s * a->ocol;
     tg_barrier();
     tg_dw3x3_s2(&ap);
 }
@@ -2341,7 +2335,7 @@ __attribute__((naked, noinline)) void tg_dws2_rq_other(void)
  * to the slot (1 or 2) that does not hold the top one; the top one is the previous row's bottom one at
  * stride 2 (kept, no copy), else it is widened into slot 1. Where slot 2 holds the top row, the pass reads
  * the parameter blocks' second set (conv.py dw_pair2_params: filter rows 0 and 2 swapped). Rows of 4 nb + v
- * pixels (nb >= 1, v 1..3: tg_dwconv_p3s2p_s8) end with a partial block (`part`: tg_dws2_part). */
+ * pixels (nb >= 1, v 1..3: tg_dwconv_p3s2p_s8) end with an overlapping last block (`part`: tg_dws2_part). */
 TG_DWP_SMALL static void tg_dwconv_s2_f(const tg_conv_params_t *p, const int8_t *input, int8_t *output, void *scratch,
                                         tg_dws2_part_t part, tg_dws2_rq_t rq)
 {
@@ -2362,7 +2356,6 @@ TG_DWP_SMALL static void tg_dwconv_s2_f(const tg_conv_params_t *p, const int8_t 
     }
     c.pl = p->pad_left;
     c.iw = p->in_w;
-    c.np = 5;
     c.irow = (size_t)(tr ? 1 : p->in_w) * p->in_c;
     c.icol = (size_t)(tr ? p->in_h : 1) * p->in_c;
     a.ring = c.ring;
@@ -3372,7 +3365,7 @@ TG_DW_ENTRY(tg_dwconv_p3q_s8, tg_dwconv_pairs_q) /* the same on rows of 2-6 pixe
 TG_DW_ENTRY(tg_dwconv_p3f1_s8, tg_dwconv_pairs_f1) /* ... every group SMMLAR, no clamp: the fast pass, stride 1 */
 TG_DW_ENTRY(tg_dwconv_p3f2_s8, tg_dwconv_pairs_f2) /* ... stride 2 along the row */
 TG_DW_ENTRY(tg_dwconv_p3s2_s8, tg_dwconv_s2)   /* stride 2 along the row (w_row == -4 / -5): 1 channel x 4 pixels */
-TG_DW_ENTRY(tg_dwconv_p3s2p_s8, tg_dwconv_s2p) /* ... rows ending with a partial block of 3 pixels */
+TG_DW_ENTRY(tg_dwconv_p3s2p_s8, tg_dwconv_s2p) /* ... rows of 4 nb + 3 pixels (an overlapping last block) */
 TG_DW_ENTRY(tg_dwconv_p3s2x_s8, tg_dwconv_s2x) /* ... either, groups with SMLAL rows (tg_dws2_rq_other) */
 /* the same as tg_dwconv_p3_s8 with SMLAL or flagged SMMLAR groups, either stride (tg_dw_rq_other linked) */
 TG_DW_ENTRY(tg_dwconv_p3x_s8, tg_dwconv_pairs_x)

@@ -617,7 +617,7 @@ def dw_model_pair2(graph, impl) -> bool:
 
 
 # The stride-2 pair kernel on rows of at least this many output columns, a multiple of 4 (whole blocks) or 3
-# more (a partial last block of 3 pixels: tg_dwconv_p3s2p_s8), in layers of at least this many MACs (its
+# more (a last block over the row's last 4 pixels, overlapping: tg_dwconv_p3s2p_s8), in layers of at least this many MACs (its
 # ~2.4 KB of code against the 12 KB budget: a smaller layer saves a few thousand instructions), or smaller
 # ones in a model that has such a layer on it anyway (ConvParams.pair2_small: the code is linked already).
 DW_PAIR2_MIN_W = 4
@@ -629,9 +629,10 @@ def _dw_pair2_width_ok(out_w: int) -> bool:
     blocks of 4 output pixels (4, 8: mltk MobileNetV2 9x9 -> 4x4 0.308 -> 0.337, 17x15 -> 8x7 0.344 -> 0.386),
     or whole blocks and a partial last one of 3 (15: mltk 31x27 -> 15x13 transposed 0.337 -> 0.365; at least 2
     whole ones: rows of 7, MobileNetV2-224's 14 -> 7, would link the partial block's ~450 B of code past the
-    12 KB budget for a layer of 14 passes per row). A partial block of 1 or 2 pixels computes 4 for them and
-    widens its pairs one by one: slower (25: MicroNet-M 0.348 -> 0.307, 13: DS-CNN-L 0.336 -> 0.286, 6: 0.343
-    -> 0.276)."""
+    12 KB budget for a layer of 14 passes per row). The last block now overlaps the whole ones (tg_dws2_part: the
+    row's last 4 pixels, one widening; 15x13 0.362 -> 0.368). Rows of 4 nb + 1 or 2 pixels were measured slower
+    with a partial last block of 1-2 pixels widened pair by pair (25: MicroNet-M 0.348 -> 0.307, 13: DS-CNN-L 0.336
+    -> 0.286, 6: 0.343 -> 0.276); not re-measured with the overlapping block."""
     return out_w >= DW_PAIR2_MIN_W and (out_w % 4 == 0 or out_w % 4 == 3 and out_w >= 11)
 
 
