@@ -632,7 +632,8 @@ def _dw_pair2_width_ok(out_w: int) -> bool:
     12 KB budget for a layer of 14 passes per row). The last block now overlaps the whole ones (tg_dws2_part: the
     row's last 4 pixels, one widening; 15x13 0.362 -> 0.368). Rows of 4 nb + 1 or 2 pixels were measured slower
     with a partial last block of 1-2 pixels widened pair by pair (25: MicroNet-M 0.348 -> 0.307, 13: DS-CNN-L 0.336
-    -> 0.286, 6: 0.343 -> 0.276); not re-measured with the overlapping block."""
+    -> 0.286, 6: 0.343 -> 0.276), and with the overlapping block still are (7b7af54, their stride-2 layers: DS-CNN-L
+    0.367 -> 0.274, its arena past 1.05x the bound; MicroNet-M 0.371 -> 0.301)."""
     return out_w >= DW_PAIR2_MIN_W and (out_w % 4 == 0 or out_w % 4 == 3 and out_w >= 11)
 
 
